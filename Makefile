@@ -1,0 +1,19 @@
+GO ?= go
+BIN := bin
+
+.PHONY: build test unit integration bench clean
+
+build:
+	$(GO) build -o $(BIN)/gantryd ./cmd/gantryd
+	$(GO) build -o $(BIN)/gantry ./cmd/gantry
+
+# Unit tests, then the integration tests against a real gantryd (need root, runc).
+test: build
+	$(GO) vet ./...
+	$(GO) test -count=1 ./...
+
+bench: build
+	bench/run.sh
+
+clean:
+	rm -rf $(BIN)

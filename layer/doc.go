@@ -1,0 +1,3 @@
+// Package layer stores filesystem snapshots keyed by chain ID: read-only layers
+// extracted from tars, and read-write snapshots on overlayfs (or plain copies)\n// whose changes can be exported as OCI layer tars.
+package layer

@@ -1,0 +1,99 @@
+package mount
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// All mounts ms on target in order. On error the mounts already made are
+// undone, so target is left as it was.
+func All(ms []Mount, target string) error {
+	for i, m := range ms {
+		if err := m.mount(target); err != nil {
+			for j := i - 1; j >= 0; j-- {
+				_ = Unmount(target)
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+func (m Mount) mount(target string) error {
+	var flags uintptr
+	var data []string
+	for _, o := range m.Options {
+		switch o {
+		case "ro":
+			flags |= unix.MS_RDONLY
+		case "rw":
+		case "bind":
+			flags |= unix.MS_BIND
+		case "rbind":
+			flags |= unix.MS_BIND | unix.MS_REC
+		case "nosuid":
+			flags |= unix.MS_NOSUID
+		case "nodev":
+			flags |= unix.MS_NODEV
+		case "noexec":
+			flags |= unix.MS_NOEXEC
+		default:
+			data = append(data, o)
+		}
+	}
+	typ := m.Type
+	if flags&unix.MS_BIND != 0 {
+		typ = ""
+	}
+	if err := unix.Mount(m.Source, target, typ, flags, strings.Join(data, ",")); err != nil {
+		return fmt.Errorf("mount %s on %s: %w", m.Type, target, err)
+	}
+	// A read-only bind mount needs a remount to take effect.
+	if flags&unix.MS_BIND != 0 && flags&unix.MS_RDONLY != 0 {
+		if err := unix.Mount("", target, "", flags|unix.MS_REMOUNT, ""); err != nil {
+			_ = unix.Unmount(target, unix.MNT_DETACH)
+			return fmt.Errorf("remount %s read-only: %w", target, err)
+		}
+	}
+	return nil
+}
+
+// Unmount unmounts target, lazily if it is busy. A target that is not
+// mounted, or does not exist, is not an error: Unmount is idempotent.
+func Unmount(target string) error {
+	for {
+		err := unix.Unmount(target, 0)
+		switch {
+		case err == nil:
+			continue // unmount stacked mounts too
+		case errors.Is(err, unix.EINVAL), errors.Is(err, unix.ENOENT):
+			return nil
+		case errors.Is(err, unix.EBUSY):
+			if err := unix.Unmount(target, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
+				return fmt.Errorf("unmount %s: %w", target, err)
+			}
+			return nil
+		default:
+			return fmt.Errorf("unmount %s: %w", target, err)
+		}
+	}
+}
+
+// Mounted reports whether target is a mount point.
+func Mounted(target string) (bool, error) {
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return false, err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 4 && f[4] == target {
+			return true, nil
+		}
+	}
+	return false, nil
+}
