@@ -33,7 +33,7 @@ type ImageListOptions struct {
 
 // ImportOptions are the query parameters of POST /images/create?fromSrc=-.
 type ImportOptions struct {
-	Repo    string   // may carry the tag ("me/img:1"), as the docker CLI sends it
+	Repo    string // may carry the tag ("me/img:1"), as the docker CLI sends it
 	Tag     string
 	Message string
 	Changes []string // Dockerfile instructions applied to the config: CMD, ENV ...

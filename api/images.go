@@ -1,0 +1,152 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+
+	"github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/image"
+	"github.com/moby/moby/api/types/jsonstream"
+)
+
+// createImage answers POST /images/create. fromSrc=- imports the request body
+// (a tar) and answers a one-message stream {"status":"sha256:..."}; errors
+// found before that are plain error responses. Pulls (fromImage) and imports
+// from a URL are not implemented yet.
+func (s *Server) createImage(w http.ResponseWriter, r *http.Request, _ string) {
+	q := r.URL.Query()
+	switch {
+	case q.Get("fromImage") != "":
+		writeError(w, errdefs.ErrNotImplemented.WithMessage("pull is not implemented yet"))
+		return
+	case q.Get("fromSrc") == "":
+		writeError(w, invalidf("fromImage or fromSrc is required"))
+		return
+	case q.Get("fromSrc") != "-":
+		writeError(w, errdefs.ErrNotImplemented.WithMessage("import from a URL is not implemented yet"))
+		return
+	}
+	id, err := s.b.ImportImage(r.Context(), r.Body, ImportOptions{
+		Repo:    q.Get("repo"),
+		Tag:     q.Get("tag"),
+		Message: q.Get("message"),
+		Changes: q["changes"],
+	})
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	_ = newJSONStream(w).Write(jsonstream.Message{Status: id})
+}
+
+// listImages answers GET /images/json (all, filters, and the pre-1.41
+// "filter" parameter, a reference pattern).
+func (s *Server) listImages(w http.ResponseWriter, r *http.Request, _ string) {
+	filters, err := decodeFilters(r.URL.Query().Get("filters"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if ref := r.URL.Query().Get("filter"); ref != "" {
+		if filters == nil {
+			filters = Filters{}
+		}
+		if filters["reference"] == nil {
+			filters["reference"] = map[string]bool{}
+		}
+		filters["reference"][ref] = true
+	}
+	images, err := s.b.Images(r.Context(), ImageListOptions{All: boolValue(r, "all"), Filters: filters})
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if images == nil {
+		images = []image.Summary{}
+	}
+	writeJSON(w, http.StatusOK, images)
+}
+
+// inspectImage answers GET /images/{name}/json.
+func (s *Server) inspectImage(w http.ResponseWriter, r *http.Request, name string) {
+	img, err := s.b.ImageInspect(r.Context(), name)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, img)
+}
+
+// imageHistory answers GET /images/{name}/history, newest first.
+func (s *Server) imageHistory(w http.ResponseWriter, r *http.Request, name string) {
+	history, err := s.b.ImageHistory(r.Context(), name)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if history == nil {
+		history = []image.HistoryResponseItem{}
+	}
+	writeJSON(w, http.StatusOK, history)
+}
+
+// tagImage answers POST /images/{name}/tag?repo=&tag= with 201 and no body.
+func (s *Server) tagImage(w http.ResponseWriter, r *http.Request, name string) {
+	repo := r.URL.Query().Get("repo")
+	if repo == "" {
+		writeError(w, invalidf("repository name is required"))
+		return
+	}
+	if err := s.b.TagImage(r.Context(), name, repo, r.URL.Query().Get("tag")); err != nil {
+		writeError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusCreated)
+}
+
+// removeImage answers DELETE /images/{name}?force=&noprune= with the list of
+// untagged and deleted references.
+func (s *Server) removeImage(w http.ResponseWriter, r *http.Request, name string) {
+	deleted, err := s.b.RemoveImage(r.Context(), name, boolValue(r, "force"), boolValue(r, "noprune"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if deleted == nil {
+		deleted = []image.DeleteResponse{}
+	}
+	writeJSON(w, http.StatusOK, deleted)
+}
+
+// commit answers POST /commit with 201 {"Id":"sha256:..."}. The optional JSON
+// body is a container config merged into the image's.
+func (s *Server) commit(w http.ResponseWriter, r *http.Request, _ string) {
+	q := r.URL.Query()
+	opts := CommitOptions{
+		Container: q.Get("container"),
+		Repo:      q.Get("repo"),
+		Tag:       q.Get("tag"),
+		Comment:   q.Get("comment"),
+		Author:    q.Get("author"),
+		Changes:   q["changes"],
+		Pause:     boolValueOr(r, "pause", true),
+	}
+	var cfg container.Config
+	switch err := json.NewDecoder(r.Body).Decode(&cfg); {
+	case errors.Is(err, io.EOF):
+	case err != nil:
+		writeError(w, invalidf("invalid container config: %v", err))
+		return
+	default:
+		opts.Config = &cfg
+	}
+	id, err := s.b.Commit(r.Context(), opts)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, container.CommitResponse{ID: id})
+}

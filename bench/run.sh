@@ -1,0 +1,212 @@
+#!/usr/bin/env bash
+# Benchmark of Gantry against Docker, both driven by the docker CLI
+# (`make bench`). Prints a table; writes nothing into the tree.
+#
+#   run      `docker run --rm busybox true`, RUNS times: median and p90
+#   rss      the daemon's resident memory after those runs (gantryd; for
+#            Docker dockerd + containerd)
+#   commit   `docker commit` of a container that wrote 200 MB in 2,000 files
+#   import   `docker import` of a ~170 MB rootfs tar (Debian minbase made by
+#            mmdebstrap when a mirror answers, else files from /usr)
+#
+# Docker's column uses the dockerd at /var/run/docker.sock when it answers,
+# else a private dockerd when one is installed, else it is skipped.
+#
+# Environment: RUNS (default 20); GANTRYD (default bin/gantryd) and
+# GANTRYD_EXTRA_ARGS (and GANTRY_RUN_ARGS for docker run) to run another
+# daemon in gantryd's place, which is how the script was checked; BENCH_CACHE
+# (default /var/tmp/gantry-bench) keeps the big rootfs tar between runs.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+RUNS=${RUNS:-20}
+GANTRYD=${GANTRYD:-bin/gantryd}
+BENCH_CACHE=${BENCH_CACHE:-/var/tmp/gantry-bench}
+export DOCKER_CLI_HINTS=false
+# The busybox image under a name of its own, so that a shared dockerd's
+# busybox:latest is left alone.
+IMG=gantry-bench/busybox:latest
+
+die() { echo "bench: $*" >&2; exit 1; }
+log() { echo "bench: $*" >&2; }
+
+[ "$(id -u)" = 0 ] || die "needs root (gantryd mounts overlayfs and runs runc)"
+[ -x "$GANTRYD" ] || die "$GANTRYD not found: run make build first"
+for p in docker busybox runc; do
+	command -v "$p" >/dev/null || die "$p not found (apt-get install docker.io, busybox-static, runc)"
+done
+
+work=$(mktemp -d /tmp/gantry-bench.XXXXXX)
+pids=()
+cleanup() {
+	for pid in "${pids[@]}"; do
+		kill -TERM "$pid" 2>/dev/null || true
+	done
+	for pid in "${pids[@]}"; do
+		for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$pid" 2>/dev/null || true
+	done
+	{ grep -o " $work[^ ]*" /proc/self/mountinfo || true; } | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+	rm -rf "$work" || true
+}
+trap cleanup EXIT
+
+now_ns() { date +%s%N; }
+ms_since() { echo $(( ($(now_ns) - $1) / 1000000 )); }
+
+# busybox_tar FILE: a rootfs with busybox and a symlink per applet.
+busybox_tar() {
+	local root=$work/bbroot
+	mkdir -p "$root"/{bin,etc,dev,proc,sys,tmp,root,home,var}
+	cp "$(command -v busybox)" "$root/bin/busybox"
+	for a in $("$root/bin/busybox" --list); do
+		[ "$a" = busybox ] || ln -sf busybox "$root/bin/$a"
+	done
+	printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\n' >"$root/etc/passwd"
+	printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
+	chmod 1777 "$root/tmp"
+	tar -C "$root" -cf "$1" .
+}
+
+# big_tar FILE: a ~170 MB rootfs tar, cached in BENCH_CACHE.
+big_tar() {
+	mkdir -p "$BENCH_CACHE"
+	local cached=$BENCH_CACHE/rootfs-170m.tar
+	if [ ! -s "$cached" ]; then
+		if command -v mmdebstrap >/dev/null && mmdebstrap --quiet --variant=minbase bookworm "$cached.tmp.tar" >"$work/mmdebstrap.log" 2>&1; then
+			mv "$cached.tmp.tar" "$cached.tmp"
+			log "made a Debian minbase rootfs with mmdebstrap"
+		else
+			rm -rf "$cached.tmp.tar"
+			log "mmdebstrap unavailable or no mirror: using 170 MB of files from /usr"
+			(cd / && find usr -xdev -type f -size -20M -printf '%s\t%p\0' >"$work/usr.list" 2>/dev/null || true)
+			awk -v RS='\0' -v ORS='\0' -F'\t' 'BEGIN{limit=170*1024*1024} {if (t+$1 > limit) exit; t+=$1; print $2}' \
+				"$work/usr.list" >"$work/usr.sel"
+			tar -C / --null -T "$work/usr.sel" -cf "$cached.tmp"
+		fi
+		mv "$cached.tmp" "$cached"
+	fi
+	ln -sf "$cached" "$1"
+}
+
+# median FILE / p90 FILE: of one number a line.
+median() { sort -n "$1" | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
+p90() { sort -n "$1" | awk '{a[NR]=$1} END{i=int(NR*0.9+0.999); if(i<1)i=1; print a[i]}'; }
+
+rss_mb() { # rss_mb PID... : summed VmRSS in MB
+	local kb=0 pid v
+	for pid in "$@"; do
+		v=$(awk '/^VmRSS:/{print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
+		kb=$((kb + ${v:-0}))
+	done
+	awk -v kb="$kb" 'BEGIN{printf "%.1f", kb/1024}'
+}
+
+# measure NAME NETWORK_ARGS: runs the measurements against $DOCKER_HOST and
+# stores them in R_<NAME>_*.
+measure() {
+	local n=$1 netargs=$2 t
+	local times=$work/$n.times
+	log "$n: import busybox as $IMG"
+	docker import "$work/busybox.tar" "$IMG" >/dev/null
+	docker run --rm $netargs "$IMG" true # warm-up, not counted
+	: >"$times"
+	log "$n: $RUNS x docker run --rm busybox true"
+	for _ in $(seq "$RUNS"); do
+		t=$(now_ns)
+		docker run --rm $netargs "$IMG" true
+		ms_since "$t" >>"$times"
+	done
+	eval "R_${n}_median=$(median "$times") R_${n}_p90=$(p90 "$times")"
+
+	log "$n: container writing 200 MB in 2000 files"
+	local ctr=bench-commit-$$
+	docker run --name "$ctr" $netargs "$IMG" sh -c \
+		'mkdir /data && i=0 && while [ $i -lt 2000 ]; do head -c 104857 /dev/urandom >/data/f$i; i=$((i+1)); done'
+	t=$(now_ns)
+	docker commit "$ctr" bench/commit:1 >/dev/null
+	eval "R_${n}_commit=$(ms_since "$t")"
+	docker rm "$ctr" >/dev/null
+	docker rmi bench/commit:1 >/dev/null
+
+	log "$n: import of $(du -Lh "$work/big.tar" | cut -f1) rootfs"
+	t=$(now_ns)
+	docker import "$work/big.tar" bench/big:1 >/dev/null
+	eval "R_${n}_import=$(ms_since "$t")"
+	docker rmi bench/big:1 >/dev/null
+	docker rmi "$IMG" >/dev/null
+}
+
+wait_ping() { # wait_ping SOCKET PID
+	for _ in $(seq 300); do
+		curl -sf --unix-socket "$1" http://d/_ping >/dev/null 2>&1 && return 0
+		kill -0 "$2" 2>/dev/null || return 1
+		sleep 0.1
+	done
+	return 1
+}
+
+busybox_tar "$work/busybox.tar"
+big_tar "$work/big.tar"
+
+# --- Gantry --------------------------------------------------------------
+mkdir -p "$work/gantry"
+# shellcheck disable=SC2086
+"$GANTRYD" --data-root "$work/gantry/root" -H "unix://$work/gantry/d.sock" --log-level warn ${GANTRYD_EXTRA_ARGS:-} \
+	>"$work/gantry/log" 2>&1 &
+gpid=$!
+pids+=("$gpid")
+wait_ping "$work/gantry/d.sock" "$gpid" || { tail -20 "$work/gantry/log" >&2; die "gantryd did not start"; }
+export DOCKER_HOST=unix://$work/gantry/d.sock
+measure gantry "${GANTRY_RUN_ARGS:-}"
+sleep 1 # idle
+R_gantry_rss=$(rss_mb "$gpid")
+
+# --- Docker --------------------------------------------------------------
+docker_note=""
+dpids=()
+if DOCKER_HOST=unix:///var/run/docker.sock docker version >/dev/null 2>&1; then
+	export DOCKER_HOST=unix:///var/run/docker.sock
+	dpids=($(cat /var/run/docker.pid 2>/dev/null || pgrep -o -x dockerd))
+	dpids+=($(cat /var/run/docker/containerd/containerd.pid 2>/dev/null || pgrep -o -x containerd || true))
+	docker_note="the running dockerd at /var/run/docker.sock"
+	dnet=""
+elif command -v dockerd >/dev/null; then
+	mkdir -p "$work/docker"
+	dockerd --data-root "$work/docker/root" --exec-root "$work/docker/x" --pidfile "$work/docker/pid" \
+		-H "unix://$work/docker/d.sock" --bridge none --iptables=false --log-level warn >"$work/docker/log" 2>&1 &
+	pids+=($!)
+	wait_ping "$work/docker/d.sock" "$!" || { tail -20 "$work/docker/log" >&2; die "dockerd did not start"; }
+	export DOCKER_HOST=unix://$work/docker/d.sock
+	dpids=("$!" $(pgrep -f "containerd --config $work/docker/x" || true))
+	docker_note="a private dockerd (--bridge none, so runs use --network none)"
+	dnet="--network none"
+fi
+if [ -n "$docker_note" ]; then
+	measure docker "$dnet"
+	sleep 1
+	R_docker_rss=$(rss_mb "${dpids[@]}")
+else
+	log "no Docker engine running or installed: Docker's column is skipped"
+fi
+
+# --- Report --------------------------------------------------------------
+row() { # row LABEL UNIT NAME
+	local g d ratio
+	g=$(eval echo "\${R_gantry_$3}")
+	d=$(eval echo "\${R_docker_$3:-}")
+	if [ -n "$d" ]; then
+		ratio=$(awk -v g="$g" -v d="$d" 'BEGIN{ if (d > 0) printf "%.2f", g/d; else print "-" }')
+		printf '%-44s %12s %12s %10s\n' "$1" "$g $2" "$d $2" "$ratio"
+	else
+		printf '%-44s %12s %12s %10s\n' "$1" "$g $2" "-" "-"
+	fi
+}
+echo
+echo "Gantry vs Docker, through the docker CLI ($(nproc) cores; Docker: ${docker_note:-skipped})"
+printf '%-44s %12s %12s %10s\n' "measure" "gantry" "docker" "g/d"
+row "docker run --rm busybox true, median of $RUNS" ms median
+row "docker run --rm busybox true, p90" ms p90
+row "daemon idle RSS after the runs" MB rss
+row "docker commit, 200 MB in 2,000 files" ms commit
+row "docker import, $(du -Lm "$work/big.tar" | cut -f1) MB rootfs tar" ms import

@@ -1,0 +1,188 @@
+package cli
+
+import (
+	"bufio"
+	"fmt"
+	"net/netip"
+	"os"
+	"strings"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
+	"github.com/spf13/pflag"
+)
+
+// containerFlags are the flags shared by run and create.
+type containerFlags struct {
+	name       string
+	interact   bool
+	tty        bool
+	autoRemove bool
+	env        []string
+	envFiles   []string
+	workdir    string
+	user       string
+	entrypoint string
+	volumes    []string
+	network    string
+	labels     []string
+	hostname   string
+	publish    []string
+}
+
+func addContainerFlags(fl *pflag.FlagSet, f *containerFlags) {
+	fl.SetInterspersed(false)
+	// -h is --hostname here, so help has no shorthand (cobra would panic).
+	fl.Bool("help", false, "Print usage")
+	fl.StringVar(&f.name, "name", "", "Assign a name to the container")
+	fl.BoolVarP(&f.interact, "interactive", "i", false, "Keep STDIN open even if not attached")
+	fl.BoolVarP(&f.tty, "tty", "t", false, "Allocate a pseudo-TTY")
+	fl.BoolVar(&f.autoRemove, "rm", false, "Automatically remove the container and its associated anonymous volumes when it exits")
+	fl.StringArrayVarP(&f.env, "env", "e", nil, "Set environment variables")
+	fl.StringArrayVar(&f.envFiles, "env-file", nil, "Read in a file of environment variables")
+	fl.StringVarP(&f.workdir, "workdir", "w", "", "Working directory inside the container")
+	fl.StringVarP(&f.user, "user", "u", "", "Username or UID (format: <name|uid>[:<group|gid>])")
+	fl.StringVar(&f.entrypoint, "entrypoint", "", "Overwrite the default ENTRYPOINT of the image")
+	fl.StringArrayVarP(&f.volumes, "volume", "v", nil, "Bind mount a volume")
+	fl.StringVar(&f.network, "network", "default", "Connect a container to a network (none, host or default)")
+	fl.StringArrayVarP(&f.labels, "label", "l", nil, "Set meta data on a container")
+	fl.StringVarP(&f.hostname, "hostname", "h", "", "Container host name")
+	fl.StringArrayVarP(&f.publish, "publish", "p", nil, "Publish a container's port(s) to the host")
+}
+
+// containerConfig is everything POST /containers/create takes.
+type containerConfig struct {
+	config  *container.Config
+	host    *container.HostConfig
+	network *network.NetworkingConfig
+}
+
+// toConfig builds the create request for image and args (the command), with
+// the streams attached as docker does: all three with -i, none when detached.
+func (f *containerFlags) toConfig(image string, args []string, detach bool, entrypointSet bool) (containerConfig, error) {
+	env, err := f.environment()
+	if err != nil {
+		return containerConfig{}, err
+	}
+	labels := map[string]string{}
+	for _, l := range f.labels {
+		k, v, _ := strings.Cut(l, "=")
+		labels[k] = v
+	}
+	exposed, bindings, err := parsePublish(f.publish)
+	if err != nil {
+		return containerConfig{}, err
+	}
+	cfg := &container.Config{
+		Hostname: f.hostname, User: f.user, Tty: f.tty, Env: env, Image: image,
+		WorkingDir: f.workdir, Labels: labels, ExposedPorts: exposed,
+		AttachStdin: f.interact, OpenStdin: f.interact, StdinOnce: f.interact,
+		AttachStdout: !detach, AttachStderr: !detach,
+	}
+	if len(args) > 0 {
+		cfg.Cmd = args
+	}
+	if entrypointSet {
+		if f.entrypoint == "" {
+			cfg.Entrypoint = []string{""}
+		} else {
+			cfg.Entrypoint = []string{f.entrypoint}
+		}
+	}
+	mode := f.network
+	if mode == "" {
+		mode = "default"
+	}
+	host := &container.HostConfig{
+		Binds: f.volumes, NetworkMode: container.NetworkMode(mode), PortBindings: bindings,
+		AutoRemove: f.autoRemove, RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyDisabled},
+	}
+	netCfg := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{mode: {}}}
+	return containerConfig{config: cfg, host: host, network: netCfg}, nil
+}
+
+// environment is the --env-file contents followed by -e values; a bare NAME
+// takes its value from the local environment and is dropped when unset.
+func (f *containerFlags) environment() ([]string, error) {
+	var raw []string
+	for _, path := range f.envFiles {
+		lines, err := readEnvFile(path)
+		if err != nil {
+			return nil, err
+		}
+		raw = append(raw, lines...)
+	}
+	raw = append(raw, f.env...)
+	var env []string
+	for _, e := range raw {
+		if strings.Contains(e, "=") {
+			env = append(env, e)
+		} else if v, ok := os.LookupEnv(e); ok {
+			env = append(env, e+"="+v)
+		}
+	}
+	return env, nil
+}
+
+func readEnvFile(path string) ([]string, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("open env file: %w", err)
+	}
+	defer fh.Close()
+	var lines []string
+	sc := bufio.NewScanner(fh)
+	for sc.Scan() {
+		line := strings.TrimLeft(sc.Text(), " \t")
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		lines = append(lines, line)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("read env file %s: %w", path, err)
+	}
+	return lines, nil
+}
+
+// parsePublish parses -p specs: [[ip:]hostPort:]containerPort[/proto], with
+// an IPv6 ip in brackets and a container port range allowed.
+func parsePublish(specs []string) (network.PortSet, network.PortMap, error) {
+	if len(specs) == 0 {
+		return nil, nil, nil
+	}
+	exposed, bindings := network.PortSet{}, network.PortMap{}
+	for _, spec := range specs {
+		rest, proto, _ := strings.Cut(spec, "/")
+		var ip, hostPort, ctrPort string
+		if i := strings.LastIndex(rest, ":"); i >= 0 {
+			ctrPort = rest[i+1:]
+			rest = rest[:i]
+			if j := strings.LastIndex(rest, ":"); j >= 0 {
+				ip, hostPort = strings.Trim(rest[:j], "[]"), rest[j+1:]
+			} else {
+				hostPort = rest
+			}
+		} else {
+			ctrPort = rest
+		}
+		if proto != "" {
+			ctrPort += "/" + proto
+		}
+		pr, err := network.ParsePortRange(ctrPort)
+		if err != nil {
+			return nil, nil, fmt.Errorf("invalid port spec %q: %w", spec, err)
+		}
+		var addr netip.Addr
+		if ip != "" {
+			if addr, err = netip.ParseAddr(ip); err != nil {
+				return nil, nil, fmt.Errorf("invalid IP address %q in %q: %w", ip, spec, err)
+			}
+		}
+		for p := range pr.All() {
+			exposed[p] = struct{}{}
+			bindings[p] = append(bindings[p], network.PortBinding{HostIP: addr, HostPort: hostPort})
+		}
+	}
+	return exposed, bindings, nil
+}

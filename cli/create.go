@@ -1,0 +1,95 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/distribution/reference"
+	"github.com/moby/moby/client"
+	"github.com/spf13/cobra"
+)
+
+type createOptions struct {
+	flags         containerFlags
+	image         string
+	args          []string
+	entrypointSet bool
+}
+
+func newCreateCommand(c *Cli) *cobra.Command {
+	var opts createOptions
+	cmd := &cobra.Command{
+		Use:   "create [OPTIONS] IMAGE [COMMAND] [ARG...]",
+		Short: "Create a new container",
+		Args:  minArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.image, opts.args = args[0], args[1:]
+			opts.entrypointSet = cmd.Flags().Changed("entrypoint")
+			return runCreate(cmd.Context(), c, cmd, opts)
+		},
+	}
+	addContainerFlags(cmd.Flags(), &opts.flags)
+	return cmd
+}
+
+// runCreate creates the container, pulling its image when missing, and
+// prints the new ID; daemon errors exit 1 (unlike run's 125).
+func runCreate(ctx context.Context, c *Cli, cmd *cobra.Command, opts createOptions) error {
+	cc, err := opts.flags.toConfig(opts.image, opts.args, true, opts.entrypointSet)
+	if err != nil {
+		return verbError(cmd, err, 125)
+	}
+	cc.config.AttachStdin, cc.config.AttachStdout, cc.config.AttachStderr = opts.flags.interact, true, true
+	id, err := c.createContainer(ctx, cc, opts.flags.name)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(c.Out, id)
+	return nil
+}
+
+// createContainer creates a container and returns its ID. When the daemon
+// answers 404 (image missing) it says so on stderr, pulls the image showing
+// the progress on stderr, and creates again.
+func (c *Cli) createContainer(ctx context.Context, cc containerConfig, name string) (string, error) {
+	api, err := c.Client()
+	if err != nil {
+		return "", err
+	}
+	ref, err := reference.ParseNormalizedNamed(cc.config.Image)
+	if err != nil {
+		return "", err
+	}
+	opts := client.ContainerCreateOptions{Config: cc.config, HostConfig: cc.host, NetworkingConfig: cc.network, Name: name}
+	res, err := api.ContainerCreate(ctx, opts)
+	if cerrdefs.IsNotFound(err) {
+		tagged := reference.FamiliarString(reference.TagNameOnly(ref))
+		fmt.Fprintf(c.Err, "Unable to find image '%s' locally\n", tagged)
+		if err := c.pull(ctx, tagged); err != nil {
+			return "", err
+		}
+		res, err = api.ContainerCreate(ctx, opts)
+	}
+	if err != nil {
+		return "", err
+	}
+	for _, w := range res.Warnings {
+		fmt.Fprintln(c.Err, "WARNING:", w)
+	}
+	return res.ID, nil
+}
+
+// pull fetches image through the daemon, rendering progress on stderr.
+func (c *Cli) pull(ctx context.Context, image string) error {
+	api, err := c.Client()
+	if err != nil {
+		return err
+	}
+	resp, err := api.ImagePull(ctx, image, client.ImagePullOptions{})
+	if err != nil {
+		return err
+	}
+	defer resp.Close()
+	return displayJSONStream(resp, c.Err)
+}

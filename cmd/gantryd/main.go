@@ -1,0 +1,85 @@
+// Command gantryd is the Gantry server: it serves the Docker Engine API on a
+// Unix socket and runs the images and containers behind it.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/pflag"
+
+	"github.com/gantry/gantry/api"
+	"github.com/gantry/gantry/daemon"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := run(ctx, os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "gantryd:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string) error {
+	flags := pflag.NewFlagSet("gantryd", pflag.ContinueOnError)
+	root := flags.String("data-root", "/var/lib/gantry", "root directory of persistent state")
+	execRoot := flags.String("exec-root", "/run/gantry", "root directory of runtime state")
+	host := flags.StringP("host", "H", "unix:///run/gantry.sock", "socket to listen on")
+	runtimeBin := flags.String("runtime", "runc", "path of the OCI runtime binary")
+	level := flags.String("log-level", "info", `log level: "debug", "info", "warn", "error"`)
+	if err := flags.Parse(args); err != nil {
+		return err
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
+		return fmt.Errorf("--log-level %q: want debug, info, warn or error", *level)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+
+	d, err := daemon.New(ctx, daemon.Config{Root: *root, ExecRoot: *execRoot, Runtime: *runtimeBin, Log: log})
+	if err != nil {
+		return err
+	}
+	l, err := listen(*host)
+	if err != nil {
+		return err
+	}
+	log.Info("API listening", "host", *host)
+	srv := api.New(d, api.Options{Version: daemon.Version, Logger: log})
+	err = srv.Serve(ctx, l)
+	d.Shutdown(context.Background())
+	log.Info("gantryd stopped")
+	return err
+}
+
+// listen opens the API socket with mode 0660; a stale socket file from a
+// killed gantryd is replaced.
+func listen(host string) (net.Listener, error) {
+	path, ok := strings.CutPrefix(host, "unix://")
+	if !ok {
+		return nil, fmt.Errorf("-H %s: only unix:// sockets are supported", host)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, err
+	}
+	if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
+		return nil, err
+	}
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(path, 0o660); err != nil {
+		l.Close()
+		return nil, err
+	}
+	return l, nil
+}

@@ -1,0 +1,195 @@
+package container
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
+	"github.com/opencontainers/go-digest"
+)
+
+// Status is the lifecycle state of a container, with Docker's names.
+type Status string
+
+// The states a container moves through: created -> running <-> paused,
+// running -> exited -> running (restart) ..., and removing at the end.
+const (
+	Created  Status = "created"
+	Running  Status = "running"
+	Paused   Status = "paused"
+	Exited   Status = "exited"
+	Removing Status = "removing"
+	Dead     Status = "dead"
+)
+
+// State is the persisted runtime state of a container.
+type State struct {
+	Status     Status
+	Pid        int       `json:",omitempty"`
+	ExitCode   int       `json:",omitempty"`
+	Error      string    `json:",omitempty"`
+	StartedAt  time.Time `json:",omitzero"`
+	FinishedAt time.Time `json:",omitzero"`
+	// Exits counts the exits since creation; waiters for "next-exit" wait
+	// for it to grow.
+	Exits int `json:",omitempty"`
+}
+
+// Container is one container record. The exported fields are persisted in
+// <root>/<id>/config.json; change them only through Store methods or under
+// Lock, and persist with Store.Save.
+type Container struct {
+	ID         string
+	Name       string // without the leading slash
+	Created    time.Time
+	Image      string        // the image as the user named it
+	ImageID    digest.Digest // the image it was created from
+	Chain      digest.Digest // layer chain ID its read-write snapshot sits on
+	Config     *container.Config
+	HostConfig *container.HostConfig
+	State      State
+
+	mu      sync.Mutex
+	changed chan struct{} // closed and replaced on every state change
+	removed chan struct{} // closed once the container is removed
+	Streams *Streams      `json:"-"`
+	Log     *Log          `json:"-"`
+	dir     string
+}
+
+// init sets up the runtime-only parts of a record loaded or created.
+func (c *Container) init(dir string) {
+	c.dir = dir
+	c.changed = make(chan struct{})
+	c.removed = make(chan struct{})
+	c.Streams = newStreams(c.Config.OpenStdin, c.Config.StdinOnce)
+	c.Log = newLog(logPath(dir, c.ID))
+}
+
+// Dir is the container's directory: its record, logs, bundle and snapshot.
+func (c *Container) Dir() string { return c.dir }
+
+// Lock serialises lifecycle operations (start, stop, remove ...) on c.
+func (c *Container) Lock() { c.mu.Lock() }
+
+// Unlock releases Lock.
+func (c *Container) Unlock() { c.mu.Unlock() }
+
+// Snapshot returns a copy of the state, safe to read without the lock.
+func (c *Container) Snapshot() State {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.State
+}
+
+// SetRunning records a started process. The caller holds Lock.
+func (c *Container) SetRunning(pid int) {
+	c.State.Status = Running
+	c.State.Pid = pid
+	c.State.ExitCode = 0
+	c.State.Error = ""
+	c.State.StartedAt = time.Now().UTC()
+	c.State.FinishedAt = time.Time{}
+	c.notify()
+}
+
+// SetExited records that the process ended with code, or that it failed to
+// start (then errMsg says why). The caller holds Lock.
+func (c *Container) SetExited(code int, errMsg string) {
+	if c.State.Status == Running || c.State.Status == Paused {
+		c.State.Status = Exited
+		c.State.FinishedAt = time.Now().UTC()
+	}
+	c.State.Pid = 0
+	c.State.ExitCode = code
+	c.State.Error = errMsg
+	c.State.Exits++
+	c.notify()
+}
+
+// SetPaused records a pause or resume. The caller holds Lock.
+func (c *Container) SetPaused(paused bool) {
+	if paused {
+		c.State.Status = Paused
+	} else {
+		c.State.Status = Running
+	}
+	c.notify()
+}
+
+// SetRemoving marks the container as being removed. The caller holds Lock.
+func (c *Container) SetRemoving() {
+	c.State.Status = Removing
+	c.notify()
+}
+
+func (c *Container) notify() {
+	close(c.changed)
+	c.changed = make(chan struct{})
+}
+
+// IsRunning reports whether the process is alive (running or paused).
+func (s State) IsRunning() bool { return s.Status == Running || s.Status == Paused }
+
+// Wait registers a wait for condition at once and returns a channel that
+// yields the exit code when it is met:
+//   - not-running: immediately if the container is not running, else at its exit;
+//   - next-exit: at the exit after this call (a created container's first run);
+//   - removed: once the container is removed.
+//
+// The channel is closed without a value if ctx ends first.
+func (c *Container) Wait(ctx context.Context, cond container.WaitCondition) <-chan State {
+	c.mu.Lock()
+	start := c.State
+	c.mu.Unlock()
+	out := make(chan State, 1)
+	go func() {
+		defer close(out)
+		for {
+			c.mu.Lock()
+			st, changed, removed := c.State, c.changed, c.removed
+			c.mu.Unlock()
+			switch cond {
+			case container.WaitConditionRemoved:
+				select {
+				case <-removed:
+					out <- st
+					return
+				default:
+				}
+			case container.WaitConditionNextExit:
+				if st.Exits > start.Exits {
+					out <- st
+					return
+				}
+			default:
+				if !st.IsRunning() && st.Status != Removing {
+					out <- st
+					return
+				}
+			}
+			select {
+			case <-changed:
+			case <-removed:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out
+}
+
+// Removed is closed once the container has been removed.
+func (c *Container) Removed() <-chan struct{} { return c.removed }
+
+// Command is the container's command line as `docker ps` shows it.
+func (c *Container) Command() string {
+	return strings.Join(append(append([]string(nil), c.Config.Entrypoint...), c.Config.Cmd...), " ")
+}
+
+func noSuchContainer(name string) error {
+	return errdefs.ErrNotFound.WithMessage("No such container: " + name)
+}

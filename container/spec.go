@@ -1,0 +1,641 @@
+package container
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// SpecInput is everything the runtime spec is built from.
+type SpecInput struct {
+	ID     string
+	Rootfs string // mounted rootfs path (absolute)
+	// Config is already merged with the image config (Env, Cmd, Entrypoint,
+	// WorkingDir, User, Tty, Hostname, ...).
+	Config     *container.Config
+	HostConfig *container.HostConfig // nil means the zero HostConfig
+	// Files on the host bind-mounted to /etc/hosts, /etc/hostname and
+	// /etc/resolv.conf; an empty path means no mount.
+	HostsPath, HostnamePath, ResolvConfPath string
+}
+
+// specVersion is the ociVersion written: runc 1.1 and crun 1.8 accept it,
+// while crun rejects the 1.2+ that specs.Version holds.
+const specVersion = "1.0.2"
+
+const specDefaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// specDefaultCaps are the capabilities Docker gives a container.
+var specDefaultCaps = []string{
+	"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD",
+	"CAP_NET_RAW", "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP",
+	"CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
+}
+
+// specAllCaps are the capabilities Linux 5.9+ knows, for --cap-add ALL and
+// for checking names.
+var specAllCaps = []string{
+	"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
+	"CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
+	"CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW",
+	"CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT",
+	"CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE",
+	"CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE",
+	"CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE",
+	"CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ",
+	"CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
+}
+
+// specMaskedPaths and specReadonlyPaths are Docker 28's defaults.
+var (
+	specMaskedPaths = []string{
+		"/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore", "/proc/keys",
+		"/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
+		"/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap",
+	}
+	specReadonlyPaths = []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"}
+)
+
+// Spec builds the OCI runtime spec of a container the way Docker does (moby's
+// oci/defaults.go and daemon/oci_linux.go): Docker's default mounts, masked and
+// read-only paths, capabilities, device rules and namespaces, the user resolved
+// against the rootfs's /etc/passwd and /etc/group, and the binds of the host
+// config. It creates the working directory inside the rootfs when missing
+// (owned by the user) and the host side of -v binds, as Docker does.
+//
+// No seccomp profile is set: Debian's runc supports one, but carrying Docker's
+// profile is a separate piece of work. Privileged containers, volumes and the
+// container:<id> modes are not implemented yet (not-implemented errors); a
+// missing command, a bad bind or an unknown user or capability is an
+// invalid-argument error.
+func Spec(in SpecInput) (*specs.Spec, error) {
+	if in.Config == nil {
+		return nil, errdefs.ErrInvalidArgument.WithMessage("container config is missing")
+	}
+	if !filepath.IsAbs(in.Rootfs) {
+		return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("rootfs %q is not an absolute path", in.Rootfs))
+	}
+	cfg := in.Config
+	hc := in.HostConfig
+	if hc == nil {
+		hc = &container.HostConfig{}
+	}
+	if hc.Privileged {
+		return nil, errdefs.ErrNotImplemented.WithMessage("privileged containers are not supported yet")
+	}
+
+	args := append(slices.Clone(cfg.Entrypoint), cfg.Cmd...)
+	if len(args) == 0 {
+		return nil, errdefs.ErrInvalidArgument.WithMessage("no command specified")
+	}
+	usr, home, err := specUser(in.Rootfs, cfg.User, hc.GroupAdd)
+	if err != nil {
+		return nil, err
+	}
+	cwd := "/"
+	if cfg.WorkingDir != "" {
+		cwd = filepath.Clean(cfg.WorkingDir)
+		if !filepath.IsAbs(cwd) {
+			return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("working directory %q is not an absolute path", cfg.WorkingDir))
+		}
+	}
+	hostname, err := specHostname(in.ID, cfg.Hostname, hc.NetworkMode)
+	if err != nil {
+		return nil, err
+	}
+	caps, err := specCapabilities(hc.CapAdd, hc.CapDrop)
+	if err != nil {
+		return nil, err
+	}
+	process := &specs.Process{
+		Terminal: cfg.Tty,
+		User:     usr,
+		Args:     args,
+		Env:      specEnv(cfg.Env, hostname, home, cfg.Tty),
+		Cwd:      cwd,
+		// Like execve, a non-root user keeps only the bounding set.
+		Capabilities: &specs.LinuxCapabilities{Bounding: caps},
+		Rlimits:      specRlimits(hc.Ulimits),
+		OOMScoreAdj:  &hc.OomScoreAdj,
+	}
+	if usr.UID == 0 {
+		process.Capabilities.Effective = caps
+		process.Capabilities.Permitted = caps
+	}
+	if cfg.Tty && hc.ConsoleSize[0] > 0 && hc.ConsoleSize[1] > 0 {
+		process.ConsoleSize = &specs.Box{Height: hc.ConsoleSize[0], Width: hc.ConsoleSize[1]}
+	}
+
+	namespaces, err := specNamespaces(hc)
+	if err != nil {
+		return nil, err
+	}
+	if !slices.ContainsFunc(namespaces, func(ns specs.LinuxNamespace) bool { return ns.Type == specs.UTSNamespace }) {
+		hostname = "" // --uts=host: the host's own name
+	}
+	mounts, propagation, err := specMounts(in, hc)
+	if err != nil {
+		return nil, err
+	}
+	masked, readonly := specMaskedPaths, specReadonlyPaths
+	if hc.MaskedPaths != nil {
+		masked = hc.MaskedPaths
+	}
+	if hc.ReadonlyPaths != nil {
+		readonly = hc.ReadonlyPaths
+	}
+	sysctl := map[string]string{}
+	for k, v := range hc.Sysctls {
+		sysctl[k] = v
+	}
+	if !hc.NetworkMode.IsHost() {
+		// Docker lets unprivileged users bind low ports and ping inside the
+		// container's own network namespace.
+		if _, ok := sysctl["net.ipv4.ip_unprivileged_port_start"]; !ok {
+			sysctl["net.ipv4.ip_unprivileged_port_start"] = "0"
+		}
+		if _, ok := sysctl["net.ipv4.ping_group_range"]; !ok {
+			sysctl["net.ipv4.ping_group_range"] = "0 2147483647"
+		}
+	}
+	if len(sysctl) == 0 {
+		sysctl = nil
+	}
+	// Last, so that an invalid input leaves the rootfs untouched.
+	if err := specMkdirAll(in.Rootfs, cwd, int(usr.UID), int(usr.GID)); err != nil {
+		return nil, fmt.Errorf("working directory: %w", err)
+	}
+
+	return &specs.Spec{
+		Version:    specVersion,
+		Process:    process,
+		Root:       &specs.Root{Path: in.Rootfs, Readonly: hc.ReadonlyRootfs},
+		Hostname:   hostname,
+		Domainname: cfg.Domainname,
+		Mounts:     mounts,
+		Linux: &specs.Linux{
+			Sysctl:      sysctl,
+			CgroupsPath: "/gantry/" + in.ID,
+			Resources:   &specs.LinuxResources{Devices: specDeviceRules()},
+			Namespaces:  namespaces,
+			// runc creates the default devices itself: null, zero, full,
+			// random, urandom, tty, console and ptmx (via /dev/pts).
+			Devices:           []specs.LinuxDevice{},
+			MaskedPaths:       slices.Clone(masked),
+			ReadonlyPaths:     slices.Clone(readonly),
+			RootfsPropagation: propagation,
+		},
+	}, nil
+}
+
+// specHostname is the container's hostname: the configured one, else the
+// host's name with --network host, else the first 12 characters of the ID.
+func specHostname(id, configured string, mode container.NetworkMode) (string, error) {
+	switch {
+	case configured != "":
+		return configured, nil
+	case mode.IsHost():
+		name, err := os.Hostname()
+		if err != nil {
+			return "", fmt.Errorf("hostname: %w", err)
+		}
+		return name, nil
+	case len(id) > 12:
+		return id[:12], nil
+	}
+	return id, nil
+}
+
+// specEnv is Docker's environment: PATH, HOSTNAME and (with a tty) TERM, then
+// the config's variables replacing those of the same name ("NAME" alone
+// removes NAME), then HOME from passwd when the config does not set it.
+func specEnv(configEnv []string, hostname, home string, tty bool) []string {
+	env := []string{specDefaultPath, "HOSTNAME=" + hostname}
+	if tty {
+		env = append(env, "TERM=xterm")
+	}
+	for _, kv := range configEnv {
+		name, _, hasValue := strings.Cut(kv, "=")
+		i := slices.IndexFunc(env, func(e string) bool { return strings.HasPrefix(e, name+"=") })
+		switch {
+		case !hasValue && i >= 0:
+			env = slices.Delete(env, i, i+1)
+		case !hasValue:
+		case i >= 0:
+			env[i] = kv
+		default:
+			env = append(env, kv)
+		}
+	}
+	if !slices.ContainsFunc(env, func(e string) bool { return strings.HasPrefix(e, "HOME=") }) {
+		env = append(env, "HOME="+home)
+	}
+	return env
+}
+
+// specCapabilities applies --cap-add and --cap-drop to Docker's default set,
+// with Docker's rules: names with or without CAP_, any case; "ALL" in add
+// means every capability but the dropped ones; "ALL" in drop means only the
+// added ones.
+func specCapabilities(add, drop []string) ([]string, error) {
+	norm := func(names []string) ([]string, bool, error) {
+		var out []string
+		all := false
+		for _, n := range names {
+			c := strings.ToUpper(n)
+			if c == "ALL" {
+				all = true
+				continue
+			}
+			if !strings.HasPrefix(c, "CAP_") {
+				c = "CAP_" + c
+			}
+			if !slices.Contains(specAllCaps, c) {
+				return nil, false, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("unknown capability: %q", n))
+			}
+			out = append(out, c)
+		}
+		return out, all, nil
+	}
+	adds, addAll, err := norm(add)
+	if err != nil {
+		return nil, err
+	}
+	drops, dropAll, err := norm(drop)
+	if err != nil {
+		return nil, err
+	}
+	var caps []string
+	switch {
+	case addAll:
+		for _, c := range specAllCaps {
+			if !slices.Contains(drops, c) {
+				caps = append(caps, c)
+			}
+		}
+		return caps, nil
+	case dropAll:
+		caps = adds
+	default:
+		for _, c := range specDefaultCaps {
+			if !slices.Contains(drops, c) {
+				caps = append(caps, c)
+			}
+		}
+		for _, c := range adds {
+			if !slices.Contains(caps, c) {
+				caps = append(caps, c)
+			}
+		}
+	}
+	return caps, nil
+}
+
+// specRlimits is RLIMIT_NOFILE 1048576 for soft and hard (what Docker
+// containers get from containerd), lowered to this process's own hard limit
+// when that is lower, since raising it needs CAP_SYS_RESOURCE; then the
+// --ulimit values, which replace limits of the same name.
+func specRlimits(ulimits []*container.Ulimit) []specs.POSIXRlimit {
+	nofile := uint64(1048576)
+	var own syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &own); err == nil && own.Max < nofile {
+		nofile = own.Max
+	}
+	limits := []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Hard: nofile, Soft: nofile}}
+	for _, u := range ulimits {
+		if u == nil {
+			continue
+		}
+		l := specs.POSIXRlimit{Type: "RLIMIT_" + strings.ToUpper(u.Name), Hard: uint64(u.Hard), Soft: uint64(u.Soft)}
+		if i := slices.IndexFunc(limits, func(x specs.POSIXRlimit) bool { return x.Type == l.Type }); i >= 0 {
+			limits[i] = l
+		} else {
+			limits = append(limits, l)
+		}
+	}
+	return limits
+}
+
+// specNamespaces is Docker's set (mount, network, uts, pid, ipc) minus the
+// ones shared with the host. Every network mode but "host" gets a new network
+// namespace holding only lo until the network package connects it.
+func specNamespaces(hc *container.HostConfig) ([]specs.LinuxNamespace, error) {
+	notImplemented := func(what string, mode string) error {
+		return errdefs.ErrNotImplemented.WithMessage(fmt.Sprintf("%s mode %q is not supported yet", what, mode))
+	}
+	ns := []specs.LinuxNamespace{{Type: specs.MountNamespace}}
+	switch {
+	case hc.NetworkMode.IsHost():
+	case hc.NetworkMode.IsContainer():
+		return nil, notImplemented("network", string(hc.NetworkMode))
+	default:
+		ns = append(ns, specs.LinuxNamespace{Type: specs.NetworkNamespace})
+	}
+	switch hc.UTSMode {
+	case "":
+		ns = append(ns, specs.LinuxNamespace{Type: specs.UTSNamespace})
+	case "host":
+	default:
+		return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid UTS mode: %v", hc.UTSMode))
+	}
+	switch {
+	case hc.PidMode == "":
+		ns = append(ns, specs.LinuxNamespace{Type: specs.PIDNamespace})
+	case hc.PidMode.IsHost():
+	case hc.PidMode.IsContainer():
+		return nil, notImplemented("pid", string(hc.PidMode))
+	default:
+		return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid PID mode: %v", hc.PidMode))
+	}
+	switch {
+	case hc.IpcMode.IsHost():
+	case hc.IpcMode.IsContainer():
+		return nil, notImplemented("ipc", string(hc.IpcMode))
+	case hc.IpcMode == "", hc.IpcMode.IsPrivate(), hc.IpcMode.IsShareable(), hc.IpcMode.IsNone():
+		ns = append(ns, specs.LinuxNamespace{Type: specs.IPCNamespace})
+	default:
+		return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid IPC mode: %v", hc.IpcMode))
+	}
+	return ns, nil
+}
+
+// specDeviceRules is Docker's device cgroup: deny all, then allow the default
+// character devices; runc appends its own allowances (pts, ptmx, mknod).
+func specDeviceRules() []specs.LinuxDeviceCgroup {
+	allow := func(major, minor int64) specs.LinuxDeviceCgroup {
+		return specs.LinuxDeviceCgroup{Allow: true, Type: "c", Major: &major, Minor: &minor, Access: "rwm"}
+	}
+	fuse := allow(10, 229)
+	fuse.Allow = false
+	return []specs.LinuxDeviceCgroup{
+		{Allow: false, Access: "rwm"},
+		allow(1, 5), // zero
+		allow(1, 3), // null
+		allow(1, 9), // urandom
+		allow(1, 8), // random
+		allow(5, 0), // tty
+		allow(5, 1), // console
+		fuse,
+	}
+}
+
+// specMounts returns Docker's default mounts (minus those a user mount
+// replaces), then the network files and the user mounts ordered by depth of
+// their destination (a stable sort, so /etc/resolv.conf, /etc/hostname and
+// /etc/hosts keep that order), and the rootfs propagation the binds need.
+func specMounts(in SpecInput, hc *container.HostConfig) ([]specs.Mount, string, error) {
+	user, propagation, err := specUserMounts(hc)
+	if err != nil {
+		return nil, "", err
+	}
+	taken := map[string]bool{}
+	for _, m := range user {
+		taken[m.Destination] = true
+	}
+	ro := func(opts ...string) []string {
+		if hc.ReadonlyRootfs {
+			opts = append(opts, "ro")
+		}
+		return append(opts, "rprivate")
+	}
+	var late []specs.Mount
+	for _, f := range []struct{ dst, src string }{
+		{"/etc/resolv.conf", in.ResolvConfPath},
+		{"/etc/hostname", in.HostnamePath},
+		{"/etc/hosts", in.HostsPath},
+	} {
+		if f.src != "" && !taken[f.dst] {
+			late = append(late, specs.Mount{Destination: f.dst, Type: "bind", Source: f.src, Options: ro("rbind")})
+		}
+	}
+	late = append(late, user...)
+	slices.SortStableFunc(late, func(a, b specs.Mount) int {
+		return strings.Count(filepath.Clean(a.Destination), "/") - strings.Count(filepath.Clean(b.Destination), "/")
+	})
+
+	shmSize := hc.ShmSize
+	if shmSize <= 0 {
+		shmSize = 64 << 20
+	}
+	defaults := []specs.Mount{
+		{Destination: "/proc", Type: "proc", Source: "proc", Options: []string{"nosuid", "noexec", "nodev"}},
+		{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "strictatime", "mode=755", "size=65536k"}},
+		{Destination: "/dev/pts", Type: "devpts", Source: "devpts", Options: []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"}},
+		{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: []string{"nosuid", "noexec", "nodev", "ro"}},
+		{Destination: "/sys/fs/cgroup", Type: "cgroup", Source: "cgroup", Options: []string{"ro", "nosuid", "noexec", "nodev"}},
+		{Destination: "/dev/mqueue", Type: "mqueue", Source: "mqueue", Options: []string{"nosuid", "noexec", "nodev"}},
+		{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "noexec", "nodev", "mode=1777", "size=" + strconv.FormatInt(shmSize, 10)}},
+	}
+	var mounts []specs.Mount
+	for _, m := range defaults {
+		if taken[m.Destination] || (taken["/dev"] && strings.HasPrefix(m.Destination, "/dev/")) {
+			continue
+		}
+		mounts = append(mounts, m)
+	}
+	return append(mounts, late...), propagation, nil
+}
+
+// specUserMounts turns -v binds, --mount (bind, tmpfs) and --tmpfs into
+// mounts, and returns the rootfs propagation shared or slave binds need.
+func specUserMounts(hc *container.HostConfig) ([]specs.Mount, string, error) {
+	var out []specs.Mount
+	propagation := ""
+	addBind := func(src, dst string, readonly, nonRecursive bool, prop string) {
+		opts := []string{"rbind"}
+		if nonRecursive {
+			opts[0] = "bind"
+		}
+		if readonly {
+			opts = append(opts, "ro")
+		}
+		if prop == "" {
+			prop = "rprivate"
+		}
+		switch prop {
+		case "shared", "rshared":
+			propagation = "rshared"
+		case "slave", "rslave":
+			if propagation == "" {
+				propagation = "rslave"
+			}
+		}
+		out = append(out, specs.Mount{Destination: dst, Type: "bind", Source: src, Options: append(opts, prop)})
+	}
+	addTmpfs := func(dst string, opts []string) {
+		out = append(out, specs.Mount{Destination: dst, Type: "tmpfs", Source: "tmpfs",
+			Options: specMergeTmpfsOptions(append([]string{"noexec", "nosuid", "nodev", "rprivate"}, opts...))})
+	}
+	seen := map[string]bool{}
+	checkDst := func(dst string) error {
+		if !filepath.IsAbs(dst) {
+			return fmt.Errorf("invalid mount path: '%s' mount path must be absolute", dst)
+		}
+		if filepath.Clean(dst) == "/" {
+			return errors.New("destination can't be '/'")
+		}
+		if seen[filepath.Clean(dst)] {
+			return fmt.Errorf("duplicate mount point: %s", dst)
+		}
+		seen[filepath.Clean(dst)] = true
+		return nil
+	}
+
+	for _, bind := range hc.Binds {
+		src, dst, mode, err := specParseBind(bind)
+		if err == nil {
+			err = checkDst(dst)
+		}
+		if err != nil {
+			return nil, "", errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid volume specification: '%s': %v", bind, err))
+		}
+		if !filepath.IsAbs(src) {
+			return nil, "", errdefs.ErrNotImplemented.WithMessage(fmt.Sprintf("named volumes are not supported yet: '%s'", bind))
+		}
+		// Like Docker, -v creates a missing host directory.
+		if err := os.MkdirAll(src, 0o755); err != nil {
+			return nil, "", fmt.Errorf("bind source %s: %w", src, err)
+		}
+		addBind(filepath.Clean(src), filepath.Clean(dst), slices.Contains(mode, "ro"), false, specPropagation(mode))
+	}
+	for _, m := range hc.Mounts {
+		invalid := func(msg string) error {
+			return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid mount config for type %q: %s", m.Type, msg))
+		}
+		if err := checkDst(m.Target); err != nil {
+			return nil, "", invalid(err.Error())
+		}
+		switch m.Type {
+		case mount.TypeBind:
+			if !filepath.IsAbs(m.Source) {
+				return nil, "", invalid(fmt.Sprintf("invalid mount path: '%s' mount path must be absolute", m.Source))
+			}
+			if _, err := os.Stat(m.Source); err != nil {
+				return nil, "", invalid("bind source path does not exist: " + m.Source)
+			}
+			var prop string
+			var nonRecursive bool
+			if o := m.BindOptions; o != nil {
+				prop, nonRecursive = string(o.Propagation), o.NonRecursive
+			}
+			addBind(filepath.Clean(m.Source), filepath.Clean(m.Target), m.ReadOnly, nonRecursive, prop)
+		case mount.TypeTmpfs:
+			if m.Source != "" {
+				return nil, "", invalid("source must not be specified")
+			}
+			var opts []string
+			if m.ReadOnly {
+				opts = append(opts, "ro")
+			}
+			if o := m.TmpfsOptions; o != nil {
+				if o.SizeBytes > 0 {
+					opts = append(opts, "size="+strconv.FormatInt(o.SizeBytes, 10))
+				}
+				if o.Mode != 0 {
+					opts = append(opts, fmt.Sprintf("mode=%o", o.Mode.Perm()))
+				}
+			}
+			addTmpfs(filepath.Clean(m.Target), opts)
+		default:
+			return nil, "", errdefs.ErrNotImplemented.WithMessage(fmt.Sprintf("mounts of type %q are not supported yet", m.Type))
+		}
+	}
+	dsts := make([]string, 0, len(hc.Tmpfs))
+	for dst := range hc.Tmpfs {
+		dsts = append(dsts, dst)
+	}
+	slices.Sort(dsts)
+	for _, dst := range dsts {
+		if err := checkDst(dst); err != nil {
+			return nil, "", errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid tmpfs %s: %v", dst, err))
+		}
+		var opts []string
+		if data := hc.Tmpfs[dst]; data != "" {
+			opts = strings.Split(data, ",")
+		}
+		addTmpfs(filepath.Clean(dst), opts)
+	}
+	return out, propagation, nil
+}
+
+// specParseBind splits "/host:/ctr[:mode]", mode being a comma-separated
+// list of ro|rw, a propagation, z|Z and nocopy, each at most once.
+func specParseBind(bind string) (src, dst string, mode []string, err error) {
+	parts := strings.Split(bind, ":")
+	switch len(parts) {
+	case 2:
+	case 3:
+		mode = strings.Split(parts[2], ",")
+	default:
+		return "", "", nil, errors.New("want SOURCE:DESTINATION[:MODE]")
+	}
+	if parts[0] == "" || parts[1] == "" {
+		return "", "", nil, errors.New("empty source or destination")
+	}
+	var rw, prop, label, nocopy int
+	for _, m := range mode {
+		switch m {
+		case "ro", "rw":
+			rw++
+		case "private", "rprivate", "shared", "rshared", "slave", "rslave":
+			prop++
+		case "z", "Z":
+			label++ // SELinux relabelling: nothing to do without SELinux
+		case "nocopy":
+			nocopy++
+		default:
+			return "", "", nil, fmt.Errorf("invalid mode: %s", parts[2])
+		}
+	}
+	if rw > 1 || prop > 1 || label > 1 || nocopy > 1 {
+		return "", "", nil, fmt.Errorf("invalid mode: %s", parts[2])
+	}
+	return parts[0], parts[1], mode, nil
+}
+
+func specPropagation(mode []string) string {
+	for _, m := range mode {
+		switch m {
+		case "private", "rprivate", "shared", "rshared", "slave", "rslave":
+			return m
+		}
+	}
+	return ""
+}
+
+// specMergeTmpfsOptions keeps the last of conflicting options: a flag
+// overrides its opposite (exec after noexec wins) and key=value options
+// override earlier values of the same key.
+func specMergeTmpfsOptions(opts []string) []string {
+	opposite := map[string]string{
+		"exec": "noexec", "noexec": "exec", "suid": "nosuid", "nosuid": "suid",
+		"dev": "nodev", "nodev": "dev", "ro": "rw", "rw": "ro",
+		"atime": "noatime", "noatime": "atime", "diratime": "nodiratime", "nodiratime": "diratime",
+	}
+	var out []string
+	for _, o := range opts {
+		if o == "" {
+			continue
+		}
+		key, _, isKV := strings.Cut(o, "=")
+		out = slices.DeleteFunc(out, func(prev string) bool {
+			if isKV {
+				k, _, ok := strings.Cut(prev, "=")
+				return ok && k == key
+			}
+			return prev == o || prev == opposite[o]
+		})
+		out = append(out, o)
+	}
+	return out
+}

@@ -1,0 +1,192 @@
+package container
+
+import (
+	"io"
+	"os"
+	"sync"
+	"time"
+)
+
+// Streams connects a container's stdio with the clients attached to it:
+// output is copied to every subscriber as it comes (and to the log), input
+// from clients goes into a pipe that the process reads. The pipe exists
+// before the process does, so stdin sent between attach and start is kept.
+type Streams struct {
+	openStdin, stdinOnce bool
+
+	mu     sync.Mutex
+	subs   map[*subscriber]struct{}
+	stdinR *os.File
+	stdinW *os.File
+}
+
+type subscriber struct {
+	stdout, stderr io.Writer
+}
+
+func newStreams(openStdin, stdinOnce bool) *Streams {
+	return &Streams{openStdin: openStdin, stdinOnce: stdinOnce, subs: map[*subscriber]struct{}{}}
+}
+
+// Subscribe copies the container's output to stdout and stderr (either may
+// be nil) until the returned function is called. A subscriber whose writer
+// fails is dropped.
+func (s *Streams) Subscribe(stdout, stderr io.Writer) (unsubscribe func()) {
+	sub := &subscriber{stdout: stdout, stderr: stderr}
+	s.mu.Lock()
+	s.subs[sub] = struct{}{}
+	s.mu.Unlock()
+	return func() {
+		s.mu.Lock()
+		delete(s.subs, sub)
+		s.mu.Unlock()
+	}
+}
+
+func (s *Streams) publish(stream string, p []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for sub := range s.subs {
+		w := sub.stdout
+		if stream == "stderr" {
+			w = sub.stderr
+		}
+		if w == nil {
+			continue
+		}
+		if _, err := w.Write(p); err != nil {
+			delete(s.subs, sub)
+		}
+	}
+}
+
+// StdinReader returns the read end of the stdin pipe, for the process, or
+// nil when the container does not keep stdin open.
+func (s *Streams) StdinReader() (*os.File, error) {
+	if !s.openStdin {
+		return nil, nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.ensurePipeLocked(); err != nil {
+		return nil, err
+	}
+	return s.stdinR, nil
+}
+
+func (s *Streams) ensurePipeLocked() error {
+	if s.stdinW != nil {
+		return nil
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	s.stdinR, s.stdinW = r, w
+	return nil
+}
+
+// CopyStdin copies a client's input into the process's stdin until src
+// ends. When the container was created with StdinOnce, the end of src closes
+// the process's stdin, as Docker does.
+func (s *Streams) CopyStdin(src io.Reader) error {
+	if !s.openStdin {
+		_, err := io.Copy(io.Discard, src)
+		return err
+	}
+	s.mu.Lock()
+	err := s.ensurePipeLocked()
+	w := s.stdinW
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(w, src)
+	if s.stdinOnce {
+		s.mu.Lock()
+		if s.stdinW == w {
+			s.stdinW.Close()
+			s.stdinW = nil
+			// The read end stays with the process until CloseStdin.
+		}
+		s.mu.Unlock()
+	}
+	return err
+}
+
+// CloseStdin closes both ends of the stdin pipe after the process exited;
+// the next start gets a fresh pipe.
+func (s *Streams) CloseStdin() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stdinW != nil {
+		s.stdinW.Close()
+	}
+	if s.stdinR != nil {
+		s.stdinR.Close()
+	}
+	s.stdinR, s.stdinW = nil, nil
+}
+
+// CopyOutput reads one output stream of the process ("stdout" or "stderr")
+// until EOF, sending each chunk to the attached clients as it arrives and
+// each line to the log. It returns when r is exhausted.
+func (c *Container) CopyOutput(stream string, r io.Reader) {
+	lw := &lineWriter{log: c.Log, stream: stream}
+	buf := make([]byte, 32*1024)
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			c.Streams.publish(stream, buf[:n])
+			lw.Write(buf[:n])
+		}
+		if err != nil {
+			break
+		}
+	}
+	lw.Flush()
+}
+
+// lineWriter cuts output into log lines; a line longer than maxLine is
+// logged in pieces, as Docker's json-file driver does.
+type lineWriter struct {
+	log    *Log
+	stream string
+	buf    []byte
+}
+
+const maxLine = 16 * 1024
+
+func (w *lineWriter) Write(p []byte) {
+	for len(p) > 0 {
+		i := indexNewline(p)
+		if i < 0 {
+			w.buf = append(w.buf, p...)
+			if len(w.buf) >= maxLine {
+				w.Flush()
+			}
+			return
+		}
+		w.buf = append(w.buf, p[:i+1]...)
+		w.Flush()
+		p = p[i+1:]
+	}
+}
+
+// Flush logs what is buffered, a partial line included.
+func (w *lineWriter) Flush() {
+	if len(w.buf) == 0 {
+		return
+	}
+	w.log.Write(w.stream, w.buf, time.Now())
+	w.buf = w.buf[:0]
+}
+
+func indexNewline(p []byte) int {
+	for i, b := range p {
+		if b == '\n' {
+			return i
+		}
+	}
+	return -1
+}

@@ -1,0 +1,220 @@
+package content
+
+import (
+	"context"
+	_ "crypto/sha256" // register sha256 for go-digest
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/containerd/errdefs"
+	"github.com/opencontainers/go-digest"
+)
+
+// Store is a content-addressed blob store rooted at a directory. Blobs live
+// at <root>/blobs/sha256/<hex> and are immutable once committed. A Store is
+// safe for concurrent use; it keeps no state in memory.
+type Store struct {
+	root string // <root>/blobs/sha256
+	tmp  string // staging directory, on the same filesystem as root
+}
+
+// New returns a store rooted at root that stages writes in tmpDir, creating
+// both directories if needed. tmpDir must be on the same filesystem as root
+// so that a commit is a rename.
+func New(root, tmpDir string) (*Store, error) {
+	blobs := filepath.Join(root, "blobs", digest.SHA256.String())
+	if err := os.MkdirAll(blobs, 0o700); err != nil {
+		return nil, fmt.Errorf("create content store: %w", err)
+	}
+	if err := os.MkdirAll(tmpDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create content staging directory: %w", err)
+	}
+	return &Store{root: blobs, tmp: tmpDir}, nil
+}
+
+// blobPath validates d and returns where its blob lives. An invalid digest
+// (unknown algorithm, malformed hex) is an invalid-argument error, so a
+// digest never names a path outside the store.
+func (s *Store) blobPath(d digest.Digest) (string, error) {
+	if err := d.Validate(); err != nil {
+		return "", fmt.Errorf("digest %q: %w", d, errdefs.ErrInvalidArgument.WithMessage(err.Error()))
+	}
+	if d.Algorithm() != digest.SHA256 {
+		return "", fmt.Errorf("digest %s: %w", d, errdefs.ErrInvalidArgument.WithMessage("unsupported digest algorithm "+string(d.Algorithm())))
+	}
+	return filepath.Join(s.root, d.Encoded()), nil
+}
+
+func notFound(d digest.Digest) error {
+	return errdefs.ErrNotFound.WithMessage("blob " + d.String() + " not found")
+}
+
+// Put stores everything read from r until EOF and returns its digest and
+// size. If expected is not empty and the content does not match it, nothing
+// is stored and an invalid-argument error naming both digests is returned.
+// The write is atomic: the blob is either fully present afterwards or not
+// at all. Storing a blob that is already present succeeds.
+func (s *Store) Put(ctx context.Context, r io.Reader, expected digest.Digest) (digest.Digest, int64, error) {
+	w, err := s.Writer(ctx)
+	if err != nil {
+		return "", 0, err
+	}
+	defer w.Close()
+	if _, err := io.Copy(w, ctxReader{ctx, r}); err != nil {
+		return "", 0, fmt.Errorf("write blob: %w", err)
+	}
+	d, err := w.Commit(ctx, expected)
+	if err != nil {
+		return "", 0, err
+	}
+	return d, w.Size(), nil
+}
+
+// PutBytes stores b like Put with no expected digest.
+func (s *Store) PutBytes(ctx context.Context, b []byte) (digest.Digest, error) {
+	w, err := s.Writer(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer w.Close()
+	if _, err := w.Write(b); err != nil {
+		return "", fmt.Errorf("write blob: %w", err)
+	}
+	return w.Commit(ctx, "")
+}
+
+// Open returns a reader of the blob d, owned by the caller, who must close
+// it. A missing blob is a not-found error ("blob sha256:... not found").
+func (s *Store) Open(ctx context.Context, d digest.Digest) (io.ReadSeekCloser, error) {
+	p, err := s.blobPath(d)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, notFound(d)
+		}
+		return nil, fmt.Errorf("open blob %s: %w", d, err)
+	}
+	return f, nil
+}
+
+// ReadAll returns the content of blob d, or a not-found error.
+func (s *Store) ReadAll(ctx context.Context, d digest.Digest) ([]byte, error) {
+	p, err := s.blobPath(d)
+	if err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, notFound(d)
+		}
+		return nil, fmt.Errorf("read blob %s: %w", d, err)
+	}
+	return b, nil
+}
+
+// Size returns the size in bytes of blob d, or a not-found error.
+func (s *Store) Size(ctx context.Context, d digest.Digest) (int64, error) {
+	p, err := s.blobPath(d)
+	if err != nil {
+		return 0, err
+	}
+	fi, err := os.Stat(p)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return 0, notFound(d)
+		}
+		return 0, fmt.Errorf("stat blob %s: %w", d, err)
+	}
+	return fi.Size(), nil
+}
+
+// Delete removes blob d. It is atomic (one unlink); a missing blob is a
+// not-found error. Readers that already opened the blob keep reading it.
+func (s *Store) Delete(ctx context.Context, d digest.Digest) error {
+	p, err := s.blobPath(d)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(p); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return notFound(d)
+		}
+		return fmt.Errorf("delete blob %s: %w", d, err)
+	}
+	return nil
+}
+
+// Walk calls fn for every committed blob, in lexical order of digest. Files
+// in the blob directory whose names are not valid digests are skipped. An
+// error from fn stops the walk and is returned as is. Blobs committed or
+// deleted during the walk may or may not be seen.
+func (s *Store) Walk(ctx context.Context, fn func(d digest.Digest, size int64) error) error {
+	entries, err := os.ReadDir(s.root)
+	if err != nil {
+		return fmt.Errorf("list blobs: %w", err)
+	}
+	for _, e := range entries {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		d := digest.NewDigestFromEncoded(digest.SHA256, e.Name())
+		if !e.Type().IsRegular() || d.Validate() != nil {
+			continue
+		}
+		fi, err := e.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // deleted meanwhile
+		}
+		if err != nil {
+			return fmt.Errorf("stat blob %s: %w", d, err)
+		}
+		if err := fn(d, fi.Size()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Verify re-reads blob d and checks it against its digest. A missing blob
+// is a not-found error; content that no longer matches is a data-loss error
+// (errdefs.ErrDataLoss) naming both digests.
+func (s *Store) Verify(ctx context.Context, d digest.Digest) error {
+	rc, err := s.Open(ctx, d)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	v := d.Verifier()
+	if _, err := io.Copy(v, ctxReader{ctx, rc}); err != nil {
+		return fmt.Errorf("read blob %s: %w", d, err)
+	}
+	if !v.Verified() {
+		if _, err := rc.Seek(0, io.SeekStart); err != nil {
+			return fmt.Errorf("blob %s: %w", d, errdefs.ErrDataLoss.WithMessage("content does not match digest"))
+		}
+		actual, _ := digest.SHA256.FromReader(rc)
+		return fmt.Errorf("blob %s: %w", d, errdefs.ErrDataLoss.WithMessage("content has digest "+actual.String()))
+	}
+	return nil
+}
+
+// ctxReader stops reading once ctx is done.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}

@@ -1,0 +1,354 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/containerd/errdefs"
+	"github.com/docker/go-units"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/api/types/storage"
+	"github.com/opencontainers/go-digest"
+
+	"github.com/gantry/gantry/api"
+	gcontainer "github.com/gantry/gantry/container"
+	"github.com/gantry/gantry/layer"
+	"github.com/gantry/gantry/mount"
+)
+
+// CreateContainer implements POST /containers/create.
+func (d *Daemon) CreateContainer(ctx context.Context, name string, cfg *container.Config, hc *container.HostConfig, _ *network.NetworkingConfig) (container.CreateResponse, error) {
+	if cfg == nil || cfg.Image == "" {
+		return container.CreateResponse{}, errdefs.ErrInvalidArgument.WithMessage("no image specified: give an image name, e.g. busybox")
+	}
+	if hc == nil {
+		hc = &container.HostConfig{}
+	}
+	mode, err := networkMode(hc.NetworkMode)
+	if err != nil {
+		return container.CreateResponse{}, err
+	}
+	hc.NetworkMode = mode
+	if hc.LogConfig.Type == "" {
+		hc.LogConfig.Type = "json-file"
+	}
+	img, err := d.resolveImage(ctx, cfg.Image)
+	if err != nil {
+		return container.CreateResponse{}, err
+	}
+	gcontainer.Merge(cfg, &img.Config.Config)
+	if len(cfg.Entrypoint) == 0 && len(cfg.Cmd) == 0 {
+		return container.CreateResponse{}, errdefs.ErrInvalidArgument.WithMessage("no command specified")
+	}
+	var chain digest.Digest
+	for _, diffID := range img.Config.RootFS.DiffIDs {
+		chain = layer.ChainID(chain, diffID)
+	}
+	c := &gcontainer.Container{
+		Created:    time.Now().UTC(),
+		Image:      cfg.Image,
+		ImageID:    img.ID,
+		Chain:      chain,
+		Config:     cfg,
+		HostConfig: hc,
+		State:      gcontainer.State{Status: gcontainer.Created},
+	}
+	if err := d.containers.Add(c, name); err != nil {
+		return container.CreateResponse{}, err
+	}
+	if cfg.Hostname == "" {
+		cfg.Hostname = c.ID[:12]
+		if mode == "host" {
+			cfg.Hostname, _ = os.Hostname()
+		}
+	}
+	c.Lock()
+	defer c.Unlock()
+	if _, err := d.layers.Prepare(ctx, c.Dir(), c.Chain); err != nil {
+		d.containers.Delete(c)
+		return container.CreateResponse{}, fmt.Errorf("prepare rootfs: %w", err)
+	}
+	if err := d.containers.Save(c); err != nil {
+		d.layers.Release(ctx, c.Dir())
+		d.containers.Delete(c)
+		return container.CreateResponse{}, err
+	}
+	return container.CreateResponse{ID: c.ID, Warnings: []string{}}, nil
+}
+
+// networkMode normalises --network: until the bridge network exists, the
+// default is "none".
+func networkMode(mode container.NetworkMode) (container.NetworkMode, error) {
+	switch mode {
+	case "", "default", "none":
+		return "none", nil
+	case "host":
+		return "host", nil
+	case "bridge":
+		return "", errdefs.ErrNotImplemented.WithMessage("network bridge is not available yet in gantry: use --network none or --network host")
+	}
+	return "", errdefs.ErrNotFound.WithMessage(fmt.Sprintf("network %s not found", mode))
+}
+
+// Containers implements GET /containers/json.
+func (d *Daemon) Containers(ctx context.Context, opts api.ContainerListOptions) ([]container.Summary, error) {
+	match, err := containerFilter(opts.Filters)
+	if err != nil {
+		return nil, err
+	}
+	out := []container.Summary{}
+	for _, c := range d.containers.List() {
+		c.Lock()
+		st := c.State
+		name := c.Name
+		c.Unlock()
+		if !opts.All && opts.Limit <= 0 && !st.IsRunning() && len(opts.Filters["status"]) == 0 {
+			continue
+		}
+		if !match(c, st, name) {
+			continue
+		}
+		s := container.Summary{
+			ID:      c.ID,
+			Names:   []string{"/" + name},
+			Image:   c.Image,
+			ImageID: c.ImageID.String(),
+			Command: c.Command(),
+			Created: c.Created.Unix(),
+			Ports:   []container.PortSummary{},
+			Labels:  c.Config.Labels,
+			State:   container.ContainerState(st.Status),
+			Status:  statusText(st),
+			Mounts:  mountPoints(c.HostConfig),
+			NetworkSettings: &container.NetworkSettingsSummary{Networks: map[string]*network.EndpointSettings{
+				string(c.HostConfig.NetworkMode): {},
+			}},
+		}
+		s.HostConfig.NetworkMode = string(c.HostConfig.NetworkMode)
+		if opts.Size {
+			if s.SizeRw, err = d.layers.Usage(ctx, c.Dir(), c.Chain); err != nil {
+				return nil, err
+			}
+		}
+		out = append(out, s)
+		if opts.Limit > 0 && len(out) == opts.Limit {
+			break
+		}
+	}
+	return out, nil
+}
+
+// statusText is the human status `docker ps` prints verbatim.
+func statusText(st gcontainer.State) string {
+	switch st.Status {
+	case gcontainer.Running:
+		return "Up " + units.HumanDuration(time.Since(st.StartedAt))
+	case gcontainer.Paused:
+		return "Up " + units.HumanDuration(time.Since(st.StartedAt)) + " (Paused)"
+	case gcontainer.Exited:
+		return fmt.Sprintf("Exited (%d) %s ago", st.ExitCode, units.HumanDuration(time.Since(st.FinishedAt)))
+	case gcontainer.Removing:
+		return "Removal In Progress"
+	case gcontainer.Dead:
+		return "Dead"
+	}
+	return "Created"
+}
+
+// containerFilter compiles the filters of GET /containers/json.
+func containerFilter(f api.Filters) (func(c *gcontainer.Container, st gcontainer.State, name string) bool, error) {
+	var nameRes []*regexp.Regexp
+	for key, values := range f {
+		switch key {
+		case "status":
+			for v := range values {
+				switch v {
+				case "created", "restarting", "running", "removing", "paused", "exited", "dead":
+				default:
+					return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid filter 'status=%s'", v))
+				}
+			}
+		case "name":
+			for v := range values {
+				re, err := regexp.Compile(v)
+				if err != nil {
+					return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid filter 'name=%s': %v", v, err))
+				}
+				nameRes = append(nameRes, re)
+			}
+		case "id", "label", "exited", "ancestor":
+		default:
+			return nil, errdefs.ErrInvalidArgument.WithMessage("invalid filter '" + key + "'")
+		}
+	}
+	anyOf := func(values map[string]bool, ok func(string) bool) bool {
+		if len(values) == 0 {
+			return true
+		}
+		for v := range values {
+			if ok(v) {
+				return true
+			}
+		}
+		return false
+	}
+	return func(c *gcontainer.Container, st gcontainer.State, name string) bool {
+		if len(nameRes) > 0 {
+			hit := false
+			for _, re := range nameRes {
+				hit = hit || re.MatchString(name) || re.MatchString("/"+name)
+			}
+			if !hit {
+				return false
+			}
+		}
+		return anyOf(f["status"], func(v string) bool { return v == string(st.Status) }) &&
+			anyOf(f["id"], func(v string) bool { return strings.HasPrefix(c.ID, v) }) &&
+			anyOf(f["exited"], func(v string) bool {
+				return st.Status == gcontainer.Exited && v == strconv.Itoa(st.ExitCode)
+			}) &&
+			anyOf(f["ancestor"], func(v string) bool {
+				return v == c.Image || strings.HasPrefix(c.ImageID.Encoded(), strings.TrimPrefix(v, "sha256:"))
+			}) &&
+			matchLabels(c.Config.Labels, f["label"])
+	}, nil
+}
+
+// ContainerInspect implements GET /containers/{name}/json.
+func (d *Daemon) ContainerInspect(ctx context.Context, name string, size bool) (*container.InspectResponse, error) {
+	c, err := d.containers.Get(name)
+	if err != nil {
+		return nil, err
+	}
+	c.Lock()
+	defer c.Unlock()
+	st := c.State
+	args := append(append([]string(nil), c.Config.Entrypoint...), c.Config.Cmd...)
+	resp := &container.InspectResponse{
+		ID:      c.ID,
+		Created: c.Created.Format(time.RFC3339Nano),
+		Path:    args[0],
+		Args:    args[1:],
+		State: &container.State{
+			Status:     container.ContainerState(st.Status),
+			Running:    st.IsRunning(),
+			Paused:     st.Status == gcontainer.Paused,
+			Dead:       st.Status == gcontainer.Dead,
+			Pid:        st.Pid,
+			ExitCode:   st.ExitCode,
+			Error:      st.Error,
+			StartedAt:  timeText(st.StartedAt),
+			FinishedAt: timeText(st.FinishedAt),
+		},
+		Image:          c.ImageID.String(),
+		ResolvConfPath: filePath(c, "resolv.conf"),
+		HostnamePath:   filePath(c, "hostname"),
+		HostsPath:      filePath(c, "hosts"),
+		LogPath:        c.Log.Path(),
+		Name:           "/" + c.Name,
+		Driver:         d.layers.Driver(),
+		Platform:       "linux",
+		ExecIDs:        nil,
+		HostConfig:     c.HostConfig,
+		GraphDriver:    &storage.DriverData{Name: d.layers.Driver(), Data: map[string]string{"MergedDir": rootfsPath(c)}},
+		Mounts:         mountPoints(c.HostConfig),
+		Config:         c.Config,
+		NetworkSettings: &container.NetworkSettings{
+			Ports:    network.PortMap{},
+			Networks: map[string]*network.EndpointSettings{string(c.HostConfig.NetworkMode): {}},
+		},
+	}
+	if size {
+		rw, err := d.layers.Usage(ctx, c.Dir(), c.Chain)
+		if err != nil {
+			return nil, err
+		}
+		resp.SizeRw = &rw
+	}
+	return resp, nil
+}
+
+func timeText(t time.Time) string {
+	if t.IsZero() {
+		return "0001-01-01T00:00:00Z"
+	}
+	return t.Format(time.RFC3339Nano)
+}
+
+// mountPoints describes the bind mounts of hc as inspect and ps show them.
+func mountPoints(hc *container.HostConfig) []container.MountPoint {
+	out := []container.MountPoint{}
+	for _, b := range hc.Binds {
+		parts := strings.Split(b, ":")
+		if len(parts) < 2 {
+			continue
+		}
+		mp := container.MountPoint{Type: "bind", Source: parts[0], Destination: parts[1], RW: true, Propagation: "rprivate"}
+		if len(parts) > 2 {
+			mp.Mode = parts[2]
+			mp.RW = !strings.Contains(parts[2], "ro")
+		}
+		out = append(out, mp)
+	}
+	return out
+}
+
+// RenameContainer implements POST /containers/{name}/rename.
+func (d *Daemon) RenameContainer(ctx context.Context, name, newName string) error {
+	c, err := d.containers.Get(name)
+	if err != nil {
+		return err
+	}
+	return d.containers.Rename(c, newName)
+}
+
+// RemoveContainer implements DELETE /containers/{name}.
+func (d *Daemon) RemoveContainer(ctx context.Context, name string, force, _ bool) error {
+	c, err := d.containers.Get(name)
+	if err != nil {
+		return err
+	}
+	if st := c.Snapshot(); st.IsRunning() {
+		if !force {
+			return errdefs.ErrConflict.WithMessage(fmt.Sprintf("You cannot remove a running container %s. Stop the container before attempting removal or force remove", c.ID))
+		}
+		if err := d.kill(ctx, c, "SIGKILL"); err != nil && !errdefs.IsConflict(err) {
+			return err
+		}
+		<-c.Wait(ctx, container.WaitConditionNotRunning)
+	}
+	return d.removeStopped(ctx, c)
+}
+
+// removeStopped removes a container that is not running: its mounts,
+// snapshot, record and directory.
+func (d *Daemon) removeStopped(ctx context.Context, c *gcontainer.Container) error {
+	c.Lock()
+	defer c.Unlock()
+	switch st := c.State; {
+	case st.Status == gcontainer.Removing:
+		return errdefs.ErrConflict.WithMessage("removal of container " + c.ID + " is already in progress")
+	case st.IsRunning():
+		return errdefs.ErrConflict.WithMessage(fmt.Sprintf("You cannot remove a running container %s. Stop the container before attempting removal or force remove", c.ID))
+	}
+	prev := c.State.Status
+	c.SetRemoving()
+	err := mount.Unmount(rootfsPath(c))
+	if err == nil {
+		err = d.layers.Release(ctx, c.Dir())
+	}
+	if err == nil {
+		err = d.containers.Delete(c)
+	}
+	if err != nil {
+		c.State.Status = prev
+		return fmt.Errorf("remove container %s: %w", c.ID, err)
+	}
+	return nil
+}

@@ -1,0 +1,186 @@
+package daemon
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/gantry/gantry/container"
+	"github.com/gantry/gantry/content"
+	"github.com/gantry/gantry/image"
+	"github.com/gantry/gantry/layer"
+	"github.com/gantry/gantry/mount"
+	"github.com/gantry/gantry/runtime"
+)
+
+// Version is gantryd's version, reported by /version and /info.
+const Version = "0.1.0"
+
+// Config is how gantryd was started.
+type Config struct {
+	Root     string // --data-root: everything persistent
+	ExecRoot string // --exec-root: runtime state (runc), on tmpfs
+	Runtime  string // --runtime: the OCI runtime binary
+	Log      *slog.Logger
+}
+
+// Daemon owns every store and component; its methods implement api.Backend.
+type Daemon struct {
+	cfg        Config
+	log        *slog.Logger
+	content    *content.Store
+	layers     *layer.Store
+	images     *image.Store
+	containers *container.Store
+	runtime    *runtime.Runc
+
+	// gc excludes layer and blob garbage collection (Lock) while an import or
+	// commit is between writing a layer and recording its image (RLock).
+	gc sync.RWMutex
+
+	procMu sync.Mutex
+	procs  map[string]*runtime.Process // running containers' processes, by ID
+}
+
+// New builds the daemon's components in order, on cfg.Root, and brings the
+// stores back to a consistent state: staging leftovers are removed, stale
+// mounts undone and containers that were running are stopped.
+func New(ctx context.Context, cfg Config) (*Daemon, error) {
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	root, err := filepath.Abs(cfg.Root)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Root = root
+	tmp := filepath.Join(root, "tmp")
+	if err := os.RemoveAll(tmp); err != nil {
+		return nil, fmt.Errorf("empty %s: %w", tmp, err)
+	}
+	if err := os.MkdirAll(tmp, 0o700); err != nil {
+		return nil, err
+	}
+	if err := unmountUnder(root); err != nil {
+		return nil, err
+	}
+	d := &Daemon{cfg: cfg, log: cfg.Log, procs: map[string]*runtime.Process{}}
+	if d.content, err = content.New(filepath.Join(root, "content"), tmp); err != nil {
+		return nil, fmt.Errorf("open content store: %w", err)
+	}
+	if d.layers, err = layer.New(filepath.Join(root, "layers"), tmp); err != nil {
+		return nil, fmt.Errorf("open layer store: %w", err)
+	}
+	if d.images, err = image.New(ctx, filepath.Join(root, "images"), d.content, d.log); err != nil {
+		return nil, fmt.Errorf("open image store: %w", err)
+	}
+	if d.containers, err = container.NewStore(filepath.Join(root, "containers")); err != nil {
+		return nil, fmt.Errorf("open container store: %w", err)
+	}
+	if d.runtime, err = runtime.New(cfg.Runtime, filepath.Join(cfg.ExecRoot, "runc")); err != nil {
+		return nil, err
+	}
+	d.restore(ctx)
+	d.log.Info("gantryd ready", "root", root, "storage-driver", d.layers.Driver(),
+		"images", len(d.imagesOrNil(ctx)), "containers", len(d.containers.List()))
+	return d, nil
+}
+
+// restore brings containers that were running when gantryd stopped to a
+// true state. Their stdio went with the old process, so they cannot be
+// adopted: a process still alive is killed, and each is marked exited.
+func (d *Daemon) restore(ctx context.Context) {
+	for _, c := range d.containers.List() {
+		c.Lock()
+		st := c.State
+		if !st.IsRunning() && st.Status != container.Removing {
+			c.Unlock()
+			continue
+		}
+		code, msg := 255, "gantryd stopped while the container was running; its exit code is unknown"
+		if rs, err := d.runtime.State(ctx, c.ID); err == nil && (rs.Status == "running" || rs.Status == "paused") {
+			code, msg = 137, "killed at gantryd start: the container outlived the gantryd that ran it"
+			d.runtime.Kill(ctx, c.ID, 9, true)
+		}
+		if err := d.runtime.Delete(ctx, c.ID, true); err != nil {
+			d.log.Warn("delete runtime state", "container", c.ID, "error", err)
+		}
+		if err := mount.Unmount(rootfsPath(c)); err != nil {
+			d.log.Warn("unmount rootfs", "container", c.ID, "error", err)
+		}
+		removing := st.Status == container.Removing || c.HostConfig.AutoRemove
+		if st.Status == container.Removing {
+			c.State.Status = container.Exited
+		}
+		c.SetExited(code, msg)
+		if err := d.containers.Save(c); err != nil {
+			d.log.Warn("save container", "container", c.ID, "error", err)
+		}
+		c.Unlock()
+		d.log.Info("container was running when gantryd stopped; marked exited", "container", c.ID, "exit-code", code)
+		if removing {
+			if err := d.removeStopped(ctx, c); err != nil {
+				d.log.Warn("remove container", "container", c.ID, "error", err)
+			}
+		}
+	}
+	d.collectGarbage(ctx)
+}
+
+func (d *Daemon) imagesOrNil(ctx context.Context) []*image.Image {
+	imgs, _ := d.images.List(ctx)
+	return imgs
+}
+
+// Shutdown stops every running container, as dockerd does without
+// live-restore, so that no container outlives the daemon unmanaged.
+func (d *Daemon) Shutdown(ctx context.Context) {
+	var wg sync.WaitGroup
+	for _, c := range d.containers.List() {
+		if !c.Snapshot().IsRunning() {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			timeout := 10
+			if err := d.stop(ctx, c, "", &timeout); err != nil {
+				d.log.Warn("stop container at shutdown", "container", c.ID, "error", err)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// unmountUnder undoes every mount below root, deepest first: the leftovers
+// of a gantryd that was killed.
+func unmountUnder(root string) error {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	var targets []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) > 4 && strings.HasPrefix(fields[4], root+"/") {
+			targets = append(targets, fields[4])
+		}
+	}
+	for i := len(targets) - 1; i >= 0; i-- {
+		if err := mount.Unmount(targets[i]); err != nil {
+			return err
+		}
+	}
+	return sc.Err()
+}
+
+func rootfsPath(c *container.Container) string { return filepath.Join(c.Dir(), "rootfs") }
+
+func bundlePath(c *container.Container) string { return filepath.Join(c.Dir(), "bundle") }

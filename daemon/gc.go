@@ -1,0 +1,66 @@
+package daemon
+
+import (
+	"context"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/gantry/gantry/layer"
+)
+
+// collectGarbage removes the layers and blobs no image or container needs
+// any more: what a removed image leaves, and what an interrupted import or
+// commit left half-way. Failures are logged; the next run retries.
+func (d *Daemon) collectGarbage(ctx context.Context) {
+	d.gc.Lock()
+	defer d.gc.Unlock()
+	keepBlobs := map[digest.Digest]bool{}
+	keepLayers := map[digest.Digest]bool{}
+	images, err := d.images.List(ctx)
+	if err != nil {
+		d.log.Warn("garbage collection skipped", "error", err)
+		return
+	}
+	for _, img := range images {
+		keepBlobs[img.ID] = true
+		var chain digest.Digest
+		for _, diffID := range img.Config.RootFS.DiffIDs {
+			keepBlobs[diffID] = true
+			chain = layer.ChainID(chain, diffID)
+			keepLayers[chain] = true
+		}
+	}
+	all, err := d.layers.List(ctx)
+	if err != nil {
+		d.log.Warn("garbage collection skipped", "error", err)
+		return
+	}
+	parents := map[digest.Digest]digest.Digest{}
+	for _, l := range all {
+		parents[l.ChainID] = l.Parent
+	}
+	for _, c := range d.containers.List() {
+		for chain := c.Chain; chain != "" && !keepLayers[chain]; chain = parents[chain] {
+			keepLayers[chain] = true
+		}
+	}
+	for _, l := range all {
+		if !keepLayers[l.ChainID] {
+			if err := d.layers.Remove(ctx, l.ChainID); err != nil {
+				d.log.Warn("remove layer", "layer", l.ChainID, "error", err)
+			}
+		}
+	}
+	var drop []digest.Digest
+	d.content.Walk(ctx, func(dg digest.Digest, _ int64) error {
+		if !keepBlobs[dg] {
+			drop = append(drop, dg)
+		}
+		return nil
+	})
+	for _, dg := range drop {
+		if err := d.content.Delete(ctx, dg); err != nil {
+			d.log.Warn("remove blob", "blob", dg, "error", err)
+		}
+	}
+}

@@ -1,0 +1,347 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"path"
+	goruntime "runtime"
+	"strings"
+	"time"
+
+	"github.com/containerd/errdefs"
+	"github.com/distribution/reference"
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
+	"github.com/moby/go-archive/compression"
+	"github.com/moby/moby/api/types/image"
+	"github.com/moby/moby/api/types/storage"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/gantry/gantry/api"
+	"github.com/gantry/gantry/dockerfile"
+	gimage "github.com/gantry/gantry/image"
+	"github.com/gantry/gantry/layer"
+)
+
+// storeLayer applies the uncompressed layer tar r on top of parent and keeps
+// the tar itself as a blob (for push and save), reading r once. The caller
+// holds d.gc for reading until the layer is referenced by an image.
+func (d *Daemon) storeLayer(ctx context.Context, parent digest.Digest, r io.Reader) (layer.Layer, error) {
+	w, err := d.content.Writer(ctx)
+	if err != nil {
+		return layer.Layer{}, err
+	}
+	defer w.Close()
+	l, err := d.layers.Apply(ctx, parent, io.TeeReader(r, w))
+	if err != nil {
+		return layer.Layer{}, err
+	}
+	if _, err := w.Commit(ctx, l.DiffID); err != nil {
+		return layer.Layer{}, err
+	}
+	return l, nil
+}
+
+// ImportImage implements POST /images/create?fromSrc=-.
+func (d *Daemon) ImportImage(ctx context.Context, src io.Reader, opts api.ImportOptions) (string, error) {
+	var ref reference.Named
+	if opts.Repo != "" {
+		var err error
+		if ref, err = gimage.ParseRepoTag(opts.Repo, opts.Tag); err != nil {
+			return "", err
+		}
+	}
+	var cfg dockerspec.DockerOCIImageConfig
+	if err := dockerfile.ApplyChanges(&cfg, opts.Changes); err != nil {
+		return "", err
+	}
+	plain, err := compression.DecompressStream(src)
+	if err != nil {
+		return "", errdefs.ErrInvalidArgument.WithMessage("read import: " + err.Error())
+	}
+	defer plain.Close()
+
+	d.gc.RLock()
+	defer d.gc.RUnlock()
+	l, err := d.storeLayer(ctx, "", plain)
+	if err != nil {
+		return "", err
+	}
+	now := time.Now().UTC()
+	comment := opts.Message
+	if comment == "" {
+		comment = "Imported from -"
+	}
+	var img gimage.Config
+	img.Created = &now
+	img.Platform = ocispec.Platform{Architecture: goruntime.GOARCH, OS: "linux"}
+	img.Config = cfg
+	img.Comment = opts.Message
+	img.RootFS = ocispec.RootFS{Type: "layers", DiffIDs: []digest.Digest{l.DiffID}}
+	img.History = []ocispec.History{{Created: &now, Comment: comment}}
+	id, err := d.createImage(ctx, img, "", ref)
+	if err != nil {
+		return "", err
+	}
+	return id.String(), nil
+}
+
+// createImage records img and tags it with ref, if any.
+func (d *Daemon) createImage(ctx context.Context, img gimage.Config, parent digest.Digest, ref reference.Named) (digest.Digest, error) {
+	data, err := json.Marshal(img)
+	if err != nil {
+		return "", err
+	}
+	id, err := d.images.Create(ctx, data, parent)
+	if err != nil {
+		return "", err
+	}
+	if ref != nil {
+		if err := d.images.Tag(ctx, id, ref); err != nil {
+			return "", err
+		}
+	}
+	return id, nil
+}
+
+// Images implements GET /images/json.
+func (d *Daemon) Images(ctx context.Context, opts api.ImageListOptions) ([]image.Summary, error) {
+	for key := range opts.Filters {
+		if key != "reference" && key != "dangling" && key != "label" && key != "before" && key != "since" {
+			return nil, errdefs.ErrInvalidArgument.WithMessage("invalid filter '" + key + "'")
+		}
+	}
+	imgs, err := d.images.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := []image.Summary{}
+	for _, img := range imgs {
+		hasChildren := len(d.images.Children(img.ID)) > 0
+		if !opts.All && len(img.Refs) == 0 && hasChildren {
+			continue // an intermediate image
+		}
+		tags, ok := matchReference(img.Refs, opts.Filters["reference"])
+		if !ok || !matchDangling(img, hasChildren, opts.Filters["dangling"]) || !matchLabels(img.Config.Config.Labels, opts.Filters["label"]) {
+			continue
+		}
+		size, err := d.imageSize(ctx, img)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, image.Summary{
+			Containers:  -1,
+			Created:     img.Created().Unix(),
+			ID:          img.ID.String(),
+			Labels:      img.Config.Config.Labels,
+			ParentID:    string(img.Parent),
+			RepoDigests: []string{},
+			RepoTags:    tags,
+			SharedSize:  -1,
+			Size:        size,
+		})
+	}
+	return out, nil
+}
+
+// matchReference returns the familiar names of refs that match one of the
+// patterns (all of them when there is no pattern).
+func matchReference(refs []reference.Named, patterns map[string]bool) ([]string, bool) {
+	tags := []string{}
+	for _, ref := range refs {
+		name := gimage.Familiar(ref)
+		if len(patterns) == 0 {
+			tags = append(tags, name)
+			continue
+		}
+		for p := range patterns {
+			if ok, _ := reference.FamiliarMatch(p, ref); ok {
+				tags = append(tags, name)
+				break
+			}
+			if ok, _ := path.Match(p, reference.FamiliarName(ref)); ok {
+				tags = append(tags, name)
+				break
+			}
+		}
+	}
+	return tags, len(patterns) == 0 || len(tags) > 0
+}
+
+func matchDangling(img *gimage.Image, hasChildren bool, values map[string]bool) bool {
+	if len(values) == 0 {
+		return true
+	}
+	dangling := len(img.Refs) == 0 && !hasChildren
+	return values[fmt.Sprint(dangling)]
+}
+
+// matchLabels: every "key" or "key=value" filter must hold.
+func matchLabels(labels map[string]string, filters map[string]bool) bool {
+	for f := range filters {
+		key, value, hasValue := strings.Cut(f, "=")
+		got, ok := labels[key]
+		if !ok || (hasValue && got != value) {
+			return false
+		}
+	}
+	return true
+}
+
+// imageSize is the size of all of the image's layers.
+func (d *Daemon) imageSize(ctx context.Context, img *gimage.Image) (int64, error) {
+	var size int64
+	var chain digest.Digest
+	for _, diffID := range img.Config.RootFS.DiffIDs {
+		chain = layer.ChainID(chain, diffID)
+		l, err := d.layers.Get(ctx, chain)
+		if err != nil {
+			return 0, fmt.Errorf("image %s: %w", img.ID, err)
+		}
+		size += l.Size
+	}
+	return size, nil
+}
+
+// resolveImage finds an image by the name a user gave.
+func (d *Daemon) resolveImage(ctx context.Context, name string) (*gimage.Image, error) {
+	id, err := d.images.Resolve(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return d.images.Get(ctx, id)
+}
+
+// ImageInspect implements GET /images/{name}/json.
+func (d *Daemon) ImageInspect(ctx context.Context, name string) (*image.InspectResponse, error) {
+	img, err := d.resolveImage(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	size, err := d.imageSize(ctx, img)
+	if err != nil {
+		return nil, err
+	}
+	tags := []string{}
+	for _, ref := range img.Refs {
+		tags = append(tags, gimage.Familiar(ref))
+	}
+	diffIDs := make([]string, len(img.Config.RootFS.DiffIDs))
+	for i, dg := range img.Config.RootFS.DiffIDs {
+		diffIDs[i] = dg.String()
+	}
+	cfg := img.Config.Config
+	resp := &image.InspectResponse{
+		ID:           img.ID.String(),
+		RepoTags:     tags,
+		RepoDigests:  []string{},
+		Comment:      img.Config.Comment,
+		Created:      img.Created().Format(time.RFC3339Nano),
+		Author:       img.Config.Author,
+		Config:       &cfg,
+		Architecture: img.Config.Architecture,
+		Os:           img.Config.OS,
+		Size:         size,
+		GraphDriver:  &storage.DriverData{Name: d.layers.Driver(), Data: map[string]string{}},
+		RootFS:       image.RootFS{Type: "layers", Layers: diffIDs},
+	}
+	if !img.LastTagTime.IsZero() {
+		resp.Metadata.LastTagTime = img.LastTagTime
+	}
+	return resp, nil
+}
+
+// ImageHistory implements GET /images/{name}/history: the config's history,
+// newest first, each entry carrying the ID of the local image it belongs to
+// ("<missing>" when that image is not here).
+func (d *Daemon) ImageHistory(ctx context.Context, name string) ([]image.HistoryResponseItem, error) {
+	img, err := d.resolveImage(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	var sizes []int64
+	var chain digest.Digest
+	for _, diffID := range img.Config.RootFS.DiffIDs {
+		chain = layer.ChainID(chain, diffID)
+		l, err := d.layers.Get(ctx, chain)
+		if err != nil {
+			return nil, err
+		}
+		sizes = append(sizes, l.Size)
+	}
+	// owner[i] is the local image whose config ends at history entry i.
+	owner := map[int]*gimage.Image{}
+	for cur := img; cur != nil; {
+		owner[len(cur.Config.History)-1] = cur
+		if cur.Parent == "" {
+			break
+		}
+		if cur, err = d.images.Get(ctx, cur.Parent); err != nil {
+			break
+		}
+	}
+	out := []image.HistoryResponseItem{}
+	layerIdx := 0
+	for i, h := range img.Config.History {
+		item := image.HistoryResponseItem{ID: "<missing>", CreatedBy: h.CreatedBy, Comment: h.Comment, Tags: nil}
+		if h.Created != nil {
+			item.Created = h.Created.Unix()
+		}
+		if !h.EmptyLayer && layerIdx < len(sizes) {
+			item.Size = sizes[layerIdx]
+			layerIdx++
+		}
+		if o, ok := owner[i]; ok {
+			item.ID = o.ID.String()
+			for _, ref := range o.Refs {
+				item.Tags = append(item.Tags, gimage.Familiar(ref))
+			}
+		}
+		out = append([]image.HistoryResponseItem{item}, out...)
+	}
+	return out, nil
+}
+
+// TagImage implements POST /images/{name}/tag.
+func (d *Daemon) TagImage(ctx context.Context, name, repo, tag string) error {
+	id, err := d.images.Resolve(ctx, name)
+	if err != nil {
+		return err
+	}
+	ref, err := gimage.ParseRepoTag(repo, tag)
+	if err != nil {
+		return err
+	}
+	return d.images.Tag(ctx, id, ref)
+}
+
+// RemoveImage implements DELETE /images/{name}.
+func (d *Daemon) RemoveImage(ctx context.Context, name string, force, noPrune bool) ([]image.DeleteResponse, error) {
+	removed, err := d.images.Remove(ctx, name, force, noPrune, d.imageUsedBy)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]image.DeleteResponse, len(removed))
+	for i, r := range removed {
+		out[i] = image.DeleteResponse{Untagged: r.Untagged, Deleted: string(r.Deleted)}
+	}
+	go d.collectGarbage(context.WithoutCancel(ctx))
+	return out, nil
+}
+
+// imageUsedBy names a container using the image id, running ones first.
+func (d *Daemon) imageUsedBy(id digest.Digest) (string, bool, bool) {
+	found := ""
+	for _, c := range d.containers.List() {
+		if c.ImageID != id {
+			continue
+		}
+		if c.Snapshot().IsRunning() {
+			return c.ID, true, true
+		}
+		found = c.ID
+	}
+	return found, false, found != ""
+}

@@ -1,0 +1,380 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
+	"golang.org/x/sys/unix"
+
+	gcontainer "github.com/gantry/gantry/container"
+	"github.com/gantry/gantry/mount"
+	"github.com/gantry/gantry/runtime"
+)
+
+// StartContainer implements POST /containers/{name}/start.
+func (d *Daemon) StartContainer(ctx context.Context, name string) error {
+	c, err := d.containers.Get(name)
+	if err != nil {
+		return err
+	}
+	// The start outlives the request: a client that goes away mid-start
+	// must not leave a half-started container.
+	ctx = context.WithoutCancel(ctx)
+	c.Lock()
+	switch c.State.Status {
+	case gcontainer.Running, gcontainer.Paused:
+		c.Unlock()
+		return errdefs.ErrNotModified.WithMessage("container already started")
+	case gcontainer.Removing:
+		c.Unlock()
+		return errdefs.ErrConflict.WithMessage("container " + c.ID + " is marked for removal and cannot be started")
+	}
+	err = d.start(ctx, c)
+	if err != nil {
+		mount.Unmount(rootfsPath(c))
+		c.Streams.CloseStdin()
+		c.SetExited(runtime.StartExitCode(err), err.Error())
+		if serr := d.containers.Save(c); serr != nil {
+			d.log.Warn("save container", "container", c.ID, "error", serr)
+		}
+	}
+	autoRemove := err != nil && c.HostConfig.AutoRemove
+	c.Unlock()
+	if autoRemove {
+		if rerr := d.removeStopped(ctx, c); rerr != nil {
+			d.log.Warn("auto-remove container", "container", c.ID, "error", rerr)
+		}
+	}
+	return err
+}
+
+// start mounts the rootfs, writes the bundle and runs the process. The
+// caller holds c.Lock and undoes the mount on error.
+func (d *Daemon) start(ctx context.Context, c *gcontainer.Container) error {
+	rootfs := rootfsPath(c)
+	mounts, err := d.layers.Prepare(ctx, c.Dir(), c.Chain)
+	if err != nil {
+		return fmt.Errorf("prepare rootfs: %w", err)
+	}
+	if err := os.MkdirAll(rootfs, 0o755); err != nil {
+		return err
+	}
+	if err := mount.All(mounts, rootfs); err != nil {
+		return err
+	}
+	if err := writeEtcFiles(c); err != nil {
+		return err
+	}
+	spec, err := gcontainer.Spec(gcontainer.SpecInput{
+		ID:             c.ID,
+		Rootfs:         rootfs,
+		Config:         c.Config,
+		HostConfig:     c.HostConfig,
+		HostsPath:      filePath(c, "hosts"),
+		HostnamePath:   filePath(c, "hostname"),
+		ResolvConfPath: filePath(c, "resolv.conf"),
+	})
+	if err != nil {
+		return err
+	}
+	bundle := bundlePath(c)
+	if err := os.MkdirAll(bundle, 0o700); err != nil {
+		return err
+	}
+	specJSON, err := json.Marshal(spec)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(bundle, "config.json"), specJSON, 0o600); err != nil {
+		return err
+	}
+	stdin, err := c.Streams.StdinReader()
+	if err != nil {
+		return err
+	}
+	var pumps sync.WaitGroup
+	pump := func(stream string, r io.ReadCloser) {
+		pumps.Add(1)
+		go func() {
+			defer pumps.Done()
+			defer r.Close()
+			c.CopyOutput(stream, r)
+		}()
+	}
+	var proc *runtime.Process
+	if c.Config.Tty {
+		if proc, err = d.runtime.Run(ctx, c.ID, bundle, true, runtime.Stdio{}); err != nil {
+			return err
+		}
+		if size := c.HostConfig.ConsoleSize; size[0] > 0 && size[1] > 0 {
+			runtime.Resize(proc.Console, uint16(size[0]), uint16(size[1]))
+		}
+		if stdin != nil {
+			go io.Copy(proc.Console, stdin)
+		}
+		pump("stdout", proc.Console)
+	} else {
+		outR, outW, err := os.Pipe()
+		if err != nil {
+			return err
+		}
+		errR, errW, err := os.Pipe()
+		if err != nil {
+			outR.Close()
+			outW.Close()
+			return err
+		}
+		proc, err = d.runtime.Run(ctx, c.ID, bundle, false, runtime.Stdio{Stdin: stdin, Stdout: outW, Stderr: errW})
+		outW.Close()
+		errW.Close()
+		if err != nil {
+			outR.Close()
+			errR.Close()
+			return err
+		}
+		pump("stdout", outR)
+		pump("stderr", errR)
+	}
+	d.procMu.Lock()
+	d.procs[c.ID] = proc
+	d.procMu.Unlock()
+	c.SetRunning(proc.Pid)
+	if err := d.containers.Save(c); err != nil {
+		d.log.Warn("save container", "container", c.ID, "error", err)
+	}
+	go d.monitor(c, proc, &pumps)
+	return nil
+}
+
+// monitor waits for the container's process to end, drains its output,
+// releases the runtime state and the mount, and records the exit. A
+// container created with AutoRemove is then removed.
+func (d *Daemon) monitor(c *gcontainer.Container, proc *runtime.Process, pumps *sync.WaitGroup) {
+	ctx := context.Background()
+	code, err := d.runtime.Wait(ctx, proc.Pid)
+	if err != nil {
+		d.log.Warn("wait for container", "container", c.ID, "error", err)
+		code = 255
+	}
+	pumps.Wait()
+	c.Streams.CloseStdin()
+	d.procMu.Lock()
+	delete(d.procs, c.ID)
+	d.procMu.Unlock()
+
+	c.Lock()
+	if err := d.runtime.Delete(ctx, c.ID, true); err != nil {
+		d.log.Warn("delete runtime state", "container", c.ID, "error", err)
+	}
+	if err := mount.Unmount(rootfsPath(c)); err != nil {
+		d.log.Warn("unmount rootfs", "container", c.ID, "error", err)
+	}
+	c.SetExited(code, "")
+	if err := d.containers.Save(c); err != nil {
+		d.log.Warn("save container", "container", c.ID, "error", err)
+	}
+	autoRemove := c.HostConfig.AutoRemove
+	c.Unlock()
+	d.log.Debug("container exited", "container", c.ID, "exit-code", code)
+	if autoRemove {
+		if err := d.removeStopped(ctx, c); err != nil && !errdefs.IsConflict(err) {
+			d.log.Warn("auto-remove container", "container", c.ID, "error", err)
+		}
+	}
+}
+
+// StopContainer implements POST /containers/{name}/stop.
+func (d *Daemon) StopContainer(ctx context.Context, name, signal string, timeout *int) error {
+	c, err := d.containers.Get(name)
+	if err != nil {
+		return err
+	}
+	return d.stop(ctx, c, signal, timeout)
+}
+
+// stop sends the stop signal, waits up to timeout seconds (default 10;
+// negative waits forever) and then kills. A container that is not running
+// is a not-modified error.
+func (d *Daemon) stop(ctx context.Context, c *gcontainer.Container, signal string, timeout *int) error {
+	if !c.Snapshot().IsRunning() {
+		return errdefs.ErrNotModified.WithMessage("container " + c.ID + " is not running")
+	}
+	if signal == "" {
+		signal = c.Config.StopSignal
+	}
+	if signal == "" {
+		signal = "SIGTERM"
+	}
+	grace := 10 * time.Second
+	if timeout != nil {
+		grace = time.Duration(*timeout) * time.Second
+	} else if c.Config.StopTimeout != nil {
+		grace = time.Duration(*c.Config.StopTimeout) * time.Second
+	}
+	exited := c.Wait(ctx, container.WaitConditionNotRunning)
+	if err := d.kill(ctx, c, signal); err != nil && !errdefs.IsConflict(err) {
+		return err
+	}
+	var expire <-chan time.Time
+	if grace >= 0 {
+		t := time.NewTimer(grace)
+		defer t.Stop()
+		expire = t.C
+	}
+	select {
+	case <-exited:
+		return nil
+	case <-expire:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if err := d.kill(ctx, c, "SIGKILL"); err != nil && !errdefs.IsConflict(err) {
+		return err
+	}
+	select {
+	case <-exited:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// KillContainer implements POST /containers/{name}/kill.
+func (d *Daemon) KillContainer(ctx context.Context, name, signal string) error {
+	c, err := d.containers.Get(name)
+	if err != nil {
+		return err
+	}
+	if signal == "" {
+		signal = "SIGKILL"
+	}
+	return d.kill(ctx, c, signal)
+}
+
+// kill signals the container's init; a container that is not running is a
+// conflict, with Docker's text.
+func (d *Daemon) kill(ctx context.Context, c *gcontainer.Container, signal string) error {
+	sig, err := parseSignal(signal)
+	if err != nil {
+		return err
+	}
+	c.Lock()
+	defer c.Unlock()
+	if !c.State.IsRunning() {
+		return errdefs.ErrConflict.WithMessage(fmt.Sprintf("Cannot kill container: %s: Container %s is not running", c.Name, c.ID))
+	}
+	if c.State.Status == gcontainer.Paused && sig == unix.SIGKILL {
+		d.runtime.Resume(ctx, c.ID)
+	}
+	if err := d.runtime.Kill(ctx, c.ID, sig, false); err != nil {
+		return fmt.Errorf("kill container %s: %w", c.ID, err)
+	}
+	return nil
+}
+
+// parseSignal accepts "KILL", "SIGKILL", "kill" and "9".
+func parseSignal(s string) (syscall.Signal, error) {
+	if n, err := strconv.Atoi(s); err == nil && n > 0 && n < 65 {
+		return syscall.Signal(n), nil
+	}
+	name := strings.ToUpper(s)
+	if !strings.HasPrefix(name, "SIG") {
+		name = "SIG" + name
+	}
+	if sig := unix.SignalNum(name); sig != 0 {
+		return sig, nil
+	}
+	return 0, errdefs.ErrInvalidArgument.WithMessage("Invalid signal: " + s)
+}
+
+// RestartContainer implements POST /containers/{name}/restart.
+func (d *Daemon) RestartContainer(ctx context.Context, name, signal string, timeout *int) error {
+	c, err := d.containers.Get(name)
+	if err != nil {
+		return err
+	}
+	if err := d.stop(ctx, c, signal, timeout); err != nil && !errdefs.IsNotModified(err) {
+		return err
+	}
+	return d.StartContainer(ctx, c.ID)
+}
+
+// WaitContainer implements POST /containers/{name}/wait.
+func (d *Daemon) WaitContainer(ctx context.Context, name string, cond container.WaitCondition) (<-chan container.WaitResponse, error) {
+	c, err := d.containers.Get(name)
+	if err != nil {
+		return nil, err
+	}
+	switch cond {
+	case "", container.WaitConditionNotRunning, container.WaitConditionNextExit, container.WaitConditionRemoved:
+	default:
+		return nil, errdefs.ErrInvalidArgument.WithMessage("invalid condition: " + string(cond))
+	}
+	states := c.Wait(ctx, cond)
+	out := make(chan container.WaitResponse, 1)
+	go func() {
+		defer close(out)
+		if st, ok := <-states; ok {
+			out <- container.WaitResponse{StatusCode: int64(st.ExitCode)}
+		}
+	}()
+	return out, nil
+}
+
+// ResizeContainer implements POST /containers/{name}/resize.
+func (d *Daemon) ResizeContainer(ctx context.Context, name string, height, width uint) error {
+	c, err := d.containers.Get(name)
+	if err != nil {
+		return err
+	}
+	d.procMu.Lock()
+	proc := d.procs[c.ID]
+	d.procMu.Unlock()
+	if proc == nil {
+		return errdefs.ErrConflict.WithMessage("Container " + c.ID + " is not running")
+	}
+	if proc.Console == nil {
+		return nil // no terminal to resize, as dockerd
+	}
+	return runtime.Resize(proc.Console, uint16(height), uint16(width))
+}
+
+func filePath(c *gcontainer.Container, name string) string { return filepath.Join(c.Dir(), name) }
+
+// writeEtcFiles writes the container's /etc/hostname, /etc/hosts and
+// /etc/resolv.conf, bind-mounted by the runtime spec.
+func writeEtcFiles(c *gcontainer.Container) error {
+	hostname := c.Config.Hostname
+	hosts := "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"
+	if c.HostConfig.NetworkMode == "host" {
+		if data, err := os.ReadFile("/etc/hosts"); err == nil {
+			hosts = string(data)
+		}
+	}
+	resolv, err := os.ReadFile("/etc/resolv.conf")
+	if err != nil {
+		resolv = nil
+	}
+	for name, data := range map[string][]byte{
+		"hostname":    []byte(hostname + "\n"),
+		"hosts":       []byte(hosts),
+		"resolv.conf": resolv,
+	} {
+		// Rewritten at every start; a torn file after a crash is rewritten too.
+		if err := os.WriteFile(filePath(c, name), data, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}

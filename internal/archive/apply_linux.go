@@ -1,0 +1,481 @@
+package archive
+
+import (
+	"archive/tar"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Whiteouts says what OCI whiteout entries become.
+type Whiteouts int
+
+const (
+	// Overlay stores whiteouts the overlayfs way: a character device 0/0 for
+	// a deleted name, xattr trusted.overlay.opaque=y on an opaque directory.
+	Overlay Whiteouts = iota
+	// Delete applies whiteouts to the tree: the named files are removed,
+	// and an opaque directory loses what this tar did not put in it.
+	Delete
+)
+
+const (
+	whiteoutPrefix = ".wh."
+	whiteoutMeta   = ".wh..wh."
+	whiteoutOpaque = ".wh..wh..opq"
+	opaqueXattr    = "trusted.overlay.opaque"
+	paxXattr       = "SCHILY.xattr."
+)
+
+// ErrInvalid marks errors caused by the tar's content (malformed stream,
+// names or links that cannot be applied), as opposed to the host's.
+var ErrInvalid = errors.New("invalid layer tar")
+
+var supported = sync.OnceValue(func() bool {
+	fd, err := unix.Openat2(unix.AT_FDCWD, "/", &unix.OpenHow{Flags: unix.O_RDONLY | unix.O_DIRECTORY | unix.O_CLOEXEC, Resolve: unix.RESOLVE_IN_ROOT})
+	if err != nil {
+		return false
+	}
+	unix.Close(fd)
+	return true
+})
+
+// Supported reports whether the kernel has openat2 (Linux 5.6), which
+// Apply needs.
+func Supported() bool { return supported() }
+
+// Apply extracts the uncompressed tar read from r into the directory dst
+// and returns the bytes of regular-file content it held. It reads r up to
+// the end-of-archive marker, not beyond.
+//
+// Every name, hard-link target and parent directory is resolved inside dst
+// with chroot semantics (symlinks, absolute or with "..", stay in dst), so
+// no entry reads or writes outside dst. Entries whose names leave dst
+// ("../x"), malformed streams, and entries that cannot be applied (a hard
+// link to a directory, an unknown type) are errors wrapping ErrInvalid.
+// xattrs trusted.overlay.* in the tar are ignored, so a layer cannot forge
+// overlay metadata. dst must not be in use by anyone else meanwhile.
+func Apply(ctx context.Context, r io.Reader, dst string, wo Whiteouts) (int64, error) {
+	rootFd, err := unix.Open(dst, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return 0, &os.PathError{Op: "open", Path: dst, Err: err}
+	}
+	a := &applier{root: rootFd, wo: wo, unpacked: map[string]bool{}, cached: -1, buf: make([]byte, 1<<20)}
+	defer a.close()
+	tr := tar.NewReader(r)
+	for {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return 0, invalid(err)
+		}
+		if err := a.entry(hdr, tr); err != nil {
+			return 0, fmt.Errorf("%s: %w", hdr.Name, err)
+		}
+	}
+	// Directory times last: filling a directory changes its mtime.
+	for _, d := range a.dirs {
+		if err := a.setTimes(d.name, d.hdr); err != nil && !errors.Is(err, unix.ENOENT) {
+			return 0, fmt.Errorf("%s: %w", d.name, err)
+		}
+	}
+	return a.size, nil
+}
+
+func invalid(err error) error { return fmt.Errorf("%w: %w", ErrInvalid, err) }
+
+type applier struct {
+	root     int
+	wo       Whiteouts
+	size     int64
+	unpacked map[string]bool // names written by this tar, for opaque dirs in Delete mode
+	dirs     []dirEntry
+	buf      []byte
+	// the last parent directory used; tars list a directory's files together.
+	cachedPath string
+	cached     int
+}
+
+type dirEntry struct {
+	name string
+	hdr  *tar.Header
+}
+
+func (a *applier) close() {
+	a.forget()
+	unix.Close(a.root)
+}
+
+// forget drops the cached parent; needed after anything was removed.
+func (a *applier) forget() {
+	if a.cached >= 0 {
+		unix.Close(a.cached)
+	}
+	a.cached, a.cachedPath = -1, ""
+}
+
+// resolve opens the directory dir (relative to the root, "" for the root
+// itself) with every component resolved inside the root.
+func (a *applier) resolve(dir string) (int, error) {
+	if dir == "" {
+		dir = "."
+	}
+	for {
+		fd, err := unix.Openat2(a.root, dir, &unix.OpenHow{
+			Flags:   unix.O_RDONLY | unix.O_DIRECTORY | unix.O_CLOEXEC,
+			Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS | unix.RESOLVE_NO_XDEV,
+		})
+		if err == unix.EAGAIN || err == unix.EINTR {
+			continue
+		}
+		return fd, err
+	}
+}
+
+// parent returns an fd of the directory dir, creating missing directories
+// (mode 0755, like tar's implied directories). The fd belongs to a.
+func (a *applier) parent(dir string) (int, error) {
+	if dir == "" {
+		return a.root, nil
+	}
+	if a.cached >= 0 && a.cachedPath == dir {
+		return a.cached, nil
+	}
+	fd, err := a.resolve(dir)
+	if err == unix.ENOENT {
+		pfd, perr := a.parent(parentOf(dir))
+		if perr != nil {
+			return -1, perr
+		}
+		if err := unix.Mkdirat(pfd, path.Base(dir), 0o755); err != nil && err != unix.EEXIST {
+			return -1, err
+		}
+		fd, err = a.resolve(dir)
+	}
+	if err != nil {
+		if err == unix.ENOTDIR || err == unix.ELOOP || err == unix.EXDEV {
+			return -1, invalid(fmt.Errorf("parent %s: %w", dir, err))
+		}
+		return -1, err
+	}
+	a.forget()
+	a.cached, a.cachedPath = fd, dir
+	return fd, nil
+}
+
+// mark records that this tar wrote name, and so its parent directories.
+func (a *applier) mark(name string) {
+	for name != "" && !a.unpacked[name] {
+		a.unpacked[name] = true
+		name = parentOf(name)
+	}
+}
+
+func parentOf(name string) string {
+	d := path.Dir(name)
+	if d == "." {
+		return ""
+	}
+	return d
+}
+
+func (a *applier) entry(hdr *tar.Header, r io.Reader) error {
+	if hdr.Typeflag == tar.TypeXGlobalHeader {
+		return nil
+	}
+	name := path.Clean(strings.TrimLeft(hdr.Name, "/"))
+	if name == "." {
+		return nil
+	}
+	if !filepath.IsLocal(name) {
+		return invalid(errors.New("name leaves the layer"))
+	}
+	dir, base := parentOf(name), path.Base(name)
+
+	if strings.HasPrefix(base, whiteoutPrefix) {
+		return a.whiteout(dir, base)
+	}
+
+	pfd, err := a.parent(dir)
+	if err != nil {
+		return err
+	}
+	var st unix.Stat_t
+	if err := unix.Fstatat(pfd, base, &st, unix.AT_SYMLINK_NOFOLLOW); err == nil {
+		if st.Mode&unix.S_IFMT != unix.S_IFDIR || hdr.Typeflag != tar.TypeDir {
+			err := a.removeAll(pfd, base)
+			a.forget()
+			if err != nil {
+				return err
+			}
+			if pfd, err = a.parent(dir); err != nil {
+				return err
+			}
+		}
+	}
+
+	mode := uint32(hdr.Mode) & 0o7777
+	switch hdr.Typeflag {
+	case tar.TypeDir:
+		if err := unix.Mkdirat(pfd, base, 0o700); err != nil && err != unix.EEXIST {
+			return err
+		}
+		a.dirs = append(a.dirs, dirEntry{name, hdr})
+	case tar.TypeReg, tar.TypeRegA:
+		if err := a.writeFile(pfd, base, hdr, r); err != nil {
+			return err
+		}
+	case tar.TypeSymlink:
+		if err := unix.Symlinkat(hdr.Linkname, pfd, base); err != nil {
+			return err
+		}
+	case tar.TypeLink:
+		target := path.Clean(strings.TrimLeft(hdr.Linkname, "/"))
+		if target == "." || !filepath.IsLocal(target) {
+			return invalid(fmt.Errorf("hard link to %q leaves the layer", hdr.Linkname))
+		}
+		tfd, err := a.resolve(parentOf(target))
+		if err != nil {
+			return invalid(fmt.Errorf("hard link to %q: %w", hdr.Linkname, err))
+		}
+		err = unix.Linkat(tfd, path.Base(target), pfd, base, 0)
+		unix.Close(tfd)
+		if err != nil {
+			return invalid(fmt.Errorf("hard link to %q: %w", hdr.Linkname, err))
+		}
+		a.mark(name)
+		return nil // a hard link shares its target's metadata
+	case tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
+		typ := map[byte]uint32{tar.TypeChar: unix.S_IFCHR, tar.TypeBlock: unix.S_IFBLK, tar.TypeFifo: unix.S_IFIFO}[hdr.Typeflag]
+		dev := unix.Mkdev(uint32(hdr.Devmajor), uint32(hdr.Devminor))
+		if err := unix.Mknodat(pfd, base, typ|mode, int(dev)); err != nil {
+			return err
+		}
+	default:
+		return invalid(fmt.Errorf("unsupported entry type %q", hdr.Typeflag))
+	}
+	a.mark(name)
+	if hdr.Typeflag == tar.TypeReg || hdr.Typeflag == tar.TypeRegA {
+		return nil // metadata set through the open file
+	}
+	if err := unix.Fchownat(pfd, base, hdr.Uid, hdr.Gid, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return err
+	}
+	if hdr.Typeflag != tar.TypeSymlink {
+		// After chown, which clears setuid bits. base is not a symlink.
+		if err := unix.Fchmodat(pfd, base, mode, 0); err != nil {
+			return err
+		}
+	}
+	if err := setXattrs(fmt.Sprintf("/proc/self/fd/%d/%s", pfd, base), -1, hdr); err != nil {
+		return err
+	}
+	if hdr.Typeflag == tar.TypeDir {
+		return nil
+	}
+	return unix.UtimesNanoAt(pfd, base, times(hdr), unix.AT_SYMLINK_NOFOLLOW)
+}
+
+func (a *applier) writeFile(pfd int, base string, hdr *tar.Header, r io.Reader) error {
+	fd, err := unix.Openat(pfd, base, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return err
+	}
+	f := os.NewFile(uintptr(fd), base)
+	defer f.Close()
+	n, err := io.CopyBuffer(fileWriter{f}, r, a.buf)
+	if err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return invalid(err)
+		}
+		return err
+	}
+	a.size += n
+	if err := unix.Fchown(fd, hdr.Uid, hdr.Gid); err != nil {
+		return err
+	}
+	if err := unix.Fchmod(fd, uint32(hdr.Mode)&0o7777); err != nil {
+		return err
+	}
+	if err := setXattrs("", fd, hdr); err != nil {
+		return err
+	}
+	if err := unix.UtimesNanoAt(pfd, base, times(hdr), unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+// fileWriter hides os.File's ReadFrom, which would read through a small
+// buffer of its own instead of a.buf.
+type fileWriter struct{ f *os.File }
+
+func (w fileWriter) Write(p []byte) (int, error) { return w.f.Write(p) }
+
+func (a *applier) whiteout(dir, base string) error {
+	if base != whiteoutOpaque && strings.HasPrefix(base, whiteoutMeta) {
+		return nil // AUFS metadata (.wh..wh.plnk and the like): not layer content
+	}
+	pfd, err := a.parent(dir)
+	if err != nil {
+		return err
+	}
+	if base == whiteoutOpaque {
+		if a.wo == Overlay {
+			return unix.Fsetxattr(pfd, opaqueXattr, []byte("y"), 0)
+		}
+		err := a.clearOpaque(pfd, dir)
+		a.forget()
+		return err
+	}
+	victim := strings.TrimPrefix(base, whiteoutPrefix)
+	if victim == "" || victim == "." || victim == ".." {
+		return invalid(fmt.Errorf("whiteout %q", base))
+	}
+	err = a.removeAll(pfd, victim)
+	a.forget()
+	if err != nil {
+		return err
+	}
+	if a.wo == Overlay {
+		pfd, err := a.parent(dir)
+		if err != nil {
+			return err
+		}
+		return unix.Mknodat(pfd, victim, unix.S_IFCHR, 0)
+	}
+	return nil
+}
+
+// clearOpaque removes from the directory dfd (named dir) everything this
+// tar did not write.
+func (a *applier) clearOpaque(dfd int, dir string) error {
+	names, err := readNames(dfd)
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		full := path.Join(dir, n)
+		if !a.unpacked[full] {
+			if err := a.removeAll(dfd, n); err != nil {
+				return err
+			}
+			continue
+		}
+		var st unix.Stat_t
+		if err := unix.Fstatat(dfd, n, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {
+			continue
+		}
+		sub, err := unix.Openat(dfd, n, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		err = a.clearOpaque(sub, full)
+		unix.Close(sub)
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// removeAll removes name from the directory dfd, recursively, never
+// following symlinks. A missing name is not an error. The caller must
+// forget the cached parent afterwards: it may have been removed, or have
+// been reached through a removed symlink.
+func (a *applier) removeAll(dfd int, name string) error {
+	err := unix.Unlinkat(dfd, name, 0)
+	if err == nil || err == unix.ENOENT {
+		return nil
+	}
+	if err != unix.EISDIR && err != unix.EPERM {
+		return err
+	}
+	sub, err := unix.Openat(dfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	names, err := readNames(sub)
+	if err == nil {
+		for _, n := range names {
+			if err = a.removeAll(sub, n); err != nil {
+				break
+			}
+		}
+	}
+	unix.Close(sub)
+	if err != nil {
+		return err
+	}
+	return unix.Unlinkat(dfd, name, unix.AT_REMOVEDIR)
+}
+
+func readNames(dfd int) ([]string, error) {
+	fd, err := unix.Openat(dfd, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	f := os.NewFile(uintptr(fd), "dir")
+	defer f.Close()
+	return f.Readdirnames(-1)
+}
+
+func (a *applier) setTimes(name string, hdr *tar.Header) error {
+	pfd, err := a.resolve(parentOf(name))
+	if err != nil {
+		return err
+	}
+	defer unix.Close(pfd)
+	return unix.UtimesNanoAt(pfd, path.Base(name), times(hdr), unix.AT_SYMLINK_NOFOLLOW)
+}
+
+func times(hdr *tar.Header) []unix.Timespec {
+	at := hdr.AccessTime
+	if at.IsZero() || at.Before(hdr.ModTime) {
+		at = hdr.ModTime
+	}
+	return []unix.Timespec{timespec(at), timespec(hdr.ModTime)}
+}
+
+func timespec(t time.Time) unix.Timespec {
+	if t.IsZero() || t.Before(time.Unix(0, 0)) {
+		t = time.Unix(0, 0)
+	}
+	return unix.NsecToTimespec(t.UnixNano())
+}
+
+// setXattrs applies the tar's xattrs to the open file fd, or else to the
+// path p (not following a final symlink). Filesystems or types that refuse
+// xattrs are skipped, as Docker does.
+func setXattrs(p string, fd int, hdr *tar.Header) error {
+	for k, v := range hdr.PAXRecords {
+		key, ok := strings.CutPrefix(k, paxXattr)
+		if !ok || strings.HasPrefix(key, "trusted.overlay.") {
+			continue
+		}
+		var err error
+		if fd >= 0 {
+			err = unix.Fsetxattr(fd, key, []byte(v), 0)
+		} else {
+			err = unix.Lsetxattr(p, key, []byte(v), 0)
+		}
+		if err != nil && err != unix.ENOTSUP && err != unix.EPERM {
+			return fmt.Errorf("set xattr %s: %w", key, err)
+		}
+	}
+	return nil
+}

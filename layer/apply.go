@@ -1,0 +1,143 @@
+package layer
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"syscall"
+
+	"github.com/containerd/errdefs"
+	"github.com/opencontainers/go-digest"
+	"golang.org/x/sys/unix"
+)
+
+// Apply reads the uncompressed OCI layer tar r to EOF, extracts it on top
+// of the chain parent ("" for a base layer) and returns the new layer. Its
+// diff ID is the sha256 of every byte read from r, padding included.
+//
+// Apply is atomic: the layer is extracted into a staging directory in
+// tmpDir, synced to disk and renamed into place, so a crash leaves no
+// partial layer. If the resulting chain ID already exists, the staged copy
+// is discarded and the existing layer is returned.
+//
+// Entries never write outside the layer: names with "..", absolute names
+// and paths through symlinks are resolved inside it, and entries that would
+// escape it make Apply fail. A stream that is not a valid tar, or whose
+// entries cannot be applied, is an invalid-argument error; a parent that
+// does not exist is a not-found error. After any error nothing is stored.
+// OCI whiteouts become overlay whiteouts (overlay2) or deletions (vfs).
+func (s *Store) Apply(ctx context.Context, parent digest.Digest, r io.Reader) (Layer, error) {
+	var parentFiles string
+	if parent != "" {
+		if _, err := s.Get(ctx, parent); err != nil {
+			return Layer{}, fmt.Errorf("apply layer: parent: %w", err)
+		}
+		parentFiles = s.filesDir(parent)
+	}
+	stage, err := os.MkdirTemp(s.tmp, stagePrefix)
+	if err != nil {
+		return Layer{}, fmt.Errorf("apply layer: %w", err)
+	}
+	defer os.RemoveAll(stage)
+	files := filepath.Join(stage, filesDirName)
+	if err := os.Mkdir(files, 0o755); err != nil {
+		return Layer{}, fmt.Errorf("apply layer: %w", err)
+	}
+
+	src := &hashingReader{ctx: ctx, r: bufio.NewReaderSize(r, 1<<20), h: digest.SHA256.Hash()}
+	size, err := s.drv.apply(ctx, files, parentFiles, src)
+	if err == nil {
+		_, err = io.Copy(io.Discard, src) // the diff ID covers the padding after the tar's end
+	}
+	if err != nil {
+		return Layer{}, classifyApplyError(ctx, err, src)
+	}
+	if src.n == 0 {
+		return Layer{}, errdefs.ErrInvalidArgument.WithMessage("invalid layer tar: empty stream")
+	}
+	diffID := digest.NewDigest(digest.SHA256, src.h)
+	l := Layer{ChainID: ChainID(parent, diffID), DiffID: diffID, Parent: parent, Size: size}
+
+	if existing, err := s.Get(ctx, l.ChainID); err == nil {
+		return existing, nil
+	}
+	if err := writeMeta(stage, l); err != nil {
+		return Layer{}, fmt.Errorf("apply layer: %w", err)
+	}
+	if err := syncFS(stage); err != nil {
+		return Layer{}, fmt.Errorf("apply layer: sync: %w", err)
+	}
+	if err := os.Rename(stage, s.layerDir(l.ChainID)); err != nil {
+		if errors.Is(err, fs.ErrExist) || errors.Is(err, syscall.ENOTEMPTY) {
+			return s.Get(ctx, l.ChainID) // another Apply of the same chain won
+		}
+		return Layer{}, fmt.Errorf("apply layer: %w", err)
+	}
+	if err := s.link(l.ChainID); err != nil {
+		_ = s.Remove(context.WithoutCancel(ctx), l.ChainID)
+		return Layer{}, fmt.Errorf("apply layer %s: %w", l.ChainID, err)
+	}
+	if err := syncDir(s.root); err != nil {
+		return Layer{}, fmt.Errorf("apply layer: %w", err)
+	}
+	return l, nil
+}
+
+// hashingReader hashes what it reads and remembers whether the source
+// itself failed, to tell a broken stream from a broken tar.
+type hashingReader struct {
+	ctx context.Context
+	r   io.Reader
+	h   hash.Hash
+	n   int64
+	err error
+}
+
+func (h *hashingReader) Read(p []byte) (int, error) {
+	if err := h.ctx.Err(); err != nil {
+		return 0, err
+	}
+	n, err := h.r.Read(p)
+	h.h.Write(p[:n])
+	h.n += int64(n)
+	if err != nil && err != io.EOF {
+		h.err = err
+	}
+	return n, err
+}
+
+// classifyApplyError tells the caller whose fault a failed extraction is:
+// the source stream's, the host's (no space, I/O error, cancellation), or
+// the tar's, which is an invalid-argument error.
+func classifyApplyError(ctx context.Context, err error, src *hashingReader) error {
+	switch {
+	case ctx.Err() != nil:
+		return fmt.Errorf("apply layer: %w", ctx.Err())
+	case src.err != nil:
+		return fmt.Errorf("apply layer: read: %w", src.err)
+	case errors.As(err, new(hostError)):
+		return fmt.Errorf("apply layer: %w", err)
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT), errors.Is(err, syscall.EIO),
+		errors.Is(err, syscall.EROFS), errors.Is(err, syscall.ENOMEM), errors.Is(err, syscall.EMFILE),
+		errors.Is(err, syscall.ENFILE), errors.Is(err, syscall.EACCES):
+		return fmt.Errorf("apply layer: %w", err)
+	}
+	return errdefs.ErrInvalidArgument.WithMessage("invalid layer tar: " + err.Error())
+}
+
+// syncFS flushes the filesystem holding dir: one syncfs(2) instead of an
+// fsync per extracted file.
+func syncFS(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return unix.Syncfs(int(f.Fd()))
+}

@@ -1,0 +1,90 @@
+package layer
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// BenchmarkApply applies the uncompressed tar named by $LAYER_BENCH_TAR
+// (for example a tar of part of /usr) as a base layer.
+func BenchmarkApply(b *testing.B) {
+	path := os.Getenv("LAYER_BENCH_TAR")
+	if path == "" {
+		b.Skip("set LAYER_BENCH_TAR to an uncompressed tar to apply")
+	}
+	for _, drv := range []string{"overlay2", "vfs"} {
+		b.Run(drv, func(b *testing.B) {
+			s := benchStore(b, drv)
+			fi, err := os.Stat(path)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.SetBytes(fi.Size())
+			for i := 0; i < b.N; i++ {
+				f, err := os.Open(path)
+				if err != nil {
+					b.Fatal(err)
+				}
+				l, err := s.Apply(context.Background(), "", f)
+				f.Close()
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				must(b, s.Remove(context.Background(), l.ChainID))
+				b.StartTimer()
+			}
+		})
+	}
+}
+
+// BenchmarkDiff tars the changes of a snapshot holding 2000 new files of
+// 100 KiB each (200 MB), reading the tar to the end through sha256 as a
+// commit into the content store would.
+func BenchmarkDiff(b *testing.B) {
+	for _, drv := range []string{"overlay2", "vfs"} {
+		b.Run(drv, func(b *testing.B) {
+			s := benchStore(b, drv)
+			ctx := context.Background()
+			base := apply(b, s, "", tarBytes(b, dirE("data"), fileE("data/old", "x")))
+			snap := filepath.Join(b.TempDir(), "c")
+			root := mounted(b, s, snap, base.ChainID)
+			buf := make([]byte, 100<<10)
+			for i := 0; i < 2000; i++ {
+				rand.Read(buf)
+				must(b, os.WriteFile(filepath.Join(root, "data", fmt.Sprintf("f%04d", i)), buf, 0o644))
+			}
+			b.SetBytes(2000 * int64(len(buf)))
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				rc, err := s.Diff(ctx, snap, base.ChainID)
+				if err != nil {
+					b.Fatal(err)
+				}
+				n, err := io.Copy(sha256.New(), rc)
+				rc.Close()
+				if err != nil || n < 2000*int64(len(buf)) {
+					b.Fatalf("diff: %d bytes, %v", n, err)
+				}
+			}
+		})
+	}
+}
+
+func benchStore(b *testing.B, drv string) *Store {
+	if os.Geteuid() != 0 {
+		b.Skip("layer stores need root")
+	}
+	dir := b.TempDir()
+	s, err := New(filepath.Join(dir, "layers"), filepath.Join(dir, "tmp"), WithDriver(drv))
+	if err != nil {
+		b.Skipf("driver %s: %v", drv, err)
+	}
+	return s
+}

@@ -1,0 +1,395 @@
+package layer
+
+import (
+	"context"
+	_ "crypto/sha256" // register sha256 for go-digest
+	"encoding/base32"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/containerd/errdefs"
+	"github.com/opencontainers/go-digest"
+
+	"github.com/gantry/gantry/mount"
+)
+
+// Layer is a committed, read-only layer.
+type Layer struct {
+	ChainID digest.Digest `json:"chainID"`
+	DiffID  digest.Digest `json:"diffID"`           // sha256 of the uncompressed layer tar
+	Parent  digest.Digest `json:"parent,omitempty"` // chain ID of the layer below, "" for a base layer
+	Size    int64         `json:"size"`             // bytes of file content in this layer's diff
+}
+
+// ChainID returns the OCI chain ID of the layer diffID applied on top of
+// the chain parent: diffID itself for a base layer (parent == ""), else
+// sha256(parent + " " + diffID).
+func ChainID(parent, diffID digest.Digest) digest.Digest {
+	if parent == "" {
+		return diffID
+	}
+	return digest.FromString(parent.String() + " " + diffID.String())
+}
+
+// On-disk layout under root:
+//
+//	<chain hex>/diff/       the layer's files (overlay: its own changes; vfs: the merged tree)
+//	<chain hex>/layer.json  the Layer record
+//	l/<short>               symlink to ../<chain hex>/diff, to keep overlay mount options short
+//
+// A layer directory appears in root only by one rename of a complete
+// staging directory, and leaves it by one rename into tmp, so root never
+// holds a partial layer.
+const (
+	filesDirName = "diff"
+	metaName     = "layer.json"
+	linkDirName  = "l"
+
+	stagePrefix  = "layer-stage-"
+	removePrefix = "layer-remove-"
+)
+
+// Option configures New.
+type Option func(*options)
+
+type options struct {
+	driver string
+}
+
+// WithDriver forces the driver, "overlay2" or "vfs", instead of probing.
+// New fails if the forced driver does not work here.
+func WithDriver(name string) Option {
+	return func(o *options) { o.driver = name }
+}
+
+// Store holds the layers under one root directory and creates read-write
+// snapshots on top of them. A Store is safe for concurrent use; it keeps no
+// state in memory besides its driver, so several operations on the same
+// chain ID race only in the way a rename does: one wins, the others see the
+// winner's layer.
+type Store struct {
+	root string
+	tmp  string
+	drv  driver
+}
+
+// driver is what differs between overlay and plain copies. Directories
+// passed in are owned by the Store; chains are lists of layer chain IDs,
+// top first.
+type driver interface {
+	name() string
+	// apply extracts the layer tar r into dst, an empty directory, given
+	// that parent (the parent layer's files directory, "" for none) is
+	// beneath it, and returns the size of the layer's content.
+	apply(ctx context.Context, dst, parent string, r io.Reader) (int64, error)
+	// prepare makes (or finds) a read-write snapshot in dir on top of chain.
+	prepare(ctx context.Context, dir string, chain []digest.Digest) ([]mount.Mount, error)
+	// diff returns the changes in dir against chain as an OCI layer tar.
+	diff(ctx context.Context, dir string, chain []digest.Digest) (io.ReadCloser, error)
+	// usage returns the size of the changes in dir against chain.
+	usage(ctx context.Context, dir string, chain []digest.Digest) (int64, error)
+	// release removes the snapshot files from dir.
+	release(ctx context.Context, dir string) error
+}
+
+// New opens (creating if needed) the layer store at root, staging work in
+// tmpDir, which must be on the same filesystem. The driver is "overlay2"
+// when a test overlay mount works in tmpDir, else "vfs", unless WithDriver
+// says otherwise. New removes what a crash may have left: staging
+// directories of this package in tmpDir, directories in root named by a
+// chain ID that hold no complete layer, and stale short links.
+func New(root, tmpDir string, opts ...Option) (*Store, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	for _, d := range []string{root, filepath.Join(root, linkDirName), tmpDir} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, fmt.Errorf("create layer store: %w", err)
+		}
+	}
+	s := &Store{root: root, tmp: tmpDir}
+	if err := s.cleanup(); err != nil {
+		return nil, err
+	}
+	switch o.driver {
+	case "":
+		if d, err := newOverlay(s); err == nil {
+			s.drv = d
+		} else {
+			s.drv = newVFS(s)
+		}
+	case "overlay2":
+		d, err := newOverlay(s)
+		if err != nil {
+			return nil, err
+		}
+		s.drv = d
+	case "vfs":
+		s.drv = newVFS(s)
+	default:
+		return nil, errdefs.ErrInvalidArgument.WithMessage("unknown layer driver " + o.driver)
+	}
+	return s, nil
+}
+
+// Driver returns the name of the driver in use: "overlay2" or "vfs".
+func (s *Store) Driver() string { return s.drv.name() }
+
+func (s *Store) layerDir(id digest.Digest) string { return filepath.Join(s.root, id.Encoded()) }
+
+func (s *Store) filesDir(id digest.Digest) string {
+	return filepath.Join(s.root, id.Encoded(), filesDirName)
+}
+
+// linkPath is the short path of the layer's files directory.
+func (s *Store) linkPath(id digest.Digest) string {
+	return filepath.Join(s.root, linkDirName, shortName(id))
+}
+
+// shortName is 64 bits of the chain ID in 13 base32 characters, so that a
+// chain of about 90 layers fits in the one page of overlay mount options
+// when root is /var/lib/gantry/layers. A name is never reused for another
+// layer: creating a link that exists with another target fails (see link),
+// so a crafted prefix collision cannot substitute one layer for another.
+func shortName(id digest.Digest) string {
+	b, _ := hex.DecodeString(id.Encoded()[:16])
+	return base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b)
+}
+
+func linkTarget(id digest.Digest) string {
+	return filepath.Join("..", id.Encoded(), filesDirName)
+}
+
+func checkDigest(d digest.Digest) error {
+	if err := d.Validate(); err != nil {
+		return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("chain ID %q: %v", d, err))
+	}
+	if d.Algorithm() != digest.SHA256 {
+		return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("chain ID %q: unsupported algorithm", d))
+	}
+	return nil
+}
+
+// Get returns the layer with the given chain ID; a layer that does not
+// exist is a not-found error, an invalid chain ID an invalid-argument one.
+func (s *Store) Get(ctx context.Context, chainID digest.Digest) (Layer, error) {
+	if err := checkDigest(chainID); err != nil {
+		return Layer{}, err
+	}
+	return readMeta(s.layerDir(chainID), chainID)
+}
+
+func readMeta(dir string, id digest.Digest) (Layer, error) {
+	b, err := os.ReadFile(filepath.Join(dir, metaName))
+	if errors.Is(err, fs.ErrNotExist) {
+		return Layer{}, errdefs.ErrNotFound.WithMessage("layer " + id.String() + " not found")
+	}
+	if err != nil {
+		return Layer{}, fmt.Errorf("read layer %s: %w", id, err)
+	}
+	var l Layer
+	if err := json.Unmarshal(b, &l); err != nil {
+		return Layer{}, fmt.Errorf("read layer %s: %w", id, err)
+	}
+	if l.ChainID != id {
+		return Layer{}, fmt.Errorf("read layer %s: record names %s", id, l.ChainID)
+	}
+	return l, nil
+}
+
+// List returns every layer, sorted by chain ID.
+func (s *Store) List(ctx context.Context) ([]Layer, error) {
+	entries, err := os.ReadDir(s.root)
+	if err != nil {
+		return nil, fmt.Errorf("list layers: %w", err)
+	}
+	var ls []Layer
+	for _, e := range entries {
+		id := digest.NewDigestFromEncoded(digest.SHA256, e.Name())
+		if !e.IsDir() || id.Validate() != nil {
+			continue
+		}
+		l, err := readMeta(s.layerDir(id), id)
+		if errdefs.IsNotFound(err) {
+			continue // removed meanwhile
+		}
+		if err != nil {
+			return nil, err
+		}
+		ls = append(ls, l)
+	}
+	return ls, nil
+}
+
+// chain returns the chain IDs from id down to the base layer, top first.
+// A missing layer anywhere in the chain is a not-found error.
+func (s *Store) chain(id digest.Digest) ([]digest.Digest, error) {
+	var ids []digest.Digest
+	for id != "" {
+		if err := checkDigest(id); err != nil {
+			return nil, err
+		}
+		l, err := readMeta(s.layerDir(id), id)
+		if err != nil {
+			return nil, err
+		}
+		if slices.Contains(ids, id) {
+			return nil, fmt.Errorf("layer %s: parent loop", id)
+		}
+		ids = append(ids, id)
+		id = l.Parent
+	}
+	return ids, nil
+}
+
+// Remove deletes the layer. It is atomic (the layer directory leaves root
+// by one rename) and idempotent: removing a missing layer succeeds. The
+// caller guarantees no snapshot uses the layer; a layer that is the parent
+// of another layer is not removed and a conflict error is returned.
+func (s *Store) Remove(ctx context.Context, chainID digest.Digest) error {
+	if err := checkDigest(chainID); err != nil {
+		return err
+	}
+	ls, err := s.List(ctx)
+	if err != nil {
+		return err
+	}
+	for _, l := range ls {
+		if l.Parent == chainID {
+			return fmt.Errorf("remove layer %s: %w", chainID, errdefs.ErrConflict.WithMessage("it is the parent of layer "+l.ChainID.String()))
+		}
+	}
+	trash, err := os.MkdirTemp(s.tmp, removePrefix)
+	if err != nil {
+		return fmt.Errorf("remove layer %s: %w", chainID, err)
+	}
+	defer os.RemoveAll(trash)
+	err = os.Rename(s.layerDir(chainID), filepath.Join(trash, "layer"))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove layer %s: %w", chainID, err)
+	}
+	if err := s.unlink(chainID); err != nil {
+		return fmt.Errorf("remove layer %s: %w", chainID, err)
+	}
+	return nil
+}
+
+// link creates the short link of layer id, or finds it in place. A link of
+// that name to another layer is a conflict.
+func (s *Store) link(id digest.Digest) error {
+	p, target := s.linkPath(id), linkTarget(id)
+	err := os.Symlink(target, p)
+	if errors.Is(err, fs.ErrExist) {
+		if got, rerr := os.Readlink(p); rerr == nil && got == target {
+			return nil
+		}
+		if _, serr := os.Stat(p); serr != nil {
+			// Dangling link of a removed layer: replace it.
+			if err := os.Remove(p); err != nil {
+				return err
+			}
+			return os.Symlink(target, p)
+		}
+		return errdefs.ErrConflict.WithMessage("short name " + filepath.Base(p) + " of layer " + id.String() + " is taken by another layer")
+	}
+	return err
+}
+
+// unlink removes the short link of layer id if it points at it.
+func (s *Store) unlink(id digest.Digest) error {
+	p := s.linkPath(id)
+	if got, err := os.Readlink(p); err != nil || got != linkTarget(id) {
+		return nil
+	}
+	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+// cleanup removes crash leftovers: this package's staging and trash
+// directories in tmp, entries in root named like layers that hold no
+// complete layer, and links that lead nowhere; and it restores missing
+// links of complete layers.
+func (s *Store) cleanup() error {
+	tmpEntries, err := os.ReadDir(s.tmp)
+	if err != nil {
+		return fmt.Errorf("clean layer staging: %w", err)
+	}
+	for _, e := range tmpEntries {
+		if strings.HasPrefix(e.Name(), stagePrefix) || strings.HasPrefix(e.Name(), removePrefix) {
+			if err := os.RemoveAll(filepath.Join(s.tmp, e.Name())); err != nil {
+				return fmt.Errorf("clean layer staging: %w", err)
+			}
+		}
+	}
+	entries, err := os.ReadDir(s.root)
+	if err != nil {
+		return fmt.Errorf("clean layers: %w", err)
+	}
+	for _, e := range entries {
+		if e.Name() == linkDirName {
+			continue
+		}
+		id := digest.NewDigestFromEncoded(digest.SHA256, e.Name())
+		if id.Validate() != nil {
+			continue // not ours to judge
+		}
+		if _, err := readMeta(s.layerDir(id), id); err == nil {
+			if err := s.link(id); err != nil {
+				return fmt.Errorf("restore link of layer %s: %w", id, err)
+			}
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(s.root, e.Name())); err != nil {
+			return fmt.Errorf("clean layers: %w", err)
+		}
+	}
+	links, err := os.ReadDir(filepath.Join(s.root, linkDirName))
+	if err != nil {
+		return fmt.Errorf("clean layer links: %w", err)
+	}
+	for _, e := range links {
+		p := filepath.Join(s.root, linkDirName, e.Name())
+		if _, err := os.Stat(p); err != nil {
+			if err := os.Remove(p); err != nil {
+				return fmt.Errorf("clean layer links: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+func writeMeta(dir string, l Layer) error {
+	b, err := json.Marshal(l)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(filepath.Join(dir, metaName), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close() // made durable by the syncfs of the whole staging directory
+}
+
+func syncDir(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
+}
