@@ -152,14 +152,14 @@ func (c *Container) Wait(ctx context.Context, cond container.WaitCondition) <-ch
 			c.mu.Lock()
 			st, changed, removed := c.State, c.changed, c.removed
 			c.mu.Unlock()
+			select {
+			case <-removed: // every condition is met, or can never be, once removed
+				out <- st
+				return
+			default:
+			}
 			switch cond {
 			case container.WaitConditionRemoved:
-				select {
-				case <-removed:
-					out <- st
-					return
-				default:
-				}
 			case container.WaitConditionNextExit:
 				if st.Exits > start.Exits {
 					out <- st

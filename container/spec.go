@@ -82,6 +82,9 @@ func Spec(in SpecInput) (*specs.Spec, error) {
 	if in.Config == nil {
 		return nil, errdefs.ErrInvalidArgument.WithMessage("container config is missing")
 	}
+	if in.ID == "" {
+		return nil, errdefs.ErrInvalidArgument.WithMessage("container id is empty")
+	}
 	if !filepath.IsAbs(in.Rootfs) {
 		return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("rootfs %q is not an absolute path", in.Rootfs))
 	}
@@ -117,6 +120,7 @@ func Spec(in SpecInput) (*specs.Spec, error) {
 	if err != nil {
 		return nil, err
 	}
+	oomScoreAdj := hc.OomScoreAdj
 	process := &specs.Process{
 		Terminal: cfg.Tty,
 		User:     usr,
@@ -126,7 +130,7 @@ func Spec(in SpecInput) (*specs.Spec, error) {
 		// Like execve, a non-root user keeps only the bounding set.
 		Capabilities: &specs.LinuxCapabilities{Bounding: caps},
 		Rlimits:      specRlimits(hc.Ulimits),
-		OOMScoreAdj:  &hc.OomScoreAdj,
+		OOMScoreAdj:  &oomScoreAdj,
 	}
 	if usr.UID == 0 {
 		process.Capabilities.Effective = caps
@@ -168,6 +172,10 @@ func Spec(in SpecInput) (*specs.Spec, error) {
 			sysctl["net.ipv4.ping_group_range"] = "0 2147483647"
 		}
 	}
+	if cfg.Domainname != "" && hostname != "" {
+		// As Docker does: runc before 1.2 ignores the spec's domainname.
+		sysctl["kernel.domainname"] = cfg.Domainname
+	}
 	if len(sysctl) == 0 {
 		sysctl = nil
 	}
@@ -177,12 +185,11 @@ func Spec(in SpecInput) (*specs.Spec, error) {
 	}
 
 	return &specs.Spec{
-		Version:    specVersion,
-		Process:    process,
-		Root:       &specs.Root{Path: in.Rootfs, Readonly: hc.ReadonlyRootfs},
-		Hostname:   hostname,
-		Domainname: cfg.Domainname,
-		Mounts:     mounts,
+		Version:  specVersion,
+		Process:  process,
+		Root:     &specs.Root{Path: in.Rootfs, Readonly: hc.ReadonlyRootfs},
+		Hostname: hostname,
+		Mounts:   mounts,
 		Linux: &specs.Linux{
 			Sysctl:      sysctl,
 			CgroupsPath: "/gantry/" + in.ID,

@@ -150,9 +150,10 @@ func TestSpec(t *testing.T) {
 	nonRootCaps := specTestWant("").Process.Capabilities.Bounding
 
 	tests := []struct {
-		name   string
-		change func(in *SpecInput)
-		want   func(s *specs.Spec)
+		name     string
+		change   func(in *SpecInput)
+		want     func(s *specs.Spec)
+		needRoot bool // creates a directory owned by root
 	}{
 		{
 			name:   "defaults",
@@ -190,7 +191,8 @@ func TestSpec(t *testing.T) {
 			name:   "configured hostname and domain",
 			change: func(in *SpecInput) { in.Config.Hostname, in.Config.Domainname = "web", "example.org" },
 			want: func(s *specs.Spec) {
-				s.Hostname, s.Domainname = "web", "example.org"
+				s.Hostname = "web"
+				s.Linux.Sysctl["kernel.domainname"] = "example.org"
 				s.Process.Env[1] = "HOSTNAME=web"
 			},
 		},
@@ -234,9 +236,10 @@ func TestSpec(t *testing.T) {
 			},
 		},
 		{
-			name:   "working directory",
-			change: func(in *SpecInput) { in.Config.WorkingDir = "/srv/app/" },
-			want:   func(s *specs.Spec) { s.Process.Cwd = "/srv/app" },
+			name:     "working directory",
+			change:   func(in *SpecInput) { in.Config.WorkingDir = "/srv/app/" },
+			want:     func(s *specs.Spec) { s.Process.Cwd = "/srv/app" },
+			needRoot: true,
 		},
 		{
 			name:   "host network",
@@ -376,6 +379,9 @@ func TestSpec(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			if tt.needRoot && os.Geteuid() != 0 {
+				t.Skip("skipping: needs root")
+			}
 			rootfs := specTestRootfs(t)
 			in := specTestInput(rootfs)
 			tt.change(&in)
@@ -401,6 +407,7 @@ func TestSpecErrors(t *testing.T) {
 	}{
 		{"no command", func(in *SpecInput) { in.Config.Cmd = nil }, errdefs.IsInvalidArgument, "no command specified"},
 		{"no config", func(in *SpecInput) { in.Config = nil }, errdefs.IsInvalidArgument, "config"},
+		{"no id", func(in *SpecInput) { in.ID = "" }, errdefs.IsInvalidArgument, "container id"},
 		{"relative rootfs", func(in *SpecInput) { in.Rootfs = "rootfs" }, errdefs.IsInvalidArgument, "rootfs"},
 		{"unknown user", func(in *SpecInput) { in.Config.User = "nobody2" }, errdefs.IsInvalidArgument,
 			"unable to find user nobody2: no matching entries in passwd file"},
@@ -540,6 +547,9 @@ func TestSpecRunc(t *testing.T) {
 		{name: "environment", config: container.Config{User: "nobody", Hostname: "web", Env: []string{"FOO=bar"}, Cmd: []string{"env"}},
 			stdout: []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n", "HOSTNAME=web\n", "FOO=bar\n", "HOME=/nonexistent\n"}},
 		{name: "hostname", config: container.Config{Hostname: "web", Cmd: []string{"hostname"}}, stdout: []string{"web\n"}},
+		{name: "domainname", config: container.Config{Hostname: "web", Domainname: "example.org", Cmd: []string{"cat", "/proc/sys/kernel/domainname"}},
+			stdout: []string{"example.org\n"}},
+		{name: "default hostname", config: container.Config{Cmd: []string{"hostname"}}, stdout: []string{"gantry-spec-\n"}},
 		{name: "network files", config: container.Config{Cmd: []string{"cat", "/etc/hostname", "/etc/hosts", "/etc/resolv.conf"}},
 			stdout: []string{"box\n127.0.0.1\tlocalhost\nnameserver 192.0.2.53\n"}},
 		{name: "only lo without network", config: container.Config{Cmd: []string{"sh", "-c", "ls /sys/class/net"}}, stdout: []string{"lo\n"}},

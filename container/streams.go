@@ -74,8 +74,10 @@ func (s *Streams) StdinReader() (*os.File, error) {
 	return s.stdinR, nil
 }
 
+// ensurePipeLocked makes the stdin pipe of the next run. Its write end may
+// already be closed (the client sent its input and EOF before start).
 func (s *Streams) ensurePipeLocked() error {
-	if s.stdinW != nil {
+	if s.stdinR != nil {
 		return nil
 	}
 	r, w, err := os.Pipe()
@@ -99,6 +101,10 @@ func (s *Streams) CopyStdin(src io.Reader) error {
 	w := s.stdinW
 	s.mu.Unlock()
 	if err != nil {
+		return err
+	}
+	if w == nil {
+		_, err := io.Copy(io.Discard, src) // stdin was closed already (StdinOnce)
 		return err
 	}
 	_, err = io.Copy(w, src)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -16,10 +17,10 @@ import (
 // specUser resolves a Docker user string ("", "name", "uid", "name:group",
 // "uid:gid", ...) against the rootfs's /etc/passwd and /etc/group, as Docker
 // does: the primary gid comes first in AdditionalGids, then the user's
-// supplementary groups, then groupAdd. It also returns the user's home ("/"
-// when passwd has none). An unknown name is an invalid-argument error with
-// Docker's text, e.g. "unable to find user nobody2: no matching entries in
-// passwd file".
+// supplementary groups, then the groupAdd ones in ascending order. It also
+// returns the user's home ("/" when passwd has none). An unknown name is an
+// invalid-argument error with Docker's text, e.g. "unable to find user
+// nobody2: no matching entries in passwd file".
 func specUser(rootfs, spec string, groupAdd []string) (specs.User, string, error) {
 	passwd, err := specSecureJoin(rootfs, "/etc/passwd")
 	if err != nil {
@@ -39,6 +40,7 @@ func specUser(rootfs, spec string, groupAdd []string) (specs.User, string, error
 		if extra, err = user.GetAdditionalGroupsPath(groupAdd, group); err != nil {
 			return specs.User{}, "", specInvalid(err)
 		}
+		slices.Sort(extra) // the library returns them in map order
 	}
 	u := specs.User{UID: uint32(eu.Uid), GID: uint32(eu.Gid), AdditionalGids: []uint32{uint32(eu.Gid)}}
 	for _, g := range append(eu.Sgids, extra...) {
@@ -124,6 +126,9 @@ func specMkdirAll(rootfs, p string, uid, gid int) error {
 		}
 		if err := os.Mkdir(dir, 0o755); err != nil {
 			return fmt.Errorf("create %s in rootfs: %w", p, err)
+		}
+		if uid == os.Geteuid() && gid == os.Getegid() {
+			continue
 		}
 		if err := os.Lchown(dir, uid, gid); err != nil {
 			return fmt.Errorf("create %s in rootfs: %w", p, err)

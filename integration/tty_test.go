@@ -154,11 +154,13 @@ func TestTTY(t *testing.T) {
 		t.Run(prog+" resize", func(t *testing.T) {
 			term := e.startTerminal(t, 24, 80, append(e.cliPath(t, prog), "run", "--rm", "-it", "busybox", "sh")...)
 			term.expect("# ")
-			if err := pty.Setsize(term.ptmx, &pty.Winsize{Rows: 40, Cols: 120}); err != nil {
-				t.Fatal(err)
-			}
-			term.cmd.Process.Signal(syscall.SIGWINCH) // as a terminal emulator's resize does
 			poll(t, 10*time.Second, "container sees the new size", func() (bool, string) {
+				// Repeated: the client may install its SIGWINCH handler
+				// only after the prompt has arrived.
+				if err := pty.Setsize(term.ptmx, &pty.Winsize{Rows: 40, Cols: 120}); err != nil {
+					t.Fatal(err)
+				}
+				term.cmd.Process.Signal(syscall.SIGWINCH) // as a terminal emulator's resize does
 				term.send("stty size\r")
 				time.Sleep(100 * time.Millisecond)
 				out := term.output()

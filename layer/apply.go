@@ -26,12 +26,13 @@ import (
 // partial layer. If the resulting chain ID already exists, the staged copy
 // is discarded and the existing layer is returned.
 //
-// Entries never write outside the layer: names with "..", absolute names
-// and paths through symlinks are resolved inside it, and entries that would
-// escape it make Apply fail. A stream that is not a valid tar, or whose
-// entries cannot be applied, is an invalid-argument error; a parent that
-// does not exist is a not-found error. After any error nothing is stored.
-// OCI whiteouts become overlay whiteouts (overlay2) or deletions (vfs).
+// Entries never write outside the layer: absolute names are taken as
+// relative to it, symlinks and hard-link targets are resolved inside it as
+// if it were the root, and names that climb out of it with ".." are an
+// invalid-argument error. So is a stream that is not a valid tar, or whose
+// entries cannot be applied. A parent that does not exist is a not-found
+// error. After any error nothing is stored. OCI whiteouts become overlay
+// whiteouts (overlay2) or deletions (vfs).
 func (s *Store) Apply(ctx context.Context, parent digest.Digest, r io.Reader) (Layer, error) {
 	var parentFiles string
 	if parent != "" {

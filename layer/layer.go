@@ -18,6 +18,7 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/opencontainers/go-digest"
 
+	iarchive "github.com/gantry/gantry/internal/archive"
 	"github.com/gantry/gantry/mount"
 )
 
@@ -103,9 +104,11 @@ type driver interface {
 // New opens (creating if needed) the layer store at root, staging work in
 // tmpDir, which must be on the same filesystem. The driver is "overlay2"
 // when a test overlay mount works in tmpDir, else "vfs", unless WithDriver
-// says otherwise. New removes what a crash may have left: staging
-// directories of this package in tmpDir, directories in root named by a
-// chain ID that hold no complete layer, and stale short links.
+// says otherwise. A kernel without openat2 (Linux 5.6), which safe
+// extraction needs, is a not-implemented error. New removes what a crash
+// may have left: staging directories of this package in tmpDir,
+// directories in root named by a chain ID that hold no complete layer, and
+// stale short links.
 func New(root, tmpDir string, opts ...Option) (*Store, error) {
 	var o options
 	for _, opt := range opts {
@@ -115,6 +118,9 @@ func New(root, tmpDir string, opts ...Option) (*Store, error) {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("create layer store: %w", err)
 		}
+	}
+	if !iarchive.Supported() {
+		return nil, errdefs.ErrNotImplemented.WithMessage("layer store: kernel lacks openat2 (Linux 5.6)")
 	}
 	s := &Store{root: root, tmp: tmpDir}
 	if err := s.cleanup(); err != nil {

@@ -62,9 +62,11 @@ func tarBytes(t testing.TB, entries ...entry) []byte {
 	return buf.Bytes()
 }
 
-func dirE(name string) entry              { return entry{name: name, typ: tar.TypeDir} }
-func fileE(name, body string) entry       { return entry{name: name, body: body} }
-func symlinkE(name, target string) entry  { return entry{name: name, typ: tar.TypeSymlink, link: target} }
+func dirE(name string) entry        { return entry{name: name, typ: tar.TypeDir} }
+func fileE(name, body string) entry { return entry{name: name, body: body} }
+func symlinkE(name, target string) entry {
+	return entry{name: name, typ: tar.TypeSymlink, link: target}
+}
 func hardlinkE(name, target string) entry { return entry{name: name, typ: tar.TypeLink, link: target} }
 
 // tree describes the files under root: path -> "dir 755", "file 644 body",
@@ -404,7 +406,8 @@ func TestErrors(t *testing.T) {
 			{"Get missing", func() error { _, err := s.Get(ctx, missing); return err }, errdefs.IsNotFound},
 			{"Get invalid", func() error { _, err := s.Get(ctx, "sha256:../../x"); return err }, errdefs.IsInvalidArgument},
 			{"Apply on missing parent", func() error {
-				_, err := s.Apply(ctx, missing, bytes.NewReader(tarBytes(t, fileE("f", "")))); return err
+				_, err := s.Apply(ctx, missing, bytes.NewReader(tarBytes(t, fileE("f", ""))))
+				return err
 			}, errdefs.IsNotFound},
 			{"Prepare on missing parent", func() error { _, err := s.Prepare(ctx, filepath.Join(dir, "x"), missing); return err }, errdefs.IsNotFound},
 			{"Diff of missing snapshot", func() error { _, err := s.Diff(ctx, filepath.Join(dir, "none"), l1.ChainID); return err }, errdefs.IsNotFound},
@@ -457,29 +460,46 @@ func TestMaliciousTars(t *testing.T) {
 		secret := filepath.Join(outside, "secret")
 		must(t, os.WriteFile(secret, []byte("secret"), 0o644))
 		up := strings.Repeat("../", 20)
+		// Names and hard-link targets climbing out with ".." are rejected.
+		// Symlinks and absolute names are resolved inside the layer as if it
+		// were the root: a path through a symlink to outside finds nothing
+		// (rejected), or a directory of the layer (inLayer).
 		tests := []struct {
 			name    string
 			entries []entry
+			invalid bool
+			inLayer string
 		}{
-			{"dot-dot name", []entry{fileE("../evil", "x")}},
-			{"dot-dot deep", []entry{fileE(up + outside[1:] + "/evil", "x")}},
-			{"absolute name", []entry{fileE(outside+"/evil", "x")}},
-			{"write through absolute symlink", []entry{symlinkE("link", outside), fileE("link/evil", "x")}},
-			{"write through relative symlink", []entry{symlinkE("link", up+outside[1:]), fileE("link/evil", "x")}},
-			{"write through symlink chain", []entry{symlinkE("a", "b"), symlinkE("b", up+outside[1:]), fileE("a/evil", "x")}},
-			{"replace symlink to file", []entry{symlinkE("s", secret), fileE("s", "pwned")}},
-			{"hardlink to outside", []entry{hardlinkE("hl", up + secret[1:])}},
-			{"hardlink absolute", []entry{hardlinkE("hl", secret)}},
-			{"hardlink through symlink", []entry{symlinkE("link", outside), hardlinkE("hl", "link/secret")}},
-			{"dir through symlink", []entry{symlinkE("link", outside), dirE("link/evil")}},
-			{"whiteout through symlink", []entry{symlinkE("link", outside), fileE("link/.wh.secret", "")}},
-			{"opaque through symlink", []entry{symlinkE("link", outside), fileE("link/.wh..wh..opq", "")}},
+			{"absolute symlink resolved inside", []entry{dirE("etc"), symlinkE("link", "/etc"), fileE("link/evil", "x")}, false, "etc/evil"},
+			{"climbing symlink resolved inside", []entry{dirE("etc"), symlinkE("link", up+"etc"), fileE("link/evil", "x")}, false, "etc/evil"},
+			{"hardlink absolute resolved inside", []entry{fileE("f", "x"), hardlinkE("hl", "/f")}, false, "hl"},
+			{"dot-dot name", []entry{fileE("../evil", "x")}, true, ""},
+			{"dot-dot deep", []entry{fileE(up+outside[1:]+"/evil", "x")}, true, ""},
+			{"absolute name", []entry{fileE(outside+"/evil", "x")}, false, outside[1:] + "/evil"},
+			{"write through absolute symlink", []entry{symlinkE("link", outside), fileE("link/evil", "x")}, true, ""},
+			{"write through relative symlink", []entry{symlinkE("link", up+outside[1:]), fileE("link/evil", "x")}, true, ""},
+			{"write through symlink chain", []entry{symlinkE("a", "b"), symlinkE("b", up+outside[1:]), fileE("a/evil", "x")}, true, ""},
+			{"replace symlink to file", []entry{symlinkE("s", secret), fileE("s", "pwned")}, false, ""},
+			{"hardlink to outside", []entry{hardlinkE("hl", up+secret[1:])}, true, ""},
+			{"hardlink absolute", []entry{hardlinkE("hl", secret)}, true, ""},
+			{"hardlink through symlink", []entry{symlinkE("link", outside), hardlinkE("hl", "link/secret")}, true, ""},
+			{"dir through symlink", []entry{symlinkE("link", outside), dirE("link/evil")}, true, ""},
+			{"whiteout through symlink", []entry{symlinkE("link", outside), fileE("link/.wh.secret", "")}, true, ""},
+			{"opaque through symlink", []entry{symlinkE("link", outside), fileE("link/.wh..wh..opq", "")}, true, ""},
 		}
 		for _, tc := range tests {
 			t.Run(tc.name, func(t *testing.T) {
 				l, err := s.Apply(context.Background(), "", bytes.NewReader(tarBytes(t, tc.entries...)))
-				if err != nil && !errdefs.IsInvalidArgument(err) {
-					t.Errorf("Apply = %v, want success or invalid argument", err)
+				if tc.invalid && !errdefs.IsInvalidArgument(err) {
+					t.Errorf("Apply = %v, want invalid argument", err)
+				}
+				if !tc.invalid && err != nil {
+					t.Errorf("Apply = %v, want success", err)
+				}
+				if tc.inLayer != "" && err == nil {
+					if _, err := os.Lstat(filepath.Join(s.filesDir(l.ChainID), tc.inLayer)); err != nil {
+						t.Errorf("%s not in the layer: %v", tc.inLayer, err)
+					}
 				}
 				if diff := cmp.Diff(map[string]string{"secret": "file 644 secret"}, tree(t, outside)); diff != "" {
 					t.Errorf("outside changed (-want +got):\n%s", diff)

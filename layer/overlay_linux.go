@@ -77,14 +77,7 @@ func newOverlay(s *Store) (*overlay, error) {
 func (o *overlay) name() string { return "overlay2" }
 
 func (o *overlay) apply(ctx context.Context, dst, parent string, r io.Reader) (int64, error) {
-	if iarchive.Supported() {
-		return iarchive.Apply(ctx, r, dst, iarchive.Overlay)
-	}
-	err := archive.Unpack(r, dst, &archive.TarOptions{WhiteoutFormat: archive.OverlayWhiteoutFormat})
-	if err != nil {
-		return 0, err
-	}
-	return dirSize(dst)
+	return iarchive.Apply(ctx, r, dst, iarchive.Overlay)
 }
 
 func (o *overlay) prepare(ctx context.Context, dir string, chain []digest.Digest) ([]mount.Mount, error) {

@@ -34,11 +34,7 @@ func (v *vfs) apply(ctx context.Context, dst, parent string, r io.Reader) (int64
 			return 0, fmt.Errorf("copy parent layer: %w", hostError{err})
 		}
 	}
-	if iarchive.Supported() {
-		return iarchive.Apply(ctx, r, dst, iarchive.Delete)
-	}
-	// UnpackLayer turns OCI whiteouts into deletions.
-	return archive.UnpackLayer(dst, r, &archive.TarOptions{})
+	return iarchive.Apply(ctx, r, dst, iarchive.Delete)
 }
 
 func (v *vfs) rootfs(dir string) string { return filepath.Join(dir, "rootfs") }

@@ -102,6 +102,11 @@ func TestMain(m *testing.M) {
 	if testRootfs.dir != "" {
 		os.RemoveAll(testRootfs.dir)
 	}
+	// runc removes each container's cgroup, not the empty parent.
+	parents, _ := filepath.Glob("/sys/fs/cgroup/*/gantry-runtime-test")
+	for _, p := range parents {
+		os.Remove(p)
+	}
 	os.Exit(code)
 }
 

@@ -204,6 +204,9 @@ func (a *applier) entry(hdr *tar.Header, r io.Reader) error {
 	if !filepath.IsLocal(name) {
 		return invalid(errors.New("name leaves the layer"))
 	}
+	if strings.HasPrefix(name, whiteoutMeta) && name != whiteoutOpaque {
+		return nil // AUFS metadata such as .wh..wh.plnk/: not layer content
+	}
 	dir, base := parentOf(name), path.Base(name)
 
 	if strings.HasPrefix(base, whiteoutPrefix) {
