@@ -185,9 +185,26 @@ func (c *Container) Wait(ctx context.Context, cond container.WaitCondition) <-ch
 // Removed is closed once the container has been removed.
 func (c *Container) Removed() <-chan struct{} { return c.removed }
 
-// Command is the container's command line as `docker ps` shows it.
+// Args is the process's command line: Entrypoint then Cmd.
+func (c *Container) Args() []string {
+	return append(append([]string(nil), c.Config.Entrypoint...), c.Config.Cmd...)
+}
+
+// Command is the container's command line as `docker ps` shows it:
+// arguments after the first are quoted when they hold a space, as dockerd does.
 func (c *Container) Command() string {
-	return strings.Join(append(append([]string(nil), c.Config.Entrypoint...), c.Config.Cmd...), " ")
+	args := c.Args()
+	if len(args) == 0 {
+		return ""
+	}
+	out := []string{args[0]}
+	for _, a := range args[1:] {
+		if strings.Contains(a, " ") {
+			a = "'" + a + "'"
+		}
+		out = append(out, a)
+	}
+	return strings.Join(out, " ")
 }
 
 func noSuchContainer(name string) error {

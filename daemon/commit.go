@@ -77,7 +77,7 @@ func (d *Daemon) Commit(ctx context.Context, opts api.CommitOptions) (string, er
 	img.History = append(append(img.History, base.Config.History...), ocispec.History{
 		Created:   &now,
 		Author:    opts.Author,
-		CreatedBy: strings.Join(append(append([]string(nil), c.Config.Entrypoint...), c.Config.Cmd...), " "),
+		CreatedBy: strings.Join(c.Args(), " "),
 		Comment:   opts.Comment,
 	})
 	id, err := d.createImage(ctx, img, c.ImageID, ref)

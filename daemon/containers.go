@@ -229,7 +229,7 @@ func (d *Daemon) ContainerInspect(ctx context.Context, name string, size bool) (
 	c.Lock()
 	defer c.Unlock()
 	st := c.State
-	args := append(append([]string(nil), c.Config.Entrypoint...), c.Config.Cmd...)
+	args := c.Args()
 	resp := &container.InspectResponse{
 		ID:      c.ID,
 		Created: c.Created.Format(time.RFC3339Nano),

@@ -14,7 +14,9 @@ func TestGantryMatchesDocker(t *testing.T) {
 	e := newEnv(t)
 	e.needGantry(t)
 	n := name("parity")
-	e.mustDocker(t, "run", "--name", n, "--label", "k=v", "busybox", "sh", "-c", "echo one; echo two >&2; exit 3")
+	if r := e.docker(t, "run", "--name", n, "--label", "k=v", "busybox", "sh", "-c", "echo one; echo two >&2; exit 3"); r.Code != 3 {
+		t.Fatalf("run exited %d, want 3:\n%s", r.Code, r)
+	}
 	e.mustDocker(t, "tag", "busybox", n+":tagged")
 	for _, tc := range []struct {
 		name string

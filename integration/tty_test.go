@@ -147,7 +147,9 @@ func TestTTY(t *testing.T) {
 			if code := term.wait(); code != 6 {
 				t.Errorf("run -t exited %d, want 6", code)
 			}
-			if out := term.output(); !strings.Contains(out, "33 111\r\n") {
+			// The container's TTY turns \n into \r\n; without -i the client
+			// leaves its own terminal cooked, which adds another \r.
+			if out := term.output(); !strings.Contains(out, "33 111\r\r\n") {
 				t.Errorf("stty size in the container printed %q, want 33 111 (and CRLF: a TTY)", out)
 			}
 		})
