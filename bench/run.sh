@@ -6,7 +6,8 @@
 #   rss      the daemon's resident memory after those runs (gantryd; for
 #            Docker dockerd + containerd)
 #   commit   `docker commit` of a container that wrote 200 MB in 2,000 files
-#   import   `docker import` of a ~170 MB rootfs tar (Debian minbase made by
+#   import   `docker import` of a ~170 MB rootfs tar
+#            (commit and import: both engines in turn, REPEAT rounds, medians) (Debian minbase made by
 #            mmdebstrap when a mirror answers, else files from /usr)
 #
 # Docker's column uses the dockerd at /var/run/docker.sock when it answers,
@@ -102,9 +103,10 @@ rss_mb() { # rss_mb PID... : summed VmRSS in MB
 	awk -v kb="$kb" 'BEGIN{printf "%.1f", kb/1024}'
 }
 
-# measure NAME NETWORK_ARGS: runs the measurements against $DOCKER_HOST and
-# stores them in R_<NAME>_*.
-measure() {
+# The measures below run against $DOCKER_HOST; NETWORK_ARGS go to docker run.
+
+# measure_runs NAME NETWORK_ARGS: RUNS x `docker run --rm` into R_<NAME>_median/_p90.
+measure_runs() {
 	local n=$1 netargs=$2 t
 	local times=$work/$n.times
 	log "$n: import busybox as $IMG"
@@ -118,23 +120,31 @@ measure() {
 		ms_since "$t" >>"$times"
 	done
 	eval "R_${n}_median=$(median "$times") R_${n}_p90=$(p90 "$times")"
+}
 
-	log "$n: container writing 200 MB in 2000 files"
-	local ctr=bench-commit-$$
+# measure_commit NAME NETWORK_ARGS: appends the time of one commit of a
+# container that wrote 200 MB in 2000 files to $work/NAME.commit.
+measure_commit() {
+	local n=$1 netargs=$2 t ctr=bench-commit-$$
 	docker run --name "$ctr" $netargs "$IMG" sh -c \
 		'mkdir /data && i=0 && while [ $i -lt 2000 ]; do head -c 104857 /dev/urandom >/data/f$i; i=$((i+1)); done'
+	sync
 	t=$(now_ns)
 	docker commit "$ctr" bench/commit:1 >/dev/null
-	eval "R_${n}_commit=$(ms_since "$t")"
+	ms_since "$t" >>"$work/$n.commit"
 	docker rm "$ctr" >/dev/null
 	docker rmi bench/commit:1 >/dev/null
+}
 
-	log "$n: import of $(du -Lh "$work/big.tar" | cut -f1) rootfs"
+# measure_import NAME: appends the time of one import of the big rootfs tar
+# to $work/NAME.import.
+measure_import() {
+	local n=$1 t
+	sync
 	t=$(now_ns)
 	docker import "$work/big.tar" bench/big:1 >/dev/null
-	eval "R_${n}_import=$(ms_since "$t")"
+	ms_since "$t" >>"$work/$n.import"
 	docker rmi bench/big:1 >/dev/null
-	docker rmi "$IMG" >/dev/null
 }
 
 wait_ping() { # wait_ping SOCKET PID
@@ -157,8 +167,9 @@ mkdir -p "$work/gantry"
 gpid=$!
 pids+=("$gpid")
 wait_ping "$work/gantry/d.sock" "$gpid" || { tail -20 "$work/gantry/log" >&2; die "gantryd did not start"; }
-export DOCKER_HOST=unix://$work/gantry/d.sock
-measure gantry "${GANTRY_RUN_ARGS:-}"
+GANTRY_HOST=unix://$work/gantry/d.sock
+export DOCKER_HOST=$GANTRY_HOST
+measure_runs gantry "${GANTRY_RUN_ARGS:-}"
 sleep 1 # idle
 R_gantry_rss=$(rss_mb "$gpid")
 
@@ -182,13 +193,35 @@ elif command -v dockerd >/dev/null; then
 	docker_note="a private dockerd (--bridge none, so runs use --network none)"
 	dnet="--network none"
 fi
+DOCKER_ENGINE_HOST=$DOCKER_HOST
 if [ -n "$docker_note" ]; then
-	measure docker "$dnet"
+	measure_runs docker "$dnet"
 	sleep 1
 	R_docker_rss=$(rss_mb "${dpids[@]}")
 else
 	log "no Docker engine running or installed: Docker's column is skipped"
 fi
+
+# Commit and import write hundreds of MB to a shared, noisy disk: the two
+# engines take turns, REPEAT times each, and the medians are compared.
+REPEAT=${REPEAT:-3}
+for i in $(seq "$REPEAT"); do
+	log "round $i/$REPEAT: commit of 200 MB in 2000 files, import of $(du -Lh "$work/big.tar" | cut -f1) rootfs"
+	DOCKER_HOST=$GANTRY_HOST measure_commit gantry "${GANTRY_RUN_ARGS:-}"
+	DOCKER_HOST=$GANTRY_HOST measure_import gantry
+	if [ -n "$docker_note" ]; then
+		DOCKER_HOST=$DOCKER_ENGINE_HOST measure_commit docker "$dnet"
+		DOCKER_HOST=$DOCKER_ENGINE_HOST measure_import docker
+	fi
+done
+R_gantry_commit=$(median "$work/gantry.commit")
+R_gantry_import=$(median "$work/gantry.import")
+if [ -n "$docker_note" ]; then
+	R_docker_commit=$(median "$work/docker.commit")
+	R_docker_import=$(median "$work/docker.import")
+	DOCKER_HOST=$DOCKER_ENGINE_HOST docker rmi "$IMG" >/dev/null
+fi
+DOCKER_HOST=$GANTRY_HOST docker rmi "$IMG" >/dev/null
 
 # --- Report --------------------------------------------------------------
 row() { # row LABEL UNIT NAME
@@ -208,5 +241,5 @@ printf '%-44s %12s %12s %10s\n' "measure" "gantry" "docker" "g/d"
 row "docker run --rm busybox true, median of $RUNS" ms median
 row "docker run --rm busybox true, p90" ms p90
 row "daemon idle RSS after the runs" MB rss
-row "docker commit, 200 MB in 2,000 files" ms commit
-row "docker import, $(du -Lm "$work/big.tar" | cut -f1) MB rootfs tar" ms import
+row "docker commit, 200 MB in 2,000 files, median of $REPEAT" ms commit
+row "docker import, $(du -Lm "$work/big.tar" | cut -f1) MB rootfs tar, median of $REPEAT" ms import

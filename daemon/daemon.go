@@ -43,8 +43,9 @@ type Daemon struct {
 	// commit is between writing a layer and recording its image (RLock).
 	gc sync.RWMutex
 
-	procMu sync.Mutex
-	procs  map[string]*runtime.Process // running containers' processes, by ID
+	procMu   sync.Mutex
+	procs    map[string]*runtime.Process // running containers' processes, by ID
+	deleting map[string]chan struct{}    // runtime state being deleted, by container ID
 }
 
 // New builds the daemon's components in order, on cfg.Root, and brings the
@@ -69,7 +70,7 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 	if err := unmountUnder(root); err != nil {
 		return nil, err
 	}
-	d := &Daemon{cfg: cfg, log: cfg.Log, procs: map[string]*runtime.Process{}}
+	d := &Daemon{cfg: cfg, log: cfg.Log, procs: map[string]*runtime.Process{}, deleting: map[string]chan struct{}{}}
 	if d.content, err = content.New(filepath.Join(root, "content"), tmp); err != nil {
 		return nil, fmt.Errorf("open content store: %w", err)
 	}
@@ -95,6 +96,15 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 // true state. Their stdio went with the old process, so they cannot be
 // adopted: a process still alive is killed, and each is marked exited.
 func (d *Daemon) restore(ctx context.Context) {
+	// The runtime state of containers that exited while gantryd was going
+	// down (their deletion runs in the background) is left over.
+	if states, err := d.runtime.List(ctx); err == nil {
+		for _, st := range states {
+			if st.Status == "stopped" {
+				d.runtime.Delete(ctx, st.ID, true)
+			}
+		}
+	}
 	for _, c := range d.containers.List() {
 		c.Lock()
 		st := c.State

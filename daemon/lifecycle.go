@@ -103,6 +103,7 @@ func (d *Daemon) start(ctx context.Context, c *gcontainer.Container) error {
 	if err != nil {
 		return err
 	}
+	d.awaitRuntimeState(c.ID)
 	var pumps sync.WaitGroup
 	pump := func(stream string, r io.ReadCloser) {
 		pumps.Add(1)
@@ -174,9 +175,7 @@ func (d *Daemon) monitor(c *gcontainer.Container, proc *runtime.Process, pumps *
 	d.procMu.Unlock()
 
 	c.Lock()
-	if err := d.runtime.Delete(ctx, c.ID, true); err != nil {
-		d.log.Warn("delete runtime state", "container", c.ID, "error", err)
-	}
+	d.deleteRuntimeState(c.ID)
 	if err := mount.Unmount(rootfsPath(c)); err != nil {
 		d.log.Warn("unmount rootfs", "container", c.ID, "error", err)
 	}
@@ -191,6 +190,38 @@ func (d *Daemon) monitor(c *gcontainer.Container, proc *runtime.Process, pumps *
 		if err := d.removeStopped(ctx, c); err != nil && !errdefs.IsConflict(err) {
 			d.log.Warn("auto-remove container", "container", c.ID, "error", err)
 		}
+	}
+}
+
+// deleteRuntimeState deletes the runtime's state of an exited container in
+// the background: it takes a runc invocation (about 10 ms) that nobody
+// waiting for the exit needs to wait for. A new start of the same container
+// waits for it (awaitRuntimeState).
+func (d *Daemon) deleteRuntimeState(id string) {
+	done := make(chan struct{})
+	d.procMu.Lock()
+	d.deleting[id] = done
+	d.procMu.Unlock()
+	go func() {
+		defer close(done)
+		if err := d.runtime.Delete(context.Background(), id, true); err != nil {
+			d.log.Warn("delete runtime state", "container", id, "error", err)
+		}
+		d.procMu.Lock()
+		if d.deleting[id] == done {
+			delete(d.deleting, id)
+		}
+		d.procMu.Unlock()
+	}()
+}
+
+// awaitRuntimeState waits for a pending deleteRuntimeState of id.
+func (d *Daemon) awaitRuntimeState(id string) {
+	d.procMu.Lock()
+	done := d.deleting[id]
+	d.procMu.Unlock()
+	if done != nil {
+		<-done
 	}
 }
 
