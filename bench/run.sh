@@ -37,7 +37,7 @@ for p in docker busybox runc; do
 	command -v "$p" >/dev/null || die "$p not found (apt-get install docker.io, busybox-static, runc)"
 done
 
-work=$(mktemp -d /tmp/gantry-bench.XXXXXX)
+work=$(mktemp -d "${BENCH_TMP:-/tmp}/gantry-bench.XXXXXX")
 pids=()
 cleanup() {
 	for pid in "${pids[@]}"; do
@@ -131,7 +131,9 @@ measure_commit() {
 	sync
 	t=$(now_ns)
 	docker commit "$ctr" bench/commit:1 >/dev/null
-	ms_since "$t" >>"$work/$n.commit"
+	t=$(ms_since "$t")
+	log "$n: commit $t ms"
+	echo "$t" >>"$work/$n.commit"
 	docker rm "$ctr" >/dev/null
 	docker rmi bench/commit:1 >/dev/null
 }
@@ -143,7 +145,9 @@ measure_import() {
 	sync
 	t=$(now_ns)
 	docker import "$work/big.tar" bench/big:1 >/dev/null
-	ms_since "$t" >>"$work/$n.import"
+	t=$(ms_since "$t")
+	log "$n: import $t ms"
+	echo "$t" >>"$work/$n.import"
 	docker rmi bench/big:1 >/dev/null
 }
 

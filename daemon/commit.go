@@ -61,7 +61,7 @@ func (d *Daemon) Commit(ctx context.Context, opts api.CommitOptions) (string, er
 		return "", fmt.Errorf("diff container %s: %w", c.Name, err)
 	}
 	defer diff.Close()
-	l, err := d.storeLayer(ctx, c.Chain, diff)
+	l, blob, err := d.storeLayer(ctx, c.Chain, diff)
 	if err != nil {
 		return "", fmt.Errorf("commit container %s: %w", c.Name, err)
 	}
@@ -80,7 +80,8 @@ func (d *Daemon) Commit(ctx context.Context, opts api.CommitOptions) (string, er
 		CreatedBy: strings.Join(c.Args(), " "),
 		Comment:   opts.Comment,
 	})
-	id, err := d.createImage(ctx, img, c.ImageID, ref)
+	layers := append(append([]ocispec.Descriptor(nil), base.Layers...), blob)
+	id, err := d.createImage(ctx, img, layers, c.ImageID, ref)
 	if err != nil {
 		return "", err
 	}

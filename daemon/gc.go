@@ -23,9 +23,12 @@ func (d *Daemon) collectGarbage(ctx context.Context) {
 	}
 	for _, img := range images {
 		keepBlobs[img.ID] = true
+		keepBlobs[img.Manifest] = true
+		for _, blob := range img.Layers {
+			keepBlobs[blob.Digest] = true
+		}
 		var chain digest.Digest
 		for _, diffID := range img.Config.RootFS.DiffIDs {
-			keepBlobs[diffID] = true
 			chain = layer.ChainID(chain, diffID)
 			keepLayers[chain] = true
 		}

@@ -62,7 +62,7 @@ func newStore(t *testing.T) *Store {
 func mustCreate(t *testing.T, s *Store, n int, parent digest.Digest) digest.Digest {
 	t.Helper()
 	cfg := fmt.Sprintf(`{"created":"2026-01-0%dT00:00:00Z","architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]},"config":{"Cmd":["%d"]}}`, n, n)
-	id, err := s.Create(context.Background(), []byte(cfg), parent)
+	id, err := s.Create(context.Background(), []byte(cfg), nil, parent)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,8 @@ import (
 	"github.com/distribution/reference"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/opencontainers/go-digest"
+	specs "github.com/opencontainers/image-spec/specs-go"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/gantry/gantry/content"
 	"github.com/gantry/gantry/internal/atomicfile"
@@ -33,8 +35,10 @@ type Config struct {
 type Image struct {
 	ID          digest.Digest
 	Config      Config
-	Parent      digest.Digest // the image this one was built or committed from, if known locally
-	Added       time.Time     // when the image entered this store
+	Manifest    digest.Digest        // the OCI manifest tying the config to the layer blobs
+	Layers      []ocispec.Descriptor // the layer blobs, base first, one per RootFS.DiffIDs entry
+	Parent      digest.Digest        // the image this one was built or committed from, if known locally
+	Added       time.Time            // when the image entered this store
 	LastTagTime time.Time
 	Refs        []reference.Named // sorted; nil for a dangling image
 }
@@ -61,6 +65,7 @@ type Store struct {
 }
 
 type record struct {
+	Manifest    digest.Digest
 	Parent      digest.Digest `json:",omitempty"`
 	Added       time.Time
 	LastTagTime time.Time `json:",omitzero"`
@@ -71,9 +76,10 @@ type state struct {
 	Refs   map[string]digest.Digest
 }
 
-// New loads the store in root. Records whose config blob is missing (a crash
-// between writing the blob and the record cannot cause this, but a damaged
-// disk can) are dropped with a warning rather than listed half-broken.
+// New loads the store in root. Records whose config or manifest blob is
+// missing (a crash between writing the blobs and the record cannot cause
+// this, but a damaged disk can) are dropped with a warning rather than
+// listed half-broken.
 func New(ctx context.Context, root string, cs *content.Store, log *slog.Logger) (*Store, error) {
 	if err := os.MkdirAll(root, 0o700); err != nil {
 		return nil, err
@@ -99,8 +105,8 @@ func New(ctx context.Context, root string, cs *content.Store, log *slog.Logger) 
 		return nil, fmt.Errorf("load %s: %w", s.path, err)
 	}
 	for id, r := range st.Images {
-		if _, err := cs.Size(ctx, id); err != nil {
-			log.Warn("dropping image whose config blob is missing", "image", id, "error", err)
+		if err := hasBlobs(ctx, cs, id, r.Manifest); err != nil {
+			log.Warn("dropping image whose blobs are missing", "image", id, "error", err)
 			continue
 		}
 		s.records[id] = r
@@ -113,24 +119,52 @@ func New(ctx context.Context, root string, cs *content.Store, log *slog.Logger) 
 	return s, nil
 }
 
-// Create stores config as an image and returns its ID, the digest of the
-// config bytes. The blob is written before the record, so a crash never
-// leaves a record without its config. Creating an existing image is a no-op.
-func (s *Store) Create(ctx context.Context, config []byte, parent digest.Digest) (digest.Digest, error) {
+// hasBlobs checks that an image's config and manifest are stored.
+func hasBlobs(ctx context.Context, cs *content.Store, blobs ...digest.Digest) error {
+	for _, d := range blobs {
+		if _, err := cs.Size(ctx, d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Create stores config as an image whose layers are the given blobs (one
+// per diff ID of the config, base first) and returns its ID, the digest of
+// the config bytes. The config and an OCI manifest listing the blobs are
+// written before the record, so a crash never leaves a record without them.
+// Creating an existing image is a no-op.
+func (s *Store) Create(ctx context.Context, config []byte, layers []ocispec.Descriptor, parent digest.Digest) (digest.Digest, error) {
 	var c Config
 	if err := json.Unmarshal(config, &c); err != nil {
 		return "", errdefs.ErrInvalidArgument.WithMessage("invalid image config: " + err.Error())
 	}
+	if len(layers) != len(c.RootFS.DiffIDs) {
+		return "", errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("image has %d diff IDs but %d layer blobs", len(c.RootFS.DiffIDs), len(layers)))
+	}
 	id, err := s.content.PutBytes(ctx, config)
 	if err != nil {
 		return "", fmt.Errorf("store image config: %w", err)
+	}
+	manifest, err := json.Marshal(ocispec.Manifest{
+		Versioned: specs.Versioned{SchemaVersion: 2},
+		MediaType: ocispec.MediaTypeImageManifest,
+		Config:    ocispec.Descriptor{MediaType: ocispec.MediaTypeImageConfig, Digest: id, Size: int64(len(config))},
+		Layers:    layers,
+	})
+	if err != nil {
+		return "", err
+	}
+	mid, err := s.content.PutBytes(ctx, manifest)
+	if err != nil {
+		return "", fmt.Errorf("store image manifest: %w", err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.records[id]; ok {
 		return id, nil
 	}
-	s.records[id] = &record{Parent: parent, Added: time.Now().UTC()}
+	s.records[id] = &record{Manifest: mid, Parent: parent, Added: time.Now().UTC()}
 	if err := s.saveLocked(); err != nil {
 		delete(s.records, id)
 		return "", err
@@ -161,10 +195,19 @@ func (s *Store) Get(ctx context.Context, id digest.Digest) (*Image, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read config of image %s: %w", id, err)
 	}
-	img := &Image{ID: id, Parent: r.Parent, Added: r.Added, LastTagTime: r.LastTagTime, Refs: refs}
+	img := &Image{ID: id, Manifest: r.Manifest, Parent: r.Parent, Added: r.Added, LastTagTime: r.LastTagTime, Refs: refs}
 	if err := json.Unmarshal(data, &img.Config); err != nil {
 		return nil, fmt.Errorf("decode config of image %s: %w", id, err)
 	}
+	data, err = s.content.ReadAll(ctx, r.Manifest)
+	if err != nil {
+		return nil, fmt.Errorf("read manifest of image %s: %w", id, err)
+	}
+	var m ocispec.Manifest
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("decode manifest of image %s: %w", id, err)
+	}
+	img.Layers = m.Layers
 	return img, nil
 }
 
