@@ -30,6 +30,9 @@ func (d *Daemon) CreateContainer(ctx context.Context, name string, cfg *containe
 	if hc == nil {
 		hc = &container.HostConfig{}
 	}
+	if len(hc.PortBindings) > 0 || hc.PublishAllPorts {
+		return container.CreateResponse{}, errdefs.ErrNotImplemented.WithMessage("publishing ports (-p, -P) needs the bridge network, which gantry does not have yet: use --network host and listen on the host's ports")
+	}
 	mode, err := networkMode(hc.NetworkMode)
 	if err != nil {
 		return container.CreateResponse{}, err

@@ -60,15 +60,12 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 		return nil, err
 	}
 	cfg.Root = root
-	tmp := filepath.Join(root, "tmp")
-	if err := os.RemoveAll(tmp); err != nil {
-		return nil, fmt.Errorf("empty %s: %w", tmp, err)
-	}
-	if err := os.MkdirAll(tmp, 0o700); err != nil {
-		return nil, err
-	}
 	if err := unmountUnder(root); err != nil {
 		return nil, err
+	}
+	tmp := filepath.Join(root, "tmp")
+	if err := emptyDir(tmp); err != nil {
+		return nil, fmt.Errorf("empty %s: %w", tmp, err)
 	}
 	d := &Daemon{cfg: cfg, log: cfg.Log, procs: map[string]*runtime.Process{}, deleting: map[string]chan struct{}{}}
 	if d.content, err = content.New(filepath.Join(root, "content"), tmp); err != nil {
@@ -165,6 +162,24 @@ func (d *Daemon) Shutdown(ctx context.Context) {
 		}()
 	}
 	wg.Wait()
+}
+
+// emptyDir creates dir or removes what it holds: the staging leftovers of
+// a gantryd that was killed.
+func emptyDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // unmountUnder undoes every mount below root, deepest first: the leftovers

@@ -123,3 +123,16 @@ func TestRunDetachedAndRemove(t *testing.T) {
 		}
 	})
 }
+
+// TestPublishNeedsBridge: until the bridge network exists, gantryd refuses
+// -p rather than accepting it and publishing nothing.
+func TestPublishNeedsBridge(t *testing.T) {
+	e := newEnv(t)
+	if e.External {
+		t.Skip("gantry-only: Docker publishes the port")
+	}
+	r := e.docker(t, "run", "--rm", "-p", "18080:80", "busybox", "true")
+	if r.Code != 125 || !strings.Contains(r.Stderr, "needs the bridge network") {
+		t.Errorf("docker run -p:\n%s\nwant exit 125 and an error that names the missing bridge network", r)
+	}
+}

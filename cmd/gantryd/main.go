@@ -53,9 +53,20 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	log.Info("API listening", "host", *host)
-	srv := api.New(d, api.Options{Version: daemon.Version, Logger: log})
-	err = srv.Serve(ctx, l)
-	d.Shutdown(context.Background())
+	// On SIGTERM the containers are stopped while the server drains: their
+	// attach and wait requests end as they stop.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stopped := make(chan struct{})
+	go func() {
+		<-ctx.Done()
+		log.Info("shutting down: stopping containers, finishing requests")
+		d.Shutdown(context.Background())
+		close(stopped)
+	}()
+	err = api.New(d, api.Options{Version: daemon.Version, Logger: log}).Serve(ctx, l)
+	cancel()
+	<-stopped
 	log.Info("gantryd stopped")
 	return err
 }
@@ -69,6 +80,10 @@ func listen(host string) (net.Listener, error) {
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, err
+	}
+	if c, err := net.Dial("unix", path); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("-H %s: another daemon is listening there", host)
 	}
 	if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
 		return nil, err
