@@ -29,8 +29,8 @@ type entry struct {
 type Log struct {
 	path string
 
-	mu      sync.Mutex
-	f       *os.File
+	mu   sync.Mutex
+	f    *os.File
 	grew chan struct{} // closed and replaced after every write
 }
 

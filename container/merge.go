@@ -3,9 +3,9 @@ package container
 import (
 	"strings"
 
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
-	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 )
 
 // Merge fills the gaps of a create request's config from the image's
