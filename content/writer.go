@@ -11,6 +11,8 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/opencontainers/go-digest"
+
+	"github.com/gantry/gantry/internal/atomicfile"
 )
 
 // Writer stages one blob in the store's staging directory. Nothing is
@@ -98,7 +100,7 @@ func (w *Writer) Commit(ctx context.Context, expected digest.Digest) (digest.Dig
 		return "", fmt.Errorf("commit blob %s: %w", d, err)
 	}
 	w.committed = true
-	if err := syncDir(filepath.Dir(target)); err != nil {
+	if err := atomicfile.SyncDir(filepath.Dir(target)); err != nil {
 		return "", fmt.Errorf("commit blob %s: %w", d, err)
 	}
 	return d, nil
@@ -118,13 +120,4 @@ func (w *Writer) Close() error {
 	}
 	w.f = nil
 	return err
-}
-
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return f.Sync()
 }

@@ -14,6 +14,8 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/opencontainers/go-digest"
+
+	"github.com/gantry/gantry/internal/atomicfile"
 )
 
 // Apply reads the uncompressed OCI layer tar r to EOF, extracts it on top
@@ -82,7 +84,7 @@ func (s *Store) Apply(ctx context.Context, parent digest.Digest, r io.Reader) (L
 		_ = s.Remove(context.WithoutCancel(ctx), l.ChainID)
 		return Layer{}, fmt.Errorf("apply layer %s: %w", l.ChainID, err)
 	}
-	if err := syncDir(s.root); err != nil {
+	if err := atomicfile.SyncDir(s.root); err != nil {
 		return Layer{}, fmt.Errorf("apply layer: %w", err)
 	}
 	return l, nil

@@ -388,14 +388,5 @@ func writeMeta(dir string, l Layer) error {
 		f.Close()
 		return err
 	}
-	return f.Close() // made durable by the syncfs of the whole staging directory
-}
-
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return f.Sync()
+	return f.Close() // written before the rename that publishes the layer
 }
