@@ -193,7 +193,7 @@ func Spec(in SpecInput) (*specs.Spec, error) {
 		Linux: &specs.Linux{
 			Sysctl:      sysctl,
 			CgroupsPath: "/gantry/" + in.ID,
-			Resources:   &specs.LinuxResources{Devices: specDeviceRules()},
+			Resources:   specResources(hc.Resources),
 			Namespaces:  namespaces,
 			// runc creates the default devices itself: null, zero, full,
 			// random, urandom, tty, console and ptmx (via /dev/pts).
@@ -378,6 +378,49 @@ func specNamespaces(hc *container.HostConfig) ([]specs.LinuxNamespace, error) {
 
 // specDeviceRules is Docker's device cgroup: deny all, then allow the default
 // character devices; runc appends its own allowances (pts, ptmx, mknod).
+// specResources maps the cgroup limits of `docker run` (--memory,
+// --memory-swap, --cpus, --cpu-shares, --cpu-quota/--cpu-period,
+// --cpuset-cpus/--cpuset-mems, --pids-limit) to the runtime spec; runc
+// applies them.
+func specResources(r container.Resources) *specs.LinuxResources {
+	out := &specs.LinuxResources{Devices: specDeviceRules()}
+	if r.Memory > 0 || r.MemorySwap != 0 || r.MemoryReservation > 0 {
+		out.Memory = &specs.LinuxMemory{}
+		if r.Memory > 0 {
+			out.Memory.Limit = &r.Memory
+		}
+		if r.MemorySwap != 0 {
+			out.Memory.Swap = &r.MemorySwap
+		}
+		if r.MemoryReservation > 0 {
+			out.Memory.Reservation = &r.MemoryReservation
+		}
+	}
+	cpu := &specs.LinuxCPU{Cpus: r.CpusetCpus, Mems: r.CpusetMems}
+	if r.CPUShares > 0 {
+		shares := uint64(r.CPUShares)
+		cpu.Shares = &shares
+	}
+	period, quota := uint64(r.CPUPeriod), r.CPUQuota
+	if r.NanoCPUs > 0 {
+		period = 100000 // as Docker: --cpus=1.5 is 150000us per 100000us
+		quota = r.NanoCPUs * int64(period) / 1e9
+	}
+	if period > 0 {
+		cpu.Period = &period
+	}
+	if quota > 0 {
+		cpu.Quota = &quota
+	}
+	if *cpu != (specs.LinuxCPU{}) {
+		out.CPU = cpu
+	}
+	if r.PidsLimit != nil && *r.PidsLimit > 0 {
+		out.Pids = &specs.LinuxPids{Limit: r.PidsLimit}
+	}
+	return out
+}
+
 func specDeviceRules() []specs.LinuxDeviceCgroup {
 	allow := func(major, minor int64) specs.LinuxDeviceCgroup {
 		return specs.LinuxDeviceCgroup{Allow: true, Type: "c", Major: &major, Minor: &minor, Access: "rwm"}

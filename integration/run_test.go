@@ -50,6 +50,9 @@ func TestRun(t *testing.T) {
 			wantStdout: "sh -c cat /proc/1/cmdline | tr '\\0' ' '; echo; test -c /dev/null && test -d /dev/pts && test -d /dev/shm && echo dev \ndev\n"},
 		{name: "sys read-only", args: []string{"busybox", "sh", "-c", "grep -q ' /sys .*ro,' /proc/mounts && echo ro"}, wantStdout: "ro\n"},
 		{name: "etc files", args: []string{"busybox", "sh", "-c", "test -s /etc/hostname && test -s /etc/hosts && test -e /etc/resolv.conf && test \"$(cat /etc/hostname)\" = \"$HOSTNAME\" && echo ok"}, wantStdout: "ok\n"},
+		{name: "cgroup limits", args: []string{"--memory", "64m", "--cpus", "1.5", "--pids-limit", "50", "busybox", "sh", "-c",
+			"cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/pids/pids.max"},
+			wantStdout: "67108864\n150000\n50\n"},
 		// Exit codes of docker run itself, as Docker's.
 		{name: "not executable is 126", args: []string{"busybox", "/etc/passwd"}, wantCode: 126, wantStderr: "permission denied", stderrHas: true},
 		{name: "not found is 127", args: []string{"busybox", "nonexistent"}, wantCode: 127, wantStderr: "nonexistent", stderrHas: true},
