@@ -33,6 +33,9 @@ func (d *Daemon) CreateContainer(ctx context.Context, name string, cfg *containe
 	if len(hc.PortBindings) > 0 || hc.PublishAllPorts {
 		return container.CreateResponse{}, errdefs.ErrNotImplemented.WithMessage("publishing ports (-p, -P) needs the bridge network, which gantry does not have yet: use --network host and listen on the host's ports")
 	}
+	if p := hc.RestartPolicy.Name; p != "" && p != "no" {
+		return container.CreateResponse{}, errdefs.ErrNotImplemented.WithMessage(fmt.Sprintf("restart policy %q is not supported by gantry yet: use --restart no", p))
+	}
 	mode, err := networkMode(hc.NetworkMode)
 	if err != nil {
 		return container.CreateResponse{}, err
