@@ -102,7 +102,7 @@ func TestMismatchNamesBothDigests(t *testing.T) {
 
 func TestIdempotentPut(t *testing.T) {
 	ctx := context.Background()
-	s, _ := newStore(t)
+	s, dir := newStore(t)
 	for i := 0; i < 3; i++ {
 		d, err := s.PutBytes(ctx, []byte("same"))
 		if err != nil || d != digest.FromString("same") {
@@ -116,6 +116,8 @@ func TestIdempotentPut(t *testing.T) {
 	if diff := cmp.Diff([]digest.Digest{digest.FromString("same")}, seen); diff != "" {
 		t.Errorf("Walk (-want +got):\n%s", diff)
 	}
+	// Putting a blob that is already stored leaves no staged copy behind.
+	assertEmpty(t, filepath.Join(dir, "tmp"))
 }
 
 func TestWriter(t *testing.T) {

@@ -85,8 +85,7 @@ func (w *Writer) Commit(ctx context.Context, expected digest.Digest) (digest.Dig
 	}
 	target, _ := w.s.blobPath(d)
 	if _, err := os.Stat(target); err == nil {
-		w.committed = true
-		return d, nil // already stored; content is immutable
+		return d, nil // already stored (content is immutable); Close drops the staged copy
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return "", fmt.Errorf("commit blob %s: %w", d, err)
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/moby/moby/client"
 )
 
@@ -198,4 +200,47 @@ func TestSIGTERM(t *testing.T) {
 		t.Errorf("container lost across a SIGTERM restart: ps = %q", got)
 	}
 	e.mustDocker(t, "rm", "-f", id)
+}
+
+// TestFullDisk: an import or a commit that fills the disk fails with an
+// error that says so, stores nothing, leaves no staging files, and the
+// store keeps working once space is free.
+func TestFullDisk(t *testing.T) {
+	if os.Getenv(envDockerHost) != "" {
+		t.Skip("needs a private daemon on a small filesystem")
+	}
+	fs := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=48m", "tmpfs", fs).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a small tmpfs: %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", fs).Run() })
+	e := newEnvAt(t, filepath.Join(fs, "root"))
+	e.needPrivateDaemon(t)
+
+	big := filepath.Join(t.TempDir(), "big.tar")
+	src := filepath.Join(filepath.Dir(big), "src")
+	script := "mkdir " + src + " && head -c 60000000 /dev/urandom > " + src + "/blob && tar -C " + src + " -cf " + big + " ."
+	if out, err := exec.Command("sh", "-c", script).CombinedOutput(); err != nil {
+		t.Fatalf("make a 60 MB tar: %v %s", err, out)
+	}
+	before := e.allImageIDs(t)
+	if r := e.docker(t, "import", big, "gt-full:1"); r.Code != 1 || !strings.Contains(r.Stderr, "no space left on device") {
+		t.Errorf("import onto a full disk:\n%s\nwant exit 1 and no space left on device", r)
+	}
+	n := name("full")
+	e.mustDocker(t, "run", "--name", n, "busybox", "sh", "-c", "head -c 30000000 /dev/urandom > /f")
+	if r := e.docker(t, "commit", n, "gt-full:2"); r.Code != 1 || !strings.Contains(r.Stderr, "no space left on device") {
+		t.Errorf("commit onto a full disk:\n%s\nwant exit 1 and no space left on device", r)
+	}
+	if diff := cmp.Diff(before, e.allImageIDs(t)); diff != "" {
+		t.Errorf("images changed by failed import and commit (-before +after):\n%s", diff)
+	}
+	if left, _ := os.ReadDir(filepath.Join(e.Root, "tmp")); len(left) != 0 {
+		t.Errorf("staging files left in tmp/: %v", left)
+	}
+	e.mustDocker(t, "rm", n)
+	e.mustDocker(t, "import", busyboxTar, "gt-full:3")
+	if r := e.docker(t, "run", "--rm", "gt-full:3", "echo", "ok"); r.Code != 0 || r.Stdout != "ok\n" {
+		t.Errorf("run after the disk was freed:\n%s", r)
+	}
 }

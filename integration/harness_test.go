@@ -44,6 +44,13 @@ type env struct {
 // the end.
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	return newEnvAt(t, "")
+}
+
+// newEnvAt is newEnv with the daemon's data root at root ("" for a new
+// temporary directory). It ignores root when targeting an external daemon.
+func newEnvAt(t *testing.T, root string) *env {
+	t.Helper()
 	if skipReason != "" {
 		t.Skip(skipReason)
 	}
@@ -74,7 +81,10 @@ func newEnv(t *testing.T) *env {
 			}
 		}
 	}
-	e.Root = t.TempDir()
+	e.Root = root
+	if e.Root == "" {
+		e.Root = t.TempDir()
+	}
 	sockDir, err := os.MkdirTemp("", "gt") // short: socket paths are limited to 108 bytes
 	if err != nil {
 		t.Fatal(err)
@@ -158,6 +168,9 @@ func (e *env) startDaemon(t *testing.T) {
 	t.Helper()
 	d := e.d
 	args := []string{"--data-root", d.root, "-H", "unix://" + d.sock, "--log-level", "debug"}
+	if !d.isDockerd() {
+		args = append(args, "--exec-root", filepath.Join(d.runDir, "x"))
+	}
 	if d.isDockerd() {
 		if d.ns == "" {
 			d.ns = "gt" + randHex(4)
