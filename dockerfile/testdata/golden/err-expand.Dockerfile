@@ -1,0 +1,3 @@
+FROM busybox
+ARG DEST
+COPY app ${DEST:?required}

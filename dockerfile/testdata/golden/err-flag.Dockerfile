@@ -1,0 +1,2 @@
+FROM busybox
+COPY --own=1 a /b

@@ -1,0 +1,3 @@
+FROM busybox
+CMD ["echo", 1]
+ENTRYPOINT ["sh", "-c"

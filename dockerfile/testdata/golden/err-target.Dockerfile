@@ -1,0 +1,3 @@
+# test: target nope
+FROM busybox AS build
+FROM build
