@@ -336,10 +336,18 @@ func (d *Daemon) RemoveContainer(ctx context.Context, name string, force, _ bool
 // snapshot, record and directory.
 func (d *Daemon) removeStopped(ctx context.Context, c *gcontainer.Container) error {
 	c.Lock()
+	if c.State.Status == gcontainer.Removing {
+		// Being removed already (AutoRemove after a kill): done when that is.
+		c.Unlock()
+		select {
+		case <-c.Removed():
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	defer c.Unlock()
 	switch st := c.State; {
-	case st.Status == gcontainer.Removing:
-		return errdefs.ErrConflict.WithMessage("removal of container " + c.ID + " is already in progress")
 	case st.IsRunning():
 		return errdefs.ErrConflict.WithMessage(fmt.Sprintf("You cannot remove a running container %s. Stop the container before attempting removal or force remove", c.ID))
 	}
