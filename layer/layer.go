@@ -122,6 +122,7 @@ func New(root, tmpDir string, opts ...Option) (*Store, error) {
 	if !iarchive.Supported() {
 		return nil, errdefs.ErrNotImplemented.WithMessage("layer store: kernel lacks openat2 (Linux 5.6)")
 	}
+	spreadSubdirs(tmpDir)
 	s := &Store{root: root, tmp: tmpDir}
 	if err := s.cleanup(); err != nil {
 		return nil, err
