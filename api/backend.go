@@ -129,9 +129,49 @@ type ContainerBackend interface {
 	AttachContainer(ctx context.Context, name string, opts AttachOptions) error
 }
 
+// BuildOptions are the query parameters of POST /build.
+type BuildOptions struct {
+	Tags        []string
+	Dockerfile  string             // path inside the context; "" means Dockerfile
+	BuildArgs   map[string]*string // nil values are args given without a value
+	Labels      map[string]string
+	Target      string
+	NoCache     bool
+	Remove      bool // rm (default true); intermediate containers are always removed
+	ForceRemove bool
+	Pull        bool
+	Quiet       bool
+	NetworkMode string
+	ShmSize     int64
+	Platform    string
+	// RegistryConfig is the X-Registry-Config header (base64 JSON of
+	// registry credentials), kept for pulls of base images.
+	RegistryConfig string
+}
+
+// BuildOutput receives a build's JSON-message stream: text ({"stream":...})
+// and the image ID of each stage ({"aux":{"ID":...}}). Its error means the
+// client is gone.
+type BuildOutput interface {
+	Stream(text string) error
+	Aux(id string) error
+}
+
+// BuildBackend answers POST /build.
+type BuildBackend interface {
+	// Build reads the context tar from src and builds it, writing progress
+	// to out. An error returned before anything was written to out is
+	// answered as an HTTP error (a Dockerfile that does not parse is an
+	// invalid argument); after that it ends the stream as its error message,
+	// whose code is the ExitCode() of the error when it has one (a failing
+	// RUN's exit code).
+	Build(ctx context.Context, src io.Reader, opts BuildOptions, out BuildOutput) error
+}
+
 // Backend is everything the API server needs from gantryd.
 type Backend interface {
 	SystemBackend
 	ImageBackend
 	ContainerBackend
+	BuildBackend
 }

@@ -41,6 +41,7 @@ func (s *Server) routeTable() []route {
 		{"POST", "/images/{name...}/tag", s.tagImage},
 		{"DELETE", "/images/{name...}", s.removeImage},
 		{"POST", "/commit", s.commit},
+		{"POST", "/build", s.build},
 
 		{"POST", "/containers/create", s.createContainer},
 		{"GET", "/containers/json", s.listContainers},

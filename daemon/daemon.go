@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/gantry/gantry/builder"
 	"github.com/gantry/gantry/container"
 	"github.com/gantry/gantry/content"
 	"github.com/gantry/gantry/image"
@@ -38,6 +39,7 @@ type Daemon struct {
 	images     *image.Store
 	containers *container.Store
 	runtime    *runtime.Runc
+	builder    *builder.Builder
 
 	// gc excludes layer and blob garbage collection (Lock) while an import or
 	// commit is between writing a layer and recording its image (RLock).
@@ -81,6 +83,9 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 		return nil, fmt.Errorf("open container store: %w", err)
 	}
 	if d.runtime, err = runtime.New(cfg.Runtime, filepath.Join(cfg.ExecRoot, "runc")); err != nil {
+		return nil, err
+	}
+	if d.builder, err = d.newBuilder(); err != nil {
 		return nil, err
 	}
 	d.restore(ctx)

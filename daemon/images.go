@@ -12,7 +12,6 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/distribution/reference"
-	"github.com/klauspost/compress/zstd"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/moby/go-archive/compression"
 	"github.com/moby/moby/api/types/image"
@@ -21,38 +20,17 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/gantry/gantry/api"
+	"github.com/gantry/gantry/builder"
 	"github.com/gantry/gantry/dockerfile"
 	gimage "github.com/gantry/gantry/image"
 	"github.com/gantry/gantry/layer"
 )
 
 // storeLayer applies the uncompressed layer tar r on top of parent and
-// keeps the tar, zstd-compressed, as a blob (for push and save), reading r
-// once: compression runs beside the extraction, and the blob is a quarter
-// of the tar's size on disk. The caller holds d.gc for reading until the
-// layer and blob are referenced by an image.
+// keeps the tar, zstd-compressed, as a blob (builder.StoreLayer). The caller
+// holds d.gc for reading until the layer and blob are referenced by an image.
 func (d *Daemon) storeLayer(ctx context.Context, parent digest.Digest, r io.Reader) (layer.Layer, ocispec.Descriptor, error) {
-	w, err := d.content.Writer(ctx)
-	if err != nil {
-		return layer.Layer{}, ocispec.Descriptor{}, err
-	}
-	defer w.Close()
-	zw, err := zstd.NewWriter(w, zstd.WithEncoderLevel(zstd.SpeedFastest))
-	if err != nil {
-		return layer.Layer{}, ocispec.Descriptor{}, err
-	}
-	l, err := d.layers.Apply(ctx, parent, io.TeeReader(r, zw))
-	if cerr := zw.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return layer.Layer{}, ocispec.Descriptor{}, err
-	}
-	blob, err := w.Commit(ctx, "")
-	if err != nil {
-		return layer.Layer{}, ocispec.Descriptor{}, err
-	}
-	return l, ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayerZstd, Digest: blob, Size: w.Size()}, nil
+	return builder.StoreLayer(ctx, d.content, d.layers, parent, r)
 }
 
 // ImportImage implements POST /images/create?fromSrc=-.

@@ -1,0 +1,138 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/containerd/errdefs"
+	"github.com/google/go-cmp/cmp"
+)
+
+// fakeExit is a failing RUN, as the builder reports it.
+type fakeExit struct{ code int }
+
+func (e fakeExit) Error() string {
+	return fmt.Sprintf("The command '/bin/sh -c exit %d' returned a non-zero code: %d", e.code, e.code)
+}
+func (e fakeExit) ExitCode() int { return e.code }
+
+// Build of the fake backend reads the context and acts on its content:
+//
+//	parse   a parse error before any output
+//	fail    one line of output, then a RUN failing with code 3
+//	else    the options it got as a line of JSON, then a result
+func (b *fakeBackend) Build(_ context.Context, src io.Reader, opts BuildOptions, out BuildOutput) error {
+	data, err := io.ReadAll(src)
+	if err != nil {
+		return err
+	}
+	switch string(data) {
+	case "parse":
+		return errdefs.ErrInvalidArgument.WithMessage("dockerfile parse error line 2: unknown instruction: RUNN")
+	case "fail":
+		out.Stream("before\n")
+		return fakeExit{3}
+	}
+	j, _ := json.Marshal(opts)
+	out.Stream(string(j) + "\n")
+	id := "sha256:" + hexID("built")
+	out.Aux(id)
+	return out.Stream("Successfully built " + id[7:19] + "\n")
+}
+
+func TestBuildRoute(t *testing.T) {
+	ts := startServer(t, Options{})
+	tests := []struct {
+		name, query, body string
+		status            int
+		want              string // the body, exactly
+		wantOpts          *BuildOptions
+	}{
+		{
+			name: "options", status: 200,
+			query: "t=a%3A1&t=b&dockerfile=other.Dockerfile&buildargs=%7B%22V%22%3A%222%22%2C%22N%22%3Anull%7D&nocache=1&forcerm=1&pull=1&target=second&labels=%7B%22l%22%3A%22v%22%7D&q=1&networkmode=host&shmsize=1024&platform=linux%2Famd64&version=1",
+			body:  "ctx",
+			wantOpts: &BuildOptions{
+				Tags: []string{"a:1", "b"}, Dockerfile: "other.Dockerfile",
+				BuildArgs: map[string]*string{"V": ptr("2"), "N": nil}, Labels: map[string]string{"l": "v"},
+				Target: "second", NoCache: true, Remove: true, ForceRemove: true, Pull: true, Quiet: true,
+				NetworkMode: "host", ShmSize: 1024, Platform: "linux/amd64", RegistryConfig: "e30=",
+			},
+		},
+		{name: "rm=0", query: "rm=0", body: "ctx", status: 200, wantOpts: &BuildOptions{RegistryConfig: "e30="}},
+		{name: "parse error is a 400 before the stream", body: "parse", status: 400,
+			want: `{"message":"dockerfile parse error line 2: unknown instruction: RUNN"}` + "\n"},
+		{name: "a failing RUN ends the stream with its code", body: "fail", status: 200,
+			want: `{"stream":"before\n"}` + "\r\n" + `{"errorDetail":{"code":3,"message":"The command '/bin/sh -c exit 3' returned a non-zero code: 3"},"error":"The command '/bin/sh -c exit 3' returned a non-zero code: 3"}` + "\r\n"},
+		{name: "bad buildargs", query: "buildargs=%7B", body: "ctx", status: 400},
+		{name: "bad shmsize", query: "shmsize=x", body: "ctx", status: 400},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, err := http.NewRequest("POST", "http://api.moby.localhost/v1.41/build?"+tt.query, strings.NewReader(tt.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Content-Type", "application/x-tar")
+			req.Header.Set("X-Registry-Config", "e30=")
+			resp, err := ts.httpClient().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != tt.status {
+				t.Fatalf("status %d, want %d; body %s", resp.StatusCode, tt.status, body)
+			}
+			if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
+				t.Errorf("Content-Type %q", ct)
+			}
+			if tt.want != "" && string(body) != tt.want {
+				t.Errorf("body:\n%s\nwant:\n%s", body, tt.want)
+			}
+			if tt.wantOpts != nil {
+				first, rest, _ := strings.Cut(string(body), "\r\n")
+				var msg struct{ Stream string }
+				if err := json.Unmarshal([]byte(first), &msg); err != nil {
+					t.Fatal(err)
+				}
+				var got BuildOptions
+				if err := json.Unmarshal([]byte(msg.Stream), &got); err != nil {
+					t.Fatal(err)
+				}
+				if !tt.wantOpts.Remove && tt.query != "rm=0" {
+					tt.wantOpts.Remove = true
+				}
+				if diff := cmp.Diff(*tt.wantOpts, got); diff != "" {
+					t.Errorf("options (-want +got):\n%s", diff)
+				}
+				wantAux := `{"aux":{"ID":"sha256:` + hexID("built") + `"}}`
+				if !strings.HasPrefix(rest, wantAux+"\r\n") {
+					t.Errorf("aux message: %q", rest)
+				}
+			}
+		})
+	}
+}
+
+func TestBuildDockerCLI(t *testing.T) {
+	ts := startServer(t, Options{})
+	dir := t.TempDir()
+	if err := writeFile(dir+"/Dockerfile", "FROM busybox\n"); err != nil {
+		t.Fatal(err)
+	}
+	// The fake fails when the context is "fail"; a real tar never is, so
+	// this checks that the CLI prints the stream and exits 0.
+	out, errOut, code := dockerCLI(t, ts, "", "build", "-t", "x:1", dir)
+	if code != 0 || !strings.Contains(out, "Successfully built") {
+		t.Errorf("docker build: code %d\nstdout %s\nstderr %s", code, out, errOut)
+	}
+}
+
+func writeFile(name, data string) error { return os.WriteFile(name, []byte(data), 0o644) }

@@ -1,0 +1,764 @@
+package builder
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path"
+	"regexp"
+	goruntime "runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/containerd/errdefs"
+	"github.com/distribution/reference"
+	"github.com/moby/buildkit/frontend/dockerfile/instructions"
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/gantry/gantry/content"
+	"github.com/gantry/gantry/dockerfile"
+	"github.com/gantry/gantry/image"
+	"github.com/gantry/gantry/layer"
+)
+
+// Config is what a Builder works with.
+type Config struct {
+	// Root is the directory of the cache records (<data-root>/builder).
+	Root string
+	// TmpDir is where step snapshots are staged; it must be on the
+	// filesystem of the layer store.
+	TmpDir  string
+	Content *content.Store
+	Layers  *layer.Store
+	Images  *image.Store
+	Runner  Runner
+	// GC is held for reading while a step writes a layer and records its
+	// image, so that garbage collection (which holds it for writing) never
+	// sees a layer no image references yet, nor removes a step's parent.
+	GC interface {
+		RLock()
+		RUnlock()
+	}
+	Log *slog.Logger
+}
+
+// Builder runs builds. It is safe for concurrent use.
+type Builder struct {
+	cfg   Config
+	cache *cache
+}
+
+// New returns a Builder keeping its cache records under cfg.Root.
+func New(cfg Config) (*Builder, error) {
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	c, err := newCache(cfg.Root)
+	if err != nil {
+		return nil, fmt.Errorf("open build cache: %w", err)
+	}
+	return &Builder{cfg: cfg, cache: c}, nil
+}
+
+// Options are the parameters of one build.
+type Options struct {
+	// ContextDir is the extracted build context (see ExtractContext).
+	ContextDir string
+	// Dockerfile is the Dockerfile's path inside the context ("" means
+	// "Dockerfile").
+	Dockerfile string
+	Tags       []string
+	BuildArgs  map[string]string
+	Labels     map[string]string
+	Target     string
+	NoCache    bool
+	// Quiet prints only the image ID at the end (and everything on failure).
+	Quiet bool
+	// Network is the network of RUN steps: "host" or "none".
+	Network  string
+	ShmSize  int64
+	Platform string
+}
+
+// Output receives a build's progress: text for the user and, at the end of
+// every stage, the ID of its image. An error from it (the client is gone)
+// stops the build.
+type Output interface {
+	Stream(text string) error
+	Aux(id string) error
+}
+
+// ExitError is a RUN step whose command exited with a non-zero code; the
+// docker CLI exits with Code.
+type ExitError struct {
+	Command string
+	Code    int
+}
+
+func (e *ExitError) Error() string {
+	return fmt.Sprintf("The command '%s' returned a non-zero code: %d", e.Command, e.Code)
+}
+
+// ExitCode is the command's exit code.
+func (e *ExitError) ExitCode() int { return e.Code }
+
+// Build runs the Dockerfile of opts.ContextDir and returns the ID of the
+// image built, after tagging it with opts.Tags. Errors found before the
+// build starts (a Dockerfile that does not parse, a bad tag or target) are
+// invalid-argument errors returned before anything is written to out;
+// afterwards out has received the progress up to the failure, ending with
+// the ID of the last step that succeeded. A failed or cancelled build tags
+// nothing and leaves no container or mount behind; the images of the steps
+// that succeeded stay, as cache.
+func (b *Builder) Build(ctx context.Context, opts Options, out Output) (digest.Digest, error) {
+	r, err := b.prepare(opts, out)
+	if err != nil {
+		return "", err
+	}
+	id, err := r.stages(ctx)
+	if err == nil {
+		err = r.finish(ctx, id)
+	}
+	if err != nil {
+		if r.lastID != "" {
+			r.print("The last successful step was " + short(r.lastID) + "\n")
+		}
+		if q, ok := r.out.(*quietOutput); ok {
+			q.flush()
+		}
+		return "", err
+	}
+	return id, nil
+}
+
+// run is the state of one build.
+type run struct {
+	b       *Builder
+	opts    Options
+	out     Output
+	plan    *dockerfile.Plan
+	ctxDir  string
+	ignore  *dockerfile.Ignore
+	tags    []reference.Named
+	results map[int]*state // final state of each built stage, by Dockerfile index
+	n       int            // current step number
+	missed  bool           // a step missed the cache already
+	lastID  digest.Digest  // the last image a step produced or reused
+	outErr  error
+}
+
+func (b *Builder) prepare(opts Options, out Output) (*run, error) {
+	name := opts.Dockerfile
+	if name == "" {
+		name = "Dockerfile"
+	}
+	clean := path.Clean("/" + name)[1:]
+	data, err := readFileInRoot(opts.ContextDir, clean)
+	if err != nil && name == "Dockerfile" {
+		data, err = readFileInRoot(opts.ContextDir, "dockerfile")
+	}
+	if err != nil {
+		return nil, errdefs.ErrInvalidArgument.WithMessage("Cannot locate specified Dockerfile: " + name)
+	}
+	df, err := dockerfile.Parse(path.Base(clean), strings.NewReader(string(data)))
+	if err != nil {
+		return nil, parseError(err)
+	}
+	if len(opts.Labels) > 0 {
+		if err := addLabels(df, opts.Labels); err != nil {
+			return nil, err
+		}
+	}
+	plan, err := df.Plan(opts.Target, opts.BuildArgs)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Platform != "" {
+		p := strings.Split(opts.Platform, "/")
+		if p[0] != "linux" || (len(p) > 1 && p[1] != goruntime.GOARCH) {
+			return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("platform %q is not supported: this builder builds for linux/%s", opts.Platform, goruntime.GOARCH))
+		}
+	}
+	r := &run{b: b, opts: opts, out: out, plan: plan, ctxDir: opts.ContextDir, results: map[int]*state{}}
+	for _, t := range opts.Tags {
+		ref, err := image.ParseReference(t)
+		if err != nil {
+			return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid reference format: %q", t))
+		}
+		if _, ok := ref.(reference.Digested); ok {
+			return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid tag %q: a tag cannot carry a digest", t))
+		}
+		r.tags = append(r.tags, ref)
+	}
+	if data, err := readFileInRoot(opts.ContextDir, ".dockerignore"); err == nil {
+		patterns, err := dockerfile.ReadIgnore(strings.NewReader(string(data)))
+		if err == nil {
+			r.ignore, _ = dockerfile.NewIgnore(patterns)
+		}
+	}
+	if opts.Quiet {
+		r.out = &quietOutput{out: out}
+	}
+	for _, w := range df.Warnings {
+		r.print("[WARNING]: " + w + "\n")
+	}
+	return r, nil
+}
+
+// parseErrorRE matches the dockerfile package's `Dockerfile:2: message`.
+var parseErrorRE = regexp.MustCompile(`^[^:]*:(\d+): (.*)$`)
+
+// parseError words a parse error as Docker 20.10 does on the wire:
+// `dockerfile parse error line 2: unknown instruction: RUNN`.
+func parseError(err error) error {
+	m := parseErrorRE.FindStringSubmatch(err.Error())
+	if m == nil {
+		return err
+	}
+	msg := m[2]
+	if i := strings.Index(msg, " (did you mean "); i > 0 && strings.HasSuffix(msg, "?)") {
+		msg = msg[:i]
+	}
+	return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("dockerfile parse error line %s: %s", m[1], msg))
+}
+
+// addLabels adds the build's --label values to the last stage as one LABEL
+// instruction, as Docker's classic builder does.
+func addLabels(df *dockerfile.Dockerfile, labels map[string]string) error {
+	var b strings.Builder
+	b.WriteString("LABEL")
+	for _, k := range slices.Sorted(mapKeys(labels)) {
+		b.WriteString(" " + quoteWord(k) + "=" + quoteWord(labels[k]))
+	}
+	cmds, err := dockerfile.ParseTriggers([]string{b.String()})
+	if err != nil {
+		return errdefs.ErrInvalidArgument.WithMessage("invalid label: " + err.Error())
+	}
+	last := &df.Stages[len(df.Stages)-1]
+	last.Commands = append(slices.Clone(last.Commands), cmds...)
+	return nil
+}
+
+func quoteWord(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, `$`, `\$`, "\n", " ")
+	return `"` + r.Replace(s) + `"`
+}
+
+func mapKeys[V any](m map[string]V) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// print sends text to the output; the first error is kept and stops the
+// build at the next step.
+func (r *run) print(text string) {
+	if r.outErr != nil {
+		return
+	}
+	r.outErr = r.out.Stream(text)
+}
+
+// finish tags the image and prints the closing lines.
+func (r *run) finish(ctx context.Context, id digest.Digest) error {
+	if id == "" {
+		return errdefs.ErrInvalidArgument.WithMessage("No image was generated. Is your Dockerfile empty?")
+	}
+	if len(r.plan.Unused) > 0 {
+		r.print(fmt.Sprintf("[Warning] One or more build-args %v were not consumed\n", r.plan.Unused))
+	}
+	if q, ok := r.out.(*quietOutput); ok {
+		for _, ref := range r.tags {
+			if err := r.b.cfg.Images.Tag(ctx, id, ref); err != nil {
+				return err
+			}
+		}
+		return q.out.Stream(id.String() + "\n")
+	}
+	if err := r.out.Aux(id.String()); err != nil {
+		return err
+	}
+	r.print("Successfully built " + short(id) + "\n")
+	for _, ref := range r.tags {
+		if err := r.b.cfg.Images.Tag(ctx, id, ref); err != nil {
+			return err
+		}
+		r.print("Successfully tagged " + image.Familiar(ref) + "\n")
+	}
+	return r.outErr
+}
+
+// quietOutput keeps the progress of a quiet build, to be shown only if it
+// fails.
+type quietOutput struct {
+	out  Output
+	text strings.Builder
+}
+
+func (q *quietOutput) Stream(text string) error { q.text.WriteString(text); return nil }
+func (q *quietOutput) Aux(string) error         { return nil }
+func (q *quietOutput) flush()                   { q.out.Stream(q.text.String()) }
+
+// state is a stage as it stands between two steps.
+type state struct {
+	id     digest.Digest // current image; "" before the first step of a scratch stage
+	img    image.Config
+	layers []ocispec.Descriptor
+	scope  *dockerfile.Scope
+	index  int  // the stage's Dockerfile index
+	cmdSet bool // a CMD was set in this stage (ENTRYPOINT then keeps it)
+	// for explanations of cache misses
+	base      string
+	baseImage digest.Digest
+	lineage   string
+}
+
+// chain is the chain ID of the state's top layer.
+func (s *state) chain() digest.Digest {
+	var chain digest.Digest
+	for _, d := range s.img.RootFS.DiffIDs {
+		chain = layer.ChainID(chain, d)
+	}
+	return chain
+}
+
+func (r *run) loadImage(ctx context.Context, id digest.Digest) (*image.Image, error) {
+	return r.b.cfg.Images.Get(ctx, id)
+}
+
+// stages builds the plan's stages in order and returns the target's image.
+func (r *run) stages(ctx context.Context) (digest.Digest, error) {
+	var last *state
+	for i, st := range r.plan.Stages {
+		s, err := r.from(ctx, st)
+		if err != nil {
+			return "", err
+		}
+		for j, cmd := range st.Commands {
+			if err := r.step(ctx, s, j, cmd, true); err != nil {
+				return "", err
+			}
+		}
+		r.results[st.Index] = s
+		if i < len(r.plan.Stages)-1 && s.id != "" {
+			if err := r.out.Aux(s.id.String()); err != nil {
+				return "", err
+			}
+		}
+		last = s
+	}
+	return last.id, nil
+}
+
+// repos are the repositories the build tags, sorted.
+func (r *run) repos() []string {
+	var out []string
+	for _, ref := range r.tags {
+		out = append(out, ref.Name())
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// header prints the step header, `Step 2/3 : RUN echo hi`.
+func (r *run) header(text string) {
+	r.n++
+	r.print(fmt.Sprintf("Step %d/%d : %s", r.n, r.plan.Steps, text))
+	r.print("\n")
+}
+
+// from starts a stage: its base image or stage, then the base's ONBUILD
+// triggers.
+func (r *run) from(ctx context.Context, st dockerfile.Stage) (*state, error) {
+	r.header(st.Source)
+	if r.outErr != nil {
+		return nil, r.outErr
+	}
+	s := &state{index: st.Index}
+	// The place of the stage, for explaining misses: the Dockerfile, the
+	// repositories built, the stage, then its base (below).
+	root := lineage(r.opts.Dockerfile, strings.Join(r.repos(), ","), strconv.Itoa(st.Index))
+	switch {
+	case st.Base.IsStage():
+		prev := r.results[st.Base.Stage]
+		if prev == nil {
+			return nil, fmt.Errorf("stage %d was not built", st.Base.Stage)
+		}
+		s.id, s.layers, s.base, s.baseImage = prev.id, prev.layers, "", ""
+		s.img = cloneConfig(prev.img)
+		s.lineage = lineage(root, "stage", prev.lineage)
+	case st.Base.Image == dockerfile.Scratch:
+		s.img.Platform = ocispec.Platform{Architecture: goruntime.GOARCH, OS: "linux"}
+		s.img.RootFS = ocispec.RootFS{Type: "layers"}
+		s.lineage = lineage(root, "scratch")
+	default:
+		ref, err := image.ParseReference(st.Base.Image)
+		if err != nil {
+			return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid base image %q: %v", st.Base.Image, err))
+		}
+		id, err := r.b.cfg.Images.Resolve(ctx, st.Base.Image)
+		if err != nil {
+			if errdefs.IsNotFound(err) {
+				return nil, errdefs.ErrNotFound.WithMessage(fmt.Sprintf("pull access denied for %s: image not found locally (gantryd does not pull images yet)", image.Familiar(ref)))
+			}
+			return nil, err
+		}
+		img, err := r.loadImage(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		s.id, s.img, s.layers = img.ID, img.Config, img.Layers
+		s.base, s.baseImage = image.Familiar(ref), img.ID
+		s.lineage = lineage(root, "image", ref.String())
+	}
+	s.scope = r.plan.Scope(&s.img.Config)
+	r.print(" ---> " + short(s.id) + "\n")
+	if s.id != "" {
+		r.lastID = s.id
+	}
+	triggers := s.img.Config.OnBuild
+	if len(triggers) == 0 {
+		return s, r.outErr
+	}
+	s.img.Config.OnBuild = nil
+	cmds, err := dockerfile.ParseTriggers(triggers)
+	if err != nil {
+		return nil, err
+	}
+	r.print(fmt.Sprintf("# Executing %d build trigger%s\n", len(cmds), plural(len(cmds))))
+	for _, cmd := range cmds {
+		if err := r.step(ctx, s, -1, cmd, false); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// step runs one instruction of the stage s: from the cache when its key
+// has a record, else for real.
+func (r *run) step(ctx context.Context, s *state, idx int, cmd instructions.Command, header bool) error {
+	if header {
+		r.header(dockerfile.Source(cmd))
+	}
+	if r.outErr != nil {
+		return r.outErr
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	x, err := s.scope.Expand(cmd)
+	if err != nil {
+		return err
+	}
+	in := Inputs{
+		Parent:      s.id,
+		Instruction: s.scope.Key(x),
+		BuildArgs:   s.scope.BuildArgs(),
+		Base:        s.base,
+		BaseImage:   s.baseImage,
+	}
+	switch x.(type) {
+	case *instructions.RunCommand, *instructions.ArgCommand:
+		// The build args a RUN sees, and the value an ARG takes.
+	default:
+		in.BuildArgs = nil
+	}
+	if len(in.BuildArgs) == 0 {
+		in.BuildArgs = nil
+	}
+	lin := s.lineage
+	s.lineage = lineage(lin, in.Instruction)
+
+	var src *sourceSet
+	switch c := x.(type) {
+	case *instructions.CopyCommand:
+		src, err = r.sources(ctx, s, idx, c.From, c.SourcesAndDest, false)
+	case *instructions.AddCommand:
+		src, err = r.sources(ctx, s, idx, "", c.SourcesAndDest, true)
+	}
+	if err != nil {
+		return err
+	}
+	if src != nil {
+		defer src.close()
+		in.Sources, in.Files = src.digest, src.files
+	}
+	key := in.Key()
+	known, _ := r.b.cache.last(lin)
+	if !r.opts.NoCache {
+		if rec, ok := r.b.cache.get(key); ok {
+			if img, err := r.loadImage(ctx, rec.Image); err == nil {
+				r.print(" ---> Using cache\n")
+				s.id, s.img, s.layers = img.ID, img.Config, img.Layers
+				r.afterStep(s, x)
+				r.print(" ---> " + short(s.id) + "\n")
+				r.lastID = s.id
+				if err := r.b.cache.remember(lin, in, known); err != nil {
+					r.b.cfg.Log.Warn("write build cache record", "error", err)
+				}
+				return r.outErr
+			}
+		}
+		if !r.missed {
+			r.missed = true
+			r.print(fmt.Sprintf("cache miss at step %d (%s): %s\n", r.n, dockerfile.Source(cmd), explain(known, in, strings.ToUpper(cmd.Name()))))
+		}
+	}
+
+	r.b.cfg.GC.RLock()
+	err = r.execute(ctx, s, x, src)
+	r.b.cfg.GC.RUnlock()
+	if err != nil {
+		return err
+	}
+	if err := r.b.cache.put(key, record{Image: s.id, Inputs: in}); err != nil {
+		r.b.cfg.Log.Warn("write build cache record", "error", err)
+	}
+	if err := r.b.cache.remember(lin, in, known); err != nil {
+		r.b.cfg.Log.Warn("write build cache record", "error", err)
+	}
+	r.print(" ---> " + short(s.id) + "\n")
+	r.lastID = s.id
+	return r.outErr
+}
+
+// afterStep updates the state's bookkeeping that is not in the image.
+func (r *run) afterStep(s *state, x instructions.Command) {
+	if _, ok := x.(*instructions.CmdCommand); ok {
+		s.cmdSet = true
+	}
+}
+
+// execute runs an instruction that missed the cache and moves s to the
+// image it produced.
+func (r *run) execute(ctx context.Context, s *state, x instructions.Command, src *sourceSet) error {
+	defer r.afterStep(s, x)
+	switch c := x.(type) {
+	case *instructions.RunCommand:
+		return r.runStep(ctx, s, c)
+	case *instructions.CopyCommand:
+		return r.commit(ctx, s, x, nil, r.copyFunc(ctx, s, src, c.Chown, c.Chmod), src.describe())
+	case *instructions.AddCommand:
+		return r.commit(ctx, s, x, nil, r.copyFunc(ctx, s, src, c.Chown, c.Chmod), src.describe())
+	case *instructions.WorkdirCommand:
+		return r.withContainer(func() error {
+			return r.commit(ctx, s, x, func(c *dockerspec.DockerOCIImageConfig) { c.WorkingDir = s.scope.WorkingDir() }, workdirFunc(ctx, c.Path), "")
+		})
+	}
+	change, err := r.configChange(s, x)
+	if err != nil {
+		return err
+	}
+	return r.withContainer(func() error { return r.commit(ctx, s, x, change, nil, "") })
+}
+
+// withContainer prints the "Running in" and "Removing intermediate
+// container" lines of the classic builder around fn, which stands for the
+// container it created for the step.
+func (r *run) withContainer(fn func() error) error {
+	id := randomID()
+	r.print(" ---> Running in " + id[:12] + "\n")
+	if err := fn(); err != nil {
+		return err
+	}
+	r.print("Removing intermediate container " + id[:12] + "\n")
+	return nil
+}
+
+// configChange is the config change of an instruction that only sets
+// configuration.
+func (r *run) configChange(s *state, x instructions.Command) (func(*dockerspec.DockerOCIImageConfig), error) {
+	switch c := x.(type) {
+	case *instructions.EnvCommand:
+		env := s.scope.Env()
+		return func(cfg *dockerspec.DockerOCIImageConfig) { cfg.Env = env }, nil
+	case *instructions.ArgCommand:
+		return nil, nil
+	case *instructions.LabelCommand:
+		return func(cfg *dockerspec.DockerOCIImageConfig) {
+			if cfg.Labels == nil {
+				cfg.Labels = map[string]string{}
+			}
+			for _, kv := range c.Labels {
+				cfg.Labels[kv.Key] = kv.Value
+			}
+		}, nil
+	case *instructions.ExposeCommand:
+		ports, err := exposedPorts(c.Ports)
+		if err != nil {
+			return nil, err
+		}
+		return func(cfg *dockerspec.DockerOCIImageConfig) {
+			if cfg.ExposedPorts == nil {
+				cfg.ExposedPorts = map[string]struct{}{}
+			}
+			for _, p := range ports {
+				cfg.ExposedPorts[p] = struct{}{}
+			}
+		}, nil
+	case *instructions.UserCommand:
+		return func(cfg *dockerspec.DockerOCIImageConfig) { cfg.User = c.User }, nil
+	case *instructions.StopSignalCommand:
+		return func(cfg *dockerspec.DockerOCIImageConfig) { cfg.StopSignal = c.Signal }, nil
+	case *instructions.VolumeCommand:
+		for _, v := range c.Volumes {
+			if strings.TrimSpace(v) == "" {
+				return nil, errdefs.ErrInvalidArgument.WithMessage("VOLUME specified can not be an empty string")
+			}
+		}
+		return func(cfg *dockerspec.DockerOCIImageConfig) {
+			if cfg.Volumes == nil {
+				cfg.Volumes = map[string]struct{}{}
+			}
+			for _, v := range c.Volumes {
+				cfg.Volumes[v] = struct{}{}
+			}
+		}, nil
+	case *instructions.HealthCheckCommand:
+		return func(cfg *dockerspec.DockerOCIImageConfig) { cfg.Healthcheck = c.Health }, nil
+	case *instructions.MaintainerCommand:
+		return nil, nil // applied to the image's author in commit
+	case *instructions.OnbuildCommand:
+		return func(cfg *dockerspec.DockerOCIImageConfig) {
+			cfg.OnBuild = append(slices.Clone(cfg.OnBuild), c.Expression)
+		}, nil
+	case *instructions.CmdCommand:
+		argv := s.scope.Argv(c.ShellDependantCmdLine)
+		return func(cfg *dockerspec.DockerOCIImageConfig) { cfg.Cmd = argv }, nil
+	case *instructions.EntrypointCommand:
+		argv := s.scope.Argv(c.ShellDependantCmdLine)
+		keepCmd := s.cmdSet
+		return func(cfg *dockerspec.DockerOCIImageConfig) {
+			cfg.Entrypoint = argv
+			if !keepCmd {
+				cfg.Cmd = nil
+			}
+		}, nil
+	case *instructions.ShellCommand:
+		shell := slices.Clone(c.Shell)
+		return func(cfg *dockerspec.DockerOCIImageConfig) { cfg.Shell = shell }, nil
+	}
+	return nil, errdefs.ErrNotImplemented.WithMessage(fmt.Sprintf("instruction %s is not supported", strings.ToUpper(x.Name())))
+}
+
+// exposedPorts normalises EXPOSE words: "80" is "80/tcp", a range
+// "8000-8002/udp" gives each port.
+func exposedPorts(words []string) ([]string, error) {
+	var out []string
+	for _, w := range words {
+		port, proto, _ := strings.Cut(w, "/")
+		if proto == "" {
+			proto = "tcp"
+		}
+		proto = strings.ToLower(proto)
+		lo, hi, isRange := strings.Cut(port, "-")
+		start, err1 := strconv.Atoi(lo)
+		end := start
+		var err2 error
+		if isRange {
+			end, err2 = strconv.Atoi(hi)
+		}
+		if err1 != nil || err2 != nil || start < 0 || end < start || end > 65535 {
+			return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid containerPort: %s", port))
+		}
+		for p := start; p <= end; p++ {
+			out = append(out, strconv.Itoa(p)+"/"+proto)
+		}
+	}
+	return out, nil
+}
+
+// commit makes the step's image: the parent's config changed by change,
+// plus, when fs is set, a layer holding what fs did to a snapshot of the
+// parent's rootfs. s moves to the new image.
+func (r *run) commit(ctx context.Context, s *state, x instructions.Command, change func(*dockerspec.DockerOCIImageConfig), fs func(dir, rootfs string) error, sources string) error {
+	img := cloneConfig(s.img)
+	if change != nil {
+		change(&img.Config)
+	}
+	if m, ok := x.(*instructions.MaintainerCommand); ok {
+		img.Author = m.Maintainer
+	}
+	layers := slices.Clone(s.layers)
+	if fs != nil {
+		l, blob, err := r.snapshot(ctx, s, fs)
+		if err != nil {
+			return err
+		}
+		img.RootFS.Type = "layers"
+		img.RootFS.DiffIDs = append(img.RootFS.DiffIDs, l.DiffID)
+		layers = append(layers, blob)
+	}
+	now := time.Now().UTC()
+	img.Created = &now
+	img.History = append(img.History, ocispec.History{
+		Created:    &now,
+		CreatedBy:  s.scope.CreatedBy(x, sources),
+		EmptyLayer: fs == nil,
+	})
+	data, err := json.Marshal(img)
+	if err != nil {
+		return err
+	}
+	id, err := r.b.cfg.Images.Create(ctx, data, layers, s.id)
+	if err != nil {
+		return fmt.Errorf("record image: %w", err)
+	}
+	s.id, s.img, s.layers = id, img, layers
+	return nil
+}
+
+// cloneConfig is a deep copy of c.
+func cloneConfig(c image.Config) image.Config {
+	b, err := json.Marshal(c)
+	if err != nil {
+		panic(err)
+	}
+	var out image.Config
+	if err := json.Unmarshal(b, &out); err != nil {
+		panic(err)
+	}
+	return out
+}
+
+// short is the 12-hex form of an image ID Docker prints ("" for none).
+func short(id digest.Digest) string {
+	if id == "" {
+		return ""
+	}
+	h := id.Encoded()
+	if len(h) > 12 {
+		h = h[:12]
+	}
+	return h
+}
+
+func randomID() string {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func readAllLimit(r io.Reader, limit int64) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, errors.New("file too large")
+	}
+	return b, nil
+}

@@ -1,0 +1,233 @@
+package builder
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/gantry/gantry/internal/atomicfile"
+)
+
+// Inputs are what a step's result depends on. The cache key is the digest
+// of the first four; the others are kept so that a miss can be explained.
+type Inputs struct {
+	// Parent is the image the step starts from ("" for scratch).
+	Parent digest.Digest `json:"parent,omitempty"`
+	// Instruction is the expanded instruction (dockerfile Scope.Key).
+	Instruction string `json:"instruction"`
+	// BuildArgs are the build args in scope, name -> value.
+	BuildArgs map[string]string `json:"buildArgs,omitempty"`
+	// Sources is the digest of what COPY or ADD copies: content, mode and
+	// owner of every file, not modification times.
+	Sources digest.Digest `json:"sources,omitempty"`
+
+	// Base is the stage's base as named ("busybox:latest"), BaseImage the
+	// image it resolved to.
+	Base      string        `json:"base,omitempty"`
+	BaseImage digest.Digest `json:"baseImage,omitempty"`
+	// Files are the digests of the sources' files by context path, when
+	// there are not too many of them.
+	Files map[string]string `json:"files,omitempty"`
+}
+
+// maxFiles is the number of source files above which Inputs.Files is not
+// kept: the record stays small, and a miss then says "sources changed".
+const maxFiles = 10000
+
+// Key is the cache key of the step: a hex sha256.
+func (in *Inputs) Key() string {
+	b, _ := json.Marshal(struct {
+		Parent      digest.Digest     `json:"p"`
+		Instruction string            `json:"i"`
+		BuildArgs   map[string]string `json:"a"`
+		Sources     digest.Digest     `json:"s"`
+	}{in.Parent, in.Instruction, in.BuildArgs, in.Sources})
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// lineage is the identity of a place in a Dockerfile, independent of the
+// images built there: the stage's base as named and the instructions before
+// the step. The cache remembers the inputs of the last build at each place,
+// which is what a miss is explained against.
+func lineage(parts ...string) string {
+	h := sha256.New()
+	for _, p := range parts {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// cache keeps the records under its directory: keys/<key>.json (the image a
+// step produced, with its inputs) and steps/<lineage>.json (the inputs of
+// the last build at a place of a Dockerfile). Records are small JSON files
+// written atomically, so a crash leaves the old record or the new one.
+type cache struct {
+	dir string
+}
+
+// record is a cache entry: the step's image and the inputs of its key.
+type record struct {
+	Image  digest.Digest `json:"image"`
+	Inputs Inputs        `json:"inputs"`
+}
+
+func newCache(dir string) (*cache, error) {
+	for _, sub := range []string{"keys", "steps"} {
+		d := filepath.Join(dir, sub)
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, err
+		}
+		if err := atomicfile.RemoveTemps(d); err != nil {
+			return nil, err
+		}
+	}
+	return &cache{dir: dir}, nil
+}
+
+func (c *cache) keyPath(key string) string  { return filepath.Join(c.dir, "keys", key+".json") }
+func (c *cache) stepPath(lin string) string { return filepath.Join(c.dir, "steps", lin+".json") }
+
+// get returns the record of key; a missing or unreadable record is a miss.
+func (c *cache) get(key string) (record, bool) {
+	var r record
+	return r, readJSON(c.keyPath(key), &r) == nil && r.Image != ""
+}
+
+// last returns the inputs of the last build at the place lin.
+func (c *cache) last(lin string) (*Inputs, bool) {
+	var in Inputs
+	if readJSON(c.stepPath(lin), &in) != nil {
+		return nil, false
+	}
+	return &in, true
+}
+
+func (c *cache) put(key string, r record) error {
+	return writeJSON(c.keyPath(key), r)
+}
+
+// remember records in as the last build at lin, unless it already is.
+func (c *cache) remember(lin string, in Inputs, known *Inputs) error {
+	if known != nil && known.Key() == in.Key() && known.BaseImage == in.BaseImage {
+		return nil
+	}
+	return writeJSON(c.stepPath(lin), in)
+}
+
+func readJSON(path string, v any) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, v)
+}
+
+func writeJSON(path string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return atomicfile.Write(path, b, 0o600)
+}
+
+// explain says why a step with inputs cur missed the cache, given the
+// inputs of the last build at the same place (nil when there was none).
+// instr is the instruction's name in upper case ("RUN").
+func explain(old *Inputs, cur Inputs, instr string) string {
+	switch {
+	case old == nil:
+		return "no earlier build of this step"
+	case old.Instruction != cur.Instruction:
+		return instr + " instruction changed"
+	case old.BaseImage != cur.BaseImage && cur.Base != "":
+		return "base image " + cur.Base + " now points to a new image"
+	}
+	if msg := argsChange(old.BuildArgs, cur.BuildArgs); msg != "" {
+		return msg
+	}
+	if old.Sources != cur.Sources {
+		if old.Files == nil || cur.Files == nil {
+			return instr + " sources changed"
+		}
+		return filesChange(old.Files, cur.Files)
+	}
+	if old.Parent != cur.Parent {
+		return "the previous step produced a different image"
+	}
+	return "the cached image is gone"
+}
+
+func argsChange(old, cur map[string]string) string {
+	names := slices.Sorted(func(yield func(string) bool) {
+		for k := range old {
+			if !yield(k) {
+				return
+			}
+		}
+		for k := range cur {
+			if _, ok := old[k]; !ok && !yield(k) {
+				return
+			}
+		}
+	})
+	for _, name := range names {
+		o, hadOld := old[name]
+		n, hasNew := cur[name]
+		switch {
+		case hadOld && hasNew && o != n:
+			return fmt.Sprintf("build arg %s changed (%s -> %s)", name, o, n)
+		case !hadOld:
+			return fmt.Sprintf("build arg %s changed (unset -> %s)", name, n)
+		case !hasNew:
+			return fmt.Sprintf("build arg %s changed (%s -> unset)", name, o)
+		}
+	}
+	return ""
+}
+
+func filesChange(old, cur map[string]string) string {
+	var changed, added, removed []string
+	for p, d := range cur {
+		switch od, ok := old[p]; {
+		case !ok:
+			added = append(added, p)
+		case od != d:
+			changed = append(changed, p)
+		}
+	}
+	for p := range old {
+		if _, ok := cur[p]; !ok {
+			removed = append(removed, p)
+		}
+	}
+	for _, l := range []struct {
+		paths []string
+		verb  string
+	}{{changed, "changed"}, {added, "added"}, {removed, "removed"}} {
+		if len(l.paths) == 0 {
+			continue
+		}
+		slices.Sort(l.paths)
+		msg := l.paths[0] + " " + l.verb
+		if n := len(changed) + len(added) + len(removed) - 1; n > 0 {
+			msg += fmt.Sprintf(" (and %d more file%s)", n, plural(n))
+		}
+		return msg
+	}
+	return "sources changed"
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}

@@ -1,0 +1,650 @@
+package builder
+
+import (
+	"archive/tar"
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"hash"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/containerd/errdefs"
+	"github.com/moby/buildkit/frontend/dockerfile/instructions"
+	"github.com/moby/go-archive/compression"
+	"github.com/opencontainers/go-digest"
+	"golang.org/x/sys/unix"
+
+	"github.com/gantry/gantry/dockerfile"
+	"github.com/gantry/gantry/mount"
+)
+
+// sourceSet is what a COPY or ADD copies, resolved before the cache lookup
+// so that the content is part of the key.
+type sourceSet struct {
+	digest  digest.Digest
+	files   map[string]string // context path -> digest of the file, when few enough
+	items   []copyItem
+	dest    string // absolute destination
+	dirDest bool   // the destination is a directory: trailing slash, or several sources
+	cleanup []func()
+}
+
+// copyItem is one source: a file or directory inside root, a downloaded
+// file, a heredoc, or (ADD) a local archive to extract.
+type copyItem struct {
+	root    string  // host directory the source is resolved in, chroot-like
+	rel     string  // path inside root; "" is root itself
+	name    string  // base name when copied into a directory
+	isDir   bool    // copy the directory's contents
+	archive bool    // ADD of a local tar archive: extract it at the destination
+	data    *string // a heredoc's content
+	mode    int64   // mode of a heredoc or download (0: the file's own)
+	mtime   time.Time
+}
+
+func (src *sourceSet) close() {
+	for i := len(src.cleanup) - 1; i >= 0; i-- {
+		src.cleanup[i]()
+	}
+	src.cleanup = nil
+}
+
+// describe is the history text of the sources: "file:<hex>", "dir:<hex>"
+// or "multi:<hex>", as Docker writes it.
+func (src *sourceSet) describe() string {
+	kind := "multi"
+	if len(src.items) == 1 {
+		kind = "file"
+		if src.items[0].isDir {
+			kind = "dir"
+		}
+	}
+	return kind + ":" + src.digest.Encoded()
+}
+
+func isURL(s string) bool { return strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://") }
+
+func hasWildcard(s string) bool { return strings.ContainsAny(s, "*?[") }
+
+// sources resolves the sources of a COPY (from: its --from) or ADD at the
+// place idx of the stage s (-1 for an ONBUILD trigger) and digests their
+// content, mode and owner.
+func (r *run) sources(ctx context.Context, s *state, idx int, from string, sd instructions.SourcesAndDest, isAdd bool) (_ *sourceSet, err error) {
+	verb := "COPY"
+	if isAdd {
+		verb = "ADD"
+	}
+	src := &sourceSet{}
+	defer func() {
+		if err != nil {
+			src.close()
+		}
+	}()
+	dest := sd.DestPath
+	src.dirDest = strings.HasSuffix(dest, "/") || dest == "." || strings.HasSuffix(dest, "/.")
+	if !path.IsAbs(dest) {
+		dest = path.Join("/", s.scope.WorkingDir(), dest)
+	}
+	src.dest = path.Clean(dest)
+
+	root := r.ctxDir
+	h := sha256.New()
+	fromContext := from == ""
+	if !fromContext {
+		id, chain, err := r.copyFrom(ctx, s, idx, from)
+		if err != nil {
+			return nil, err
+		}
+		mnt, cleanup, err := r.mountImage(ctx, chain)
+		if err != nil {
+			return nil, err
+		}
+		src.cleanup = append(src.cleanup, cleanup)
+		root = mnt
+		fmt.Fprintf(h, "from %s\n", id)
+	} else {
+		src.files = map[string]string{}
+	}
+
+	for _, p := range sd.SourcePaths {
+		if isAdd && isURL(p) {
+			item, sum, err := r.download(ctx, src, p)
+			if err != nil {
+				return nil, err
+			}
+			src.items = append(src.items, item)
+			fmt.Fprintf(h, "url %q %s\n", p, sum)
+			if src.files != nil {
+				src.files[p] = sum
+			}
+			continue
+		}
+		clean := path.Clean(p)
+		if fromContext && (clean == ".." || strings.HasPrefix(clean, "../")) {
+			return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("%s failed: forbidden path outside the build context: %s", verb, p))
+		}
+		rel := strings.TrimPrefix(path.Clean("/"+p), "/")
+		matches := []string{rel}
+		if hasWildcard(rel) {
+			if matches, err = glob(root, rel); err != nil {
+				return nil, err
+			}
+			if len(matches) == 0 {
+				return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("%s failed: no source files were specified", verb))
+			}
+		}
+		for _, m := range matches {
+			st, err := statInRoot(root, m)
+			if err != nil {
+				return nil, r.missingSource(verb, m, fromContext)
+			}
+			item := copyItem{root: root, rel: m, name: path.Base("/" + m), isDir: st.Mode&unix.S_IFMT == unix.S_IFDIR}
+			if isAdd && !item.isDir && fromContext {
+				item.archive = isArchive(root, m)
+			}
+			fmt.Fprintf(h, "item %q dir=%t archive=%t\n", m, item.isDir, item.archive)
+			if fromContext {
+				if err := digestItem(root, m, h, src.files); err != nil {
+					return nil, fmt.Errorf("%s failed: read %s: %w", verb, m, err)
+				}
+			}
+			src.items = append(src.items, item)
+		}
+	}
+	for _, sc := range sd.SourceContents {
+		data := sc.Data
+		src.items = append(src.items, copyItem{name: path.Base("/" + sc.Path), data: &data, mode: 0o644})
+		fmt.Fprintf(h, "heredoc %q %x\n", sc.Path, sha256.Sum256([]byte(data)))
+	}
+	if len(src.items) > 1 && !src.dirDest {
+		return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("When using %s with more than one source file, the destination must be a directory and end with a /", verb))
+	}
+	if len(src.files) > maxFiles {
+		src.files = nil
+	}
+	src.digest = digest.NewDigest(digest.SHA256, h)
+	return src, nil
+}
+
+// missingSource is the error for a source that is not there, saying
+// whether .dockerignore excluded it.
+func (r *run) missingSource(verb, rel string, fromContext bool) error {
+	if !fromContext {
+		return errdefs.ErrNotFound.WithMessage(fmt.Sprintf("%s failed: %s not found in the source image", verb, "/"+rel))
+	}
+	if excluded, _ := r.ignore.Excluded(rel); excluded {
+		return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("%s failed: %s is excluded by .dockerignore, so it is not in the build context", verb, rel))
+	}
+	return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("%s failed: file not found in build context: %s", verb, rel))
+}
+
+// copyFrom resolves a --from: the image ID and chain ID of a stage or image.
+func (r *run) copyFrom(ctx context.Context, s *state, idx int, from string) (digest.Digest, digest.Digest, error) {
+	var ref dockerfile.Ref
+	var ok bool
+	if idx >= 0 {
+		for _, st := range r.plan.Stages {
+			if st.Index == s.index {
+				ref, ok = st.CopyFrom[idx]
+			}
+		}
+	}
+	if !ok {
+		var err error
+		if ref, err = r.plan.ResolveFrom(from, s.index); err != nil {
+			return "", "", err
+		}
+	}
+	if ref.IsStage() {
+		prev := r.results[ref.Stage]
+		if prev == nil {
+			return "", "", fmt.Errorf("stage %d was not built", ref.Stage)
+		}
+		return prev.id, prev.chain(), nil
+	}
+	if ref.Image == dockerfile.Scratch {
+		return "", "", nil
+	}
+	id, err := r.b.cfg.Images.Resolve(ctx, ref.Image)
+	if err != nil {
+		return "", "", err
+	}
+	img, err := r.loadImage(ctx, id)
+	if err != nil {
+		return "", "", err
+	}
+	st := &state{img: img.Config}
+	return id, st.chain(), nil
+}
+
+// mountImage mounts a snapshot of the chain and returns where, and how to
+// undo it.
+func (r *run) mountImage(ctx context.Context, chain digest.Digest) (string, func(), error) {
+	dir, err := os.MkdirTemp(r.b.cfg.TmpDir, "build-from-")
+	if err != nil {
+		return "", nil, err
+	}
+	mounts, err := r.b.cfg.Layers.Prepare(ctx, dir, chain)
+	if err != nil {
+		os.RemoveAll(dir)
+		return "", nil, fmt.Errorf("prepare snapshot: %w", err)
+	}
+	mnt := filepath.Join(dir, "mnt")
+	cleanup := func() {
+		mount.Unmount(mnt)
+		r.b.cfg.Layers.Release(context.WithoutCancel(ctx), dir)
+		os.RemoveAll(dir)
+	}
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		cleanup()
+		return "", nil, err
+	}
+	if err := mount.All(mounts, mnt); err != nil {
+		cleanup()
+		return "", nil, fmt.Errorf("mount snapshot: %w", err)
+	}
+	return mnt, cleanup, nil
+}
+
+// download fetches an ADD URL into a scratch directory.
+func (r *run) download(ctx context.Context, src *sourceSet, raw string) (copyItem, string, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return copyItem{}, "", errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("ADD failed: invalid URL %q", raw))
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, raw, nil)
+	if err != nil {
+		return copyItem{}, "", err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return copyItem{}, "", fmt.Errorf("ADD failed: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 400 {
+		return copyItem{}, "", fmt.Errorf("ADD failed: failed to GET %s with status %s", raw, resp.Status)
+	}
+	dir, err := os.MkdirTemp(r.b.cfg.TmpDir, "build-add-")
+	if err != nil {
+		return copyItem{}, "", err
+	}
+	src.cleanup = append(src.cleanup, func() { os.RemoveAll(dir) })
+	f, err := os.Create(filepath.Join(dir, "download"))
+	if err != nil {
+		return copyItem{}, "", err
+	}
+	h := sha256.New()
+	_, err = io.Copy(io.MultiWriter(f, h), resp.Body)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return copyItem{}, "", fmt.Errorf("ADD failed: download %s: %w", raw, err)
+	}
+	name := path.Base(u.Path)
+	if name == "/" || name == "." {
+		name = "index.html"
+		if src.dirDest {
+			return copyItem{}, "", errdefs.ErrInvalidArgument.WithMessage("ADD failed: cannot determine filename from url: " + raw)
+		}
+	}
+	item := copyItem{root: dir, rel: "download", name: name, mode: 0o600}
+	if lm, err := http.ParseTime(resp.Header.Get("Last-Modified")); err == nil {
+		item.mtime = lm
+	}
+	return item, hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// isArchive reports whether the file rel in root is a tar archive, plain or
+// compressed (ADD extracts those).
+func isArchive(root, rel string) bool {
+	fd, err := openInRoot(root, rel, unix.O_RDONLY)
+	if err != nil {
+		return false
+	}
+	f := os.NewFile(uintptr(fd), rel)
+	defer f.Close()
+	plain, err := compression.DecompressStream(bufio.NewReader(f))
+	if err != nil {
+		return false
+	}
+	defer plain.Close()
+	buf := make([]byte, 512)
+	if _, err := io.ReadFull(plain, buf); err != nil {
+		return false
+	}
+	_, err = tar.NewReader(bytes.NewReader(buf)).Next()
+	return err == nil
+}
+
+// glob expands a pattern of slash-separated components (filepath.Match
+// syntax) inside root, component by component, sorted.
+func glob(root, pattern string) ([]string, error) {
+	cur := []string{""}
+	for _, comp := range strings.Split(pattern, "/") {
+		var next []string
+		for _, dir := range cur {
+			if !hasWildcard(comp) {
+				p := path.Join(dir, comp)
+				if lexistsInRoot(root, p) {
+					next = append(next, p)
+				}
+				continue
+			}
+			names, err := readDirNames(root, dir)
+			if err != nil {
+				continue
+			}
+			for _, n := range names {
+				ok, err := path.Match(comp, n)
+				if err != nil {
+					return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid pattern %q: %v", pattern, err))
+				}
+				if ok {
+					next = append(next, path.Join(dir, n))
+				}
+			}
+		}
+		cur = next
+	}
+	slices.Sort(cur)
+	return cur, nil
+}
+
+func readDirNames(root, dir string) ([]string, error) {
+	fd, err := openInRoot(root, dir, unix.O_RDONLY|unix.O_DIRECTORY)
+	if err != nil {
+		return nil, err
+	}
+	f := os.NewFile(uintptr(fd), dir)
+	defer f.Close()
+	names, err := f.Readdirnames(-1)
+	slices.Sort(names)
+	return names, err
+}
+
+// entry is one file met while walking a source.
+type entry struct {
+	rel  string // path below the source ("" for the source itself)
+	st   unix.Stat_t
+	link string
+	dfd  int    // directory holding it (for opening), -1 for the source itself
+	base string // name in dfd
+}
+
+// walk calls fn for the source rel in root and, for a directory, for
+// everything below it in lexical order, without following symlinks below
+// the source. Directories come before their contents.
+func walk(root, rel string, fn func(e entry, open func() (*os.File, error)) error) error {
+	st, err := statInRoot(root, rel)
+	if err != nil {
+		return err
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		open := func() (*os.File, error) {
+			fd, err := openInRoot(root, rel, unix.O_RDONLY)
+			if err != nil {
+				return nil, err
+			}
+			return os.NewFile(uintptr(fd), rel), nil
+		}
+		return fn(entry{st: st, dfd: -1}, open)
+	}
+	fd, err := openInRoot(root, rel, unix.O_RDONLY|unix.O_DIRECTORY)
+	if err != nil {
+		return err
+	}
+	if err := fn(entry{st: st, dfd: -1}, nil); err != nil {
+		unix.Close(fd)
+		return err
+	}
+	return walkDir(fd, "", fn)
+}
+
+// walkDir walks the directory fd (which it closes), whose path below the
+// source is prefix.
+func walkDir(fd int, prefix string, fn func(e entry, open func() (*os.File, error)) error) error {
+	f := os.NewFile(uintptr(fd), prefix)
+	defer f.Close()
+	names, err := f.Readdirnames(-1)
+	if err != nil {
+		return err
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		e := entry{rel: path.Join(prefix, n), dfd: fd, base: n}
+		if err := unix.Fstatat(fd, n, &e.st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return err
+		}
+		var open func() (*os.File, error)
+		switch e.st.Mode & unix.S_IFMT {
+		case unix.S_IFLNK:
+			buf := make([]byte, 4096)
+			k, err := unix.Readlinkat(fd, n, buf)
+			if err != nil {
+				return err
+			}
+			e.link = string(buf[:k])
+		case unix.S_IFREG:
+			name := n
+			open = func() (*os.File, error) {
+				cfd, err := unix.Openat(fd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+				if err != nil {
+					return nil, err
+				}
+				return os.NewFile(uintptr(cfd), name), nil
+			}
+		}
+		if err := fn(e, open); err != nil {
+			return err
+		}
+		if e.st.Mode&unix.S_IFMT == unix.S_IFDIR {
+			cfd, err := unix.Openat(fd, n, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+			if err != nil {
+				return err
+			}
+			if err := walkDir(cfd, e.rel, fn); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// digestItem adds the content, mode and owner of the source rel (not its
+// times) to h, and each file's digest to files (by context path) when files
+// is not nil.
+func digestItem(root, rel string, h hash.Hash, files map[string]string) error {
+	buf := make([]byte, 128<<10)
+	return walk(root, rel, func(e entry, open func() (*os.File, error)) error {
+		fh := sha256.New()
+		fmt.Fprintf(fh, "%o %d %d %q %d\n", e.st.Mode, e.st.Uid, e.st.Gid, e.link, e.st.Size)
+		if open != nil {
+			f, err := open()
+			if err != nil {
+				return err
+			}
+			_, err = io.CopyBuffer(fh, f, buf)
+			f.Close()
+			if err != nil {
+				return err
+			}
+		}
+		sum := hex.EncodeToString(fh.Sum(nil))
+		fmt.Fprintf(h, "%q %s\n", e.rel, sum)
+		if files != nil && len(files) <= maxFiles && (e.st.Mode&unix.S_IFMT != unix.S_IFDIR) {
+			files[path.Join(rel, e.rel)] = sum
+		}
+		return nil
+	})
+}
+
+// copyFunc copies the sources into the rootfs of a step's snapshot.
+func (r *run) copyFunc(ctx context.Context, s *state, src *sourceSet, chown, chmod string) func(dir, rootfs string) error {
+	return func(_, rootfs string) error {
+		uid, gid, err := resolveChown(rootfs, chown)
+		if err != nil {
+			return err
+		}
+		var mode int64 = -1
+		if chmod != "" {
+			m, err := strconv.ParseUint(chmod, 8, 32)
+			if err != nil || m > 0o7777 {
+				return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid chmod parameter: %q", chmod))
+			}
+			mode = int64(m)
+		}
+		destIsDir := src.dirDest || isDirInRoot(rootfs, src.dest)
+		return applyTar(ctx, rootfs, func(tw *tar.Writer) error {
+			for _, item := range src.items {
+				if err := writeItem(tw, rootfs, item, src.dest, destIsDir, uid, gid, mode); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+}
+
+// writeItem writes the tar entries that copy item to dest.
+func writeItem(tw *tar.Writer, rootfs string, item copyItem, dest string, destIsDir bool, uid, gid int, mode int64) error {
+	name := func(p string) string { return strings.TrimPrefix(path.Clean(p), "/") }
+	target := dest
+	if destIsDir && !item.isDir && !item.archive {
+		target = path.Join(dest, item.name)
+	}
+	switch {
+	case item.data != nil:
+		m := item.mode
+		if mode >= 0 {
+			m = mode
+		}
+		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: name(target), Mode: m, Uid: uid, Gid: gid, Size: int64(len(*item.data)), ModTime: time.Now()}); err != nil {
+			return err
+		}
+		_, err := io.WriteString(tw, *item.data)
+		return err
+	case item.archive:
+		fd, err := openInRoot(item.root, item.rel, unix.O_RDONLY)
+		if err != nil {
+			return err
+		}
+		f := os.NewFile(uintptr(fd), item.rel)
+		defer f.Close()
+		plain, err := compression.DecompressStream(bufio.NewReader(f))
+		if err != nil {
+			return err
+		}
+		defer plain.Close()
+		if !lexistsInRoot(rootfs, dest) {
+			if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: name(dest) + "/", Mode: 0o755, Uid: uid, Gid: gid, ModTime: time.Now()}); err != nil {
+				return err
+			}
+		}
+		return copyTarEntries(tar.NewReader(plain), tw, underDir(name(dest)))
+	}
+	buf := make([]byte, 128<<10)
+	return walk(item.root, item.rel, func(e entry, open func() (*os.File, error)) error {
+		t := path.Join(target, e.rel)
+		isDir := e.st.Mode&unix.S_IFMT == unix.S_IFDIR
+		if e.rel == "" && isDir {
+			if lexistsInRoot(rootfs, t) {
+				return nil // copy into the existing directory, leaving it as it is
+			}
+			m := int64(0o755)
+			if mode >= 0 {
+				m = mode
+			}
+			return tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: name(t) + "/", Mode: m, Uid: uid, Gid: gid, ModTime: time.Unix(e.st.Mtim.Unix())})
+		}
+		hdr := &tar.Header{
+			Name:    name(t),
+			Mode:    int64(e.st.Mode & 0o7777),
+			Uid:     uid,
+			Gid:     gid,
+			ModTime: time.Unix(e.st.Mtim.Unix()),
+		}
+		if item.mode != 0 {
+			hdr.Mode = item.mode
+		}
+		if !item.mtime.IsZero() {
+			hdr.ModTime = item.mtime
+		}
+		if mode >= 0 {
+			hdr.Mode = mode
+		}
+		switch e.st.Mode & unix.S_IFMT {
+		case unix.S_IFDIR:
+			hdr.Typeflag, hdr.Name = tar.TypeDir, hdr.Name+"/"
+		case unix.S_IFLNK:
+			hdr.Typeflag, hdr.Linkname = tar.TypeSymlink, e.link
+		case unix.S_IFREG:
+			hdr.Typeflag, hdr.Size = tar.TypeReg, e.st.Size
+		case unix.S_IFIFO:
+			hdr.Typeflag = tar.TypeFifo
+		default:
+			return nil // devices and sockets are not copied
+		}
+		if err := tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+		if open == nil || hdr.Typeflag != tar.TypeReg {
+			return nil
+		}
+		f, err := open()
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		_, err = io.CopyBuffer(tw, io.LimitReader(f, hdr.Size), buf)
+		return err
+	})
+}
+
+// copyTarEntries copies the entries of tr into tw, renamed by rename.
+func copyTarEntries(tr *tar.Reader, tw *tar.Writer, rename func(string) (string, error)) error {
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if hdr.Typeflag == tar.TypeXGlobalHeader {
+			continue
+		}
+		n, err := rename(hdr.Name)
+		if err != nil {
+			return err
+		}
+		if n == "" {
+			continue
+		}
+		hdr.Name = n
+		if hdr.Typeflag == tar.TypeLink {
+			if hdr.Linkname, err = rename(hdr.Linkname); err != nil {
+				return err
+			}
+		}
+		hdr.Format = tar.FormatUnknown
+		if err := tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+		if _, err := io.Copy(tw, tr); err != nil {
+			return err
+		}
+	}
+}

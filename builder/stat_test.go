@@ -1,0 +1,5 @@
+package builder
+
+import "syscall"
+
+type syscallStat = syscall.Stat_t

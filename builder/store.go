@@ -1,0 +1,43 @@
+package builder
+
+import (
+	"context"
+	"io"
+
+	"github.com/klauspost/compress/zstd"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/gantry/gantry/content"
+	"github.com/gantry/gantry/layer"
+)
+
+// StoreLayer applies the uncompressed layer tar r on top of the chain parent
+// in ls and keeps the tar, zstd-compressed, as a blob in cs (for push and
+// save), reading r once: compression runs beside the extraction. It returns
+// the layer and the blob's descriptor. Nothing references them yet: the
+// caller must keep garbage collection away until an image does. After an
+// error nothing new is stored (a staged blob is discarded).
+func StoreLayer(ctx context.Context, cs *content.Store, ls *layer.Store, parent digest.Digest, r io.Reader) (layer.Layer, ocispec.Descriptor, error) {
+	w, err := cs.Writer(ctx)
+	if err != nil {
+		return layer.Layer{}, ocispec.Descriptor{}, err
+	}
+	defer w.Close()
+	zw, err := zstd.NewWriter(w, zstd.WithEncoderLevel(zstd.SpeedFastest))
+	if err != nil {
+		return layer.Layer{}, ocispec.Descriptor{}, err
+	}
+	l, err := ls.Apply(ctx, parent, io.TeeReader(r, zw))
+	if cerr := zw.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return layer.Layer{}, ocispec.Descriptor{}, err
+	}
+	blob, err := w.Commit(ctx, "")
+	if err != nil {
+		return layer.Layer{}, ocispec.Descriptor{}, err
+	}
+	return l, ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayerZstd, Digest: blob, Size: w.Size()}, nil
+}

@@ -1,0 +1,171 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
+
+	"github.com/gantry/gantry/api"
+	"github.com/gantry/gantry/builder"
+	gcontainer "github.com/gantry/gantry/container"
+	"github.com/gantry/gantry/runtime"
+)
+
+// newBuilder makes the image builder, its cache under <root>/builder.
+func (d *Daemon) newBuilder() (*builder.Builder, error) {
+	return builder.New(builder.Config{
+		Root:    filepath.Join(d.cfg.Root, "builder"),
+		TmpDir:  filepath.Join(d.cfg.Root, "tmp"),
+		Content: d.content,
+		Layers:  d.layers,
+		Images:  d.images,
+		Runner:  buildRunner{d},
+		GC:      &d.gc,
+		Log:     d.log,
+	})
+}
+
+// Build implements POST /build: the context read from src is extracted in
+// a staging directory, removed when the build ends, and built.
+func (d *Daemon) Build(ctx context.Context, src io.Reader, opts api.BuildOptions, out api.BuildOutput) error {
+	network := opts.NetworkMode
+	switch network {
+	case "", "default", "bridge", "host":
+		network = "host" // until the bridge network exists
+	case "none":
+	default:
+		return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("network mode %q is not supported for builds", opts.NetworkMode))
+	}
+	dir, err := os.MkdirTemp(filepath.Join(d.cfg.Root, "tmp"), "build-context-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	if err := builder.ExtractContext(ctx, src, dir); err != nil {
+		return err
+	}
+	args := map[string]string{}
+	for k, v := range opts.BuildArgs {
+		if v != nil {
+			args[k] = *v
+		}
+	}
+	_, err = d.builder.Build(ctx, builder.Options{
+		ContextDir: dir,
+		Dockerfile: opts.Dockerfile,
+		Tags:       opts.Tags,
+		BuildArgs:  args,
+		Labels:     opts.Labels,
+		Target:     opts.Target,
+		NoCache:    opts.NoCache,
+		Quiet:      opts.Quiet,
+		Network:    network,
+		ShmSize:    opts.ShmSize,
+		Platform:   opts.Platform,
+	}, out)
+	return err
+}
+
+// buildRunner runs the RUN steps of builds with the daemon's runtime, as
+// containers that exist only in the runtime: no record, no log.
+type buildRunner struct{ d *Daemon }
+
+func (r buildRunner) Run(ctx context.Context, p builder.Process, out io.Writer) (int, error) {
+	hc := &container.HostConfig{NetworkMode: container.NetworkMode(p.Network), ShmSize: p.ShmSize}
+	for _, b := range p.Binds {
+		hc.Binds = append(hc.Binds, b.Source+":"+b.Destination+":ro")
+	}
+	files := map[string]string{}
+	hosts := "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+	if p.Network == "host" {
+		if data, err := os.ReadFile("/etc/hosts"); err == nil {
+			hosts = string(data)
+		}
+	}
+	resolv, _ := os.ReadFile("/etc/resolv.conf")
+	hostname, _ := os.Hostname()
+	for name, data := range map[string]string{"hosts": hosts, "resolv.conf": string(resolv), "hostname": hostname + "\n"} {
+		f := filepath.Join(p.Bundle, name)
+		if err := os.WriteFile(f, []byte(data), 0o644); err != nil {
+			return 0, err
+		}
+		files[name] = f
+	}
+	spec, err := gcontainer.Spec(gcontainer.SpecInput{
+		ID:             p.ID,
+		Rootfs:         p.Rootfs,
+		Config:         &container.Config{Cmd: p.Args, Env: p.Env, WorkingDir: p.WorkDir, User: p.User},
+		HostConfig:     hc,
+		HostsPath:      files["hosts"],
+		HostnamePath:   files["hostname"],
+		ResolvConfPath: files["resolv.conf"],
+	})
+	if err != nil {
+		return 0, err
+	}
+	// The spec's environment adds HOSTNAME and HOME; the step's own
+	// environment is p.Env, as the classic builder passes it.
+	spec.Process.Env = withDefaults(p.Env, spec.Process.Env)
+	data, err := json.Marshal(spec)
+	if err != nil {
+		return 0, err
+	}
+	if err := os.WriteFile(filepath.Join(p.Bundle, "config.json"), data, 0o600); err != nil {
+		return 0, err
+	}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return 0, err
+	}
+	proc, err := r.d.runtime.Run(ctx, p.ID, p.Bundle, false, runtime.Stdio{Stdout: pw, Stderr: pw})
+	pw.Close()
+	if err != nil {
+		pr.Close()
+		return 0, err
+	}
+	var pump sync.WaitGroup
+	pump.Add(1)
+	go func() {
+		defer pump.Done()
+		io.Copy(out, pr)
+		io.Copy(io.Discard, pr)
+		pr.Close()
+	}()
+	code, err := r.d.runtime.Wait(ctx, proc.Pid)
+	if err != nil {
+		// The client went away: kill the step and reap it.
+		r.d.runtime.Kill(context.WithoutCancel(ctx), p.ID, syscall.SIGKILL, true)
+		r.d.runtime.Wait(context.WithoutCancel(ctx), proc.Pid)
+	}
+	pump.Wait()
+	if derr := r.d.runtime.Delete(context.WithoutCancel(ctx), p.ID, true); derr != nil {
+		r.d.log.Warn("delete build container", "container", p.ID, "error", derr)
+	}
+	return code, err
+}
+
+// withDefaults is env plus the entries of defaults whose names env lacks.
+func withDefaults(env, defaults []string) []string {
+	out := append([]string(nil), env...)
+	have := map[string]bool{}
+	for _, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		have[k] = true
+	}
+	for _, kv := range defaults {
+		k, _, _ := strings.Cut(kv, "=")
+		if !have[k] {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
