@@ -17,3 +17,6 @@ bench: build
 
 clean:
 	rm -rf $(BIN)
+
+bench-build: build
+	bench/build.sh

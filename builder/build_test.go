@@ -259,7 +259,7 @@ func TestBuildMissExplanations(t *testing.T) {
 			os.Chtimes(filepath.Join(e.ctxDir, "app/util.go"), time.Now(), time.Now().Add(time.Hour))
 		}, Options{}, ""},
 		{"mode is a change", func() { os.Chmod(filepath.Join(e.ctxDir, "app/util.go"), 0o600) }, Options{}, "cache miss at step 4 (COPY app/ /app/): app/util.go changed"},
-		{"a build arg", func() {}, Options{BuildArgs: map[string]string{"V": "2"}}, "cache miss at step 2 (ARG V=1): build arg V changed (1 -> 2)"},
+		{"a build arg", func() {}, Options{BuildArgs: map[string]string{"V": "2"}}, "cache miss at step 3 (RUN echo $V > /v): build arg V changed (1 -> 2)"},
 		{"the base image", func() { e.baseImage("base:latest", "two") }, Options{BuildArgs: map[string]string{"V": "2"}}, "cache miss at step 2 (ARG V=1): base image base:latest now points to a new image"},
 	}
 	for _, st := range steps {
@@ -282,7 +282,7 @@ func TestBuildFailures(t *testing.T) {
 		want             string // the error
 		code             int
 	}{
-		{"parse", "FROM base\nRUNN x\n", true, "dockerfile parse error line 2: unknown instruction: RUNN", 0},
+		{"parse", "FROM base\nRUNN x\n", true, "Dockerfile:2: unknown instruction: RUNN (did you mean RUN?)", 0},
 		{"target", "FROM base\n", true, `target stage "nope" could not be found`, 0},
 		{"run fails", "FROM base\nRUN echo x > /x; exit 3\n", false, "The command '/bin/sh -c echo x > /x; exit 3' returned a non-zero code: 3", 3},
 		{"ignored source", "FROM base\nCOPY secret /\n", false, "COPY failed: secret is excluded by .dockerignore, so it is not in the build context", 0},

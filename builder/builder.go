@@ -8,9 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"path"
-	"regexp"
 	goruntime "runtime"
 	"slices"
 	"strconv"
@@ -169,9 +169,11 @@ func (b *Builder) prepare(opts Options, out Output) (*run, error) {
 	if err != nil {
 		return nil, errdefs.ErrInvalidArgument.WithMessage("Cannot locate specified Dockerfile: " + name)
 	}
+	// Parse errors name the file and line: `Dockerfile:3: unknown
+	// instruction: RUNN (did you mean RUN?)`.
 	df, err := dockerfile.Parse(path.Base(clean), strings.NewReader(string(data)))
 	if err != nil {
-		return nil, parseError(err)
+		return nil, err
 	}
 	if len(opts.Labels) > 0 {
 		if err := addLabels(df, opts.Labels); err != nil {
@@ -205,6 +207,19 @@ func (b *Builder) prepare(opts Options, out Output) (*run, error) {
 			r.ignore, _ = dockerfile.NewIgnore(patterns)
 		}
 	}
+	// The client sends the Dockerfile and .dockerignore even when
+	// .dockerignore excludes them; as with Docker, COPY and ADD then do not
+	// see them.
+	for _, f := range []string{clean, ".dockerignore"} {
+		if r.ignore == nil {
+			break
+		}
+		if excluded, _ := r.ignore.Excluded(f); excluded {
+			if err := removeInRoot(opts.ContextDir, f); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return nil, fmt.Errorf("drop %s from the build context: %w", f, err)
+			}
+		}
+	}
 	if opts.Quiet {
 		r.out = &quietOutput{out: out}
 	}
@@ -212,23 +227,6 @@ func (b *Builder) prepare(opts Options, out Output) (*run, error) {
 		r.print("[WARNING]: " + w + "\n")
 	}
 	return r, nil
-}
-
-// parseErrorRE matches the dockerfile package's `Dockerfile:2: message`.
-var parseErrorRE = regexp.MustCompile(`^[^:]*:(\d+): (.*)$`)
-
-// parseError words a parse error as Docker 20.10 does on the wire:
-// `dockerfile parse error line 2: unknown instruction: RUNN`.
-func parseError(err error) error {
-	m := parseErrorRE.FindStringSubmatch(err.Error())
-	if m == nil {
-		return err
-	}
-	msg := m[2]
-	if i := strings.Index(msg, " (did you mean "); i > 0 && strings.HasSuffix(msg, "?)") {
-		msg = msg[:i]
-	}
-	return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("dockerfile parse error line %s: %s", m[1], msg))
 }
 
 // addLabels adds the build's --label values to the last stage as one LABEL
@@ -470,10 +468,9 @@ func (r *run) step(ctx context.Context, s *state, idx int, cmd instructions.Comm
 		Base:        s.base,
 		BaseImage:   s.baseImage,
 	}
-	switch x.(type) {
-	case *instructions.RunCommand, *instructions.ArgCommand:
-		// The build args a RUN sees, and the value an ARG takes.
-	default:
+	if _, ok := x.(*instructions.RunCommand); !ok {
+		// Only a RUN sees build args; an ARG step's key is its text, as in
+		// Docker, so a changed value misses at the first RUN that uses it.
 		in.BuildArgs = nil
 	}
 	if len(in.BuildArgs) == 0 {

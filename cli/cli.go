@@ -94,6 +94,7 @@ func newRootCommand(c *Cli) *cobra.Command {
 		newCommitCommand(c), newWaitCommand(c), newRenameCommand(c),
 	)
 	root.AddCommand(image, ctr,
+		newBuildCommand(c),
 		newImportCommand(c), newImagesCommand(c, ""), newHistoryCommand(c),
 		newTagCommand(c), newRmiCommand(c, ""), newRunCommand(c), newCreateCommand(c),
 		newStartCommand(c), newAttachCommand(c), newPsCommand(c, ""), newLogsCommand(c),

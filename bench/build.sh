@@ -1,0 +1,218 @@
+#!/usr/bin/env bash
+# Benchmark of image builds, Gantry against Docker, both driven by the docker
+# CLI (`make bench-build`). Prints a table; writes nothing into the tree.
+#
+#   cold     the 3-step build (FROM busybox, RUN echo, CMD) with --no-cache,
+#            RUNS times: median
+#   cached   the same build fully cached, RUNS times: median
+#   step10   a 20-step RUN Dockerfile rebuilt after a change at step 10
+#            (steps 10-20 re-run), REPEAT times: median
+#   bigctx   a fully cached rebuild (FROM, COPY . /ctx, RUN) with a 300 MB,
+#            30,000-file context, REPEAT times: median
+#
+# Docker's column uses the dockerd at /var/run/docker.sock when it answers
+# (its classic builder: the docker CLI here has no buildx), else it is
+# skipped. The engines take turns per measure, so that neither always pays
+# for the other's disk writes.
+#
+# Environment: RUNS (default 10), REPEAT (default 5); GANTRYD (default
+# bin/gantryd) and GANTRYD_EXTRA_ARGS to run another daemon in gantryd's
+# place; BENCH_CACHE (default /var/tmp/gantry-bench) keeps the big context
+# between runs.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+RUNS=${RUNS:-10}
+REPEAT=${REPEAT:-5}
+GANTRYD=${GANTRYD:-bin/gantryd}
+BENCH_CACHE=${BENCH_CACHE:-/var/tmp/gantry-bench}
+export DOCKER_CLI_HINTS=false
+unset DOCKER_BUILDKIT
+# The base image under a name of its own, so that a shared dockerd's
+# busybox:latest is left alone.
+IMG=gantry-bench/build-busybox:latest
+
+die() { echo "bench: $*" >&2; exit 1; }
+log() { echo "bench: $*" >&2; }
+
+[ "$(id -u)" = 0 ] || die "needs root (gantryd mounts overlayfs and runs runc)"
+[ -x "$GANTRYD" ] || die "$GANTRYD not found: run make build first"
+for p in docker busybox runc curl; do
+	command -v "$p" >/dev/null || die "$p not found (apt-get install docker.io, busybox-static, runc, curl)"
+done
+
+work=$(mktemp -d "${BENCH_TMP:-/tmp}/gantry-bench-build.XXXXXX")
+pids=()
+hosts=()
+cleanup() {
+	# Images this script built, on every engine it used.
+	for h in "${hosts[@]}"; do
+		if [ -s "$work/ids.$(echo "$h" | md5sum | cut -c1-8)" ]; then
+			sort -u "$work/ids.$(echo "$h" | md5sum | cut -c1-8)" | xargs -r env DOCKER_HOST="$h" docker rmi -f >/dev/null 2>&1 || true
+		fi
+		DOCKER_HOST=$h docker rmi "$IMG" >/dev/null 2>&1 || true
+	done
+	for pid in "${pids[@]}"; do
+		kill -TERM "$pid" 2>/dev/null || true
+	done
+	for pid in "${pids[@]}"; do
+		for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$pid" 2>/dev/null || true
+	done
+	{ grep -o " $work[^ ]*" /proc/self/mountinfo || true; } | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+	rm -rf "$work" || true
+}
+trap cleanup EXIT
+
+now_ns() { date +%s%N; }
+ms_since() { echo $(( ($(now_ns) - $1) / 1000000 )); }
+median() { sort -n "$1" | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
+
+# busybox_tar FILE: a rootfs with busybox and a symlink per applet.
+busybox_tar() {
+	local root=$work/bbroot
+	mkdir -p "$root"/{bin,etc,dev,proc,sys,tmp,root,home,var}
+	cp "$(command -v busybox)" "$root/bin/busybox"
+	for a in $("$root/bin/busybox" --list); do
+		[ "$a" = busybox ] || ln -sf busybox "$root/bin/$a"
+	done
+	printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\n' >"$root/etc/passwd"
+	printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
+	chmod 1777 "$root/tmp"
+	tar -C "$root" -cf "$1" .
+}
+
+# big_context DIR: 30,000 files of 10 kB (300 MB) in 30 directories, cached
+# in BENCH_CACHE.
+big_context() {
+	local d=$BENCH_CACHE/context-300m
+	if [ ! -f "$d/.complete" ]; then
+		log "making a 300 MB, 30,000-file context in $d"
+		rm -rf "$d" && mkdir -p "$d"
+		for i in $(seq -w 0 29); do
+			mkdir "$d/d$i"
+			head -c $((1000 * 10240)) /dev/urandom | (cd "$d/d$i" && split -b 10240 -a 3 -d - f)
+		done
+		touch "$d/.complete"
+	fi
+	printf '.complete\n' >"$d/.dockerignore"
+	printf 'FROM %s\nCOPY . /ctx\nRUN du -sk /ctx\n' "$IMG" >"$d/Dockerfile"
+	echo "$d"
+}
+
+# build HOST DIR [ARGS...]: one quiet build through the docker CLI; the ID
+# goes to the list of images to remove.
+build() {
+	local h=$1 dir=$2
+	shift 2
+	DOCKER_HOST=$h docker build -q "$@" "$dir" 2>"$work/build.err" >>"$work/ids.$(echo "$h" | md5sum | cut -c1-8)" ||
+		{ cat "$work/build.err" >&2; die "docker build $* $dir against $h failed"; }
+}
+
+# timed FILE HOST DIR [ARGS...]: appends the time of one build to FILE.
+timed() {
+	local f=$1 t
+	shift
+	t=$(now_ns)
+	build "$@"
+	ms_since "$t" >>"$f"
+}
+
+wait_ping() { # wait_ping SOCKET PID
+	for _ in $(seq 300); do
+		curl -sf --unix-socket "$1" http://d/_ping >/dev/null 2>&1 && return 0
+		kill -0 "$2" 2>/dev/null || return 1
+		sleep 0.1
+	done
+	return 1
+}
+
+# Contexts.
+mkdir -p "$work/three" "$work/twenty"
+printf 'FROM %s\nRUN echo hi\nCMD ["true"]\n' "$IMG" >"$work/three/Dockerfile"
+twenty() { # twenty TOKEN: the 20-step Dockerfile, TOKEN in step 10
+	{
+		echo "FROM $IMG"
+		for i in $(seq 2 20); do
+			if [ "$i" = 10 ]; then echo "RUN echo step $i $1 > /s$i"; else echo "RUN echo step $i > /s$i"; fi
+		done
+	} >"$work/twenty/Dockerfile"
+}
+busybox_tar "$work/busybox.tar"
+BIG=$(big_context)
+
+# --- Engines ---------------------------------------------------------------
+mkdir -p "$work/gantry"
+# shellcheck disable=SC2086
+"$GANTRYD" --data-root "$work/gantry/root" -H "unix://$work/gantry/d.sock" --log-level warn ${GANTRYD_EXTRA_ARGS:-} \
+	>"$work/gantry/log" 2>&1 &
+pids+=($!)
+wait_ping "$work/gantry/d.sock" "$!" || { tail -20 "$work/gantry/log" >&2; die "gantryd did not start"; }
+engines=(gantry)
+H_gantry=unix://$work/gantry/d.sock
+docker_note="skipped: no dockerd at /var/run/docker.sock"
+if DOCKER_HOST=unix:///var/run/docker.sock docker version >/dev/null 2>&1; then
+	engines+=(docker)
+	H_docker=unix:///var/run/docker.sock
+	docker_note="the running dockerd at /var/run/docker.sock, $(DOCKER_HOST=$H_docker docker version -f '{{.Server.Version}}') classic builder"
+fi
+for n in "${engines[@]}"; do
+	h=$(eval echo "\$H_$n")
+	hosts+=("$h")
+	DOCKER_HOST=$h docker import "$work/busybox.tar" "$IMG" >/dev/null
+done
+
+# each FUNC: runs FUNC ENGINE HOST for every engine, alternating the order
+# from call to call.
+order=0
+each() {
+	local list=("${engines[@]}")
+	if [ $((order % 2)) = 1 ] && [ ${#list[@]} = 2 ]; then list=("${list[1]}" "${list[0]}"); fi
+	order=$((order + 1))
+	for n in "${list[@]}"; do "$1" "$n" "$(eval echo "\$H_$n")"; done
+}
+
+three_cold() { timed "$work/$1.cold" "$2" "$work/three" --no-cache -t gantry-bench/three:1; }
+three_cached() { timed "$work/$1.cached" "$2" "$work/three" -t gantry-bench/three:1; }
+twenty_change() {
+	twenty "$1-$round"
+	timed "$work/$1.step10" "$2" "$work/twenty" -t gantry-bench/twenty:1
+}
+big_cached() { timed "$work/$1.bigctx" "$2" "$BIG" -t gantry-bench/big:1; }
+
+log "3-step build: warm-up, then $RUNS cold (--no-cache) and $RUNS cached builds per engine"
+warm() { build "$2" "$work/three" -t gantry-bench/three:1; }
+each warm
+for round in $(seq "$RUNS"); do each three_cold; done
+for round in $(seq "$RUNS"); do each three_cached; done
+
+log "20-step build: first build, then $REPEAT rebuilds after a change at step 10"
+round=0
+first20() { twenty "$1-0"; build "$2" "$work/twenty" -t gantry-bench/twenty:1; }
+each first20
+for round in $(seq "$REPEAT"); do each twenty_change; done
+
+log "300 MB, 30,000-file context: first build, then $REPEAT fully cached rebuilds"
+firstbig() { build "$2" "$BIG" -t gantry-bench/big:1; }
+each firstbig
+for round in $(seq "$REPEAT"); do each big_cached; done
+
+# --- Report ----------------------------------------------------------------
+row() { # row LABEL MEASURE
+	local g d ratio
+	g=$(median "$work/gantry.$2")
+	if [ -f "$work/docker.$2" ]; then
+		d=$(median "$work/docker.$2")
+		ratio=$(awk -v g="$g" -v d="$d" 'BEGIN{ if (d > 0) printf "%.2f", g/d; else print "-" }')
+		printf '%-62s %10s %10s %8s\n' "$1" "$g ms" "$d ms" "$ratio"
+	else
+		printf '%-62s %10s %10s %8s\n' "$1" "$g ms" "-" "-"
+	fi
+}
+echo
+echo "Gantry vs Docker builds, through the docker CLI ($(nproc) cores; Docker: $docker_note)"
+printf '%-62s %10s %10s %8s\n' "measure" "gantry" "docker" "g/d"
+row "3-step build, --no-cache, median of $RUNS" cold
+row "3-step build, fully cached, median of $RUNS" cached
+row "20-step RUN build, change at step 10, median of $REPEAT" step10
+row "cached rebuild, 300 MB / 30,000-file context, median of $REPEAT" bigctx

@@ -1,0 +1,274 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+
+	"github.com/distribution/reference"
+	"github.com/docker/go-units"
+	"github.com/moby/moby/api/types/build"
+	"github.com/moby/moby/api/types/jsonstream"
+	"github.com/moby/moby/api/types/registry"
+	"github.com/moby/moby/client"
+	"github.com/moby/moby/client/pkg/jsonmessage"
+	"github.com/spf13/cobra"
+)
+
+type buildOptions struct {
+	context    string // PATH, URL or "-"
+	tags       []string
+	dockerfile string
+	buildArgs  []string
+	labels     []string
+	noCache    bool
+	target     string
+	quiet      bool
+	pull       bool
+	network    string
+	iidFile    string
+	progress   string
+	rm         bool
+	forceRm    bool
+}
+
+func newBuildCommand(c *Cli) *cobra.Command {
+	var opts buildOptions
+	cmd := &cobra.Command{
+		Use:   "build [OPTIONS] PATH | URL | -",
+		Short: "Build an image from a Dockerfile",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.context = args[0]
+			return runBuild(cmd.Context(), c, opts)
+		},
+	}
+	f := cmd.Flags()
+	f.StringArrayVarP(&opts.tags, "tag", "t", nil, `Name and optionally a tag in the "name:tag" format`)
+	f.StringVarP(&opts.dockerfile, "file", "f", "", `Name of the Dockerfile (Default is "PATH/Dockerfile")`)
+	f.StringArrayVar(&opts.buildArgs, "build-arg", nil, "Set build-time variables")
+	f.StringArrayVar(&opts.labels, "label", nil, "Set metadata for an image")
+	f.BoolVar(&opts.noCache, "no-cache", false, "Do not use cache when building the image")
+	f.StringVar(&opts.target, "target", "", "Set the target build stage to build")
+	f.BoolVarP(&opts.quiet, "quiet", "q", false, "Suppress the build output and print image ID on success")
+	f.BoolVar(&opts.pull, "pull", false, "Always attempt to pull a newer version of the image")
+	f.StringVar(&opts.network, "network", "default", "Set the networking mode for the RUN instructions during build")
+	f.StringVar(&opts.iidFile, "iidfile", "", "Write the image ID to the file")
+	f.StringVar(&opts.progress, "progress", "auto", "Set type of progress output (auto, plain, tty)")
+	f.BoolVar(&opts.rm, "rm", true, "Remove intermediate containers after a successful build")
+	f.BoolVar(&opts.forceRm, "force-rm", false, "Always remove intermediate containers")
+	return cmd
+}
+
+// runBuild is docker build with the classic builder: it prepares the context
+// (a directory filtered by .dockerignore, a tar or a Dockerfile on stdin, or a
+// URL the daemon fetches), streams it to POST /build and renders the JSON
+// message stream. A build error ends the command with the code the daemon
+// gave it (a failing RUN's own exit status), or 1.
+func runBuild(ctx context.Context, c *Cli, opts buildOptions) error {
+	query, err := opts.toQuery()
+	if err != nil {
+		return err
+	}
+	tty, err := opts.ttyOutput(c.Out)
+	if err != nil {
+		return err
+	}
+	if opts.iidFile != "" {
+		if err := os.Remove(opts.iidFile); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("Removing image ID file: %w", err)
+		}
+	}
+	bctx, err := openBuildContext(opts.context, opts.dockerfile, c.In)
+	if err != nil {
+		return fmt.Errorf("unable to prepare context: %w", err)
+	}
+	defer bctx.Close()
+	query.Dockerfile = bctx.dockerfile
+	query.RemoteContext = bctx.remote
+
+	// As docker's: the upload's progress line and the stream go to stdout,
+	// or are kept and shown on stderr only when a quiet build fails.
+	var keptProgress, kept bytes.Buffer
+	out := io.Writer(&lockedWriter{w: c.Out})
+	progressOut := out
+	if opts.quiet {
+		out, progressOut = &kept, &lockedWriter{w: &keptProgress}
+	}
+	var body io.Reader
+	if bctx.body != nil {
+		body = bctx.body
+		if !tty {
+			body = &sendProgress{r: bctx.body, out: progressOut}
+		}
+	}
+
+	api, err := c.Client()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	res, err := api.ImageBuild(ctx, body, query)
+	if err != nil {
+		if serr := bctx.err(); serr != nil {
+			err = serr
+		}
+		if opts.quiet {
+			fmt.Fprint(c.Err, keptProgress.String()+kept.String())
+		}
+		return err
+	}
+	defer res.Body.Close()
+
+	var imageID string
+	aux := func(m jsonstream.Message) {
+		var r build.Result
+		if err := json.Unmarshal(*m.Aux, &r); err == nil && r.ID != "" {
+			imageID = r.ID
+		}
+	}
+	if tty && !opts.quiet {
+		err = newStepPrinter(out).display(res.Body, aux)
+	} else {
+		err = jsonmessage.DisplayJSONMessagesStream(res.Body, out, 0, false, aux)
+	}
+	if err != nil {
+		if serr := bctx.err(); serr != nil {
+			err = serr
+		}
+		if opts.quiet {
+			fmt.Fprint(c.Err, keptProgress.String()+kept.String())
+		}
+		return err
+	}
+	if opts.quiet {
+		fmt.Fprint(c.Out, kept.String())
+		if imageID == "" {
+			imageID = strings.TrimSpace(kept.String())
+		}
+	}
+	if opts.iidFile != "" {
+		if imageID == "" {
+			return fmt.Errorf("Server did not provide an image ID. Cannot write %s", opts.iidFile)
+		}
+		if err := os.WriteFile(opts.iidFile, []byte(imageID), 0o666); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// toQuery validates the options and turns them into the request parameters
+// docker's classic builder client sends.
+func (o buildOptions) toQuery() (client.ImageBuildOptions, error) {
+	for _, t := range o.tags {
+		if _, err := reference.ParseNormalizedNamed(t); err != nil {
+			return client.ImageBuildOptions{}, statusError{code: 125, msg: fmt.Sprintf("invalid argument %q for \"-t, --tag\" flag: %v", t, err)}
+		}
+	}
+	q := client.ImageBuildOptions{
+		Tags:           o.tags,
+		SuppressOutput: o.quiet,
+		NoCache:        o.noCache,
+		Remove:         o.rm || o.forceRm,
+		ForceRemove:    o.forceRm,
+		PullParent:     o.pull,
+		NetworkMode:    o.network,
+		Target:         o.target,
+		BuildArgs:      buildArgsMap(o.buildArgs, os.LookupEnv),
+		Labels:         labelsMap(o.labels),
+		AuthConfigs:    map[string]registry.AuthConfig{}, // X-Registry-Config: e30= ("{}"), as docker sends
+		Version:        build.BuilderV1,
+	}
+	return q, nil
+}
+
+// ttyOutput says whether the step-per-line display is used.
+func (o buildOptions) ttyOutput(out io.Writer) (bool, error) {
+	switch o.progress {
+	case "auto", "":
+		_, isTerm := terminalFd(out)
+		return isTerm, nil
+	case "plain":
+		return false, nil
+	case "tty":
+		return true, nil
+	}
+	return false, statusError{code: 125, msg: fmt.Sprintf("invalid argument %q for \"--progress\" flag: must be auto, plain or tty", o.progress)}
+}
+
+// buildArgsMap turns --build-arg values into the buildargs parameter: K=V
+// sets K, a bare K takes K's value from the environment, or null (the
+// Dockerfile's default) when K is not set there, as docker does.
+func buildArgsMap(args []string, lookup func(string) (string, bool)) map[string]*string {
+	if len(args) == 0 {
+		return nil
+	}
+	m := make(map[string]*string, len(args))
+	for _, a := range args {
+		k, v, ok := strings.Cut(a, "=")
+		if !ok {
+			if env, set := lookup(k); set {
+				v, ok = env, true
+			}
+		}
+		if ok {
+			m[k] = &v
+		} else {
+			m[k] = nil
+		}
+	}
+	return m
+}
+
+// labelsMap turns --label K=V values into a map; a bare K is an empty label.
+func labelsMap(labels []string) map[string]string {
+	if len(labels) == 0 {
+		return nil
+	}
+	m := make(map[string]string, len(labels))
+	for _, l := range labels {
+		k, v, _ := strings.Cut(l, "=")
+		m[k] = v
+	}
+	return m
+}
+
+// sendProgress counts the context bytes as they are sent and, at the end,
+// prints docker's (non-terminal) line "Sending build context to Docker
+// daemon  2.048kB".
+type sendProgress struct {
+	r    io.Reader
+	out  io.Writer
+	n    int64
+	done bool
+}
+
+func (s *sendProgress) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	s.n += int64(n)
+	if err != nil && n == 0 && !s.done {
+		s.done = true
+		fmt.Fprintf(s.out, "Sending build context to Docker daemon %8v\r\r\n", units.HumanSize(float64(s.n)))
+	}
+	return n, err
+}
+
+// lockedWriter serializes writes from the upload and the stream display.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
