@@ -147,9 +147,7 @@ func (r buildRunner) Run(ctx context.Context, p builder.Process, out io.Writer) 
 		r.d.runtime.Wait(context.WithoutCancel(ctx), proc.Pid)
 	}
 	pump.Wait()
-	if derr := r.d.runtime.Delete(context.WithoutCancel(ctx), p.ID, true); derr != nil {
-		r.d.log.Warn("delete build container", "container", p.ID, "error", derr)
-	}
+	r.d.deleteRuntimeState(p.ID) // in the background: the step's ID is never reused
 	return code, err
 }
 
