@@ -32,17 +32,8 @@ unset DOCKER_BUILDKIT
 # busybox:latest is left alone.
 IMG=gantry-bench/build-busybox:latest
 
-die() { echo "bench: $*" >&2; exit 1; }
-log() { echo "bench: $*" >&2; }
-
-[ "$(id -u)" = 0 ] || die "needs root (gantryd mounts overlayfs and runs runc)"
-[ -x "$GANTRYD" ] || die "$GANTRYD not found: run make build first"
-for p in docker busybox runc curl; do
-	command -v "$p" >/dev/null || die "$p not found (apt-get install docker.io, busybox-static, runc, curl)"
-done
-
-work=$(mktemp -d "${BENCH_TMP:-/tmp}/gantry-bench-build.XXXXXX")
-pids=()
+. bench/lib.sh
+bench_init gantry-bench-build docker busybox runc curl
 hosts=()
 cleanup() {
 	# Images this script built, on every engine it used.
@@ -52,35 +43,9 @@ cleanup() {
 		fi
 		DOCKER_HOST=$h docker rmi "$IMG" >/dev/null 2>&1 || true
 	done
-	for pid in "${pids[@]}"; do
-		kill -TERM "$pid" 2>/dev/null || true
-	done
-	for pid in "${pids[@]}"; do
-		for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-		kill -KILL "$pid" 2>/dev/null || true
-	done
-	{ grep -o " $work[^ ]*" /proc/self/mountinfo || true; } | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
-	rm -rf "$work" || true
+	stop_daemons
 }
 trap cleanup EXIT
-
-now_ns() { date +%s%N; }
-ms_since() { echo $(( ($(now_ns) - $1) / 1000000 )); }
-median() { sort -n "$1" | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
-
-# busybox_tar FILE: a rootfs with busybox and a symlink per applet.
-busybox_tar() {
-	local root=$work/bbroot
-	mkdir -p "$root"/{bin,etc,dev,proc,sys,tmp,root,home,var}
-	cp "$(command -v busybox)" "$root/bin/busybox"
-	for a in $("$root/bin/busybox" --list); do
-		[ "$a" = busybox ] || ln -sf busybox "$root/bin/$a"
-	done
-	printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\n' >"$root/etc/passwd"
-	printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
-	chmod 1777 "$root/tmp"
-	tar -C "$root" -cf "$1" .
-}
 
 # big_context DIR: 30,000 files of 10 kB (300 MB) in 30 directories, cached
 # in BENCH_CACHE.
@@ -116,15 +81,6 @@ timed() {
 	t=$(now_ns)
 	build "$@"
 	ms_since "$t" >>"$f"
-}
-
-wait_ping() { # wait_ping SOCKET PID
-	for _ in $(seq 300); do
-		curl -sf --unix-socket "$1" http://d/_ping >/dev/null 2>&1 && return 0
-		kill -0 "$2" 2>/dev/null || return 1
-		sleep 0.1
-	done
-	return 1
 }
 
 # Contexts.

@@ -6,14 +6,15 @@
 #   rss      the daemon's resident memory after those runs (gantryd; for
 #            Docker dockerd + containerd)
 #   commit   `docker commit` of a container that wrote 200 MB in 2,000 files
-#   import   `docker import` of a ~170 MB rootfs tar
-#            (commit and import: both engines in turn, REPEAT rounds, medians) (Debian minbase made by
+#   import   `docker import` of a ~170 MB rootfs tar (Debian minbase made by
 #            mmdebstrap when a mirror answers, else files from /usr)
+#   (commit and import: a warm-up round, then REPEAT rounds with the engines
+#   taking turns, medians)
 #
 # Docker's column uses the dockerd at /var/run/docker.sock when it answers,
 # else a private dockerd when one is installed, else it is skipped.
 #
-# Environment: RUNS (default 20); GANTRYD (default bin/gantryd) and
+# Environment: RUNS (default 20), REPEAT (default 4); GANTRYD (default bin/gantryd) and
 # GANTRYD_EXTRA_ARGS (and GANTRY_RUN_ARGS for docker run) to run another
 # daemon in gantryd's place, which is how the script was checked; BENCH_CACHE
 # (default /var/tmp/gantry-bench) keeps the big rootfs tar between runs.
@@ -28,46 +29,9 @@ export DOCKER_CLI_HINTS=false
 # busybox:latest is left alone.
 IMG=gantry-bench/busybox:latest
 
-die() { echo "bench: $*" >&2; exit 1; }
-log() { echo "bench: $*" >&2; }
-
-[ "$(id -u)" = 0 ] || die "needs root (gantryd mounts overlayfs and runs runc)"
-[ -x "$GANTRYD" ] || die "$GANTRYD not found: run make build first"
-for p in docker busybox runc; do
-	command -v "$p" >/dev/null || die "$p not found (apt-get install docker.io, busybox-static, runc)"
-done
-
-work=$(mktemp -d "${BENCH_TMP:-/tmp}/gantry-bench.XXXXXX")
-pids=()
-cleanup() {
-	for pid in "${pids[@]}"; do
-		kill -TERM "$pid" 2>/dev/null || true
-	done
-	for pid in "${pids[@]}"; do
-		for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-		kill -KILL "$pid" 2>/dev/null || true
-	done
-	{ grep -o " $work[^ ]*" /proc/self/mountinfo || true; } | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
-	rm -rf "$work" || true
-}
-trap cleanup EXIT
-
-now_ns() { date +%s%N; }
-ms_since() { echo $(( ($(now_ns) - $1) / 1000000 )); }
-
-# busybox_tar FILE: a rootfs with busybox and a symlink per applet.
-busybox_tar() {
-	local root=$work/bbroot
-	mkdir -p "$root"/{bin,etc,dev,proc,sys,tmp,root,home,var}
-	cp "$(command -v busybox)" "$root/bin/busybox"
-	for a in $("$root/bin/busybox" --list); do
-		[ "$a" = busybox ] || ln -sf busybox "$root/bin/$a"
-	done
-	printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\n' >"$root/etc/passwd"
-	printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
-	chmod 1777 "$root/tmp"
-	tar -C "$root" -cf "$1" .
-}
+. bench/lib.sh
+bench_init gantry-bench docker busybox runc curl
+trap stop_daemons EXIT
 
 # big_tar FILE: a ~170 MB rootfs tar, cached in BENCH_CACHE.
 big_tar() {
@@ -90,9 +54,6 @@ big_tar() {
 	ln -sf "$cached" "$1"
 }
 
-# median FILE / p90 FILE: of one number a line.
-median() { sort -n "$1" | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
-p90() { sort -n "$1" | awk '{a[NR]=$1} END{i=int(NR*0.9+0.999); if(i<1)i=1; print a[i]}'; }
 
 rss_mb() { # rss_mb PID... : summed VmRSS in MB
 	local kb=0 pid v
@@ -149,15 +110,6 @@ measure_import() {
 	log "$n: import $t ms"
 	echo "$t" >>"$work/$n.import"
 	docker rmi bench/big:1 >/dev/null
-}
-
-wait_ping() { # wait_ping SOCKET PID
-	for _ in $(seq 300); do
-		curl -sf --unix-socket "$1" http://d/_ping >/dev/null 2>&1 && return 0
-		kill -0 "$2" 2>/dev/null || return 1
-		sleep 0.1
-	done
-	return 1
 }
 
 busybox_tar "$work/busybox.tar"

@@ -625,7 +625,9 @@ func (r *run) configChange(s *state, x instructions.Command) (func(*dockerspec.D
 			}
 		}, nil
 	case *instructions.HealthCheckCommand:
-		return func(cfg *dockerspec.DockerOCIImageConfig) { cfg.Healthcheck = c.Health }, nil
+		return func(cfg *dockerspec.DockerOCIImageConfig) {
+			cfg.Healthcheck = mergeHealthcheck(c.Health, cfg.Healthcheck)
+		}, nil
 	case *instructions.MaintainerCommand:
 		return nil, nil // applied to the image's author in commit
 	case *instructions.OnbuildCommand:
@@ -649,6 +651,37 @@ func (r *run) configChange(s *state, x instructions.Command) (func(*dockerspec.D
 		return func(cfg *dockerspec.DockerOCIImageConfig) { cfg.Shell = shell }, nil
 	}
 	return nil, errdefs.ErrNotImplemented.WithMessage(fmt.Sprintf("instruction %s is not supported", strings.ToUpper(x.Name())))
+}
+
+// mergeHealthcheck is the health check hc with the settings it leaves at
+// zero ("inherit", in the image spec) taken from the parent image's old, as
+// Docker's classic builder commits a HEALTHCHECK. HEALTHCHECK NONE inherits
+// them too. hc is not modified.
+func mergeHealthcheck(hc, old *dockerspec.HealthcheckConfig) *dockerspec.HealthcheckConfig {
+	if hc == nil || old == nil {
+		return hc
+	}
+	out := *hc
+	out.Test = slices.Clone(hc.Test)
+	if len(out.Test) == 0 {
+		out.Test = slices.Clone(old.Test)
+	}
+	if out.Interval == 0 {
+		out.Interval = old.Interval
+	}
+	if out.Timeout == 0 {
+		out.Timeout = old.Timeout
+	}
+	if out.StartPeriod == 0 {
+		out.StartPeriod = old.StartPeriod
+	}
+	if out.StartInterval == 0 {
+		out.StartInterval = old.StartInterval
+	}
+	if out.Retries == 0 {
+		out.Retries = old.Retries
+	}
+	return &out
 }
 
 // exposedPorts normalises EXPOSE words: "80" is "80/tcp", a range

@@ -66,10 +66,19 @@ func checkContextName(name string) (string, error) {
 // are dropped.
 func rewriteTar(tr *tar.Reader, w io.Writer, rename func(string) (string, error)) error {
 	tw := tar.NewWriter(w)
+	if err := copyTarEntries(tr, tw, rename); err != nil {
+		return err
+	}
+	return tw.Close()
+}
+
+// copyTarEntries copies the entries of tr into tw, renamed as rewriteTar
+// says; it leaves tw open.
+func copyTarEntries(tr *tar.Reader, tw *tar.Writer, rename func(string) (string, error)) error {
 	for {
 		hdr, err := tr.Next()
 		if err == io.EOF {
-			break
+			return nil
 		}
 		if err != nil {
 			return err
@@ -98,7 +107,6 @@ func rewriteTar(tr *tar.Reader, w io.Writer, rename func(string) (string, error)
 			return err
 		}
 	}
-	return tw.Close()
 }
 
 // underDir returns a rename function for rewriteTar that puts entries under

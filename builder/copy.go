@@ -612,39 +612,3 @@ func writeItem(tw *tar.Writer, rootfs string, item copyItem, dest string, destIs
 		return err
 	})
 }
-
-// copyTarEntries copies the entries of tr into tw, renamed by rename.
-func copyTarEntries(tr *tar.Reader, tw *tar.Writer, rename func(string) (string, error)) error {
-	for {
-		hdr, err := tr.Next()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if hdr.Typeflag == tar.TypeXGlobalHeader {
-			continue
-		}
-		n, err := rename(hdr.Name)
-		if err != nil {
-			return err
-		}
-		if n == "" {
-			continue
-		}
-		hdr.Name = n
-		if hdr.Typeflag == tar.TypeLink {
-			if hdr.Linkname, err = rename(hdr.Linkname); err != nil {
-				return err
-			}
-		}
-		hdr.Format = tar.FormatUnknown
-		if err := tw.WriteHeader(hdr); err != nil {
-			return err
-		}
-		if _, err := io.Copy(tw, tr); err != nil {
-			return err
-		}
-	}
-}
