@@ -184,10 +184,12 @@ func (b *Builder) prepare(opts Options, out Output) (*run, error) {
 	if err != nil {
 		return nil, err
 	}
-	if opts.Platform != "" {
-		p := strings.Split(opts.Platform, "/")
-		if p[0] != "linux" || (len(p) > 1 && p[1] != goruntime.GOARCH) {
-			return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("platform %q is not supported: this builder builds for linux/%s", opts.Platform, goruntime.GOARCH))
+	if err := checkPlatform(opts.Platform); err != nil {
+		return nil, err
+	}
+	for _, st := range plan.Stages {
+		if err := checkPlatform(st.Platform); err != nil {
+			return nil, fmt.Errorf("FROM --platform of stage %d: %w", st.Index, err)
 		}
 	}
 	r := &run{b: b, opts: opts, out: out, plan: plan, ctxDir: opts.ContextDir, results: map[int]*state{}}
@@ -263,6 +265,20 @@ func mapKeys[V any](m map[string]V) func(func(string) bool) {
 
 // print sends text to the output; the first error is kept and stops the
 // build at the next step.
+// checkPlatform accepts "" and the platform this builder builds for
+// (linux, or linux/<arch of gantryd>, with an optional variant); anything
+// else is an invalid-argument error rather than a silently wrong image.
+func checkPlatform(platform string) error {
+	if platform == "" {
+		return nil
+	}
+	p := strings.Split(platform, "/")
+	if p[0] != "linux" || (len(p) > 1 && p[1] != goruntime.GOARCH) {
+		return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("platform %q is not supported: this builder builds for linux/%s", platform, goruntime.GOARCH))
+	}
+	return nil
+}
+
 func (r *run) print(text string) {
 	if r.outErr != nil {
 		return
