@@ -550,3 +550,21 @@ func TestBuildCancel(t *testing.T) {
 		})
 	}
 }
+
+// TestBuildCacheSurvivesRestart: the cache records are on disk, so a
+// rebuild after gantryd restarts hits every step.
+func TestBuildCacheSurvivesRestart(t *testing.T) {
+	e := newEnv(t)
+	e.needPrivateDaemon(t)
+	dir := writeContext(t, map[string]string{
+		"Dockerfile": "FROM busybox\nCOPY f /f\nRUN echo " + randHex(4) + " > /r\nCMD [\"cat\", \"/r\"]\n",
+		"f":          "content\n",
+	})
+	_, first := e.mustBuild(t, "docker", dir)
+	e.stopDaemon(t)
+	e.startDaemon(t)
+	r, again := e.mustBuild(t, "docker", dir)
+	if diff := cmp.Diff([]bool{false, true, true, true}, cachedSteps(r.Stdout)); diff != "" || again != first { // FROM is never "Using cache"
+		t.Errorf("rebuild after a restart: image %s, want %s; cached steps (-want +got):\n%s\n%s", again, first, diff, r)
+	}
+}
