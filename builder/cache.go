@@ -130,12 +130,14 @@ func readJSON(path string, v any) error {
 	return json.Unmarshal(b, v)
 }
 
+// writeJSON records v at path atomically but without fsync: the records are
+// a cache, and one lost to a power cut only costs a rebuild of its step.
 func writeJSON(path string, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
-	return atomicfile.Write(path, b, 0o600)
+	return atomicfile.Replace(path, b, 0o600)
 }
 
 // explain says why a step with inputs cur missed the cache, given the
