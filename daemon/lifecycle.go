@@ -204,7 +204,7 @@ func (d *Daemon) deleteRuntimeState(id string) {
 	d.procMu.Unlock()
 	go func() {
 		defer close(done)
-		if err := d.runtime.Delete(context.Background(), id, true); err != nil {
+		if err := d.runtime.DeleteExited(context.Background(), id); err != nil {
 			d.log.Warn("delete runtime state", "container", id, "error", err)
 		}
 		d.procMu.Lock()
