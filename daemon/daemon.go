@@ -89,8 +89,7 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 		return nil, err
 	}
 	d.restore(ctx)
-	d.log.Info("gantryd ready", "root", root, "storage-driver", d.layers.Driver(),
-		"images", len(d.imagesOrNil(ctx)), "containers", len(d.containers.List()))
+	d.log.Info("gantryd ready", "root", root, "storage-driver", d.layers.Driver(), "containers", len(d.containers.List()))
 	return d, nil
 }
 
@@ -142,11 +141,6 @@ func (d *Daemon) restore(ctx context.Context) {
 		}
 	}
 	d.collectGarbage(ctx)
-}
-
-func (d *Daemon) imagesOrNil(ctx context.Context) []*image.Image {
-	imgs, _ := d.images.List(ctx)
-	return imgs
 }
 
 // Shutdown stops every running container, as dockerd does without

@@ -14,8 +14,8 @@ import (
 func All(ms []Mount, target string) error {
 	for i, m := range ms {
 		if err := m.mount(target); err != nil {
-			for j := i - 1; j >= 0; j-- {
-				_ = Unmount(target)
+			if i > 0 {
+				_ = Unmount(target) // undoes every stacked mount
 			}
 			return err
 		}
