@@ -23,7 +23,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-20}
 GANTRYD=${GANTRYD:-bin/gantryd}
-BENCH_CACHE=${BENCH_CACHE:-/var/tmp/gantry-bench}
+export BENCH_CACHE=${BENCH_CACHE:-/var/tmp/gantry-bench}
 export DOCKER_CLI_HINTS=false
 # The busybox image under a name of its own, so that a shared dockerd's
 # busybox:latest is left alone.
@@ -33,25 +33,20 @@ IMG=gantry-bench/busybox:latest
 bench_init gantry-bench docker busybox runc curl
 trap stop_daemons EXIT
 
-# big_tar FILE: a ~170 MB rootfs tar, cached in BENCH_CACHE.
+# big_tar FILE: a ~170 MB rootfs tar: Debian minbase from
+# scripts/debian-base.sh (cached), else files from /usr when mmdebstrap or
+# the mirror is missing.
 big_tar() {
-	mkdir -p "$BENCH_CACHE"
-	local cached=$BENCH_CACHE/rootfs-170m.tar
-	if [ ! -s "$cached" ]; then
-		if command -v mmdebstrap >/dev/null && mmdebstrap --quiet --variant=minbase bookworm "$cached.tmp.tar" >"$work/mmdebstrap.log" 2>&1; then
-			mv "$cached.tmp.tar" "$cached.tmp"
-			log "made a Debian minbase rootfs with mmdebstrap"
-		else
-			rm -rf "$cached.tmp.tar"
-			log "mmdebstrap unavailable or no mirror: using 170 MB of files from /usr"
-			(cd / && find usr -xdev -type f -size -20M -printf '%s\t%p\0' >"$work/usr.list" 2>/dev/null || true)
-			awk -v RS='\0' -v ORS='\0' -F'\t' 'BEGIN{limit=170*1024*1024} {if (t+$1 > limit) exit; t+=$1; print $2}' \
-				"$work/usr.list" >"$work/usr.sel"
-			tar -C / --null -T "$work/usr.sel" -cf "$cached.tmp"
-		fi
-		mv "$cached.tmp" "$cached"
+	local debian
+	if debian=$(scripts/debian-base.sh 2>"$work/debian-base.log"); then
+		ln -sf "$debian" "$1"
+		return
 	fi
-	ln -sf "$cached" "$1"
+	log "no Debian minbase ($(tail -1 "$work/debian-base.log")): using 170 MB of files from /usr"
+	(cd / && find usr -xdev -type f -size -20M -printf '%s\t%p\0' >"$work/usr.list" 2>/dev/null || true)
+	awk -v RS='\0' -v ORS='\0' -F'\t' 'BEGIN{limit=170*1024*1024} {if (t+$1 > limit) exit; t+=$1; print $2}' \
+		"$work/usr.list" >"$work/usr.sel"
+	tar -C / --null -T "$work/usr.sel" -cf "$1"
 }
 
 
