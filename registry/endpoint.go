@@ -129,7 +129,7 @@ func (c *Client) remember(key string, ep *endpoint) {
 	c.endpoints[key] = ep
 }
 
-// ping asks base for /v2/: any HTTP answer means a registry is there; a 401
+// ping asks base for /v2/: 200 or 401 means a registry is there; a 401
 // carries the challenge later requests answer.
 func (c *Client) ping(ctx context.Context, base, host string, secure bool) (*endpoint, error) {
 	hc, err := c.httpClient(host, secure)
@@ -147,8 +147,12 @@ func (c *Client) ping(ctx context.Context, base, host string, secure bool) (*end
 		return nil, classed{err, errdefs.ErrUnavailable}
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode == http.StatusUnauthorized {
+	switch resp.StatusCode {
+	case http.StatusOK:
+	case http.StatusUnauthorized:
 		ep.challenges = parseChallenges(resp.Header)
+	default:
+		return nil, errdefs.ErrUnavailable.WithMessage(fmt.Sprintf("%s is not a registry: GET /v2/ answered %s", base, resp.Status))
 	}
 	return ep, nil
 }
