@@ -32,7 +32,7 @@ type fakeRegistry struct {
 	blobs     map[digest.Digest][]byte
 	uploads   map[string][]byte
 	mountable map[digest.Digest][]byte // blobs of the repository mountable/repo
-	hits      map[string]int // "METHOD path" without the query
+	hits      map[string]int           // "METHOD path" without the query
 	// auth, when set, decides a request: "" lets it through, else the
 	// WWW-Authenticate challenge of a 401.
 	auth func(r *http.Request) string

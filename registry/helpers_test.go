@@ -46,15 +46,20 @@ func newTestImage(t testing.TB, ref string, layerSizes ...int) testImage {
 		RootFS:   ocispec.RootFS{Type: "layers", DiffIDs: diffIDs},
 	})
 	img.push.Config = img.add(ocispec.MediaTypeImageConfig, config)
-	manifest, _ := json.Marshal(ocispec.Manifest{
+	img.push.Ref = mustTagged(t, ref)
+	img.writeManifest()
+	return img
+}
+
+// writeManifest makes the OCI manifest of the config and layers.
+func (img *testImage) writeManifest() {
+	img.push.Manifest, _ = json.Marshal(ocispec.Manifest{
 		Versioned: specs.Versioned{SchemaVersion: 2},
 		MediaType: ocispec.MediaTypeImageManifest,
 		Config:    img.push.Config,
 		Layers:    img.push.Layers,
 	})
-	img.push.Manifest, img.push.MediaType = manifest, ocispec.MediaTypeImageManifest
-	img.push.Ref = mustTagged(t, ref)
-	return img
+	img.push.MediaType = ocispec.MediaTypeImageManifest
 }
 
 func (img testImage) add(mediaType string, b []byte) ocispec.Descriptor {
@@ -139,9 +144,9 @@ func (p *progressLog) final() map[digest.Digest]string {
 
 // registryOptions configure a real docker-registry.
 type registryOptions struct {
-	user, password string // htpasswd auth when set
-	tlsCert, tlsKey   string // serve HTTPS
-	clientCA          string // and require client certificates from this CA
+	user, password  string // htpasswd auth when set
+	tlsCert, tlsKey string // serve HTTPS
+	clientCA        string // and require client certificates from this CA
 }
 
 // startRegistry runs Debian's docker-registry (distribution 2.8) on a free
@@ -209,4 +214,3 @@ func startRegistry(t testing.TB, opts registryOptions) string {
 		}
 	}
 }
-
