@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -326,9 +327,12 @@ func (c *Client) cachedToken(key string) (token, bool) {
 	return tok, true
 }
 
+// storeToken caches tok, dropping the tokens that have expired.
 func (c *Client) storeToken(key string, tok token) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	now := time.Now()
+	maps.DeleteFunc(c.tokens, func(_ string, t token) bool { return now.After(t.expires) })
 	c.tokens[key] = tok
 }
 

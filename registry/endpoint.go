@@ -204,17 +204,12 @@ func (c *Client) insecure(host string) bool {
 	return false
 }
 
-// httpClient returns the (shared) HTTP client for host: verified TLS with the
-// system roots and certs.d, or unverified TLS for an insecure host. A
-// redirect to another host drops the Authorization header, since registries
-// redirect blobs to storage that must not see the registry's credentials.
+// httpClient makes the HTTP client of one endpoint: verified TLS with the
+// system roots and certs.d (read afresh at each ping, as Docker reads it per
+// operation), or unverified TLS for an insecure host. A redirect to another
+// host drops the Authorization header, since registries redirect blobs to
+// storage that must not see the registry's credentials.
 func (c *Client) httpClient(host string, secure bool) (*http.Client, error) {
-	key := fmt.Sprintf("%s|%t", host, secure)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if hc := c.clients[key]; hc != nil {
-		return hc, nil
-	}
 	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: !secure}
 	if secure && c.cfg.CertsDir != "" {
 		if err := loadCertsDir(tlsConfig, filepath.Join(c.cfg.CertsDir, host)); err != nil {
@@ -227,9 +222,7 @@ func (c *Client) httpClient(host string, secure bool) (*http.Client, error) {
 	if c.dial != nil {
 		tr.DialContext = c.dial
 	}
-	hc := &http.Client{Transport: tr, CheckRedirect: dropAuthOffHost}
-	c.clients[key] = hc
-	return hc, nil
+	return &http.Client{Transport: tr, CheckRedirect: dropAuthOffHost}, nil
 }
 
 func dropAuthOffHost(req *http.Request, via []*http.Request) error {

@@ -1,8 +1,9 @@
 // Package registry is a client of the OCI distribution protocol: it
 // resolves references to manifests (choosing the platform's manifest from an
 // index or Docker manifest list), fetches blobs verified against their
-// digests, and pushes blobs and manifests. It speaks HTTPS, or plain HTTP to
-// loopback and to the registries configured as insecure; it trusts the CAs
+// digests, and pushes blobs and manifests. It speaks verified HTTPS, or as
+// Docker to loopback and the registries configured as insecure, unverified
+// HTTPS and then plain HTTP; it trusts the CAs
 // found under CertsDir/<host>/ (Docker's certs.d layout); it answers basic
 // and bearer-token challenges with the credentials it is given; and it tries
 // the configured mirrors first for Docker Hub references.
@@ -11,7 +12,6 @@ package registry
 import (
 	"context"
 	"net"
-	"net/http"
 	"sync"
 
 	"github.com/distribution/reference"
@@ -33,17 +33,17 @@ type Config struct {
 type Auth = registrytypes.AuthConfig
 
 // Client talks to registries. It is safe for concurrent use: it keeps, per
-// registry, the HTTP client, what the last ping learned and the bearer
-// tokens issued, so concurrent blob fetches share a connection pool and a
-// token.
+// registry and for a minute, what the last ping learned (the scheme, the
+// auth challenge, an HTTP client with its TLS trust), and the bearer tokens
+// issued while they live, so concurrent blob fetches share connections and
+// a token.
 type Client struct {
 	cfg  Config
 	dial func(ctx context.Context, network, addr string) (net.Conn, error) // tests: reach names without DNS
 
 	mu        sync.Mutex
-	clients   map[string]*http.Client // by host and security
-	endpoints map[string]*endpoint    // by registry host or mirror URL
-	tokens    map[string]token        // by realm, service, scopes, credentials
+	endpoints map[string]*endpoint // by registry host or mirror URL
+	tokens    map[string]token     // by realm, service, scopes, credentials
 }
 
 // New returns a client for cfg. A mirror that is not an http(s) URL is an
@@ -56,7 +56,6 @@ func New(cfg Config) (*Client, error) {
 	}
 	return &Client{
 		cfg:       cfg,
-		clients:   map[string]*http.Client{},
 		endpoints: map[string]*endpoint{},
 		tokens:    map[string]token{},
 	}, nil
