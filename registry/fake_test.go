@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/containerd/errdefs"
 	"github.com/distribution/reference"
@@ -650,7 +651,12 @@ func TestPushToFake(t *testing.T) {
 	}
 	var log progressLog
 	c, _ := New(Config{})
-	d, err := c.Push(context.Background(), img.push, img.open, mounts, Auth{}, log.record)
+	// Slow uploads keep the three slots taken while the other layers start.
+	slowOpen := func(desc ocispec.Descriptor) (io.ReadCloser, error) {
+		time.Sleep(100 * time.Millisecond)
+		return img.open(desc)
+	}
+	d, err := c.Push(context.Background(), img.push, slowOpen, mounts, Auth{}, log.record)
 	if err != nil {
 		t.Fatal(err)
 	}
