@@ -45,6 +45,9 @@ type CreateOptions struct {
 	Driver  string // "" or "local"
 	Labels  map[string]string
 	Options map[string]string // the local driver's options
+	// Anonymous marks a volume made for a container rather than by name
+	// (AnonymousLabel is added); rm -v, run --rm and a plain prune remove it.
+	Anonymous bool
 	// Reference, when set, records that this container uses the volume, in
 	// the same step as finding or creating it, so that no removal slips in
 	// between.
@@ -110,14 +113,14 @@ func load(dir string) (*Volume, error) {
 
 // Create makes the volume name, or returns it unchanged when it exists
 // (labels and options given then are ignored, as Docker does). An empty
-// name makes an anonymous volume with a random 64-hex name and
-// AnonymousLabel. A name the local driver refuses, an unknown option or a
-// driver other than "local" is an error.
+// name makes a volume with a random 64-hex name. A name the local driver
+// refuses, an unknown option or a driver other than "local" is an error.
 func (s *Store) Create(ctx context.Context, name string, opts CreateOptions) (Volume, error) {
 	labels := maps.Clone(opts.Labels)
-	anonymous := name == ""
-	if anonymous {
+	if name == "" {
 		name = randomName()
+	}
+	if opts.Anonymous {
 		if labels == nil {
 			labels = map[string]string{}
 		}
@@ -138,7 +141,7 @@ func (s *Store) Create(ctx context.Context, name string, opts CreateOptions) (Vo
 		}
 		v = &Volume{
 			Name: name, Driver: Driver, CreatedAt: time.Now().UTC().Truncate(time.Second),
-			Labels: labels, Options: maps.Clone(opts.Options), Anonymous: anonymous,
+			Labels: labels, Options: maps.Clone(opts.Options), Anonymous: opts.Anonymous,
 			dir: filepath.Join(s.root, name),
 		}
 		if err := s.write(v); err != nil {

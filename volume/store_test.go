@@ -39,7 +39,7 @@ func TestCreateGetListReload(t *testing.T) {
 	if err != nil || !cmp.Equal(again.Labels, map[string]string{"a": "b"}) || !again.CreatedAt.Equal(v.CreatedAt) {
 		t.Fatalf("create again: %+v, %v", again, err)
 	}
-	anon, err := s.Create(ctx, "", CreateOptions{})
+	anon, err := s.Create(ctx, "", CreateOptions{Anonymous: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,8 +142,8 @@ func TestPrune(t *testing.T) {
 	ctx := context.Background()
 	s, _ := newStore(t)
 	named, _ := s.Create(ctx, "named", CreateOptions{})
-	anon, _ := s.Create(ctx, "", CreateOptions{})
-	used, _ := s.Create(ctx, "", CreateOptions{Reference: "c1"})
+	anon, _ := s.Create(ctx, "", CreateOptions{Anonymous: true})
+	used, _ := s.Create(ctx, "", CreateOptions{Anonymous: true, Reference: "c1"})
 	os.WriteFile(filepath.Join(anon.Mountpoint(), "f"), make([]byte, 1000), 0o644)
 
 	names, space, err := s.Prune(ctx, func(v Volume) bool { return v.Anonymous })
