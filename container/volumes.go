@@ -3,6 +3,7 @@ package container
 import (
 	"fmt"
 	"maps"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -40,7 +41,8 @@ type VolumeMount struct {
 // --mount makes an anonymous one), and each path of cfg.Volumes (the
 // image's VOLUME instructions, `-v /path`) that no bind, mount or tmpfs
 // covers gets an anonymous volume. A spec that does not parse is an
-// invalid-argument error; volume names are checked when the volumes are
+// invalid-argument error, and so is a --mount bind whose source is missing
+// (as Docker, at create); volume names are checked when the volumes are
 // created.
 func Volumes(cfg *container.Config, hc *container.HostConfig) ([]VolumeMount, error) {
 	var out []VolumeMount
@@ -68,14 +70,19 @@ func Volumes(cfg *container.Config, hc *container.HostConfig) ([]VolumeMount, er
 	}
 	for _, m := range hc.Mounts {
 		taken[filepath.Clean(m.Target)] = true
-		if m.Type != mount.TypeVolume {
-			continue
+		switch m.Type {
+		case mount.TypeBind:
+			// Checked again at start; Docker refuses it at create already.
+			if _, err := os.Stat(m.Source); filepath.IsAbs(m.Source) && err != nil {
+				return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid mount config for type %q: bind source path does not exist: %s", m.Type, m.Source))
+			}
+		case mount.TypeVolume:
+			vm, err := volumeMount(m)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, vm)
 		}
-		vm, err := volumeMount(m)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, vm)
 	}
 	for dst := range hc.Tmpfs {
 		taken[filepath.Clean(dst)] = true

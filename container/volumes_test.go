@@ -56,6 +56,7 @@ func TestVolumesErrors(t *testing.T) {
 		{"relative VOLUME", container.Config{Volumes: map[string]struct{}{"rel": {}}}, container.HostConfig{}, errdefs.IsInvalidArgument, "mount path must be absolute"},
 		{"mount without target", container.Config{}, container.HostConfig{Mounts: []mount.Mount{{Type: mount.TypeVolume, Source: "v"}}}, errdefs.IsInvalidArgument, `invalid mount config for type "volume": field Target must not be empty`},
 		{"volume with bind options", container.Config{}, container.HostConfig{Mounts: []mount.Mount{{Type: mount.TypeVolume, Source: "v", Target: "/v", BindOptions: &mount.BindOptions{}}}}, errdefs.IsInvalidArgument, "BindOptions"},
+		{"missing bind source", container.Config{}, container.HostConfig{Mounts: []mount.Mount{{Type: mount.TypeBind, Source: "/nonexistent-gantry", Target: "/v"}}}, errdefs.IsInvalidArgument, `invalid mount config for type "bind": bind source path does not exist: /nonexistent-gantry`},
 		{"subpath", container.Config{}, container.HostConfig{Mounts: []mount.Mount{{Type: mount.TypeVolume, Source: "v", Target: "/v", VolumeOptions: &mount.VolumeOptions{Subpath: "x"}}}}, errdefs.IsNotImplemented, "subpath"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
