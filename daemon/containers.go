@@ -353,12 +353,14 @@ func (d *Daemon) removeStopped(ctx context.Context, c *gcontainer.Container, rem
 		err = d.layers.Release(ctx, c.Dir())
 	}
 	if err == nil {
+		// Before the record goes, so that a waiter for the removal finds
+		// the anonymous volumes gone too.
+		d.releaseVolumes(ctx, c, removeVolumes)
 		err = d.containers.Delete(c)
 	}
 	if err != nil {
 		c.State.Status = prev
 		return fmt.Errorf("remove container %s: %w", c.ID, err)
 	}
-	d.releaseVolumes(ctx, c, removeVolumes)
 	return nil
 }
