@@ -315,3 +315,54 @@ func TestVolumesAfterRestart(t *testing.T) {
 	}
 	e.mustDocker(t, "volume", "rm", vol)
 }
+
+// TestGantryVolumeCLI drives volumes through bin/gantry: the volume verbs,
+// their output, and -v, --mount and --tmpfs of run.
+func TestGantryVolumeCLI(t *testing.T) {
+	e := newEnv(t)
+	e.needGantry(t)
+	vol, ctr := name("gvol"), name("gctr")
+	must := func(args ...string) string {
+		t.Helper()
+		r := e.gantry(t, args...)
+		if r.Code != 0 {
+			t.Fatalf("gantry %s:\n%s", strings.Join(args, " "), r)
+		}
+		return strings.TrimRight(r.Stdout, "\n")
+	}
+	if got := must("volume", "create", "--label", "a=b", vol); got != vol {
+		t.Fatalf("volume create printed %q", got)
+	}
+	if got, want := must("volume", "ls", "--filter", "name="+vol), "DRIVER    VOLUME NAME\nlocal     "+vol; got != want {
+		t.Errorf("volume ls:\n%s\nwant:\n%s", got, want)
+	}
+	if got := must("inspect", "-f", "{{.Name}} {{.Labels}}", vol); got != vol+" map[a:b]" {
+		t.Errorf("inspect of a volume: %q", got)
+	}
+	must("run", "--rm", "-v", vol+":/data", "--tmpfs", "/scratch", "busybox", "sh", "-c", "echo g > /data/f && grep -q ' /scratch tmpfs' /proc/mounts")
+	id := must("create", "--name", ctr, "--mount", "type=volume,src="+vol+",dst=/data,readonly", "-v", "/anon", "busybox", "cat", "/data/f")
+	if got := must("start", "-a", ctr); got != "g" {
+		t.Errorf("read through --mount: %q", got)
+	}
+	r := e.gantry(t, "volume", "rm", vol)
+	if r.Code != 1 || !strings.Contains(r.Stderr, "remove "+vol+": volume is in use - ["+id+"]") {
+		t.Errorf("volume rm in use:\n%s", r)
+	}
+	var anon string
+	for _, mp := range e.mounts(t, ctr) {
+		if mp.Destination == "/anon" {
+			anon = mp.Name
+		}
+	}
+	must("rm", "-v", ctr)
+	if e.volumeExists(t, anon) || !e.volumeExists(t, vol) {
+		t.Errorf("rm -v: anonymous %s exists %v, named exists %v", anon, e.volumeExists(t, anon), e.volumeExists(t, vol))
+	}
+	if got := must("volume", "prune", "-f", "-a", "--filter", "label=a=b"); got != "Deleted Volumes:\n"+vol+"\n\nTotal reclaimed space: 2B" {
+		t.Errorf("volume prune:\n%s", got)
+	}
+	r = e.gantry(t, "volume", "inspect", vol)
+	if r.Code != 1 || !strings.Contains(r.Stderr, "get "+vol+": no such volume") {
+		t.Errorf("volume inspect of a removed volume:\n%s", r)
+	}
+}
