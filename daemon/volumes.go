@@ -97,7 +97,7 @@ func (d *Daemon) mountPoints(c *gcontainer.Container) []container.MountPoint {
 		if len(parts) > 2 {
 			mp.Mode = parts[2]
 			mp.RW = !slices.Contains(strings.Split(parts[2], ","), "ro")
-			if p := specPropagation(parts[2]); p != "" {
+			if p := bindPropagation(parts[2]); p != "" {
 				mp.Propagation = mount.Propagation(p)
 			}
 		}
@@ -130,8 +130,8 @@ func (d *Daemon) mountPoints(c *gcontainer.Container) []container.MountPoint {
 	return out
 }
 
-// specPropagation is the propagation named in a bind's mode, if any.
-func specPropagation(mode string) string {
+// bindPropagation is the propagation named in a bind's mode, if any.
+func bindPropagation(mode string) string {
 	for _, m := range strings.Split(mode, ",") {
 		switch m {
 		case "private", "rprivate", "shared", "rshared", "slave", "rslave":
