@@ -9,6 +9,7 @@ import (
 	"github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/system"
+	"github.com/moby/moby/api/types/volume"
 )
 
 // Errors returned by the backends carry a class from
@@ -168,10 +169,28 @@ type BuildBackend interface {
 	Build(ctx context.Context, src io.Reader, opts BuildOptions, out BuildOutput) error
 }
 
+// VolumeBackend answers the volume endpoints. Unknown volumes are not-found
+// errors ("get NAME: no such volume"); removing a volume a container uses
+// is a conflict.
+type VolumeBackend interface {
+	// Volumes lists the volumes matching the filters "dangling", "name",
+	// "label" and "driver"; another filter is an invalid argument.
+	Volumes(ctx context.Context, filters Filters) ([]volume.Volume, error)
+	// VolumeCreate creates a volume, or returns the existing one of that name.
+	VolumeCreate(ctx context.Context, req volume.CreateRequest) (*volume.Volume, error)
+	VolumeInspect(ctx context.Context, name string) (*volume.Volume, error)
+	// VolumeRemove with force ignores an unknown volume.
+	VolumeRemove(ctx context.Context, name string, force bool) error
+	// VolumesPrune removes unused anonymous volumes, every unused one with
+	// the filter all=true, narrowed by "label" and "label!".
+	VolumesPrune(ctx context.Context, filters Filters) (*volume.PruneReport, error)
+}
+
 // Backend is everything the API server needs from gantryd.
 type Backend interface {
 	SystemBackend
 	ImageBackend
 	ContainerBackend
 	BuildBackend
+	VolumeBackend
 }

@@ -34,6 +34,7 @@ type fakeBackend struct {
 	tags       [][3]string
 	listOpts   []ContainerListOptions
 	imageOpts  []ImageListOptions
+	volumes    fakeVolumes
 }
 
 type fakeImport struct {

@@ -56,6 +56,12 @@ func (s *Server) routeTable() []route {
 		{"POST", "/containers/{name}/wait", s.wait},
 		{"POST", "/containers/{name}/attach", s.attach},
 		{"DELETE", "/containers/{name}", s.removeContainer},
+
+		{"GET", "/volumes", s.listVolumes},
+		{"POST", "/volumes/create", s.createVolume},
+		{"POST", "/volumes/prune", s.pruneVolumes},
+		{"GET", "/volumes/{name}", s.inspectVolume},
+		{"DELETE", "/volumes/{name}", s.removeVolume},
 	}
 	routes := make([]route, len(table))
 	for i, t := range table {

@@ -101,6 +101,7 @@ func newRootCommand(c *Cli) *cobra.Command {
 		newStopCommand(c), newKillCommand(c), newRestartCommand(c), newRmCommand(c, ""),
 		newInspectCommand(c), newCommitCommand(c), newWaitCommand(c), newRenameCommand(c),
 		newVersionCommand(c), newInfoCommand(c),
+		newVolumeCommand(c),
 	)
 	disableFlagsInUseLine(root)
 	return root

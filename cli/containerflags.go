@@ -24,6 +24,8 @@ type containerFlags struct {
 	user       string
 	entrypoint string
 	volumes    []string
+	mounts     mountFlag
+	tmpfs      []string
 	network    string
 	labels     []string
 	hostname   string
@@ -44,6 +46,8 @@ func addContainerFlags(fl *pflag.FlagSet, f *containerFlags) {
 	fl.StringVarP(&f.user, "user", "u", "", "Username or UID (format: <name|uid>[:<group|gid>])")
 	fl.StringVar(&f.entrypoint, "entrypoint", "", "Overwrite the default ENTRYPOINT of the image")
 	fl.StringArrayVarP(&f.volumes, "volume", "v", nil, "Bind mount a volume")
+	fl.Var(&f.mounts, "mount", "Attach a filesystem mount to the container")
+	fl.StringArrayVar(&f.tmpfs, "tmpfs", nil, "Mount a tmpfs directory")
 	fl.StringVar(&f.network, "network", "default", "Connect a container to a network (none, host or default)")
 	fl.StringArrayVarP(&f.labels, "label", "l", nil, "Set meta data on a container")
 	fl.StringVarP(&f.hostname, "hostname", "h", "", "Container host name")
@@ -73,8 +77,9 @@ func (f *containerFlags) toConfig(image string, args []string, detach bool, entr
 	if err != nil {
 		return containerConfig{}, err
 	}
+	binds, volumes := splitVolumes(f.volumes)
 	cfg := &container.Config{
-		Hostname: f.hostname, User: f.user, Tty: f.tty, Env: env, Image: image,
+		Volumes: volumes, Hostname: f.hostname, User: f.user, Tty: f.tty, Env: env, Image: image,
 		WorkingDir: f.workdir, Labels: labels, ExposedPorts: exposed,
 		AttachStdin: f.interact, OpenStdin: f.interact, StdinOnce: f.interact,
 		AttachStdout: !detach, AttachStderr: !detach,
@@ -94,11 +99,42 @@ func (f *containerFlags) toConfig(image string, args []string, detach bool, entr
 		mode = "default"
 	}
 	host := &container.HostConfig{
-		Binds: f.volumes, NetworkMode: container.NetworkMode(mode), PortBindings: bindings,
+		Binds: binds, Mounts: f.mounts.mounts, Tmpfs: tmpfsMap(f.tmpfs), NetworkMode: container.NetworkMode(mode), PortBindings: bindings,
 		AutoRemove: f.autoRemove, RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyDisabled},
 	}
 	netCfg := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{mode: {}}}
 	return containerConfig{config: cfg, host: host, network: netCfg}, nil
+}
+
+// splitVolumes sorts -v values as docker does: SOURCE:DESTINATION[:MODE]
+// are binds (a host path or a volume name), a bare path asks for an
+// anonymous volume.
+func splitVolumes(specs []string) (binds []string, volumes map[string]struct{}) {
+	for _, v := range specs {
+		if strings.Contains(v, ":") {
+			binds = append(binds, v)
+			continue
+		}
+		if volumes == nil {
+			volumes = map[string]struct{}{}
+		}
+		volumes[v] = struct{}{}
+	}
+	return binds, volumes
+}
+
+// tmpfsMap turns --tmpfs DESTINATION[:OPTIONS] values into the host
+// config's map.
+func tmpfsMap(specs []string) map[string]string {
+	if len(specs) == 0 {
+		return nil
+	}
+	out := map[string]string{}
+	for _, t := range specs {
+		dst, opts, _ := strings.Cut(t, ":")
+		out[dst] = opts
+	}
+	return out
 }
 
 // environment is the --env-file contents followed by -e values; a bare NAME

@@ -29,7 +29,7 @@ func newInspectCommand(c *Cli) *cobra.Command {
 	var opts inspectOptions
 	cmd := &cobra.Command{
 		Use:   "inspect [OPTIONS] NAME|ID [NAME|ID...]",
-		Short: "Return low-level information on containers and images",
+		Short: "Return low-level information on containers, images and volumes",
 		Args:  minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.refs = args
@@ -37,7 +37,7 @@ func newInspectCommand(c *Cli) *cobra.Command {
 		},
 	}
 	addInspectFlags(cmd, &opts)
-	cmd.Flags().StringVar(&opts.kind, "type", "", "Only inspect objects of the given type (container or image)")
+	cmd.Flags().StringVar(&opts.kind, "type", "", "Only inspect objects of the given type (container, image or volume)")
 	cmd.Flags().BoolVarP(&opts.size, "size", "s", false, "Display total file sizes if the type is container")
 	return cmd
 }
@@ -93,14 +93,20 @@ func runInspect(ctx context.Context, c *Cli, opts inspectOptions) error {
 		res, err := api.ImageInspect(ctx, ref, client.ImageInspectWithRawResponse(&raw))
 		return res.InspectResponse, raw.Bytes(), err
 	}
+	getVolume := func(ctx context.Context, ref string) (any, []byte, error) {
+		res, err := api.VolumeInspect(ctx, ref, client.VolumeInspectOptions{})
+		return res.Volume, res.Raw, err
+	}
 	var get inspectFunc
 	switch opts.kind {
 	case "container":
 		get = getContainer
 	case "image":
 		get = getImage
+	case "volume":
+		get = getVolume
 	case "":
-		get = firstFound(getContainer, getImage)
+		get = firstFound(getContainer, getImage, getVolume)
 	default:
 		return fmt.Errorf("%q is not a valid value for --type", opts.kind)
 	}

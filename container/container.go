@@ -51,6 +51,7 @@ type Container struct {
 	Config     *container.Config
 	HostConfig *container.HostConfig
 	State      State
+	Volumes    []VolumeMount `json:",omitempty"` // the volumes it mounts, fixed at create
 
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced on every state change

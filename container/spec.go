@@ -27,6 +27,8 @@ type SpecInput struct {
 	// Files on the host bind-mounted to /etc/hosts, /etc/hostname and
 	// /etc/resolv.conf; an empty path means no mount.
 	HostsPath, HostnamePath, ResolvConfPath string
+	// Volumes are mounted at their destinations, from their Source.
+	Volumes []VolumeMount
 }
 
 // specVersion is the ociVersion written: runc 1.1 and crun 1.8 accept it,
@@ -74,7 +76,7 @@ var (
 // (owned by the user) and the host side of -v binds, as Docker does.
 //
 // No seccomp profile is set: Debian's runc supports one, but carrying Docker's
-// profile is a separate piece of work. Privileged containers, volumes and the
+// profile is a separate piece of work. Privileged containers and the
 // container:<id> modes are not implemented yet (not-implemented errors); a
 // missing command, a bad bind or an unknown user or capability is an
 // invalid-argument error.
@@ -444,7 +446,7 @@ func specDeviceRules() []specs.LinuxDeviceCgroup {
 // their destination (a stable sort, so /etc/resolv.conf, /etc/hostname and
 // /etc/hosts keep that order), and the rootfs propagation the binds need.
 func specMounts(in SpecInput, hc *container.HostConfig) ([]specs.Mount, string, error) {
-	user, propagation, err := specUserMounts(hc)
+	user, propagation, err := specUserMounts(hc, in.Volumes)
 	if err != nil {
 		return nil, "", err
 	}
@@ -496,9 +498,10 @@ func specMounts(in SpecInput, hc *container.HostConfig) ([]specs.Mount, string, 
 	return append(mounts, late...), propagation, nil
 }
 
-// specUserMounts turns -v binds, --mount (bind, tmpfs) and --tmpfs into
-// mounts, and returns the rootfs propagation shared or slave binds need.
-func specUserMounts(hc *container.HostConfig) ([]specs.Mount, string, error) {
+// specUserMounts turns -v binds, --mount (bind, tmpfs), --tmpfs and the
+// volumes into mounts, and returns the rootfs propagation shared or slave
+// binds need. The binds and mounts that name volumes are among volumes.
+func specUserMounts(hc *container.HostConfig, volumes []VolumeMount) ([]specs.Mount, string, error) {
 	var out []specs.Mount
 	propagation := ""
 	addBind := func(src, dst string, readonly, nonRecursive bool, prop string) {
@@ -543,14 +546,14 @@ func specUserMounts(hc *container.HostConfig) ([]specs.Mount, string, error) {
 
 	for _, bind := range hc.Binds {
 		src, dst, mode, err := specParseBind(bind)
+		if err == nil && !filepath.IsAbs(src) {
+			continue // a volume
+		}
 		if err == nil {
 			err = checkDst(dst)
 		}
 		if err != nil {
 			return nil, "", errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid volume specification: '%s': %v", bind, err))
-		}
-		if !filepath.IsAbs(src) {
-			return nil, "", errdefs.ErrNotImplemented.WithMessage(fmt.Sprintf("named volumes are not supported yet: '%s'", bind))
 		}
 		// Like Docker, -v creates a missing host directory.
 		if err := os.MkdirAll(src, 0o755); err != nil {
@@ -558,7 +561,16 @@ func specUserMounts(hc *container.HostConfig) ([]specs.Mount, string, error) {
 		}
 		addBind(filepath.Clean(src), filepath.Clean(dst), slices.Contains(mode, "ro"), false, specPropagation(mode))
 	}
+	for _, v := range volumes {
+		if err := checkDst(v.Destination); err != nil {
+			return nil, "", errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid volume %s: %v", v.Destination, err))
+		}
+		addBind(v.Source, v.Destination, v.ReadOnly, false, "")
+	}
 	for _, m := range hc.Mounts {
+		if m.Type == mount.TypeVolume {
+			continue // among volumes
+		}
 		invalid := func(msg string) error {
 			return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid mount config for type %q: %s", m.Type, msg))
 		}

@@ -296,6 +296,24 @@ func TestSpec(t *testing.T) {
 			},
 		},
 		{
+			name: "volumes are binds of their data",
+			change: func(in *SpecInput) {
+				in.HostConfig.Binds = []string{"data:/data:ro"}
+				in.HostConfig.Mounts = []mount.Mount{{Type: mount.TypeVolume, Source: "v2", Target: "/v2"}}
+				in.Volumes = []VolumeMount{
+					{Name: "data", Destination: "/data", ReadOnly: true, Source: "/vols/data/_data"},
+					{Name: "v2", Destination: "/v2", Source: "/vols/v2/_data"},
+				}
+			},
+			want: func(s *specs.Spec) {
+				s.Mounts = append(s.Mounts[:7],
+					specs.Mount{Destination: "/data", Type: "bind", Source: "/vols/data/_data", Options: []string{"rbind", "ro", "rprivate"}},
+					specs.Mount{Destination: "/v2", Type: "bind", Source: "/vols/v2/_data", Options: []string{"rbind", "rprivate"}},
+					s.Mounts[7], s.Mounts[8], s.Mounts[9],
+				)
+			},
+		},
+		{
 			name: "user mounts replace defaults and network files",
 			change: func(in *SpecInput) {
 				in.HostConfig.Binds = []string{binds + ":/dev", binds + ":/etc/hosts:ro"}
@@ -424,13 +442,13 @@ func TestSpecErrors(t *testing.T) {
 			"invalid volume specification: '/tmp:/x:rx': invalid mode: rx"},
 		{"bind with two modes", func(in *SpecInput) { in.HostConfig.Binds = []string{"/tmp:/x:ro,rw"} }, errdefs.IsInvalidArgument, "invalid mode"},
 		{"duplicate mount point", func(in *SpecInput) { in.HostConfig.Binds = []string{"/tmp:/x", "/var:/x/"} }, errdefs.IsInvalidArgument, "duplicate mount point"},
-		{"named volume", func(in *SpecInput) { in.HostConfig.Binds = []string{"data:/data"} }, errdefs.IsNotImplemented, "named volumes"},
+		{"volume over a bind", func(in *SpecInput) {
+			in.HostConfig.Binds = []string{"/tmp:/x"}
+			in.Volumes = []VolumeMount{{Name: "v", Destination: "/x", Source: "/tmp"}}
+		}, errdefs.IsInvalidArgument, "duplicate mount point"},
 		{"missing --mount source", func(in *SpecInput) {
 			in.HostConfig.Mounts = []mount.Mount{{Type: mount.TypeBind, Source: "/nonexistent-gantry", Target: "/x"}}
 		}, errdefs.IsInvalidArgument, "bind source path does not exist: /nonexistent-gantry"},
-		{"volume mount", func(in *SpecInput) {
-			in.HostConfig.Mounts = []mount.Mount{{Type: mount.TypeVolume, Source: "v", Target: "/x"}}
-		}, errdefs.IsNotImplemented, "volume"},
 		{"privileged", func(in *SpecInput) { in.HostConfig.Privileged = true }, errdefs.IsNotImplemented, "privileged"},
 		{"container network", func(in *SpecInput) { in.HostConfig.NetworkMode = "container:abc" }, errdefs.IsNotImplemented, "container:abc"},
 		{"unknown capability", func(in *SpecInput) { in.HostConfig.CapAdd = []string{"CAP_FLY"} }, errdefs.IsInvalidArgument, `unknown capability: "CAP_FLY"`},

@@ -52,6 +52,10 @@ func (d *Daemon) CreateContainer(ctx context.Context, name string, cfg *containe
 	if len(cfg.Entrypoint) == 0 && len(cfg.Cmd) == 0 {
 		return container.CreateResponse{}, errdefs.ErrInvalidArgument.WithMessage("no command specified")
 	}
+	volumes, err := gcontainer.Volumes(cfg, hc)
+	if err != nil {
+		return container.CreateResponse{}, err
+	}
 	var chain digest.Digest
 	for _, diffID := range img.Config.RootFS.DiffIDs {
 		chain = layer.ChainID(chain, diffID)
@@ -64,6 +68,7 @@ func (d *Daemon) CreateContainer(ctx context.Context, name string, cfg *containe
 		Config:     cfg,
 		HostConfig: hc,
 		State:      gcontainer.State{Status: gcontainer.Created},
+		Volumes:    volumes,
 	}
 	if err := d.containers.Add(c, name); err != nil {
 		return container.CreateResponse{}, err
@@ -76,11 +81,17 @@ func (d *Daemon) CreateContainer(ctx context.Context, name string, cfg *containe
 	}
 	c.Lock()
 	defer c.Unlock()
+	if err := d.createVolumes(ctx, c); err != nil {
+		d.containers.Delete(c)
+		return container.CreateResponse{}, err
+	}
 	if _, err := d.layers.Prepare(ctx, c.Dir(), c.Chain); err != nil {
+		d.releaseVolumes(ctx, c, true)
 		d.containers.Delete(c)
 		return container.CreateResponse{}, fmt.Errorf("prepare rootfs: %w", err)
 	}
 	if err := d.containers.Save(c); err != nil {
+		d.releaseVolumes(ctx, c, true)
 		d.layers.Release(ctx, c.Dir())
 		d.containers.Delete(c)
 		return container.CreateResponse{}, err
@@ -131,7 +142,7 @@ func (d *Daemon) Containers(ctx context.Context, opts api.ContainerListOptions) 
 			Labels:  c.Config.Labels,
 			State:   container.ContainerState(st.Status),
 			Status:  statusText(st),
-			Mounts:  mountPoints(c.HostConfig),
+			Mounts:  d.mountPoints(c),
 			NetworkSettings: &container.NetworkSettingsSummary{Networks: map[string]*network.EndpointSettings{
 				string(c.HostConfig.NetworkMode): {},
 			}},
@@ -263,7 +274,7 @@ func (d *Daemon) ContainerInspect(ctx context.Context, name string, size bool) (
 		ExecIDs:        nil,
 		HostConfig:     c.HostConfig,
 		GraphDriver:    &storage.DriverData{Name: d.layers.Driver(), Data: map[string]string{"MergedDir": rootfsPath(c)}},
-		Mounts:         mountPoints(c.HostConfig),
+		Mounts:         d.mountPoints(c),
 		Config:         c.Config,
 		NetworkSettings: &container.NetworkSettings{
 			Ports:    network.PortMap{},
@@ -287,24 +298,6 @@ func timeText(t time.Time) string {
 	return t.Format(time.RFC3339Nano)
 }
 
-// mountPoints describes the bind mounts of hc as inspect and ps show them.
-func mountPoints(hc *container.HostConfig) []container.MountPoint {
-	out := []container.MountPoint{}
-	for _, b := range hc.Binds {
-		parts := strings.Split(b, ":")
-		if len(parts) < 2 {
-			continue
-		}
-		mp := container.MountPoint{Type: "bind", Source: parts[0], Destination: parts[1], RW: true, Propagation: "rprivate"}
-		if len(parts) > 2 {
-			mp.Mode = parts[2]
-			mp.RW = !strings.Contains(parts[2], "ro")
-		}
-		out = append(out, mp)
-	}
-	return out
-}
-
 // RenameContainer implements POST /containers/{name}/rename.
 func (d *Daemon) RenameContainer(ctx context.Context, name, newName string) error {
 	c, err := d.containers.Get(name)
@@ -314,8 +307,9 @@ func (d *Daemon) RenameContainer(ctx context.Context, name, newName string) erro
 	return d.containers.Rename(c, newName)
 }
 
-// RemoveContainer implements DELETE /containers/{name}.
-func (d *Daemon) RemoveContainer(ctx context.Context, name string, force, _ bool) error {
+// RemoveContainer implements DELETE /containers/{name}; removeVolumes (-v)
+// removes the container's anonymous volumes too.
+func (d *Daemon) RemoveContainer(ctx context.Context, name string, force, removeVolumes bool) error {
 	c, err := d.containers.Get(name)
 	if err != nil {
 		return err
@@ -329,12 +323,13 @@ func (d *Daemon) RemoveContainer(ctx context.Context, name string, force, _ bool
 		}
 		<-c.Wait(ctx, container.WaitConditionNotRunning)
 	}
-	return d.removeStopped(ctx, c)
+	return d.removeStopped(ctx, c, removeVolumes)
 }
 
 // removeStopped removes a container that is not running: its mounts,
-// snapshot, record and directory.
-func (d *Daemon) removeStopped(ctx context.Context, c *gcontainer.Container) error {
+// snapshot, record and directory, and its references to volumes (with
+// removeVolumes, its anonymous volumes).
+func (d *Daemon) removeStopped(ctx context.Context, c *gcontainer.Container, removeVolumes bool) error {
 	c.Lock()
 	if c.State.Status == gcontainer.Removing {
 		// Being removed already (AutoRemove after a kill): done when that is.
@@ -358,6 +353,9 @@ func (d *Daemon) removeStopped(ctx context.Context, c *gcontainer.Container) err
 		err = d.layers.Release(ctx, c.Dir())
 	}
 	if err == nil {
+		// Before the record goes, so that a waiter for the removal finds
+		// the anonymous volumes gone too.
+		d.releaseVolumes(ctx, c, removeVolumes)
 		err = d.containers.Delete(c)
 	}
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/gantry/gantry/layer"
 	"github.com/gantry/gantry/mount"
 	"github.com/gantry/gantry/runtime"
+	"github.com/gantry/gantry/volume"
 )
 
 // Version is gantryd's version, reported by /version and /info.
@@ -38,6 +39,7 @@ type Daemon struct {
 	layers     *layer.Store
 	images     *image.Store
 	containers *container.Store
+	volumes    *volume.Store
 	runtime    *runtime.Runc
 	builder    *builder.Builder
 
@@ -82,6 +84,10 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 	if d.containers, err = container.NewStore(filepath.Join(root, "containers")); err != nil {
 		return nil, fmt.Errorf("open container store: %w", err)
 	}
+	if d.volumes, err = volume.New(filepath.Join(root, "volumes")); err != nil {
+		return nil, fmt.Errorf("open volume store: %w", err)
+	}
+	d.referenceVolumes()
 	if d.runtime, err = runtime.New(cfg.Runtime, filepath.Join(cfg.ExecRoot, "runc")); err != nil {
 		return nil, err
 	}
@@ -135,7 +141,7 @@ func (d *Daemon) restore(ctx context.Context) {
 		c.Unlock()
 		d.log.Info("container was running when gantryd stopped; marked exited", "container", c.ID, "exit-code", code)
 		if removing {
-			if err := d.removeStopped(ctx, c); err != nil {
+			if err := d.removeStopped(ctx, c, c.HostConfig.AutoRemove); err != nil {
 				d.log.Warn("remove container", "container", c.ID, "error", err)
 			}
 		}

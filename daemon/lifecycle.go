@@ -52,7 +52,7 @@ func (d *Daemon) StartContainer(ctx context.Context, name string) error {
 	autoRemove := err != nil && c.HostConfig.AutoRemove
 	c.Unlock()
 	if autoRemove {
-		if rerr := d.removeStopped(ctx, c); rerr != nil {
+		if rerr := d.removeStopped(ctx, c, true); rerr != nil {
 			d.log.Warn("auto-remove container", "container", c.ID, "error", rerr)
 		}
 	}
@@ -76,6 +76,10 @@ func (d *Daemon) start(ctx context.Context, c *gcontainer.Container) error {
 	if err := writeEtcFiles(c); err != nil {
 		return err
 	}
+	volumes, err := d.mountVolumes(ctx, c, rootfs)
+	if err != nil {
+		return err
+	}
 	spec, err := gcontainer.Spec(gcontainer.SpecInput{
 		ID:             c.ID,
 		Rootfs:         rootfs,
@@ -84,6 +88,7 @@ func (d *Daemon) start(ctx context.Context, c *gcontainer.Container) error {
 		HostsPath:      filePath(c, "hosts"),
 		HostnamePath:   filePath(c, "hostname"),
 		ResolvConfPath: filePath(c, "resolv.conf"),
+		Volumes:        volumes,
 	})
 	if err != nil {
 		return err
@@ -187,7 +192,7 @@ func (d *Daemon) monitor(c *gcontainer.Container, proc *runtime.Process, pumps *
 	c.Unlock()
 	d.log.Debug("container exited", "container", c.ID, "exit-code", code)
 	if autoRemove {
-		if err := d.removeStopped(ctx, c); err != nil && !errdefs.IsConflict(err) {
+		if err := d.removeStopped(ctx, c, true); err != nil && !errdefs.IsConflict(err) {
 			d.log.Warn("auto-remove container", "container", c.ID, "error", err)
 		}
 	}
