@@ -176,6 +176,20 @@ func (ns *netNS) configure(cfg linkConfig) error {
 	return nil
 }
 
+// detachLink takes the host end of a veth off its bridge, so that no frame
+// reaches an interface on its way out (the next container may have the same
+// address and MAC).
+func detachLink(l link) error {
+	if l.hostIndex == 0 {
+		return nil
+	}
+	err := netlink.LinkSetNoMaster(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Index: l.hostIndex, Name: l.hostName}})
+	if err != nil && !errors.Is(err, unix.ENODEV) {
+		return fmt.Errorf("detach veth %s: %w", l.hostName, err)
+	}
+	return nil
+}
+
 // deleteLink removes a veth pair through its host end.
 func deleteLink(l link) error {
 	if l.hostIndex == 0 {
