@@ -2,13 +2,13 @@ package network
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
-
-	"github.com/coreos/go-iptables/iptables"
 )
 
 // The iptables chains gantryd owns. Built-in chains only get one jump each;
@@ -44,40 +44,40 @@ var jumps = []jump{
 	{rule{"filter", "FORWARD", []string{"-j", chainForward}}, true},
 }
 
-// firewall programs iptables by exec'ing the iptables binaries (iptables-nft
-// or legacy, whichever the host has). Additions are one iptables call per
-// rule (a couple of milliseconds each with nft); removals go in one
-// iptables-restore transaction, since every nft deletion waits for an RCU
-// grace period (about 15 ms), once per transaction.
-type firewall struct {
-	ipt *iptables.IPTables
-}
+// The rules are programmed by exec'ing the iptables binaries (iptables-nft
+// or legacy, whichever the host has). Batches go through one
+// iptables-restore transaction: all or nothing, and one wait for the
+// kernel's RCU grace period (about 15 ms with nft) however many rules are
+// deleted. A published port's rules are appended one iptables call each
+// (2-3 ms), which beats iptables-restore's reading of the whole ruleset.
 
-func newFirewall() (*firewall, error) {
-	ipt, err := iptables.New(iptables.IPFamily(iptables.ProtocolIPv4))
-	if err != nil {
-		return nil, fmt.Errorf("iptables: %w", err)
-	}
-	return &firewall{ipt: ipt}, nil
-}
-
-// reset creates the GANTRY chains, or empties them if they exist, and puts
-// the jumps to them in place.
-func (f *firewall) reset() error {
-	for _, c := range []rule{{"nat", chainNAT, nil}, {"nat", chainPostrouting, nil}, {"filter", chainForward, nil}} {
-		if err := f.ipt.ClearChain(c.table, c.chain); err != nil {
-			return fmt.Errorf("iptables: %w", err)
+// resetChains creates the GANTRY chains, or empties them if they exist, fills
+// them with rules, and puts the jumps to them in place.
+func resetChains(rules []rule) error {
+	var b strings.Builder
+	for _, table := range []string{"nat", "filter"} {
+		fmt.Fprintf(&b, "*%s\n", table)
+		for _, c := range []rule{{"nat", chainNAT, nil}, {"nat", chainPostrouting, nil}, {"filter", chainForward, nil}} {
+			if c.table == table {
+				fmt.Fprintf(&b, ":%s - [0:0]\n", c.chain)
+			}
 		}
+		writeRules(&b, table, "-A", rules)
+		b.WriteString("COMMIT\n")
+	}
+	if err := restore(b.String()); err != nil {
+		return err
 	}
 	for _, j := range jumps {
-		var err error
-		if j.first {
-			err = f.ipt.InsertUnique(j.table, j.chain, 1, j.args...)
-		} else {
-			err = f.ipt.AppendUnique(j.table, j.chain, j.args...)
+		if iptables(append([]string{"-t", j.table, "-C", j.chain}, j.args...)...) == nil {
+			continue
 		}
-		if err != nil {
-			return fmt.Errorf("iptables: %w", err)
+		op := []string{"-A", j.chain}
+		if j.first {
+			op = []string{"-I", j.chain, "1"}
+		}
+		if err := iptables(append(append([]string{"-t", j.table}, op...), j.args...)...); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -85,64 +85,81 @@ func (f *firewall) reset() error {
 
 // add appends rules to the end of their chains; after an error, those it
 // added are removed again.
-func (f *firewall) add(rules []rule) error {
+func appendRules(rules []rule) error {
 	for i, r := range rules {
-		if err := f.ipt.Append(r.table, r.chain, r.args...); err != nil {
-			f.remove(rules[:i])
-			return fmt.Errorf("iptables: %w", err)
+		if err := iptables(append([]string{"-t", r.table, "-A", r.chain}, r.args...)...); err != nil {
+			deleteRules(rules[:i])
+			return err
 		}
 	}
 	return nil
 }
 
-// insert puts rules at the top of their chains, in their order.
-func (f *firewall) insert(rules []rule) error {
-	for i := len(rules) - 1; i >= 0; i-- {
-		r := rules[i]
-		if err := f.ipt.Insert(r.table, r.chain, 1, r.args...); err != nil {
-			f.remove(rules[i+1:])
-			return fmt.Errorf("iptables: %w", err)
-		}
-	}
-	return nil
+// insert puts rules at the top of their chains, in their order, in one
+// transaction.
+func insertRules(rules []rule) error {
+	reversed := slices.Clone(rules)
+	slices.Reverse(reversed)
+	return restore(restoreInput("-I", reversed))
 }
 
 // remove deletes rules in one transaction. If that fails (one of them is
 // already gone), each is deleted on its own if it exists.
-func (f *firewall) remove(rules []rule) error {
-	if len(rules) == 0 {
+func deleteRules(rules []rule) error {
+	if len(rules) == 0 || restore(restoreInput("-D", rules)) == nil {
 		return nil
 	}
-	cmd := exec.Command("iptables-restore", "--noflush", "--wait")
-	cmd.Stdin = bytes.NewBufferString(restoreDeletes(rules))
-	if err := cmd.Run(); err == nil {
-		return nil
-	}
-	var first error
+	var errs []error
 	for _, r := range rules {
-		if err := f.ipt.DeleteIfExists(r.table, r.chain, r.args...); err != nil && first == nil {
-			first = fmt.Errorf("iptables: %w", err)
+		spec := append([]string{"-t", r.table, "-C", r.chain}, r.args...)
+		if iptables(spec...) != nil {
+			continue // not there
 		}
+		spec[2] = "-D"
+		errs = append(errs, iptables(spec...))
 	}
-	return first
+	return errors.Join(errs...)
 }
 
-// restoreDeletes is the iptables-restore input deleting rules, table by
-// table. Rule arguments never hold spaces or quotes.
-func restoreDeletes(rules []rule) string {
+// restoreInput is the iptables-restore input applying op (-A, -I, -D) to
+// rules, table by table.
+func restoreInput(op string, rules []rule) string {
 	var b strings.Builder
 	for _, table := range []string{"nat", "filter"} {
-		var lines []string
-		for _, r := range rules {
-			if r.table == table {
-				lines = append(lines, "-D "+r.chain+" "+strings.Join(r.args, " "))
-			}
-		}
-		if len(lines) > 0 {
-			fmt.Fprintf(&b, "*%s\n%s\nCOMMIT\n", table, strings.Join(lines, "\n"))
+		if slices.ContainsFunc(rules, func(r rule) bool { return r.table == table }) {
+			fmt.Fprintf(&b, "*%s\n", table)
+			writeRules(&b, table, op, rules)
+			b.WriteString("COMMIT\n")
 		}
 	}
 	return b.String()
+}
+
+// writeRules writes the rules of one table. Rule arguments never hold
+// spaces or quotes.
+func writeRules(b *strings.Builder, table, op string, rules []rule) {
+	for _, r := range rules {
+		if r.table == table {
+			fmt.Fprintf(b, "%s %s %s\n", op, r.chain, strings.Join(r.args, " "))
+		}
+	}
+}
+
+func iptables(args ...string) error {
+	out, err := exec.Command("iptables", append([]string{"--wait"}, args...)...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("iptables %s: %w: %s", strings.Join(args, " "), err, bytes.TrimSpace(out))
+	}
+	return nil
+}
+
+func restore(input string) error {
+	cmd := exec.Command("iptables-restore", "--noflush", "--wait")
+	cmd.Stdin = strings.NewReader(input)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("iptables-restore: %w: %s", err, bytes.TrimSpace(out))
+	}
+	return nil
 }
 
 // networkRules are the rules of one bridge network: masquerading to the

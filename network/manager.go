@@ -22,7 +22,6 @@ import (
 type Manager struct {
 	cfg Config
 	log *slog.Logger
-	fw  *firewall
 
 	mu        sync.Mutex
 	networks  []*netState         // the predefined ones first, then in creation order
@@ -62,24 +61,23 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 	if recs, err = m.withPredefined(recs); err != nil {
 		return nil, err
 	}
-	if m.fw, err = newFirewall(); err != nil {
-		return nil, err
-	}
-	if err := m.fw.reset(); err != nil {
-		return nil, err
-	}
-	if err := sysctl("net/ipv4/ip_forward", "1"); err != nil {
-		return nil, err
-	}
+	var rules []rule
 	for _, rec := range recs {
 		rec.Allocations = nil // no container outlives the gantryd that started it
 		n := &netState{rec: rec, endpoints: map[string]*endpoint{}}
 		if rec.Driver == "bridge" {
-			if err := m.setUpBridge(n, true); err != nil {
+			if err := n.bridgeUp(true); err != nil {
 				return nil, err
 			}
+			rules = append(rules, networkRules(&rec.Network)...)
 		}
 		m.networks = append(m.networks, n)
+	}
+	if err := resetChains(rules); err != nil {
+		return nil, fmt.Errorf("network: %w", err)
+	}
+	if err := sysctl("net/ipv4/ip_forward", "1"); err != nil {
+		return nil, err
 	}
 	if err := m.save(true); err != nil {
 		return nil, err
@@ -149,9 +147,9 @@ func (m *Manager) withPredefined(recs []*record) ([]*record, error) {
 	return append(predefined, recs...), nil
 }
 
-// setUpBridge makes the kernel match a bridge network: its bridge, with no
-// veth left on it when fresh is set, and its firewall rules.
-func (m *Manager) setUpBridge(n *netState, fresh bool) error {
+// bridgeUp makes the network's bridge match it; fresh (at New) also
+// removes the veths a previous gantryd left on it.
+func (n *netState) bridgeUp(fresh bool) error {
 	br, err := ensureBridge(&n.rec.Network)
 	if err != nil {
 		return fmt.Errorf("network %s: %w", n.rec.Name, err)
@@ -161,9 +159,6 @@ func (m *Manager) setUpBridge(n *netState, fresh bool) error {
 		if err := deleteStrayVeths(br); err != nil {
 			return fmt.Errorf("network %s: %w", n.rec.Name, err)
 		}
-	}
-	if err := m.fw.insert(networkRules(&n.rec.Network)); err != nil {
-		return fmt.Errorf("network %s: %w", n.rec.Name, err)
 	}
 	return nil
 }
@@ -209,14 +204,18 @@ func (m *Manager) Create(ctx context.Context, opts CreateOptions) (*Network, err
 		Subnet: subnet, Gateway: gateway, Internal: opts.Internal,
 		Labels: opts.Labels, Options: opts.Options, Created: time.Now().UTC(),
 	}}, endpoints: map[string]*endpoint{}}
-	if err := m.setUpBridge(n, false); err != nil {
+	if err := n.bridgeUp(false); err != nil {
 		deleteBridge(n.rec.Bridge)
 		return nil, err
+	}
+	if err := insertRules(networkRules(&n.rec.Network)); err != nil {
+		deleteBridge(n.rec.Bridge)
+		return nil, fmt.Errorf("network %s: %w", n.rec.Name, err)
 	}
 	m.networks = append(m.networks, n)
 	if err := m.save(true); err != nil {
 		m.networks = m.networks[:len(m.networks)-1]
-		m.tearDown(n)
+		tearDown(n)
 		return nil, err
 	}
 	out := n.rec.Network
@@ -250,8 +249,8 @@ func (m *Manager) subnetFor(s string) (netip.Prefix, error) {
 }
 
 // tearDown removes a bridge network's rules and bridge.
-func (m *Manager) tearDown(n *netState) error {
-	return errors.Join(m.fw.remove(networkRules(&n.rec.Network)), deleteBridge(n.rec.Bridge))
+func tearDown(n *netState) error {
+	return errors.Join(deleteRules(networkRules(&n.rec.Network)), deleteBridge(n.rec.Bridge))
 }
 
 // Get finds a network by name, full ID or unambiguous ID prefix (not found:
@@ -334,7 +333,7 @@ func (m *Manager) Remove(ctx context.Context, nameOrID string) error {
 		return errdefs.ErrConflict.WithMessage(fmt.Sprintf("error while removing network: network %s id %s has active endpoints (%s)",
 			n.rec.Name, n.rec.ID, strings.Join(names, ", ")))
 	}
-	if err := m.tearDown(n); err != nil {
+	if err := tearDown(n); err != nil {
 		return fmt.Errorf("remove network %s: %w", n.rec.Name, err)
 	}
 	m.networks = slices.DeleteFunc(m.networks, func(x *netState) bool { return x == n })

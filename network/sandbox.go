@@ -207,7 +207,7 @@ func (m *Manager) connect(s *sandbox, ep *endpoint) (link, []rule, error) {
 	for _, p := range ep.Ports {
 		rules = append(rules, portRules(ep.net.rec.Bridge, ep.IP, p)...)
 	}
-	if err := m.fw.add(rules); err != nil {
+	if err := appendRules(rules); err != nil {
 		deleteLink(l)
 		return link{}, nil, fmt.Errorf("driver failed programming external connectivity on endpoint %s (%s): %w", ep.Name, ep.ID, err)
 	}
@@ -244,7 +244,7 @@ func (m *Manager) Leave(ctx context.Context, sb *Sandbox, network string) error 
 	m.forget(s, ep)
 	saveErr := m.save(false)
 	m.mu.Unlock()
-	return errors.Join(saveErr, m.fw.remove(ep.rules), closeAll(ep.ports), deleteLink(ep.link))
+	return errors.Join(saveErr, deleteRules(ep.rules), closeAll(ep.ports), deleteLink(ep.link))
 }
 
 // DeleteSandbox leaves every network and removes the namespace. Deleting a
@@ -276,7 +276,7 @@ func (m *Manager) DeleteSandbox(ctx context.Context, containerID string) error {
 	for _, ep := range eps {
 		rules = append(rules, ep.rules...)
 	}
-	errs = append(errs, m.fw.remove(rules))
+	errs = append(errs, deleteRules(rules))
 	for _, ep := range eps {
 		errs = append(errs, closeAll(ep.ports), detachLink(ep.link))
 	}
