@@ -121,15 +121,20 @@ func deleteStrayVeths(br *netlink.Bridge) error {
 }
 
 // usedPrefixes are the subnets of the routes and addresses of the
-// namespace, which a picked subnet must not overlap.
+// namespace, which a picked subnet must not overlap. Those of gantry0 do not
+// count: they are the default network's, whatever subnet it is given.
 func usedPrefixes() ([]netip.Prefix, error) {
+	ours := -1
+	if l, err := netlink.LinkByName(defaultBridge); err == nil {
+		ours = l.Attrs().Index
+	}
 	var used []netip.Prefix
 	routes, err := netlink.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Table: unix.RT_TABLE_UNSPEC}, netlink.RT_FILTER_TABLE)
 	if err != nil {
 		return nil, fmt.Errorf("list routes: %w", err)
 	}
 	for _, r := range routes {
-		if p, ok := prefixOf(r.Dst); ok && p.Bits() > 0 {
+		if p, ok := prefixOf(r.Dst); ok && p.Bits() > 0 && r.LinkIndex != ours {
 			used = append(used, p)
 		}
 	}
@@ -138,7 +143,7 @@ func usedPrefixes() ([]netip.Prefix, error) {
 		return nil, fmt.Errorf("list addresses: %w", err)
 	}
 	for _, a := range addrs {
-		if p, ok := prefixOf(a.IPNet); ok {
+		if p, ok := prefixOf(a.IPNet); ok && a.LinkIndex != ours {
 			used = append(used, p.Masked())
 		}
 	}

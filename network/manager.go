@@ -357,7 +357,7 @@ func (m *Manager) Endpoints(nameOrID string) ([]Endpoint, error) {
 	return out, nil
 }
 
-// closeAll closes what it is given, keeping the first error.
+// closeAll closes what it is given and returns the errors.
 func closeAll[T io.Closer](cs []T) error {
 	var errs []error
 	for _, c := range cs {

@@ -185,7 +185,7 @@ func TestJoinConfiguresTheNamespace(t *testing.T) {
 	if !cmp.Equal(links, wantLinks, equateIPs) {
 		t.Errorf("links in the sandbox (-got +want):\n%s", cmp.Diff(links, wantLinks, equateIPs))
 	}
-	assertDefaultRoute(t, sb, "172.18.0.1", "eth0")
+	assertDefaultRoute(t, sb, "172.18.0.1 dev eth0")
 	assertHostVeths(t, bridge.Bridge, 1)
 	assertHostVeths(t, other.Bridge, 1)
 
@@ -320,11 +320,16 @@ func TestPublishedPorts(t *testing.T) {
 	ctx := context.Background()
 	sb := mustSandbox(t, m, "web")
 	serve(t, sb.Path, ":80", "hello from web")
-	ep := mustJoin(t, m, sb, DefaultNetwork, EndpointOptions{Name: "web", Ports: []PortBinding{{Proto: "tcp", ContainerPort: 80}}})
-	if len(ep.Ports) != 1 || ep.Ports[0].HostPort == 0 || ep.Ports[0].HostIP != netip.IPv4Unspecified() {
-		t.Fatalf("ports = %+v, want one bound host port on 0.0.0.0", ep.Ports)
+	echoUDP(t, sb.Path, ":53")
+	ep := mustJoin(t, m, sb, DefaultNetwork, EndpointOptions{Name: "web", Ports: []PortBinding{
+		{Proto: "tcp", ContainerPort: 80}, {Proto: "udp", ContainerPort: 53, HostIP: netip.MustParseAddr("127.0.0.1")}}})
+	if len(ep.Ports) != 2 || ep.Ports[0].HostPort == 0 || ep.Ports[0].HostIP != netip.IPv4Unspecified() || ep.Ports[1].HostPort == 0 {
+		t.Fatalf("ports = %+v, want two bound host ports, the first on 0.0.0.0", ep.Ports)
 	}
 	port := strconv.Itoa(int(ep.Ports[0].HostPort))
+	if got, err := askUDP(netip.AddrPortFrom(ep.Ports[1].HostIP, ep.Ports[1].HostPort).String(), "ping"); err != nil || got != "ping" {
+		t.Errorf("UDP published port answered %q, %v; want the echo", got, err)
+	}
 
 	// Another machine, on a link where the host has 10.78.0.1.
 	client := newClient(t, "10.78.0.2", "10.78.0.1")
@@ -374,6 +379,26 @@ func TestPublishedPorts(t *testing.T) {
 		t.Errorf("host port not released: %v", err)
 	} else {
 		l.Close()
+	}
+}
+
+func TestInternalNetwork(t *testing.T) {
+	m, _ := newManager(t)
+	mustCreate(t, m, CreateOptions{Name: "private", Internal: true})
+	a, b := mustSandbox(t, m, "ia"), mustSandbox(t, m, "ib")
+	epA := mustJoin(t, m, a, "private", EndpointOptions{Ports: []PortBinding{{Proto: "tcp", ContainerPort: 80}}})
+	if len(epA.Ports) != 0 {
+		t.Errorf("ports published on an internal network: %v", epA.Ports)
+	}
+	mustJoin(t, m, b, "private", EndpointOptions{})
+	serve(t, a.Path, ":80", "hello from a")
+	if line, err := greeting(b.Path, epA.IP.String()+":80"); err != nil || line != "hello from a" {
+		t.Errorf("peer on the internal network: %q, %v", line, err)
+		t.Log(iptablesSave(t))
+	}
+	assertDefaultRoute(t, a)
+	if !strings.Contains(iptablesSave(t), "-A GANTRY-FORWARD -i "+"gbr-") {
+		t.Error("no forwarding rules for the internal network")
 	}
 }
 
@@ -437,7 +462,8 @@ func assertBridge(t *testing.T, name, addr string) {
 	}
 }
 
-func assertDefaultRoute(t *testing.T, sb *Sandbox, gw, dev string) {
+// assertDefaultRoute checks the default routes of a sandbox ("GW dev IF").
+func assertDefaultRoute(t *testing.T, sb *Sandbox, want ...string) {
 	t.Helper()
 	h, _ := netns.GetFromPath(sb.Path)
 	defer h.Close()
@@ -454,7 +480,7 @@ func assertDefaultRoute(t *testing.T, sb *Sandbox, gw, dev string) {
 			defaults = append(defaults, r.Gw.String()+" dev "+l.Attrs().Name)
 		}
 	}
-	if want := []string{gw + " dev " + dev}; !cmp.Equal(defaults, want) {
+	if !cmp.Equal(defaults, want, cmpopts.EquateEmpty()) {
 		t.Errorf("default routes = %v, want %v", defaults, want)
 	}
 }

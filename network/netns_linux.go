@@ -8,8 +8,10 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"time"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
@@ -148,32 +150,112 @@ func (ns *netNS) addLink(cfg linkConfig) (link, error) {
 		return link{}, fmt.Errorf("create veth %s: %w", l.hostName, err)
 	}
 	l.hostIndex = veth.Index
-	if err := ns.configure(cfg); err != nil {
+	index, err := ns.configure(cfg)
+	if err != nil {
 		deleteLink(l)
 		return link{}, err
 	}
+	ns.waitReady(l, cfg, index)
 	return l, nil
 }
 
-func (ns *netNS) configure(cfg linkConfig) error {
+// waitReady waits, for up to a second, until frames pass between the
+// container and the bridge. The kernel reacts to a carrier change some time
+// after it (linkwatch, usually within milliseconds): until then a device
+// without carrier drops what it sends (the container's eth0, and the bridge
+// when this is its first port), and the bridge does not forward through the
+// new port. A lost ARP request costs a second.
+func (ns *netNS) waitReady(l link, cfg linkConfig, containerIndex int) {
+	deadline := time.Now().Add(time.Second)
+	for !ns.ready(l, cfg, containerIndex) && time.Now().Before(deadline) {
+		time.Sleep(200 * time.Microsecond)
+	}
+}
+
+// ready reports whether both ends of the veth and the bridge have carrier
+// and the bridge forwards through the port. Errors are not worth waiting
+// for: they count as ready.
+func (ns *netNS) ready(l link, cfg linkConfig, containerIndex int) bool {
+	up := func(h *netlink.Handle, index int) bool {
+		link, err := h.LinkByIndex(index)
+		ok := err != nil || link.Attrs().OperState == netlink.OperUp
+		return ok
+	}
+	host := &netlink.Handle{} // the package's sockets: the namespace of the caller
+	if !up(ns.nl, containerIndex) || !up(host, l.hostIndex) {
+		return false
+	}
+	if cfg.bridgeIndex == 0 {
+		return true
+	}
+	state, err := bridgePortState(l.hostIndex)
+	return (err != nil || state == brStateForwarding) && up(host, cfg.bridgeIndex)
+}
+
+const brStateForwarding = 3 // BR_STATE_FORWARDING
+
+// bridgePortState reads the STP state of a bridge port from the bridge
+// slave data of RTM_GETLINK, which the netlink package does not decode.
+func bridgePortState(index int) (uint8, error) {
+	req := nl.NewNetlinkRequest(unix.RTM_GETLINK, unix.NLM_F_ACK)
+	msg := nl.NewIfInfomsg(unix.AF_UNSPEC)
+	msg.Index = int32(index)
+	req.AddData(msg)
+	msgs, err := req.Execute(unix.NETLINK_ROUTE, unix.RTM_NEWLINK)
+	if err != nil {
+		return 0, err
+	}
+	if len(msgs) != 1 || len(msgs[0]) < unix.SizeofIfInfomsg {
+		return 0, errors.New("unexpected RTM_GETLINK answer")
+	}
+	attr, ok := findAttr(msgs[0][unix.SizeofIfInfomsg:], unix.IFLA_LINKINFO, nl.IFLA_INFO_SLAVE_DATA, nl.IFLA_BRPORT_STATE)
+	if !ok || len(attr) < 1 {
+		return 0, errors.New("not a bridge port")
+	}
+	return attr[0], nil
+}
+
+// findAttr follows a path of nested netlink attributes.
+func findAttr(b []byte, path ...int) ([]byte, bool) {
+	for _, typ := range path {
+		attrs, err := nl.ParseRouteAttr(b)
+		if err != nil {
+			return nil, false
+		}
+		found := false
+		for _, a := range attrs {
+			if int(a.Attr.Type&^unix.NLA_F_NESTED) == typ {
+				b, found = a.Value, true
+				break
+			}
+		}
+		if !found {
+			return nil, false
+		}
+	}
+	return b, true
+}
+
+// configure sets up the container end of a veth; it returns its index.
+func (ns *netNS) configure(cfg linkConfig) (int, error) {
 	c, err := ns.nl.LinkByName(cfg.ifName)
 	if err != nil {
-		return fmt.Errorf("find %s in the namespace: %w", cfg.ifName, err)
+		return 0, fmt.Errorf("find %s in the namespace: %w", cfg.ifName, err)
 	}
 	if err := ns.nl.AddrAdd(c, &netlink.Addr{IPNet: ipNet(cfg.ip, cfg.bits)}); err != nil {
-		return fmt.Errorf("add address %s to %s: %w", cfg.ip, cfg.ifName, err)
+		return 0, fmt.Errorf("add address %s to %s: %w", cfg.ip, cfg.ifName, err)
 	}
 	if err := ns.nl.LinkSetUp(c); err != nil {
-		return fmt.Errorf("set %s up: %w", cfg.ifName, err)
+		return 0, fmt.Errorf("set %s up: %w", cfg.ifName, err)
 	}
 	if !cfg.gateway.IsValid() {
-		return nil
+		return c.Attrs().Index, nil
 	}
 	route := &netlink.Route{LinkIndex: c.Attrs().Index, Gw: cfg.gateway.AsSlice()}
 	if err := ns.nl.RouteAdd(route); err != nil {
-		return fmt.Errorf("add default route via %s: %w", cfg.gateway, err)
+		return 0, fmt.Errorf("add default route via %s: %w", cfg.gateway, err)
 	}
-	return nil
+	return c.Attrs().Index, nil
 }
 
 // detachLink takes the host end of a veth off its bridge, so that no frame

@@ -225,6 +225,46 @@ func greeting(nsPath, addr string) (string, error) {
 	return strings.TrimSpace(line), err
 }
 
+// echoUDP runs a UDP echo server inside a namespace.
+func echoUDP(t testing.TB, nsPath, addr string) {
+	t.Helper()
+	var c net.PacketConn
+	err := inNS(nsPath, func() (err error) {
+		c, err = net.ListenPacket("udp4", addr)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("listen on udp %s: %v", addr, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	go func() {
+		buf := make([]byte, 512)
+		for {
+			n, from, err := c.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			c.WriteTo(buf[:n], from)
+		}
+	}()
+}
+
+// askUDP sends a datagram to addr and returns the answer.
+func askUDP(addr, msg string) (string, error) {
+	c, err := net.Dial("udp4", addr)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(time.Second))
+	if _, err := c.Write([]byte(msg)); err != nil {
+		return "", err
+	}
+	buf := make([]byte, 512)
+	n, err := c.Read(buf)
+	return string(buf[:n]), err
+}
+
 func iptablesSave(t testing.TB) string {
 	t.Helper()
 	out, err := exec.Command("iptables-save").Output()

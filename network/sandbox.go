@@ -88,7 +88,8 @@ func (m *Manager) sandbox(containerID string) (*sandbox, error) {
 // in the namespace, an address, the default route through the first network
 // joined, and the published ports. A host port already taken is a conflict
 // naming it; nothing of the endpoint is left after an error. Ports are not
-// published on internal networks (as Docker does).
+// published on internal networks (as Docker does). Calls concerning one
+// sandbox (Join, Leave, DeleteSandbox) must not overlap.
 func (m *Manager) Join(ctx context.Context, sb *Sandbox, network string, opts EndpointOptions) (*Endpoint, error) {
 	s, ep, err := m.reserve(sb.ContainerID, network, opts)
 	if err != nil {
