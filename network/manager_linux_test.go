@@ -387,8 +387,8 @@ func TestInternalNetwork(t *testing.T) {
 	mustCreate(t, m, CreateOptions{Name: "private", Internal: true})
 	a, b := mustSandbox(t, m, "ia"), mustSandbox(t, m, "ib")
 	epA := mustJoin(t, m, a, "private", EndpointOptions{Ports: []PortBinding{{Proto: "tcp", ContainerPort: 80}}})
-	if len(epA.Ports) != 0 {
-		t.Errorf("ports published on an internal network: %v", epA.Ports)
+	if len(epA.Ports) != 0 || epA.Gateway.IsValid() {
+		t.Errorf("on an internal network: ports %v, gateway %v; want none", epA.Ports, epA.Gateway)
 	}
 	mustJoin(t, m, b, "private", EndpointOptions{})
 	serve(t, a.Path, ":80", "hello from a")

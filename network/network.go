@@ -40,7 +40,7 @@ type Network struct {
 	ID       string // 64 hex characters
 	Name     string
 	Driver   string // "bridge", "host" or "null"
-	Bridge   string // the Linux bridge: gantry0, or gbr-<first 12 of ID>; "" for host and none
+	Bridge   string // the Linux bridge: gantry0, or gbr-<first 11 of ID> (15 characters at most); "" for host and none
 	Subnet   netip.Prefix
 	Gateway  netip.Addr
 	Internal bool // no route to the outside
@@ -88,7 +88,7 @@ type Endpoint struct {
 	MAC         string
 	IP          netip.Addr
 	Prefix      int
-	Gateway     netip.Addr
+	Gateway     netip.Addr    // zero on internal networks
 	Ports       []PortBinding // as bound: every HostPort set
 }
 

@@ -135,8 +135,11 @@ func (m *Manager) reserve(containerID, network string, opts EndpointOptions) (*s
 	ep := &endpoint{Endpoint: Endpoint{
 		ID: randomHex(32), NetworkID: n.rec.ID, NetworkName: n.rec.Name, ContainerID: containerID,
 		Name: opts.Name, Aliases: slices.Clone(opts.Aliases), IfName: s.nextIfName(),
-		MAC: formatMAC(macOf(ip)), IP: ip, Prefix: n.rec.Subnet.Bits(), Gateway: n.rec.Gateway,
+		MAC: formatMAC(macOf(ip)), IP: ip, Prefix: n.rec.Subnet.Bits(),
 	}, net: n}
+	if !n.rec.Internal { // as Docker: an internal network is no way out
+		ep.Gateway = n.rec.Gateway
+	}
 	ep.defaultRoute = !n.rec.Internal && !slices.ContainsFunc(s.endpoints, func(e *endpoint) bool { return e.defaultRoute })
 	if !n.rec.Internal {
 		if ep.ports, err = m.holdPorts(ep, opts.Ports); err != nil {
