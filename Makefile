@@ -1,7 +1,7 @@
 GO ?= go
 BIN := bin
 
-.PHONY: build test unit integration bench clean
+.PHONY: build test unit integration bench bench-build bench-registry clean
 
 build:
 	$(GO) build -o $(BIN)/gantryd ./cmd/gantryd
@@ -20,3 +20,6 @@ clean:
 
 bench-build: build
 	bench/build.sh
+
+bench-registry: build
+	bench/registry.sh

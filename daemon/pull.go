@@ -284,14 +284,86 @@ func (d *Daemon) extractBlob(ctx context.Context, parent digest.Digest, l *pullL
 }
 
 // apply extracts the compressed (gzip, zstd) or plain layer tar r on top of
-// parent.
+// parent. Reading r and decompressing run ahead of the extraction, on the
+// other core: a pull is then as fast as the slower of the two.
 func (d *Daemon) apply(ctx context.Context, parent digest.Digest, r io.Reader) (layer.Layer, error) {
 	plain, err := decompress(r)
 	if err != nil {
 		return layer.Layer{}, err
 	}
 	defer plain.Close()
-	return d.layers.Apply(ctx, parent, plain)
+	ahead := readAhead(plain)
+	defer ahead.Close()
+	return d.layers.Apply(ctx, parent, ahead)
+}
+
+// readAheadChunks bounds how far readAhead runs ahead: 8 MiB.
+const readAheadChunks, readAheadChunk = 8, 1 << 20
+
+// readAhead reads r in a goroutine into a few buffers ahead of the caller.
+// Close stops the goroutine and returns once it is done with r, so that the
+// caller may read r again.
+func readAhead(r io.Reader) io.ReadCloser {
+	a := &aheadReader{chunks: make(chan []byte, readAheadChunks), stop: make(chan struct{}), done: make(chan struct{})}
+	go a.fill(r)
+	return a
+}
+
+type aheadReader struct {
+	chunks chan []byte
+	stop   chan struct{}
+	done   chan struct{}
+	err    error // the source's error, read after chunks is closed
+	cur    []byte
+	closed bool
+}
+
+func (a *aheadReader) fill(r io.Reader) {
+	defer close(a.done)
+	defer close(a.chunks)
+	for {
+		buf := make([]byte, readAheadChunk)
+		n, err := io.ReadFull(r, buf)
+		if n > 0 {
+			select {
+			case a.chunks <- buf[:n]:
+			case <-a.stop:
+				return
+			}
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return
+		}
+		if err != nil {
+			a.err = err
+			return
+		}
+	}
+}
+
+func (a *aheadReader) Read(p []byte) (int, error) {
+	for len(a.cur) == 0 {
+		c, ok := <-a.chunks
+		if !ok {
+			if a.err != nil {
+				return 0, a.err
+			}
+			return 0, io.EOF
+		}
+		a.cur = c
+	}
+	n := copy(p, a.cur)
+	a.cur = a.cur[n:]
+	return n, nil
+}
+
+func (a *aheadReader) Close() error {
+	if !a.closed {
+		a.closed = true
+		close(a.stop)
+		<-a.done
+	}
+	return nil
 }
 
 func checkDiffID(l *pullLayer, applied layer.Layer) error {
