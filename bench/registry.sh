@@ -81,12 +81,12 @@ round() {
 	t=$(now_ns)
 	DOCKER_HOST=$h docker push -q "$ref" >/dev/null
 	ms_since "$t" >>"$work/$eng.push"
-	DOCKER_HOST=$h docker rmi "$ref" >/dev/null
+	DOCKER_HOST=$h docker rmi "$ref" >/dev/null 2>&1 || true # a shared dockerd may have lost it already
 	sync
 	t=$(now_ns)
 	DOCKER_HOST=$h docker pull -q "$ref" >/dev/null
 	ms_since "$t" >>"$work/$eng.pull"
-	DOCKER_HOST=$h docker rmi "$ref" >/dev/null
+	DOCKER_HOST=$h docker rmi "$ref" >/dev/null 2>&1 || true # a shared dockerd may have lost it already
 }
 
 for n in $(seq "$ROUNDS"); do
