@@ -1,7 +1,7 @@
 GO ?= go
 BIN := bin
 
-.PHONY: build test unit integration bench bench-build bench-network clean
+.PHONY: build test unit integration bench bench-build bench-network bench-registry clean
 
 build:
 	$(GO) build -o $(BIN)/gantryd ./cmd/gantryd
@@ -23,3 +23,6 @@ bench-build: build
 
 bench-network: build
 	bench/network.sh
+
+bench-registry: build
+	bench/registry.sh

@@ -7,7 +7,9 @@ import (
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/image"
+	"github.com/moby/moby/api/types/jsonstream"
 	"github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/api/types/registry"
 	"github.com/moby/moby/api/types/system"
 	"github.com/moby/moby/api/types/volume"
 )
@@ -156,6 +158,9 @@ type BuildOptions struct {
 type BuildOutput interface {
 	Stream(text string) error
 	Aux(id string) error
+	// Progress writes a progress message, such as those of a pull of a
+	// base image.
+	Progress(m jsonstream.Message) error
 }
 
 // BuildBackend answers POST /build.
@@ -186,6 +191,40 @@ type VolumeBackend interface {
 	VolumesPrune(ctx context.Context, filters Filters) (*volume.PruneReport, error)
 }
 
+// PullOptions are the parameters of POST /images/create?fromImage=.
+type PullOptions struct {
+	Image    string // fromImage: a repository, possibly with a tag or digest
+	Tag      string // a tag or a digest; "" means latest unless Image has one
+	Platform string // "os/arch[/variant]"; "" means the daemon's
+	Auth     registry.AuthConfig
+}
+
+// PushOptions are the parameters of POST /images/{name}/push.
+type PushOptions struct {
+	Name string // the repository, possibly with a tag
+	Tag  string // "" pushes every tag of the repository
+	Auth registry.AuthConfig
+}
+
+// ProgressOutput receives a pull's or push's JSON messages. Its error means
+// the client is gone.
+type ProgressOutput interface {
+	Write(m jsonstream.Message) error
+}
+
+// RegistryBackend answers pulls, pushes and logins.
+type RegistryBackend interface {
+	// PullImage pulls an image, writing progress to out. An error returned
+	// before anything was written to out is answered as an HTTP error.
+	PullImage(ctx context.Context, opts PullOptions, out ProgressOutput) error
+	// PushImage pushes an image, writing progress to out, as PullImage.
+	PushImage(ctx context.Context, opts PushOptions, out ProgressOutput) error
+	// Login checks auth with the registry it names and returns the identity
+	// token the registry issued, if any. Refused credentials are an
+	// unauthorized error.
+	Login(ctx context.Context, auth registry.AuthConfig) (string, error)
+}
+
 // Backend is everything the API server needs from gantryd.
 type Backend interface {
 	SystemBackend
@@ -193,4 +232,5 @@ type Backend interface {
 	ContainerBackend
 	BuildBackend
 	VolumeBackend
+	RegistryBackend
 }

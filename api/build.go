@@ -78,6 +78,10 @@ func (b buildStream) Stream(text string) error {
 	return b.s.Write(jsonstream.Message{Stream: text})
 }
 
+func (b buildStream) Progress(m jsonstream.Message) error {
+	return b.s.Write(m)
+}
+
 func (b buildStream) Aux(id string) error {
 	aux, err := json.Marshal(struct{ ID string }{id})
 	if err != nil {

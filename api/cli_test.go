@@ -61,7 +61,7 @@ func TestDockerCLI(t *testing.T) {
 		{name: "run: output and exit code", args: []string{"run", "busybox", "exit", "3"}, wantExact: ptr("out\n"), wantErr: []string{"err\n"}, wantCode: 3},
 		{name: "run -i: piped stdin arrives and ends", stdin: "line1\nline2\n", args: []string{"run", "-i", "busybox", "cat"}, wantExact: ptr("line1\nline2\n"), wantErr: []string{"done\n"}},
 		{name: "run -d", args: []string{"run", "-d", "busybox", "echo", "x"}, wantOut: []string{"\n"}},
-		{name: "run missing image tries to pull", args: []string{"run", "nope"}, wantErr: []string{"Unable to find image 'nope:latest' locally", "pull is not implemented yet"}, wantCode: 125},
+		{name: "run missing image tries to pull", args: []string{"run", "nope"}, wantErr: []string{"Unable to find image 'nope:latest' locally", "manifest for docker.io/library/nope:latest not found"}, wantCode: 125},
 		{name: "stop missing", args: []string{"stop", "nope"}, wantErr: []string{"Error response from daemon: No such container: nope"}, wantCode: 1},
 		{name: "unknown endpoint", args: []string{"network", "ls"}, wantErr: []string{"Error response from daemon: page not found"}, wantCode: 1},
 	}

@@ -166,13 +166,13 @@ func TestClientErrors(t *testing.T) {
 			_, err := c.ContainerStop(ctx, "stopped", client.ContainerStopOptions{})
 			return err
 		}, func(err error) bool { return err == nil }, ""},
-		{"pull is not implemented", func() error {
-			rc, err := c.ImagePull(ctx, "busybox:latest", client.ImagePullOptions{})
+		{"pull of an unknown image is not found", func() error {
+			rc, err := c.ImagePull(ctx, "missing:latest", client.ImagePullOptions{})
 			if err == nil {
 				rc.Close()
 			}
 			return err
-		}, errdefs.IsNotImplemented, "pull is not implemented yet"},
+		}, errdefs.IsNotFound, "not found: manifest unknown"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -12,15 +12,15 @@ import (
 	"github.com/moby/moby/api/types/jsonstream"
 )
 
-// createImage answers POST /images/create. fromSrc=- imports the request body
-// (a tar) and answers a one-message stream {"status":"sha256:..."}; errors
-// found before that are plain error responses. Pulls (fromImage) and imports
-// from a URL are not implemented yet.
+// createImage answers POST /images/create. fromImage pulls (pullImage);
+// fromSrc=- imports the request body (a tar) and answers a one-message
+// stream {"status":"sha256:..."}; errors found before that are plain error
+// responses. Imports from a URL are not implemented yet.
 func (s *Server) createImage(w http.ResponseWriter, r *http.Request, _ string) {
 	q := r.URL.Query()
 	switch {
 	case q.Get("fromImage") != "":
-		writeError(w, errdefs.ErrNotImplemented.WithMessage("pull is not implemented yet"))
+		s.pullImage(w, r)
 		return
 	case q.Get("fromSrc") == "":
 		writeError(w, invalidf("fromImage or fromSrc is required"))

@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/moby/moby/api/types/jsonstream"
+	"github.com/moby/moby/client/pkg/jsonmessage"
 )
 
 // jsonStream writes a JSON-message stream (build, pull, push, load, import):
@@ -23,10 +24,12 @@ func newJSONStream(w http.ResponseWriter) *jsonStream {
 }
 
 // streamMessage adds the legacy "error" text that clients such as the
-// Python SDK look for beside errorDetail.
+// Python SDK look for beside errorDetail, and the legacy "progress" bar that
+// dockerd renders beside progressDetail.
 type streamMessage struct {
 	jsonstream.Message
-	ErrorMessage string `json:"error,omitempty"`
+	ProgressMessage string `json:"progress,omitempty"`
+	ErrorMessage    string `json:"error,omitempty"`
 }
 
 // Started reports whether the headers are out; before that, a failure can
@@ -36,8 +39,16 @@ func (s *jsonStream) Started() bool { return s.started }
 // Write sends one message, writing the 200 headers first if needed. Its
 // error means the client is gone.
 func (s *jsonStream) Write(m jsonstream.Message) error {
-	return s.write(streamMessage{Message: m})
+	sm := streamMessage{Message: m}
+	if m.Progress != nil {
+		sm.ProgressMessage = jsonmessage.RenderTUIProgress(*m.Progress, progressWidth)
+	}
+	return s.write(sm)
 }
+
+// progressWidth is the terminal width dockerd renders progress bars for:
+// wide enough for the bar, too narrow for the time estimate to matter.
+const progressWidth = 111
 
 // Error sends err as the stream's error message: errorDetail.message and
 // error carry its text, errorDetail.code carries code (the docker CLI exits

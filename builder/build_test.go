@@ -287,7 +287,7 @@ func TestBuildFailures(t *testing.T) {
 		{"run fails", "FROM base\nRUN echo x > /x; exit 3\n", false, "The command '/bin/sh -c echo x > /x; exit 3' returned a non-zero code: 3", 3},
 		{"ignored source", "FROM base\nCOPY secret /\n", false, "COPY failed: secret is excluded by .dockerignore, so it is not in the build context", 0},
 		{"missing source", "FROM base\nCOPY nothere /\n", false, "COPY failed: file not found in build context: nothere", 0},
-		{"missing base", "FROM nope\n", false, "pull access denied for nope:latest: image not found locally (gantryd does not pull images yet)", 0},
+		{"missing base", "FROM nope\n", false, "pull access denied for nope:latest: image not found locally", 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -87,6 +87,10 @@ type Options struct {
 	Network  string
 	ShmSize  int64
 	Platform string
+	// Pull fetches images FROM and COPY --from name that are missing, or
+	// all of them when AlwaysPull; nil means they must be local.
+	Pull       Puller
+	AlwaysPull bool
 }
 
 // Output receives a build's progress: text for the user and, at the end of
@@ -419,15 +423,12 @@ func (r *run) from(ctx context.Context, st dockerfile.Stage) (*state, error) {
 		s.img.RootFS = ocispec.RootFS{Type: "layers"}
 		s.lineage = lineage(root, "scratch")
 	default:
+		id, err := r.resolveImage(ctx, st.Base.Image)
+		if err != nil {
+			return nil, err
+		}
 		ref, err := image.ParseReference(st.Base.Image)
 		if err != nil {
-			return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid base image %q: %v", st.Base.Image, err))
-		}
-		id, err := r.b.cfg.Images.Resolve(ctx, st.Base.Image)
-		if err != nil {
-			if errdefs.IsNotFound(err) {
-				return nil, errdefs.ErrNotFound.WithMessage(fmt.Sprintf("pull access denied for %s: image not found locally (gantryd does not pull images yet)", image.Familiar(ref)))
-			}
 			return nil, err
 		}
 		img, err := r.loadImage(ctx, id)

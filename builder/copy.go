@@ -217,7 +217,7 @@ func (r *run) copyFrom(ctx context.Context, s *state, idx int, from string) (dig
 	if ref.Image == dockerfile.Scratch {
 		return "", "", nil
 	}
-	id, err := r.b.cfg.Images.Resolve(ctx, ref.Image)
+	id, err := r.resolveImage(ctx, ref.Image)
 	if err != nil {
 		return "", "", err
 	}

@@ -85,6 +85,7 @@ func newRootCommand(c *Cli) *cobra.Command {
 	image.AddCommand(
 		newImportCommand(c), newImagesCommand(c, "ls"), newImageInspectCommand(c),
 		newHistoryCommand(c), newTagCommand(c), newRmiCommand(c, "rm"),
+		newPullCommand(c), newPushCommand(c),
 	)
 	ctr := &cobra.Command{Use: "container", Short: "Manage containers", Args: noArgs, RunE: showHelp}
 	ctr.AddCommand(
@@ -102,6 +103,7 @@ func newRootCommand(c *Cli) *cobra.Command {
 		newInspectCommand(c), newCommitCommand(c), newWaitCommand(c), newRenameCommand(c),
 		newVersionCommand(c), newInfoCommand(c),
 		newVolumeCommand(c),
+		newPullCommand(c), newPushCommand(c), newLoginCommand(c), newLogoutCommand(c),
 	)
 	disableFlagsInUseLine(root)
 	return root

@@ -82,14 +82,5 @@ func (c *Cli) createContainer(ctx context.Context, cc containerConfig, name stri
 
 // pull fetches image through the daemon, rendering progress on stderr.
 func (c *Cli) pull(ctx context.Context, image string) error {
-	api, err := c.Client()
-	if err != nil {
-		return err
-	}
-	resp, err := api.ImagePull(ctx, image, client.ImagePullOptions{})
-	if err != nil {
-		return err
-	}
-	defer resp.Close()
-	return displayJSONStream(resp, c.Err)
+	return c.pullTo(ctx, image, "", c.Err)
 }

@@ -111,6 +111,15 @@ func minArgs(n int) cobra.PositionalArgs {
 	}
 }
 
+func maxArgs(n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) <= n {
+			return nil
+		}
+		return argsError(cmd, "requires at most "+plural(n, "argument"), "See")
+	}
+}
+
 func exactArgs(n int) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		if len(args) == n {

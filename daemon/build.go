@@ -53,6 +53,10 @@ func (d *Daemon) Build(ctx context.Context, src io.Reader, opts api.BuildOptions
 	if err := builder.ExtractContext(ctx, src, dir); err != nil {
 		return err
 	}
+	pull, err := d.buildPuller(opts, out)
+	if err != nil {
+		return err
+	}
 	args := map[string]string{}
 	for k, v := range opts.BuildArgs {
 		if v != nil {
@@ -71,6 +75,8 @@ func (d *Daemon) Build(ctx context.Context, src io.Reader, opts api.BuildOptions
 		Network:    network,
 		ShmSize:    opts.ShmSize,
 		Platform:   opts.Platform,
+		Pull:       pull,
+		AlwaysPull: opts.Pull,
 	}, out)
 	return err
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/gantry/gantry/image"
 	"github.com/gantry/gantry/layer"
 	"github.com/gantry/gantry/mount"
+	"github.com/gantry/gantry/registry"
 	"github.com/gantry/gantry/runtime"
 	"github.com/gantry/gantry/volume"
 )
@@ -29,6 +30,13 @@ type Config struct {
 	ExecRoot string // --exec-root: runtime state (runc), on tmpfs
 	Runtime  string // --runtime: the OCI runtime binary
 	Log      *slog.Logger
+
+	// Registries: --registry-mirror (Docker Hub mirrors, tried first),
+	// --insecure-registry (plain HTTP), and the per-registry TLS trust
+	// directory (certs.d layout).
+	RegistryMirrors    []string
+	InsecureRegistries []string
+	RegistryCertsDir   string
 }
 
 // Daemon owns every store and component; its methods implement api.Backend.
@@ -42,6 +50,8 @@ type Daemon struct {
 	volumes    *volume.Store
 	runtime    *runtime.Runc
 	builder    *builder.Builder
+	registry   *registry.Client
+	blobs      *image.BlobIndex // repositories blobs are in, gzip copies of zstd blobs
 
 	// gc excludes layer and blob garbage collection (Lock) while an import or
 	// commit is between writing a layer and recording its image (RLock).
@@ -80,6 +90,14 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 	}
 	if d.images, err = image.New(ctx, filepath.Join(root, "images"), d.content, d.log); err != nil {
 		return nil, fmt.Errorf("open image store: %w", err)
+	}
+	if d.blobs, err = image.OpenBlobIndex(filepath.Join(root, "images", "blobs.json")); err != nil {
+		return nil, fmt.Errorf("open blob index: %w", err)
+	}
+	if d.registry, err = registry.New(registry.Config{
+		Mirrors: cfg.RegistryMirrors, Insecure: cfg.InsecureRegistries, CertsDir: cfg.RegistryCertsDir, UserAgent: "gantry/" + Version,
+	}); err != nil {
+		return nil, err
 	}
 	if d.containers, err = container.NewStore(filepath.Join(root, "containers")); err != nil {
 		return nil, fmt.Errorf("open container store: %w", err)

@@ -33,6 +33,14 @@ func (d *Daemon) collectGarbage(ctx context.Context) {
 			keepLayers[chain] = true
 		}
 	}
+	copies, err := d.blobs.Retain(func(dg digest.Digest) bool { return keepBlobs[dg] })
+	if err != nil {
+		d.log.Warn("garbage collection skipped", "error", err)
+		return
+	}
+	for _, dg := range copies {
+		keepBlobs[dg] = true
+	}
 	all, err := d.layers.List(ctx)
 	if err != nil {
 		d.log.Warn("garbage collection skipped", "error", err)

@@ -110,7 +110,7 @@ func (d *Daemon) Images(ctx context.Context, opts api.ImageListOptions) ([]image
 	out := []image.Summary{}
 	for _, img := range imgs {
 		hasChildren := len(d.images.Children(img.ID)) > 0
-		if !opts.All && len(img.Refs) == 0 && hasChildren {
+		if !opts.All && len(img.Refs) == 0 && len(img.Digests) == 0 && hasChildren {
 			continue // an intermediate image
 		}
 		tags, ok := matchReference(img.Refs, opts.Filters["reference"])
@@ -127,7 +127,7 @@ func (d *Daemon) Images(ctx context.Context, opts api.ImageListOptions) ([]image
 			ID:          img.ID.String(),
 			Labels:      img.Config.Config.Labels,
 			ParentID:    string(img.Parent),
-			RepoDigests: []string{},
+			RepoDigests: repoDigests(img),
 			RepoTags:    tags,
 			SharedSize:  -1,
 			Size:        size,
@@ -160,11 +160,21 @@ func matchReference(refs []reference.Named, patterns map[string]bool) ([]string,
 	return tags, len(patterns) == 0 || len(tags) > 0
 }
 
+// repoDigests is how the API shows an image's repository digests:
+// "name@sha256:..." in familiar form.
+func repoDigests(img *gimage.Image) []string {
+	out := []string{}
+	for _, d := range img.Digests {
+		out = append(out, gimage.Familiar(d))
+	}
+	return out
+}
+
 func matchDangling(img *gimage.Image, hasChildren bool, values map[string]bool) bool {
 	if len(values) == 0 {
 		return true
 	}
-	dangling := len(img.Refs) == 0 && !hasChildren
+	dangling := len(img.Refs) == 0 && len(img.Digests) == 0 && !hasChildren
 	return values[fmt.Sprint(dangling)]
 }
 
@@ -226,7 +236,7 @@ func (d *Daemon) ImageInspect(ctx context.Context, name string) (*image.InspectR
 	resp := &image.InspectResponse{
 		ID:           img.ID.String(),
 		RepoTags:     tags,
-		RepoDigests:  []string{},
+		RepoDigests:  repoDigests(img),
 		Comment:      img.Config.Comment,
 		Created:      img.Created().Format(time.RFC3339Nano),
 		Author:       img.Config.Author,

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/containerd/errdefs"
+	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -38,7 +39,7 @@ func (s *Store) Remove(ctx context.Context, name string, force, noPrune bool, us
 	if err != nil {
 		return nil, err
 	}
-	refs := s.refsLocked(id)
+	refs := s.allRefsLocked(id)
 	var out []Removed
 	byRef := false
 	if ref, err := ParseReference(name); err == nil && s.refs[ref.String()] == id {
@@ -48,13 +49,11 @@ func (s *Store) Remove(ctx context.Context, name string, force, noPrune bool, us
 				return nil, conflict("unable to remove repository reference %q (must force) - container %s is using its referenced image %s", name, short(cid), short(id.Encoded()))
 			}
 		}
-		delete(s.refs, ref.String())
-		out = append(out, Removed{Untagged: Familiar(ref)})
-		if len(refs) > 1 {
+		out = append(out, s.untagLocked(ref)...)
+		if refs = s.allRefsLocked(id); len(refs) > 0 {
 			return out, s.saveLocked()
 		}
-		refs = nil
-	} else if len(refs) > 1 && !force {
+	} else if len(refs) > 1 && !singleReference(refs) && !force {
 		return nil, conflict("unable to delete %s (must be forced) - image is referenced in multiple repositories", short(id.Encoded()))
 	}
 
@@ -82,6 +81,61 @@ func (s *Store) Remove(ctx context.Context, name string, force, noPrune bool, us
 		return nil, err // the in-memory maps are ahead of the disk; the next save fixes that
 	}
 	return out, nil
+}
+
+// allRefsLocked returns the tags of id, then its repository digests.
+func (s *Store) allRefsLocked(id digest.Digest) []reference.Named {
+	refs := s.refsLocked(id)
+	for _, d := range s.digestsLocked(id) {
+		refs = append(refs, d)
+	}
+	return refs
+}
+
+// untagLocked removes ref and, when it was the last tag of its repository
+// on the image, the image's digests in that repository too, as Docker
+// does; it returns what it removed.
+func (s *Store) untagLocked(ref reference.Named) []Removed {
+	id := s.refs[ref.String()]
+	delete(s.refs, ref.String())
+	out := []Removed{{Untagged: Familiar(ref)}}
+	if _, digested := ref.(reference.Canonical); digested {
+		return out
+	}
+	for _, tag := range s.refsLocked(id) {
+		if tag.Name() == ref.Name() {
+			return out
+		}
+	}
+	for _, d := range s.digestsLocked(id) {
+		if d.Name() == ref.Name() {
+			delete(s.refs, d.String())
+			out = append(out, Removed{Untagged: Familiar(d)})
+		}
+	}
+	return out
+}
+
+// singleReference reports whether refs (tags, then digests) name one
+// thing to a user: one tag, or one repository's digests with at most its
+// one tag, as Docker's rule.
+func singleReference(refs []reference.Named) bool {
+	var tag reference.Named
+	digested := map[string]bool{}
+	for _, r := range refs {
+		switch _, ok := r.(reference.Canonical); {
+		case ok:
+			digested[r.Name()] = true
+		case tag != nil:
+			return false
+		default:
+			tag = r
+		}
+	}
+	if tag == nil {
+		tag = refs[0]
+	}
+	return len(digested) == 1 && digested[tag.Name()]
 }
 
 // deletableLocked says why the image id cannot be deleted, if it cannot.

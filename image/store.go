@@ -40,7 +40,10 @@ type Image struct {
 	Parent      digest.Digest        // the image this one was built or committed from, if known locally
 	Added       time.Time            // when the image entered this store
 	LastTagTime time.Time
-	Refs        []reference.Named // sorted; nil for a dangling image
+	Refs        []reference.Named // tags, sorted; nil for a dangling image
+	// Digests are the repository digests (name@sha256:...) the image was
+	// pulled by or pushed as, sorted.
+	Digests []reference.Canonical
 }
 
 // Created is when the image was made, or when it was added locally if its
@@ -61,7 +64,7 @@ type Store struct {
 	path    string
 	content *content.Store
 	records map[digest.Digest]*record
-	refs    map[string]digest.Digest // normalised reference -> image ID
+	refs    map[string]digest.Digest // normalised reference (tag or repo digest) -> image ID
 }
 
 type record struct {
@@ -159,17 +162,26 @@ func (s *Store) Create(ctx context.Context, config []byte, layers []ocispec.Desc
 	if err != nil {
 		return "", fmt.Errorf("store image manifest: %w", err)
 	}
+	if err := s.add(id, mid, parent); err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
+// add records the image id, whose config and manifest mid are stored. An
+// existing record is kept.
+func (s *Store) add(id, mid, parent digest.Digest) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.records[id]; ok {
-		return id, nil
+		return nil
 	}
 	s.records[id] = &record{Manifest: mid, Parent: parent, Added: time.Now().UTC()}
 	if err := s.saveLocked(); err != nil {
 		delete(s.records, id)
-		return "", err
+		return err
 	}
-	return id, nil
+	return nil
 }
 
 // Resolve returns the ID of the image name refers to: a reference
@@ -187,6 +199,7 @@ func (s *Store) Get(ctx context.Context, id digest.Digest) (*Image, error) {
 	s.mu.RLock()
 	r, ok := s.records[id]
 	refs := s.refsLocked(id)
+	digests := s.digestsLocked(id)
 	s.mu.RUnlock()
 	if !ok {
 		return nil, noSuchImage(id.String())
@@ -195,7 +208,7 @@ func (s *Store) Get(ctx context.Context, id digest.Digest) (*Image, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read config of image %s: %w", id, err)
 	}
-	img := &Image{ID: id, Manifest: r.Manifest, Parent: r.Parent, Added: r.Added, LastTagTime: r.LastTagTime, Refs: refs}
+	img := &Image{ID: id, Manifest: r.Manifest, Parent: r.Parent, Added: r.Added, LastTagTime: r.LastTagTime, Refs: refs, Digests: digests}
 	if err := json.Unmarshal(data, &img.Config); err != nil {
 		return nil, fmt.Errorf("decode config of image %s: %w", id, err)
 	}
@@ -278,15 +291,33 @@ func (s *Store) Children(id digest.Digest) []digest.Digest {
 	return kids
 }
 
-// refsLocked returns the references to id, sorted. The caller holds s.mu.
+// refsLocked returns the tags of id, sorted. The caller holds s.mu.
 func (s *Store) refsLocked(id digest.Digest) []reference.Named {
 	var refs []reference.Named
 	for name, target := range s.refs {
 		if target != id {
 			continue
 		}
-		if ref, err := reference.ParseNormalizedNamed(name); err == nil {
+		ref, err := reference.ParseNormalizedNamed(name)
+		if _, digested := ref.(reference.Canonical); err == nil && !digested {
 			refs = append(refs, ref)
+		}
+	}
+	sort.Slice(refs, func(i, j int) bool { return refs[i].String() < refs[j].String() })
+	return refs
+}
+
+// digestsLocked returns the repository digests of id, sorted. The caller
+// holds s.mu.
+func (s *Store) digestsLocked(id digest.Digest) []reference.Canonical {
+	var refs []reference.Canonical
+	for name, target := range s.refs {
+		if target != id {
+			continue
+		}
+		ref, err := reference.ParseNormalizedNamed(name)
+		if c, digested := ref.(reference.Canonical); err == nil && digested {
+			refs = append(refs, c)
 		}
 	}
 	sort.Slice(refs, func(i, j int) bool { return refs[i].String() < refs[j].String() })

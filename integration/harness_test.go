@@ -141,7 +141,8 @@ type daemonProc struct {
 	runDir string
 	sock   string
 	log    string
-	ns     string // containerd namespace, dockerd only
+	ns     string   // containerd namespace, dockerd only
+	args   []string // extra daemon flags
 
 	cmd     *exec.Cmd
 	done    chan struct{}
@@ -190,6 +191,7 @@ func (e *env) startDaemon(t *testing.T) {
 	if d.isDockerd() {
 		keepDocker0(t)
 	}
+	args = append(args, d.args...)
 	logf, err := os.OpenFile(d.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		t.Fatal(err)

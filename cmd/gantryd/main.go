@@ -35,6 +35,10 @@ func run(ctx context.Context, args []string) error {
 	host := flags.StringP("host", "H", "unix:///run/gantry.sock", "socket to listen on")
 	runtimeBin := flags.String("runtime", "runc", "path of the OCI runtime binary")
 	level := flags.String("log-level", "info", `log level: "debug", "info", "warn", "error"`)
+	mirrors := flags.StringArray("registry-mirror", nil, "preferred Docker Hub mirror (repeatable)")
+	insecure := flags.StringArray("insecure-registry", nil, "registry (host[:port] or CIDR) spoken to over plain HTTP (repeatable)")
+	certsDir := flags.String("registry-certs-dir", "/etc/gantry/certs.d", "TLS trust per registry: <dir>/<host[:port]>/ca.crt")
+	_ = flags.MarkHidden("registry-certs-dir")
 	if err := flags.Parse(args); err != nil {
 		return err
 	}
@@ -44,7 +48,10 @@ func run(ctx context.Context, args []string) error {
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
 
-	d, err := daemon.New(ctx, daemon.Config{Root: *root, ExecRoot: *execRoot, Runtime: *runtimeBin, Log: log})
+	d, err := daemon.New(ctx, daemon.Config{
+		Root: *root, ExecRoot: *execRoot, Runtime: *runtimeBin, Log: log,
+		RegistryMirrors: *mirrors, InsecureRegistries: *insecure, RegistryCertsDir: *certsDir,
+	})
 	if err != nil {
 		return err
 	}

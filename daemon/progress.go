@@ -1,0 +1,90 @@
+package daemon
+
+import (
+	"encoding/json"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/moby/moby/api/types/jsonstream"
+	"github.com/opencontainers/go-digest"
+
+	"github.com/gantry/gantry/api"
+)
+
+// progressInterval is how often a transfer reports its bytes, as dockerd.
+const progressInterval = 100 * time.Millisecond
+
+// progress writes the JSON messages of a pull or push from several
+// goroutines. Write errors (the client is gone) are dropped: the request's
+// context is cancelled then, which stops the transfer.
+type progress struct {
+	mu  sync.Mutex
+	out api.ProgressOutput
+}
+
+func newProgress(out api.ProgressOutput) *progress { return &progress{out: out} }
+
+// status writes a plain status line ("Digest: ...").
+func (p *progress) status(text string) {
+	p.write(jsonstream.Message{Status: text})
+}
+
+// layer writes a status of one layer or blob ("Pull complete").
+func (p *progress) layer(id, status string) {
+	p.write(jsonstream.Message{Status: status, ID: id, Progress: &jsonstream.Progress{}})
+}
+
+// bytes writes a transfer's progress ("Downloading" 1.2MB/3MB).
+func (p *progress) bytes(id, status string, current, total int64) {
+	p.write(jsonstream.Message{Status: status, ID: id, Progress: &jsonstream.Progress{Current: current, Total: total}})
+}
+
+// aux writes a result for programs ({"Tag","Digest","Size"} of a push).
+func (p *progress) aux(v any) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return
+	}
+	raw := json.RawMessage(data)
+	p.write(jsonstream.Message{Aux: &raw, Progress: &jsonstream.Progress{}})
+}
+
+func (p *progress) write(m jsonstream.Message) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	_ = p.out.Write(m)
+}
+
+// shortID is how progress names a blob or layer: 12 hex digits.
+func shortID(d digest.Digest) string {
+	e := d.Encoded()
+	if len(e) > 12 {
+		return e[:12]
+	}
+	return e
+}
+
+// meter counts the bytes read through it and reports them at most every
+// progressInterval, and once more at the end.
+type meter struct {
+	r      io.Reader
+	n      int64
+	last   time.Time
+	report func(n int64)
+}
+
+func (m *meter) Read(p []byte) (int, error) {
+	n, err := m.r.Read(p)
+	m.n += int64(n)
+	if now := time.Now(); err != nil || now.Sub(m.last) >= progressInterval {
+		m.last = now
+		m.report(m.n)
+	}
+	return n, err
+}
+
+// discard is a ProgressOutput that drops everything (quiet builds).
+type discard struct{}
+
+func (discard) Write(jsonstream.Message) error { return nil }

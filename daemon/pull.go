@@ -1,0 +1,397 @@
+package daemon
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/containerd/errdefs"
+	"github.com/distribution/reference"
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/gantry/gantry/api"
+	gimage "github.com/gantry/gantry/image"
+	"github.com/gantry/gantry/layer"
+	"github.com/gantry/gantry/registry"
+)
+
+// maxDownloads is how many layers a pull fetches at once, as dockerd.
+const maxDownloads = 3
+
+// PullImage implements POST /images/create?fromImage=.
+func (d *Daemon) PullImage(ctx context.Context, opts api.PullOptions, out api.ProgressOutput) error {
+	ref, err := pullReference(opts.Image, opts.Tag)
+	if err != nil {
+		return err
+	}
+	platform, err := parsePlatform(opts.Platform)
+	if err != nil {
+		return err
+	}
+	_, err = d.pull(ctx, ref, platform, opts.Auth, newProgress(out))
+	return err
+}
+
+// pull fetches the image ref names, stores it, and points ref (and the
+// repository digest) at it. Nothing is written to p before the manifest
+// is resolved, so that resolve errors can still be HTTP errors. After an
+// error no image is recorded; layers and blobs already verified stay for
+// the next pull (garbage collection removes them if none comes).
+func (d *Daemon) pull(ctx context.Context, ref reference.Named, platform ocispec.Platform, auth registry.Auth, p *progress) (digest.Digest, error) {
+	img, err := d.registry.Resolve(ctx, ref, platform, auth)
+	if err != nil {
+		return "", resolveError(ref, err)
+	}
+	p.layer(refTag(ref), "Pulling from "+reference.Path(ref))
+	id := img.Manifest.Config.Digest
+	if _, err := d.images.Get(ctx, id); err != nil {
+		if !errdefs.IsNotFound(err) {
+			return "", err
+		}
+		if id, err = d.fetch(ctx, img, auth, p); err != nil {
+			return "", err
+		}
+	}
+	if err := d.blobs.AddSources(reference.TrimNamed(ref).String(), layerDigests(img.Manifest.Layers)...); err != nil {
+		return "", err
+	}
+	canonical, err := reference.WithDigest(reference.TrimNamed(ref), img.Digest)
+	if err != nil {
+		return "", err
+	}
+	updated := !d.images.HasReference(id, ref)
+	if _, digested := ref.(reference.Canonical); !digested {
+		if err := d.images.Tag(ctx, id, ref); err != nil {
+			return "", err
+		}
+	}
+	if err := d.images.AddDigest(ctx, id, canonical); err != nil {
+		return "", err
+	}
+	p.status("Digest: " + img.Digest.String())
+	if updated {
+		p.status("Status: Downloaded newer image for " + reference.FamiliarString(ref))
+	} else {
+		p.status("Status: Image is up to date for " + reference.FamiliarString(ref))
+	}
+	return id, nil
+}
+
+func layerDigests(descs []ocispec.Descriptor) []digest.Digest {
+	out := make([]digest.Digest, len(descs))
+	for i, desc := range descs {
+		out[i] = desc.Digest
+	}
+	return out
+}
+
+// pullLayer is one layer of a pull.
+type pullLayer struct {
+	desc   ocispec.Descriptor
+	id     string        // in progress: the blob's short digest
+	diffID digest.Digest // from the config
+	chain  digest.Digest
+	// What is missing locally: the blob, the extracted layer, or both.
+	needBlob, needLayer bool
+	// downloaded is closed once a download in the background ended; err
+	// is its result.
+	downloaded chan struct{}
+	err        error
+}
+
+// fetch stores what the image lacks locally (blobs, extracted layers) and
+// records the image. Layers download maxDownloads at a time; extraction is
+// in order. The first layer to download and extract is streamed: it is
+// extracted as it arrives, beside being stored as a blob, while the others
+// download into the content store to be extracted from there.
+func (d *Daemon) fetch(ctx context.Context, img *registry.Image, auth registry.Auth, p *progress) (digest.Digest, error) {
+	var cfg gimage.Config
+	if err := json.Unmarshal(img.Config, &cfg); err != nil {
+		return "", errdefs.ErrInvalidArgument.WithMessage("invalid image config: " + err.Error())
+	}
+	if len(cfg.RootFS.DiffIDs) != len(img.Manifest.Layers) {
+		return "", errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("image config has %d diff IDs but the manifest lists %d layers", len(cfg.RootFS.DiffIDs), len(img.Manifest.Layers)))
+	}
+	d.gc.RLock()
+	defer d.gc.RUnlock()
+	layers, err := d.pullPlan(ctx, img.Manifest.Layers, cfg.RootFS.DiffIDs)
+	if err != nil {
+		return "", err
+	}
+	// Background downloads end before fetch returns: they write progress
+	// to the client's stream.
+	ctx, cancel := context.WithCancel(ctx)
+	var downloads sync.WaitGroup
+	defer func() {
+		cancel()
+		downloads.Wait()
+	}()
+	slots := make(chan struct{}, maxDownloads)
+	var streamed *pullLayer
+	for _, l := range layers {
+		switch {
+		case !l.needBlob && !l.needLayer:
+			p.layer(l.id, "Already exists")
+		case l.needBlob:
+			p.layer(l.id, "Pulling fs layer")
+		}
+	}
+	for _, l := range layers {
+		if l.needBlob && l.needLayer && streamed == nil {
+			streamed = l
+			slots <- struct{}{}
+			continue
+		}
+		if l.needBlob {
+			l.downloaded = make(chan struct{})
+			downloads.Add(1)
+			go func() {
+				defer downloads.Done()
+				defer close(l.downloaded)
+				select {
+				case slots <- struct{}{}:
+				default:
+					p.layer(l.id, "Waiting")
+					select {
+					case slots <- struct{}{}:
+					case <-ctx.Done():
+						l.err = ctx.Err()
+						return
+					}
+				}
+				defer func() { <-slots }()
+				l.err = d.download(ctx, img, auth, l, p)
+			}()
+		}
+	}
+	var parent digest.Digest
+	for _, l := range layers {
+		var err error
+		switch {
+		case l == streamed:
+			err = d.streamLayer(ctx, img, auth, parent, l, p)
+			<-slots
+		case l.downloaded != nil:
+			<-l.downloaded
+			if err = l.err; err == nil && l.needLayer {
+				err = d.extractBlob(ctx, parent, l, p)
+			}
+		case l.needLayer:
+			err = d.extractBlob(ctx, parent, l, p)
+		}
+		if err != nil {
+			return "", err
+		}
+		if l.needBlob || l.needLayer {
+			p.layer(l.id, "Pull complete")
+		}
+		parent = l.chain
+	}
+	return d.images.CreateFromManifest(ctx, img.ManifestBytes, img.Config)
+}
+
+// pullPlan finds what each layer lacks locally.
+func (d *Daemon) pullPlan(ctx context.Context, descs []ocispec.Descriptor, diffIDs []digest.Digest) ([]*pullLayer, error) {
+	layers := make([]*pullLayer, len(descs))
+	var chain digest.Digest
+	for i, desc := range descs {
+		chain = layer.ChainID(chain, diffIDs[i])
+		l := &pullLayer{desc: desc, id: shortID(desc.Digest), diffID: diffIDs[i], chain: chain}
+		if _, err := d.content.Size(ctx, desc.Digest); errdefs.IsNotFound(err) {
+			l.needBlob = true
+		} else if err != nil {
+			return nil, err
+		}
+		if _, err := d.layers.Get(ctx, chain); errdefs.IsNotFound(err) {
+			l.needLayer = true
+		} else if err != nil {
+			return nil, err
+		}
+		layers[i] = l
+	}
+	return layers, nil
+}
+
+// download stores the layer's blob, verified, in the content store.
+func (d *Daemon) download(ctx context.Context, img *registry.Image, auth registry.Auth, l *pullLayer, p *progress) error {
+	body, err := d.registry.Blob(ctx, img, l.desc, auth)
+	if err != nil {
+		return fmt.Errorf("layer %s: %w", l.desc.Digest, err)
+	}
+	defer body.Close()
+	m := &meter{r: body, report: func(n int64) { p.bytes(l.id, "Downloading", n, l.desc.Size) }}
+	if _, _, err := d.content.Put(ctx, m, l.desc.Digest); err != nil {
+		return fmt.Errorf("layer %s: %w", l.desc.Digest, err)
+	}
+	p.layer(l.id, "Verifying Checksum")
+	p.layer(l.id, "Download complete")
+	return nil
+}
+
+// streamLayer downloads the layer's blob into the content store and
+// extracts it on top of parent in one pass. The extracted layer counts only
+// once the blob verified and its diff ID is the config's; otherwise it is
+// left unreferenced, for garbage collection.
+func (d *Daemon) streamLayer(ctx context.Context, img *registry.Image, auth registry.Auth, parent digest.Digest, l *pullLayer, p *progress) error {
+	body, err := d.registry.Blob(ctx, img, l.desc, auth)
+	if err != nil {
+		return fmt.Errorf("layer %s: %w", l.desc.Digest, err)
+	}
+	defer body.Close()
+	w, err := d.content.Writer(ctx)
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	m := &meter{r: body, report: func(n int64) { p.bytes(l.id, "Downloading", n, l.desc.Size) }}
+	src := io.TeeReader(m, w)
+	applied, err := d.apply(ctx, parent, src)
+	if err == nil {
+		_, err = io.Copy(io.Discard, src) // to the end, where the blob is verified
+	}
+	if err != nil {
+		return fmt.Errorf("layer %s: %w", l.desc.Digest, err)
+	}
+	p.layer(l.id, "Verifying Checksum")
+	if _, err := w.Commit(ctx, l.desc.Digest); err != nil {
+		return fmt.Errorf("layer %s: %w", l.desc.Digest, err)
+	}
+	p.layer(l.id, "Download complete")
+	p.bytes(l.id, "Extracting", l.desc.Size, l.desc.Size)
+	return checkDiffID(l, applied)
+}
+
+// extractBlob extracts the layer from its stored blob on top of parent.
+func (d *Daemon) extractBlob(ctx context.Context, parent digest.Digest, l *pullLayer, p *progress) error {
+	rc, err := d.content.Open(ctx, l.desc.Digest)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	m := &meter{r: rc, report: func(n int64) { p.bytes(l.id, "Extracting", n, l.desc.Size) }}
+	applied, err := d.apply(ctx, parent, m)
+	if err != nil {
+		return fmt.Errorf("layer %s: %w", l.desc.Digest, err)
+	}
+	return checkDiffID(l, applied)
+}
+
+// apply extracts the compressed (gzip, zstd) or plain layer tar r on top of
+// parent. Reading r and decompressing run ahead of the extraction, on the
+// other core: a pull is then as fast as the slower of the two.
+func (d *Daemon) apply(ctx context.Context, parent digest.Digest, r io.Reader) (layer.Layer, error) {
+	plain, err := decompress(r)
+	if err != nil {
+		return layer.Layer{}, err
+	}
+	defer plain.Close()
+	ahead := readAhead(plain)
+	defer ahead.Close()
+	return d.layers.Apply(ctx, parent, ahead)
+}
+
+// readAheadChunks bounds how far readAhead runs ahead: 8 MiB.
+const readAheadChunks, readAheadChunk = 8, 1 << 20
+
+// readAhead reads r in a goroutine into a few buffers ahead of the caller.
+// Close stops the goroutine and returns once it is done with r, so that the
+// caller may read r again.
+func readAhead(r io.Reader) io.ReadCloser {
+	a := &aheadReader{chunks: make(chan []byte, readAheadChunks), stop: make(chan struct{}), done: make(chan struct{})}
+	go a.fill(r)
+	return a
+}
+
+type aheadReader struct {
+	chunks chan []byte
+	stop   chan struct{}
+	done   chan struct{}
+	err    error // the source's error, read after chunks is closed
+	cur    []byte
+	closed bool
+}
+
+func (a *aheadReader) fill(r io.Reader) {
+	defer close(a.done)
+	defer close(a.chunks)
+	for {
+		buf := make([]byte, readAheadChunk)
+		n, err := io.ReadFull(r, buf)
+		if n > 0 {
+			select {
+			case a.chunks <- buf[:n]:
+			case <-a.stop:
+				return
+			}
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return
+		}
+		if err != nil {
+			a.err = err
+			return
+		}
+	}
+}
+
+func (a *aheadReader) Read(p []byte) (int, error) {
+	for len(a.cur) == 0 {
+		c, ok := <-a.chunks
+		if !ok {
+			if a.err != nil {
+				return 0, a.err
+			}
+			return 0, io.EOF
+		}
+		a.cur = c
+	}
+	n := copy(p, a.cur)
+	a.cur = a.cur[n:]
+	return n, nil
+}
+
+func (a *aheadReader) Close() error {
+	if !a.closed {
+		a.closed = true
+		close(a.stop)
+		<-a.done
+	}
+	return nil
+}
+
+func checkDiffID(l *pullLayer, applied layer.Layer) error {
+	if applied.DiffID != l.diffID {
+		return errdefs.ErrDataLoss.WithMessage(fmt.Sprintf("layer %s: extracted content has diff ID %s, the image config says %s", l.desc.Digest, applied.DiffID, l.diffID))
+	}
+	return nil
+}
+
+var (
+	gzipMagic = []byte{0x1f, 0x8b}
+	zstdMagic = []byte{0x28, 0xb5, 0x2f, 0xfd}
+)
+
+// decompress recognises gzip and zstd by their magic numbers (media types
+// are not always right); anything else is read as it is.
+func decompress(r io.Reader) (io.ReadCloser, error) {
+	br := bufio.NewReaderSize(r, 1<<20)
+	head, _ := br.Peek(4)
+	switch {
+	case bytes.HasPrefix(head, gzipMagic):
+		return gzip.NewReader(br)
+	case bytes.HasPrefix(head, zstdMagic):
+		zr, err := zstd.NewReader(br)
+		if err != nil {
+			return nil, err
+		}
+		return zr.IOReadCloser(), nil
+	}
+	return io.NopCloser(br), nil
+}
