@@ -34,6 +34,7 @@ type fakeBackend struct {
 	tags       [][3]string
 	listOpts   []ContainerListOptions
 	imageOpts  []ImageListOptions
+	extracts   []fakeExtract
 }
 
 type fakeImport struct {

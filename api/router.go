@@ -56,6 +56,10 @@ func (s *Server) routeTable() []route {
 		{"POST", "/containers/{name}/wait", s.wait},
 		{"POST", "/containers/{name}/attach", s.attach},
 		{"DELETE", "/containers/{name}", s.removeContainer},
+		{"HEAD", "/containers/{name}/archive", s.statPath},
+		{"GET", "/containers/{name}/archive", s.archivePath},
+		{"PUT", "/containers/{name}/archive", s.extractToDir},
+		{"GET", "/containers/{name}/export", s.exportContainer},
 	}
 	routes := make([]route, len(table))
 	for i, t := range table {
