@@ -197,16 +197,10 @@ func openInRoot(root int, p string, flags uint64) (int, error) {
 	if rel == "" {
 		rel = "."
 	}
-	for {
-		fd, err := unix.Openat2(root, rel, &unix.OpenHow{
-			Flags:   flags | unix.O_CLOEXEC,
-			Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
-		})
-		if err == unix.EAGAIN || err == unix.EINTR {
-			continue
-		}
-		return fd, err
-	}
+	return archive.Openat2(root, rel, &unix.OpenHow{
+		Flags:   flags | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
+	})
 }
 
 // resolveLinks returns the absolute path inside root that p leads to, every

@@ -133,11 +133,13 @@ func pipe(write func(io.Writer) error, release func()) io.ReadCloser {
 // openRoot opens the root directory of c's filesystem for access and
 // returns its descriptor and the function that releases it. A running
 // container's root is its init's (readLive, writeLive) or its mounted
-// rootfs (readRootfs). A stopped container's rootfs is mounted for the
-// operation alone: for reads a read-only view, detached at once, which
-// lives as long as the descriptor and does not stand in the way of a
-// start; for writes its read-write snapshot, unmounted at the release,
-// the container locked until then.
+// rootfs (readRootfs). A stopped container's rootfs is mounted in tmp/
+// for the operation alone, and unmounted at the release: for reads a
+// read-only view, which does not stand in the way of a start; for writes
+// its read-write snapshot, the container locked until the release.
+//
+// The mount stays attached: the kernel fails openat2 lookups with ".."
+// (RESOLVE_IN_ROOT) in a detached mount with EAGAIN.
 func (d *Daemon) openRoot(ctx context.Context, c *gcontainer.Container, access rootAccess) (int, func(), error) {
 	c.Lock()
 	fd, undo, err := d.openRootLocked(ctx, c, access)
@@ -147,7 +149,10 @@ func (d *Daemon) openRoot(ctx context.Context, c *gcontainer.Container, access r
 	}
 	if access != writeLive {
 		c.Unlock()
-		return fd, func() { unix.Close(fd) }, nil
+		return fd, func() {
+			unix.Close(fd)
+			undo()
+		}, nil
 	}
 	return fd, func() {
 		unix.Close(fd)
@@ -156,8 +161,8 @@ func (d *Daemon) openRoot(ctx context.Context, c *gcontainer.Container, access r
 	}, nil
 }
 
-// openRootLocked is openRoot's work under c's lock; undo, for writeLive,
-// removes the mount it made once the descriptor is closed.
+// openRootLocked is openRoot's work under c's lock; undo removes the
+// mount it made, once the descriptor is closed.
 func (d *Daemon) openRootLocked(ctx context.Context, c *gcontainer.Container, access rootAccess) (fd int, undo func(), err error) {
 	if c.State.IsRunning() {
 		p := rootfsPath(c)
@@ -197,16 +202,6 @@ func (d *Daemon) openRootLocked(ctx context.Context, c *gcontainer.Container, ac
 	if err != nil {
 		undo()
 		return -1, nil, &os.PathError{Op: "open", Path: target, Err: err}
-	}
-	if access != writeLive {
-		// The descriptor keeps the detached view alive, and nobody else
-		// can reach it.
-		if err := unix.Unmount(target, unix.MNT_DETACH); err != nil {
-			unix.Close(fd)
-			undo()
-			return -1, nil, fmt.Errorf("detach %s: %w", target, err)
-		}
-		os.Remove(target)
 	}
 	return fd, undo, nil
 }

@@ -188,12 +188,22 @@ func (a *applier) resolve(dir string) (int, error) {
 	if dir == "" {
 		dir = "."
 	}
-	for {
-		fd, err := unix.Openat2(a.root, dir, &unix.OpenHow{
-			Flags:   unix.O_RDONLY | unix.O_DIRECTORY | unix.O_CLOEXEC,
-			Resolve: a.resolveFlags,
-		})
-		if err == unix.EAGAIN || err == unix.EINTR {
+	return Openat2(a.root, dir, &unix.OpenHow{
+		Flags:   unix.O_RDONLY | unix.O_DIRECTORY | unix.O_CLOEXEC,
+		Resolve: a.resolveFlags,
+	})
+}
+
+// Openat2 is openat2(2), retried when the kernel asks for it. A scoped
+// lookup (RESOLVE_IN_ROOT, RESOLVE_BENEATH) through ".." fails with EAGAIN
+// when a mount or rename happened meanwhile anywhere in the system, and
+// every time in a mount that is no longer attached (a container whose
+// processes just exited), so the retries are bounded: the last EAGAIN is
+// returned.
+func Openat2(dirfd int, path string, how *unix.OpenHow) (int, error) {
+	for try := 0; ; try++ {
+		fd, err := unix.Openat2(dirfd, path, how)
+		if (err == unix.EAGAIN && try < 100) || err == unix.EINTR {
 			continue
 		}
 		return fd, err
