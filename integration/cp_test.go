@@ -158,7 +158,7 @@ stream, stat = ctr.get_archive("/tmp/py.txt")
 assert stat["name"] == "py.txt" and stat["size"] == 12 and stat["mode"] == 0o604, stat
 with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tf:
     m = tf.getmember("py.txt")
-    assert m.mode == 0o604 and m.uid == 4321, (m.mode, m.uid)
+    assert m.mode == 0o100604 and m.uid == 4321, (m.mode, m.uid)  # with the type bits, as dockerd
     assert tf.extractfile(m).read() == b"from python!"
 
 stream, stat = ctr.get_archive("/escape")

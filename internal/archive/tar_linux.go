@@ -89,8 +89,9 @@ func (t *tarWriter) add(dir int, name string, st *unix.Stat_t, tarName string, p
 		return err
 	}
 	hdr := &tar.Header{
-		Name:    tarName,
-		Mode:    int64(st.Mode & 0o7777),
+		Name: tarName,
+		Mode: int64(st.Mode), // with the file type bits, as Go's and Docker's tars
+
 		Uid:     int(st.Uid),
 		Gid:     int(st.Gid),
 		ModTime: time.Unix(st.Mtim.Unix()).Truncate(time.Second),

@@ -28,7 +28,7 @@ func tarEntries(t *testing.T, b []byte) []string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		e := fmt.Sprintf("%s %c %04o", h.Name, h.Typeflag, h.Mode)
+		e := fmt.Sprintf("%s %c %04o", h.Name, h.Typeflag, h.Mode&0o7777)
 		if h.Linkname != "" {
 			e += " -> " + h.Linkname
 		}
