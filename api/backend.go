@@ -132,6 +132,35 @@ type ContainerBackend interface {
 	AttachContainer(ctx context.Context, name string, opts AttachOptions) error
 }
 
+// ExtractOptions are the query parameters of PUT /containers/{id}/archive.
+type ExtractOptions struct {
+	// NoOverwriteDirNonDir refuses to replace a directory with a
+	// non-directory or the reverse.
+	NoOverwriteDirNonDir bool
+	// CopyUIDGID gives the files the container user's uid and gid (docker
+	// cp -a), or keeps the tar's when the container has no user.
+	CopyUIDGID bool
+}
+
+// ArchiveBackend answers docker cp (/containers/{id}/archive) and docker
+// export. Paths are inside the container, resolved as its processes would
+// resolve them, and never lead out of it. A missing path is a not-found
+// error with dockerd's text ("Could not find the file P in container X").
+type ArchiveBackend interface {
+	// ContainerStatPath describes path, not following it when it is a symlink.
+	ContainerStatPath(ctx context.Context, name, path string) (container.PathStat, error)
+	// ContainerArchivePath returns an uncompressed tar of path and its
+	// description. The caller closes the reader; the tar stops when ctx is done.
+	ContainerArchivePath(ctx context.Context, name, path string) (io.ReadCloser, container.PathStat, error)
+	// ContainerExtractToDir unpacks the tar (plain or compressed) read from
+	// src into the directory path. A path that is not a directory is an
+	// invalid argument, a read-only one a permission-denied error.
+	ContainerExtractToDir(ctx context.Context, name, path string, src io.Reader, opts ExtractOptions) error
+	// ContainerExport returns an uncompressed tar of the container's whole
+	// filesystem. The caller closes the reader.
+	ContainerExport(ctx context.Context, name string) (io.ReadCloser, error)
+}
+
 // BuildOptions are the query parameters of POST /build.
 type BuildOptions struct {
 	Tags        []string
@@ -233,4 +262,5 @@ type Backend interface {
 	BuildBackend
 	VolumeBackend
 	RegistryBackend
+	ArchiveBackend
 }

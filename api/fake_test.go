@@ -35,6 +35,7 @@ type fakeBackend struct {
 	listOpts   []ContainerListOptions
 	imageOpts  []ImageListOptions
 	volumes    fakeVolumes
+	extracts   []fakeExtract
 }
 
 type fakeImport struct {

@@ -64,6 +64,10 @@ func (s *Server) routeTable() []route {
 		{"POST", "/volumes/prune", s.pruneVolumes},
 		{"GET", "/volumes/{name}", s.inspectVolume},
 		{"DELETE", "/volumes/{name}", s.removeVolume},
+		{"HEAD", "/containers/{name}/archive", s.statPath},
+		{"GET", "/containers/{name}/archive", s.archivePath},
+		{"PUT", "/containers/{name}/archive", s.extractToDir},
+		{"GET", "/containers/{name}/export", s.exportContainer},
 	}
 	routes := make([]route, len(table))
 	for i, t := range table {

@@ -93,6 +93,7 @@ func newRootCommand(c *Cli) *cobra.Command {
 		newPsCommand(c, "ls"), newLogsCommand(c), newStopCommand(c), newKillCommand(c),
 		newRestartCommand(c), newRmCommand(c, "rm"), newContainerInspectCommand(c),
 		newCommitCommand(c), newWaitCommand(c), newRenameCommand(c),
+		newCpCommand(c), newExportCommand(c),
 	)
 	root.AddCommand(image, ctr,
 		newBuildCommand(c),
@@ -104,6 +105,7 @@ func newRootCommand(c *Cli) *cobra.Command {
 		newVersionCommand(c), newInfoCommand(c),
 		newVolumeCommand(c),
 		newPullCommand(c), newPushCommand(c), newLoginCommand(c), newLogoutCommand(c),
+		newCpCommand(c), newExportCommand(c),
 	)
 	disableFlagsInUseLine(root)
 	return root

@@ -93,6 +93,8 @@ type driver interface {
 	apply(ctx context.Context, dst, parent string, r io.Reader) (int64, error)
 	// prepare makes (or finds) a read-write snapshot in dir on top of chain.
 	prepare(ctx context.Context, dir string, chain []digest.Digest) ([]mount.Mount, error)
+	// view returns read-only mounts of the existing snapshot in dir.
+	view(ctx context.Context, dir string, chain []digest.Digest) ([]mount.Mount, error)
 	// diff returns the changes in dir against chain as an OCI layer tar.
 	diff(ctx context.Context, dir string, chain []digest.Digest) (io.ReadCloser, error)
 	// usage returns the size of the changes in dir against chain.

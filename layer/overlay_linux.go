@@ -108,6 +108,29 @@ func (o *overlay) prepare(ctx context.Context, dir string, chain []digest.Digest
 	return []mount.Mount{{Type: "overlay", Source: "overlay", Options: opts}}, nil
 }
 
+// view stacks the upper directory as the top lower layer: an overlay
+// without upper and work directories is read-only and takes no lock on
+// them.
+func (o *overlay) view(ctx context.Context, dir string, chain []digest.Digest) ([]mount.Mount, error) {
+	upper := filepath.Join(dir, "upper")
+	if _, err := os.Lstat(upper); err != nil {
+		return nil, snapshotNotFound(dir, err)
+	}
+	if len(chain) == 0 {
+		// overlayfs needs two lower layers when it has no upper one.
+		return []mount.Mount{{Type: "bind", Source: upper, Options: []string{"rbind", "ro"}}}, nil
+	}
+	lowers := []string{upper}
+	for _, id := range chain {
+		lowers = append(lowers, o.s.linkPath(id))
+	}
+	opts := append(append([]string{}, o.extra...), "lowerdir="+strings.Join(lowers, ":"), "ro")
+	if n := len(strings.Join(opts, ",")); n >= os.Getpagesize() {
+		return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("chain of %d layers needs %d bytes of overlay mount options, more than %d", len(chain), n, os.Getpagesize()-1))
+	}
+	return []mount.Mount{{Type: "overlay", Source: "overlay", Options: opts}}, nil
+}
+
 func (o *overlay) diff(ctx context.Context, dir string, chain []digest.Digest) (io.ReadCloser, error) {
 	upper := filepath.Join(dir, "upper")
 	if _, err := os.Lstat(upper); err != nil {

@@ -38,6 +38,24 @@ func (s *Store) Prepare(ctx context.Context, dir string, parent digest.Digest) (
 	return ms, nil
 }
 
+// View returns the mounts of a read-only view of the existing snapshot in
+// dir on top of the chain parent: the tree Prepare's mounts show, without
+// write access and without the snapshot's work directory, so that a view
+// may be mounted any number of times, also while the snapshot is mounted
+// read-write (changes made through that mount meanwhile may or may not
+// show in the view). A missing snapshot or parent is a not-found error.
+func (s *Store) View(ctx context.Context, dir string, parent digest.Digest) ([]mount.Mount, error) {
+	chain, err := s.chain(parent)
+	if err != nil {
+		return nil, fmt.Errorf("view snapshot: %w", err)
+	}
+	ms, err := s.drv.view(ctx, dir, chain)
+	if err != nil {
+		return nil, fmt.Errorf("view snapshot: %w", err)
+	}
+	return ms, nil
+}
+
 // Diff returns the changes of the snapshot in dir against parent as an
 // uncompressed OCI layer tar: added and changed files, and OCI whiteouts
 // for deletions and opaque directories. The caller must close the reader.

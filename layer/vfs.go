@@ -67,6 +67,14 @@ func (v *vfs) prepare(ctx context.Context, dir string, chain []digest.Digest) ([
 	return m, nil
 }
 
+func (v *vfs) view(ctx context.Context, dir string, chain []digest.Digest) ([]mount.Mount, error) {
+	rootfs := v.rootfs(dir)
+	if _, err := os.Lstat(rootfs); err != nil {
+		return nil, snapshotNotFound(dir, err)
+	}
+	return []mount.Mount{{Type: "bind", Source: rootfs, Options: []string{"rbind", "ro"}}}, nil
+}
+
 func (v *vfs) changes(dir string, chain []digest.Digest) ([]archive.Change, error) {
 	rootfs := v.rootfs(dir)
 	if _, err := os.Lstat(rootfs); err != nil {

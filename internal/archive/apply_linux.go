@@ -26,6 +26,8 @@ const (
 	// Delete applies whiteouts to the tree: the named files are removed,
 	// and an opaque directory loses what this tar did not put in it.
 	Delete
+	// Literal takes whiteout names for ordinary files, as `docker cp` does.
+	Literal
 )
 
 const (
@@ -69,8 +71,57 @@ func Apply(ctx context.Context, r io.Reader, dst string, wo Whiteouts) (int64, e
 	if err != nil {
 		return 0, &os.PathError{Op: "open", Path: dst, Err: err}
 	}
-	a := &applier{root: rootFd, wo: wo, unpacked: map[string]bool{}, cached: -1, buf: make([]byte, 1<<20)}
+	a := newApplier(rootFd, wo)
+	a.resolveFlags |= unix.RESOLVE_NO_XDEV
 	defer a.close()
+	return a.apply(ctx, r)
+}
+
+// Owner is a uid and gid.
+type Owner struct{ UID, GID int }
+
+// ExtractOptions say how Extract treats the tar's entries.
+type ExtractOptions struct {
+	// Owner, when set, owns every extracted entry instead of the uid and
+	// gid the tar names.
+	Owner *Owner
+	// NoOverwriteDirNonDir makes replacing an existing directory with a
+	// non-directory, or a non-directory with a directory, an error
+	// wrapping ErrInvalid.
+	NoOverwriteDirNonDir bool
+}
+
+// Extract unpacks the uncompressed tar read from r into the directory dir,
+// an open file descriptor that stays the caller's, the way `docker cp`
+// does: whiteout names are ordinary files and paths may cross mount points
+// below dir (a volume in a container). Names, links and parents resolve
+// inside dir as in Apply. Unlike Apply, Extract may run on a tree that
+// others change meanwhile (a running container): nothing it does follows a
+// symlink that was swapped in under it, so no write lands outside dir.
+func Extract(ctx context.Context, r io.Reader, dir int, opts ExtractOptions) error {
+	rootFd, err := unix.FcntlInt(uintptr(dir), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	a := newApplier(rootFd, Literal)
+	a.owner, a.noReplace = opts.Owner, opts.NoOverwriteDirNonDir
+	defer a.close()
+	_, err = a.apply(ctx, r)
+	return err
+}
+
+func newApplier(rootFd int, wo Whiteouts) *applier {
+	return &applier{
+		root:         rootFd,
+		wo:           wo,
+		resolveFlags: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
+		unpacked:     map[string]bool{},
+		cached:       -1,
+		buf:          make([]byte, 1<<20),
+	}
+}
+
+func (a *applier) apply(ctx context.Context, r io.Reader) (int64, error) {
 	tr := tar.NewReader(r)
 	for {
 		if err := ctx.Err(); err != nil {
@@ -99,12 +150,15 @@ func Apply(ctx context.Context, r io.Reader, dst string, wo Whiteouts) (int64, e
 func invalid(err error) error { return fmt.Errorf("%w: %w", ErrInvalid, err) }
 
 type applier struct {
-	root     int
-	wo       Whiteouts
-	size     int64
-	unpacked map[string]bool // names written by this tar, for opaque dirs in Delete mode
-	dirs     []dirEntry
-	buf      []byte
+	root         int
+	wo           Whiteouts
+	resolveFlags uint64
+	owner        *Owner // overrides the tar's owners when set
+	noReplace    bool   // ExtractOptions.NoOverwriteDirNonDir
+	size         int64
+	unpacked     map[string]bool // names written by this tar, for opaque dirs in Delete mode
+	dirs         []dirEntry
+	buf          []byte
 	// the last parent directory used; tars list a directory's files together.
 	cachedPath string
 	cached     int
@@ -134,12 +188,22 @@ func (a *applier) resolve(dir string) (int, error) {
 	if dir == "" {
 		dir = "."
 	}
-	for {
-		fd, err := unix.Openat2(a.root, dir, &unix.OpenHow{
-			Flags:   unix.O_RDONLY | unix.O_DIRECTORY | unix.O_CLOEXEC,
-			Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS | unix.RESOLVE_NO_XDEV,
-		})
-		if err == unix.EAGAIN || err == unix.EINTR {
+	return Openat2(a.root, dir, &unix.OpenHow{
+		Flags:   unix.O_RDONLY | unix.O_DIRECTORY | unix.O_CLOEXEC,
+		Resolve: a.resolveFlags,
+	})
+}
+
+// Openat2 is openat2(2), retried when the kernel asks for it. A scoped
+// lookup (RESOLVE_IN_ROOT, RESOLVE_BENEATH) through ".." fails with EAGAIN
+// when a mount or rename happened meanwhile anywhere in the system, and
+// every time in a mount that is no longer attached (a container whose
+// processes just exited), so the retries are bounded: the last EAGAIN is
+// returned.
+func Openat2(dirfd int, path string, how *unix.OpenHow) (int, error) {
+	for try := 0; ; try++ {
+		fd, err := unix.Openat2(dirfd, path, how)
+		if (err == unix.EAGAIN && try < 100) || err == unix.EINTR {
 			continue
 		}
 		return fd, err
@@ -204,13 +268,14 @@ func (a *applier) entry(hdr *tar.Header, r io.Reader) error {
 	if !filepath.IsLocal(name) {
 		return invalid(errors.New("name leaves the layer"))
 	}
-	if strings.HasPrefix(name, whiteoutMeta) && name != whiteoutOpaque {
-		return nil // AUFS metadata such as .wh..wh.plnk/: not layer content
-	}
 	dir, base := parentOf(name), path.Base(name)
-
-	if strings.HasPrefix(base, whiteoutPrefix) {
-		return a.whiteout(dir, base)
+	if a.wo != Literal {
+		if strings.HasPrefix(name, whiteoutMeta) && name != whiteoutOpaque {
+			return nil // AUFS metadata such as .wh..wh.plnk/: not layer content
+		}
+		if strings.HasPrefix(base, whiteoutPrefix) {
+			return a.whiteout(dir, base)
+		}
 	}
 
 	pfd, err := a.parent(dir)
@@ -219,7 +284,14 @@ func (a *applier) entry(hdr *tar.Header, r io.Reader) error {
 	}
 	var st unix.Stat_t
 	if err := unix.Fstatat(pfd, base, &st, unix.AT_SYMLINK_NOFOLLOW); err == nil {
-		if st.Mode&unix.S_IFMT != unix.S_IFDIR || hdr.Typeflag != tar.TypeDir {
+		isDir := st.Mode&unix.S_IFMT == unix.S_IFDIR
+		if a.noReplace && isDir != (hdr.Typeflag == tar.TypeDir) {
+			if isDir {
+				return invalid(fmt.Errorf("cannot overwrite directory %q with non-directory", name))
+			}
+			return invalid(fmt.Errorf("cannot overwrite non-directory %q with directory", name))
+		}
+		if !isDir || hdr.Typeflag != tar.TypeDir {
 			err := a.removeAll(pfd, base)
 			a.forget()
 			if err != nil {
@@ -232,6 +304,7 @@ func (a *applier) entry(hdr *tar.Header, r io.Reader) error {
 	}
 
 	mode := uint32(hdr.Mode) & 0o7777
+	uid, gid := a.ids(hdr)
 	switch hdr.Typeflag {
 	case tar.TypeDir:
 		if err := unix.Mkdirat(pfd, base, 0o700); err != nil && err != unix.EEXIST {
@@ -275,12 +348,12 @@ func (a *applier) entry(hdr *tar.Header, r io.Reader) error {
 	if hdr.Typeflag == tar.TypeReg || hdr.Typeflag == tar.TypeRegA {
 		return nil // metadata set through the open file
 	}
-	if err := unix.Fchownat(pfd, base, hdr.Uid, hdr.Gid, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+	if err := unix.Fchownat(pfd, base, uid, gid, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		return err
 	}
 	if hdr.Typeflag != tar.TypeSymlink {
-		// After chown, which clears setuid bits. base is not a symlink.
-		if err := unix.Fchmodat(pfd, base, mode, 0); err != nil {
+		// After chown, which clears setuid bits.
+		if err := chmodNoFollow(pfd, base, mode); err != nil {
 			return err
 		}
 	}
@@ -308,7 +381,8 @@ func (a *applier) writeFile(pfd int, base string, hdr *tar.Header, r io.Reader) 
 		return err
 	}
 	a.size += n
-	if err := unix.Fchown(fd, hdr.Uid, hdr.Gid); err != nil {
+	uid, gid := a.ids(hdr)
+	if err := unix.Fchown(fd, uid, gid); err != nil {
 		return err
 	}
 	if err := unix.Fchmod(fd, uint32(hdr.Mode)&0o7777); err != nil {
@@ -321,6 +395,39 @@ func (a *applier) writeFile(pfd int, base string, hdr *tar.Header, r io.Reader) 
 		return err
 	}
 	return f.Close()
+}
+
+// ids returns the owner of the entry hdr.
+func (a *applier) ids(hdr *tar.Header) (uid, gid int) {
+	if a.owner != nil {
+		return a.owner.UID, a.owner.GID
+	}
+	return hdr.Uid, hdr.Gid
+}
+
+// chmodNoFollow sets the mode of base in the directory dfd. It never
+// follows a symlink there: in a tree others use, one may have replaced
+// what was just created, and chmod(2) would follow it out of the tree.
+func chmodNoFollow(dfd int, base string, mode uint32) error {
+	err := unix.Fchmodat(dfd, base, mode, unix.AT_SYMLINK_NOFOLLOW)
+	if err != unix.EOPNOTSUPP {
+		return err
+	}
+	// A kernel without fchmodat2 (Linux 6.6), or a symlink: chmod the inode
+	// through an O_PATH descriptor, which pins it.
+	fd, err := unix.Openat(dfd, base, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return err
+	}
+	if st.Mode&unix.S_IFMT == unix.S_IFLNK {
+		return invalid(fmt.Errorf("%s was replaced by a symlink", base))
+	}
+	return unix.Chmod(fmt.Sprintf("/proc/self/fd/%d", fd), mode)
 }
 
 // fileWriter hides os.File's ReadFrom, which would read through a small

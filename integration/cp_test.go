@@ -1,0 +1,233 @@
+package integration
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// cpSetup makes a container whose symlinks point out of it (escape -> /,
+// x -> /etc/../../../) and that holds /etc/marker; running, or exited.
+const cpSetup = "ln -s / /escape && ln -s /etc/../../../ /x && echo container > /etc/marker && mkdir /data && echo changed > /data/f"
+
+func TestCp(t *testing.T) {
+	e := newEnv(t)
+	running := name("cp-run")
+	e.mustDocker(t, "run", "-d", "--name", running, "busybox", "sh", "-c", cpSetup+" && exec sleep 300")
+	t.Cleanup(func() { e.docker(t, "rm", "-f", running) })
+	poll(t, 10*time.Second, "setup in the running container", func() (bool, string) {
+		r := e.docker(t, "cp", running+":/data/f", "-")
+		return r.Code == 0, r.String()
+	})
+	stopped := name("cp-stopped")
+	e.mustDocker(t, "run", "--name", stopped, "busybox", "sh", "-c", cpSetup)
+	t.Cleanup(func() { e.docker(t, "rm", "-f", stopped) })
+
+	src := t.TempDir()
+	must(t, os.MkdirAll(filepath.Join(src, "dir/sub"), 0o750))
+	must(t, os.WriteFile(filepath.Join(src, "dir/run.sh"), []byte("#!/bin/sh\necho hi\n"), 0o751))
+	must(t, os.WriteFile(filepath.Join(src, "dir/sub/data"), []byte("data\n"), 0o600))
+	must(t, os.WriteFile(filepath.Join(src, "file"), []byte("one file\n"), 0o640))
+	hostEscape := "/tmp/" + name("escaped")
+
+	for _, ctr := range []string{running, stopped} {
+		t.Run(strings.Split(ctr, "-")[2], func(t *testing.T) {
+			out := t.TempDir()
+			// A file to a new name, a directory into an existing one, both back.
+			e.mustDocker(t, "cp", filepath.Join(src, "file"), ctr+":/tmp/renamed")
+			e.mustDocker(t, "cp", filepath.Join(src, "dir"), ctr+":/tmp")
+			e.mustDocker(t, "cp", ctr+":/tmp/renamed", filepath.Join(out, "file"))
+			e.mustDocker(t, "cp", ctr+":/tmp/dir", out)
+			for _, p := range []string{"file", "dir", "dir/run.sh", "dir/sub", "dir/sub/data"} {
+				sameFile(t, filepath.Join(src, p), filepath.Join(out, p))
+			}
+			// "dir/." copies the content, not the directory.
+			e.mustDocker(t, "cp", ctr+":/tmp/dir/.", filepath.Join(out, "flat"))
+			sameFile(t, filepath.Join(src, "dir/run.sh"), filepath.Join(out, "flat/run.sh"))
+
+			// Symlinks out of the container stay in it.
+			e.mustDocker(t, "cp", filepath.Join(src, "file"), ctr+":/escape"+hostEscape)
+			if _, err := os.Lstat(hostEscape); err == nil {
+				os.Remove(hostEscape)
+				t.Fatalf("docker cp into %s:/escape%s wrote the host's %s", ctr, hostEscape, hostEscape)
+			}
+			if got := e.catFile(t, ctr, hostEscape); got != "one file\n" {
+				t.Errorf("%s in the container = %q", hostEscape, got)
+			}
+			for _, p := range []string{"/escape/etc/marker", "/x/etc/marker"} {
+				if got := e.catFile(t, ctr, p); got != "container\n" {
+					t.Errorf("%s:%s = %q, want the container's file", ctr, p, got)
+				}
+			}
+
+			r := e.docker(t, "cp", ctr+":/nope", out)
+			if r.Code != 1 || !strings.Contains(r.Stderr, "Could not find the file /nope in container "+ctr) {
+				t.Errorf("docker cp of a missing path:\n%s", r)
+			}
+			r = e.docker(t, "cp", filepath.Join(src, "file"), ctr+":/etc/marker/x")
+			if r.Code == 0 {
+				t.Errorf("docker cp below a file succeeded:\n%s", r)
+			}
+
+			// export: the image's files and the container's changes.
+			r = e.run(t, nil, "sh", "-c", "docker export "+ctr+" | tar t")
+			if r.Code != 0 || !strings.Contains(r.Stdout, "bin/busybox\n") || !strings.Contains(r.Stdout, "data/f\n") || !strings.Contains(r.Stdout, "tmp/dir/run.sh\n") {
+				t.Errorf("docker export | tar t:\n%s", r)
+			}
+			if strings.Contains(r.Stdout, "proc/self") || strings.Contains(r.Stdout, "sys/kernel") {
+				t.Errorf("export holds /proc or /sys content:\n%s", r.Stdout)
+			}
+		})
+	}
+
+	t.Run("hostname", func(t *testing.T) {
+		id := e.mustDocker(t, "inspect", "-f", "{{.Config.Hostname}}", running)
+		if got := e.catFile(t, running, "/escape/etc/hostname"); got != id+"\n" {
+			t.Errorf("/escape/etc/hostname = %q, want %q", got, id+"\n")
+		}
+	})
+
+	t.Run("read-only rootfs", func(t *testing.T) {
+		ro := name("cp-ro")
+		e.mustDocker(t, "run", "-d", "--read-only", "--name", ro, "busybox", "sleep", "300")
+		t.Cleanup(func() { e.docker(t, "rm", "-f", ro) })
+		r := e.docker(t, "cp", filepath.Join(src, "file"), ro+":/tmp/")
+		if r.Code != 1 || !strings.Contains(r.Stderr, "container rootfs is marked read-only") {
+			t.Errorf("docker cp into a read-only rootfs:\n%s", r)
+		}
+	})
+}
+
+// catFile returns the content of the file p in the container ctr, read
+// with docker cp to stdout (a tar of one file).
+func (e *env) catFile(t *testing.T, ctr, p string) string {
+	t.Helper()
+	r := e.run(t, nil, "sh", "-c", "docker cp "+ctr+":"+p+" - | tar xO")
+	if r.Code != 0 {
+		t.Fatalf("read %s:%s:\n%s", ctr, p, r)
+	}
+	return r.Stdout
+}
+
+// sameFile fails unless got has want's type, mode and content.
+func sameFile(t *testing.T, want, got string) {
+	t.Helper()
+	wi, err1 := os.Lstat(want)
+	gi, err2 := os.Lstat(got)
+	if err1 != nil || err2 != nil {
+		t.Errorf("compare %s with %s: %v %v", want, got, err1, err2)
+		return
+	}
+	if wi.Mode() != gi.Mode() {
+		t.Errorf("%s: mode %v, want %v", got, gi.Mode(), wi.Mode())
+	}
+	if wi.Mode().IsRegular() {
+		wb, _ := os.ReadFile(want)
+		gb, _ := os.ReadFile(got)
+		if string(wb) != string(gb) {
+			t.Errorf("%s = %q, want %q", got, gb, wb)
+		}
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// pythonArchive drives put_archive, get_archive and export with the Python
+// SDK on the container argv[1].
+const pythonArchive = `
+import io, sys, tarfile, docker
+c = docker.from_env(timeout=120)
+ctr = c.containers.get(sys.argv[1])
+
+buf = io.BytesIO()
+with tarfile.open(fileobj=buf, mode="w") as tf:
+    data = b"from python!"
+    info = tarfile.TarInfo("py.txt")
+    info.size, info.mode, info.uid = len(data), 0o604, 4321
+    tf.addfile(info, io.BytesIO(data))
+assert ctr.put_archive("/escape/tmp", buf.getvalue()) is True
+
+stream, stat = ctr.get_archive("/tmp/py.txt")
+assert stat["name"] == "py.txt" and stat["size"] == 12 and stat["mode"] == 0o604, stat
+with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tf:
+    m = tf.getmember("py.txt")
+    assert m.mode == 0o100604 and m.uid == 4321, (m.mode, m.uid)  # with the type bits, as dockerd
+    assert tf.extractfile(m).read() == b"from python!"
+
+stream, stat = ctr.get_archive("/escape")
+assert stat["linkTarget"] == "/" and stat["name"] == "escape", stat
+
+try:
+    ctr.get_archive("/nope")
+    raise AssertionError("no NotFound")
+except docker.errors.NotFound as e:
+    assert "Could not find the file /nope in container" in str(e), e
+try:
+    ctr.put_archive("/etc/marker", buf.getvalue())
+    raise AssertionError("no error extracting to a file")
+except docker.errors.APIError as e:
+    assert "extraction point is not a directory" in str(e), e
+
+names = tarfile.open(fileobj=io.BytesIO(b"".join(ctr.export()))).getnames()
+assert "bin/busybox" in names and "tmp/py.txt" in names, names[:20]
+`
+
+func TestCpPythonSDK(t *testing.T) {
+	e := newEnv(t)
+	for _, run := range []bool{true, false} {
+		n := name("cp-py")
+		args := []string{"run", "--name", n, "busybox", "sh", "-c", cpSetup}
+		if run {
+			args = []string{"run", "-d", "--name", n, "busybox", "sh", "-c", cpSetup + " && exec sleep 300"}
+		}
+		e.mustDocker(t, args...)
+		t.Cleanup(func() { e.docker(t, "rm", "-f", n) })
+		if run {
+			poll(t, 10*time.Second, "setup in the running container", func() (bool, string) {
+				r := e.docker(t, "cp", n+":/etc/marker", "-")
+				return r.Code == 0, r.String()
+			})
+		}
+		if r := e.python(t, pythonArchive, n); r.Code != 0 {
+			t.Errorf("python SDK archive calls on a container (running %v):\n%s", run, r)
+		}
+	}
+}
+
+func TestGantryCpExport(t *testing.T) {
+	e := newEnv(t)
+	e.needGantry(t)
+	n := name("gcp")
+	e.mustDocker(t, "run", "--name", n, "busybox", "sh", "-c", cpSetup)
+	t.Cleanup(func() { e.docker(t, "rm", "-f", n) })
+	dir := t.TempDir()
+	must(t, os.WriteFile(filepath.Join(dir, "in"), []byte("gantry cp\n"), 0o640))
+	if r := e.gantry(t, "cp", filepath.Join(dir, "in"), n+":/escape/tmp/in"); r.Code != 0 || r.Stderr != "" {
+		t.Fatalf("gantry cp to the container:\n%s", r)
+	}
+	if r := e.gantry(t, "cp", n+":/tmp/in", filepath.Join(dir, "out")); r.Code != 0 {
+		t.Fatalf("gantry cp from the container:\n%s", r)
+	}
+	sameFile(t, filepath.Join(dir, "in"), filepath.Join(dir, "out"))
+	if r := e.gantry(t, "cp", n+":/nope", dir); r.Code != 1 || r.Stderr != "Error response from daemon: Could not find the file /nope in container "+n+"\n" {
+		t.Errorf("gantry cp of a missing path:\n%s", r)
+	}
+	if r := e.gantry(t, "cp", dir, dir); r.Code != 1 || !strings.Contains(r.Stderr, "must specify at least one container source") {
+		t.Errorf("gantry cp without a container:\n%s", r)
+	}
+	tarPath := filepath.Join(dir, "rootfs.tar")
+	if r := e.gantry(t, "export", "-o", tarPath, n); r.Code != 0 {
+		t.Fatalf("gantry export:\n%s", r)
+	}
+	r := e.run(t, nil, "tar", "tf", tarPath)
+	if !strings.Contains(r.Stdout, "bin/busybox\n") || !strings.Contains(r.Stdout, "tmp/in\n") || !strings.Contains(r.Stdout, "etc/marker\n") {
+		t.Errorf("tar tf of gantry export:\n%s", r)
+	}
+}
