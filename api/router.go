@@ -56,6 +56,14 @@ func (s *Server) routeTable() []route {
 		{"POST", "/containers/{name}/wait", s.wait},
 		{"POST", "/containers/{name}/attach", s.attach},
 		{"DELETE", "/containers/{name}", s.removeContainer},
+
+		{"GET", "/networks", s.listNetworks},
+		{"POST", "/networks/create", s.createNetwork},
+		{"POST", "/networks/prune", s.pruneNetworks},
+		{"GET", "/networks/{name}", s.inspectNetwork},
+		{"DELETE", "/networks/{name}", s.removeNetwork},
+		{"POST", "/networks/{name}/connect", s.connectNetwork},
+		{"POST", "/networks/{name}/disconnect", s.disconnectNetwork},
 	}
 	routes := make([]route, len(table))
 	for i, t := range table {

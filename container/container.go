@@ -8,6 +8,7 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -51,6 +52,12 @@ type Container struct {
 	Config     *container.Config
 	HostConfig *container.HostConfig
 	State      State
+	// Networks are the networks the container is connected to, by name:
+	// the endpoint asked for (Aliases, IPAMConfig) and, while it runs, the
+	// endpoint it got (NetworkID, EndpointID, IPAddress, Gateway ...).
+	Networks map[string]*network.EndpointSettings `json:",omitempty"`
+	// Ports are the published ports as bound while it runs.
+	Ports network.PortMap `json:",omitempty"`
 
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced on every state change
