@@ -91,7 +91,7 @@ func newRootCommand(c *Cli) *cobra.Command {
 		newRunCommand(c), newCreateCommand(c), newStartCommand(c), newAttachCommand(c),
 		newPsCommand(c, "ls"), newLogsCommand(c), newStopCommand(c), newKillCommand(c),
 		newRestartCommand(c), newRmCommand(c, "rm"), newContainerInspectCommand(c),
-		newCommitCommand(c), newWaitCommand(c), newRenameCommand(c),
+		newCommitCommand(c), newWaitCommand(c), newRenameCommand(c), newPortCommand(c),
 	)
 	root.AddCommand(image, ctr,
 		newBuildCommand(c),
@@ -101,6 +101,7 @@ func newRootCommand(c *Cli) *cobra.Command {
 		newStopCommand(c), newKillCommand(c), newRestartCommand(c), newRmCommand(c, ""),
 		newInspectCommand(c), newCommitCommand(c), newWaitCommand(c), newRenameCommand(c),
 		newVersionCommand(c), newInfoCommand(c),
+		newNetworkCommand(c), newPortCommand(c),
 	)
 	disableFlagsInUseLine(root)
 	return root
