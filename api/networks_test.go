@@ -38,7 +38,9 @@ func (b *fakeBackend) CreateNetwork(_ context.Context, req network.CreateRequest
 	return network.CreateResponse{ID: strings.Repeat("ab", 32)}, nil
 }
 
-func (b *fakeBackend) RemoveNetwork(_ context.Context, name string) error { return errFakeNetwork(name) }
+func (b *fakeBackend) RemoveNetwork(_ context.Context, name string) error {
+	return errFakeNetwork(name)
+}
 
 func (b *fakeBackend) ConnectNetwork(_ context.Context, name string, req network.ConnectRequest) error {
 	if req.Container == "" {

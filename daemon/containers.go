@@ -106,17 +106,17 @@ func (d *Daemon) Containers(ctx context.Context, opts api.ContainerListOptions) 
 			continue
 		}
 		s := container.Summary{
-			ID:      c.ID,
-			Names:   []string{"/" + name},
-			Image:   c.Image,
-			ImageID: c.ImageID.String(),
-			Command: c.Command(),
-			Created: c.Created.Unix(),
-			Ports:   ports,
-			Labels:  c.Config.Labels,
-			State:   container.ContainerState(st.Status),
-			Status:  statusText(st),
-			Mounts:  mountPoints(c.HostConfig),
+			ID:              c.ID,
+			Names:           []string{"/" + name},
+			Image:           c.Image,
+			ImageID:         c.ImageID.String(),
+			Command:         c.Command(),
+			Created:         c.Created.Unix(),
+			Ports:           ports,
+			Labels:          c.Config.Labels,
+			State:           container.ContainerState(st.Status),
+			Status:          statusText(st),
+			Mounts:          mountPoints(c.HostConfig),
 			NetworkSettings: &container.NetworkSettingsSummary{Networks: nets},
 		}
 		s.HostConfig.NetworkMode = string(c.HostConfig.NetworkMode)
