@@ -92,6 +92,9 @@ func newEnvAt(t *testing.T, root string) *env {
 	t.Cleanup(func() { os.RemoveAll(sockDir) })
 	e.d = &daemonProc{bin: bin, root: e.Root, runDir: sockDir, sock: filepath.Join(sockDir, "d.sock"), log: filepath.Join(sockDir, "daemon.log")}
 	e.Host = "unix://" + e.d.sock
+	if !e.d.isDockerd() {
+		e.d.netns = newNetNS(t)
+	}
 	e.startDaemon(t)
 	t.Cleanup(func() { e.teardown(t) })
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -142,6 +145,7 @@ type daemonProc struct {
 	sock   string
 	log    string
 	ns     string // containerd namespace, dockerd only
+	netns  string // network namespace (a path) gantryd runs in: see newNetNS
 
 	cmd     *exec.Cmd
 	done    chan struct{}
@@ -197,6 +201,10 @@ func (e *env) startDaemon(t *testing.T) {
 	defer logf.Close()
 	fmt.Fprintf(logf, "=== %s %s\n", d.bin, strings.Join(args, " "))
 	d.cmd = exec.Command(d.bin, args...)
+	if d.netns != "" {
+		// nsenter execs gantryd: the process the test holds is gantryd.
+		d.cmd = exec.Command("nsenter", append([]string{"--net=" + d.netns, "--", d.bin}, args...)...)
+	}
 	d.cmd.Stdout, d.cmd.Stderr = logf, logf
 	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := d.cmd.Start(); err != nil {
@@ -229,6 +237,39 @@ func (e *env) startDaemon(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// newNetNS makes a network namespace, with lo up, for a test's gantryd:
+// its bridges, veths and iptables rules stay out of the host's network
+// stack, and die with the namespace. The namespace outlives the daemon, so
+// that a restarted gantryd finds what the killed one left. It is removed
+// when the test ends.
+func newNetNS(t *testing.T) string {
+	t.Helper()
+	name := "gt" + randHex(6)
+	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
+		t.Fatalf("ip netns add %s: %v %s", name, err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("ip", "netns", "delete", name).CombinedOutput(); err != nil {
+			t.Logf("ip netns delete %s: %v %s", name, err, out)
+		}
+	})
+	if out, err := exec.Command("ip", "-n", name, "link", "set", "lo", "up").CombinedOutput(); err != nil {
+		t.Fatalf("ip -n %s link set lo up: %v %s", name, err, out)
+	}
+	return "/run/netns/" + name
+}
+
+// inDaemonNet runs a command on the host side of the daemon's network:
+// inside the test gantryd's network namespace, or on the host for a daemon
+// that uses the host's (GANTRY_TEST_DOCKER_HOST).
+func (e *env) inDaemonNet(t *testing.T, prog string, args ...string) result {
+	t.Helper()
+	if e.d == nil || e.d.netns == "" {
+		return e.run(t, nil, prog, args...)
+	}
+	return e.run(t, nil, "nsenter", append([]string{"--net=" + e.d.netns, "--", prog}, args...)...)
 }
 
 // keepDocker0 restores the host's docker0 bridge, with its address, when the
