@@ -247,6 +247,10 @@ func (d *Daemon) setupNetwork(ctx context.Context, c *gcontainer.Container) (str
 	if !sandboxed(mode) {
 		return "", c, writeEtcFiles(c, nil)
 	}
+	primary, err := d.networkName(mode)
+	if err != nil {
+		return "", nil, err
+	}
 	sb, err := d.networks.NewSandbox(ctx, c.ID)
 	if err != nil {
 		return "", nil, fmt.Errorf("create network namespace: %w", err)
@@ -257,10 +261,6 @@ func (d *Daemon) setupNetwork(ctx context.Context, c *gcontainer.Container) (str
 	}
 	d.net.sandboxes[c.ID] = sb
 	d.net.mu.Unlock()
-	primary, err := d.networkName(mode)
-	if err != nil {
-		return "", nil, err
-	}
 	c.Ports = network.PortMap{}
 	for p := range c.Config.ExposedPorts {
 		c.Ports[p] = nil
