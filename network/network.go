@@ -13,12 +13,9 @@
 package network
 
 import (
-	"context"
 	"log/slog"
 	"net/netip"
 	"time"
-
-	"github.com/containerd/errdefs"
 )
 
 // Config is how gantryd set up networking.
@@ -81,6 +78,7 @@ type EndpointOptions struct {
 
 // Endpoint is a container's attachment to one network.
 type Endpoint struct {
+	ID          string // 64 hex characters (inspect's EndpointID)
 	NetworkID   string
 	NetworkName string
 	ContainerID string
@@ -99,61 +97,3 @@ type Sandbox struct {
 	ContainerID string
 	Path        string // the bind-mounted namespace file, for the runtime spec
 }
-
-// Manager owns the networks. It is safe for concurrent use.
-type Manager struct {
-	cfg Config
-}
-
-// New loads the networks from cfg.Root, creates the default bridge network
-// if it is missing, and removes what a previous gantryd left: namespaces
-// under cfg.RunDir, veths, published-port rules and address allocations.
-func New(ctx context.Context, cfg Config) (*Manager, error) {
-	return &Manager{cfg: cfg}, nil
-}
-
-var errTODO = errdefs.ErrNotImplemented.WithMessage("bridge networking is not implemented yet")
-
-// Create makes a user-defined network. A duplicate name is a conflict; an
-// unknown driver, a malformed or overlapping subnet or a gateway outside the
-// subnet is an invalid argument.
-func (m *Manager) Create(ctx context.Context, opts CreateOptions) (*Network, error) {
-	return nil, errTODO
-}
-
-// Get finds a network by name, full ID or unambiguous ID prefix (not found:
-// "network NAME not found").
-func (m *Manager) Get(nameOrID string) (*Network, error) { return nil, errTODO }
-
-// List returns every network, the predefined ones included.
-func (m *Manager) List() []*Network { return nil }
-
-// Remove deletes a user-defined network. The predefined ones cannot be
-// removed (errdefs.ErrPermissionDenied: "bridge is a pre-defined network and
-// cannot be removed"); one with endpoints is a conflict naming them.
-func (m *Manager) Remove(ctx context.Context, nameOrID string) error { return errTODO }
-
-// Endpoints returns the endpoints on a network, for inspect and for the
-// peers' /etc/hosts.
-func (m *Manager) Endpoints(nameOrID string) ([]Endpoint, error) { return nil, errTODO }
-
-// NewSandbox creates the network namespace of a container, with lo up.
-func (m *Manager) NewSandbox(ctx context.Context, containerID string) (*Sandbox, error) {
-	return nil, errTODO
-}
-
-// Join connects the sandbox to a network: a veth pair with the container end
-// in the namespace, an address, the default route through the first network
-// joined, and the published ports. A host port already taken is a conflict
-// naming it; nothing of the endpoint is left after an error.
-func (m *Manager) Join(ctx context.Context, sb *Sandbox, network string, opts EndpointOptions) (*Endpoint, error) {
-	return nil, errTODO
-}
-
-// Leave disconnects the sandbox from a network, releasing its address and
-// ports.
-func (m *Manager) Leave(ctx context.Context, sb *Sandbox, network string) error { return errTODO }
-
-// DeleteSandbox leaves every network and removes the namespace. Deleting a
-// sandbox that does not exist is not an error.
-func (m *Manager) DeleteSandbox(ctx context.Context, containerID string) error { return nil }

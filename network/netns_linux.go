@@ -1,0 +1,203 @@
+package network
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"runtime"
+	"strconv"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// netNS is an open network namespace: its file descriptor and a netlink
+// socket created inside it (sockets stay in the namespace they were born
+// in, so configuring the namespace never needs a setns).
+type netNS struct {
+	fd netns.NsHandle
+	nl *netlink.Handle
+}
+
+// createNetNS makes a network namespace with lo up and bind-mounts it at
+// path (an existing file is an error). The work happens on a locked thread
+// of its own: if that thread cannot return to the original namespace it is
+// left locked, and the Go runtime destroys it.
+func createNetNS(path string) (*netNS, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_RDONLY, 0o444)
+	if err != nil {
+		return nil, fmt.Errorf("create network namespace: %w", err)
+	}
+	f.Close()
+	type result struct {
+		ns  *netNS
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread()
+		ns, err, restored := unshareNetNS(path)
+		if restored {
+			runtime.UnlockOSThread()
+		}
+		done <- result{ns, err}
+	}()
+	r := <-done
+	if r.err != nil {
+		unix.Unmount(path, unix.MNT_DETACH)
+		os.Remove(path)
+		return nil, fmt.Errorf("create network namespace: %w", r.err)
+	}
+	return r.ns, nil
+}
+
+// unshareNetNS runs on a locked thread: it moves the thread to a new
+// network namespace, pins the namespace at path, sets it up and moves the
+// thread back. restored says whether the thread is back where it was.
+func unshareNetNS(path string) (ns *netNS, err error, restored bool) {
+	orig, err := netns.Get()
+	if err != nil {
+		return nil, err, true
+	}
+	defer orig.Close()
+	if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+		return nil, fmt.Errorf("unshare: %w", err), true
+	}
+	defer func() {
+		restored = netns.Set(orig) == nil
+		if !restored && err == nil {
+			ns.close()
+			ns, err = nil, errors.New("return to the original network namespace failed")
+		}
+	}()
+	self := "/proc/self/task/" + strconv.Itoa(unix.Gettid()) + "/ns/net"
+	if err := unix.Mount(self, path, "none", unix.MS_BIND, ""); err != nil {
+		return nil, fmt.Errorf("bind-mount %s: %w", path, err), false
+	}
+	ns = &netNS{fd: -1}
+	if ns.fd, err = netns.GetFromPath(path); err != nil {
+		return nil, err, false
+	}
+	if ns.nl, err = netlink.NewHandle(unix.NETLINK_ROUTE); err != nil {
+		ns.close()
+		return nil, err, false
+	}
+	lo := &netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: 1, Name: "lo"}}
+	if err := ns.nl.LinkSetUp(lo); err != nil {
+		ns.close()
+		return nil, fmt.Errorf("set lo up: %w", err), false
+	}
+	return ns, nil, false
+}
+
+// close releases the descriptors; the namespace lives on while mounted.
+func (ns *netNS) close() {
+	if ns.nl != nil {
+		ns.nl.Close()
+	}
+	if ns.fd >= 0 {
+		ns.fd.Close()
+	}
+}
+
+// removeNetNS unmounts and removes a namespace file. The kernel destroys
+// the namespace, and the interfaces in it, once nothing holds it. A missing
+// file is not an error.
+func removeNetNS(path string) error {
+	if err := unix.Unmount(path, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("unmount network namespace %s: %w", path, err)
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("remove network namespace: %w", err)
+	}
+	return nil
+}
+
+// link is one veth pair as configured by addLink.
+type link struct {
+	hostName  string
+	hostIndex int
+}
+
+// linkConfig is what the container end of a veth gets.
+type linkConfig struct {
+	bridgeIndex int
+	ifName      string
+	ip          netip.Addr
+	bits        int
+	gateway     netip.Addr // the default route goes through it, if valid
+}
+
+// addLink creates a veth pair whose host end, vethXXXXXXX, is up on the
+// bridge and whose other end is born inside the namespace as cfg.ifName,
+// with its address, its MAC derived from the address, up, and (if
+// cfg.gateway is valid) the default route. After an error nothing is left.
+func (ns *netNS) addLink(cfg linkConfig) (link, error) {
+	mac := macOf(cfg.ip)
+	l := link{hostName: vethPrefix + randomHex(4)[:7]}
+	veth := &netlink.Veth{
+		LinkAttrs:        netlink.LinkAttrs{Name: l.hostName, MasterIndex: cfg.bridgeIndex, Flags: net.FlagUp},
+		PeerName:         cfg.ifName,
+		PeerHardwareAddr: net.HardwareAddr(mac[:]),
+		PeerNamespace:    netlink.NsFd(ns.fd),
+	}
+	if err := netlink.LinkAdd(veth); err != nil {
+		return link{}, fmt.Errorf("create veth %s: %w", l.hostName, err)
+	}
+	l.hostIndex = veth.Index
+	if err := ns.configure(cfg); err != nil {
+		deleteLink(l)
+		return link{}, err
+	}
+	return l, nil
+}
+
+func (ns *netNS) configure(cfg linkConfig) error {
+	c, err := ns.nl.LinkByName(cfg.ifName)
+	if err != nil {
+		return fmt.Errorf("find %s in the namespace: %w", cfg.ifName, err)
+	}
+	if err := ns.nl.AddrAdd(c, &netlink.Addr{IPNet: ipNet(cfg.ip, cfg.bits)}); err != nil {
+		return fmt.Errorf("add address %s to %s: %w", cfg.ip, cfg.ifName, err)
+	}
+	if err := ns.nl.LinkSetUp(c); err != nil {
+		return fmt.Errorf("set %s up: %w", cfg.ifName, err)
+	}
+	if !cfg.gateway.IsValid() {
+		return nil
+	}
+	route := &netlink.Route{LinkIndex: c.Attrs().Index, Gw: cfg.gateway.AsSlice()}
+	if err := ns.nl.RouteAdd(route); err != nil {
+		return fmt.Errorf("add default route via %s: %w", cfg.gateway, err)
+	}
+	return nil
+}
+
+// detachLink takes the host end of a veth off its bridge, so that no frame
+// reaches an interface on its way out (the next container may have the same
+// address and MAC).
+func detachLink(l link) error {
+	if l.hostIndex == 0 {
+		return nil
+	}
+	err := netlink.LinkSetNoMaster(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Index: l.hostIndex, Name: l.hostName}})
+	if err != nil && !errors.Is(err, unix.ENODEV) {
+		return fmt.Errorf("detach veth %s: %w", l.hostName, err)
+	}
+	return nil
+}
+
+// deleteLink removes a veth pair through its host end.
+func deleteLink(l link) error {
+	if l.hostIndex == 0 {
+		return nil
+	}
+	err := netlink.LinkDel(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Index: l.hostIndex, Name: l.hostName}})
+	if err != nil && !errors.Is(err, unix.ENODEV) {
+		return fmt.Errorf("delete veth %s: %w", l.hostName, err)
+	}
+	return nil
+}

@@ -1,0 +1,286 @@
+package network
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"path/filepath"
+	"slices"
+	"strconv"
+
+	"github.com/containerd/errdefs"
+)
+
+// sandbox is a container's namespace as the Manager holds it.
+type sandbox struct {
+	Sandbox
+	ns        *netNS
+	endpoints []*endpoint // in the order joined
+}
+
+// endpoint is one attachment of a sandbox, with what undoes it.
+type endpoint struct {
+	Endpoint
+	net          *netState
+	defaultRoute bool       // the sandbox's default route goes through this network
+	link         link       // set once the veth exists
+	ports        []heldPort // the host ports, held
+	rules        []rule     // set once installed
+}
+
+func (ep *endpoint) public() Endpoint {
+	out := ep.Endpoint
+	out.Aliases = slices.Clone(ep.Aliases)
+	out.Ports = slices.Clone(ep.Ports)
+	return out
+}
+
+// NewSandbox creates the network namespace of a container, with lo up.
+// A sandbox for the container that already exists is a conflict.
+func (m *Manager) NewSandbox(ctx context.Context, containerID string) (*Sandbox, error) {
+	if containerID == "" || filepath.Base(containerID) != containerID || containerID[0] == '.' {
+		return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid container ID %q for a sandbox", containerID))
+	}
+	m.mu.Lock()
+	if _, ok := m.sandboxes[containerID]; ok {
+		m.mu.Unlock()
+		return nil, errdefs.ErrConflict.WithMessage("the network sandbox of container " + containerID + " already exists")
+	}
+	s := &sandbox{Sandbox: Sandbox{ContainerID: containerID, Path: filepath.Join(m.cfg.RunDir, containerID)}}
+	m.sandboxes[containerID] = s // reserved; s.ns is nil until created
+	m.mu.Unlock()
+
+	ns, err := createNetNS(s.Path)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err != nil {
+		delete(m.sandboxes, containerID)
+		return nil, err
+	}
+	s.ns = ns
+	out := s.Sandbox
+	return &out, nil
+}
+
+// Sandbox returns the sandbox of a container (not found if it has none).
+func (m *Manager) Sandbox(containerID string) (*Sandbox, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s, err := m.sandbox(containerID)
+	if err != nil {
+		return nil, err
+	}
+	out := s.Sandbox
+	return &out, nil
+}
+
+// sandbox finds a ready sandbox; the caller holds m.mu.
+func (m *Manager) sandbox(containerID string) (*sandbox, error) {
+	s := m.sandboxes[containerID]
+	if s == nil || s.ns == nil {
+		return nil, errdefs.ErrNotFound.WithMessage("no network sandbox for container " + containerID)
+	}
+	return s, nil
+}
+
+// Join connects the sandbox to a network: a veth pair with the container end
+// in the namespace, an address, the default route through the first network
+// joined, and the published ports. A host port already taken is a conflict
+// naming it; nothing of the endpoint is left after an error. Ports are not
+// published on internal networks (as Docker does).
+func (m *Manager) Join(ctx context.Context, sb *Sandbox, network string, opts EndpointOptions) (*Endpoint, error) {
+	s, ep, err := m.reserve(sb.ContainerID, network, opts)
+	if err != nil {
+		return nil, err
+	}
+	l, rules, err := m.connect(s, ep)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err != nil {
+		m.forget(s, ep)
+		m.save(false)
+		closeAll(ep.ports)
+		return nil, err
+	}
+	ep.link, ep.rules = l, rules
+	out := ep.public()
+	return &out, nil
+}
+
+// reserve does the bookkeeping of a join: the address, the host ports, the
+// interface name, and the endpoint recorded on the network and sandbox.
+func (m *Manager) reserve(containerID, network string, opts EndpointOptions) (*sandbox, *endpoint, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s, err := m.sandbox(containerID)
+	if err != nil {
+		return nil, nil, err
+	}
+	n, err := m.lookup(network)
+	if err != nil {
+		return nil, nil, err
+	}
+	if n.rec.Driver != "bridge" {
+		return nil, nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("container cannot be connected to network %s: it is not a bridge network", n.rec.Name))
+	}
+	if _, ok := n.endpoints[containerID]; ok {
+		return nil, nil, errdefs.ErrConflict.WithMessage(fmt.Sprintf("endpoint with name %s already exists in network %s", opts.Name, n.rec.Name))
+	}
+	ip, err := m.address(n, opts.IPv4)
+	if err != nil {
+		return nil, nil, err
+	}
+	ep := &endpoint{Endpoint: Endpoint{
+		ID: randomHex(32), NetworkID: n.rec.ID, NetworkName: n.rec.Name, ContainerID: containerID,
+		Name: opts.Name, Aliases: slices.Clone(opts.Aliases), IfName: s.nextIfName(),
+		MAC: formatMAC(macOf(ip)), IP: ip, Prefix: n.rec.Subnet.Bits(), Gateway: n.rec.Gateway,
+	}, net: n}
+	ep.defaultRoute = !n.rec.Internal && !slices.ContainsFunc(s.endpoints, func(e *endpoint) bool { return e.defaultRoute })
+	if !n.rec.Internal {
+		if ep.ports, err = m.holdPorts(ep, opts.Ports); err != nil {
+			return nil, nil, err
+		}
+		for _, p := range ep.ports {
+			ep.Ports = append(ep.Ports, p.binding)
+		}
+	}
+	n.endpoints[containerID] = ep
+	if n.rec.Allocations == nil {
+		n.rec.Allocations = map[string]netip.Addr{}
+	}
+	n.rec.Allocations[containerID] = ip
+	s.endpoints = append(s.endpoints, ep)
+	if err := m.save(false); err != nil {
+		m.forget(s, ep)
+		closeAll(ep.ports)
+		return nil, nil, err
+	}
+	return s, ep, nil
+}
+
+// address picks the endpoint's address: the requested one if it is free,
+// else the lowest free one.
+func (m *Manager) address(n *netState, want netip.Addr) (netip.Addr, error) {
+	used := map[netip.Addr]bool{}
+	for _, a := range n.rec.Allocations {
+		used[a] = true
+	}
+	if want.IsValid() {
+		if !want.Is4() || !isHost(want, n.rec.Subnet) {
+			return netip.Addr{}, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("no configured subnet or ip-range contain the IP address %s", want))
+		}
+		if used[want] || want == n.rec.Gateway {
+			return netip.Addr{}, errdefs.ErrConflict.WithMessage(fmt.Sprintf("Address already in use: %s on network %s", want, n.rec.Name))
+		}
+		return want, nil
+	}
+	ip, ok := allocate(n.rec.Subnet, n.rec.Gateway, used)
+	if !ok {
+		return netip.Addr{}, errdefs.ErrUnavailable.WithMessage(fmt.Sprintf("no available IPv4 addresses on this network's address pools: %s (%s)", n.rec.Name, n.rec.ID))
+	}
+	return ip, nil
+}
+
+// nextIfName is the lowest ethN the sandbox does not use.
+func (s *sandbox) nextIfName() string {
+	for i := 0; ; i++ {
+		name := "eth" + strconv.Itoa(i)
+		if !slices.ContainsFunc(s.endpoints, func(e *endpoint) bool { return e.IfName == name }) {
+			return name
+		}
+	}
+}
+
+// connect does the kernel side of a join: the veth, then the published
+// ports' rules. After an error nothing of it is left.
+func (m *Manager) connect(s *sandbox, ep *endpoint) (link, []rule, error) {
+	cfg := linkConfig{bridgeIndex: ep.net.bridgeIndex, ifName: ep.IfName, ip: ep.IP, bits: ep.Prefix}
+	if ep.defaultRoute {
+		cfg.gateway = ep.Gateway
+	}
+	l, err := s.ns.addLink(cfg)
+	if err != nil {
+		return link{}, nil, fmt.Errorf("join network %s: %w", ep.NetworkName, err)
+	}
+	var rules []rule
+	for _, p := range ep.Ports {
+		rules = append(rules, portRules(ep.net.rec.Bridge, ep.IP, p)...)
+	}
+	if err := appendRules(rules); err != nil {
+		deleteLink(l)
+		return link{}, nil, fmt.Errorf("driver failed programming external connectivity on endpoint %s (%s): %w", ep.Name, ep.ID, err)
+	}
+	return l, rules, nil
+}
+
+// forget removes an endpoint from the bookkeeping and releases its
+// address; the caller holds m.mu and saves.
+func (m *Manager) forget(s *sandbox, ep *endpoint) {
+	delete(ep.net.endpoints, ep.ContainerID)
+	delete(ep.net.rec.Allocations, ep.ContainerID)
+	s.endpoints = slices.DeleteFunc(s.endpoints, func(e *endpoint) bool { return e == ep })
+}
+
+// Leave disconnects the sandbox from a network, releasing its address and
+// ports.
+func (m *Manager) Leave(ctx context.Context, sb *Sandbox, network string) error {
+	m.mu.Lock()
+	s, err := m.sandbox(sb.ContainerID)
+	if err != nil {
+		m.mu.Unlock()
+		return err
+	}
+	n, err := m.lookup(network)
+	if err != nil {
+		m.mu.Unlock()
+		return err
+	}
+	ep := n.endpoints[sb.ContainerID]
+	if ep == nil {
+		m.mu.Unlock()
+		return errdefs.ErrNotFound.WithMessage(fmt.Sprintf("container %s is not connected to network %s", sb.ContainerID, n.rec.Name))
+	}
+	m.forget(s, ep)
+	saveErr := m.save(false)
+	m.mu.Unlock()
+	return errors.Join(saveErr, deleteRules(ep.rules), closeAll(ep.ports), deleteLink(ep.link))
+}
+
+// DeleteSandbox leaves every network and removes the namespace. Deleting a
+// sandbox that does not exist is not an error.
+//
+// The veths are only detached from their bridges (well under a millisecond):
+// the kernel deletes them with the namespace, soon after. Deleting them here
+// would wait for an RCU barrier, about 25 ms.
+func (m *Manager) DeleteSandbox(ctx context.Context, containerID string) error {
+	m.mu.Lock()
+	s := m.sandboxes[containerID]
+	if s == nil || s.ns == nil {
+		m.mu.Unlock()
+		return nil
+	}
+	delete(m.sandboxes, containerID)
+	eps := slices.Clone(s.endpoints) // forget edits s.endpoints
+	for _, ep := range eps {
+		m.forget(s, ep)
+	}
+	var saveErr error
+	if len(eps) > 0 {
+		saveErr = m.save(false)
+	}
+	m.mu.Unlock()
+
+	errs := []error{saveErr}
+	var rules []rule
+	for _, ep := range eps {
+		rules = append(rules, ep.rules...)
+	}
+	errs = append(errs, deleteRules(rules))
+	for _, ep := range eps {
+		errs = append(errs, closeAll(ep.ports), detachLink(ep.link))
+	}
+	s.ns.close()
+	errs = append(errs, removeNetNS(s.Path))
+	return errors.Join(errs...)
+}
