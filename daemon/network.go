@@ -308,9 +308,8 @@ func (d *Daemon) join(ctx context.Context, c *gcontainer.Container, sb *gnetwork
 	}
 	ep, err := d.networks.Join(ctx, sb, name, opts)
 	if err != nil {
-		if errdefs.IsConflict(err) && len(ports) > 0 {
-			// Docker's wording, which names the port.
-			return nil, fmt.Errorf("driver failed programming external connectivity on endpoint %s (%s): %w", c.Name, name, err)
+		if errdefs.IsConflict(err) {
+			return nil, err // Docker's wording already, naming the port or address
 		}
 		return nil, fmt.Errorf("join network %s: %w", name, err)
 	}

@@ -58,7 +58,7 @@ func TestDefaultBridge(t *testing.T) {
 		t.Errorf("ip addr show eth0 in a container on the default bridge:\n%s\nwant an IPv4 address", out)
 	}
 	n := name("bridge")
-	e.mustDocker(t, "run", "-d", "--name", n, "busybox", "sleep", "60")
+	e.mustDocker(t, append([]string{"run", "-d", "--name", n}, httpd("direct")...)...)
 	ip := e.inspectField(t, n, "{{.NetworkSettings.IPAddress}}")
 	gw := e.inspectField(t, n, "{{.NetworkSettings.Gateway}}")
 	if ip == "" || gw == "" || ip == gw {
@@ -67,9 +67,7 @@ func TestDefaultBridge(t *testing.T) {
 	if got := e.inspectField(t, n, "{{.NetworkSettings.Networks.bridge.IPAddress}} {{.HostConfig.NetworkMode}}"); got != ip+" default" {
 		t.Errorf("Networks.bridge.IPAddress and NetworkMode = %q, want %q", got, ip+" default")
 	}
-	if r := e.inDaemonNet(t, "ping", "-c1", "-W2", ip); r.Code != 0 {
-		t.Errorf("ping %s from the daemon's network:\n%s", ip, r)
-	}
+	e.waitHTTP(t, "http://"+ip+"/", "direct") // from the daemon's network, unpublished
 	// The default bridge resolves no container names, as Docker's.
 	if r := e.docker(t, "run", "--rm", "busybox", "ping", "-c1", "-W1", n); r.Code == 0 {
 		t.Errorf("ping %s by name on the default bridge worked:\n%s", n, r)
@@ -159,7 +157,7 @@ func TestUserNetwork(t *testing.T) {
 	e.mustDocker(t, append([]string{"run", "-d", "--name", srv, "--network", net1, "--network-alias", "web"}, httpd("by-name")...)...)
 	for _, host := range []string{srv, "web"} {
 		r := e.docker(t, "run", "--rm", "--network", net1, "busybox", "sh", "-c",
-			"for i in 1 2 3 4 5 6 7 8 9 10; do wget -q -T 2 -O- http://"+host+"/ && exit 0; sleep 0.3; done; exit 1")
+			"for i in 1 2 3 4 5 6 7 8 9 10; do timeout 3 wget -q -O- http://"+host+"/ && exit 0; sleep 0.3; done; exit 1")
 		if r.Code != 0 || strings.TrimSpace(r.Stdout) != "by-name" {
 			t.Errorf("wget http://%s/ from a peer on %s:\n%s", host, net1, r)
 		}
@@ -173,7 +171,13 @@ func TestUserNetwork(t *testing.T) {
 
 	// Another network cannot reach it, even by address.
 	ip := e.inspectField(t, srv, "{{(index .NetworkSettings.Networks \""+net1+"\").IPAddress}}")
-	if r := e.docker(t, "run", "--rm", "--network", net2, "busybox", "wget", "-q", "-T", "2", "-O-", "http://"+ip+"/"); r.Code == 0 {
+	// busybox wget -T crashes, so timeout bounds it, under a shell: as the
+	// container's init, wget would ignore timeout's SIGTERM.
+	fetch := []string{"busybox", "sh", "-c", "timeout 3 wget -q -O- http://" + ip + "/; exit $?"}
+	if r := e.docker(t, append([]string{"run", "--rm", "--network", net1}, fetch...)...); r.Code != 0 {
+		t.Errorf("a container on %s did not reach %s on it:\n%s", net1, ip, r)
+	}
+	if r := e.docker(t, append([]string{"run", "--rm", "--network", net2}, fetch...)...); r.Code == 0 {
 		t.Errorf("a container on %s reached %s on %s:\n%s", net2, ip, net1, r)
 	}
 	if r := e.docker(t, "run", "--rm", "--network", net2, "busybox", "ping", "-c1", "-W1", srv); r.Code == 0 {
@@ -311,9 +315,11 @@ func TestNetworkAfterDaemonKill(t *testing.T) {
 	n2 := name("after")
 	e.mustDocker(t, append([]string{"run", "-d", "--name", n2, "-p", port + ":80"}, httpd("after")...)...)
 	e.waitHTTP(t, "http://127.0.0.1:"+port+"/", "after")
-	e.mustDocker(t, "start", n)
+	// The old container's port is n2's now: it must not start.
+	if r := e.docker(t, "start", n); r.Code == 0 || !strings.Contains(r.Stderr, port) {
+		t.Errorf("start of a container whose port is taken:\n%s\nwant an error naming port %s", r, port)
+	}
 	if got := e.inspectField(t, n, "{{.State.Running}}"); got != "false" {
-		// Its port is taken by n2: it must not start.
 		t.Errorf("the old container started on a port in use")
 	}
 }
@@ -326,7 +332,7 @@ func TestNetworkContainerMode(t *testing.T) {
 	e.mustDocker(t, append([]string{"run", "-d", "--name", n}, httpd("shared")...)...)
 	ip := e.inspectField(t, n, "{{.NetworkSettings.IPAddress}}")
 	out := e.mustDocker(t, "run", "--rm", "--network", "container:"+n, "busybox", "sh", "-c",
-		"ip -4 -o addr show eth0; for i in 1 2 3 4 5 6 7 8 9 10; do wget -q -T 2 -O- http://127.0.0.1/ && exit 0; sleep 0.3; done; exit 1")
+		"ip -4 -o addr show eth0; for i in 1 2 3 4 5 6 7 8 9 10; do timeout 3 wget -q -O- http://127.0.0.1/ && exit 0; sleep 0.3; done; exit 1")
 	if !strings.Contains(out, "inet "+ip+"/") || !strings.Contains(out, "shared") {
 		t.Errorf("in container:%s:\n%s\nwant its address %s and its web server on localhost", n, out, ip)
 	}
