@@ -17,12 +17,14 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	goruntime "runtime"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/moby/moby/client"
+	"golang.org/x/sys/unix"
 )
 
 // env is one daemon under test and the clients that drive it.
@@ -270,6 +272,43 @@ func (e *env) inDaemonNet(t *testing.T, prog string, args ...string) result {
 		return e.run(t, nil, prog, args...)
 	}
 	return e.run(t, nil, "nsenter", append([]string{"--net=" + e.d.netns, "--", prog}, args...)...)
+}
+
+// listenInDaemonNet opens a TCP listener on 127.0.0.1 that the daemon can
+// reach: in its network namespace (a socket stays in the namespace it was
+// created in), or on the host for a daemon that uses the host's.
+func (e *env) listenInDaemonNet(t *testing.T) net.Listener {
+	t.Helper()
+	if e.d == nil || e.d.netns == "" {
+		l, err := net.Listen("tcp4", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	goruntime.LockOSThread() // left locked if the thread cannot get back: it then dies with the goroutine
+	own, err := os.Open("/proc/thread-self/ns/net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer own.Close()
+	target, err := os.Open(e.d.netns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer target.Close()
+	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
+		t.Fatalf("enter %s: %v", e.d.netns, err)
+	}
+	l, lerr := net.Listen("tcp4", "127.0.0.1:0")
+	if err := unix.Setns(int(own.Fd()), unix.CLONE_NEWNET); err != nil {
+		t.Fatalf("return from %s: %v", e.d.netns, err)
+	}
+	goruntime.UnlockOSThread()
+	if lerr != nil {
+		t.Fatal(lerr)
+	}
+	return l
 }
 
 // keepDocker0 restores the host's docker0 bridge, with its address, when the
