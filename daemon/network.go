@@ -11,6 +11,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/containerd/errdefs"
@@ -219,19 +220,9 @@ func sortedPorts(ports []network.Port) []network.Port {
 		if a.Num() != b.Num() {
 			return int(a.Num()) - int(b.Num())
 		}
-		return cmpString(string(a.Proto()), string(b.Proto()))
+		return strings.Compare(string(a.Proto()), string(b.Proto()))
 	})
 	return ports
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // setupNetwork gives a starting container its network and writes its
