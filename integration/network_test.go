@@ -244,9 +244,11 @@ func TestNetworkCommands(t *testing.T) {
 	}
 	var nets []struct {
 		Name, Driver, Scope string
-		IPAM                struct{ Config []struct{ Subnet, Gateway string } }
-		Labels              map[string]string
-		Containers          map[string]any
+		IPAM                struct {
+			Config []struct{ Subnet, Gateway string }
+		}
+		Labels     map[string]string
+		Containers map[string]any
 	}
 	if err := json.Unmarshal([]byte(e.mustDocker(t, "network", "inspect", n)), &nets); err != nil || len(nets) != 1 {
 		t.Fatalf("network inspect: %v %v", err, nets)
