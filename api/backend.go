@@ -254,6 +254,25 @@ type RegistryBackend interface {
 	Login(ctx context.Context, auth registry.AuthConfig) (string, error)
 }
 
+// NetworkBackend answers the network endpoints. Networks are named by
+// name, full ID or unambiguous ID prefix; an unknown one is not found
+// ("network X not found"), the predefined ones (bridge, host, none) cannot
+// be created or removed (permission denied), a network in use cannot be
+// removed (conflict).
+type NetworkBackend interface {
+	Networks(ctx context.Context, filters Filters) ([]network.Summary, error)
+	NetworkInspect(ctx context.Context, name string) (*network.Inspect, error)
+	CreateNetwork(ctx context.Context, req network.CreateRequest) (network.CreateResponse, error)
+	RemoveNetwork(ctx context.Context, name string) error
+	// ConnectNetwork joins a running container to the network at once; a
+	// stopped one joins it at its next start.
+	ConnectNetwork(ctx context.Context, name string, req network.ConnectRequest) error
+	DisconnectNetwork(ctx context.Context, name string, req network.DisconnectRequest) error
+	// PruneNetworks removes the user-defined networks no container is
+	// using and returns their names.
+	PruneNetworks(ctx context.Context, filters Filters) (network.PruneReport, error)
+}
+
 // Backend is everything the API server needs from gantryd.
 type Backend interface {
 	SystemBackend
@@ -263,4 +282,5 @@ type Backend interface {
 	VolumeBackend
 	RegistryBackend
 	ArchiveBackend
+	NetworkBackend
 }

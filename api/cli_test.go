@@ -63,7 +63,7 @@ func TestDockerCLI(t *testing.T) {
 		{name: "run -d", args: []string{"run", "-d", "busybox", "echo", "x"}, wantOut: []string{"\n"}},
 		{name: "run missing image tries to pull", args: []string{"run", "nope"}, wantErr: []string{"Unable to find image 'nope:latest' locally", "manifest for docker.io/library/nope:latest not found"}, wantCode: 125},
 		{name: "stop missing", args: []string{"stop", "nope"}, wantErr: []string{"Error response from daemon: No such container: nope"}, wantCode: 1},
-		{name: "unknown endpoint", args: []string{"network", "ls"}, wantErr: []string{"Error response from daemon: page not found"}, wantCode: 1},
+		{name: "unknown endpoint", args: []string{"plugin", "ls"}, wantErr: []string{"Error response from daemon: page not found"}, wantCode: 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

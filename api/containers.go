@@ -143,7 +143,7 @@ func (s *Server) inspectContainer(w http.ResponseWriter, r *http.Request, name s
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, c)
+	writeJSON(w, http.StatusOK, withLegacyNetworkSettings(c))
 }
 
 // wait answers POST /containers/{name}/wait?condition=. Errors found before

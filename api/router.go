@@ -68,6 +68,13 @@ func (s *Server) routeTable() []route {
 		{"GET", "/containers/{name}/archive", s.archivePath},
 		{"PUT", "/containers/{name}/archive", s.extractToDir},
 		{"GET", "/containers/{name}/export", s.exportContainer},
+		{"GET", "/networks", s.listNetworks},
+		{"POST", "/networks/create", s.createNetwork},
+		{"POST", "/networks/prune", s.pruneNetworks},
+		{"GET", "/networks/{name}", s.inspectNetwork},
+		{"DELETE", "/networks/{name}", s.removeNetwork},
+		{"POST", "/networks/{name}/connect", s.connectNetwork},
+		{"POST", "/networks/{name}/disconnect", s.disconnectNetwork},
 	}
 	routes := make([]route, len(table))
 	for i, t := range table {

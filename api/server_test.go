@@ -133,7 +133,7 @@ func TestRoutes(t *testing.T) {
 		{name: "version too new", method: "GET", path: "/v1.99/version", wantStatus: 400, wantBody: `{"message":"client version 1.99 is too new. Maximum supported API version is 1.47"}` + "\n", wantType: "application/json", wantStdHeaders: true},
 		{name: "version too old", method: "GET", path: "/v1.12/version", wantStatus: 400, wantBody: `{"message":"client version 1.12 is too old. Minimum supported API version is 1.24, please upgrade your client to a newer version"}` + "\n", wantType: "application/json", wantStdHeaders: true},
 		{name: "version 1.9 is older than 1.24", method: "GET", path: "/v1.9/version", wantStatus: 400, wantBody: `{"message":"client version 1.9 is too old`, wantPrefix: true, wantType: "application/json", wantStdHeaders: true},
-		{name: "unknown route", method: "GET", path: "/v1.47/networks", wantStatus: 404, wantBody: `{"message":"page not found"}` + "\n", wantType: "application/json"},
+		{name: "unknown route", method: "GET", path: "/v1.47/plugins", wantStatus: 404, wantBody: `{"message":"page not found"}` + "\n", wantType: "application/json"},
 		{name: "unknown unversioned", method: "GET", path: "/foo", wantStatus: 404, wantBody: `{"message":"page not found"}` + "\n", wantType: "application/json"},
 		{name: "wrong method", method: "PUT", path: "/containers/json", wantStatus: 404, wantBody: `{"message":"page not found"}` + "\n", wantType: "application/json"},
 		{name: "head on get route", method: "HEAD", path: "/version", wantStatus: 404, wantType: "application/json"},

@@ -93,7 +93,7 @@ func newRootCommand(c *Cli) *cobra.Command {
 		newPsCommand(c, "ls"), newLogsCommand(c), newStopCommand(c), newKillCommand(c),
 		newRestartCommand(c), newRmCommand(c, "rm"), newContainerInspectCommand(c),
 		newCommitCommand(c), newWaitCommand(c), newRenameCommand(c),
-		newCpCommand(c), newExportCommand(c),
+		newCpCommand(c), newExportCommand(c), newPortCommand(c),
 	)
 	root.AddCommand(image, ctr,
 		newBuildCommand(c),
@@ -106,6 +106,7 @@ func newRootCommand(c *Cli) *cobra.Command {
 		newVolumeCommand(c),
 		newPullCommand(c), newPushCommand(c), newLoginCommand(c), newLogoutCommand(c),
 		newCpCommand(c), newExportCommand(c),
+		newNetworkCommand(c), newPortCommand(c),
 	)
 	disableFlagsInUseLine(root)
 	return root

@@ -30,6 +30,11 @@ type containerFlags struct {
 	labels     []string
 	hostname   string
 	publish    []string
+	publishAll bool
+	expose     []string
+	aliases    []string
+	ip         string
+	dns        []string
 }
 
 func addContainerFlags(fl *pflag.FlagSet, f *containerFlags) {
@@ -48,10 +53,15 @@ func addContainerFlags(fl *pflag.FlagSet, f *containerFlags) {
 	fl.StringArrayVarP(&f.volumes, "volume", "v", nil, "Bind mount a volume")
 	fl.Var(&f.mounts, "mount", "Attach a filesystem mount to the container")
 	fl.StringArrayVar(&f.tmpfs, "tmpfs", nil, "Mount a tmpfs directory")
-	fl.StringVar(&f.network, "network", "default", "Connect a container to a network (none, host or default)")
+	fl.StringVar(&f.network, "network", "default", "Connect a container to a network")
 	fl.StringArrayVarP(&f.labels, "label", "l", nil, "Set meta data on a container")
 	fl.StringVarP(&f.hostname, "hostname", "h", "", "Container host name")
 	fl.StringArrayVarP(&f.publish, "publish", "p", nil, "Publish a container's port(s) to the host")
+	fl.BoolVarP(&f.publishAll, "publish-all", "P", false, "Publish all exposed ports to random ports")
+	fl.StringArrayVar(&f.expose, "expose", nil, "Expose a port or a range of ports")
+	fl.StringArrayVar(&f.aliases, "network-alias", nil, "Add network-scoped alias for the container")
+	fl.StringVar(&f.ip, "ip", "", "IPv4 address (e.g., 172.30.100.104)")
+	fl.StringArrayVar(&f.dns, "dns", nil, "Set custom DNS servers")
 }
 
 // containerConfig is everything POST /containers/create takes.
@@ -78,6 +88,17 @@ func (f *containerFlags) toConfig(image string, args []string, detach bool, entr
 		return containerConfig{}, err
 	}
 	binds, volumes := splitVolumes(f.volumes)
+	if exposed, err = addExposed(exposed, f.expose); err != nil {
+		return containerConfig{}, err
+	}
+	dns, err := parseDNS(f.dns)
+	if err != nil {
+		return containerConfig{}, err
+	}
+	endpoint, err := endpointSettings(f.aliases, f.ip)
+	if err != nil {
+		return containerConfig{}, err
+	}
 	cfg := &container.Config{
 		Volumes: volumes, Hostname: f.hostname, User: f.user, Tty: f.tty, Env: env, Image: image,
 		WorkingDir: f.workdir, Labels: labels, ExposedPorts: exposed,
@@ -100,9 +121,10 @@ func (f *containerFlags) toConfig(image string, args []string, detach bool, entr
 	}
 	host := &container.HostConfig{
 		Binds: binds, Mounts: f.mounts.mounts, Tmpfs: tmpfsMap(f.tmpfs), NetworkMode: container.NetworkMode(mode), PortBindings: bindings,
+		PublishAllPorts: f.publishAll, DNS: dns,
 		AutoRemove: f.autoRemove, RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyDisabled},
 	}
-	netCfg := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{mode: {}}}
+	netCfg := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{mode: endpoint}}
 	return containerConfig{config: cfg, host: host, network: netCfg}, nil
 }
 
@@ -181,6 +203,36 @@ func readEnvFile(path string) ([]string, error) {
 	return lines, nil
 }
 
+// addExposed adds the --expose ports (PORT[/PROTO] or a range) to exposed.
+func addExposed(exposed network.PortSet, specs []string) (network.PortSet, error) {
+	for _, spec := range specs {
+		pr, err := network.ParsePortRange(spec)
+		if err != nil {
+			return nil, fmt.Errorf("invalid range format for --expose: %s, error: %w", spec, err)
+		}
+		if exposed == nil {
+			exposed = network.PortSet{}
+		}
+		for p := range pr.All() {
+			exposed[p] = struct{}{}
+		}
+	}
+	return exposed, nil
+}
+
+// parseDNS checks the --dns addresses.
+func parseDNS(specs []string) ([]netip.Addr, error) {
+	var out []netip.Addr
+	for _, s := range specs {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("%s is not an ip address", s)
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
 // parsePublish parses -p specs: [[ip:]hostPort:]containerPort[/proto], with
 // an IPv6 ip in brackets and a container port range allowed.
 func parsePublish(specs []string) (network.PortSet, network.PortMap, error) {
@@ -208,6 +260,11 @@ func parsePublish(specs []string) (network.PortSet, network.PortMap, error) {
 		pr, err := network.ParsePortRange(ctrPort)
 		if err != nil {
 			return nil, nil, fmt.Errorf("invalid port spec %q: %w", spec, err)
+		}
+		if hostPort != "" {
+			if _, err := network.ParsePortRange(hostPort); err != nil {
+				return nil, nil, fmt.Errorf("invalid hostPort: %s", hostPort)
+			}
 		}
 		var addr netip.Addr
 		if ip != "" {

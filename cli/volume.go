@@ -1,10 +1,8 @@
 package cli
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"io"
 	"strings"
 
 	units "github.com/docker/go-units"
@@ -235,7 +233,7 @@ func runVolumePrune(ctx context.Context, c *Cli, opts volumePruneOptions) error 
 	if opts.all {
 		warning = "WARNING! This will remove all local volumes not used by at least one container."
 	}
-	if !opts.force && !confirm(c.In, c.Out, warning) {
+	if !opts.force && !confirm(c, warning) {
 		return statusError{code: 1, msg: "Error: volume prune has been cancelled"}
 	}
 	api, err := c.Client()
@@ -253,10 +251,3 @@ func runVolumePrune(ctx context.Context, c *Cli, opts volumePruneOptions) error 
 	return nil
 }
 
-// confirm asks the question and reads the answer: only y or yes agrees.
-func confirm(in io.Reader, out io.Writer, warning string) bool {
-	fmt.Fprintf(out, "%s\nAre you sure you want to continue? [y/N] ", warning)
-	answer, _ := bufio.NewReader(in).ReadString('\n')
-	answer = strings.ToLower(strings.TrimSpace(answer))
-	return answer == "y" || answer == "yes"
-}

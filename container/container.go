@@ -8,6 +8,7 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -52,6 +53,12 @@ type Container struct {
 	HostConfig *container.HostConfig
 	State      State
 	Volumes    []VolumeMount `json:",omitempty"` // the volumes it mounts, fixed at create
+	// Networks are the networks the container is connected to, by name:
+	// the endpoint asked for (Aliases, IPAMConfig) and, while it runs, the
+	// endpoint it got (NetworkID, EndpointID, IPAddress, Gateway ...).
+	Networks map[string]*network.EndpointSettings `json:",omitempty"`
+	// Ports are the published ports as bound while it runs.
+	Ports network.PortMap `json:",omitempty"`
 
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced on every state change

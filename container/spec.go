@@ -29,6 +29,10 @@ type SpecInput struct {
 	HostsPath, HostnamePath, ResolvConfPath string
 	// Volumes are mounted at their destinations, from their Source.
 	Volumes []VolumeMount
+	// NetNSPath is the network namespace to join (a sandbox of package
+	// network, or another container's); "" gives a new one, unless the
+	// network mode is host.
+	NetNSPath string
 }
 
 // specVersion is the ociVersion written: runc 1.1 and crun 1.8 accept it,
@@ -142,7 +146,7 @@ func Spec(in SpecInput) (*specs.Spec, error) {
 		process.ConsoleSize = &specs.Box{Height: hc.ConsoleSize[0], Width: hc.ConsoleSize[1]}
 	}
 
-	namespaces, err := specNamespaces(hc)
+	namespaces, err := specNamespaces(hc, in.NetNSPath)
 	if err != nil {
 		return nil, err
 	}
@@ -338,15 +342,17 @@ func specRlimits(ulimits []*container.Ulimit) []specs.POSIXRlimit {
 // specNamespaces is Docker's set (mount, network, uts, pid, ipc) minus the
 // ones shared with the host. Every network mode but "host" gets a new network
 // namespace holding only lo until the network package connects it.
-func specNamespaces(hc *container.HostConfig) ([]specs.LinuxNamespace, error) {
+func specNamespaces(hc *container.HostConfig, netNSPath string) ([]specs.LinuxNamespace, error) {
 	notImplemented := func(what string, mode string) error {
 		return errdefs.ErrNotImplemented.WithMessage(fmt.Sprintf("%s mode %q is not supported yet", what, mode))
 	}
 	ns := []specs.LinuxNamespace{{Type: specs.MountNamespace}}
 	switch {
 	case hc.NetworkMode.IsHost():
+	case netNSPath != "":
+		ns = append(ns, specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: netNSPath})
 	case hc.NetworkMode.IsContainer():
-		return nil, notImplemented("network", string(hc.NetworkMode))
+		return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("network mode %q needs the namespace path of that container", hc.NetworkMode))
 	default:
 		ns = append(ns, specs.LinuxNamespace{Type: specs.NetworkNamespace})
 	}

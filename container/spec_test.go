@@ -254,9 +254,23 @@ func TestSpec(t *testing.T) {
 			},
 		},
 		{
-			name:   "default network is a private namespace for now",
+			name:   "default network without a sandbox is a private namespace",
 			change: func(in *SpecInput) { in.HostConfig.NetworkMode = "default" },
 			want:   func(*specs.Spec) {},
+		},
+		{
+			name: "network namespace joined by path",
+			change: func(in *SpecInput) {
+				in.HostConfig.NetworkMode = "container:abc"
+				in.NetNSPath = "/run/gantry/netns/abc"
+			},
+			want: func(s *specs.Spec) {
+				for i, ns := range s.Linux.Namespaces {
+					if ns.Type == specs.NetworkNamespace {
+						s.Linux.Namespaces[i].Path = "/run/gantry/netns/abc"
+					}
+				}
+			},
 		},
 		{
 			name: "host pid, ipc and uts",
@@ -450,7 +464,7 @@ func TestSpecErrors(t *testing.T) {
 			in.HostConfig.Mounts = []mount.Mount{{Type: mount.TypeBind, Source: "/nonexistent-gantry", Target: "/x"}}
 		}, errdefs.IsInvalidArgument, "bind source path does not exist: /nonexistent-gantry"},
 		{"privileged", func(in *SpecInput) { in.HostConfig.Privileged = true }, errdefs.IsNotImplemented, "privileged"},
-		{"container network", func(in *SpecInput) { in.HostConfig.NetworkMode = "container:abc" }, errdefs.IsNotImplemented, "container:abc"},
+		{"container network", func(in *SpecInput) { in.HostConfig.NetworkMode = "container:abc" }, errdefs.IsInvalidArgument, "container:abc"},
 		{"unknown capability", func(in *SpecInput) { in.HostConfig.CapAdd = []string{"CAP_FLY"} }, errdefs.IsInvalidArgument, `unknown capability: "CAP_FLY"`},
 		{"relative working dir", func(in *SpecInput) { in.Config.WorkingDir = "app" }, errdefs.IsInvalidArgument, "working directory"},
 		{"working dir is a file", func(in *SpecInput) { in.Config.WorkingDir = "/etc/passwd/x" }, func(error) bool { return true }, "/etc/passwd"},

@@ -17,6 +17,7 @@ import (
 	"github.com/gantry/gantry/api"
 	"github.com/gantry/gantry/builder"
 	gcontainer "github.com/gantry/gantry/container"
+	gnetwork "github.com/gantry/gantry/network"
 	"github.com/gantry/gantry/runtime"
 )
 
@@ -39,9 +40,9 @@ func (d *Daemon) newBuilder() (*builder.Builder, error) {
 func (d *Daemon) Build(ctx context.Context, src io.Reader, opts api.BuildOptions, out api.BuildOutput) error {
 	network := opts.NetworkMode
 	switch network {
-	case "", "default", "bridge", "host":
-		network = "host" // until the bridge network exists
-	case "none":
+	case "", "default", "bridge":
+		network = "bridge"
+	case "host", "none":
 	default:
 		return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("network mode %q is not supported for builds", opts.NetworkMode))
 	}
@@ -90,16 +91,14 @@ func (r buildRunner) Run(ctx context.Context, p builder.Process, out io.Writer) 
 	for _, b := range p.Binds {
 		hc.Binds = append(hc.Binds, b.Source+":"+b.Destination+":ro")
 	}
-	files := map[string]string{}
-	hosts := "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-	if p.Network == "host" {
-		if data, err := os.ReadFile("/etc/hosts"); err == nil {
-			hosts = string(data)
-		}
+	netns, hosts, resolv, err := r.network(ctx, p)
+	if err != nil {
+		return 0, err
 	}
-	resolv, _ := os.ReadFile("/etc/resolv.conf")
+	defer r.d.networks.DeleteSandbox(context.WithoutCancel(ctx), p.ID)
+	files := map[string]string{}
 	hostname, _ := os.Hostname()
-	for name, data := range map[string]string{"hosts": hosts, "resolv.conf": string(resolv), "hostname": hostname + "\n"} {
+	for name, data := range map[string]string{"hosts": hosts, "resolv.conf": resolv, "hostname": hostname + "\n"} {
 		f := filepath.Join(p.Bundle, name)
 		if err := os.WriteFile(f, []byte(data), 0o644); err != nil {
 			return 0, err
@@ -114,6 +113,7 @@ func (r buildRunner) Run(ctx context.Context, p builder.Process, out io.Writer) 
 		HostsPath:      files["hosts"],
 		HostnamePath:   files["hostname"],
 		ResolvConfPath: files["resolv.conf"],
+		NetNSPath:      netns,
 	})
 	if err != nil {
 		return 0, err
@@ -155,6 +155,30 @@ func (r buildRunner) Run(ctx context.Context, p builder.Process, out io.Writer) 
 	pump.Wait()
 	r.d.deleteRuntimeState(p.ID) // in the background: the step's ID is never reused
 	return code, err
+}
+
+// network gives a RUN step its network: on the default bridge, a sandbox
+// of its own (removed by the caller, DeleteSandbox), so that it reaches
+// the outside through NAT as a container does. It returns the namespace
+// and the contents of the step's hosts and resolv.conf.
+func (r buildRunner) network(ctx context.Context, p builder.Process) (netns, hosts, resolv string, err error) {
+	hostResolv, _ := os.ReadFile("/etc/resolv.conf")
+	switch p.Network {
+	case "host":
+		hostHosts, _ := os.ReadFile("/etc/hosts")
+		return "", string(hostHosts), string(hostResolv), nil
+	case "none":
+		return "", localhostEntries, string(resolvConf(hostResolv, nil, nil, nil)), nil
+	}
+	sb, err := r.d.networks.NewSandbox(ctx, p.ID)
+	if err != nil {
+		return "", "", "", fmt.Errorf("create network namespace: %w", err)
+	}
+	if _, err := r.d.networks.Join(ctx, sb, gnetwork.DefaultNetwork, gnetwork.EndpointOptions{}); err != nil {
+		r.d.networks.DeleteSandbox(context.WithoutCancel(ctx), p.ID)
+		return "", "", "", fmt.Errorf("join network %s: %w", gnetwork.DefaultNetwork, err)
+	}
+	return sb.Path, localhostEntries, string(resolvConf(hostResolv, nil, nil, nil)), nil
 }
 
 // withDefaults is env plus the entries of defaults whose names env lacks.

@@ -23,24 +23,21 @@ import (
 )
 
 // CreateContainer implements POST /containers/create.
-func (d *Daemon) CreateContainer(ctx context.Context, name string, cfg *container.Config, hc *container.HostConfig, _ *network.NetworkingConfig) (container.CreateResponse, error) {
+func (d *Daemon) CreateContainer(ctx context.Context, name string, cfg *container.Config, hc *container.HostConfig, nc *network.NetworkingConfig) (container.CreateResponse, error) {
 	if cfg == nil || cfg.Image == "" {
 		return container.CreateResponse{}, errdefs.ErrInvalidArgument.WithMessage("no image specified: give an image name, e.g. busybox")
 	}
 	if hc == nil {
 		hc = &container.HostConfig{}
 	}
-	if len(hc.PortBindings) > 0 || hc.PublishAllPorts {
-		return container.CreateResponse{}, errdefs.ErrNotImplemented.WithMessage("publishing ports (-p, -P) needs the bridge network, which gantry does not have yet: use --network host and listen on the host's ports")
-	}
 	if p := hc.RestartPolicy.Name; p != "" && p != "no" {
 		return container.CreateResponse{}, errdefs.ErrNotImplemented.WithMessage(fmt.Sprintf("restart policy %q is not supported by gantry yet: use --restart no", p))
 	}
-	mode, err := networkMode(hc.NetworkMode)
+	networks, warnings, err := d.createNetworking(cfg, hc, nc)
 	if err != nil {
 		return container.CreateResponse{}, err
 	}
-	hc.NetworkMode = mode
+	mode := hc.NetworkMode
 	if hc.LogConfig.Type == "" {
 		hc.LogConfig.Type = "json-file"
 	}
@@ -67,6 +64,7 @@ func (d *Daemon) CreateContainer(ctx context.Context, name string, cfg *containe
 		Chain:      chain,
 		Config:     cfg,
 		HostConfig: hc,
+		Networks:   networks,
 		State:      gcontainer.State{Status: gcontainer.Created},
 		Volumes:    volumes,
 	}
@@ -96,21 +94,7 @@ func (d *Daemon) CreateContainer(ctx context.Context, name string, cfg *containe
 		d.containers.Delete(c)
 		return container.CreateResponse{}, err
 	}
-	return container.CreateResponse{ID: c.ID, Warnings: []string{}}, nil
-}
-
-// networkMode normalises --network: until the bridge network exists, the
-// default is "none".
-func networkMode(mode container.NetworkMode) (container.NetworkMode, error) {
-	switch mode {
-	case "", "default", "none":
-		return "none", nil
-	case "host":
-		return "host", nil
-	case "bridge":
-		return "", errdefs.ErrNotImplemented.WithMessage("network bridge is not available yet in gantry: use --network none or --network host")
-	}
-	return "", errdefs.ErrNotFound.WithMessage(fmt.Sprintf("network %s not found", mode))
+	return container.CreateResponse{ID: c.ID, Warnings: append([]string{}, warnings...)}, nil
 }
 
 // Containers implements GET /containers/json.
@@ -124,6 +108,7 @@ func (d *Daemon) Containers(ctx context.Context, opts api.ContainerListOptions) 
 		c.Lock()
 		st := c.State
 		name := c.Name
+		ports, nets := portSummaries(c.Ports), copyNetworks(c.Networks)
 		c.Unlock()
 		if !opts.All && opts.Limit <= 0 && !st.IsRunning() && len(opts.Filters["status"]) == 0 {
 			continue
@@ -132,20 +117,18 @@ func (d *Daemon) Containers(ctx context.Context, opts api.ContainerListOptions) 
 			continue
 		}
 		s := container.Summary{
-			ID:      c.ID,
-			Names:   []string{"/" + name},
-			Image:   c.Image,
-			ImageID: c.ImageID.String(),
-			Command: c.Command(),
-			Created: c.Created.Unix(),
-			Ports:   []container.PortSummary{},
-			Labels:  c.Config.Labels,
-			State:   container.ContainerState(st.Status),
-			Status:  statusText(st),
-			Mounts:  d.mountPoints(c),
-			NetworkSettings: &container.NetworkSettingsSummary{Networks: map[string]*network.EndpointSettings{
-				string(c.HostConfig.NetworkMode): {},
-			}},
+			ID:              c.ID,
+			Names:           []string{"/" + name},
+			Image:           c.Image,
+			ImageID:         c.ImageID.String(),
+			Command:         c.Command(),
+			Created:         c.Created.Unix(),
+			Ports:           ports,
+			Labels:          c.Config.Labels,
+			State:           container.ContainerState(st.Status),
+			Status:          statusText(st),
+			Mounts:          d.mountPoints(c),
+			NetworkSettings: &container.NetworkSettingsSummary{Networks: nets},
 		}
 		s.HostConfig.NetworkMode = string(c.HostConfig.NetworkMode)
 		if opts.Size {
@@ -277,8 +260,10 @@ func (d *Daemon) ContainerInspect(ctx context.Context, name string, size bool) (
 		Mounts:         d.mountPoints(c),
 		Config:         c.Config,
 		NetworkSettings: &container.NetworkSettings{
-			Ports:    network.PortMap{},
-			Networks: map[string]*network.EndpointSettings{string(c.HostConfig.NetworkMode): {}},
+			SandboxID:  sandboxID(c),
+			SandboxKey: sandboxKey(d.sandbox(c.ID)),
+			Ports:      copyPorts(c.Ports),
+			Networks:   copyNetworks(c.Networks),
 		},
 	}
 	if size {

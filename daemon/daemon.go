@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"github.com/gantry/gantry/image"
 	"github.com/gantry/gantry/layer"
 	"github.com/gantry/gantry/mount"
+	gnetwork "github.com/gantry/gantry/network"
 	"github.com/gantry/gantry/registry"
 	"github.com/gantry/gantry/runtime"
 	"github.com/gantry/gantry/volume"
@@ -37,6 +39,8 @@ type Config struct {
 	RegistryMirrors    []string
 	InsecureRegistries []string
 	RegistryCertsDir   string
+	BridgeIP           string     // --bip: address and prefix of the default bridge; "" picks a free subnet
+	DefaultBindIP      netip.Addr // --default-bind-ip: host address of ports published without one
 }
 
 // Daemon owns every store and component; its methods implement api.Backend.
@@ -52,6 +56,8 @@ type Daemon struct {
 	builder    *builder.Builder
 	registry   *registry.Client
 	blobs      *image.BlobIndex // repositories blobs are in, gzip copies of zstd blobs
+	networks   *gnetwork.Manager
+	net        netState
 
 	// gc excludes layer and blob garbage collection (Lock) while an import or
 	// commit is between writing a layer and recording its image (RLock).
@@ -109,6 +115,12 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 	if d.runtime, err = runtime.New(cfg.Runtime, filepath.Join(cfg.ExecRoot, "runc")); err != nil {
 		return nil, err
 	}
+	if d.networks, err = gnetwork.New(ctx, gnetwork.Config{
+		Root: filepath.Join(root, "network"), RunDir: filepath.Join(cfg.ExecRoot, "netns"),
+		BridgeIP: cfg.BridgeIP, DefaultBindIP: cfg.DefaultBindIP, Log: d.log,
+	}); err != nil {
+		return nil, fmt.Errorf("set up networking: %w", err)
+	}
 	if d.builder, err = d.newBuilder(); err != nil {
 		return nil, err
 	}
@@ -145,6 +157,7 @@ func (d *Daemon) restore(ctx context.Context) {
 		if err := d.runtime.Delete(ctx, c.ID, true); err != nil {
 			d.log.Warn("delete runtime state", "container", c.ID, "error", err)
 		}
+		d.releaseNetwork(ctx, c)
 		if err := mount.Unmount(rootfsPath(c)); err != nil {
 			d.log.Warn("unmount rootfs", "container", c.ID, "error", err)
 		}

@@ -42,6 +42,7 @@ func (d *Daemon) StartContainer(ctx context.Context, name string) error {
 	}
 	err = d.start(ctx, c)
 	if err != nil {
+		d.releaseNetwork(ctx, c)
 		mount.Unmount(rootfsPath(c))
 		c.Streams.CloseStdin()
 		c.SetExited(runtime.StartExitCode(err), err.Error())
@@ -73,7 +74,8 @@ func (d *Daemon) start(ctx context.Context, c *gcontainer.Container) error {
 	if err := mount.All(mounts, rootfs); err != nil {
 		return err
 	}
-	if err := writeEtcFiles(c); err != nil {
+	netns, etc, err := d.setupNetwork(ctx, c)
+	if err != nil {
 		return err
 	}
 	volumes, err := d.mountVolumes(ctx, c, rootfs)
@@ -85,9 +87,10 @@ func (d *Daemon) start(ctx context.Context, c *gcontainer.Container) error {
 		Rootfs:         rootfs,
 		Config:         c.Config,
 		HostConfig:     c.HostConfig,
-		HostsPath:      filePath(c, "hosts"),
-		HostnamePath:   filePath(c, "hostname"),
-		ResolvConfPath: filePath(c, "resolv.conf"),
+		HostsPath:      filePath(etc, "hosts"),
+		HostnamePath:   filePath(etc, "hostname"),
+		ResolvConfPath: filePath(etc, "resolv.conf"),
+		NetNSPath:      netns,
 		Volumes:        volumes,
 	})
 	if err != nil {
@@ -181,6 +184,7 @@ func (d *Daemon) monitor(c *gcontainer.Container, proc *runtime.Process, pumps *
 
 	c.Lock()
 	d.deleteRuntimeState(c.ID)
+	d.releaseNetwork(ctx, c)
 	if err := mount.Unmount(rootfsPath(c)); err != nil {
 		d.log.Warn("unmount rootfs", "container", c.ID, "error", err)
 	}
@@ -387,30 +391,3 @@ func (d *Daemon) ResizeContainer(ctx context.Context, name string, height, width
 }
 
 func filePath(c *gcontainer.Container, name string) string { return filepath.Join(c.Dir(), name) }
-
-// writeEtcFiles writes the container's /etc/hostname, /etc/hosts and
-// /etc/resolv.conf, bind-mounted by the runtime spec.
-func writeEtcFiles(c *gcontainer.Container) error {
-	hostname := c.Config.Hostname
-	hosts := "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"
-	if c.HostConfig.NetworkMode == "host" {
-		if data, err := os.ReadFile("/etc/hosts"); err == nil {
-			hosts = string(data)
-		}
-	}
-	resolv, err := os.ReadFile("/etc/resolv.conf")
-	if err != nil {
-		resolv = nil
-	}
-	for name, data := range map[string][]byte{
-		"hostname":    []byte(hostname + "\n"),
-		"hosts":       []byte(hosts),
-		"resolv.conf": resolv,
-	} {
-		// Rewritten at every start; a torn file after a crash is rewritten too.
-		if err := os.WriteFile(filePath(c, name), data, 0o644); err != nil {
-			return err
-		}
-	}
-	return nil
-}

@@ -153,7 +153,7 @@ func TestBuildAddURL(t *testing.T) {
 		served  []string
 		version string // appended to every file served
 	)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		served = append(served, r.URL.Path)
 		mu.Unlock()
@@ -168,6 +168,9 @@ func TestBuildAddURL(t *testing.T) {
 		mu.Unlock()
 		fmt.Fprintf(w, "remote %s%s\n", body, v)
 	}))
+	srv.Listener.Close()
+	srv.Listener = e.listenInDaemonNet(t)
+	srv.Start()
 	defer srv.Close()
 	for _, prog := range buildClients {
 		t.Run(prog, func(t *testing.T) {

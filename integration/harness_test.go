@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	goruntime "runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,6 +24,7 @@ import (
 	"time"
 
 	"github.com/moby/moby/client"
+	"golang.org/x/sys/unix"
 )
 
 // env is one daemon under test and the clients that drive it.
@@ -92,6 +94,9 @@ func newEnvAt(t *testing.T, root string) *env {
 	t.Cleanup(func() { os.RemoveAll(sockDir) })
 	e.d = &daemonProc{bin: bin, root: e.Root, runDir: sockDir, sock: filepath.Join(sockDir, "d.sock"), log: filepath.Join(sockDir, "daemon.log")}
 	e.Host = "unix://" + e.d.sock
+	if !e.d.isDockerd() {
+		e.d.netns = newNetNS(t)
+	}
 	e.startDaemon(t)
 	t.Cleanup(func() { e.teardown(t) })
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -143,6 +148,7 @@ type daemonProc struct {
 	log    string
 	ns     string   // containerd namespace, dockerd only
 	args   []string // extra daemon flags
+	netns  string   // network namespace (a path) gantryd runs in: see newNetNS
 
 	cmd     *exec.Cmd
 	done    chan struct{}
@@ -199,6 +205,10 @@ func (e *env) startDaemon(t *testing.T) {
 	defer logf.Close()
 	fmt.Fprintf(logf, "=== %s %s\n", d.bin, strings.Join(args, " "))
 	d.cmd = exec.Command(d.bin, args...)
+	if d.netns != "" {
+		// nsenter execs gantryd: the process the test holds is gantryd.
+		d.cmd = exec.Command("nsenter", append([]string{"--net=" + d.netns, "--", d.bin}, args...)...)
+	}
 	d.cmd.Stdout, d.cmd.Stderr = logf, logf
 	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := d.cmd.Start(); err != nil {
@@ -231,6 +241,76 @@ func (e *env) startDaemon(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// newNetNS makes a network namespace, with lo up, for a test's gantryd:
+// its bridges, veths and iptables rules stay out of the host's network
+// stack, and die with the namespace. The namespace outlives the daemon, so
+// that a restarted gantryd finds what the killed one left. It is removed
+// when the test ends.
+func newNetNS(t *testing.T) string {
+	t.Helper()
+	name := "gt" + randHex(6)
+	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
+		t.Fatalf("ip netns add %s: %v %s", name, err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("ip", "netns", "delete", name).CombinedOutput(); err != nil {
+			t.Logf("ip netns delete %s: %v %s", name, err, out)
+		}
+	})
+	if out, err := exec.Command("ip", "-n", name, "link", "set", "lo", "up").CombinedOutput(); err != nil {
+		t.Fatalf("ip -n %s link set lo up: %v %s", name, err, out)
+	}
+	return "/run/netns/" + name
+}
+
+// inDaemonNet runs a command on the host side of the daemon's network:
+// inside the test gantryd's network namespace, or on the host for a daemon
+// that uses the host's (GANTRY_TEST_DOCKER_HOST).
+func (e *env) inDaemonNet(t *testing.T, prog string, args ...string) result {
+	t.Helper()
+	if e.d == nil || e.d.netns == "" {
+		return e.run(t, nil, prog, args...)
+	}
+	return e.run(t, nil, "nsenter", append([]string{"--net=" + e.d.netns, "--", prog}, args...)...)
+}
+
+// listenInDaemonNet opens a TCP listener on 127.0.0.1 that the daemon can
+// reach: in its network namespace (a socket stays in the namespace it was
+// created in), or on the host for a daemon that uses the host's.
+func (e *env) listenInDaemonNet(t *testing.T) net.Listener {
+	t.Helper()
+	if e.d == nil || e.d.netns == "" {
+		l, err := net.Listen("tcp4", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	goruntime.LockOSThread() // left locked if the thread cannot get back: it then dies with the goroutine
+	own, err := os.Open("/proc/thread-self/ns/net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer own.Close()
+	target, err := os.Open(e.d.netns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer target.Close()
+	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
+		t.Fatalf("enter %s: %v", e.d.netns, err)
+	}
+	l, lerr := net.Listen("tcp4", "127.0.0.1:0")
+	if err := unix.Setns(int(own.Fd()), unix.CLONE_NEWNET); err != nil {
+		t.Fatalf("return from %s: %v", e.d.netns, err)
+	}
+	goruntime.UnlockOSThread()
+	if lerr != nil {
+		t.Fatal(lerr)
+	}
+	return l
 }
 
 // keepDocker0 restores the host's docker0 bridge, with its address, when the

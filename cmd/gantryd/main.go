@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -34,6 +35,8 @@ func run(ctx context.Context, args []string) error {
 	execRoot := flags.String("exec-root", "/run/gantry", "root directory of runtime state")
 	host := flags.StringP("host", "H", "unix:///run/gantry.sock", "socket to listen on")
 	runtimeBin := flags.String("runtime", "runc", "path of the OCI runtime binary")
+	bip := flags.String("bip", "", "address and prefix of the default bridge (e.g. 172.18.0.1/16)")
+	bindIP := flags.String("default-bind-ip", "", "default IP address of published ports (default all addresses)")
 	level := flags.String("log-level", "info", `log level: "debug", "info", "warn", "error"`)
 	mirrors := flags.StringArray("registry-mirror", nil, "preferred Docker Hub mirror (repeatable)")
 	insecure := flags.StringArray("insecure-registry", nil, "registry (host[:port] or CIDR) spoken to over plain HTTP (repeatable)")
@@ -48,10 +51,18 @@ func run(ctx context.Context, args []string) error {
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
 
-	d, err := daemon.New(ctx, daemon.Config{
+	var err error
+	cfg := daemon.Config{
 		Root: *root, ExecRoot: *execRoot, Runtime: *runtimeBin, Log: log,
+		BridgeIP:        *bip,
 		RegistryMirrors: *mirrors, InsecureRegistries: *insecure, RegistryCertsDir: *certsDir,
-	})
+	}
+	if *bindIP != "" {
+		if cfg.DefaultBindIP, err = netip.ParseAddr(*bindIP); err != nil {
+			return fmt.Errorf("--default-bind-ip %q: %w", *bindIP, err)
+		}
+	}
+	d, err := daemon.New(ctx, cfg)
 	if err != nil {
 		return err
 	}

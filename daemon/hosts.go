@@ -1,0 +1,182 @@
+package daemon
+
+import (
+	"bytes"
+	"fmt"
+	"net/netip"
+	"os"
+	"strings"
+
+	gcontainer "github.com/gantry/gantry/container"
+	gnetwork "github.com/gantry/gantry/network"
+)
+
+// Name resolution on user-defined networks is a managed /etc/hosts: every
+// running member's hosts file lists its peers (address, container name,
+// aliases, short ID) and is rewritten whenever a container joins or leaves
+// one of its networks. There is no DNS server process to run, restart or
+// reach (it works in a static busybox with no resolver library, and with
+// --dns pointing elsewhere), and a change is visible at once. The file is
+// bind-mounted into the container, so it is rewritten in place: a new file
+// renamed over it would not be seen through the mount. The default bridge
+// does not resolve names, as in Docker.
+
+// hostsFile is a running container's /etc/hosts on the host.
+type hostsFile struct {
+	path     string
+	hostname string
+}
+
+// localhostEntries open every container's hosts file, as Docker's.
+const localhostEntries = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"
+
+// hostsContent is a hosts file: localhost, the container's own address
+// (its first endpoint's) with its hostname, then its peers.
+func hostsContent(hostname string, own []gnetwork.Endpoint, peers []gnetwork.Endpoint) []byte {
+	var b bytes.Buffer
+	b.WriteString(localhostEntries)
+	if len(own) > 0 {
+		fmt.Fprintf(&b, "%s\t%s\n", own[0].IP, hostname)
+	}
+	seen := map[string]bool{}
+	for _, p := range peers {
+		names := append(append([]string{p.Name}, p.Aliases...), p.ContainerID[:min(12, len(p.ContainerID))])
+		line := fmt.Sprintf("%s\t%s\n", p.IP, strings.Join(names, " "))
+		if !seen[line] {
+			seen[line] = true
+			b.WriteString(line)
+		}
+	}
+	return b.Bytes()
+}
+
+// registerHosts starts keeping c's hosts file up to date, and tells the
+// members of c's user-defined networks about it.
+func (d *Daemon) registerHosts(c *gcontainer.Container) {
+	d.net.mu.Lock()
+	if d.net.hosts == nil {
+		d.net.hosts = map[string]hostsFile{}
+	}
+	d.net.hosts[c.ID] = hostsFile{path: filePath(c, "hosts"), hostname: c.Config.Hostname}
+	d.net.mu.Unlock()
+	for name := range c.Networks {
+		if isUserNetwork(name) {
+			d.refreshHosts(name)
+		}
+	}
+}
+
+// refreshHosts rewrites the hosts file of every running member of the
+// network, and of the containers named by also (one that just left it).
+func (d *Daemon) refreshHosts(network string, also ...string) {
+	members, err := d.networks.Endpoints(network)
+	if err != nil {
+		d.log.Warn("list network endpoints", "network", network, "error", err)
+		return
+	}
+	ids := also
+	for _, m := range members {
+		ids = append(ids, m.ContainerID)
+	}
+	byContainer := d.endpointsByContainer()
+	d.net.mu.Lock()
+	defer d.net.mu.Unlock()
+	for _, id := range ids {
+		hf, ok := d.net.hosts[id]
+		if !ok {
+			continue
+		}
+		own := byContainer[id]
+		var peers []gnetwork.Endpoint
+		for _, ep := range own {
+			if !isUserNetwork(ep.NetworkName) {
+				continue
+			}
+			for _, p := range byContainer.onNetwork(ep.NetworkID) {
+				if p.ContainerID != id {
+					peers = append(peers, p)
+				}
+			}
+		}
+		// In place (O_TRUNC keeps the inode), since the file is bind-mounted.
+		if err := os.WriteFile(hf.path, hostsContent(hf.hostname, own, peers), etcFileMode); err != nil {
+			d.log.Warn("update hosts file", "container", id, "error", err)
+		}
+	}
+}
+
+// endpoints indexes every endpoint by container ID.
+type endpoints map[string][]gnetwork.Endpoint
+
+func (d *Daemon) endpointsByContainer() endpoints {
+	out := endpoints{}
+	for _, n := range d.networks.List() {
+		eps, err := d.networks.Endpoints(n.ID)
+		if err != nil {
+			continue // removed meanwhile
+		}
+		for _, ep := range eps {
+			out[ep.ContainerID] = append(out[ep.ContainerID], ep)
+		}
+	}
+	return out
+}
+
+// onNetwork is the endpoints on one network.
+func (e endpoints) onNetwork(networkID string) []gnetwork.Endpoint {
+	var out []gnetwork.Endpoint
+	for _, eps := range e {
+		for _, ep := range eps {
+			if ep.NetworkID == networkID {
+				out = append(out, ep)
+			}
+		}
+	}
+	return out
+}
+
+// Docker's fallback when the host has no nameserver a container can reach.
+var defaultNameservers = []string{"8.8.8.8", "8.8.4.4"}
+
+// resolvConf is a container's resolv.conf: the host's, without nameservers
+// on the host's loopback (the container cannot reach them), with dns,
+// search and options replacing the host's when given. With no nameserver
+// left, Google's public ones are used, as Docker does.
+func resolvConf(host []byte, dns, search, options []string) []byte {
+	var keep, servers []string
+	for line := range strings.Lines(string(host)) {
+		f := strings.Fields(line)
+		switch {
+		case len(f) > 1 && f[0] == "nameserver":
+			if a, err := netip.ParseAddr(f[1]); err == nil && !a.IsLoopback() {
+				servers = append(servers, f[1])
+			}
+		case len(f) > 0 && f[0] == "search" && len(search) > 0,
+			len(f) > 0 && f[0] == "options" && len(options) > 0:
+		default:
+			keep = append(keep, strings.TrimRight(line, "\n"))
+		}
+	}
+	if len(dns) > 0 {
+		servers = dns
+	}
+	if len(servers) == 0 {
+		servers = defaultNameservers
+	}
+	var b strings.Builder
+	for _, l := range keep {
+		if strings.TrimSpace(l) != "" {
+			b.WriteString(l + "\n")
+		}
+	}
+	if len(search) > 0 {
+		b.WriteString("search " + strings.Join(search, " ") + "\n")
+	}
+	for _, s := range servers {
+		b.WriteString("nameserver " + s + "\n")
+	}
+	if len(options) > 0 {
+		b.WriteString("options " + strings.Join(options, " ") + "\n")
+	}
+	return []byte(b.String())
+}

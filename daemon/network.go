@@ -1,0 +1,476 @@
+package daemon
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"maps"
+	"net"
+	"net/netip"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
+
+	gcontainer "github.com/gantry/gantry/container"
+	gnetwork "github.com/gantry/gantry/network"
+)
+
+// netState is what the daemon knows of running containers' networking:
+// their sandboxes, for connect and disconnect, and their /etc/hosts files,
+// kept up to date as peers come and go.
+type netState struct {
+	mu        sync.Mutex
+	sandboxes map[string]*gnetwork.Sandbox // by container ID
+	hosts     map[string]hostsFile         // by container ID
+}
+
+// networkName is the network a network mode puts the container on first:
+// "bridge" for the default, the user network's name, "host" and "none";
+// "" for container:<id>, which has no network of its own.
+func (d *Daemon) networkName(mode container.NetworkMode) (string, error) {
+	switch {
+	case mode == "", mode.IsDefault(), mode.IsBridge():
+		return gnetwork.DefaultNetwork, nil
+	case mode.IsHost(), mode.IsNone():
+		return string(mode), nil
+	case mode.IsContainer():
+		return "", nil
+	}
+	n, err := d.networks.Get(string(mode))
+	if err != nil {
+		return "", err
+	}
+	return n.Name, nil
+}
+
+// sandboxed reports whether the network mode gives the container a sandbox
+// of package network: every mode but host, none and container:<id>.
+func sandboxed(mode container.NetworkMode) bool {
+	return !mode.IsHost() && !mode.IsNone() && !mode.IsContainer()
+}
+
+// isUserNetwork reports whether name is a user-defined network, whose
+// members resolve each other by name.
+func isUserNetwork(name string) bool {
+	return name != gnetwork.DefaultNetwork && name != gnetwork.HostNetwork && name != gnetwork.NoneNetwork
+}
+
+// createNetworking checks the network settings of a container being created
+// and returns the networks it is to join: the one its network mode names
+// (with the endpoint settings given for it under that name or "default")
+// and the others of nc. It normalises hc.NetworkMode ("" is "default") and
+// exposes the published ports.
+func (d *Daemon) createNetworking(cfg *container.Config, hc *container.HostConfig, nc *network.NetworkingConfig) (map[string]*network.EndpointSettings, []string, error) {
+	var warnings []string
+	mode := hc.NetworkMode
+	if mode == "" {
+		mode = network.NetworkDefault
+	}
+	hc.NetworkMode = mode
+	if mode.IsContainer() {
+		switch {
+		case hc.PublishAllPorts || len(hc.PortBindings) > 0 || len(cfg.ExposedPorts) > 0:
+			return nil, nil, errdefs.ErrInvalidArgument.WithMessage("conflicting options: port publishing and the container type network mode")
+		case cfg.Hostname != "":
+			return nil, nil, errdefs.ErrInvalidArgument.WithMessage("conflicting options: hostname and the network mode")
+		case len(hc.DNS) > 0:
+			return nil, nil, errdefs.ErrInvalidArgument.WithMessage("conflicting options: dns and the network mode")
+		}
+		if _, err := d.containers.Get(mode.ConnectedContainer()); err != nil {
+			return nil, nil, err
+		}
+	}
+	if mode.IsHost() && (hc.PublishAllPorts || len(hc.PortBindings) > 0) {
+		warnings = append(warnings, "Published ports are discarded when using host network mode")
+		hc.PortBindings, hc.PublishAllPorts = nil, false
+	}
+	if err := checkPortBindings(hc.PortBindings); err != nil {
+		return nil, nil, err
+	}
+	for p := range hc.PortBindings {
+		if cfg.ExposedPorts == nil {
+			cfg.ExposedPorts = network.PortSet{}
+		}
+		cfg.ExposedPorts[p] = struct{}{}
+	}
+	primary, err := d.networkName(mode)
+	if err != nil {
+		return nil, nil, err
+	}
+	nets := map[string]*network.EndpointSettings{}
+	if primary == "" {
+		return nets, warnings, nil
+	}
+	var given map[string]*network.EndpointSettings
+	if nc != nil {
+		given = nc.EndpointsConfig
+	}
+	nets[primary] = endpointConfig(given[string(mode)], given[network.NetworkDefault], given[primary])
+	for name, es := range given {
+		if name == string(mode) || name == network.NetworkDefault || name == primary {
+			continue
+		}
+		if !sandboxed(mode) {
+			return nil, nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("container cannot be connected to network endpoints: %s, %s", mode, name))
+		}
+		n, err := d.networks.Get(name)
+		if err != nil {
+			return nil, nil, err
+		}
+		nets[n.Name] = endpointConfig(es)
+	}
+	for name, es := range nets {
+		if err := checkEndpointConfig(name, es); err != nil {
+			return nil, nil, err
+		}
+		if n, err := d.networks.Get(name); err == nil {
+			es.NetworkID = n.ID
+		}
+	}
+	return nets, warnings, nil
+}
+
+// endpointConfig is the first non-nil of the settings, reduced to what a
+// client may ask for: aliases and a fixed address.
+func endpointConfig(given ...*network.EndpointSettings) *network.EndpointSettings {
+	for _, es := range given {
+		if es != nil {
+			return &network.EndpointSettings{Aliases: slices.Clone(es.Aliases), IPAMConfig: es.IPAMConfig.Copy()}
+		}
+	}
+	return &network.EndpointSettings{}
+}
+
+// checkEndpointConfig refuses what Docker refuses on its predefined
+// networks: fixed addresses and aliases belong to user-defined networks.
+func checkEndpointConfig(name string, es *network.EndpointSettings) error {
+	if isUserNetwork(name) {
+		return nil
+	}
+	if es.IPAMConfig != nil && (es.IPAMConfig.IPv4Address.IsValid() || es.IPAMConfig.IPv6Address.IsValid()) {
+		return errdefs.ErrInvalidArgument.WithMessage("user specified IP address is supported on user defined networks only")
+	}
+	if len(es.Aliases) > 0 {
+		return errdefs.ErrInvalidArgument.WithMessage("network-scoped alias is supported only for containers in user defined networks")
+	}
+	return nil
+}
+
+// checkPortBindings refuses host ports that are not port numbers, with
+// Docker's wording.
+func checkPortBindings(pm network.PortMap) error {
+	for p, bindings := range pm {
+		for _, b := range bindings {
+			if _, err := hostPort(b.HostPort); err != nil {
+				return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid port specification: %q for %s: %v", b.HostPort, p, err))
+			}
+		}
+	}
+	return nil
+}
+
+// hostPort parses a binding's host port; "" is 0 (any free port).
+func hostPort(s string) (uint16, error) {
+	if s == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseUint(s, 10, 16)
+	if err != nil {
+		return 0, fmt.Errorf("host port must be a number from 0 to 65535 (ranges are not supported)")
+	}
+	return uint16(n), nil
+}
+
+// publishedPorts are the ports a container publishes: its PortBindings and,
+// with PublishAllPorts, every other exposed port on a free host port.
+func publishedPorts(cfg *container.Config, hc *container.HostConfig) []gnetwork.PortBinding {
+	var out []gnetwork.PortBinding
+	add := func(p network.Port, b network.PortBinding) {
+		port, _ := hostPort(b.HostPort) // checked at create
+		out = append(out, gnetwork.PortBinding{Proto: string(p.Proto()), ContainerPort: p.Num(), HostIP: b.HostIP, HostPort: port})
+	}
+	for _, p := range sortedPorts(slices.Collect(maps.Keys(hc.PortBindings))) {
+		bindings := hc.PortBindings[p]
+		if len(bindings) == 0 {
+			bindings = []network.PortBinding{{}}
+		}
+		for _, b := range bindings {
+			add(p, b)
+		}
+	}
+	if hc.PublishAllPorts {
+		for _, p := range sortedPorts(slices.Collect(maps.Keys(cfg.ExposedPorts))) {
+			if _, ok := hc.PortBindings[p]; !ok {
+				add(p, network.PortBinding{})
+			}
+		}
+	}
+	return out
+}
+
+func sortedPorts(ports []network.Port) []network.Port {
+	slices.SortFunc(ports, func(a, b network.Port) int {
+		if a.Num() != b.Num() {
+			return int(a.Num()) - int(b.Num())
+		}
+		return strings.Compare(string(a.Proto()), string(b.Proto()))
+	})
+	return ports
+}
+
+// setupNetwork gives a starting container its network and writes its
+// hostname, hosts and resolv.conf files. It returns the network namespace
+// to join ("" for a new one, or the host's in host mode) and the container
+// whose files are mounted: c, or the one whose namespace c shares. The
+// caller holds c.Lock and calls releaseNetwork on error.
+func (d *Daemon) setupNetwork(ctx context.Context, c *gcontainer.Container) (string, *gcontainer.Container, error) {
+	mode := c.HostConfig.NetworkMode
+	if mode.IsContainer() {
+		return d.sharedNetNS(c)
+	}
+	if !sandboxed(mode) {
+		return "", c, writeEtcFiles(c, nil)
+	}
+	primary, err := d.networkName(mode)
+	if err != nil {
+		return "", nil, err
+	}
+	sb, err := d.networks.NewSandbox(ctx, c.ID)
+	if err != nil {
+		return "", nil, fmt.Errorf("create network namespace: %w", err)
+	}
+	d.net.mu.Lock()
+	if d.net.sandboxes == nil {
+		d.net.sandboxes = map[string]*gnetwork.Sandbox{}
+	}
+	d.net.sandboxes[c.ID] = sb
+	d.net.mu.Unlock()
+	c.Ports = network.PortMap{}
+	for p := range c.Config.ExposedPorts {
+		c.Ports[p] = nil
+	}
+	names := slices.Sorted(maps.Keys(c.Networks))
+	slices.SortStableFunc(names, func(a, b string) int { return boolRank(a == primary) - boolRank(b == primary) })
+	var joined []gnetwork.Endpoint
+	for _, name := range names {
+		var ports []gnetwork.PortBinding
+		if name == primary {
+			ports = publishedPorts(c.Config, c.HostConfig)
+		}
+		ep, err := d.join(ctx, c, sb, name, ports)
+		if err != nil {
+			return "", nil, err
+		}
+		joined = append(joined, *ep)
+	}
+	if err := writeEtcFiles(c, joined); err != nil {
+		return "", nil, err
+	}
+	d.registerHosts(c)
+	return sb.Path, c, nil
+}
+
+func boolRank(first bool) int {
+	if first {
+		return 0
+	}
+	return 1
+}
+
+// join connects a running (or starting) container's sandbox to a network
+// and records the endpoint in c.Networks and its ports in c.Ports. The
+// caller holds c.Lock.
+func (d *Daemon) join(ctx context.Context, c *gcontainer.Container, sb *gnetwork.Sandbox, name string, ports []gnetwork.PortBinding) (*gnetwork.Endpoint, error) {
+	es := c.Networks[name]
+	if es == nil {
+		es = &network.EndpointSettings{}
+		c.Networks[name] = es
+	}
+	opts := gnetwork.EndpointOptions{Name: c.Name, Aliases: es.Aliases, Ports: ports}
+	if es.IPAMConfig != nil {
+		opts.IPv4 = es.IPAMConfig.IPv4Address
+	}
+	ep, err := d.networks.Join(ctx, sb, name, opts)
+	if err != nil {
+		if errdefs.IsConflict(err) {
+			return nil, err // Docker's wording already, naming the port or address
+		}
+		return nil, fmt.Errorf("join network %s: %w", name, err)
+	}
+	recordEndpoint(c, es, ep)
+	return ep, nil
+}
+
+// recordEndpoint fills the endpoint settings inspect shows from what the
+// network package bound.
+func recordEndpoint(c *gcontainer.Container, es *network.EndpointSettings, ep *gnetwork.Endpoint) {
+	sum := sha256.Sum256([]byte(ep.NetworkID + "/" + ep.ContainerID))
+	es.NetworkID = ep.NetworkID
+	es.EndpointID = hex.EncodeToString(sum[:])
+	es.Gateway = ep.Gateway
+	es.IPAddress = ep.IP
+	es.IPPrefixLen = ep.Prefix
+	if mac, err := net.ParseMAC(ep.MAC); err == nil {
+		es.MacAddress = network.HardwareAddr(mac)
+	}
+	if isUserNetwork(ep.NetworkName) {
+		es.DNSNames = append(append([]string{c.Name}, es.Aliases...), c.ID[:12])
+	}
+	for _, pb := range ep.Ports {
+		p, _ := network.PortFrom(pb.ContainerPort, network.IPProtocol(pb.Proto))
+		ip := pb.HostIP
+		if !ip.IsValid() {
+			ip = netip.IPv4Unspecified()
+		}
+		c.Ports[p] = append(c.Ports[p], network.PortBinding{HostIP: ip, HostPort: strconv.Itoa(int(pb.HostPort))})
+	}
+}
+
+// forgetEndpoint clears what recordEndpoint filled, keeping what was asked
+// for (aliases, a fixed address) for the next start.
+func forgetEndpoint(es *network.EndpointSettings) {
+	*es = network.EndpointSettings{NetworkID: es.NetworkID, Aliases: es.Aliases, IPAMConfig: es.IPAMConfig}
+}
+
+// sharedNetNS is the network of a container started with
+// --network container:<id>: the namespace of that running container, and
+// its hostname, hosts and resolv.conf files.
+func (d *Daemon) sharedNetNS(c *gcontainer.Container) (string, *gcontainer.Container, error) {
+	ref := c.HostConfig.NetworkMode.ConnectedContainer()
+	other, err := d.containers.Get(ref)
+	if err != nil {
+		return "", nil, err
+	}
+	if other.ID == c.ID {
+		return "", nil, errdefs.ErrInvalidArgument.WithMessage("cannot join own network namespace")
+	}
+	st := other.Snapshot()
+	if !st.IsRunning() {
+		return "", nil, errdefs.ErrConflict.WithMessage(fmt.Sprintf("cannot join network namespace of a non running container: container %s is not running", other.ID))
+	}
+	c.Config.Hostname = other.Config.Hostname
+	return fmt.Sprintf("/proc/%d/ns/net", st.Pid), other, nil
+}
+
+// releaseNetwork undoes setupNetwork: the container leaves its networks
+// (its published ports go), its sandbox is removed and its peers' hosts
+// files no longer name it. It is safe to call for a container that has no
+// network. The caller holds c.Lock.
+func (d *Daemon) releaseNetwork(ctx context.Context, c *gcontainer.Container) {
+	if !sandboxed(c.HostConfig.NetworkMode) {
+		return
+	}
+	d.net.mu.Lock()
+	delete(d.net.sandboxes, c.ID)
+	delete(d.net.hosts, c.ID)
+	d.net.mu.Unlock()
+	if err := d.networks.DeleteSandbox(ctx, c.ID); err != nil {
+		d.log.Warn("delete network sandbox", "container", c.ID, "error", err)
+	}
+	for name, es := range c.Networks {
+		joined := es.EndpointID != ""
+		forgetEndpoint(es)
+		if joined && isUserNetwork(name) {
+			d.refreshHosts(name)
+		}
+	}
+	c.Ports = nil
+}
+
+// sandbox is the sandbox of a running container, nil if it has none.
+func (d *Daemon) sandbox(id string) *gnetwork.Sandbox {
+	d.net.mu.Lock()
+	defer d.net.mu.Unlock()
+	return d.net.sandboxes[id]
+}
+
+// etcFileMode is the mode of the files bind-mounted into /etc.
+const etcFileMode = 0o644
+
+// writeEtcFiles writes the container's /etc/hostname, /etc/hosts and
+// /etc/resolv.conf, bind-mounted by the runtime spec. eps are the
+// endpoints the container joined (none in host and none modes).
+func writeEtcFiles(c *gcontainer.Container, eps []gnetwork.Endpoint) error {
+	hostname := c.Config.Hostname
+	var hosts, resolv []byte
+	hostResolv, _ := os.ReadFile("/etc/resolv.conf")
+	if c.HostConfig.NetworkMode.IsHost() {
+		hosts, _ = os.ReadFile("/etc/hosts")
+		resolv = hostResolv
+	} else {
+		hosts = hostsContent(hostname, eps, nil)
+		var dns []string
+		for _, a := range c.HostConfig.DNS {
+			dns = append(dns, a.String())
+		}
+		resolv = resolvConf(hostResolv, dns, c.HostConfig.DNSSearch, c.HostConfig.DNSOptions)
+	}
+	for name, data := range map[string][]byte{
+		"hostname":    []byte(hostname + "\n"),
+		"hosts":       hosts,
+		"resolv.conf": resolv,
+	} {
+		// Rewritten at every start; a torn file after a crash is rewritten too.
+		if err := os.WriteFile(filePath(c, name), data, etcFileMode); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// portSummaries are the published ports as `docker ps` lists them.
+func portSummaries(pm network.PortMap) []container.PortSummary {
+	out := []container.PortSummary{}
+	for _, p := range sortedPorts(slices.Collect(maps.Keys(pm))) {
+		if len(pm[p]) == 0 {
+			out = append(out, container.PortSummary{PrivatePort: p.Num(), Type: string(p.Proto())})
+		}
+		for _, b := range pm[p] {
+			public, _ := hostPort(b.HostPort)
+			out = append(out, container.PortSummary{IP: b.HostIP, PrivatePort: p.Num(), PublicPort: public, Type: string(p.Proto())})
+		}
+	}
+	return out
+}
+
+// copyPorts is a copy of pm safe to hand out after the lock is released;
+// never nil, as inspect shows {} for a container without ports.
+func copyPorts(pm network.PortMap) network.PortMap {
+	out := network.PortMap{}
+	for p, b := range pm {
+		out[p] = slices.Clone(b)
+	}
+	return out
+}
+
+// copyNetworks is a deep copy of a container's endpoint settings.
+func copyNetworks(nets map[string]*network.EndpointSettings) map[string]*network.EndpointSettings {
+	out := make(map[string]*network.EndpointSettings, len(nets))
+	for name, es := range nets {
+		out[name] = es.Copy()
+	}
+	return out
+}
+
+// sandboxID names a running container's network stack, as inspect shows it.
+func sandboxID(c *gcontainer.Container) string {
+	if !c.State.IsRunning() || !sandboxed(c.HostConfig.NetworkMode) {
+		return ""
+	}
+	sum := sha256.Sum256([]byte("sandbox/" + c.ID))
+	return hex.EncodeToString(sum[:])
+}
+
+func sandboxKey(sb *gnetwork.Sandbox) string {
+	if sb == nil {
+		return ""
+	}
+	return sb.Path
+}
