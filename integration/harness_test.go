@@ -281,8 +281,14 @@ func (e *env) inDaemonNet(t *testing.T, prog string, args ...string) result {
 // created in), or on the host for a daemon that uses the host's.
 func (e *env) listenInDaemonNet(t *testing.T) net.Listener {
 	t.Helper()
+	return e.listenInDaemonNetAt(t, "127.0.0.1:0")
+}
+
+// listenInDaemonNetAt is listenInDaemonNet on a given address.
+func (e *env) listenInDaemonNetAt(t *testing.T, addr string) net.Listener {
+	t.Helper()
 	if e.d == nil || e.d.netns == "" {
-		l, err := net.Listen("tcp4", "127.0.0.1:0")
+		l, err := net.Listen("tcp4", addr)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -302,7 +308,7 @@ func (e *env) listenInDaemonNet(t *testing.T) net.Listener {
 	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
 		t.Fatalf("enter %s: %v", e.d.netns, err)
 	}
-	l, lerr := net.Listen("tcp4", "127.0.0.1:0")
+	l, lerr := net.Listen("tcp4", addr)
 	if err := unix.Setns(int(own.Fd()), unix.CLONE_NEWNET); err != nil {
 		t.Fatalf("return from %s: %v", e.d.netns, err)
 	}
@@ -311,6 +317,40 @@ func (e *env) listenInDaemonNet(t *testing.T) net.Listener {
 		t.Fatal(lerr)
 	}
 	return l
+}
+
+// forwardToDaemonNet makes addr, a TCP address on the host's loopback
+// (a registry, a proxy), reachable at the same address from the daemon's
+// network namespace: a listener there hands each connection to the host's
+// addr. It is a no-op for a daemon in the host's namespace.
+func (e *env) forwardToDaemonNet(t *testing.T, addr string) {
+	t.Helper()
+	if e.d == nil || e.d.netns == "" {
+		return
+	}
+	l := e.listenInDaemonNetAt(t, addr)
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			in, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer in.Close()
+				out, err := net.Dial("tcp4", addr)
+				if err != nil {
+					return
+				}
+				defer out.Close()
+				go func() {
+					io.Copy(out, in)
+					out.(*net.TCPConn).CloseWrite()
+				}()
+				io.Copy(in, out)
+			}()
+		}
+	}()
 }
 
 // keepDocker0 restores the host's docker0 bridge, with its address, when the

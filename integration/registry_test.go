@@ -35,9 +35,9 @@ type testRegistry struct {
 
 // startRegistry starts docker-registry on a free loopback port with its
 // storage in a temporary directory, with htpasswd auth when auth is true,
-// and stops it when the test ends. Every test registry starts here, so a
-// daemon in its own network namespace needs changing this one place.
-func startRegistry(t *testing.T, auth bool) *testRegistry {
+// and stops it when the test ends. It is reachable at the same address from
+// e's daemon, in its own network namespace.
+func startRegistry(t *testing.T, e *env, auth bool) *testRegistry {
 	t.Helper()
 	bin, err := exec.LookPath("docker-registry")
 	if err != nil {
@@ -90,6 +90,7 @@ func startRegistry(t *testing.T, auth bool) *testRegistry {
 		resp, err := http.Get("http://" + reg.Host + "/v2/")
 		if err == nil {
 			resp.Body.Close()
+			e.forwardToDaemonNet(t, reg.Host)
 			return reg
 		}
 		if time.Now().After(deadline) {
@@ -105,7 +106,7 @@ var digestRe = regexp.MustCompile(`sha256:[0-9a-f]{64}`)
 // digest, and the errors of a missing image, all through the docker CLI.
 func TestRegistryRoundTrip(t *testing.T) {
 	e := newEnv(t)
-	reg := startRegistry(t, false)
+	reg := startRegistry(t, e, false)
 	ref := reg.Host + "/" + name("rt") + ":1"
 	repo := strings.TrimSuffix(ref, ":1")
 	e.mustDocker(t, "tag", "busybox", ref)
@@ -166,7 +167,7 @@ func TestRegistryRoundTrip(t *testing.T) {
 // gantry CLI and the Python SDK against a registry with htpasswd auth.
 func TestRegistryAuth(t *testing.T) {
 	e := newEnv(t)
-	reg := startRegistry(t, true)
+	reg := startRegistry(t, e, true)
 	ref := reg.Host + "/" + name("auth") + ":1"
 	e.mustDocker(t, "tag", "busybox", ref)
 
@@ -241,7 +242,7 @@ print("pulled", repo + "-py:" + tag in img.tags, any(d.startswith(repo + "-py@sh
 // makes the pull fail naming the blob, and leaves no image.
 func TestRegistryCorruptBlob(t *testing.T) {
 	e := newEnv(t)
-	reg := startRegistry(t, false)
+	reg := startRegistry(t, e, false)
 	path := name("corrupt") + ":1"
 	e.mustDocker(t, "tag", "busybox", reg.Host+"/"+path)
 	e.mustDocker(t, "push", reg.Host+"/"+path)
@@ -267,6 +268,7 @@ func TestRegistryCorruptBlob(t *testing.T) {
 	}
 	srv := httptest.NewServer(proxy)
 	defer srv.Close()
+	e.forwardToDaemonNet(t, srv.Listener.Addr().String())
 	bad := strings.TrimPrefix(srv.URL, "http://") + "/" + path
 
 	e.mustDocker(t, "rmi", "-f", reg.Host+"/"+path, "busybox") // the layer must not be local
@@ -296,7 +298,7 @@ func TestRegistryDockerdPullsGantryPush(t *testing.T) {
 	if err := exec.Command("docker", "-H", dockerd, "version").Run(); err != nil {
 		t.Skip("no dockerd at /var/run/docker.sock")
 	}
-	reg := startRegistry(t, false)
+	reg := startRegistry(t, e, false)
 	ref := reg.Host + "/" + name("todocker") + ":1"
 	token := randHex(8)
 	dir := t.TempDir()
@@ -320,7 +322,7 @@ func TestRegistrySkopeo(t *testing.T) {
 		t.Skip("skopeo not installed (Debian package skopeo)")
 	}
 	e := newEnv(t)
-	reg := startRegistry(t, false)
+	reg := startRegistry(t, e, false)
 	ref := reg.Host + "/" + name("skopeo") + ":1"
 	e.mustDocker(t, "tag", "busybox", ref)
 	e.mustDocker(t, "push", ref)
@@ -395,7 +397,7 @@ func TestRegistryBuildFrom(t *testing.T) {
 	if e.External {
 		t.Skip("restarts the daemon with --registry-mirror")
 	}
-	reg := startRegistry(t, false)
+	reg := startRegistry(t, e, false)
 	base := reg.Host + "/" + name("base")
 	e.mustDocker(t, "tag", "busybox", base)
 	e.mustDocker(t, "push", base)
