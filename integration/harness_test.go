@@ -53,6 +53,22 @@ func newEnv(t *testing.T) *env {
 // temporary directory). It ignores root when targeting an external daemon.
 func newEnvAt(t *testing.T, root string) *env {
 	t.Helper()
+	return newEnvIn(t, root, false)
+}
+
+// newHostNetEnv is newEnv with gantryd in the host's network namespace, as a
+// user runs it, for the tests that need the outside world (Debian's mirror):
+// its bridge gantry0 and its iptables chains are the host's, and stay there
+// after the test as a user's gantryd leaves them.
+func newHostNetEnv(t *testing.T) *env {
+	t.Helper()
+	return newEnvIn(t, "", true)
+}
+
+// newEnvIn is newEnvAt with the choice of the host's network namespace for
+// gantryd instead of one of its own.
+func newEnvIn(t *testing.T, root string, hostNet bool) *env {
+	t.Helper()
 	if skipReason != "" {
 		t.Skip(skipReason)
 	}
@@ -94,7 +110,7 @@ func newEnvAt(t *testing.T, root string) *env {
 	t.Cleanup(func() { os.RemoveAll(sockDir) })
 	e.d = &daemonProc{bin: bin, root: e.Root, runDir: sockDir, sock: filepath.Join(sockDir, "d.sock"), log: filepath.Join(sockDir, "daemon.log")}
 	e.Host = "unix://" + e.d.sock
-	if !e.d.isDockerd() {
+	if !e.d.isDockerd() && !hostNet {
 		e.d.netns = newNetNS(t)
 	}
 	e.startDaemon(t)
