@@ -174,4 +174,6 @@ type Backend interface {
 	ImageBackend
 	ContainerBackend
 	BuildBackend
+	ExecBackend
+	StatsBackend
 }

@@ -260,7 +260,7 @@ func (d *Daemon) ContainerInspect(ctx context.Context, name string, size bool) (
 		Name:           "/" + c.Name,
 		Driver:         d.layers.Driver(),
 		Platform:       "linux",
-		ExecIDs:        nil,
+		ExecIDs:        d.execs.Active(c.ID),
 		HostConfig:     c.HostConfig,
 		GraphDriver:    &storage.DriverData{Name: d.layers.Driver(), Data: map[string]string{"MergedDir": rootfsPath(c)}},
 		Mounts:         mountPoints(c.HostConfig),
@@ -364,5 +364,6 @@ func (d *Daemon) removeStopped(ctx context.Context, c *gcontainer.Container) err
 		c.State.Status = prev
 		return fmt.Errorf("remove container %s: %w", c.ID, err)
 	}
+	d.execs.RemoveContainer(c.ID)
 	return nil
 }
