@@ -72,6 +72,7 @@ func (s *Server) startExec(w http.ResponseWriter, r *http.Request, id string) {
 		writeError(w, invalidf("invalid exec start request: %v", err))
 		return
 	}
+	_, _ = io.Copy(io.Discard, r.Body) // what follows the JSON value (its newline)
 	opts := ExecStartOptions{Detach: req.Detach, Tty: req.Tty, ConsoleSize: req.ConsoleSize}
 	if req.Detach {
 		if err := s.b.StartExec(r.Context(), id, opts); err != nil {

@@ -334,20 +334,26 @@ func (pio *execIO) pump(dst io.Writer, src io.Reader) {
 
 // copyStdin copies the client's input to the process until it ends (then
 // the process sees EOF on a pipe) and reports whether the client typed the
-// detach keys, which only a TTY exec watches for, as dockerd.
+// detach keys, which only a TTY exec watches for, as dockerd. Input that
+// arrives once the process is gone is read and dropped: unread bytes would
+// make closing the connection reset it, and the client report an error.
 func (pio *execIO) copyStdin(in io.Reader, cfg container.ExecCreateRequest) (detached bool) {
 	if pio.console == nil {
 		io.Copy(pio.stdin, in)
 		pio.stdin.Close()
-		return false
+	} else {
+		keys := cfg.DetachKeys
+		if keys == "" {
+			keys = defaultDetachKeys
+		}
+		seq, _ := term.ToBytes(keys) // checked at create
+		_, err := io.Copy(pio.console, term.NewEscapeProxy(in, seq))
+		if errors.As(err, new(term.EscapeError)) {
+			return true
+		}
 	}
-	keys := cfg.DetachKeys
-	if keys == "" {
-		keys = defaultDetachKeys
-	}
-	seq, _ := term.ToBytes(keys) // checked at create
-	_, err := io.Copy(pio.console, term.NewEscapeProxy(in, seq))
-	return errors.As(err, new(term.EscapeError))
+	io.Copy(io.Discard, in)
+	return false
 }
 
 // closeOurs closes gantryd's ends of the process's stdio; idempotent.
