@@ -92,6 +92,7 @@ func newRootCommand(c *Cli) *cobra.Command {
 		newPsCommand(c, "ls"), newLogsCommand(c), newStopCommand(c), newKillCommand(c),
 		newRestartCommand(c), newRmCommand(c, "rm"), newContainerInspectCommand(c),
 		newCommitCommand(c), newWaitCommand(c), newRenameCommand(c),
+		newExecCommand(c), newTopCommand(c), newStatsCommand(c),
 	)
 	root.AddCommand(image, ctr,
 		newBuildCommand(c),
@@ -101,6 +102,7 @@ func newRootCommand(c *Cli) *cobra.Command {
 		newStopCommand(c), newKillCommand(c), newRestartCommand(c), newRmCommand(c, ""),
 		newInspectCommand(c), newCommitCommand(c), newWaitCommand(c), newRenameCommand(c),
 		newVersionCommand(c), newInfoCommand(c),
+		newExecCommand(c), newTopCommand(c), newStatsCommand(c),
 	)
 	disableFlagsInUseLine(root)
 	return root
