@@ -67,7 +67,11 @@ func TestExec(t *testing.T) {
 			}
 			// The terminal's reader may lag behind the client's exit.
 			term.expect("/dev/pts/")
-			term.expect("30 90")
+			// Before API 1.42 the size comes with a resize after the start,
+			// too late for stty.
+			if !e.External || !e.apiVersionBelow(t, "1.42") {
+				term.expect("30 90")
+			}
 		})
 		t.Run(prog+" interactive tty", func(t *testing.T) {
 			term := e.startTerminal(t, 24, 80, append(e.cliPath(t, prog), "exec", "-it", ctr, "sh")...)
