@@ -37,31 +37,7 @@ func (s *Server) attach(w http.ResponseWriter, r *http.Request, name string) {
 		_, _ = io.Copy(io.Discard, r.Body) // a body must not look like stdin
 	}
 
-	var (
-		mu   sync.Mutex
-		conn *hijackedConn
-	)
-	getStreams := func(multiplexed bool) (io.ReadCloser, io.Writer, io.Writer, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		if conn != nil {
-			return nil, nil, nil, errors.New("attach streams already taken")
-		}
-		c, err := s.hijack(w, upgrade, cancel)
-		if c != nil {
-			conn = c // taken over: no HTTP error response any more
-		}
-		if err != nil {
-			return nil, nil, nil, err
-		}
-		var wmu sync.Mutex
-		if multiplexed {
-			return c.stdin(), &frameWriter{mu: &wmu, w: c, stream: stdcopy.Stdout}, &frameWriter{mu: &wmu, w: c, stream: stdcopy.Stderr}, nil
-		}
-		out := &lockedWriter{mu: &wmu, w: c}
-		return c.stdin(), out, out, nil
-	}
-
+	hs := &hijackSession{s: s, w: w, upgrade: upgrade, cancel: cancel}
 	err := s.b.AttachContainer(ctx, name, AttachOptions{
 		Stdin:      boolValue(r, "stdin"),
 		Stdout:     boolValue(r, "stdout"),
@@ -69,25 +45,69 @@ func (s *Server) attach(w http.ResponseWriter, r *http.Request, name string) {
 		Stream:     boolValue(r, "stream"),
 		Logs:       boolValue(r, "logs"),
 		DetachKeys: r.URL.Query().Get("detachKeys"),
-		GetStreams: getStreams,
+		GetStreams: hs.getStreams,
 	})
-
-	mu.Lock()
-	c := conn
-	if c == nil && err == nil {
-		// Nothing to stream: still answer the handshake, then end.
-		c, err = s.hijack(w, upgrade, cancel)
-	}
-	conn = &hijackedConn{} // later GetStreams calls fail
-	mu.Unlock()
-	if c == nil {
-		writeError(w, err)
-		return
-	}
-	if err != nil {
+	if hs.finish(err) != nil {
 		s.log.Debug("api: attach ended", "container", name, "err", err)
 	}
+}
+
+// hijackSession lends a request's connection to a backend that streams
+// over it (attach, exec start).
+type hijackSession struct {
+	s       *Server
+	w       http.ResponseWriter
+	upgrade bool
+	cancel  func() // called when a write to the client fails
+
+	mu     sync.Mutex
+	conn   *hijackedConn
+	stdout io.Writer
+}
+
+// getStreams is the backend's GetStreams: it hijacks the connection, writes
+// the handshake and returns stdin and the output writers (multiplexed
+// frames, or one raw stream). It may be called once.
+func (h *hijackSession) getStreams(multiplexed bool) (io.ReadCloser, io.Writer, io.Writer, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.conn != nil {
+		return nil, nil, nil, errors.New("attach streams already taken")
+	}
+	c, err := h.s.hijack(h.w, h.upgrade, h.cancel)
+	if c != nil {
+		h.conn = c // taken over: no HTTP error response any more
+	}
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	var wmu sync.Mutex
+	if multiplexed {
+		h.stdout = &frameWriter{mu: &wmu, w: c, stream: stdcopy.Stdout}
+		return c.stdin(), h.stdout, &frameWriter{mu: &wmu, w: c, stream: stdcopy.Stderr}, nil
+	}
+	h.stdout = &lockedWriter{mu: &wmu, w: c}
+	return c.stdin(), h.stdout, h.stdout, nil
+}
+
+// finish ends the request once the backend returned err. Before the
+// streams were taken, err is an ordinary error response, and nil still
+// answers the handshake (a stream with nothing in it). After, the
+// connection is closed, and err is returned for the caller to report.
+func (h *hijackSession) finish(err error) error {
+	h.mu.Lock()
+	c := h.conn
+	if c == nil && err == nil {
+		c, err = h.s.hijack(h.w, h.upgrade, h.cancel)
+	}
+	h.conn = &hijackedConn{} // later getStreams calls fail
+	h.mu.Unlock()
+	if c == nil {
+		writeError(h.w, err)
+		return nil
+	}
 	c.close()
+	return err
 }
 
 // hijack takes the connection over from the HTTP server, registers it for
@@ -188,4 +208,17 @@ func (in *hijackedStdin) Close() error {
 	in.c.stdinClosed = true
 	in.c.mu.Unlock()
 	return in.c.Conn.SetReadDeadline(time.Now()) // wakes a pending Read
+}
+
+// streamText writes text to the stdout stream when the streams were taken,
+// and reports whether it did.
+func (h *hijackSession) streamText(text string) bool {
+	h.mu.Lock()
+	stdout := h.stdout
+	h.mu.Unlock()
+	if stdout == nil {
+		return false
+	}
+	_, _ = io.WriteString(stdout, text)
+	return true
 }

@@ -283,4 +283,6 @@ type Backend interface {
 	RegistryBackend
 	ArchiveBackend
 	NetworkBackend
+	ExecBackend
+	StatsBackend
 }

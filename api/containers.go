@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"strconv"
 
 	"github.com/moby/moby/api/types/container"
 )
@@ -91,17 +90,12 @@ func (s *Server) renameContainer(w http.ResponseWriter, r *http.Request, name st
 // resizeContainer answers POST /containers/{name}/resize?h=&w= with 200 and
 // an empty body.
 func (s *Server) resizeContainer(w http.ResponseWriter, r *http.Request, name string) {
-	h, err := strconv.ParseUint(r.URL.Query().Get("h"), 10, 32)
+	h, wd, err := sizeValues(r)
 	if err != nil {
-		writeError(w, invalidf("invalid height %q", r.URL.Query().Get("h")))
+		writeError(w, err)
 		return
 	}
-	wd, err := strconv.ParseUint(r.URL.Query().Get("w"), 10, 32)
-	if err != nil {
-		writeError(w, invalidf("invalid width %q", r.URL.Query().Get("w")))
-		return
-	}
-	if err := s.b.ResizeContainer(r.Context(), name, uint(h), uint(wd)); err != nil {
+	if err := s.b.ResizeContainer(r.Context(), name, h, wd); err != nil {
 		writeError(w, err)
 		return
 	}

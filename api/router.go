@@ -57,6 +57,12 @@ func (s *Server) routeTable() []route {
 		{"POST", "/containers/{name}/resize", s.resizeContainer},
 		{"POST", "/containers/{name}/wait", s.wait},
 		{"POST", "/containers/{name}/attach", s.attach},
+		{"POST", "/containers/{name}/exec", s.createExec},
+		{"GET", "/containers/{name}/top", s.top},
+		{"GET", "/containers/{name}/stats", s.stats},
+		{"POST", "/exec/{name}/start", s.startExec},
+		{"POST", "/exec/{name}/resize", s.resizeExec},
+		{"GET", "/exec/{name}/json", s.inspectExec},
 		{"DELETE", "/containers/{name}", s.removeContainer},
 
 		{"GET", "/volumes", s.listVolumes},

@@ -94,6 +94,7 @@ func newRootCommand(c *Cli) *cobra.Command {
 		newRestartCommand(c), newRmCommand(c, "rm"), newContainerInspectCommand(c),
 		newCommitCommand(c), newWaitCommand(c), newRenameCommand(c),
 		newCpCommand(c), newExportCommand(c), newPortCommand(c),
+		newExecCommand(c), newTopCommand(c), newStatsCommand(c),
 	)
 	root.AddCommand(image, ctr,
 		newBuildCommand(c),
@@ -107,6 +108,7 @@ func newRootCommand(c *Cli) *cobra.Command {
 		newPullCommand(c), newPushCommand(c), newLoginCommand(c), newLogoutCommand(c),
 		newCpCommand(c), newExportCommand(c),
 		newNetworkCommand(c), newPortCommand(c),
+		newExecCommand(c), newTopCommand(c), newStatsCommand(c),
 	)
 	disableFlagsInUseLine(root)
 	return root

@@ -254,7 +254,7 @@ func (d *Daemon) ContainerInspect(ctx context.Context, name string, size bool) (
 		Name:           "/" + c.Name,
 		Driver:         d.layers.Driver(),
 		Platform:       "linux",
-		ExecIDs:        nil,
+		ExecIDs:        d.execs.Active(c.ID),
 		HostConfig:     c.HostConfig,
 		GraphDriver:    &storage.DriverData{Name: d.layers.Driver(), Data: map[string]string{"MergedDir": rootfsPath(c)}},
 		Mounts:         d.mountPoints(c),
@@ -347,5 +347,6 @@ func (d *Daemon) removeStopped(ctx context.Context, c *gcontainer.Container, rem
 		c.State.Status = prev
 		return fmt.Errorf("remove container %s: %w", c.ID, err)
 	}
+	d.execs.RemoveContainer(c.ID)
 	return nil
 }

@@ -58,6 +58,7 @@ type Daemon struct {
 	blobs      *image.BlobIndex // repositories blobs are in, gzip copies of zstd blobs
 	networks   *gnetwork.Manager
 	net        netState
+	execs      *container.Execs
 
 	// gc excludes layer and blob garbage collection (Lock) while an import or
 	// commit is between writing a layer and recording its image (RLock).
@@ -87,7 +88,7 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 	if err := emptyDir(tmp); err != nil {
 		return nil, fmt.Errorf("empty %s: %w", tmp, err)
 	}
-	d := &Daemon{cfg: cfg, log: cfg.Log, procs: map[string]*runtime.Process{}, deleting: map[string]chan struct{}{}}
+	d := &Daemon{cfg: cfg, log: cfg.Log, procs: map[string]*runtime.Process{}, deleting: map[string]chan struct{}{}, execs: container.NewExecs()}
 	if d.content, err = content.New(filepath.Join(root, "content"), tmp); err != nil {
 		return nil, fmt.Errorf("open content store: %w", err)
 	}

@@ -113,51 +113,10 @@ func (r *Runc) Run(ctx context.Context, id, bundle string, terminal bool, stdio 
 		}
 	}
 
-	args := []string{"--log", logPath, "--log-format", "json", "run", "--detach", "--pid-file", pidPath}
-	var sock *consoleSocket
-	if terminal {
-		if sock, err = newConsoleSocket(); err != nil {
-			return nil, err
-		}
-		defer sock.Close()
-		args = append(args, "--console-socket", sock.Path())
-	}
-	args = append(args, "--bundle", bundle, id)
-	cmd := r.command(ctx, args...)
-
-	// In detached mode runc hands its own stdio to the container and prints its
-	// errors on its stderr too, so the container's stderr goes through a relay
-	// that forwards nothing until runc has succeeded.
-	var relay *stderrRelay
-	if !terminal {
-		cmd.Stdin, cmd.Stdout = stdio.Stdin, stdio.Stdout
-		if stdio.Stderr != nil {
-			var w *os.File
-			if relay, w, err = newStderrRelay(stdio.Stderr); err != nil {
-				return nil, err
-			}
-			cmd.Stderr = w
-			defer w.Close()
-		}
-	}
-
-	var proc *Process
-	runErr := cmd.Run()
+	proc, runErr := r.launch(ctx, id, []string{"run", "--detach", "--pid-file", pidPath, "--bundle", bundle}, logPath, pidPath, terminal, stdio)
 	if runErr == nil {
-		proc, runErr = started(ctx, pidPath, sock)
-	} else if msg := lastLogError(logPath); msg != "" {
-		runErr = startError(msg)
-	} else if ctx.Err() != nil {
-		runErr = fmt.Errorf("runc run %s: %w", id, ctx.Err())
-	} else {
-		runErr = fmt.Errorf("runc run %s: %w", id, runErr)
-	}
-	if runErr == nil {
-		relay.release(r, proc.Pid)
 		return proc, nil
 	}
-
-	relay.drop()
 	// Use a fresh context: cleanup must happen even when ctx is done.
 	cleanup := context.WithoutCancel(ctx)
 	// An init that got as far as running is reparented to us: kill and reap it.
@@ -173,6 +132,61 @@ func (r *Runc) Run(ctx context.Context, id, bundle string, terminal bool, stdio 
 	}
 	_ = r.Delete(cleanup, id, true)
 	return nil, runErr
+}
+
+// launch runs `runc <sub...> [--console-socket S] id`, a runc command that
+// starts a process detached and writes its pid to pidPath, and returns the
+// process. With terminal, the process gets a new pty (Process.Console) and
+// stdio is ignored. On failure the error is runc's own message from logPath,
+// runc's text never reaches stdio.Stderr, and the caller cleans up whatever
+// runc left behind.
+func (r *Runc) launch(ctx context.Context, id string, sub []string, logPath, pidPath string, terminal bool, stdio Stdio) (*Process, error) {
+	args := append([]string{"--log", logPath, "--log-format", "json"}, sub...)
+	var sock *consoleSocket
+	if terminal {
+		var err error
+		if sock, err = newConsoleSocket(); err != nil {
+			return nil, err
+		}
+		defer sock.Close()
+		args = append(args, "--console-socket", sock.Path())
+	}
+	cmd := r.command(ctx, append(args, id)...)
+
+	// In detached mode runc hands its own stdio to the process and prints its
+	// errors on its stderr too, so the process's stderr goes through a relay
+	// that forwards nothing until runc has succeeded.
+	var relay *stderrRelay
+	if !terminal {
+		cmd.Stdin, cmd.Stdout = stdio.Stdin, stdio.Stdout
+		if stdio.Stderr != nil {
+			var w *os.File
+			var err error
+			if relay, w, err = newStderrRelay(stdio.Stderr); err != nil {
+				return nil, err
+			}
+			cmd.Stderr = w
+			defer w.Close()
+		}
+	}
+
+	var proc *Process
+	err := cmd.Run()
+	if err == nil {
+		proc, err = started(ctx, pidPath, sock)
+	} else if msg := lastLogError(logPath); msg != "" {
+		err = startError(msg)
+	} else if ctx.Err() != nil {
+		err = fmt.Errorf("runc %s %s: %w", sub[0], id, ctx.Err())
+	} else {
+		err = fmt.Errorf("runc %s %s: %w", sub[0], id, err)
+	}
+	if err != nil {
+		relay.drop()
+		return nil, err
+	}
+	relay.release(r, proc.Pid)
+	return proc, nil
 }
 
 // startError turns runc's message about a failed start into an error carrying
