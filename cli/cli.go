@@ -85,6 +85,7 @@ func newRootCommand(c *Cli) *cobra.Command {
 	image.AddCommand(
 		newImportCommand(c), newImagesCommand(c, "ls"), newImageInspectCommand(c),
 		newHistoryCommand(c), newTagCommand(c), newRmiCommand(c, "rm"),
+		newSaveCommand(c), newLoadCommand(c),
 	)
 	ctr := &cobra.Command{Use: "container", Short: "Manage containers", Args: noArgs, RunE: showHelp}
 	ctr.AddCommand(
@@ -101,6 +102,7 @@ func newRootCommand(c *Cli) *cobra.Command {
 		newStopCommand(c), newKillCommand(c), newRestartCommand(c), newRmCommand(c, ""),
 		newInspectCommand(c), newCommitCommand(c), newWaitCommand(c), newRenameCommand(c),
 		newVersionCommand(c), newInfoCommand(c),
+		newSaveCommand(c), newLoadCommand(c),
 	)
 	disableFlagsInUseLine(root)
 	return root

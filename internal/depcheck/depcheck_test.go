@@ -31,6 +31,7 @@ var allowed = map[string][]string{
 	"runtime":     nil,
 	"network":     nil,
 	"registry":    {"content"},
+	"tarball":     nil,
 	"integration": {"*"},
 	"bench":       {"*"},
 }
