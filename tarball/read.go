@@ -2,6 +2,7 @@ package tarball
 
 import (
 	"archive/tar"
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -179,29 +180,37 @@ func cleanName(name string) (string, error) {
 }
 
 // readFile takes in one regular file: stored at once when it is a layer
-// whose place is known, else kept in memory or spooled.
+// whose place is known, else kept in memory or spooled. Its digest is
+// computed from its bytes when it may be needed and cannot be had for free:
+// an uncompressed layer's is the diff ID its extraction computes anyway.
 func (rd *reader) readFile(name string, size int64, r io.Reader) error {
 	e := &entry{size: size}
 	rd.files[name] = e
 	src := newArchiveReader(r)
 	if parent, id, ok := rd.ready(name); ok {
-		if _, err := rd.extract(name, parent, id, src, size); err != nil {
+		_, d, err := rd.extract(name, parent, id, src, size)
+		if err != nil {
 			return err
 		}
-		e.extracted = true
-		e.digest = src.digest()
+		e.extracted, e.digest = true, d
 		return nil
 	}
 	if size <= smallFile {
+		src.hash()
 		data, err := io.ReadAll(src)
 		if err != nil {
 			return invalid("read image archive: %s: %v", name, err)
 		}
 		e.data = data
-	} else if err := rd.spoolFile(e, name, src); err != nil {
-		return err
+	} else {
+		if src.compressed() {
+			src.hash()
+		}
+		if err := rd.spoolFile(e, name, src); err != nil {
+			return err
+		}
 	}
-	e.digest = src.digest()
+	e.digest = src.digest("")
 	if name == manifestFile {
 		return rd.planFrom()
 	}
@@ -295,32 +304,36 @@ func (rd *reader) chainOf(names []string) (digest.Digest, bool) {
 }
 
 // extract stores the layer file name, read from src, on top of parent,
-// reading src to its end.
-func (rd *reader) extract(name string, parent digest.Digest, id string, src *archiveReader, size int64) (StoredLayer, error) {
+// reading src to its end, and returns the layer and the digest of the
+// file's bytes.
+func (rd *reader) extract(name string, parent digest.Digest, id string, src *archiveReader, size int64) (StoredLayer, digest.Digest, error) {
+	if src.compressed() {
+		src.hash()
+	}
 	plain, err := compression.DecompressStream(src)
 	if err != nil {
-		return StoredLayer{}, invalid("read layer %s: %v", name, err)
+		return StoredLayer{}, "", invalid("read layer %s: %v", name, err)
 	}
 	defer plain.Close()
-	layer := newArchiveReader(plain)
+	layer := &errReader{r: plain}
 	var in io.Reader = layer
 	if rd.progress != nil {
 		in = &progressReader{r: layer, src: src, id: id, total: size, report: rd.progress}
 	}
 	s, err := rd.ls.Apply(rd.ctx, parent, in)
 	if err == nil {
-		_, err = io.Copy(io.Discard, src) // the entry's digest covers all of it
+		_, err = io.Copy(io.Discard, src) // the file's digest covers all of it
 	}
 	switch {
 	case src.err != nil:
-		return StoredLayer{}, invalid("read layer %s: %v", name, src.err)
+		return StoredLayer{}, "", invalid("read layer %s: %v", name, src.err)
 	case layer.err != nil:
-		return StoredLayer{}, invalid("read layer %s: %v", name, layer.err)
+		return StoredLayer{}, "", invalid("read layer %s: %v", name, layer.err)
 	case err != nil:
-		return StoredLayer{}, fmt.Errorf("layer %s: %w", name, err)
+		return StoredLayer{}, "", fmt.Errorf("layer %s: %w", name, err)
 	}
 	rd.stored[storeKey{name, parent}] = s
-	return s, nil
+	return s, src.digest(s.DiffID), nil
 }
 
 // resolve follows links to the regular file a name stands for.
@@ -335,8 +348,7 @@ func (rd *reader) resolve(name string) string {
 	return name
 }
 
-// open returns the content of the regular file name stands for, checking
-// an OCI blob path against its digest.
+// open returns the content of the regular file name stands for.
 func (rd *reader) open(name string) (io.ReadCloser, *entry, error) {
 	e := rd.files[rd.resolve(name)]
 	switch {
@@ -344,25 +356,29 @@ func (rd *reader) open(name string) (io.ReadCloser, *entry, error) {
 		return nil, nil, invalid("invalid image archive: %s is missing", name)
 	case e.extracted:
 		return nil, nil, invalid("invalid image archive: %s is needed again after it was extracted", name)
-	}
-	if err := checkBlob(name, e); err != nil {
-		return nil, nil, err
-	}
-	if e.path != "" {
+	case e.path != "":
 		f, err := os.Open(e.path)
 		return f, e, err
 	}
 	return io.NopCloser(bytes.NewReader(e.data)), e, nil
 }
 
-// readEntry returns the whole content of the file name stands for.
+// readEntry returns the whole content of the file name stands for, checked
+// against its name if that is an OCI blob path.
 func (rd *reader) readEntry(name string) ([]byte, error) {
-	rc, _, err := rd.open(name)
+	rc, e, err := rd.open(name)
 	if err != nil {
 		return nil, err
 	}
 	defer rc.Close()
-	return io.ReadAll(rc)
+	data, err := io.ReadAll(rc)
+	if err != nil {
+		return nil, err
+	}
+	if e.digest == "" {
+		e.digest = digest.FromBytes(data)
+	}
+	return data, checkBlob(name, e)
 }
 
 // checkBlob refuses an OCI blob whose content does not match its name.
@@ -405,18 +421,25 @@ func (rd *reader) load(item manifestItem) (Loaded, error) {
 }
 
 // layer returns the layer file name stored on top of parent, storing it
-// now if it was kept.
+// now if it was kept, and checks the file against its name.
 func (rd *reader) layer(name string, parent digest.Digest, id string) (StoredLayer, error) {
 	real := rd.resolve(name)
-	if s, ok := rd.stored[storeKey{real, parent}]; ok {
-		return s, checkBlob(name, rd.files[real])
+	s, ok := rd.stored[storeKey{real, parent}]
+	if !ok {
+		rc, e, err := rd.open(name)
+		if err != nil {
+			return StoredLayer{}, err
+		}
+		defer rc.Close()
+		var d digest.Digest
+		if s, d, err = rd.extract(real, parent, id, newArchiveReader(rc), e.size); err != nil {
+			return StoredLayer{}, err
+		}
+		if e.digest == "" {
+			e.digest = d
+		}
 	}
-	rc, e, err := rd.open(name)
-	if err != nil {
-		return StoredLayer{}, err
-	}
-	defer rc.Close()
-	return rd.extract(real, parent, id, newArchiveReader(rc), e.size)
+	return s, checkBlob(name, rd.files[real])
 }
 
 // invalid is an invalid-argument error: the archive is at fault.
@@ -424,23 +447,34 @@ func invalid(format string, args ...any) error {
 	return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf(format, args...))
 }
 
-// archiveReader hashes and counts the bytes of an archive entry and
-// remembers a failure to read them, which is the archive's fault
-// (truncated, corrupt compression), not the store's.
+// archiveReader reads an archive entry: it counts its bytes, hashes them
+// once asked to, and remembers a failure to read them, which is the
+// archive's fault (truncated, corrupt), not the store's.
 type archiveReader struct {
-	r   io.Reader
-	h   hash.Hash
+	r   *bufio.Reader
+	h   hash.Hash // nil until hash
 	n   int64
 	err error
 }
 
 func newArchiveReader(r io.Reader) *archiveReader {
-	return &archiveReader{r: r, h: digest.SHA256.Hash()}
+	return &archiveReader{r: bufio.NewReaderSize(r, 64<<10)}
+}
+
+// hash starts hashing; it must come before the first Read.
+func (a *archiveReader) hash() { a.h = digest.SHA256.Hash() }
+
+// compressed tells from the first bytes whether the entry is compressed.
+func (a *archiveReader) compressed() bool {
+	head, _ := a.r.Peek(10)
+	return compression.Detect(head) != compression.None
 }
 
 func (a *archiveReader) Read(p []byte) (int, error) {
 	n, err := a.r.Read(p)
-	a.h.Write(p[:n])
+	if a.h != nil {
+		a.h.Write(p[:n])
+	}
 	a.n += int64(n)
 	if err != nil && err != io.EOF {
 		a.err = err
@@ -448,7 +482,28 @@ func (a *archiveReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (a *archiveReader) digest() digest.Digest { return digest.NewDigest(digest.SHA256, a.h) }
+// digest returns the digest of the bytes read, or unhashed when they were
+// not hashed.
+func (a *archiveReader) digest(unhashed digest.Digest) digest.Digest {
+	if a.h == nil {
+		return unhashed
+	}
+	return digest.NewDigest(digest.SHA256, a.h)
+}
+
+// errReader remembers a failure to read r (a decompressor's: corrupt data).
+type errReader struct {
+	r   io.Reader
+	err error
+}
+
+func (e *errReader) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && err != io.EOF {
+		e.err = err
+	}
+	return n, err
+}
 
 // progressReader reports how much of an archive entry a layer's extraction
 // has read: at the start, at most every 100 ms, and at the end.
