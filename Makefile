@@ -20,3 +20,6 @@ clean:
 
 bench-build: build
 	bench/build.sh
+
+bench-save: build
+	bench/save.sh
