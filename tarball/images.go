@@ -48,28 +48,16 @@ func (rd *reader) images() ([]manifestItem, [][]reference.Named, error) {
 
 // manifest decodes manifest.json.
 func (rd *reader) manifest() ([]manifestItem, error) {
-	data, err := rd.readEntry(manifestFile)
-	if err != nil {
-		return nil, err
-	}
 	var items []manifestItem
-	if err := json.Unmarshal(data, &items); err != nil {
-		return nil, invalid("invalid image archive: %s: %v", manifestFile, err)
-	}
-	return items, nil
+	err := rd.decode(manifestFile, &items)
+	return items, err
 }
 
 // config decodes the image config at name.
 func (rd *reader) config(name string) (*ocispec.Image, error) {
-	data, err := rd.readEntry(name)
-	if err != nil {
-		return nil, err
-	}
 	var c ocispec.Image
-	if err := json.Unmarshal(data, &c); err != nil {
-		return nil, invalid("invalid image archive: config %s: %v", name, err)
-	}
-	return &c, nil
+	err := rd.decode(name, &c)
+	return &c, err
 }
 
 // ociImages lists the images of an OCI layout: one per manifest its index
@@ -158,10 +146,12 @@ func refFromAnnotations(a map[string]string) reference.Named {
 	if err != nil {
 		return nil
 	}
+	if t, ok := ref.(reference.Tagged); ok {
+		ref, _ = reference.WithTag(reference.TrimNamed(ref), t.Tag())
+		return ref
+	}
 	if _, ok := ref.(reference.Canonical); ok {
-		if _, tagged := ref.(reference.Tagged); !tagged {
-			return nil
-		}
+		return nil
 	}
 	return reference.TagNameOnly(ref)
 }

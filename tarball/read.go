@@ -5,6 +5,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash"
@@ -113,7 +114,7 @@ type entry struct {
 	data      []byte        // a small file's content
 	path      string        // where a large file was spooled
 	size      int64         // its length
-	digest    digest.Digest // the sha256 of its bytes
+	digest    digest.Digest // the sha256 of its bytes; "" until needed (a large uncompressed layer's is its diff ID)
 	extracted bool          // stored as it arrived, so neither data nor path holds it
 }
 
@@ -392,13 +393,13 @@ func checkBlob(name string, e *entry) error {
 // load stores the layers of one image not stored yet, checks them against
 // its config and returns the image.
 func (rd *reader) load(item manifestItem) (Loaded, error) {
-	config, err := rd.config(item.Config)
-	if err != nil {
-		return Loaded{}, err
-	}
 	raw, err := rd.readEntry(item.Config)
 	if err != nil {
 		return Loaded{}, err
+	}
+	var config ocispec.Image
+	if err := json.Unmarshal(raw, &config); err != nil {
+		return Loaded{}, invalid("invalid image archive: %s: %v", item.Config, err)
 	}
 	diffIDs := config.RootFS.DiffIDs
 	if len(diffIDs) != len(item.Layers) {
