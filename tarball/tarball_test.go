@@ -459,10 +459,25 @@ func TestReadErrors(t *testing.T) {
 
 func TestWriteRefusesABadBlob(t *testing.T) {
 	good, bad := layerTar(t, map[string]string{"a": "1"}), layerTar(t, map[string]string{"a": "2"})
-	err := Write(context.Background(), io.Discard, []Image{{Config: configFor(t, "x", good), Layers: []Layer{
-		{DiffID: digest.FromBytes(good), Size: int64(len(bad)), Blob: bytes.NewReader(zstdBytes(t, bad))},
-	}}})
-	if err == nil || !strings.Contains(err.Error(), "does not hold the layer") {
-		t.Errorf("Write = %v, want a refusal of the blob", err)
+	corrupt := zstdBytes(t, good)
+	corrupt[len(corrupt)-6] ^= 0xff
+	tests := []struct {
+		name string
+		blob []byte
+		want string
+	}{
+		{"uncompressed, another layer", bad, "does not hold the layer"},
+		{"zstd, corrupt", corrupt, "write layer"},
+		{"gzip, cut short", gzipBytes(t, good)[:30], "write layer"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := Write(context.Background(), io.Discard, []Image{{Config: configFor(t, "x", good), Layers: []Layer{
+				{DiffID: digest.FromBytes(good), Size: int64(len(good)), Blob: bytes.NewReader(tt.blob)},
+			}}})
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Write = %v, want an error with %q", err, tt.want)
+			}
+		})
 	}
 }

@@ -2,6 +2,7 @@ package tarball
 
 import (
 	"archive/tar"
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -42,9 +43,11 @@ type Layer struct {
 // a reader can extract each layer as it arrives (Read does). Timestamps and
 // modes are fixed: saving the same images twice gives the same bytes.
 //
-// Every layer is checked against its diff ID as it is written; a blob that
-// does not match ends the archive with an error (w then holds a truncated
-// archive, which the caller must not pass off as complete).
+// Every layer is checked as it is written: its length against the size,
+// and a compressed blob by its own checksum (zstd's and gzip's, which the
+// decompressor verifies), an uncompressed one by its digest against the
+// diff ID. A blob that fails ends the archive with an error (w then holds
+// a truncated archive, which the caller must not pass off as complete).
 func Write(ctx context.Context, w io.Writer, images []Image) error {
 	if err := sizeLayers(ctx, images); err != nil {
 		return err
@@ -87,7 +90,7 @@ func sizeLayers(ctx context.Context, images []Image) error {
 			if l.Size > 0 {
 				continue
 			}
-			rc, err := openLayer(l)
+			rc, _, err := openLayer(l)
 			if err != nil {
 				return err
 			}
@@ -176,9 +179,10 @@ func metadata(images []Image) ([]file, error) {
 }
 
 // writeLayer writes the uncompressed tar of l as blobs/sha256/<diff ID>,
-// checking its length and digest.
+// checking its length and, when the blob has no checksum of its own, its
+// digest.
 func writeLayer(ctx context.Context, tw *tar.Writer, l Layer) error {
-	rc, err := openLayer(l)
+	rc, compressed, err := openLayer(l)
 	if err != nil {
 		return err
 	}
@@ -186,29 +190,36 @@ func writeLayer(ctx context.Context, tw *tar.Writer, l Layer) error {
 	if err := tw.WriteHeader(header(blobPath(l.DiffID), tar.TypeReg, l.Size)); err != nil {
 		return err
 	}
+	var w io.Writer = tw
 	v := l.DiffID.Verifier()
-	n, err := io.Copy(io.MultiWriter(tw, v), ctxReader{ctx, rc})
+	if !compressed {
+		w = io.MultiWriter(tw, v)
+	}
+	n, err := io.Copy(w, ctxReader{ctx, rc})
 	switch {
 	case err != nil:
 		return fmt.Errorf("write layer %s: %w", l.DiffID, err)
 	case n != l.Size:
 		return fmt.Errorf("write layer %s: its blob holds %d bytes, not %d", l.DiffID, n, l.Size)
-	case !v.Verified():
+	case !compressed && !v.Verified():
 		return fmt.Errorf("write layer %s: its blob does not hold the layer", l.DiffID)
 	}
 	return nil
 }
 
-// openLayer rewinds the blob of l and returns its uncompressed content.
-func openLayer(l Layer) (io.ReadCloser, error) {
+// openLayer rewinds the blob of l and returns its uncompressed content and
+// whether the blob is compressed.
+func openLayer(l Layer) (io.ReadCloser, bool, error) {
 	if _, err := l.Blob.Seek(0, io.SeekStart); err != nil {
-		return nil, fmt.Errorf("read layer %s: %w", l.DiffID, err)
+		return nil, false, fmt.Errorf("read layer %s: %w", l.DiffID, err)
 	}
-	rc, err := compression.DecompressStream(l.Blob)
+	br := bufio.NewReaderSize(l.Blob, 64<<10)
+	head, _ := br.Peek(10)
+	rc, err := compression.DecompressStream(br)
 	if err != nil {
-		return nil, fmt.Errorf("read layer %s: %w", l.DiffID, err)
+		return nil, false, fmt.Errorf("read layer %s: %w", l.DiffID, err)
 	}
-	return rc, nil
+	return rc, compression.Detect(head) != compression.None, nil
 }
 
 func writeFile(tw *tar.Writer, name string, data []byte) error {
