@@ -73,8 +73,8 @@ type LoadOutput interface {
 	Progress(id string, current, total int64) error // "Loading layer", when not quiet
 }
 
-// ArchiveBackend answers docker save and docker load.
-type ArchiveBackend interface {
+// ImageArchiveBackend answers docker save and docker load.
+type ImageArchiveBackend interface {
 	// SaveImages writes the images names refer to (references, IDs or ID
 	// prefixes) to w as one tar archive. Every name is resolved before the
 	// first write: a name that matches no image is a not-found error with
@@ -194,7 +194,7 @@ type BuildBackend interface {
 type Backend interface {
 	SystemBackend
 	ImageBackend
-	ArchiveBackend
+	ImageArchiveBackend
 	ContainerBackend
 	BuildBackend
 }

@@ -1,4 +1,4 @@
-# Shared by the bench scripts (sourced from the repository
+# Shared by bench/run.sh and bench/build.sh (sourced from the repository
 # root): messages, timing, the busybox base, the daemons' lifecycle.
 
 die() { echo "bench: $*" >&2; exit 1; }
@@ -63,25 +63,4 @@ busybox_tar() {
 	printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
 	chmod 1777 "$root/tmp"
 	tar -C "$root" -cf "$1" .
-}
-
-# big_tar FILE: a ~170 MB rootfs tar, cached in BENCH_CACHE.
-big_tar() {
-	mkdir -p "$BENCH_CACHE"
-	local cached=$BENCH_CACHE/rootfs-170m.tar
-	if [ ! -s "$cached" ]; then
-		if command -v mmdebstrap >/dev/null && mmdebstrap --quiet --variant=minbase bookworm "$cached.tmp.tar" >"$work/mmdebstrap.log" 2>&1; then
-			mv "$cached.tmp.tar" "$cached.tmp"
-			log "made a Debian minbase rootfs with mmdebstrap"
-		else
-			rm -rf "$cached.tmp.tar"
-			log "mmdebstrap unavailable or no mirror: using 170 MB of files from /usr"
-			(cd / && find usr -xdev -type f -size -20M -printf '%s\t%p\0' >"$work/usr.list" 2>/dev/null || true)
-			awk -v RS='\0' -v ORS='\0' -F'\t' 'BEGIN{limit=170*1024*1024} {if (t+$1 > limit) exit; t+=$1; print $2}' \
-				"$work/usr.list" >"$work/usr.sel"
-			tar -C / --null -T "$work/usr.sel" -cf "$cached.tmp"
-		fi
-		mv "$cached.tmp" "$cached"
-	fi
-	ln -sf "$cached" "$1"
 }
