@@ -15,11 +15,11 @@ test: build
 bench: build
 	bench/run.sh
 
+bench-save: build
+	bench/save.sh
+
 clean:
 	rm -rf $(BIN)
 
 bench-build: build
 	bench/build.sh
-
-bench-save: build
-	bench/save.sh

@@ -83,9 +83,9 @@ func newRootCommand(c *Cli) *cobra.Command {
 
 	image := &cobra.Command{Use: "image", Short: "Manage images", Args: noArgs, RunE: showHelp}
 	image.AddCommand(
+		newSaveCommand(c), newLoadCommand(c),
 		newImportCommand(c), newImagesCommand(c, "ls"), newImageInspectCommand(c),
 		newHistoryCommand(c), newTagCommand(c), newRmiCommand(c, "rm"),
-		newSaveCommand(c), newLoadCommand(c),
 	)
 	ctr := &cobra.Command{Use: "container", Short: "Manage containers", Args: noArgs, RunE: showHelp}
 	ctr.AddCommand(
@@ -95,6 +95,7 @@ func newRootCommand(c *Cli) *cobra.Command {
 		newCommitCommand(c), newWaitCommand(c), newRenameCommand(c),
 	)
 	root.AddCommand(image, ctr,
+		newSaveCommand(c), newLoadCommand(c),
 		newBuildCommand(c),
 		newImportCommand(c), newImagesCommand(c, ""), newHistoryCommand(c),
 		newTagCommand(c), newRmiCommand(c, ""), newRunCommand(c), newCreateCommand(c),
@@ -102,7 +103,6 @@ func newRootCommand(c *Cli) *cobra.Command {
 		newStopCommand(c), newKillCommand(c), newRestartCommand(c), newRmCommand(c, ""),
 		newInspectCommand(c), newCommitCommand(c), newWaitCommand(c), newRenameCommand(c),
 		newVersionCommand(c), newInfoCommand(c),
-		newSaveCommand(c), newLoadCommand(c),
 	)
 	disableFlagsInUseLine(root)
 	return root
