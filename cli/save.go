@@ -38,7 +38,7 @@ func runSave(ctx context.Context, c *Cli, opts saveOptions) error {
 		if _, isTerm := terminalFd(c.Out); isTerm {
 			return errors.New("cowardly refusing to save to a terminal. Use the -o flag or redirect")
 		}
-	} else if err := validateOutputPath(opts.output); err != nil {
+	} else if err := validateSaveOutput(opts.output); err != nil {
 		return fmt.Errorf("failed to save image: %w", err)
 	}
 	api, err := c.Client()
@@ -54,12 +54,12 @@ func runSave(ctx context.Context, c *Cli, opts saveOptions) error {
 		_, err := io.Copy(c.Out, res)
 		return err
 	}
-	return copyToFile(opts.output, res)
+	return writeSaveOutput(opts.output, res)
 }
 
-// validateOutputPath checks, before asking the daemon, that the file can be
+// validateSaveOutput checks, before asking the daemon, that the file can be
 // made where the user wants it.
-func validateOutputPath(path string) error {
+func validateSaveOutput(path string) error {
 	dir := filepath.Dir(filepath.Clean(path))
 	if fi, err := os.Stat(dir); err != nil {
 		return fmt.Errorf("invalid output path: %w", err)
@@ -72,9 +72,9 @@ func validateOutputPath(path string) error {
 	return nil
 }
 
-// copyToFile writes r to a temporary file beside path and renames it into
+// writeSaveOutput writes r to a temporary file beside path and renames it into
 // place once complete, so a failed save leaves no partial archive.
-func copyToFile(path string, r io.Reader) error {
+func writeSaveOutput(path string, r io.Reader) error {
 	f, err := os.CreateTemp(filepath.Dir(path), "."+progName+"_temp_")
 	if err != nil {
 		return err
