@@ -15,6 +15,9 @@ test: build
 bench: build
 	bench/run.sh
 
+bench-save: build
+	bench/save.sh
+
 clean:
 	rm -rf $(BIN)
 

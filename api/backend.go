@@ -69,6 +69,28 @@ type ImageBackend interface {
 	Commit(ctx context.Context, opts CommitOptions) (string, error)
 }
 
+// LoadOutput receives the JSON-message stream of POST /images/load. Its
+// error means the client is gone.
+type LoadOutput interface {
+	Stream(text string) error                       // "Loaded image: busybox:latest\n"
+	Progress(id string, current, total int64) error // "Loading layer", when not quiet
+}
+
+// ImageArchiveBackend answers docker save and docker load.
+type ImageArchiveBackend interface {
+	// SaveImages writes the images names refer to (references, IDs or ID
+	// prefixes) to w as one tar archive. Every name is resolved before the
+	// first write: a name that matches no image is a not-found error with
+	// nothing written. An error after the first write leaves w holding a
+	// truncated archive.
+	SaveImages(ctx context.Context, names []string, w io.Writer) error
+	// LoadImages stores the images of the archive read from src (a tar,
+	// possibly compressed), tags them as the archive names them and reports
+	// each to out, with progress unless quiet. A malformed, corrupt or
+	// truncated archive is an invalid argument; no image is recorded then.
+	LoadImages(ctx context.Context, src io.Reader, quiet bool, out LoadOutput) error
+}
+
 // ContainerListOptions are the query parameters of GET /containers/json.
 type ContainerListOptions struct {
 	All     bool
@@ -277,6 +299,7 @@ type NetworkBackend interface {
 type Backend interface {
 	SystemBackend
 	ImageBackend
+	ImageArchiveBackend
 	ContainerBackend
 	BuildBackend
 	VolumeBackend

@@ -37,6 +37,9 @@ func (s *Server) routeTable() []route {
 
 		{"POST", "/images/create", s.createImage},
 		{"GET", "/images/json", s.listImages},
+		{"GET", "/images/get", s.saveImages},
+		{"GET", "/images/{name...}/get", s.saveImages},
+		{"POST", "/images/load", s.loadImages},
 		{"GET", "/images/{name...}/json", s.inspectImage},
 		{"GET", "/images/{name...}/history", s.imageHistory},
 		{"POST", "/images/{name...}/tag", s.tagImage},

@@ -83,6 +83,7 @@ func newRootCommand(c *Cli) *cobra.Command {
 
 	image := &cobra.Command{Use: "image", Short: "Manage images", Args: noArgs, RunE: showHelp}
 	image.AddCommand(
+		newSaveCommand(c), newLoadCommand(c),
 		newImportCommand(c), newImagesCommand(c, "ls"), newImageInspectCommand(c),
 		newHistoryCommand(c), newTagCommand(c), newRmiCommand(c, "rm"),
 		newPullCommand(c), newPushCommand(c),
@@ -97,6 +98,7 @@ func newRootCommand(c *Cli) *cobra.Command {
 		newExecCommand(c), newTopCommand(c), newStatsCommand(c),
 	)
 	root.AddCommand(image, ctr,
+		newSaveCommand(c), newLoadCommand(c),
 		newBuildCommand(c),
 		newImportCommand(c), newImagesCommand(c, ""), newHistoryCommand(c),
 		newTagCommand(c), newRmiCommand(c, ""), newRunCommand(c), newCreateCommand(c),

@@ -66,7 +66,7 @@ func (s *Store) Apply(ctx context.Context, parent digest.Digest, r io.Reader) (L
 		return Layer{}, errdefs.ErrInvalidArgument.WithMessage("invalid layer tar: empty stream")
 	}
 	diffID := digest.NewDigest(digest.SHA256, src.h)
-	l := Layer{ChainID: ChainID(parent, diffID), DiffID: diffID, Parent: parent, Size: size}
+	l := Layer{ChainID: ChainID(parent, diffID), DiffID: diffID, Parent: parent, Size: size, TarSize: src.n}
 
 	if existing, err := s.Get(ctx, l.ChainID); err == nil {
 		return existing, nil

@@ -28,6 +28,10 @@ type Layer struct {
 	DiffID  digest.Digest `json:"diffID"`           // sha256 of the uncompressed layer tar
 	Parent  digest.Digest `json:"parent,omitempty"` // chain ID of the layer below, "" for a base layer
 	Size    int64         `json:"size"`             // bytes of file content in this layer's diff
+	// TarSize is the length of the uncompressed layer tar (the content
+	// DiffID names), which an archive needs before the tar itself; 0 in
+	// records written before it was kept.
+	TarSize int64 `json:"tarSize,omitempty"`
 }
 
 // ChainID returns the OCI chain ID of the layer diffID applied on top of

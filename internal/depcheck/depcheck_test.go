@@ -24,6 +24,7 @@ var allowed = map[string][]string{
 	"dockerfile":  nil,
 	"builder":     {"dockerfile", "image", "layer", "content", "mount"},
 	"image":       {"content"},
+	"tarball":     nil,
 	"content":     nil,
 	"layer":       {"mount"},
 	"mount":       nil,
