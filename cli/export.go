@@ -52,7 +52,7 @@ func runExport(ctx context.Context, c *Cli, ctr, output string) error {
 }
 
 // writeFileAtomic writes r to a temporary file beside path and renames it
-// into place, so that a failed export leaves no partial file.
+// into place, so that a failed export or save leaves no partial file.
 func writeFileAtomic(path string, r io.Reader) error {
 	f, err := os.CreateTemp(filepath.Dir(path), ".gantry_temp_")
 	if err != nil {

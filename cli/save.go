@@ -54,7 +54,7 @@ func runSave(ctx context.Context, c *Cli, opts saveOptions) error {
 		_, err := io.Copy(c.Out, res)
 		return err
 	}
-	return writeSaveOutput(opts.output, res)
+	return writeFileAtomic(opts.output, res)
 }
 
 // validateSaveOutput checks, before asking the daemon, that the file can be
@@ -72,23 +72,3 @@ func validateSaveOutput(path string) error {
 	return nil
 }
 
-// writeSaveOutput writes r to a temporary file beside path and renames it into
-// place once complete, so a failed save leaves no partial archive.
-func writeSaveOutput(path string, r io.Reader) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+progName+"_temp_")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = io.Copy(f, r)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-	}
-	return err
-}

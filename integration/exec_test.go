@@ -7,13 +7,6 @@ import (
 	"time"
 )
 
-// cliIn runs the named client with stdin.
-func (e *env) cliIn(t *testing.T, prog, stdin string, args ...string) result {
-	t.Helper()
-	argv := append(e.cliPath(t, prog), args...)
-	return e.run(t, strings.NewReader(stdin), argv[0], argv[1:]...)
-}
-
 func TestExec(t *testing.T) {
 	e := newEnv(t)
 	ctr := name("exec")

@@ -680,6 +680,13 @@ func (e *env) cli(t *testing.T, prog string, args ...string) result {
 }
 
 // cliPath returns the command line prefix that runs the named client.
+// cliIn runs the named client ("docker" or "gantry") with stdin.
+func (e *env) cliIn(t *testing.T, prog, stdin string, args ...string) result {
+	t.Helper()
+	argv := append(e.cliPath(t, prog), args...)
+	return e.run(t, strings.NewReader(stdin), argv[0], argv[1:]...)
+}
+
 func (e *env) cliPath(t *testing.T, prog string) []string {
 	t.Helper()
 	if prog == "gantry" {

@@ -22,13 +22,6 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
-// cliIn runs the named client ("docker" or "gantry") with stdin.
-func (e *env) cliIn(t *testing.T, prog, stdin string, args ...string) result {
-	t.Helper()
-	argv := append(e.cliPath(t, prog), args...)
-	return e.run(t, strings.NewReader(stdin), argv[0], argv[1:]...)
-}
-
 // twoLayerImage builds an image of busybox plus a layer holding /saved
 // (its content: ref), run by default with cat /saved.
 func (e *env) twoLayerImage(t *testing.T, ref string) {
