@@ -24,12 +24,10 @@ func (d *Daemon) AttachContainer(ctx context.Context, name string, opts api.Atta
 	if err != nil {
 		return err
 	}
+	// A stopped container is attached to for its next run, as dockerd does:
+	// `docker start -a` attaches before it starts (only the docker CLI's
+	// attach verb refuses a stopped container).
 	st := c.Snapshot()
-	if st.Status == gcontainer.Exited || st.Status == gcontainer.Removing || st.Status == gcontainer.Dead {
-		if opts.Stream {
-			return errdefs.ErrConflict.WithMessage("You cannot attach to a stopped container, start it first")
-		}
-	}
 	keys := opts.DetachKeys
 	if keys == "" {
 		keys = defaultDetachKeys

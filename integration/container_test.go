@@ -384,3 +384,19 @@ func TestCommit(t *testing.T) {
 		}
 	})
 }
+
+// TestStartAttachExited: `start -a` of an exited container attaches to its
+// next run (the daemon takes an attach to a stopped container), with both
+// CLIs.
+func TestStartAttachExited(t *testing.T) {
+	e := newEnv(t)
+	for _, prog := range []string{"docker", "gantry"} {
+		ctr := name("startattach")
+		e.docker(t, "run", "--name", ctr, "busybox", "sh", "-c", "echo run; exit 3")
+		r := e.cli(t, prog, "start", "-a", ctr)
+		if r.Stdout != "run\n" || r.Code != 3 {
+			t.Errorf("%s start -a of an exited container: %s", prog, r)
+		}
+		e.mustDocker(t, "rm", ctr)
+	}
+}
