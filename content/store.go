@@ -57,14 +57,19 @@ func notFound(d digest.Digest) error {
 // size. If expected is not empty and the content does not match it, nothing
 // is stored and an invalid-argument error naming both digests is returned.
 // The write is atomic: the blob is either fully present afterwards or not
-// at all. Storing a blob that is already present succeeds.
+// at all. Storing a blob that is already present succeeds. An error of r
+// is returned as it is.
 func (s *Store) Put(ctx context.Context, r io.Reader, expected digest.Digest) (digest.Digest, int64, error) {
 	w, err := s.Writer(ctx)
 	if err != nil {
 		return "", 0, err
 	}
 	defer w.Close()
-	if _, err := io.Copy(w, ctxReader{ctx, r}); err != nil {
+	src := &sourceReader{r: ctxReader{ctx, r}}
+	if _, err := io.Copy(w, src); err != nil {
+		if src.err != nil {
+			return "", 0, src.err
+		}
 		return "", 0, fmt.Errorf("write blob: %w", err)
 	}
 	d, err := w.Commit(ctx, expected)
@@ -217,4 +222,19 @@ func (c ctxReader) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	return c.r.Read(p)
+}
+
+// sourceReader remembers the error of its source, to tell it from a write
+// error.
+type sourceReader struct {
+	r   io.Reader
+	err error
+}
+
+func (s *sourceReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if err != nil && err != io.EOF {
+		s.err = err
+	}
+	return n, err
 }

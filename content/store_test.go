@@ -3,11 +3,13 @@ package content
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/containerd/errdefs"
 	"github.com/google/go-cmp/cmp"
@@ -98,6 +100,18 @@ func TestMismatchNamesBothDigests(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), exp.String()) || !strings.Contains(err.Error(), digest.FromString("hello").String()) {
 		t.Fatalf("error %v does not name both digests", err)
 	}
+}
+
+// TestPutSourceError: a failing source's error comes back as it is (not
+// as a write error), and nothing stays staged.
+func TestPutSourceError(t *testing.T) {
+	s, dir := newStore(t)
+	cut := errors.New("connection cut")
+	_, _, err := s.Put(context.Background(), io.MultiReader(strings.NewReader("part"), iotest.ErrReader(cut)), "")
+	if err != cut {
+		t.Errorf("Put of a failing source: %v, want %v", err, cut)
+	}
+	assertEmpty(t, filepath.Join(dir, "tmp"))
 }
 
 func TestIdempotentPut(t *testing.T) {

@@ -2,21 +2,35 @@ package daemon
 
 import (
 	"context"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 
 	"github.com/gantry/gantry/layer"
 )
 
+// pendingGrace is how long garbage collection keeps the layers a pull
+// verified before it was interrupted (the client gone, the network cut,
+// gantryd killed): long enough for the pull to be tried again, short
+// enough that an abandoned one does not hold the space for long.
+const pendingGrace = time.Hour
+
 // collectGarbage removes the layers and blobs no image or container needs
 // any more: what a removed image leaves, and what an interrupted import or
-// commit left half-way. Failures are logged; the next run retries.
+// commit left half-way. The layers an interrupted pull verified within
+// pendingGrace stay, for the next pull. Failures are logged; the next run
+// retries.
 func (d *Daemon) collectGarbage(ctx context.Context) {
 	d.gc.Lock()
 	defer d.gc.Unlock()
 	keepBlobs := map[digest.Digest]bool{}
 	keepLayers := map[digest.Digest]bool{}
 	images, err := d.images.List(ctx)
+	if err != nil {
+		d.log.Warn("garbage collection skipped", "error", err)
+		return
+	}
+	pending, err := d.blobs.PendingSince(time.Now().Add(-pendingGrace))
 	if err != nil {
 		d.log.Warn("garbage collection skipped", "error", err)
 		return
@@ -32,6 +46,9 @@ func (d *Daemon) collectGarbage(ctx context.Context) {
 			chain = layer.ChainID(chain, diffID)
 			keepLayers[chain] = true
 		}
+	}
+	for blob := range pending {
+		keepBlobs[blob] = true
 	}
 	copies, err := d.blobs.Retain(func(dg digest.Digest) bool { return keepBlobs[dg] })
 	if err != nil {
@@ -50,10 +67,17 @@ func (d *Daemon) collectGarbage(ctx context.Context) {
 	for _, l := range all {
 		parents[l.ChainID] = l.Parent
 	}
-	for _, c := range d.containers.List() {
-		for chain := c.Chain; chain != "" && !keepLayers[chain]; chain = parents[chain] {
+	// A layer needs its parents.
+	keepChain := func(chain digest.Digest) {
+		for ; chain != "" && !keepLayers[chain]; chain = parents[chain] {
 			keepLayers[chain] = true
 		}
+	}
+	for _, c := range d.containers.List() {
+		keepChain(c.Chain)
+	}
+	for _, l := range pending {
+		keepChain(l.Chain)
 	}
 	for _, l := range all {
 		if !keepLayers[l.ChainID] {

@@ -43,7 +43,8 @@ func (d *Daemon) PullImage(ctx context.Context, opts api.PullOptions, out api.Pr
 // repository digest) at it. Nothing is written to p before the manifest
 // is resolved, so that resolve errors can still be HTTP errors. After an
 // error no image is recorded; layers and blobs already verified stay for
-// the next pull (garbage collection removes them if none comes).
+// the next pull (garbage collection removes them if none comes within
+// pendingGrace).
 func (d *Daemon) pull(ctx context.Context, ref reference.Named, platform ocispec.Platform, auth registry.Auth, p *progress) (digest.Digest, error) {
 	img, err := d.registry.Resolve(ctx, ref, platform, auth)
 	if err != nil {
@@ -110,7 +111,8 @@ type pullLayer struct {
 // records the image. Layers download maxDownloads at a time; extraction is
 // in order. The first layer to download and extract is streamed: it is
 // extracted as it arrives, beside being stored as a blob, while the others
-// download into the content store to be extracted from there.
+// download into the content store to be extracted from there. Each blob
+// and layer is recorded as pending once verified, until the image is.
 func (d *Daemon) fetch(ctx context.Context, img *registry.Image, auth registry.Auth, p *progress) (digest.Digest, error) {
 	var cfg gimage.Config
 	if err := json.Unmarshal(img.Config, &cfg); err != nil {
@@ -190,11 +192,18 @@ func (d *Daemon) fetch(ctx context.Context, img *registry.Image, auth registry.A
 			return "", err
 		}
 		if l.needBlob || l.needLayer {
+			if err := d.blobs.AddPending(l.desc.Digest, l.chain); err != nil {
+				return "", err
+			}
 			p.layer(l.id, "Pull complete")
 		}
 		parent = l.chain
 	}
-	return d.images.CreateFromManifest(ctx, img.ManifestBytes, img.Config)
+	id, err := d.images.CreateFromManifest(ctx, img.ManifestBytes, img.Config)
+	if err != nil {
+		return "", err
+	}
+	return id, d.blobs.ForgetPending(layerDigests(img.Manifest.Layers)...)
 }
 
 // pullPlan finds what each layer lacks locally.
@@ -229,6 +238,9 @@ func (d *Daemon) download(ctx context.Context, img *registry.Image, auth registr
 	m := &meter{r: body, report: func(n int64) { p.bytes(l.id, "Downloading", n, l.desc.Size) }}
 	if _, _, err := d.content.Put(ctx, m, l.desc.Digest); err != nil {
 		return fmt.Errorf("layer %s: %w", l.desc.Digest, err)
+	}
+	if err := d.blobs.AddPending(l.desc.Digest, ""); err != nil {
+		return err
 	}
 	p.layer(l.id, "Verifying Checksum")
 	p.layer(l.id, "Download complete")

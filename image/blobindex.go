@@ -17,8 +17,9 @@ import (
 // BlobIndex remembers what registries know about layer blobs: the
 // repositories each blob was pulled from or pushed to (so that a push to
 // another repository of the same registry can mount it instead of
-// uploading it), and the gzip copy made of a zstd blob for registries'
-// clients that cannot read zstd (so that the next push reuses it). It lives
+// uploading it), the gzip copy made of a zstd blob for registries'
+// clients that cannot read zstd (so that the next push reuses it), and the
+// layers pulls verified before recording their image (pending.go). It lives
 // in one file rewritten atomically on every change. BlobIndex is safe for
 // concurrent use.
 type BlobIndex struct {
@@ -30,11 +31,12 @@ type BlobIndex struct {
 type blobState struct {
 	Sources map[digest.Digest][]string           // blob -> repositories (full names), oldest first
 	Gzip    map[digest.Digest]ocispec.Descriptor // zstd blob -> its gzip copy
+	Pending map[digest.Digest]PendingLayer       `json:",omitempty"` // layer blob -> its pull, until its image is recorded
 }
 
 // OpenBlobIndex loads the index kept in path, or starts an empty one.
 func OpenBlobIndex(path string) (*BlobIndex, error) {
-	ix := &BlobIndex{path: path, st: blobState{Sources: map[digest.Digest][]string{}, Gzip: map[digest.Digest]ocispec.Descriptor{}}}
+	ix := &BlobIndex{path: path, st: blobState{Sources: map[digest.Digest][]string{}, Gzip: map[digest.Digest]ocispec.Descriptor{}, Pending: map[digest.Digest]PendingLayer{}}}
 	data, err := os.ReadFile(path)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
@@ -50,6 +52,9 @@ func OpenBlobIndex(path string) (*BlobIndex, error) {
 	}
 	if ix.st.Gzip == nil {
 		ix.st.Gzip = map[digest.Digest]ocispec.Descriptor{}
+	}
+	if ix.st.Pending == nil {
+		ix.st.Pending = map[digest.Digest]PendingLayer{}
 	}
 	return ix, nil
 }

@@ -118,7 +118,7 @@ func (v *verifier) Read(p []byte) (int, error) {
 	case err == io.EOF:
 		v.err = v.check()
 	case err != nil && !v.resume():
-		v.err = classed{fmt.Errorf("read blob %s: %w", v.desc.Digest, err), errdefs.ErrUnavailable}
+		v.err = classed{v.readError(err), errdefs.ErrUnavailable}
 	}
 	return n, v.err
 }
@@ -132,6 +132,14 @@ func (v *verifier) check() error {
 		return dataLoss("%s verification failed for digest %s", v.what, v.desc.Digest)
 	}
 	return io.EOF
+}
+
+// readError words a failed read, saying how often it was resumed before.
+func (v *verifier) readError(err error) error {
+	if v.resumes == 0 {
+		return fmt.Errorf("read blob %s: %w", v.desc.Digest, err)
+	}
+	return fmt.Errorf("read blob %s: %w (after %d resumes)", v.desc.Digest, err, v.resumes)
 }
 
 // resume reopens the blob where the cut body stopped.

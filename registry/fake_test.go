@@ -528,6 +528,57 @@ func TestBlobVerification(t *testing.T) {
 	}
 }
 
+// TestBlobGivesUp: a blob cut part-way at every request is resumed
+// maxResumes times, each where the last stopped, then the read fails
+// saying so.
+func TestBlobGivesUp(t *testing.T) {
+	img := newTestImage(t, "x/app:1", 20000)
+	desc := img.push.Layers[0]
+	content := img.blobs[desc.Digest]
+	const piece = 1000
+	var ranges []string
+	f := newFake()
+	f.put("x/app", "1", img)
+	f.blob = func(w http.ResponseWriter, r *http.Request, other []byte) {
+		if !strings.HasSuffix(r.URL.Path, desc.Digest.String()) {
+			w.Write(other)
+			return
+		}
+		from := 0
+		if rg := r.Header.Get("Range"); rg != "" {
+			ranges = append(ranges, rg)
+			from, _ = strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(rg, "bytes="), "-"))
+			w.Header().Set("Content-Length", strconv.Itoa(len(content)-from))
+			w.WriteHeader(http.StatusPartialContent)
+		} else {
+			w.Header().Set("Content-Length", strconv.Itoa(len(content)))
+		}
+		w.Write(content[from : from+piece])
+		w.(http.Flusher).Flush()
+		conn, _, _ := w.(http.Hijacker).Hijack()
+		conn.Close()
+	}
+	host := f.serve(t)
+	c, _ := New(Config{})
+	got, err := c.Resolve(context.Background(), mustNamed(t, host+"/x/app:1"), ocispec.Platform{}, Auth{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := c.Blob(context.Background(), got, desc, Auth{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	want := fmt.Sprintf("read blob %s: unexpected EOF (after %d resumes)", desc.Digest, maxResumes)
+	if !errdefs.IsUnavailable(err) || err.Error() != want || len(b) != (maxResumes+1)*piece {
+		t.Errorf("read %d bytes, error %v; want %d bytes and unavailable: %s", len(b), err, (maxResumes+1)*piece, want)
+	}
+	if diff := cmp.Diff([]string{"bytes=1000-", "bytes=2000-", "bytes=3000-"}, ranges); diff != "" {
+		t.Errorf("resume requests (-want +got):\n%s", diff)
+	}
+}
+
 func TestManifestChecks(t *testing.T) {
 	img := newTestImage(t, "x/app:1")
 	f := newFake()
