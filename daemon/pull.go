@@ -203,7 +203,12 @@ func (d *Daemon) fetch(ctx context.Context, img *registry.Image, auth registry.A
 	if err != nil {
 		return "", err
 	}
-	return id, d.blobs.ForgetPending(layerDigests(img.Manifest.Layers)...)
+	// The image is recorded: a record left behind only keeps its layers
+	// for pendingGrace after it is removed.
+	if err := d.blobs.ForgetPending(layerDigests(img.Manifest.Layers)...); err != nil {
+		d.log.Warn("forget pending layers", "image", id, "error", err)
+	}
+	return id, nil
 }
 
 // pullPlan finds what each layer lacks locally.
