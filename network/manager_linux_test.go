@@ -331,12 +331,18 @@ func TestPublishedPorts(t *testing.T) {
 		t.Errorf("UDP published port answered %q, %v; want the echo", got, err)
 	}
 
-	// Another machine, on a link where the host has 10.78.0.1.
+	// Another machine, on a link where the host has 10.78.0.1, and a
+	// container on the same bridge dialling the host (hairpin, which the
+	// held port proxies).
 	client := newClient(t, "10.78.0.2", "10.78.0.1")
+	neighbour := mustSandbox(t, m, "neighbour")
+	mustJoin(t, m, neighbour, DefaultNetwork, EndpointOptions{Name: "neighbour"})
 	for _, tt := range []struct{ name, from, to string }{
 		{"host on 127.0.0.1", "", "127.0.0.1:" + port},
 		{"host on its address", "", "10.78.0.1:" + port},
 		{"another machine", client, "10.78.0.1:" + port},
+		{"container on the bridge, through the host", neighbour.Path, "10.78.0.1:" + port},
+		{"container on the bridge, through its gateway", neighbour.Path, ep.Gateway.String() + ":" + port},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			if line, err := greeting(tt.from, tt.to); err != nil || line != "hello from web" {
@@ -365,7 +371,7 @@ func TestPublishedPorts(t *testing.T) {
 	if got := nsLinks(t, other); len(got) != 1 {
 		t.Errorf("failed joins left links: %v", got)
 	}
-	if eps, _ := m.Endpoints(DefaultNetwork); len(eps) != 1 {
+	if eps, _ := m.Endpoints(DefaultNetwork); len(eps) != 2 { // web and neighbour
 		t.Errorf("failed joins left endpoints: %v", eps)
 	}
 

@@ -6,7 +6,9 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"sync"
 	"syscall"
+	"time"
 
 	"github.com/containerd/errdefs"
 )
@@ -14,8 +16,11 @@ import (
 // heldPort is a published host port, reserved by a socket gantryd keeps
 // bound (and listening, for TCP) for as long as the port is published: no
 // other program can take it, and a port someone else has is found at once.
-// Traffic to it never reaches the socket; iptables sends it on to the
-// container.
+// Traffic to it seldom reaches the socket: iptables sends it on to the
+// container. What does reach a TCP port, a container dialling its own
+// bridge's host address (hairpin, left alone by the DNAT rule as Docker does)
+// or a connection whose rules were gone, is proxied to the container, as
+// Docker's userland proxy does, rather than left hanging.
 type heldPort struct {
 	binding PortBinding // as bound: HostIP and HostPort set
 	sock    io.Closer
@@ -28,7 +33,7 @@ func (h heldPort) Close() error { return h.sock.Close() }
 func (m *Manager) holdPorts(ep *endpoint, bindings []PortBinding) ([]heldPort, error) {
 	var held []heldPort
 	for _, b := range bindings {
-		h, err := m.holdPort(b)
+		h, err := m.holdPort(ep, b)
 		if err != nil {
 			closeAll(held)
 			return nil, fmt.Errorf("driver failed programming external connectivity on endpoint %s (%s): %w", ep.Name, ep.ID, err)
@@ -38,8 +43,9 @@ func (m *Manager) holdPorts(ep *endpoint, bindings []PortBinding) ([]heldPort, e
 	return held, nil
 }
 
-// holdPort binds one host port; HostPort 0 takes one the kernel picks.
-func (m *Manager) holdPort(b PortBinding) (heldPort, error) {
+// holdPort binds one host port of the endpoint; HostPort 0 takes one the
+// kernel picks.
+func (m *Manager) holdPort(ep *endpoint, b PortBinding) (heldPort, error) {
 	if b.Proto != "tcp" && b.Proto != "udp" {
 		return heldPort{}, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("unsupported protocol %q for port %d", b.Proto, b.ContainerPort))
 	}
@@ -59,7 +65,9 @@ func (m *Manager) holdPort(b PortBinding) (heldPort, error) {
 	if b.Proto == "tcp" {
 		var l net.Listener
 		if l, err = net.Listen("tcp4", addr); err == nil {
-			sock, local = l, l.Addr()
+			p := &proxy{Listener: l, to: netip.AddrPortFrom(ep.IP, b.ContainerPort).String(), conns: map[net.Conn]bool{}}
+			go p.serve()
+			sock, local = p, l.Addr()
 		}
 	} else {
 		var c net.PacketConn
@@ -93,4 +101,75 @@ func (m *Manager) publishing(b PortBinding) bool {
 		}
 	}
 	return false
+}
+
+// proxy serves the connections a held TCP port accepts: each is spliced to
+// the container's port. Closing it closes the listener and the connections.
+type proxy struct {
+	net.Listener
+	to string // the container's address and port
+
+	mu     sync.Mutex
+	conns  map[net.Conn]bool
+	closed bool
+}
+
+func (p *proxy) serve() {
+	for {
+		c, err := p.Accept()
+		if err != nil {
+			return // closed
+		}
+		go p.splice(c)
+	}
+}
+
+func (p *proxy) splice(c net.Conn) {
+	defer c.Close()
+	up, err := net.DialTimeout("tcp4", p.to, 10*time.Second)
+	if err != nil {
+		return
+	}
+	defer up.Close()
+	defer p.untrack(c, up)
+	if !p.track(c, up) {
+		return
+	}
+	done := make(chan struct{})
+	go func() {
+		io.Copy(up, c)
+		up.(*net.TCPConn).CloseWrite()
+		close(done)
+	}()
+	io.Copy(c, up)
+	c.(*net.TCPConn).CloseWrite()
+	<-done
+}
+
+func (p *proxy) track(conns ...net.Conn) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range conns {
+		p.conns[c] = true
+	}
+	return !p.closed
+}
+
+func (p *proxy) untrack(conns ...net.Conn) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range conns {
+		delete(p.conns, c)
+	}
+}
+
+func (p *proxy) Close() error {
+	err := p.Listener.Close()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.closed = true
+	for c := range p.conns {
+		c.Close()
+	}
+	return err
 }
