@@ -1,7 +1,7 @@
 GO ?= go
 BIN := bin
 
-.PHONY: build test unit integration bench bench-build bench-network bench-registry clean
+.PHONY: build test unit integration bench bench-build bench-network bench-registry bench-save clean
 
 build:
 	$(GO) build -o $(BIN)/gantryd ./cmd/gantryd
