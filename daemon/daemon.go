@@ -60,9 +60,12 @@ type Daemon struct {
 	net        netState
 	execs      *container.Execs
 
-	// gc excludes layer and blob garbage collection (Lock) while an import or
-	// commit is between writing a layer and recording its image (RLock).
-	gc sync.RWMutex
+	// gc excludes layer and blob garbage collection (Lock) while an
+	// operation writes a layer or blob no image or lease references yet and
+	// records what references it (RLock): a short, local step. Pulls and
+	// pushes, which wait on the network, hold leases instead.
+	gc     sync.RWMutex
+	leases leases
 
 	procMu   sync.Mutex
 	procs    map[string]*runtime.Process // running containers' processes, by ID

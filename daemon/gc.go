@@ -17,14 +17,20 @@ const pendingGrace = time.Hour
 
 // collectGarbage removes the layers and blobs no image or container needs
 // any more: what a removed image leaves, and what an interrupted import or
-// commit left half-way. The layers an interrupted pull verified within
-// pendingGrace stay, for the next pull. Failures are logged; the next run
-// retries.
+// commit left half-way. What running pulls and pushes lease stays, and so
+// do the layers an interrupted pull verified within pendingGrace, for the
+// next pull. Failures are logged; the next run retries.
 func (d *Daemon) collectGarbage(ctx context.Context) {
 	d.gc.Lock()
 	defer d.gc.Unlock()
 	keepBlobs := map[digest.Digest]bool{}
 	keepLayers := map[digest.Digest]bool{}
+	// Leases first: one released from now on was released after its
+	// operation recorded its image, which the list below then has.
+	leasedBlobs, leasedChains := d.leases.leased()
+	for _, b := range leasedBlobs {
+		keepBlobs[b] = true
+	}
 	images, err := d.images.List(ctx)
 	if err != nil {
 		d.log.Warn("garbage collection skipped", "error", err)
@@ -78,6 +84,9 @@ func (d *Daemon) collectGarbage(ctx context.Context) {
 	}
 	for _, l := range pending {
 		keepChain(l.Chain)
+	}
+	for _, c := range leasedChains {
+		keepChain(c)
 	}
 	for _, l := range all {
 		if !keepLayers[l.ChainID] {

@@ -121,9 +121,11 @@ func (d *Daemon) fetch(ctx context.Context, img *registry.Image, auth registry.A
 	if len(cfg.RootFS.DiffIDs) != len(img.Manifest.Layers) {
 		return "", errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("image config has %d diff IDs but the manifest lists %d layers", len(cfg.RootFS.DiffIDs), len(img.Manifest.Layers)))
 	}
-	d.gc.RLock()
-	defer d.gc.RUnlock()
-	layers, err := d.pullPlan(ctx, img.Manifest.Layers, cfg.RootFS.DiffIDs)
+	// The lease comes before the plan: what the plan finds here stays.
+	chains := chainIDs(cfg.RootFS.DiffIDs)
+	release := d.lease(layerDigests(img.Manifest.Layers), chains)
+	defer release()
+	layers, err := d.pullPlan(ctx, img.Manifest.Layers, cfg.RootFS.DiffIDs, chains)
 	if err != nil {
 		return "", err
 	}
@@ -199,7 +201,11 @@ func (d *Daemon) fetch(ctx context.Context, img *registry.Image, auth registry.A
 		}
 		parent = l.chain
 	}
+	// Config and manifest blobs are new to garbage collection until the
+	// record references them.
+	d.gc.RLock()
 	id, err := d.images.CreateFromManifest(ctx, img.ManifestBytes, img.Config)
+	d.gc.RUnlock()
 	if err != nil {
 		return "", err
 	}
@@ -211,12 +217,23 @@ func (d *Daemon) fetch(ctx context.Context, img *registry.Image, auth registry.A
 	return id, nil
 }
 
-// pullPlan finds what each layer lacks locally.
-func (d *Daemon) pullPlan(ctx context.Context, descs []ocispec.Descriptor, diffIDs []digest.Digest) ([]*pullLayer, error) {
-	layers := make([]*pullLayer, len(descs))
+// chainIDs returns the chain ID of each layer of diffIDs.
+func chainIDs(diffIDs []digest.Digest) []digest.Digest {
+	out := make([]digest.Digest, len(diffIDs))
 	var chain digest.Digest
+	for i, diffID := range diffIDs {
+		chain = layer.ChainID(chain, diffID)
+		out[i] = chain
+	}
+	return out
+}
+
+// pullPlan finds what each layer (of blob descs, diff IDs and chain IDs)
+// lacks locally. The caller leases the layers' blobs and chains.
+func (d *Daemon) pullPlan(ctx context.Context, descs []ocispec.Descriptor, diffIDs, chains []digest.Digest) ([]*pullLayer, error) {
+	layers := make([]*pullLayer, len(descs))
 	for i, desc := range descs {
-		chain = layer.ChainID(chain, diffIDs[i])
+		chain := chains[i]
 		l := &pullLayer{desc: desc, id: shortID(desc.Digest), diffID: diffIDs[i], chain: chain}
 		if _, err := d.content.Size(ctx, desc.Digest); errdefs.IsNotFound(err) {
 			l.needBlob = true

@@ -78,7 +78,9 @@ func noLocalTag(ref reference.Named) error {
 
 // push uploads the image ref names and records the repository digest it
 // got. Layers stored as zstd go as gzip copies (docker 20.10 cannot read
-// zstd layers), made once and kept beside the originals.
+// zstd layers), made once and kept beside the originals. The image's blobs
+// (and so their copies) are leased: garbage collection, an rmi of this
+// image included, runs meanwhile and keeps them.
 func (d *Daemon) push(ctx context.Context, ref reference.NamedTagged, auth registry.Auth, p *progress) error {
 	id, err := d.images.Resolve(ctx, ref.String())
 	if errdefs.IsNotFound(err) {
@@ -90,8 +92,11 @@ func (d *Daemon) push(ctx context.Context, ref reference.NamedTagged, auth regis
 	if err != nil {
 		return err
 	}
-	d.gc.RLock()
-	defer d.gc.RUnlock()
+	release := d.lease(append([]digest.Digest{img.ID, img.Manifest}, layerDigests(img.Layers)...), nil)
+	defer release()
+	if _, err := d.images.Get(ctx, id); err != nil {
+		return err // removed before the lease
+	}
 	manifest, mediaType, err := d.images.Manifest(ctx, id)
 	if err != nil {
 		return err
@@ -159,7 +164,7 @@ func (d *Daemon) distributableLayers(ctx context.Context, layers []ocispec.Descr
 }
 
 // gzipCopy returns the gzip copy of the zstd layer blob desc, making and
-// recording it the first time. The caller holds d.gc for reading.
+// recording it the first time. The caller leases desc.
 func (d *Daemon) gzipCopy(ctx context.Context, desc ocispec.Descriptor) (ocispec.Descriptor, error) {
 	if gz, ok := d.blobs.Gzip(desc.Digest); ok {
 		if _, err := d.content.Size(ctx, gz.Digest); err == nil {
@@ -191,6 +196,9 @@ func (d *Daemon) gzipCopy(ctx context.Context, desc ocispec.Descriptor) (ocispec
 	if err := gw.Close(); err != nil {
 		return ocispec.Descriptor{}, err
 	}
+	// The copy is garbage until it is recorded as desc's.
+	d.gc.RLock()
+	defer d.gc.RUnlock()
 	dg, err := w.Commit(ctx, "")
 	if err != nil {
 		return ocispec.Descriptor{}, err

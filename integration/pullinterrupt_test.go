@@ -529,3 +529,47 @@ func errString(err error) string {
 	}
 	return err.Error()
 }
+
+// TestPullGarbageCollectedMeanwhile removes an image while a pull that
+// reuses its layer waits on the network: the removal does not wait for the
+// pull, and its garbage collection leaves the layer the pull found here.
+func TestPullGarbageCollectedMeanwhile(t *testing.T) {
+	e := newEnv(t)
+	if e.External {
+		t.Skip("checks gantryd's garbage collection")
+	}
+	reg := startRegistry(t, e, false)
+	// An image of busybox's layer alone, in the registry and here: the
+	// two-layer image's small layer "Already exists" in the pull.
+	base := reg.Host + "/" + name("pullgc") + ":1"
+	e.mustDocker(t, "tag", "busybox", base)
+	e.mustDocker(t, "push", base)
+	img := pushTwoLayerImage(t, e, reg)
+	proxy := startThrottleProxy(t, e, reg.Host)
+
+	held := proxy.hold(img.big.Digest, 2<<20)
+	pull := startPull(t, e, proxy.Host+"/"+img.path)
+	pull.waitFor(t, shortHex(img.small.Digest)+": Already exists")
+	waitClosed(t, held, "the proxy served part of the big layer")
+
+	removed := make(chan result, 1)
+	go func() { removed <- e.docker(t, "rmi", base) }()
+	select {
+	case r := <-removed:
+		if r.Code != 0 {
+			t.Fatalf("docker rmi %s during the pull: %s", base, r)
+		}
+	case <-time.After(time.Minute):
+		t.Fatalf("docker rmi %s did not return within a minute while a pull waits on the network", base)
+	}
+	if _, err := os.Stat(filepath.Join(e.Root, "content", "blobs", "sha256", img.small.Digest.Encoded())); err != nil {
+		t.Errorf("the blob the pull found here was collected: %v", err)
+	}
+
+	proxy.release()
+	if err := pull.wait(); err != nil {
+		t.Fatalf("docker pull: %v\n%s", err, pull.output())
+	}
+	e.checkRuns(t, proxy.Host+"/"+img.path)
+	e.mustDocker(t, "rmi", proxy.Host+"/"+img.path)
+}
