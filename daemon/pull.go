@@ -357,7 +357,7 @@ func (a *aheadReader) fill(r io.Reader) {
 	defer close(a.chunks)
 	for {
 		buf := make([]byte, readAheadChunk)
-		n, err := io.ReadFull(r, buf)
+		n, err := fillChunk(r, buf)
 		if n > 0 {
 			select {
 			case a.chunks <- buf[:n]:
@@ -365,7 +365,7 @@ func (a *aheadReader) fill(r io.Reader) {
 				return
 			}
 		}
-		if err == io.EOF || err == io.ErrUnexpectedEOF {
+		if err == io.EOF {
 			return
 		}
 		if err != nil {
@@ -373,6 +373,21 @@ func (a *aheadReader) fill(r io.Reader) {
 			return
 		}
 	}
+}
+
+// fillChunk reads r into buf until buf is full or r fails. Unlike
+// io.ReadFull it passes r's errors on as they are: io.EOF is the clean end,
+// io.ErrUnexpectedEOF a truncated stream.
+func fillChunk(r io.Reader, buf []byte) (int, error) {
+	n := 0
+	for n < len(buf) {
+		m, err := r.Read(buf[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 func (a *aheadReader) Read(p []byte) (int, error) {
