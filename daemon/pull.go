@@ -274,7 +274,9 @@ func (d *Daemon) download(ctx context.Context, img *registry.Image, auth registr
 // once the blob verified and its diff ID is the config's; otherwise it is
 // left unreferenced, for garbage collection.
 func (d *Daemon) streamLayer(ctx context.Context, img *registry.Image, auth registry.Auth, parent digest.Digest, l *pullLayer, p *progress) error {
-	body, err := d.registry.Blob(ctx, img, l.desc, auth)
+	bodyCtx, cancelBody := context.WithCancel(ctx)
+	defer cancelBody()
+	body, err := d.registry.Blob(bodyCtx, img, l.desc, auth)
 	if err != nil {
 		return fmt.Errorf("layer %s: %w", l.desc.Digest, err)
 	}
@@ -286,7 +288,7 @@ func (d *Daemon) streamLayer(ctx context.Context, img *registry.Image, auth regi
 	defer w.Close()
 	m := &meter{r: body, report: func(n int64) { p.bytes(l.id, "Downloading", n, l.desc.Size) }}
 	src := io.TeeReader(m, w)
-	applied, err := d.apply(ctx, parent, src)
+	applied, err := d.apply(ctx, parent, src, cancelBody)
 	if err == nil {
 		_, err = io.Copy(io.Discard, src) // to the end, where the blob is verified
 	}
@@ -310,7 +312,7 @@ func (d *Daemon) extractBlob(ctx context.Context, parent digest.Digest, l *pullL
 	}
 	defer rc.Close()
 	m := &meter{r: rc, report: func(n int64) { p.bytes(l.id, "Extracting", n, l.desc.Size) }}
-	applied, err := d.apply(ctx, parent, m)
+	applied, err := d.apply(ctx, parent, m, nil)
 	if err != nil {
 		return fmt.Errorf("layer %s: %w", l.desc.Digest, err)
 	}
@@ -319,16 +321,23 @@ func (d *Daemon) extractBlob(ctx context.Context, parent digest.Digest, l *pullL
 
 // apply extracts the compressed (gzip, zstd) or plain layer tar r on top of
 // parent. Reading r and decompressing run ahead of the extraction, on the
-// other core: a pull is then as fast as the slower of the two.
-func (d *Daemon) apply(ctx context.Context, parent digest.Digest, r io.Reader) (layer.Layer, error) {
+// other core: a pull is then as fast as the slower of the two. When the
+// extraction fails, apply calls abort (unless nil) before it waits for the
+// read ahead to stop: abort must unblock a Read of r waiting on the
+// network.
+func (d *Daemon) apply(ctx context.Context, parent digest.Digest, r io.Reader, abort func()) (layer.Layer, error) {
 	plain, err := decompress(r)
 	if err != nil {
 		return layer.Layer{}, err
 	}
 	defer plain.Close()
 	ahead := readAhead(plain)
-	defer ahead.Close()
-	return d.layers.Apply(ctx, parent, ahead)
+	l, err := d.layers.Apply(ctx, parent, ahead)
+	if err != nil && abort != nil {
+		abort()
+	}
+	ahead.Close()
+	return l, err
 }
 
 // readAheadChunks bounds how far readAhead runs ahead: 8 MiB.

@@ -2,12 +2,19 @@ package daemon
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"math/rand"
+	"path/filepath"
+	"sync"
 	"testing"
+	"time"
 
+	"github.com/containerd/errdefs"
 	"github.com/klauspost/compress/gzip"
+
+	"github.com/gantry/gantry/layer"
 )
 
 // TestReadAheadErrors checks that readAhead ends cleanly only at the end of
@@ -49,3 +56,49 @@ func TestReadAheadErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestApplyFailureAbortsSource feeds apply a stream that is not a tar and
+// then stalls, as a registry might: the failed extraction must abort the
+// stream rather than wait for it.
+func TestApplyFailureAbortsSource(t *testing.T) {
+	root := t.TempDir()
+	ls, err := layer.New(filepath.Join(root, "layers"), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &Daemon{layers: ls}
+	src := &stallingReader{data: bytes.Repeat([]byte{0xff}, 2*readAheadChunk), aborted: make(chan struct{})}
+	done := make(chan error, 1)
+	go func() {
+		_, err := d.apply(context.Background(), "", src, src.abort)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errdefs.IsInvalidArgument(err) {
+			t.Errorf("apply of a stream that is not a tar: %v, want an invalid-argument error", err)
+		}
+	case <-time.After(time.Minute):
+		src.abort()
+		t.Fatal("apply waited for the stalled source after the extraction failed")
+	}
+}
+
+// stallingReader returns data, then blocks until abort is called.
+type stallingReader struct {
+	data    []byte
+	aborted chan struct{}
+	once    sync.Once
+}
+
+func (r *stallingReader) Read(p []byte) (int, error) {
+	if len(r.data) > 0 {
+		n := copy(p, r.data)
+		r.data = r.data[n:]
+		return n, nil
+	}
+	<-r.aborted
+	return 0, errors.New("aborted")
+}
+
+func (r *stallingReader) abort() { r.once.Do(func() { close(r.aborted) }) }
