@@ -24,8 +24,13 @@ const maxResumes = 3
 // returns an errdefs.ErrDataLoss error naming the digest ("filesystem layer
 // verification failed for digest sha256:..."), so the caller must not use
 // the content before it has read to io.EOF. A download cut mid-way is
-// resumed where it stopped. The caller closes the reader.
+// resumed where it stopped. A descriptor without a size (Size <= 0, other
+// than the empty blob's) is an errdefs.ErrInvalidArgument error: nothing
+// would bound the download. The caller closes the reader.
 func (c *Client) Blob(ctx context.Context, img *Image, desc ocispec.Descriptor, auth Auth) (io.ReadCloser, error) {
+	if desc.Size < 0 || desc.Size == 0 && desc.Digest != emptyBlob {
+		return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("filesystem layer %s: invalid size %d in the manifest", desc.Digest, desc.Size))
+	}
 	ep := img.endpoint
 	if ep == nil {
 		var err error
@@ -50,17 +55,27 @@ func (s *session) openBlob(ctx context.Context, desc ocispec.Descriptor, what st
 	return &verifier{ctx: ctx, s: s, desc: desc, what: what, body: body, digester: desc.Digest.Algorithm().Digester()}, nil
 }
 
-// readBlob reads a small blob (a config) whole, verified.
+// emptyBlob is the digest of the blob of no bytes.
+var emptyBlob = digest.FromBytes(nil)
+
+// readBlob reads a small blob (a config) whole, verified. One larger than
+// limit bytes, whatever its descriptor says, is an
+// errdefs.ErrInvalidArgument error.
 func (s *session) readBlob(ctx context.Context, desc ocispec.Descriptor, limit int64, what string) ([]byte, error) {
+	tooLarge := errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("%s %s is larger than %d bytes", what, desc.Digest, limit))
 	if desc.Size > limit {
-		return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("%s %s is larger than %d bytes", what, desc.Digest, limit))
+		return nil, tooLarge
 	}
 	rc, err := s.openBlob(ctx, desc, what)
 	if err != nil {
 		return nil, err
 	}
 	defer rc.Close()
-	return io.ReadAll(rc)
+	b, err := io.ReadAll(io.LimitReader(rc, limit+1))
+	if err == nil && int64(len(b)) > limit {
+		return nil, tooLarge
+	}
+	return b, err
 }
 
 // getBlob requests a blob from offset on (a Range request when not 0).

@@ -787,3 +787,57 @@ func TestParseChallenges(t *testing.T) {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
 }
+
+// TestBlobWithoutSize: descriptors without a size do not make reads
+// unbounded. A config is read up to its limit; a layer is refused.
+func TestBlobWithoutSize(t *testing.T) {
+	ctx := context.Background()
+	c, _ := New(Config{})
+	resolve := func(t *testing.T, serveConfig func(w http.ResponseWriter, content []byte)) (*Image, testImage, error) {
+		t.Helper()
+		img := newTestImage(t, "x/app:1", 1000)
+		img.push.Config.Size = 0
+		img.writeManifest()
+		f := newFake()
+		f.put("x/app", "1", img)
+		f.blob = func(w http.ResponseWriter, r *http.Request, content []byte) {
+			if strings.HasSuffix(r.URL.Path, img.push.Config.Digest.String()) && serveConfig != nil {
+				serveConfig(w, content)
+				return
+			}
+			w.Write(content)
+		}
+		got, err := c.Resolve(ctx, mustNamed(t, f.serve(t)+"/x/app:1"), ocispec.Platform{}, Auth{})
+		return got, img, err
+	}
+
+	t.Run("config within the limit", func(t *testing.T) {
+		got, img, err := resolve(t, nil)
+		if err != nil || !bytes.Equal(got.Config, img.blobs[img.push.Config.Digest]) {
+			t.Fatalf("resolve: %v", err)
+		}
+	})
+	t.Run("config over the limit", func(t *testing.T) {
+		_, _, err := resolve(t, func(w http.ResponseWriter, _ []byte) {
+			w.Write(bytes.Repeat([]byte{'x'}, maxConfigSize+1))
+		})
+		if want := fmt.Sprintf("is larger than %d bytes", maxConfigSize); !errdefs.IsInvalidArgument(err) || !strings.Contains(err.Error(), want) {
+			t.Errorf("resolve: %v, want invalid argument: %s", err, want)
+		}
+	})
+	t.Run("layers", func(t *testing.T) {
+		got, img, err := resolve(t, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		desc := img.push.Layers[0]
+		desc.Size = 0
+		if _, err := c.Blob(ctx, got, desc, Auth{}); !errdefs.IsInvalidArgument(err) {
+			t.Errorf("blob of a layer without size: %v, want invalid argument", err)
+		}
+		desc.Size = -1
+		if _, err := c.Blob(ctx, got, desc, Auth{}); !errdefs.IsInvalidArgument(err) {
+			t.Errorf("blob of a layer of size -1: %v, want invalid argument", err)
+		}
+	})
+}
