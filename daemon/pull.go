@@ -229,14 +229,19 @@ func chainIDs(diffIDs []digest.Digest) []digest.Digest {
 }
 
 // pullPlan finds what each layer (of blob descs, diff IDs and chain IDs)
-// lacks locally. The caller leases the layers' blobs and chains.
+// lacks locally. A blob the manifest lists more than once is fetched for
+// its first layer only. The caller leases the layers' blobs and chains.
 func (d *Daemon) pullPlan(ctx context.Context, descs []ocispec.Descriptor, diffIDs, chains []digest.Digest) ([]*pullLayer, error) {
 	layers := make([]*pullLayer, len(descs))
+	fetched := map[digest.Digest]bool{}
 	for i, desc := range descs {
 		chain := chains[i]
 		l := &pullLayer{desc: desc, id: shortID(desc.Digest), diffID: diffIDs[i], chain: chain}
 		if _, err := d.content.Size(ctx, desc.Digest); errdefs.IsNotFound(err) {
-			l.needBlob = true
+			// A blob listed again is the first layer's to fetch, which is
+			// done with it before this one is extracted.
+			l.needBlob = !fetched[desc.Digest]
+			fetched[desc.Digest] = true
 		} else if err != nil {
 			return nil, err
 		}

@@ -7,13 +7,17 @@ import (
 	"io"
 	"math/rand"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/containerd/errdefs"
 	"github.com/klauspost/compress/gzip"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/gantry/gantry/content"
 	"github.com/gantry/gantry/layer"
 )
 
@@ -102,3 +106,33 @@ func (r *stallingReader) Read(p []byte) (int, error) {
 }
 
 func (r *stallingReader) abort() { r.once.Do(func() { close(r.aborted) }) }
+
+// TestPullPlanRepeatedBlob: a blob a manifest lists twice is fetched once,
+// for its first layer; both layers are extracted.
+func TestPullPlanRepeatedBlob(t *testing.T) {
+	root := t.TempDir()
+	cs, err := content.New(filepath.Join(root, "content"), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ls, err := layer.New(filepath.Join(root, "layers"), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &Daemon{content: cs, layers: ls}
+	blob := ocispec.Descriptor{Digest: digest.FromString("layer"), Size: 5}
+	other := ocispec.Descriptor{Digest: digest.FromString("other"), Size: 5}
+	descs := []ocispec.Descriptor{blob, other, blob}
+	diffIDs := []digest.Digest{digest.FromString("a"), digest.FromString("b"), digest.FromString("a")}
+	layers, err := d.pullPlan(context.Background(), descs, diffIDs, chainIDs(diffIDs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got [][2]bool
+	for _, l := range layers {
+		got = append(got, [2]bool{l.needBlob, l.needLayer})
+	}
+	if want := [][2]bool{{true, true}, {true, true}, {false, true}}; !slices.Equal(got, want) {
+		t.Errorf("needBlob, needLayer of each layer: %v, want %v", got, want)
+	}
+}
