@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"sync"
@@ -69,25 +70,25 @@ func (ix *BlobIndex) Sources(blob digest.Digest) []string {
 	return repos
 }
 
-// AddSources records that the blobs are in the repository repo.
+// AddSources records that the blobs are in the repository repo. After an
+// error the index is as it was.
 func (ix *BlobIndex) AddSources(repo string, blobs ...digest.Digest) error {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
-	changed := false
-	for _, b := range blobs {
-		repos := ix.st.Sources[b]
-		if i := slices.Index(repos, repo); i == len(repos)-1 && i >= 0 {
-			continue
-		} else if i >= 0 {
-			repos = slices.Delete(repos, i, i+1)
+	return ix.updateLocked(func(st *blobState) bool {
+		changed := false
+		for _, b := range blobs {
+			repos := st.Sources[b]
+			if i := slices.Index(repos, repo); i == len(repos)-1 && i >= 0 {
+				continue
+			} else if i >= 0 {
+				repos = slices.Delete(repos, i, i+1)
+			}
+			st.Sources[b] = append(repos, repo)
+			changed = true
 		}
-		ix.st.Sources[b] = append(repos, repo)
-		changed = true
-	}
-	if !changed {
-		return nil
-	}
-	return ix.saveLocked()
+		return changed
+	})
 }
 
 // Gzip returns the gzip copy of the zstd blob, if one was made.
@@ -98,47 +99,65 @@ func (ix *BlobIndex) Gzip(blob digest.Digest) (ocispec.Descriptor, bool) {
 	return d, ok
 }
 
-// SetGzip records gz as the gzip copy of the zstd blob.
+// SetGzip records gz as the gzip copy of the zstd blob. After an error the
+// index is as it was.
 func (ix *BlobIndex) SetGzip(blob digest.Digest, gz ocispec.Descriptor) error {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
-	ix.st.Gzip[blob] = gz
-	return ix.saveLocked()
+	return ix.updateLocked(func(st *blobState) bool {
+		st.Gzip[blob] = gz
+		return true
+	})
 }
 
 // Retain keeps the entries of the blobs keep returns true for, and reports
-// the gzip copies of those: garbage collection keeps them too.
+// the gzip copies of those: garbage collection keeps them too. After an
+// error the index is as it was.
 func (ix *BlobIndex) Retain(keep func(digest.Digest) bool) ([]digest.Digest, error) {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
-	changed := false
 	var copies []digest.Digest
-	isCopy := map[digest.Digest]bool{}
-	for b, gz := range ix.st.Gzip {
-		if !keep(b) {
-			delete(ix.st.Gzip, b)
-			changed = true
-			continue
+	err := ix.updateLocked(func(st *blobState) bool {
+		changed := false
+		isCopy := map[digest.Digest]bool{}
+		for b, gz := range st.Gzip {
+			if !keep(b) {
+				delete(st.Gzip, b)
+				changed = true
+				continue
+			}
+			copies = append(copies, gz.Digest)
+			isCopy[gz.Digest] = true
 		}
-		copies = append(copies, gz.Digest)
-		isCopy[gz.Digest] = true
-	}
-	for b := range ix.st.Sources {
-		if !keep(b) && !isCopy[b] {
-			delete(ix.st.Sources, b)
-			changed = true
+		for b := range st.Sources {
+			if !keep(b) && !isCopy[b] {
+				delete(st.Sources, b)
+				changed = true
+			}
 		}
-	}
-	if !changed {
-		return copies, nil
-	}
-	return copies, ix.saveLocked()
+		return changed
+	})
+	return copies, err
 }
 
-func (ix *BlobIndex) saveLocked() error {
-	data, err := json.Marshal(ix.st)
+// updateLocked applies change to a copy of the index and, when change
+// reports that it changed something, writes the copy and keeps it: after a
+// failed write the index is as it was. The caller holds ix.mu.
+func (ix *BlobIndex) updateLocked(change func(st *blobState) bool) error {
+	st := blobState{Sources: make(map[digest.Digest][]string, len(ix.st.Sources)), Gzip: maps.Clone(ix.st.Gzip), Pending: maps.Clone(ix.st.Pending)}
+	for b, repos := range ix.st.Sources {
+		st.Sources[b] = slices.Clone(repos) // change may edit them in place
+	}
+	if !change(&st) {
+		return nil
+	}
+	data, err := json.Marshal(st)
 	if err != nil {
 		return err
 	}
-	return atomicfile.Write(ix.path, data, 0o600)
+	if err := atomicfile.Write(ix.path, data, 0o600); err != nil {
+		return err
+	}
+	ix.st = st
+	return nil
 }

@@ -18,46 +18,49 @@ type PendingLayer struct {
 // layer chain when chain is not "" (an earlier chain is kept otherwise),
 // so that garbage collection keeps them for the next pull if this one is
 // interrupted. The record is written before AddPending returns: it
-// survives a crash of the daemon.
+// survives a crash of the daemon. After an error the index is as it was.
 func (ix *BlobIndex) AddPending(blob, chain digest.Digest) error {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
-	if chain == "" {
-		chain = ix.st.Pending[blob].Chain
-	}
-	ix.st.Pending[blob] = PendingLayer{Chain: chain, Verified: time.Now()}
-	return ix.saveLocked()
+	return ix.updateLocked(func(st *blobState) bool {
+		if chain == "" {
+			chain = st.Pending[blob].Chain
+		}
+		st.Pending[blob] = PendingLayer{Chain: chain, Verified: time.Now()}
+		return true
+	})
 }
 
 // ForgetPending drops the records of blobs: an image that references them
-// is recorded, so they are no longer garbage collection's exception.
+// is recorded, so they are no longer garbage collection's exception. After
+// an error the index is as it was.
 func (ix *BlobIndex) ForgetPending(blobs ...digest.Digest) error {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
-	changed := false
-	for _, b := range blobs {
-		if _, ok := ix.st.Pending[b]; ok {
-			delete(ix.st.Pending, b)
-			changed = true
+	return ix.updateLocked(func(st *blobState) bool {
+		changed := false
+		for _, b := range blobs {
+			if _, ok := st.Pending[b]; ok {
+				delete(st.Pending, b)
+				changed = true
+			}
 		}
-	}
-	if !changed {
-		return nil
-	}
-	return ix.saveLocked()
+		return changed
+	})
 }
 
 // PendingSince drops the records of layers verified before since and
-// returns the others, by blob.
+// returns the others, by blob. After an error the index is as it was.
 func (ix *BlobIndex) PendingSince(since time.Time) (map[digest.Digest]PendingLayer, error) {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
-	n := len(ix.st.Pending)
-	maps.DeleteFunc(ix.st.Pending, func(_ digest.Digest, l PendingLayer) bool { return l.Verified.Before(since) })
-	if len(ix.st.Pending) != n {
-		if err := ix.saveLocked(); err != nil {
-			return nil, err
-		}
+	err := ix.updateLocked(func(st *blobState) bool {
+		n := len(st.Pending)
+		maps.DeleteFunc(st.Pending, func(_ digest.Digest, l PendingLayer) bool { return l.Verified.Before(since) })
+		return len(st.Pending) != n
+	})
+	if err != nil {
+		return nil, err
 	}
 	return maps.Clone(ix.st.Pending), nil
 }

@@ -1,12 +1,14 @@
 package image
 
 import (
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 func TestPendingLayers(t *testing.T) {
@@ -59,5 +61,70 @@ func TestPendingLayers(t *testing.T) {
 	}
 	if got, err := ix.PendingSince(start.Add(-time.Minute)); err != nil || len(got) != 0 {
 		t.Errorf("after expiry and reopen: %v, %v; want none", got, err)
+	}
+}
+
+// TestBlobIndexFailedWrite: a change whose write fails leaves the index as
+// it was.
+func TestBlobIndexFailedWrite(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "images")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ix, err := OpenBlobIndex(filepath.Join(dir, "blobs.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	blob, other := digest.FromString("blob"), digest.FromString("other")
+	gz := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayerGzip, Digest: digest.FromString("gz"), Size: 2}
+	if err := ix.AddSources("r/a", blob, other); err != nil {
+		t.Fatal(err)
+	}
+	if err := ix.AddSources("r/b", blob); err != nil {
+		t.Fatal(err)
+	}
+	if err := ix.AddPending(blob, digest.FromString("chain")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(dir); err != nil { // every write fails from now on
+		t.Fatal(err)
+	}
+	before, err := ix.PendingSince(time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	tests := []struct {
+		name   string
+		change func() error
+	}{
+		{"AddSources", func() error { return ix.AddSources("r/a", blob, digest.FromString("new")) }},
+		{"AddPending", func() error { return ix.AddPending(other, "") }},
+		{"ForgetPending", func() error { return ix.ForgetPending(blob) }},
+		{"SetGzip", func() error { return ix.SetGzip(blob, gz) }},
+		{"PendingSince", func() error { _, err := ix.PendingSince(time.Now().Add(time.Minute)); return err }},
+		{"Retain", func() error { _, err := ix.Retain(func(digest.Digest) bool { return false }); return err }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := tt.change(); err == nil {
+				t.Fatal("no error although the index cannot be written")
+			}
+			if diff := cmp.Diff([]string{"r/b", "r/a"}, ix.Sources(blob)); diff != "" {
+				t.Errorf("sources of blob (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff([]string{"r/a"}, ix.Sources(other)); diff != "" {
+				t.Errorf("sources of other (-want +got):\n%s", diff)
+			}
+			if got := ix.Sources(digest.FromString("new")); len(got) != 0 {
+				t.Errorf("sources of a new blob: %v, want none", got)
+			}
+			if _, ok := ix.Gzip(blob); ok {
+				t.Error("a gzip copy is recorded")
+			}
+			if got, err := ix.PendingSince(time.Time{}); err != nil || !cmp.Equal(got, before) {
+				t.Errorf("pending: %v, %v; want %v", got, err, before)
+			}
+		})
 	}
 }
