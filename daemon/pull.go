@@ -230,7 +230,9 @@ func chainIDs(diffIDs []digest.Digest) []digest.Digest {
 
 // pullPlan finds what each layer (of blob descs, diff IDs and chain IDs)
 // lacks locally. A blob the manifest lists more than once is fetched for
-// its first layer only. The caller leases the layers' blobs and chains.
+// its first layer only. The pending records of the layers (what an
+// interrupted pull left) are refreshed. The caller leases the layers' blobs
+// and chains.
 func (d *Daemon) pullPlan(ctx context.Context, descs []ocispec.Descriptor, diffIDs, chains []digest.Digest) ([]*pullLayer, error) {
 	layers := make([]*pullLayer, len(descs))
 	fetched := map[digest.Digest]bool{}
@@ -251,6 +253,10 @@ func (d *Daemon) pullPlan(ctx context.Context, descs []ocispec.Descriptor, diffI
 			return nil, err
 		}
 		layers[i] = l
+	}
+	// What an interrupted pull left is in use again: its grace starts over.
+	if err := d.blobs.TouchPending(layerDigests(descs)...); err != nil {
+		return nil, err
 	}
 	return layers, nil
 }

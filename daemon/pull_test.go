@@ -18,6 +18,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/gantry/gantry/content"
+	gimage "github.com/gantry/gantry/image"
 	"github.com/gantry/gantry/layer"
 )
 
@@ -65,12 +66,7 @@ func TestReadAheadErrors(t *testing.T) {
 // then stalls, as a registry might: the failed extraction must abort the
 // stream rather than wait for it.
 func TestApplyFailureAbortsSource(t *testing.T) {
-	root := t.TempDir()
-	ls, err := layer.New(filepath.Join(root, "layers"), t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := &Daemon{layers: ls}
+	d := newStoreDaemon(t)
 	src := &stallingReader{data: bytes.Repeat([]byte{0xff}, 2*readAheadChunk), aborted: make(chan struct{})}
 	done := make(chan error, 1)
 	go func() {
@@ -110,16 +106,7 @@ func (r *stallingReader) abort() { r.once.Do(func() { close(r.aborted) }) }
 // TestPullPlanRepeatedBlob: a blob a manifest lists twice is fetched once,
 // for its first layer; both layers are extracted.
 func TestPullPlanRepeatedBlob(t *testing.T) {
-	root := t.TempDir()
-	cs, err := content.New(filepath.Join(root, "content"), t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ls, err := layer.New(filepath.Join(root, "layers"), t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := &Daemon{content: cs, layers: ls}
+	d := newStoreDaemon(t)
 	blob := ocispec.Descriptor{Digest: digest.FromString("layer"), Size: 5}
 	other := ocispec.Descriptor{Digest: digest.FromString("other"), Size: 5}
 	descs := []ocispec.Descriptor{blob, other, blob}
@@ -135,4 +122,57 @@ func TestPullPlanRepeatedBlob(t *testing.T) {
 	if want := [][2]bool{{true, true}, {true, true}, {false, true}}; !slices.Equal(got, want) {
 		t.Errorf("needBlob, needLayer of each layer: %v, want %v", got, want)
 	}
+}
+
+// TestPullPlanRefreshesPending: a layer an interrupted pull left gets its
+// grace again when a pull reuses it.
+func TestPullPlanRefreshesPending(t *testing.T) {
+	d := newStoreDaemon(t)
+	ctx := context.Background()
+	blob, _, err := d.content.Put(ctx, bytes.NewReader([]byte("layer")), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.blobs.AddPending(blob, ""); err != nil {
+		t.Fatal(err)
+	}
+	before, err := d.blobs.PendingSince(time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	diffIDs := []digest.Digest{digest.FromString("a")}
+	layers, err := d.pullPlan(ctx, []ocispec.Descriptor{{Digest: blob, Size: 5}}, diffIDs, chainIDs(diffIDs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if layers[0].needBlob {
+		t.Error("the stored blob is to be downloaded again")
+	}
+	after, err := d.blobs.PendingSince(time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !after[blob].Verified.After(before[blob].Verified) {
+		t.Errorf("pending record after the plan: %+v, before: %+v; want it refreshed", after[blob], before[blob])
+	}
+}
+
+// newStoreDaemon is a daemon with its content and layer stores and blob
+// index alone, in a temporary directory.
+func newStoreDaemon(t *testing.T) *Daemon {
+	t.Helper()
+	root := t.TempDir()
+	cs, err := content.New(filepath.Join(root, "content"), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ls, err := layer.New(filepath.Join(root, "layers"), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	blobs, err := gimage.OpenBlobIndex(filepath.Join(root, "blobs.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Daemon{content: cs, layers: ls, blobs: blobs}
 }

@@ -31,6 +31,25 @@ func (ix *BlobIndex) AddPending(blob, chain digest.Digest) error {
 	})
 }
 
+// TouchPending records that a pull uses the blobs again: those that have
+// a record get their time refreshed, as if verified now. The others stay
+// without one. After an error the index is as it was.
+func (ix *BlobIndex) TouchPending(blobs ...digest.Digest) error {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	return ix.updateLocked(func(st *blobState) bool {
+		changed := false
+		for _, b := range blobs {
+			if l, ok := st.Pending[b]; ok {
+				l.Verified = time.Now()
+				st.Pending[b] = l
+				changed = true
+			}
+		}
+		return changed
+	})
+}
+
 // ForgetPending drops the records of blobs: an image that references them
 // is recorded, so they are no longer garbage collection's exception. After
 // an error the index is as it was.

@@ -31,6 +31,25 @@ func TestPendingLayers(t *testing.T) {
 	if err := ix.ForgetPending(other, digest.FromString("never pending")); err != nil {
 		t.Fatal(err)
 	}
+	// A pull uses small again: its time is refreshed; a blob without a
+	// record gets none.
+	before, err := ix.PendingSince(time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ix.TouchPending(small, other); err != nil {
+		t.Fatal(err)
+	}
+	touched, err := ix.PendingSince(time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !touched[small].Verified.After(before[small].Verified) || touched[small].Chain != chain {
+		t.Errorf("small after TouchPending: %+v, before %+v; want a later time, the same chain", touched[small], before[small])
+	}
+	if _, ok := touched[other]; ok {
+		t.Error("TouchPending recorded a blob that had no record")
+	}
 
 	// Another daemon process reads what this one recorded.
 	ix, err = OpenBlobIndex(path)
@@ -101,6 +120,7 @@ func TestBlobIndexFailedWrite(t *testing.T) {
 		{"AddSources", func() error { return ix.AddSources("r/a", blob, digest.FromString("new")) }},
 		{"AddPending", func() error { return ix.AddPending(other, "") }},
 		{"ForgetPending", func() error { return ix.ForgetPending(blob) }},
+		{"TouchPending", func() error { return ix.TouchPending(blob) }},
 		{"SetGzip", func() error { return ix.SetGzip(blob, gz) }},
 		{"PendingSince", func() error { _, err := ix.PendingSince(time.Now().Add(time.Minute)); return err }},
 		{"Retain", func() error { _, err := ix.Retain(func(digest.Digest) bool { return false }); return err }},
