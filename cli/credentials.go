@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/distribution/reference"
@@ -93,41 +94,72 @@ func (c *credentials) helper(server string) string {
 	return c.cfg.CredsStore
 }
 
-// get returns the credentials stored for server; none is anonymous.
+// keys returns the config-file keys that name the registry server (a
+// normalized key): server itself first, then the auths keys that
+// normalize to it (the docker CLI may store "https://host:5000" or a URL
+// with a path), sorted.
+func (c *credentials) keys(server string) []string {
+	keys := []string{server}
+	var others []string
+	for k := range c.cfg.Auths {
+		if k != server && normalizeServer(k) == server {
+			others = append(others, k)
+		}
+	}
+	slices.Sort(others)
+	return append(keys, others...)
+}
+
+// get returns the credentials stored for server, under its key or, as the
+// docker CLI's file store, another key naming the same host; none is
+// anonymous.
 func (c *credentials) get(server string) (registry.AuthConfig, error) {
-	auth := registry.AuthConfig{ServerAddress: server}
-	if h := c.helper(server); h != "" {
-		var out struct{ Username, Secret string }
-		data, err := runHelper(h, "get", server)
-		if err != nil {
-			if strings.Contains(err.Error(), "credentials not found") {
-				return auth, nil
-			}
+	for _, k := range c.keys(server) {
+		auth, found, err := c.getKey(k)
+		if err != nil || found {
+			auth.ServerAddress = server
 			return auth, err
 		}
+	}
+	return registry.AuthConfig{ServerAddress: server}, nil
+}
+
+// getKey returns the credentials stored under the config-file key, and
+// whether there are any.
+func (c *credentials) getKey(key string) (registry.AuthConfig, bool, error) {
+	var auth registry.AuthConfig
+	if h := c.helper(key); h != "" {
+		var out struct{ Username, Secret string }
+		data, err := runHelper(h, "get", key)
+		if err != nil {
+			if strings.Contains(err.Error(), "credentials not found") {
+				return auth, false, nil
+			}
+			return auth, false, err
+		}
 		if err := json.Unmarshal(data, &out); err != nil {
-			return auth, fmt.Errorf("docker-credential-%s get: %w", h, err)
+			return auth, false, fmt.Errorf("docker-credential-%s get: %w", h, err)
 		}
 		if out.Username == "<token>" {
 			auth.IdentityToken = out.Secret
 		} else {
 			auth.Username, auth.Password = out.Username, out.Secret
 		}
-		return auth, nil
+		return auth, true, nil
 	}
-	e, ok := c.cfg.Auths[server]
+	e, ok := c.cfg.Auths[key]
 	if !ok {
-		return auth, nil
+		return auth, false, nil
 	}
 	auth.IdentityToken = e.IdentityToken
 	if e.Auth != "" {
 		data, err := base64.StdEncoding.DecodeString(e.Auth)
 		if err != nil {
-			return auth, fmt.Errorf("invalid auth of %s in %s: %w", server, c.path, err)
+			return auth, false, fmt.Errorf("invalid auth of %s in %s: %w", key, c.path, err)
 		}
 		auth.Username, auth.Password, _ = strings.Cut(string(data), ":")
 	}
-	return auth, nil
+	return auth, true, nil
 }
 
 // store saves auth for server (an identity token instead of the password
@@ -153,33 +185,44 @@ func (c *credentials) store(server string, auth registry.AuthConfig) error {
 	return c.setAuths(server, &e)
 }
 
-// erase forgets the credentials of server; it reports whether there were
-// any.
-func (c *credentials) erase(server string) (bool, error) {
-	_, had := c.cfg.Auths[server]
-	if h := c.helper(server); h != "" {
-		if _, err := runHelper(h, "erase", server); err != nil && !strings.Contains(err.Error(), "credentials not found") {
-			return had, err
+// erase forgets the credentials of server, under every key that names it
+// (keys), as docker logout does: it reports false, erasing nothing, when
+// the file has no entry for it. A credential helper that fails to erase is
+// only reported to warn; the file is written without the entries.
+func (c *credentials) erase(server string, warn func(error)) (bool, error) {
+	var found []string
+	for _, k := range c.keys(server) {
+		if _, ok := c.cfg.Auths[k]; ok {
+			found = append(found, k)
 		}
-		had = true
 	}
-	if _, ok := c.cfg.Auths[server]; !ok {
-		return had, nil
+	if len(found) == 0 {
+		return false, nil
 	}
-	return had, c.setAuths(server, nil)
+	for _, k := range found {
+		if h := c.helper(k); h != "" {
+			if _, err := runHelper(h, "erase", k); err != nil && !strings.Contains(err.Error(), "credentials not found") {
+				warn(err)
+			}
+		}
+		delete(c.cfg.Auths, k)
+	}
+	return true, c.writeAuths()
 }
 
-// setAuths sets (or, with nil, removes) the auths entry of server and
-// writes the file, keeping its other contents.
+// setAuths sets the auths entry of server and writes the file, keeping its
+// other contents.
 func (c *credentials) setAuths(server string, e *authEntry) error {
 	if c.cfg.Auths == nil {
 		c.cfg.Auths = map[string]authEntry{}
 	}
-	if e == nil {
-		delete(c.cfg.Auths, server)
-	} else {
-		c.cfg.Auths[server] = *e
-	}
+	c.cfg.Auths[server] = *e
+	return c.writeAuths()
+}
+
+// writeAuths writes the file with the auths entries of c, keeping its
+// other contents.
+func (c *credentials) writeAuths() error {
 	auths, err := json.Marshal(c.cfg.Auths)
 	if err != nil {
 		return err

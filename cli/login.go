@@ -128,21 +128,23 @@ func newLogoutCommand(c *Cli) *cobra.Command {
 	}
 }
 
-// runLogout forgets the stored credentials of server, as docker logout.
+// runLogout forgets the stored credentials of server, under every key
+// naming it, as docker logout: a credential helper's failure is a warning.
 func runLogout(c *Cli, server string) error {
 	key := normalizeServer(server)
 	creds, err := loadCredentials()
 	if err != nil {
 		return err
 	}
-	had, err := creds.erase(key)
-	if err != nil {
-		return err
-	}
-	if !had {
+	var warnings []error
+	had, err := creds.erase(key, func(err error) { warnings = append(warnings, err) })
+	if !had && err == nil {
 		fmt.Fprintf(c.Out, "Not logged in to %s\n", key)
 		return nil
 	}
 	fmt.Fprintf(c.Out, "Removing login credentials for %s\n", key)
-	return nil
+	for _, w := range warnings {
+		fmt.Fprintf(c.Err, "WARNING: could not erase credentials: %v\n", w)
+	}
+	return err
 }
