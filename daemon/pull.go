@@ -25,7 +25,9 @@ import (
 // maxDownloads is how many layers a pull fetches at once, as dockerd.
 const maxDownloads = 3
 
-// PullImage implements POST /images/create?fromImage=.
+// PullImage implements POST /images/create?fromImage=. A repository
+// without tag, digest or tag parameter stands for all its tags (docker
+// pull --all-tags), as with dockerd.
 func (d *Daemon) PullImage(ctx context.Context, opts api.PullOptions, out api.ProgressOutput) error {
 	ref, err := pullReference(opts.Image, opts.Tag)
 	if err != nil {
@@ -35,54 +37,91 @@ func (d *Daemon) PullImage(ctx context.Context, opts api.PullOptions, out api.Pr
 	if err != nil {
 		return err
 	}
-	_, err = d.pull(ctx, ref, platform, opts.Auth, newProgress(out))
-	return err
+	if !reference.IsNameOnly(ref) {
+		_, err = d.pull(ctx, ref, platform, opts.Auth, newProgress(out))
+		return err
+	}
+	tags, err := d.registry.Tags(ctx, ref, opts.Auth)
+	if err != nil {
+		return resolveError(ref, err)
+	}
+	p := newProgress(out)
+	updated := false
+	for _, tag := range tags {
+		tagged, err := reference.WithTag(ref, tag)
+		if err != nil {
+			return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("registry lists an invalid tag %q of %s", tag, reference.FamiliarName(ref)))
+		}
+		_, newer, err := d.pullTag(ctx, tagged, platform, opts.Auth, p)
+		if err != nil {
+			return err
+		}
+		updated = updated || newer
+	}
+	pullStatus(p, ref, updated)
+	return nil
 }
 
-// pull fetches the image ref names, stores it, and points ref (and the
-// repository digest) at it. Nothing is written to p before the manifest
-// is resolved, so that resolve errors can still be HTTP errors. After an
-// error no image is recorded; layers and blobs already verified stay for
-// the next pull (garbage collection removes them if none comes within
-// pendingGrace).
+// pull fetches the image ref names as pullTag does and says whether it
+// was new.
 func (d *Daemon) pull(ctx context.Context, ref reference.Named, platform ocispec.Platform, auth registry.Auth, p *progress) (digest.Digest, error) {
-	img, err := d.registry.Resolve(ctx, ref, platform, auth)
-	if err != nil {
-		return "", resolveError(ref, err)
-	}
-	p.layer(refTag(ref), "Pulling from "+reference.Path(ref))
-	id := img.Manifest.Config.Digest
-	if _, err := d.images.Get(ctx, id); err != nil {
-		if !errdefs.IsNotFound(err) {
-			return "", err
-		}
-		if id, err = d.fetch(ctx, img, auth, p); err != nil {
-			return "", err
-		}
-	}
-	if err := d.blobs.AddSources(reference.TrimNamed(ref).String(), layerDigests(img.Manifest.Layers)...); err != nil {
-		return "", err
-	}
-	canonical, err := reference.WithDigest(reference.TrimNamed(ref), img.Digest)
+	id, updated, err := d.pullTag(ctx, ref, platform, auth, p)
 	if err != nil {
 		return "", err
 	}
-	updated := !d.images.HasReference(id, ref)
-	if _, digested := ref.(reference.Canonical); !digested {
-		if err := d.images.Tag(ctx, id, ref); err != nil {
-			return "", err
-		}
-	}
-	if err := d.images.AddDigest(ctx, id, canonical); err != nil {
-		return "", err
-	}
-	p.status("Digest: " + img.Digest.String())
+	pullStatus(p, ref, updated)
+	return id, nil
+}
+
+// pullStatus ends the output of a pull of ref as dockerd's.
+func pullStatus(p *progress, ref reference.Named, updated bool) {
 	if updated {
 		p.status("Status: Downloaded newer image for " + reference.FamiliarString(ref))
 	} else {
 		p.status("Status: Image is up to date for " + reference.FamiliarString(ref))
 	}
-	return id, nil
+}
+
+// pullTag fetches the image ref (a tag or a digest) names, stores it, and
+// points ref (and the repository digest) at it; it reports whether ref
+// points at another image than before. Nothing is written to p before the
+// manifest is resolved, so that resolve errors can still be HTTP errors.
+// After an error no image is recorded; layers and blobs already verified
+// stay for the next pull (garbage collection removes them if none comes
+// within pendingGrace).
+func (d *Daemon) pullTag(ctx context.Context, ref reference.Named, platform ocispec.Platform, auth registry.Auth, p *progress) (digest.Digest, bool, error) {
+	img, err := d.registry.Resolve(ctx, ref, platform, auth)
+	if err != nil {
+		return "", false, resolveError(ref, err)
+	}
+	p.layer(refTag(ref), "Pulling from "+reference.Path(ref))
+	id := img.Manifest.Config.Digest
+	if _, err := d.images.Get(ctx, id); err != nil {
+		if !errdefs.IsNotFound(err) {
+			return "", false, err
+		}
+		if id, err = d.fetch(ctx, img, auth, p); err != nil {
+			return "", false, err
+		}
+	}
+	if err := d.blobs.AddSources(reference.TrimNamed(ref).String(), layerDigests(img.Manifest.Layers)...); err != nil {
+		return "", false, err
+	}
+	canonical, err := reference.WithDigest(reference.TrimNamed(ref), img.Digest)
+	if err != nil {
+		return "", false, err
+	}
+	updated := !d.images.HasReference(id, ref)
+	if _, digested := ref.(reference.Canonical); !digested {
+		if err := d.images.Tag(ctx, id, ref); err != nil {
+			return "", false, err
+		}
+	}
+	if err := d.images.AddDigest(ctx, id, canonical); err != nil {
+		return "", false, err
+	}
+	p.status("Digest: " + img.Digest.String())
+	return id, updated, nil
 }
 
 func layerDigests(descs []ocispec.Descriptor) []digest.Digest {

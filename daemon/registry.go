@@ -22,14 +22,15 @@ func (d *Daemon) Login(ctx context.Context, auth registry.Auth) (string, error) 
 }
 
 // pullReference combines fromImage and tag as dockerd does: tag may be a
-// digest; neither means latest.
+// digest; neither leaves the repository name alone, which stands for all
+// its tags.
 func pullReference(image, tag string) (reference.Named, error) {
 	ref, err := reference.ParseNormalizedNamed(image)
 	if err != nil {
 		return nil, gimage.ErrInvalidReference
 	}
 	if tag == "" {
-		return reference.TagNameOnly(ref), nil
+		return ref, nil
 	}
 	name := reference.TrimNamed(ref)
 	if dg, err := digest.Parse(tag); err == nil {

@@ -457,3 +457,44 @@ func appendFile(t *testing.T, tarData []byte, name, content string) []byte {
 	}
 	return out.Bytes()
 }
+
+// TestRegistryPullAllTags: docker pull --all-tags pulls every tag of the
+// repository, with dockerd's output: each tag's pull, then one status line.
+func TestRegistryPullAllTags(t *testing.T) {
+	e := newEnv(t)
+	reg := startRegistry(t, e, false)
+	repo := reg.Host + "/" + name("alltags")
+	e.mustDocker(t, "tag", "busybox", repo+":1")
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	tw.WriteHeader(&tar.Header{Name: "two", Mode: 0o644, Size: 3, Typeflag: tar.TypeReg})
+	tw.Write([]byte("two"))
+	tw.Close()
+	if r := e.dockerIn(t, buf.String(), "import", "-", repo+":2"); r.Code != 0 {
+		t.Fatalf("docker import: %s", r)
+	}
+	ids := map[string]string{}
+	for _, tag := range []string{"1", "2"} {
+		e.mustDocker(t, "push", repo+":"+tag)
+		ids[tag] = e.mustDocker(t, "inspect", "-f", "{{.Id}}", repo+":"+tag)
+	}
+	e.mustDocker(t, "rmi", repo+":1", repo+":2")
+
+	out := e.mustDocker(t, "pull", "--all-tags", repo)
+	for _, want := range []string{"1: Pulling from " + strings.TrimPrefix(repo, reg.Host+"/"), "2: Pulling from ", "Status: Downloaded newer image for " + repo + "\n"} {
+		if strings.Count(out+"\n", want) != 1 {
+			t.Errorf("pull --all-tags output has not once %q:\n%s", want, out)
+		}
+	}
+	for tag, id := range ids {
+		if got := e.mustDocker(t, "inspect", "-f", "{{.Id}}", repo+":"+tag); got != id {
+			t.Errorf("%s:%s is %s after the pull, want %s", repo, tag, got, id)
+		}
+	}
+	if out := e.mustDocker(t, "pull", "-a", repo); !strings.Contains(out, "Status: Image is up to date for "+repo+"\n") {
+		t.Errorf("second pull --all-tags:\n%s", out)
+	}
+	if r := e.docker(t, "pull", "-a", reg.Host+"/"+name("missing")); r.Code == 0 {
+		t.Errorf("pull --all-tags of a missing repository: %s", r)
+	}
+}
