@@ -70,7 +70,7 @@ func (c *Client) origin(ctx context.Context, host string) (*endpoint, error) {
 	if ep := c.cached(host); ep != nil {
 		return ep, nil
 	}
-	secure := !c.insecure(host)
+	secure := !c.insecure(ctx, host)
 	bases := []string{"https://" + host}
 	if !secure {
 		bases = append(bases, "http://"+host)
@@ -98,7 +98,7 @@ func (c *Client) mirror(ctx context.Context, base string) (*endpoint, error) {
 	if err != nil {
 		return nil, err
 	}
-	ep, err := c.ping(ctx, u.String(), u.Host, !c.insecure(u.Host))
+	ep, err := c.ping(ctx, u.String(), u.Host, !c.insecure(ctx, u.Host))
 	if err != nil {
 		return nil, err
 	}
@@ -167,7 +167,7 @@ func isTransport(err error) bool {
 // insecure says host[:port] is spoken to without TLS verification: loopback
 // (Docker's default insecure range 127.0.0.0/8, and ::1), a host listed in
 // Config.Insecure, or one whose address is in a listed CIDR.
-func (c *Client) insecure(host string) bool {
+func (c *Client) insecure(ctx context.Context, host string) bool {
 	name := host
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		name = h
@@ -176,8 +176,9 @@ func (c *Client) insecure(host string) bool {
 		return true
 	}
 	var ips []net.IP
+	resolved := false
 	if ip := net.ParseIP(name); ip != nil {
-		ips = []net.IP{ip}
+		ips, resolved = []net.IP{ip}, true
 	}
 	for _, entry := range c.cfg.Insecure {
 		_, cidr, err := net.ParseCIDR(entry)
@@ -187,8 +188,13 @@ func (c *Client) insecure(host string) bool {
 			}
 			continue
 		}
-		if ips == nil {
-			ips, _ = net.LookupIP(name) // Docker also resolves names to match CIDRs
+		if !resolved {
+			// Docker also resolves names to match CIDRs.
+			resolved = true
+			addrs, _ := net.DefaultResolver.LookupIPAddr(ctx, name)
+			for _, a := range addrs {
+				ips = append(ips, a.IP)
+			}
 		}
 		for _, ip := range ips {
 			if cidr.Contains(ip) {
