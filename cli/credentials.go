@@ -14,6 +14,8 @@ import (
 
 	"github.com/distribution/reference"
 	"github.com/moby/moby/api/types/registry"
+
+	"github.com/gantry/gantry/internal/serveraddr"
 )
 
 // hubServer is the key of Docker Hub credentials in the config file.
@@ -77,13 +79,12 @@ func serverKey(image string) string {
 // normalizeServer turns what a user types after `login` into the key:
 // Docker Hub's URL, or host[:port] without scheme or path.
 func normalizeServer(server string) string {
-	host := strings.TrimPrefix(strings.TrimPrefix(server, "https://"), "http://")
-	host, _, _ = strings.Cut(host, "/")
-	switch host {
-	case "", "docker.io", "index.docker.io", "registry-1.docker.io":
+	switch host := serveraddr.Host(server); host {
+	case "", serveraddr.Hub:
 		return hubServer
+	default:
+		return host
 	}
-	return host
 }
 
 // helper names the credential helper for server, "" for the file itself.

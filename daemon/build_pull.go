@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/containerd/errdefs"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/gantry/gantry/api"
 	"github.com/gantry/gantry/builder"
+	"github.com/gantry/gantry/internal/serveraddr"
 	"github.com/gantry/gantry/registry"
 )
 
@@ -72,13 +75,17 @@ func decodeRegistryConfig(header string) (map[string]registry.Auth, error) {
 
 // authFor picks the credentials for the registry host from auths, whose
 // keys are addresses as the docker CLI writes them: "host[:port]",
-// possibly with a scheme, and Docker Hub's "https://index.docker.io/v1/".
+// possibly with a scheme and a path, and Docker Hub's
+// "https://index.docker.io/v1/". The key that is host itself comes first,
+// then the others in sorted order.
 func authFor(auths map[string]registry.Auth, host string) registry.Auth {
-	for key, auth := range auths {
-		k := strings.TrimPrefix(strings.TrimPrefix(key, "https://"), "http://")
-		k, _, _ = strings.Cut(k, "/")
-		if k == host || (host == "docker.io" && (k == "index.docker.io" || k == "registry-1.docker.io")) {
-			return auth
+	if auth, ok := auths[host]; ok {
+		return auth
+	}
+	want := serveraddr.Host(host)
+	for _, key := range slices.Sorted(maps.Keys(auths)) {
+		if serveraddr.Host(key) == want {
+			return auths[key]
 		}
 	}
 	return registry.Auth{}

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/containerd/errdefs"
+
+	"github.com/gantry/gantry/internal/serveraddr"
 )
 
 // Login checks auth against the registry auth.ServerAddress names (Docker
@@ -49,11 +51,7 @@ func (c *Client) Login(ctx context.Context, auth Auth) (string, error) {
 
 // loginHost is the registry host a login's server address names.
 func loginHost(addr string) (string, error) {
-	if addr == "" {
-		return hubHost, nil
-	}
-	s := strings.TrimPrefix(strings.TrimPrefix(addr, "https://"), "http://")
-	host, _, _ := strings.Cut(s, "/")
+	host := serveraddr.Host(addr)
 	if host == "" || strings.ContainsAny(host, " \t@") {
 		return "", errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid registry address %q", addr))
 	}
