@@ -8,6 +8,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/moby/moby/api/types/registry"
 	"github.com/moby/moby/client"
 	"github.com/moby/term"
 	"github.com/spf13/cobra"
@@ -75,8 +76,7 @@ func runLogin(ctx context.Context, c *Cli, server string, opts loginOptions) err
 	if err != nil {
 		return err
 	}
-	auth, _ := creds.get(key)
-	auth.Username, auth.Password, auth.IdentityToken = opts.user, opts.password, res.Auth.IdentityToken
+	auth := registry.AuthConfig{ServerAddress: key, Username: opts.user, Password: opts.password, IdentityToken: res.Auth.IdentityToken}
 	if err := creds.store(key, auth); err != nil {
 		return fmt.Errorf("Error saving credentials: %w", err)
 	}

@@ -43,9 +43,13 @@ func BenchmarkRealRegistry(b *testing.B) {
 		}
 	})
 	b.Run("pull", func(b *testing.B) {
+		pulled, err := c.Resolve(ctx, img.push.Ref, ocispec.Platform{}, Auth{})
+		if err != nil {
+			b.Fatal(err)
+		}
 		b.SetBytes(int64(len(blob)))
 		for b.Loop() {
-			rc, err := c.Blob(ctx, &Image{Ref: img.push.Ref}, img.push.Layers[0], Auth{})
+			rc, err := c.Blob(ctx, pulled, img.push.Layers[0], Auth{})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -17,8 +17,8 @@ import (
 // Range request before the error is returned.
 const maxResumes = 3
 
-// Blob opens a blob of img, from the registry or mirror img came from (or
-// the origin registry of img.Ref for an Image Resolve did not make). The
+// Blob opens a blob of img (an Image Resolve returned), from the registry
+// or mirror img came from. The
 // reader streams and verifies the size and digest: a Read past desc.Size,
 // or the Read that reaches the end of content with another size or digest,
 // returns an errdefs.ErrDataLoss error naming the digest ("filesystem layer
@@ -31,15 +31,8 @@ func (c *Client) Blob(ctx context.Context, img *Image, desc ocispec.Descriptor, 
 	if desc.Size < 0 || desc.Size == 0 && desc.Digest != emptyBlob {
 		return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("filesystem layer %s: invalid size %d in the manifest", desc.Digest, desc.Size))
 	}
-	ep := img.endpoint
-	if ep == nil {
-		var err error
-		if ep, err = c.origin(ctx, registryHost(reference.Domain(img.Ref))); err != nil {
-			return nil, err
-		}
-	}
 	repo := reference.Path(img.Ref)
-	return c.session(ep, repo, auth, pullScope(repo)).openBlob(ctx, desc, "filesystem layer")
+	return c.session(img.endpoint, repo, auth, pullScope(repo)).openBlob(ctx, desc, "filesystem layer")
 }
 
 // openBlob opens a verifying reader of desc; what names the blob in errors
