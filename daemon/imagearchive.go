@@ -6,6 +6,7 @@ import (
 	"io"
 	"path/filepath"
 	"slices"
+	"sync"
 
 	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
@@ -140,30 +141,34 @@ func (d *Daemon) archiveImage(ctx context.Context, img *gimage.Image) (tarball.I
 
 // LoadImages implements POST /images/load. Every layer of the archive is
 // stored before the first image is recorded, so a bad archive records
-// nothing; what it stored is collected at once.
+// nothing; what it stored is collected at once. Garbage collection does
+// not wait for the archive to arrive: what the load stored is leased (see
+// loadStore), and the lock is held only around local steps.
 func (d *Daemon) LoadImages(ctx context.Context, src io.Reader, quiet bool, out api.LoadOutput) error {
 	var progress tarball.Progress
 	if !quiet {
 		progress = func(id string, current, total int64) { _ = out.Progress(id, current, total) }
 	}
-	d.gc.RLock()
-	err := d.loadImages(ctx, src, progress, out)
-	d.gc.RUnlock()
+	store := &loadStore{d: d}
+	err := d.loadImages(ctx, src, store, progress, out)
+	store.release()
 	if err != nil {
 		d.collectGarbage(context.WithoutCancel(ctx))
 	}
 	return err
 }
 
-// loadImages reads the archive and records and tags its images. The caller
-// holds d.gc for reading.
-func (d *Daemon) loadImages(ctx context.Context, src io.Reader, progress tarball.Progress, out api.LoadOutput) error {
-	loaded, err := tarball.Read(ctx, src, filepath.Join(d.cfg.Root, "tmp"), loadStore{d}, progress)
+// loadImages reads the archive into store and records and tags its
+// images.
+func (d *Daemon) loadImages(ctx context.Context, src io.Reader, store *loadStore, progress tarball.Progress, out api.LoadOutput) error {
+	loaded, err := tarball.Read(ctx, src, filepath.Join(d.cfg.Root, "tmp"), store, progress)
 	if err != nil {
 		return err
 	}
 	for _, img := range loaded {
+		d.gc.RLock() // the config blob is garbage until the record is written
 		id, err := d.images.Create(ctx, img.Config, img.Layers, "")
+		d.gc.RUnlock()
 		if err != nil {
 			return err
 		}
@@ -196,10 +201,67 @@ func (d *Daemon) tagLoaded(ctx context.Context, id digest.Digest, ref reference.
 	return out.Stream("Loaded image: " + name + "\n")
 }
 
-// loadStore stores the layers of a loaded archive as import does.
-type loadStore struct{ d *Daemon }
+// loadStore stores the layers of a loaded archive as import does, and
+// leases them (and the parents they are stored on) until release. The
+// garbage collection lock is taken only once a layer's tar is read (to its
+// end, as tarball.LayerStore.Apply does), for the local rest of the step:
+// the layer and its blob are leased before collection can see them.
+type loadStore struct {
+	d        *Daemon
+	mu       sync.Mutex
+	releases []func()
+}
 
-func (s loadStore) Apply(ctx context.Context, parent digest.Digest, r io.Reader) (tarball.StoredLayer, error) {
-	l, blob, err := s.d.storeLayer(ctx, parent, r)
+func (s *loadStore) Apply(ctx context.Context, parent digest.Digest, r io.Reader) (tarball.StoredLayer, error) {
+	if parent != "" {
+		s.keep(s.d.lease(nil, []digest.Digest{parent}))
+	}
+	src := &lockAtEnd{r: r, lock: s.d.gc.RLock}
+	l, blob, err := s.d.storeLayer(ctx, parent, src)
+	if !src.locked {
+		s.d.gc.RLock()
+		if err == nil { // a tar not read to its end: check what collection may have seen
+			if _, err = s.d.layers.Get(ctx, l.ChainID); err == nil {
+				_, err = s.d.content.Size(ctx, blob.Digest)
+			}
+		}
+	}
+	if err == nil {
+		s.keep(s.d.leases.add([]digest.Digest{blob.Digest}, []digest.Digest{l.ChainID}))
+	}
+	s.d.gc.RUnlock()
 	return tarball.StoredLayer{ChainID: l.ChainID, DiffID: l.DiffID, Blob: blob}, err
+}
+
+func (s *loadStore) keep(release func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.releases = append(s.releases, release)
+}
+
+// release ends the leases of the load.
+func (s *loadStore) release() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range s.releases {
+		r()
+	}
+	s.releases = nil
+}
+
+// lockAtEnd reads r and calls lock when r returns its first error (io.EOF
+// included): from then on the reader's user only works locally.
+type lockAtEnd struct {
+	r      io.Reader
+	lock   func()
+	locked bool
+}
+
+func (l *lockAtEnd) Read(p []byte) (int, error) {
+	n, err := l.r.Read(p)
+	if err != nil && !l.locked {
+		l.locked = true
+		l.lock()
+	}
+	return n, err
 }

@@ -28,7 +28,8 @@ import (
 
 // storeLayer applies the uncompressed layer tar r on top of parent and
 // keeps the tar, zstd-compressed, as a blob (builder.StoreLayer). The caller
-// holds d.gc for reading until the layer and blob are referenced by an image.
+// holds d.gc for reading until the layer and blob are referenced by an image
+// or leased.
 func (d *Daemon) storeLayer(ctx context.Context, parent digest.Digest, r io.Reader) (layer.Layer, ocispec.Descriptor, error) {
 	return builder.StoreLayer(ctx, d.content, d.layers, parent, r)
 }

@@ -6,8 +6,8 @@ import (
 	"github.com/opencontainers/go-digest"
 )
 
-// leases are the blobs and layers (by chain ID) that running pulls and
-// pushes use: garbage collection keeps them, with the layers' parents, as
+// leases are the blobs and layers (by chain ID) that running pulls,
+// pushes and loads use: garbage collection keeps them, with the layers' parents, as
 // it keeps what images reference. They live in memory only; after a crash
 // the pending records of pulls (image.PendingLayer) take their place.
 type leases struct {
@@ -22,7 +22,11 @@ type leases struct {
 func (d *Daemon) lease(blobs, chains []digest.Digest) (release func()) {
 	d.gc.RLock()
 	defer d.gc.RUnlock()
-	l := &d.leases
+	return d.leases.add(blobs, chains)
+}
+
+// add is lease for a caller that holds d.gc for reading.
+func (l *leases) add(blobs, chains []digest.Digest) (release func()) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.blobs == nil {

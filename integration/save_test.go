@@ -14,12 +14,15 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/klauspost/compress/zstd"
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/gantry/gantry/layer"
 )
 
 // twoLayerImage builds an image of busybox plus a layer holding /saved
@@ -359,6 +362,84 @@ func TestSaveLoadPython(t *testing.T) {
 	e.twoLayerImage(t, ref)
 	if r := e.python(t, pythonSaveLoad, ref, filepath.Join(t.TempDir(), "x.tar")); r.Code != 0 || r.Stdout != "ok\n" {
 		t.Errorf("python save and load:\n%s", r)
+	}
+	e.mustDocker(t, "rmi", ref)
+}
+
+// TestLoadGarbageCollectedMeanwhile removes an image while a load waits
+// for the rest of its archive: the removal does not wait for the load, and
+// its garbage collection leaves the layers the load stored, which no image
+// references yet.
+func TestLoadGarbageCollectedMeanwhile(t *testing.T) {
+	e := newEnv(t)
+	if e.External {
+		t.Skip("checks gantryd's layer store")
+	}
+	ctx := context.Background()
+	ref := name("loadgc") + ":1"
+	e.twoLayerImage(t, ref)
+	var diffIDs []digest.Digest
+	if err := json.Unmarshal([]byte(e.mustDocker(t, "inspect", "-f", "{{json .RootFS.Layers}}", ref)), &diffIDs); err != nil || len(diffIDs) != 2 {
+		t.Fatalf("layers of %s: %v %v", ref, diffIDs, err)
+	}
+	top := layer.ChainID(layer.ChainID("", diffIDs[0]), diffIDs[1])
+	id := e.imageID(ctx, ref)
+	saved := e.docker(t, "save", ref)
+	if saved.Code != 0 {
+		t.Fatalf("docker save: code %d, %s", saved.Code, saved.Stderr)
+	}
+	archive := saved.Stdout
+	e.mustDocker(t, "rmi", ref) // its top layer goes
+	victim := name("loadgc-victim") + ":1"
+	e.mustDocker(t, "tag", "busybox", victim)
+
+	// The archive but its end: the top layer is stored, no image yet.
+	load := exec.Command("docker", "load")
+	load.Env = e.clientEnv()
+	stdin, err := load.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	load.Stdout, load.Stderr = &out, &out
+	if err := load.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer load.Process.Kill()
+	end := len(archive) - 1024 // the two zero blocks that end a tar
+	if _, err := stdin.Write([]byte(archive[:end])); err != nil {
+		t.Fatal(err)
+	}
+	topDir := filepath.Join(e.Root, "layers", top.Encoded())
+	poll(t, time.Minute, "the load stores the top layer", func() (bool, string) {
+		_, err := os.Stat(filepath.Join(topDir, "layer.json"))
+		return err == nil, errString(err)
+	})
+
+	removed := make(chan result, 1)
+	go func() { removed <- e.docker(t, "rmi", victim) }()
+	select {
+	case r := <-removed:
+		if r.Code != 0 {
+			t.Fatalf("docker rmi %s during the load: %s", victim, r)
+		}
+	case <-time.After(time.Minute):
+		t.Fatalf("docker rmi %s did not return within a minute while a load waits for its archive", victim)
+	}
+	if _, err := os.Stat(topDir); err != nil {
+		t.Errorf("the layer the load stored was collected: %v", err)
+	}
+
+	stdin.Write([]byte(archive[end:]))
+	stdin.Close()
+	if err := load.Wait(); err != nil {
+		t.Fatalf("docker load: %v\n%s", err, out.String())
+	}
+	if got := e.imageID(ctx, ref); got != id {
+		t.Errorf("loaded %s is %q, want %s", ref, got, id)
+	}
+	if got := e.mustDocker(t, "run", "--rm", ref); got != ref {
+		t.Errorf("run of the loaded image printed %q, want %q", got, ref)
 	}
 	e.mustDocker(t, "rmi", ref)
 }
