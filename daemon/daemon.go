@@ -62,8 +62,8 @@ type Daemon struct {
 
 	// gc excludes layer and blob garbage collection (Lock) while an
 	// operation writes a layer or blob no image or lease references yet and
-	// records what references it (RLock): a short, local step. Pulls and
-	// pushes, which wait on the network, hold leases instead.
+	// records what references it (RLock): a short, local step. Pulls,
+	// pushes and loads, which wait on the network, hold leases instead.
 	gc     sync.RWMutex
 	leases leases
 
