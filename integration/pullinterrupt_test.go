@@ -552,16 +552,7 @@ func TestPullGarbageCollectedMeanwhile(t *testing.T) {
 	pull.waitFor(t, shortHex(img.small.Digest)+": Already exists")
 	waitClosed(t, held, "the proxy served part of the big layer")
 
-	removed := make(chan result, 1)
-	go func() { removed <- e.docker(t, "rmi", base) }()
-	select {
-	case r := <-removed:
-		if r.Code != 0 {
-			t.Fatalf("docker rmi %s during the pull: %s", base, r)
-		}
-	case <-time.After(time.Minute):
-		t.Fatalf("docker rmi %s did not return within a minute while a pull waits on the network", base)
-	}
+	e.rmiMeanwhile(t, base, "a pull waits on the network")
 	if _, err := os.Stat(filepath.Join(e.Root, "content", "blobs", "sha256", img.small.Digest.Encoded())); err != nil {
 		t.Errorf("the blob the pull found here was collected: %v", err)
 	}
@@ -572,4 +563,21 @@ func TestPullGarbageCollectedMeanwhile(t *testing.T) {
 	}
 	e.checkRuns(t, proxy.Host+"/"+img.path)
 	e.mustDocker(t, "rmi", proxy.Host+"/"+img.path)
+}
+
+// rmiMeanwhile removes the image ref while an operation (what) waits on
+// its client or the network, failing the test unless the removal returns
+// within a minute: garbage collection must not wait for the operation.
+func (e *env) rmiMeanwhile(t *testing.T, ref, what string) {
+	t.Helper()
+	removed := make(chan result, 1)
+	go func() { removed <- e.docker(t, "rmi", ref) }()
+	select {
+	case r := <-removed:
+		if r.Code != 0 {
+			t.Fatalf("docker rmi %s while %s: %s", ref, what, r)
+		}
+	case <-time.After(time.Minute):
+		t.Fatalf("docker rmi %s did not return within a minute while %s", ref, what)
+	}
 }

@@ -416,16 +416,7 @@ func TestLoadGarbageCollectedMeanwhile(t *testing.T) {
 		return err == nil, errString(err)
 	})
 
-	removed := make(chan result, 1)
-	go func() { removed <- e.docker(t, "rmi", victim) }()
-	select {
-	case r := <-removed:
-		if r.Code != 0 {
-			t.Fatalf("docker rmi %s during the load: %s", victim, r)
-		}
-	case <-time.After(time.Minute):
-		t.Fatalf("docker rmi %s did not return within a minute while a load waits for its archive", victim)
-	}
+	e.rmiMeanwhile(t, victim, "a load waits for its archive")
 	if _, err := os.Stat(topDir); err != nil {
 		t.Errorf("the layer the load stored was collected: %v", err)
 	}
