@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -25,10 +26,13 @@ const maxResumes = 3
 // verification failed for digest sha256:..."), so the caller must not use
 // the content before it has read to io.EOF. A download cut mid-way is
 // resumed where it stopped. A descriptor without a size (Size <= 0, other
-// than the empty blob's) is an errdefs.ErrInvalidArgument error: nothing
-// would bound the download. The caller closes the reader.
+// than the empty blob's, which is not asked for) is an
+// errdefs.ErrInvalidArgument error: nothing would bound the download. The caller closes the reader.
 func (c *Client) Blob(ctx context.Context, img *Image, desc ocispec.Descriptor, auth Auth) (io.ReadCloser, error) {
-	if desc.Size < 0 || desc.Size == 0 && desc.Digest != emptyBlob {
+	if desc.Digest == emptyBlob && desc.Size <= 0 {
+		return io.NopCloser(bytes.NewReader(nil)), nil // known without asking
+	}
+	if desc.Size <= 0 {
 		return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("filesystem layer %s: invalid size %d in the manifest", desc.Digest, desc.Size))
 	}
 	repo := reference.Path(img.Ref)

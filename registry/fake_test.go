@@ -839,5 +839,13 @@ func TestBlobWithoutSize(t *testing.T) {
 		if _, err := c.Blob(ctx, got, desc, Auth{}); !errdefs.IsInvalidArgument(err) {
 			t.Errorf("blob of a layer of size -1: %v, want invalid argument", err)
 		}
+		rc, err := c.Blob(ctx, got, ocispec.Descriptor{Digest: digest.FromBytes(nil)}, Auth{})
+		if err != nil {
+			t.Fatalf("blob of the empty layer: %v", err)
+		}
+		if b, err := io.ReadAll(rc); err != nil || len(b) != 0 {
+			t.Errorf("the empty layer: %q, %v", b, err)
+		}
+		rc.Close()
 	})
 }
