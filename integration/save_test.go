@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -98,6 +99,74 @@ func TestSaveLoad(t *testing.T) {
 			}
 			e.mustDocker(t, "rmi", one, two)
 		})
+	}
+}
+
+// TestSaveRepository: docker save of a repository name saves every tag of
+// it, two of them on one image; the archive lists them sorted (gantryd;
+// dockerd's order is random) and a load restores them all.
+func TestSaveRepository(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	repo := name("svrepo")
+	e.twoLayerImage(t, repo+":2")
+	e.mustDocker(t, "tag", "busybox", repo+":1.36")
+	e.mustDocker(t, "tag", "busybox", repo+":latest")
+	busybox, built := e.imageID(ctx, "busybox"), e.imageID(ctx, repo+":2")
+	file := filepath.Join(t.TempDir(), "repo.tar")
+	e.mustDocker(t, "save", "-o", file, repo)
+
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var manifest []struct{ RepoTags []string }
+	if err := json.Unmarshal(archiveFile(t, data, "manifest.json"), &manifest); err != nil {
+		t.Fatal(err)
+	}
+	var got [][]string
+	for _, m := range manifest {
+		got = append(got, m.RepoTags)
+	}
+	want := [][]string{{repo + ":1.36", repo + ":latest"}, {repo + ":2"}}
+	if e.External {
+		for i := range got {
+			got[i] = sorted(got[i])
+		}
+		slices.SortFunc(got, func(a, b []string) int { return strings.Compare(a[0], b[0]) })
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("RepoTags of the archive (-want +got):\n%s", diff)
+	}
+
+	e.mustDocker(t, "rmi", repo+":1.36", repo+":latest", repo+":2")
+	if r := e.docker(t, "load", "-i", file); r.Code != 0 {
+		t.Fatalf("load:\n%s", r)
+	}
+	for ref, id := range map[string]string{repo + ":1.36": busybox, repo + ":latest": busybox, repo + ":2": built} {
+		if got := e.imageID(ctx, ref); got != id {
+			t.Errorf("after the load %s is %q, want %s", ref, got, id)
+		}
+	}
+	e.mustDocker(t, "rmi", repo+":1.36", repo+":latest", repo+":2")
+}
+
+// archiveFile returns the content of the entry name of the tar archive.
+func archiveFile(t *testing.T, archive []byte, name string) []byte {
+	t.Helper()
+	tr := tar.NewReader(bytes.NewReader(archive))
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			t.Fatalf("%s in the archive: %v", name, err)
+		}
+		if h.Name == name {
+			b, err := io.ReadAll(tr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return b
+		}
 	}
 }
 
