@@ -67,7 +67,7 @@ func TestSaveLoad(t *testing.T) {
 
 			// To stdout and from stdin; loading what exists changes nothing.
 			r = e.cli(t, prog, "save", one)
-			if r.Code != 0 || !strings.HasPrefix(r.Stdout[257:], "ustar") {
+			if r.Code != 0 || len(r.Stdout) < 512 || r.Stdout[257:262] != "ustar" {
 				t.Fatalf("save to stdout: code %d, stderr %q, %d bytes", r.Code, r.Stderr, len(r.Stdout))
 			}
 			if l := e.cliIn(t, prog, r.Stdout, "load", "-q"); l.Code != 0 || l.Stdout != "Loaded image: "+one+"\n" {
@@ -192,22 +192,42 @@ func TestSaveRefusesTerminal(t *testing.T) {
 }
 
 // TestLoadBadArchive: a truncated or corrupt archive fails with a clear
-// message and leaves the images as they were.
+// message and leaves the images as they were; with our own gantryd, also
+// the stored layers and blobs (a layer stored before the failure is
+// collected).
 func TestLoadBadArchive(t *testing.T) {
 	e := newEnv(t)
 	ref := name("trunc") + ":1"
 	e.twoLayerImage(t, ref)
-	saved := e.mustDocker(t, "save", ref) + "\n" // mustDocker trims one newline
+	r := e.docker(t, "save", ref)
+	if r.Code != 0 {
+		t.Fatalf("docker save:\n%s", r)
+	}
+	saved := r.Stdout
+	// The top layer holds /saved, whose content is ref and a newline: the
+	// layer, changed, no longer matches its digest and diff ID.
+	i := strings.Index(saved, ref+"\n")
+	if i < 0 {
+		t.Fatalf("the archive does not hold the layer of %s", ref)
+	}
+	corrupt := saved[:i] + strings.ToUpper(ref[:1]) + saved[i+1:]
 	e.mustDocker(t, "rmi", ref)
 	before := e.allImageIDs(t)
-	for _, tc := range []struct{ name, archive, want string }{
-		{"truncated", saved[:len(saved)*2/3], "unexpected EOF"},
-		{"not an archive", strings.Repeat("not a tar ", 100), "invalid tar header"},
+	stored := e.storedLayersAndBlobs(t)
+	for _, tc := range []struct {
+		name, archive string
+		want          []string // one of them
+	}{
+		{"truncated", saved[:len(saved)*2/3], []string{"unexpected EOF"}},
+		{"not an archive", strings.Repeat("not a tar ", 100), []string{"invalid tar header"}},
+		// The blob is named by its digest: gantryd says that it has another,
+		// Docker may check the diff ID instead.
+		{"a corrupt layer", corrupt, []string{"has digest sha256:", "invalid diffID"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := e.dockerIn(t, tc.archive, "load")
-			if r.Code != 1 || !strings.Contains(r.Stderr, tc.want) {
-				t.Errorf("docker load of a %s archive: %s\nwant exit 1 and %q", tc.name, r, tc.want)
+			if r.Code != 1 || !slices.ContainsFunc(tc.want, func(w string) bool { return strings.Contains(r.Stderr, w) }) {
+				t.Errorf("docker load of a %s archive: %s\nwant exit 1 and one of %q", tc.name, r, tc.want)
 			}
 			if diff := cmp.Diff(before, e.allImageIDs(t)); diff != "" {
 				t.Errorf("images changed (-before +after):\n%s", diff)
@@ -215,8 +235,34 @@ func TestLoadBadArchive(t *testing.T) {
 			if e.imageID(context.Background(), ref) != "" {
 				t.Errorf("%s exists after a failed load", ref)
 			}
+			for _, f := range e.storedLayersAndBlobs(t) {
+				if !slices.Contains(stored, f) {
+					t.Errorf("%s was left by the failed load", f)
+				}
+			}
 		})
 	}
+}
+
+// storedLayersAndBlobs lists the extracted layers and the content blobs
+// of our own gantryd's data root (layers/<chain ID>,
+// content/blobs/sha256/<hex>); nil for another daemon.
+func (e *env) storedLayersAndBlobs(t *testing.T) []string {
+	t.Helper()
+	if e.d == nil || e.d.isDockerd() {
+		return nil
+	}
+	var out []string
+	for _, dir := range []string{"layers", filepath.Join("content", "blobs", "sha256")} {
+		entries, err := os.ReadDir(filepath.Join(e.Root, dir))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, en := range entries {
+			out = append(out, filepath.Join(dir, en.Name()))
+		}
+	}
+	return out
 }
 
 // dockerArchive is what docker save of Docker 20.10 writes for an image
