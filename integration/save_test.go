@@ -18,6 +18,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/klauspost/compress/zstd"
+	"github.com/moby/moby/client"
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -168,6 +169,48 @@ func archiveFile(t *testing.T, archive []byte, name string) []byte {
 			return b
 		}
 	}
+}
+
+// TestLoadProgress: docker load with progress (quiet=0, as on a terminal),
+// the archive sent chunked and the connection kept alive, as the docker
+// CLI does: the progress messages that go out while the archive still
+// streams in cost none of it.
+func TestLoadProgress(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	ref := name("progress") + ":1"
+	e.twoLayerImage(t, ref)
+	id := e.imageID(ctx, ref)
+	r := e.docker(t, "save", ref)
+	if r.Code != 0 || len(r.Stdout) < 1<<20 {
+		t.Fatalf("docker save: code %d, %d bytes, stderr %q; want an archive of over 1 MiB", r.Code, len(r.Stdout), r.Stderr)
+	}
+	e.mustDocker(t, "rmi", ref)
+	// A reader of unknown length, as docker load's file: sent chunked.
+	res, err := e.client(t).ImageLoad(ctx, struct{ io.Reader }{strings.NewReader(r.Stdout)}, client.ImageLoadWithQuiet(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Close()
+	msgs, err := readJSONMessages(res)
+	if err != nil {
+		t.Fatalf("load: %v", err)
+	}
+	var progress int
+	var loaded bool
+	for _, m := range msgs {
+		if m.Status == "Loading layer" {
+			progress++
+		}
+		loaded = loaded || m.Stream == "Loaded image: "+ref+"\n"
+	}
+	if progress == 0 || !loaded {
+		t.Errorf("load sent %d progress messages in %+v, want some and the loaded image", progress, msgs)
+	}
+	if got := e.imageID(ctx, ref); got != id {
+		t.Errorf("loaded %s is %q, want %s", ref, got, id)
+	}
+	e.mustDocker(t, "rmi", ref)
 }
 
 // TestSaveRefusesTerminal: without -o, save will not write to a terminal,
