@@ -15,6 +15,8 @@ import (
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/gantry/gantry/internal/stream"
 )
 
 // Image is one image to write into an archive.
@@ -94,7 +96,7 @@ func sizeLayers(ctx context.Context, images []Image) error {
 			if err != nil {
 				return err
 			}
-			n, err := io.Copy(io.Discard, ctxReader{ctx, rc})
+			n, err := io.Copy(io.Discard, stream.WithContext(ctx, rc))
 			rc.Close()
 			if err != nil {
 				return fmt.Errorf("read layer %s: %w", l.DiffID, err)
@@ -190,7 +192,7 @@ func writeLayer(ctx context.Context, tw *tar.Writer, l Layer) error {
 		return err
 	}
 	v := l.DiffID.Verifier()
-	n, err := io.Copy(io.MultiWriter(tw, v), ctxReader{ctx, rc})
+	n, err := io.Copy(io.MultiWriter(tw, v), stream.WithContext(ctx, rc))
 	switch {
 	case err != nil:
 		return fmt.Errorf("write layer %s: %w", l.DiffID, err)
@@ -231,17 +233,4 @@ func header(name string, typ byte, size int64) *tar.Header {
 		mode = 0o755
 	}
 	return &tar.Header{Typeflag: typ, Name: name, Size: size, Mode: mode, ModTime: time.Unix(0, 0), Format: tar.FormatUSTAR}
-}
-
-// ctxReader stops reading once ctx is done.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
