@@ -1,14 +1,16 @@
 GO ?= go
 BIN := bin
 
-.PHONY: build test unit integration bench bench-build bench-network bench-registry bench-save clean
+.PHONY: build test bench bench-build bench-network bench-registry bench-save clean
 
 build:
 	$(GO) build -o $(BIN)/gantryd ./cmd/gantryd
 	$(GO) build -o $(BIN)/gantry ./cmd/gantry
 
-# Unit tests, then the integration tests against a real gantryd (need root, runc).
+# A gofmt check, then unit tests, then the integration tests against a real
+# gantryd (need root, runc).
 test: build
+	@test -z "$$(gofmt -l .)" || { echo "gofmt -l: these files need gofmt -w:"; gofmt -l .; exit 1; }
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
 

@@ -46,8 +46,13 @@ func (t *tarResponse) Write(p []byte) (int, error) {
 // loadImages answers POST /images/load?quiet=0|1: the body is an image
 // archive, the answer a JSON-message stream ("Loaded image: ..."). Errors
 // before the first message are plain error responses, later ones the
-// stream's error message.
+// stream's error message. Progress messages go out while the body still
+// arrives, so the connection is full duplex: Go's HTTP/1 server otherwise
+// discards the unread body at the first flush. (Import and build read
+// their whole body before they write.)
 func (s *Server) loadImages(w http.ResponseWriter, r *http.Request, _ string) {
+	// It fails only on HTTP/2, which is full duplex anyway.
+	_ = http.NewResponseController(w).EnableFullDuplex()
 	stream := newJSONStream(w)
 	err := s.b.LoadImages(r.Context(), r.Body, boolValue(r, "quiet"), loadStream{stream})
 	switch {

@@ -10,25 +10,27 @@
 #
 # Docker's column uses the dockerd at /var/run/docker.sock (required). The
 # engines take turns, the first one alternating per round, so that neither
-# always pays for the other's disk writes; medians of ROUNDS rounds (default
-# 5) and Gantry/Docker ratios are printed.
+# always pays for the other's disk writes; after a warm-up round (not
+# counted), medians of ROUNDS rounds (default 5) and Gantry/Docker ratios
+# are printed, with the size of the layer each engine pushed: Gantry
+# compresses at gzip's BestSpeed (daemon/push.go, gzipLevel), Docker at
+# gzip's default level, so its layer is smaller and slower to make.
 #
 # Environment: ROUNDS; GANTRYD (default bin/gantryd) and
 # GANTRYD_EXTRA_ARGS; BENCH_CACHE (default /var/tmp/gantry-bench) holds the
-# rootfs tar (bench/run.sh makes it when missing).
+# rootfs tar (scripts/debian-base.sh makes it when missing).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-5}
 GANTRYD=${GANTRYD:-bin/gantryd}
-BENCH_CACHE=${BENCH_CACHE:-/var/tmp/gantry-bench}
+export BENCH_CACHE=${BENCH_CACHE:-/var/tmp/gantry-bench}
 export DOCKER_CLI_HINTS=false
 DOCKERD=unix:///var/run/docker.sock
 
 . bench/lib.sh
 bench_init gantry-bench-registry docker docker-registry curl
-tar=$BENCH_CACHE/rootfs-170m.tar
-[ -s "$tar" ] || die "$tar missing: run bench/run.sh once (it makes it)"
+tar=$(scripts/debian-base.sh) || die "no Debian base rootfs (scripts/debian-base.sh said why)"
 DOCKER_HOST=$DOCKERD docker version >/dev/null 2>&1 || die "no dockerd at $DOCKERD"
 
 REG=
@@ -72,8 +74,17 @@ unique_tar() {
 	tar -C "$work/salt" -rf "$work/rootfs.tar" salt
 }
 
+# pushed_bytes REPO: the summed layer sizes of REPO:latest's manifest in
+# the registry.
+pushed_bytes() {
+	curl -sf -H 'Accept: application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json' \
+		"http://$REG/v2/$1/manifests/latest" |
+		python3 -c 'import json, sys; print(sum(l["size"] for l in json.load(sys.stdin)["layers"]))'
+}
+
 # round ENGINE HOST: import the rootfs (untimed: the image is as an import
-# or a build leaves it), push, rmi, pull; appends ms to the files.
+# or a build leaves it), push, rmi, pull; appends ms to the files, and the
+# pushed layer size to ENGINE.size.
 round() {
 	local eng=$1 h=$2 ref=$REG/gantry-bench/$1:latest t
 	DOCKER_HOST=$h docker import "$work/rootfs.tar" "$ref" >/dev/null
@@ -81,6 +92,7 @@ round() {
 	t=$(now_ns)
 	DOCKER_HOST=$h docker push -q "$ref" >/dev/null
 	ms_since "$t" >>"$work/$eng.push"
+	pushed_bytes "gantry-bench/$eng" >>"$work/$eng.size" || die "no manifest of gantry-bench/$eng in the registry"
 	DOCKER_HOST=$h docker rmi "$ref" >/dev/null 2>&1 || true # a shared dockerd may have lost it already
 	sync
 	t=$(now_ns)
@@ -89,13 +101,19 @@ round() {
 	DOCKER_HOST=$h docker rmi "$ref" >/dev/null 2>&1 || true # a shared dockerd may have lost it already
 }
 
-for n in $(seq "$ROUNDS"); do
+# Round 0 is the warm-up: its numbers are dropped.
+for n in $(seq 0 "$ROUNDS"); do
 	start_registry
 	unique_tar
 	if [ $((n % 2)) = 1 ]; then
 		round gantry "$GANTRY"; round docker "$DOCKERD"
 	else
 		round docker "$DOCKERD"; round gantry "$GANTRY"
+	fi
+	if [ "$n" = 0 ]; then
+		log "warm-up round done (not counted)"
+		rm -f "$work"/*.push "$work"/*.pull "$work"/*.size
+		continue
 	fi
 	log "round $n: gantry push $(tail -1 "$work/gantry.push") ms pull $(tail -1 "$work/gantry.pull") ms, docker push $(tail -1 "$work/docker.push") ms pull $(tail -1 "$work/docker.pull") ms"
 done
@@ -105,3 +123,6 @@ for m in push pull; do
 	g=$(median "$work/gantry.$m") d=$(median "$work/docker.$m")
 	printf '%-8s %12s %12s %8s\n' "$m" "$g" "$d" "$(awk -v g="$g" -v d="$d" 'BEGIN{printf "%.2f", g/d}')"
 done
+g=$(median "$work/gantry.size") d=$(median "$work/docker.size")
+printf '%-8s %12s %12s %8s\n' layer "$((g / 1000000)) MB" "$((d / 1000000)) MB" "$(awk -v g="$g" -v d="$d" 'BEGIN{printf "%.2f", g/d}')"
+echo "(layer: the pushed, gzip-compressed layer; Gantry compresses at gzip's BestSpeed, Docker at gzip's default level)"

@@ -3,8 +3,8 @@
 # driven by the docker CLI (`make bench-save`). Prints a table; writes
 # nothing into the tree.
 #
-#   save     `docker save -o FILE` of a one-layer ~170 MB image (the rootfs
-#            tar bench/run.sh imports; it makes it in BENCH_CACHE)
+#   save     `docker save -o FILE` of a one-layer ~170 MB image (the Debian
+#            rootfs tar scripts/debian-base.sh makes and caches in BENCH_CACHE)
 #   load     `docker load -i FILE` of that archive after `docker rmi`, so
 #            that the layer is extracted again
 #   (a warm-up round, then REPEAT rounds with the engines taking turns,
@@ -22,7 +22,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 REPEAT=${REPEAT:-5}
 GANTRYD=${GANTRYD:-bin/gantryd}
-BENCH_CACHE=${BENCH_CACHE:-/var/tmp/gantry-bench}
+export BENCH_CACHE=${BENCH_CACHE:-/var/tmp/gantry-bench}
 export DOCKER_CLI_HINTS=false
 IMG=gantry-bench/save:$$
 
@@ -35,8 +35,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-tar=$BENCH_CACHE/rootfs-170m.tar
-[ -s "$tar" ] || die "$tar missing: run bench/run.sh once (it makes it)"
+tar=$(scripts/debian-base.sh) || die "no Debian base rootfs (scripts/debian-base.sh said why)"
 cp "$tar" "$work/big.tar"
 echo "$work $(date +%s%N)" >"$work/stamp"
 tar -C "$work" -rf "$work/big.tar" stamp

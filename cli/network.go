@@ -99,7 +99,6 @@ func ipamConfig(subnet, gateway string) (*network.IPAM, error) {
 	return ipam, nil
 }
 
-
 const networkDefaultFormat = "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}"
 
 var networkHeaders = map[string]string{

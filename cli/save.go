@@ -71,4 +71,3 @@ func validateSaveOutput(path string) error {
 	}
 	return nil
 }
-

@@ -12,6 +12,8 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/opencontainers/go-digest"
+
+	"github.com/gantry/gantry/internal/stream"
 )
 
 // Store is a content-addressed blob store rooted at a directory. Blobs live
@@ -65,10 +67,10 @@ func (s *Store) Put(ctx context.Context, r io.Reader, expected digest.Digest) (d
 		return "", 0, err
 	}
 	defer w.Close()
-	src := &sourceReader{r: ctxReader{ctx, r}}
+	src := &stream.Source{R: stream.WithContext(ctx, r)}
 	if _, err := io.Copy(w, src); err != nil {
-		if src.err != nil {
-			return "", 0, src.err
+		if src.Err != nil {
+			return "", 0, src.Err
 		}
 		return "", 0, fmt.Errorf("write blob: %w", err)
 	}
@@ -198,7 +200,7 @@ func (s *Store) Verify(ctx context.Context, d digest.Digest) error {
 	}
 	defer rc.Close()
 	v := d.Verifier()
-	if _, err := io.Copy(v, ctxReader{ctx, rc}); err != nil {
+	if _, err := io.Copy(v, stream.WithContext(ctx, rc)); err != nil {
 		return fmt.Errorf("read blob %s: %w", d, err)
 	}
 	if !v.Verified() {
@@ -209,32 +211,4 @@ func (s *Store) Verify(ctx context.Context, d digest.Digest) error {
 		return fmt.Errorf("blob %s: %w", d, errdefs.ErrDataLoss.WithMessage("content has digest "+actual.String()))
 	}
 	return nil
-}
-
-// ctxReader stops reading once ctx is done.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
-}
-
-// sourceReader remembers the error of its source, to tell it from a write
-// error.
-type sourceReader struct {
-	r   io.Reader
-	err error
-}
-
-func (s *sourceReader) Read(p []byte) (int, error) {
-	n, err := s.r.Read(p)
-	if err != nil && err != io.EOF {
-		s.err = err
-	}
-	return n, err
 }

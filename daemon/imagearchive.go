@@ -6,6 +6,7 @@ import (
 	"io"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/distribution/reference"
@@ -42,13 +43,16 @@ func (d *Daemon) archiveImages(ctx context.Context, names []string) ([]tarball.I
 		if err != nil {
 			return nil, nil, err
 		}
-		for id, ref := range found {
+		for _, target := range found {
+			id := target.id
 			if _, ok := refs[id]; !ok {
 				order = append(order, id)
 				refs[id] = nil
 			}
-			if ref != nil && !slices.ContainsFunc(refs[id], func(r reference.NamedTagged) bool { return r.String() == ref.String() }) {
-				refs[id] = append(refs[id], ref)
+			for _, ref := range target.refs {
+				if !slices.ContainsFunc(refs[id], func(r reference.NamedTagged) bool { return r.String() == ref.String() }) {
+					refs[id] = append(refs[id], ref)
+				}
 			}
 		}
 	}
@@ -77,22 +81,43 @@ func (d *Daemon) archiveImages(ctx context.Context, names []string) ([]tarball.I
 	return images, closeAll, nil
 }
 
-// saveTargets returns the images name stands for, with the reference each
-// is saved under (nil for an image named by ID). A repository name without
-// a tag stands for every tag of it, as with docker save.
-func (d *Daemon) saveTargets(ctx context.Context, name string) (map[digest.Digest]reference.NamedTagged, error) {
+// saveTarget is an image to save and the references it is saved under.
+type saveTarget struct {
+	id   digest.Digest
+	refs []reference.NamedTagged // none for an image named by ID
+}
+
+// saveTargets returns the images name stands for, with the references each
+// is saved under. A repository name without a tag stands for every tag of
+// it, as with docker save: the tags are sorted, and the images come in the
+// order of their first tag.
+func (d *Daemon) saveTargets(ctx context.Context, name string) ([]saveTarget, error) {
 	if named, err := reference.ParseNormalizedNamed(name); err == nil && reference.IsNameOnly(named) {
 		all, err := d.images.List(ctx)
 		if err != nil {
 			return nil, err
 		}
-		found := map[digest.Digest]reference.NamedTagged{}
+		type tag struct {
+			id  digest.Digest
+			ref reference.NamedTagged
+		}
+		var tags []tag
 		for _, img := range all {
 			for _, ref := range img.Refs {
 				if tagged, ok := ref.(reference.NamedTagged); ok && ref.Name() == named.Name() {
-					found[img.ID] = tagged
+					tags = append(tags, tag{img.ID, tagged})
 				}
 			}
+		}
+		slices.SortFunc(tags, func(a, b tag) int { return strings.Compare(a.ref.Tag(), b.ref.Tag()) })
+		var found []saveTarget
+		for _, t := range tags {
+			i := slices.IndexFunc(found, func(s saveTarget) bool { return s.id == t.id })
+			if i < 0 {
+				i = len(found)
+				found = append(found, saveTarget{id: t.id})
+			}
+			found[i].refs = append(found[i].refs, t.ref)
 		}
 		if len(found) > 0 {
 			return found, nil
@@ -102,15 +127,15 @@ func (d *Daemon) saveTargets(ctx context.Context, name string) (map[digest.Diges
 	if err != nil {
 		return nil, err
 	}
-	found := map[digest.Digest]reference.NamedTagged{id: nil}
+	found := saveTarget{id: id}
 	if ref, err := gimage.ParseReference(name); err == nil {
 		if tagged, ok := ref.(reference.NamedTagged); ok {
 			if rid, err := d.images.Resolve(ctx, ref.String()); err == nil && rid == id {
-				found[id] = tagged
+				found.refs = []reference.NamedTagged{tagged}
 			}
 		}
 	}
-	return found, nil
+	return []saveTarget{found}, nil
 }
 
 // archiveImage describes img for an archive, opening its layer blobs; the

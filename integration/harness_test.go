@@ -679,7 +679,6 @@ func (e *env) cli(t *testing.T, prog string, args ...string) result {
 	return e.docker(t, args...)
 }
 
-// cliPath returns the command line prefix that runs the named client.
 // cliIn runs the named client ("docker" or "gantry") with stdin.
 func (e *env) cliIn(t *testing.T, prog, stdin string, args ...string) result {
 	t.Helper()
@@ -687,6 +686,7 @@ func (e *env) cliIn(t *testing.T, prog, stdin string, args ...string) result {
 	return e.run(t, strings.NewReader(stdin), argv[0], argv[1:]...)
 }
 
+// cliPath returns the command line prefix that runs the named client.
 func (e *env) cliPath(t *testing.T, prog string) []string {
 	t.Helper()
 	if prog == "gantry" {

@@ -3,8 +3,8 @@ package integration
 import (
 	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -36,7 +37,9 @@ type testRegistry struct {
 // startRegistry starts docker-registry on a free loopback port with its
 // storage in a temporary directory, with htpasswd auth when auth is true,
 // and stops it when the test ends. It is reachable at the same address from
-// e's daemon, in its own network namespace.
+// e's daemon, in its own network namespace. A port taken by someone else
+// between its pick and the registry's start shows as the registry exiting,
+// and the next attempt picks another.
 func startRegistry(t *testing.T, e *env, auth bool) *testRegistry {
 	t.Helper()
 	bin, err := exec.LookPath("docker-registry")
@@ -44,13 +47,11 @@ func startRegistry(t *testing.T, e *env, auth bool) *testRegistry {
 		t.Skip("docker-registry not installed (Debian package docker-registry)")
 	}
 	dir := t.TempDir()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := &testRegistry{Host: l.Addr().String()}
-	l.Close()
-	cfg := fmt.Sprintf("version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: %s\n  delete:\n    enabled: true\nhttp:\n  addr: %s\n", filepath.Join(dir, "data"), reg.Host)
+	reg := &testRegistry{}
+	// The registry adds this header to its answers, so that readiness is
+	// told by this registry, not by whatever else listens on the port.
+	token := randHex(8)
+	cfgTail := fmt.Sprintf("  headers:\n    X-Gantry-Test-Registry: [%s]\n", token)
 	if auth {
 		reg.User, reg.Pass = "tester", "s3cret-"+randHex(4)
 		hash, err := bcrypt.GenerateFromPassword([]byte(reg.Pass), bcrypt.MinCost)
@@ -61,42 +62,92 @@ func startRegistry(t *testing.T, e *env, auth bool) *testRegistry {
 		if err := os.WriteFile(htpasswd, []byte(reg.User+":"+string(hash)+"\n"), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		cfg += fmt.Sprintf("auth:\n  htpasswd:\n    realm: gantry-test\n    path: %s\n", htpasswd)
+		cfgTail += fmt.Sprintf("auth:\n  htpasswd:\n    realm: gantry-test\n    path: %s\n", htpasswd)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "config.yml"), []byte(cfg), 0o600); err != nil {
+	const attempts = 3
+	for attempt := 1; ; attempt++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		reg.Host = l.Addr().String()
+		l.Close()
+		cfg := fmt.Sprintf("version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: %s\n  delete:\n    enabled: true\nhttp:\n  addr: %s\n", filepath.Join(dir, "data"), reg.Host) + cfgTail
+		exited, logPath := runRegistry(t, bin, dir, attempt, cfg)
+		err = waitRegistry(reg.Host, token, exited)
+		if err == nil {
+			e.forwardToDaemonNet(t, reg.Host)
+			return reg
+		}
+		if !errors.Is(err, errRegistryExited) || attempt == attempts {
+			t.Fatalf("registry on %s: %v", reg.Host, err)
+		}
+		t.Logf("registry on %s exited (its log: %s), trying another port", reg.Host, logPath)
+	}
+}
+
+var errRegistryExited = errors.New("docker-registry exited")
+
+// runRegistry starts docker-registry with the configuration cfg, its log
+// in dir. The returned channel is closed once it has exited; it is killed
+// when the test ends.
+func runRegistry(t *testing.T, bin, dir string, attempt int, cfg string) (exited <-chan struct{}, logPath string) {
+	t.Helper()
+	cfgPath := filepath.Join(dir, fmt.Sprintf("config-%d.yml", attempt))
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	logf, err := os.Create(filepath.Join(dir, "registry.log"))
+	logPath = filepath.Join(dir, fmt.Sprintf("registry-%d.log", attempt))
+	logf, err := os.Create(logPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "serve", filepath.Join(dir, "config.yml"))
+	cmd := exec.Command(bin, "serve", cfgPath)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
+		logf.Close()
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
+	done := make(chan struct{})
+	go func() {
 		cmd.Wait()
 		logf.Close()
+		close(done)
+	}()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-done
 		if t.Failed() {
-			if data, err := os.ReadFile(logf.Name()); err == nil {
+			if data, err := os.ReadFile(logPath); err == nil && len(data) > 0 {
 				t.Logf("registry log:\n%s", data)
 			}
 		}
 	})
-	deadline := time.Now().Add(10 * time.Second)
+	return done, logPath
+}
+
+// waitRegistry waits until the registry with token answers on host: nil,
+// errRegistryExited when it exits first, another error after 10 seconds.
+func waitRegistry(host, token string, exited <-chan struct{}) error {
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	timeout := time.After(10 * time.Second)
 	for {
-		resp, err := http.Get("http://" + reg.Host + "/v2/")
+		resp, err := http.Get("http://" + host + "/v2/")
 		if err == nil {
 			resp.Body.Close()
-			e.forwardToDaemonNet(t, reg.Host)
-			return reg
+			if resp.Header.Get("X-Gantry-Test-Registry") == token {
+				return nil
+			}
+			err = fmt.Errorf("another server answers: %s", resp.Status)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("registry on %s did not answer: %v", reg.Host, err)
+		select {
+		case <-exited:
+			return errRegistryExited
+		case <-timeout:
+			return fmt.Errorf("no answer after 10s: %w", err)
+		case <-tick.C:
 		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }
 
@@ -367,26 +418,24 @@ func writeOCILayout(t *testing.T, dir string) {
 		t.Fatal(err)
 	}
 	tarData = appendFile(t, tarData, "hello", "from an OCI layout")
-	var gz bytes.Buffer
-	zw := gzip.NewWriter(&gz)
-	zw.Write(tarData)
-	zw.Close()
-	layerDesc := put(gz.Bytes())
+	layerDesc := put(gzipBytes(t, tarData))
 	layerDesc.MediaType = ocispec.MediaTypeImageLayerGzip
-	cfg, _ := json.Marshal(ocispec.Image{
-		Platform: ocispec.Platform{OS: "linux", Architecture: "amd64"},
+	cfgDesc := put(mustJSON(t, ocispec.Image{
+		Platform: ocispec.Platform{OS: "linux", Architecture: runtime.GOARCH},
 		Config:   ocispec.ImageConfig{Cmd: []string{"sh"}},
 		RootFS:   ocispec.RootFS{Type: "layers", DiffIDs: []digest.Digest{digest.FromBytes(tarData)}},
-	})
-	cfgDesc := put(cfg)
+	}))
 	cfgDesc.MediaType = ocispec.MediaTypeImageConfig
-	manifest, _ := json.Marshal(map[string]any{"schemaVersion": 2, "mediaType": ocispec.MediaTypeImageManifest, "config": cfgDesc, "layers": []ocispec.Descriptor{layerDesc}})
-	mDesc := put(manifest)
+	mDesc := put(mustJSON(t, map[string]any{"schemaVersion": 2, "mediaType": ocispec.MediaTypeImageManifest, "config": cfgDesc, "layers": []ocispec.Descriptor{layerDesc}}))
 	mDesc.MediaType = ocispec.MediaTypeImageManifest
 	mDesc.Annotations = map[string]string{ocispec.AnnotationRefName: "latest"}
-	index, _ := json.Marshal(map[string]any{"schemaVersion": 2, "manifests": []ocispec.Descriptor{mDesc}})
-	os.WriteFile(filepath.Join(dir, "index.json"), index, 0o644)
-	os.WriteFile(filepath.Join(dir, "oci-layout"), []byte(`{"imageLayoutVersion":"1.0.0"}`), 0o644)
+	index := mustJSON(t, map[string]any{"schemaVersion": 2, "manifests": []ocispec.Descriptor{mDesc}})
+	if err := os.WriteFile(filepath.Join(dir, "index.json"), index, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "oci-layout"), []byte(`{"imageLayoutVersion":"1.0.0"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestRegistryBuildFrom: a build's FROM of a missing image pulls it, --pull

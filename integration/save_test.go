@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/klauspost/compress/zstd"
+	"github.com/moby/moby/client"
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -69,7 +71,7 @@ func TestSaveLoad(t *testing.T) {
 
 			// To stdout and from stdin; loading what exists changes nothing.
 			r = e.cli(t, prog, "save", one)
-			if r.Code != 0 || !strings.HasPrefix(r.Stdout[257:], "ustar") {
+			if r.Code != 0 || len(r.Stdout) < 512 || r.Stdout[257:262] != "ustar" {
 				t.Fatalf("save to stdout: code %d, stderr %q, %d bytes", r.Code, r.Stderr, len(r.Stdout))
 			}
 			if l := e.cliIn(t, prog, r.Stdout, "load", "-q"); l.Code != 0 || l.Stdout != "Loaded image: "+one+"\n" {
@@ -104,6 +106,116 @@ func TestSaveLoad(t *testing.T) {
 	}
 }
 
+// TestSaveRepository: docker save of a repository name saves every tag of
+// it, two of them on one image; the archive lists them sorted (gantryd;
+// dockerd's order is random) and a load restores them all.
+func TestSaveRepository(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	repo := name("svrepo")
+	e.twoLayerImage(t, repo+":2")
+	e.mustDocker(t, "tag", "busybox", repo+":1.36")
+	e.mustDocker(t, "tag", "busybox", repo+":latest")
+	busybox, built := e.imageID(ctx, "busybox"), e.imageID(ctx, repo+":2")
+	file := filepath.Join(t.TempDir(), "repo.tar")
+	e.mustDocker(t, "save", "-o", file, repo)
+
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var manifest []struct{ RepoTags []string }
+	if err := json.Unmarshal(archiveFile(t, data, "manifest.json"), &manifest); err != nil {
+		t.Fatal(err)
+	}
+	var got [][]string
+	for _, m := range manifest {
+		got = append(got, m.RepoTags)
+	}
+	want := [][]string{{repo + ":1.36", repo + ":latest"}, {repo + ":2"}}
+	if e.External {
+		for i := range got {
+			got[i] = sorted(got[i])
+		}
+		slices.SortFunc(got, func(a, b []string) int { return strings.Compare(a[0], b[0]) })
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("RepoTags of the archive (-want +got):\n%s", diff)
+	}
+
+	e.mustDocker(t, "rmi", repo+":1.36", repo+":latest", repo+":2")
+	if r := e.docker(t, "load", "-i", file); r.Code != 0 {
+		t.Fatalf("load:\n%s", r)
+	}
+	for ref, id := range map[string]string{repo + ":1.36": busybox, repo + ":latest": busybox, repo + ":2": built} {
+		if got := e.imageID(ctx, ref); got != id {
+			t.Errorf("after the load %s is %q, want %s", ref, got, id)
+		}
+	}
+	e.mustDocker(t, "rmi", repo+":1.36", repo+":latest", repo+":2")
+}
+
+// archiveFile returns the content of the entry name of the tar archive.
+func archiveFile(t *testing.T, archive []byte, name string) []byte {
+	t.Helper()
+	tr := tar.NewReader(bytes.NewReader(archive))
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			t.Fatalf("%s in the archive: %v", name, err)
+		}
+		if h.Name == name {
+			b, err := io.ReadAll(tr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return b
+		}
+	}
+}
+
+// TestLoadProgress: docker load with progress (quiet=0, as on a terminal),
+// the archive sent chunked and the connection kept alive, as the docker
+// CLI does: the progress messages that go out while the archive still
+// streams in cost none of it.
+func TestLoadProgress(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	ref := name("progress") + ":1"
+	e.twoLayerImage(t, ref)
+	id := e.imageID(ctx, ref)
+	r := e.docker(t, "save", ref)
+	if r.Code != 0 || len(r.Stdout) < 1<<20 {
+		t.Fatalf("docker save: code %d, %d bytes, stderr %q; want an archive of over 1 MiB", r.Code, len(r.Stdout), r.Stderr)
+	}
+	e.mustDocker(t, "rmi", ref)
+	// A reader of unknown length, as docker load's file: sent chunked.
+	res, err := e.client(t).ImageLoad(ctx, struct{ io.Reader }{strings.NewReader(r.Stdout)}, client.ImageLoadWithQuiet(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Close()
+	msgs, err := readJSONMessages(res)
+	if err != nil {
+		t.Fatalf("load: %v", err)
+	}
+	var progress int
+	var loaded bool
+	for _, m := range msgs {
+		if m.Status == "Loading layer" {
+			progress++
+		}
+		loaded = loaded || m.Stream == "Loaded image: "+ref+"\n"
+	}
+	if progress == 0 || !loaded {
+		t.Errorf("load sent %d progress messages in %+v, want some and the loaded image", progress, msgs)
+	}
+	if got := e.imageID(ctx, ref); got != id {
+		t.Errorf("loaded %s is %q, want %s", ref, got, id)
+	}
+	e.mustDocker(t, "rmi", ref)
+}
+
 // TestSaveRefusesTerminal: without -o, save will not write to a terminal,
 // and load will not read one.
 func TestSaveRefusesTerminal(t *testing.T) {
@@ -126,22 +238,42 @@ func TestSaveRefusesTerminal(t *testing.T) {
 }
 
 // TestLoadBadArchive: a truncated or corrupt archive fails with a clear
-// message and leaves the images as they were.
+// message and leaves the images as they were; with our own gantryd, also
+// the stored layers and blobs (a layer stored before the failure is
+// collected).
 func TestLoadBadArchive(t *testing.T) {
 	e := newEnv(t)
 	ref := name("trunc") + ":1"
 	e.twoLayerImage(t, ref)
-	saved := e.mustDocker(t, "save", ref) + "\n" // mustDocker trims one newline
+	r := e.docker(t, "save", ref)
+	if r.Code != 0 {
+		t.Fatalf("docker save:\n%s", r)
+	}
+	saved := r.Stdout
+	// The top layer holds /saved, whose content is ref and a newline: the
+	// layer, changed, no longer matches its digest and diff ID.
+	i := strings.Index(saved, ref+"\n")
+	if i < 0 {
+		t.Fatalf("the archive does not hold the layer of %s", ref)
+	}
+	corrupt := saved[:i] + strings.ToUpper(ref[:1]) + saved[i+1:]
 	e.mustDocker(t, "rmi", ref)
 	before := e.allImageIDs(t)
-	for _, tc := range []struct{ name, archive, want string }{
-		{"truncated", saved[:len(saved)*2/3], "unexpected EOF"},
-		{"not an archive", strings.Repeat("not a tar ", 100), "invalid tar header"},
+	stored := e.storedLayersAndBlobs(t)
+	for _, tc := range []struct {
+		name, archive string
+		want          []string // one of them
+	}{
+		{"truncated", saved[:len(saved)*2/3], []string{"unexpected EOF"}},
+		{"not an archive", strings.Repeat("not a tar ", 100), []string{"invalid tar header"}},
+		// The blob is named by its digest: gantryd says that it has another,
+		// Docker may check the diff ID instead.
+		{"a corrupt layer", corrupt, []string{"has digest sha256:", "invalid diffID"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := e.dockerIn(t, tc.archive, "load")
-			if r.Code != 1 || !strings.Contains(r.Stderr, tc.want) {
-				t.Errorf("docker load of a %s archive: %s\nwant exit 1 and %q", tc.name, r, tc.want)
+			if r.Code != 1 || !slices.ContainsFunc(tc.want, func(w string) bool { return strings.Contains(r.Stderr, w) }) {
+				t.Errorf("docker load of a %s archive: %s\nwant exit 1 and one of %q", tc.name, r, tc.want)
 			}
 			if diff := cmp.Diff(before, e.allImageIDs(t)); diff != "" {
 				t.Errorf("images changed (-before +after):\n%s", diff)
@@ -149,8 +281,34 @@ func TestLoadBadArchive(t *testing.T) {
 			if e.imageID(context.Background(), ref) != "" {
 				t.Errorf("%s exists after a failed load", ref)
 			}
+			for _, f := range e.storedLayersAndBlobs(t) {
+				if !slices.Contains(stored, f) {
+					t.Errorf("%s was left by the failed load", f)
+				}
+			}
 		})
 	}
+}
+
+// storedLayersAndBlobs lists the extracted layers and the content blobs
+// of our own gantryd's data root (layers/<chain ID>,
+// content/blobs/sha256/<hex>); nil for another daemon.
+func (e *env) storedLayersAndBlobs(t *testing.T) []string {
+	t.Helper()
+	if e.d == nil || e.d.isDockerd() {
+		return nil
+	}
+	var out []string
+	for _, dir := range []string{"layers", filepath.Join("content", "blobs", "sha256")} {
+		entries, err := os.ReadDir(filepath.Join(e.Root, dir))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, en := range entries {
+			out = append(out, filepath.Join(dir, en.Name()))
+		}
+	}
+	return out
 }
 
 // dockerArchive is what docker save of Docker 20.10 writes for an image

@@ -354,6 +354,9 @@ func TestGantryVolumeCLI(t *testing.T) {
 			anon = mp.Name
 		}
 	}
+	if anon == "" {
+		t.Fatalf("%s has no volume mounted at /anon", ctr)
+	}
 	must("rm", "-v", ctr)
 	if e.volumeExists(t, anon) || !e.volumeExists(t, vol) {
 		t.Errorf("rm -v: anonymous %s exists %v, named exists %v", anon, e.volumeExists(t, anon), e.volumeExists(t, vol))

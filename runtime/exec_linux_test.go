@@ -130,5 +130,3 @@ func TestExec(t *testing.T) {
 		t.Errorf("Pids of an unknown container: err = %v, want not found", err)
 	}
 }
-
-

@@ -19,14 +19,13 @@ const (
 // ocispec.AnnotationRefName may carry only the tag.
 const annotationImageName = "io.containerd.image.name"
 
-// manifestItem is one entry of Docker's manifest.json. Paths are relative to
-// the archive's root.
+// manifestItem is one entry of Docker's manifest.json, the fields of it
+// that are read and written (Docker's Parent and LayerSources are neither).
+// Paths are relative to the archive's root.
 type manifestItem struct {
-	Config       string
-	RepoTags     []string
-	Layers       []string
-	Parent       string                               `json:",omitempty"`
-	LayerSources map[digest.Digest]ocispec.Descriptor `json:",omitempty"`
+	Config   string
+	RepoTags []string
+	Layers   []string
 }
 
 // blobPath is where an OCI layout keeps the blob d.

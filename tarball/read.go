@@ -20,6 +20,8 @@ import (
 	"github.com/moby/go-archive/compression"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/gantry/gantry/internal/stream"
 )
 
 // LayerStore keeps the layers of the images an archive holds.
@@ -316,7 +318,7 @@ func (rd *reader) extract(name string, parent digest.Digest, id string, src *arc
 		return StoredLayer{}, "", invalid("read layer %s: %v", name, err)
 	}
 	defer plain.Close()
-	layer := &errReader{r: plain}
+	layer := &stream.Source{R: plain}
 	var in io.Reader = layer
 	if rd.progress != nil {
 		in = &progressReader{r: layer, src: src, id: id, total: size, report: rd.progress}
@@ -328,8 +330,8 @@ func (rd *reader) extract(name string, parent digest.Digest, id string, src *arc
 	switch {
 	case src.err != nil:
 		return StoredLayer{}, "", invalid("read layer %s: %v", name, src.err)
-	case layer.err != nil:
-		return StoredLayer{}, "", invalid("read layer %s: %v", name, layer.err)
+	case layer.Err != nil:
+		return StoredLayer{}, "", invalid("read layer %s: %v", name, layer.Err)
 	case err != nil:
 		return StoredLayer{}, "", fmt.Errorf("layer %s: %w", name, err)
 	}
@@ -490,20 +492,6 @@ func (a *archiveReader) digest(unhashed digest.Digest) digest.Digest {
 		return unhashed
 	}
 	return digest.NewDigest(digest.SHA256, a.h)
-}
-
-// errReader remembers a failure to read r (a decompressor's: corrupt data).
-type errReader struct {
-	r   io.Reader
-	err error
-}
-
-func (e *errReader) Read(p []byte) (int, error) {
-	n, err := e.r.Read(p)
-	if err != nil && err != io.EOF {
-		e.err = err
-	}
-	return n, err
 }
 
 // progressReader reports how much of an archive entry a layer's extraction

@@ -467,6 +467,8 @@ func TestWriteRefusesABadBlob(t *testing.T) {
 		want string
 	}{
 		{"uncompressed, another layer", bad, "does not hold the layer"},
+		{"gzip, another layer", gzipBytes(t, bad), "does not hold the layer"},
+		{"zstd, another layer", zstdBytes(t, bad), "does not hold the layer"},
 		{"zstd, corrupt", corrupt, "write layer"},
 		{"gzip, cut short", gzipBytes(t, good)[:30], "write layer"},
 	}

@@ -15,6 +15,8 @@ import (
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/gantry/gantry/internal/stream"
 )
 
 // Image is one image to write into an archive.
@@ -44,10 +46,10 @@ type Layer struct {
 // modes are fixed: saving the same images twice gives the same bytes.
 //
 // Every layer is checked as it is written: its length against the size,
-// and a compressed blob by its own checksum (zstd's and gzip's, which the
-// decompressor verifies), an uncompressed one by its digest against the
-// diff ID. A blob that fails ends the archive with an error (w then holds
-// a truncated archive, which the caller must not pass off as complete).
+// and the digest of its uncompressed tar against the diff ID (hashing costs
+// less than the gzip or zstd decompression it rides on). A blob that fails
+// ends the archive with an error (w then holds a truncated archive, which
+// the caller must not pass off as complete).
 func Write(ctx context.Context, w io.Writer, images []Image) error {
 	if err := sizeLayers(ctx, images); err != nil {
 		return err
@@ -90,11 +92,11 @@ func sizeLayers(ctx context.Context, images []Image) error {
 			if l.Size > 0 {
 				continue
 			}
-			rc, _, err := openLayer(l)
+			rc, err := openLayer(l)
 			if err != nil {
 				return err
 			}
-			n, err := io.Copy(io.Discard, ctxReader{ctx, rc})
+			n, err := io.Copy(io.Discard, stream.WithContext(ctx, rc))
 			rc.Close()
 			if err != nil {
 				return fmt.Errorf("read layer %s: %w", l.DiffID, err)
@@ -179,10 +181,9 @@ func metadata(images []Image) ([]file, error) {
 }
 
 // writeLayer writes the uncompressed tar of l as blobs/sha256/<diff ID>,
-// checking its length and, when the blob has no checksum of its own, its
-// digest.
+// checking its length and its digest.
 func writeLayer(ctx context.Context, tw *tar.Writer, l Layer) error {
-	rc, compressed, err := openLayer(l)
+	rc, err := openLayer(l)
 	if err != nil {
 		return err
 	}
@@ -190,36 +191,29 @@ func writeLayer(ctx context.Context, tw *tar.Writer, l Layer) error {
 	if err := tw.WriteHeader(header(blobPath(l.DiffID), tar.TypeReg, l.Size)); err != nil {
 		return err
 	}
-	var w io.Writer = tw
 	v := l.DiffID.Verifier()
-	if !compressed {
-		w = io.MultiWriter(tw, v)
-	}
-	n, err := io.Copy(w, ctxReader{ctx, rc})
+	n, err := io.Copy(io.MultiWriter(tw, v), stream.WithContext(ctx, rc))
 	switch {
 	case err != nil:
 		return fmt.Errorf("write layer %s: %w", l.DiffID, err)
 	case n != l.Size:
 		return fmt.Errorf("write layer %s: its blob holds %d bytes, not %d", l.DiffID, n, l.Size)
-	case !compressed && !v.Verified():
+	case !v.Verified():
 		return fmt.Errorf("write layer %s: its blob does not hold the layer", l.DiffID)
 	}
 	return nil
 }
 
-// openLayer rewinds the blob of l and returns its uncompressed content and
-// whether the blob is compressed.
-func openLayer(l Layer) (io.ReadCloser, bool, error) {
+// openLayer rewinds the blob of l and returns its uncompressed content.
+func openLayer(l Layer) (io.ReadCloser, error) {
 	if _, err := l.Blob.Seek(0, io.SeekStart); err != nil {
-		return nil, false, fmt.Errorf("read layer %s: %w", l.DiffID, err)
+		return nil, fmt.Errorf("read layer %s: %w", l.DiffID, err)
 	}
-	br := bufio.NewReaderSize(l.Blob, 64<<10)
-	head, _ := br.Peek(10)
-	rc, err := compression.DecompressStream(br)
+	rc, err := compression.DecompressStream(bufio.NewReaderSize(l.Blob, 64<<10))
 	if err != nil {
-		return nil, false, fmt.Errorf("read layer %s: %w", l.DiffID, err)
+		return nil, fmt.Errorf("read layer %s: %w", l.DiffID, err)
 	}
-	return rc, compression.Detect(head) != compression.None, nil
+	return rc, nil
 }
 
 func writeFile(tw *tar.Writer, name string, data []byte) error {
@@ -239,17 +233,4 @@ func header(name string, typ byte, size int64) *tar.Header {
 		mode = 0o755
 	}
 	return &tar.Header{Typeflag: typ, Name: name, Size: size, Mode: mode, ModTime: time.Unix(0, 0), Format: tar.FormatUSTAR}
-}
-
-// ctxReader stops reading once ctx is done.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
