@@ -59,7 +59,7 @@ func OpenPath(root int, p string) (*PathResource, error) {
 			statName = "."
 		}
 	}
-	dir, err := openInRoot(root, dirPath, unix.O_PATH|unix.O_DIRECTORY)
+	dir, err := archive.OpenInRoot(root, dirPath, unix.O_PATH|unix.O_DIRECTORY)
 	if err != nil {
 		return nil, &os.PathError{Op: "lstat", Path: p, Err: err}
 	}
@@ -111,7 +111,7 @@ type ExtractOptions struct {
 // an invalid-argument error; a read-only destination a permission-denied
 // error, with dockerd's texts.
 func ExtractToDir(ctx context.Context, r io.Reader, root int, p string, opts ExtractOptions) error {
-	dir, err := openInRoot(root, path.Clean("/"+p), unix.O_PATH)
+	dir, err := archive.OpenInRoot(root, path.Clean("/"+p), unix.O_PATH)
 	if err != nil {
 		if err == unix.ENOTDIR {
 			return errNotDirectory
@@ -183,24 +183,11 @@ func CopyOwner(root int, user string) (*archive.Owner, error) {
 	if user == "" {
 		return nil, nil
 	}
-	u, _, err := specUser(fmt.Sprintf("/proc/self/fd/%d", root), user, nil)
+	u, _, err := specUser(root, user, nil)
 	if err != nil {
 		return nil, err
 	}
 	return &archive.Owner{UID: int(u.UID), GID: int(u.GID)}, nil
-}
-
-// openInRoot opens the absolute path p inside root, following every
-// symlink, the last included, inside root.
-func openInRoot(root int, p string, flags uint64) (int, error) {
-	rel := strings.TrimPrefix(p, "/")
-	if rel == "" {
-		rel = "."
-	}
-	return archive.Openat2(root, rel, &unix.OpenHow{
-		Flags:   flags | unix.O_CLOEXEC,
-		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
-	})
 }
 
 // resolveLinks returns the absolute path inside root that p leads to, every
@@ -237,7 +224,7 @@ func resolveLinks(root int, p string) (string, error) {
 }
 
 func readlinkInRoot(root int, p string) (string, error) {
-	dir, err := openInRoot(root, path.Dir(p), unix.O_PATH|unix.O_DIRECTORY)
+	dir, err := archive.OpenInRoot(root, path.Dir(p), unix.O_PATH|unix.O_DIRECTORY)
 	if err != nil {
 		return "", err
 	}
