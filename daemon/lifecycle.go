@@ -28,10 +28,14 @@ func (d *Daemon) StartContainer(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
+	c.Lock()
+	if err := c.WaitCopy(ctx); err != nil {
+		c.Unlock()
+		return err
+	}
 	// The start outlives the request: a client that goes away mid-start
 	// must not leave a half-started container.
 	ctx = context.WithoutCancel(ctx)
-	c.Lock()
 	switch c.State.Status {
 	case gcontainer.Running, gcontainer.Paused:
 		c.Unlock()
