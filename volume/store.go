@@ -261,23 +261,25 @@ func removeTrash(dir string) error {
 func (s *Store) Prune(ctx context.Context, match func(Volume) bool) ([]string, uint64, error) {
 	s.mu.Lock()
 	var trash, names []string
-	var reclaimed uint64
 	var err error
 	for _, name := range slices.Sorted(maps.Keys(s.vols)) {
 		v := s.vols[name]
 		if len(s.refs[name]) > 0 || !match(v.copy()) {
 			continue
 		}
-		size, _ := dirSize(v.Mountpoint())
 		var dir string
 		if dir, err = s.detach(v); err != nil {
 			break
 		}
 		trash, names = append(trash, dir), append(names, name)
-		reclaimed += uint64(size)
 	}
 	s.mu.Unlock()
+	// Detached, the volumes are out of every other call's sight: sizing
+	// and deleting them needs no lock.
+	var reclaimed uint64
 	for _, dir := range trash {
+		size, _ := dirSize(filepath.Join(dir, "_data"))
+		reclaimed += uint64(size)
 		if rerr := removeTrash(dir); rerr != nil && err == nil {
 			err = rerr
 		}
