@@ -140,6 +140,11 @@ func TestExec(t *testing.T) {
 			if len(f) < 7 || f[1] != ctr || !strings.HasSuffix(f[2], "%") || f[3] == "0B" || f[4] != "/" {
 				t.Errorf("%s stats row %q, want name, CPU %% and a non-zero memory usage", prog, lines[1])
 			}
+			// Streaming, a container that does not exist ends the command.
+			missing := name("nosuch")
+			if r := e.cli(t, prog, "stats", ctr, missing); r.Code != 1 || !strings.Contains(r.Stderr, "No such container: "+missing) {
+				t.Errorf("%s stats %s %s:\n%s", prog, ctr, missing, r)
+			}
 		}
 	})
 }
