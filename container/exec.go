@@ -228,6 +228,27 @@ func (s *Execs) RemoveContainer(id string) {
 	}
 }
 
+// RemoveIdle drops the execs of container id that do not run: created and
+// never started, or exited. The container calls it when it stops, as
+// dockerd drops a stopped container's execs; those still starting or
+// running go once their exit is recorded.
+func (s *Execs) RemoveIdle(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k, e := range s.m {
+		if e.ContainerID == id && e.idle() {
+			delete(s.m, k)
+		}
+	}
+}
+
+// idle reports whether e is created and never started, or exited.
+func (e *Exec) idle() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return !e.begun || e.exitCode != nil
+}
+
 // Active returns the IDs of container id's execs that have not exited
 // (created or running), sorted, as container inspect lists them in ExecIDs;
 // nil when there are none.

@@ -192,6 +192,7 @@ func (d *Daemon) monitor(c *gcontainer.Container, proc *runtime.Process, pumps *
 	if err := mount.Unmount(rootfsPath(c)); err != nil {
 		d.log.Warn("unmount rootfs", "container", c.ID, "error", err)
 	}
+	d.execs.RemoveIdle(c.ID)
 	c.SetExited(code, "")
 	if err := d.containers.Save(c); err != nil {
 		d.log.Warn("save container", "container", c.ID, "error", err)

@@ -112,6 +112,22 @@ func TestExec(t *testing.T) {
 		}
 	})
 
+	t.Run("dropped at stop", func(t *testing.T) {
+		short := name("exec-short")
+		e.mustDocker(t, "run", "-d", "--name", short, "busybox", "sleep", "300")
+		t.Cleanup(func() { e.docker(t, "rm", "-f", short) })
+		status, _, body := e.api(t, "POST", "/containers/"+short+"/exec", strings.NewReader(`{"Cmd":["true"]}`))
+		var created struct{ Id string }
+		if status != 201 || json.Unmarshal([]byte(body), &created) != nil {
+			t.Fatalf("exec create = %d %s", status, body)
+		}
+		e.mustDocker(t, "kill", short)
+		e.mustDocker(t, "wait", short)
+		if status, _, body := e.api(t, "GET", "/exec/"+created.Id+"/json", nil); status != 404 {
+			t.Errorf("inspect of a stopped container's exec = %d %s, want 404", status, body)
+		}
+	})
+
 	t.Run("top", func(t *testing.T) {
 		for _, prog := range []string{"docker", "gantry"} {
 			r := e.cli(t, prog, "top", ctr)
