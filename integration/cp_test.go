@@ -331,3 +331,53 @@ func TestCpStalledUpload(t *testing.T) {
 		})
 	}
 }
+
+// TestCpStoppedVolumes checks that docker cp of a stopped container sees its
+// volumes and binds, as dockerd mounts them for the copy: reads and writes
+// reach the volume's data and the host directory, a read-only one refuses
+// writes, and nothing stays mounted afterwards.
+func TestCpStoppedVolumes(t *testing.T) {
+	e := newEnv(t)
+	bind, ro, src := t.TempDir(), t.TempDir(), t.TempDir()
+	must(t, os.WriteFile(filepath.Join(bind, "hostfile"), []byte("host\n"), 0o644))
+	must(t, os.WriteFile(filepath.Join(ro, "f"), []byte("ro\n"), 0o644))
+	must(t, os.WriteFile(filepath.Join(src, "new"), []byte("copied\n"), 0o644))
+	vol, fresh := name("cp-vol"), name("cp-vol-fresh")
+	t.Cleanup(func() { e.docker(t, "volume", "rm", vol, fresh) })
+	ctr := name("cp-vols")
+	e.mustDocker(t, "run", "--name", ctr, "-v", vol+":/data", "-v", bind+":/bind", "-v", ro+":/ro:ro", "busybox", "sh", "-c", "echo vol > /data/f")
+	t.Cleanup(func() { e.docker(t, "rm", "-f", ctr) })
+	created := name("cp-vols-created")
+	e.mustDocker(t, "create", "--name", created, "-v", fresh+":/not/in/image", "busybox", "true")
+	t.Cleanup(func() { e.docker(t, "rm", "-f", created) })
+
+	for p, want := range map[string]string{"/data/f": "vol\n", "/bind/hostfile": "host\n", "/ro/f": "ro\n"} {
+		if got := e.catFile(t, ctr, p); got != want {
+			t.Errorf("%s:%s = %q, want %q", ctr, p, got, want)
+		}
+	}
+	e.mustDocker(t, "cp", filepath.Join(src, "new"), ctr+":/data/")
+	if r := e.docker(t, "run", "--rm", "-v", vol+":/v", "busybox", "cat", "/v/new"); r.Code != 0 || r.Stdout != "copied\n" {
+		t.Errorf("the volume after docker cp into the stopped container:\n%s", r)
+	}
+	e.mustDocker(t, "cp", filepath.Join(src, "new"), ctr+":/bind/")
+	if b, err := os.ReadFile(filepath.Join(bind, "new")); err != nil || string(b) != "copied\n" {
+		t.Errorf("the bind's host directory after docker cp: %q %v", b, err)
+	}
+	if r := e.docker(t, "cp", filepath.Join(src, "new"), ctr+":/ro/"); r.Code != 1 || !strings.Contains(r.Stderr, "mounted volume is marked read-only") {
+		t.Errorf("docker cp into a read-only bind:\n%s", r)
+	}
+	if _, err := os.Stat(filepath.Join(ro, "new")); err == nil {
+		t.Error("docker cp wrote into the read-only bind")
+	}
+	// A destination the image lacks, in a container never started.
+	e.mustDocker(t, "cp", filepath.Join(src, "new"), created+":/not/in/image/")
+	if r := e.docker(t, "run", "--rm", "-v", fresh+":/v", "busybox", "cat", "/v/new"); r.Code != 0 || r.Stdout != "copied\n" {
+		t.Errorf("the volume after docker cp into the created container:\n%s", r)
+	}
+	if !e.External {
+		if m := mountsUnder(filepath.Join(e.Root, "tmp")); len(m) > 0 {
+			t.Errorf("mounts left after the copies: %v", m)
+		}
+	}
+}
