@@ -327,16 +327,8 @@ func (s *Store) users(name string) []string {
 	return slices.Sorted(maps.Keys(s.refs[name]))
 }
 
-// Size is the space the volume's data takes, each hard-linked file counted
-// once.
-func (s *Store) Size(ctx context.Context, name string) (int64, error) {
-	v, err := s.Get(name)
-	if err != nil {
-		return 0, err
-	}
-	return dirSize(v.Mountpoint())
-}
-
+// dirSize is the space the data under dir takes, each hard-linked file
+// counted once.
 func dirSize(dir string) (int64, error) {
 	var size int64
 	seen := map[uint64]bool{}
