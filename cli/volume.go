@@ -250,4 +250,3 @@ func runVolumePrune(ctx context.Context, c *Cli, opts volumePruneOptions) error 
 	fmt.Fprintln(c.Out, "Total reclaimed space:", units.HumanSize(float64(res.Report.SpaceReclaimed)))
 	return nil
 }
-
