@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 
 	"github.com/containerd/errdefs"
 	"github.com/moby/sys/user"
@@ -116,45 +115,17 @@ func accountReader(data []byte) io.Reader {
 }
 
 // specSecureJoin returns the host path of p inside rootfs, resolving symlinks
-// as if rootfs were "/": the result never leaves rootfs. Components that do not
-// exist are joined as they are.
+// as if rootfs were "/" (resolveLinks): the result never leaves rootfs.
+// Components that do not exist are joined as they are.
 func specSecureJoin(rootfs, p string) (string, error) {
-	resolved := "/"
-	rest := filepath.Clean("/" + p)
-	for links := 0; rest != "/"; {
-		comp, tail, _ := strings.Cut(strings.TrimPrefix(rest, "/"), "/")
-		rest = "/" + tail
-		if comp == "." || comp == "" {
-			continue
-		}
-		if comp == ".." {
-			resolved = filepath.Dir(resolved)
-			continue
-		}
-		next := filepath.Join(resolved, comp)
-		fi, err := os.Lstat(filepath.Join(rootfs, next))
-		if errors.Is(err, os.ErrNotExist) {
-			resolved = next
-			continue
-		}
-		if err != nil {
-			return "", fmt.Errorf("resolve %s in rootfs: %w", p, err)
-		}
-		if fi.Mode()&os.ModeSymlink == 0 {
-			resolved = next
-			continue
-		}
-		if links++; links > 255 {
-			return "", fmt.Errorf("resolve %s in rootfs: %w", p, syscall.ELOOP)
-		}
-		target, err := os.Readlink(filepath.Join(rootfs, next))
-		if err != nil {
-			return "", fmt.Errorf("resolve %s in rootfs: %w", p, err)
-		}
-		if !filepath.IsAbs(target) {
-			target = resolved + "/" + target // resolved holds no symlinks: ".." is lexical
-		}
-		resolved, rest = "/", filepath.Clean("/"+target+rest)
+	root, err := unix.Open(rootfs, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return "", &os.PathError{Op: "open", Path: rootfs, Err: err}
+	}
+	defer unix.Close(root)
+	resolved, err := resolveLinks(root, p)
+	if err != nil {
+		return "", fmt.Errorf("resolve %s in rootfs: %w", p, err)
 	}
 	return filepath.Join(rootfs, resolved), nil
 }
