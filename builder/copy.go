@@ -27,6 +27,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/gantry/gantry/dockerfile"
+	"github.com/gantry/gantry/internal/archive"
 	"github.com/gantry/gantry/mount"
 )
 
@@ -310,7 +311,7 @@ func (r *run) download(ctx context.Context, src *sourceSet, raw string) (copyIte
 // isArchive reports whether the file rel in root is a tar archive, plain or
 // compressed (ADD extracts those).
 func isArchive(root, rel string) bool {
-	fd, err := openInRoot(root, rel, unix.O_RDONLY)
+	fd, err := archive.OpenInRootPath(root, rel, unix.O_RDONLY)
 	if err != nil {
 		return false
 	}
@@ -364,7 +365,7 @@ func glob(root, pattern string) ([]string, error) {
 }
 
 func readDirNames(root, dir string) ([]string, error) {
-	fd, err := openInRoot(root, dir, unix.O_RDONLY|unix.O_DIRECTORY)
+	fd, err := archive.OpenInRootPath(root, dir, unix.O_RDONLY|unix.O_DIRECTORY)
 	if err != nil {
 		return nil, err
 	}
@@ -394,7 +395,7 @@ func walk(root, rel string, fn func(e entry, open func() (*os.File, error)) erro
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
 		open := func() (*os.File, error) {
-			fd, err := openInRoot(root, rel, unix.O_RDONLY)
+			fd, err := archive.OpenInRootPath(root, rel, unix.O_RDONLY)
 			if err != nil {
 				return nil, err
 			}
@@ -402,7 +403,7 @@ func walk(root, rel string, fn func(e entry, open func() (*os.File, error)) erro
 		}
 		return fn(entry{st: st, dfd: -1}, open)
 	}
-	fd, err := openInRoot(root, rel, unix.O_RDONLY|unix.O_DIRECTORY)
+	fd, err := archive.OpenInRootPath(root, rel, unix.O_RDONLY|unix.O_DIRECTORY)
 	if err != nil {
 		return err
 	}
@@ -537,7 +538,7 @@ func writeItem(tw *tar.Writer, rootfs string, item copyItem, dest string, destIs
 		_, err := io.WriteString(tw, *item.data)
 		return err
 	case item.archive:
-		fd, err := openInRoot(item.root, item.rel, unix.O_RDONLY)
+		fd, err := archive.OpenInRootPath(item.root, item.rel, unix.O_RDONLY)
 		if err != nil {
 			return err
 		}

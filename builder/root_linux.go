@@ -3,9 +3,10 @@ package builder
 import (
 	"os"
 	"path"
-	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/gantry/gantry/internal/archive"
 )
 
 // The helpers below look at a mounted rootfs the way a process chrooted into
@@ -13,32 +14,10 @@ import (
 // kernel (openat2 RESOLVE_IN_ROOT), so an image's absolute symlinks never
 // lead to the host's files.
 
-func openInRoot(root, p string, flags uint64) (int, error) {
-	rfd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return -1, err
-	}
-	defer unix.Close(rfd)
-	rel := strings.TrimLeft(path.Clean("/"+p), "/")
-	if rel == "" {
-		rel = "."
-	}
-	for {
-		fd, err := unix.Openat2(rfd, rel, &unix.OpenHow{
-			Flags:   flags | unix.O_CLOEXEC,
-			Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
-		})
-		if err == unix.EAGAIN || err == unix.EINTR {
-			continue
-		}
-		return fd, err
-	}
-}
-
 // statInRoot stats p inside root, following symlinks (chroot semantics).
 func statInRoot(root, p string) (unix.Stat_t, error) {
 	var st unix.Stat_t
-	fd, err := openInRoot(root, p, unix.O_PATH)
+	fd, err := archive.OpenInRootPath(root, p, unix.O_PATH)
 	if err != nil {
 		return st, err
 	}
@@ -53,7 +32,7 @@ func lexistsInRoot(root, p string) bool {
 	if base == "" {
 		return true
 	}
-	fd, err := openInRoot(root, dir, unix.O_PATH|unix.O_DIRECTORY)
+	fd, err := archive.OpenInRootPath(root, dir, unix.O_PATH|unix.O_DIRECTORY)
 	if err != nil {
 		return false
 	}
@@ -75,7 +54,7 @@ func removeInRoot(root, p string) error {
 	if base == "" {
 		return nil
 	}
-	fd, err := openInRoot(root, dir, unix.O_PATH|unix.O_DIRECTORY)
+	fd, err := archive.OpenInRootPath(root, dir, unix.O_PATH|unix.O_DIRECTORY)
 	if err != nil {
 		return err
 	}
@@ -89,7 +68,7 @@ func removeInRoot(root, p string) error {
 
 // readFileInRoot reads the file p inside root.
 func readFileInRoot(root, p string) ([]byte, error) {
-	fd, err := openInRoot(root, p, unix.O_RDONLY)
+	fd, err := archive.OpenInRootPath(root, p, unix.O_RDONLY)
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -71,18 +72,27 @@ func runStats(ctx context.Context, c *Cli, opts statsOptions) error {
 	}
 	rows := make([]*statsRow, len(names))
 	var mu sync.Mutex
-	var wg sync.WaitGroup
+	// wg counts the collectors running; first those that have neither a
+	// sample nor an error yet.
+	var wg, first sync.WaitGroup
 	errs := make([]error, len(names))
 	for i, name := range names {
 		rows[i] = &statsRow{container: name, noTrunc: opts.noTrunc}
 		wg.Add(1)
+		first.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = collectStats(ctx, api, name, !opts.noStream, func(s *container.StatsResponse) {
+			var once sync.Once
+			err := collectStats(ctx, api, name, !opts.noStream, func(s *container.StatsResponse) {
 				mu.Lock()
 				rows[i].sample = s
 				mu.Unlock()
+				once.Do(first.Done)
 			})
+			mu.Lock()
+			errs[i] = err
+			mu.Unlock()
+			once.Do(first.Done)
 		}()
 	}
 	render := func() error {
@@ -102,6 +112,17 @@ func runStats(ctx context.Context, c *Cli, opts statsOptions) error {
 			}
 		}
 		return render()
+	}
+	// As docker: a container named on the command line that fails (no such
+	// container) before its first sample ends the command with its error.
+	first.Wait()
+	if len(opts.containers) > 0 {
+		mu.Lock()
+		err := errors.Join(errs...)
+		mu.Unlock()
+		if err != nil {
+			return err
+		}
 	}
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()

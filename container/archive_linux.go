@@ -1,6 +1,7 @@
 package container
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,8 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -17,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/gantry/gantry/internal/archive"
+	"github.com/gantry/gantry/mount"
 )
 
 // The functions below serve `docker cp` (GET, HEAD and PUT
@@ -59,7 +63,7 @@ func OpenPath(root int, p string) (*PathResource, error) {
 			statName = "."
 		}
 	}
-	dir, err := openInRoot(root, dirPath, unix.O_PATH|unix.O_DIRECTORY)
+	dir, err := archive.OpenInRoot(root, dirPath, unix.O_PATH|unix.O_DIRECTORY)
 	if err != nil {
 		return nil, &os.PathError{Op: "lstat", Path: p, Err: err}
 	}
@@ -111,7 +115,7 @@ type ExtractOptions struct {
 // an invalid-argument error; a read-only destination a permission-denied
 // error, with dockerd's texts.
 func ExtractToDir(ctx context.Context, r io.Reader, root int, p string, opts ExtractOptions) error {
-	dir, err := openInRoot(root, path.Clean("/"+p), unix.O_PATH)
+	dir, err := archive.OpenInRoot(root, path.Clean("/"+p), unix.O_PATH)
 	if err != nil {
 		if err == unix.ENOTDIR {
 			return errNotDirectory
@@ -183,24 +187,11 @@ func CopyOwner(root int, user string) (*archive.Owner, error) {
 	if user == "" {
 		return nil, nil
 	}
-	u, _, err := specUser(fmt.Sprintf("/proc/self/fd/%d", root), user, nil)
+	u, _, err := specUser(root, user, nil)
 	if err != nil {
 		return nil, err
 	}
 	return &archive.Owner{UID: int(u.UID), GID: int(u.GID)}, nil
-}
-
-// openInRoot opens the absolute path p inside root, following every
-// symlink, the last included, inside root.
-func openInRoot(root int, p string, flags uint64) (int, error) {
-	rel := strings.TrimPrefix(p, "/")
-	if rel == "" {
-		rel = "."
-	}
-	return archive.Openat2(root, rel, &unix.OpenHow{
-		Flags:   flags | unix.O_CLOEXEC,
-		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
-	})
 }
 
 // resolveLinks returns the absolute path inside root that p leads to, every
@@ -237,7 +228,7 @@ func resolveLinks(root int, p string) (string, error) {
 }
 
 func readlinkInRoot(root int, p string) (string, error) {
-	dir, err := openInRoot(root, path.Dir(p), unix.O_PATH|unix.O_DIRECTORY)
+	dir, err := archive.OpenInRoot(root, path.Dir(p), unix.O_PATH|unix.O_DIRECTORY)
 	if err != nil {
 		return "", err
 	}
@@ -277,4 +268,122 @@ func fileMode(st *unix.Stat_t) fs.FileMode {
 		m |= fs.ModeSticky
 	}
 	return m
+}
+
+// CopyMount is a volume or bind of a stopped container, which docker cp
+// sees at Destination.
+type CopyMount struct {
+	Source      string // host directory or file
+	Destination string // absolute path in the container
+	ReadOnly    bool
+}
+
+// ErrMissingDestination is MountForCopy's error for a destination that the
+// rootfs lacks and that it may not create.
+var ErrMissingDestination = errors.New("mount destination missing in the rootfs")
+
+// MountForCopy bind-mounts ms in the container's rootfs, mounted by the
+// caller at the host path rootfs and open as the descriptor root, as
+// dockerd does for docker cp of a stopped container: parents before what
+// they hold, rprivate, read-only where the mount is (ExtractToDir then
+// refuses writes there). Destinations resolve in root; a missing one is
+// created (as root, 0755, and an empty file for a file source) when
+// create, else the error wraps ErrMissingDestination. A mount whose source
+// is missing is left out. undo unmounts them, last first; on error
+// MountForCopy undoes what it did.
+func MountForCopy(root int, rootfs string, ms []CopyMount, create bool) (undo func(), err error) {
+	ms = slices.Clone(ms)
+	slices.SortStableFunc(ms, func(a, b CopyMount) int {
+		return cmp.Compare(strings.Count(path.Clean(a.Destination), "/"), strings.Count(path.Clean(b.Destination), "/"))
+	})
+	real, err := filepath.EvalSymlinks(rootfs)
+	if err != nil {
+		return nil, err
+	}
+	var targets []string
+	undo = func() {
+		for _, t := range slices.Backward(targets) {
+			_ = mount.Unmount(t) // failing, it stays until the rootfs's unmount detaches it
+		}
+	}
+	for _, m := range ms {
+		fi, err := os.Stat(m.Source)
+		if err != nil {
+			continue
+		}
+		target, err := copyMountTarget(root, real, m.Destination, fi.IsDir(), create)
+		if err != nil {
+			undo()
+			return nil, fmt.Errorf("mount %s for the copy: %w", m.Destination, err)
+		}
+		if target == "" {
+			undo()
+			return nil, fmt.Errorf("%s: %w", m.Destination, ErrMissingDestination)
+		}
+		opts := []string{"rbind", "rprivate"}
+		if m.ReadOnly {
+			opts = append(opts, "ro")
+		}
+		if err := mount.All([]mount.Mount{{Type: "bind", Source: m.Source, Options: opts}}, target); err != nil {
+			undo()
+			return nil, err
+		}
+		targets = append(targets, target)
+	}
+	return undo, nil
+}
+
+// createInRoot creates p in the rootfs (open as root, at the host path
+// rootfs): its parent directories and p itself, a directory when dir, else
+// an empty file, as root with mode 0755. An existing p is no error.
+func createInRoot(root int, rootfs, p string, dir bool) error {
+	p = path.Clean("/" + p)
+	if err := specMkdirAll(rootfs, path.Dir(p), 0, 0); err != nil {
+		return err
+	}
+	pfd, err := archive.OpenInRoot(root, path.Dir(p), unix.O_PATH|unix.O_DIRECTORY)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(pfd)
+	if dir {
+		err = unix.Mkdirat(pfd, path.Base(p), 0o755)
+	} else {
+		var f int
+		if f, err = unix.Openat(pfd, path.Base(p), unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o755); err == nil {
+			unix.Close(f)
+		}
+	}
+	if err == unix.EEXIST {
+		return nil
+	}
+	return err
+}
+
+// copyMountTarget returns the host path of the destination p in the rootfs
+// (at the host path rootfs, without symlinks), resolved in root, creating it when create; "" when it is missing and not
+// created.
+func copyMountTarget(root int, rootfs, p string, dir, create bool) (string, error) {
+	fd, err := archive.OpenInRoot(root, p, unix.O_PATH)
+	if err == unix.ENOENT && create {
+		if err := createInRoot(root, rootfs, p, dir); err != nil {
+			return "", err
+		}
+		fd, err = archive.OpenInRoot(root, p, unix.O_PATH)
+	}
+	if err == unix.ENOENT {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	defer unix.Close(fd)
+	target, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", fd))
+	if err != nil {
+		return "", err
+	}
+	if target != rootfs && !strings.HasPrefix(target, rootfs+"/") {
+		return "", fmt.Errorf("%s resolves to %s, outside the rootfs", p, target)
+	}
+	return target, nil
 }

@@ -205,3 +205,37 @@ func TestExtractToDir(t *testing.T) {
 		t.Error("../../outside was written")
 	}
 }
+
+func TestMountForCopy(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for bind mounts")
+	}
+	base := t.TempDir()
+	rootfs, src := filepath.Join(base, "rootfs"), filepath.Join(base, "src")
+	must(t, os.MkdirAll(filepath.Join(rootfs, "etc"), 0o755))
+	must(t, os.MkdirAll(src, 0o755))
+	must(t, os.WriteFile(filepath.Join(src, "f"), []byte("volume"), 0o644))
+	// An absolute symlink on the way stays inside the rootfs.
+	must(t, os.Symlink("/etc", filepath.Join(rootfs, "link")))
+	root, err := unix.Open(rootfs, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	must(t, err)
+	defer unix.Close(root)
+	ms := []CopyMount{{Source: src, Destination: "/link/vol", ReadOnly: true}}
+
+	if _, err := MountForCopy(root, rootfs, ms, false); !errors.Is(err, ErrMissingDestination) {
+		t.Fatalf("MountForCopy of a missing destination without create: %v", err)
+	}
+	undo, err := MountForCopy(root, rootfs, ms, true)
+	must(t, err)
+	b, err := os.ReadFile(filepath.Join(rootfs, "etc/vol/f"))
+	if err != nil || string(b) != "volume" {
+		t.Errorf("the volume at /etc/vol: %q %v", b, err)
+	}
+	if err := os.WriteFile(filepath.Join(rootfs, "etc/vol/g"), nil, 0o644); !errors.Is(err, unix.EROFS) {
+		t.Errorf("write into the read-only mount: %v, want EROFS", err)
+	}
+	undo()
+	if _, err := os.Stat(filepath.Join(rootfs, "etc/vol/f")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("after undo, /etc/vol/f: %v, want not exist", err)
+	}
+}

@@ -129,14 +129,15 @@ func (e *Exec) Inspect() container.ExecInspectResponse {
 // ExecProcess builds the OCI process of exec cfg in a running container, as
 // dockerd does: the process of the container's runtime spec (its
 // capabilities, rlimits and the like) with the exec's command, TTY and
-// console size; the user resolved against the rootfs's /etc/passwd and
-// /etc/group (default: the container's user); the working directory
-// (default: the container's); and the container's environment followed by
-// the exec's Env, which replaces variables of the same name. A user that
+// console size; the user (default: the container's) resolved against
+// /etc/passwd and /etc/group under root, the directory the container's
+// processes see as "/" (/proc/<pid>/root of its init); the working
+// directory (default: the container's); and the container's environment
+// followed by the exec's Env, which replaces variables of the same name. A user that
 // does not resolve is an invalid-argument error with Docker's text; a
 // relative working directory is left for the runtime to refuse, with its
 // text, as Docker does.
-func ExecProcess(spec *specs.Spec, ctr *container.Config, hc *container.HostConfig, cfg container.ExecCreateRequest) (*specs.Process, error) {
+func ExecProcess(root string, spec *specs.Spec, ctr *container.Config, hc *container.HostConfig, cfg container.ExecCreateRequest) (*specs.Process, error) {
 	if spec == nil || spec.Process == nil || spec.Root == nil {
 		return nil, errdefs.ErrInvalidArgument.WithMessage("the container's runtime spec has no process")
 	}
@@ -150,7 +151,7 @@ func ExecProcess(spec *specs.Spec, ctr *container.Config, hc *container.HostConf
 	if name == "" {
 		name = ctr.User
 	}
-	usr, home, err := specUser(spec.Root.Path, name, hc.GroupAdd)
+	usr, home, err := specUserIn(root, name, hc.GroupAdd)
 	if err != nil {
 		return nil, err
 	}
@@ -225,6 +226,27 @@ func (s *Execs) RemoveContainer(id string) {
 			delete(s.m, k)
 		}
 	}
+}
+
+// RemoveIdle drops the execs of container id that do not run: created and
+// never started, or exited. The container calls it when it stops, as
+// dockerd drops a stopped container's execs; those still starting or
+// running go once their exit is recorded.
+func (s *Execs) RemoveIdle(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k, e := range s.m {
+		if e.ContainerID == id && e.idle() {
+			delete(s.m, k)
+		}
+	}
+}
+
+// idle reports whether e is created and never started, or exited.
+func (e *Exec) idle() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return !e.begun || e.exitCode != nil
 }
 
 // Active returns the IDs of container id's execs that have not exited

@@ -107,7 +107,7 @@ func Spec(in SpecInput) (*specs.Spec, error) {
 	if len(args) == 0 {
 		return nil, errdefs.ErrInvalidArgument.WithMessage("no command specified")
 	}
-	usr, home, err := specUser(in.Rootfs, cfg.User, hc.GroupAdd)
+	usr, home, err := specUserIn(in.Rootfs, cfg.User, hc.GroupAdd)
 	if err != nil {
 		return nil, err
 	}

@@ -1,43 +1,49 @@
 package container
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 
 	"github.com/containerd/errdefs"
 	"github.com/moby/sys/user"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/gantry/gantry/internal/archive"
 )
 
 // specUser resolves a Docker user string ("", "name", "uid", "name:group",
-// "uid:gid", ...) against the rootfs's /etc/passwd and /etc/group, as Docker
-// does: the primary gid comes first in AdditionalGids, then the user's
-// supplementary groups, then the groupAdd ones in ascending order. It also
-// returns the user's home ("/" when passwd has none). An unknown name is an
-// invalid-argument error with Docker's text, e.g. "unable to find user
-// nobody2: no matching entries in passwd file".
-func specUser(rootfs, spec string, groupAdd []string) (specs.User, string, error) {
-	passwd, err := specSecureJoin(rootfs, "/etc/passwd")
+// "uid:gid", ...) against /etc/passwd and /etc/group of the tree whose root
+// directory is the descriptor root, as Docker does: the primary gid comes
+// first in AdditionalGids, then the user's supplementary groups, then the
+// groupAdd ones in ascending order. It also returns the user's home ("/"
+// when passwd has none). An unknown name is an invalid-argument error with
+// Docker's text, e.g. "unable to find user nobody2: no matching entries in
+// passwd file"; so is an account file that is not a regular file or is
+// larger than maxAccountFile.
+func specUser(root int, spec string, groupAdd []string) (specs.User, string, error) {
+	passwd, err := readAccountFile(root, "/etc/passwd")
 	if err != nil {
 		return specs.User{}, "", err
 	}
-	group, err := specSecureJoin(rootfs, "/etc/group")
+	group, err := readAccountFile(root, "/etc/group")
 	if err != nil {
 		return specs.User{}, "", err
 	}
 	// Missing files are fine: numeric ids are then taken as they are.
-	eu, err := user.GetExecUserPath(spec, nil, passwd, group)
+	eu, err := user.GetExecUser(spec, nil, accountReader(passwd), accountReader(group))
 	if err != nil {
 		return specs.User{}, "", specInvalid(err)
 	}
 	var extra []int
 	if len(groupAdd) > 0 {
-		if extra, err = user.GetAdditionalGroupsPath(groupAdd, group); err != nil {
+		if extra, err = user.GetAdditionalGroups(groupAdd, accountReader(group)); err != nil {
 			return specs.User{}, "", specInvalid(err)
 		}
 		slices.Sort(extra) // the library returns them in map order
@@ -53,46 +59,73 @@ func specUser(rootfs, spec string, groupAdd []string) (specs.User, string, error
 	return u, home, nil
 }
 
+// specUserIn is specUser in the tree whose root directory is the path
+// root.
+func specUserIn(root, spec string, groupAdd []string) (specs.User, string, error) {
+	fd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return specs.User{}, "", &os.PathError{Op: "open", Path: root, Err: err}
+	}
+	defer unix.Close(fd)
+	return specUser(fd, spec, groupAdd)
+}
+
+// maxAccountFile bounds what specUser reads of /etc/passwd and /etc/group.
+const maxAccountFile = 1 << 20
+
+// readAccountFile reads the file p (/etc/passwd, /etc/group) of the tree
+// whose root directory is root. The container may have replaced it by
+// anything: p is resolved inside root (a symlink never leads to the host's
+// file), opened without blocking (a FIFO), and must be a regular file of
+// at most maxAccountFile bytes, else the error is an invalid argument. A
+// missing file is nil, nil.
+func readAccountFile(root int, p string) ([]byte, error) {
+	fd, err := archive.OpenInRoot(root, p, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY)
+	if err == unix.ENOENT || err == unix.ENOTDIR {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: p, Err: err}
+	}
+	f := os.NewFile(uintptr(fd), p)
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("%s is not a regular file", p))
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxAccountFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", p, err)
+	}
+	if len(data) > maxAccountFile {
+		return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("%s is larger than %d bytes", p, maxAccountFile))
+	}
+	return data, nil
+}
+
+// accountReader reads data, or is nil (no file) when data is.
+func accountReader(data []byte) io.Reader {
+	if data == nil {
+		return nil
+	}
+	return bytes.NewReader(data)
+}
+
 // specSecureJoin returns the host path of p inside rootfs, resolving symlinks
-// as if rootfs were "/": the result never leaves rootfs. Components that do not
-// exist are joined as they are.
+// as if rootfs were "/" (resolveLinks): the result never leaves rootfs.
+// Components that do not exist are joined as they are.
 func specSecureJoin(rootfs, p string) (string, error) {
-	resolved := "/"
-	rest := filepath.Clean("/" + p)
-	for links := 0; rest != "/"; {
-		comp, tail, _ := strings.Cut(strings.TrimPrefix(rest, "/"), "/")
-		rest = "/" + tail
-		if comp == "." || comp == "" {
-			continue
-		}
-		if comp == ".." {
-			resolved = filepath.Dir(resolved)
-			continue
-		}
-		next := filepath.Join(resolved, comp)
-		fi, err := os.Lstat(filepath.Join(rootfs, next))
-		if errors.Is(err, os.ErrNotExist) {
-			resolved = next
-			continue
-		}
-		if err != nil {
-			return "", fmt.Errorf("resolve %s in rootfs: %w", p, err)
-		}
-		if fi.Mode()&os.ModeSymlink == 0 {
-			resolved = next
-			continue
-		}
-		if links++; links > 255 {
-			return "", fmt.Errorf("resolve %s in rootfs: %w", p, syscall.ELOOP)
-		}
-		target, err := os.Readlink(filepath.Join(rootfs, next))
-		if err != nil {
-			return "", fmt.Errorf("resolve %s in rootfs: %w", p, err)
-		}
-		if !filepath.IsAbs(target) {
-			target = resolved + "/" + target // resolved holds no symlinks: ".." is lexical
-		}
-		resolved, rest = "/", filepath.Clean("/"+target+rest)
+	root, err := unix.Open(rootfs, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return "", &os.PathError{Op: "open", Path: rootfs, Err: err}
+	}
+	defer unix.Close(root)
+	resolved, err := resolveLinks(root, p)
+	if err != nil {
+		return "", fmt.Errorf("resolve %s in rootfs: %w", p, err)
 	}
 	return filepath.Join(rootfs, resolved), nil
 }

@@ -41,12 +41,15 @@ type VolumeMount struct {
 // --mount makes an anonymous one), and each path of cfg.Volumes (the
 // image's VOLUME instructions, `-v /path`) that no bind, mount or tmpfs
 // covers gets an anonymous volume. A spec that does not parse is an
-// invalid-argument error, and so is a --mount bind whose source is missing
-// (as Docker, at create); volume names are checked when the volumes are
+// invalid-argument error, and so are a --mount bind whose source is missing
+// and two -v, --mount or --tmpfs on one destination (as Docker, at create); volume names are checked when the volumes are
 // created.
 func Volumes(cfg *container.Config, hc *container.HostConfig) ([]VolumeMount, error) {
 	var out []VolumeMount
-	taken := map[string]bool{}
+	taken, tmpfs := map[string]bool{}, map[string]bool{}
+	for dst := range hc.Tmpfs {
+		tmpfs[filepath.Clean(dst)] = true
+	}
 	for _, bind := range hc.Binds {
 		src, dst, mode, err := specParseBind(bind)
 		if err == nil && !filepath.IsAbs(dst) {
@@ -55,7 +58,9 @@ func Volumes(cfg *container.Config, hc *container.HostConfig) ([]VolumeMount, er
 		if err != nil {
 			return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid volume specification: '%s': %v", bind, err))
 		}
-		taken[filepath.Clean(dst)] = true
+		if err := take(taken, tmpfs, dst); err != nil {
+			return nil, err
+		}
 		if filepath.IsAbs(src) {
 			continue
 		}
@@ -69,7 +74,9 @@ func Volumes(cfg *container.Config, hc *container.HostConfig) ([]VolumeMount, er
 		})
 	}
 	for _, m := range hc.Mounts {
-		taken[filepath.Clean(m.Target)] = true
+		if err := take(taken, tmpfs, m.Target); err != nil {
+			return nil, err
+		}
 		switch m.Type {
 		case mount.TypeBind:
 			// Checked again at start; Docker refuses it at create already.
@@ -84,9 +91,7 @@ func Volumes(cfg *container.Config, hc *container.HostConfig) ([]VolumeMount, er
 			out = append(out, vm)
 		}
 	}
-	for dst := range hc.Tmpfs {
-		taken[filepath.Clean(dst)] = true
-	}
+	maps.Copy(taken, tmpfs)
 	for _, dst := range slices.Sorted(maps.Keys(cfg.Volumes)) {
 		if !filepath.IsAbs(dst) {
 			return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid volume specification: '%s': invalid mount path: '%s' mount path must be absolute", dst, dst))
@@ -97,6 +102,18 @@ func Volumes(cfg *container.Config, hc *container.HostConfig) ([]VolumeMount, er
 		}
 	}
 	return out, nil
+}
+
+// take records that a -v or --mount uses the destination dst; one that
+// another -v, --mount or --tmpfs uses already is an invalid-argument error
+// with Docker's text.
+func take(taken, tmpfs map[string]bool, dst string) error {
+	dst = filepath.Clean(dst)
+	if taken[dst] || tmpfs[dst] {
+		return errdefs.ErrInvalidArgument.WithMessage("Duplicate mount point: " + dst)
+	}
+	taken[dst] = true
+	return nil
 }
 
 // volumeMount checks a --mount type=volume.

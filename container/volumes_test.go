@@ -57,6 +57,10 @@ func TestVolumesErrors(t *testing.T) {
 		{"mount without target", container.Config{}, container.HostConfig{Mounts: []mount.Mount{{Type: mount.TypeVolume, Source: "v"}}}, errdefs.IsInvalidArgument, `invalid mount config for type "volume": field Target must not be empty`},
 		{"volume with bind options", container.Config{}, container.HostConfig{Mounts: []mount.Mount{{Type: mount.TypeVolume, Source: "v", Target: "/v", BindOptions: &mount.BindOptions{}}}}, errdefs.IsInvalidArgument, "BindOptions"},
 		{"missing bind source", container.Config{}, container.HostConfig{Mounts: []mount.Mount{{Type: mount.TypeBind, Source: "/nonexistent-gantry", Target: "/v"}}}, errdefs.IsInvalidArgument, `invalid mount config for type "bind": bind source path does not exist: /nonexistent-gantry`},
+		{"two volumes on one path", container.Config{}, container.HostConfig{Binds: []string{"a:/data", "b:/data/"}}, errdefs.IsInvalidArgument, "Duplicate mount point: /data"},
+		{"bind and volume on one path", container.Config{}, container.HostConfig{Binds: []string{"/tmp:/data"}, Mounts: []mount.Mount{{Type: mount.TypeVolume, Source: "v", Target: "/data"}}}, errdefs.IsInvalidArgument, "Duplicate mount point: /data"},
+		{"two mounts on one path", container.Config{}, container.HostConfig{Mounts: []mount.Mount{{Type: mount.TypeVolume, Target: "/data"}, {Type: mount.TypeTmpfs, Target: "/data"}}}, errdefs.IsInvalidArgument, "Duplicate mount point: /data"},
+		{"volume and --tmpfs on one path", container.Config{}, container.HostConfig{Binds: []string{"a:/data"}, Tmpfs: map[string]string{"/data/": ""}}, errdefs.IsInvalidArgument, "Duplicate mount point: /data"},
 		{"subpath", container.Config{}, container.HostConfig{Mounts: []mount.Mount{{Type: mount.TypeVolume, Source: "v", Target: "/v", VolumeOptions: &mount.VolumeOptions{Subpath: "x"}}}}, errdefs.IsNotImplemented, "subpath"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

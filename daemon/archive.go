@@ -11,6 +11,7 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
+	mounttypes "github.com/moby/moby/api/types/mount"
 	"golang.org/x/sys/unix"
 
 	"github.com/gantry/gantry/api"
@@ -26,9 +27,10 @@ const (
 	// readLive reads the filesystem as the container's processes see it:
 	// a running container's root (/proc/<pid>/root), mounts included.
 	readLive rootAccess = iota
-	// writeLive is readLive for an operation that changes files. The
-	// container stays locked until the release, so that it neither starts
-	// nor exits meanwhile.
+	// writeLive is readLive for an operation that changes files. A
+	// stopped container is marked as copying (SetCopying) until the
+	// release, so that it neither starts nor is removed meanwhile; a
+	// running one needs nothing: the open root pins its filesystem.
 	writeLive
 	// readRootfs reads the rootfs alone (image layers and changes), without
 	// what is mounted on it.
@@ -136,28 +138,46 @@ func pipe(write func(io.Writer) error, release func()) io.ReadCloser {
 // rootfs (readRootfs). A stopped container's rootfs is mounted in tmp/
 // for the operation alone, and unmounted at the release: for reads a
 // read-only view, which does not stand in the way of a start; for writes
-// its read-write snapshot, the container locked until the release.
+// its read-write snapshot, the container marked as copying until the
+// release (also for a read when the view lacks a mount destination). Its
+// volumes and binds are mounted there too (not for readRootfs), as
+// dockerd mounts them for docker cp. c's lock is held only while the root is opened, never during
+// the operation, which may be as slow as its client.
 //
 // The mount stays attached: the kernel fails openat2 lookups with ".."
 // (RESOLVE_IN_ROOT) in a detached mount with EAGAIN.
 func (d *Daemon) openRoot(ctx context.Context, c *gcontainer.Container, access rootAccess) (int, func(), error) {
 	c.Lock()
+	defer c.Unlock()
+	if access == writeLive {
+		if err := c.WaitCopy(ctx); err != nil {
+			return -1, nil, err
+		}
+	}
 	fd, undo, err := d.openRootLocked(ctx, c, access)
+	if errors.Is(err, gcontainer.ErrMissingDestination) && access == readLive {
+		// The read-only view lacks a volume's destination (a container
+		// never started): as dockerd, create it in the snapshot itself.
+		access = writeLive
+		if err = c.WaitCopy(ctx); err == nil {
+			fd, undo, err = d.openRootLocked(ctx, c, access)
+		}
+	}
 	if err != nil {
-		c.Unlock()
 		return -1, nil, fmt.Errorf("open the filesystem of container %s: %w", c.Name, err)
 	}
-	if access != writeLive {
-		c.Unlock()
-		return fd, func() {
-			unix.Close(fd)
-			undo()
-		}, nil
+	copying := access == writeLive && !c.State.IsRunning()
+	if copying {
+		c.SetCopying(true)
 	}
 	return fd, func() {
 		unix.Close(fd)
 		undo()
-		c.Unlock()
+		if copying {
+			c.Lock()
+			c.SetCopying(false)
+			c.Unlock()
+		}
 	}, nil
 }
 
@@ -203,5 +223,27 @@ func (d *Daemon) openRootLocked(ctx context.Context, c *gcontainer.Container, ac
 		undo()
 		return -1, nil, &os.PathError{Op: "open", Path: target, Err: err}
 	}
-	return fd, undo, nil
+	if access == readRootfs {
+		return fd, undo, nil
+	}
+	unbind, err := gcontainer.MountForCopy(fd, target, d.copyMounts(c), access == writeLive)
+	if err != nil {
+		unix.Close(fd)
+		undo()
+		return -1, nil, err
+	}
+	unmount := undo
+	return fd, func() { unbind(); unmount() }, nil
+}
+
+// copyMounts are the volumes and binds of c that docker cp sees when c is
+// stopped.
+func (d *Daemon) copyMounts(c *gcontainer.Container) []gcontainer.CopyMount {
+	var out []gcontainer.CopyMount
+	for _, mp := range d.mountPoints(c) {
+		if (mp.Type == mounttypes.TypeBind || mp.Type == mounttypes.TypeVolume) && mp.Source != "" {
+			out = append(out, gcontainer.CopyMount{Source: mp.Source, Destination: mp.Destination, ReadOnly: !mp.RW})
+		}
+	}
+	return out
 }

@@ -38,10 +38,11 @@ func (d *Daemon) AttachContainer(ctx context.Context, name string, opts api.Atta
 	}
 	// Register the end condition before the streams, so that a run that
 	// ends right after the upgrade is not missed.
-	ended := c.Wait(ctx, container.WaitConditionNextExit)
+	cond := container.WaitConditionNextExit
 	if st.IsRunning() {
-		ended = c.Wait(ctx, container.WaitConditionNotRunning)
+		cond = container.WaitConditionNotRunning
 	}
+	ended := c.Wait(ctx, cond)
 	// Upgrade and subscribe under the container's lock: the client may send
 	// start as soon as it sees the upgrade, and start takes the lock too, so
 	// no output is produced before the subscription exists.

@@ -316,6 +316,10 @@ func (d *Daemon) RemoveContainer(ctx context.Context, name string, force, remove
 // removeVolumes, its anonymous volumes).
 func (d *Daemon) removeStopped(ctx context.Context, c *gcontainer.Container, removeVolumes bool) error {
 	c.Lock()
+	if err := c.WaitCopy(ctx); err != nil {
+		c.Unlock()
+		return err
+	}
 	if c.State.Status == gcontainer.Removing {
 		// Being removed already (AutoRemove after a kill): done when that is.
 		c.Unlock()

@@ -201,7 +201,11 @@ func (d *Daemon) startExec(ctx context.Context, c *gcontainer.Container, e *gcon
 	if err != nil {
 		return nil, err
 	}
-	p, err := gcontainer.ExecProcess(spec, c.Config, c.HostConfig, cfg)
+	pid := c.Snapshot().Pid
+	if pid == 0 {
+		return nil, errdefs.ErrConflict.WithMessage(fmt.Sprintf("Container %s is not running", c.ID))
+	}
+	p, err := gcontainer.ExecProcess(fmt.Sprintf("/proc/%d/root", pid), spec, c.Config, c.HostConfig, cfg)
 	if err != nil {
 		return nil, err
 	}

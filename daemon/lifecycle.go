@@ -28,10 +28,14 @@ func (d *Daemon) StartContainer(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
+	c.Lock()
+	if err := c.WaitCopy(ctx); err != nil {
+		c.Unlock()
+		return err
+	}
 	// The start outlives the request: a client that goes away mid-start
 	// must not leave a half-started container.
 	ctx = context.WithoutCancel(ctx)
-	c.Lock()
 	switch c.State.Status {
 	case gcontainer.Running, gcontainer.Paused:
 		c.Unlock()
@@ -188,6 +192,7 @@ func (d *Daemon) monitor(c *gcontainer.Container, proc *runtime.Process, pumps *
 	if err := mount.Unmount(rootfsPath(c)); err != nil {
 		d.log.Warn("unmount rootfs", "container", c.ID, "error", err)
 	}
+	d.execs.RemoveIdle(c.ID)
 	c.SetExited(code, "")
 	if err := d.containers.Save(c); err != nil {
 		d.log.Warn("save container", "container", c.ID, "error", err)

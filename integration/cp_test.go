@@ -1,6 +1,10 @@
 package integration
 
 import (
+	"archive/tar"
+	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -229,5 +233,151 @@ func TestGantryCpExport(t *testing.T) {
 	r := e.run(t, nil, "tar", "tf", tarPath)
 	if !strings.Contains(r.Stdout, "bin/busybox\n") || !strings.Contains(r.Stdout, "tmp/in\n") || !strings.Contains(r.Stdout, "etc/marker\n") {
 		t.Errorf("tar tf of gantry export:\n%s", r)
+	}
+}
+
+// TestCpStalledUpload checks that a docker cp into a container whose client
+// stalls mid-upload holds up nothing else: listing and inspecting
+// containers answer meanwhile, and a start of the stopped container waits
+// for the upload, then runs with its files.
+func TestCpStalledUpload(t *testing.T) {
+	e := newEnv(t)
+	running := name("cp-stall-run")
+	e.mustDocker(t, "run", "-d", "--name", running, "busybox", "sleep", "300")
+	t.Cleanup(func() { e.docker(t, "rm", "-f", running) })
+	stopped := name("cp-stall-stopped")
+	e.mustDocker(t, "create", "--name", stopped, "busybox", "cat", "/tmp/later")
+	t.Cleanup(func() { e.docker(t, "rm", "-f", stopped) })
+
+	for _, ctr := range []string{running, stopped} {
+		t.Run(strings.Split(ctr, "-")[3], func(t *testing.T) {
+			// Where the first file of the upload shows once gantryd wrote it.
+			var marker func() []string
+			if ctr == running {
+				pid := e.mustDocker(t, "inspect", "-f", "{{.State.Pid}}", ctr)
+				marker = func() []string { return []string{"/proc/" + pid + "/root/tmp/first"} }
+			} else {
+				if e.External {
+					t.Skip("finds the stopped container's mount in gantryd's data root")
+				}
+				id := e.mustDocker(t, "inspect", "-f", "{{.Id}}", ctr)
+				marker = func() []string {
+					m, _ := filepath.Glob(filepath.Join(e.Root, "tmp", "rootfs-"+id[:12]+"-*", "tmp", "first"))
+					return m
+				}
+			}
+			pr, pw := io.Pipe()
+			defer pw.Close()
+			tw := tar.NewWriter(pw)
+			put := make(chan error, 1)
+			go func() {
+				req, err := http.NewRequest("PUT", "http://d/containers/"+ctr+"/archive?path=/tmp", pr)
+				if err != nil {
+					put <- err
+					return
+				}
+				req.Header.Set("Content-Type", "application/x-tar")
+				resp, err := unixHTTPClient(strings.TrimPrefix(e.Host, "unix://")).Do(req)
+				if err != nil {
+					put <- err
+					return
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					err = fmt.Errorf("PUT archive: %s: %s", resp.Status, b)
+				}
+				put <- err
+			}()
+			writeFile := func(name, content string) {
+				must(t, tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(content)), Typeflag: tar.TypeReg}))
+				_, err := tw.Write([]byte(content))
+				must(t, err)
+				must(t, tw.Flush())
+			}
+			writeFile("first", "one\n")
+			poll(t, 10*time.Second, "the upload's first file", func() (bool, string) {
+				m := marker()
+				return len(m) == 1, fmt.Sprint(m)
+			})
+
+			// The upload stalls here.
+			code, _, body := e.api(t, "GET", "/containers/json?all=1", nil)
+			if code != http.StatusOK || !strings.Contains(body, ctr) {
+				t.Fatalf("GET /containers/json during the upload: %d %s", code, body)
+			}
+			code, _, body = e.api(t, "GET", "/containers/"+ctr+"/json", nil)
+			if code != http.StatusOK {
+				t.Fatalf("GET /containers/%s/json during the upload: %d %s", ctr, code, body)
+			}
+			start := make(chan result, 1)
+			if ctr == stopped {
+				go func() { start <- e.docker(t, "start", "-a", ctr) }()
+			}
+
+			writeFile("later", "written after the stall\n")
+			must(t, tw.Close())
+			must(t, pw.Close())
+			if err := <-put; err != nil {
+				t.Fatal(err)
+			}
+			if ctr == stopped {
+				if r := <-start; r.Code != 0 || r.Stdout != "written after the stall\n" {
+					t.Errorf("docker start -a during the upload:\n%s", r)
+				}
+			} else if got := e.catFile(t, ctr, "/tmp/later"); got != "written after the stall\n" {
+				t.Errorf("/tmp/later = %q", got)
+			}
+		})
+	}
+}
+
+// TestCpStoppedVolumes checks that docker cp of a stopped container sees its
+// volumes and binds, as dockerd mounts them for the copy: reads and writes
+// reach the volume's data and the host directory, a read-only one refuses
+// writes, and nothing stays mounted afterwards.
+func TestCpStoppedVolumes(t *testing.T) {
+	e := newEnv(t)
+	bind, ro, src := t.TempDir(), t.TempDir(), t.TempDir()
+	must(t, os.WriteFile(filepath.Join(bind, "hostfile"), []byte("host\n"), 0o644))
+	must(t, os.WriteFile(filepath.Join(ro, "f"), []byte("ro\n"), 0o644))
+	must(t, os.WriteFile(filepath.Join(src, "new"), []byte("copied\n"), 0o644))
+	vol, fresh := name("cp-vol"), name("cp-vol-fresh")
+	t.Cleanup(func() { e.docker(t, "volume", "rm", vol, fresh) })
+	ctr := name("cp-vols")
+	e.mustDocker(t, "run", "--name", ctr, "-v", vol+":/data", "-v", bind+":/bind", "-v", ro+":/ro:ro", "busybox", "sh", "-c", "echo vol > /data/f")
+	t.Cleanup(func() { e.docker(t, "rm", "-f", ctr) })
+	created := name("cp-vols-created")
+	e.mustDocker(t, "create", "--name", created, "-v", fresh+":/not/in/image", "busybox", "true")
+	t.Cleanup(func() { e.docker(t, "rm", "-f", created) })
+
+	for p, want := range map[string]string{"/data/f": "vol\n", "/bind/hostfile": "host\n", "/ro/f": "ro\n"} {
+		if got := e.catFile(t, ctr, p); got != want {
+			t.Errorf("%s:%s = %q, want %q", ctr, p, got, want)
+		}
+	}
+	e.mustDocker(t, "cp", filepath.Join(src, "new"), ctr+":/data/")
+	if r := e.docker(t, "run", "--rm", "-v", vol+":/v", "busybox", "cat", "/v/new"); r.Code != 0 || r.Stdout != "copied\n" {
+		t.Errorf("the volume after docker cp into the stopped container:\n%s", r)
+	}
+	e.mustDocker(t, "cp", filepath.Join(src, "new"), ctr+":/bind/")
+	if b, err := os.ReadFile(filepath.Join(bind, "new")); err != nil || string(b) != "copied\n" {
+		t.Errorf("the bind's host directory after docker cp: %q %v", b, err)
+	}
+	if r := e.docker(t, "cp", filepath.Join(src, "new"), ctr+":/ro/"); r.Code != 1 || !strings.Contains(r.Stderr, "mounted volume is marked read-only") {
+		t.Errorf("docker cp into a read-only bind:\n%s", r)
+	}
+	if _, err := os.Stat(filepath.Join(ro, "new")); err == nil {
+		t.Error("docker cp wrote into the read-only bind")
+	}
+	// A destination the image lacks, in a container never started.
+	e.mustDocker(t, "cp", filepath.Join(src, "new"), created+":/not/in/image/")
+	if r := e.docker(t, "run", "--rm", "-v", fresh+":/v", "busybox", "cat", "/v/new"); r.Code != 0 || r.Stdout != "copied\n" {
+		t.Errorf("the volume after docker cp into the created container:\n%s", r)
+	}
+	if !e.External {
+		if m := mountsUnder(filepath.Join(e.Root, "tmp")); len(m) > 0 {
+			t.Errorf("mounts left after the copies: %v", m)
+		}
 	}
 }

@@ -112,6 +112,22 @@ func TestExec(t *testing.T) {
 		}
 	})
 
+	t.Run("dropped at stop", func(t *testing.T) {
+		short := name("exec-short")
+		e.mustDocker(t, "run", "-d", "--name", short, "busybox", "sleep", "300")
+		t.Cleanup(func() { e.docker(t, "rm", "-f", short) })
+		status, _, body := e.api(t, "POST", "/containers/"+short+"/exec", strings.NewReader(`{"Cmd":["true"]}`))
+		var created struct{ Id string }
+		if status != 201 || json.Unmarshal([]byte(body), &created) != nil {
+			t.Fatalf("exec create = %d %s", status, body)
+		}
+		e.mustDocker(t, "kill", short)
+		e.mustDocker(t, "wait", short)
+		if status, _, body := e.api(t, "GET", "/exec/"+created.Id+"/json", nil); status != 404 {
+			t.Errorf("inspect of a stopped container's exec = %d %s, want 404", status, body)
+		}
+	})
+
 	t.Run("top", func(t *testing.T) {
 		for _, prog := range []string{"docker", "gantry"} {
 			r := e.cli(t, prog, "top", ctr)
@@ -139,6 +155,11 @@ func TestExec(t *testing.T) {
 			// ID NAME CPU% USAGE / LIMIT MEM% NET... : usage must not be 0B.
 			if len(f) < 7 || f[1] != ctr || !strings.HasSuffix(f[2], "%") || f[3] == "0B" || f[4] != "/" {
 				t.Errorf("%s stats row %q, want name, CPU %% and a non-zero memory usage", prog, lines[1])
+			}
+			// Streaming, a container that does not exist ends the command.
+			missing := name("nosuch")
+			if r := e.cli(t, prog, "stats", ctr, missing); r.Code != 1 || !strings.Contains(r.Stderr, "No such container: "+missing) {
+				t.Errorf("%s stats %s %s:\n%s", prog, ctr, missing, r)
 			}
 		}
 	})

@@ -12,7 +12,7 @@ import (
 type Mount struct {
 	Type    string   // "overlay", "bind", "tmpfs", ...
 	Source  string   // device or directory; "overlay" for overlay mounts
-	Options []string // e.g. "lowerdir=a:b", "upperdir=u", "workdir=w", "rbind", "ro"
+	Options []string // e.g. "lowerdir=a:b", "upperdir=u", "workdir=w", "rbind", "ro", "rprivate"
 }
 
 // String renders the mount the way mount(8) would be invoked, for logs and errors.

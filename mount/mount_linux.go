@@ -24,10 +24,12 @@ func All(ms []Mount, target string) error {
 }
 
 func (m Mount) mount(target string) error {
-	var flags uintptr
+	var flags, propagation uintptr
 	var data []string
 	for _, o := range m.Options {
 		switch o {
+		case "rprivate":
+			propagation = unix.MS_PRIVATE | unix.MS_REC
 		case "ro":
 			flags |= unix.MS_RDONLY
 		case "rw":
@@ -57,6 +59,12 @@ func (m Mount) mount(target string) error {
 		if err := unix.Mount("", target, "", flags|unix.MS_REMOUNT, ""); err != nil {
 			_ = unix.Unmount(target, unix.MNT_DETACH)
 			return fmt.Errorf("remount %s read-only: %w", target, err)
+		}
+	}
+	if propagation != 0 {
+		if err := unix.Mount("", target, "", propagation, ""); err != nil {
+			_ = unix.Unmount(target, unix.MNT_DETACH)
+			return fmt.Errorf("make %s private: %w", target, err)
 		}
 	}
 	return nil

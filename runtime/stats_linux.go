@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -240,18 +241,26 @@ func readKeyed(dir, name string) map[string]uint64 {
 	return out
 }
 
-// hostCPU returns the host's total CPU time in nanoseconds (the "cpu" line
-// of /proc/stat: user, nice, system, idle, iowait, irq, softirq, steal) and
-// the number of online CPUs (its "cpuN" lines), as dockerd computes them.
+// hostCPU returns the host's total CPU time in nanoseconds and the number
+// of online CPUs, from /proc/stat (see procStatCPU); 0, 0 when it cannot
+// be read.
 func hostCPU() (uint64, uint32) {
 	f, err := os.Open("/proc/stat")
 	if err != nil {
 		return 0, 0
 	}
 	defer f.Close()
+	return procStatCPU(f)
+}
+
+// procStatCPU reads /proc/stat's content from r and returns the host's total
+// CPU time in nanoseconds (the "cpu" line's user, nice, system, idle,
+// iowait, irq and softirq; not steal, guest nor guest_nice) and the number
+// of online CPUs (its "cpuN" lines), as dockerd computes them.
+func procStatCPU(r io.Reader) (uint64, uint32) {
 	var total uint64
 	var cpus uint32
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(r)
 	for sc.Scan() {
 		fields := strings.Fields(sc.Text())
 		if len(fields) == 0 || !strings.HasPrefix(fields[0], "cpu") {
@@ -261,7 +270,7 @@ func hostCPU() (uint64, uint32) {
 			cpus++
 			continue
 		}
-		for i := 1; i < len(fields) && i <= 8; i++ {
+		for i := 1; i < len(fields) && i < 8; i++ {
 			n, _ := strconv.ParseUint(fields[i], 10, 64)
 			total += n
 		}

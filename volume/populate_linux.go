@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/gantry/gantry/internal/archive"
 )
 
 // Populate copies the image content at path inside rootfs into the volume
@@ -30,7 +32,7 @@ func (s *Store) Populate(ctx context.Context, name, rootfs, p string) error {
 	}
 	s.populating.Lock()
 	defer s.populating.Unlock()
-	src, err := openInRoot(rootfs, p)
+	src, err := archive.OpenInRootPath(rootfs, p, unix.O_RDONLY|unix.O_DIRECTORY)
 	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
 		return nil
 	}
@@ -58,29 +60,6 @@ func (s *Store) Populate(ctx context.Context, name, rootfs, p string) error {
 		return fmt.Errorf("copy %s of the image into volume %s: %w", p, name, err)
 	}
 	return nil
-}
-
-// openInRoot opens the directory p inside root, symlinks resolved inside root.
-func openInRoot(root, p string) (int, error) {
-	rfd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return -1, err
-	}
-	defer unix.Close(rfd)
-	rel := strings.TrimLeft(path.Clean("/"+p), "/")
-	if rel == "" {
-		rel = "."
-	}
-	for {
-		fd, err := unix.Openat2(rfd, rel, &unix.OpenHow{
-			Flags:   unix.O_RDONLY | unix.O_DIRECTORY | unix.O_CLOEXEC,
-			Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
-		})
-		if err == unix.EAGAIN || err == unix.EINTR {
-			continue
-		}
-		return fd, err
-	}
 }
 
 // readNames lists the directory fd (which stays open).
@@ -238,7 +217,7 @@ func copyAttrs(src, dst int, name string, st *unix.Stat_t) error {
 		return err
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFLNK {
-		if err := unix.Fchmodat(dst, name, st.Mode&0o7777, 0); err != nil {
+		if err := archive.ChmodNoFollow(dst, name, st.Mode&0o7777); err != nil {
 			return err
 		}
 	}

@@ -93,3 +93,43 @@ func stat(t *testing.T, p string) *syscall.Stat_t {
 	}
 	return fi.Sys().(*syscall.Stat_t)
 }
+
+// TestCopyAttrsNoFollow checks that the mode of a copied file is never set
+// through a symlink that replaced it in the volume, which a container
+// sharing the volume could swap in.
+func TestCopyAttrsNoFollow(t *testing.T) {
+	src, dst, outside := t.TempDir(), t.TempDir(), filepath.Join(t.TempDir(), "outside")
+	if err := os.WriteFile(filepath.Join(src, "f"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(outside, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(dst, "f")); err != nil {
+		t.Fatal(err)
+	}
+	sfd, err := unix.Open(src, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(sfd)
+	dfd, err := unix.Open(dst, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(dfd)
+	var st unix.Stat_t
+	if err := unix.Fstatat(sfd, "f", &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		t.Fatal(err)
+	}
+	if err := copyAttrs(sfd, dfd, "f", &st); err == nil {
+		t.Error("copyAttrs onto a symlink succeeded")
+	}
+	fi, err := os.Stat(outside)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o644 {
+		t.Errorf("the symlink's target got mode %v", fi.Mode().Perm())
+	}
+}

@@ -261,23 +261,25 @@ func removeTrash(dir string) error {
 func (s *Store) Prune(ctx context.Context, match func(Volume) bool) ([]string, uint64, error) {
 	s.mu.Lock()
 	var trash, names []string
-	var reclaimed uint64
 	var err error
 	for _, name := range slices.Sorted(maps.Keys(s.vols)) {
 		v := s.vols[name]
 		if len(s.refs[name]) > 0 || !match(v.copy()) {
 			continue
 		}
-		size, _ := dirSize(v.Mountpoint())
 		var dir string
 		if dir, err = s.detach(v); err != nil {
 			break
 		}
 		trash, names = append(trash, dir), append(names, name)
-		reclaimed += uint64(size)
 	}
 	s.mu.Unlock()
+	// Detached, the volumes are out of every other call's sight: sizing
+	// and deleting them needs no lock.
+	var reclaimed uint64
 	for _, dir := range trash {
+		size, _ := dirSize(filepath.Join(dir, "_data"))
+		reclaimed += uint64(size)
 		if rerr := removeTrash(dir); rerr != nil && err == nil {
 			err = rerr
 		}
@@ -325,16 +327,8 @@ func (s *Store) users(name string) []string {
 	return slices.Sorted(maps.Keys(s.refs[name]))
 }
 
-// Size is the space the volume's data takes, each hard-linked file counted
-// once.
-func (s *Store) Size(ctx context.Context, name string) (int64, error) {
-	v, err := s.Get(name)
-	if err != nil {
-		return 0, err
-	}
-	return dirSize(v.Mountpoint())
-}
-
+// dirSize is the space the data under dir takes, each hard-linked file
+// counted once.
 func dirSize(dir string) (int64, error) {
 	var size int64
 	seen := map[uint64]bool{}

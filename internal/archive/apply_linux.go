@@ -353,7 +353,7 @@ func (a *applier) entry(hdr *tar.Header, r io.Reader) error {
 	}
 	if hdr.Typeflag != tar.TypeSymlink {
 		// After chown, which clears setuid bits.
-		if err := chmodNoFollow(pfd, base, mode); err != nil {
+		if err := ChmodNoFollow(pfd, base, mode); err != nil {
 			return err
 		}
 	}
@@ -405,10 +405,11 @@ func (a *applier) ids(hdr *tar.Header) (uid, gid int) {
 	return hdr.Uid, hdr.Gid
 }
 
-// chmodNoFollow sets the mode of base in the directory dfd. It never
+// ChmodNoFollow sets the mode of base in the directory dfd. It never
 // follows a symlink there: in a tree others use, one may have replaced
 // what was just created, and chmod(2) would follow it out of the tree.
-func chmodNoFollow(dfd int, base string, mode uint32) error {
+// A symlink found there is an error wrapping ErrInvalid.
+func ChmodNoFollow(dfd int, base string, mode uint32) error {
 	err := unix.Fchmodat(dfd, base, mode, unix.AT_SYMLINK_NOFOLLOW)
 	if err != unix.EOPNOTSUPP {
 		return err

@@ -183,13 +183,12 @@ func (t *tarWriter) children(dir int, name string, st *unix.Stat_t, prefix strin
 
 // file writes the regular file name in dir.
 func (t *tarWriter) file(dir int, name string, st *unix.Stat_t, hdr *tar.Header) error {
+	id := fileID{st.Dev, st.Ino}
 	if st.Nlink > 1 {
-		id := fileID{st.Dev, st.Ino}
 		if first, ok := t.links[id]; ok {
 			hdr.Typeflag, hdr.Linkname = tar.TypeLink, first
 			return t.tw.WriteHeader(hdr)
 		}
-		t.links[id] = hdr.Name
 	}
 	// O_NONBLOCK: should a FIFO have been swapped in, the open must not hang.
 	fd, err := unix.Openat(dir, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
@@ -208,6 +207,12 @@ func (t *tarWriter) file(dir int, name string, st *unix.Stat_t, hdr *tar.Header)
 	}
 	if err := t.tw.WriteHeader(hdr); err != nil {
 		return err
+	}
+	// Later links name this entry only once it is written: a first name
+	// that vanished or was replaced is left out, and a link to it would
+	// point at nothing.
+	if now.Nlink > 1 {
+		t.links[id] = hdr.Name
 	}
 	// The file may change size meanwhile: write exactly hdr.Size bytes,
 	// padding with zeros, so the stream stays a valid tar.

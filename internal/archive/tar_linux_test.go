@@ -117,3 +117,41 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// TestTarLinkAfterReplacedFirst checks that when the first name of a
+// hard-linked file was replaced between its lstat and its open (and so
+// left out), the next name carries the content rather than a link to the
+// missing entry.
+func TestTarLinkAfterReplacedFirst(t *testing.T) {
+	dir := t.TempDir()
+	for _, n := range []string{"a", "b", "c"} {
+		if n == "a" {
+			must(t, os.WriteFile(filepath.Join(dir, n), []byte("data"), 0o644))
+			continue
+		}
+		must(t, os.Link(filepath.Join(dir, "a"), filepath.Join(dir, n)))
+	}
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	must(t, err)
+	defer unix.Close(fd)
+	lstat := func(n string) *unix.Stat_t {
+		var st unix.Stat_t
+		must(t, unix.Fstatat(fd, n, &st, unix.AT_SYMLINK_NOFOLLOW))
+		return &st
+	}
+	var buf bytes.Buffer
+	tw := &tarWriter{ctx: context.Background(), tw: tar.NewWriter(&buf), links: map[fileID]string{}, buf: make([]byte, 4096)}
+	stale := lstat("a")
+	must(t, os.WriteFile(filepath.Join(dir, "new"), []byte("other"), 0o644))
+	must(t, os.Rename(filepath.Join(dir, "new"), filepath.Join(dir, "a")))
+	must(t, tw.add(fd, "a", stale, "a", stale.Dev))
+	for _, n := range []string{"b", "c"} {
+		st := lstat(n)
+		must(t, tw.add(fd, n, st, n, st.Dev))
+	}
+	must(t, tw.tw.Close())
+	want := []string{"b 0 0644 data", "c 1 0644 -> b"}
+	if diff := cmp.Diff(want, tarEntries(t, buf.Bytes())); diff != "" {
+		t.Errorf("entries (-want +got):\n%s", diff)
+	}
+}
