@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -16,10 +17,12 @@ import (
 const (
 	defaultBridge = "gantry0"
 	vethPrefix    = "veth"
+	// userBridgePrefix starts the bridge name of every user-defined network.
+	userBridgePrefix = "gbr-"
 )
 
 // bridgeName is the Linux bridge of a user-defined network.
-func bridgeName(networkID string) string { return "gbr-" + networkID[:11] }
+func bridgeName(networkID string) string { return userBridgePrefix + networkID[:11] }
 
 // ensureBridge creates the bridge of a network if it is missing and makes
 // it match the network: only the gateway address (with the subnet's
@@ -100,6 +103,21 @@ func deleteBridge(name string) error {
 		return fmt.Errorf("delete bridge %s: %w", name, err)
 	}
 	return nil
+}
+
+// userBridges lists the bridges named as those of user-defined networks.
+func userBridges() ([]string, error) {
+	links, err := netlink.LinkList()
+	if err != nil {
+		return nil, fmt.Errorf("list links: %w", err)
+	}
+	var names []string
+	for _, l := range links {
+		if _, ok := l.(*netlink.Bridge); ok && strings.HasPrefix(l.Attrs().Name, userBridgePrefix) {
+			names = append(names, l.Attrs().Name)
+		}
+	}
+	return names, nil
 }
 
 // deleteStrayVeths removes the veths attached to a bridge: the host ends of

@@ -434,6 +434,26 @@ func TestNewCleansLeftovers(t *testing.T) {
 	t.Cleanup(func() { cleanUp(t, again) })
 }
 
+func TestNewRemovesBridgesOfNoNetwork(t *testing.T) {
+	_, cfg := newManager(t)
+	// A gantryd killed between creating a network's bridge and saving the
+	// network (or between saving a removal and deleting the bridge) leaves
+	// a bridge that no record names, with its subnet on it.
+	stray := &Network{Bridge: "gbr-0123456789a", Subnet: netip.MustParsePrefix("172.19.0.0/16"), Gateway: netip.MustParseAddr("172.19.0.1")}
+	if _, err := ensureBridge(stray); err != nil {
+		t.Fatal(err)
+	}
+	m := mustNew(t, cfg)
+	t.Cleanup(func() { cleanUp(t, m) })
+	if _, err := netlink.LinkByName(stray.Bridge); err == nil {
+		deleteBridge(stray.Bridge)
+		t.Errorf("bridge %s of no network still exists after New", stray.Bridge)
+	}
+	if n := mustCreate(t, m, CreateOptions{Name: "after"}); n.Subnet.String() != "172.19.0.0/16" {
+		t.Errorf("auto subnet = %s, want 172.19.0.0/16 (the stray bridge's, now free)", n.Subnet)
+	}
+}
+
 func BenchmarkSandboxLifecycle(b *testing.B) {
 	m, _ := newManager(b)
 	ctx := context.Background()
