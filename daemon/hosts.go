@@ -68,7 +68,12 @@ func (d *Daemon) registerHosts(c *gcontainer.Container) {
 
 // refreshHosts rewrites the hosts file of every running member of the
 // network, and of the containers named by also (one that just left it).
+// Refreshes are serialised, each reading the endpoints and writing the
+// files under d.net.mu: one that read an older view cannot write after
+// one that read a newer.
 func (d *Daemon) refreshHosts(network string, also ...string) {
+	d.net.mu.Lock()
+	defer d.net.mu.Unlock()
 	members, err := d.networks.Endpoints(network)
 	if err != nil {
 		d.log.Warn("list network endpoints", "network", network, "error", err)
@@ -79,8 +84,6 @@ func (d *Daemon) refreshHosts(network string, also ...string) {
 		ids = append(ids, m.ContainerID)
 	}
 	byContainer := d.endpointsByContainer()
-	d.net.mu.Lock()
-	defer d.net.mu.Unlock()
 	for _, id := range ids {
 		hf, ok := d.net.hosts[id]
 		if !ok {

@@ -26,6 +26,8 @@ import (
 // their sandboxes, for connect and disconnect, and their /etc/hosts files,
 // kept up to date as peers come and go.
 type netState struct {
+	// mu guards the maps, and is held across a whole hosts refresh (the
+	// network Manager's lock is taken under it, never the other way).
 	mu        sync.Mutex
 	sandboxes map[string]*gnetwork.Sandbox // by container ID
 	hosts     map[string]hostsFile         // by container ID
