@@ -1,6 +1,7 @@
 package network
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -65,7 +66,7 @@ func (m *Manager) holdPort(ep *endpoint, b PortBinding) (heldPort, error) {
 	if b.Proto == "tcp" {
 		var l net.Listener
 		if l, err = net.Listen("tcp4", addr); err == nil {
-			p := &proxy{Listener: l, to: netip.AddrPortFrom(ep.IP, b.ContainerPort).String(), conns: map[net.Conn]bool{}}
+			p := newProxy(l, netip.AddrPortFrom(ep.IP, b.ContainerPort).String())
 			go p.serve()
 			sock, local = p, l.Addr()
 		}
@@ -104,37 +105,66 @@ func (m *Manager) publishing(b PortBinding) bool {
 }
 
 // proxy serves the connections a held TCP port accepts: each is spliced to
-// the container's port. Closing it closes the listener and the connections.
+// the container's port. Closing it closes the listener and every accepted
+// connection, and cancels the dials in progress.
 type proxy struct {
 	net.Listener
-	to string // the container's address and port
+	to     string          // the container's address and port
+	ctx    context.Context // done once the proxy is closed
+	cancel context.CancelFunc
 
 	mu     sync.Mutex
 	conns  map[net.Conn]bool
 	closed bool
 }
 
+func newProxy(l net.Listener, to string) *proxy {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &proxy{Listener: l, to: to, ctx: ctx, cancel: cancel, conns: map[net.Conn]bool{}}
+}
+
+// serve accepts until the proxy is closed. Another Accept error (out of
+// descriptors, a connection aborted before it was accepted) is waited out,
+// backing off from 5 ms to 1 s as net/http's Server does.
 func (p *proxy) serve() {
+	var delay time.Duration
 	for {
 		c, err := p.Accept()
 		if err != nil {
-			return // closed
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			select {
+			case <-time.After(delay):
+			case <-p.ctx.Done():
+				return
+			}
+			continue
+		}
+		delay = 0
+		if !p.track(c) {
+			c.Close()
+			return
 		}
 		go p.splice(c)
 	}
 }
 
+// splice proxies c, already tracked, to the container.
 func (p *proxy) splice(c net.Conn) {
+	defer p.untrack(c)
 	defer c.Close()
-	up, err := net.DialTimeout("tcp4", p.to, 10*time.Second)
+	d := net.Dialer{Timeout: 10 * time.Second}
+	up, err := d.DialContext(p.ctx, "tcp4", p.to)
 	if err != nil {
 		return
 	}
 	defer up.Close()
-	defer p.untrack(c, up)
-	if !p.track(c, up) {
+	if !p.track(up) {
 		return
 	}
+	defer p.untrack(up)
 	done := make(chan struct{})
 	go func() {
 		io.Copy(up, c)
@@ -142,28 +172,31 @@ func (p *proxy) splice(c net.Conn) {
 		close(done)
 	}()
 	io.Copy(c, up)
-	c.(*net.TCPConn).CloseWrite()
+	if tc, ok := c.(interface{ CloseWrite() error }); ok {
+		tc.CloseWrite()
+	}
 	<-done
 }
 
-func (p *proxy) track(conns ...net.Conn) bool {
+// track records a connection for Close to close; false once closed.
+func (p *proxy) track(c net.Conn) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for _, c := range conns {
-		p.conns[c] = true
+	if p.closed {
+		return false
 	}
-	return !p.closed
+	p.conns[c] = true
+	return true
 }
 
-func (p *proxy) untrack(conns ...net.Conn) {
+func (p *proxy) untrack(c net.Conn) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for _, c := range conns {
-		delete(p.conns, c)
-	}
+	delete(p.conns, c)
 }
 
 func (p *proxy) Close() error {
+	p.cancel()
 	err := p.Listener.Close()
 	p.mu.Lock()
 	defer p.mu.Unlock()
