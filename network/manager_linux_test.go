@@ -3,6 +3,7 @@ package network
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net"
 	"net/netip"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/containerd/errdefs"
 	"github.com/google/go-cmp/cmp"
@@ -452,6 +454,55 @@ func TestNewRemovesBridgesOfNoNetwork(t *testing.T) {
 	if n := mustCreate(t, m, CreateOptions{Name: "after"}); n.Subnet.String() != "172.19.0.0/16" {
 		t.Errorf("auto subnet = %s, want 172.19.0.0/16 (the stray bridge's, now free)", n.Subnet)
 	}
+}
+
+func TestProxyCloseDuringDial(t *testing.T) {
+	if os.Getenv(privateNS) == "" {
+		t.Skip("needs root: the network tests run in network and mount namespaces of their own (unshare)")
+	}
+	// A dial to 10.99.0.2 on a bridge with no port gets no answer: it lasts
+	// until its timeout (10 s; ARP would give up after 20 s) or its context
+	// ends.
+	empty := &Network{Bridge: "gtest-empty", Subnet: netip.MustParsePrefix("10.99.0.0/24"), Gateway: netip.MustParseAddr("10.99.0.1")}
+	if _, err := ensureBridge(empty); err != nil {
+		t.Fatal(err)
+	}
+	defer deleteBridge(empty.Bridge)
+	if err := sysctl("net/ipv4/neigh/gtest-empty/mcast_solicit", "20"); err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted := make(chan struct{}, 1)
+	p := newProxy(notifyingListener{Listener: l, accepted: accepted}, "10.99.0.2:80")
+	go p.serve()
+	c, err := net.Dial("tcp4", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	<-accepted // the proxy has c and dials
+	p.Close()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second)) // the dial's timeout is 10 s
+	if _, err := c.Read(make([]byte, 1)); errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Error("a connection accepted before Close is still open, waiting for its dial")
+	}
+}
+
+// notifyingListener tells of every connection it accepts.
+type notifyingListener struct {
+	net.Listener
+	accepted chan<- struct{}
+}
+
+func (l notifyingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.accepted <- struct{}{}
+	}
+	return c, err
 }
 
 func BenchmarkSandboxLifecycle(b *testing.B) {
