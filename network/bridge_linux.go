@@ -62,14 +62,22 @@ func ensureBridge(n *Network) (*netlink.Bridge, error) {
 }
 
 // bridgeLink finds or creates the bridge. Its MAC address is fixed (from
-// the gateway's address); otherwise the kernel would change it to the
-// lowest of its ports' as containers come and go.
+// the gateway's address, and set again on an existing bridge whose gateway
+// changed); otherwise the kernel would change it to the lowest of its
+// ports' as containers come and go.
 func bridgeLink(n *Network) (*netlink.Bridge, error) {
+	mac := macOf(n.Gateway)
 	l, err := netlink.LinkByName(n.Bridge)
 	if err == nil {
 		br, ok := l.(*netlink.Bridge)
 		if !ok {
 			return nil, fmt.Errorf("%s exists and is a %s, not a bridge", n.Bridge, l.Type())
+		}
+		if !bytes.Equal(br.HardwareAddr, mac[:]) {
+			if err := netlink.LinkSetHardwareAddr(br, net.HardwareAddr(mac[:])); err != nil {
+				return nil, fmt.Errorf("set MAC address %s: %w", net.HardwareAddr(mac[:]), err)
+			}
+			br.HardwareAddr = net.HardwareAddr(mac[:])
 		}
 		return br, nil
 	}
@@ -77,7 +85,6 @@ func bridgeLink(n *Network) (*netlink.Bridge, error) {
 	if !errors.As(err, &notFound) {
 		return nil, err
 	}
-	mac := macOf(n.Gateway)
 	br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: n.Bridge, HardwareAddr: net.HardwareAddr(mac[:])}}
 	if err := netlink.LinkAdd(br); err != nil {
 		return nil, fmt.Errorf("create: %w", err)

@@ -73,6 +73,11 @@ func TestBridgeIP(t *testing.T) {
 		t.Errorf("default bridge = %s %s, want 10.200.0.0/24 10.200.0.1", bridge.Subnet, bridge.Gateway)
 	}
 	assertBridge(t, "gantry0", "10.200.0.1/24") // the old address is gone
+	if l, err := netlink.LinkByName("gantry0"); err != nil {
+		t.Error(err)
+	} else if mac := l.Attrs().HardwareAddr.String(); mac != "02:42:0a:c8:00:01" {
+		t.Errorf("gantry0 MAC after --bip = %s, want 02:42:0a:c8:00:01, from the new gateway", mac)
+	}
 	sb := mustSandbox(t, m, "bip")
 	if ep := mustJoin(t, m, sb, DefaultNetwork, EndpointOptions{}); ep.IP.String() != "10.200.0.2" {
 		t.Errorf("endpoint IP = %s, want 10.200.0.2", ep.IP)
