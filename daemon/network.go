@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -89,6 +90,9 @@ func (d *Daemon) createNetworking(cfg *container.Config, hc *container.HostConfi
 			return nil, nil, err
 		}
 	}
+	if err := d.checkHostsOptions(mode, hc); err != nil {
+		return nil, nil, err
+	}
 	if mode.IsHost() && (hc.PublishAllPorts || len(hc.PortBindings) > 0) {
 		warnings = append(warnings, "Published ports are discarded when using host network mode")
 		hc.PortBindings, hc.PublishAllPorts = nil, false
@@ -137,6 +141,36 @@ func (d *Daemon) createNetworking(cfg *container.Config, hc *container.HostConfi
 		}
 	}
 	return nets, warnings, nil
+}
+
+// checkHostsOptions checks --add-host entries and legacy links: a link
+// names an existing container and is for the default bridge only (on a
+// user-defined network, peers resolve by name and --network-alias).
+func (d *Daemon) checkHostsOptions(mode container.NetworkMode, hc *container.HostConfig) error {
+	for _, h := range hc.ExtraHosts {
+		if _, _, err := parseExtraHost(h); err != nil {
+			return err
+		}
+	}
+	if len(hc.Links) == 0 {
+		return nil
+	}
+	switch {
+	case mode.IsHost():
+		return errdefs.ErrInvalidArgument.WithMessage("conflicting options: host type networking can't be used with links. This would result in undefined behavior")
+	case !mode.IsDefault() && !mode.IsBridge():
+		return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("links are supported on the default bridge network only, not with --network %s", mode))
+	}
+	for _, l := range hc.Links {
+		name, _, err := parseLink(l)
+		if err != nil {
+			return err
+		}
+		if _, err := d.containers.Get(name); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // endpointConfig is the first non-nil of the settings, reduced to what a
@@ -237,8 +271,12 @@ func (d *Daemon) setupNetwork(ctx context.Context, c *gcontainer.Container) (str
 	if mode.IsContainer() {
 		return d.sharedNetNS(c)
 	}
+	extra, err := d.extraHosts(c)
+	if err != nil {
+		return "", nil, err
+	}
 	if !sandboxed(mode) {
-		return "", c, writeEtcFiles(c, nil)
+		return "", c, writeEtcFiles(c, nil, extra)
 	}
 	primary, err := d.networkName(mode)
 	if err != nil {
@@ -272,10 +310,10 @@ func (d *Daemon) setupNetwork(ctx context.Context, c *gcontainer.Container) (str
 		}
 		joined = append(joined, *ep)
 	}
-	if err := writeEtcFiles(c, joined); err != nil {
+	if err := writeEtcFiles(c, joined, extra); err != nil {
 		return "", nil, err
 	}
-	d.registerHosts(c)
+	d.registerHosts(c, extra)
 	return sb.Path, c, nil
 }
 
@@ -398,16 +436,24 @@ const etcFileMode = 0o644
 
 // writeEtcFiles writes the container's /etc/hostname, /etc/hosts and
 // /etc/resolv.conf, bind-mounted by the runtime spec. eps are the
-// endpoints the container joined (none in host and none modes).
-func writeEtcFiles(c *gcontainer.Container, eps []gnetwork.Endpoint) error {
+// endpoints the container joined (none in host and none modes); extra
+// are the lines of extraHosts, also added to the host's hosts file in
+// host mode.
+func writeEtcFiles(c *gcontainer.Container, eps []gnetwork.Endpoint, extra []string) error {
 	hostname := c.Config.Hostname
 	var hosts, resolv []byte
 	hostResolv, _ := os.ReadFile("/etc/resolv.conf")
 	if c.HostConfig.NetworkMode.IsHost() {
 		hosts, _ = os.ReadFile("/etc/hosts")
+		if len(hosts) > 0 && !bytes.HasSuffix(hosts, []byte("\n")) {
+			hosts = append(hosts, '\n')
+		}
+		for _, l := range extra {
+			hosts = append(hosts, l+"\n"...)
+		}
 		resolv = hostResolv
 	} else {
-		hosts = hostsContent(hostname, eps, nil)
+		hosts = hostsContent(hostname, extra, eps, nil)
 		var dns []string
 		for _, a := range c.HostConfig.DNS {
 			dns = append(dns, a.String())

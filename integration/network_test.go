@@ -374,3 +374,32 @@ func (e *env) waitHTTPGone(t *testing.T, port string) {
 		return r.Code != 0, r.String()
 	})
 }
+
+// TestNetworkExtraHostsAndLinks: --add-host (host-gateway is the default
+// bridge's gateway) and legacy links write /etc/hosts lines.
+func TestNetworkExtraHostsAndLinks(t *testing.T) {
+	e := newEnv(t)
+	db := name("db")
+	e.mustDocker(t, "run", "-d", "--name", db, "busybox", "sleep", "600")
+	dbIP := e.inspectField(t, db, "{{.NetworkSettings.IPAddress}}")
+	gw := e.inspectField(t, db, "{{.NetworkSettings.Gateway}}")
+	hostname := e.inspectField(t, db, "{{.Config.Hostname}}")
+	out := e.mustDocker(t, "run", "--rm", "--add-host", "foo:1.2.3.4", "--add-host", "gw:host-gateway",
+		"--link", db+":mydb", "busybox", "cat", "/etc/hosts")
+	for _, want := range []string{"1.2.3.4\tfoo\n", gw + "\tgw\n", dbIP + "\tmydb " + hostname + " " + db + "\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("/etc/hosts:\n%s\nwant a line %q", out, want)
+		}
+	}
+	out = e.mustDocker(t, "run", "--rm", "--network", "host", "--add-host", "foo:1.2.3.4", "busybox", "cat", "/etc/hosts")
+	if !strings.Contains(out, "1.2.3.4\tfoo") {
+		t.Errorf("/etc/hosts in host mode:\n%s\nwant a line for foo", out)
+	}
+	if r := e.docker(t, "run", "--rm", "--add-host", "foo:bar", "busybox", "true"); r.Code == 0 || !strings.Contains(r.Stderr, "invalid IP address in add-host") {
+		t.Errorf("--add-host foo:bar:\n%s\nwant invalid IP address", r)
+	}
+	e.mustDocker(t, "stop", "-t", "0", db)
+	if r := e.docker(t, "run", "--rm", "--link", db+":mydb", "busybox", "true"); r.Code == 0 || !strings.Contains(r.Stderr, "Cannot link to a non running container") {
+		t.Errorf("--link to a stopped container:\n%s\nwant an error", r)
+	}
+}
