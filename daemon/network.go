@@ -199,12 +199,12 @@ func checkEndpointConfig(name string, es *network.EndpointSettings) error {
 	return nil
 }
 
-// checkPortBindings refuses host ports that are not port numbers, with
-// Docker's wording.
+// checkPortBindings refuses host ports that are neither port numbers nor
+// ranges, with Docker's wording.
 func checkPortBindings(pm network.PortMap) error {
 	for p, bindings := range pm {
 		for _, b := range bindings {
-			if _, err := hostPort(b.HostPort); err != nil {
+			if _, _, err := hostPortRange(b.HostPort); err != nil {
 				return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid port specification: %q for %s: %v", b.HostPort, p, err))
 			}
 		}
@@ -212,16 +212,30 @@ func checkPortBindings(pm network.PortMap) error {
 	return nil
 }
 
-// hostPort parses a binding's host port; "" is 0 (any free port).
+// hostPort parses a bound host port; "" is 0.
 func hostPort(s string) (uint16, error) {
 	if s == "" {
 		return 0, nil
 	}
 	n, err := strconv.ParseUint(s, 10, 16)
 	if err != nil {
-		return 0, fmt.Errorf("host port must be a number from 0 to 65535 (ranges are not supported)")
+		return 0, fmt.Errorf("host port must be a number from 0 to 65535")
 	}
 	return uint16(n), nil
+}
+
+// hostPortRange parses a binding's host port: "" (any free port), a
+// number, or a range "first-last", served by its first free port as
+// dockerd does.
+func hostPortRange(s string) (first, last uint16, err error) {
+	a, b, isRange := strings.Cut(s, "-")
+	if first, err = hostPort(a); err != nil || !isRange {
+		return first, first, err
+	}
+	if last, err = hostPort(b); err != nil || a == "" || b == "" || last < first {
+		return 0, 0, fmt.Errorf("host port range must be first-last, from 0 to 65535")
+	}
+	return first, last, nil
 }
 
 // publishedPorts are the ports a container publishes: its PortBindings and,
@@ -229,8 +243,8 @@ func hostPort(s string) (uint16, error) {
 func publishedPorts(cfg *container.Config, hc *container.HostConfig) []gnetwork.PortBinding {
 	var out []gnetwork.PortBinding
 	add := func(p network.Port, b network.PortBinding) {
-		port, _ := hostPort(b.HostPort) // checked at create
-		out = append(out, gnetwork.PortBinding{Proto: string(p.Proto()), ContainerPort: p.Num(), HostIP: b.HostIP, HostPort: port})
+		first, last, _ := hostPortRange(b.HostPort) // checked at create
+		out = append(out, gnetwork.PortBinding{Proto: string(p.Proto()), ContainerPort: p.Num(), HostIP: b.HostIP, HostPort: first, HostPortEnd: last})
 	}
 	for _, p := range sortedPorts(slices.Collect(maps.Keys(hc.PortBindings))) {
 		bindings := hc.PortBindings[p]

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -401,5 +402,32 @@ func TestNetworkExtraHostsAndLinks(t *testing.T) {
 	e.mustDocker(t, "stop", "-t", "0", db)
 	if r := e.docker(t, "run", "--rm", "--link", db+":mydb", "busybox", "true"); r.Code == 0 || !strings.Contains(r.Stderr, "Cannot link to a non running container") {
 		t.Errorf("--link to a stopped container:\n%s\nwant an error", r)
+	}
+}
+
+// TestPortRange: the docker CLI expands -p 8000-8001:80-81 into one
+// binding per port, and sends -p 8000-8001:80 as a host range, served by
+// its first free port.
+func TestPortRange(t *testing.T) {
+	e := newEnv(t)
+	first, _ := strconv.Atoi(randomPort())
+	p0, p1 := strconv.Itoa(first), strconv.Itoa(first+1)
+	n := name("pair")
+	e.mustDocker(t, "run", "-d", "--name", n, "-p", p0+"-"+p1+":80-81", "busybox", "sleep", "600")
+	if got := lines(strings.TrimSpace(e.mustDocker(t, "port", n))); !slices.Equal(got, []string{"80/tcp -> 0.0.0.0:" + p0, "81/tcp -> 0.0.0.0:" + p1}) {
+		t.Errorf("docker port %s = %q, want 80 on %s and 81 on %s", n, got, p0, p1)
+	}
+	e.mustDocker(t, "rm", "-f", n)
+
+	taker := name("taker")
+	e.mustDocker(t, "run", "-d", "--name", taker, "-p", p0+":80", "busybox", "sleep", "600")
+	ranged := name("ranged")
+	e.mustDocker(t, append([]string{"run", "-d", "--name", ranged, "-p", p0 + "-" + p1 + ":80"}, httpd("ranged")...)...)
+	if got := strings.TrimSpace(e.mustDocker(t, "port", ranged, "80")); got != "0.0.0.0:"+p1 {
+		t.Errorf("docker port %s 80 = %q, want 0.0.0.0:%s, the first free port of the range", ranged, got, p1)
+	}
+	e.waitHTTP(t, "http://127.0.0.1:"+p1+"/", "ranged")
+	if r := e.docker(t, "run", "--rm", "-p", p0+"-"+p1+":80", "busybox", "true"); r.Code == 0 || !strings.Contains(r.Stderr, "port is already allocated") {
+		t.Errorf("a third container on the full range:\n%s\nwant port is already allocated", r)
 	}
 }

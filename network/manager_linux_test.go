@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -392,6 +393,27 @@ func TestPublishedPorts(t *testing.T) {
 		t.Errorf("host port not released: %v", err)
 	} else {
 		l.Close()
+	}
+}
+
+func TestPublishedPortRange(t *testing.T) {
+	m, _ := newManager(t)
+	taken, err := net.Listen("tcp4", ":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	first := uint16(taken.Addr().(*net.TCPAddr).Port)
+	ep := mustJoin(t, m, mustSandbox(t, m, "ranged"), DefaultNetwork, EndpointOptions{Ports: []PortBinding{
+		{Proto: "tcp", ContainerPort: 80, HostPort: first, HostPortEnd: first + 1}}})
+	if len(ep.Ports) != 1 || ep.Ports[0].HostPort != first+1 || ep.Ports[0].HostPortEnd != 0 {
+		t.Errorf("ports = %+v, want host port %d, the first free one of %d-%d", ep.Ports, first+1, first, first+1)
+	}
+	_, err = m.Join(context.Background(), mustSandbox(t, m, "full"), DefaultNetwork, EndpointOptions{Ports: []PortBinding{
+		{Proto: "tcp", ContainerPort: 80, HostPort: first, HostPortEnd: first + 1}}})
+	want := fmt.Sprintf("Bind for 0.0.0.0:%d-%d failed: port is already allocated", first, first+1)
+	if !errdefs.IsConflict(err) || !strings.Contains(err.Error(), want) {
+		t.Errorf("Join on a range in use = %v, want a conflict %q", err, want)
 	}
 }
 

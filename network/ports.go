@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -45,7 +46,7 @@ func (m *Manager) holdPorts(ep *endpoint, bindings []PortBinding) ([]heldPort, e
 }
 
 // holdPort binds one host port of the endpoint; HostPort 0 takes one the
-// kernel picks.
+// kernel picks, a range (HostPortEnd) its first free port.
 func (m *Manager) holdPort(ep *endpoint, b PortBinding) (heldPort, error) {
 	if b.Proto != "tcp" && b.Proto != "udp" {
 		return heldPort{}, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("unsupported protocol %q for port %d", b.Proto, b.ContainerPort))
@@ -59,34 +60,51 @@ func (m *Manager) holdPort(ep *endpoint, b PortBinding) (heldPort, error) {
 	if !b.HostIP.Is4() {
 		return heldPort{}, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("host IP %s of port %d: only IPv4 is supported", b.HostIP, b.ContainerPort))
 	}
+	last := max(b.HostPort, b.HostPortEnd)
 	addr := netip.AddrPortFrom(b.HostIP, b.HostPort).String()
+	if last > b.HostPort {
+		addr += "-" + strconv.Itoa(int(last))
+	}
+	to := netip.AddrPortFrom(ep.IP, b.ContainerPort).String()
 	var sock io.Closer
 	var local net.Addr
 	var err error
-	if b.Proto == "tcp" {
-		var l net.Listener
-		if l, err = net.Listen("tcp4", addr); err == nil {
-			p := newProxy(l, netip.AddrPortFrom(ep.IP, b.ContainerPort).String())
-			go p.serve()
-			sock, local = p, l.Addr()
-		}
-	} else {
-		var c net.PacketConn
-		if c, err = net.ListenPacket("udp4", addr); err == nil {
-			sock, local = c, c.LocalAddr()
+	for port := b.HostPort; ; port++ {
+		sock, local, err = listen(b.Proto, netip.AddrPortFrom(b.HostIP, port).String(), to)
+		if err == nil || !errors.Is(err, syscall.EADDRINUSE) || port == last {
+			break
 		}
 	}
 	if err != nil {
 		switch {
-		case errors.Is(err, syscall.EADDRINUSE) && m.publishing(b):
+		case errors.Is(err, syscall.EADDRINUSE) && (last > b.HostPort || m.publishing(b)):
 			return heldPort{}, errdefs.ErrConflict.WithMessage(fmt.Sprintf("Bind for %s failed: port is already allocated", addr))
 		case errors.Is(err, syscall.EADDRINUSE):
 			return heldPort{}, errdefs.ErrConflict.WithMessage("Error starting userland proxy: " + err.Error())
 		}
 		return heldPort{}, err
 	}
-	b.HostPort = uint16(netip.MustParseAddrPort(local.String()).Port())
+	b.HostPort, b.HostPortEnd = uint16(netip.MustParseAddrPort(local.String()).Port()), 0
 	return heldPort{binding: b, sock: sock}, nil
+}
+
+// listen binds addr: a TCP port listens and proxies what it accepts to the
+// container's address to.
+func listen(proto, addr, to string) (io.Closer, net.Addr, error) {
+	if proto == "tcp" {
+		l, err := net.Listen("tcp4", addr)
+		if err != nil {
+			return nil, nil, err
+		}
+		p := newProxy(l, to)
+		go p.serve()
+		return p, l.Addr(), nil
+	}
+	c, err := net.ListenPacket("udp4", addr)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, c.LocalAddr(), nil
 }
 
 // publishing reports whether a container of this Manager publishes the
