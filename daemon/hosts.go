@@ -29,6 +29,7 @@ type hostsFile struct {
 	path     string
 	hostname string
 	extra    []string // lines from --add-host and --link, see extraHosts
+	primary  string   // ID of the network joined first, whose address is the container's own line
 }
 
 // localhostEntries open every container's hosts file, as Docker's.
@@ -60,12 +61,12 @@ func hostsContent(hostname string, extra []string, own []gnetwork.Endpoint, peer
 
 // registerHosts starts keeping c's hosts file up to date, and tells the
 // members of c's user-defined networks about it.
-func (d *Daemon) registerHosts(c *gcontainer.Container, extra []string) {
+func (d *Daemon) registerHosts(c *gcontainer.Container, extra []string, primary string) {
 	d.net.mu.Lock()
 	if d.net.hosts == nil {
 		d.net.hosts = map[string]hostsFile{}
 	}
-	d.net.hosts[c.ID] = hostsFile{path: filePath(c, "hosts"), hostname: c.Config.Hostname, extra: extra}
+	d.net.hosts[c.ID] = hostsFile{path: filePath(c, "hosts"), hostname: c.Config.Hostname, extra: extra, primary: primary}
 	d.net.mu.Unlock()
 	for name := range c.Networks {
 		if isUserNetwork(name) {
@@ -97,7 +98,7 @@ func (d *Daemon) refreshHosts(network string, also ...string) {
 		if !ok {
 			continue
 		}
-		own := byContainer[id]
+		own := primaryFirst(byContainer[id], hf.primary)
 		var peers []gnetwork.Endpoint
 		for _, ep := range own {
 			if !isUserNetwork(ep.NetworkName) {
@@ -208,6 +209,16 @@ func (d *Daemon) extraHosts(c *gcontainer.Container) ([]string, error) {
 		lines = append(lines, eps[i].IP.String()+"\t"+names)
 	}
 	return lines, nil
+}
+
+// primaryFirst orders a container's endpoints for its hosts file: the one
+// on the primary network (by ID) first, whatever order they were listed in.
+func primaryFirst(own []gnetwork.Endpoint, primary string) []gnetwork.Endpoint {
+	out := slices.Clone(own)
+	slices.SortStableFunc(out, func(a, b gnetwork.Endpoint) int {
+		return boolRank(a.NetworkID == primary) - boolRank(b.NetworkID == primary)
+	})
+	return out
 }
 
 // endpoints indexes every endpoint by container ID.

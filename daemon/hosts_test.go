@@ -97,3 +97,11 @@ func TestParseLink(t *testing.T) {
 		})
 	}
 }
+
+func TestPrimaryFirst(t *testing.T) {
+	own := []gnetwork.Endpoint{{NetworkID: "b", IP: netip.MustParseAddr("10.2.0.2")}, {NetworkID: "a", IP: netip.MustParseAddr("10.1.0.2")}}
+	got := hostsContent("web1", nil, primaryFirst(own, "a"), nil)
+	if want := localhostEntries + "10.1.0.2\tweb1\n"; string(got) != want {
+		t.Errorf("hosts =\n%s\nwant the primary network's address:\n%s", got, want)
+	}
+}

@@ -327,7 +327,11 @@ func (d *Daemon) setupNetwork(ctx context.Context, c *gcontainer.Container) (str
 	if err := writeEtcFiles(c, joined, extra); err != nil {
 		return "", nil, err
 	}
-	d.registerHosts(c, extra)
+	var primaryID string
+	if len(joined) > 0 {
+		primaryID = joined[0].NetworkID
+	}
+	d.registerHosts(c, extra, primaryID)
 	return sb.Path, c, nil
 }
 

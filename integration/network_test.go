@@ -195,6 +195,12 @@ func TestUserNetwork(t *testing.T) {
 		if r := e.docker(t, "run", "--rm", "--network", net1, "busybox", "ping", "-c1", "-W2", "late"); r.Code != 0 {
 			t.Errorf("ping the connected container by its alias:\n%s", r)
 		}
+		// Its own line keeps the address of the network it started on,
+		// though net1 was created first.
+		own := e.inspectField(t, c, "{{(index .NetworkSettings.Networks \""+net2+"\").IPAddress}}") + "\t" + e.inspectField(t, c, "{{.Config.Hostname}}") + "\n"
+		if hosts := e.mustDocker(t, "exec", c, "cat", "/etc/hosts"); !strings.Contains(hosts, own) {
+			t.Errorf("/etc/hosts after connect:\n%s\nwant its own line %q, on %s", hosts, own, net2)
+		}
 		r := e.docker(t, "network", "connect", net1, c)
 		if r.Code == 0 || !strings.Contains(r.Stderr, "already exists in network") {
 			t.Errorf("second connect:\n%s\nwant already exists in network", r)
