@@ -78,13 +78,8 @@ func (d *Daemon) createNetworking(cfg *container.Config, hc *container.HostConfi
 	}
 	hc.NetworkMode = mode
 	if mode.IsContainer() {
-		switch {
-		case hc.PublishAllPorts || len(hc.PortBindings) > 0 || len(cfg.ExposedPorts) > 0:
-			return nil, nil, errdefs.ErrInvalidArgument.WithMessage("conflicting options: port publishing and the container type network mode")
-		case cfg.Hostname != "":
-			return nil, nil, errdefs.ErrInvalidArgument.WithMessage("conflicting options: hostname and the network mode")
-		case len(hc.DNS) > 0:
-			return nil, nil, errdefs.ErrInvalidArgument.WithMessage("conflicting options: dns and the network mode")
+		if err := checkContainerMode(cfg, hc, nc); err != nil {
+			return nil, nil, err
 		}
 		if _, err := d.containers.Get(mode.ConnectedContainer()); err != nil {
 			return nil, nil, err
@@ -141,6 +136,35 @@ func (d *Daemon) createNetworking(cfg *container.Config, hc *container.HostConfi
 		}
 	}
 	return nets, warnings, nil
+}
+
+// checkContainerMode refuses what --network container:<name> conflicts
+// with, in the order and words of Docker's validateNetContainerMode.
+func checkContainerMode(cfg *container.Config, hc *container.HostConfig, nc *network.NetworkingConfig) error {
+	var msg string
+	switch {
+	case hc.NetworkMode.ConnectedContainer() == "":
+		msg = "invalid network mode: invalid container format container:<name|id>"
+	case cfg.Hostname != "":
+		msg = "conflicting options: hostname and the network mode"
+	case len(hc.Links) > 0:
+		msg = "conflicting options: container type network can't be used with links. This would result in undefined behavior"
+	case len(hc.DNS) > 0:
+		msg = "conflicting options: dns and the network mode"
+	case len(hc.ExtraHosts) > 0:
+		msg = "conflicting options: custom host-to-IP mapping and the network mode"
+	case nc != nil && slices.ContainsFunc(slices.Collect(maps.Values(nc.EndpointsConfig)), func(es *network.EndpointSettings) bool {
+		return es != nil && len(es.MacAddress) > 0
+	}):
+		msg = "conflicting options: mac-address and the network mode"
+	case len(hc.PortBindings) > 0 || hc.PublishAllPorts:
+		msg = "conflicting options: port publishing and the container type network mode"
+	case len(cfg.ExposedPorts) > 0:
+		msg = "conflicting options: port exposing and the container type network mode"
+	default:
+		return nil
+	}
+	return errdefs.ErrInvalidArgument.WithMessage(msg)
 }
 
 // checkHostsOptions checks --add-host entries and legacy links: a link
