@@ -393,9 +393,8 @@ func (d *Daemon) join(ctx context.Context, c *gcontainer.Container, sb *gnetwork
 // recordEndpoint fills the endpoint settings inspect shows from what the
 // network package bound.
 func recordEndpoint(c *gcontainer.Container, es *network.EndpointSettings, ep *gnetwork.Endpoint) {
-	sum := sha256.Sum256([]byte(ep.NetworkID + "/" + ep.ContainerID))
 	es.NetworkID = ep.NetworkID
-	es.EndpointID = hex.EncodeToString(sum[:])
+	es.EndpointID = ep.ID
 	es.Gateway = ep.Gateway
 	es.IPAddress = ep.IP
 	es.IPPrefixLen = ep.Prefix
