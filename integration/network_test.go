@@ -13,8 +13,10 @@ import (
 )
 
 // randomPort is a host port for a test to publish: random, so that tests
-// running side by side (and other daemons) do not collide.
-func randomPort() string { return strconv.Itoa(20000 + rand.IntN(20000)) }
+// running side by side (and other daemons) do not collide, and below the
+// kernel's ephemeral range (32768-60999), where outgoing connections take
+// theirs. It leaves room for a range of a few ports above it.
+func randomPort() string { return strconv.Itoa(20000 + rand.IntN(12000)) }
 
 // httpd is a busybox web server on port 80 answering body.
 func httpd(body string) []string {
