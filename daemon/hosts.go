@@ -195,16 +195,19 @@ func (d *Daemon) extraHosts(c *gcontainer.Container) ([]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		if !child.Snapshot().IsRunning() {
-			return nil, errdefs.ErrConflict.WithMessage(fmt.Sprintf("Cannot link to a non running container: /%s AS /%s/%s", child.Name, c.Name, alias))
-		}
+		// Its endpoint on the bridge tells that it runs there, without
+		// taking its lock while c's is held (two containers starting,
+		// each linked to the other, would wait for each other).
 		i := slices.IndexFunc(eps, func(ep gnetwork.Endpoint) bool { return ep.ContainerID == child.ID })
 		if i < 0 {
-			return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("Cannot link to /%s, as it does not belong to the default network", child.Name))
+			if mode := child.HostConfig.NetworkMode; !mode.IsDefault() && !mode.IsBridge() {
+				return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("Cannot link to /%s, as it does not belong to the default network", name))
+			}
+			return nil, errdefs.ErrConflict.WithMessage(fmt.Sprintf("Cannot link to a non running container: /%s AS /%s/%s", name, c.Name, alias))
 		}
 		names := alias + " " + child.Config.Hostname
-		if alias != child.Name {
-			names += " " + child.Name
+		if alias != eps[i].Name {
+			names += " " + eps[i].Name
 		}
 		lines = append(lines, eps[i].IP.String()+"\t"+names)
 	}
