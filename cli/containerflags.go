@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/moby/moby/api/types/container"
@@ -261,10 +262,16 @@ func parsePublish(specs []string) (network.PortSet, network.PortMap, error) {
 		if err != nil {
 			return nil, nil, fmt.Errorf("invalid port spec %q: %w", spec, err)
 		}
+		var hr network.PortRange
 		if hostPort != "" {
-			if _, err := network.ParsePortRange(hostPort); err != nil {
+			if hr, err = network.ParsePortRange(hostPort); err != nil {
 				return nil, nil, fmt.Errorf("invalid hostPort: %s", hostPort)
 			}
+		}
+		hostPorts, ok := pairHostPorts(pr, hr)
+		if !ok {
+			ctr, _, _ := strings.Cut(ctrPort, "/")
+			return nil, nil, fmt.Errorf("invalid ranges specified for container and host Ports: %s and %s", ctr, hostPort)
 		}
 		var addr netip.Addr
 		if ip != "" {
@@ -272,10 +279,34 @@ func parsePublish(specs []string) (network.PortSet, network.PortMap, error) {
 				return nil, nil, fmt.Errorf("invalid IP address %q in %q: %w", ip, spec, err)
 			}
 		}
+		i := 0
 		for p := range pr.All() {
 			exposed[p] = struct{}{}
-			bindings[p] = append(bindings[p], network.PortBinding{HostIP: addr, HostPort: hostPort})
+			bindings[p] = append(bindings[p], network.PortBinding{HostIP: addr, HostPort: hostPorts[i]})
+			i++
 		}
 	}
 	return exposed, bindings, nil
+}
+
+// pairHostPorts is the HostPort of each port of the container range, as
+// docker's nat.ParsePortSpecs gives them: ranges of equal length pair up
+// port by port; a single container port takes a host range whole (the
+// daemon binds its first free port); any host port is "" with no host
+// range (hr zero). Ranges of different lengths do not pair (false).
+func pairHostPorts(pr, hr network.PortRange) ([]string, bool) {
+	n := int(pr.End()-pr.Start()) + 1
+	out := make([]string, n)
+	switch {
+	case hr.IsZero():
+	case hr.End()-hr.Start() == pr.End()-pr.Start():
+		for i := range out {
+			out[i] = strconv.Itoa(int(hr.Start()) + i)
+		}
+	case n == 1:
+		out[0] = fmt.Sprintf("%d-%d", hr.Start(), hr.End())
+	default:
+		return nil, false
+	}
+	return out, true
 }

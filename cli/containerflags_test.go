@@ -22,6 +22,13 @@ func TestParsePublish(t *testing.T) {
 		{"bad host port", []string{"abc:80"}, nil, "invalid hostPort: abc"},
 		{"bad container port", []string{"8080:http"}, nil, `invalid port spec "8080:http"`},
 		{"bad address", []string{"1.2.3:8080:80"}, nil, "invalid IP address"},
+		{"ranges pair up", []string{"8000-8001:80-81/udp"}, network.PortMap{
+			network.MustParsePort("80/udp"): {{HostPort: "8000"}}, network.MustParsePort("81/udp"): {{HostPort: "8001"}}}, ""},
+		{"container range, any host ports", []string{"80-81"}, network.PortMap{
+			network.MustParsePort("80/tcp"): {{}}, network.MustParsePort("81/tcp"): {{}}}, ""},
+		{"host range for one port", []string{"8000-8010:80"}, network.PortMap{network.MustParsePort("80/tcp"): {{HostPort: "8000-8010"}}}, ""},
+		{"ranges of different lengths", []string{"9000:80-81"}, nil, "invalid ranges specified for container and host Ports: 80-81 and 9000"},
+		{"ranges of different lengths, both", []string{"9000-9002:80-81/udp"}, nil, "invalid ranges specified for container and host Ports: 80-81 and 9000-9002"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -2,9 +2,11 @@ package cli
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/moby/moby/api/types/network"
@@ -152,11 +154,42 @@ func runNetworkLs(ctx context.Context, c *Cli, opts networkLsOptions) error {
 	if err != nil {
 		return err
 	}
+	slices.SortFunc(res.Items, func(a, b network.Summary) int { return naturalCompare(a.Name, b.Name) })
 	rows := make([]any, 0, len(res.Items))
 	for _, n := range res.Items {
 		rows = append(rows, networkRow{n: n, trunc: !opts.noTrunc})
 	}
 	return f.write(c.Out, rows)
+}
+
+// naturalCompare orders names as docker's CLI lists networks
+// (sortorder.NaturalLess): runs of digits compare as numbers, so net2
+// comes before net10.
+func naturalCompare(a, b string) int {
+	for a != "" && b != "" {
+		da, db := leadingDigits(a), leadingDigits(b)
+		if da == "" || db == "" {
+			if a[0] != b[0] {
+				return cmp.Compare(a[0], b[0])
+			}
+			a, b = a[1:], b[1:]
+			continue
+		}
+		na, nb := strings.TrimLeft(da, "0"), strings.TrimLeft(db, "0")
+		if c := cmp.Or(cmp.Compare(len(na), len(nb)), strings.Compare(na, nb), cmp.Compare(len(da), len(db))); c != 0 {
+			return c
+		}
+		a, b = a[len(da):], b[len(db):]
+	}
+	return cmp.Compare(len(a), len(b))
+}
+
+func leadingDigits(s string) string {
+	i := 0
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	return s[:i]
 }
 
 // networkRow is one network for --format templates, with docker's fields.
@@ -288,7 +321,7 @@ func newNetworkPruneCommand(c *Cli) *cobra.Command {
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if !force && !confirm(c, "WARNING! This will remove all custom networks not used by at least one container.") {
-				return nil
+				return statusError{code: 1, msg: "Error: network prune has been cancelled"}
 			}
 			api, err := c.Client()
 			if err != nil {

@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
+
+	"github.com/containerd/errdefs"
 
 	gcontainer "github.com/gantry/gantry/container"
 	gnetwork "github.com/gantry/gantry/network"
@@ -25,16 +28,22 @@ import (
 type hostsFile struct {
 	path     string
 	hostname string
+	extra    []string // lines from --add-host and --link, see extraHosts
+	primary  string   // ID of the network joined first, whose address is the container's own line
 }
 
 // localhostEntries open every container's hosts file, as Docker's.
 const localhostEntries = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"
 
-// hostsContent is a hosts file: localhost, the container's own address
-// (its first endpoint's) with its hostname, then its peers.
-func hostsContent(hostname string, own []gnetwork.Endpoint, peers []gnetwork.Endpoint) []byte {
+// hostsContent is a hosts file: localhost, the extra lines, the
+// container's own address (its first endpoint's) with its hostname, then
+// its peers.
+func hostsContent(hostname string, extra []string, own []gnetwork.Endpoint, peers []gnetwork.Endpoint) []byte {
 	var b bytes.Buffer
 	b.WriteString(localhostEntries)
+	for _, l := range extra {
+		b.WriteString(l + "\n")
+	}
 	if len(own) > 0 {
 		fmt.Fprintf(&b, "%s\t%s\n", own[0].IP, hostname)
 	}
@@ -52,12 +61,12 @@ func hostsContent(hostname string, own []gnetwork.Endpoint, peers []gnetwork.End
 
 // registerHosts starts keeping c's hosts file up to date, and tells the
 // members of c's user-defined networks about it.
-func (d *Daemon) registerHosts(c *gcontainer.Container) {
+func (d *Daemon) registerHosts(c *gcontainer.Container, extra []string, primary string) {
 	d.net.mu.Lock()
 	if d.net.hosts == nil {
 		d.net.hosts = map[string]hostsFile{}
 	}
-	d.net.hosts[c.ID] = hostsFile{path: filePath(c, "hosts"), hostname: c.Config.Hostname}
+	d.net.hosts[c.ID] = hostsFile{path: filePath(c, "hosts"), hostname: c.Config.Hostname, extra: extra, primary: primary}
 	d.net.mu.Unlock()
 	for name := range c.Networks {
 		if isUserNetwork(name) {
@@ -68,7 +77,12 @@ func (d *Daemon) registerHosts(c *gcontainer.Container) {
 
 // refreshHosts rewrites the hosts file of every running member of the
 // network, and of the containers named by also (one that just left it).
+// Refreshes are serialised, each reading the endpoints and writing the
+// files under d.net.mu: one that read an older view cannot write after
+// one that read a newer.
 func (d *Daemon) refreshHosts(network string, also ...string) {
+	d.net.mu.Lock()
+	defer d.net.mu.Unlock()
 	members, err := d.networks.Endpoints(network)
 	if err != nil {
 		d.log.Warn("list network endpoints", "network", network, "error", err)
@@ -79,14 +93,12 @@ func (d *Daemon) refreshHosts(network string, also ...string) {
 		ids = append(ids, m.ContainerID)
 	}
 	byContainer := d.endpointsByContainer()
-	d.net.mu.Lock()
-	defer d.net.mu.Unlock()
 	for _, id := range ids {
 		hf, ok := d.net.hosts[id]
 		if !ok {
 			continue
 		}
-		own := byContainer[id]
+		own := primaryFirst(byContainer[id], hf.primary)
 		var peers []gnetwork.Endpoint
 		for _, ep := range own {
 			if !isUserNetwork(ep.NetworkName) {
@@ -99,10 +111,117 @@ func (d *Daemon) refreshHosts(network string, also ...string) {
 			}
 		}
 		// In place (O_TRUNC keeps the inode), since the file is bind-mounted.
-		if err := os.WriteFile(hf.path, hostsContent(hf.hostname, own, peers), etcFileMode); err != nil {
+		if err := os.WriteFile(hf.path, hostsContent(hf.hostname, hf.extra, own, peers), etcFileMode); err != nil {
 			d.log.Warn("update hosts file", "container", id, "error", err)
 		}
 	}
+}
+
+// parseExtraHost splits an --add-host entry, "name:address" (split at the
+// first colon, so an IPv6 address needs no brackets) or "name=address";
+// the address may be "host-gateway", the default bridge's gateway.
+func parseExtraHost(s string) (name, addr string, err error) {
+	sep := ":"
+	if strings.Contains(s, "=") {
+		sep = "="
+	}
+	name, addr, ok := strings.Cut(s, sep)
+	if !ok || name == "" {
+		return "", "", errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("bad format for add-host: %q", s))
+	}
+	if addr == hostGateway {
+		return name, addr, nil
+	}
+	a, err := netip.ParseAddr(strings.Trim(addr, "[]"))
+	if err != nil {
+		return "", "", errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid IP address in add-host: %q", addr))
+	}
+	return name, a.String(), nil
+}
+
+// hostGateway is the --add-host address Docker replaces with its host
+// gateway IP, the default bridge's gateway.
+const hostGateway = "host-gateway"
+
+// parseLink splits a legacy link, "name:alias" or "name" (the alias is the
+// name); the API's form, "/name:/container/alias", is accepted too.
+func parseLink(s string) (name, alias string, err error) {
+	name, alias, ok := strings.Cut(s, ":")
+	if !ok {
+		alias = name
+	}
+	name = strings.TrimPrefix(name, "/")
+	alias = alias[strings.LastIndex(alias, "/")+1:]
+	if name == "" || alias == "" {
+		return "", "", errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid link %q: want name:alias", s))
+	}
+	return name, alias, nil
+}
+
+// extraHosts are the lines a container's hosts file has before its own
+// address: its --add-host entries, then (on the default bridge) its legacy
+// links, each "address<TAB>alias hostname name" as Docker writes them. A
+// linked container that is not running, or not on the default bridge, is
+// an error, as with Docker.
+func (d *Daemon) extraHosts(c *gcontainer.Container) ([]string, error) {
+	var lines []string
+	for _, h := range c.HostConfig.ExtraHosts {
+		name, addr, err := parseExtraHost(h)
+		if err != nil {
+			return nil, err
+		}
+		if addr == hostGateway {
+			bridge, err := d.networks.Get(gnetwork.DefaultNetwork)
+			if err != nil {
+				return nil, err
+			}
+			addr = bridge.Gateway.String()
+		}
+		lines = append(lines, addr+"\t"+name)
+	}
+	if len(c.HostConfig.Links) == 0 {
+		return lines, nil
+	}
+	eps, err := d.networks.Endpoints(gnetwork.DefaultNetwork)
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range c.HostConfig.Links {
+		name, alias, err := parseLink(l)
+		if err != nil {
+			return nil, err
+		}
+		child, err := d.containers.Get(name)
+		if err != nil {
+			return nil, err
+		}
+		// Its endpoint on the bridge tells that it runs there, without
+		// taking its lock while c's is held (two containers starting,
+		// each linked to the other, would wait for each other).
+		i := slices.IndexFunc(eps, func(ep gnetwork.Endpoint) bool { return ep.ContainerID == child.ID })
+		if i < 0 {
+			if mode := child.HostConfig.NetworkMode; !mode.IsDefault() && !mode.IsBridge() {
+				return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("Cannot link to /%s, as it does not belong to the default network", name))
+			}
+			return nil, errdefs.ErrConflict.WithMessage(fmt.Sprintf("Cannot link to a non running container: /%s AS /%s/%s", name, c.Name, alias))
+		}
+		names := alias + " " + child.Config.Hostname
+		if alias != eps[i].Name {
+			names += " " + eps[i].Name
+		}
+		lines = append(lines, eps[i].IP.String()+"\t"+names)
+	}
+	return lines, nil
+}
+
+// primaryFirst orders a container's endpoints for its hosts file: the one
+// on the primary network (by ID) first, whatever order they were listed in.
+func primaryFirst(own []gnetwork.Endpoint, primary string) []gnetwork.Endpoint {
+	out := slices.Clone(own)
+	slices.SortStableFunc(out, func(a, b gnetwork.Endpoint) int {
+		return boolRank(a.NetworkID == primary) - boolRank(b.NetworkID == primary)
+	})
+	return out
 }
 
 // endpoints indexes every endpoint by container ID.

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -26,6 +27,8 @@ import (
 // their sandboxes, for connect and disconnect, and their /etc/hosts files,
 // kept up to date as peers come and go.
 type netState struct {
+	// mu guards the maps, and is held across a whole hosts refresh (the
+	// network Manager's lock is taken under it, never the other way).
 	mu        sync.Mutex
 	sandboxes map[string]*gnetwork.Sandbox // by container ID
 	hosts     map[string]hostsFile         // by container ID
@@ -75,17 +78,15 @@ func (d *Daemon) createNetworking(cfg *container.Config, hc *container.HostConfi
 	}
 	hc.NetworkMode = mode
 	if mode.IsContainer() {
-		switch {
-		case hc.PublishAllPorts || len(hc.PortBindings) > 0 || len(cfg.ExposedPorts) > 0:
-			return nil, nil, errdefs.ErrInvalidArgument.WithMessage("conflicting options: port publishing and the container type network mode")
-		case cfg.Hostname != "":
-			return nil, nil, errdefs.ErrInvalidArgument.WithMessage("conflicting options: hostname and the network mode")
-		case len(hc.DNS) > 0:
-			return nil, nil, errdefs.ErrInvalidArgument.WithMessage("conflicting options: dns and the network mode")
+		if err := checkContainerMode(cfg, hc, nc); err != nil {
+			return nil, nil, err
 		}
 		if _, err := d.containers.Get(mode.ConnectedContainer()); err != nil {
 			return nil, nil, err
 		}
+	}
+	if err := d.checkHostsOptions(mode, hc); err != nil {
+		return nil, nil, err
 	}
 	if mode.IsHost() && (hc.PublishAllPorts || len(hc.PortBindings) > 0) {
 		warnings = append(warnings, "Published ports are discarded when using host network mode")
@@ -137,6 +138,65 @@ func (d *Daemon) createNetworking(cfg *container.Config, hc *container.HostConfi
 	return nets, warnings, nil
 }
 
+// checkContainerMode refuses what --network container:<name> conflicts
+// with, in the order and words of Docker's validateNetContainerMode.
+func checkContainerMode(cfg *container.Config, hc *container.HostConfig, nc *network.NetworkingConfig) error {
+	var msg string
+	switch {
+	case hc.NetworkMode.ConnectedContainer() == "":
+		msg = "invalid network mode: invalid container format container:<name|id>"
+	case cfg.Hostname != "":
+		msg = "conflicting options: hostname and the network mode"
+	case len(hc.Links) > 0:
+		msg = "conflicting options: container type network can't be used with links. This would result in undefined behavior"
+	case len(hc.DNS) > 0:
+		msg = "conflicting options: dns and the network mode"
+	case len(hc.ExtraHosts) > 0:
+		msg = "conflicting options: custom host-to-IP mapping and the network mode"
+	case nc != nil && slices.ContainsFunc(slices.Collect(maps.Values(nc.EndpointsConfig)), func(es *network.EndpointSettings) bool {
+		return es != nil && len(es.MacAddress) > 0
+	}):
+		msg = "conflicting options: mac-address and the network mode"
+	case len(hc.PortBindings) > 0 || hc.PublishAllPorts:
+		msg = "conflicting options: port publishing and the container type network mode"
+	case len(cfg.ExposedPorts) > 0:
+		msg = "conflicting options: port exposing and the container type network mode"
+	default:
+		return nil
+	}
+	return errdefs.ErrInvalidArgument.WithMessage(msg)
+}
+
+// checkHostsOptions checks --add-host entries and legacy links: a link
+// names an existing container and is for the default bridge only (on a
+// user-defined network, peers resolve by name and --network-alias).
+func (d *Daemon) checkHostsOptions(mode container.NetworkMode, hc *container.HostConfig) error {
+	for _, h := range hc.ExtraHosts {
+		if _, _, err := parseExtraHost(h); err != nil {
+			return err
+		}
+	}
+	if len(hc.Links) == 0 {
+		return nil
+	}
+	switch {
+	case mode.IsHost():
+		return errdefs.ErrInvalidArgument.WithMessage("conflicting options: host type networking can't be used with links. This would result in undefined behavior")
+	case !mode.IsDefault() && !mode.IsBridge():
+		return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("links are supported on the default bridge network only, not with --network %s", mode))
+	}
+	for _, l := range hc.Links {
+		name, _, err := parseLink(l)
+		if err != nil {
+			return err
+		}
+		if _, err := d.containers.Get(name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // endpointConfig is the first non-nil of the settings, reduced to what a
 // client may ask for: aliases and a fixed address.
 func endpointConfig(given ...*network.EndpointSettings) *network.EndpointSettings {
@@ -163,12 +223,12 @@ func checkEndpointConfig(name string, es *network.EndpointSettings) error {
 	return nil
 }
 
-// checkPortBindings refuses host ports that are not port numbers, with
-// Docker's wording.
+// checkPortBindings refuses host ports that are neither port numbers nor
+// ranges, with Docker's wording.
 func checkPortBindings(pm network.PortMap) error {
 	for p, bindings := range pm {
 		for _, b := range bindings {
-			if _, err := hostPort(b.HostPort); err != nil {
+			if _, _, err := hostPortRange(b.HostPort); err != nil {
 				return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid port specification: %q for %s: %v", b.HostPort, p, err))
 			}
 		}
@@ -176,16 +236,30 @@ func checkPortBindings(pm network.PortMap) error {
 	return nil
 }
 
-// hostPort parses a binding's host port; "" is 0 (any free port).
+// hostPort parses a bound host port; "" is 0.
 func hostPort(s string) (uint16, error) {
 	if s == "" {
 		return 0, nil
 	}
 	n, err := strconv.ParseUint(s, 10, 16)
 	if err != nil {
-		return 0, fmt.Errorf("host port must be a number from 0 to 65535 (ranges are not supported)")
+		return 0, fmt.Errorf("host port must be a number from 0 to 65535")
 	}
 	return uint16(n), nil
+}
+
+// hostPortRange parses a binding's host port: "" (any free port), a
+// number, or a range "first-last", served by its first free port as
+// dockerd does.
+func hostPortRange(s string) (first, last uint16, err error) {
+	a, b, isRange := strings.Cut(s, "-")
+	if first, err = hostPort(a); err != nil || !isRange {
+		return first, first, err
+	}
+	if last, err = hostPort(b); err != nil || a == "" || b == "" || last < first {
+		return 0, 0, fmt.Errorf("host port range must be first-last, from 0 to 65535")
+	}
+	return first, last, nil
 }
 
 // publishedPorts are the ports a container publishes: its PortBindings and,
@@ -193,8 +267,8 @@ func hostPort(s string) (uint16, error) {
 func publishedPorts(cfg *container.Config, hc *container.HostConfig) []gnetwork.PortBinding {
 	var out []gnetwork.PortBinding
 	add := func(p network.Port, b network.PortBinding) {
-		port, _ := hostPort(b.HostPort) // checked at create
-		out = append(out, gnetwork.PortBinding{Proto: string(p.Proto()), ContainerPort: p.Num(), HostIP: b.HostIP, HostPort: port})
+		first, last, _ := hostPortRange(b.HostPort) // checked at create
+		out = append(out, gnetwork.PortBinding{Proto: string(p.Proto()), ContainerPort: p.Num(), HostIP: b.HostIP, HostPort: first, HostPortEnd: last})
 	}
 	for _, p := range sortedPorts(slices.Collect(maps.Keys(hc.PortBindings))) {
 		bindings := hc.PortBindings[p]
@@ -235,8 +309,12 @@ func (d *Daemon) setupNetwork(ctx context.Context, c *gcontainer.Container) (str
 	if mode.IsContainer() {
 		return d.sharedNetNS(c)
 	}
+	extra, err := d.extraHosts(c)
+	if err != nil {
+		return "", nil, err
+	}
 	if !sandboxed(mode) {
-		return "", c, writeEtcFiles(c, nil)
+		return "", c, writeEtcFiles(c, nil, extra)
 	}
 	primary, err := d.networkName(mode)
 	if err != nil {
@@ -270,10 +348,14 @@ func (d *Daemon) setupNetwork(ctx context.Context, c *gcontainer.Container) (str
 		}
 		joined = append(joined, *ep)
 	}
-	if err := writeEtcFiles(c, joined); err != nil {
+	if err := writeEtcFiles(c, joined, extra); err != nil {
 		return "", nil, err
 	}
-	d.registerHosts(c)
+	var primaryID string
+	if len(joined) > 0 {
+		primaryID = joined[0].NetworkID
+	}
+	d.registerHosts(c, extra, primaryID)
 	return sb.Path, c, nil
 }
 
@@ -311,9 +393,8 @@ func (d *Daemon) join(ctx context.Context, c *gcontainer.Container, sb *gnetwork
 // recordEndpoint fills the endpoint settings inspect shows from what the
 // network package bound.
 func recordEndpoint(c *gcontainer.Container, es *network.EndpointSettings, ep *gnetwork.Endpoint) {
-	sum := sha256.Sum256([]byte(ep.NetworkID + "/" + ep.ContainerID))
 	es.NetworkID = ep.NetworkID
-	es.EndpointID = hex.EncodeToString(sum[:])
+	es.EndpointID = ep.ID
 	es.Gateway = ep.Gateway
 	es.IPAddress = ep.IP
 	es.IPPrefixLen = ep.Prefix
@@ -396,16 +477,24 @@ const etcFileMode = 0o644
 
 // writeEtcFiles writes the container's /etc/hostname, /etc/hosts and
 // /etc/resolv.conf, bind-mounted by the runtime spec. eps are the
-// endpoints the container joined (none in host and none modes).
-func writeEtcFiles(c *gcontainer.Container, eps []gnetwork.Endpoint) error {
+// endpoints the container joined (none in host and none modes); extra
+// are the lines of extraHosts, also added to the host's hosts file in
+// host mode.
+func writeEtcFiles(c *gcontainer.Container, eps []gnetwork.Endpoint, extra []string) error {
 	hostname := c.Config.Hostname
 	var hosts, resolv []byte
 	hostResolv, _ := os.ReadFile("/etc/resolv.conf")
 	if c.HostConfig.NetworkMode.IsHost() {
 		hosts, _ = os.ReadFile("/etc/hosts")
+		if len(hosts) > 0 && !bytes.HasSuffix(hosts, []byte("\n")) {
+			hosts = append(hosts, '\n')
+		}
+		for _, l := range extra {
+			hosts = append(hosts, l+"\n"...)
+		}
 		resolv = hostResolv
 	} else {
-		hosts = hostsContent(hostname, eps, nil)
+		hosts = hostsContent(hostname, extra, eps, nil)
 		var dns []string
 		for _, a := range c.HostConfig.DNS {
 			dns = append(dns, a.String())

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"net"
 	"net/netip"
 	"strings"
 
@@ -96,13 +97,9 @@ func (d *Daemon) NetworkInspect(ctx context.Context, name string) (*network.Insp
 	}
 	out := &network.Inspect{Network: networkResource(n), Containers: map[string]network.EndpointResource{}}
 	for _, ep := range eps {
-		r := network.EndpointResource{Name: ep.Name, IPv4Address: netip.PrefixFrom(ep.IP, ep.Prefix)}
-		if c, err := d.containers.Get(ep.ContainerID); err == nil {
-			c.Lock()
-			if es := c.Networks[n.Name]; es != nil {
-				r.EndpointID, r.MacAddress = es.EndpointID, es.MacAddress
-			}
-			c.Unlock()
+		r := network.EndpointResource{Name: ep.Name, EndpointID: ep.ID, IPv4Address: netip.PrefixFrom(ep.IP, ep.Prefix)}
+		if mac, err := net.ParseMAC(ep.MAC); err == nil {
+			r.MacAddress = network.HardwareAddr(mac)
 		}
 		out.Containers[ep.ContainerID] = r
 	}

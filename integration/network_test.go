@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -12,8 +13,10 @@ import (
 )
 
 // randomPort is a host port for a test to publish: random, so that tests
-// running side by side (and other daemons) do not collide.
-func randomPort() string { return strconv.Itoa(20000 + rand.IntN(20000)) }
+// running side by side (and other daemons) do not collide, and below the
+// kernel's ephemeral range (32768-60999), where outgoing connections take
+// theirs. It leaves room for a range of a few ports above it.
+func randomPort() string { return strconv.Itoa(20000 + rand.IntN(12000)) }
 
 // httpd is a busybox web server on port 80 answering body.
 func httpd(body string) []string {
@@ -194,6 +197,12 @@ func TestUserNetwork(t *testing.T) {
 		if r := e.docker(t, "run", "--rm", "--network", net1, "busybox", "ping", "-c1", "-W2", "late"); r.Code != 0 {
 			t.Errorf("ping the connected container by its alias:\n%s", r)
 		}
+		// Its own line keeps the address of the network it started on,
+		// though net1 was created first.
+		own := e.inspectField(t, c, "{{(index .NetworkSettings.Networks \""+net2+"\").IPAddress}}") + "\t" + e.inspectField(t, c, "{{.Config.Hostname}}") + "\n"
+		if hosts := e.mustDocker(t, "exec", c, "cat", "/etc/hosts"); !strings.Contains(hosts, own) {
+			t.Errorf("/etc/hosts after connect:\n%s\nwant its own line %q, on %s", hosts, own, net2)
+		}
 		r := e.docker(t, "network", "connect", net1, c)
 		if r.Code == 0 || !strings.Contains(r.Stderr, "already exists in network") {
 			t.Errorf("second connect:\n%s\nwant already exists in network", r)
@@ -373,4 +382,60 @@ func (e *env) waitHTTPGone(t *testing.T, port string) {
 		r := e.inDaemonNet(t, "curl", "-sS", "--max-time", "1", "http://127.0.0.1:"+port+"/")
 		return r.Code != 0, r.String()
 	})
+}
+
+// TestNetworkExtraHostsAndLinks: --add-host (host-gateway is the default
+// bridge's gateway) and legacy links write /etc/hosts lines.
+func TestNetworkExtraHostsAndLinks(t *testing.T) {
+	e := newEnv(t)
+	db := name("db")
+	e.mustDocker(t, "run", "-d", "--name", db, "busybox", "sleep", "600")
+	dbIP := e.inspectField(t, db, "{{.NetworkSettings.IPAddress}}")
+	gw := e.inspectField(t, db, "{{.NetworkSettings.Gateway}}")
+	hostname := e.inspectField(t, db, "{{.Config.Hostname}}")
+	out := e.mustDocker(t, "run", "--rm", "--add-host", "foo:1.2.3.4", "--add-host", "gw:host-gateway",
+		"--link", db+":mydb", "busybox", "cat", "/etc/hosts")
+	for _, want := range []string{"1.2.3.4\tfoo\n", gw + "\tgw\n", dbIP + "\tmydb " + hostname + " " + db + "\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("/etc/hosts:\n%s\nwant a line %q", out, want)
+		}
+	}
+	out = e.mustDocker(t, "run", "--rm", "--network", "host", "--add-host", "foo:1.2.3.4", "busybox", "cat", "/etc/hosts")
+	if !strings.Contains(out, "1.2.3.4\tfoo") {
+		t.Errorf("/etc/hosts in host mode:\n%s\nwant a line for foo", out)
+	}
+	if r := e.docker(t, "run", "--rm", "--add-host", "foo:bar", "busybox", "true"); r.Code == 0 || !strings.Contains(r.Stderr, "invalid IP address in add-host") {
+		t.Errorf("--add-host foo:bar:\n%s\nwant invalid IP address", r)
+	}
+	e.mustDocker(t, "stop", "-t", "0", db)
+	if r := e.docker(t, "run", "--rm", "--link", db+":mydb", "busybox", "true"); r.Code == 0 || !strings.Contains(r.Stderr, "Cannot link to a non running container") {
+		t.Errorf("--link to a stopped container:\n%s\nwant an error", r)
+	}
+}
+
+// TestPortRange: the docker CLI expands -p 8000-8001:80-81 into one
+// binding per port, and sends -p 8000-8001:80 as a host range, served by
+// its first free port.
+func TestPortRange(t *testing.T) {
+	e := newEnv(t)
+	first, _ := strconv.Atoi(randomPort())
+	p0, p1 := strconv.Itoa(first), strconv.Itoa(first+1)
+	n := name("pair")
+	e.mustDocker(t, "run", "-d", "--name", n, "-p", p0+"-"+p1+":80-81", "busybox", "sleep", "600")
+	if got := lines(strings.TrimSpace(e.mustDocker(t, "port", n))); !slices.Equal(got, []string{"80/tcp -> 0.0.0.0:" + p0, "81/tcp -> 0.0.0.0:" + p1}) {
+		t.Errorf("docker port %s = %q, want 80 on %s and 81 on %s", n, got, p0, p1)
+	}
+	e.mustDocker(t, "rm", "-f", n)
+
+	taker := name("taker")
+	e.mustDocker(t, "run", "-d", "--name", taker, "-p", p0+":80", "busybox", "sleep", "600")
+	ranged := name("ranged")
+	e.mustDocker(t, append([]string{"run", "-d", "--name", ranged, "-p", p0 + "-" + p1 + ":80"}, httpd("ranged")...)...)
+	if got := strings.TrimSpace(e.mustDocker(t, "port", ranged, "80")); got != "0.0.0.0:"+p1 {
+		t.Errorf("docker port %s 80 = %q, want 0.0.0.0:%s, the first free port of the range", ranged, got, p1)
+	}
+	e.waitHTTP(t, "http://127.0.0.1:"+p1+"/", "ranged")
+	if r := e.docker(t, "run", "--rm", "-p", p0+"-"+p1+":80", "busybox", "true"); r.Code == 0 || !strings.Contains(r.Stderr, "port is already allocated") {
+		t.Errorf("a third container on the full range:\n%s\nwant port is already allocated", r)
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -16,10 +17,12 @@ import (
 const (
 	defaultBridge = "gantry0"
 	vethPrefix    = "veth"
+	// userBridgePrefix starts the bridge name of every user-defined network.
+	userBridgePrefix = "gbr-"
 )
 
 // bridgeName is the Linux bridge of a user-defined network.
-func bridgeName(networkID string) string { return "gbr-" + networkID[:11] }
+func bridgeName(networkID string) string { return userBridgePrefix + networkID[:11] }
 
 // ensureBridge creates the bridge of a network if it is missing and makes
 // it match the network: only the gateway address (with the subnet's
@@ -59,14 +62,22 @@ func ensureBridge(n *Network) (*netlink.Bridge, error) {
 }
 
 // bridgeLink finds or creates the bridge. Its MAC address is fixed (from
-// the gateway's address); otherwise the kernel would change it to the
-// lowest of its ports' as containers come and go.
+// the gateway's address, and set again on an existing bridge whose gateway
+// changed); otherwise the kernel would change it to the lowest of its
+// ports' as containers come and go.
 func bridgeLink(n *Network) (*netlink.Bridge, error) {
+	mac := macOf(n.Gateway)
 	l, err := netlink.LinkByName(n.Bridge)
 	if err == nil {
 		br, ok := l.(*netlink.Bridge)
 		if !ok {
 			return nil, fmt.Errorf("%s exists and is a %s, not a bridge", n.Bridge, l.Type())
+		}
+		if !bytes.Equal(br.HardwareAddr, mac[:]) {
+			if err := netlink.LinkSetHardwareAddr(br, net.HardwareAddr(mac[:])); err != nil {
+				return nil, fmt.Errorf("set MAC address %s: %w", net.HardwareAddr(mac[:]), err)
+			}
+			br.HardwareAddr = net.HardwareAddr(mac[:])
 		}
 		return br, nil
 	}
@@ -74,7 +85,6 @@ func bridgeLink(n *Network) (*netlink.Bridge, error) {
 	if !errors.As(err, &notFound) {
 		return nil, err
 	}
-	mac := macOf(n.Gateway)
 	br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: n.Bridge, HardwareAddr: net.HardwareAddr(mac[:])}}
 	if err := netlink.LinkAdd(br); err != nil {
 		return nil, fmt.Errorf("create: %w", err)
@@ -100,6 +110,21 @@ func deleteBridge(name string) error {
 		return fmt.Errorf("delete bridge %s: %w", name, err)
 	}
 	return nil
+}
+
+// userBridges lists the bridges named as those of user-defined networks.
+func userBridges() ([]string, error) {
+	links, err := netlink.LinkList()
+	if err != nil {
+		return nil, fmt.Errorf("list links: %w", err)
+	}
+	var names []string
+	for _, l := range links {
+		if _, ok := l.(*netlink.Bridge); ok && strings.HasPrefix(l.Attrs().Name, userBridgePrefix) {
+			names = append(names, l.Attrs().Name)
+		}
+	}
+	return names, nil
 }
 
 // deleteStrayVeths removes the veths attached to a bridge: the host ends of

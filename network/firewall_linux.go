@@ -37,8 +37,9 @@ type jump struct {
 
 var jumps = []jump{
 	{rule{"nat", "PREROUTING", []string{"-m", "addrtype", "--dst-type", "LOCAL", "-j", chainNAT}}, false},
-	// Unlike Docker, host traffic to 127.0.0.0/8 is DNATed as well: there is
-	// no userland proxy, and route_localnet lets it out to the bridge.
+	// Unlike Docker, host traffic to 127.0.0.0/8 is DNATed as well: the
+	// held port's proxy only serves the few connections that reach it, and
+	// route_localnet lets this traffic out to the bridge.
 	{rule{"nat", "OUTPUT", []string{"-m", "addrtype", "--dst-type", "LOCAL", "-j", chainNAT}}, false},
 	{rule{"nat", "POSTROUTING", []string{"-j", chainPostrouting}}, false},
 	{rule{"filter", "FORWARD", []string{"-j", chainForward}}, true},
@@ -83,7 +84,7 @@ func resetChains(rules []rule) error {
 	return nil
 }
 
-// add appends rules to the end of their chains; after an error, those it
+// appendRules appends rules to the end of their chains; after an error, those it
 // added are removed again.
 func appendRules(rules []rule) error {
 	for i, r := range rules {
@@ -95,7 +96,7 @@ func appendRules(rules []rule) error {
 	return nil
 }
 
-// insert puts rules at the top of their chains, in their order, in one
+// insertRules puts rules at the top of their chains, in their order, in one
 // transaction.
 func insertRules(rules []rule) error {
 	reversed := slices.Clone(rules)
@@ -103,7 +104,7 @@ func insertRules(rules []rule) error {
 	return restore(restoreInput("-I", reversed))
 }
 
-// remove deletes rules in one transaction. If that fails (one of them is
+// deleteRules deletes rules in one transaction. If that fails (one of them is
 // already gone), each is deleted on its own if it exists.
 func deleteRules(rules []rule) error {
 	if len(rules) == 0 || restore(restoreInput("-D", rules)) == nil {

@@ -37,7 +37,8 @@ type netState struct {
 
 // New loads the networks from cfg.Root, creates the default bridge network
 // if it is missing, and removes what a previous gantryd left: namespaces
-// under cfg.RunDir, veths, published-port rules and address allocations.
+// under cfg.RunDir, veths, published-port rules, address allocations and
+// the gbr-* bridges of no network (one killed mid create or remove).
 func New(ctx context.Context, cfg Config) (*Manager, error) {
 	m := &Manager{cfg: cfg, log: cfg.Log, sandboxes: map[string]*sandbox{}}
 	if m.log == nil {
@@ -59,6 +60,9 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 		return nil, err
 	}
 	if recs, err = m.withPredefined(recs); err != nil {
+		return nil, err
+	}
+	if err := m.removeStrayBridges(recs); err != nil {
 		return nil, err
 	}
 	var rules []rule
@@ -94,6 +98,26 @@ func (m *Manager) removeLeftoverSandboxes() error {
 	for _, e := range entries {
 		m.log.Info("removing a network namespace left by a previous gantryd", "container", e.Name())
 		if err := removeNetNS(filepath.Join(m.cfg.RunDir, e.Name())); err != nil {
+			return fmt.Errorf("network: %w", err)
+		}
+	}
+	return nil
+}
+
+// removeStrayBridges deletes the user-network bridges (gbr-*) that no
+// record names: a gantryd killed between creating a bridge and saving its
+// network, or between saving a removal and deleting the bridge, left them.
+func (m *Manager) removeStrayBridges(recs []*record) error {
+	names, err := userBridges()
+	if err != nil {
+		return fmt.Errorf("network: %w", err)
+	}
+	for _, name := range names {
+		if slices.ContainsFunc(recs, func(r *record) bool { return r.Bridge == name }) {
+			continue
+		}
+		m.log.Info("removing a bridge of no network, left by a previous gantryd", "bridge", name)
+		if err := deleteBridge(name); err != nil {
 			return fmt.Errorf("network: %w", err)
 		}
 	}
@@ -312,7 +336,10 @@ func (m *Manager) List() []*Network {
 
 // Remove deletes a user-defined network. The predefined ones cannot be
 // removed (errdefs.ErrPermissionDenied: "bridge is a pre-defined network and
-// cannot be removed"); one with endpoints is a conflict naming them.
+// cannot be removed"); one with endpoints is a conflict naming them. The
+// record goes first, then the bridge and rules: a gantryd killed between
+// the two leaves a bridge that the next New deletes. A teardown that fails
+// once the record is gone is logged, not returned.
 func (m *Manager) Remove(ctx context.Context, nameOrID string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -333,11 +360,16 @@ func (m *Manager) Remove(ctx context.Context, nameOrID string) error {
 		return errdefs.ErrConflict.WithMessage(fmt.Sprintf("error while removing network: network %s id %s has active endpoints (%s)",
 			n.rec.Name, n.rec.ID, strings.Join(names, ", ")))
 	}
-	if err := tearDown(n); err != nil {
-		return fmt.Errorf("remove network %s: %w", n.rec.Name, err)
+	i := slices.Index(m.networks, n)
+	m.networks = slices.Delete(m.networks, i, i+1)
+	if err := m.save(true); err != nil {
+		m.networks = slices.Insert(m.networks, i, n)
+		return err
 	}
-	m.networks = slices.DeleteFunc(m.networks, func(x *netState) bool { return x == n })
-	return m.save(true)
+	if err := tearDown(n); err != nil {
+		m.log.Warn("removed network left its bridge or rules; the next start removes them", "network", n.rec.Name, "error", err)
+	}
+	return nil
 }
 
 // Endpoints returns the endpoints on a network, for inspect and for the

@@ -3,6 +3,8 @@ package network
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -11,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/containerd/errdefs"
 	"github.com/google/go-cmp/cmp"
@@ -71,6 +74,11 @@ func TestBridgeIP(t *testing.T) {
 		t.Errorf("default bridge = %s %s, want 10.200.0.0/24 10.200.0.1", bridge.Subnet, bridge.Gateway)
 	}
 	assertBridge(t, "gantry0", "10.200.0.1/24") // the old address is gone
+	if l, err := netlink.LinkByName("gantry0"); err != nil {
+		t.Error(err)
+	} else if mac := l.Attrs().HardwareAddr.String(); mac != "02:42:0a:c8:00:01" {
+		t.Errorf("gantry0 MAC after --bip = %s, want 02:42:0a:c8:00:01, from the new gateway", mac)
+	}
 	sb := mustSandbox(t, m, "bip")
 	if ep := mustJoin(t, m, sb, DefaultNetwork, EndpointOptions{}); ep.IP.String() != "10.200.0.2" {
 		t.Errorf("endpoint IP = %s, want 10.200.0.2", ep.IP)
@@ -388,6 +396,27 @@ func TestPublishedPorts(t *testing.T) {
 	}
 }
 
+func TestPublishedPortRange(t *testing.T) {
+	m, _ := newManager(t)
+	taken, err := net.Listen("tcp4", ":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	first := uint16(taken.Addr().(*net.TCPAddr).Port)
+	ep := mustJoin(t, m, mustSandbox(t, m, "ranged"), DefaultNetwork, EndpointOptions{Ports: []PortBinding{
+		{Proto: "tcp", ContainerPort: 80, HostPort: first, HostPortEnd: first + 1}}})
+	if len(ep.Ports) != 1 || ep.Ports[0].HostPort != first+1 || ep.Ports[0].HostPortEnd != 0 {
+		t.Errorf("ports = %+v, want host port %d, the first free one of %d-%d", ep.Ports, first+1, first, first+1)
+	}
+	_, err = m.Join(context.Background(), mustSandbox(t, m, "full"), DefaultNetwork, EndpointOptions{Ports: []PortBinding{
+		{Proto: "tcp", ContainerPort: 80, HostPort: first, HostPortEnd: first + 1}}})
+	want := fmt.Sprintf("Bind for 0.0.0.0:%d-%d failed: port is already allocated", first, first+1)
+	if !errdefs.IsConflict(err) || !strings.Contains(err.Error(), want) {
+		t.Errorf("Join on a range in use = %v, want a conflict %q", err, want)
+	}
+}
+
 func TestInternalNetwork(t *testing.T) {
 	m, _ := newManager(t)
 	mustCreate(t, m, CreateOptions{Name: "private", Internal: true})
@@ -432,6 +461,75 @@ func TestNewCleansLeftovers(t *testing.T) {
 		t.Errorf("address after New = %s, want 172.18.0.2", ep.IP)
 	}
 	t.Cleanup(func() { cleanUp(t, again) })
+}
+
+func TestNewRemovesBridgesOfNoNetwork(t *testing.T) {
+	_, cfg := newManager(t)
+	// A gantryd killed between creating a network's bridge and saving the
+	// network (or between saving a removal and deleting the bridge) leaves
+	// a bridge that no record names, with its subnet on it.
+	stray := &Network{Bridge: "gbr-0123456789a", Subnet: netip.MustParsePrefix("172.19.0.0/16"), Gateway: netip.MustParseAddr("172.19.0.1")}
+	if _, err := ensureBridge(stray); err != nil {
+		t.Fatal(err)
+	}
+	m := mustNew(t, cfg)
+	t.Cleanup(func() { cleanUp(t, m) })
+	if _, err := netlink.LinkByName(stray.Bridge); err == nil {
+		deleteBridge(stray.Bridge)
+		t.Errorf("bridge %s of no network still exists after New", stray.Bridge)
+	}
+	if n := mustCreate(t, m, CreateOptions{Name: "after"}); n.Subnet.String() != "172.19.0.0/16" {
+		t.Errorf("auto subnet = %s, want 172.19.0.0/16 (the stray bridge's, now free)", n.Subnet)
+	}
+}
+
+func TestProxyCloseDuringDial(t *testing.T) {
+	if os.Getenv(privateNS) == "" {
+		t.Skip("needs root: the network tests run in network and mount namespaces of their own (unshare)")
+	}
+	// A dial to 10.99.0.2 on a bridge with no port gets no answer: it lasts
+	// until its timeout (10 s; ARP would give up after 20 s) or its context
+	// ends.
+	empty := &Network{Bridge: "gtest-empty", Subnet: netip.MustParsePrefix("10.99.0.0/24"), Gateway: netip.MustParseAddr("10.99.0.1")}
+	if _, err := ensureBridge(empty); err != nil {
+		t.Fatal(err)
+	}
+	defer deleteBridge(empty.Bridge)
+	if err := sysctl("net/ipv4/neigh/gtest-empty/mcast_solicit", "20"); err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted := make(chan struct{}, 1)
+	p := newProxy(notifyingListener{Listener: l, accepted: accepted}, "10.99.0.2:80")
+	go p.serve()
+	c, err := net.Dial("tcp4", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	<-accepted // the proxy has c and dials
+	p.Close()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second)) // the dial's timeout is 10 s
+	if _, err := c.Read(make([]byte, 1)); errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Error("a connection accepted before Close is still open, waiting for its dial")
+	}
+}
+
+// notifyingListener tells of every connection it accepts.
+type notifyingListener struct {
+	net.Listener
+	accepted chan<- struct{}
+}
+
+func (l notifyingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.accepted <- struct{}{}
+	}
+	return c, err
 }
 
 func BenchmarkSandboxLifecycle(b *testing.B) {

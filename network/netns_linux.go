@@ -165,23 +165,47 @@ func (ns *netNS) addLink(cfg linkConfig) (link, error) {
 // without carrier drops what it sends (the container's eth0, and the bridge
 // when this is its first port), and the bridge does not forward through the
 // new port. A lost ARP request costs a second.
+//
+// It checks again at each link notification of the host's namespace (the
+// veth's ends change state together; the bridge port's state is announced
+// there), and every 2 ms in case one is missed or cannot be had.
 func (ns *netNS) waitReady(l link, cfg linkConfig, containerIndex int) {
+	const poll = 2 * time.Millisecond
 	deadline := time.Now().Add(time.Second)
-	for !ns.ready(l, cfg, containerIndex) && time.Now().Before(deadline) {
-		time.Sleep(200 * time.Microsecond)
+	events, err := nl.Subscribe(unix.NETLINK_ROUTE, unix.RTNLGRP_LINK)
+	if err == nil {
+		defer events.Close()
+		if events.SetReceiveTimeout(&unix.Timeval{Usec: poll.Microseconds()}) != nil {
+			events.Close()
+			events = nil
+		}
+	} else {
+		events = nil
+	}
+	host, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+	if err != nil {
+		host = &netlink.Handle{} // a socket per request
+	}
+	defer host.Close()
+	for !ns.ready(host, l, cfg, containerIndex) && time.Now().Before(deadline) {
+		if events == nil {
+			time.Sleep(poll)
+			continue
+		}
+		events.Receive() // a notification, or the timeout
 	}
 }
 
 // ready reports whether both ends of the veth and the bridge have carrier
-// and the bridge forwards through the port. Errors are not worth waiting
-// for: they count as ready.
-func (ns *netNS) ready(l link, cfg linkConfig, containerIndex int) bool {
+// and the bridge forwards through the port; host is a handle in the
+// caller's namespace. Errors are not worth waiting for: they count as
+// ready.
+func (ns *netNS) ready(host *netlink.Handle, l link, cfg linkConfig, containerIndex int) bool {
 	up := func(h *netlink.Handle, index int) bool {
 		link, err := h.LinkByIndex(index)
 		ok := err != nil || link.Attrs().OperState == netlink.OperUp
 		return ok
 	}
-	host := &netlink.Handle{} // the package's sockets: the namespace of the caller
 	if !up(ns.nl, containerIndex) || !up(host, l.hostIndex) {
 		return false
 	}

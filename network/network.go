@@ -66,6 +66,7 @@ type PortBinding struct {
 	ContainerPort uint16
 	HostIP        netip.Addr // zero: Config.DefaultBindIP
 	HostPort      uint16     // 0 picks a free port; Join returns the one bound
+	HostPortEnd   uint16     // above HostPort: the first free port of HostPort-HostPortEnd; Join returns 0
 }
 
 // EndpointOptions describe a container joining a network.

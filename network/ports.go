@@ -1,11 +1,13 @@
 package network
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/netip"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -44,7 +46,7 @@ func (m *Manager) holdPorts(ep *endpoint, bindings []PortBinding) ([]heldPort, e
 }
 
 // holdPort binds one host port of the endpoint; HostPort 0 takes one the
-// kernel picks.
+// kernel picks, a range (HostPortEnd) its first free port.
 func (m *Manager) holdPort(ep *endpoint, b PortBinding) (heldPort, error) {
 	if b.Proto != "tcp" && b.Proto != "udp" {
 		return heldPort{}, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("unsupported protocol %q for port %d", b.Proto, b.ContainerPort))
@@ -58,34 +60,51 @@ func (m *Manager) holdPort(ep *endpoint, b PortBinding) (heldPort, error) {
 	if !b.HostIP.Is4() {
 		return heldPort{}, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("host IP %s of port %d: only IPv4 is supported", b.HostIP, b.ContainerPort))
 	}
+	last := max(b.HostPort, b.HostPortEnd)
 	addr := netip.AddrPortFrom(b.HostIP, b.HostPort).String()
+	if last > b.HostPort {
+		addr += "-" + strconv.Itoa(int(last))
+	}
+	to := netip.AddrPortFrom(ep.IP, b.ContainerPort).String()
 	var sock io.Closer
 	var local net.Addr
 	var err error
-	if b.Proto == "tcp" {
-		var l net.Listener
-		if l, err = net.Listen("tcp4", addr); err == nil {
-			p := &proxy{Listener: l, to: netip.AddrPortFrom(ep.IP, b.ContainerPort).String(), conns: map[net.Conn]bool{}}
-			go p.serve()
-			sock, local = p, l.Addr()
-		}
-	} else {
-		var c net.PacketConn
-		if c, err = net.ListenPacket("udp4", addr); err == nil {
-			sock, local = c, c.LocalAddr()
+	for port := b.HostPort; ; port++ {
+		sock, local, err = listen(b.Proto, netip.AddrPortFrom(b.HostIP, port).String(), to)
+		if err == nil || !errors.Is(err, syscall.EADDRINUSE) || port == last {
+			break
 		}
 	}
 	if err != nil {
 		switch {
-		case errors.Is(err, syscall.EADDRINUSE) && m.publishing(b):
+		case errors.Is(err, syscall.EADDRINUSE) && (last > b.HostPort || m.publishing(b)):
 			return heldPort{}, errdefs.ErrConflict.WithMessage(fmt.Sprintf("Bind for %s failed: port is already allocated", addr))
 		case errors.Is(err, syscall.EADDRINUSE):
 			return heldPort{}, errdefs.ErrConflict.WithMessage("Error starting userland proxy: " + err.Error())
 		}
 		return heldPort{}, err
 	}
-	b.HostPort = uint16(netip.MustParseAddrPort(local.String()).Port())
+	b.HostPort, b.HostPortEnd = uint16(netip.MustParseAddrPort(local.String()).Port()), 0
 	return heldPort{binding: b, sock: sock}, nil
+}
+
+// listen binds addr: a TCP port listens and proxies what it accepts to the
+// container's address to.
+func listen(proto, addr, to string) (io.Closer, net.Addr, error) {
+	if proto == "tcp" {
+		l, err := net.Listen("tcp4", addr)
+		if err != nil {
+			return nil, nil, err
+		}
+		p := newProxy(l, to)
+		go p.serve()
+		return p, l.Addr(), nil
+	}
+	c, err := net.ListenPacket("udp4", addr)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, c.LocalAddr(), nil
 }
 
 // publishing reports whether a container of this Manager publishes the
@@ -104,37 +123,66 @@ func (m *Manager) publishing(b PortBinding) bool {
 }
 
 // proxy serves the connections a held TCP port accepts: each is spliced to
-// the container's port. Closing it closes the listener and the connections.
+// the container's port. Closing it closes the listener and every accepted
+// connection, and cancels the dials in progress.
 type proxy struct {
 	net.Listener
-	to string // the container's address and port
+	to     string          // the container's address and port
+	ctx    context.Context // done once the proxy is closed
+	cancel context.CancelFunc
 
 	mu     sync.Mutex
 	conns  map[net.Conn]bool
 	closed bool
 }
 
+func newProxy(l net.Listener, to string) *proxy {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &proxy{Listener: l, to: to, ctx: ctx, cancel: cancel, conns: map[net.Conn]bool{}}
+}
+
+// serve accepts until the proxy is closed. Another Accept error (out of
+// descriptors, a connection aborted before it was accepted) is waited out,
+// backing off from 5 ms to 1 s as net/http's Server does.
 func (p *proxy) serve() {
+	var delay time.Duration
 	for {
 		c, err := p.Accept()
 		if err != nil {
-			return // closed
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			select {
+			case <-time.After(delay):
+			case <-p.ctx.Done():
+				return
+			}
+			continue
+		}
+		delay = 0
+		if !p.track(c) {
+			c.Close()
+			return
 		}
 		go p.splice(c)
 	}
 }
 
+// splice proxies c, already tracked, to the container.
 func (p *proxy) splice(c net.Conn) {
+	defer p.untrack(c)
 	defer c.Close()
-	up, err := net.DialTimeout("tcp4", p.to, 10*time.Second)
+	d := net.Dialer{Timeout: 10 * time.Second}
+	up, err := d.DialContext(p.ctx, "tcp4", p.to)
 	if err != nil {
 		return
 	}
 	defer up.Close()
-	defer p.untrack(c, up)
-	if !p.track(c, up) {
+	if !p.track(up) {
 		return
 	}
+	defer p.untrack(up)
 	done := make(chan struct{})
 	go func() {
 		io.Copy(up, c)
@@ -142,28 +190,31 @@ func (p *proxy) splice(c net.Conn) {
 		close(done)
 	}()
 	io.Copy(c, up)
-	c.(*net.TCPConn).CloseWrite()
+	if tc, ok := c.(interface{ CloseWrite() error }); ok {
+		tc.CloseWrite()
+	}
 	<-done
 }
 
-func (p *proxy) track(conns ...net.Conn) bool {
+// track records a connection for Close to close; false once closed.
+func (p *proxy) track(c net.Conn) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for _, c := range conns {
-		p.conns[c] = true
+	if p.closed {
+		return false
 	}
-	return !p.closed
+	p.conns[c] = true
+	return true
 }
 
-func (p *proxy) untrack(conns ...net.Conn) {
+func (p *proxy) untrack(c net.Conn) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for _, c := range conns {
-		delete(p.conns, c)
-	}
+	delete(p.conns, c)
 }
 
 func (p *proxy) Close() error {
+	p.cancel()
 	err := p.Listener.Close()
 	p.mu.Lock()
 	defer p.mu.Unlock()

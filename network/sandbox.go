@@ -227,7 +227,8 @@ func (m *Manager) forget(s *sandbox, ep *endpoint) {
 }
 
 // Leave disconnects the sandbox from a network, releasing its address and
-// ports.
+// ports. The address is released once the veth is gone from the bridge, so
+// that no other container is given it (and its MAC) meanwhile.
 func (m *Manager) Leave(ctx context.Context, sb *Sandbox, network string) error {
 	m.mu.Lock()
 	s, err := m.sandbox(sb.ContainerID)
@@ -241,18 +242,21 @@ func (m *Manager) Leave(ctx context.Context, sb *Sandbox, network string) error 
 		return err
 	}
 	ep := n.endpoints[sb.ContainerID]
+	m.mu.Unlock()
 	if ep == nil {
-		m.mu.Unlock()
 		return errdefs.ErrNotFound.WithMessage(fmt.Sprintf("container %s is not connected to network %s", sb.ContainerID, n.rec.Name))
 	}
+	err = errors.Join(deleteRules(ep.rules), closeAll(ep.ports), deleteLink(ep.link))
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	m.forget(s, ep)
-	saveErr := m.save(false)
-	m.mu.Unlock()
-	return errors.Join(saveErr, deleteRules(ep.rules), closeAll(ep.ports), deleteLink(ep.link))
+	return errors.Join(err, m.save(false))
 }
 
 // DeleteSandbox leaves every network and removes the namespace. Deleting a
-// sandbox that does not exist is not an error.
+// sandbox that does not exist is not an error. Its addresses are released
+// once its veths are off their bridges; until the namespace is removed, a
+// new sandbox for the container is a conflict.
 //
 // The veths are only detached from their bridges (well under a millisecond):
 // the kernel deletes them with the namespace, soon after. Deleting them here
@@ -264,18 +268,12 @@ func (m *Manager) DeleteSandbox(ctx context.Context, containerID string) error {
 		m.mu.Unlock()
 		return nil
 	}
-	delete(m.sandboxes, containerID)
-	eps := slices.Clone(s.endpoints) // forget edits s.endpoints
-	for _, ep := range eps {
-		m.forget(s, ep)
-	}
-	var saveErr error
-	if len(eps) > 0 {
-		saveErr = m.save(false)
-	}
+	ns := s.ns
+	s.ns = nil // being deleted: not found, and still reserved
+	eps := slices.Clone(s.endpoints)
 	m.mu.Unlock()
 
-	errs := []error{saveErr}
+	var errs []error
 	var rules []rule
 	for _, ep := range eps {
 		rules = append(rules, ep.rules...)
@@ -284,7 +282,20 @@ func (m *Manager) DeleteSandbox(ctx context.Context, containerID string) error {
 	for _, ep := range eps {
 		errs = append(errs, closeAll(ep.ports), detachLink(ep.link))
 	}
-	s.ns.close()
+
+	m.mu.Lock()
+	for _, ep := range eps {
+		m.forget(s, ep)
+	}
+	if len(eps) > 0 {
+		errs = append(errs, m.save(false))
+	}
+	m.mu.Unlock()
+
+	ns.close()
 	errs = append(errs, removeNetNS(s.Path))
+	m.mu.Lock()
+	delete(m.sandboxes, containerID)
+	m.mu.Unlock()
 	return errors.Join(errs...)
 }
