@@ -187,17 +187,6 @@ func containerFilter(f api.Filters) (func(c *gcontainer.Container, st gcontainer
 			return nil, errdefs.ErrInvalidArgument.WithMessage("invalid filter '" + key + "'")
 		}
 	}
-	anyOf := func(values map[string]bool, ok func(string) bool) bool {
-		if len(values) == 0 {
-			return true
-		}
-		for v := range values {
-			if ok(v) {
-				return true
-			}
-		}
-		return false
-	}
 	return func(c *gcontainer.Container, st gcontainer.State, name string) bool {
 		if len(nameRes) > 0 {
 			hit := false
@@ -353,4 +342,18 @@ func (d *Daemon) removeStopped(ctx context.Context, c *gcontainer.Container, rem
 	}
 	d.execs.RemoveContainer(c.ID)
 	return nil
+}
+
+// anyOf reports whether a filter's values are empty (no filter) or ok holds
+// for one of them: values of one filter key are alternatives.
+func anyOf(values map[string]bool, ok func(string) bool) bool {
+	if len(values) == 0 {
+		return true
+	}
+	for v := range values {
+		if ok(v) {
+			return true
+		}
+	}
+	return false
 }

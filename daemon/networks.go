@@ -45,17 +45,6 @@ func networkFilter(f api.Filters) (func(*gnetwork.Network) bool, error) {
 			return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid filter: 'type'='%s'", v))
 		}
 	}
-	anyOf := func(values map[string]bool, ok func(string) bool) bool {
-		if len(values) == 0 {
-			return true
-		}
-		for v := range values {
-			if ok(v) {
-				return true
-			}
-		}
-		return false
-	}
 	return func(n *gnetwork.Network) bool {
 		return anyOf(f["name"], func(v string) bool { return strings.Contains(n.Name, v) }) &&
 			anyOf(f["id"], func(v string) bool { return strings.HasPrefix(n.ID, v) }) &&
