@@ -98,20 +98,9 @@ busybox_tar "$work/busybox.tar"
 BIG=$(big_context)
 
 # --- Engines ---------------------------------------------------------------
-mkdir -p "$work/gantry"
-# shellcheck disable=SC2086
-"$GANTRYD" --data-root "$work/gantry/root" -H "unix://$work/gantry/d.sock" --log-level warn ${GANTRYD_EXTRA_ARGS:-} \
-	>"$work/gantry/log" 2>&1 &
-pids+=($!)
-wait_ping "$work/gantry/d.sock" "$!" || { tail -20 "$work/gantry/log" >&2; die "gantryd did not start"; }
-engines=(gantry)
-H_gantry=unix://$work/gantry/d.sock
-docker_note="skipped: no dockerd at /var/run/docker.sock"
-if DOCKER_HOST=unix:///var/run/docker.sock docker version >/dev/null 2>&1; then
-	engines+=(docker)
-	H_docker=unix:///var/run/docker.sock
-	docker_note="the running dockerd at /var/run/docker.sock, $(DOCKER_HOST=$H_docker docker version -f '{{.Server.Version}}') classic builder"
-fi
+start_gantryd
+find_engines
+[ "${#engines[@]}" = 1 ] || docker_note="$docker_note classic builder"
 for n in "${engines[@]}"; do
 	h=$(eval echo "\$H_$n")
 	hosts+=("$h")

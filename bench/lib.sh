@@ -41,6 +41,34 @@ stop_daemons() {
 	rm -rf "$work" || true
 }
 
+# start_gantryd: starts $GANTRYD (with $GANTRYD_EXTRA_ARGS) on a data root,
+# exec root and socket under $work/gantry; sets $gantry_pid and
+# $gantry_host (its DOCKER_HOST).
+start_gantryd() {
+	mkdir -p "$work/gantry"
+	# shellcheck disable=SC2086
+	"$GANTRYD" --data-root "$work/gantry/root" --exec-root "$work/gantry/exec" -H "unix://$work/gantry/d.sock" \
+		--log-level warn ${GANTRYD_EXTRA_ARGS:-} >"$work/gantry/log" 2>&1 &
+	gantry_pid=$!
+	pids+=("$gantry_pid")
+	wait_ping "$work/gantry/d.sock" "$gantry_pid" || { tail -20 "$work/gantry/log" >&2; die "gantryd did not start"; }
+	gantry_host=unix://$work/gantry/d.sock
+}
+
+# find_engines: the engines to compare: gantry, and docker when a dockerd
+# answers at /var/run/docker.sock; sets $engines, $H_gantry, $H_docker and
+# $docker_note (what the tables say of Docker).
+find_engines() {
+	engines=(gantry)
+	H_gantry=$gantry_host
+	docker_note="skipped: no dockerd at /var/run/docker.sock"
+	if DOCKER_HOST=unix:///var/run/docker.sock docker version >/dev/null 2>&1; then
+		engines+=(docker)
+		H_docker=unix:///var/run/docker.sock
+		docker_note="the running dockerd at /var/run/docker.sock, $(DOCKER_HOST=$H_docker docker version -f '{{.Server.Version}}')"
+	fi
+}
+
 # wait_ping SOCKET PID: waits until the daemon answers, or fails when PID dies.
 wait_ping() {
 	for _ in $(seq 300); do

@@ -25,12 +25,8 @@ HOST_PORT=16380
 bench_init gantry-bench-net docker curl redis-benchmark redis-cli
 trap 'docker rm -f bench-redis-pub bench-redis-host >/dev/null 2>&1 || true; stop_daemons' EXIT
 
-mkdir -p "$work/gantry"
-"$GANTRYD" --data-root "$work/gantry/root" --exec-root "$work/gantry/run" -H "unix://$work/gantry/d.sock" --log-level warn \
-	>"$work/gantry/log" 2>&1 &
-pids+=("$!")
-wait_ping "$work/gantry/d.sock" "$!" || { tail -20 "$work/gantry/log" >&2; die "gantryd did not start"; }
-export DOCKER_HOST=unix://$work/gantry/d.sock
+start_gantryd
+export DOCKER_HOST=$gantry_host
 
 log "importing debian:bookworm and building the Redis example"
 docker import -c 'CMD ["bash"]' "$(scripts/debian-base.sh)" debian:bookworm >/dev/null

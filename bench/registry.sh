@@ -58,12 +58,8 @@ start_registry() {
 	die "docker-registry did not start"
 }
 
-mkdir -p "$work/gantry"
-"$GANTRYD" --data-root "$work/gantry/root" --exec-root "$work/gantry/exec" -H "unix://$work/gantry/d.sock" --log-level warn ${GANTRYD_EXTRA_ARGS:-} \
-	>"$work/gantry/log" 2>&1 &
-pids+=($!)
-wait_ping "$work/gantry/d.sock" "$!" || { tail -20 "$work/gantry/log" >&2; die "gantryd did not start"; }
-GANTRY=unix://$work/gantry/d.sock
+start_gantryd
+GANTRY=$gantry_host
 
 # unique_tar: $work/rootfs.tar, the rootfs plus a file of random bytes, so
 # that no engine has the layer from elsewhere (a shared dockerd may hold

@@ -111,14 +111,9 @@ busybox_tar "$work/busybox.tar"
 big_tar "$work/big.tar"
 
 # --- Gantry --------------------------------------------------------------
-mkdir -p "$work/gantry"
-# shellcheck disable=SC2086
-"$GANTRYD" --data-root "$work/gantry/root" -H "unix://$work/gantry/d.sock" --log-level warn ${GANTRYD_EXTRA_ARGS:-} \
-	>"$work/gantry/log" 2>&1 &
-gpid=$!
-pids+=("$gpid")
-wait_ping "$work/gantry/d.sock" "$gpid" || { tail -20 "$work/gantry/log" >&2; die "gantryd did not start"; }
-GANTRY_HOST=unix://$work/gantry/d.sock
+start_gantryd
+gpid=$gantry_pid
+GANTRY_HOST=$gantry_host
 export DOCKER_HOST=$GANTRY_HOST
 measure_runs gantry "${GANTRY_RUN_ARGS:-}"
 sleep 1 # idle
