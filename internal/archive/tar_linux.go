@@ -144,16 +144,12 @@ func (t *tarWriter) descend(dir int, name string) bool {
 // children writes what the directory name in dir (lstat st) holds, named
 // below prefix.
 func (t *tarWriter) children(dir int, name string, st *unix.Stat_t, prefix string) error {
-	fd, err := unix.Openat(dir, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return vanished(err)
+	f, _, err := openSame(dir, name, unix.O_DIRECTORY, st)
+	if f == nil {
+		return err
 	}
-	f := os.NewFile(uintptr(fd), name)
 	defer f.Close()
-	var now unix.Stat_t
-	if err := unix.Fstat(fd, &now); err != nil || now.Ino != st.Ino || now.Dev != st.Dev {
-		return nil // replaced since the lstat
-	}
+	fd := int(f.Fd())
 	names, err := f.Readdirnames(-1)
 	if err != nil {
 		return err
@@ -181,6 +177,23 @@ func (t *tarWriter) children(dir int, name string, st *unix.Stat_t, prefix strin
 	return nil
 }
 
+// openSame opens name in dir for reading, without following a symlink, if
+// it is still the file lstat st describes; it returns its stat too. A file
+// gone or replaced since the lstat is nil and no error: it is left out.
+func openSame(dir int, name string, flags int, st *unix.Stat_t) (*os.File, *unix.Stat_t, error) {
+	fd, err := unix.Openat(dir, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|flags, 0)
+	if err != nil {
+		return nil, nil, vanished(err)
+	}
+	f := os.NewFile(uintptr(fd), name)
+	var now unix.Stat_t
+	if err := unix.Fstat(fd, &now); err != nil || now.Ino != st.Ino || now.Dev != st.Dev {
+		f.Close()
+		return nil, nil, nil
+	}
+	return f, &now, nil
+}
+
 // file writes the regular file name in dir.
 func (t *tarWriter) file(dir int, name string, st *unix.Stat_t, hdr *tar.Header) error {
 	id := fileID{st.Dev, st.Ino}
@@ -191,16 +204,12 @@ func (t *tarWriter) file(dir int, name string, st *unix.Stat_t, hdr *tar.Header)
 		}
 	}
 	// O_NONBLOCK: should a FIFO have been swapped in, the open must not hang.
-	fd, err := unix.Openat(dir, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return vanished(err)
+	f, now, err := openSame(dir, name, unix.O_NONBLOCK|unix.O_NOCTTY, st)
+	if f == nil {
+		return err
 	}
-	f := os.NewFile(uintptr(fd), name)
 	defer f.Close()
-	var now unix.Stat_t
-	if err := unix.Fstat(fd, &now); err != nil || now.Ino != st.Ino || now.Dev != st.Dev {
-		return nil // replaced since the lstat
-	}
+	fd := int(f.Fd())
 	hdr.Typeflag, hdr.Size = tar.TypeReg, now.Size
 	if caps, err := fgetxattr(fd, "security.capability"); err == nil && len(caps) > 0 {
 		hdr.PAXRecords = map[string]string{paxXattr + "security.capability": string(caps)}
