@@ -15,6 +15,7 @@ import (
 	"github.com/distribution/reference"
 	"github.com/moby/moby/api/types/registry"
 
+	"github.com/gantry/gantry/internal/atomicfile"
 	"github.com/gantry/gantry/internal/serveraddr"
 )
 
@@ -29,9 +30,9 @@ type credentials struct {
 	path string
 	raw  map[string]json.RawMessage // the whole file, so that writing keeps what we do not know
 	cfg  struct {
-		Auths       map[string]authEntry `json:"auths"`
-		CredsStore  string               `json:"credsStore"`
-		CredHelpers map[string]string    `json:"credHelpers"`
+		Auths       map[string]json.RawMessage `json:"auths"` // each entry as written, so that writing keeps its other fields
+		CredsStore  string                     `json:"credsStore"`
+		CredHelpers map[string]string          `json:"credHelpers"`
 	}
 }
 
@@ -148,9 +149,13 @@ func (c *credentials) getKey(key string) (registry.AuthConfig, bool, error) {
 		}
 		return auth, true, nil
 	}
-	e, ok := c.cfg.Auths[key]
+	raw, ok := c.cfg.Auths[key]
 	if !ok {
 		return auth, false, nil
+	}
+	var e authEntry
+	if err := json.Unmarshal(raw, &e); err != nil {
+		return auth, false, fmt.Errorf("invalid auths entry of %s in %s: %w", key, c.path, err)
 	}
 	auth.IdentityToken = e.IdentityToken
 	if e.Auth != "" {
@@ -211,18 +216,23 @@ func (c *credentials) erase(server string, warn func(error)) (bool, error) {
 	return true, c.writeAuths()
 }
 
-// setAuths sets the auths entry of server and writes the file, keeping its
-// other contents.
+// setAuths replaces the auths entry of server by e and writes the file,
+// keeping its other contents.
 func (c *credentials) setAuths(server string, e *authEntry) error {
-	if c.cfg.Auths == nil {
-		c.cfg.Auths = map[string]authEntry{}
+	data, err := json.Marshal(e)
+	if err != nil {
+		return err
 	}
-	c.cfg.Auths[server] = *e
+	if c.cfg.Auths == nil {
+		c.cfg.Auths = map[string]json.RawMessage{}
+	}
+	c.cfg.Auths[server] = data
 	return c.writeAuths()
 }
 
 // writeAuths writes the file with the auths entries of c, keeping its
-// other contents.
+// other contents. A symlinked file is written at its target; the file
+// keeps its mode (0600 when new). The file is replaced atomically.
 func (c *credentials) writeAuths() error {
 	auths, err := json.Marshal(c.cfg.Auths)
 	if err != nil {
@@ -233,14 +243,18 @@ func (c *credentials) writeAuths() error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(c.path), 0o700); err != nil {
+	path := c.path
+	if target, err := filepath.EvalSymlinks(path); err == nil {
+		path = target
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
-	tmp := c.path + ".tmp"
-	if err := os.WriteFile(tmp, append(data, '\n'), 0o600); err != nil {
-		return err
+	mode := os.FileMode(0o600)
+	if fi, err := os.Stat(path); err == nil {
+		mode = fi.Mode().Perm()
 	}
-	return os.Rename(tmp, c.path)
+	return atomicfile.Write(path, append(data, '\n'), mode)
 }
 
 // runHelper runs docker-credential-<name> <verb> with input on stdin, as

@@ -135,3 +135,112 @@ func TestLogoutHelperFails(t *testing.T) {
 		t.Errorf("keys left: %q", keys)
 	}
 }
+
+// TestCredentialsStoreKeepsFile: storing one entry leaves the other
+// entries' fields (those authEntry does not know too) and the other
+// settings as they were, writes through a symlink and keeps the mode.
+func TestCredentialsStoreKeepsFile(t *testing.T) {
+	const before = `{
+	"auths": {
+		"other:5000": {"auth": "YTox", "email": "a@example.com", "registrytoken": "rt", "future": {"x": [1, 2]}},
+		"host:5000": {"auth": "Yjoy", "email": "b@example.com"}
+	},
+	"psFormat": "{{.ID}}"
+}`
+	tests := []struct {
+		name    string
+		symlink bool
+		mode    os.FileMode
+	}{
+		{"plain file", false, 0o600},
+		{"group readable", false, 0o640},
+		{"symlink", true, 0o644},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			t.Setenv("DOCKER_CONFIG", dir)
+			path := filepath.Join(dir, "config.json")
+			target := path
+			if tt.symlink {
+				target = filepath.Join(t.TempDir(), "real.json")
+				if err := os.Symlink(target, path); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := os.WriteFile(target, []byte(before), tt.mode); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(target, tt.mode); err != nil { // past the umask
+				t.Fatal(err)
+			}
+			creds, err := loadCredentials()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := creds.store("host:5000", registry.AuthConfig{Username: "c", Password: "3"}); err != nil {
+				t.Fatal(err)
+			}
+
+			var got, want map[string]any
+			if err := json.Unmarshal([]byte(before), &want); err != nil {
+				t.Fatal(err)
+			}
+			want["auths"].(map[string]any)["host:5000"] = map[string]any{"auth": base64.StdEncoding.EncodeToString([]byte("c:3"))}
+			data, err := os.ReadFile(target)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Unmarshal(data, &got); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("file after store (-want +got):\n%s", diff)
+			}
+			fi, err := os.Lstat(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if isLink := fi.Mode()&os.ModeSymlink != 0; isLink != tt.symlink {
+				t.Errorf("config.json is a symlink: %v, want %v", isLink, tt.symlink)
+			}
+			fi, err = os.Stat(target)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fi.Mode().Perm() != tt.mode {
+				t.Errorf("mode %v, want %v", fi.Mode().Perm(), tt.mode)
+			}
+			if entries, _ := os.ReadDir(filepath.Dir(target)); len(entries) != 1 {
+				t.Errorf("files left next to the config: %v", entries)
+			}
+		})
+	}
+}
+
+// TestLogoutKeepsOtherEntries: erasing one registry's entries keeps the
+// other entries' fields.
+func TestLogoutKeepsOtherEntries(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("DOCKER_CONFIG", dir)
+	path := filepath.Join(dir, "config.json")
+	const other = `{"auth":"YTox","email":"a@example.com","registrytoken":"rt"}`
+	if err := os.WriteFile(path, []byte(`{"auths":{"other:5000":`+other+`,"host:5000":{"auth":"Yjoy"}}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, errOut, code := runCLI(t, "logout", "host:5000"); code != 0 {
+		t.Fatalf("logout: code %d, stderr %q", code, errOut)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct{ Auths map[string]map[string]string }
+	if err := json.Unmarshal(data, &got); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]map[string]string{"other:5000": {"auth": "YTox", "email": "a@example.com", "registrytoken": "rt"}}
+	if diff := cmp.Diff(want, got.Auths); diff != "" {
+		t.Errorf("auths after logout (-want +got):\n%s", diff)
+	}
+}
