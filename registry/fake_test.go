@@ -610,6 +610,42 @@ func TestManifestChecks(t *testing.T) {
 	}
 }
 
+// TestResolveArtifact: a manifest whose config is not an image's is
+// refused with its media type, as dockerd does, before the config is
+// fetched.
+func TestResolveArtifact(t *testing.T) {
+	tests := []struct {
+		configType string
+		wantErr    string // "" for an image
+	}{
+		{ocispec.MediaTypeImageConfig, ""},
+		{mediaTypeDockerConfig, ""},
+		{"application/octet-stream", ""},
+		{"application/vnd.cncf.helm.config.v1+json", "unsupported media type application/vnd.cncf.helm.config.v1+json"},
+		{"application/vnd.oci.empty.v1+json", "unsupported media type application/vnd.oci.empty.v1+json"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.configType, func(t *testing.T) {
+			img := newTestImage(t, "x/app:1")
+			img.push.Config.MediaType = tt.configType
+			img.writeManifest()
+			f := newFake()
+			host := f.serve(t)
+			f.put("x/app", "1", img)
+			c, _ := New(Config{})
+			_, err := c.Resolve(context.Background(), mustNamed(t, host+"/x/app:1"), ocispec.Platform{}, Auth{})
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Errorf("got %v, want the image", err)
+			case tt.wantErr != "" && (!errdefs.IsInvalidArgument(err) || err.Error() != tt.wantErr):
+				t.Errorf("got %v, want invalid argument %q", err, tt.wantErr)
+			case tt.wantErr != "" && f.count("GET /v2/x/app/blobs/"+img.push.Config.Digest.String()) != 0:
+				t.Errorf("the config of an artifact was fetched")
+			}
+		})
+	}
+}
+
 func TestResolveIndex(t *testing.T) {
 	amd := newTestImage(t, "x/app:1")
 	arm := newTestImage(t, "x/app:1")

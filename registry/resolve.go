@@ -23,6 +23,7 @@ const (
 	mediaTypeDockerManifest = "application/vnd.docker.distribution.manifest.v2+json"
 	mediaTypeSchema1        = "application/vnd.docker.distribution.manifest.v1+json"
 	mediaTypeSchema1Signed  = "application/vnd.docker.distribution.manifest.v1+prettyjws"
+	mediaTypeDockerConfig   = "application/vnd.docker.container.image.v1+json"
 )
 
 // acceptManifests is the Accept header of manifest requests: every kind
@@ -53,7 +54,9 @@ const (
 // ("denied: requested access to the resource is denied", or Docker's "no
 // basic auth credentials" for a registry that asks for a password); no
 // manifest for the platform is errdefs.ErrNotFound ("no matching manifest
-// for linux/amd64 in the manifest list entries").
+// for linux/amd64 in the manifest list entries"); a manifest of something
+// else than an image (isImageConfig) is errdefs.ErrInvalidArgument
+// ("unsupported media type application/vnd.cncf.helm.config.v1+json").
 func (c *Client) Resolve(ctx context.Context, ref reference.Named, platform ocispec.Platform, auth Auth) (*Image, error) {
 	ref = reference.TagNameOnly(ref)
 	if reference.Domain(ref) == hubDomain {
@@ -111,11 +114,27 @@ func (c *Client) resolveAt(ctx context.Context, ep *endpoint, ref reference.Name
 	if img.Manifest.SchemaVersion != 2 {
 		return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("manifest %s has unsupported schema version %d", doc.digest, img.Manifest.SchemaVersion))
 	}
+	if mt := img.Manifest.Config.MediaType; !isImageConfig(mt) {
+		return nil, errdefs.ErrInvalidArgument.WithMessage("unsupported media type " + mt)
+	}
 	img.MediaType, img.ManifestBytes = doc.mediaType, doc.body
 	if img.Config, err = s.readBlob(ctx, img.Manifest.Config, maxConfigSize, "image config"); err != nil {
 		return nil, err
 	}
 	return img, nil
+}
+
+// isImageConfig says whether a manifest's config media type is an image's:
+// Docker's or OCI's, or one of the values old registries wrote in its place
+// that dockerd also takes for an image (none, application/octet-stream,
+// application/json, text/html). Anything else is an artifact (a Helm chart,
+// a signature) that is no image to run.
+func isImageConfig(mediaType string) bool {
+	switch mediaType {
+	case mediaTypeDockerConfig, ocispec.MediaTypeImageConfig, "", "application/octet-stream", "application/json", "text/html":
+		return true
+	}
+	return false
 }
 
 // document is a manifest or index as fetched.
