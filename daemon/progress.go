@@ -2,18 +2,13 @@ package daemon
 
 import (
 	"encoding/json"
-	"io"
 	"sync"
-	"time"
 
 	"github.com/moby/moby/api/types/jsonstream"
 	"github.com/opencontainers/go-digest"
 
 	"github.com/gantry/gantry/api"
 )
-
-// progressInterval is how often a transfer reports its bytes, as dockerd.
-const progressInterval = 100 * time.Millisecond
 
 // progress writes the JSON messages of a pull or push from several
 // goroutines. Write errors (the client is gone) are dropped: the request's
@@ -63,25 +58,6 @@ func shortID(d digest.Digest) string {
 		return e[:12]
 	}
 	return e
-}
-
-// meter counts the bytes read through it and reports them at most every
-// progressInterval, and once more at the end.
-type meter struct {
-	r      io.Reader
-	n      int64
-	last   time.Time
-	report func(n int64)
-}
-
-func (m *meter) Read(p []byte) (int, error) {
-	n, err := m.r.Read(p)
-	m.n += int64(n)
-	if now := time.Now(); err != nil || now.Sub(m.last) >= progressInterval {
-		m.last = now
-		m.report(m.n)
-	}
-	return n, err
 }
 
 // discard is a ProgressOutput that drops everything (quiet builds).

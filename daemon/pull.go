@@ -18,6 +18,7 @@ import (
 
 	"github.com/gantry/gantry/api"
 	gimage "github.com/gantry/gantry/image"
+	"github.com/gantry/gantry/internal/transfer"
 	"github.com/gantry/gantry/layer"
 	"github.com/gantry/gantry/registry"
 )
@@ -307,7 +308,7 @@ func (d *Daemon) download(ctx context.Context, img *registry.Image, auth registr
 		return fmt.Errorf("layer %s: %w", l.desc.Digest, err)
 	}
 	defer body.Close()
-	m := &meter{r: body, report: func(n int64) { p.bytes(l.id, "Downloading", n, l.desc.Size) }}
+	m := transfer.NewMeter(body, func(n int64) { p.bytes(l.id, "Downloading", n, l.desc.Size) })
 	if _, _, err := d.content.Put(ctx, m, l.desc.Digest); err != nil {
 		return fmt.Errorf("layer %s: %w", l.desc.Digest, err)
 	}
@@ -336,7 +337,7 @@ func (d *Daemon) streamLayer(ctx context.Context, img *registry.Image, auth regi
 		return err
 	}
 	defer w.Close()
-	m := &meter{r: body, report: func(n int64) { p.bytes(l.id, "Downloading", n, l.desc.Size) }}
+	m := transfer.NewMeter(body, func(n int64) { p.bytes(l.id, "Downloading", n, l.desc.Size) })
 	src := io.TeeReader(m, w)
 	applied, err := d.apply(ctx, parent, src, cancelBody)
 	if err == nil {
@@ -361,7 +362,7 @@ func (d *Daemon) extractBlob(ctx context.Context, parent digest.Digest, l *pullL
 		return err
 	}
 	defer rc.Close()
-	m := &meter{r: rc, report: func(n int64) { p.bytes(l.id, "Extracting", n, l.desc.Size) }}
+	m := transfer.NewMeter(rc, func(n int64) { p.bytes(l.id, "Extracting", n, l.desc.Size) })
 	applied, err := d.apply(ctx, parent, m, nil)
 	if err != nil {
 		return fmt.Errorf("layer %s: %w", l.desc.Digest, err)

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"sync"
-	"time"
 
 	"github.com/containerd/errdefs"
 	"github.com/distribution/reference"
@@ -240,29 +238,17 @@ func (d *Daemon) mountSources(ref reference.Named, blobs []ocispec.Descriptor) m
 }
 
 // pushProgress turns the registry client's reports into dockerd's
-// messages: layers only (not the config), named by diff ID, "Pushing" at
-// most every progressInterval per layer. "Preparing" was written already.
+// messages: layers only (not the config), named by diff ID. The client
+// paces "Pushing"; "Preparing" was written already.
 func pushProgress(p *progress, names map[digest.Digest]string) registry.PushProgress {
-	var mu sync.Mutex
-	last := map[digest.Digest]time.Time{}
 	return func(desc ocispec.Descriptor, status string, current int64) {
 		id, ok := names[desc.Digest]
-		if !ok || status == "Preparing" {
-			return
-		}
-		if status != "Pushing" {
-			p.layer(id, status)
-			return
-		}
-		mu.Lock()
-		now := time.Now()
-		due := now.Sub(last[desc.Digest]) >= progressInterval || current >= desc.Size
-		if due {
-			last[desc.Digest] = now
-		}
-		mu.Unlock()
-		if due {
+		switch {
+		case !ok || status == "Preparing":
+		case status == "Pushing":
 			p.bytes(id, "Pushing", current, desc.Size)
+		default:
+			p.layer(id, status)
 		}
 	}
 }

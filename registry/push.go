@@ -15,6 +15,8 @@ import (
 	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/gantry/gantry/internal/transfer"
 )
 
 // PushImage is what Push uploads: the blobs of a manifest, then the
@@ -28,16 +30,14 @@ type PushImage struct {
 }
 
 // PushProgress reports one blob's progress: status is "Preparing",
-// "Waiting", "Pushing" (with current bytes), "Pushed", "Layer already
+// "Waiting", "Pushing" (with current bytes: at most every
+// transfer.Interval, and once with all of them), "Pushed", "Layer already
 // exists" or "Mounted from <repo>". Push makes one call at a time.
 type PushProgress func(desc ocispec.Descriptor, status string, current int64)
 
 // pushConcurrency is how many layers are uploaded at once (Docker's
 // max-concurrent-uploads default is 5; 3 keeps a small machine responsive).
 const pushConcurrency = 3
-
-// progressInterval spaces "Pushing" reports.
-const progressInterval = 100 * time.Millisecond
 
 // Push uploads img's layers (up to three at a time; skipping those the
 // repository has, mounting those named in mountFrom from another repository
@@ -273,7 +273,7 @@ func (p *pusher) upload(ctx context.Context, location string, desc ocispec.Descr
 		return fmt.Errorf("open blob %s: %w", desc.Digest, err)
 	}
 	defer rc.Close()
-	body := &progressReader{r: rc, report: func(n int64) { progress("Pushing", n) }}
+	body := transfer.NewMeter(rc, func(n int64) { progress("Pushing", n) })
 	req, err := p.s.newRequest(ctx, http.MethodPut, u.String(), body)
 	if err != nil {
 		return err
@@ -288,7 +288,7 @@ func (p *pusher) upload(ctx context.Context, location string, desc ocispec.Descr
 	if resp.StatusCode != http.StatusCreated {
 		return fmt.Errorf("upload blob %s: %w", desc.Digest, p.s.fail(resp))
 	}
-	body.flush()
+	body.Flush() // the transport may stop at Content-Length bytes
 	return checkDigest(resp, desc.Digest)
 }
 
@@ -333,24 +333,3 @@ func (s *session) putManifest(ctx context.Context, img PushImage) (digest.Digest
 	d := digest.FromBytes(img.Manifest)
 	return d, checkDigest(resp, d)
 }
-
-// progressReader reports the bytes read so far, at most every
-// progressInterval, and once more at the end (flush).
-type progressReader struct {
-	r      io.Reader
-	report func(int64)
-	n      int64
-	last   time.Time
-}
-
-func (p *progressReader) Read(b []byte) (int, error) {
-	n, err := p.r.Read(b)
-	p.n += int64(n)
-	if now := time.Now(); now.Sub(p.last) >= progressInterval {
-		p.last = now
-		p.report(p.n)
-	}
-	return n, err
-}
-
-func (p *progressReader) flush() { p.report(p.n) }
