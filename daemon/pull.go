@@ -177,7 +177,7 @@ func (d *Daemon) fetch(ctx context.Context, img *registry.Image, auth registry.A
 		cancel()
 		downloads.Wait()
 	}()
-	slots := make(chan struct{}, maxDownloads)
+	slots := transfer.NewSlots(maxDownloads)
 	var streamed *pullLayer
 	for _, l := range layers {
 		switch {
@@ -190,7 +190,9 @@ func (d *Daemon) fetch(ctx context.Context, img *registry.Image, auth registry.A
 	for _, l := range layers {
 		if l.needBlob && l.needLayer && streamed == nil {
 			streamed = l
-			slots <- struct{}{}
+			if err := slots.Acquire(ctx, nil); err != nil {
+				return "", err
+			}
 			continue
 		}
 		if l.needBlob {
@@ -199,18 +201,10 @@ func (d *Daemon) fetch(ctx context.Context, img *registry.Image, auth registry.A
 			go func() {
 				defer downloads.Done()
 				defer close(l.downloaded)
-				select {
-				case slots <- struct{}{}:
-				default:
-					p.layer(l.id, "Waiting")
-					select {
-					case slots <- struct{}{}:
-					case <-ctx.Done():
-						l.err = ctx.Err()
-						return
-					}
+				if l.err = slots.Acquire(ctx, func() { p.layer(l.id, "Waiting") }); l.err != nil {
+					return
 				}
-				defer func() { <-slots }()
+				defer slots.Release()
 				l.err = d.download(ctx, img, auth, l, p)
 			}()
 		}
@@ -221,7 +215,7 @@ func (d *Daemon) fetch(ctx context.Context, img *registry.Image, auth registry.A
 		switch {
 		case l == streamed:
 			err = d.streamLayer(ctx, img, auth, parent, l, p)
-			<-slots
+			slots.Release()
 		case l.downloaded != nil:
 			<-l.downloaded
 			if err = l.err; err == nil && l.needLayer {

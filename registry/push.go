@@ -111,21 +111,14 @@ func (p *pusher) layers(ctx context.Context, layers []ocispec.Descriptor) error 
 			p.progress(l, "Preparing", 0)
 		}
 	}
-	slots := make(chan struct{}, pushConcurrency)
+	slots := transfer.NewSlots(pushConcurrency)
 	var wg sync.WaitGroup
 	for _, l := range unique {
 		wg.Go(func() {
-			select {
-			case slots <- struct{}{}:
-			default:
-				p.progress(l, "Waiting", 0)
-				select {
-				case slots <- struct{}{}:
-				case <-ctx.Done():
-					return
-				}
+			if slots.Acquire(ctx, func() { p.progress(l, "Waiting", 0) }) != nil {
+				return
 			}
-			defer func() { <-slots }()
+			defer slots.Release()
 			if err := p.blob(ctx, l, true); err != nil {
 				cancel(err)
 			}
