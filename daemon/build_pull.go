@@ -14,6 +14,7 @@ import (
 
 	"github.com/gantry/gantry/api"
 	"github.com/gantry/gantry/builder"
+	gimage "github.com/gantry/gantry/image"
 	"github.com/gantry/gantry/internal/serveraddr"
 	"github.com/gantry/gantry/registry"
 )
@@ -36,9 +37,9 @@ func (d *Daemon) buildPuller(opts api.BuildOptions, out api.BuildOutput) (builde
 		po = discard{}
 	}
 	return func(ctx context.Context, name string) error {
-		ref, err := reference.ParseNormalizedNamed(name)
+		ref, err := gimage.ParseReference(name)
 		if err != nil {
-			return errdefs.ErrInvalidArgument.WithMessage("invalid reference format: " + name)
+			return err
 		}
 		_, err = d.pull(ctx, ref, platform, authFor(auths, reference.Domain(ref)), newProgress(po))
 		return err

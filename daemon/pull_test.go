@@ -176,3 +176,32 @@ func newStoreDaemon(t *testing.T) *Daemon {
 	}
 	return &Daemon{content: cs, layers: ls, blobs: blobs}
 }
+
+// TestPullReference: fromImage and tag as dockerd combines them, with
+// Docker's words for a bad name.
+func TestPullReference(t *testing.T) {
+	dg := digest.FromString("x")
+	for _, tc := range []struct {
+		name, image, tag, want, wantErr string
+	}{
+		{name: "all tags", image: "busybox", want: "docker.io/library/busybox"},
+		{name: "tag in image", image: "busybox:1", want: "docker.io/library/busybox:1"},
+		{name: "tag parameter", image: "busybox:1", tag: "2", want: "docker.io/library/busybox:2"},
+		{name: "digest parameter", image: "busybox", tag: dg.String(), want: "docker.io/library/busybox@" + dg.String()},
+		{name: "uppercase", image: "BusyBox", wantErr: "invalid reference format: repository name (library/BusyBox) must be lowercase"},
+		{name: "bad tag", image: "busybox", tag: "a b", wantErr: `invalid tag format: "a b"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ref, err := pullReference(tc.image, tc.tag)
+			if tc.wantErr != "" {
+				if !errdefs.IsInvalidArgument(err) || err.Error() != tc.wantErr {
+					t.Fatalf("pullReference(%q, %q) error = %v, want invalid argument %q", tc.image, tc.tag, err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || ref.String() != tc.want {
+				t.Errorf("pullReference(%q, %q) = %v, %v; want %s", tc.image, tc.tag, ref, err, tc.want)
+			}
+		})
+	}
+}

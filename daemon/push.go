@@ -21,9 +21,9 @@ import (
 // PushImage implements POST /images/{name}/push: the tag asked for, or
 // every tag of the repository when none is.
 func (d *Daemon) PushImage(ctx context.Context, opts api.PushOptions, out api.ProgressOutput) error {
-	repo, err := reference.ParseNormalizedNamed(opts.Name)
+	repo, err := gimage.ParseNamed(opts.Name)
 	if err != nil {
-		return gimage.ErrInvalidReference
+		return err
 	}
 	p := newProgress(out)
 	p.status("The push refers to repository [" + repo.Name() + "]")

@@ -25,9 +25,9 @@ func (d *Daemon) Login(ctx context.Context, auth registry.Auth) (string, error) 
 // digest; neither leaves the repository name alone, which stands for all
 // its tags.
 func pullReference(image, tag string) (reference.Named, error) {
-	ref, err := reference.ParseNormalizedNamed(image)
+	ref, err := gimage.ParseNamed(image)
 	if err != nil {
-		return nil, gimage.ErrInvalidReference
+		return nil, err
 	}
 	if tag == "" {
 		return ref, nil

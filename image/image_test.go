@@ -45,6 +45,33 @@ func TestParseReference(t *testing.T) {
 	}
 }
 
+// TestParseNamed: a name keeps its missing tag, and errors have Docker's
+// words.
+func TestParseNamed(t *testing.T) {
+	for _, tc := range []struct {
+		name, in, want, wantErr string
+	}{
+		{name: "name only", in: "busybox", want: "docker.io/library/busybox"},
+		{name: "tag", in: "me/x:1", want: "docker.io/me/x:1"},
+		{name: "uppercase", in: "BusyBox", wantErr: "invalid reference format: repository name (library/BusyBox) must be lowercase"},
+		{name: "uppercase with registry", in: "host:5000/Me/x", wantErr: "invalid reference format: repository name (Me/x) must be lowercase"},
+		{name: "bad chars", in: "a b", wantErr: "invalid reference format"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ref, err := ParseNamed(tc.in)
+			if tc.wantErr != "" {
+				if !errdefs.IsInvalidArgument(err) || err.Error() != tc.wantErr {
+					t.Fatalf("ParseNamed(%q) error = %v, want invalid argument %q", tc.in, err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || ref.String() != tc.want {
+				t.Errorf("ParseNamed(%q) = %v, %v; want %s", tc.in, ref, err, tc.want)
+			}
+		})
+	}
+}
+
 func newStore(t *testing.T) *Store {
 	t.Helper()
 	dir := t.TempDir()

@@ -10,31 +10,38 @@ import (
 	"github.com/opencontainers/go-digest"
 )
 
-// ErrInvalidReference is returned for names that are not image references.
-var ErrInvalidReference = errdefs.ErrInvalidArgument.WithMessage("invalid reference format")
+// ParseNamed parses name as Docker does, adding no tag: a name alone stays
+// a name (a pull or push of every tag). An invalid name is
+// errdefs.ErrInvalidArgument with Docker's words ("invalid reference
+// format", "invalid reference format: repository name (library/Busybox)
+// must be lowercase").
+func ParseNamed(name string) (reference.Named, error) {
+	ref, err := reference.ParseNormalizedNamed(name)
+	if err != nil {
+		return nil, errdefs.ErrInvalidArgument.WithMessage(err.Error())
+	}
+	return ref, nil
+}
 
 // ParseReference normalises a name the way Docker does: "busybox",
 // "library/busybox" and "docker.io/library/busybox:latest" are one
 // reference, and a missing tag means ":latest". Digested references are kept
-// as they are.
+// as they are. Errors are ParseNamed's.
 func ParseReference(name string) (reference.Named, error) {
-	ref, err := reference.ParseNormalizedNamed(name)
+	ref, err := ParseNamed(name)
 	if err != nil {
-		if strings.ToLower(name) != name && reference.ReferenceRegexp.MatchString(strings.ToLower(name)) {
-			return nil, errdefs.ErrInvalidArgument.WithMessage("invalid reference format: repository name (" + name + ") must be lowercase")
-		}
-		return nil, ErrInvalidReference
+		return nil, err
 	}
 	return reference.TagNameOnly(ref), nil
 }
 
 // ParseRepoTag combines the repo and tag query parameters of tag, commit and
 // import requests. repo may carry the tag itself ("me/img:1"); an empty tag
-// means "latest".
+// means "latest". An invalid repo gives ParseNamed's errors.
 func ParseRepoTag(repo, tag string) (reference.Named, error) {
-	ref, err := reference.ParseNormalizedNamed(repo)
+	ref, err := ParseNamed(repo)
 	if err != nil {
-		return nil, ErrInvalidReference
+		return nil, err
 	}
 	if tag == "" {
 		return reference.TagNameOnly(ref), nil
