@@ -80,8 +80,8 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 	if err := resetChains(rules); err != nil {
 		return nil, fmt.Errorf("network: %w", err)
 	}
-	if err := sysctl("net/ipv4/ip_forward", "1"); err != nil {
-		return nil, err
+	if err := m.enableForwarding(); err != nil {
+		return nil, fmt.Errorf("network: %w", err)
 	}
 	if err := m.save(true); err != nil {
 		return nil, err

@@ -298,6 +298,8 @@ func TestConnectivityAndIsolation(t *testing.T) {
 	serve(t, a.Path, ":80", "hello from a")
 	serve(t, d.Path, ":80", "hello from d")
 	serve(t, "", ":7070", "hello from the host")
+	outside := newClient(t, "10.78.0.2", "10.78.0.1") // another machine
+	serve(t, outside, ":7070", "hello from outside")
 
 	tests := []struct {
 		name, from, to string
@@ -309,6 +311,8 @@ func TestConnectivityAndIsolation(t *testing.T) {
 		{"default to user network", d.Path, epA.IP.String() + ":80", false},
 		{"host to container", "", epA.IP.String() + ":80", true},
 		{"container to host", d.Path, epD.Gateway.String() + ":7070", true},
+		{"container to another machine", d.Path, "10.78.0.2:7070", true},
+		{"user network container to another machine", a.Path, "10.78.0.2:7070", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -480,6 +484,38 @@ func TestNewRemovesBridgesOfNoNetwork(t *testing.T) {
 	}
 	if n := mustCreate(t, m, CreateOptions{Name: "after"}); n.Subnet.String() != "172.19.0.0/16" {
 		t.Errorf("auto subnet = %s, want 172.19.0.0/16 (the stray bridge's, now free)", n.Subnet)
+	}
+}
+
+func TestForwardPolicy(t *testing.T) {
+	_, cfg := newManager(t)
+	for _, tt := range []struct {
+		name, forwarding, policy string
+	}{
+		{"forwarding was off", "0", "DROP"},
+		{"forwarding was on", "1", "ACCEPT"}, // the host's policy, left alone
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := iptables("-P", "FORWARD", "ACCEPT"); err != nil {
+				t.Fatal(err)
+			}
+			if err := sysctl("net/ipv4/ip_forward", tt.forwarding); err != nil {
+				t.Fatal(err)
+			}
+			mustNew(t, cfg)
+			if got, _ := os.ReadFile("/proc/sys/net/ipv4/ip_forward"); strings.TrimSpace(string(got)) != "1" {
+				t.Errorf("ip_forward = %q, want 1", got)
+			}
+			if rules := iptablesSave(t); !strings.Contains(rules, ":FORWARD "+tt.policy+" ") {
+				t.Errorf("FORWARD policy is not %s:\n%s", tt.policy, rules)
+			}
+		})
+	}
+	// The other tests run under the DROP policy the first New set (the
+	// private namespace starts with forwarding off), as gantryd does on most
+	// hosts.
+	if err := iptables("-P", "FORWARD", "DROP"); err != nil {
+		t.Fatal(err)
 	}
 }
 
