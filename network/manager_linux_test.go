@@ -334,11 +334,12 @@ func TestPublishedPorts(t *testing.T) {
 	serve(t, sb.Path, ":80", "hello from web")
 	echoUDP(t, sb.Path, ":53")
 	ep := mustJoin(t, m, sb, DefaultNetwork, EndpointOptions{Name: "web", Ports: []PortBinding{
-		{Proto: "tcp", ContainerPort: 80}, {Proto: "udp", ContainerPort: 53, HostIP: netip.MustParseAddr("127.0.0.1")}}})
-	if len(ep.Ports) != 2 || ep.Ports[0].HostPort == 0 || ep.Ports[0].HostIP != netip.IPv4Unspecified() || ep.Ports[1].HostPort == 0 {
-		t.Fatalf("ports = %+v, want two bound host ports, the first on 0.0.0.0", ep.Ports)
+		{Proto: "tcp", ContainerPort: 80}, {Proto: "udp", ContainerPort: 53, HostIP: netip.MustParseAddr("127.0.0.1")},
+		{Proto: "udp", ContainerPort: 53}}})
+	if len(ep.Ports) != 3 || ep.Ports[0].HostPort == 0 || ep.Ports[0].HostIP != netip.IPv4Unspecified() || ep.Ports[1].HostPort == 0 || ep.Ports[2].HostPort == 0 {
+		t.Fatalf("ports = %+v, want three bound host ports, the first on 0.0.0.0", ep.Ports)
 	}
-	port := strconv.Itoa(int(ep.Ports[0].HostPort))
+	port, udpPort := strconv.Itoa(int(ep.Ports[0].HostPort)), strconv.Itoa(int(ep.Ports[2].HostPort))
 	if got, err := askUDP(netip.AddrPortFrom(ep.Ports[1].HostIP, ep.Ports[1].HostPort).String(), "ping"); err != nil || got != "ping" {
 		t.Errorf("UDP published port answered %q, %v; want the echo", got, err)
 	}
@@ -359,6 +360,24 @@ func TestPublishedPorts(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if line, err := greeting(tt.from, tt.to); err != nil || line != "hello from web" {
 				t.Errorf("dial %s = %q, %v; want the container's greeting", tt.to, line, err)
+			}
+		})
+	}
+	// UDP: what misses the DNAT is proxied by the held socket, and the
+	// answer comes from the address the client sent to.
+	for _, tt := range []struct{ name, from, to string }{
+		{"UDP from another machine", client, "10.78.0.1:" + udpPort},
+		{"UDP from a container on the bridge, through the host", neighbour.Path, "10.78.0.1:" + udpPort},
+		{"UDP from a container on the bridge, through its gateway", neighbour.Path, ep.Gateway.String() + ":" + udpPort},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var got string
+			err := inNS(tt.from, func() (err error) {
+				got, err = askUDP(tt.to, "ping")
+				return err
+			})
+			if err != nil || got != "ping" {
+				t.Errorf("UDP to %s answered %q, %v; want the echo", tt.to, got, err)
 			}
 		})
 	}
