@@ -115,6 +115,12 @@ func TestCreateGetRemove(t *testing.T) {
 		{"gateway outside", CreateOptions{Name: "x", Subnet: "10.51.0.0/24", Gateway: "10.52.0.1"}, errdefs.IsInvalidArgument, "invalid gateway 10.52.0.1: not a host address of subnet 10.51.0.0/24"},
 		{"driver", CreateOptions{Name: "x", Driver: "overlay"}, errdefs.IsInvalidArgument, `plugin "overlay" not found: only the bridge driver is supported`},
 		{"no name", CreateOptions{}, errdefs.IsInvalidArgument, `invalid network name ""`},
+		{"bridge name option", CreateOptions{Name: "x", Options: map[string]string{"com.docker.network.bridge.name": "br-x", "a": "b"}}, errdefs.IsInvalidArgument,
+			"network option com.docker.network.bridge.name is not supported: of the com.docker.network options, only com.docker.network.driver.mtu is"},
+		{"MTU not a number", CreateOptions{Name: "x", Options: map[string]string{"com.docker.network.driver.mtu": "big"}}, errdefs.IsInvalidArgument,
+			`invalid MTU "big" in option com.docker.network.driver.mtu: want a number from 68 to 65535`},
+		{"MTU too small", CreateOptions{Name: "x", Options: map[string]string{"com.docker.network.driver.mtu": "67"}}, errdefs.IsInvalidArgument,
+			`invalid MTU "67" in option com.docker.network.driver.mtu: want a number from 68 to 65535`},
 	}
 	for _, tt := range errs {
 		t.Run(tt.name, func(t *testing.T) {
@@ -154,6 +160,41 @@ func TestCreateGetRemove(t *testing.T) {
 	}
 	if _, err := again.Get("auto"); !errdefs.IsNotFound(err) {
 		t.Errorf("Get after Remove = %v, want not found", err)
+	}
+}
+
+func TestMTUOption(t *testing.T) {
+	m, _ := newManager(t)
+	n := mustCreate(t, m, CreateOptions{Name: "small", Options: map[string]string{"com.docker.network.driver.mtu": "1400", "other": "kept"}})
+	if n.Options["other"] != "kept" {
+		t.Errorf("options = %v, want the other option kept", n.Options)
+	}
+	sb := mustSandbox(t, m, "mtu")
+	mustJoin(t, m, sb, "small", EndpointOptions{})
+	mustJoin(t, m, sb, DefaultNetwork, EndpointOptions{})
+	mtus := map[string]int{}
+	links, _ := netlink.LinkList()
+	for _, l := range links {
+		a := l.Attrs()
+		mtus[a.Name] = a.MTU
+		if br, err := netlink.LinkByIndex(a.MasterIndex); a.MasterIndex != 0 && err == nil {
+			mtus["veth on "+br.Attrs().Name] = a.MTU
+		}
+	}
+	h, _ := netns.GetFromPath(sb.Path)
+	defer h.Close()
+	nl, _ := netlink.NewHandleAt(h)
+	defer nl.Close()
+	for _, name := range []string{"eth0", "eth1"} {
+		if l, err := nl.LinkByName(name); err == nil {
+			mtus[name] = l.Attrs().MTU
+		}
+	}
+	want := map[string]int{n.Bridge: 1400, "veth on " + n.Bridge: 1400, "eth0": 1400, "gantry0": 1500, "veth on gantry0": 1500, "eth1": 1500}
+	for name, mtu := range want {
+		if mtus[name] != mtu {
+			t.Errorf("MTU of %s = %d, want %d", name, mtus[name], mtu)
+		}
 	}
 }
 
