@@ -9,22 +9,7 @@ import (
 )
 
 func TestUDPProxy(t *testing.T) {
-	backend, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer backend.Close()
-	go func() {
-		buf := make([]byte, 512)
-		for {
-			n, from, err := backend.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			backend.WriteTo(buf[:n], from)
-		}
-	}()
-	to := netip.MustParseAddrPort(backend.LocalAddr().String())
+	to := netip.MustParseAddrPort(echoUDP(t, "", "127.0.0.1:0").String())
 
 	t.Run("idle flows end", func(t *testing.T) {
 		p, addr, _ := startUDPProxy(t, to, 50*time.Millisecond)
