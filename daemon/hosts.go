@@ -257,24 +257,42 @@ func (e endpoints) onNetwork(networkID string) []gnetwork.Endpoint {
 // Docker's fallback when the host has no nameserver a container can reach.
 var defaultNameservers = []string{"8.8.8.8", "8.8.4.4"}
 
+// Where the host's resolver configuration is.
+const (
+	hostResolvConfPath = "/etc/resolv.conf"
+	// systemd-resolved's list of its upstream servers: the host's
+	// /etc/resolv.conf names only its stub, 127.0.0.53.
+	resolvedConfPath = "/run/systemd/resolve/resolv.conf"
+)
+
+// readHostResolvConf returns the host's resolv.conf at path and the
+// systemd-resolved one at resolvedPath, each nil if missing.
+func readHostResolvConf(path, resolvedPath string) (host, resolved []byte) {
+	host, _ = os.ReadFile(path)
+	resolved, _ = os.ReadFile(resolvedPath)
+	return host, resolved
+}
+
 // resolvConf is a container's resolv.conf: the host's, without nameservers
 // on the host's loopback (the container cannot reach them), with dns,
 // search and options replacing the host's when given. With no nameserver
-// left, Google's public ones are used, as Docker does.
-func resolvConf(host []byte, dns, search, options []string) []byte {
-	var keep, servers []string
+// left, those of resolved (systemd-resolved's upstream servers, as dockerd
+// takes them) are used, else Google's public ones, as Docker does.
+func resolvConf(host, resolved []byte, dns, search, options []string) []byte {
+	var keep []string
 	for line := range strings.Lines(string(host)) {
 		f := strings.Fields(line)
 		switch {
-		case len(f) > 1 && f[0] == "nameserver":
-			if a, err := netip.ParseAddr(f[1]); err == nil && !a.IsLoopback() {
-				servers = append(servers, f[1])
-			}
-		case len(f) > 0 && f[0] == "search" && len(search) > 0,
+		case len(f) > 0 && f[0] == "nameserver",
+			len(f) > 0 && f[0] == "search" && len(search) > 0,
 			len(f) > 0 && f[0] == "options" && len(options) > 0:
 		default:
 			keep = append(keep, strings.TrimRight(line, "\n"))
 		}
+	}
+	servers := nameservers(host)
+	if len(servers) == 0 {
+		servers = nameservers(resolved)
 	}
 	if len(dns) > 0 {
 		servers = dns
@@ -298,4 +316,19 @@ func resolvConf(host []byte, dns, search, options []string) []byte {
 		b.WriteString("options " + strings.Join(options, " ") + "\n")
 	}
 	return []byte(b.String())
+}
+
+// nameservers is the nameservers of a resolv.conf, but those on the
+// loopback.
+func nameservers(conf []byte) []string {
+	var out []string
+	for line := range strings.Lines(string(conf)) {
+		f := strings.Fields(line)
+		if len(f) > 1 && f[0] == "nameserver" {
+			if a, err := netip.ParseAddr(f[1]); err == nil && !a.IsLoopback() {
+				out = append(out, f[1])
+			}
+		}
+	}
+	return out
 }

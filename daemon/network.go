@@ -483,7 +483,7 @@ const etcFileMode = 0o644
 func writeEtcFiles(c *gcontainer.Container, eps []gnetwork.Endpoint, extra []string) error {
 	hostname := c.Config.Hostname
 	var hosts, resolv []byte
-	hostResolv, _ := os.ReadFile("/etc/resolv.conf")
+	hostResolv, resolved := readHostResolvConf(hostResolvConfPath, resolvedConfPath)
 	if c.HostConfig.NetworkMode.IsHost() {
 		hosts, _ = os.ReadFile("/etc/hosts")
 		if len(hosts) > 0 && !bytes.HasSuffix(hosts, []byte("\n")) {
@@ -499,7 +499,7 @@ func writeEtcFiles(c *gcontainer.Container, eps []gnetwork.Endpoint, extra []str
 		for _, a := range c.HostConfig.DNS {
 			dns = append(dns, a.String())
 		}
-		resolv = resolvConf(hostResolv, dns, c.HostConfig.DNSSearch, c.HostConfig.DNSOptions)
+		resolv = resolvConf(hostResolv, resolved, dns, c.HostConfig.DNSSearch, c.HostConfig.DNSOptions)
 	}
 	for name, data := range map[string][]byte{
 		"hostname":    []byte(hostname + "\n"),

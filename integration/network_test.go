@@ -277,6 +277,7 @@ func TestNetworkCommands(t *testing.T) {
 		{"duplicate name", "POST", "/networks/create", `{"Name":"` + n + `"}`, 409, "already exists"},
 		{"overlapping subnet", "POST", "/networks/create", `{"Name":"` + name("ovl") + `","IPAM":{"Config":[{"Subnet":"` + subnet + `"}]}}`, 400, "overlap"},
 		{"remove predefined", "DELETE", "/networks/bridge", "", 403, "pre-defined"},
+		{"unsupported option", "POST", "/networks/create", `{"Name":"` + name("opt") + `","Options":{"com.docker.network.bridge.name":"br0"}}`, 400, "network option com.docker.network.bridge.name is not supported"},
 		{"create predefined", "POST", "/networks/create", `{"Name":"host"}`, 403, "predefined"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

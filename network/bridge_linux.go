@@ -26,7 +26,8 @@ func bridgeName(networkID string) string { return userBridgePrefix + networkID[:
 
 // ensureBridge creates the bridge of a network if it is missing and makes
 // it match the network: only the gateway address (with the subnet's
-// prefix), up, and route_localnet on (published ports on 127.0.0.1).
+// prefix), the MTU its options ask for, up, and route_localnet on
+// (published ports on 127.0.0.1).
 func ensureBridge(n *Network) (*netlink.Bridge, error) {
 	br, err := bridgeLink(n)
 	if err != nil {
@@ -50,6 +51,11 @@ func ensureBridge(n *Network) (*netlink.Bridge, error) {
 	if !have {
 		if err := netlink.AddrAdd(br, &want); err != nil {
 			return nil, fmt.Errorf("bridge %s: add address %s: %w", n.Bridge, want.IPNet, err)
+		}
+	}
+	if mtu := n.mtu(); mtu != 0 && br.MTU != mtu {
+		if err := netlink.LinkSetMTU(br, mtu); err != nil {
+			return nil, fmt.Errorf("bridge %s: set MTU %d: %w", n.Bridge, mtu, err)
 		}
 	}
 	if err := netlink.LinkSetUp(br); err != nil {

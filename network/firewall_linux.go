@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 	"os/exec"
 	"slices"
 	"strconv"
@@ -81,6 +82,29 @@ func resetChains(rules []rule) error {
 			return err
 		}
 	}
+	return nil
+}
+
+// enableForwarding turns IPv4 forwarding on. When it was off, the host
+// routed nothing: as dockerd does, the filter FORWARD policy becomes DROP
+// first, so that the host forwards what GANTRY-FORWARD accepts and not
+// everything between all its interfaces. A policy set by the host (forwarding
+// already on) is left alone.
+func (m *Manager) enableForwarding() error {
+	cur, err := os.ReadFile("/proc/sys/net/ipv4/ip_forward")
+	if err != nil {
+		return err
+	}
+	if string(bytes.TrimSpace(cur)) != "0" {
+		return nil
+	}
+	if err := iptables("-t", "filter", "-P", "FORWARD", "DROP"); err != nil {
+		return err
+	}
+	if err := sysctl("net/ipv4/ip_forward", "1"); err != nil {
+		return err
+	}
+	m.log.Info("turned IPv4 forwarding on, with the policy of the iptables FORWARD chain set to DROP")
 	return nil
 }
 

@@ -80,8 +80,8 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 	if err := resetChains(rules); err != nil {
 		return nil, fmt.Errorf("network: %w", err)
 	}
-	if err := sysctl("net/ipv4/ip_forward", "1"); err != nil {
-		return nil, err
+	if err := m.enableForwarding(); err != nil {
+		return nil, fmt.Errorf("network: %w", err)
 	}
 	if err := m.save(true); err != nil {
 		return nil, err
@@ -200,14 +200,17 @@ func (m *Manager) save(durable bool) error {
 }
 
 // Create makes a user-defined network. A duplicate name is a conflict; an
-// unknown driver, a malformed or overlapping subnet or a gateway outside the
-// subnet is an invalid argument.
+// unknown driver, a malformed or overlapping subnet, a gateway outside the
+// subnet or an option checkOptions refuses is an invalid argument.
 func (m *Manager) Create(ctx context.Context, opts CreateOptions) (*Network, error) {
 	if opts.Driver != "" && opts.Driver != "bridge" {
 		return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("plugin %q not found: only the bridge driver is supported", opts.Driver))
 	}
 	if opts.Name == "" || strings.ContainsAny(opts.Name, "/\\: \t\n") {
 		return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid network name %q", opts.Name))
+	}
+	if err := checkOptions(opts.Options); err != nil {
+		return nil, err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()

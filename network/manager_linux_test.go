@@ -115,6 +115,12 @@ func TestCreateGetRemove(t *testing.T) {
 		{"gateway outside", CreateOptions{Name: "x", Subnet: "10.51.0.0/24", Gateway: "10.52.0.1"}, errdefs.IsInvalidArgument, "invalid gateway 10.52.0.1: not a host address of subnet 10.51.0.0/24"},
 		{"driver", CreateOptions{Name: "x", Driver: "overlay"}, errdefs.IsInvalidArgument, `plugin "overlay" not found: only the bridge driver is supported`},
 		{"no name", CreateOptions{}, errdefs.IsInvalidArgument, `invalid network name ""`},
+		{"bridge name option", CreateOptions{Name: "x", Options: map[string]string{"com.docker.network.bridge.name": "br-x", "a": "b"}}, errdefs.IsInvalidArgument,
+			"network option com.docker.network.bridge.name is not supported: of the com.docker.network options, only com.docker.network.driver.mtu is"},
+		{"MTU not a number", CreateOptions{Name: "x", Options: map[string]string{"com.docker.network.driver.mtu": "big"}}, errdefs.IsInvalidArgument,
+			`invalid MTU "big" in option com.docker.network.driver.mtu: want a number from 68 to 65535`},
+		{"MTU too small", CreateOptions{Name: "x", Options: map[string]string{"com.docker.network.driver.mtu": "67"}}, errdefs.IsInvalidArgument,
+			`invalid MTU "67" in option com.docker.network.driver.mtu: want a number from 68 to 65535`},
 	}
 	for _, tt := range errs {
 		t.Run(tt.name, func(t *testing.T) {
@@ -154,6 +160,41 @@ func TestCreateGetRemove(t *testing.T) {
 	}
 	if _, err := again.Get("auto"); !errdefs.IsNotFound(err) {
 		t.Errorf("Get after Remove = %v, want not found", err)
+	}
+}
+
+func TestMTUOption(t *testing.T) {
+	m, _ := newManager(t)
+	n := mustCreate(t, m, CreateOptions{Name: "small", Options: map[string]string{"com.docker.network.driver.mtu": "1400", "other": "kept"}})
+	if n.Options["other"] != "kept" {
+		t.Errorf("options = %v, want the other option kept", n.Options)
+	}
+	sb := mustSandbox(t, m, "mtu")
+	mustJoin(t, m, sb, "small", EndpointOptions{})
+	mustJoin(t, m, sb, DefaultNetwork, EndpointOptions{})
+	mtus := map[string]int{}
+	links, _ := netlink.LinkList()
+	for _, l := range links {
+		a := l.Attrs()
+		mtus[a.Name] = a.MTU
+		if br, err := netlink.LinkByIndex(a.MasterIndex); a.MasterIndex != 0 && err == nil {
+			mtus["veth on "+br.Attrs().Name] = a.MTU
+		}
+	}
+	h, _ := netns.GetFromPath(sb.Path)
+	defer h.Close()
+	nl, _ := netlink.NewHandleAt(h)
+	defer nl.Close()
+	for _, name := range []string{"eth0", "eth1"} {
+		if l, err := nl.LinkByName(name); err == nil {
+			mtus[name] = l.Attrs().MTU
+		}
+	}
+	want := map[string]int{n.Bridge: 1400, "veth on " + n.Bridge: 1400, "eth0": 1400, "gantry0": 1500, "veth on gantry0": 1500, "eth1": 1500}
+	for name, mtu := range want {
+		if mtus[name] != mtu {
+			t.Errorf("MTU of %s = %d, want %d", name, mtus[name], mtu)
+		}
 	}
 }
 
@@ -298,6 +339,8 @@ func TestConnectivityAndIsolation(t *testing.T) {
 	serve(t, a.Path, ":80", "hello from a")
 	serve(t, d.Path, ":80", "hello from d")
 	serve(t, "", ":7070", "hello from the host")
+	outside := newClient(t, "10.78.0.2", "10.78.0.1") // another machine
+	serve(t, outside, ":7070", "hello from outside")
 
 	tests := []struct {
 		name, from, to string
@@ -309,6 +352,8 @@ func TestConnectivityAndIsolation(t *testing.T) {
 		{"default to user network", d.Path, epA.IP.String() + ":80", false},
 		{"host to container", "", epA.IP.String() + ":80", true},
 		{"container to host", d.Path, epD.Gateway.String() + ":7070", true},
+		{"container to another machine", d.Path, "10.78.0.2:7070", true},
+		{"user network container to another machine", a.Path, "10.78.0.2:7070", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -330,11 +375,12 @@ func TestPublishedPorts(t *testing.T) {
 	serve(t, sb.Path, ":80", "hello from web")
 	echoUDP(t, sb.Path, ":53")
 	ep := mustJoin(t, m, sb, DefaultNetwork, EndpointOptions{Name: "web", Ports: []PortBinding{
-		{Proto: "tcp", ContainerPort: 80}, {Proto: "udp", ContainerPort: 53, HostIP: netip.MustParseAddr("127.0.0.1")}}})
-	if len(ep.Ports) != 2 || ep.Ports[0].HostPort == 0 || ep.Ports[0].HostIP != netip.IPv4Unspecified() || ep.Ports[1].HostPort == 0 {
-		t.Fatalf("ports = %+v, want two bound host ports, the first on 0.0.0.0", ep.Ports)
+		{Proto: "tcp", ContainerPort: 80}, {Proto: "udp", ContainerPort: 53, HostIP: netip.MustParseAddr("127.0.0.1")},
+		{Proto: "udp", ContainerPort: 53}}})
+	if len(ep.Ports) != 3 || ep.Ports[0].HostPort == 0 || ep.Ports[0].HostIP != netip.IPv4Unspecified() || ep.Ports[1].HostPort == 0 || ep.Ports[2].HostPort == 0 {
+		t.Fatalf("ports = %+v, want three bound host ports, the first on 0.0.0.0", ep.Ports)
 	}
-	port := strconv.Itoa(int(ep.Ports[0].HostPort))
+	port, udpPort := strconv.Itoa(int(ep.Ports[0].HostPort)), strconv.Itoa(int(ep.Ports[2].HostPort))
 	if got, err := askUDP(netip.AddrPortFrom(ep.Ports[1].HostIP, ep.Ports[1].HostPort).String(), "ping"); err != nil || got != "ping" {
 		t.Errorf("UDP published port answered %q, %v; want the echo", got, err)
 	}
@@ -355,6 +401,24 @@ func TestPublishedPorts(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if line, err := greeting(tt.from, tt.to); err != nil || line != "hello from web" {
 				t.Errorf("dial %s = %q, %v; want the container's greeting", tt.to, line, err)
+			}
+		})
+	}
+	// UDP: what misses the DNAT is proxied by the held socket, and the
+	// answer comes from the address the client sent to.
+	for _, tt := range []struct{ name, from, to string }{
+		{"UDP from another machine", client, "10.78.0.1:" + udpPort},
+		{"UDP from a container on the bridge, through the host", neighbour.Path, "10.78.0.1:" + udpPort},
+		{"UDP from a container on the bridge, through its gateway", neighbour.Path, ep.Gateway.String() + ":" + udpPort},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var got string
+			err := inNS(tt.from, func() (err error) {
+				got, err = askUDP(tt.to, "ping")
+				return err
+			})
+			if err != nil || got != "ping" {
+				t.Errorf("UDP to %s answered %q, %v; want the echo", tt.to, got, err)
 			}
 		})
 	}
@@ -480,6 +544,38 @@ func TestNewRemovesBridgesOfNoNetwork(t *testing.T) {
 	}
 	if n := mustCreate(t, m, CreateOptions{Name: "after"}); n.Subnet.String() != "172.19.0.0/16" {
 		t.Errorf("auto subnet = %s, want 172.19.0.0/16 (the stray bridge's, now free)", n.Subnet)
+	}
+}
+
+func TestForwardPolicy(t *testing.T) {
+	_, cfg := newManager(t)
+	for _, tt := range []struct {
+		name, forwarding, policy string
+	}{
+		{"forwarding was off", "0", "DROP"},
+		{"forwarding was on", "1", "ACCEPT"}, // the host's policy, left alone
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := iptables("-P", "FORWARD", "ACCEPT"); err != nil {
+				t.Fatal(err)
+			}
+			if err := sysctl("net/ipv4/ip_forward", tt.forwarding); err != nil {
+				t.Fatal(err)
+			}
+			mustNew(t, cfg)
+			if got, _ := os.ReadFile("/proc/sys/net/ipv4/ip_forward"); strings.TrimSpace(string(got)) != "1" {
+				t.Errorf("ip_forward = %q, want 1", got)
+			}
+			if rules := iptablesSave(t); !strings.Contains(rules, ":FORWARD "+tt.policy+" ") {
+				t.Errorf("FORWARD policy is not %s:\n%s", tt.policy, rules)
+			}
+		})
+	}
+	// The other tests run under the DROP policy the first New set (the
+	// private namespace starts with forwarding off), as gantryd does on most
+	// hosts.
+	if err := iptables("-P", "FORWARD", "DROP"); err != nil {
+		t.Fatal(err)
 	}
 }
 

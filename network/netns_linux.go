@@ -131,17 +131,18 @@ type linkConfig struct {
 	ip          netip.Addr
 	bits        int
 	gateway     netip.Addr // the default route goes through it, if valid
+	mtu         int        // of both ends; 0 for the kernel's default
 }
 
 // addLink creates a veth pair whose host end, vethXXXXXXX, is up on the
 // bridge and whose other end is born inside the namespace as cfg.ifName,
 // with its address, its MAC derived from the address, up, and (if
-// cfg.gateway is valid) the default route. After an error nothing is left.
+// cfg.gateway is valid) the default route; both ends get cfg.mtu if set. After an error nothing is left.
 func (ns *netNS) addLink(cfg linkConfig) (link, error) {
 	mac := macOf(cfg.ip)
 	l := link{hostName: vethPrefix + randomHex(4)[:7]}
 	veth := &netlink.Veth{
-		LinkAttrs:        netlink.LinkAttrs{Name: l.hostName, MasterIndex: cfg.bridgeIndex, Flags: net.FlagUp},
+		LinkAttrs:        netlink.LinkAttrs{Name: l.hostName, MasterIndex: cfg.bridgeIndex, Flags: net.FlagUp, MTU: cfg.mtu},
 		PeerName:         cfg.ifName,
 		PeerHardwareAddr: net.HardwareAddr(mac[:]),
 		PeerNamespace:    netlink.NsFd(ns.fd),

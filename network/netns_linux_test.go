@@ -225,14 +225,21 @@ func greeting(nsPath, addr string) (string, error) {
 	return strings.TrimSpace(line), err
 }
 
-// echoUDP runs a UDP echo server inside a namespace.
-func echoUDP(t testing.TB, nsPath, addr string) {
+// echoUDP runs a UDP echo server on addr inside a namespace ("" for the
+// test's own) and returns the address it is bound to.
+func echoUDP(t testing.TB, nsPath, addr string) net.Addr {
 	t.Helper()
 	var c net.PacketConn
-	err := inNS(nsPath, func() (err error) {
+	listen := func() (err error) {
 		c, err = net.ListenPacket("udp4", addr)
 		return err
-	})
+	}
+	var err error
+	if nsPath == "" {
+		err = listen()
+	} else {
+		err = inNS(nsPath, listen)
+	}
 	if err != nil {
 		t.Fatalf("listen on udp %s: %v", addr, err)
 	}
@@ -247,6 +254,7 @@ func echoUDP(t testing.TB, nsPath, addr string) {
 			c.WriteTo(buf[:n], from)
 		}
 	}()
+	return c.LocalAddr()
 }
 
 // askUDP sends a datagram to addr and returns the answer.

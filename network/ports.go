@@ -19,10 +19,10 @@ import (
 // bound (and listening, for TCP) for as long as the port is published: no
 // other program can take it, and a port someone else has is found at once.
 // Traffic to it seldom reaches the socket: iptables sends it on to the
-// container. What does reach a TCP port, a container dialling its own
-// bridge's host address (hairpin, left alone by the DNAT rule as Docker does)
-// or a connection whose rules were gone, is proxied to the container, as
-// Docker's userland proxy does, rather than left hanging.
+// container. What does reach it, a container dialling its own bridge's host
+// address (hairpin, left alone by the DNAT rule as Docker does) or traffic
+// whose rules were gone, is proxied to the container (TCP connections and
+// UDP datagrams), as Docker's userland proxy does, rather than lost.
 type heldPort struct {
 	binding PortBinding // as bound: HostIP and HostPort set
 	sock    io.Closer
@@ -88,8 +88,8 @@ func (m *Manager) holdPort(ep *endpoint, b PortBinding) (heldPort, error) {
 	return heldPort{binding: b, sock: sock}, nil
 }
 
-// listen binds addr: a TCP port listens and proxies what it accepts to the
-// container's address to.
+// listen binds addr and proxies what reaches it to the container's address
+// to: the connections a TCP port accepts, the datagrams a UDP port receives.
 func listen(proto, addr, to string) (io.Closer, net.Addr, error) {
 	if proto == "tcp" {
 		l, err := net.Listen("tcp4", addr)
@@ -104,7 +104,12 @@ func listen(proto, addr, to string) (io.Closer, net.Addr, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return c, c.LocalAddr(), nil
+	p, err := newUDPProxy(c.(*net.UDPConn), netip.MustParseAddrPort(to), udpIdleTimeout)
+	if err != nil {
+		return nil, nil, err
+	}
+	go p.serve()
+	return p, c.LocalAddr(), nil
 }
 
 // publishing reports whether a container of this Manager publishes the

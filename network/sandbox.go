@@ -199,7 +199,7 @@ func (s *sandbox) nextIfName() string {
 // connect does the kernel side of a join: the veth, then the published
 // ports' rules. After an error nothing of it is left.
 func (m *Manager) connect(s *sandbox, ep *endpoint) (link, []rule, error) {
-	cfg := linkConfig{bridgeIndex: ep.net.bridgeIndex, ifName: ep.IfName, ip: ep.IP, bits: ep.Prefix}
+	cfg := linkConfig{bridgeIndex: ep.net.bridgeIndex, ifName: ep.IfName, ip: ep.IP, bits: ep.Prefix, mtu: ep.net.rec.mtu()}
 	if ep.defaultRoute {
 		cfg.gateway = ep.Gateway
 	}
