@@ -109,6 +109,7 @@ func (d *Daemon) Containers(ctx context.Context, opts api.ContainerListOptions) 
 		st := c.State
 		name := c.Name
 		ports, nets := portSummaries(c.Ports), copyNetworks(c.Networks)
+		mounts := d.mountPoints(c) // a start records the volumes' copy-up
 		c.Unlock()
 		if !opts.All && opts.Limit <= 0 && !st.IsRunning() && len(opts.Filters["status"]) == 0 {
 			continue
@@ -127,7 +128,7 @@ func (d *Daemon) Containers(ctx context.Context, opts api.ContainerListOptions) 
 			Labels:          c.Config.Labels,
 			State:           container.ContainerState(st.Status),
 			Status:          statusText(st),
-			Mounts:          d.mountPoints(c),
+			Mounts:          mounts,
 			NetworkSettings: &container.NetworkSettingsSummary{Networks: nets},
 		}
 		s.HostConfig.NetworkMode = string(c.HostConfig.NetworkMode)

@@ -64,20 +64,27 @@ func (d *Daemon) referenceVolumes() {
 	}
 }
 
-// mountVolumes returns c's volumes with the host directories to bind, after
-// copying the image's content into the empty ones (unless nocopy), with the
-// container's rootfs mounted at rootfs.
+// mountVolumes returns c's volumes with the host directories to bind, with
+// the container's rootfs mounted at rootfs. At the first start of c, the
+// image's content is copied into each empty volume (unless nocopy) and
+// c.Volumes records it, for the caller to save; later starts copy nothing.
+// The caller holds c.Lock.
 func (d *Daemon) mountVolumes(ctx context.Context, c *gcontainer.Container, rootfs string) ([]gcontainer.VolumeMount, error) {
+	for i := range c.Volumes {
+		vm := &c.Volumes[i]
+		if vm.NoCopy || vm.CopiedUp {
+			continue
+		}
+		if err := d.volumes.Populate(ctx, vm.Name, rootfs, vm.Destination); err != nil {
+			return nil, err
+		}
+		vm.CopiedUp = true
+	}
 	out := slices.Clone(c.Volumes)
 	for i := range out {
 		v, err := d.volumes.Get(out[i].Name)
 		if err != nil {
 			return nil, err
-		}
-		if !out[i].NoCopy {
-			if err := d.volumes.Populate(ctx, v.Name, rootfs, out[i].Destination); err != nil {
-				return nil, err
-			}
 		}
 		out[i].Source = v.Mountpoint()
 	}

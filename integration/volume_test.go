@@ -168,6 +168,33 @@ VOLUME /data
 	}
 }
 
+// TestVolumeCopyUpOnce: the image's content is copied into a volume at the
+// container's first start only; a volume the container empties stays empty
+// when it starts again, also after the daemon restarts.
+func TestVolumeCopyUpOnce(t *testing.T) {
+	e := newEnv(t)
+	img, vol, ctr := name("seedonce"), name("once"), name("oncectr")
+	ctx := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nRUN mkdir /data && echo seed > /data/f\n"})
+	e.mustBuild(t, "docker", "-t", img, ctx)
+	t.Cleanup(func() { e.docker(t, "rmi", "-f", img) })
+	e.cleanupVolumes(t, []string{ctr}, []string{vol})
+
+	if got := e.mustDocker(t, "run", "--name", ctr, "-v", vol+":/data", img, "sh", "-c", "ls -A /data; rm -f /data/f"); got != "f" {
+		t.Fatalf("first start: /data holds %q", got)
+	}
+	if got := e.mustDocker(t, "start", "-a", ctr); got != "" {
+		t.Errorf("after a restart the emptied volume holds %q", got)
+	}
+	if e.External {
+		return
+	}
+	e.killDaemon(t)
+	e.startDaemon(t)
+	if got := e.mustDocker(t, "start", "-a", ctr); got != "" {
+		t.Errorf("after a daemon restart the emptied volume holds %q", got)
+	}
+}
+
 // TestVolumePrune: prune removes unused anonymous volumes, --all unused
 // named ones too, never volumes in use.
 func TestVolumePrune(t *testing.T) {
