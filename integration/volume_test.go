@@ -2,6 +2,7 @@ package integration
 
 import (
 	"encoding/json"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -10,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/volume"
 )
 
 // cleanupVolumes removes, when the test ends, the containers and then the
@@ -233,6 +235,32 @@ func TestVolumePrune(t *testing.T) {
 	}
 	if !e.volumeExists(t, inUse) {
 		t.Error("prune removed a volume in use")
+	}
+}
+
+// TestVolumePruneAPIVersion: a prune asked for with an API version before
+// 1.42 removes unused named volumes too, as dockerd did then.
+func TestVolumePruneAPIVersion(t *testing.T) {
+	e := newEnv(t)
+	label := "gt.prunev=" + randHex(4)
+	named := name("pvnamed")
+	e.cleanupVolumes(t, nil, []string{named})
+	e.mustDocker(t, "volume", "create", "--label", label, named)
+	filters := "?filters=" + url.QueryEscape(`{"label":["`+label+`"]}`)
+
+	if !e.External { // dockerd before 23 does not speak 1.42
+		status, _, body := e.api(t, "POST", "/v1.42/volumes/prune"+filters, nil)
+		if status != 200 || strings.Contains(body, named) || !e.volumeExists(t, named) {
+			t.Errorf("1.42 prune: %d %s", status, body)
+		}
+	}
+	status, _, body := e.api(t, "POST", "/v1.41/volumes/prune"+filters, nil)
+	var report volume.PruneReport
+	if err := json.Unmarshal([]byte(body), &report); status != 200 || err != nil || !slices.Equal(report.VolumesDeleted, []string{named}) {
+		t.Errorf("1.41 prune: %d %s", status, body)
+	}
+	if e.volumeExists(t, named) {
+		t.Error("a 1.41 prune kept an unused named volume")
 	}
 }
 
