@@ -58,7 +58,11 @@ func Volumes(cfg *container.Config, hc *container.HostConfig) ([]VolumeMount, er
 	for _, bind := range hc.Binds {
 		src, dst, mode, err := specParseBind(bind)
 		if err == nil && !filepath.IsAbs(dst) {
-			err = fmt.Errorf("invalid mount path: '%s' mount path must be absolute", dst)
+			typ := mount.TypeVolume
+			if filepath.IsAbs(src) {
+				typ = mount.TypeBind
+			}
+			err = fmt.Errorf("invalid mount config for type %q: invalid mount path: '%s' mount path must be absolute", typ, dst)
 		}
 		if err != nil {
 			return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid volume specification: '%s': %v", bind, err))

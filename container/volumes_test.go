@@ -51,7 +51,8 @@ func TestVolumesErrors(t *testing.T) {
 		text string
 	}{
 		{"bind without destination", container.Config{}, container.HostConfig{Binds: []string{"data"}}, errdefs.IsInvalidArgument, "invalid volume specification: 'data'"},
-		{"relative destination", container.Config{}, container.HostConfig{Binds: []string{"data:rel"}}, errdefs.IsInvalidArgument, "mount path must be absolute"},
+		{"relative destination", container.Config{}, container.HostConfig{Binds: []string{"data:rel"}}, errdefs.IsInvalidArgument, `invalid volume specification: 'data:rel': invalid mount config for type "volume": invalid mount path: 'rel' mount path must be absolute`},
+		{"relative bind destination", container.Config{}, container.HostConfig{Binds: []string{"/tmp:rel:ro"}}, errdefs.IsInvalidArgument, `invalid volume specification: '/tmp:rel:ro': invalid mount config for type "bind": invalid mount path: 'rel' mount path must be absolute`},
 		{"bad mode", container.Config{}, container.HostConfig{Binds: []string{"data:/d:xyz"}}, errdefs.IsInvalidArgument, "invalid mode: xyz"},
 		{"relative VOLUME", container.Config{Volumes: map[string]struct{}{"rel": {}}}, container.HostConfig{}, errdefs.IsInvalidArgument, "mount path must be absolute"},
 		{"mount without target", container.Config{}, container.HostConfig{Mounts: []mount.Mount{{Type: mount.TypeVolume, Source: "v"}}}, errdefs.IsInvalidArgument, `invalid mount config for type "volume": field Target must not be empty`},

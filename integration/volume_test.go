@@ -289,6 +289,10 @@ func TestBindsAndTmpfs(t *testing.T) {
 	if b, err := os.ReadFile(filepath.Join(missing, "f")); err != nil || string(b) != "w\n" {
 		t.Errorf("-v with a missing host directory: %q %v", b, err)
 	}
+	r = e.docker(t, "create", "-v", host+":rel", "busybox", "true")
+	if want := "invalid volume specification: '" + host + `:rel': invalid mount config for type "bind": invalid mount path: 'rel' mount path must be absolute`; r.Code == 0 || !strings.Contains(r.Stderr, want) {
+		t.Errorf("-v with a relative destination:\n%s\nwant %q", r, want)
+	}
 	gone := filepath.Join(host, "gone")
 	r = e.docker(t, "create", "--mount", "type=bind,src="+gone+",dst=/x", "busybox", "true")
 	if want := `invalid mount config for type "bind": bind source path does not exist: ` + gone; r.Code == 0 || !strings.Contains(r.Stderr, want) {
