@@ -45,11 +45,16 @@ type VolumeMount struct {
 // -v NAME:/path and --mount type=volume name volumes (without a source,
 // --mount makes an anonymous one), and each path of cfg.Volumes (the
 // image's VOLUME instructions, `-v /path`) that no bind, mount or tmpfs
-// covers gets an anonymous volume. A spec that does not parse is an
+// covers gets an anonymous volume; -v and VOLUME volumes take
+// hc.VolumeDriver (--volume-driver). A spec that does not parse is an
 // invalid-argument error, and so are a --mount bind whose source is missing
-// and two -v, --mount or --tmpfs on one destination (as Docker, at create); volume names are checked when the volumes are
-// created.
+// and two -v, --mount or --tmpfs on one destination (as Docker, at create);
+// volume names are checked when the volumes are created. VolumesFrom is a
+// not-implemented error.
 func Volumes(cfg *container.Config, hc *container.HostConfig) ([]VolumeMount, error) {
+	if len(hc.VolumesFrom) > 0 {
+		return nil, errdefs.ErrNotImplemented.WithMessage("--volumes-from is not supported by gantry yet")
+	}
 	var out []VolumeMount
 	taken, tmpfs := map[string]bool{}, map[string]bool{}
 	for dst := range hc.Tmpfs {
@@ -78,7 +83,7 @@ func Volumes(cfg *container.Config, hc *container.HostConfig) ([]VolumeMount, er
 			text = "z"
 		}
 		out = append(out, VolumeMount{
-			Name: src, Destination: filepath.Clean(dst), Mode: text,
+			Name: src, Destination: filepath.Clean(dst), Mode: text, Driver: hc.VolumeDriver,
 			ReadOnly: slices.Contains(mode, "ro"), NoCopy: slices.Contains(mode, "nocopy"),
 		})
 	}
@@ -107,7 +112,7 @@ func Volumes(cfg *container.Config, hc *container.HostConfig) ([]VolumeMount, er
 		}
 		if dst = filepath.Clean(dst); !taken[dst] {
 			taken[dst] = true
-			out = append(out, VolumeMount{Destination: dst, Anonymous: true})
+			out = append(out, VolumeMount{Destination: dst, Anonymous: true, Driver: hc.VolumeDriver})
 		}
 	}
 	return out, nil

@@ -62,6 +62,7 @@ func TestVolumesErrors(t *testing.T) {
 		{"bind and volume on one path", container.Config{}, container.HostConfig{Binds: []string{"/tmp:/data"}, Mounts: []mount.Mount{{Type: mount.TypeVolume, Source: "v", Target: "/data"}}}, errdefs.IsInvalidArgument, "Duplicate mount point: /data"},
 		{"two mounts on one path", container.Config{}, container.HostConfig{Mounts: []mount.Mount{{Type: mount.TypeVolume, Target: "/data"}, {Type: mount.TypeTmpfs, Target: "/data"}}}, errdefs.IsInvalidArgument, "Duplicate mount point: /data"},
 		{"volume and --tmpfs on one path", container.Config{}, container.HostConfig{Binds: []string{"a:/data"}, Tmpfs: map[string]string{"/data/": ""}}, errdefs.IsInvalidArgument, "Duplicate mount point: /data"},
+		{"volumes-from", container.Config{}, container.HostConfig{VolumesFrom: []string{"other"}}, errdefs.IsNotImplemented, "--volumes-from is not supported"},
 		{"subpath", container.Config{}, container.HostConfig{Mounts: []mount.Mount{{Type: mount.TypeVolume, Source: "v", Target: "/v", VolumeOptions: &mount.VolumeOptions{Subpath: "x"}}}}, errdefs.IsNotImplemented, "subpath"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -70,5 +71,21 @@ func TestVolumesErrors(t *testing.T) {
 				t.Fatalf("got %v, want %q", err, tc.text)
 			}
 		})
+	}
+}
+
+func TestVolumesVolumeDriver(t *testing.T) {
+	cfg := &container.Config{Volumes: map[string]struct{}{"/anon": {}}}
+	hc := &container.HostConfig{Binds: []string{"v:/v"}, VolumeDriver: "other"}
+	got, err := Volumes(cfg, hc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []VolumeMount{
+		{Name: "v", Destination: "/v", Mode: "z", Driver: "other"},
+		{Destination: "/anon", Anonymous: true, Driver: "other"},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("Volumes (-want +got):\n%s", diff)
 	}
 }
