@@ -23,9 +23,9 @@ type VolumeMount struct {
 	// NoCopy keeps the image's content at Destination out of an empty volume.
 	NoCopy bool
 	// CopiedUp records that the image's content was copied into the volume
-	// (or found it not empty, or had nothing to copy) at the container's
-	// first start. As with Docker it happens once: a volume the container
-	// empties later stays empty across restarts.
+	// (or found it not empty, or had nothing to copy), which happens when
+	// the container is created. As with Docker it happens once: a volume
+	// the container empties later stays empty across restarts.
 	CopiedUp bool `json:",omitempty"`
 	// Anonymous volumes were created for this container (an image's VOLUME,
 	// `-v /path`, --mount without a source); rm -v and --rm remove them.

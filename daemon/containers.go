@@ -88,6 +88,12 @@ func (d *Daemon) CreateContainer(ctx context.Context, name string, cfg *containe
 		d.containers.Delete(c)
 		return container.CreateResponse{}, fmt.Errorf("prepare rootfs: %w", err)
 	}
+	if err := d.copyUpVolumes(ctx, c); err != nil {
+		d.releaseVolumes(ctx, c, true)
+		d.layers.Release(ctx, c.Dir())
+		d.containers.Delete(c)
+		return container.CreateResponse{}, err
+	}
 	if err := d.containers.Save(c); err != nil {
 		d.releaseVolumes(ctx, c, true)
 		d.layers.Release(ctx, c.Dir())

@@ -181,16 +181,22 @@ VOLUME /data
 	}
 }
 
-// TestVolumeCopyUpOnce: the image's content is copied into a volume at the
-// container's first start only; a volume the container empties stays empty
-// when it starts again, also after the daemon restarts.
+// TestVolumeCopyUpOnce: the image's content is copied into a volume when
+// the container is created, and only then; a volume the container empties
+// stays empty when it starts again, also after the daemon restarts.
 func TestVolumeCopyUpOnce(t *testing.T) {
 	e := newEnv(t)
 	img, vol, ctr := name("seedonce"), name("once"), name("oncectr")
+	created, createdVol := name("oncecreated"), name("oncecreated")
 	ctx := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nRUN mkdir /data && echo seed > /data/f\n"})
 	e.mustBuild(t, "docker", "-t", img, ctx)
 	t.Cleanup(func() { e.docker(t, "rmi", "-f", img) })
-	e.cleanupVolumes(t, []string{ctr}, []string{vol})
+	e.cleanupVolumes(t, []string{ctr, created}, []string{vol, createdVol})
+
+	e.mustDocker(t, "create", "--name", created, "-v", createdVol+":/data", img, "true")
+	if got := e.mustDocker(t, "run", "--rm", "-v", createdVol+":/d", "busybox", "ls", "/d"); got != "f" {
+		t.Errorf("the volume of a created container holds %q", got)
+	}
 
 	if got := e.mustDocker(t, "run", "--name", ctr, "-v", vol+":/data", img, "sh", "-c", "ls -A /data; rm -f /data/f"); got != "f" {
 		t.Fatalf("first start: /data holds %q", got)
