@@ -104,10 +104,10 @@ func (d *Daemon) populateVolumes(ctx context.Context, c *gcontainer.Container, r
 }
 
 // mountVolumes returns c's volumes with the host directories to bind, with
-// the container's rootfs mounted at rootfs. The image's content is copied
-// into them at create (copyUpVolumes); this copies it for the containers
-// created by a gantryd that did so at their first start. The caller holds
-// c.Lock and saves c.
+// the container's rootfs mounted at rootfs. The image's content went into
+// them at create (copyUpVolumes); a container whose record predates that
+// (an older gantryd copied at every start) gets its copy here, once. The
+// caller holds c.Lock and saves c.
 func (d *Daemon) mountVolumes(ctx context.Context, c *gcontainer.Container, rootfs string) ([]gcontainer.VolumeMount, error) {
 	if err := d.populateVolumes(ctx, c, rootfs); err != nil {
 		return nil, err
