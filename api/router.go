@@ -200,6 +200,16 @@ func splitVersion(path string) (version, rest string) {
 	return seg, "/" + rest
 }
 
+// requestVersion is the API version a request asks for: the /v1.NN prefix
+// of its path, or the server's version when it has none, as with dockerd.
+// ServeHTTP has refused versions outside the supported range.
+func (s *Server) requestVersion(r *http.Request) string {
+	if v, _ := splitVersion(r.URL.Path); v != "" {
+		return v
+	}
+	return s.opts.APIVersion
+}
+
 // compareVersions compares dotted versions numerically ("1.9" < "1.24"),
 // returning -1, 0 or 1; missing parts count as 0.
 func compareVersions(a, b string) int {

@@ -56,12 +56,20 @@ func (s *Server) removeVolume(w http.ResponseWriter, r *http.Request, name strin
 }
 
 // pruneVolumes answers POST /volumes/prune?filters= with the names removed
-// and the space reclaimed.
+// and the space reclaimed. Before API 1.42 a prune removed every unused
+// volume, named ones too: such requests get the filter all=true, as dockerd
+// gives them.
 func (s *Server) pruneVolumes(w http.ResponseWriter, r *http.Request, _ string) {
 	filters, err := decodeFilters(r.URL.Query().Get("filters"))
 	if err != nil {
 		writeError(w, err)
 		return
+	}
+	if compareVersions(s.requestVersion(r), "1.42") < 0 {
+		if filters == nil {
+			filters = Filters{}
+		}
+		filters["all"] = map[string]bool{"true": true}
 	}
 	report, err := s.b.VolumesPrune(r.Context(), filters)
 	if err != nil {

@@ -144,3 +144,32 @@ func TestVolumeRoutes(t *testing.T) {
 		t.Fatalf("remove: %d", resp.StatusCode)
 	}
 }
+
+// TestVolumePruneVersion: before API 1.42 a prune removes every unused
+// volume (filter all=true), from 1.42 only what the filters ask.
+func TestVolumePruneVersion(t *testing.T) {
+	tests := []struct {
+		name       string
+		apiVersion string // the server's; "" for the default
+		path       string
+		want       Filters
+	}{
+		{"1.41", "", "/v1.41/volumes/prune", Filters{"all": {"true": true}}},
+		{"1.41 all=false", "", `/v1.41/volumes/prune?filters={"all":["false"],"label":["a"]}`, Filters{"all": {"true": true}, "label": {"a": true}}},
+		{"1.42", "", "/v1.42/volumes/prune", nil},
+		{"1.42 all", "", `/v1.42/volumes/prune?filters={"all":["true"]}`, Filters{"all": {"true": true}}},
+		{"unversioned", "", "/volumes/prune", nil},
+		{"unversioned on a 1.41 server", "1.41", "/volumes/prune", Filters{"all": {"true": true}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ts := startServer(t, Options{APIVersion: tt.apiVersion})
+			if resp, body := ts.do(t, "POST", tt.path, ""); resp.StatusCode != 200 {
+				t.Fatalf("%d %s", resp.StatusCode, body)
+			}
+			if diff := cmp.Diff([]Filters{tt.want}, ts.b.volumes.prunes); diff != "" {
+				t.Errorf("filters passed to the backend (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

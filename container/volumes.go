@@ -22,6 +22,11 @@ type VolumeMount struct {
 	ReadOnly    bool
 	// NoCopy keeps the image's content at Destination out of an empty volume.
 	NoCopy bool
+	// CopiedUp records that the image's content was copied into the volume
+	// (or found it not empty, or had nothing to copy), which happens when
+	// the container is created. As with Docker it happens once: a volume
+	// the container empties later stays empty across restarts.
+	CopiedUp bool `json:",omitempty"`
 	// Anonymous volumes were created for this container (an image's VOLUME,
 	// `-v /path`, --mount without a source); rm -v and --rm remove them.
 	Anonymous bool
@@ -40,11 +45,16 @@ type VolumeMount struct {
 // -v NAME:/path and --mount type=volume name volumes (without a source,
 // --mount makes an anonymous one), and each path of cfg.Volumes (the
 // image's VOLUME instructions, `-v /path`) that no bind, mount or tmpfs
-// covers gets an anonymous volume. A spec that does not parse is an
+// covers gets an anonymous volume; -v and VOLUME volumes take
+// hc.VolumeDriver (--volume-driver). A spec that does not parse is an
 // invalid-argument error, and so are a --mount bind whose source is missing
-// and two -v, --mount or --tmpfs on one destination (as Docker, at create); volume names are checked when the volumes are
-// created.
+// and two -v, --mount or --tmpfs on one destination (as Docker, at create);
+// volume names are checked when the volumes are created. VolumesFrom is a
+// not-implemented error.
 func Volumes(cfg *container.Config, hc *container.HostConfig) ([]VolumeMount, error) {
+	if len(hc.VolumesFrom) > 0 {
+		return nil, errdefs.ErrNotImplemented.WithMessage("--volumes-from is not supported by gantry yet")
+	}
 	var out []VolumeMount
 	taken, tmpfs := map[string]bool{}, map[string]bool{}
 	for dst := range hc.Tmpfs {
@@ -53,7 +63,11 @@ func Volumes(cfg *container.Config, hc *container.HostConfig) ([]VolumeMount, er
 	for _, bind := range hc.Binds {
 		src, dst, mode, err := specParseBind(bind)
 		if err == nil && !filepath.IsAbs(dst) {
-			err = fmt.Errorf("invalid mount path: '%s' mount path must be absolute", dst)
+			typ := mount.TypeVolume
+			if filepath.IsAbs(src) {
+				typ = mount.TypeBind
+			}
+			err = fmt.Errorf("invalid mount config for type %q: invalid mount path: '%s' mount path must be absolute", typ, dst)
 		}
 		if err != nil {
 			return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid volume specification: '%s': %v", bind, err))
@@ -69,7 +83,7 @@ func Volumes(cfg *container.Config, hc *container.HostConfig) ([]VolumeMount, er
 			text = "z"
 		}
 		out = append(out, VolumeMount{
-			Name: src, Destination: filepath.Clean(dst), Mode: text,
+			Name: src, Destination: filepath.Clean(dst), Mode: text, Driver: hc.VolumeDriver,
 			ReadOnly: slices.Contains(mode, "ro"), NoCopy: slices.Contains(mode, "nocopy"),
 		})
 	}
@@ -98,7 +112,7 @@ func Volumes(cfg *container.Config, hc *container.HostConfig) ([]VolumeMount, er
 		}
 		if dst = filepath.Clean(dst); !taken[dst] {
 			taken[dst] = true
-			out = append(out, VolumeMount{Destination: dst, Anonymous: true})
+			out = append(out, VolumeMount{Destination: dst, Anonymous: true, Driver: hc.VolumeDriver})
 		}
 	}
 	return out, nil

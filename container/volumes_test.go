@@ -51,7 +51,8 @@ func TestVolumesErrors(t *testing.T) {
 		text string
 	}{
 		{"bind without destination", container.Config{}, container.HostConfig{Binds: []string{"data"}}, errdefs.IsInvalidArgument, "invalid volume specification: 'data'"},
-		{"relative destination", container.Config{}, container.HostConfig{Binds: []string{"data:rel"}}, errdefs.IsInvalidArgument, "mount path must be absolute"},
+		{"relative destination", container.Config{}, container.HostConfig{Binds: []string{"data:rel"}}, errdefs.IsInvalidArgument, `invalid volume specification: 'data:rel': invalid mount config for type "volume": invalid mount path: 'rel' mount path must be absolute`},
+		{"relative bind destination", container.Config{}, container.HostConfig{Binds: []string{"/tmp:rel:ro"}}, errdefs.IsInvalidArgument, `invalid volume specification: '/tmp:rel:ro': invalid mount config for type "bind": invalid mount path: 'rel' mount path must be absolute`},
 		{"bad mode", container.Config{}, container.HostConfig{Binds: []string{"data:/d:xyz"}}, errdefs.IsInvalidArgument, "invalid mode: xyz"},
 		{"relative VOLUME", container.Config{Volumes: map[string]struct{}{"rel": {}}}, container.HostConfig{}, errdefs.IsInvalidArgument, "mount path must be absolute"},
 		{"mount without target", container.Config{}, container.HostConfig{Mounts: []mount.Mount{{Type: mount.TypeVolume, Source: "v"}}}, errdefs.IsInvalidArgument, `invalid mount config for type "volume": field Target must not be empty`},
@@ -61,6 +62,7 @@ func TestVolumesErrors(t *testing.T) {
 		{"bind and volume on one path", container.Config{}, container.HostConfig{Binds: []string{"/tmp:/data"}, Mounts: []mount.Mount{{Type: mount.TypeVolume, Source: "v", Target: "/data"}}}, errdefs.IsInvalidArgument, "Duplicate mount point: /data"},
 		{"two mounts on one path", container.Config{}, container.HostConfig{Mounts: []mount.Mount{{Type: mount.TypeVolume, Target: "/data"}, {Type: mount.TypeTmpfs, Target: "/data"}}}, errdefs.IsInvalidArgument, "Duplicate mount point: /data"},
 		{"volume and --tmpfs on one path", container.Config{}, container.HostConfig{Binds: []string{"a:/data"}, Tmpfs: map[string]string{"/data/": ""}}, errdefs.IsInvalidArgument, "Duplicate mount point: /data"},
+		{"volumes-from", container.Config{}, container.HostConfig{VolumesFrom: []string{"other"}}, errdefs.IsNotImplemented, "--volumes-from is not supported"},
 		{"subpath", container.Config{}, container.HostConfig{Mounts: []mount.Mount{{Type: mount.TypeVolume, Source: "v", Target: "/v", VolumeOptions: &mount.VolumeOptions{Subpath: "x"}}}}, errdefs.IsNotImplemented, "subpath"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -69,5 +71,21 @@ func TestVolumesErrors(t *testing.T) {
 				t.Fatalf("got %v, want %q", err, tc.text)
 			}
 		})
+	}
+}
+
+func TestVolumesVolumeDriver(t *testing.T) {
+	cfg := &container.Config{Volumes: map[string]struct{}{"/anon": {}}}
+	hc := &container.HostConfig{Binds: []string{"v:/v"}, VolumeDriver: "other"}
+	got, err := Volumes(cfg, hc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []VolumeMount{
+		{Name: "v", Destination: "/v", Mode: "z", Driver: "other"},
+		{Destination: "/anon", Anonymous: true, Driver: "other"},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("Volumes (-want +got):\n%s", diff)
 	}
 }

@@ -88,6 +88,12 @@ func (d *Daemon) CreateContainer(ctx context.Context, name string, cfg *containe
 		d.containers.Delete(c)
 		return container.CreateResponse{}, fmt.Errorf("prepare rootfs: %w", err)
 	}
+	if err := d.copyUpVolumes(ctx, c); err != nil {
+		d.releaseVolumes(ctx, c, true)
+		d.layers.Release(ctx, c.Dir())
+		d.containers.Delete(c)
+		return container.CreateResponse{}, err
+	}
 	if err := d.containers.Save(c); err != nil {
 		d.releaseVolumes(ctx, c, true)
 		d.layers.Release(ctx, c.Dir())
@@ -109,6 +115,7 @@ func (d *Daemon) Containers(ctx context.Context, opts api.ContainerListOptions) 
 		st := c.State
 		name := c.Name
 		ports, nets := portSummaries(c.Ports), copyNetworks(c.Networks)
+		mounts := d.mountPoints(c) // a start records the volumes' copy-up
 		c.Unlock()
 		if !opts.All && opts.Limit <= 0 && !st.IsRunning() && len(opts.Filters["status"]) == 0 {
 			continue
@@ -127,7 +134,7 @@ func (d *Daemon) Containers(ctx context.Context, opts api.ContainerListOptions) 
 			Labels:          c.Config.Labels,
 			State:           container.ContainerState(st.Status),
 			Status:          statusText(st),
-			Mounts:          d.mountPoints(c),
+			Mounts:          mounts,
 			NetworkSettings: &container.NetworkSettingsSummary{Networks: nets},
 		}
 		s.HostConfig.NetworkMode = string(c.HostConfig.NetworkMode)

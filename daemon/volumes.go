@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
 	mvolume "github.com/moby/moby/api/types/volume"
+	"golang.org/x/sys/unix"
 
 	"github.com/gantry/gantry/api"
 	gcontainer "github.com/gantry/gantry/container"
@@ -64,20 +66,57 @@ func (d *Daemon) referenceVolumes() {
 	}
 }
 
-// mountVolumes returns c's volumes with the host directories to bind, after
-// copying the image's content into the empty ones (unless nocopy), with the
-// container's rootfs mounted at rootfs.
+// copyUpVolumes copies, as c is created, the image's content into each of
+// its volumes that is empty and not nocopy, as dockerd does; c.Volumes
+// records it, for the caller to save. The caller holds c.Lock.
+func (d *Daemon) copyUpVolumes(ctx context.Context, c *gcontainer.Container) error {
+	if !slices.ContainsFunc(c.Volumes, needsCopyUp) {
+		return nil
+	}
+	fd, undo, err := d.openRootLocked(ctx, c, readRootfs)
+	if err != nil {
+		return err
+	}
+	defer undo()
+	defer unix.Close(fd)
+	return d.populateVolumes(ctx, c, "/proc/self/fd/"+strconv.Itoa(fd))
+}
+
+// needsCopyUp reports whether the image's content is still to be copied
+// into the volume vm.
+func needsCopyUp(vm gcontainer.VolumeMount) bool { return !vm.NoCopy && !vm.CopiedUp }
+
+// populateVolumes copies the image's content from rootfs into those of c's
+// volumes that need it (needsCopyUp) and records it in c.Volumes. It
+// happens once per mount: a volume emptied later stays empty.
+func (d *Daemon) populateVolumes(ctx context.Context, c *gcontainer.Container, rootfs string) error {
+	for i := range c.Volumes {
+		vm := &c.Volumes[i]
+		if !needsCopyUp(*vm) {
+			continue
+		}
+		if err := d.volumes.Populate(ctx, vm.Name, rootfs, vm.Destination); err != nil {
+			return err
+		}
+		vm.CopiedUp = true
+	}
+	return nil
+}
+
+// mountVolumes returns c's volumes with the host directories to bind, with
+// the container's rootfs mounted at rootfs. The image's content went into
+// them at create (copyUpVolumes); a container whose record predates that
+// (an older gantryd copied at every start) gets its copy here, once. The
+// caller holds c.Lock and saves c.
 func (d *Daemon) mountVolumes(ctx context.Context, c *gcontainer.Container, rootfs string) ([]gcontainer.VolumeMount, error) {
+	if err := d.populateVolumes(ctx, c, rootfs); err != nil {
+		return nil, err
+	}
 	out := slices.Clone(c.Volumes)
 	for i := range out {
 		v, err := d.volumes.Get(out[i].Name)
 		if err != nil {
 			return nil, err
-		}
-		if !out[i].NoCopy {
-			if err := d.volumes.Populate(ctx, v.Name, rootfs, out[i].Destination); err != nil {
-				return nil, err
-			}
 		}
 		out[i].Source = v.Mountpoint()
 	}

@@ -2,6 +2,7 @@ package integration
 
 import (
 	"encoding/json"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -10,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/volume"
 )
 
 // cleanupVolumes removes, when the test ends, the containers and then the
@@ -102,6 +104,17 @@ func TestNamedVolume(t *testing.T) {
 	if r := e.docker(t, "volume", "rm", "-f", vol); r.Code != 0 {
 		t.Errorf("volume rm -f of an unknown volume:\n%s", r)
 	}
+	// Through the API: the CLI answers a 404 from create with a pull.
+	status, _, body = e.api(t, "POST", "/containers/create", strings.NewReader(`{"Image":"busybox","Cmd":["true"],"HostConfig":{"Binds":["`+vol+`:/data"],"VolumeDriver":"other"}}`))
+	if want := `error looking up volume plugin other: plugin "other" not found`; status < 400 || !strings.Contains(apiMessage(t, body), want) {
+		t.Errorf("--volume-driver of an unknown driver: %d %s\nwant %q", status, body, want)
+	}
+	if !e.External {
+		r = e.docker(t, "create", "--volumes-from", user, "busybox", "true")
+		if want := "--volumes-from is not supported by gantry yet"; r.Code == 0 || !strings.Contains(r.Stderr, want) {
+			t.Errorf("--volumes-from:\n%s\nwant %q", r, want)
+		}
+	}
 	r = e.docker(t, "volume", "create", "bad/name")
 	if want := `create bad/name: "bad/name" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, use absolute path`; r.Code == 0 || !strings.Contains(r.Stderr, want) {
 		t.Errorf("invalid name:\n%s", r)
@@ -168,6 +181,39 @@ VOLUME /data
 	}
 }
 
+// TestVolumeCopyUpOnce: the image's content is copied into a volume when
+// the container is created, and only then; a volume the container empties
+// stays empty when it starts again, also after the daemon restarts.
+func TestVolumeCopyUpOnce(t *testing.T) {
+	e := newEnv(t)
+	img, vol, ctr := name("seedonce"), name("once"), name("oncectr")
+	created, createdVol := name("oncecreated"), name("oncecreated")
+	ctx := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nRUN mkdir /data && echo seed > /data/f\n"})
+	e.mustBuild(t, "docker", "-t", img, ctx)
+	t.Cleanup(func() { e.docker(t, "rmi", "-f", img) })
+	e.cleanupVolumes(t, []string{ctr, created}, []string{vol, createdVol})
+
+	e.mustDocker(t, "create", "--name", created, "-v", createdVol+":/data", img, "true")
+	if got := e.mustDocker(t, "run", "--rm", "-v", createdVol+":/d", "busybox", "ls", "/d"); got != "f" {
+		t.Errorf("the volume of a created container holds %q", got)
+	}
+
+	if got := e.mustDocker(t, "run", "--name", ctr, "-v", vol+":/data", img, "sh", "-c", "ls -A /data; rm -f /data/f"); got != "f" {
+		t.Fatalf("first start: /data holds %q", got)
+	}
+	if got := e.mustDocker(t, "start", "-a", ctr); got != "" {
+		t.Errorf("after a restart the emptied volume holds %q", got)
+	}
+	if e.External {
+		return
+	}
+	e.killDaemon(t)
+	e.startDaemon(t)
+	if got := e.mustDocker(t, "start", "-a", ctr); got != "" {
+		t.Errorf("after a daemon restart the emptied volume holds %q", got)
+	}
+}
+
 // TestVolumePrune: prune removes unused anonymous volumes, --all unused
 // named ones too, never volumes in use.
 func TestVolumePrune(t *testing.T) {
@@ -209,6 +255,32 @@ func TestVolumePrune(t *testing.T) {
 	}
 }
 
+// TestVolumePruneAPIVersion: a prune asked for with an API version before
+// 1.42 removes unused named volumes too, as dockerd did then.
+func TestVolumePruneAPIVersion(t *testing.T) {
+	e := newEnv(t)
+	label := "gt.prunev=" + randHex(4)
+	named := name("pvnamed")
+	e.cleanupVolumes(t, nil, []string{named})
+	e.mustDocker(t, "volume", "create", "--label", label, named)
+	filters := "?filters=" + url.QueryEscape(`{"label":["`+label+`"]}`)
+
+	if !e.External { // dockerd before 23 does not speak 1.42
+		status, _, body := e.api(t, "POST", "/v1.42/volumes/prune"+filters, nil)
+		if status != 200 || strings.Contains(body, named) || !e.volumeExists(t, named) {
+			t.Errorf("1.42 prune: %d %s", status, body)
+		}
+	}
+	status, _, body := e.api(t, "POST", "/v1.41/volumes/prune"+filters, nil)
+	var report volume.PruneReport
+	if err := json.Unmarshal([]byte(body), &report); status != 200 || err != nil || !slices.Equal(report.VolumesDeleted, []string{named}) {
+		t.Errorf("1.41 prune: %d %s", status, body)
+	}
+	if e.volumeExists(t, named) {
+		t.Error("a 1.41 prune kept an unused named volume")
+	}
+}
+
 // TestBindsAndTmpfs: read-only binds refuse writes, -v creates a missing
 // host directory while --mount type=bind refuses one, and tmpfs mounts from
 // --mount and --tmpfs exist with their sizes.
@@ -233,6 +305,10 @@ func TestBindsAndTmpfs(t *testing.T) {
 	e.mustDocker(t, "run", "--rm", "-v", missing+":/m", "busybox", "sh", "-c", "echo w > /m/f")
 	if b, err := os.ReadFile(filepath.Join(missing, "f")); err != nil || string(b) != "w\n" {
 		t.Errorf("-v with a missing host directory: %q %v", b, err)
+	}
+	r = e.docker(t, "create", "-v", host+":rel", "busybox", "true")
+	if want := "invalid volume specification: '" + host + `:rel': invalid mount config for type "bind": invalid mount path: 'rel' mount path must be absolute`; r.Code == 0 || !strings.Contains(r.Stderr, want) {
+		t.Errorf("-v with a relative destination:\n%s\nwant %q", r, want)
 	}
 	gone := filepath.Join(host, "gone")
 	r = e.docker(t, "create", "--mount", "type=bind,src="+gone+",dst=/x", "busybox", "true")
