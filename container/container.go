@@ -61,7 +61,7 @@ type Container struct {
 	Ports network.PortMap `json:",omitempty"`
 
 	mu      sync.Mutex
-	copying bool          // a copy writes the stopped filesystem (SetCopying)
+	copying bool          // a copy writes the filesystem (SetCopying)
 	changed chan struct{} // closed and replaced on every state change
 	removed chan struct{} // closed once the container is removed
 	Streams *Streams      `json:"-"`
@@ -135,17 +135,16 @@ func (c *Container) SetRemoving() {
 	c.notify()
 }
 
-// SetCopying marks c's stopped filesystem as written, or no longer, by an
-// operation that does not hold Lock while it writes (docker cp into a
-// stopped container, whose snapshot it mounts). Meanwhile a start or a
-// removal waits for it (WaitCopy), and so does another such copy. The
-// caller holds Lock.
+// SetCopying marks c's filesystem as written, or no longer, by an
+// operation that does not hold Lock while it writes (docker cp into the
+// container). Meanwhile a start or a removal waits for it (WaitCopy), and
+// so does another such copy. The caller holds Lock.
 func (c *Container) SetCopying(on bool) {
 	c.copying = on
 	c.notify()
 }
 
-// WaitCopy waits until no copy writes c's stopped filesystem (SetCopying).
+// WaitCopy waits until no copy writes c's filesystem (SetCopying).
 // The caller holds Lock, which WaitCopy releases while it waits and holds
 // again when it returns, then with ctx's error if ctx ended first.
 func (c *Container) WaitCopy(ctx context.Context) error {

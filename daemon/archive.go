@@ -27,10 +27,10 @@ const (
 	// readLive reads the filesystem as the container's processes see it:
 	// a running container's root (/proc/<pid>/root), mounts included.
 	readLive rootAccess = iota
-	// writeLive is readLive for an operation that changes files. A
-	// stopped container is marked as copying (SetCopying) until the
-	// release, so that it neither starts nor is removed meanwhile; a
-	// running one needs nothing: the open root pins its filesystem.
+	// writeLive is readLive for an operation that changes files. The
+	// container is marked as copying (SetCopying) until the release, so
+	// that it neither starts (again, should it exit meanwhile) nor is
+	// removed while the copy writes.
 	writeLive
 	// readRootfs reads the rootfs alone (image layers and changes), without
 	// what is mounted on it.
@@ -138,8 +138,9 @@ func pipe(write func(io.Writer) error, release func()) io.ReadCloser {
 // rootfs (readRootfs). A stopped container's rootfs is mounted in tmp/
 // for the operation alone, and unmounted at the release: for reads a
 // read-only view, which does not stand in the way of a start; for writes
-// its read-write snapshot, the container marked as copying until the
-// release (also for a read when the view lacks a mount destination). Its
+// its read-write snapshot (also for a read when the view lacks a mount
+// destination). A write, to a running container too, marks it as copying
+// until the release: start and remove wait for that. Its
 // volumes and binds are mounted there too (not for readRootfs), as
 // dockerd mounts them for docker cp. c's lock is held only while the root is opened, never during
 // the operation, which may be as slow as its client.
@@ -166,7 +167,10 @@ func (d *Daemon) openRoot(ctx context.Context, c *gcontainer.Container, access r
 	if err != nil {
 		return -1, nil, fmt.Errorf("open the filesystem of container %s: %w", c.Name, err)
 	}
-	copying := access == writeLive && !c.State.IsRunning()
+	// A write marks the container as copying, running or not: a running
+	// one may exit meanwhile, and its next start must not mount its
+	// snapshot again while the copy still writes through the old mount.
+	copying := access == writeLive
 	if copying {
 		c.SetCopying(true)
 	}

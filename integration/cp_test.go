@@ -313,6 +313,18 @@ func TestCpStalledUpload(t *testing.T) {
 			start := make(chan result, 1)
 			if ctr == stopped {
 				go func() { start <- e.docker(t, "start", "-a", ctr) }()
+			} else {
+				// The container exits meanwhile: its next start waits for
+				// the copy, which still writes through the old mount.
+				e.mustDocker(t, "kill", ctr)
+				e.mustDocker(t, "wait", ctr)
+				client := unixHTTPClient(strings.TrimPrefix(e.Host, "unix://"))
+				client.Timeout = time.Second
+				if resp, err := client.Post("http://d/containers/"+ctr+"/start", "", nil); err == nil {
+					resp.Body.Close()
+					t.Fatalf("start during the upload answered %s; want it to wait for the copy", resp.Status)
+				}
+				go func() { start <- e.docker(t, "start", ctr) }()
 			}
 
 			writeFile("later", "written after the stall\n")
@@ -325,7 +337,12 @@ func TestCpStalledUpload(t *testing.T) {
 				if r := <-start; r.Code != 0 || r.Stdout != "written after the stall\n" {
 					t.Errorf("docker start -a during the upload:\n%s", r)
 				}
-			} else if got := e.catFile(t, ctr, "/tmp/later"); got != "written after the stall\n" {
+				return
+			}
+			if r := <-start; r.Code != 0 {
+				t.Fatalf("docker start after the upload:\n%s", r)
+			}
+			if got := e.catFile(t, ctr, "/tmp/later"); got != "written after the stall\n" {
 				t.Errorf("/tmp/later = %q", got)
 			}
 		})
