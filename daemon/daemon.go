@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -234,8 +235,10 @@ func unmountUnder(root string) error {
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		fields := strings.Fields(sc.Text())
-		if len(fields) > 4 && strings.HasPrefix(fields[4], root+"/") {
-			targets = append(targets, fields[4])
+		if len(fields) > 4 {
+			if target := unescapeMountPath(fields[4]); strings.HasPrefix(target, root+"/") {
+				targets = append(targets, target)
+			}
 		}
 	}
 	for i := len(targets) - 1; i >= 0; i-- {
@@ -244,6 +247,26 @@ func unmountUnder(root string) error {
 		}
 	}
 	return sc.Err()
+}
+
+// unescapeMountPath decodes a path of /proc/self/mountinfo, where the
+// kernel writes space, tab, newline and backslash as octal escapes (\040).
+func unescapeMountPath(s string) string {
+	if !strings.Contains(s, "\\") {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(n))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
 }
 
 func rootfsPath(c *container.Container) string { return filepath.Join(c.Dir(), "rootfs") }
