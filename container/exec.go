@@ -167,7 +167,7 @@ func ExecProcess(root string, spec *specs.Spec, ctr *container.Config, hc *conta
 	if hostname == "" {
 		hostname = ctr.Hostname
 	}
-	p.Env = specEnv(append(slices.Clone(ctr.Env), cfg.Env...), hostname, home, cfg.Tty)
+	p.Env = specEnv(append(slices.Clone(ctr.Env), cfg.Env...), nil, hostname, home, cfg.Tty)
 	switch {
 	case cfg.WorkingDir != "":
 		p.Cwd = cfg.WorkingDir

@@ -24,6 +24,9 @@ type SpecInput struct {
 	// WorkingDir, User, Tty, Hostname, ...).
 	Config     *container.Config
 	HostConfig *container.HostConfig // nil means the zero HostConfig
+	// LinkEnv is the environment legacy links give the process, which
+	// Config.Env overrides.
+	LinkEnv []string
 	// Files on the host bind-mounted to /etc/hosts, /etc/hostname and
 	// /etc/resolv.conf; an empty path means no mount.
 	HostsPath, HostnamePath, ResolvConfPath string
@@ -131,7 +134,7 @@ func Spec(in SpecInput) (*specs.Spec, error) {
 		Terminal: cfg.Tty,
 		User:     usr,
 		Args:     args,
-		Env:      specEnv(cfg.Env, hostname, home, cfg.Tty),
+		Env:      specEnv(cfg.Env, in.LinkEnv, hostname, home, cfg.Tty),
 		Cwd:      cwd,
 		// Like execve, a non-root user keeps only the bounding set.
 		Capabilities: &specs.LinuxCapabilities{Bounding: caps},
@@ -229,14 +232,16 @@ func specHostname(id, configured string, mode container.NetworkMode) (string, er
 	return id, nil
 }
 
-// specEnv is Docker's environment: PATH, HOSTNAME and (with a tty) TERM, then
-// the config's variables replacing those of the same name ("NAME" alone
-// removes NAME), then HOME from passwd when the config does not set it.
-func specEnv(configEnv []string, hostname, home string, tty bool) []string {
+// specEnv is Docker's environment: PATH, HOSTNAME and (with a tty) TERM,
+// then linkEnv, then the config's variables replacing those of the same name
+// ("NAME" alone removes NAME), then HOME from passwd when the config does
+// not set it.
+func specEnv(configEnv, linkEnv []string, hostname, home string, tty bool) []string {
 	env := []string{specDefaultPath, "HOSTNAME=" + hostname}
 	if tty {
 		env = append(env, "TERM=xterm")
 	}
+	env = append(env, linkEnv...)
 	for _, kv := range configEnv {
 		name, _, hasValue := strings.Cut(kv, "=")
 		i := slices.IndexFunc(env, func(e string) bool { return strings.HasPrefix(e, name+"=") })

@@ -3,6 +3,7 @@ package daemon
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"net/netip"
 	"os"
 	"slices"
@@ -160,40 +161,41 @@ func parseLink(s string) (name, alias string, err error) {
 
 // extraHosts are the lines a container's hosts file has before its own
 // address: its --add-host entries, then (on the default bridge) its legacy
-// links, each "address<TAB>alias hostname name" as Docker writes them. A
-// linked container that is not running, or not on the default bridge, is
-// an error, as with Docker.
-func (d *Daemon) extraHosts(c *gcontainer.Container) ([]string, error) {
-	var lines []string
+// links, each "address<TAB>alias hostname name" as Docker writes them; and,
+// if c is on the default bridge, the environment its links give it (see
+// linkEnv). A linked container that is not running, or not on the default
+// bridge, is an error, as with Docker.
+func (d *Daemon) extraHosts(c *gcontainer.Container) (lines, env []string, err error) {
 	for _, h := range c.HostConfig.ExtraHosts {
 		name, addr, err := parseExtraHost(h)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if addr == hostGateway {
 			bridge, err := d.networks.Get(gnetwork.DefaultNetwork)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			addr = bridge.Gateway.String()
 		}
 		lines = append(lines, addr+"\t"+name)
 	}
 	if len(c.HostConfig.Links) == 0 {
-		return lines, nil
+		return lines, nil, nil
 	}
+	_, onBridge := c.Networks[gnetwork.DefaultNetwork]
 	eps, err := d.networks.Endpoints(gnetwork.DefaultNetwork)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for _, l := range c.HostConfig.Links {
 		name, alias, err := parseLink(l)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		child, err := d.containers.Get(name)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		// Its endpoint on the bridge tells that it runs there, without
 		// taking its lock while c's is held (two containers starting,
@@ -201,17 +203,20 @@ func (d *Daemon) extraHosts(c *gcontainer.Container) ([]string, error) {
 		i := slices.IndexFunc(eps, func(ep gnetwork.Endpoint) bool { return ep.ContainerID == child.ID })
 		if i < 0 {
 			if mode := child.HostConfig.NetworkMode; !mode.IsDefault() && !mode.IsBridge() {
-				return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("Cannot link to /%s, as it does not belong to the default network", name))
+				return nil, nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("Cannot link to /%s, as it does not belong to the default network", name))
 			}
-			return nil, errdefs.ErrConflict.WithMessage(fmt.Sprintf("Cannot link to a non running container: /%s AS /%s/%s", name, c.Name, alias))
+			return nil, nil, errdefs.ErrConflict.WithMessage(fmt.Sprintf("Cannot link to a non running container: /%s AS /%s/%s", name, c.Name, alias))
 		}
 		names := alias + " " + child.Config.Hostname
 		if alias != eps[i].Name {
 			names += " " + eps[i].Name
 		}
 		lines = append(lines, eps[i].IP.String()+"\t"+names)
+		if onBridge {
+			env = append(env, linkEnv("/"+c.Name+"/"+alias, eps[i].IP, child.Config.Env, slices.Collect(maps.Keys(child.Config.ExposedPorts)))...)
+		}
 	}
-	return lines, nil
+	return lines, env, nil
 }
 
 // primaryFirst orders a container's endpoints for its hosts file: the one

@@ -78,7 +78,7 @@ func (d *Daemon) start(ctx context.Context, c *gcontainer.Container) error {
 	if err := mount.All(mounts, rootfs); err != nil {
 		return err
 	}
-	netns, etc, err := d.setupNetwork(ctx, c)
+	netns, etc, linkEnv, err := d.setupNetwork(ctx, c)
 	if err != nil {
 		return err
 	}
@@ -91,6 +91,7 @@ func (d *Daemon) start(ctx context.Context, c *gcontainer.Container) error {
 		Rootfs:         rootfs,
 		Config:         c.Config,
 		HostConfig:     c.HostConfig,
+		LinkEnv:        linkEnv,
 		HostsPath:      filePath(etc, "hosts"),
 		HostnamePath:   filePath(etc, "hostname"),
 		ResolvConfPath: filePath(etc, "resolv.conf"),

@@ -301,28 +301,30 @@ func sortedPorts(ports []network.Port) []network.Port {
 
 // setupNetwork gives a starting container its network and writes its
 // hostname, hosts and resolv.conf files. It returns the network namespace
-// to join ("" for a new one, or the host's in host mode) and the container
-// whose files are mounted: c, or the one whose namespace c shares. The
-// caller holds c.Lock and calls releaseNetwork on error.
-func (d *Daemon) setupNetwork(ctx context.Context, c *gcontainer.Container) (string, *gcontainer.Container, error) {
+// to join ("" for a new one, or the host's in host mode), the container
+// whose files are mounted (c, or the one whose namespace c shares) and the
+// environment c's legacy links give it. The caller holds c.Lock and calls
+// releaseNetwork on error.
+func (d *Daemon) setupNetwork(ctx context.Context, c *gcontainer.Container) (netns string, etc *gcontainer.Container, linkEnv []string, err error) {
 	mode := c.HostConfig.NetworkMode
 	if mode.IsContainer() {
-		return d.sharedNetNS(c)
+		netns, etc, err := d.sharedNetNS(c)
+		return netns, etc, nil, err
 	}
-	extra, err := d.extraHosts(c)
+	extra, linkEnv, err := d.extraHosts(c)
 	if err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	if !sandboxed(mode) {
-		return "", c, writeEtcFiles(c, nil, extra)
+		return "", c, nil, writeEtcFiles(c, nil, extra)
 	}
 	primary, err := d.networkName(mode)
 	if err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	sb, err := d.networks.NewSandbox(ctx, c.ID)
 	if err != nil {
-		return "", nil, fmt.Errorf("create network namespace: %w", err)
+		return "", nil, nil, fmt.Errorf("create network namespace: %w", err)
 	}
 	d.net.mu.Lock()
 	if d.net.sandboxes == nil {
@@ -344,19 +346,19 @@ func (d *Daemon) setupNetwork(ctx context.Context, c *gcontainer.Container) (str
 		}
 		ep, err := d.join(ctx, c, sb, name, ports)
 		if err != nil {
-			return "", nil, err
+			return "", nil, nil, err
 		}
 		joined = append(joined, *ep)
 	}
 	if err := writeEtcFiles(c, joined, extra); err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	var primaryID string
 	if len(joined) > 0 {
 		primaryID = joined[0].NetworkID
 	}
 	d.registerHosts(c, extra, primaryID)
-	return sb.Path, c, nil
+	return sb.Path, c, linkEnv, nil
 }
 
 func boolRank(first bool) int {

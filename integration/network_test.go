@@ -390,7 +390,7 @@ func (e *env) waitHTTPGone(t *testing.T, port string) {
 func TestNetworkExtraHostsAndLinks(t *testing.T) {
 	e := newEnv(t)
 	db := name("db")
-	e.mustDocker(t, "run", "-d", "--name", db, "busybox", "sleep", "600")
+	e.mustDocker(t, "run", "-d", "--name", db, "--expose", "6379", "-e", "DBPASS=secret", "busybox", "sleep", "600")
 	dbIP := e.inspectField(t, db, "{{.NetworkSettings.IPAddress}}")
 	gw := e.inspectField(t, db, "{{.NetworkSettings.Gateway}}")
 	hostname := e.inspectField(t, db, "{{.Config.Hostname}}")
@@ -400,6 +400,20 @@ func TestNetworkExtraHostsAndLinks(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("/etc/hosts:\n%s\nwant a line %q", out, want)
 		}
+	}
+	// The legacy link variables, as dockerd sets them (moby's daemon/links).
+	web := name("web")
+	out = e.mustDocker(t, "run", "--rm", "--name", web, "--link", db+":my-db", "busybox", "env")
+	for _, want := range []string{
+		"MY_DB_NAME=/" + web + "/my-db\n", "MY_DB_PORT=tcp://" + dbIP + ":6379\n",
+		"MY_DB_PORT_6379_TCP_ADDR=" + dbIP + "\n", "MY_DB_PORT_6379_TCP_PROTO=tcp\n", "MY_DB_ENV_DBPASS=secret\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("env with --link %s:my-db:\n%s\nwant %q", db, out, want)
+		}
+	}
+	if strings.Contains(out, "MY_DB_ENV_PATH=") {
+		t.Errorf("env with --link %s:my-db:\n%s\nwant no MY_DB_ENV_PATH", db, out)
 	}
 	out = e.mustDocker(t, "run", "--rm", "--network", "host", "--add-host", "foo:1.2.3.4", "busybox", "cat", "/etc/hosts")
 	if !strings.Contains(out, "1.2.3.4\tfoo") {

@@ -16,18 +16,24 @@ import (
 // no datagram either way, as Docker's userland proxy does.
 const udpIdleTimeout = 90 * time.Second
 
+// udpMaxFlows bounds the flows of one held UDP port; a datagram that would
+// open another is dropped.
+const udpMaxFlows = 1024
+
 // udpProxy serves the datagrams a held UDP port receives (a container
 // sending to its own bridge's host address, which the DNAT rule leaves
 // alone, or traffic that met no rule). Each flow, a client address and the
 // local address it sent to, gets a socket connected to the container's
 // port; what comes back on it goes to the client from the held port, with
 // the local address the client sent to as its source. A flow ends after
-// idle with no datagram either way. Closing the proxy closes the held
-// socket and every flow.
+// idle with no datagram either way; at most maxFlows are open at once.
+// Closing the proxy closes the held socket and every flow.
 type udpProxy struct {
-	conn *net.UDPConn
-	to   netip.AddrPort // the container's address and port
-	idle time.Duration
+	conn     *net.UDPConn
+	to       netip.AddrPort // the container's address and port
+	idle     time.Duration
+	maxFlows int
+	done     chan struct{} // closed by Close
 
 	mu     sync.Mutex
 	flows  map[udpFlow]*net.UDPConn
@@ -54,19 +60,35 @@ func newUDPProxy(conn *net.UDPConn, to netip.AddrPort, idle time.Duration) (*udp
 		conn.Close()
 		return nil, fmt.Errorf("set IP_PKTINFO: %w", err)
 	}
-	return &udpProxy{conn: conn, to: to, idle: idle, flows: map[udpFlow]*net.UDPConn{}}, nil
+	return &udpProxy{
+		conn: conn, to: to, idle: idle, maxFlows: udpMaxFlows,
+		done: make(chan struct{}), flows: map[udpFlow]*net.UDPConn{},
+	}, nil
 }
 
 // serve forwards datagrams to the container until the proxy is closed. A
-// datagram that cannot be forwarded is dropped, as the network would.
+// datagram that cannot be forwarded, or would open a flow beyond maxFlows,
+// is dropped, as the network would. Another read error is waited out,
+// backing off from 5 ms to 1 s as the TCP proxy does.
 func (p *udpProxy) serve() {
 	buf := make([]byte, 65535)
 	oob := make([]byte, unix.CmsgSpace(unix.SizeofInet4Pktinfo))
+	var delay time.Duration
 	for {
 		n, oobn, _, from, err := p.conn.ReadMsgUDPAddrPort(buf, oob)
 		if err != nil {
-			return // closed: an unconnected UDP socket reports no other error
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			select {
+			case <-time.After(delay):
+			case <-p.done:
+				return
+			}
+			continue
 		}
+		delay = 0
 		up, err := p.flow(udpFlow{client: from, local: pktinfoLocal(oob[:oobn])})
 		if err != nil {
 			continue
@@ -75,6 +97,9 @@ func (p *udpProxy) serve() {
 		up.Write(buf[:n])
 	}
 }
+
+// errUDPFlows is flow's error when a new flow would exceed maxFlows.
+var errUDPFlows = errors.New("too many UDP flows")
 
 // flow returns the socket of the flow f, connecting it (and starting its
 // replies) if new.
@@ -86,6 +111,9 @@ func (p *udpProxy) flow(f udpFlow) (*net.UDPConn, error) {
 	}
 	if up, ok := p.flows[f]; ok {
 		return up, nil
+	}
+	if len(p.flows) >= p.maxFlows {
+		return nil, errUDPFlows
 	}
 	up, err := net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(p.to))
 	if err != nil {
@@ -130,6 +158,9 @@ func (p *udpProxy) drop(f udpFlow, up *net.UDPConn) {
 
 func (p *udpProxy) Close() error {
 	p.mu.Lock()
+	if !p.closed {
+		close(p.done)
+	}
 	p.closed = true
 	for _, up := range p.flows {
 		up.Close()

@@ -26,6 +26,37 @@ func TestUDPProxy(t *testing.T) {
 		}
 	})
 
+	t.Run("read errors are waited out", func(t *testing.T) {
+		p, addr, done := startUDPProxy(t, to, time.Minute)
+		p.conn.SetReadDeadline(time.Now()) // every read fails until cleared
+		time.Sleep(50 * time.Millisecond)
+		select {
+		case <-done:
+			t.Fatal("serve returned on a read error other than closed")
+		default:
+		}
+		p.conn.SetReadDeadline(time.Time{})
+		if got, err := askUDP(addr, "one"); err != nil || got != "one" {
+			t.Errorf("after read errors: %q, %v; want the echo", got, err)
+		}
+	})
+
+	t.Run("flow cap", func(t *testing.T) {
+		p, addr, _ := startUDPProxy(t, to, time.Minute)
+		p.mu.Lock()
+		p.maxFlows = 1
+		p.mu.Unlock()
+		if got, err := askUDP(addr, "one"); err != nil || got != "one" {
+			t.Fatalf("first client: %q, %v; want the echo", got, err)
+		}
+		if got, err := askUDP(addr, "two"); err == nil {
+			t.Errorf("second client beyond the cap: %q, want its datagram dropped", got)
+		}
+		if n := len(udpFlows(p)); n != 1 {
+			t.Errorf("%d flows, want the cap of 1", n)
+		}
+	})
+
 	t.Run("close", func(t *testing.T) {
 		p, addr, done := startUDPProxy(t, to, time.Minute)
 		if got, err := askUDP(addr, "one"); err != nil || got != "one" {
