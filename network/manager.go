@@ -250,32 +250,29 @@ func (m *Manager) Create(ctx context.Context, opts CreateOptions) (*Network, err
 }
 
 // subnetFor parses a requested subnet, refusing one that overlaps another
-// network's or a route or address of the host (such as the bridge of a
-// removed network that could not be torn down), or picks a free one.
+// network's, or picks a free one.
 func (m *Manager) subnetFor(s string) (netip.Prefix, error) {
-	var subnet netip.Prefix
+	var others []netip.Prefix
+	for _, n := range m.networks {
+		if n.rec.Subnet.IsValid() {
+			others = append(others, n.rec.Subnet)
+		}
+	}
 	if s != "" {
-		var err error
-		if subnet, err = parseSubnet(s); err != nil {
+		subnet, err := parseSubnet(s)
+		if err != nil {
 			return netip.Prefix{}, err
 		}
+		if overlapsAny(subnet, others) {
+			return netip.Prefix{}, errdefs.ErrInvalidArgument.WithMessage("Pool overlaps with other one on this address space")
+		}
+		return subnet, nil
 	}
 	taken, err := usedPrefixes()
 	if err != nil {
 		return netip.Prefix{}, fmt.Errorf("network: %w", err)
 	}
-	for _, n := range m.networks {
-		if n.rec.Subnet.IsValid() {
-			taken = append(taken, n.rec.Subnet)
-		}
-	}
-	if !subnet.IsValid() {
-		return pickSubnet(taken)
-	}
-	if overlapsAny(subnet, taken) {
-		return netip.Prefix{}, errdefs.ErrInvalidArgument.WithMessage("Pool overlaps with other one on this address space")
-	}
-	return subnet, nil
+	return pickSubnet(append(taken, others...))
 }
 
 // tearDown removes a bridge network's rules and bridge.

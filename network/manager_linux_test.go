@@ -547,24 +547,6 @@ func TestNewRemovesBridgesOfNoNetwork(t *testing.T) {
 	}
 }
 
-func TestCreateRefusesASubnetInUseOnTheHost(t *testing.T) {
-	m, _ := newManager(t)
-	// The bridge of a removed network whose teardown failed keeps its
-	// subnet on the host, though no record has it.
-	left := &Network{Bridge: "gtest-left", Subnet: netip.MustParsePrefix("10.80.0.0/24"), Gateway: netip.MustParseAddr("10.80.0.1")}
-	if _, err := ensureBridge(left); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { deleteBridge(left.Bridge) })
-	for _, subnet := range []string{"10.80.0.0/24", "10.80.0.0/16", "10.80.0.128/25"} {
-		_, err := m.Create(context.Background(), CreateOptions{Name: "x", Subnet: subnet})
-		if want := "Pool overlaps with other one on this address space"; !errdefs.IsInvalidArgument(err) || err.Error() != want {
-			t.Errorf("Create with subnet %s = %v, want %q", subnet, err, want)
-		}
-	}
-	mustCreate(t, m, CreateOptions{Name: "beside", Subnet: "10.80.1.0/24"})
-}
-
 func TestForwardPolicy(t *testing.T) {
 	_, cfg := newManager(t)
 	for _, tt := range []struct {
