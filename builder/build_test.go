@@ -28,8 +28,9 @@ import (
 // fakeRunner runs the few shell commands the tests use, on the rootfs
 // itself: "echo WORD > /PATH" and "exit N".
 type fakeRunner struct {
-	mu   sync.Mutex
-	runs []string
+	mu     sync.Mutex
+	runs   []string
+	during func() // called as each process runs, if set
 }
 
 var echoRE = regexp.MustCompile(`^echo (\S*) > (/\S+)$`)
@@ -39,6 +40,9 @@ func (f *fakeRunner) Run(_ context.Context, p Process, out io.Writer) (int, erro
 	f.mu.Lock()
 	f.runs = append(f.runs, cmd)
 	f.mu.Unlock()
+	if f.during != nil {
+		f.during()
+	}
 	for _, part := range strings.Split(cmd, ";") {
 		part = strings.TrimSpace(part)
 		if m := echoRE.FindStringSubmatch(part); m != nil {
@@ -93,7 +97,7 @@ func newTestEnv(t *testing.T) *testEnv {
 		t.Fatal(err)
 	}
 	e := &testEnv{t: t, runner: &fakeRunner{}, images: images, cs: cs, ls: ls, ctxDir: filepath.Join(root, "context")}
-	e.b, err = New(Config{Root: filepath.Join(root, "builder"), TmpDir: tmp, Content: cs, Layers: ls, Images: images, Runner: e.runner, GC: &sync.RWMutex{}})
+	e.b, err = New(Config{Root: filepath.Join(root, "builder"), TmpDir: tmp, Content: cs, Layers: ls, Images: images, Runner: e.runner, GC: &testGC{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -414,4 +418,58 @@ func (e *testEnv) listImage(t *testing.T, tag, dockerfile string) string {
 		return nil
 	})
 	return b.String()
+}
+
+// testGC is a GC that nothing collects; it counts the chains leased.
+type testGC struct {
+	sync.RWMutex
+	mu     sync.Mutex
+	chains int
+}
+
+func (g *testGC) Lease(blobs, chains []digest.Digest) func() {
+	g.mu.Lock()
+	g.chains += len(chains)
+	g.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			g.mu.Lock()
+			g.chains -= len(chains)
+			g.mu.Unlock()
+		})
+	}
+}
+
+func (g *testGC) leasedChains() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.chains
+}
+
+// TestBuildStepLeases checks that a RUN step runs with its parent's chain
+// leased and the GC lock free, and that the leases end with the build.
+func TestBuildStepLeases(t *testing.T) {
+	e := newTestEnv(t)
+	gc := e.b.cfg.GC.(*testGC)
+	var leased int
+	var locked bool
+	e.runner.during = func() {
+		leased = gc.leasedChains()
+		if gc.TryLock() {
+			gc.Unlock()
+		} else {
+			locked = true
+		}
+	}
+	e.mustBuild("FROM base\nRUN echo x > /x\n", Options{})
+	if leased == 0 {
+		t.Error("the RUN step ran with no chain leased")
+	}
+	if locked {
+		t.Error("the RUN step ran with the GC lock held")
+	}
+	if n := gc.leasedChains(); n != 0 {
+		t.Errorf("%d chains leased after the build", n)
+	}
 }

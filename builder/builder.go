@@ -41,14 +41,23 @@ type Config struct {
 	Layers  *layer.Store
 	Images  *image.Store
 	Runner  Runner
-	// GC is held for reading while a step writes a layer and records its
-	// image, so that garbage collection (which holds it for writing) never
-	// sees a layer no image references yet, nor removes a step's parent.
-	GC interface {
-		RLock()
-		RUnlock()
-	}
-	Log *slog.Logger
+	GC      GC
+	Log     *slog.Logger
+}
+
+// GC is the garbage collection of the stores a Builder writes to. A step
+// leases what it builds on (its parent's layers and blobs, the images it
+// copies from) while it runs, and holds GC for reading only while it writes
+// its layer and records its image, so that collection never sees a layer
+// no image references yet.
+type GC interface {
+	// RLock holds collection off until RUnlock.
+	RLock()
+	RUnlock()
+	// Lease keeps blobs and layers (by chain ID, with their parents) from
+	// collection until release is called. What exists when Lease returns
+	// stays until then. The caller must not hold RLock.
+	Lease(blobs, chains []digest.Digest) (release func())
 }
 
 // Builder runs builds. It is safe for concurrent use.
@@ -353,6 +362,23 @@ func (s *state) chain() digest.Digest {
 	return chain
 }
 
+// blobs are the digests of the state's layer blobs.
+func (s *state) blobs() []digest.Digest {
+	var out []digest.Digest
+	for _, l := range s.layers {
+		out = append(out, l.Digest)
+	}
+	return out
+}
+
+// chains is the state's top chain, for a lease: none for an empty rootfs.
+func (s *state) chains() []digest.Digest {
+	if c := s.chain(); c != "" {
+		return []digest.Digest{c}
+	}
+	return nil
+}
+
 func (r *run) loadImage(ctx context.Context, id digest.Digest) (*image.Image, error) {
 	return r.b.cfg.Images.Get(ctx, id)
 }
@@ -532,9 +558,9 @@ func (r *run) step(ctx context.Context, s *state, idx int, cmd instructions.Comm
 		}
 	}
 
-	r.b.cfg.GC.RLock()
+	release := r.b.cfg.GC.Lease(s.blobs(), s.chains())
 	err = r.execute(ctx, s, x, src)
-	r.b.cfg.GC.RUnlock()
+	release()
 	if err != nil {
 		return err
 	}
@@ -730,7 +756,8 @@ func exposedPorts(words []string) ([]string, error) {
 
 // commit makes the step's image: the parent's config changed by change,
 // plus, when fs is set, a layer holding what fs did to a snapshot of the
-// parent's rootfs. s moves to the new image.
+// parent's rootfs. s moves to the new image. GC is held for reading from
+// the layer's writing to the image's record.
 func (r *run) commit(ctx context.Context, s *state, x instructions.Command, change func(*dockerspec.DockerOCIImageConfig), fs func(dir, rootfs string) error, sources string) error {
 	img := cloneConfig(s.img)
 	if change != nil {
@@ -740,32 +767,36 @@ func (r *run) commit(ctx context.Context, s *state, x instructions.Command, chan
 		img.Author = m.Maintainer
 	}
 	layers := slices.Clone(s.layers)
-	if fs != nil {
-		l, blob, err := r.snapshot(ctx, s, fs)
+	record := func() error {
+		now := time.Now().UTC()
+		img.Created = &now
+		img.History = append(img.History, ocispec.History{
+			Created:    &now,
+			CreatedBy:  s.scope.CreatedBy(x, sources),
+			EmptyLayer: fs == nil,
+		})
+		data, err := json.Marshal(img)
 		if err != nil {
 			return err
 		}
+		id, err := r.b.cfg.Images.Create(ctx, data, layers, s.id)
+		if err != nil {
+			return fmt.Errorf("record image: %w", err)
+		}
+		s.id, s.img, s.layers = id, img, layers
+		return nil
+	}
+	if fs == nil {
+		r.b.cfg.GC.RLock()
+		defer r.b.cfg.GC.RUnlock()
+		return record()
+	}
+	return r.snapshot(ctx, s, fs, func(l layer.Layer, blob ocispec.Descriptor) error {
 		img.RootFS.Type = "layers"
 		img.RootFS.DiffIDs = append(img.RootFS.DiffIDs, l.DiffID)
 		layers = append(layers, blob)
-	}
-	now := time.Now().UTC()
-	img.Created = &now
-	img.History = append(img.History, ocispec.History{
-		Created:    &now,
-		CreatedBy:  s.scope.CreatedBy(x, sources),
-		EmptyLayer: fs == nil,
+		return record()
 	})
-	data, err := json.Marshal(img)
-	if err != nil {
-		return err
-	}
-	id, err := r.b.cfg.Images.Create(ctx, data, layers, s.id)
-	if err != nil {
-		return fmt.Errorf("record image: %w", err)
-	}
-	s.id, s.img, s.layers = id, img, layers
-	return nil
 }
 
 // cloneConfig is a deep copy of c.

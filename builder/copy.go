@@ -108,6 +108,9 @@ func (r *run) sources(ctx context.Context, s *state, idx int, from string, sd in
 		if err != nil {
 			return nil, err
 		}
+		if chain != "" { // the image copied from stays while the step runs
+			src.cleanup = append(src.cleanup, r.b.cfg.GC.Lease(nil, []digest.Digest{chain}))
+		}
 		mnt, cleanup, err := r.mountImage(ctx, chain)
 		if err != nil {
 			return nil, err

@@ -147,40 +147,47 @@ func applyTar(ctx context.Context, rootfs string, write func(tw *tar.Writer) err
 }
 
 // snapshot runs fn on a read-write snapshot of s's rootfs, mounted at
-// rootfs (dir is a scratch directory of the step), and stores what changed
-// as a new layer on top of s's chain. The snapshot is unmounted and removed
-// whatever happens.
-func (r *run) snapshot(ctx context.Context, s *state, fn func(dir, rootfs string) error) (layer.Layer, ocispec.Descriptor, error) {
+// rootfs (dir is a scratch directory of the step), stores what changed as
+// a new layer on top of s's chain and passes it to done. GC is held for
+// reading from the layer's storing until done returns. The snapshot is
+// unmounted and removed whatever happens.
+func (r *run) snapshot(ctx context.Context, s *state, fn func(dir, rootfs string) error, done func(layer.Layer, ocispec.Descriptor) error) error {
 	ls := r.b.cfg.Layers
 	dir, err := os.MkdirTemp(r.b.cfg.TmpDir, "build-step-")
 	if err != nil {
-		return layer.Layer{}, ocispec.Descriptor{}, err
+		return err
 	}
 	defer os.RemoveAll(dir)
 	chain := s.chain()
 	mounts, err := ls.Prepare(ctx, dir, chain)
 	if err != nil {
-		return layer.Layer{}, ocispec.Descriptor{}, fmt.Errorf("prepare snapshot: %w", err)
+		return fmt.Errorf("prepare snapshot: %w", err)
 	}
 	defer ls.Release(context.WithoutCancel(ctx), dir)
 	mnt := filepath.Join(dir, "mnt")
 	if err := os.Mkdir(mnt, 0o755); err != nil {
-		return layer.Layer{}, ocispec.Descriptor{}, err
+		return err
 	}
 	if err := mount.All(mounts, mnt); err != nil {
-		return layer.Layer{}, ocispec.Descriptor{}, fmt.Errorf("mount snapshot: %w", err)
+		return fmt.Errorf("mount snapshot: %w", err)
 	}
 	err = fn(dir, mnt)
 	if uerr := mount.Unmount(mnt); err == nil && uerr != nil {
 		err = fmt.Errorf("unmount snapshot: %w", uerr)
 	}
 	if err != nil {
-		return layer.Layer{}, ocispec.Descriptor{}, err
+		return err
 	}
 	diff, err := ls.Diff(ctx, dir, chain)
 	if err != nil {
-		return layer.Layer{}, ocispec.Descriptor{}, fmt.Errorf("diff snapshot: %w", err)
+		return fmt.Errorf("diff snapshot: %w", err)
 	}
 	defer diff.Close()
-	return StoreLayer(ctx, r.b.cfg.Content, ls, chain, diff)
+	r.b.cfg.GC.RLock()
+	defer r.b.cfg.GC.RUnlock()
+	l, blob, err := StoreLayer(ctx, r.b.cfg.Content, ls, chain, diff)
+	if err != nil {
+		return err
+	}
+	return done(l, blob)
 }

@@ -34,7 +34,9 @@ func (d *Daemon) storeLayer(ctx context.Context, parent digest.Digest, r io.Read
 	return builder.StoreLayer(ctx, d.content, d.layers, parent, r)
 }
 
-// ImportImage implements POST /images/create?fromSrc=-.
+// ImportImage implements POST /images/create?fromSrc=-. Garbage
+// collection does not wait for the upload: the layer is stored as a load
+// stores one (see loadStore).
 func (d *Daemon) ImportImage(ctx context.Context, src io.Reader, opts api.ImportOptions) (string, error) {
 	var ref reference.Named
 	if opts.Repo != "" {
@@ -53,12 +55,16 @@ func (d *Daemon) ImportImage(ctx context.Context, src io.Reader, opts api.Import
 	}
 	defer plain.Close()
 
-	d.gc.RLock()
-	defer d.gc.RUnlock()
-	l, blob, err := d.storeLayer(ctx, "", plain)
+	// As a load: the layer is leased once stored, and collection waits
+	// only from the tar's end to the image's record.
+	store := &loadStore{d: d}
+	defer store.release()
+	l, err := store.Apply(ctx, "", plain)
 	if err != nil {
 		return "", err
 	}
+	d.gc.RLock() // the config blob is garbage until the record is written
+	defer d.gc.RUnlock()
 	now := time.Now().UTC()
 	comment := opts.Message
 	if comment == "" {
@@ -71,7 +77,7 @@ func (d *Daemon) ImportImage(ctx context.Context, src io.Reader, opts api.Import
 	img.Comment = opts.Message
 	img.RootFS = ocispec.RootFS{Type: "layers", DiffIDs: []digest.Digest{l.DiffID}}
 	img.History = []ocispec.History{{Created: &now, Comment: comment}}
-	id, err := d.createImage(ctx, img, []ocispec.Descriptor{blob}, "", ref)
+	id, err := d.createImage(ctx, img, []ocispec.Descriptor{l.Blob}, "", ref)
 	if err != nil {
 		return "", err
 	}
