@@ -147,20 +147,13 @@ func newProxy(l net.Listener, to string) *proxy {
 }
 
 // serve accepts until the proxy is closed. Another Accept error (out of
-// descriptors, a connection aborted before it was accepted) is waited out,
-// backing off from 5 ms to 1 s as net/http's Server does.
+// descriptors, a connection aborted before it was accepted) is waited out.
 func (p *proxy) serve() {
 	var delay time.Duration
 	for {
 		c, err := p.Accept()
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-			select {
-			case <-time.After(delay):
-			case <-p.ctx.Done():
+			if !waitOut(err, &delay, p.ctx.Done()) {
 				return
 			}
 			continue
@@ -228,4 +221,21 @@ func (p *proxy) Close() error {
 		c.Close()
 	}
 	return err
+}
+
+// waitOut handles an error of a held port's accept or read: false when the
+// socket is closed or done is, else true after a wait that grows from 5 ms
+// to 1 s with each error in a row (delay; the caller resets it to 0 after
+// a success), as net/http's Server waits out Accept errors.
+func waitOut(err error, delay *time.Duration, done <-chan struct{}) bool {
+	if errors.Is(err, net.ErrClosed) {
+		return false
+	}
+	*delay = min(max(2*(*delay), 5*time.Millisecond), time.Second)
+	select {
+	case <-time.After(*delay):
+		return true
+	case <-done:
+		return false
+	}
 }

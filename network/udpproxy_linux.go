@@ -68,8 +68,8 @@ func newUDPProxy(conn *net.UDPConn, to netip.AddrPort, idle time.Duration) (*udp
 
 // serve forwards datagrams to the container until the proxy is closed. A
 // datagram that cannot be forwarded, or would open a flow beyond maxFlows,
-// is dropped, as the network would. Another read error is waited out,
-// backing off from 5 ms to 1 s as the TCP proxy does.
+// is dropped, as the network would. Another read error is waited out, as
+// the TCP proxy waits out Accept errors.
 func (p *udpProxy) serve() {
 	buf := make([]byte, 65535)
 	oob := make([]byte, unix.CmsgSpace(unix.SizeofInet4Pktinfo))
@@ -77,13 +77,7 @@ func (p *udpProxy) serve() {
 	for {
 		n, oobn, _, from, err := p.conn.ReadMsgUDPAddrPort(buf, oob)
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-			select {
-			case <-time.After(delay):
-			case <-p.done:
+			if !waitOut(err, &delay, p.done) {
 				return
 			}
 			continue
