@@ -118,9 +118,11 @@ func TestExec(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Stats: %v", err)
 		}
-		if s.MemoryStats.Usage == 0 || s.MemoryStats.Limit == 0 || s.PidsStats.Current != 2 ||
+		// At least the init and the exec: an earlier subtest's runc exec
+		// may still be leaving the cgroup.
+		if s.MemoryStats.Usage == 0 || s.MemoryStats.Limit == 0 || s.PidsStats.Current < 2 ||
 			s.CPUStats.CPUUsage.TotalUsage == 0 || s.CPUStats.SystemUsage == 0 || s.CPUStats.OnlineCPUs == 0 || s.Read.IsZero() {
-			t.Errorf("Stats = %+v, want memory, 2 pids, CPU figures", s)
+			t.Errorf("Stats = %+v, want memory, at least 2 pids, CPU figures", s)
 		}
 	})
 	if _, err := r.Stats(ctx, "nosuch"); !errdefs.IsNotFound(err) {
