@@ -1,15 +1,12 @@
 package daemon
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"log/slog"
 	"net/netip"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 
 	"github.com/gantry/gantry/builder"
@@ -226,47 +223,19 @@ func emptyDir(dir string) error {
 // unmountUnder undoes every mount below root, deepest first: the leftovers
 // of a gantryd that was killed.
 func unmountUnder(root string) error {
-	f, err := os.Open("/proc/self/mountinfo")
+	targets, err := mount.Under(root)
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	var targets []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) > 4 {
-			if target := unescapeMountPath(fields[4]); strings.HasPrefix(target, root+"/") {
-				targets = append(targets, target)
-			}
-		}
-	}
 	for i := len(targets) - 1; i >= 0; i-- {
+		if targets[i] == root {
+			continue
+		}
 		if err := mount.Unmount(targets[i]); err != nil {
 			return err
 		}
 	}
-	return sc.Err()
-}
-
-// unescapeMountPath decodes a path of /proc/self/mountinfo, where the
-// kernel writes space, tab, newline and backslash as octal escapes (\040).
-func unescapeMountPath(s string) string {
-	if !strings.Contains(s, "\\") {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
+	return nil
 }
 
 func rootfsPath(c *container.Container) string { return filepath.Join(c.Dir(), "rootfs") }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -93,15 +94,65 @@ func Unmount(target string) error {
 
 // Mounted reports whether target is a mount point.
 func Mounted(target string) (bool, error) {
-	data, err := os.ReadFile("/proc/self/mountinfo")
+	points, err := mountPoints()
 	if err != nil {
 		return false, err
 	}
-	for _, line := range strings.Split(string(data), "\n") {
-		f := strings.Fields(line)
-		if len(f) > 4 && f[4] == target {
+	for _, p := range points {
+		if p == target {
 			return true, nil
 		}
 	}
 	return false, nil
+}
+
+// Under returns the mount points at or below dir, in mount order (a mount
+// comes before those made on top of it).
+func Under(dir string) ([]string, error) {
+	points, err := mountPoints()
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, p := range points {
+		if p == dir || strings.HasPrefix(p, strings.TrimSuffix(dir, "/")+"/") {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// mountPoints lists the mount points of /proc/self/mountinfo, in order.
+func mountPoints() ([]string, error) {
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return nil, err
+	}
+	var points []string
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) > 4 {
+			points = append(points, unescape(f[4]))
+		}
+	}
+	return points, nil
+}
+
+// unescape decodes a path of /proc/self/mountinfo, where the kernel writes
+// space, tab, newline and backslash as octal escapes (\040).
+func unescape(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(n))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
 }

@@ -1,8 +1,8 @@
-package daemon
+package mount
 
 import "testing"
 
-func TestUnescapeMountPath(t *testing.T) {
+func TestUnescape(t *testing.T) {
 	for in, want := range map[string]string{
 		`/var/lib/gantry/tmp/rootfs-1`:          "/var/lib/gantry/tmp/rootfs-1",
 		`/data\040root/tmp/x`:                   "/data root/tmp/x",
@@ -11,8 +11,8 @@ func TestUnescapeMountPath(t *testing.T) {
 		`/not\xyzoctal`:                         `/not\xyzoctal`,
 		`/mnt/My\040Files/rootfs-2/data\040dir`: "/mnt/My Files/rootfs-2/data dir",
 	} {
-		if got := unescapeMountPath(in); got != want {
-			t.Errorf("unescapeMountPath(%q) = %q, want %q", in, got, want)
+		if got := unescape(in); got != want {
+			t.Errorf("unescape(%q) = %q, want %q", in, got, want)
 		}
 	}
 }
