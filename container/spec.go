@@ -36,6 +36,9 @@ type SpecInput struct {
 	// network, or another container's); "" gives a new one, unless the
 	// network mode is host.
 	NetNSPath string
+	// Confinement is the daemon's default seccomp profile and
+	// no-new-privileges, which HostConfig.SecurityOpt overrides.
+	Confinement Confinement
 }
 
 // specVersion is the ociVersion written: runc 1.1 and crun 1.8 accept it,
@@ -82,11 +85,12 @@ var (
 // config. It creates the working directory inside the rootfs when missing
 // (owned by the user) and the host side of -v binds, as Docker does.
 //
-// No seccomp profile is set: Debian's runc supports one, but carrying Docker's
-// profile is a separate piece of work. Privileged containers and the
+// The seccomp filter and no_new_privs come from HostConfig.SecurityOpt and
+// in.Confinement (see ParseSecurityOpt and specSeccomp): Docker's default
+// profile unless told otherwise. Privileged containers and the
 // container:<id> modes are not implemented yet (not-implemented errors); a
-// missing command, a bad bind or an unknown user or capability is an
-// invalid-argument error.
+// missing command, a bad bind, an unknown user or capability or a bad
+// --security-opt is an invalid-argument error.
 func Spec(in SpecInput) (*specs.Spec, error) {
 	if in.Config == nil {
 		return nil, errdefs.ErrInvalidArgument.WithMessage("container config is missing")
@@ -129,6 +133,10 @@ func Spec(in SpecInput) (*specs.Spec, error) {
 	if err != nil {
 		return nil, err
 	}
+	security, err := ParseSecurityOpt(hc.SecurityOpt)
+	if err != nil {
+		return nil, err
+	}
 	oomScoreAdj := hc.OomScoreAdj
 	process := &specs.Process{
 		Terminal: cfg.Tty,
@@ -144,6 +152,17 @@ func Spec(in SpecInput) (*specs.Spec, error) {
 	if usr.UID == 0 {
 		process.Capabilities.Effective = caps
 		process.Capabilities.Permitted = caps
+	}
+	process.NoNewPrivileges = in.Confinement.NoNewPrivileges
+	if security.NoNewPrivileges != nil {
+		process.NoNewPrivileges = *security.NoNewPrivileges
+	}
+	if security.AppArmor != "unconfined" {
+		process.ApparmorProfile = security.AppArmor // ParseSecurityOpt checked the host has AppArmor
+	}
+	seccomp, err := specSeccomp(security.Seccomp, hc.Privileged, in.Confinement, process)
+	if err != nil {
+		return nil, err
 	}
 	if cfg.Tty && hc.ConsoleSize[0] > 0 && hc.ConsoleSize[1] > 0 {
 		process.ConsoleSize = &specs.Box{Height: hc.ConsoleSize[0], Width: hc.ConsoleSize[1]}
@@ -207,6 +226,7 @@ func Spec(in SpecInput) (*specs.Spec, error) {
 			// runc creates the default devices itself: null, zero, full,
 			// random, urandom, tty, console and ptmx (via /dev/pts).
 			Devices:           []specs.LinuxDevice{},
+			Seccomp:           seccomp,
 			MaskedPaths:       slices.Clone(masked),
 			ReadonlyPaths:     slices.Clone(readonly),
 			RootfsPropagation: propagation,

@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
+	"github.com/moby/profiles/seccomp"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
@@ -419,6 +420,9 @@ func TestSpec(t *testing.T) {
 			tt.change(&in)
 			want := specTestWant(rootfs)
 			tt.want(want)
+			// Docker's default profile, resolved for the container's
+			// capabilities (TestSpecSecurity checks what that means).
+			want.Linux.Seccomp = specTestSeccomp(t, want.Process)
 			got, err := Spec(in)
 			if err != nil {
 				t.Fatalf("Spec: %v", err)
@@ -428,6 +432,17 @@ func TestSpec(t *testing.T) {
 			}
 		})
 	}
+}
+
+// specTestSeccomp is moby/profiles' default profile for process's
+// capabilities.
+func specTestSeccomp(t *testing.T, process *specs.Process) *specs.LinuxSeccomp {
+	t.Helper()
+	p, err := seccomp.GetDefaultProfile(&specs.Spec{Process: process})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 func TestSpecErrors(t *testing.T) {
@@ -468,6 +483,10 @@ func TestSpecErrors(t *testing.T) {
 		{"unknown capability", func(in *SpecInput) { in.HostConfig.CapAdd = []string{"CAP_FLY"} }, errdefs.IsInvalidArgument, `unknown capability: "CAP_FLY"`},
 		{"relative working dir", func(in *SpecInput) { in.Config.WorkingDir = "app" }, errdefs.IsInvalidArgument, "working directory"},
 		{"working dir is a file", func(in *SpecInput) { in.Config.WorkingDir = "/etc/passwd/x" }, func(error) bool { return true }, "/etc/passwd"},
+		{"unknown security option", func(in *SpecInput) { in.HostConfig.SecurityOpt = []string{"foo=bar"} }, errdefs.IsInvalidArgument,
+			`invalid --security-opt 2: "foo=bar"`},
+		{"seccomp profile not JSON", func(in *SpecInput) { in.HostConfig.SecurityOpt = []string{"seccomp={"} }, errdefs.IsInvalidArgument,
+			"Decoding seccomp profile failed"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

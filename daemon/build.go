@@ -126,6 +126,7 @@ func (r buildRunner) Run(ctx context.Context, p builder.Process, out io.Writer) 
 		HostnamePath:   files["hostname"],
 		ResolvConfPath: files["resolv.conf"],
 		NetNSPath:      netns,
+		Confinement:    r.d.confine,
 	})
 	if err != nil {
 		return 0, err

@@ -33,6 +33,9 @@ func (d *Daemon) CreateContainer(ctx context.Context, name string, cfg *containe
 	if p := hc.RestartPolicy.Name; p != "" && p != "no" {
 		return container.CreateResponse{}, errdefs.ErrNotImplemented.WithMessage(fmt.Sprintf("restart policy %q is not supported by gantry yet: use --restart no", p))
 	}
+	if _, err := gcontainer.ParseSecurityOpt(hc.SecurityOpt); err != nil {
+		return container.CreateResponse{}, err
+	}
 	networks, warnings, err := d.createNetworking(cfg, hc, nc)
 	if err != nil {
 		return container.CreateResponse{}, err

@@ -39,6 +39,8 @@ type Config struct {
 	RegistryCertsDir   string
 	BridgeIP           string     // --bip: address and prefix of the default bridge; "" picks a free subnet
 	DefaultBindIP      netip.Addr // --default-bind-ip: host address of ports published without one
+	SeccompProfile     string     // --seccomp-profile: "builtin" (also ""), "unconfined" or a profile's path
+	NoNewPrivileges    bool       // --no-new-privileges: no_new_privs in every container by default
 }
 
 // Daemon owns every store and component; its methods implement api.Backend.
@@ -57,6 +59,7 @@ type Daemon struct {
 	networks   *gnetwork.Manager
 	net        netState
 	execs      *container.Execs
+	confine    container.Confinement // default seccomp profile and no-new-privileges
 
 	// gc excludes layer and blob garbage collection (Lock) while an
 	// operation writes a layer or blob no image or lease references yet and
@@ -77,6 +80,11 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
+	// A bad --seccomp-profile fails before anything is touched.
+	confine, err := container.LoadConfinement(cfg.SeccompProfile, cfg.NoNewPrivileges)
+	if err != nil {
+		return nil, err
+	}
 	root, err := filepath.Abs(cfg.Root)
 	if err != nil {
 		return nil, err
@@ -89,7 +97,7 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 	if err := emptyDir(tmp); err != nil {
 		return nil, fmt.Errorf("empty %s: %w", tmp, err)
 	}
-	d := &Daemon{cfg: cfg, log: cfg.Log, procs: map[string]*runtime.Process{}, deleting: map[string]chan struct{}{}, execs: container.NewExecs()}
+	d := &Daemon{cfg: cfg, log: cfg.Log, procs: map[string]*runtime.Process{}, deleting: map[string]chan struct{}{}, execs: container.NewExecs(), confine: confine}
 	if d.content, err = content.New(filepath.Join(root, "content"), tmp); err != nil {
 		return nil, fmt.Errorf("open content store: %w", err)
 	}

@@ -97,6 +97,7 @@ func (d *Daemon) start(ctx context.Context, c *gcontainer.Container) error {
 		ResolvConfPath: filePath(etc, "resolv.conf"),
 		NetNSPath:      netns,
 		Volumes:        volumes,
+		Confinement:    d.confine,
 	})
 	if err != nil {
 		return err

@@ -40,9 +40,12 @@ func (d *Daemon) Info(ctx context.Context) (*system.Info, error) {
 		DefaultRuntime:     "runc",
 		Runtimes:           map[string]system.RuntimeWithStatus{"runc": {Runtime: system.Runtime{Path: d.cfg.Runtime}}},
 		Swarm:              swarm.Info{LocalNodeState: swarm.LocalNodeStateInactive},
-		SecurityOptions:    []string{"name=cgroupns"},
+		SecurityOptions:    d.securityOptions(),
 		Warnings:           []string{"gantry: bridge networking is not available yet; containers default to --network none"},
 		SystemTime:         time.Now().Format(time.RFC3339Nano),
+	}
+	if d.confine.SeccompProfile != gcontainer.SeccompBuiltin {
+		info.Warnings = append(info.Warnings, "WARNING: daemon is not using the default seccomp profile")
 	}
 	info.Name, _ = os.Hostname()
 	for _, c := range d.containers.List() {
@@ -62,6 +65,19 @@ func (d *Daemon) Info(ctx context.Context) (*system.Info, error) {
 	}
 	info.Images = len(imgs)
 	return info, nil
+}
+
+// securityOptions are the "name=...,key=value" entries of docker info's
+// Security Options, in dockerd's order: seccomp with the daemon's profile
+// ("builtin", "unconfined" or a file's path), cgroupns, and
+// no-new-privileges when it is the daemon's default. No "name=apparmor":
+// Gantry loads no default AppArmor profile, even on a host with AppArmor.
+func (d *Daemon) securityOptions() []string {
+	opts := []string{"name=seccomp,profile=" + d.confine.SeccompProfile, "name=cgroupns"}
+	if d.confine.NoNewPrivileges {
+		opts = append(opts, "name=no-new-privileges")
+	}
+	return opts
 }
 
 // Version implements GET /version.

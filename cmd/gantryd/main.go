@@ -40,6 +40,8 @@ func run(ctx context.Context, args []string) error {
 	level := flags.String("log-level", "info", `log level: "debug", "info", "warn", "error"`)
 	mirrors := flags.StringArray("registry-mirror", nil, "preferred Docker Hub mirror (repeatable)")
 	insecure := flags.StringArray("insecure-registry", nil, "registry (host[:port] or CIDR) spoken to over plain HTTP (repeatable)")
+	seccompProfile := flags.String("seccomp-profile", "builtin", `path of the default seccomp profile of containers, or "unconfined", or "builtin" (Docker's)`)
+	noNewPrivs := flags.Bool("no-new-privileges", false, "set no-new-privileges by default for new containers")
 	certsDir := flags.String("registry-certs-dir", "/etc/gantry/certs.d", "TLS trust per registry: <dir>/<host[:port]>/ca.crt")
 	_ = flags.MarkHidden("registry-certs-dir")
 	if err := flags.Parse(args); err != nil {
@@ -54,7 +56,8 @@ func run(ctx context.Context, args []string) error {
 	var err error
 	cfg := daemon.Config{
 		Root: *root, ExecRoot: *execRoot, Runtime: *runtimeBin, Log: log,
-		BridgeIP:        *bip,
+		BridgeIP:       *bip,
+		SeccompProfile: *seccompProfile, NoNewPrivileges: *noNewPrivs,
 		RegistryMirrors: *mirrors, InsecureRegistries: *insecure, RegistryCertsDir: *certsDir,
 	}
 	if *bindIP != "" {
