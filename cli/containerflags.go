@@ -36,6 +36,7 @@ type containerFlags struct {
 	aliases    []string
 	ip         string
 	dns        []string
+	security   []string
 }
 
 func addContainerFlags(fl *pflag.FlagSet, f *containerFlags) {
@@ -63,6 +64,7 @@ func addContainerFlags(fl *pflag.FlagSet, f *containerFlags) {
 	fl.StringArrayVar(&f.aliases, "network-alias", nil, "Add network-scoped alias for the container")
 	fl.StringVar(&f.ip, "ip", "", "IPv4 address (e.g., 172.30.100.104)")
 	fl.StringArrayVar(&f.dns, "dns", nil, "Set custom DNS servers")
+	fl.StringArrayVar(&f.security, "security-opt", nil, "Security Options")
 }
 
 // containerConfig is everything POST /containers/create takes.
@@ -100,6 +102,10 @@ func (f *containerFlags) toConfig(image string, args []string, detach bool, entr
 	if err != nil {
 		return containerConfig{}, err
 	}
+	security, err := parseSecurityOpts(f.security)
+	if err != nil {
+		return containerConfig{}, err
+	}
 	cfg := &container.Config{
 		Volumes: volumes, Hostname: f.hostname, User: f.user, Tty: f.tty, Env: env, Image: image,
 		WorkingDir: f.workdir, Labels: labels, ExposedPorts: exposed,
@@ -122,7 +128,7 @@ func (f *containerFlags) toConfig(image string, args []string, detach bool, entr
 	}
 	host := &container.HostConfig{
 		Binds: binds, Mounts: f.mounts.mounts, Tmpfs: tmpfsMap(f.tmpfs), NetworkMode: container.NetworkMode(mode), PortBindings: bindings,
-		PublishAllPorts: f.publishAll, DNS: dns,
+		PublishAllPorts: f.publishAll, DNS: dns, SecurityOpt: security,
 		AutoRemove: f.autoRemove, RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyDisabled},
 	}
 	netCfg := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{mode: endpoint}}

@@ -144,9 +144,14 @@ func TestSecurityOpt(t *testing.T) {
   "defaultAction": "SCMP_ACT_ALLOW",
   "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}]
 }`), 0o644)
-		r := e.docker(t, "run", "--rm", "--security-opt", "seccomp="+profile, "busybox", "sh", "-c", "touch /tmp/f && echo touched; mkdir /tmp/d")
-		if r.Code == 0 || !strings.Contains(r.Stdout, "touched") || !strings.Contains(r.Stderr, "Operation not permitted") {
-			t.Errorf("mkdir under a profile that blocks it:\n%s", r)
+		for _, prog := range []string{"docker", "gantry"} {
+			if prog == "gantry" && !gantry {
+				continue
+			}
+			r := e.cli(t, prog, "run", "--rm", "--security-opt", "seccomp="+profile, "busybox", "sh", "-c", "touch /tmp/f && echo touched; mkdir /tmp/d")
+			if r.Code == 0 || !strings.Contains(r.Stdout, "touched") || !strings.Contains(r.Stderr, "Operation not permitted") {
+				t.Errorf("%s run: mkdir under a profile that blocks it:\n%s", prog, r)
+			}
 		}
 		ctr := name("seccomp-file")
 		e.mustDocker(t, "create", "--name", ctr, "--security-opt", "seccomp="+profile, "--security-opt", "no-new-privileges", "busybox", "true")
@@ -155,6 +160,20 @@ func TestSecurityOpt(t *testing.T) {
 		want := []string{`seccomp={"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO"}]}`, "no-new-privileges"}
 		if fmt.Sprint(opts) != fmt.Sprint(want) {
 			t.Errorf("inspect HostConfig.SecurityOpt: %q, want %q", opts, want)
+		}
+	})
+
+	t.Run("python SDK profile", func(t *testing.T) {
+		r := e.python(t, `
+import json, docker
+profile = {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}]}
+c = docker.from_env(timeout=120)
+out = c.containers.run("busybox", ["sh", "-c", "mkdir /tmp/d 2>&1; grep NoNewPrivs: /proc/self/status"],
+    security_opt=["seccomp=" + json.dumps(profile), "no-new-privileges"], remove=True)
+print(out.decode(), end="")
+`)
+		if r.Code != 0 || !strings.Contains(r.Stdout, "Operation not permitted") || !strings.Contains(r.Stdout, "NoNewPrivs:\t1") {
+			t.Errorf("profile and no-new-privileges through the Python SDK:\n%s", r)
 		}
 	})
 
