@@ -225,7 +225,7 @@ func checkSeccompProfile(profile string) error {
 		}
 	}
 	if len(p.Flags) > 0 || p.ListenerPath != "" {
-		return errors.New("flags and listenerPath are not supported by gantry")
+		return errors.New("seccomp flags and listenerPath are not supported by gantry yet")
 	}
 	for _, sc := range p.Syscalls {
 		if len(sc.Names) == 0 || slices.Contains(sc.Names, "") {

@@ -191,6 +191,7 @@ print(out.decode(), end="")
 				continue
 			}
 			r := e.docker(t, "run", "--rm", "--security-opt", tc.opt, "busybox", "true")
+			t.Logf("--security-opt %s: %s", tc.opt, r.Stderr)
 			if r.Code != 125 || !strings.Contains(r.Stderr, tc.want) {
 				t.Errorf("run --security-opt %s:\n%s\nwant exit 125 and %q", tc.opt, r, tc.want)
 			}
