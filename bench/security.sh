@@ -5,7 +5,10 @@
 # dockerd side by side, through the docker CLI. Each round runs both
 # variants on both engines, the order alternating from round to round; the
 # table gives medians and p90s, the filter's cost (default - unconfined)
-# and the ratios gantry/docker.
+# and the ratios gantry/docker. Then `runc run` alone, on the bundles
+# gantryd wrote for the two variants (rootfs, mounts and namespaces made
+# self-contained), RUNS times each: the share of the cost that is runc
+# compiling and loading the filter, which dockerd's runc pays too.
 #
 # Docker's column uses the dockerd at /var/run/docker.sock when it answers,
 # else a private dockerd (--bridge none), else it is skipped.
@@ -86,6 +89,35 @@ for i in $(seq "$RUNS"); do
 	done
 done
 
+# runc alone: the config.json gantryd wrote for each variant, with the
+# busybox rootfs unpacked, no cgroup path and only the default mounts.
+mkdir -p "$work/rootfs"
+tar -C "$work/rootfs" -xf "$work/busybox.tar"
+for v in default unconfined; do
+	# shellcheck disable=SC2046
+	id=$(DOCKER_HOST=$H_gantry docker create --network none $(variant_args $v) "$IMG" true)
+	DOCKER_HOST=$H_gantry docker start -a "$id"
+	mkdir -p "$work/bundle-$v"
+	python3 - "$work/gantry/root/containers/$id/bundle/config.json" "$work/bundle-$v/config.json" "$work/rootfs" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["root"] = {"path": sys.argv[3]}
+c["mounts"] = [m for m in c["mounts"] if m["type"] != "bind"]
+c["linux"].pop("cgroupsPath", None)
+c["linux"]["namespaces"] = [{"type": n["type"]} for n in c["linux"]["namespaces"]]
+json.dump(c, open(sys.argv[2], "w"))
+PY
+	DOCKER_HOST=$H_gantry docker rm "$id" >/dev/null
+done
+log "$RUNS x runc run of each bundle, alternating"
+for i in $(seq "$RUNS"); do
+	for v in default unconfined; do
+		t=$(now_ns)
+		runc --root "$work/runc" run -b "$work/bundle-$v" "bench-$v-$i" >/dev/null
+		ms_since "$t" >>"$work/runc.$v"
+	done
+done
+
 for e in "${engines[@]}"; do
 	DOCKER_HOST=$(eval echo "\$H_$e") docker rmi "$IMG" >/dev/null
 done
@@ -111,3 +143,9 @@ cost() { # cost ENGINE: median(default) - median(unconfined)
 	echo $(($(median "$work/$1.default") - $(median "$work/$1.unconfined")))
 }
 printf '%-34s %10s %10s\n' "filter cost (median difference)" "$(cost gantry)" "$(cost docker)"
+echo
+echo "runc run alone of gantryd's bundles (runc $(runc --version | awk 'NR==1{print $3}'), $RUNS runs each)"
+printf '%-34s %10s %10s\n' "measure (ms)" median p90
+printf '%-34s %10s %10s\n' "default profile" "$(median "$work/runc.default")" "$(p90 "$work/runc.default")"
+printf '%-34s %10s %10s\n' "seccomp=unconfined" "$(median "$work/runc.unconfined")" "$(p90 "$work/runc.unconfined")"
+printf '%-34s %10s\n' "filter cost (median difference)" "$(cost runc)"
