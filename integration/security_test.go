@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	goruntime "runtime"
 	"strings"
 	"testing"
 )
@@ -24,7 +23,10 @@ var probeSyscalls = []string{
 func buildProbe(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
-	goBin := filepath.Join(goruntime.GOROOT(), "bin", "go")
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("the seccomp probe is built with the go command: %v", err)
+	}
 	cmd := exec.Command(goBin, "build", "-o", filepath.Join(dir, "seccompprobe"), "./testdata/seccompprobe")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
