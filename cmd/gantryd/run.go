@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"syscall"
 
 	sd "github.com/coreos/go-systemd/v22/daemon"
+	"github.com/spf13/pflag"
 
 	"github.com/gantry/gantry/api"
 	"github.com/gantry/gantry/daemon"
@@ -22,6 +24,9 @@ import (
 // does daemon.New set up the stores and the network.
 func run(ctx context.Context, args []string) error {
 	cfg, err := load(args)
+	if errors.Is(err, pflag.ErrHelp) {
+		return nil
+	}
 	if err != nil {
 		return err
 	}
