@@ -404,9 +404,15 @@ func TestSocketActivation(t *testing.T) {
 	defer logf.Close()
 	// systemd-socket-activate execs nsenter, which execs gantryd: one PID,
 	// the one in LISTEN_PID.
-	cmd := exec.Command(activate, "-l", sock, "nsenter", "--net="+netns, "--", bin, "-H", "fd://",
+	notifyPath := filepath.Join(dir, "notify") // systemd's notification socket: gantryd says READY=1 once it serves
+	cmd := exec.Command(activate, "-l", sock, "-E", "NOTIFY_SOCKET="+notifyPath, "nsenter", "--net="+netns, "--", bin, "-H", "fd://",
 		"--data-root", filepath.Join(dir, "root"), "--exec-root", filepath.Join(dir, "exec"), "--config-file", writeFile(t, "daemon.json", ""))
 	cmd.Stdout, cmd.Stderr = logf, logf
+	notify, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: notifyPath, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer notify.Close()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -437,6 +443,11 @@ func TestSocketActivation(t *testing.T) {
 	})
 	if log, _ := os.ReadFile(logPath); !strings.Contains(string(log), `msg="API listening" host=unix://`+sock) {
 		t.Errorf("log:\n%s", log)
+	}
+	notify.SetReadDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, 256)
+	if n, err := notify.Read(buf); err != nil || string(buf[:n]) != "READY=1" {
+		t.Errorf("sd_notify: %q, %v; want READY=1", buf[:n], err)
 	}
 
 	// Without sockets from systemd, fd:// is dockerd's error.
