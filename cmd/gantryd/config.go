@@ -227,6 +227,9 @@ func (c *config) check() error {
 	if c.lvl, err = c.level(); err != nil {
 		return err
 	}
+	if c.logFormat != "text" && c.logFormat != "json" {
+		return fmt.Errorf("invalid log format: %s", c.logFormat)
+	}
 	if c.specs, err = parseHosts(c.hosts, c.tlsOn()); err != nil {
 		return err
 	}

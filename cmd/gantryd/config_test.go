@@ -35,6 +35,8 @@ func TestConfigFile(t *testing.T) {
 		"ip": "127.0.0.1",
 		"bip": "172.30.0.1/16",
 		"live-restore": false,
+		"log-format": "json",
+		"pidfile": "/run/g.pid",
 		"tls": {"tlsverify": false}
 	}`)
 	c, err := load([]string{"--config-file", path, "--runtime", "/usr/sbin/runc"})
@@ -44,18 +46,21 @@ func TestConfigFile(t *testing.T) {
 	got := map[string]any{
 		"data-root": c.dataRoot, "exec-root": c.execRoot, "hosts": c.hosts, "group": c.group,
 		"log-level": c.lvl.String(), "mirrors": c.mirrors, "insecure": c.insecure, "ip": c.defaultBindIP,
-		"bip": c.bip, "tlsverify": c.tlsVerify, "runtime": c.runtime,
+		"bip": c.bip, "tlsverify": c.tlsVerify, "runtime": c.runtime, "log-format": c.logFormat, "pidfile": c.pidfile,
 	}
 	want := map[string]any{
 		"data-root": "/srv/gantry", "exec-root": "/run/g", "hosts": []string{"unix:///run/g.sock", "tcp://127.0.0.1:2380"}, "group": "",
 		"log-level": "WARN", "mirrors": []string{"https://mirror.example"}, "insecure": []string{"10.0.0.0/8", "reg.local:5000"}, "ip": "127.0.0.1",
-		"bip": "172.30.0.1/16", "tlsverify": false, "runtime": "/usr/sbin/runc",
+		"bip": "172.30.0.1/16", "tlsverify": false, "runtime": "/usr/sbin/runc", "log-format": "json", "pidfile": "/run/g.pid",
 	}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("configuration (-want +got):\n%s", d)
 	}
 	if !c.set["tlsverify"] {
 		t.Error(`"tlsverify": false in the file is not an explicit choice`)
+	}
+	if _, err := load([]string{"--config-file", writeConfig(t, `{"log-format": "xml"}`)}); err == nil || err.Error() != "invalid log format: xml" {
+		t.Errorf(`"log-format": "xml": %v`, err)
 	}
 }
 

@@ -18,8 +18,9 @@ type options struct {
 	validate   bool
 
 	dataRoot, execRoot, runtime string
-	logLevel                    string
+	logLevel, logFormat         string
 	debug                       bool
+	pidfile                     string
 
 	hosts              []string
 	group              string
@@ -51,6 +52,8 @@ func newFlags() (*pflag.FlagSet, *options) {
 	f.StringVar(&o.runtime, "runtime", "runc", "path of the OCI runtime binary")
 	f.StringVarP(&o.logLevel, "log-level", "l", "info", `log level: "debug", "info", "warn", "error"`)
 	f.BoolVarP(&o.debug, "debug", "D", false, "log at debug level, whatever --log-level says")
+	f.StringVar(&o.logFormat, "log-format", "text", `log format: "text" (key=value) or "json"`)
+	f.StringVarP(&o.pidfile, "pidfile", "p", "", "write gantryd's PID to this file while it runs")
 
 	f.StringArrayVarP(&o.hosts, "host", "H", []string{"unix:///run/gantry.sock"}, "address to serve the API on: unix://PATH, tcp://HOST:PORT, fd:// (repeatable)")
 	f.StringVarP(&o.group, "group", "G", "docker", "group of the unix sockets (\"\": gantryd's own group)")

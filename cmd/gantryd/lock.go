@@ -65,3 +65,22 @@ func holder(path string) string {
 	}
 	return "unknown"
 }
+
+// writePidfile writes this process's PID to path, as dockerd's --pidfile,
+// refusing a file that names another running process; remove deletes it.
+func writePidfile(path string) (remove func(), err error) {
+	if b, err := os.ReadFile(path); err == nil {
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid != os.Getpid() && unix.Kill(pid, 0) == nil {
+			if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); err == nil {
+				return nil, fmt.Errorf("process with PID %d is still running", pid)
+			}
+		}
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(path, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+		return nil, err
+	}
+	return func() { os.Remove(path) }, nil
+}

@@ -30,3 +30,24 @@ func TestLockDir(t *testing.T) {
 	}
 	g.Close()
 }
+
+// TestPidfile: the PID is written and removed; a file naming a running
+// process is refused with dockerd's words.
+func TestPidfile(t *testing.T) {
+	path := t.TempDir() + "/run/gantryd.pid"
+	remove, err := writePidfile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(path); strings.TrimSpace(string(b)) != strconv.Itoa(os.Getpid()) {
+		t.Errorf("pidfile holds %q", b)
+	}
+	remove()
+	if _, err := os.Stat(path); err == nil {
+		t.Error("pidfile left after remove")
+	}
+	os.WriteFile(path, []byte("1\n"), 0o644) // init runs
+	if _, err := writePidfile(path); err == nil || err.Error() != "process with PID 1 is still running" {
+		t.Errorf("pidfile of a running process: %v", err)
+	}
+}

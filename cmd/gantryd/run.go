@@ -36,7 +36,11 @@ func run(ctx context.Context, args []string) error {
 	}
 	level := new(slog.LevelVar)
 	level.Set(cfg.lvl)
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	var handler slog.Handler = slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})
+	if cfg.logFormat == "json" {
+		handler = slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})
+	}
+	log := slog.New(handler)
 	for _, s := range cfg.specs {
 		if s.proto == "tcp" && !cfg.tlsVerify {
 			for _, w := range plainTCPWarnings {
@@ -59,6 +63,13 @@ func run(ctx context.Context, args []string) error {
 			return err
 		}
 		defer lock.Close()
+	}
+	if cfg.pidfile != "" {
+		remove, err := writePidfile(cfg.pidfile)
+		if err != nil {
+			return err
+		}
+		defer remove()
 	}
 	unixLs, err := listenUnix(cfg.specs, cfg.group, log)
 	ls = append(ls, unixLs...)
