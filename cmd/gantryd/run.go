@@ -34,6 +34,11 @@ func run(ctx context.Context, args []string) error {
 		fmt.Fprintln(os.Stderr, "configuration OK")
 		return nil
 	}
+	// SIGHUP is caught from here on: one during the start waits for the
+	// reloader instead of killing gantryd.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	level := new(slog.LevelVar)
 	level.Set(cfg.lvl)
 	var handler slog.Handler = slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})
@@ -84,7 +89,7 @@ func run(ctx context.Context, args []string) error {
 	for _, l := range ls {
 		log.Info("API listening", "host", l.Addr().Network()+"://"+l.Addr().String())
 	}
-	go reloadOnHangup(ctx, args, cfg, d, level, log)
+	go reloadOnHangup(ctx, hup, args, cfg, d, level, log)
 	_, _ = sd.SdNotify(false, sd.SdNotifyReady)
 
 	// On SIGTERM the containers are stopped while the server drains: their
@@ -111,10 +116,7 @@ func run(ctx context.Context, args []string) error {
 // and the insecure registries take their new values, and a change to
 // anything else is logged as waiting for a restart. A configuration that
 // does not load is logged and changes nothing.
-func reloadOnHangup(ctx context.Context, args []string, started *config, d *daemon.Daemon, level *slog.LevelVar, log *slog.Logger) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+func reloadOnHangup(ctx context.Context, hup <-chan os.Signal, args []string, started *config, d *daemon.Daemon, level *slog.LevelVar, log *slog.Logger) {
 	running := started
 	for {
 		select {
