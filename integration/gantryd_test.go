@@ -147,7 +147,7 @@ func TestListenerRefusedFirst(t *testing.T) {
 			`gantryd: invalid TLS configuration: could not load X509 key pair (cert: "/nonexistent/cert.pem", key: "/nonexistent/key.pem")`},
 		{"address", []string{"-H", "udp://127.0.0.1:2392"}, "gantryd: invalid bind address format: udp://127.0.0.1:2392"},
 		{"public plain TCP", []string{"-H", "tcp://0.0.0.0:2393"}, "gantryd: -H tcp://0.0.0.0:2393: refusing to serve the API on a non-loopback address without --tlsverify"},
-		{"group", []string{"-H", "unix://" + filepath.Join(dir, "g.sock"), "--group", "no-such-group-" + randHex(3)}, "gantryd: group no-such-group-"},
+		{"group", []string{"-H", "unix://" + filepath.Join(dir, "g.sock"), "--group", "no-such-group-" + randHex(3)}, "gantryd: could not change group of unix socket " + filepath.Join(dir, "g.sock") + ": group: unknown group no-such-group-"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			netns := newNetNS(t)

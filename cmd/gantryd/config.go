@@ -239,9 +239,15 @@ func (c *config) check() error {
 	if err := c.checkTCPAuth(c.specs); err != nil {
 		return err
 	}
-	if c.group != "" && c.set["group"] {
+	// dockerd's check, made before anything exists: an explicit group other
+	// than "docker" must exist.
+	if c.group != "" && c.group != "docker" {
 		if _, err := lookupGroup(c.group); err != nil {
-			return fmt.Errorf("group %s: %w", c.group, err)
+			for _, s := range c.specs {
+				if s.proto == "unix" {
+					return fmt.Errorf("could not change group of unix socket %s: %w", s.addr, err)
+				}
+			}
 		}
 	}
 	if c.defaultBindIP != "" {
