@@ -1,7 +1,13 @@
 GO ?= go
 BIN := bin
 
-.PHONY: build test bench bench-build bench-network bench-registry bench-save bench-security clean
+# make install: PREFIX and the directories under it; DESTDIR stages the
+# whole tree elsewhere (packaging, tests).
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+
+.PHONY: build test bench bench-build bench-network bench-registry bench-save bench-security clean install uninstall
 
 build:
 	$(GO) build -o $(BIN)/gantryd ./cmd/gantryd
@@ -22,6 +28,22 @@ bench-save: build
 
 clean:
 	rm -rf $(BIN)
+
+# The binaries, gantry.service and gantry.socket (socket activation), and,
+# on a real install (no DESTDIR), the system group docker of the socket.
+install: build
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SYSTEMDUNITDIR)
+	install -m 0755 $(BIN)/gantryd $(BIN)/gantry $(DESTDIR)$(BINDIR)/
+	sed 's|@BINDIR@|$(BINDIR)|g' contrib/systemd/gantry.service > $(DESTDIR)$(SYSTEMDUNITDIR)/gantry.service
+	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/gantry.service
+	install -m 0644 contrib/systemd/gantry.socket $(DESTDIR)$(SYSTEMDUNITDIR)/gantry.socket
+	@if [ -z "$(DESTDIR)" ] && ! getent group docker >/dev/null; then \
+		groupadd --system docker && echo "added the system group docker: its members may use /run/gantry.sock"; fi
+	@if [ -z "$(DESTDIR)" ]; then echo "now: systemctl daemon-reload && systemctl enable --now gantry.socket gantry.service"; fi
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/gantryd $(DESTDIR)$(BINDIR)/gantry
+	rm -f $(DESTDIR)$(SYSTEMDUNITDIR)/gantry.service $(DESTDIR)$(SYSTEMDUNITDIR)/gantry.socket
 
 bench-build: build
 	bench/build.sh

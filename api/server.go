@@ -70,12 +70,13 @@ func New(b Backend, opts Options) *Server {
 	return s
 }
 
-// Serve answers requests from l until ctx is done. Then it stops accepting,
-// lets running requests (hijacked attach streams included) finish for
-// Options.ShutdownGrace, and after that cancels their contexts and closes
-// their connections. It closes l. It returns nil after a shutdown caused by
-// ctx, or the error that stopped accepting. Call it once per Server.
-func (s *Server) Serve(ctx context.Context, l net.Listener) error {
+// Serve answers requests from every listener in ls until ctx is done.
+// Then it stops accepting, lets running requests (hijacked attach streams
+// included) finish for Options.ShutdownGrace, and after that cancels their
+// contexts and closes their connections. It closes the listeners. It
+// returns nil after a shutdown caused by ctx, or the error that stopped
+// accepting on one of them (which stops them all). Call it once per Server.
+func (s *Server) Serve(ctx context.Context, ls ...net.Listener) error {
 	base, cancelAll := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelAll()
 	srv := &http.Server{
@@ -84,12 +85,29 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		ReadHeaderTimeout: 30 * time.Second,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(l) }()
+	if len(ls) == 0 {
+		return errors.New("api: no listener to serve on")
+	}
+	served := make(chan error, len(ls))
+	for _, l := range ls {
+		go func() { served <- srv.Serve(l) }()
+	}
+	// wait collects the other listeners' ends once one has ended.
+	wait := func(first error) error {
+		for range len(ls) - 1 {
+			<-served
+		}
+		if first != nil && !errors.Is(first, http.ErrServerClosed) {
+			return first
+		}
+		return nil
+	}
 
 	select {
 	case err := <-served:
+		_ = srv.Close()
 		s.closeHijacked()
+		wait(nil)
 		return err
 	case <-ctx.Done():
 	}
@@ -106,10 +124,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		s.closeHijacked()
 		_ = srv.Close()
 	}
-	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return wait(<-served)
 }
 
 // trackHijacked registers a connection taken over from the HTTP server so

@@ -180,7 +180,8 @@ func (c *Client) insecure(ctx context.Context, host string) bool {
 	if ip := net.ParseIP(name); ip != nil {
 		ips, resolved = []net.IP{ip}, true
 	}
-	for _, entry := range c.cfg.Insecure {
+	_, insecure := c.settings()
+	for _, entry := range insecure {
 		_, cidr, err := net.ParseCIDR(entry)
 		if err != nil {
 			if strings.EqualFold(entry, host) || strings.EqualFold(entry, name) {

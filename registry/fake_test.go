@@ -885,3 +885,33 @@ func TestBlobWithoutSize(t *testing.T) {
 		rc.Close()
 	})
 }
+
+// TestReconfigure: mirrors added by Reconfigure serve the next resolve, and
+// a bad mirror leaves the settings as they were.
+func TestReconfigure(t *testing.T) {
+	img := newTestImage(t, "docker.io/library/app:1")
+	good := newFake()
+	good.put("library/app", "1", img)
+	goodHost := good.serve(t)
+	dead := httptest.NewServer(http.NotFoundHandler())
+	dead.Close()
+
+	c, _ := New(Config{Mirrors: []string{dead.URL}})
+	c.dial = dialMap(map[string]string{hubHost + ":443": strings.TrimPrefix(dead.URL, "http://")})
+	ctx := context.Background()
+	if _, err := c.Resolve(ctx, mustNamed(t, "app:1"), ocispec.Platform{}, Auth{}); err == nil {
+		t.Fatal("resolve with a dead mirror and no Docker Hub succeeded")
+	}
+	if err := c.Reconfigure([]string{"mirror.example"}, nil); !errdefs.IsInvalidArgument(err) {
+		t.Errorf("reconfigure with a mirror without a scheme: got %v, want invalid argument", err)
+	}
+	if err := c.Reconfigure([]string{"http://" + goodHost}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Resolve(ctx, mustNamed(t, "app:1"), ocispec.Platform{}, Auth{}); err != nil {
+		t.Fatalf("resolve through the mirror added by Reconfigure: %v", err)
+	}
+	if good.count("GET /v2/library/app/manifests/1") != 1 {
+		t.Errorf("the new mirror was not asked")
+	}
+}

@@ -12,6 +12,7 @@ package registry
 import (
 	"context"
 	"net"
+	"slices"
 	"sync"
 
 	"github.com/distribution/reference"
@@ -38,7 +39,7 @@ type Auth = registrytypes.AuthConfig
 // issued while they live, so concurrent blob fetches share connections and
 // a token.
 type Client struct {
-	cfg  Config
+	cfg  Config                                                            // Mirrors and Insecure under mu: Reconfigure replaces them
 	dial func(ctx context.Context, network, addr string) (net.Conn, error) // tests: reach names without DNS
 
 	mu        sync.Mutex
@@ -59,6 +60,33 @@ func New(cfg Config) (*Client, error) {
 		endpoints: map[string]*endpoint{},
 		tokens:    map[string]token{},
 	}, nil
+}
+
+// Reconfigure replaces the mirrors and the insecure registries, as gantryd
+// does when its configuration is reloaded. What the pings learned is
+// forgotten, so the next operation on each registry asks again with the new
+// settings; operations under way finish with the endpoint they hold. A
+// mirror that is not an http(s) URL is an invalid-argument error and
+// changes nothing.
+func (c *Client) Reconfigure(mirrors, insecure []string) error {
+	for _, m := range mirrors {
+		if _, err := parseMirror(m); err != nil {
+			return err
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.cfg.Mirrors = slices.Clone(mirrors)
+	c.cfg.Insecure = slices.Clone(insecure)
+	clear(c.endpoints)
+	return nil
+}
+
+// settings returns the mirrors and insecure registries in force.
+func (c *Client) settings() (mirrors, insecure []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cfg.Mirrors, c.cfg.Insecure
 }
 
 // Image is a resolved reference: the manifest of one platform and its config.

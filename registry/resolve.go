@@ -60,7 +60,8 @@ const (
 func (c *Client) Resolve(ctx context.Context, ref reference.Named, platform ocispec.Platform, auth Auth) (*Image, error) {
 	ref = reference.TagNameOnly(ref)
 	if reference.Domain(ref) == hubDomain {
-		for _, m := range c.cfg.Mirrors {
+		mirrors, _ := c.settings()
+		for _, m := range mirrors {
 			ep, err := c.mirror(ctx, m)
 			if err == nil {
 				var img *Image

@@ -1,0 +1,154 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/spf13/pflag"
+)
+
+// writeConfig writes a daemon.json with content and returns its path.
+func writeConfig(t *testing.T, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "daemon.json")
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestConfigFile: the file's keys set the flags they name, dockerd's
+// plurals for the repeatable ones, nested objects flattened as dockerd.
+func TestConfigFile(t *testing.T) {
+	path := writeConfig(t, "\xef\xbb\xbf"+`{
+		"data-root": "/srv/gantry",
+		"exec-root": "/run/g",
+		"hosts": ["unix:///run/g.sock", "tcp://127.0.0.1:2380"],
+		"group": "",
+		"log-level": "warn",
+		"registry-mirrors": ["https://mirror.example"],
+		"insecure-registries": ["10.0.0.0/8", "reg.local:5000"],
+		"ip": "127.0.0.1",
+		"bip": "172.30.0.1/16",
+		"live-restore": false,
+		"log-format": "json",
+		"pidfile": "/run/g.pid",
+		"tls": {"tlsverify": false}
+	}`)
+	c, err := load([]string{"--config-file", path, "--runtime", "/usr/sbin/runc"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]any{
+		"data-root": c.dataRoot, "exec-root": c.execRoot, "hosts": c.hosts, "group": c.group,
+		"log-level": c.lvl.String(), "mirrors": c.mirrors, "insecure": c.insecure, "ip": c.defaultBindIP,
+		"bip": c.bip, "tlsverify": c.tlsVerify, "runtime": c.runtime, "log-format": c.logFormat, "pidfile": c.pidfile,
+	}
+	want := map[string]any{
+		"data-root": "/srv/gantry", "exec-root": "/run/g", "hosts": []string{"unix:///run/g.sock", "tcp://127.0.0.1:2380"}, "group": "",
+		"log-level": "WARN", "mirrors": []string{"https://mirror.example"}, "insecure": []string{"10.0.0.0/8", "reg.local:5000"}, "ip": "127.0.0.1",
+		"bip": "172.30.0.1/16", "tlsverify": false, "runtime": "/usr/sbin/runc", "log-format": "json", "pidfile": "/run/g.pid",
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("configuration (-want +got):\n%s", d)
+	}
+	if !c.set["tlsverify"] {
+		t.Error(`"tlsverify": false in the file is not an explicit choice`)
+	}
+	if _, err := load([]string{"--config-file", writeConfig(t, `{"log-format": "xml"}`)}); err == nil || err.Error() != "invalid log format: xml" {
+		t.Errorf(`"log-format": "xml": %v`, err)
+	}
+}
+
+// TestConfigFileRefusals: dockerd's errors for an unknown key and a key
+// given both ways, and Gantry's for a dockerd key it does not implement.
+func TestConfigFileRefusals(t *testing.T) {
+	for _, tc := range []struct {
+		name, file string
+		args       []string
+		want       string
+	}{
+		{"unknown", `{"foo": 1, "data-root": "/x", "bar": true}`, nil,
+			"the following directives don't match any configuration option: bar, foo"},
+		{"both", `{"hosts": ["unix:///a.sock"], "data-root": "/x"}`, []string{"-H", "unix:///b.sock", "--data-root", "/y"},
+			"the following directives are specified both as a flag and in the configuration file: data-root: (from flag: /y, from file: /x), hosts: (from flag: [unix:///b.sock], from file: [unix:///a.sock])"},
+		{"both-shorthand", `{"log-level": "debug"}`, []string{"-l", "warn"},
+			"the following directives are specified both as a flag and in the configuration file: log-level: (from flag: warn, from file: debug)"},
+		{"not-implemented", `{"default-ulimits": {"nofile": {"Name": "nofile", "Hard": 64, "Soft": 64}}, "dns": ["1.1.1.1"]}`, nil,
+			"the following directives are dockerd's but gantryd does not implement them: default-ulimits, dns"},
+		{"fixed", `{"live-restore": true}`, nil,
+			`the following directives are dockerd's but gantryd does not implement them: live-restore (gantryd always runs with "live-restore": false)`},
+		{"type", `{"debug": "yes"}`, nil, `invalid value for "debug": "yes": want true or false`},
+		{"list", `{"hosts": "unix:///x.sock"}`, nil, `invalid value for "hosts": "unix:///x.sock": want a list`},
+		{"flag-only", `{"config-file": "/etc/other.json"}`, nil, "the following directives don't match any configuration option: config-file"},
+		{"json", `{"debug": true,}`, nil, "invalid character"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := writeConfig(t, tc.file)
+			_, err := load(append(tc.args, "--config-file", path))
+			prefix := "unable to configure the Docker daemon with file " + path + ": "
+			if err == nil || !strings.HasPrefix(err.Error(), prefix+tc.want) {
+				t.Errorf("got %v\nwant %s%s", err, prefix, tc.want)
+			}
+		})
+	}
+	if _, err := load([]string{"--config-file", filepath.Join(t.TempDir(), "none.json")}); err == nil {
+		t.Error("a missing file named by --config-file is no error")
+	}
+}
+
+// TestEveryFlagHasAKey: each flag's key leads back to it, and a repeatable
+// flag has dockerd's plural key (a row in fileKeys), so a flag added
+// without one fails here.
+func TestEveryFlagHasAKey(t *testing.T) {
+	c, err := load([]string{"--config-file", writeConfig(t, "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.flags.VisitAll(func(f *pflag.Flag) {
+		key := keyOf(f.Name)
+		if key == "" {
+			return
+		}
+		if c.flagOf(key) != f {
+			t.Errorf("key %q of --%s names another flag", key, f.Name)
+		}
+		if _, repeatable := f.Value.(pflag.SliceValue); repeatable && key == f.Name {
+			t.Errorf("--%s is repeatable: give it dockerd's plural key in fileKeys", f.Name)
+		}
+		if _, fixed := fixedKeys[key]; fixed {
+			t.Errorf("key %q is both a flag and in fixedKeys", key)
+		}
+	})
+}
+
+// TestReloadChanges: a reload applies the reloadable keys and names the
+// others as waiting for a restart.
+func TestReloadChanges(t *testing.T) {
+	path := writeConfig(t, `{"registry-mirrors": ["http://a.example"], "data-root": "/x"}`)
+	before, err := load([]string{"--config-file", path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(path, []byte(`{"registry-mirrors": ["http://a.example", "http://b.example"], "debug": true, "data-root": "/y", "bip": "10.9.0.1/16"}`), 0o644)
+	after, err := load([]string{"--config-file", path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	applied, restart := before.changes(after)
+	slices.Sort(applied)
+	slices.Sort(restart)
+	if d := cmp.Diff([]string{"debug", "registry-mirrors"}, applied); d != "" {
+		t.Errorf("applied (-want +got):\n%s", d)
+	}
+	if d := cmp.Diff([]string{"bip", "data-root"}, restart); d != "" {
+		t.Errorf("need a restart (-want +got):\n%s", d)
+	}
+	if after.lvl.String() != "DEBUG" {
+		t.Errorf(`"debug": true gives level %s`, after.lvl)
+	}
+}
