@@ -69,7 +69,9 @@ func (s *session) readBlob(ctx context.Context, desc ocispec.Descriptor, limit i
 	}
 	defer rc.Close()
 	b, err := io.ReadAll(io.LimitReader(rc, limit+1))
-	if err == nil && int64(len(b)) > limit {
+	// Checked first: the read that passes the limit may also meet the end
+	// of the body, and then the digest check fails as well.
+	if int64(len(b)) > limit {
 		return nil, tooLarge
 	}
 	return b, err
