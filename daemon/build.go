@@ -13,7 +13,6 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
-	"github.com/opencontainers/go-digest"
 
 	"github.com/gantry/gantry/api"
 	"github.com/gantry/gantry/builder"
@@ -31,20 +30,9 @@ func (d *Daemon) newBuilder() (*builder.Builder, error) {
 		Layers:  d.layers,
 		Images:  d.images,
 		Runner:  buildRunner{d},
-		GC:      buildGC{d},
+		GC:      d.gc,
 		Log:     d.log,
 	})
-}
-
-// buildGC is the daemon's garbage collection as the builder holds it off
-// and leases from it.
-type buildGC struct{ d *Daemon }
-
-func (g buildGC) RLock()   { g.d.gc.RLock() }
-func (g buildGC) RUnlock() { g.d.gc.RUnlock() }
-
-func (g buildGC) Lease(blobs, chains []digest.Digest) (release func()) {
-	return g.d.lease(blobs, chains)
 }
 
 // Build implements POST /build: the context read from src is extracted in

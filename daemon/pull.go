@@ -89,7 +89,7 @@ func pullStatus(p *progress, ref reference.Named, updated bool) {
 // manifest is resolved, so that resolve errors can still be HTTP errors.
 // After an error no image is recorded; layers and blobs already verified
 // stay for the next pull (garbage collection removes them if none comes
-// within pendingGrace).
+// within gc.PendingGrace).
 func (d *Daemon) pullTag(ctx context.Context, ref reference.Named, platform ocispec.Platform, auth registry.Auth, p *progress) (digest.Digest, bool, error) {
 	img, err := d.registry.Resolve(ctx, ref, platform, auth)
 	if err != nil {
@@ -163,7 +163,7 @@ func (d *Daemon) fetch(ctx context.Context, img *registry.Image, auth registry.A
 	}
 	// The lease comes before the plan: what the plan finds here stays.
 	chains := chainIDs(cfg.RootFS.DiffIDs)
-	release := d.lease(layerDigests(img.Manifest.Layers), chains)
+	release := d.gc.Lease(layerDigests(img.Manifest.Layers), chains)
 	defer release()
 	layers, err := d.pullPlan(ctx, img.Manifest.Layers, cfg.RootFS.DiffIDs, chains)
 	if err != nil {
@@ -244,7 +244,7 @@ func (d *Daemon) fetch(ctx context.Context, img *registry.Image, auth registry.A
 		return "", err
 	}
 	// The image is recorded: a record left behind only keeps its layers
-	// for pendingGrace after it is removed.
+	// for gc.PendingGrace after it is removed.
 	if err := d.blobs.ForgetPending(layerDigests(img.Manifest.Layers)...); err != nil {
 		d.log.Warn("forget pending layers", "image", id, "error", err)
 	}

@@ -90,7 +90,7 @@ func (d *Daemon) push(ctx context.Context, ref reference.NamedTagged, auth regis
 	if err != nil {
 		return err
 	}
-	release := d.lease(append([]digest.Digest{img.ID, img.Manifest}, layerDigests(img.Layers)...), nil)
+	release := d.gc.Lease(append([]digest.Digest{img.ID, img.Manifest}, layerDigests(img.Layers)...), nil)
 	defer release()
 	if _, err := d.images.Get(ctx, id); err != nil {
 		return err // removed before the lease

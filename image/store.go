@@ -72,6 +72,9 @@ type record struct {
 	Parent      digest.Digest `json:",omitempty"`
 	Added       time.Time
 	LastTagTime time.Time `json:",omitzero"`
+	// Unfinished marks an image a build made that no finished build has
+	// claimed yet (see Unfinished).
+	Unfinished bool `json:",omitempty"`
 }
 
 type state struct {
@@ -132,12 +135,22 @@ func hasBlobs(ctx context.Context, cs *content.Store, blobs ...digest.Digest) er
 	return nil
 }
 
+// CreateOption changes how Create records an image.
+type CreateOption func(*record)
+
+// Unfinished records the image as made by a build still running: unless a
+// finished build claims it (Finish), RemoveUnfinished removes it at the
+// next start of the daemon once nothing else holds it. So a build that is
+// interrupted (cancelled, failed, or the daemon killed) leaves no dangling
+// image behind for good, while its steps serve as cache until then.
+func Unfinished() CreateOption { return func(r *record) { r.Unfinished = true } }
+
 // Create stores config as an image whose layers are the given blobs (one
 // per diff ID of the config, base first) and returns its ID, the digest of
 // the config bytes. The config and an OCI manifest listing the blobs are
 // written before the record, so a crash never leaves a record without them.
 // Creating an existing image is a no-op.
-func (s *Store) Create(ctx context.Context, config []byte, layers []ocispec.Descriptor, parent digest.Digest) (digest.Digest, error) {
+func (s *Store) Create(ctx context.Context, config []byte, layers []ocispec.Descriptor, parent digest.Digest, opts ...CreateOption) (digest.Digest, error) {
 	var c Config
 	if err := json.Unmarshal(config, &c); err != nil {
 		return "", errdefs.ErrInvalidArgument.WithMessage("invalid image config: " + err.Error())
@@ -162,7 +175,7 @@ func (s *Store) Create(ctx context.Context, config []byte, layers []ocispec.Desc
 	if err != nil {
 		return "", fmt.Errorf("store image manifest: %w", err)
 	}
-	if err := s.add(id, mid, parent); err != nil {
+	if err := s.add(id, mid, parent, opts...); err != nil {
 		return "", err
 	}
 	return id, nil
@@ -170,13 +183,17 @@ func (s *Store) Create(ctx context.Context, config []byte, layers []ocispec.Desc
 
 // add records the image id, whose config and manifest mid are stored. An
 // existing record is kept.
-func (s *Store) add(id, mid, parent digest.Digest) error {
+func (s *Store) add(id, mid, parent digest.Digest, opts ...CreateOption) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.records[id]; ok {
 		return nil
 	}
-	s.records[id] = &record{Manifest: mid, Parent: parent, Added: time.Now().UTC()}
+	r := &record{Manifest: mid, Parent: parent, Added: time.Now().UTC()}
+	for _, o := range opts {
+		o(r)
+	}
+	s.records[id] = r
 	if err := s.saveLocked(); err != nil {
 		delete(s.records, id)
 		return err

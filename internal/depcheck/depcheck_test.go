@@ -26,6 +26,7 @@ var allowed = map[string][]string{
 	"image":       {"content"},
 	"tarball":     nil,
 	"content":     nil,
+	"gc":          {"content", "layer", "image"},
 	"layer":       {"mount"},
 	"mount":       nil,
 	"container":   {"mount"},
