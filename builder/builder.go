@@ -586,7 +586,7 @@ func (r *run) step(ctx context.Context, s *state, idx int, cmd instructions.Comm
 				r.afterStep(s, x)
 				r.print(" ---> " + short(s.id) + "\n")
 				r.lastID = s.id
-				if err := r.b.cache.remember(lin, in, known); err != nil {
+				if err := r.b.cache.remember(lin, in, s.id); err != nil {
 					r.b.cfg.Log.Warn("write build cache record", "error", err)
 				}
 				return r.outErr
@@ -605,7 +605,7 @@ func (r *run) step(ctx context.Context, s *state, idx int, cmd instructions.Comm
 	if err := r.b.cache.put(key, record{Image: s.id, Inputs: in}); err != nil {
 		r.b.cfg.Log.Warn("write build cache record", "error", err)
 	}
-	if err := r.b.cache.remember(lin, in, known); err != nil {
+	if err := r.b.cache.remember(lin, in, s.id); err != nil {
 		r.b.cfg.Log.Warn("write build cache record", "error", err)
 	}
 	r.print(" ---> " + short(s.id) + "\n")

@@ -79,7 +79,8 @@ type cache struct {
 
 	mu sync.Mutex
 	// byImage indexes the records by the images they point at (a key
-	// record at its image and parent, a step record at its parent), so
+	// record at its image and parent, a step record at its parent and
+	// result), so
 	// that a sweep reads only the records of images that are gone. It is
 	// read from the disk at the first sweep; nil until then.
 	byImage map[digest.Digest]map[string]bool
@@ -113,13 +114,20 @@ func (c *cache) get(key string) (record, bool) {
 	return r, readJSON(c.keyPath(key), &r) == nil && r.Image != ""
 }
 
+// stepRecord is the last build at a place: its inputs and the image it
+// produced, with which the record goes.
+type stepRecord struct {
+	Inputs
+	Result digest.Digest `json:"result,omitempty"`
+}
+
 // last returns the inputs of the last build at the place lin.
 func (c *cache) last(lin string) (*Inputs, bool) {
-	var in Inputs
-	if readJSON(c.stepPath(lin), &in) != nil {
+	var rec stepRecord
+	if readJSON(c.stepPath(lin), &rec) != nil {
 		return nil, false
 	}
-	return &in, true
+	return &rec.Inputs, true
 }
 
 func (c *cache) put(key string, r record) error {
@@ -127,13 +135,15 @@ func (c *cache) put(key string, r record) error {
 	return writeJSON(c.keyPath(key), r)
 }
 
-// remember records in as the last build at lin, unless it already is.
-func (c *cache) remember(lin string, in Inputs, known *Inputs) error {
-	if known != nil && known.Key() == in.Key() && known.BaseImage == in.BaseImage {
+// remember records in, which produced the image result, as the last build
+// at lin, unless it already is.
+func (c *cache) remember(lin string, in Inputs, result digest.Digest) error {
+	var known stepRecord
+	if readJSON(c.stepPath(lin), &known) == nil && known.Key() == in.Key() && known.BaseImage == in.BaseImage && known.Result == result {
 		return nil
 	}
-	c.index(c.stepPath(lin), in.Parent)
-	return writeJSON(c.stepPath(lin), in)
+	c.index(c.stepPath(lin), in.Parent, result)
+	return writeJSON(c.stepPath(lin), stepRecord{Inputs: in, Result: result})
 }
 
 // index notes that the record at path points at images, once the index
@@ -157,9 +167,9 @@ func (c *cache) index(path string, images ...digest.Digest) {
 
 // SweepCache removes the cache records that point at an image live reports
 // false for: a key record whose image or parent image is gone, a step
-// record whose parent is gone. It returns how many it removed. Reading
-// every record happens once, at the first sweep; later sweeps read only
-// the records of images that are gone.
+// record whose parent or result is gone. It returns how many it removed.
+// Reading every record happens once, at the first sweep; later sweeps read
+// only the records of images that are gone.
 func (b *Builder) SweepCache(ctx context.Context, live func(digest.Digest) bool) (int, error) {
 	c := b.cache
 	c.mu.Lock()
@@ -198,8 +208,8 @@ func (c *cache) deadLocked(path string, live func(digest.Digest) bool) bool {
 		var r record
 		return readJSON(path, &r) != nil || r.Image == "" || gone(r.Image) || gone(r.Inputs.Parent)
 	}
-	var in Inputs
-	return readJSON(path, &in) != nil || gone(in.Parent)
+	var rec stepRecord
+	return readJSON(path, &rec) != nil || gone(rec.Parent) || gone(rec.Result)
 }
 
 // readIndexLocked reads every record into c.byImage; records that cannot
@@ -236,11 +246,15 @@ func (c *cache) readIndexLocked() error {
 				}
 				continue
 			}
-			var in Inputs
-			if readJSON(path, &in) != nil {
+			var rec stepRecord
+			if readJSON(path, &rec) != nil {
 				add(path, "")
-			} else if in.Parent != "" {
-				add(path, in.Parent)
+				continue
+			}
+			for _, id := range []digest.Digest{rec.Parent, rec.Result} {
+				if id != "" {
+					add(path, id)
+				}
 			}
 		}
 	}

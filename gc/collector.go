@@ -133,7 +133,13 @@ func (c *Collector) mark(ctx context.Context) (*marks, error) {
 		return nil, err
 	}
 	var chains []digest.Digest
+	pushed := map[digest.Digest]bool{} // layer blobs of images with a repository digest
 	for _, img := range images {
+		if len(img.Digests) > 0 {
+			for _, blob := range img.Layers {
+				pushed[blob.Digest] = true
+			}
+		}
 		m.images[img.ID] = true
 		m.blobs[img.ID] = true
 		m.blobs[img.Manifest] = true
@@ -154,7 +160,7 @@ func (c *Collector) mark(ctx context.Context) (*marks, error) {
 		m.blobs[blob] = true
 		chains = append(chains, l.Chain)
 	}
-	copies, err := c.cfg.Blobs.Retain(func(dg digest.Digest) bool { return m.blobs[dg] })
+	copies, err := c.cfg.Blobs.Retain(func(dg digest.Digest) bool { return m.blobs[dg] }, func(dg digest.Digest) bool { return pushed[dg] })
 	if err != nil {
 		return nil, err
 	}

@@ -14,7 +14,9 @@
 //   - what is leased (Collector.Lease), blobs and chains;
 //   - the blobs and layers an interrupted pull verified within
 //     PendingGrace (image.BlobIndex pending records), for the next pull;
-//   - the gzip copies of kept zstd blobs (image.BlobIndex).
+//   - the gzip copies made for pushes of the zstd blobs of images that
+//     have a repository digest (image.BlobIndex); once no such image
+//     needs a copy, the next push makes it again.
 //
 // A layer is kept with all its parents. Layers are removed children first,
 // in one pass: after a collection no unneeded layer is left, whatever the
