@@ -1,7 +1,7 @@
 GO ?= go
 BIN := bin
 
-.PHONY: build test bench bench-build bench-network bench-registry bench-save clean
+.PHONY: build test bench bench-build bench-network bench-registry bench-save bench-images clean
 
 build:
 	$(GO) build -o $(BIN)/gantryd ./cmd/gantryd
@@ -19,6 +19,9 @@ bench: build
 
 bench-save: build
 	bench/save.sh
+
+bench-images: build
+	bench/images.sh
 
 clean:
 	rm -rf $(BIN)

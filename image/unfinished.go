@@ -16,6 +16,7 @@ func (s *Store) Finish(ctx context.Context, ids ...digest.Digest) error {
 	for _, id := range ids {
 		if r, ok := s.records[id]; ok && r.Unfinished {
 			r.Unfinished = false
+			s.dirtyImages[id] = true
 			changed = append(changed, r)
 		}
 	}
@@ -40,19 +41,9 @@ func (s *Store) Finish(ctx context.Context, ids ...digest.Digest) error {
 func (s *Store) RemoveUnfinished(ctx context.Context, usedBy UsedBy) ([]digest.Digest, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	children := map[digest.Digest]int{}
-	for _, r := range s.records {
-		if r.Parent != "" {
-			children[r.Parent]++
-		}
-	}
-	referenced := map[digest.Digest]bool{}
-	for _, id := range s.refs {
-		referenced[id] = true
-	}
 	removable := func(id digest.Digest) bool {
 		r, ok := s.records[id]
-		if !ok || !r.Unfinished || referenced[id] || children[id] > 0 {
+		if !ok || !r.Unfinished || s.names[id] != nil || s.children[id] > 0 {
 			return false
 		}
 		_, _, used := usedBy(id)
@@ -68,12 +59,10 @@ func (s *Store) RemoveUnfinished(ctx context.Context, usedBy UsedBy) ([]digest.D
 		id := todo[len(todo)-1]
 		todo = todo[:len(todo)-1]
 		parent := s.records[id].Parent
-		delete(s.records, id)
+		s.delRecordLocked(id)
 		removed = append(removed, id)
-		if parent != "" {
-			if children[parent]--; removable(parent) {
-				todo = append(todo, parent)
-			}
+		if parent != "" && removable(parent) {
+			todo = append(todo, parent)
 		}
 	}
 	if len(removed) == 0 {
