@@ -40,7 +40,7 @@ func (s *Store) CreateFromManifest(ctx context.Context, manifest, config []byte)
 	if err != nil {
 		return "", fmt.Errorf("store image manifest: %w", err)
 	}
-	if err := s.add(id, mid, ""); err != nil {
+	if err := s.add(id, mid, "", &meta{config: c, layers: m.Layers}); err != nil {
 		return "", err
 	}
 	return id, nil

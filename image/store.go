@@ -237,15 +237,15 @@ func (s *Store) Create(ctx context.Context, config []byte, layers []ocispec.Desc
 	if err != nil {
 		return "", fmt.Errorf("store image manifest: %w", err)
 	}
-	if err := s.add(id, mid, parent, opts...); err != nil {
+	if err := s.add(id, mid, parent, &meta{config: c, layers: slices.Clone(layers)}, opts...); err != nil {
 		return "", err
 	}
 	return id, nil
 }
 
-// add records the image id, whose config and manifest mid are stored. An
-// existing record is kept.
-func (s *Store) add(id, mid, parent digest.Digest, opts ...CreateOption) error {
+// add records the image id, whose config and manifest mid are stored and
+// decode to m. An existing record is kept.
+func (s *Store) add(id, mid, parent digest.Digest, m *meta, opts ...CreateOption) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.records[id]; ok {
@@ -260,6 +260,7 @@ func (s *Store) add(id, mid, parent digest.Digest, opts ...CreateOption) error {
 		s.delRecordLocked(id)
 		return err
 	}
+	s.meta[id] = m
 	return nil
 }
 

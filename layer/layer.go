@@ -202,16 +202,16 @@ func checkDigest(d digest.Digest) error {
 // Get returns the layer with the given chain ID; a layer that does not
 // exist is a not-found error, an invalid chain ID an invalid-argument one.
 func (s *Store) Get(ctx context.Context, chainID digest.Digest) (Layer, error) {
-	if err := checkDigest(chainID); err != nil {
-		return Layer{}, err
-	}
 	s.mu.Lock()
 	l, ok := s.layers[chainID]
 	s.mu.Unlock()
-	if !ok {
-		return Layer{}, errdefs.ErrNotFound.WithMessage("layer " + chainID.String() + " not found")
+	if ok {
+		return l, nil // indexed, so valid
 	}
-	return l, nil
+	if err := checkDigest(chainID); err != nil {
+		return Layer{}, err
+	}
+	return Layer{}, errdefs.ErrNotFound.WithMessage("layer " + chainID.String() + " not found")
 }
 
 func readMeta(dir string, id digest.Digest) (Layer, error) {
