@@ -14,6 +14,7 @@ import (
 	"github.com/gantry/gantry/builder"
 	"github.com/gantry/gantry/container"
 	"github.com/gantry/gantry/content"
+	"github.com/gantry/gantry/distribution"
 	"github.com/gantry/gantry/gc"
 	"github.com/gantry/gantry/image"
 	"github.com/gantry/gantry/layer"
@@ -56,10 +57,12 @@ type Daemon struct {
 	runtime    *runtime.Runc
 	builder    *builder.Builder
 	registry   *registry.Client
-	blobs      *image.BlobIndex // repositories blobs are in, gzip copies of zstd blobs
-	networks   *gnetwork.Manager
-	net        netState
-	execs      *container.Execs
+	// distribution pulls and pushes images.
+	distribution *distribution.Engine
+	blobs        *image.BlobIndex // repositories blobs are in, gzip copies of zstd blobs
+	networks     *gnetwork.Manager
+	net          netState
+	execs        *container.Execs
 
 	// gc collects layers, blobs and build-cache records no image,
 	// container or lease needs; operations hold it off (RLock) while they
@@ -130,6 +133,9 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 		Records: []gc.Records{gc.RecordsFunc(func(ctx context.Context, live func(digest.Digest) bool) (int, error) {
 			return d.builder.SweepCache(ctx, live)
 		})},
+	})
+	d.distribution = distribution.New(distribution.Config{
+		Registry: d.registry, Content: d.content, Layers: d.layers, Images: d.images, Blobs: d.blobs, GC: d.gc, Log: d.log,
 	})
 	if d.builder, err = d.newBuilder(); err != nil {
 		return nil, err

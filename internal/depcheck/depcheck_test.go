@@ -36,6 +36,8 @@ var allowed = map[string][]string{
 	"volume":      nil,
 	"integration": {"*"},
 	"bench":       {"*"},
+
+	"distribution": {"content", "layer", "image", "registry"},
 }
 
 func TestImportRules(t *testing.T) {

@@ -1,4 +1,4 @@
-package daemon
+package distribution
 
 import (
 	"bufio"
@@ -16,7 +16,6 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
-	"github.com/gantry/gantry/api"
 	gimage "github.com/gantry/gantry/image"
 	"github.com/gantry/gantry/internal/transfer"
 	"github.com/gantry/gantry/layer"
@@ -26,23 +25,20 @@ import (
 // maxDownloads is how many layers a pull fetches at once, as dockerd.
 const maxDownloads = 3
 
-// PullImage implements POST /images/create?fromImage=. A repository
-// without tag, digest or tag parameter stands for all its tags (docker
-// pull --all-tags), as with dockerd.
-func (d *Daemon) PullImage(ctx context.Context, opts api.PullOptions, out api.ProgressOutput) error {
-	ref, err := pullReference(opts.Image, opts.Tag)
-	if err != nil {
-		return err
-	}
-	platform, err := parsePlatform(opts.Platform)
-	if err != nil {
-		return err
-	}
+// Pull fetches the image ref names for platform, stores it and tags it,
+// writing dockerd's progress messages to out. A repository name alone
+// stands for all its tags (docker pull --all-tags), as with dockerd. An
+// error returned before anything was written to out (the manifest could
+// not be resolved) is worded as dockerd's HTTP error. After an error no
+// image is recorded; the layers and blobs already verified stay for the
+// next pull (garbage collection removes them if none comes within
+// gc.PendingGrace).
+func (d *Engine) Pull(ctx context.Context, ref reference.Named, platform ocispec.Platform, auth registry.Auth, out Output) error {
 	if !reference.IsNameOnly(ref) {
-		_, err = d.pull(ctx, ref, platform, opts.Auth, newProgress(out))
+		_, err := d.pull(ctx, ref, platform, auth, newProgress(out))
 		return err
 	}
-	tags, err := d.registry.Tags(ctx, ref, opts.Auth)
+	tags, err := d.registry.Tags(ctx, ref, auth)
 	if err != nil {
 		return resolveError(ref, err)
 	}
@@ -53,7 +49,7 @@ func (d *Daemon) PullImage(ctx context.Context, opts api.PullOptions, out api.Pr
 		if err != nil {
 			return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("registry lists an invalid tag %q of %s", tag, reference.FamiliarName(ref)))
 		}
-		_, newer, err := d.pullTag(ctx, tagged, platform, opts.Auth, p)
+		_, newer, err := d.pullTag(ctx, tagged, platform, auth, p)
 		if err != nil {
 			return err
 		}
@@ -65,7 +61,7 @@ func (d *Daemon) PullImage(ctx context.Context, opts api.PullOptions, out api.Pr
 
 // pull fetches the image ref names as pullTag does and says whether it
 // was new.
-func (d *Daemon) pull(ctx context.Context, ref reference.Named, platform ocispec.Platform, auth registry.Auth, p *progress) (digest.Digest, error) {
+func (d *Engine) pull(ctx context.Context, ref reference.Named, platform ocispec.Platform, auth registry.Auth, p *progress) (digest.Digest, error) {
 	id, updated, err := d.pullTag(ctx, ref, platform, auth, p)
 	if err != nil {
 		return "", err
@@ -90,7 +86,7 @@ func pullStatus(p *progress, ref reference.Named, updated bool) {
 // After an error no image is recorded; layers and blobs already verified
 // stay for the next pull (garbage collection removes them if none comes
 // within gc.PendingGrace).
-func (d *Daemon) pullTag(ctx context.Context, ref reference.Named, platform ocispec.Platform, auth registry.Auth, p *progress) (digest.Digest, bool, error) {
+func (d *Engine) pullTag(ctx context.Context, ref reference.Named, platform ocispec.Platform, auth registry.Auth, p *progress) (digest.Digest, bool, error) {
 	img, err := d.registry.Resolve(ctx, ref, platform, auth)
 	if err != nil {
 		return "", false, resolveError(ref, err)
@@ -153,7 +149,7 @@ type pullLayer struct {
 // extracted as it arrives, beside being stored as a blob, while the others
 // download into the content store to be extracted from there. Each blob
 // and layer is recorded as pending once verified, until the image is.
-func (d *Daemon) fetch(ctx context.Context, img *registry.Image, auth registry.Auth, p *progress) (digest.Digest, error) {
+func (d *Engine) fetch(ctx context.Context, img *registry.Image, auth registry.Auth, p *progress) (digest.Digest, error) {
 	var cfg gimage.Config
 	if err := json.Unmarshal(img.Config, &cfg); err != nil {
 		return "", errdefs.ErrInvalidArgument.WithMessage("invalid image config: " + err.Error())
@@ -267,7 +263,7 @@ func chainIDs(diffIDs []digest.Digest) []digest.Digest {
 // its first layer only. The pending records of the layers (what an
 // interrupted pull left) are refreshed. The caller leases the layers' blobs
 // and chains.
-func (d *Daemon) pullPlan(ctx context.Context, descs []ocispec.Descriptor, diffIDs, chains []digest.Digest) ([]*pullLayer, error) {
+func (d *Engine) pullPlan(ctx context.Context, descs []ocispec.Descriptor, diffIDs, chains []digest.Digest) ([]*pullLayer, error) {
 	layers := make([]*pullLayer, len(descs))
 	fetched := map[digest.Digest]bool{}
 	for i, desc := range descs {
@@ -296,7 +292,7 @@ func (d *Daemon) pullPlan(ctx context.Context, descs []ocispec.Descriptor, diffI
 }
 
 // download stores the layer's blob, verified, in the content store.
-func (d *Daemon) download(ctx context.Context, img *registry.Image, auth registry.Auth, l *pullLayer, p *progress) error {
+func (d *Engine) download(ctx context.Context, img *registry.Image, auth registry.Auth, l *pullLayer, p *progress) error {
 	body, err := d.registry.Blob(ctx, img, l.desc, auth)
 	if err != nil {
 		return fmt.Errorf("layer %s: %w", l.desc.Digest, err)
@@ -318,7 +314,7 @@ func (d *Daemon) download(ctx context.Context, img *registry.Image, auth registr
 // extracts it on top of parent in one pass. The extracted layer counts only
 // once the blob verified and its diff ID is the config's; otherwise it is
 // left unreferenced, for garbage collection.
-func (d *Daemon) streamLayer(ctx context.Context, img *registry.Image, auth registry.Auth, parent digest.Digest, l *pullLayer, p *progress) error {
+func (d *Engine) streamLayer(ctx context.Context, img *registry.Image, auth registry.Auth, parent digest.Digest, l *pullLayer, p *progress) error {
 	bodyCtx, cancelBody := context.WithCancel(ctx)
 	defer cancelBody()
 	body, err := d.registry.Blob(bodyCtx, img, l.desc, auth)
@@ -350,7 +346,7 @@ func (d *Daemon) streamLayer(ctx context.Context, img *registry.Image, auth regi
 }
 
 // extractBlob extracts the layer from its stored blob on top of parent.
-func (d *Daemon) extractBlob(ctx context.Context, parent digest.Digest, l *pullLayer, p *progress) error {
+func (d *Engine) extractBlob(ctx context.Context, parent digest.Digest, l *pullLayer, p *progress) error {
 	rc, err := d.content.Open(ctx, l.desc.Digest)
 	if err != nil {
 		return err
@@ -370,7 +366,7 @@ func (d *Daemon) extractBlob(ctx context.Context, parent digest.Digest, l *pullL
 // extraction fails, apply calls abort (unless nil) before it waits for the
 // read ahead to stop: abort must unblock a Read of r waiting on the
 // network.
-func (d *Daemon) apply(ctx context.Context, parent digest.Digest, r io.Reader, abort func()) (layer.Layer, error) {
+func (d *Engine) apply(ctx context.Context, parent digest.Digest, r io.Reader, abort func()) (layer.Layer, error) {
 	plain, err := decompress(r)
 	if err != nil {
 		return layer.Layer{}, err
