@@ -2,7 +2,6 @@ package distribution
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -11,8 +10,7 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/distribution/reference"
-	"github.com/klauspost/compress/gzip"
-	"github.com/klauspost/compress/zstd"
+	"github.com/moby/go-archive/compression"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -360,14 +358,16 @@ func (d *Engine) extractBlob(ctx context.Context, parent digest.Digest, l *pullL
 	return checkDiffID(l, applied)
 }
 
-// apply extracts the compressed (gzip, zstd) or plain layer tar r on top of
+// apply extracts the compressed (gzip, zstd, recognised by their magic
+// numbers as media types are not always right: compression.DecompressStream,
+// the one decompression path of Gantry) or plain layer tar r on top of
 // parent. Reading r and decompressing run ahead of the extraction, on the
 // other core: a pull is then as fast as the slower of the two. When the
 // extraction fails, apply calls abort (unless nil) before it waits for the
 // read ahead to stop: abort must unblock a Read of r waiting on the
 // network.
 func (d *Engine) apply(ctx context.Context, parent digest.Digest, r io.Reader, abort func()) (layer.Layer, error) {
-	plain, err := decompress(r)
+	plain, err := compression.DecompressStream(bufio.NewReaderSize(r, 1<<20))
 	if err != nil {
 		return layer.Layer{}, err
 	}
@@ -470,27 +470,4 @@ func checkDiffID(l *pullLayer, applied layer.Layer) error {
 		return errdefs.ErrDataLoss.WithMessage(fmt.Sprintf("layer %s: extracted content has diff ID %s, the image config says %s", l.desc.Digest, applied.DiffID, l.diffID))
 	}
 	return nil
-}
-
-var (
-	gzipMagic = []byte{0x1f, 0x8b}
-	zstdMagic = []byte{0x28, 0xb5, 0x2f, 0xfd}
-)
-
-// decompress recognises gzip and zstd by their magic numbers (media types
-// are not always right); anything else is read as it is.
-func decompress(r io.Reader) (io.ReadCloser, error) {
-	br := bufio.NewReaderSize(r, 1<<20)
-	head, _ := br.Peek(4)
-	switch {
-	case bytes.HasPrefix(head, gzipMagic):
-		return gzip.NewReader(br)
-	case bytes.HasPrefix(head, zstdMagic):
-		zr, err := zstd.NewReader(br)
-		if err != nil {
-			return nil, err
-		}
-		return zr.IOReadCloser(), nil
-	}
-	return io.NopCloser(br), nil
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/klauspost/compress/gzip"
+	"github.com/moby/go-archive/compression"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -44,7 +45,7 @@ func TestReadAheadErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			plain, err := decompress(bytes.NewReader(tt.src))
+			plain, err := compression.DecompressStream(bytes.NewReader(tt.src))
 			if err != nil {
 				t.Fatal(err)
 			}
