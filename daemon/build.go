@@ -162,13 +162,13 @@ func (r buildRunner) Run(ctx context.Context, p builder.Process, out io.Writer) 
 // the outside through NAT as a container does. It returns the namespace
 // and the contents of the step's hosts and resolv.conf.
 func (r buildRunner) network(ctx context.Context, p builder.Process) (netns, hosts, resolv string, err error) {
-	hostResolv, resolved := readHostResolvConf(hostResolvConfPath, resolvedConfPath)
+	hostResolv, resolved := gnetwork.HostResolvConf()
 	switch p.Network {
 	case "host":
 		hostHosts, _ := os.ReadFile("/etc/hosts")
 		return "", string(hostHosts), string(hostResolv), nil
 	case "none":
-		return "", localhostEntries, string(resolvConf(hostResolv, resolved, nil, nil, nil)), nil
+		return "", gnetwork.LocalhostEntries, string(gnetwork.ResolvConf(hostResolv, resolved, nil, nil, nil)), nil
 	}
 	sb, err := r.d.networks.NewSandbox(ctx, p.ID)
 	if err != nil {
@@ -178,7 +178,7 @@ func (r buildRunner) network(ctx context.Context, p builder.Process) (netns, hos
 		r.d.networks.DeleteSandbox(context.WithoutCancel(ctx), p.ID)
 		return "", "", "", fmt.Errorf("join network %s: %w", gnetwork.DefaultNetwork, err)
 	}
-	return sb.Path, localhostEntries, string(resolvConf(hostResolv, resolved, nil, nil, nil)), nil
+	return sb.Path, gnetwork.LocalhostEntries, string(gnetwork.ResolvConf(hostResolv, resolved, nil, nil, nil)), nil
 }
 
 // withDefaults is env plus the entries of defaults whose names env lacks.

@@ -479,7 +479,7 @@ const etcFileMode = 0o644
 func writeEtcFiles(c *gcontainer.Container, eps []gnetwork.Endpoint, extra []string) error {
 	hostname := c.Config.Hostname
 	var hosts, resolv []byte
-	hostResolv, resolved := readHostResolvConf(hostResolvConfPath, resolvedConfPath)
+	hostResolv, resolved := gnetwork.HostResolvConf()
 	if c.HostConfig.NetworkMode.IsHost() {
 		hosts, _ = os.ReadFile("/etc/hosts")
 		if len(hosts) > 0 && !bytes.HasSuffix(hosts, []byte("\n")) {
@@ -490,12 +490,12 @@ func writeEtcFiles(c *gcontainer.Container, eps []gnetwork.Endpoint, extra []str
 		}
 		resolv = hostResolv
 	} else {
-		hosts = hostsContent(hostname, extra, eps, nil)
+		hosts = gnetwork.HostsFile(hostname, extra, eps, nil)
 		var dns []string
 		for _, a := range c.HostConfig.DNS {
 			dns = append(dns, a.String())
 		}
-		resolv = resolvConf(hostResolv, resolved, dns, c.HostConfig.DNSSearch, c.HostConfig.DNSOptions)
+		resolv = gnetwork.ResolvConf(hostResolv, resolved, dns, c.HostConfig.DNSSearch, c.HostConfig.DNSOptions)
 	}
 	for name, data := range map[string][]byte{
 		"hostname":    []byte(hostname + "\n"),
