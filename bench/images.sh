@@ -10,6 +10,8 @@
 #   images   `docker images` (the CLI's table of all of them)
 #   api      GET /images/json through curl, the daemon alone
 #   inspect  `docker image inspect` of one of them
+#   cli      `docker version`: the CLI's start and one round trip, the floor
+#            under the two docker rows
 #   (REPEAT rounds with the engines taking turns, medians)
 #
 # Docker's column is a dockerd started for the run (its own data root,
@@ -121,12 +123,13 @@ for _ in $(seq "$REPEAT"); do
 		DOCKER_HOST=$h timed "$work/$n.images" docker images
 		timed "$work/$n.api" curl -sf --unix-socket "$sock" http://d/v1.41/images/json
 		DOCKER_HOST=$h timed "$work/$n.inspect" docker image inspect "gantry-bench/images:$((IMAGES / 2))"
+		DOCKER_HOST=$h timed "$work/$n.cli" docker version
 	done
 done
 
 printf '\n%d images, %d rounds, medians in ms (Docker: %s)\n\n' "$IMAGES" "$REPEAT" "$docker_note"
 printf '%-10s %10s %10s %10s\n' what gantry docker gantry/docker
-for what in images api inspect fill; do
+for what in images api inspect cli fill; do
 	g=$(median "$work/gantry.$what")
 	if [ -f "$work/docker.$what" ]; then
 		d=$(median "$work/docker.$what")
