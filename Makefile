@@ -1,7 +1,7 @@
 GO ?= go
 BIN := bin
 
-.PHONY: build test bench bench-build bench-network bench-registry bench-save bench-images clean
+.PHONY: build test bench bench-build bench-network bench-registry bench-save clean
 
 build:
 	$(GO) build -o $(BIN)/gantryd ./cmd/gantryd
@@ -20,9 +20,6 @@ bench: build
 bench-save: build
 	bench/save.sh
 
-bench-images: build
-	bench/images.sh
-
 clean:
 	rm -rf $(BIN)
 
@@ -34,3 +31,7 @@ bench-network: build
 
 bench-registry: build
 	bench/registry.sh
+
+.PHONY: bench-images
+bench-images: build
+	bench/images.sh

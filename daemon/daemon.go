@@ -57,12 +57,13 @@ type Daemon struct {
 	runtime    *runtime.Runc
 	builder    *builder.Builder
 	registry   *registry.Client
+	blobs      *image.BlobIndex // repositories blobs are in, gzip copies of zstd blobs
+	networks   *gnetwork.Manager
+	net        netState
+	execs      *container.Execs
+
 	// distribution pulls and pushes images.
 	distribution *distribution.Engine
-	blobs        *image.BlobIndex // repositories blobs are in, gzip copies of zstd blobs
-	networks     *gnetwork.Manager
-	net          netState
-	execs        *container.Execs
 
 	// gc collects layers, blobs and build-cache records no image,
 	// container or lease needs; operations hold it off (RLock) while they
