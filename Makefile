@@ -17,6 +17,10 @@ test: build
 bench: build
 	bench/run.sh
 
+.PHONY: bench-images
+bench-images: build
+	bench/images.sh
+
 bench-save: build
 	bench/save.sh
 
@@ -31,7 +35,3 @@ bench-network: build
 
 bench-registry: build
 	bench/registry.sh
-
-.PHONY: bench-images
-bench-images: build
-	bench/images.sh
