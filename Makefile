@@ -23,6 +23,10 @@ test: build
 bench: build
 	bench/run.sh
 
+.PHONY: bench-images
+bench-images: build
+	bench/images.sh
+
 bench-save: build
 	bench/save.sh
 

@@ -424,18 +424,27 @@ func (e *testEnv) listImage(t *testing.T, tag, dockerfile string) string {
 type testGC struct {
 	sync.RWMutex
 	mu     sync.Mutex
-	chains int
+	chains map[digest.Digest]int
 }
 
 func (g *testGC) Lease(blobs, chains []digest.Digest) func() {
 	g.mu.Lock()
-	g.chains += len(chains)
+	if g.chains == nil {
+		g.chains = map[digest.Digest]int{}
+	}
+	for _, c := range chains {
+		g.chains[c]++
+	}
 	g.mu.Unlock()
 	var once sync.Once
 	return func() {
 		once.Do(func() {
 			g.mu.Lock()
-			g.chains -= len(chains)
+			for _, c := range chains {
+				if g.chains[c]--; g.chains[c] == 0 {
+					delete(g.chains, c)
+				}
+			}
 			g.mu.Unlock()
 		})
 	}
@@ -444,7 +453,13 @@ func (g *testGC) Lease(blobs, chains []digest.Digest) func() {
 func (g *testGC) leasedChains() int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return g.chains
+	return len(g.chains)
+}
+
+func (g *testGC) leased(chain digest.Digest) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.chains[chain] > 0
 }
 
 // TestBuildStepLeases checks that a RUN step runs with its parent's chain
@@ -471,5 +486,111 @@ func TestBuildStepLeases(t *testing.T) {
 	}
 	if n := gc.leasedChains(); n != 0 {
 		t.Errorf("%d chains leased after the build", n)
+	}
+}
+
+// TestBuildLeasesWhatItMade checks that a running build leases the base of
+// each stage and every result it made until it ends, not only the parent of
+// the step that runs: an image removed meanwhile (an earlier stage's, by
+// rmi) keeps its layers for the rest of the build.
+func TestBuildLeasesWhatItMade(t *testing.T) {
+	e := newTestEnv(t)
+	gc := e.b.cfg.GC.(*testGC)
+	chainOf := func(id digest.Digest) digest.Digest {
+		img, err := e.images.Get(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var chain digest.Digest
+		for _, d := range img.Config.RootFS.DiffIDs {
+			chain = layer.ChainID(chain, d)
+		}
+		return chain
+	}
+	base, err := e.images.Resolve(context.Background(), "base")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var missing []string
+	e.runner.during = func() {
+		if !strings.Contains(e.runner.runs[len(e.runner.runs)-1], "/c") {
+			return
+		}
+		want := map[string]digest.Digest{"base": chainOf(base)}
+		for _, img := range mustList(t, e.images) {
+			if len(img.Config.RootFS.DiffIDs) == 2 {
+				want["step result "+img.ID.Encoded()[:12]] = chainOf(img.ID)
+			}
+		}
+		for what, chain := range want {
+			if !gc.leased(chain) {
+				missing = append(missing, what)
+			}
+		}
+	}
+	e.mustBuild("FROM base AS a\nRUN echo a > /a\nFROM base\nRUN echo b > /b\nRUN echo c > /c\nCOPY --from=a /a /a\n", Options{})
+	if len(missing) > 0 {
+		t.Errorf("while the last RUN step ran, not leased: %v", missing)
+	}
+	if n := gc.leasedChains(); n != 0 {
+		t.Errorf("%d chains leased after the build", n)
+	}
+}
+
+func mustList(t *testing.T, s *image.Store) []*image.Image {
+	t.Helper()
+	imgs, err := s.List(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return imgs
+}
+
+// TestBuildUnfinishedImages checks that the images of a build that fails
+// are removed at the next start (RemoveUnfinished), with the cache records
+// pointing at them (SweepCache), while a finished build's images, the
+// untagged result of an earlier stage included, stay.
+func TestBuildUnfinishedImages(t *testing.T) {
+	e := newTestEnv(t)
+	ctx := context.Background()
+	_, done := e.mustBuild("FROM base AS a\nRUN echo a > /a\nFROM base\nCOPY --from=a /a /a\n", Options{})
+	before := len(mustList(t, e.images))
+	if _, _, err := e.build("FROM base\nRUN echo x > /x\nRUN exit 3\n", Options{}); err == nil {
+		t.Fatal("the failing build succeeded")
+	}
+	if n := len(mustList(t, e.images)); n != before+1 {
+		t.Fatalf("%d images after the failed build, want %d", n, before+1)
+	}
+	removed, err := e.images.RemoveUnfinished(ctx, func(digest.Digest) (string, bool, bool) { return "", false, false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(removed) != 1 {
+		t.Errorf("RemoveUnfinished removed %v, want the failed build's step", removed)
+	}
+	if _, err := e.images.Get(ctx, done); err != nil {
+		t.Errorf("the finished build's image: %v", err)
+	}
+	if n := len(mustList(t, e.images)); n != before {
+		t.Errorf("%d images left, want %d", n, before)
+	}
+	live := map[digest.Digest]bool{}
+	for _, img := range mustList(t, e.images) {
+		live[img.ID] = true
+	}
+	n, err := e.b.SweepCache(ctx, func(id digest.Digest) bool { return live[id] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 2 { // the step's key record and the record of its place
+		t.Errorf("SweepCache removed %d records, want 2", n)
+	}
+	out, _ := e.mustBuild("FROM base AS a\nRUN echo a > /a\nFROM base\nCOPY --from=a /a /a\n", Options{})
+	if h := hits(out); len(h) != 2 || !h[0] || !h[1] {
+		t.Errorf("the finished build's steps are no longer cached: %v\n%s", h, out)
+	}
+	out, _ = e.mustBuild("FROM base\nRUN echo x > /x\n", Options{})
+	if h := hits(out); len(h) != 1 || h[0] {
+		t.Errorf("the removed step is still cached: %v\n%s", h, out)
 	}
 }

@@ -137,6 +137,7 @@ func (b *Builder) Build(ctx context.Context, opts Options, out Output) (digest.D
 	if err != nil {
 		return "", err
 	}
+	defer r.release()
 	id, err := r.stages(ctx)
 	if err == nil {
 		err = r.finish(ctx, id)
@@ -167,6 +168,37 @@ type run struct {
 	missed  bool           // a step missed the cache already
 	lastID  digest.Digest  // the last image a step produced or reused
 	outErr  error
+	// leases keep the base of each stage and every step's result until
+	// the build ends, whether or not their images are removed meanwhile.
+	leases []func()
+}
+
+// lease keeps the layers and blobs of s until the build ends.
+func (r *run) lease(s *state) {
+	r.leases = append(r.leases, r.b.cfg.GC.Lease(s.blobs(), s.chains()))
+}
+
+// release ends the build's leases.
+func (r *run) release() {
+	for _, release := range r.leases {
+		release()
+	}
+	r.leases = nil
+}
+
+// loadLeased loads the image id and leases its layers and blobs for the
+// rest of the build. The image is looked up again once leased: one removed
+// meanwhile may have lost its layers, and is not found.
+func (r *run) loadLeased(ctx context.Context, id digest.Digest) (*image.Image, error) {
+	img, err := r.loadImage(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	r.lease(&state{layers: img.Layers, img: img.Config})
+	if _, err := r.loadImage(ctx, id); err != nil {
+		return nil, err
+	}
+	return img, nil
 }
 
 func (b *Builder) prepare(opts Options, out Output) (*run, error) {
@@ -306,6 +338,14 @@ func (r *run) finish(ctx context.Context, id digest.Digest) error {
 	}
 	if len(r.plan.Unused) > 0 {
 		r.print(fmt.Sprintf("[Warning] One or more build-args %v were not consumed\n", r.plan.Unused))
+	}
+	// The build finished: its images are kept like any other.
+	done := []digest.Digest{id}
+	for _, s := range r.results {
+		done = append(done, s.id)
+	}
+	if err := r.b.cfg.Images.Finish(ctx, done...); err != nil {
+		return err
 	}
 	if q, ok := r.out.(*quietOutput); ok {
 		for _, ref := range r.tags {
@@ -457,7 +497,7 @@ func (r *run) from(ctx context.Context, st dockerfile.Stage) (*state, error) {
 		if err != nil {
 			return nil, err
 		}
-		img, err := r.loadImage(ctx, id)
+		img, err := r.loadLeased(ctx, id)
 		if err != nil {
 			return nil, err
 		}
@@ -540,13 +580,13 @@ func (r *run) step(ctx context.Context, s *state, idx int, cmd instructions.Comm
 	known, _ := r.b.cache.last(lin)
 	if !r.opts.NoCache {
 		if rec, ok := r.b.cache.get(key); ok {
-			if img, err := r.loadImage(ctx, rec.Image); err == nil {
+			if img, err := r.loadLeased(ctx, rec.Image); err == nil {
 				r.print(" ---> Using cache\n")
 				s.id, s.img, s.layers = img.ID, img.Config, img.Layers
 				r.afterStep(s, x)
 				r.print(" ---> " + short(s.id) + "\n")
 				r.lastID = s.id
-				if err := r.b.cache.remember(lin, in, known); err != nil {
+				if err := r.b.cache.remember(lin, in, s.id); err != nil {
 					r.b.cfg.Log.Warn("write build cache record", "error", err)
 				}
 				return r.outErr
@@ -558,16 +598,14 @@ func (r *run) step(ctx context.Context, s *state, idx int, cmd instructions.Comm
 		}
 	}
 
-	release := r.b.cfg.GC.Lease(s.blobs(), s.chains())
-	err = r.execute(ctx, s, x, src)
-	release()
-	if err != nil {
+	if err := r.execute(ctx, s, x, src); err != nil {
 		return err
 	}
+	r.lease(s)
 	if err := r.b.cache.put(key, record{Image: s.id, Inputs: in}); err != nil {
 		r.b.cfg.Log.Warn("write build cache record", "error", err)
 	}
-	if err := r.b.cache.remember(lin, in, known); err != nil {
+	if err := r.b.cache.remember(lin, in, s.id); err != nil {
 		r.b.cfg.Log.Warn("write build cache record", "error", err)
 	}
 	r.print(" ---> " + short(s.id) + "\n")
@@ -779,7 +817,7 @@ func (r *run) commit(ctx context.Context, s *state, x instructions.Command, chan
 		if err != nil {
 			return err
 		}
-		id, err := r.b.cfg.Images.Create(ctx, data, layers, s.id)
+		id, err := r.b.cfg.Images.Create(ctx, data, layers, s.id, image.Unfinished())
 		if err != nil {
 			return fmt.Errorf("record image: %w", err)
 		}

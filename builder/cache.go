@@ -1,13 +1,18 @@
 package builder
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
+	"sync"
 
 	"github.com/opencontainers/go-digest"
 
@@ -71,6 +76,14 @@ func lineage(parts ...string) string {
 // written atomically, so a crash leaves the old record or the new one.
 type cache struct {
 	dir string
+
+	mu sync.Mutex
+	// byImage indexes the records by the images they point at (a key
+	// record at its image and parent, a step record at its parent and
+	// result), so
+	// that a sweep reads only the records of images that are gone. It is
+	// read from the disk at the first sweep; nil until then.
+	byImage map[digest.Digest]map[string]bool
 }
 
 // record is a cache entry: the step's image and the inputs of its key.
@@ -101,25 +114,151 @@ func (c *cache) get(key string) (record, bool) {
 	return r, readJSON(c.keyPath(key), &r) == nil && r.Image != ""
 }
 
+// stepRecord is the last build at a place: its inputs and the image it
+// produced, with which the record goes.
+type stepRecord struct {
+	Inputs
+	Result digest.Digest `json:"result,omitempty"`
+}
+
 // last returns the inputs of the last build at the place lin.
 func (c *cache) last(lin string) (*Inputs, bool) {
-	var in Inputs
-	if readJSON(c.stepPath(lin), &in) != nil {
+	var rec stepRecord
+	if readJSON(c.stepPath(lin), &rec) != nil {
 		return nil, false
 	}
-	return &in, true
+	return &rec.Inputs, true
 }
 
 func (c *cache) put(key string, r record) error {
+	c.index(c.keyPath(key), r.Image, r.Inputs.Parent)
 	return writeJSON(c.keyPath(key), r)
 }
 
-// remember records in as the last build at lin, unless it already is.
-func (c *cache) remember(lin string, in Inputs, known *Inputs) error {
-	if known != nil && known.Key() == in.Key() && known.BaseImage == in.BaseImage {
+// remember records in, which produced the image result, as the last build
+// at lin, unless it already is.
+func (c *cache) remember(lin string, in Inputs, result digest.Digest) error {
+	var known stepRecord
+	if readJSON(c.stepPath(lin), &known) == nil && known.Key() == in.Key() && known.BaseImage == in.BaseImage && known.Result == result {
 		return nil
 	}
-	return writeJSON(c.stepPath(lin), in)
+	c.index(c.stepPath(lin), in.Parent, result)
+	return writeJSON(c.stepPath(lin), stepRecord{Inputs: in, Result: result})
+}
+
+// index notes that the record at path points at images, once the index
+// is read.
+func (c *cache) index(path string, images ...digest.Digest) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.byImage == nil {
+		return
+	}
+	for _, id := range images {
+		if id == "" {
+			continue
+		}
+		if c.byImage[id] == nil {
+			c.byImage[id] = map[string]bool{}
+		}
+		c.byImage[id][path] = true
+	}
+}
+
+// SweepCache removes the cache records that point at an image live reports
+// false for: a key record whose image or parent image is gone, a step
+// record whose parent or result is gone. It returns how many it removed.
+// Reading every record happens once, at the first sweep; later sweeps read
+// only the records of images that are gone.
+func (b *Builder) SweepCache(ctx context.Context, live func(digest.Digest) bool) (int, error) {
+	c := b.cache
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.byImage == nil {
+		if err := c.readIndexLocked(); err != nil {
+			return 0, fmt.Errorf("read build cache: %w", err)
+		}
+	}
+	n := 0
+	for id, paths := range c.byImage {
+		if live(id) {
+			continue
+		}
+		delete(c.byImage, id)
+		for path := range paths {
+			// The record may have been rewritten since; remove it only if
+			// it still points at a gone image.
+			if c.deadLocked(path, live) {
+				if err := os.Remove(path); err == nil {
+					n++
+				} else if !errors.Is(err, fs.ErrNotExist) {
+					return n, fmt.Errorf("remove build cache record: %w", err)
+				}
+			}
+		}
+	}
+	return n, nil
+}
+
+// deadLocked reports whether the record at path points at an image that
+// is gone (a record that cannot be read is dead too).
+func (c *cache) deadLocked(path string, live func(digest.Digest) bool) bool {
+	gone := func(id digest.Digest) bool { return id != "" && !live(id) }
+	if filepath.Base(filepath.Dir(path)) == "keys" {
+		var r record
+		return readJSON(path, &r) != nil || r.Image == "" || gone(r.Image) || gone(r.Inputs.Parent)
+	}
+	var rec stepRecord
+	return readJSON(path, &rec) != nil || gone(rec.Parent) || gone(rec.Result)
+}
+
+// readIndexLocked reads every record into c.byImage; records that cannot
+// be read are indexed under "" (always dead).
+func (c *cache) readIndexLocked() error {
+	c.byImage = map[digest.Digest]map[string]bool{}
+	add := func(path string, id digest.Digest) {
+		if c.byImage[id] == nil {
+			c.byImage[id] = map[string]bool{}
+		}
+		c.byImage[id][path] = true
+	}
+	for _, sub := range []string{"keys", "steps"} {
+		dir := filepath.Join(c.dir, sub)
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			c.byImage = nil
+			return err
+		}
+		for _, e := range entries {
+			if !strings.HasSuffix(e.Name(), ".json") {
+				continue // a record being written
+			}
+			path := filepath.Join(dir, e.Name())
+			if sub == "keys" {
+				var r record
+				if readJSON(path, &r) != nil || r.Image == "" {
+					add(path, "")
+					continue
+				}
+				add(path, r.Image)
+				if r.Inputs.Parent != "" {
+					add(path, r.Inputs.Parent)
+				}
+				continue
+			}
+			var rec stepRecord
+			if readJSON(path, &rec) != nil {
+				add(path, "")
+				continue
+			}
+			for _, id := range []digest.Digest{rec.Parent, rec.Result} {
+				if id != "" {
+					add(path, id)
+				}
+			}
+		}
+	}
+	return nil
 }
 
 func readJSON(path string, v any) error {

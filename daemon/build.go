@@ -13,7 +13,6 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
-	"github.com/opencontainers/go-digest"
 
 	"github.com/gantry/gantry/api"
 	"github.com/gantry/gantry/builder"
@@ -31,20 +30,9 @@ func (d *Daemon) newBuilder() (*builder.Builder, error) {
 		Layers:  d.layers,
 		Images:  d.images,
 		Runner:  buildRunner{d},
-		GC:      buildGC{d},
+		GC:      d.gc,
 		Log:     d.log,
 	})
-}
-
-// buildGC is the daemon's garbage collection as the builder holds it off
-// and leases from it.
-type buildGC struct{ d *Daemon }
-
-func (g buildGC) RLock()   { g.d.gc.RLock() }
-func (g buildGC) RUnlock() { g.d.gc.RUnlock() }
-
-func (g buildGC) Lease(blobs, chains []digest.Digest) (release func()) {
-	return g.d.lease(blobs, chains)
 }
 
 // Build implements POST /build: the context read from src is extracted in
@@ -175,13 +163,13 @@ func (r buildRunner) Run(ctx context.Context, p builder.Process, out io.Writer) 
 // the outside through NAT as a container does. It returns the namespace
 // and the contents of the step's hosts and resolv.conf.
 func (r buildRunner) network(ctx context.Context, p builder.Process) (netns, hosts, resolv string, err error) {
-	hostResolv, resolved := readHostResolvConf(hostResolvConfPath, resolvedConfPath)
+	hostResolv, resolved := gnetwork.HostResolvConf()
 	switch p.Network {
 	case "host":
 		hostHosts, _ := os.ReadFile("/etc/hosts")
 		return "", string(hostHosts), string(hostResolv), nil
 	case "none":
-		return "", localhostEntries, string(resolvConf(hostResolv, resolved, nil, nil, nil)), nil
+		return "", gnetwork.LocalhostEntries, string(gnetwork.ResolvConf(hostResolv, resolved, nil, nil, nil)), nil
 	}
 	sb, err := r.d.networks.NewSandbox(ctx, p.ID)
 	if err != nil {
@@ -191,7 +179,7 @@ func (r buildRunner) network(ctx context.Context, p builder.Process) (netns, hos
 		r.d.networks.DeleteSandbox(context.WithoutCancel(ctx), p.ID)
 		return "", "", "", fmt.Errorf("join network %s: %w", gnetwork.DefaultNetwork, err)
 	}
-	return sb.Path, localhostEntries, string(resolvConf(hostResolv, resolved, nil, nil, nil)), nil
+	return sb.Path, gnetwork.LocalhostEntries, string(gnetwork.ResolvConf(hostResolv, resolved, nil, nil, nil)), nil
 }
 
 // withDefaults is env plus the entries of defaults whose names env lacks.

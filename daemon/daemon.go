@@ -9,9 +9,13 @@ import (
 	"path/filepath"
 	"sync"
 
+	"github.com/opencontainers/go-digest"
+
 	"github.com/gantry/gantry/builder"
 	"github.com/gantry/gantry/container"
 	"github.com/gantry/gantry/content"
+	"github.com/gantry/gantry/distribution"
+	"github.com/gantry/gantry/gc"
 	"github.com/gantry/gantry/image"
 	"github.com/gantry/gantry/layer"
 	"github.com/gantry/gantry/mount"
@@ -61,12 +65,13 @@ type Daemon struct {
 	execs      *container.Execs
 	confine    container.Confinement // default seccomp profile and no-new-privileges
 
-	// gc excludes layer and blob garbage collection (Lock) while an
-	// operation writes a layer or blob no image or lease references yet and
-	// records what references it (RLock): a short, local step. Pulls,
-	// pushes and loads, which wait on the network, hold leases instead.
-	gc     sync.RWMutex
-	leases leases
+	// distribution pulls and pushes images.
+	distribution *distribution.Engine
+
+	// gc collects layers, blobs and build-cache records no image,
+	// container or lease needs; operations hold it off (RLock) while they
+	// write what no image references yet, or lease what they use.
+	gc *gc.Collector
 
 	procMu   sync.Mutex
 	procs    map[string]*runtime.Process // running containers' processes, by ID
@@ -131,6 +136,16 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 	}); err != nil {
 		return nil, fmt.Errorf("set up networking: %w", err)
 	}
+	d.gc = gc.New(gc.Config{
+		Content: d.content, Layers: d.layers, Images: d.images, Blobs: d.blobs,
+		Snapshots: d.snapshotChains, Log: d.log,
+		Records: []gc.Records{gc.RecordsFunc(func(ctx context.Context, live func(digest.Digest) bool) (int, error) {
+			return d.builder.SweepCache(ctx, live)
+		})},
+	})
+	d.distribution = distribution.New(distribution.Config{
+		Registry: d.registry, Content: d.content, Layers: d.layers, Images: d.images, Blobs: d.blobs, GC: d.gc, Log: d.log,
+	})
 	if d.builder, err = d.newBuilder(); err != nil {
 		return nil, err
 	}
@@ -187,7 +202,34 @@ func (d *Daemon) restore(ctx context.Context) {
 			}
 		}
 	}
+	if removed, err := d.images.RemoveUnfinished(ctx, d.imageUsedBy); err != nil {
+		d.log.Warn("remove the images of interrupted builds", "error", err)
+	} else if len(removed) > 0 {
+		d.log.Info("removed the dangling images of interrupted builds", "images", len(removed))
+	}
 	d.collectGarbage(ctx)
+}
+
+// collectGarbage runs a collection; its failures are logged, and the next
+// one retries.
+func (d *Daemon) collectGarbage(ctx context.Context) {
+	res, err := d.gc.Collect(ctx)
+	if err != nil {
+		d.log.Warn("garbage collection skipped", "error", err)
+		return
+	}
+	if res != (gc.Result{}) {
+		d.log.Info("garbage collected", "layers", res.Layers, "blobs", res.Blobs, "records", res.Records)
+	}
+}
+
+// snapshotChains are the chains the snapshots of containers are on.
+func (d *Daemon) snapshotChains() []digest.Digest {
+	var out []digest.Digest
+	for _, c := range d.containers.List() {
+		out = append(out, c.Chain)
+	}
+	return out
 }
 
 // Shutdown stops every running container, as dockerd does without

@@ -239,7 +239,7 @@ type loadStore struct {
 
 func (s *loadStore) Apply(ctx context.Context, parent digest.Digest, r io.Reader) (tarball.StoredLayer, error) {
 	if parent != "" {
-		s.keep(s.d.lease(nil, []digest.Digest{parent}))
+		s.keep(s.d.gc.Lease(nil, []digest.Digest{parent}))
 	}
 	src := &lockAtEnd{r: r, lock: s.d.gc.RLock}
 	l, blob, err := s.d.storeLayer(ctx, parent, src)
@@ -252,7 +252,7 @@ func (s *loadStore) Apply(ctx context.Context, parent digest.Digest, r io.Reader
 		}
 	}
 	if err == nil {
-		s.keep(s.d.leases.add([]digest.Digest{blob.Digest}, []digest.Digest{l.ChainID}))
+		s.keep(s.d.gc.LeaseHeld([]digest.Digest{blob.Digest}, []digest.Digest{l.ChainID}))
 	}
 	s.d.gc.RUnlock()
 	return tarball.StoredLayer{ChainID: l.ChainID, DiffID: l.DiffID, Blob: blob}, err

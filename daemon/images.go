@@ -116,7 +116,7 @@ func (d *Daemon) Images(ctx context.Context, opts api.ImageListOptions) ([]image
 	}
 	out := []image.Summary{}
 	for _, img := range imgs {
-		hasChildren := len(d.images.Children(img.ID)) > 0
+		hasChildren := d.images.HasChildren(img.ID)
 		if !opts.All && len(img.Refs) == 0 && len(img.Digests) == 0 && hasChildren {
 			continue // an intermediate image
 		}

@@ -23,15 +23,14 @@ import (
 	gnetwork "github.com/gantry/gantry/network"
 )
 
-// netState is what the daemon knows of running containers' networking:
-// their sandboxes, for connect and disconnect, and their /etc/hosts files,
-// kept up to date as peers come and go.
+// netState is what the daemon knows of running containers' networking
+// besides their sandboxes, which network.Manager keeps: their /etc/hosts
+// files, kept up to date as peers come and go.
 type netState struct {
-	// mu guards the maps, and is held across a whole hosts refresh (the
+	// mu guards the map, and is held across a whole hosts refresh (the
 	// network Manager's lock is taken under it, never the other way).
-	mu        sync.Mutex
-	sandboxes map[string]*gnetwork.Sandbox // by container ID
-	hosts     map[string]hostsFile         // by container ID
+	mu    sync.Mutex
+	hosts map[string]hostsFile // by container ID
 }
 
 // networkName is the network a network mode puts the container on first:
@@ -326,12 +325,6 @@ func (d *Daemon) setupNetwork(ctx context.Context, c *gcontainer.Container) (net
 	if err != nil {
 		return "", nil, nil, fmt.Errorf("create network namespace: %w", err)
 	}
-	d.net.mu.Lock()
-	if d.net.sandboxes == nil {
-		d.net.sandboxes = map[string]*gnetwork.Sandbox{}
-	}
-	d.net.sandboxes[c.ID] = sb
-	d.net.mu.Unlock()
 	c.Ports = network.PortMap{}
 	for p := range c.Config.ExposedPorts {
 		c.Ports[p] = nil
@@ -451,7 +444,6 @@ func (d *Daemon) releaseNetwork(ctx context.Context, c *gcontainer.Container) {
 		return
 	}
 	d.net.mu.Lock()
-	delete(d.net.sandboxes, c.ID)
 	delete(d.net.hosts, c.ID)
 	d.net.mu.Unlock()
 	if err := d.networks.DeleteSandbox(ctx, c.ID); err != nil {
@@ -469,9 +461,11 @@ func (d *Daemon) releaseNetwork(ctx context.Context, c *gcontainer.Container) {
 
 // sandbox is the sandbox of a running container, nil if it has none.
 func (d *Daemon) sandbox(id string) *gnetwork.Sandbox {
-	d.net.mu.Lock()
-	defer d.net.mu.Unlock()
-	return d.net.sandboxes[id]
+	sb, err := d.networks.Sandbox(id)
+	if err != nil {
+		return nil
+	}
+	return sb
 }
 
 // etcFileMode is the mode of the files bind-mounted into /etc.
@@ -485,7 +479,7 @@ const etcFileMode = 0o644
 func writeEtcFiles(c *gcontainer.Container, eps []gnetwork.Endpoint, extra []string) error {
 	hostname := c.Config.Hostname
 	var hosts, resolv []byte
-	hostResolv, resolved := readHostResolvConf(hostResolvConfPath, resolvedConfPath)
+	hostResolv, resolved := gnetwork.HostResolvConf()
 	if c.HostConfig.NetworkMode.IsHost() {
 		hosts, _ = os.ReadFile("/etc/hosts")
 		if len(hosts) > 0 && !bytes.HasSuffix(hosts, []byte("\n")) {
@@ -496,12 +490,12 @@ func writeEtcFiles(c *gcontainer.Container, eps []gnetwork.Endpoint, extra []str
 		}
 		resolv = hostResolv
 	} else {
-		hosts = hostsContent(hostname, extra, eps, nil)
+		hosts = gnetwork.HostsFile(hostname, extra, eps, nil)
 		var dns []string
 		for _, a := range c.HostConfig.DNS {
 			dns = append(dns, a.String())
 		}
-		resolv = resolvConf(hostResolv, resolved, dns, c.HostConfig.DNSSearch, c.HostConfig.DNSOptions)
+		resolv = gnetwork.ResolvConf(hostResolv, resolved, dns, c.HostConfig.DNSSearch, c.HostConfig.DNSOptions)
 	}
 	for name, data := range map[string][]byte{
 		"hostname":    []byte(hostname + "\n"),

@@ -2,87 +2,53 @@ package daemon
 
 import (
 	"context"
-	"fmt"
-	goruntime "runtime"
-	"strings"
 
-	"github.com/containerd/errdefs"
-	"github.com/distribution/reference"
-	"github.com/opencontainers/go-digest"
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/moby/moby/api/types/jsonstream"
 
 	"github.com/gantry/gantry/api"
-	gimage "github.com/gantry/gantry/image"
+	"github.com/gantry/gantry/builder"
+	"github.com/gantry/gantry/distribution"
 	"github.com/gantry/gantry/registry"
 )
+
+// PullImage implements POST /images/create?fromImage= (distribution.Pull).
+func (d *Daemon) PullImage(ctx context.Context, opts api.PullOptions, out api.ProgressOutput) error {
+	ref, err := distribution.ParseReference(opts.Image, opts.Tag)
+	if err != nil {
+		return err
+	}
+	platform, err := distribution.ParsePlatform(opts.Platform)
+	if err != nil {
+		return err
+	}
+	return d.distribution.Pull(ctx, ref, platform, opts.Auth, out)
+}
+
+// PushImage implements POST /images/{name}/push: the tag asked for, or
+// every tag of the repository when none is.
+func (d *Daemon) PushImage(ctx context.Context, opts api.PushOptions, out api.ProgressOutput) error {
+	return d.distribution.Push(ctx, opts.Name, opts.Tag, opts.Auth, out)
+}
 
 // Login implements POST /auth.
 func (d *Daemon) Login(ctx context.Context, auth registry.Auth) (string, error) {
 	return d.registry.Login(ctx, auth)
 }
 
-// pullReference combines fromImage and tag as dockerd does: tag may be a
-// digest; neither leaves the repository name alone, which stands for all
-// its tags.
-func pullReference(image, tag string) (reference.Named, error) {
-	ref, err := gimage.ParseNamed(image)
-	if err != nil {
-		return nil, err
+// buildPuller pulls the base images of a build with the credentials of
+// the build's X-Registry-Config header, writing the pulls' progress into
+// the build's output (nothing when the build is quiet).
+func (d *Daemon) buildPuller(opts api.BuildOptions, out api.BuildOutput) (builder.Puller, error) {
+	var po distribution.Output = buildProgress{out}
+	if opts.Quiet {
+		po = nil
 	}
-	if tag == "" {
-		return ref, nil
-	}
-	name := reference.TrimNamed(ref)
-	if dg, err := digest.Parse(tag); err == nil {
-		return reference.WithDigest(name, dg)
-	}
-	tagged, err := reference.WithTag(name, tag)
-	if err != nil {
-		return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid tag format: %q", tag))
-	}
-	return tagged, nil
+	return d.distribution.BuildPuller(opts.RegistryConfig, opts.Platform, po)
 }
 
-// parsePlatform reads "os[/arch[/variant]]"; "" is this machine's.
-func parsePlatform(s string) (ocispec.Platform, error) {
-	p := ocispec.Platform{OS: "linux", Architecture: goruntime.GOARCH}
-	if s == "" {
-		return p, nil
-	}
-	parts := strings.Split(strings.ToLower(s), "/")
-	if len(parts) > 3 || parts[0] == "" {
-		return p, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid platform %q: want os[/arch[/variant]]", s))
-	}
-	p.OS = parts[0]
-	if len(parts) > 1 {
-		p.Architecture = parts[1]
-	}
-	if len(parts) > 2 {
-		p.Variant = parts[2]
-	}
-	return p, nil
-}
+// buildProgress writes pull messages into a build's stream.
+type buildProgress struct{ out api.BuildOutput }
 
-// refTag is what progress calls a reference: its tag, or its digest.
-func refTag(ref reference.Named) string {
-	if t, ok := ref.(reference.Tagged); ok {
-		return t.Tag()
-	}
-	if d, ok := ref.(reference.Digested); ok {
-		return d.Digest().String()
-	}
-	return "latest"
-}
-
-// resolveError words a failed resolve as dockerd does.
-func resolveError(ref reference.Named, err error) error {
-	switch {
-	case errdefs.IsNotFound(err):
-		return errdefs.ErrNotFound.WithMessage(fmt.Sprintf("manifest for %s not found: %v", reference.FamiliarString(ref), err))
-	case errdefs.IsPermissionDenied(err):
-		return errdefs.ErrNotFound.WithMessage(fmt.Sprintf("pull access denied for %s, repository does not exist or may require 'docker login': %v", reference.FamiliarName(ref), err))
-	}
-	return err
-}
+func (b buildProgress) Write(m jsonstream.Message) error { return b.out.Progress(m) }
 
 var _ api.RegistryBackend = (*Daemon)(nil)

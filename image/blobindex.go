@@ -110,10 +110,11 @@ func (ix *BlobIndex) SetGzip(blob digest.Digest, gz ocispec.Descriptor) error {
 	})
 }
 
-// Retain keeps the entries of the blobs keep returns true for, and reports
-// the gzip copies of those: garbage collection keeps them too. After an
-// error the index is as it was.
-func (ix *BlobIndex) Retain(keep func(digest.Digest) bool) ([]digest.Digest, error) {
+// Retain keeps the entries of the blobs keep returns true for, and the
+// gzip copies of those keepCopy returns true for, and reports those
+// copies: garbage collection keeps them too. After an error the index is
+// as it was.
+func (ix *BlobIndex) Retain(keep, keepCopy func(digest.Digest) bool) ([]digest.Digest, error) {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	var copies []digest.Digest
@@ -121,7 +122,7 @@ func (ix *BlobIndex) Retain(keep func(digest.Digest) bool) ([]digest.Digest, err
 		changed := false
 		isCopy := map[digest.Digest]bool{}
 		for b, gz := range st.Gzip {
-			if !keep(b) {
+			if !keep(b) || !keepCopy(b) {
 				delete(st.Gzip, b)
 				changed = true
 				continue

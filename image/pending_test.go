@@ -123,7 +123,10 @@ func TestBlobIndexFailedWrite(t *testing.T) {
 		{"TouchPending", func() error { return ix.TouchPending(blob) }},
 		{"SetGzip", func() error { return ix.SetGzip(blob, gz) }},
 		{"PendingSince", func() error { _, err := ix.PendingSince(time.Now().Add(time.Minute)); return err }},
-		{"Retain", func() error { _, err := ix.Retain(func(digest.Digest) bool { return false }); return err }},
+		{"Retain", func() error {
+			_, err := ix.Retain(func(digest.Digest) bool { return false }, func(digest.Digest) bool { return false })
+			return err
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -40,7 +40,7 @@ func (s *Store) CreateFromManifest(ctx context.Context, manifest, config []byte)
 	if err != nil {
 		return "", fmt.Errorf("store image manifest: %w", err)
 	}
-	if err := s.add(id, mid, ""); err != nil {
+	if err := s.add(id, mid, "", &meta{config: c, layers: m.Layers}); err != nil {
 		return "", err
 	}
 	return id, nil
@@ -67,12 +67,12 @@ func (s *Store) AddDigest(ctx context.Context, id digest.Digest, ref reference.C
 	if hadOld && old == id {
 		return nil
 	}
-	s.refs[key] = id
+	s.setRefLocked(key, id)
 	if err := s.saveLocked(); err != nil {
 		if hadOld {
-			s.refs[key] = old
+			s.setRefLocked(key, old)
 		} else {
-			delete(s.refs, key)
+			s.delRefLocked(key)
 		}
 		return err
 	}

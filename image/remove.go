@@ -65,12 +65,12 @@ func (s *Store) Remove(ctx context.Context, name string, force, noPrune bool, us
 		return nil, err
 	}
 	for _, ref := range refs {
-		delete(s.refs, ref.String())
+		s.delRefLocked(ref.String())
 		out = append(out, Removed{Untagged: Familiar(ref)})
 	}
 	for next := id; next != ""; {
 		parent := s.records[next].Parent
-		delete(s.records, next)
+		s.delRecordLocked(next)
 		out = append(out, Removed{Deleted: next})
 		if noPrune || parent == "" || len(s.refsLocked(parent)) > 0 || s.deletableLocked(parent, false, usedBy) != nil {
 			break
@@ -97,7 +97,7 @@ func (s *Store) allRefsLocked(id digest.Digest) []reference.Named {
 // does; it returns what it removed.
 func (s *Store) untagLocked(ref reference.Named) []Removed {
 	id := s.refs[ref.String()]
-	delete(s.refs, ref.String())
+	s.delRefLocked(ref.String())
 	out := []Removed{{Untagged: Familiar(ref)}}
 	if _, digested := ref.(reference.Canonical); digested {
 		return out
@@ -109,7 +109,7 @@ func (s *Store) untagLocked(ref reference.Named) []Removed {
 	}
 	for _, d := range s.digestsLocked(id) {
 		if d.Name() == ref.Name() {
-			delete(s.refs, d.String())
+			s.delRefLocked(d.String())
 			out = append(out, Removed{Untagged: Familiar(d)})
 		}
 	}
@@ -143,10 +143,8 @@ func (s *Store) deletableLocked(id digest.Digest, force bool, usedBy UsedBy) err
 	if _, ok := s.records[id]; !ok {
 		return noSuchImage(id.String())
 	}
-	for k, r := range s.records {
-		if r.Parent == id && k != id {
-			return conflict("unable to delete %s (cannot be forced) - image has dependent child images", short(id.Encoded()))
-		}
+	if s.children[id] > 0 {
+		return conflict("unable to delete %s (cannot be forced) - image has dependent child images", short(id.Encoded()))
 	}
 	cid, running, used := usedBy(id)
 	switch {

@@ -67,6 +67,67 @@ func TestBuildGarbageCollectedMeanwhile(t *testing.T) {
 	e.mustDocker(t, "rmi", ref)
 }
 
+// TestBuildKeepsWhatItMade removes the result of a build's first stage
+// while a RUN step of its second stage runs: the build leases what it made
+// until it ends, so the COPY --from that follows still finds its layers.
+func TestBuildKeepsWhatItMade(t *testing.T) {
+	e := newEnv(t)
+	if e.External || e.d.isDockerd() {
+		t.Skip("reaches into gantryd's build step snapshots")
+	}
+	ctx := context.Background()
+	stage := name("stage")
+	ref := name("buildkeeps") + ":1"
+	dir := writeContext(t, map[string]string{"Dockerfile": "FROM busybox AS a\n" +
+		"RUN echo made-by-a >/a\n" +
+		"LABEL stage=" + stage + "\n" +
+		"FROM busybox\n" +
+		"RUN touch /started && while [ ! -e /go ]; do sleep 0.1; done && rm /started /go\n" +
+		"COPY --from=a /a /a\n"})
+
+	build := exec.Command("docker", "build", "-t", ref, dir)
+	build.Env = e.clientEnv()
+	var out bytes.Buffer
+	build.Stdout, build.Stderr = &out, &out
+	if err := build.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer build.Process.Kill()
+	var rootfs string
+	poll(t, time.Minute, "the second stage's RUN step starts", func() (bool, string) {
+		found, _ := filepath.Glob(filepath.Join(e.Root, "tmp", "build-step-*", "mnt", "started"))
+		if len(found) == 0 {
+			return false, ""
+		}
+		rootfs = filepath.Dir(found[0])
+		return true, ""
+	})
+	goFile := filepath.Join(rootfs, "go")
+	defer os.WriteFile(goFile, nil, 0o644) // ends the step if the test fails
+
+	// The first stage's image (and, pruned with it, its RUN step's) goes,
+	// and garbage collection runs.
+	staged := e.mustDocker(t, "images", "-a", "-q", "--filter", "label=stage="+stage)
+	if len(lines(staged)) != 1 {
+		t.Fatalf("the first stage's image: %q", staged)
+	}
+	e.rmiMeanwhile(t, staged, "the second stage runs")
+
+	if err := os.WriteFile(goFile, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := build.Wait(); err != nil {
+		t.Fatalf("docker build: %v\n%s", err, out.String())
+	}
+	if e.imageID(ctx, ref) == "" {
+		t.Fatalf("%s not built:\n%s", ref, out.String())
+	}
+	if got := e.mustDocker(t, "run", "--rm", ref, "cat", "/a"); got != "made-by-a" {
+		t.Errorf("/a of the built image = %q, want %q", got, "made-by-a")
+	}
+	e.mustDocker(t, "rmi", ref)
+}
+
 // TestImportGarbageCollectedMeanwhile removes an image while an import
 // waits for the rest of its tar: the removal does not wait for the
 // import, and the import then records its image.

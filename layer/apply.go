@@ -38,10 +38,16 @@ import (
 // whiteouts (overlay2) or deletions (vfs).
 func (s *Store) Apply(ctx context.Context, parent digest.Digest, r io.Reader) (Layer, error) {
 	var parentFiles string
-	if parent != "" {
-		if _, err := s.Get(ctx, parent); err != nil {
-			return Layer{}, fmt.Errorf("apply layer: parent: %w", err)
+	if err := s.pin(parent); err != nil {
+		return Layer{}, fmt.Errorf("apply layer: parent: %w", err)
+	}
+	published := false
+	defer func() {
+		if !published {
+			s.unpin(parent)
 		}
+	}()
+	if parent != "" {
 		parentFiles = s.filesDir(parent)
 	}
 	stage, err := os.MkdirTemp(s.tmp, stagePrefix)
@@ -76,14 +82,17 @@ func (s *Store) Apply(ctx context.Context, parent digest.Digest, r io.Reader) (L
 	}
 	if err := os.Rename(stage, s.layerDir(l.ChainID)); err != nil {
 		if errors.Is(err, fs.ErrExist) || errors.Is(err, syscall.ENOTEMPTY) {
-			return s.Get(ctx, l.ChainID) // another Apply of the same chain won
+			// Another Apply of the same chain won; it may not have
+			// published its layer yet.
+			return readMeta(s.layerDir(l.ChainID), l.ChainID)
 		}
 		return Layer{}, fmt.Errorf("apply layer: %w", err)
 	}
 	if err := s.link(l.ChainID); err != nil {
-		_ = s.Remove(context.WithoutCancel(ctx), l.ChainID)
+		os.Rename(s.layerDir(l.ChainID), stage) // back out; the deferred RemoveAll deletes it
 		return Layer{}, fmt.Errorf("apply layer %s: %w", l.ChainID, err)
 	}
+	published = s.publish(l)
 	if err := atomicfile.SyncDir(s.root); err != nil {
 		return Layer{}, fmt.Errorf("apply layer: %w", err)
 	}

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/containerd/errdefs"
 	"github.com/opencontainers/go-digest"
@@ -76,14 +77,20 @@ func WithDriver(name string) Option {
 }
 
 // Store holds the layers under one root directory and creates read-write
-// snapshots on top of them. A Store is safe for concurrent use; it keeps no
-// state in memory besides its driver, so several operations on the same
-// chain ID race only in the way a rename does: one wins, the others see the
+// snapshots on top of them. A Store is safe for concurrent use. It is the
+// only writer of its root: it keeps an index of the layers in memory, read
+// from the disk once by New, so that Get, List and Remove read no file and
+// cost nothing that grows with the store. Several Applies of the same chain
+// ID race only in the way a rename does: one wins, the others see the
 // winner's layer.
 type Store struct {
 	root string
 	tmp  string
 	drv  driver
+
+	mu       sync.Mutex
+	layers   map[digest.Digest]Layer // every complete layer, by chain ID
+	children map[digest.Digest]int   // chain ID -> layers on it, and Applies under way on it
 }
 
 // driver is what differs between overlay and plain copies. Directories
@@ -129,7 +136,7 @@ func New(root, tmpDir string, opts ...Option) (*Store, error) {
 		return nil, errdefs.ErrNotImplemented.WithMessage("layer store: kernel lacks openat2 (Linux 5.6)")
 	}
 	spreadSubdirs(tmpDir)
-	s := &Store{root: root, tmp: tmpDir}
+	s := &Store{root: root, tmp: tmpDir, layers: map[digest.Digest]Layer{}, children: map[digest.Digest]int{}}
 	if err := s.cleanup(); err != nil {
 		return nil, err
 	}
@@ -195,10 +202,16 @@ func checkDigest(d digest.Digest) error {
 // Get returns the layer with the given chain ID; a layer that does not
 // exist is a not-found error, an invalid chain ID an invalid-argument one.
 func (s *Store) Get(ctx context.Context, chainID digest.Digest) (Layer, error) {
+	s.mu.Lock()
+	l, ok := s.layers[chainID]
+	s.mu.Unlock()
+	if ok {
+		return l, nil // indexed, so valid
+	}
 	if err := checkDigest(chainID); err != nil {
 		return Layer{}, err
 	}
-	return readMeta(s.layerDir(chainID), chainID)
+	return Layer{}, errdefs.ErrNotFound.WithMessage("layer " + chainID.String() + " not found")
 }
 
 func readMeta(dir string, id digest.Digest) (Layer, error) {
@@ -221,25 +234,13 @@ func readMeta(dir string, id digest.Digest) (Layer, error) {
 
 // List returns every layer, sorted by chain ID.
 func (s *Store) List(ctx context.Context) ([]Layer, error) {
-	entries, err := os.ReadDir(s.root)
-	if err != nil {
-		return nil, fmt.Errorf("list layers: %w", err)
-	}
-	var ls []Layer
-	for _, e := range entries {
-		id := digest.NewDigestFromEncoded(digest.SHA256, e.Name())
-		if !e.IsDir() || id.Validate() != nil {
-			continue
-		}
-		l, err := readMeta(s.layerDir(id), id)
-		if errdefs.IsNotFound(err) {
-			continue // removed meanwhile
-		}
-		if err != nil {
-			return nil, err
-		}
+	s.mu.Lock()
+	ls := make([]Layer, 0, len(s.layers))
+	for _, l := range s.layers {
 		ls = append(ls, l)
 	}
+	s.mu.Unlock()
+	slices.SortFunc(ls, func(a, b Layer) int { return strings.Compare(string(a.ChainID), string(b.ChainID)) })
 	return ls, nil
 }
 
@@ -267,33 +268,100 @@ func (s *Store) chain(id digest.Digest) ([]digest.Digest, error) {
 // Remove deletes the layer. It is atomic (the layer directory leaves root
 // by one rename) and idempotent: removing a missing layer succeeds. The
 // caller guarantees no snapshot uses the layer; a layer that is the parent
-// of another layer is not removed and a conflict error is returned.
+// of another layer, or of an Apply under way, is not removed and a
+// conflict error is returned, so a store never holds a layer without its
+// parent. Remove reads no other layer: removing a chain top first costs one
+// rename and one delete per layer.
 func (s *Store) Remove(ctx context.Context, chainID digest.Digest) error {
 	if err := checkDigest(chainID); err != nil {
 		return err
-	}
-	ls, err := s.List(ctx)
-	if err != nil {
-		return err
-	}
-	for _, l := range ls {
-		if l.Parent == chainID {
-			return fmt.Errorf("remove layer %s: %w", chainID, errdefs.ErrConflict.WithMessage("it is the parent of layer "+l.ChainID.String()))
-		}
 	}
 	trash, err := os.MkdirTemp(s.tmp, removePrefix)
 	if err != nil {
 		return fmt.Errorf("remove layer %s: %w", chainID, err)
 	}
 	defer os.RemoveAll(trash)
-	err = os.Rename(s.layerDir(chainID), filepath.Join(trash, "layer"))
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := s.takeOut(chainID, filepath.Join(trash, "layer")); err != nil {
 		return fmt.Errorf("remove layer %s: %w", chainID, err)
 	}
 	if err := s.unlink(chainID); err != nil {
 		return fmt.Errorf("remove layer %s: %w", chainID, err)
 	}
 	return nil
+}
+
+// takeOut renames the layer's directory to trash and drops it from the
+// index, unless a layer or an Apply stands on it.
+func (s *Store) takeOut(chainID digest.Digest, trash string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n := s.children[chainID]; n > 0 {
+		return errdefs.ErrConflict.WithMessage(s.childOfLocked(chainID, n))
+	}
+	err := os.Rename(s.layerDir(chainID), trash)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if l, ok := s.layers[chainID]; ok {
+		delete(s.layers, chainID)
+		s.unpinLocked(l.Parent)
+	}
+	return nil
+}
+
+// childOfLocked names a child of the layer id for a conflict error; only
+// failing removals look for one. The caller holds s.mu.
+func (s *Store) childOfLocked(id digest.Digest, n int) string {
+	for _, l := range s.layers {
+		if l.Parent == id {
+			return "it is the parent of layer " + l.ChainID.String()
+		}
+	}
+	return fmt.Sprintf("%d layers are being applied on it", n)
+}
+
+// pin marks an Apply on parent (a layer of the index, "" for none) so that
+// parent is not removed meanwhile; a missing parent is a not-found error.
+func (s *Store) pin(parent digest.Digest) error {
+	if parent == "" {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.layers[parent]; !ok {
+		return errdefs.ErrNotFound.WithMessage("layer " + parent.String() + " not found")
+	}
+	s.children[parent]++
+	return nil
+}
+
+// unpin ends what pin or a child layer began on parent.
+func (s *Store) unpin(parent digest.Digest) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.unpinLocked(parent)
+}
+
+func (s *Store) unpinLocked(parent digest.Digest) {
+	if parent == "" {
+		return
+	}
+	if s.children[parent]--; s.children[parent] <= 0 {
+		delete(s.children, parent)
+	}
+}
+
+// publish adds a layer whose directory is in place to the index; its
+// parent's pin becomes the layer's. It reports false when the layer was
+// there already (the caller then drops its pin).
+func (s *Store) publish(l Layer) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.layers[l.ChainID]; ok {
+		return false
+	}
+	s.layers[l.ChainID] = l
+	return true
 }
 
 // link creates the short link of layer id, or finds it in place. A link of
@@ -332,7 +400,7 @@ func (s *Store) unlink(id digest.Digest) error {
 // cleanup removes crash leftovers: this package's staging and trash
 // directories in tmp, entries in root named like layers that hold no
 // complete layer, and links that lead nowhere; and it restores missing
-// links of complete layers.
+// links of complete layers. It fills the index with the complete layers.
 func (s *Store) cleanup() error {
 	tmpEntries, err := os.ReadDir(s.tmp)
 	if err != nil {
@@ -357,14 +425,20 @@ func (s *Store) cleanup() error {
 		if id.Validate() != nil {
 			continue // not ours to judge
 		}
-		if _, err := readMeta(s.layerDir(id), id); err == nil {
+		if l, err := readMeta(s.layerDir(id), id); err == nil {
 			if err := s.link(id); err != nil {
 				return fmt.Errorf("restore link of layer %s: %w", id, err)
 			}
+			s.layers[id] = l
 			continue
 		}
 		if err := os.RemoveAll(filepath.Join(s.root, e.Name())); err != nil {
 			return fmt.Errorf("clean layers: %w", err)
+		}
+	}
+	for _, l := range s.layers {
+		if l.Parent != "" {
+			s.children[l.Parent]++
 		}
 	}
 	links, err := os.ReadDir(filepath.Join(s.root, linkDirName))

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -602,4 +603,60 @@ func must(t testing.TB, err error) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestRemoveKeepsParents checks the bookkeeping that lets Remove answer
+// without reading the store: a parent is kept while a layer or an Apply
+// stands on it, also after the store is reopened, and removing top first
+// empties the store.
+func TestRemoveKeepsParents(t *testing.T) {
+	drivers(t, func(t *testing.T, s *Store, dir string) {
+		ctx := context.Background()
+		l1 := apply(t, s, "", tarBytes(t, fileE("f", "1")))
+
+		// An Apply under way on l1 holds it.
+		pr, pw := io.Pipe()
+		done := make(chan error, 1)
+		go func() {
+			_, err := s.Apply(ctx, l1.ChainID, pr)
+			done <- err
+		}()
+		poll := func() bool {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			return s.children[l1.ChainID] > 0
+		}
+		for !poll() {
+			runtime.Gosched()
+		}
+		if err := s.Remove(ctx, l1.ChainID); !errdefs.IsConflict(err) {
+			t.Errorf("Remove of a layer an Apply stands on = %v, want conflict", err)
+		}
+		pw.Write(tarBytes(t, fileE("g", "2")))
+		pw.Close()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		l2 := apply(t, s, l1.ChainID, tarBytes(t, fileE("g", "2"))) // the same chain again
+		l3 := apply(t, s, l2.ChainID, tarBytes(t, fileE("h", "3")))
+
+		s2, err := New(s.root, s.tmp, WithDriver(s.Driver()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range []digest.Digest{l1.ChainID, l2.ChainID} {
+			if err := s2.Remove(ctx, id); !errdefs.IsConflict(err) {
+				t.Errorf("Remove of parent %s after reopening = %v, want conflict", id, err)
+			}
+		}
+		for _, id := range []digest.Digest{l3.ChainID, l2.ChainID, l1.ChainID} {
+			must(t, s2.Remove(ctx, id))
+		}
+		if ls, _ := s2.List(ctx); len(ls) != 0 {
+			t.Errorf("layers left: %v", ls)
+		}
+		if ents, _ := os.ReadDir(s.root); len(ents) != 1 {
+			t.Errorf("entries left in the root: %v", ents)
+		}
+	})
 }

@@ -26,6 +26,7 @@ var allowed = map[string][]string{
 	"image":       {"content"},
 	"tarball":     nil,
 	"content":     nil,
+	"gc":          {"content", "layer", "image"},
 	"layer":       {"mount"},
 	"mount":       nil,
 	"container":   {"mount"},
@@ -35,6 +36,8 @@ var allowed = map[string][]string{
 	"volume":      nil,
 	"integration": {"*"},
 	"bench":       {"*"},
+
+	"distribution": {"content", "layer", "image", "registry"},
 }
 
 func TestImportRules(t *testing.T) {

@@ -1,4 +1,4 @@
-package daemon
+package distribution
 
 import (
 	"context"
@@ -10,46 +10,38 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/distribution/reference"
-	"github.com/moby/moby/api/types/jsonstream"
-
-	"github.com/gantry/gantry/api"
-	"github.com/gantry/gantry/builder"
 	gimage "github.com/gantry/gantry/image"
 	"github.com/gantry/gantry/internal/serveraddr"
 	"github.com/gantry/gantry/registry"
 )
 
-// buildPuller pulls the base images of a build with the credentials of
-// the build's X-Registry-Config header, writing the pulls' progress into
-// the build's output (nothing when the build is quiet), as the classic
-// builder does.
-func (d *Daemon) buildPuller(opts api.BuildOptions, out api.BuildOutput) (builder.Puller, error) {
-	auths, err := decodeRegistryConfig(opts.RegistryConfig)
+// BuildPuller returns what pulls the base images of a build (FROM, COPY
+// --from) for platform with the credentials of the build's
+// X-Registry-Config header (registryConfig), writing the pulls' progress
+// to out (nil: nowhere, for quiet builds), as the classic builder does.
+// A header that does not decode, or a bad platform, is an
+// invalid-argument error.
+func (d *Engine) BuildPuller(registryConfig, platform string, out Output) (func(ctx context.Context, name string) error, error) {
+	auths, err := decodeRegistryConfig(registryConfig)
 	if err != nil {
 		return nil, err
 	}
-	platform, err := parsePlatform(opts.Platform)
+	p, err := ParsePlatform(platform)
 	if err != nil {
 		return nil, err
 	}
-	var po api.ProgressOutput = buildProgress{out}
-	if opts.Quiet {
-		po = discard{}
+	if out == nil {
+		out = discard{}
 	}
 	return func(ctx context.Context, name string) error {
 		ref, err := gimage.ParseReference(name)
 		if err != nil {
 			return err
 		}
-		_, err = d.pull(ctx, ref, platform, authFor(auths, reference.Domain(ref)), newProgress(po))
+		_, err = d.pull(ctx, ref, p, authFor(auths, reference.Domain(ref)), newProgress(out))
 		return err
 	}, nil
 }
-
-// buildProgress writes pull messages into a build's stream.
-type buildProgress struct{ out api.BuildOutput }
-
-func (b buildProgress) Write(m jsonstream.Message) error { return b.out.Progress(m) }
 
 // decodeRegistryConfig decodes X-Registry-Config: base64url JSON of
 // registry address -> credentials.

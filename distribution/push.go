@@ -1,4 +1,4 @@
-package daemon
+package distribution
 
 import (
 	"context"
@@ -13,26 +13,26 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
-	"github.com/gantry/gantry/api"
 	gimage "github.com/gantry/gantry/image"
 	"github.com/gantry/gantry/registry"
 )
 
-// PushImage implements POST /images/{name}/push: the tag asked for, or
-// every tag of the repository when none is.
-func (d *Daemon) PushImage(ctx context.Context, opts api.PushOptions, out api.ProgressOutput) error {
-	repo, err := gimage.ParseNamed(opts.Name)
+// Push uploads the image name:tag, or every tag of the repository name
+// when tag is empty and name has none, writing dockerd's progress messages
+// to out, and records the repository digest each got.
+func (d *Engine) Push(ctx context.Context, name, tag string, auth registry.Auth, out Output) error {
+	repo, err := gimage.ParseNamed(name)
 	if err != nil {
 		return err
 	}
 	p := newProgress(out)
 	p.status("The push refers to repository [" + repo.Name() + "]")
-	refs, err := d.pushReferences(ctx, repo, opts.Tag)
+	refs, err := d.pushReferences(ctx, repo, tag)
 	if err != nil {
 		return err
 	}
 	for _, ref := range refs {
-		if err := d.push(ctx, ref, opts.Auth, p); err != nil {
+		if err := d.push(ctx, ref, auth, p); err != nil {
 			return err
 		}
 	}
@@ -41,7 +41,7 @@ func (d *Daemon) PushImage(ctx context.Context, opts api.PushOptions, out api.Pr
 
 // pushReferences lists the tags a push names: name:tag, or the tags of the
 // repository name when tag is empty and name has none.
-func (d *Daemon) pushReferences(ctx context.Context, name reference.Named, tag string) ([]reference.NamedTagged, error) {
+func (d *Engine) pushReferences(ctx context.Context, name reference.Named, tag string) ([]reference.NamedTagged, error) {
 	if tag != "" {
 		ref, err := reference.WithTag(reference.TrimNamed(name), tag)
 		if err != nil {
@@ -79,7 +79,7 @@ func noLocalTag(ref reference.Named) error {
 // zstd layers), made once and kept beside the originals. The image's blobs
 // (and so their copies) are leased: garbage collection, an rmi of this
 // image included, runs meanwhile and keeps them.
-func (d *Daemon) push(ctx context.Context, ref reference.NamedTagged, auth registry.Auth, p *progress) error {
+func (d *Engine) push(ctx context.Context, ref reference.NamedTagged, auth registry.Auth, p *progress) error {
 	id, err := d.images.Resolve(ctx, ref.String())
 	if errdefs.IsNotFound(err) {
 		return noLocalTag(ref)
@@ -90,7 +90,7 @@ func (d *Daemon) push(ctx context.Context, ref reference.NamedTagged, auth regis
 	if err != nil {
 		return err
 	}
-	release := d.lease(append([]digest.Digest{img.ID, img.Manifest}, layerDigests(img.Layers)...), nil)
+	release := d.gc.Lease(append([]digest.Digest{img.ID, img.Manifest}, layerDigests(img.Layers)...), nil)
 	defer release()
 	if _, err := d.images.Get(ctx, id); err != nil {
 		return err // removed before the lease
@@ -144,7 +144,7 @@ func (d *Daemon) push(ctx context.Context, ref reference.NamedTagged, auth regis
 
 // distributableLayers returns the blobs to push for layers: zstd blobs are
 // replaced by their gzip copies. names gets the copies' progress IDs.
-func (d *Daemon) distributableLayers(ctx context.Context, layers []ocispec.Descriptor, names map[digest.Digest]string) ([]ocispec.Descriptor, error) {
+func (d *Engine) distributableLayers(ctx context.Context, layers []ocispec.Descriptor, names map[digest.Digest]string) ([]ocispec.Descriptor, error) {
 	out := make([]ocispec.Descriptor, len(layers))
 	for i, l := range layers {
 		out[i] = l
@@ -163,7 +163,7 @@ func (d *Daemon) distributableLayers(ctx context.Context, layers []ocispec.Descr
 
 // gzipCopy returns the gzip copy of the zstd layer blob desc, making and
 // recording it the first time. The caller leases desc.
-func (d *Daemon) gzipCopy(ctx context.Context, desc ocispec.Descriptor) (ocispec.Descriptor, error) {
+func (d *Engine) gzipCopy(ctx context.Context, desc ocispec.Descriptor) (ocispec.Descriptor, error) {
 	if gz, ok := d.blobs.Gzip(desc.Digest); ok {
 		if _, err := d.content.Size(ctx, gz.Digest); err == nil {
 			return gz, nil
@@ -223,7 +223,7 @@ func equalDescriptors(a, b []ocispec.Descriptor) bool {
 
 // mountSources picks, for each blob, a repository of ref's registry that
 // has it, from which the registry may mount it instead of an upload.
-func (d *Daemon) mountSources(ref reference.Named, blobs []ocispec.Descriptor) map[digest.Digest]reference.Named {
+func (d *Engine) mountSources(ref reference.Named, blobs []ocispec.Descriptor) map[digest.Digest]reference.Named {
 	out := map[digest.Digest]reference.Named{}
 	for _, b := range blobs {
 		for _, src := range d.blobs.Sources(b.Digest) {

@@ -1,4 +1,4 @@
-package daemon
+package distribution
 
 import (
 	"bytes"
@@ -14,6 +14,7 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/klauspost/compress/gzip"
+	"github.com/moby/go-archive/compression"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -44,7 +45,7 @@ func TestReadAheadErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			plain, err := decompress(bytes.NewReader(tt.src))
+			plain, err := compression.DecompressStream(bytes.NewReader(tt.src))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -66,7 +67,7 @@ func TestReadAheadErrors(t *testing.T) {
 // then stalls, as a registry might: the failed extraction must abort the
 // stream rather than wait for it.
 func TestApplyFailureAbortsSource(t *testing.T) {
-	d := newStoreDaemon(t)
+	d := newStoreEngine(t)
 	src := &stallingReader{data: bytes.Repeat([]byte{0xff}, 2*readAheadChunk), aborted: make(chan struct{})}
 	done := make(chan error, 1)
 	go func() {
@@ -106,7 +107,7 @@ func (r *stallingReader) abort() { r.once.Do(func() { close(r.aborted) }) }
 // TestPullPlanRepeatedBlob: a blob a manifest lists twice is fetched once,
 // for its first layer; both layers are extracted.
 func TestPullPlanRepeatedBlob(t *testing.T) {
-	d := newStoreDaemon(t)
+	d := newStoreEngine(t)
 	blob := ocispec.Descriptor{Digest: digest.FromString("layer"), Size: 5}
 	other := ocispec.Descriptor{Digest: digest.FromString("other"), Size: 5}
 	descs := []ocispec.Descriptor{blob, other, blob}
@@ -127,7 +128,7 @@ func TestPullPlanRepeatedBlob(t *testing.T) {
 // TestPullPlanRefreshesPending: a layer an interrupted pull left gets its
 // grace again when a pull reuses it.
 func TestPullPlanRefreshesPending(t *testing.T) {
-	d := newStoreDaemon(t)
+	d := newStoreEngine(t)
 	ctx := context.Background()
 	blob, _, err := d.content.Put(ctx, bytes.NewReader([]byte("layer")), "")
 	if err != nil {
@@ -157,9 +158,9 @@ func TestPullPlanRefreshesPending(t *testing.T) {
 	}
 }
 
-// newStoreDaemon is a daemon with its content and layer stores and blob
+// newStoreEngine is an Engine with its content and layer stores and blob
 // index alone, in a temporary directory.
-func newStoreDaemon(t *testing.T) *Daemon {
+func newStoreEngine(t *testing.T) *Engine {
 	t.Helper()
 	root := t.TempDir()
 	cs, err := content.New(filepath.Join(root, "content"), t.TempDir())
@@ -174,7 +175,7 @@ func newStoreDaemon(t *testing.T) *Daemon {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Daemon{content: cs, layers: ls, blobs: blobs}
+	return &Engine{content: cs, layers: ls, blobs: blobs}
 }
 
 // TestPullReference: fromImage and tag as dockerd combines them, with
@@ -192,15 +193,15 @@ func TestPullReference(t *testing.T) {
 		{name: "bad tag", image: "busybox", tag: "a b", wantErr: `invalid tag format: "a b"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ref, err := pullReference(tc.image, tc.tag)
+			ref, err := ParseReference(tc.image, tc.tag)
 			if tc.wantErr != "" {
 				if !errdefs.IsInvalidArgument(err) || err.Error() != tc.wantErr {
-					t.Fatalf("pullReference(%q, %q) error = %v, want invalid argument %q", tc.image, tc.tag, err, tc.wantErr)
+					t.Fatalf("ParseReference(%q, %q) error = %v, want invalid argument %q", tc.image, tc.tag, err, tc.wantErr)
 				}
 				return
 			}
 			if err != nil || ref.String() != tc.want {
-				t.Errorf("pullReference(%q, %q) = %v, %v; want %s", tc.image, tc.tag, ref, err, tc.want)
+				t.Errorf("ParseReference(%q, %q) = %v, %v; want %s", tc.image, tc.tag, ref, err, tc.want)
 			}
 		})
 	}

@@ -1,4 +1,4 @@
-package daemon
+package distribution
 
 import (
 	"encoding/json"
@@ -6,8 +6,6 @@ import (
 
 	"github.com/moby/moby/api/types/jsonstream"
 	"github.com/opencontainers/go-digest"
-
-	"github.com/gantry/gantry/api"
 )
 
 // progress writes the JSON messages of a pull or push from several
@@ -15,10 +13,10 @@ import (
 // context is cancelled then, which stops the transfer.
 type progress struct {
 	mu  sync.Mutex
-	out api.ProgressOutput
+	out Output
 }
 
-func newProgress(out api.ProgressOutput) *progress { return &progress{out: out} }
+func newProgress(out Output) *progress { return &progress{out: out} }
 
 // status writes a plain status line ("Digest: ...").
 func (p *progress) status(text string) {
@@ -60,7 +58,7 @@ func shortID(d digest.Digest) string {
 	return e
 }
 
-// discard is a ProgressOutput that drops everything (quiet builds).
+// discard is an Output that drops everything (quiet builds).
 type discard struct{}
 
 func (discard) Write(jsonstream.Message) error { return nil }

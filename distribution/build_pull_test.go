@@ -1,4 +1,4 @@
-package daemon
+package distribution
 
 import (
 	"testing"

@@ -1,4 +1,4 @@
-package daemon
+package gc
 
 import (
 	"sync"
@@ -6,26 +6,29 @@ import (
 	"github.com/opencontainers/go-digest"
 )
 
-// leases are the blobs and layers (by chain ID) that running pulls,
-// pushes and loads use: garbage collection keeps them, with the layers' parents, as
-// it keeps what images reference. They live in memory only; after a crash
-// the pending records of pulls (image.PendingLayer) take their place.
+// leases are the blobs and layers (by chain ID) that running operations
+// use, counted.
 type leases struct {
 	mu     sync.Mutex
 	blobs  map[digest.Digest]int
 	chains map[digest.Digest]int
 }
 
-// lease keeps blobs and chains from garbage collection until release is
-// called (once). Whatever of them exists when lease returns stays until
-// then: a collection either ended before the lease or sees it.
-func (d *Daemon) lease(blobs, chains []digest.Digest) (release func()) {
-	d.gc.RLock()
-	defer d.gc.RUnlock()
-	return d.leases.add(blobs, chains)
+// Lease keeps blobs and chains (layers, with their parents) from
+// collection until release is called (once; later calls do nothing).
+// Whatever of them exists when Lease returns stays until then. The caller
+// must not hold RLock (see LeaseHeld).
+func (c *Collector) Lease(blobs, chains []digest.Digest) (release func()) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.leases.add(blobs, chains)
 }
 
-// add is lease for a caller that holds d.gc for reading.
+// LeaseHeld is Lease for a caller that holds RLock.
+func (c *Collector) LeaseHeld(blobs, chains []digest.Digest) (release func()) {
+	return c.leases.add(blobs, chains)
+}
+
 func (l *leases) add(blobs, chains []digest.Digest) (release func()) {
 	l.mu.Lock()
 	defer l.mu.Unlock()

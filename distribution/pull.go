@@ -1,8 +1,7 @@
-package daemon
+package distribution
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -11,12 +10,10 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/distribution/reference"
-	"github.com/klauspost/compress/gzip"
-	"github.com/klauspost/compress/zstd"
+	"github.com/moby/go-archive/compression"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
-	"github.com/gantry/gantry/api"
 	gimage "github.com/gantry/gantry/image"
 	"github.com/gantry/gantry/internal/transfer"
 	"github.com/gantry/gantry/layer"
@@ -26,23 +23,20 @@ import (
 // maxDownloads is how many layers a pull fetches at once, as dockerd.
 const maxDownloads = 3
 
-// PullImage implements POST /images/create?fromImage=. A repository
-// without tag, digest or tag parameter stands for all its tags (docker
-// pull --all-tags), as with dockerd.
-func (d *Daemon) PullImage(ctx context.Context, opts api.PullOptions, out api.ProgressOutput) error {
-	ref, err := pullReference(opts.Image, opts.Tag)
-	if err != nil {
-		return err
-	}
-	platform, err := parsePlatform(opts.Platform)
-	if err != nil {
-		return err
-	}
+// Pull fetches the image ref names for platform, stores it and tags it,
+// writing dockerd's progress messages to out. A repository name alone
+// stands for all its tags (docker pull --all-tags), as with dockerd. An
+// error returned before anything was written to out (the manifest could
+// not be resolved) is worded as dockerd's HTTP error. After an error no
+// image is recorded; the layers and blobs already verified stay for the
+// next pull (garbage collection removes them if none comes within
+// gc.PendingGrace).
+func (d *Engine) Pull(ctx context.Context, ref reference.Named, platform ocispec.Platform, auth registry.Auth, out Output) error {
 	if !reference.IsNameOnly(ref) {
-		_, err = d.pull(ctx, ref, platform, opts.Auth, newProgress(out))
+		_, err := d.pull(ctx, ref, platform, auth, newProgress(out))
 		return err
 	}
-	tags, err := d.registry.Tags(ctx, ref, opts.Auth)
+	tags, err := d.registry.Tags(ctx, ref, auth)
 	if err != nil {
 		return resolveError(ref, err)
 	}
@@ -53,7 +47,7 @@ func (d *Daemon) PullImage(ctx context.Context, opts api.PullOptions, out api.Pr
 		if err != nil {
 			return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("registry lists an invalid tag %q of %s", tag, reference.FamiliarName(ref)))
 		}
-		_, newer, err := d.pullTag(ctx, tagged, platform, opts.Auth, p)
+		_, newer, err := d.pullTag(ctx, tagged, platform, auth, p)
 		if err != nil {
 			return err
 		}
@@ -65,7 +59,7 @@ func (d *Daemon) PullImage(ctx context.Context, opts api.PullOptions, out api.Pr
 
 // pull fetches the image ref names as pullTag does and says whether it
 // was new.
-func (d *Daemon) pull(ctx context.Context, ref reference.Named, platform ocispec.Platform, auth registry.Auth, p *progress) (digest.Digest, error) {
+func (d *Engine) pull(ctx context.Context, ref reference.Named, platform ocispec.Platform, auth registry.Auth, p *progress) (digest.Digest, error) {
 	id, updated, err := d.pullTag(ctx, ref, platform, auth, p)
 	if err != nil {
 		return "", err
@@ -89,8 +83,8 @@ func pullStatus(p *progress, ref reference.Named, updated bool) {
 // manifest is resolved, so that resolve errors can still be HTTP errors.
 // After an error no image is recorded; layers and blobs already verified
 // stay for the next pull (garbage collection removes them if none comes
-// within pendingGrace).
-func (d *Daemon) pullTag(ctx context.Context, ref reference.Named, platform ocispec.Platform, auth registry.Auth, p *progress) (digest.Digest, bool, error) {
+// within gc.PendingGrace).
+func (d *Engine) pullTag(ctx context.Context, ref reference.Named, platform ocispec.Platform, auth registry.Auth, p *progress) (digest.Digest, bool, error) {
 	img, err := d.registry.Resolve(ctx, ref, platform, auth)
 	if err != nil {
 		return "", false, resolveError(ref, err)
@@ -153,7 +147,7 @@ type pullLayer struct {
 // extracted as it arrives, beside being stored as a blob, while the others
 // download into the content store to be extracted from there. Each blob
 // and layer is recorded as pending once verified, until the image is.
-func (d *Daemon) fetch(ctx context.Context, img *registry.Image, auth registry.Auth, p *progress) (digest.Digest, error) {
+func (d *Engine) fetch(ctx context.Context, img *registry.Image, auth registry.Auth, p *progress) (digest.Digest, error) {
 	var cfg gimage.Config
 	if err := json.Unmarshal(img.Config, &cfg); err != nil {
 		return "", errdefs.ErrInvalidArgument.WithMessage("invalid image config: " + err.Error())
@@ -163,7 +157,7 @@ func (d *Daemon) fetch(ctx context.Context, img *registry.Image, auth registry.A
 	}
 	// The lease comes before the plan: what the plan finds here stays.
 	chains := chainIDs(cfg.RootFS.DiffIDs)
-	release := d.lease(layerDigests(img.Manifest.Layers), chains)
+	release := d.gc.Lease(layerDigests(img.Manifest.Layers), chains)
 	defer release()
 	layers, err := d.pullPlan(ctx, img.Manifest.Layers, cfg.RootFS.DiffIDs, chains)
 	if err != nil {
@@ -244,7 +238,7 @@ func (d *Daemon) fetch(ctx context.Context, img *registry.Image, auth registry.A
 		return "", err
 	}
 	// The image is recorded: a record left behind only keeps its layers
-	// for pendingGrace after it is removed.
+	// for gc.PendingGrace after it is removed.
 	if err := d.blobs.ForgetPending(layerDigests(img.Manifest.Layers)...); err != nil {
 		d.log.Warn("forget pending layers", "image", id, "error", err)
 	}
@@ -267,7 +261,7 @@ func chainIDs(diffIDs []digest.Digest) []digest.Digest {
 // its first layer only. The pending records of the layers (what an
 // interrupted pull left) are refreshed. The caller leases the layers' blobs
 // and chains.
-func (d *Daemon) pullPlan(ctx context.Context, descs []ocispec.Descriptor, diffIDs, chains []digest.Digest) ([]*pullLayer, error) {
+func (d *Engine) pullPlan(ctx context.Context, descs []ocispec.Descriptor, diffIDs, chains []digest.Digest) ([]*pullLayer, error) {
 	layers := make([]*pullLayer, len(descs))
 	fetched := map[digest.Digest]bool{}
 	for i, desc := range descs {
@@ -296,7 +290,7 @@ func (d *Daemon) pullPlan(ctx context.Context, descs []ocispec.Descriptor, diffI
 }
 
 // download stores the layer's blob, verified, in the content store.
-func (d *Daemon) download(ctx context.Context, img *registry.Image, auth registry.Auth, l *pullLayer, p *progress) error {
+func (d *Engine) download(ctx context.Context, img *registry.Image, auth registry.Auth, l *pullLayer, p *progress) error {
 	body, err := d.registry.Blob(ctx, img, l.desc, auth)
 	if err != nil {
 		return fmt.Errorf("layer %s: %w", l.desc.Digest, err)
@@ -318,7 +312,7 @@ func (d *Daemon) download(ctx context.Context, img *registry.Image, auth registr
 // extracts it on top of parent in one pass. The extracted layer counts only
 // once the blob verified and its diff ID is the config's; otherwise it is
 // left unreferenced, for garbage collection.
-func (d *Daemon) streamLayer(ctx context.Context, img *registry.Image, auth registry.Auth, parent digest.Digest, l *pullLayer, p *progress) error {
+func (d *Engine) streamLayer(ctx context.Context, img *registry.Image, auth registry.Auth, parent digest.Digest, l *pullLayer, p *progress) error {
 	bodyCtx, cancelBody := context.WithCancel(ctx)
 	defer cancelBody()
 	body, err := d.registry.Blob(bodyCtx, img, l.desc, auth)
@@ -350,7 +344,7 @@ func (d *Daemon) streamLayer(ctx context.Context, img *registry.Image, auth regi
 }
 
 // extractBlob extracts the layer from its stored blob on top of parent.
-func (d *Daemon) extractBlob(ctx context.Context, parent digest.Digest, l *pullLayer, p *progress) error {
+func (d *Engine) extractBlob(ctx context.Context, parent digest.Digest, l *pullLayer, p *progress) error {
 	rc, err := d.content.Open(ctx, l.desc.Digest)
 	if err != nil {
 		return err
@@ -364,14 +358,16 @@ func (d *Daemon) extractBlob(ctx context.Context, parent digest.Digest, l *pullL
 	return checkDiffID(l, applied)
 }
 
-// apply extracts the compressed (gzip, zstd) or plain layer tar r on top of
+// apply extracts the compressed (gzip, zstd, recognised by their magic
+// numbers as media types are not always right: compression.DecompressStream,
+// the one decompression path of Gantry) or plain layer tar r on top of
 // parent. Reading r and decompressing run ahead of the extraction, on the
 // other core: a pull is then as fast as the slower of the two. When the
 // extraction fails, apply calls abort (unless nil) before it waits for the
 // read ahead to stop: abort must unblock a Read of r waiting on the
 // network.
-func (d *Daemon) apply(ctx context.Context, parent digest.Digest, r io.Reader, abort func()) (layer.Layer, error) {
-	plain, err := decompress(r)
+func (d *Engine) apply(ctx context.Context, parent digest.Digest, r io.Reader, abort func()) (layer.Layer, error) {
+	plain, err := compression.DecompressStream(bufio.NewReaderSize(r, 1<<20))
 	if err != nil {
 		return layer.Layer{}, err
 	}
@@ -474,27 +470,4 @@ func checkDiffID(l *pullLayer, applied layer.Layer) error {
 		return errdefs.ErrDataLoss.WithMessage(fmt.Sprintf("layer %s: extracted content has diff ID %s, the image config says %s", l.desc.Digest, applied.DiffID, l.diffID))
 	}
 	return nil
-}
-
-var (
-	gzipMagic = []byte{0x1f, 0x8b}
-	zstdMagic = []byte{0x28, 0xb5, 0x2f, 0xfd}
-)
-
-// decompress recognises gzip and zstd by their magic numbers (media types
-// are not always right); anything else is read as it is.
-func decompress(r io.Reader) (io.ReadCloser, error) {
-	br := bufio.NewReaderSize(r, 1<<20)
-	head, _ := br.Peek(4)
-	switch {
-	case bytes.HasPrefix(head, gzipMagic):
-		return gzip.NewReader(br)
-	case bytes.HasPrefix(head, zstdMagic):
-		zr, err := zstd.NewReader(br)
-		if err != nil {
-			return nil, err
-		}
-		return zr.IOReadCloser(), nil
-	}
-	return io.NopCloser(br), nil
 }

@@ -1,0 +1,129 @@
+package network
+
+import (
+	"bytes"
+	"fmt"
+	"net/netip"
+	"os"
+	"strings"
+)
+
+// A container's /etc/hosts and /etc/resolv.conf, rendered from its
+// endpoints and the host's resolver configuration. The daemon writes them
+// and keeps the hosts files of user-defined networks' members up to date.
+
+// LocalhostEntries open every container's hosts file, as Docker's; alone
+// they are the hosts file of a container without a network.
+const LocalhostEntries = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"
+
+// HostsFile is a container's /etc/hosts: localhost, the extra lines
+// (--add-host, --link), the container's own address (its first
+// endpoint's) with its hostname, then its peers (address, name, aliases,
+// short ID), each line once.
+func HostsFile(hostname string, extra []string, own []Endpoint, peers []Endpoint) []byte {
+	var b bytes.Buffer
+	b.WriteString(LocalhostEntries)
+	for _, l := range extra {
+		b.WriteString(l + "\n")
+	}
+	if len(own) > 0 {
+		fmt.Fprintf(&b, "%s\t%s\n", own[0].IP, hostname)
+	}
+	seen := map[string]bool{}
+	for _, p := range peers {
+		names := append(append([]string{p.Name}, p.Aliases...), p.ContainerID[:min(12, len(p.ContainerID))])
+		line := fmt.Sprintf("%s\t%s\n", p.IP, strings.Join(names, " "))
+		if !seen[line] {
+			seen[line] = true
+			b.WriteString(line)
+		}
+	}
+	return b.Bytes()
+}
+
+// Docker's fallback when the host has no nameserver a container can reach.
+var defaultNameservers = []string{"8.8.8.8", "8.8.4.4"}
+
+// Where the host's resolver configuration is.
+const (
+	hostResolvConfPath = "/etc/resolv.conf"
+	// systemd-resolved's list of its upstream servers: the host's
+	// /etc/resolv.conf names only its stub, 127.0.0.53.
+	resolvedConfPath = "/run/systemd/resolve/resolv.conf"
+)
+
+// HostResolvConf returns the host's /etc/resolv.conf and
+// systemd-resolved's list of upstream servers, each nil if missing: what
+// ResolvConf starts from.
+func HostResolvConf() (host, resolved []byte) {
+	return readHostResolvConf(hostResolvConfPath, resolvedConfPath)
+}
+
+// readHostResolvConf returns the host's resolv.conf at path and the
+// systemd-resolved one at resolvedPath, each nil if missing.
+func readHostResolvConf(path, resolvedPath string) (host, resolved []byte) {
+	host, _ = os.ReadFile(path)
+	resolved, _ = os.ReadFile(resolvedPath)
+	return host, resolved
+}
+
+// ResolvConf is a container's resolv.conf: the host's, without
+// nameservers on the host's loopback (the container cannot reach them),
+// with dns, search and options replacing the host's when given. With no
+// nameserver left, those of resolved (systemd-resolved's upstream servers,
+// as dockerd takes them) are used, else Google's public ones, as Docker
+// does.
+func ResolvConf(host, resolved []byte, dns, search, options []string) []byte {
+	var keep []string
+	for line := range strings.Lines(string(host)) {
+		f := strings.Fields(line)
+		switch {
+		case len(f) > 0 && f[0] == "nameserver",
+			len(f) > 0 && f[0] == "search" && len(search) > 0,
+			len(f) > 0 && f[0] == "options" && len(options) > 0:
+		default:
+			keep = append(keep, strings.TrimRight(line, "\n"))
+		}
+	}
+	servers := nameservers(host)
+	if len(servers) == 0 {
+		servers = nameservers(resolved)
+	}
+	if len(dns) > 0 {
+		servers = dns
+	}
+	if len(servers) == 0 {
+		servers = defaultNameservers
+	}
+	var b strings.Builder
+	for _, l := range keep {
+		if strings.TrimSpace(l) != "" {
+			b.WriteString(l + "\n")
+		}
+	}
+	if len(search) > 0 {
+		b.WriteString("search " + strings.Join(search, " ") + "\n")
+	}
+	for _, s := range servers {
+		b.WriteString("nameserver " + s + "\n")
+	}
+	if len(options) > 0 {
+		b.WriteString("options " + strings.Join(options, " ") + "\n")
+	}
+	return []byte(b.String())
+}
+
+// nameservers is the nameservers of a resolv.conf, but those on the
+// loopback.
+func nameservers(conf []byte) []string {
+	var out []string
+	for line := range strings.Lines(string(conf)) {
+		f := strings.Fields(line)
+		if len(f) > 1 && f[0] == "nameserver" {
+			if a, err := netip.ParseAddr(f[1]); err == nil && !a.IsLoopback() {
+				out = append(out, f[1])
+			}
+		}
+	}
+	return out
+}

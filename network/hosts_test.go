@@ -1,0 +1,71 @@
+package network
+
+import (
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestResolvConf(t *testing.T) {
+	host := "# generated\nsearch corp.example\nnameserver 127.0.0.53\nnameserver 10.0.0.2\noptions edns0\n"
+	stub := "# systemd-resolved's stub\nnameserver 127.0.0.53\noptions edns0 trust-ad\nsearch corp.example\n"
+	upstream := "# upstream servers\nnameserver 10.0.0.7\nnameserver 127.0.0.1\nnameserver 10.0.0.8\nsearch other.example\n"
+	tests := []struct {
+		name                 string
+		host, resolved       string // resolved: "" for no systemd-resolved file
+		dns, search, options []string
+		want                 string
+	}{
+		{"loopback servers dropped", host, "", nil, nil, nil,
+			"# generated\nsearch corp.example\noptions edns0\nnameserver 10.0.0.2\n"},
+		{"only loopback: Google's", "nameserver 127.0.0.1\nnameserver ::1\n", "", nil, nil, nil,
+			"nameserver 8.8.8.8\nnameserver 8.8.4.4\n"},
+		{"flags replace", host, "", []string{"1.1.1.1"}, []string{"a.example"}, []string{"ndots:2"},
+			"# generated\nsearch a.example\nnameserver 1.1.1.1\noptions ndots:2\n"},
+		{"systemd-resolved stub: its upstream servers", stub, upstream, nil, nil, nil,
+			"# systemd-resolved's stub\noptions edns0 trust-ad\nsearch corp.example\nnameserver 10.0.0.7\nnameserver 10.0.0.8\n"},
+		{"a reachable server: resolved's unused", host, upstream, nil, nil, nil,
+			"# generated\nsearch corp.example\noptions edns0\nnameserver 10.0.0.2\n"},
+		{"resolved with only loopback: Google's", stub, "nameserver 127.0.0.1\n", nil, nil, nil,
+			"# systemd-resolved's stub\noptions edns0 trust-ad\nsearch corp.example\nnameserver 8.8.8.8\nnameserver 8.8.4.4\n"},
+		{"--dns wins over resolved's", stub, upstream, []string{"1.1.1.1"}, nil, nil,
+			"# systemd-resolved's stub\noptions edns0 trust-ad\nsearch corp.example\nnameserver 1.1.1.1\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path, resolvedPath := filepath.Join(dir, "resolv.conf"), filepath.Join(dir, "resolve", "resolv.conf")
+			if err := os.WriteFile(path, []byte(tt.host), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if tt.resolved != "" {
+				os.Mkdir(filepath.Dir(resolvedPath), 0o755)
+				if err := os.WriteFile(resolvedPath, []byte(tt.resolved), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			hostConf, resolved := readHostResolvConf(path, resolvedPath)
+			got := string(ResolvConf(hostConf, resolved, tt.dns, tt.search, tt.options))
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("resolv.conf (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestHostsContent(t *testing.T) {
+	own := []Endpoint{{IP: netip.MustParseAddr("10.1.0.2")}}
+	peer := Endpoint{ContainerID: "0123456789abcdef", Name: "db", Aliases: []string{"postgres"}, IP: netip.MustParseAddr("10.1.0.3")}
+	got := string(HostsFile("web1", []string{"1.2.3.4\tfoo"}, own, []Endpoint{peer, peer}))
+	want := LocalhostEntries + "1.2.3.4\tfoo\n10.1.0.2\tweb1\n10.1.0.3\tdb postgres 0123456789ab\n"
+	if got != want {
+		t.Errorf("hosts =\n%s\nwant\n%s", got, want)
+	}
+	if strings.Count(got, "db postgres") != 1 {
+		t.Error("a peer on two shared networks is listed twice")
+	}
+}
