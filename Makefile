@@ -1,7 +1,7 @@
 GO ?= go
 BIN := bin
 
-.PHONY: build test bench bench-build bench-network bench-registry bench-save clean
+.PHONY: build test bench bench-build bench-network bench-registry bench-save bench-deep clean
 
 build:
 	$(GO) build -o $(BIN)/gantryd ./cmd/gantryd
@@ -31,3 +31,6 @@ bench-network: build
 
 bench-registry: build
 	bench/registry.sh
+
+bench-deep: build
+	bench/deep.sh

@@ -153,6 +153,9 @@ func applyTar(ctx context.Context, rootfs string, write func(tw *tar.Writer) err
 // unmounted and removed whatever happens.
 func (r *run) snapshot(ctx context.Context, s *state, fn func(dir, rootfs string) error, done func(layer.Layer, ocispec.Descriptor) error) error {
 	ls := r.b.cfg.Layers
+	if err := ls.CheckDepth(len(s.img.RootFS.DiffIDs) + 1); err != nil {
+		return err
+	}
 	dir, err := os.MkdirTemp(r.b.cfg.TmpDir, "build-step-")
 	if err != nil {
 		return err

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/containerd/errdefs"
 	"github.com/opencontainers/go-digest"
@@ -77,13 +78,15 @@ func WithDriver(name string) Option {
 
 // Store holds the layers under one root directory and creates read-write
 // snapshots on top of them. A Store is safe for concurrent use; it keeps no
-// state in memory besides its driver, so several operations on the same
-// chain ID race only in the way a rename does: one wins, the others see the
-// winner's layer.
+// state in memory besides its driver and the depth of the chains it has
+// seen (a chain ID names its whole chain, so that never changes), so
+// several operations on the same chain ID race only in the way a rename
+// does: one wins, the others see the winner's layer.
 type Store struct {
-	root string
-	tmp  string
-	drv  driver
+	root   string
+	tmp    string
+	drv    driver
+	depths sync.Map // chain ID -> number of layers in its chain
 }
 
 // driver is what differs between overlay and plain copies. Directories
@@ -105,6 +108,8 @@ type driver interface {
 	usage(ctx context.Context, dir string, chain []digest.Digest) (int64, error)
 	// release removes the snapshot files from dir.
 	release(ctx context.Context, dir string) error
+	// maxDepth is the deepest chain a snapshot can stack; 0 for no limit.
+	maxDepth() int
 }
 
 // New opens (creating if needed) the layer store at root, staging work in
@@ -156,6 +161,56 @@ func New(root, tmpDir string, opts ...Option) (*Store, error) {
 
 // Driver returns the name of the driver in use: "overlay2" or "vfs".
 func (s *Store) Driver() string { return s.drv.name() }
+
+// MaxDepth returns the most layers an image may have for its snapshots to
+// mount here, 0 for no limit: with overlay2, 500 (overlayfs' own limit)
+// on kernels that take overlay layers one by one (Linux 6.8), else as many
+// as fit in the one page of mount options; vfs has no limit.
+func (s *Store) MaxDepth() int { return s.drv.maxDepth() }
+
+// CheckDepth returns an invalid-argument error, in Docker's words, when an
+// image of n layers is deeper than MaxDepth: Apply refuses its layers and
+// Prepare its snapshots.
+func (s *Store) CheckDepth(n int) error {
+	if max := s.MaxDepth(); max > 0 && n > max {
+		return maxDepthError(n, max)
+	}
+	return nil
+}
+
+func maxDepthError(n, max int) error {
+	return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("max depth exceeded\nhint: an image of %d layers; a container's overlay stacks at most %d here", n, max))
+}
+
+// depth returns the number of layers in the chain of id, remembering it
+// for id and the layers below.
+func (s *Store) depth(id digest.Digest) (int, error) {
+	var walked []digest.Digest
+	n := 0
+	for id != "" {
+		if d, ok := s.depths.Load(id); ok {
+			n = d.(int)
+			break
+		}
+		if err := checkDigest(id); err != nil {
+			return 0, err
+		}
+		l, err := readMeta(s.layerDir(id), id)
+		if err != nil {
+			return 0, err
+		}
+		if len(walked) > 1<<16 {
+			return 0, fmt.Errorf("layer %s: chain too long", id)
+		}
+		walked = append(walked, id)
+		id = l.Parent
+	}
+	for i := len(walked) - 1; i >= 0; i-- {
+		n++
+		s.depths.Store(walked[i], n)
+	}
+	return n, nil
+}
 
 func (s *Store) layerDir(id digest.Digest) string { return filepath.Join(s.root, id.Encoded()) }
 

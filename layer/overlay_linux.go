@@ -101,16 +101,46 @@ func (o *overlay) prepare(ctx context.Context, dir string, chain []digest.Digest
 		"upperdir="+upper,
 		"workdir="+work,
 	)
-	// mount(2) takes at most one page of options.
-	if n := len(strings.Join(opts, ",")); n >= os.Getpagesize() {
-		return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("chain of %d layers needs %d bytes of overlay mount options, more than %d", len(chain), n, os.Getpagesize()-1))
+	if err := o.fits(len(chain), opts); err != nil {
+		return nil, err
 	}
 	return []mount.Mount{{Type: "overlay", Source: "overlay", Options: opts}}, nil
 }
 
+// fits checks that an overlay of a chain of n layers with options opts
+// can be mounted: at most mount.OverlayMaxLayers layers when the kernel
+// takes them one by one, else options that fit in the one page mount(2)
+// takes.
+func (o *overlay) fits(n int, opts []string) error {
+	if mount.OverlayLayersByOne() {
+		if n > mount.OverlayMaxLayers {
+			return maxDepthError(n, mount.OverlayMaxLayers)
+		}
+		return nil
+	}
+	if size := len(strings.Join(opts, ",")); size >= os.Getpagesize() {
+		return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("chain of %d layers needs %d bytes of overlay mount options, more than %d", n, size, os.Getpagesize()-1))
+	}
+	return nil
+}
+
+// maxDepth is the deepest chain a snapshot can stack: overlayfs' limit
+// when the kernel takes layers one by one; else as many short links as
+// fit in a page of options beside an upper and a work directory whose
+// paths are up to 200 bytes longer than the layer store's root.
+func (o *overlay) maxDepth() int {
+	if mount.OverlayLayersByOne() {
+		return mount.OverlayMaxLayers
+	}
+	fixed := len(strings.Join(o.extra, ",")) + len(",lowerdir=,upperdir=,workdir=") + 2*(len(o.s.root)+200)
+	per := len(o.s.linkPath(digest.FromString(""))) + 1
+	return min(mount.OverlayMaxLayers, (os.Getpagesize()-1-fixed)/per)
+}
+
 // view stacks the upper directory as the top lower layer: an overlay
 // without upper and work directories is read-only and takes no lock on
-// them.
+// them. On top of a chain of mount.OverlayMaxLayers that is one layer more
+// than one overlay stacks; mount.All then nests the bottom layers.
 func (o *overlay) view(ctx context.Context, dir string, chain []digest.Digest) ([]mount.Mount, error) {
 	upper := filepath.Join(dir, "upper")
 	if _, err := os.Lstat(upper); err != nil {
@@ -125,8 +155,8 @@ func (o *overlay) view(ctx context.Context, dir string, chain []digest.Digest) (
 		lowers = append(lowers, o.s.linkPath(id))
 	}
 	opts := append(append([]string{}, o.extra...), "lowerdir="+strings.Join(lowers, ":"), "ro")
-	if n := len(strings.Join(opts, ",")); n >= os.Getpagesize() {
-		return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("chain of %d layers needs %d bytes of overlay mount options, more than %d", len(chain), n, os.Getpagesize()-1))
+	if err := o.fits(len(chain), opts); err != nil {
+		return nil, err
 	}
 	return []mount.Mount{{Type: "overlay", Source: "overlay", Options: opts}}, nil
 }

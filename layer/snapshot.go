@@ -21,7 +21,8 @@ import (
 // copy of the parent's tree.
 //
 // Prepare is idempotent: on an existing snapshot it returns the same mounts
-// and keeps its changes. A parent that does not exist is a not-found error.
+// and keeps its changes. A parent that does not exist is a not-found error;
+// a chain deeper than MaxDepth an invalid-argument one.
 // The caller must keep the parent's layers until Release.
 func (s *Store) Prepare(ctx context.Context, dir string, parent digest.Digest) ([]mount.Mount, error) {
 	chain, err := s.chain(parent)

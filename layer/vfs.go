@@ -116,3 +116,6 @@ func (v *vfs) release(ctx context.Context, dir string) error {
 type hostError struct{ error }
 
 func (e hostError) Unwrap() error { return e.error }
+
+// maxDepth: a copy has no depth.
+func (v *vfs) maxDepth() int { return 0 }
