@@ -1,7 +1,7 @@
 GO ?= go
 BIN := bin
 
-.PHONY: build test bench bench-build bench-network bench-registry bench-save bench-deep clean
+.PHONY: build test bench bench-build bench-network bench-registry bench-save bench-deep bench-userns clean
 
 build:
 	$(GO) build -o $(BIN)/gantryd ./cmd/gantryd
@@ -34,3 +34,6 @@ bench-registry: build
 
 bench-deep: build
 	bench/deep.sh
+
+bench-userns: build
+	bench/userns.sh

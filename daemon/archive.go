@@ -150,6 +150,9 @@ func pipe(write func(io.Writer) error, release func()) io.ReadCloser {
 func (d *Daemon) openRoot(ctx context.Context, c *gcontainer.Container, access rootAccess) (int, func(), error) {
 	c.Lock()
 	defer c.Unlock()
+	if !d.idmapOf(c.HostConfig).Empty() {
+		return -1, nil, errdefs.ErrNotImplemented.WithMessage("copying files from or to a container with user namespace remapping (docker cp, export) is not supported yet\nhint: run it with --userns=host, or copy through a volume")
+	}
 	if access == writeLive {
 		if err := c.WaitCopy(ctx); err != nil {
 			return -1, nil, err
@@ -200,8 +203,10 @@ func (d *Daemon) openRootLocked(ctx context.Context, c *gcontainer.Container, ac
 		return fd, func() {}, nil
 	}
 	var ms []mount.Mount
-	if access == writeLive {
-		ms, err = d.layers.Prepare(ctx, c.Dir(), c.Chain)
+	if access == writeLive || !d.idmapOf(c.HostConfig).Empty() {
+		// A remapped snapshot has no read-only view; only its volume
+		// copy-up at create, which nothing else runs beside, comes here.
+		ms, err = d.layers.Prepare(ctx, c.Dir(), c.Chain, d.snapshotOptions(c)...)
 	} else {
 		ms, err = d.layers.View(ctx, c.Dir(), c.Chain)
 	}

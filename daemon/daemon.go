@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"sync"
 
+	"github.com/moby/sys/user"
+
 	"github.com/gantry/gantry/builder"
 	"github.com/gantry/gantry/container"
 	"github.com/gantry/gantry/content"
@@ -39,6 +41,10 @@ type Config struct {
 	RegistryCertsDir   string
 	BridgeIP           string     // --bip: address and prefix of the default bridge; "" picks a free subnet
 	DefaultBindIP      netip.Addr // --default-bind-ip: host address of ports published without one
+	// UsernsRemap (--userns-remap): "default" or "user[:group]" runs
+	// containers in user namespaces mapped to that user's subordinate ids;
+	// "" runs them with the host's ids.
+	UsernsRemap string
 }
 
 // Daemon owns every store and component; its methods implement api.Backend.
@@ -57,6 +63,7 @@ type Daemon struct {
 	networks   *gnetwork.Manager
 	net        netState
 	execs      *container.Execs
+	idmap      user.IdentityMapping // --userns-remap; empty without
 
 	// gc excludes layer and blob garbage collection (Lock) while an
 	// operation writes a layer or blob no image or lease references yet and
@@ -90,6 +97,11 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 		return nil, fmt.Errorf("empty %s: %w", tmp, err)
 	}
 	d := &Daemon{cfg: cfg, log: cfg.Log, procs: map[string]*runtime.Process{}, deleting: map[string]chan struct{}{}, execs: container.NewExecs()}
+	if cfg.UsernsRemap != "" {
+		if d.idmap, err = loadRemap(cfg.UsernsRemap); err != nil {
+			return nil, err
+		}
+	}
 	if d.content, err = content.New(filepath.Join(root, "content"), tmp); err != nil {
 		return nil, fmt.Errorf("open content store: %w", err)
 	}
@@ -114,6 +126,11 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 		return nil, fmt.Errorf("open volume store: %w", err)
 	}
 	d.referenceVolumes()
+	if !d.idmap.Empty() {
+		if err := d.setupRemap(); err != nil {
+			return nil, err
+		}
+	}
 	if d.runtime, err = runtime.New(cfg.Runtime, filepath.Join(cfg.ExecRoot, "runc")); err != nil {
 		return nil, err
 	}

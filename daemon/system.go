@@ -45,6 +45,9 @@ func (d *Daemon) Info(ctx context.Context) (*system.Info, error) {
 		SystemTime:         time.Now().Format(time.RFC3339Nano),
 	}
 	info.Name, _ = os.Hostname()
+	if !d.idmap.Empty() {
+		info.SecurityOptions = append(info.SecurityOptions, "name=userns")
+	}
 	for _, c := range d.containers.List() {
 		info.Containers++
 		switch c.Snapshot().Status {

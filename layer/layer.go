@@ -17,6 +17,7 @@ import (
 	"sync"
 
 	"github.com/containerd/errdefs"
+	"github.com/moby/sys/user"
 	"github.com/opencontainers/go-digest"
 
 	iarchive "github.com/gantry/gantry/internal/archive"
@@ -98,12 +99,17 @@ type driver interface {
 	// that parent (the parent layer's files directory, "" for none) is
 	// beneath it, and returns the size of the layer's content.
 	apply(ctx context.Context, dst, parent string, r io.Reader) (int64, error)
-	// prepare makes (or finds) a read-write snapshot in dir on top of chain.
-	prepare(ctx context.Context, dir string, chain []digest.Digest) ([]mount.Mount, error)
+	// exists reports whether dir holds a snapshot.
+	exists(dir string) bool
+	// prepare makes (or finds) a read-write snapshot in dir on top of chain,
+	// for a user namespace with mapping idm (see WithIDMap) unless it is
+	// empty.
+	prepare(ctx context.Context, dir string, chain []digest.Digest, idm user.IdentityMapping) ([]mount.Mount, error)
 	// view returns read-only mounts of the existing snapshot in dir.
 	view(ctx context.Context, dir string, chain []digest.Digest) ([]mount.Mount, error)
-	// diff returns the changes in dir against chain as an OCI layer tar.
-	diff(ctx context.Context, dir string, chain []digest.Digest) (io.ReadCloser, error)
+	// diff returns the changes in dir against chain as an OCI layer tar,
+	// with the host ids of a snapshot of mapping idm shifted back.
+	diff(ctx context.Context, dir string, chain []digest.Digest, idm user.IdentityMapping) (io.ReadCloser, error)
 	// usage returns the size of the changes in dir against chain.
 	usage(ctx context.Context, dir string, chain []digest.Digest) (int64, error)
 	// release removes the snapshot files from dir.

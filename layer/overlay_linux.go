@@ -13,6 +13,7 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/moby/go-archive"
+	"github.com/moby/sys/user"
 	"github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
 
@@ -80,10 +81,23 @@ func (o *overlay) apply(ctx context.Context, dst, parent string, r io.Reader) (i
 	return iarchive.Apply(ctx, r, dst, iarchive.Overlay)
 }
 
-func (o *overlay) prepare(ctx context.Context, dir string, chain []digest.Digest) ([]mount.Mount, error) {
+func (o *overlay) exists(dir string) bool {
+	_, err := os.Lstat(filepath.Join(dir, "upper"))
+	return err == nil
+}
+
+func (o *overlay) prepare(ctx context.Context, dir string, chain []digest.Digest, idm user.IdentityMapping) ([]mount.Mount, error) {
 	upper, work := filepath.Join(dir, "upper"), filepath.Join(dir, "work")
 	if err := os.MkdirAll(upper, 0o755); err != nil {
 		return nil, err
+	}
+	if !idm.Empty() {
+		// The container's root owns its root directory; what it writes
+		// keeps host ids.
+		uid, gid := idm.RootPair()
+		if err := os.Lchown(upper, uid, gid); err != nil {
+			return nil, err
+		}
 	}
 	if len(chain) == 0 {
 		// Nothing to stack: the upper directory is the whole rootfs.
@@ -103,6 +117,9 @@ func (o *overlay) prepare(ctx context.Context, dir string, chain []digest.Digest
 	)
 	if err := o.fits(len(chain), opts); err != nil {
 		return nil, err
+	}
+	if !idm.Empty() {
+		opts = append(opts, "uidmap="+idMapOption(idm.UIDMaps), "gidmap="+idMapOption(idm.GIDMaps))
 	}
 	return []mount.Mount{{Type: "overlay", Source: "overlay", Options: opts}}, nil
 }
@@ -161,12 +178,12 @@ func (o *overlay) view(ctx context.Context, dir string, chain []digest.Digest) (
 	return []mount.Mount{{Type: "overlay", Source: "overlay", Options: opts}}, nil
 }
 
-func (o *overlay) diff(ctx context.Context, dir string, chain []digest.Digest) (io.ReadCloser, error) {
+func (o *overlay) diff(ctx context.Context, dir string, chain []digest.Digest, idm user.IdentityMapping) (io.ReadCloser, error) {
 	upper := filepath.Join(dir, "upper")
 	if _, err := os.Lstat(upper); err != nil {
 		return nil, snapshotNotFound(dir, err)
 	}
-	return archive.TarWithOptions(upper, &archive.TarOptions{WhiteoutFormat: archive.OverlayWhiteoutFormat})
+	return archive.TarWithOptions(upper, &archive.TarOptions{WhiteoutFormat: archive.OverlayWhiteoutFormat, IDMap: idm})
 }
 
 func (o *overlay) usage(ctx context.Context, dir string, chain []digest.Digest) (int64, error) {

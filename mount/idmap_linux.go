@@ -3,14 +3,15 @@ package mount
 import (
 	"fmt"
 	"os"
-	"os/exec"
-	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/containerd/errdefs"
 	"golang.org/x/sys/unix"
+
+	"github.com/gantry/gantry/internal/userns"
 )
 
 // ParseIDMap parses an idmap option value, "container:host:size" ranges
@@ -73,46 +74,34 @@ func idmapped(lowers []string, uidMap, gidMap string) (paths []string, fds []int
 	return paths, fds, nil
 }
 
-// usernsFD returns a descriptor of a new user namespace with the given
-// maps. A user namespace needs a process: a child is started in one and
-// stopped at its exec (ptrace), before it runs any code, long enough to
-// open its namespace; then it is killed.
+// usernsFD returns a descriptor of a user namespace with the given maps,
+// for the caller to close. One namespace per mapping is made and kept
+// (the daemon has one or two mappings): making one starts a process.
 func usernsFD(uidMap, gidMap string) (int, error) {
-	uids, err := ParseIDMap(uidMap)
-	if err != nil {
-		return -1, err
+	key := uidMap + " " + gidMap
+	usernsMu.Lock()
+	defer usernsMu.Unlock()
+	ns, ok := usernsCache[key]
+	if !ok {
+		uids, err := ParseIDMap(uidMap)
+		if err != nil {
+			return -1, err
+		}
+		gids, err := ParseIDMap(gidMap)
+		if err != nil {
+			return -1, err
+		}
+		if ns, _, err = userns.Open(uids, gids, false); err != nil {
+			return -1, err
+		}
+		usernsCache[key] = ns
 	}
-	gids, err := ParseIDMap(gidMap)
-	if err != nil {
-		return -1, err
-	}
-	// The tracer is the thread that started the child.
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	self, err := os.Executable()
-	if err != nil {
-		return -1, err
-	}
-	cmd := exec.Command(self)
-	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Cloneflags:  syscall.CLONE_NEWUSER,
-		UidMappings: uids,
-		GidMappings: gids,
-		Ptrace:      true,
-		Pdeathsig:   syscall.SIGKILL,
-	}
-	if err := cmd.Start(); err != nil {
-		return -1, fmt.Errorf("create user namespace: %w", err)
-	}
-	defer func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	}()
-	fd, err := unix.Open("/proc/"+strconv.Itoa(cmd.Process.Pid)+"/ns/user", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return -1, fmt.Errorf("open user namespace: %w", err)
-	}
-	return fd, nil
+	return unix.FcntlInt(ns.Fd(), unix.F_DUPFD_CLOEXEC, 0)
 }
+
+var (
+	usernsMu    sync.Mutex
+	usernsCache = map[string]*os.File{} // "uidmap gidmap" -> user namespace
+)
 
 var errNoIDMap = errdefs.ErrNotImplemented.WithMessage("idmapped overlay layers need the kernel to take overlay layers one by one (Linux 6.8)")

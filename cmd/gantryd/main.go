@@ -40,6 +40,7 @@ func run(ctx context.Context, args []string) error {
 	level := flags.String("log-level", "info", `log level: "debug", "info", "warn", "error"`)
 	mirrors := flags.StringArray("registry-mirror", nil, "preferred Docker Hub mirror (repeatable)")
 	insecure := flags.StringArray("insecure-registry", nil, "registry (host[:port] or CIDR) spoken to over plain HTTP (repeatable)")
+	usernsRemap := flags.String("userns-remap", "", `user namespace remapping: "default" (user dockremap) or "user[:group]" with ranges in /etc/subuid and /etc/subgid`)
 	certsDir := flags.String("registry-certs-dir", "/etc/gantry/certs.d", "TLS trust per registry: <dir>/<host[:port]>/ca.crt")
 	_ = flags.MarkHidden("registry-certs-dir")
 	if err := flags.Parse(args); err != nil {
@@ -55,6 +56,7 @@ func run(ctx context.Context, args []string) error {
 	cfg := daemon.Config{
 		Root: *root, ExecRoot: *execRoot, Runtime: *runtimeBin, Log: log,
 		BridgeIP:        *bip,
+		UsernsRemap:     *usernsRemap,
 		RegistryMirrors: *mirrors, InsecureRegistries: *insecure, RegistryCertsDir: *certsDir,
 	}
 	if *bindIP != "" {
