@@ -79,3 +79,37 @@ func TestDeepChain(t *testing.T) {
 		}
 	})
 }
+
+// TestDeepChainShortLinks: on a kernel without lowerdir+ (forced here), a
+// chain of MaxDepth layers has the options of its snapshot fit in the one
+// page mount(2) takes, for a snapshot directory as long as a container's
+// next to the store, and a layer more is refused.
+func TestDeepChainShortLinks(t *testing.T) {
+	drivers(t, func(t *testing.T, s *Store, dir string) {
+		if s.Driver() != "overlay2" {
+			t.Skip("the depth limit is overlay's")
+		}
+		s.drv.(*overlay).byOne = false
+		ctx := context.Background()
+		max := s.MaxDepth()
+		if max < 30 || max >= mount.OverlayMaxLayers {
+			t.Fatalf("MaxDepth() = %d with short links under %s", max, s.root)
+		}
+		var chain digest.Digest
+		for i := range max {
+			chain = apply(t, s, chain, tarBytes(t, fileE(fmt.Sprint(i), ""))).ChainID
+		}
+		snap := filepath.Join(filepath.Dir(s.root), "containers", strings.Repeat("c", 64))
+		ms, err := s.Prepare(ctx, snap, chain)
+		if err != nil {
+			t.Fatalf("Prepare on %d layers: %v", max, err)
+		}
+		if n := len(strings.Join(ms[0].Options, ",")); n >= os.Getpagesize() {
+			t.Errorf("%d bytes of options for %d layers", n, max)
+		}
+		_, err = s.Apply(ctx, chain, strings.NewReader(string(tarBytes(t, fileE("x", "")))))
+		if !errdefs.IsInvalidArgument(err) || !strings.Contains(err.Error(), "max depth exceeded") {
+			t.Errorf("Apply of layer %d: %v, want max depth exceeded", max+1, err)
+		}
+	})
+}

@@ -28,6 +28,9 @@ type overlay struct {
 	// extra mount options that keep the upper directory a plain diff
 	// (no redirects, no metadata-only copy-ups), when the kernel has them.
 	extra []string
+	// byOne: the kernel takes overlay layers one by one
+	// (mount.OverlayLayersByOne), so the options' length does not matter.
+	byOne bool
 }
 
 // overlayExtra are the options that make dir/upper a self-contained diff:
@@ -70,7 +73,7 @@ func newOverlay(s *Store) (*overlay, error) {
 		if err := mount.Unmount(target); err != nil {
 			return nil, err
 		}
-		return &overlay{s: s, extra: extra}, nil
+		return &overlay{s: s, extra: extra, byOne: mount.OverlayLayersByOne()}, nil
 	}
 	return nil, fmt.Errorf("overlay: %w", errdefs.ErrNotImplemented.WithMessage(lastErr.Error()))
 }
@@ -129,7 +132,7 @@ func (o *overlay) prepare(ctx context.Context, dir string, chain []digest.Digest
 // takes them one by one, else options that fit in the one page mount(2)
 // takes.
 func (o *overlay) fits(n int, opts []string) error {
-	if mount.OverlayLayersByOne() {
+	if o.byOne {
 		if n > mount.OverlayMaxLayers {
 			return maxDepthError(n, mount.OverlayMaxLayers)
 		}
@@ -144,12 +147,13 @@ func (o *overlay) fits(n int, opts []string) error {
 // maxDepth is the deepest chain a snapshot can stack: overlayfs' limit
 // when the kernel takes layers one by one; else as many short links as
 // fit in a page of options beside an upper and a work directory whose
-// paths are up to 200 bytes longer than the layer store's root.
+// paths are up to 100 bytes longer than the layer store's root (a
+// container's, <data root>/containers/<64 hex>/upper, is 75 longer).
 func (o *overlay) maxDepth() int {
-	if mount.OverlayLayersByOne() {
+	if o.byOne {
 		return mount.OverlayMaxLayers
 	}
-	fixed := len(strings.Join(o.extra, ",")) + len(",lowerdir=,upperdir=,workdir=") + 2*(len(o.s.root)+200)
+	fixed := len(strings.Join(o.extra, ",")) + len(",lowerdir=,upperdir=,workdir=") + 2*(len(o.s.root)+100)
 	per := len(o.s.linkPath(digest.FromString(""))) + 1
 	return min(mount.OverlayMaxLayers, (os.Getpagesize()-1-fixed)/per)
 }

@@ -36,7 +36,7 @@ func (s *Store) Prepare(ctx context.Context, dir string, parent digest.Digest, o
 	if err != nil {
 		return nil, fmt.Errorf("prepare snapshot: %w", err)
 	}
-	if !o.idmap.Empty() && (s.drv.name() != "overlay2" || !mount.OverlayLayersByOne()) {
+	if ov, ok := s.drv.(*overlay); !o.idmap.Empty() && (!ok || !ov.byOne) {
 		return nil, errdefs.ErrNotImplemented.WithMessage("prepare snapshot: user namespace remapping needs the overlay2 driver on Linux 6.8 or later (idmapped overlay layers)")
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
