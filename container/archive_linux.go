@@ -17,6 +17,7 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/moby/go-archive/compression"
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/sys/user"
 	"golang.org/x/sys/unix"
 
 	"github.com/gantry/gantry/internal/archive"
@@ -42,8 +43,11 @@ var (
 type PathResource struct {
 	// Stat is what the X-Docker-Container-Path-Stat header reports.
 	Stat container.PathStat
-	dir  int    // the directory holding the file
-	name string // the file's name in dir; "." for dir itself
+	// IDMap, unless empty, is the mapping of the remapped container whose
+	// file this is: WriteTar names owners by container ids.
+	IDMap user.IdentityMapping
+	dir   int    // the directory holding the file
+	name  string // the file's name in dir; "." for dir itself
 }
 
 // OpenPath finds p in the filesystem whose root directory is root, as
@@ -91,7 +95,7 @@ func OpenPath(root int, p string) (*PathResource, error) {
 // named Stat.Name, as dockerd's archives are: a file is one entry, a
 // directory is itself and everything below it; symlinks are not followed.
 func (r *PathResource) WriteTar(ctx context.Context, w io.Writer) error {
-	return archive.Tar(ctx, w, r.dir, r.name, archive.TarOptions{Name: r.Stat.Name})
+	return archive.Tar(ctx, w, r.dir, r.name, archive.TarOptions{Name: r.Stat.Name, IDMap: r.IDMap})
 }
 
 // Close releases the resource.
