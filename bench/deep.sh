@@ -10,16 +10,19 @@
 #            through fsconfig lowerdir+, one layer at a time)
 #   load     `docker load -i` of the 100- and 500-layer archives (Docker
 #            20.10 refuses more than 125 layers: "max depth exceeded")
+#   mount    Gantry alone: mount and unmount of a snapshot's rootfs on 1,
+#            100 and 500 layers, plain and idmapped (--userns-remap), from
+#            `go test ./layer -bench BenchmarkMountDeep`
 #
 # Both daemons are private, each in a network namespace of its own, on
 # data roots under $work: gantryd ($GANTRYD, default bin/gantryd) and, when
 # installed, dockerd.
 #
-# Environment: RUNS (default 10); GANTRYD, GANTRYD_EXTRA_ARGS.
+# Environment: RUNS (default 20); GANTRYD, GANTRYD_EXTRA_ARGS.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-RUNS=${RUNS:-10}
+RUNS=${RUNS:-20}
 GANTRYD=${GANTRYD:-bin/gantryd}
 export DOCKER_CLI_HINTS=false
 
@@ -137,3 +140,10 @@ done
 for n in 100 500; do
 	printf '%-52s %12s %12s\n' "docker load -i, $n layers" "$(cell gantry load$n)" "$(cell docker load$n)"
 done
+
+if command -v go >/dev/null; then
+	echo
+	echo "Gantry: mount + unmount of a snapshot's rootfs (go test ./layer -bench BenchmarkMountDeep -benchtime 50x)"
+	go test ./layer -run '^$' -bench BenchmarkMountDeep -benchtime 50x 2>/dev/null |
+		awk '/^BenchmarkMountDeep/ { sub(/^BenchmarkMountDeep\//, "", $1); sub(/-[0-9]+$/, "", $1); printf "  %-28s %8.2f ms\n", $1, $3 / 1e6 }'
+fi
