@@ -35,7 +35,6 @@ cleanup() {
 }
 trap cleanup EXIT
 ip netns add "$netns"
-innet() { nsenter --net="/run/netns/$netns" "$@"; }
 
 # deep_archive N FILE: a docker save archive (pre-25 format) of bench/deep:N,
 # busybox plus N-1 layers of one file each.
@@ -66,7 +65,8 @@ start() {
 	local n=$1
 	shift
 	mkdir -p "$work/$n"
-	innet "$@" >"$work/$n/log" 2>&1 &
+	# nsenter execs the daemon: $! is the daemon (a function would fork).
+	nsenter --net="/run/netns/$netns" "$@" >"$work/$n/log" 2>&1 &
 	pids+=($!)
 	wait_ping "$work/$n/d.sock" "$!" || { tail -20 "$work/$n/log" >&2; die "$n did not start"; }
 	eval "H_$n=unix://$work/$n/d.sock"
