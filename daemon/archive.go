@@ -237,7 +237,12 @@ func (d *Daemon) openRootLocked(ctx context.Context, c *gcontainer.Container, ac
 	if access == readRootfs {
 		return fd, undo, nil
 	}
-	unbind, err := gcontainer.MountForCopy(fd, target, d.copyMounts(c), access == writeLive)
+	var create *archive.Owner // the owner of missing destinations, for writes
+	if access == writeLive {
+		uid, gid := d.idmapOf(c.HostConfig).RootPair()
+		create = &archive.Owner{UID: uid, GID: gid}
+	}
+	unbind, err := gcontainer.MountForCopy(fd, target, d.copyMounts(c), create)
 	if err != nil {
 		unix.Close(fd)
 		undo()

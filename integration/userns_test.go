@@ -120,6 +120,19 @@ func TestUsernsRemap(t *testing.T) {
 		if got := tarOwners(t, e.docker(t, "export", ctr)); got["made"] != [2]int{0, 0} || got["running"] != [2]int{0, 0} {
 			t.Errorf("docker export of a remapped container: owners %v, want made and running owned 0:0", got)
 		}
+		// A copy into a container never started makes its bind's mount
+		// point, owned by its root as what runc makes: a commit then
+		// shifts every owner back (a host id without a container id would
+		// be left out of the layer).
+		fresh := name("remapfresh")
+		e.mustDocker(t, "create", "--name", fresh, "-v", t.TempDir()+":/newvol", "busybox", "true")
+		defer e.docker(t, "rm", "-f", "-v", fresh)
+		e.mustDocker(t, "cp", hostFile, fresh+":/copied")
+		committed := strings.TrimSpace(e.mustDocker(t, "commit", fresh))
+		defer e.docker(t, "rmi", committed)
+		if r := e.docker(t, "run", "--rm", "--userns=host", committed, "stat", "-c", "%u:%g", "/newvol", "/copied"); r.Code != 0 || r.Stdout != "0:0\n0:0\n" {
+			t.Errorf("the commit of a remapped container after docker cp: %s\nwant /newvol and /copied owned 0:0", r)
+		}
 	})
 
 	t.Run("layers unchanged", func(t *testing.T) {
