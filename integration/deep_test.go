@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -91,8 +92,9 @@ func deepArchive(t *testing.T, ref string, n int) string {
 // TestDeepImage loads an image of 500 layers, overlayfs' own limit (far
 // more than one page of mount options holds), runs it, copies from it
 // while it is stopped (a view of its rootfs stacks 501 layers), commits
-// nothing deeper, and refuses an image of 501 layers at load, leaving
-// nothing behind.
+// and builds nothing deeper (a build step that adds no layer works), and
+// refuses an image of 501 layers at load and at pull, leaving nothing
+// behind.
 func TestDeepImage(t *testing.T) {
 	e := newEnv(t)
 	if e.External || e.d.isDockerd() {
@@ -116,10 +118,19 @@ func TestDeepImage(t *testing.T) {
 		t.Errorf("docker commit of a container on 500 layers: %s\nwant max depth exceeded", r)
 	}
 
+	// A build adds no layer on top of it, but may change its config.
+	dir := writeContext(t, map[string]string{"Dockerfile": "FROM " + ref + "\nRUN true\n"})
+	if r := e.build(t, "docker", nil, "", dir); r.Code != 1 || !strings.Contains(r.Stdout+r.Stderr, "max depth exceeded") {
+		t.Errorf("docker build of a RUN step on 500 layers: %s\nwant max depth exceeded", r)
+	}
+	dir = writeContext(t, map[string]string{"Dockerfile": "FROM " + ref + "\nENV A=b\n"})
+	e.mustBuild(t, "docker", dir)
+
 	before := e.allImageIDs(t)
 	stored := e.storedLayersAndBlobs(t)
 	deeper := name("deep") + ":501"
-	r := e.docker(t, "load", "-i", deepArchive(t, deeper, 501))
+	archive501 := deepArchive(t, deeper, 501)
+	r := e.docker(t, "load", "-i", archive501)
 	if r.Code != 1 || !strings.Contains(r.Stderr, "max depth exceeded") || !strings.Contains(r.Stderr, "hint: an image of 501 layers; a container's overlay stacks at most 500 here") {
 		t.Errorf("docker load of 501 layers: %s\nwant max depth exceeded and a hint", r)
 	}
@@ -128,5 +139,21 @@ func TestDeepImage(t *testing.T) {
 	}
 	if diff := cmp.Diff(stored, e.storedLayersAndBlobs(t)); diff != "" {
 		t.Errorf("the refused load left layers or blobs (-before +after):\n%s", diff)
+	}
+
+	// A pull refuses it before it downloads a layer.
+	if _, err := exec.LookPath("skopeo"); err != nil {
+		t.Skip("skopeo not installed (Debian package skopeo)")
+	}
+	reg := startRegistry(t, e, false)
+	remote := reg.Host + "/" + deeper
+	if out, err := exec.Command("skopeo", "copy", "--dest-tls-verify=false", "docker-archive:"+archive501, "docker://"+remote).CombinedOutput(); err != nil {
+		t.Fatalf("skopeo copy of 501 layers into the registry: %v\n%s", err, out)
+	}
+	if r := e.docker(t, "pull", remote); r.Code != 1 || !strings.Contains(r.Stderr, "max depth exceeded") {
+		t.Errorf("docker pull of 501 layers: %s\nwant max depth exceeded", r)
+	}
+	if diff := cmp.Diff(stored, e.storedLayersAndBlobs(t)); diff != "" {
+		t.Errorf("the refused pull left layers or blobs (-before +after):\n%s", diff)
 	}
 }
