@@ -19,7 +19,8 @@ import (
 //
 // A namespace needs a process: a child of this program is started in the
 // new namespaces and stopped at its exec (ptrace), before it runs any
-// code, long enough to open them; then it is killed and reaped.
+// code, long enough to open them; then it is killed and reaped. So Open
+// fails where Yama forbids PTRACE_TRACEME (kernel.yama.ptrace_scope 3).
 func Open(uids, gids []syscall.SysProcIDMap, net bool) (user, netns *os.File, err error) {
 	if len(uids) == 0 || len(gids) == 0 {
 		return nil, nil, fmt.Errorf("user namespace: empty uid or gid mapping")
