@@ -7,7 +7,7 @@ PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 
-.PHONY: build test bench bench-build bench-network bench-registry bench-save bench-security clean install uninstall
+.PHONY: build test bench bench-build bench-network bench-registry bench-save bench-security bench-deep bench-userns clean install uninstall
 
 build:
 	$(GO) build -o $(BIN)/gantryd ./cmd/gantryd
@@ -60,3 +60,8 @@ bench-registry: build
 
 bench-security: build
 	bench/security.sh
+bench-deep: build
+	bench/deep.sh
+
+bench-userns: build
+	bench/userns.sh

@@ -21,6 +21,7 @@ import (
 	"github.com/distribution/reference"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
+	"github.com/moby/sys/user"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -43,6 +44,9 @@ type Config struct {
 	Runner  Runner
 	GC      GC
 	Log     *slog.Logger
+	// IDMap, unless empty, runs RUN steps in user namespaces with this
+	// mapping (the daemon's --userns-remap); see layer.WithIDMap.
+	IDMap user.IdentityMapping
 }
 
 // GC is the garbage collection of the stores a Builder writes to. A step
@@ -829,7 +833,11 @@ func (r *run) commit(ctx context.Context, s *state, x instructions.Command, chan
 		defer r.b.cfg.GC.RUnlock()
 		return record()
 	}
-	return r.snapshot(ctx, s, fs, func(l layer.Layer, blob ocispec.Descriptor) error {
+	var opts []layer.SnapshotOption
+	if _, isRun := x.(*instructions.RunCommand); isRun && !r.b.cfg.IDMap.Empty() {
+		opts = append(opts, layer.WithIDMap(r.b.cfg.IDMap))
+	}
+	return r.snapshot(ctx, s, fs, opts, func(l layer.Layer, blob ocispec.Descriptor) error {
 		img.RootFS.Type = "layers"
 		img.RootFS.DiffIDs = append(img.RootFS.DiffIDs, l.DiffID)
 		layers = append(layers, blob)

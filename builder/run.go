@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
+	"github.com/moby/sys/user"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/gantry/gantry/dockerfile"
@@ -44,6 +45,9 @@ type Process struct {
 	Network string // "host" or "none"
 	ShmSize int64
 	Binds   []Bind // read-only bind mounts (a RUN heredoc script)
+	// IDMap, unless empty, is the mapping of the step's user namespace;
+	// Rootfs shows the image's files with host ids (layer.WithIDMap).
+	IDMap user.IdentityMapping
 }
 
 // Bind is a read-only bind mount of the host file Source at Destination.
@@ -75,9 +79,19 @@ func (r *run) runStep(ctx context.Context, s *state, c *instructions.RunCommand)
 			User:    s.img.Config.User,
 			Network: r.opts.Network,
 			ShmSize: r.opts.ShmSize,
+			IDMap:   r.b.cfg.IDMap,
 		}
 		if err := os.Mkdir(p.Bundle, 0o700); err != nil {
 			return err
+		}
+		if !p.IDMap.Empty() {
+			// The step's root searches its way to the rootfs and to the
+			// files bound from the bundle.
+			for _, d := range []string{dir, p.Bundle} {
+				if err := os.Chmod(d, 0o711); err != nil {
+					return err
+				}
+			}
 		}
 		if script != nil {
 			f := filepath.Join(dir, "script")
@@ -151,15 +165,18 @@ func applyTar(ctx context.Context, rootfs string, write func(tw *tar.Writer) err
 // a new layer on top of s's chain and passes it to done. GC is held for
 // reading from the layer's storing until done returns. The snapshot is
 // unmounted and removed whatever happens.
-func (r *run) snapshot(ctx context.Context, s *state, fn func(dir, rootfs string) error, done func(layer.Layer, ocispec.Descriptor) error) error {
+func (r *run) snapshot(ctx context.Context, s *state, fn func(dir, rootfs string) error, opts []layer.SnapshotOption, done func(layer.Layer, ocispec.Descriptor) error) error {
 	ls := r.b.cfg.Layers
+	if err := ls.CheckDepth(len(s.img.RootFS.DiffIDs) + 1); err != nil {
+		return err
+	}
 	dir, err := os.MkdirTemp(r.b.cfg.TmpDir, "build-step-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
 	chain := s.chain()
-	mounts, err := ls.Prepare(ctx, dir, chain)
+	mounts, err := ls.Prepare(ctx, dir, chain, opts...)
 	if err != nil {
 		return fmt.Errorf("prepare snapshot: %w", err)
 	}

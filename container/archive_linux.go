@@ -17,6 +17,7 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/moby/go-archive/compression"
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/sys/user"
 	"golang.org/x/sys/unix"
 
 	"github.com/gantry/gantry/internal/archive"
@@ -42,8 +43,11 @@ var (
 type PathResource struct {
 	// Stat is what the X-Docker-Container-Path-Stat header reports.
 	Stat container.PathStat
-	dir  int    // the directory holding the file
-	name string // the file's name in dir; "." for dir itself
+	// IDMap, unless empty, is the mapping of the remapped container whose
+	// file this is: WriteTar names owners by container ids.
+	IDMap user.IdentityMapping
+	dir   int    // the directory holding the file
+	name  string // the file's name in dir; "." for dir itself
 }
 
 // OpenPath finds p in the filesystem whose root directory is root, as
@@ -91,7 +95,7 @@ func OpenPath(root int, p string) (*PathResource, error) {
 // named Stat.Name, as dockerd's archives are: a file is one entry, a
 // directory is itself and everything below it; symlinks are not followed.
 func (r *PathResource) WriteTar(ctx context.Context, w io.Writer) error {
-	return archive.Tar(ctx, w, r.dir, r.name, archive.TarOptions{Name: r.Stat.Name})
+	return archive.Tar(ctx, w, r.dir, r.name, archive.TarOptions{Name: r.Stat.Name, IDMap: r.IDMap})
 }
 
 // Close releases the resource.
@@ -287,11 +291,11 @@ var ErrMissingDestination = errors.New("mount destination missing in the rootfs"
 // dockerd does for docker cp of a stopped container: parents before what
 // they hold, rprivate, read-only where the mount is (ExtractToDir then
 // refuses writes there). Destinations resolve in root; a missing one is
-// created (as root, 0755, and an empty file for a file source) when
-// create, else the error wraps ErrMissingDestination. A mount whose source
+// created (owned by create, 0755, and an empty file for a file source)
+// when create is set, else the error wraps ErrMissingDestination. A mount whose source
 // is missing is left out. undo unmounts them, last first; on error
 // MountForCopy undoes what it did.
-func MountForCopy(root int, rootfs string, ms []CopyMount, create bool) (undo func(), err error) {
+func MountForCopy(root int, rootfs string, ms []CopyMount, create *archive.Owner) (undo func(), err error) {
 	ms = slices.Clone(ms)
 	slices.SortStableFunc(ms, func(a, b CopyMount) int {
 		return cmp.Compare(strings.Count(path.Clean(a.Destination), "/"), strings.Count(path.Clean(b.Destination), "/"))
@@ -335,10 +339,10 @@ func MountForCopy(root int, rootfs string, ms []CopyMount, create bool) (undo fu
 
 // createInRoot creates p in the rootfs (open as root, at the host path
 // rootfs): its parent directories and p itself, a directory when dir, else
-// an empty file, as root with mode 0755. An existing p is no error.
-func createInRoot(root int, rootfs, p string, dir bool) error {
+// an empty file, owned by owner with mode 0755. An existing p is no error.
+func createInRoot(root int, rootfs, p string, dir bool, owner archive.Owner) error {
 	p = path.Clean("/" + p)
-	if err := specMkdirAll(rootfs, path.Dir(p), 0, 0); err != nil {
+	if err := specMkdirAll(rootfs, path.Dir(p), owner.UID, owner.GID); err != nil {
 		return err
 	}
 	pfd, err := archive.OpenInRoot(root, path.Dir(p), unix.O_PATH|unix.O_DIRECTORY)
@@ -357,16 +361,19 @@ func createInRoot(root int, rootfs, p string, dir bool) error {
 	if err == unix.EEXIST {
 		return nil
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	return unix.Fchownat(pfd, path.Base(p), owner.UID, owner.GID, unix.AT_SYMLINK_NOFOLLOW)
 }
 
 // copyMountTarget returns the host path of the destination p in the rootfs
 // (at the host path rootfs, without symlinks), resolved in root, creating it when create; "" when it is missing and not
 // created.
-func copyMountTarget(root int, rootfs, p string, dir, create bool) (string, error) {
+func copyMountTarget(root int, rootfs, p string, dir bool, create *archive.Owner) (string, error) {
 	fd, err := archive.OpenInRoot(root, p, unix.O_PATH)
-	if err == unix.ENOENT && create {
-		if err := createInRoot(root, rootfs, p, dir); err != nil {
+	if err == unix.ENOENT && create != nil {
+		if err := createInRoot(root, rootfs, p, dir, *create); err != nil {
 			return "", err
 		}
 		fd, err = archive.OpenInRoot(root, p, unix.O_PATH)

@@ -222,10 +222,10 @@ func TestMountForCopy(t *testing.T) {
 	defer unix.Close(root)
 	ms := []CopyMount{{Source: src, Destination: "/link/vol", ReadOnly: true}}
 
-	if _, err := MountForCopy(root, rootfs, ms, false); !errors.Is(err, ErrMissingDestination) {
+	if _, err := MountForCopy(root, rootfs, ms, nil); !errors.Is(err, ErrMissingDestination) {
 		t.Fatalf("MountForCopy of a missing destination without create: %v", err)
 	}
-	undo, err := MountForCopy(root, rootfs, ms, true)
+	undo, err := MountForCopy(root, rootfs, ms, &archive.Owner{})
 	must(t, err)
 	b, err := os.ReadFile(filepath.Join(rootfs, "etc/vol/f"))
 	if err != nil || string(b) != "volume" {

@@ -13,6 +13,7 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
+	"github.com/moby/sys/user"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
@@ -39,6 +40,13 @@ type SpecInput struct {
 	// Confinement is the daemon's default seccomp profile and
 	// no-new-privileges, which HostConfig.SecurityOpt overrides.
 	Confinement Confinement
+	// IDMap, unless empty, puts the container in a user namespace with
+	// these uid and gid mappings (userns remapping): a new one, or the one
+	// at UserNSPath (which must have them), such as the owner of the
+	// network namespace it joins. Its rootfs must show the image's files
+	// with host ids (layer.WithIDMap).
+	IDMap      user.IdentityMapping
+	UserNSPath string
 }
 
 // specVersion is the ociVersion written: runc 1.1 and crun 1.8 accept it,
@@ -196,7 +204,9 @@ func Spec(in SpecInput) (*specs.Spec, error) {
 		if _, ok := sysctl["net.ipv4.ip_unprivileged_port_start"]; !ok {
 			sysctl["net.ipv4.ip_unprivileged_port_start"] = "0"
 		}
-		if _, ok := sysctl["net.ipv4.ping_group_range"]; !ok {
+		// Not in a user namespace, whose gids do not reach 2147483647
+		// (as dockerd).
+		if _, ok := sysctl["net.ipv4.ping_group_range"]; !ok && in.IDMap.Empty() {
 			sysctl["net.ipv4.ping_group_range"] = "0 2147483647"
 		}
 	}
@@ -208,8 +218,16 @@ func Spec(in SpecInput) (*specs.Spec, error) {
 		sysctl = nil
 	}
 	// Last, so that an invalid input leaves the rootfs untouched.
-	if err := specMkdirAll(in.Rootfs, cwd, int(usr.UID), int(usr.GID)); err != nil {
+	cwdUID, cwdGID, err := in.IDMap.ToHost(int(usr.UID), int(usr.GID))
+	if err != nil {
+		return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("user %s: %v", cfg.User, err))
+	}
+	if err := specMkdirAll(in.Rootfs, cwd, cwdUID, cwdGID); err != nil {
 		return nil, fmt.Errorf("working directory: %w", err)
+	}
+	uidMappings, gidMappings := specIDMappings(in.IDMap)
+	if uidMappings != nil {
+		namespaces = append(namespaces, specs.LinuxNamespace{Type: specs.UserNamespace, Path: in.UserNSPath})
 	}
 
 	return &specs.Spec{
@@ -223,6 +241,8 @@ func Spec(in SpecInput) (*specs.Spec, error) {
 			CgroupsPath: "/gantry/" + in.ID,
 			Resources:   specResources(hc.Resources),
 			Namespaces:  namespaces,
+			UIDMappings: uidMappings,
+			GIDMappings: gidMappings,
 			// runc creates the default devices itself: null, zero, full,
 			// random, urandom, tty, console and ptmx (via /dev/pts).
 			Devices:           []specs.LinuxDevice{},

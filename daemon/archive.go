@@ -71,6 +71,7 @@ func (d *Daemon) ContainerArchivePath(ctx context.Context, name, path string) (i
 		release()
 		return nil, container.PathStat{}, fileError(err, path, name)
 	}
+	res.IDMap = d.idmapOf(c.HostConfig)
 	return pipe(func(w io.Writer) error { return res.WriteTar(ctx, w) }, func() { res.Close(); release() }), res.Stat, nil
 }
 
@@ -87,6 +88,7 @@ func (d *Daemon) ContainerExtractToDir(ctx context.Context, name, path string, s
 	defer release()
 	eo := gcontainer.ExtractOptions{ReadonlyRootfs: c.HostConfig.ReadonlyRootfs}
 	eo.NoOverwriteDirNonDir = opts.NoOverwriteDirNonDir
+	eo.IDMap = d.idmapOf(c.HostConfig)
 	if opts.CopyUIDGID {
 		if eo.Owner, err = gcontainer.CopyOwner(root, c.Config.User); err != nil {
 			return err
@@ -108,7 +110,7 @@ func (d *Daemon) ContainerExport(ctx context.Context, name string) (io.ReadClose
 		return nil, err
 	}
 	return pipe(func(w io.Writer) error {
-		return archive.Tar(ctx, w, root, ".", archive.TarOptions{OneFileSystem: true})
+		return archive.Tar(ctx, w, root, ".", archive.TarOptions{OneFileSystem: true, IDMap: d.idmapOf(c.HostConfig)})
 	}, release), nil
 }
 
@@ -150,7 +152,11 @@ func pipe(write func(io.Writer) error, release func()) io.ReadCloser {
 func (d *Daemon) openRoot(ctx context.Context, c *gcontainer.Container, access rootAccess) (int, func(), error) {
 	c.Lock()
 	defer c.Unlock()
-	if access == writeLive {
+	// A stopped remapped container's snapshot has no read-only view: a
+	// read mounts the snapshot itself, and so waits for and holds off
+	// starts and other copies as a write does.
+	holds := access == writeLive || (!d.idmapOf(c.HostConfig).Empty() && !c.State.IsRunning())
+	if holds {
 		if err := c.WaitCopy(ctx); err != nil {
 			return -1, nil, err
 		}
@@ -170,7 +176,7 @@ func (d *Daemon) openRoot(ctx context.Context, c *gcontainer.Container, access r
 	// A write marks the container as copying, running or not: a running
 	// one may exit meanwhile, and its next start must not mount its
 	// snapshot again while the copy still writes through the old mount.
-	copying := access == writeLive
+	copying := holds || access == writeLive
 	if copying {
 		c.SetCopying(true)
 	}
@@ -200,8 +206,9 @@ func (d *Daemon) openRootLocked(ctx context.Context, c *gcontainer.Container, ac
 		return fd, func() {}, nil
 	}
 	var ms []mount.Mount
-	if access == writeLive {
-		ms, err = d.layers.Prepare(ctx, c.Dir(), c.Chain)
+	if access == writeLive || !d.idmapOf(c.HostConfig).Empty() {
+		// A remapped snapshot has no read-only view (see openRoot).
+		ms, err = d.layers.Prepare(ctx, c.Dir(), c.Chain, d.snapshotOptions(c)...)
 	} else {
 		ms, err = d.layers.View(ctx, c.Dir(), c.Chain)
 	}
@@ -230,7 +237,12 @@ func (d *Daemon) openRootLocked(ctx context.Context, c *gcontainer.Container, ac
 	if access == readRootfs {
 		return fd, undo, nil
 	}
-	unbind, err := gcontainer.MountForCopy(fd, target, d.copyMounts(c), access == writeLive)
+	var create *archive.Owner // the owner of missing destinations, for writes
+	if access == writeLive {
+		uid, gid := d.idmapOf(c.HostConfig).RootPair()
+		create = &archive.Owner{UID: uid, GID: gid}
+	}
+	unbind, err := gcontainer.MountForCopy(fd, target, d.copyMounts(c), create)
 	if err != nil {
 		unix.Close(fd)
 		undo()

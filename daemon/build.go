@@ -32,6 +32,7 @@ func (d *Daemon) newBuilder() (*builder.Builder, error) {
 		Runner:  buildRunner{d},
 		GC:      d.gc,
 		Log:     d.log,
+		IDMap:   d.idmap,
 	})
 }
 
@@ -96,12 +97,22 @@ func (r buildRunner) Run(ctx context.Context, p builder.Process, out io.Writer) 
 		return 0, err
 	}
 	defer r.d.networks.DeleteSandbox(context.WithoutCancel(ctx), p.ID)
+	var userns string // the owner of the step's network namespace
+	if sb, err := r.d.networks.Sandbox(p.ID); err == nil {
+		userns = sb.UserNSPath
+	}
 	files := map[string]string{}
 	hostname, _ := os.Hostname()
 	for name, data := range map[string]string{"hosts": hosts, "resolv.conf": resolv, "hostname": hostname + "\n"} {
 		f := filepath.Join(p.Bundle, name)
 		if err := os.WriteFile(f, []byte(data), 0o644); err != nil {
 			return 0, err
+		}
+		if !p.IDMap.Empty() { // the step's root may edit them, as a container's
+			uid, gid := p.IDMap.RootPair()
+			if err := os.Lchown(f, uid, gid); err != nil {
+				return 0, err
+			}
 		}
 		files[name] = f
 	}
@@ -115,6 +126,8 @@ func (r buildRunner) Run(ctx context.Context, p builder.Process, out io.Writer) 
 		ResolvConfPath: files["resolv.conf"],
 		NetNSPath:      netns,
 		Confinement:    r.d.confine,
+		IDMap:          p.IDMap,
+		UserNSPath:     userns,
 	})
 	if err != nil {
 		return 0, err
@@ -166,12 +179,19 @@ func (r buildRunner) network(ctx context.Context, p builder.Process) (netns, hos
 	hostResolv, resolved := gnetwork.HostResolvConf()
 	switch p.Network {
 	case "host":
+		if !p.IDMap.Empty() {
+			return "", "", "", errdefs.ErrInvalidArgument.WithMessage("cannot share the host's network namespace when user namespaces are enabled")
+		}
 		hostHosts, _ := os.ReadFile("/etc/hosts")
 		return "", string(hostHosts), string(hostResolv), nil
 	case "none":
 		return "", gnetwork.LocalhostEntries, string(gnetwork.ResolvConf(hostResolv, resolved, nil, nil, nil)), nil
 	}
-	sb, err := r.d.networks.NewSandbox(ctx, p.ID)
+	var opts []gnetwork.SandboxOption
+	if !p.IDMap.Empty() {
+		opts = append(opts, gnetwork.WithUserNS(p.IDMap))
+	}
+	sb, err := r.d.networks.NewSandbox(ctx, p.ID, opts...)
 	if err != nil {
 		return "", "", "", fmt.Errorf("create network namespace: %w", err)
 	}

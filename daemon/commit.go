@@ -45,6 +45,9 @@ func (d *Daemon) Commit(ctx context.Context, opts api.CommitOptions) (string, er
 		return "", err
 	}
 
+	if err := d.layers.CheckDepth(len(base.Config.RootFS.DiffIDs) + 1); err != nil {
+		return "", err
+	}
 	c.Lock()
 	if opts.Pause && c.State.Status == gcontainer.Running {
 		if err := d.runtime.Pause(ctx, c.ID); err != nil {

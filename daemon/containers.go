@@ -30,6 +30,9 @@ func (d *Daemon) CreateContainer(ctx context.Context, name string, cfg *containe
 	if hc == nil {
 		hc = &container.HostConfig{}
 	}
+	if err := d.checkUserns(hc); err != nil {
+		return container.CreateResponse{}, err
+	}
 	if p := hc.RestartPolicy.Name; p != "" && p != "no" {
 		return container.CreateResponse{}, errdefs.ErrNotImplemented.WithMessage(fmt.Sprintf("restart policy %q is not supported by gantry yet: use --restart no", p))
 	}
@@ -86,7 +89,7 @@ func (d *Daemon) CreateContainer(ctx context.Context, name string, cfg *containe
 		d.containers.Delete(c)
 		return container.CreateResponse{}, err
 	}
-	if _, err := d.layers.Prepare(ctx, c.Dir(), c.Chain); err != nil {
+	if _, err := d.layers.Prepare(ctx, c.Dir(), c.Chain, d.snapshotOptions(c)...); err != nil {
 		d.releaseVolumes(ctx, c, true)
 		d.containers.Delete(c)
 		return container.CreateResponse{}, fmt.Errorf("prepare rootfs: %w", err)

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sync"
 
+	"github.com/moby/sys/user"
 	"github.com/opencontainers/go-digest"
 
 	"github.com/gantry/gantry/builder"
@@ -45,6 +46,10 @@ type Config struct {
 	DefaultBindIP      netip.Addr // --default-bind-ip: host address of ports published without one
 	SeccompProfile     string     // --seccomp-profile: "builtin" (also ""), "unconfined" or a profile's path
 	NoNewPrivileges    bool       // --no-new-privileges: no_new_privs in every container by default
+	// UsernsRemap (--userns-remap): "default" or "user[:group]" runs
+	// containers in user namespaces mapped to that user's subordinate ids;
+	// "" runs them with the host's ids.
+	UsernsRemap string
 }
 
 // Daemon owns every store and component; its methods implement api.Backend.
@@ -64,6 +69,7 @@ type Daemon struct {
 	net        netState
 	execs      *container.Execs
 	confine    container.Confinement // default seccomp profile and no-new-privileges
+	idmap      user.IdentityMapping  // --userns-remap; empty without
 
 	// distribution pulls and pushes images.
 	distribution *distribution.Engine
@@ -103,6 +109,11 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 		return nil, fmt.Errorf("empty %s: %w", tmp, err)
 	}
 	d := &Daemon{cfg: cfg, log: cfg.Log, procs: map[string]*runtime.Process{}, deleting: map[string]chan struct{}{}, execs: container.NewExecs(), confine: confine}
+	if cfg.UsernsRemap != "" {
+		if d.idmap, err = loadRemap(cfg.UsernsRemap); err != nil {
+			return nil, err
+		}
+	}
 	if d.content, err = content.New(filepath.Join(root, "content"), tmp); err != nil {
 		return nil, fmt.Errorf("open content store: %w", err)
 	}
@@ -127,6 +138,11 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 		return nil, fmt.Errorf("open volume store: %w", err)
 	}
 	d.referenceVolumes()
+	if !d.idmap.Empty() {
+		if err := d.setupRemap(); err != nil {
+			return nil, err
+		}
+	}
 	if d.runtime, err = runtime.New(cfg.Runtime, filepath.Join(cfg.ExecRoot, "runc")); err != nil {
 		return nil, err
 	}

@@ -68,7 +68,7 @@ func (d *Daemon) StartContainer(ctx context.Context, name string) error {
 // caller holds c.Lock and undoes the mount on error.
 func (d *Daemon) start(ctx context.Context, c *gcontainer.Container) error {
 	rootfs := rootfsPath(c)
-	mounts, err := d.layers.Prepare(ctx, c.Dir(), c.Chain)
+	mounts, err := d.layers.Prepare(ctx, c.Dir(), c.Chain, d.snapshotOptions(c)...)
 	if err != nil {
 		return fmt.Errorf("prepare rootfs: %w", err)
 	}
@@ -79,6 +79,13 @@ func (d *Daemon) start(ctx context.Context, c *gcontainer.Container) error {
 		return err
 	}
 	netns, etc, linkEnv, err := d.setupNetwork(ctx, c)
+	if err != nil {
+		return err
+	}
+	if err := d.shareWithRemapped(c); err != nil {
+		return err
+	}
+	usernsPath, err := d.userNSToJoin(c, etc)
 	if err != nil {
 		return err
 	}
@@ -98,6 +105,8 @@ func (d *Daemon) start(ctx context.Context, c *gcontainer.Container) error {
 		NetNSPath:      netns,
 		Volumes:        volumes,
 		Confinement:    d.confine,
+		IDMap:          d.idmapOf(c.HostConfig),
+		UserNSPath:     usernsPath,
 	})
 	if err != nil {
 		return err

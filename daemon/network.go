@@ -321,7 +321,7 @@ func (d *Daemon) setupNetwork(ctx context.Context, c *gcontainer.Container) (net
 	if err != nil {
 		return "", nil, nil, err
 	}
-	sb, err := d.networks.NewSandbox(ctx, c.ID)
+	sb, err := d.networks.NewSandbox(ctx, c.ID, d.sandboxOptions(c)...)
 	if err != nil {
 		return "", nil, nil, fmt.Errorf("create network namespace: %w", err)
 	}

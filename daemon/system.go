@@ -48,6 +48,9 @@ func (d *Daemon) Info(ctx context.Context) (*system.Info, error) {
 		info.Warnings = append(info.Warnings, "WARNING: daemon is not using the default seccomp profile")
 	}
 	info.Name, _ = os.Hostname()
+	if !d.idmap.Empty() {
+		info.SecurityOptions = append(info.SecurityOptions, "name=userns")
+	}
 	for _, c := range d.containers.List() {
 		info.Containers++
 		switch c.Snapshot().Status {

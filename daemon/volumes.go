@@ -30,6 +30,9 @@ func (d *Daemon) createVolumes(ctx context.Context, c *gcontainer.Container) err
 			Driver: vm.Driver, Labels: vm.Labels, Options: vm.DriverOpts,
 			Anonymous: vm.Anonymous, Reference: c.ID,
 		})
+		if err == nil {
+			err = d.giveToRemapped(v.Mountpoint(), d.idmapOf(c.HostConfig))
+		}
 		if err != nil {
 			c.Volumes = c.Volumes[:i]
 			d.releaseVolumes(ctx, c, true)
@@ -201,6 +204,9 @@ func (d *Daemon) VolumeCreate(ctx context.Context, req mvolume.CreateRequest) (*
 		return nil, errdefs.ErrNotImplemented.WithMessage("cluster volumes need swarm, which gantry does not have")
 	}
 	v, err := d.volumes.Create(ctx, req.Name, volume.CreateOptions{Driver: req.Driver, Labels: req.Labels, Options: req.DriverOpts})
+	if err == nil {
+		err = d.giveToRemapped(v.Mountpoint(), d.idmap)
+	}
 	if err != nil {
 		return nil, err
 	}

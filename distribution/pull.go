@@ -155,6 +155,9 @@ func (d *Engine) fetch(ctx context.Context, img *registry.Image, auth registry.A
 	if len(cfg.RootFS.DiffIDs) != len(img.Manifest.Layers) {
 		return "", errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("image config has %d diff IDs but the manifest lists %d layers", len(cfg.RootFS.DiffIDs), len(img.Manifest.Layers)))
 	}
+	if err := d.layers.CheckDepth(len(cfg.RootFS.DiffIDs)); err != nil {
+		return "", err
+	}
 	// The lease comes before the plan: what the plan finds here stays.
 	chains := chainIDs(cfg.RootFS.DiffIDs)
 	release := d.gc.Lease(layerDigests(img.Manifest.Layers), chains)

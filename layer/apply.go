@@ -34,7 +34,8 @@ import (
 // if it were the root, and names that climb out of it with ".." are an
 // invalid-argument error. So is a stream that is not a valid tar, or whose
 // entries cannot be applied. A parent that does not exist is a not-found
-// error. After any error nothing is stored. OCI whiteouts become overlay
+// error, and so is a chain deeper than MaxDepth (see CheckDepth). After
+// any error nothing is stored. OCI whiteouts become overlay
 // whiteouts (overlay2) or deletions (vfs).
 func (s *Store) Apply(ctx context.Context, parent digest.Digest, r io.Reader) (Layer, error) {
 	var parentFiles string
@@ -48,6 +49,13 @@ func (s *Store) Apply(ctx context.Context, parent digest.Digest, r io.Reader) (L
 		}
 	}()
 	if parent != "" {
+		n, err := s.depth(parent)
+		if err != nil {
+			return Layer{}, fmt.Errorf("apply layer: parent: %w", err)
+		}
+		if err := s.CheckDepth(n + 1); err != nil {
+			return Layer{}, err
+		}
 		parentFiles = s.filesDir(parent)
 	}
 	stage, err := os.MkdirTemp(s.tmp, stagePrefix)

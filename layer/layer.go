@@ -17,6 +17,7 @@ import (
 	"sync"
 
 	"github.com/containerd/errdefs"
+	"github.com/moby/sys/user"
 	"github.com/opencontainers/go-digest"
 
 	iarchive "github.com/gantry/gantry/internal/archive"
@@ -91,6 +92,8 @@ type Store struct {
 	mu       sync.Mutex
 	layers   map[digest.Digest]Layer // every complete layer, by chain ID
 	children map[digest.Digest]int   // chain ID -> layers on it, and Applies under way on it
+
+	depths sync.Map // chain ID -> number of layers in its chain (a chain ID names its whole chain)
 }
 
 // driver is what differs between overlay and plain copies. Directories
@@ -102,16 +105,23 @@ type driver interface {
 	// that parent (the parent layer's files directory, "" for none) is
 	// beneath it, and returns the size of the layer's content.
 	apply(ctx context.Context, dst, parent string, r io.Reader) (int64, error)
-	// prepare makes (or finds) a read-write snapshot in dir on top of chain.
-	prepare(ctx context.Context, dir string, chain []digest.Digest) ([]mount.Mount, error)
+	// exists reports whether dir holds a snapshot.
+	exists(dir string) bool
+	// prepare makes (or finds) a read-write snapshot in dir on top of chain,
+	// for a user namespace with mapping idm (see WithIDMap) unless it is
+	// empty.
+	prepare(ctx context.Context, dir string, chain []digest.Digest, idm user.IdentityMapping) ([]mount.Mount, error)
 	// view returns read-only mounts of the existing snapshot in dir.
 	view(ctx context.Context, dir string, chain []digest.Digest) ([]mount.Mount, error)
-	// diff returns the changes in dir against chain as an OCI layer tar.
-	diff(ctx context.Context, dir string, chain []digest.Digest) (io.ReadCloser, error)
+	// diff returns the changes in dir against chain as an OCI layer tar,
+	// with the host ids of a snapshot of mapping idm shifted back.
+	diff(ctx context.Context, dir string, chain []digest.Digest, idm user.IdentityMapping) (io.ReadCloser, error)
 	// usage returns the size of the changes in dir against chain.
 	usage(ctx context.Context, dir string, chain []digest.Digest) (int64, error)
 	// release removes the snapshot files from dir.
 	release(ctx context.Context, dir string) error
+	// maxDepth is the deepest chain a snapshot can stack; 0 for no limit.
+	maxDepth() int
 }
 
 // New opens (creating if needed) the layer store at root, staging work in
@@ -163,6 +173,56 @@ func New(root, tmpDir string, opts ...Option) (*Store, error) {
 
 // Driver returns the name of the driver in use: "overlay2" or "vfs".
 func (s *Store) Driver() string { return s.drv.name() }
+
+// MaxDepth returns the most layers an image may have for its snapshots to
+// mount here, 0 for no limit: with overlay2, 500 (overlayfs' own limit)
+// on kernels that take overlay layers one by one (Linux 6.8), else as many
+// as fit in the one page of mount options; vfs has no limit.
+func (s *Store) MaxDepth() int { return s.drv.maxDepth() }
+
+// CheckDepth returns an invalid-argument error, in Docker's words, when an
+// image of n layers is deeper than MaxDepth: Apply refuses its layers and
+// Prepare its snapshots.
+func (s *Store) CheckDepth(n int) error {
+	if max := s.MaxDepth(); max > 0 && n > max {
+		return maxDepthError(n, max)
+	}
+	return nil
+}
+
+func maxDepthError(n, max int) error {
+	return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("max depth exceeded\nhint: an image of %d layers; a container's overlay stacks at most %d here", n, max))
+}
+
+// depth returns the number of layers in the chain of id, remembering it
+// for id and the layers below.
+func (s *Store) depth(id digest.Digest) (int, error) {
+	var walked []digest.Digest
+	n := 0
+	for id != "" {
+		if d, ok := s.depths.Load(id); ok {
+			n = d.(int)
+			break
+		}
+		if err := checkDigest(id); err != nil {
+			return 0, err
+		}
+		l, err := readMeta(s.layerDir(id), id)
+		if err != nil {
+			return 0, err
+		}
+		if len(walked) > 1<<16 {
+			return 0, fmt.Errorf("layer %s: chain too long", id)
+		}
+		walked = append(walked, id)
+		id = l.Parent
+	}
+	for i := len(walked) - 1; i >= 0; i-- {
+		n++
+		s.depths.Store(walked[i], n)
+	}
+	return n, nil
+}
 
 func (s *Store) layerDir(id digest.Digest) string { return filepath.Join(s.root, id.Encoded()) }
 

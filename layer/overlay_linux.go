@@ -13,6 +13,7 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/moby/go-archive"
+	"github.com/moby/sys/user"
 	"github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
 
@@ -27,6 +28,9 @@ type overlay struct {
 	// extra mount options that keep the upper directory a plain diff
 	// (no redirects, no metadata-only copy-ups), when the kernel has them.
 	extra []string
+	// byOne: the kernel takes overlay layers one by one
+	// (mount.OverlayLayersByOne), so the options' length does not matter.
+	byOne bool
 }
 
 // overlayExtra are the options that make dir/upper a self-contained diff:
@@ -69,7 +73,7 @@ func newOverlay(s *Store) (*overlay, error) {
 		if err := mount.Unmount(target); err != nil {
 			return nil, err
 		}
-		return &overlay{s: s, extra: extra}, nil
+		return &overlay{s: s, extra: extra, byOne: mount.OverlayLayersByOne()}, nil
 	}
 	return nil, fmt.Errorf("overlay: %w", errdefs.ErrNotImplemented.WithMessage(lastErr.Error()))
 }
@@ -80,10 +84,23 @@ func (o *overlay) apply(ctx context.Context, dst, parent string, r io.Reader) (i
 	return iarchive.Apply(ctx, r, dst, iarchive.Overlay)
 }
 
-func (o *overlay) prepare(ctx context.Context, dir string, chain []digest.Digest) ([]mount.Mount, error) {
+func (o *overlay) exists(dir string) bool {
+	_, err := os.Lstat(filepath.Join(dir, "upper"))
+	return err == nil
+}
+
+func (o *overlay) prepare(ctx context.Context, dir string, chain []digest.Digest, idm user.IdentityMapping) ([]mount.Mount, error) {
 	upper, work := filepath.Join(dir, "upper"), filepath.Join(dir, "work")
 	if err := os.MkdirAll(upper, 0o755); err != nil {
 		return nil, err
+	}
+	if !idm.Empty() {
+		// The container's root owns its root directory; what it writes
+		// keeps host ids.
+		uid, gid := idm.RootPair()
+		if err := os.Lchown(upper, uid, gid); err != nil {
+			return nil, err
+		}
 	}
 	if len(chain) == 0 {
 		// Nothing to stack: the upper directory is the whole rootfs.
@@ -101,16 +118,50 @@ func (o *overlay) prepare(ctx context.Context, dir string, chain []digest.Digest
 		"upperdir="+upper,
 		"workdir="+work,
 	)
-	// mount(2) takes at most one page of options.
-	if n := len(strings.Join(opts, ",")); n >= os.Getpagesize() {
-		return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("chain of %d layers needs %d bytes of overlay mount options, more than %d", len(chain), n, os.Getpagesize()-1))
+	if err := o.fits(len(chain), opts); err != nil {
+		return nil, err
+	}
+	if !idm.Empty() {
+		opts = append(opts, "uidmap="+idMapOption(idm.UIDMaps), "gidmap="+idMapOption(idm.GIDMaps))
 	}
 	return []mount.Mount{{Type: "overlay", Source: "overlay", Options: opts}}, nil
 }
 
+// fits checks that an overlay of a chain of n layers with options opts
+// can be mounted: at most mount.OverlayMaxLayers layers when the kernel
+// takes them one by one, else options that fit in the one page mount(2)
+// takes.
+func (o *overlay) fits(n int, opts []string) error {
+	if o.byOne {
+		if n > mount.OverlayMaxLayers {
+			return maxDepthError(n, mount.OverlayMaxLayers)
+		}
+		return nil
+	}
+	if size := len(strings.Join(opts, ",")); size >= os.Getpagesize() {
+		return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("chain of %d layers needs %d bytes of overlay mount options, more than %d", n, size, os.Getpagesize()-1))
+	}
+	return nil
+}
+
+// maxDepth is the deepest chain a snapshot can stack: overlayfs' limit
+// when the kernel takes layers one by one; else as many short links as
+// fit in a page of options beside an upper and a work directory whose
+// paths are up to 100 bytes longer than the layer store's root (a
+// container's, <data root>/containers/<64 hex>/upper, is 75 longer).
+func (o *overlay) maxDepth() int {
+	if o.byOne {
+		return mount.OverlayMaxLayers
+	}
+	fixed := len(strings.Join(o.extra, ",")) + len(",lowerdir=,upperdir=,workdir=") + 2*(len(o.s.root)+100)
+	per := len(o.s.linkPath(digest.FromString(""))) + 1
+	return min(mount.OverlayMaxLayers, (os.Getpagesize()-1-fixed)/per)
+}
+
 // view stacks the upper directory as the top lower layer: an overlay
 // without upper and work directories is read-only and takes no lock on
-// them.
+// them. On top of a chain of mount.OverlayMaxLayers that is one layer more
+// than one overlay stacks; mount.All then nests the bottom layers.
 func (o *overlay) view(ctx context.Context, dir string, chain []digest.Digest) ([]mount.Mount, error) {
 	upper := filepath.Join(dir, "upper")
 	if _, err := os.Lstat(upper); err != nil {
@@ -125,18 +176,18 @@ func (o *overlay) view(ctx context.Context, dir string, chain []digest.Digest) (
 		lowers = append(lowers, o.s.linkPath(id))
 	}
 	opts := append(append([]string{}, o.extra...), "lowerdir="+strings.Join(lowers, ":"), "ro")
-	if n := len(strings.Join(opts, ",")); n >= os.Getpagesize() {
-		return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("chain of %d layers needs %d bytes of overlay mount options, more than %d", len(chain), n, os.Getpagesize()-1))
+	if err := o.fits(len(chain), opts); err != nil {
+		return nil, err
 	}
 	return []mount.Mount{{Type: "overlay", Source: "overlay", Options: opts}}, nil
 }
 
-func (o *overlay) diff(ctx context.Context, dir string, chain []digest.Digest) (io.ReadCloser, error) {
+func (o *overlay) diff(ctx context.Context, dir string, chain []digest.Digest, idm user.IdentityMapping) (io.ReadCloser, error) {
 	upper := filepath.Join(dir, "upper")
 	if _, err := os.Lstat(upper); err != nil {
 		return nil, snapshotNotFound(dir, err)
 	}
-	return archive.TarWithOptions(upper, &archive.TarOptions{WhiteoutFormat: archive.OverlayWhiteoutFormat})
+	return archive.TarWithOptions(upper, &archive.TarOptions{WhiteoutFormat: archive.OverlayWhiteoutFormat, IDMap: idm})
 }
 
 func (o *overlay) usage(ctx context.Context, dir string, chain []digest.Digest) (int64, error) {

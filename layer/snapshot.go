@@ -2,9 +2,12 @@ package layer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
 
 	"github.com/containerd/errdefs"
 	"github.com/opencontainers/go-digest"
@@ -21,17 +24,28 @@ import (
 // copy of the parent's tree.
 //
 // Prepare is idempotent: on an existing snapshot it returns the same mounts
-// and keeps its changes. A parent that does not exist is a not-found error.
+// and keeps its changes. A parent that does not exist is a not-found error;
+// a chain deeper than MaxDepth an invalid-argument one.
 // The caller must keep the parent's layers until Release.
-func (s *Store) Prepare(ctx context.Context, dir string, parent digest.Digest) ([]mount.Mount, error) {
+func (s *Store) Prepare(ctx context.Context, dir string, parent digest.Digest, opts ...SnapshotOption) ([]mount.Mount, error) {
+	var o snapshotOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	chain, err := s.chain(parent)
 	if err != nil {
 		return nil, fmt.Errorf("prepare snapshot: %w", err)
 	}
+	if ov, ok := s.drv.(*overlay); !o.idmap.Empty() && (!ok || !ov.byOne) {
+		return nil, errdefs.ErrNotImplemented.WithMessage("prepare snapshot: user namespace remapping needs the overlay2 driver on Linux 6.8 or later (idmapped overlay layers)")
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("prepare snapshot: %w", err)
 	}
-	ms, err := s.drv.prepare(ctx, dir, chain)
+	if err := recordIDMap(dir, o.idmap, s.drv.exists(dir)); err != nil {
+		return nil, fmt.Errorf("prepare snapshot: %w", err)
+	}
+	ms, err := s.drv.prepare(ctx, dir, chain, o.idmap)
 	if err != nil {
 		return nil, fmt.Errorf("prepare snapshot: %w", err)
 	}
@@ -49,6 +63,11 @@ func (s *Store) View(ctx context.Context, dir string, parent digest.Digest) ([]m
 	if err != nil {
 		return nil, fmt.Errorf("view snapshot: %w", err)
 	}
+	if idm, err := readIDMap(dir); err != nil {
+		return nil, fmt.Errorf("view snapshot: %w", err)
+	} else if !idm.Empty() {
+		return nil, errdefs.ErrNotImplemented.WithMessage("view snapshot: a read-only view of a snapshot with a user namespace mapping is not implemented")
+	}
 	ms, err := s.drv.view(ctx, dir, chain)
 	if err != nil {
 		return nil, fmt.Errorf("view snapshot: %w", err)
@@ -58,7 +77,8 @@ func (s *Store) View(ctx context.Context, dir string, parent digest.Digest) ([]m
 
 // Diff returns the changes of the snapshot in dir against parent as an
 // uncompressed OCI layer tar: added and changed files, and OCI whiteouts
-// for deletions and opaque directories. The caller must close the reader.
+// for deletions and opaque directories; the owners of a snapshot made
+// WithIDMap are container ids, as in its mapping. The caller must close the reader.
 // Diff works whether or not the snapshot is mounted; changes made while the
 // tar is being read may or may not be in it. A missing snapshot or parent
 // is a not-found error. Files that vanish or cannot be read while the tar
@@ -68,7 +88,11 @@ func (s *Store) Diff(ctx context.Context, dir string, parent digest.Digest) (io.
 	if err != nil {
 		return nil, fmt.Errorf("diff snapshot: %w", err)
 	}
-	rc, err := s.drv.diff(ctx, dir, chain)
+	idm, err := readIDMap(dir)
+	if err != nil {
+		return nil, fmt.Errorf("diff snapshot: %w", err)
+	}
+	rc, err := s.drv.diff(ctx, dir, chain, idm)
 	if err != nil {
 		return nil, fmt.Errorf("diff snapshot: %w", err)
 	}
@@ -98,6 +122,9 @@ func (s *Store) Release(ctx context.Context, dir string) error {
 		return errdefs.ErrInvalidArgument.WithMessage("release snapshot: empty directory")
 	}
 	if err := s.drv.release(ctx, dir); err != nil {
+		return fmt.Errorf("release snapshot: %w", err)
+	}
+	if err := os.Remove(filepath.Join(dir, idmapName)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("release snapshot: %w", err)
 	}
 	return nil

@@ -39,7 +39,13 @@ func (v *vfs) apply(ctx context.Context, dst, parent string, r io.Reader) (int64
 
 func (v *vfs) rootfs(dir string) string { return filepath.Join(dir, "rootfs") }
 
-func (v *vfs) prepare(ctx context.Context, dir string, chain []digest.Digest) ([]mount.Mount, error) {
+func (v *vfs) exists(dir string) bool {
+	_, err := os.Lstat(v.rootfs(dir))
+	return err == nil
+}
+
+// prepare: Store.Prepare refuses a mapping for vfs.
+func (v *vfs) prepare(ctx context.Context, dir string, chain []digest.Digest, idm user.IdentityMapping) ([]mount.Mount, error) {
 	rootfs := v.rootfs(dir)
 	m := []mount.Mount{{Type: "bind", Source: rootfs, Options: []string{"rbind"}}}
 	if _, err := os.Lstat(rootfs); err == nil {
@@ -87,12 +93,12 @@ func (v *vfs) changes(dir string, chain []digest.Digest) ([]archive.Change, erro
 	return archive.ChangesDirs(rootfs, parent)
 }
 
-func (v *vfs) diff(ctx context.Context, dir string, chain []digest.Digest) (io.ReadCloser, error) {
+func (v *vfs) diff(ctx context.Context, dir string, chain []digest.Digest, idm user.IdentityMapping) (io.ReadCloser, error) {
 	changes, err := v.changes(dir, chain)
 	if err != nil {
 		return nil, err
 	}
-	return archive.ExportChanges(v.rootfs(dir), changes, user.IdentityMapping{})
+	return archive.ExportChanges(v.rootfs(dir), changes, idm)
 }
 
 func (v *vfs) usage(ctx context.Context, dir string, chain []digest.Digest) (int64, error) {
@@ -116,3 +122,6 @@ func (v *vfs) release(ctx context.Context, dir string) error {
 type hostError struct{ error }
 
 func (e hostError) Unwrap() error { return e.error }
+
+// maxDepth: a copy has no depth.
+func (v *vfs) maxDepth() int { return 0 }

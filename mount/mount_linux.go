@@ -11,7 +11,11 @@ import (
 )
 
 // All mounts ms on target in order. On error the mounts already made are
-// undone, so target is left as it was.
+// undone, so target is left as it was. An overlay goes through the new
+// mount API when the kernel takes its layers one by one (see
+// OverlayLayersByOne), else through mount(2); its options "uidmap=" and
+// "gidmap=" (see ParseIDMap) make each lower layer an idmapped mount,
+// which needs the new API.
 func All(ms []Mount, target string) error {
 	for i, m := range ms {
 		if err := m.mount(target); err != nil {
@@ -25,6 +29,14 @@ func All(ms []Mount, target string) error {
 }
 
 func (m Mount) mount(target string) error {
+	if m.Type == "overlay" {
+		if OverlayLayersByOne() {
+			return mountOverlay(m, target)
+		}
+		if o, err := parseOverlay(m); err == nil && o.uidMap != "" {
+			return fmt.Errorf("mount overlay on %s: %w", target, errNoIDMap)
+		}
+	}
 	var flags, propagation uintptr
 	var data []string
 	for _, o := range m.Options {

@@ -8,12 +8,15 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/gantry/gantry/internal/userns"
 )
 
 // netNS is an open network namespace: its file descriptor and a netlink
@@ -307,4 +310,50 @@ func deleteLink(l link) error {
 		return fmt.Errorf("delete veth %s: %w", l.hostName, err)
 	}
 	return nil
+}
+
+// createUserNetNS makes a network namespace with lo up that belongs to a
+// new user namespace with the given mappings, and bind-mounts them at
+// path and userPath (existing files are an error). A container in that
+// user namespace may then mount the sysfs of its network namespace, which
+// it could not for one the host's user namespace owns.
+func createUserNetNS(path, userPath string, uids, gids []syscall.SysProcIDMap) (ns *netNS, err error) {
+	for _, p := range []string{path, userPath} {
+		f, err := os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_RDONLY, 0o444)
+		if err != nil {
+			return nil, fmt.Errorf("create network namespace: %w", err)
+		}
+		f.Close()
+	}
+	defer func() {
+		if err != nil {
+			removeNetNS(path)
+			removeNetNS(userPath)
+		}
+	}()
+	user, net, err := userns.Open(uids, gids, true)
+	if err != nil {
+		return nil, fmt.Errorf("create network namespace: %w", err)
+	}
+	defer user.Close()
+	defer net.Close()
+	for p, f := range map[string]*os.File{path: net, userPath: user} {
+		if err := unix.Mount("/proc/self/fd/"+strconv.Itoa(int(f.Fd())), p, "none", unix.MS_BIND, ""); err != nil {
+			return nil, fmt.Errorf("create network namespace: bind-mount %s: %w", p, err)
+		}
+	}
+	ns = &netNS{fd: -1}
+	if ns.fd, err = netns.GetFromPath(path); err != nil {
+		return nil, err
+	}
+	if ns.nl, err = netlink.NewHandleAt(ns.fd, unix.NETLINK_ROUTE); err != nil {
+		ns.close()
+		return nil, err
+	}
+	lo := &netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: 1, Name: "lo"}}
+	if err := ns.nl.LinkSetUp(lo); err != nil {
+		ns.close()
+		return nil, fmt.Errorf("set lo up: %w", err)
+	}
+	return ns, nil
 }

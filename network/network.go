@@ -97,4 +97,7 @@ type Endpoint struct {
 type Sandbox struct {
 	ContainerID string
 	Path        string // the bind-mounted namespace file, for the runtime spec
+	// UserNSPath is the bind-mounted user namespace that owns the network
+	// namespace, for a sandbox made WithUserNS; "" otherwise.
+	UserNSPath string
 }

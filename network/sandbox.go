@@ -8,9 +8,15 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"syscall"
 
 	"github.com/containerd/errdefs"
+	"github.com/moby/sys/user"
 )
+
+// userNSSuffix names the file of a sandbox's user namespace, beside its
+// network namespace's.
+const userNSSuffix = ".userns"
 
 // sandbox is a container's namespace as the Manager holds it.
 type sandbox struct {
@@ -36,9 +42,34 @@ func (ep *endpoint) public() Endpoint {
 	return out
 }
 
+// SandboxOption configures NewSandbox.
+type SandboxOption func(*sandboxOptions)
+
+type sandboxOptions struct {
+	uids, gids []syscall.SysProcIDMap
+}
+
+// WithUserNS makes the sandbox's network namespace belong to a new user
+// namespace with mapping m (Sandbox.UserNSPath), for a container that
+// runs in it: it may then mount its sysfs. An empty m is no option.
+func WithUserNS(m user.IdentityMapping) SandboxOption {
+	conv := func(ranges []user.IDMap) []syscall.SysProcIDMap {
+		var out []syscall.SysProcIDMap
+		for _, r := range ranges {
+			out = append(out, syscall.SysProcIDMap{ContainerID: int(r.ID), HostID: int(r.ParentID), Size: int(r.Count)})
+		}
+		return out
+	}
+	return func(o *sandboxOptions) { o.uids, o.gids = conv(m.UIDMaps), conv(m.GIDMaps) }
+}
+
 // NewSandbox creates the network namespace of a container, with lo up.
 // A sandbox for the container that already exists is a conflict.
-func (m *Manager) NewSandbox(ctx context.Context, containerID string) (*Sandbox, error) {
+func (m *Manager) NewSandbox(ctx context.Context, containerID string, opts ...SandboxOption) (*Sandbox, error) {
+	var o sandboxOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	if containerID == "" || filepath.Base(containerID) != containerID || containerID[0] == '.' {
 		return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid container ID %q for a sandbox", containerID))
 	}
@@ -51,7 +82,14 @@ func (m *Manager) NewSandbox(ctx context.Context, containerID string) (*Sandbox,
 	m.sandboxes[containerID] = s // reserved; s.ns is nil until created
 	m.mu.Unlock()
 
-	ns, err := createNetNS(s.Path)
+	var ns *netNS
+	var err error
+	if len(o.uids) > 0 {
+		s.UserNSPath = s.Path + userNSSuffix
+		ns, err = createUserNetNS(s.Path, s.UserNSPath, o.uids, o.gids)
+	} else {
+		ns, err = createNetNS(s.Path)
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err != nil {
@@ -294,6 +332,9 @@ func (m *Manager) DeleteSandbox(ctx context.Context, containerID string) error {
 
 	ns.close()
 	errs = append(errs, removeNetNS(s.Path))
+	if s.UserNSPath != "" {
+		errs = append(errs, removeNetNS(s.UserNSPath))
+	}
 	m.mu.Lock()
 	delete(m.sandboxes, containerID)
 	m.mu.Unlock()

@@ -32,6 +32,7 @@ type options struct {
 	registryCertsDir   string
 	seccompProfile     string
 	noNewPrivileges    bool
+	usernsRemap        string
 }
 
 // defaultConfigFile is where gantryd reads daemon.json unless
@@ -76,6 +77,7 @@ func newFlags() (*pflag.FlagSet, *options) {
 
 	f.StringVar(&o.seccompProfile, "seccomp-profile", "builtin", `path of the default seccomp profile of containers, or "unconfined", or "builtin" (Docker's)`)
 	f.BoolVar(&o.noNewPrivileges, "no-new-privileges", false, "set no-new-privileges by default for new containers")
+	f.StringVar(&o.usernsRemap, "userns-remap", "", `user namespace remapping: "default" (user dockremap) or "user[:group]" with ranges in /etc/subuid and /etc/subgid`)
 	return f, o
 }
 
@@ -85,6 +87,7 @@ func (o *options) daemonConfig(log *slog.Logger) daemon.Config {
 		Root: o.dataRoot, ExecRoot: o.execRoot, Runtime: o.runtime, Log: log,
 		BridgeIP:       o.bip,
 		SeccompProfile: o.seccompProfile, NoNewPrivileges: o.noNewPrivileges,
+		UsernsRemap:     o.usernsRemap,
 		RegistryMirrors: o.mirrors, InsecureRegistries: o.insecure, RegistryCertsDir: o.registryCertsDir,
 	}
 	if o.defaultBindIP != "" {

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/moby/sys/user"
 	"golang.org/x/sys/unix"
 )
 
@@ -89,6 +90,10 @@ type ExtractOptions struct {
 	// non-directory, or a non-directory with a directory, an error
 	// wrapping ErrInvalid.
 	NoOverwriteDirNonDir bool
+	// IDMap, unless empty, shifts the owners (the tar's, or Owner) from
+	// container ids to host ids: dir is a remapped container's. An owner
+	// without a host id is an error wrapping ErrInvalid.
+	IDMap user.IdentityMapping
 }
 
 // Extract unpacks the uncompressed tar read from r into the directory dir,
@@ -104,7 +109,7 @@ func Extract(ctx context.Context, r io.Reader, dir int, opts ExtractOptions) err
 		return err
 	}
 	a := newApplier(rootFd, Literal)
-	a.owner, a.noReplace = opts.Owner, opts.NoOverwriteDirNonDir
+	a.owner, a.noReplace, a.idmap = opts.Owner, opts.NoOverwriteDirNonDir, opts.IDMap
 	defer a.close()
 	_, err = a.apply(ctx, r)
 	return err
@@ -153,8 +158,9 @@ type applier struct {
 	root         int
 	wo           Whiteouts
 	resolveFlags uint64
-	owner        *Owner // overrides the tar's owners when set
-	noReplace    bool   // ExtractOptions.NoOverwriteDirNonDir
+	owner        *Owner               // overrides the tar's owners when set
+	noReplace    bool                 // ExtractOptions.NoOverwriteDirNonDir
+	idmap        user.IdentityMapping // ExtractOptions.IDMap
 	size         int64
 	unpacked     map[string]bool // names written by this tar, for opaque dirs in Delete mode
 	dirs         []dirEntry
@@ -304,7 +310,10 @@ func (a *applier) entry(hdr *tar.Header, r io.Reader) error {
 	}
 
 	mode := uint32(hdr.Mode) & 0o7777
-	uid, gid := a.ids(hdr)
+	uid, gid, err := a.ids(hdr)
+	if err != nil {
+		return err
+	}
 	switch hdr.Typeflag {
 	case tar.TypeDir:
 		if err := unix.Mkdirat(pfd, base, 0o700); err != nil && err != unix.EEXIST {
@@ -381,7 +390,10 @@ func (a *applier) writeFile(pfd int, base string, hdr *tar.Header, r io.Reader) 
 		return err
 	}
 	a.size += n
-	uid, gid := a.ids(hdr)
+	uid, gid, err := a.ids(hdr)
+	if err != nil {
+		return err
+	}
 	if err := unix.Fchown(fd, uid, gid); err != nil {
 		return err
 	}
@@ -398,11 +410,17 @@ func (a *applier) writeFile(pfd int, base string, hdr *tar.Header, r io.Reader) 
 }
 
 // ids returns the owner of the entry hdr.
-func (a *applier) ids(hdr *tar.Header) (uid, gid int) {
+func (a *applier) ids(hdr *tar.Header) (uid, gid int, err error) {
+	uid, gid = hdr.Uid, hdr.Gid
 	if a.owner != nil {
-		return a.owner.UID, a.owner.GID
+		uid, gid = a.owner.UID, a.owner.GID
 	}
-	return hdr.Uid, hdr.Gid
+	if !a.idmap.Empty() {
+		if uid, gid, err = a.idmap.ToHost(uid, gid); err != nil {
+			return -1, -1, invalid(fmt.Errorf("%s: %w", hdr.Name, err))
+		}
+	}
+	return uid, gid, nil
 }
 
 // ChmodNoFollow sets the mode of base in the directory dfd. It never

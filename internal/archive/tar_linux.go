@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/moby/sys/user"
 	"golang.org/x/sys/unix"
 )
 
@@ -23,6 +24,10 @@ type TarOptions struct {
 	// OneFileSystem writes directories that are mount points on the tree
 	// below the top, but not what they hold.
 	OneFileSystem bool
+	// IDMap, unless empty, names owners by their container ids: the tree
+	// is a remapped container's, whose files show host ids. A file whose
+	// owner has no container id is an error.
+	IDMap user.IdentityMapping
 }
 
 // pseudoFS are the file systems whose content Tar never writes: kernel
@@ -95,6 +100,12 @@ func (t *tarWriter) add(dir int, name string, st *unix.Stat_t, tarName string, p
 		Uid:     int(st.Uid),
 		Gid:     int(st.Gid),
 		ModTime: time.Unix(st.Mtim.Unix()).Truncate(time.Second),
+	}
+	if !t.opts.IDMap.Empty() {
+		var err error
+		if hdr.Uid, hdr.Gid, err = t.opts.IDMap.ToContainer(hdr.Uid, hdr.Gid); err != nil {
+			return fmt.Errorf("%s: %w", tarName, err)
+		}
 	}
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFREG:
