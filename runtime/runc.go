@@ -158,7 +158,16 @@ func (r *Runc) launch(ctx context.Context, id string, sub []string, logPath, pid
 	// that forwards nothing until runc has succeeded.
 	var relay *stderrRelay
 	if !terminal {
-		cmd.Stdin, cmd.Stdout = stdio.Stdin, stdio.Stdout
+		// A nil *os.File in cmd.Stdin would be a non-nil io.Reader that
+		// os/exec turns into a closed fd 0: runc would then open its log
+		// file as fd 0 and hand it to the container. Left unset, os/exec
+		// gives /dev/null.
+		if stdio.Stdin != nil {
+			cmd.Stdin = stdio.Stdin
+		}
+		if stdio.Stdout != nil {
+			cmd.Stdout = stdio.Stdout
+		}
 		if stdio.Stderr != nil {
 			var w *os.File
 			var err error
