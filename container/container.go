@@ -74,7 +74,7 @@ func (c *Container) init(dir string) {
 	c.dir = dir
 	c.changed = make(chan struct{})
 	c.removed = make(chan struct{})
-	c.Streams = newStreams(c.Config.OpenStdin, c.Config.StdinOnce)
+	c.Streams = newStreams(c.Config.OpenStdin, c.Config.StdinOnce && !c.Config.Tty)
 	c.Log = newLog(logPath(dir, c.ID))
 }
 

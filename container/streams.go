@@ -12,7 +12,7 @@ import (
 // from clients goes into a pipe that the process reads. The pipe exists
 // before the process does, so stdin sent between attach and start is kept.
 type Streams struct {
-	openStdin, stdinOnce bool
+	openStdin, closeOnEOF bool
 
 	mu     sync.Mutex
 	subs   map[*subscriber]struct{}
@@ -24,8 +24,10 @@ type subscriber struct {
 	stdout, stderr io.Writer
 }
 
-func newStreams(openStdin, stdinOnce bool) *Streams {
-	return &Streams{openStdin: openStdin, stdinOnce: stdinOnce, subs: map[*subscriber]struct{}{}}
+// newStreams returns the streams of a container; with closeOnEOF (StdinOnce
+// without a TTY) the end of a client's input closes the process's stdin.
+func newStreams(openStdin, closeOnEOF bool) *Streams {
+	return &Streams{openStdin: openStdin, closeOnEOF: closeOnEOF, subs: map[*subscriber]struct{}{}}
 }
 
 // Subscribe copies the container's output to stdout and stderr (either may
@@ -89,8 +91,10 @@ func (s *Streams) ensurePipeLocked() error {
 }
 
 // CopyStdin copies a client's input into the process's stdin until src
-// ends. When the container was created with StdinOnce, the end of src closes
-// the process's stdin, as Docker does.
+// ends. When the container was created with StdinOnce and has no TTY, the
+// end of src closes the process's stdin, as Docker does; with a TTY the
+// stdin stays open for the next client to attach (a client that detached
+// with the detach keys has not ended the input).
 func (s *Streams) CopyStdin(src io.Reader) error {
 	if !s.openStdin {
 		_, err := io.Copy(io.Discard, src)
@@ -108,7 +112,7 @@ func (s *Streams) CopyStdin(src io.Reader) error {
 		return err
 	}
 	_, err = io.Copy(w, src)
-	if s.stdinOnce {
+	if s.closeOnEOF {
 		s.mu.Lock()
 		if s.stdinW == w {
 			s.stdinW.Close()
