@@ -138,23 +138,28 @@ func (s *Streams) CloseStdin() {
 	s.stdinR, s.stdinW = nil, nil
 }
 
-// CopyOutput reads one output stream of the process ("stdout" or "stderr")
-// until EOF, sending each chunk to the attached clients as it arrives and
-// each line to the log. It returns when r is exhausted.
-func (c *Container) CopyOutput(stream string, r io.Reader) {
-	lw := &lineWriter{log: c.Log, stream: stream}
-	buf := make([]byte, 32*1024)
-	for {
-		n, err := r.Read(buf)
-		if n > 0 {
-			c.Streams.publish(stream, buf[:n])
-			lw.Write(buf[:n])
-		}
-		if err != nil {
-			break
-		}
-	}
-	lw.Flush()
+// Output returns the writer of one output stream of the process ("stdout"
+// or "stderr"): each chunk goes to the attached clients as it comes and
+// each line to the log. Close logs what is left of a last partial line.
+func (c *Container) Output(stream string) io.WriteCloser {
+	return &outputWriter{c: c, stream: stream, lw: lineWriter{log: c.Log, stream: stream}}
+}
+
+type outputWriter struct {
+	c      *Container
+	stream string
+	lw     lineWriter
+}
+
+func (w *outputWriter) Write(p []byte) (int, error) {
+	w.c.Streams.publish(w.stream, p)
+	w.lw.Write(p)
+	return len(p), nil
+}
+
+func (w *outputWriter) Close() error {
+	w.lw.Flush()
+	return nil
 }
 
 // lineWriter cuts output into log lines; a line longer than maxLine is

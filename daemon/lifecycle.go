@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -117,49 +116,28 @@ func (d *Daemon) start(ctx context.Context, c *gcontainer.Container) error {
 		return err
 	}
 	d.awaitRuntimeState(c.ID)
-	var pumps sync.WaitGroup
-	pump := func(stream string, r io.ReadCloser) {
-		pumps.Add(1)
-		go func() {
-			defer pumps.Done()
-			defer r.Close()
-			c.CopyOutput(stream, r)
-		}()
+	stdout, stderr := c.Output("stdout"), c.Output("stderr")
+	pio, err := runtime.NewIO(runtime.IOConfig{
+		Terminal: c.Config.Tty, Stdin: stdin != nil, StdinFile: stdin, Stdout: stdout, Stderr: stderr,
+	})
+	if err != nil {
+		return err
 	}
-	var proc *runtime.Process
+	proc, err := d.runtime.Run(ctx, c.ID, bundle, c.Config.Tty, pio.Stdio())
+	if err != nil {
+		pio.Close()
+		return err
+	}
+	pio.Start(proc)
 	if c.Config.Tty {
-		if proc, err = d.runtime.Run(ctx, c.ID, bundle, true, runtime.Stdio{}); err != nil {
-			return err
-		}
 		if size := c.HostConfig.ConsoleSize; size[0] > 0 && size[1] > 0 {
-			runtime.Resize(proc.Console, uint16(size[0]), uint16(size[1]))
+			pio.Resize(uint16(size[0]), uint16(size[1]))
 		}
 		if stdin != nil {
-			go io.Copy(proc.Console, stdin)
+			go io.Copy(pio.Console(), stdin)
 		}
-		pump("stdout", proc.Console)
-	} else {
-		outR, outW, err := os.Pipe()
-		if err != nil {
-			return err
-		}
-		errR, errW, err := os.Pipe()
-		if err != nil {
-			outR.Close()
-			outW.Close()
-			return err
-		}
-		proc, err = d.runtime.Run(ctx, c.ID, bundle, false, runtime.Stdio{Stdin: stdin, Stdout: outW, Stderr: errW})
-		outW.Close()
-		errW.Close()
-		if err != nil {
-			outR.Close()
-			errR.Close()
-			return err
-		}
-		pump("stdout", outR)
-		pump("stderr", errR)
 	}
+	out := &containerIO{IO: pio, outputs: []io.Closer{stdout, stderr}}
 	d.procMu.Lock()
 	d.procs[c.ID] = proc
 	d.procMu.Unlock()
@@ -167,21 +145,31 @@ func (d *Daemon) start(ctx context.Context, c *gcontainer.Container) error {
 	if err := d.containers.Save(c); err != nil {
 		d.log.Warn("save container", "container", c.ID, "error", err)
 	}
-	go d.monitor(c, proc, &pumps)
+	go d.monitor(c, proc, out)
 	return nil
+}
+
+// containerIO is the stdio of a running container and the writers of its
+// output streams (closed once drained, to log a last partial line).
+type containerIO struct {
+	*runtime.IO
+	outputs []io.Closer
 }
 
 // monitor waits for the container's process to end, drains its output,
 // releases the runtime state and the mount, and records the exit. A
 // container created with AutoRemove is then removed.
-func (d *Daemon) monitor(c *gcontainer.Container, proc *runtime.Process, pumps *sync.WaitGroup) {
+func (d *Daemon) monitor(c *gcontainer.Container, proc *runtime.Process, cio *containerIO) {
 	ctx := context.Background()
 	code, err := d.runtime.Wait(ctx, proc.Pid)
 	if err != nil {
 		d.log.Warn("wait for container", "container", c.ID, "error", err)
 		code = 255
 	}
-	pumps.Wait()
+	cio.Drain(-1) // every process of the container died with its init
+	for _, w := range cio.outputs {
+		w.Close()
+	}
 	c.Streams.CloseStdin()
 	d.procMu.Lock()
 	delete(d.procs, c.ID)
