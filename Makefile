@@ -1,11 +1,12 @@
 GO ?= go
 BIN := bin
 
-.PHONY: build test bench bench-build bench-network bench-registry bench-save clean
+.PHONY: build test bench bench-build bench-network bench-registry bench-save bench-restore clean
 
 build:
 	$(GO) build -o $(BIN)/gantryd ./cmd/gantryd
 	$(GO) build -o $(BIN)/gantry ./cmd/gantry
+	$(GO) build -o $(BIN)/gantry-monitor ./cmd/gantry-monitor
 
 # A gofmt check, then unit tests, then the integration tests against a real
 # gantryd (need root, runc).
@@ -31,3 +32,6 @@ bench-network: build
 
 bench-registry: build
 	bench/registry.sh
+
+bench-restore: build
+	bench/restore.sh

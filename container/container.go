@@ -119,6 +119,15 @@ func (c *Container) SetExited(code int, errMsg string) {
 	c.notify()
 }
 
+// SetExitedAt is SetExited for an exit that happened at t (while gantryd
+// was down, as the container's monitor recorded it).
+func (c *Container) SetExitedAt(code int, errMsg string, t time.Time) {
+	c.SetExited(code, errMsg)
+	if !t.IsZero() && c.State.Status == Exited {
+		c.State.FinishedAt = t.UTC()
+	}
+}
+
 // SetPaused records a pause or resume. The caller holds Lock.
 func (c *Container) SetPaused(paused bool) {
 	if paused {

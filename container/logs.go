@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -37,6 +38,16 @@ type Log struct {
 func logPath(dir, id string) string { return filepath.Join(dir, id+"-json.log") }
 
 func newLog(path string) *Log { return &Log{path: path, grew: make(chan struct{})} }
+
+// OpenLog returns the log at path, for the process that writes it (the
+// container's monitor). Nothing is opened until the first write.
+func OpenLog(path string) *Log { return newLog(path) }
+
+// LineWriter returns a writer that cuts one stream's output ("stdout" or
+// "stderr") into log lines as they come. Close logs a last partial line.
+func (l *Log) LineWriter(stream string) io.WriteCloser {
+	return &lineWriter{log: l, stream: stream}
+}
 
 // Path is where the log file lives.
 func (l *Log) Path() string { return l.path }
@@ -77,6 +88,10 @@ func (l *Log) grewChan() <-chan struct{} {
 	defer l.mu.Unlock()
 	return l.grew
 }
+
+// followPoll is how often a follower looks for lines written by another
+// process.
+const followPoll = 100 * time.Millisecond
 
 // ReadOptions select what Read returns.
 type ReadOptions struct {
@@ -122,8 +137,11 @@ func (l *Log) Read(ctx context.Context, opts ReadOptions) <-chan Message {
 			if stopped == nil {
 				return // the container stopped and the file was read to its end since
 			}
+			// The writer may be another process (the monitor): the file is
+			// also looked at on a tick.
 			select {
 			case <-grew:
+			case <-time.After(followPoll):
 			case <-stopped:
 				stopped = nil
 			case <-ctx.Done():

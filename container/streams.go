@@ -20,9 +20,25 @@ type Streams struct {
 	stdinW *os.File
 }
 
+// subscriber is an attached client. Its output waits in a bounded queue
+// that a goroutine of its own writes out, so that a client that does not
+// read never holds back the container's output (nor the other clients);
+// one that falls subscriberQueue chunks behind is dropped.
 type subscriber struct {
 	stdout, stderr io.Writer
+	ch             chan chunk
+	done           chan struct{} // closed once the writer has finished
+	dropped        chan struct{} // closed when the client fell behind
 }
+
+type chunk struct {
+	stderr bool
+	p      []byte
+}
+
+// subscriberQueue is how many chunks of output (up to 32 KiB each) a
+// client may fall behind.
+const subscriberQueue = 256
 
 // newStreams returns the streams of a container; with closeOnEOF (StdinOnce
 // without a TTY) the end of a client's input closes the process's stdin.
@@ -31,33 +47,60 @@ func newStreams(openStdin, closeOnEOF bool) *Streams {
 }
 
 // Subscribe copies the container's output to stdout and stderr (either may
-// be nil) until the returned function is called. A subscriber whose writer
-// fails is dropped.
-func (s *Streams) Subscribe(stdout, stderr io.Writer) (unsubscribe func()) {
-	sub := &subscriber{stdout: stdout, stderr: stderr}
+// be nil) until unsubscribe is called, which returns once what was
+// published before has been written (or the writer failed). A subscriber
+// whose writer fails gets nothing more; one that falls behind is dropped
+// and dropped is closed.
+func (s *Streams) Subscribe(stdout, stderr io.Writer) (unsubscribe func(), dropped <-chan struct{}) {
+	sub := &subscriber{stdout: stdout, stderr: stderr, ch: make(chan chunk, subscriberQueue), done: make(chan struct{}), dropped: make(chan struct{})}
+	go sub.write()
 	s.mu.Lock()
 	s.subs[sub] = struct{}{}
 	s.mu.Unlock()
 	return func() {
 		s.mu.Lock()
-		delete(s.subs, sub)
+		if _, ok := s.subs[sub]; ok {
+			delete(s.subs, sub)
+			close(sub.ch)
+		}
 		s.mu.Unlock()
+		<-sub.done
+	}, sub.dropped
+}
+
+func (sub *subscriber) write() {
+	defer close(sub.done)
+	failed := false
+	for c := range sub.ch {
+		w := sub.stdout
+		if c.stderr {
+			w = sub.stderr
+		}
+		if failed || w == nil {
+			continue
+		}
+		if _, err := w.Write(c.p); err != nil {
+			failed = true
+		}
 	}
 }
 
-func (s *Streams) publish(stream string, p []byte) {
+// Publish sends a chunk of one output stream to the attached clients; it
+// never waits for them.
+func (s *Streams) Publish(stream string, p []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if len(s.subs) == 0 {
+		return
+	}
+	c := chunk{stderr: stream == "stderr", p: append([]byte(nil), p...)}
 	for sub := range s.subs {
-		w := sub.stdout
-		if stream == "stderr" {
-			w = sub.stderr
-		}
-		if w == nil {
-			continue
-		}
-		if _, err := w.Write(p); err != nil {
+		select {
+		case sub.ch <- c:
+		default:
 			delete(s.subs, sub)
+			close(sub.ch)
+			close(sub.dropped)
 		}
 	}
 }
@@ -138,30 +181,6 @@ func (s *Streams) CloseStdin() {
 	s.stdinR, s.stdinW = nil, nil
 }
 
-// Output returns the writer of one output stream of the process ("stdout"
-// or "stderr"): each chunk goes to the attached clients as it comes and
-// each line to the log. Close logs what is left of a last partial line.
-func (c *Container) Output(stream string) io.WriteCloser {
-	return &outputWriter{c: c, stream: stream, lw: lineWriter{log: c.Log, stream: stream}}
-}
-
-type outputWriter struct {
-	c      *Container
-	stream string
-	lw     lineWriter
-}
-
-func (w *outputWriter) Write(p []byte) (int, error) {
-	w.c.Streams.publish(w.stream, p)
-	w.lw.Write(p)
-	return len(p), nil
-}
-
-func (w *outputWriter) Close() error {
-	w.lw.Flush()
-	return nil
-}
-
 // lineWriter cuts output into log lines; a line longer than maxLine is
 // logged in pieces, as Docker's json-file driver does.
 type lineWriter struct {
@@ -172,7 +191,8 @@ type lineWriter struct {
 
 const maxLine = 16 * 1024
 
-func (w *lineWriter) Write(p []byte) {
+func (w *lineWriter) Write(p []byte) (int, error) {
+	n := len(p)
 	for len(p) > 0 {
 		i := indexNewline(p)
 		if i < 0 {
@@ -180,12 +200,19 @@ func (w *lineWriter) Write(p []byte) {
 			if len(w.buf) >= maxLine {
 				w.Flush()
 			}
-			return
+			return n, nil
 		}
 		w.buf = append(w.buf, p[:i+1]...)
 		w.Flush()
 		p = p[i+1:]
 	}
+	return n, nil
+}
+
+// Close logs what is buffered.
+func (w *lineWriter) Close() error {
+	w.Flush()
+	return nil
 }
 
 // Flush logs what is buffered, a partial line included.

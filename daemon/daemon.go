@@ -6,14 +6,21 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
+	"time"
+
+	"github.com/containerd/errdefs"
 
 	"github.com/gantry/gantry/builder"
 	"github.com/gantry/gantry/container"
 	"github.com/gantry/gantry/content"
 	"github.com/gantry/gantry/image"
 	"github.com/gantry/gantry/layer"
+	"github.com/gantry/gantry/monitor"
 	"github.com/gantry/gantry/mount"
 	gnetwork "github.com/gantry/gantry/network"
 	"github.com/gantry/gantry/registry"
@@ -39,6 +46,9 @@ type Config struct {
 	RegistryCertsDir   string
 	BridgeIP           string     // --bip: address and prefix of the default bridge; "" picks a free subnet
 	DefaultBindIP      netip.Addr // --default-bind-ip: host address of ports published without one
+	// LiveRestore (--live-restore, the default) leaves containers running
+	// when gantryd stops; without it Shutdown stops them.
+	LiveRestore bool
 }
 
 // Daemon owns every store and component; its methods implement api.Backend.
@@ -65,9 +75,11 @@ type Daemon struct {
 	gc     sync.RWMutex
 	leases leases
 
+	monitorBin string // the gantry-monitor binary, next to gantryd's
+
 	procMu   sync.Mutex
-	procs    map[string]*runtime.Process // running containers' processes, by ID
-	deleting map[string]chan struct{}    // runtime state being deleted, by container ID
+	monitors map[string]*monitor.Client // running containers' monitors, by ID
+	deleting map[string]chan struct{}   // runtime state being deleted, by container ID
 }
 
 // New builds the daemon's components in order, on cfg.Root, and brings the
@@ -82,14 +94,27 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 		return nil, err
 	}
 	cfg.Root = root
-	if err := unmountUnder(root); err != nil {
+	d := &Daemon{cfg: cfg, log: cfg.Log, monitors: map[string]*monitor.Client{}, deleting: map[string]chan struct{}{}, execs: container.NewExecs()}
+	if d.monitorBin, err = findMonitor(); err != nil {
+		return nil, err
+	}
+	// Containers whose monitor still runs are adopted: their mounts and
+	// networking stay. Without live restore they are stopped (restore).
+	live := map[string]*monitor.Client{}
+	if cfg.LiveRestore {
+		live = d.liveMonitors(ctx)
+	}
+	var keep []string
+	for id := range live {
+		keep = append(keep, filepath.Join(root, "containers", id))
+	}
+	if err := unmountUnder(root, keep); err != nil {
 		return nil, err
 	}
 	tmp := filepath.Join(root, "tmp")
 	if err := emptyDir(tmp); err != nil {
 		return nil, fmt.Errorf("empty %s: %w", tmp, err)
 	}
-	d := &Daemon{cfg: cfg, log: cfg.Log, procs: map[string]*runtime.Process{}, deleting: map[string]chan struct{}{}, execs: container.NewExecs()}
 	if d.content, err = content.New(filepath.Join(root, "content"), tmp); err != nil {
 		return nil, fmt.Errorf("open content store: %w", err)
 	}
@@ -120,23 +145,58 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 	if d.networks, err = gnetwork.New(ctx, gnetwork.Config{
 		Root: filepath.Join(root, "network"), RunDir: filepath.Join(cfg.ExecRoot, "netns"),
 		BridgeIP: cfg.BridgeIP, DefaultBindIP: cfg.DefaultBindIP, Log: d.log,
+		Keep: func(id string) bool { return live[id] != nil },
 	}); err != nil {
 		return nil, fmt.Errorf("set up networking: %w", err)
 	}
 	if d.builder, err = d.newBuilder(); err != nil {
 		return nil, err
 	}
-	d.restore(ctx)
+	d.restore(ctx, live)
 	d.log.Info("gantryd ready", "root", root, "storage-driver", d.layers.Driver(), "containers", len(d.containers.List()))
 	return d, nil
 }
 
+// findMonitor returns the gantry-monitor binary: next to gantryd's own
+// executable (make build puts it there), else in $PATH.
+func findMonitor() (string, error) {
+	if exe, err := os.Executable(); err == nil {
+		p := filepath.Join(filepath.Dir(exe), "gantry-monitor")
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	p, err := exec.LookPath("gantry-monitor")
+	if err != nil {
+		return "", errdefs.ErrUnavailable.WithMessage("gantry-monitor not found next to gantryd nor in $PATH\nhint: make build puts it in bin/ beside gantryd; install both")
+	}
+	return p, nil
+}
+
+// liveMonitors finds the monitors a previous gantryd left whose container
+// still runs, by container ID.
+func (d *Daemon) liveMonitors(ctx context.Context) map[string]*monitor.Client {
+	live := map[string]*monitor.Client{}
+	entries, _ := os.ReadDir(filepath.Join(d.cfg.ExecRoot, "mon"))
+	for _, e := range entries {
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		cli, st, err := monitor.Connect(cctx, d.monitorDir(e.Name()))
+		cancel()
+		if err == nil && !st.Exited && st.Pid > 0 {
+			live[e.Name()] = cli
+		}
+	}
+	return live
+}
+
 // restore brings containers that were running when gantryd stopped to a
-// true state. Their stdio went with the old process, so they cannot be
-// adopted: a process still alive is killed, and each is marked exited.
-func (d *Daemon) restore(ctx context.Context) {
-	// The runtime state of containers that exited while gantryd was going
-	// down (their deletion runs in the background) is left over.
+// true state: those whose monitor still runs are adopted (their output,
+// exit, network and mounts are taken back); one that exited meanwhile gets
+// the exit its monitor recorded; one whose monitor is gone is killed if
+// it still runs, and marked exited with the reason in State.Error.
+func (d *Daemon) restore(ctx context.Context, live map[string]*monitor.Client) {
+	// The runtime state of containers that exited while gantryd was down
+	// or going down (their deletion runs in the background) is left over.
 	if states, err := d.runtime.List(ctx); err == nil {
 		for _, st := range states {
 			if st.Status == "stopped" {
@@ -151,9 +211,23 @@ func (d *Daemon) restore(ctx context.Context) {
 			c.Unlock()
 			continue
 		}
-		code, msg := 255, "gantryd stopped while the container was running; its exit code is unknown"
-		if rs, err := d.runtime.State(ctx, c.ID); err == nil && (rs.Status == "running" || rs.Status == "paused") {
-			code, msg = 137, "killed at gantryd start: the container outlived the gantryd that ran it"
+		if cli := live[c.ID]; cli != nil && st.IsRunning() {
+			err := d.adopt(ctx, c, cli)
+			c.Unlock()
+			if err == nil {
+				delete(live, c.ID)
+				d.log.Info("adopted a container that ran on", "container", c.ID, "pid", st.Pid)
+				continue
+			}
+			d.log.Warn("cannot adopt a running container; stopping it", "container", c.ID, "error", err)
+			c.Lock()
+		}
+		var exitedAt time.Time
+		code, msg := 255, "gantryd stopped while the container was running and its monitor is gone; its exit code is unknown"
+		if e, ok := monitor.ReadExit(d.monitorDir(c.ID)); ok {
+			code, msg, exitedAt = e.Code, "", e.Time
+		} else if rs, err := d.runtime.State(ctx, c.ID); err == nil && (rs.Status == "running" || rs.Status == "paused") {
+			code, msg = 137, "killed at gantryd start: the container's monitor is gone"
 			d.runtime.Kill(ctx, c.ID, 9, true)
 		}
 		if err := d.runtime.Delete(ctx, c.ID, true); err != nil {
@@ -163,11 +237,12 @@ func (d *Daemon) restore(ctx context.Context) {
 		if err := mount.Unmount(rootfsPath(c)); err != nil {
 			d.log.Warn("unmount rootfs", "container", c.ID, "error", err)
 		}
+		os.RemoveAll(d.monitorDir(c.ID))
 		removing := st.Status == container.Removing || c.HostConfig.AutoRemove
 		if st.Status == container.Removing {
 			c.State.Status = container.Exited
 		}
-		c.SetExited(code, msg)
+		c.SetExitedAt(code, msg, exitedAt)
 		if err := d.containers.Save(c); err != nil {
 			d.log.Warn("save container", "container", c.ID, "error", err)
 		}
@@ -179,12 +254,60 @@ func (d *Daemon) restore(ctx context.Context) {
 			}
 		}
 	}
+	// A live monitor of no running container: its container goes.
+	for id, cli := range live {
+		d.log.Warn("killing a container of no record that a previous gantryd left running", "container", id)
+		d.runtime.Kill(ctx, id, 9, true)
+		go func() {
+			cli.Wait(context.Background())
+			d.runtime.Delete(context.Background(), id, true)
+			os.RemoveAll(cli.Dir())
+		}()
+	}
 	d.collectGarbage(ctx)
 }
 
-// Shutdown stops every running container, as dockerd does without
-// live-restore, so that no container outlives the daemon unmanaged.
+// adopt takes back a running container whose monitor outlived the gantryd
+// that started it: its attached clients' relay, the wait for its exit and
+// its networking. The caller holds c.Lock.
+func (d *Daemon) adopt(ctx context.Context, c *container.Container, cli *monitor.Client) error {
+	relayed, err := d.relay(ctx, c, cli)
+	if err != nil {
+		return err
+	}
+	if sandboxed(c.HostConfig.NetworkMode) {
+		if sb, err := d.networks.Sandbox(c.ID); err == nil {
+			d.net.mu.Lock()
+			if d.net.sandboxes == nil {
+				d.net.sandboxes = map[string]*gnetwork.Sandbox{}
+			}
+			d.net.sandboxes[c.ID] = sb
+			d.net.mu.Unlock()
+			extra, _, _ := d.extraHosts(c)
+			primary := ""
+			if name, err := d.networkName(c.HostConfig.NetworkMode); err == nil && c.Networks[name] != nil {
+				primary = c.Networks[name].NetworkID
+			}
+			d.registerHosts(c, extra, primary)
+		} else {
+			d.log.Warn("adopted container has no network sandbox", "container", c.ID, "error", err)
+		}
+	}
+	d.procMu.Lock()
+	d.monitors[c.ID] = cli
+	d.procMu.Unlock()
+	go d.monitor(c, cli, relayed)
+	return nil
+}
+
+// Shutdown stops every running container when live restore is off, as
+// dockerd does by default, so that no container outlives the daemon
+// unmanaged. With live restore the containers run on under their
+// monitors, for the next gantryd to adopt.
 func (d *Daemon) Shutdown(ctx context.Context) {
+	if d.cfg.LiveRestore {
+		return
+	}
 	var wg sync.WaitGroup
 	for _, c := range d.containers.List() {
 		if !c.Snapshot().IsRunning() {
@@ -221,14 +344,15 @@ func emptyDir(dir string) error {
 }
 
 // unmountUnder undoes every mount below root, deepest first: the leftovers
-// of a gantryd that was killed.
-func unmountUnder(root string) error {
+// of a gantryd that was killed; mounts under the directories of keep (the
+// containers adopted) stay.
+func unmountUnder(root string, keep []string) error {
 	targets, err := mount.Under(root)
 	if err != nil {
 		return err
 	}
 	for i := len(targets) - 1; i >= 0; i-- {
-		if targets[i] == root {
+		if targets[i] == root || slices.ContainsFunc(keep, func(dir string) bool { return strings.HasPrefix(targets[i], dir+"/") }) {
 			continue
 		}
 		if err := mount.Unmount(targets[i]); err != nil {

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	gcontainer "github.com/gantry/gantry/container"
+	"github.com/gantry/gantry/monitor"
 	"github.com/gantry/gantry/mount"
 	"github.com/gantry/gantry/runtime"
 )
@@ -111,68 +112,113 @@ func (d *Daemon) start(ctx context.Context, c *gcontainer.Container) error {
 	if err := os.WriteFile(filepath.Join(bundle, "config.json"), specJSON, 0o600); err != nil {
 		return err
 	}
-	stdin, err := c.Streams.StdinReader()
-	if err != nil {
-		return err
-	}
 	d.awaitRuntimeState(c.ID)
-	stdout, stderr := c.Output("stdout"), c.Output("stderr")
-	pio, err := runtime.NewIO(runtime.IOConfig{
-		Terminal: c.Config.Tty, Stdin: stdin != nil, StdinFile: stdin, Stdout: stdout, Stderr: stderr,
+	size := c.HostConfig.ConsoleSize
+	cli, err := monitor.Start(ctx, d.monitorBin, monitor.Config{
+		ID: c.ID, Bundle: bundle, RuncBinary: d.cfg.Runtime, RuncRoot: d.runcRoot(),
+		Dir: d.monitorDir(c.ID), LogPath: c.Log.Path(),
+		Terminal: c.Config.Tty, OpenStdin: c.Config.OpenStdin,
+		ConsoleHeight: uint16(size[0]), ConsoleWidth: uint16(size[1]),
 	})
 	if err != nil {
 		return err
 	}
-	proc, err := d.runtime.Run(ctx, c.ID, bundle, c.Config.Tty, pio.Stdio())
+	// Attached before the start, so that the clients attached to c get the
+	// output from its first byte.
+	relayed, err := d.relay(ctx, c, cli)
 	if err != nil {
-		pio.Close()
+		cli.Abort()
 		return err
 	}
-	pio.Start(proc)
-	if c.Config.Tty {
-		if size := c.HostConfig.ConsoleSize; size[0] > 0 && size[1] > 0 {
-			pio.Resize(uint16(size[0]), uint16(size[1]))
+	pid, err := cli.Start(ctx)
+	if err != nil {
+		<-relayed
+		os.RemoveAll(cli.Dir())
+		if !errdefs.IsUnavailable(err) {
+			err = runtime.StartError(err.Error())
 		}
-		if stdin != nil {
-			go io.Copy(pio.Console(), stdin)
-		}
+		return err
 	}
-	out := &containerIO{IO: pio, outputs: []io.Closer{stdout, stderr}}
 	d.procMu.Lock()
-	d.procs[c.ID] = proc
+	d.monitors[c.ID] = cli
 	d.procMu.Unlock()
-	c.SetRunning(proc.Pid)
+	c.SetRunning(pid)
 	if err := d.containers.Save(c); err != nil {
 		d.log.Warn("save container", "container", c.ID, "error", err)
 	}
-	go d.monitor(c, proc, out)
+	go d.monitor(c, cli, relayed)
 	return nil
 }
 
-// containerIO is the stdio of a running container and the writers of its
-// output streams (closed once drained, to log a last partial line).
-type containerIO struct {
-	*runtime.IO
-	outputs []io.Closer
+// monitorDir is the directory of a container's monitor: short, as it holds
+// a socket.
+func (d *Daemon) monitorDir(id string) string { return filepath.Join(d.cfg.ExecRoot, "mon", id) }
+
+func (d *Daemon) runcRoot() string { return filepath.Join(d.cfg.ExecRoot, "runc") }
+
+// relay connects the clients attached to c (c.Streams) with its monitor:
+// the output is published to them as it comes, and the input of a
+// container with an open stdin is sent on. The channel is closed once the
+// output has ended (the container exited, or the monitor went away).
+func (d *Daemon) relay(ctx context.Context, c *gcontainer.Container, cli *monitor.Client) (<-chan struct{}, error) {
+	var stdin *os.File
+	if c.Config.OpenStdin {
+		var err error
+		if stdin, err = c.Streams.StdinReader(); err != nil {
+			return nil, err
+		}
+	}
+	closeAtEnd := c.Config.StdinOnce && !c.Config.Tty
+	a, err := cli.Attach(ctx, stdin != nil, closeAtEnd)
+	if err != nil {
+		return nil, err
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer a.Close()
+		for {
+			stream, p, err := a.Next()
+			if err != nil {
+				return
+			}
+			c.Streams.Publish(stream, p)
+		}
+	}()
+	if stdin != nil {
+		go func() {
+			// The pipe ends when a client's input ends (StdinOnce) or
+			// when the container exited (CloseStdin closes it: an error).
+			if _, err := io.Copy(a, stdin); err == nil && closeAtEnd {
+				a.CloseWrite()
+			}
+		}()
+	}
+	return done, nil
 }
 
-// monitor waits for the container's process to end, drains its output,
-// releases the runtime state and the mount, and records the exit. A
-// container created with AutoRemove is then removed.
-func (d *Daemon) monitor(c *gcontainer.Container, proc *runtime.Process, cio *containerIO) {
+// monitor waits, through its monitor, for the container to exit, lets the
+// output reach the attached clients, releases the runtime state and the
+// mount, and records the exit. A container created with AutoRemove is
+// then removed.
+func (d *Daemon) monitor(c *gcontainer.Container, cli *monitor.Client, relayed <-chan struct{}) {
 	ctx := context.Background()
-	code, err := d.runtime.Wait(ctx, proc.Pid)
+	exit, err := cli.Wait(ctx)
+	var msg string
 	if err != nil {
-		d.log.Warn("wait for container", "container", c.ID, "error", err)
-		code = 255
+		if e, ok := monitor.ReadExit(cli.Dir()); ok {
+			exit = e
+		} else {
+			exit, msg = d.monitorLost(ctx, c, err)
+		}
 	}
-	cio.Drain(-1) // every process of the container died with its init
-	for _, w := range cio.outputs {
-		w.Close()
+	select {
+	case <-relayed:
+	case <-time.After(5 * time.Second):
 	}
 	c.Streams.CloseStdin()
 	d.procMu.Lock()
-	delete(d.procs, c.ID)
+	delete(d.monitors, c.ID)
 	d.procMu.Unlock()
 
 	c.Lock()
@@ -182,18 +228,40 @@ func (d *Daemon) monitor(c *gcontainer.Container, proc *runtime.Process, cio *co
 		d.log.Warn("unmount rootfs", "container", c.ID, "error", err)
 	}
 	d.execs.RemoveIdle(c.ID)
-	c.SetExited(code, "")
+	c.SetExitedAt(exit.Code, msg, exit.Time)
 	if err := d.containers.Save(c); err != nil {
 		d.log.Warn("save container", "container", c.ID, "error", err)
 	}
+	// Once the exit is saved, and under the lock: a new start of c makes
+	// the directory again.
+	if err := os.RemoveAll(cli.Dir()); err != nil {
+		d.log.Warn("remove monitor directory", "container", c.ID, "error", err)
+	}
 	autoRemove := c.HostConfig.AutoRemove
 	c.Unlock()
-	d.log.Debug("container exited", "container", c.ID, "exit-code", code)
+	d.log.Debug("container exited", "container", c.ID, "exit-code", exit.Code)
 	if autoRemove {
 		if err := d.removeStopped(ctx, c, true); err != nil && !errdefs.IsConflict(err) {
 			d.log.Warn("auto-remove container", "container", c.ID, "error", err)
 		}
 	}
+}
+
+// monitorLost deals with a container whose monitor went away without
+// recording an exit (killed): nothing would reap or log the container any
+// more, so its processes are killed, and the exit says why.
+func (d *Daemon) monitorLost(ctx context.Context, c *gcontainer.Container, cause error) (monitor.Exit, string) {
+	pid := c.Snapshot().Pid
+	d.log.Warn("the monitor of a running container went away; killing the container", "container", c.ID, "error", cause)
+	if err := d.runtime.Kill(ctx, c.ID, unix.SIGKILL, true); err != nil && !errdefs.IsNotFound(err) && !errdefs.IsConflict(err) {
+		d.log.Warn("kill container", "container", c.ID, "error", err)
+	}
+	if pid > 0 { // reparented to gantryd, the subreaper, when it started the monitor
+		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		d.runtime.Wait(wctx, pid)
+		cancel()
+	}
+	return monitor.Exit{Code: 137, Time: time.Now().UTC()}, "the container's monitor exited unexpectedly; the container was killed"
 }
 
 // deleteRuntimeState deletes the runtime's state of an exited container in
@@ -373,15 +441,15 @@ func (d *Daemon) ResizeContainer(ctx context.Context, name string, height, width
 		return err
 	}
 	d.procMu.Lock()
-	proc := d.procs[c.ID]
+	cli := d.monitors[c.ID]
 	d.procMu.Unlock()
-	if proc == nil {
+	if cli == nil {
 		return errdefs.ErrConflict.WithMessage("Container " + c.ID + " is not running")
 	}
-	if proc.Console == nil {
+	if !c.Config.Tty {
 		return nil // no terminal to resize, as dockerd
 	}
-	return runtime.Resize(proc.Console, uint16(height), uint16(width))
+	return cli.Resize(ctx, uint16(height), uint16(width))
 }
 
 func filePath(c *gcontainer.Container, name string) string { return filepath.Join(c.Dir(), name) }

@@ -40,6 +40,7 @@ func run(ctx context.Context, args []string) error {
 	level := flags.String("log-level", "info", `log level: "debug", "info", "warn", "error"`)
 	mirrors := flags.StringArray("registry-mirror", nil, "preferred Docker Hub mirror (repeatable)")
 	insecure := flags.StringArray("insecure-registry", nil, "registry (host[:port] or CIDR) spoken to over plain HTTP (repeatable)")
+	liveRestore := flags.Bool("live-restore", true, "keep containers running while gantryd is down (false: stop them on shutdown)")
 	certsDir := flags.String("registry-certs-dir", "/etc/gantry/certs.d", "TLS trust per registry: <dir>/<host[:port]>/ca.crt")
 	_ = flags.MarkHidden("registry-certs-dir")
 	if err := flags.Parse(args); err != nil {
@@ -56,6 +57,7 @@ func run(ctx context.Context, args []string) error {
 		Root: *root, ExecRoot: *execRoot, Runtime: *runtimeBin, Log: log,
 		BridgeIP:        *bip,
 		RegistryMirrors: *mirrors, InsecureRegistries: *insecure, RegistryCertsDir: *certsDir,
+		LiveRestore: *liveRestore,
 	}
 	if *bindIP != "" {
 		if cfg.DefaultBindIP, err = netip.ParseAddr(*bindIP); err != nil {

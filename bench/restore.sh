@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# Benchmark of the per-container monitor (`make bench-restore`). Prints a
+# table; writes nothing into the tree.
+#
+#   run      `docker run --rm busybox true`, RUNS times on this tree's
+#            gantryd and on BASE's (a git revision, default main, built in
+#            a temporary directory), taking turns: median and p90
+#   pss      memory per running container added by its monitor: PSS from
+#            /proc/PID/smaps_rollup of gantry-monitor over N `sleep`
+#            containers, and of containerd-shim-runc-v2 under a private
+#            dockerd (the peer), both divided by N
+#   gantryd  gantryd's threads and PSS with N containers running
+#   restore  gantryd SIGKILLed and started again with the N containers:
+#            how many run on with the same pid, and the restart's time
+#            to answer /_ping
+#
+# Each gantryd runs in a network namespace of its own; dockerd runs with
+# --bridge none --iptables=false. Environment: RUNS (default 30), N (default
+# 20), BASE (default main), GANTRYD (default bin/gantryd).
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+RUNS=${RUNS:-30}
+N=${N:-20}
+BASE=${BASE:-main}
+GANTRYD=${GANTRYD:-bin/gantryd}
+export DOCKER_CLI_HINTS=false
+IMG=gantry-bench/busybox:latest
+
+. bench/lib.sh
+bench_init gantry-bench-restore docker busybox runc curl ip nsenter
+netns=()
+cleanup() {
+	stop_daemons_ns
+	for ns in "${netns[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+
+# stop_daemons_ns: as stop_daemons, and the containers (monitors) the
+# gantryds leave running under live restore.
+stop_daemons_ns() {
+	local h
+	for h in "${hosts[@]:-}"; do
+		[ -n "$h" ] || continue
+		DOCKER_HOST=$h docker rm -f $(DOCKER_HOST=$h docker ps -aq 2>/dev/null) >/dev/null 2>&1 || true
+	done
+	stop_daemons
+}
+hosts=()
+
+pss_kb() { # pss_kb PID... : summed Pss in kB
+	local kb=0 pid v
+	for pid in "$@"; do
+		v=$(awk '/^Pss:/{print $2}' "/proc/$pid/smaps_rollup" 2>/dev/null || echo 0)
+		kb=$((kb + ${v:-0}))
+	done
+	echo "$kb"
+}
+
+# start_ns_gantryd NAME BIN: a gantryd from BIN in a new network
+# namespace, on roots under $work/NAME; sets $H_NAME and $P_NAME.
+start_ns_gantryd() {
+	local name=$1 bin=$2 ns="gbr$$$1"
+	ip netns add "$ns"
+	netns+=("$ns")
+	nsenter --net=/run/netns/"$ns" ip link set lo up
+	mkdir -p "$work/$name"
+	nsenter --net=/run/netns/"$ns" "$bin" --data-root "$work/$name/root" --exec-root "$work/$name/x" \
+		-H "unix://$work/$name/d.sock" --log-level warn >>"$work/$name/log" 2>&1 &
+	local pid=$!
+	pids+=("$pid")
+	wait_ping "$work/$name/d.sock" "$pid" || { tail -20 "$work/$name/log" >&2; die "$name gantryd did not start"; }
+	printf -v "H_$name" '%s' "unix://$work/$name/d.sock"
+	printf -v "P_$name" '%s' "$pid"
+	printf -v "NS_$name" '%s' "$ns"
+}
+
+log "building $BASE's gantryd"
+git archive "$BASE" | (mkdir -p "$work/base-src" && tar -x -C "$work/base-src")
+(cd "$work/base-src" && go build -o bin/gantryd ./cmd/gantryd && { [ ! -d cmd/gantry-monitor ] || go build -o bin/gantry-monitor ./cmd/gantry-monitor; })
+busybox_tar "$work/busybox.tar"
+
+start_ns_gantryd new "$GANTRYD"
+start_ns_gantryd base "$work/base-src/bin/gantryd"
+hosts=("$H_new" "$H_base")
+for e in new base; do
+	h=H_$e
+	DOCKER_HOST=${!h} docker import "$work/busybox.tar" "$IMG" >/dev/null
+	DOCKER_HOST=${!h} docker run --rm "$IMG" true # warm-up
+done
+
+log "run: $RUNS runs each, taking turns"
+for i in $(seq "$RUNS"); do
+	for e in new base; do
+		h=H_$e
+		t0=$(now_ns)
+		DOCKER_HOST=${!h} docker run --rm "$IMG" true
+		ms_since "$t0" >>"$work/$e.run"
+	done
+done
+
+log "pss: $N running containers on this tree's gantryd"
+for i in $(seq "$N"); do
+	DOCKER_HOST=$H_new docker run -d "$IMG" sleep 100000 >/dev/null
+done
+sleep 1
+mons=($(for d in "$work"/new/x/mon/*/; do cat "$d/monitor.pid"; done))
+mon_pss=$(pss_kb "${mons[@]}")
+gantryd_threads=$(awk '/^Threads:/{print $2}' "/proc/$P_new/status")
+gantryd_pss=$(pss_kb "$P_new")
+declare -A before
+for id in $(DOCKER_HOST=$H_new docker ps -q --no-trunc); do
+	before[$id]=$(DOCKER_HOST=$H_new docker inspect -f '{{.State.Pid}}' "$id")
+done
+
+log "restore: SIGKILL gantryd with $N containers, start it again"
+kill -KILL "$P_new"
+wait "$P_new" 2>/dev/null || true
+t0=$(now_ns)
+nsenter --net=/run/netns/"$NS_new" "$GANTRYD" --data-root "$work/new/root" --exec-root "$work/new/x" \
+	-H "unix://$work/new/d.sock" --log-level warn >>"$work/new/log" 2>&1 &
+P_new=$!
+pids+=("$P_new")
+wait_ping "$work/new/d.sock" "$P_new" || die "gantryd did not start again"
+restart_ms=$(ms_since "$t0")
+same=0
+for id in "${!before[@]}"; do
+	got=$(DOCKER_HOST=$H_new docker inspect -f '{{.State.Status}} {{.State.Pid}}' "$id")
+	[ "$got" = "running ${before[$id]}" ] && same=$((same + 1))
+done
+
+shim_note="skipped: no dockerd"
+if command -v dockerd >/dev/null; then
+	log "pss: $N running containers on a private dockerd"
+	mkdir -p "$work/docker"
+	dns="gbd$$"
+	dockerd --data-root "$work/docker/root" --exec-root "$work/docker/x" --pidfile "$work/docker/pid" \
+		-H "unix://$work/docker/d.sock" --bridge none --iptables=false --log-level warn \
+		--containerd-namespace "$dns" --containerd-plugins-namespace "${dns}p" >"$work/docker/log" 2>&1 &
+	dpid=$!
+	pids+=("$dpid")
+	wait_ping "$work/docker/d.sock" "$dpid" || { tail -20 "$work/docker/log" >&2; die "dockerd did not start"; }
+	hosts+=("unix://$work/docker/d.sock")
+	export DOCKER_HOST=unix://$work/docker/d.sock
+	docker import "$work/busybox.tar" "$IMG" >/dev/null
+	for i in $(seq "$N"); do docker run -d --network none "$IMG" sleep 100000 >/dev/null; done
+	sleep 1
+	shims=($(pgrep -f "containerd-shim-runc-v2 -namespace $dns " || true))
+	shim_pss=$(pss_kb "${shims[@]}")
+	shim_note="$(docker version -f '{{.Server.Version}}'), ${#shims[@]} shims"
+	unset DOCKER_HOST
+fi
+
+printf '\n%-44s %12s %12s\n' "" "this tree" "$BASE"
+printf '%-44s %9s ms %9s ms\n' "docker run --rm busybox true, median" "$(median "$work/new.run")" "$(median "$work/base.run")"
+printf '%-44s %9s ms %9s ms\n' "docker run --rm busybox true, p90" "$(p90 "$work/new.run")" "$(p90 "$work/base.run")"
+printf '\n%-44s %12s\n' "with $N running containers" "value"
+printf '%-44s %9s KiB\n' "gantry-monitor PSS per container" "$((mon_pss / N))"
+if [ -n "${shim_pss:-}" ]; then
+	printf '%-44s %9s KiB   (dockerd %s)\n' "containerd-shim-runc-v2 PSS per container" "$((shim_pss / N))" "$shim_note"
+else
+	printf '%-44s %12s\n' "containerd-shim-runc-v2 PSS per container" "$shim_note"
+fi
+printf '%-44s %12s\n' "gantryd threads" "$gantryd_threads"
+printf '%-44s %9s KiB\n' "gantryd PSS" "$gantryd_pss"
+printf '%-44s %12s\n' "running with the same pid after SIGKILL" "$same/$N"
+printf '%-44s %9s ms\n' "restart with $N containers, to /_ping" "$restart_ms"

@@ -1,0 +1,243 @@
+package monitor
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/containerd/errdefs"
+)
+
+// Client talks to the monitor of one container over its socket. Each
+// operation is a connection of its own. A Client is safe for concurrent use.
+type Client struct {
+	dir string
+}
+
+// readyTimeout bounds the wait for a new monitor's socket.
+const readyTimeout = 10 * time.Second
+
+// Start runs a new monitor (binary) for cfg, in a session of its own so that
+// it outlives the caller, and returns a client once its socket accepts
+// clients. The container is not started yet: attach first, then Start.
+// The monitor's own messages go to monitor.log in cfg.Dir.
+func Start(ctx context.Context, binary string, cfg Config) (*Client, error) {
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("monitor directory: %w", err)
+	}
+	for _, name := range []string{exitName, pidName, sockName} {
+		os.Remove(filepath.Join(cfg.Dir, name))
+	}
+	data, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, err
+	}
+	logf, err := os.OpenFile(filepath.Join(cfg.Dir, monLogName), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("monitor log: %w", err)
+	}
+	defer logf.Close()
+	ready, readyW, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	defer ready.Close()
+	cmd := exec.Command(binary)
+	cmd.Stdin = strings.NewReader(string(data))
+	cmd.Stdout, cmd.Stderr = readyW, logf
+	cmd.Dir = cfg.Dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	err = cmd.Start()
+	readyW.Close()
+	if err != nil {
+		return nil, errdefs.ErrUnavailable.WithMessage(fmt.Sprintf("start the container's monitor %s: %v", binary, err))
+	}
+	// The monitor is our child until we exit: reap it when it ends.
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+
+	ready.SetReadDeadline(time.Now().Add(readyTimeout))
+	line, err := bufio.NewReader(ready).ReadString('\n')
+	if err != nil || line != readyLine {
+		cmd.Process.Kill()
+		werr := <-exited
+		msg, _ := os.ReadFile(filepath.Join(cfg.Dir, monLogName))
+		return nil, fmt.Errorf("the container's monitor did not start (%v, %v): %s", err, werr, strings.TrimSpace(string(msg)))
+	}
+	return &Client{dir: cfg.Dir}, nil
+}
+
+// Connect returns a client of the monitor in dir, and its state; a monitor
+// that does not answer is an unavailable error.
+func Connect(ctx context.Context, dir string) (*Client, State, error) {
+	c := &Client{dir: dir}
+	var r reply
+	if err := c.call(ctx, request{Op: opState}, &r); err != nil {
+		return nil, State{}, err
+	}
+	if r.State == nil {
+		return nil, State{}, errdefs.ErrUnavailable.WithMessage("monitor in " + dir + " gave no state")
+	}
+	return c, *r.State, nil
+}
+
+// Dir is the monitor's directory.
+func (c *Client) Dir() string { return c.dir }
+
+func (c *Client) dial(ctx context.Context) (*net.UnixConn, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "unix", SocketPath(c.dir))
+	if err != nil {
+		return nil, errdefs.ErrUnavailable.WithMessage(fmt.Sprintf("connect to the container's monitor: %v", err))
+	}
+	return conn.(*net.UnixConn), nil
+}
+
+// call sends one request and reads the reply into r; an error reply is
+// returned as an error with the monitor's words.
+func (c *Client) call(ctx context.Context, req request, r *reply) error {
+	conn, err := c.dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
+	defer stop()
+	if err := sendRequest(conn, req); err != nil {
+		return err
+	}
+	if err := readReply(bufio.NewReader(conn), r); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return err
+	}
+	if r.Error != "" {
+		return errors.New(r.Error)
+	}
+	return nil
+}
+
+func sendRequest(conn net.Conn, req request) error {
+	data, err := json.Marshal(req)
+	if err != nil {
+		return err
+	}
+	if _, err := conn.Write(append(data, '\n')); err != nil {
+		return errdefs.ErrUnavailable.WithMessage(fmt.Sprintf("the container's monitor: %v", err))
+	}
+	return nil
+}
+
+func readReply(br *bufio.Reader, r *reply) error {
+	line, err := br.ReadBytes('\n')
+	if err != nil {
+		return errdefs.ErrUnavailable.WithMessage(fmt.Sprintf("the container's monitor went away: %v", err))
+	}
+	return json.Unmarshal(line, r)
+}
+
+// Start starts the container and returns its init's pid. The error of a
+// failed start is runc's message (the monitor then exits).
+func (c *Client) Start(ctx context.Context) (int, error) {
+	var r reply
+	if err := c.call(ctx, request{Op: opStart}, &r); err != nil {
+		return 0, err
+	}
+	return r.Pid, nil
+}
+
+// Wait returns the container's exit once it has exited and its output has
+// been handed to the attached clients. When the monitor goes away without
+// an answer (killed), the error is an unavailable error; ReadExit then
+// tells whether it had recorded the exit.
+func (c *Client) Wait(ctx context.Context) (Exit, error) {
+	var r reply
+	if err := c.call(ctx, request{Op: opWait}, &r); err != nil {
+		return Exit{}, err
+	}
+	if r.Exit == nil {
+		return Exit{}, errdefs.ErrUnavailable.WithMessage("the container did not start")
+	}
+	return *r.Exit, nil
+}
+
+// Abort kills a monitor whose container was never started, and removes
+// its directory.
+func (c *Client) Abort() {
+	if pid := ReadPid(c.dir); pid > 0 {
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+	os.RemoveAll(c.dir)
+}
+
+// Resize sets the size of the container's terminal.
+func (c *Client) Resize(ctx context.Context, height, width uint16) error {
+	return c.call(ctx, request{Op: opResize, Height: height, Width: width}, &reply{})
+}
+
+// Attach is one attached connection: the container's output, and a way
+// in for its stdin.
+type Attach struct {
+	conn *net.UnixConn
+	br   *bufio.Reader
+}
+
+// Attach subscribes to the container's output from now on (before Start,
+// from its first byte); with stdin, what is written to the Attach goes to
+// the container's stdin, and with closeStdin the end of it (CloseWrite, or
+// the connection's) closes the container's stdin. A container that has
+// exited is a conflict error.
+func (c *Client) Attach(ctx context.Context, stdin, closeStdin bool) (*Attach, error) {
+	conn, err := c.dial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := sendRequest(conn, request{Op: opAttach, Stdin: stdin, CloseStdin: closeStdin}); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	br := bufio.NewReaderSize(conn, 64<<10)
+	var r reply
+	if err := readReply(br, &r); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	if r.Error != "" {
+		conn.Close()
+		return nil, errdefs.ErrConflict.WithMessage(r.Error)
+	}
+	return &Attach{conn: conn, br: br}, nil
+}
+
+// Next returns the next chunk of output and its stream ("stdout" or
+// "stderr"); io.EOF once the container has exited and all its output came,
+// or the monitor dropped this client for falling behind.
+func (a *Attach) Next() (stream string, p []byte, err error) {
+	s, p, err := readFrame(a.br)
+	if err != nil {
+		return "", nil, err
+	}
+	if s == streamErr {
+		return "stderr", p, nil
+	}
+	return "stdout", p, nil
+}
+
+// Write sends input to the container's stdin.
+func (a *Attach) Write(p []byte) (int, error) { return a.conn.Write(p) }
+
+// CloseWrite ends the input.
+func (a *Attach) CloseWrite() error { return a.conn.CloseWrite() }
+
+// Close ends the attachment.
+func (a *Attach) Close() error { return a.conn.Close() }
