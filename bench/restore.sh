@@ -104,7 +104,7 @@ for i in $(seq "$N"); do
 	DOCKER_HOST=$H_new docker run -d "$IMG" sleep 100000 >/dev/null
 done
 sleep 1
-mons=($(for d in "$work"/new/x/mon/*/; do cat "$d/monitor.pid"; done))
+mons=($(for d in "$work"/new/x/mon/*/; do cat "$d/monitor.pid"; echo; done))
 mon_pss=$(pss_kb "${mons[@]}")
 gantryd_threads=$(awk '/^Threads:/{print $2}' "/proc/$P_new/status")
 gantryd_pss=$(pss_kb "$P_new")

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/containerd/errdefs"
+	"golang.org/x/sys/unix"
 )
 
 // Client talks to the monitor of one container over its socket. Each
@@ -22,6 +23,10 @@ import (
 type Client struct {
 	dir string
 }
+
+// maxSocketPath is the room in a unix socket address (sun_path, 108 bytes
+// with its terminating NUL).
+const maxSocketPath = 107
 
 // readyTimeout bounds the wait for a new monitor's socket.
 const readyTimeout = 10 * time.Second
@@ -95,7 +100,18 @@ func (c *Client) Dir() string { return c.dir }
 
 func (c *Client) dial(ctx context.Context) (*net.UnixConn, error) {
 	var d net.Dialer
-	conn, err := d.DialContext(ctx, "unix", SocketPath(c.dir))
+	path := SocketPath(c.dir)
+	if len(path) >= maxSocketPath {
+		// Too long for a socket address: go through a descriptor of the
+		// directory.
+		dir, err := os.OpenFile(c.dir, os.O_RDONLY|unix.O_PATH|unix.O_DIRECTORY, 0)
+		if err != nil {
+			return nil, errdefs.ErrUnavailable.WithMessage(fmt.Sprintf("connect to the container's monitor: %v", err))
+		}
+		defer dir.Close()
+		path = fmt.Sprintf("/proc/self/fd/%d/%s", dir.Fd(), sockName)
+	}
+	conn, err := d.DialContext(ctx, "unix", path)
 	if err != nil {
 		return nil, errdefs.ErrUnavailable.WithMessage(fmt.Sprintf("connect to the container's monitor: %v", err))
 	}

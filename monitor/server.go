@@ -92,9 +92,13 @@ func newServer(cfg Config, log *slog.Logger) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	sock := SocketPath(cfg.Dir)
-	os.Remove(sock)
-	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+	// Relative to the working directory, cfg.Dir: a socket path is limited
+	// to 107 bytes, which a long --exec-root and a container ID exceed.
+	if err := os.Chdir(cfg.Dir); err != nil {
+		return nil, err
+	}
+	os.Remove(sockName)
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: sockName, Net: "unix"})
 	if err != nil {
 		return nil, fmt.Errorf("listen: %w", err)
 	}
