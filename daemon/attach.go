@@ -119,6 +119,9 @@ func (d *Daemon) ContainerLogs(ctx context.Context, name string, opts api.LogsOp
 	if err != nil {
 		return nil, false, err
 	}
+	if c.HostConfig.LogConfig.Type == "none" {
+		return nil, false, errdefs.ErrInvalidArgument.WithMessage("configured logging driver does not support reading")
+	}
 	ro := gcontainer.ReadOptions{Stdout: opts.Stdout, Stderr: opts.Stderr, Tail: opts.Tail, Since: opts.Since, Until: opts.Until}
 	if opts.Follow {
 		ro.Follow = c.Wait(ctx, container.WaitConditionNotRunning)

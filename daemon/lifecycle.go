@@ -114,9 +114,17 @@ func (d *Daemon) start(ctx context.Context, c *gcontainer.Container) error {
 	}
 	d.awaitRuntimeState(c.ID)
 	size := c.HostConfig.ConsoleSize
+	logs, err := gcontainer.ParseLogConfig(c.HostConfig.LogConfig.Type, c.HostConfig.LogConfig.Config)
+	if err != nil {
+		return err
+	}
+	logPath := c.Log.Path()
+	if logs.Driver == "none" {
+		logPath = ""
+	}
 	cli, err := monitor.Start(ctx, d.monitorBin, monitor.Config{
 		ID: c.ID, Bundle: bundle, RuncBinary: d.cfg.Runtime, RuncRoot: d.runcRoot(),
-		Dir: d.monitorDir(c.ID), LogPath: c.Log.Path(),
+		Dir: d.monitorDir(c.ID), LogPath: logPath, LogMaxSize: logs.MaxSize, LogMaxFiles: logs.MaxFiles,
 		Terminal: c.Config.Tty, OpenStdin: c.Config.OpenStdin,
 		ConsoleHeight: uint16(size[0]), ConsoleWidth: uint16(size[1]),
 	})

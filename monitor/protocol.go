@@ -22,8 +22,12 @@ type Config struct {
 	RuncRoot   string // runc's --root
 	Dir        string // the monitor's directory: socket, exit file, pid file
 	LogPath    string // the json-file log the output goes to; "" logs nothing
-	Terminal   bool   // the container has a pty
-	OpenStdin  bool   // the container keeps a stdin for attached clients
+	// LogMaxSize rotates the log past that many bytes, keeping LogMaxFiles
+	// files in all (as Docker's json-file max-size and max-file).
+	LogMaxSize  int64
+	LogMaxFiles int
+	Terminal    bool // the container has a pty
+	OpenStdin   bool // the container keeps a stdin for attached clients
 	// ConsoleHeight and ConsoleWidth size the pty at start (0: the default).
 	ConsoleHeight, ConsoleWidth uint16
 }

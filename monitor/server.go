@@ -112,6 +112,9 @@ func newServer(cfg Config, log *slog.Logger) (*server, error) {
 	s := &server{cfg: cfg, log: log, runc: r, l: l, subs: map[*subscriber]struct{}{}, exited: make(chan struct{})}
 	if cfg.LogPath != "" {
 		s.clog = container.OpenLog(cfg.LogPath)
+		if cfg.LogMaxSize > 0 {
+			s.clog.SetRotation(cfg.LogMaxSize, cfg.LogMaxFiles)
+		}
 	}
 	return s, nil
 }
