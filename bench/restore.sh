@@ -9,6 +9,8 @@
 #            /proc/PID/smaps_rollup of gantry-monitor over N `sleep`
 #            containers, and of containerd-shim-runc-v2 under a private
 #            dockerd (the peer), both divided by N
+#   tail     `docker logs --tail 5` of a LOGMB (default 200) MB json log on
+#            each gantryd: median of 5, and the growth of gantryd's peak RSS
 #   gantryd  gantryd's threads and PSS with N containers running
 #   restore  gantryd SIGKILLed and started again with the N containers:
 #            how many run on with the same pid, and the restart's time
@@ -16,12 +18,13 @@
 #
 # Each gantryd runs in a network namespace of its own; dockerd runs with
 # --bridge none --iptables=false. Environment: RUNS (default 30), N (default
-# 20), BASE (default main), GANTRYD (default bin/gantryd).
+# 20), LOGMB (default 200), BASE (default main), GANTRYD (default bin/gantryd).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-30}
 N=${N:-20}
+LOGMB=${LOGMB:-200}
 BASE=${BASE:-main}
 GANTRYD=${GANTRYD:-bin/gantryd}
 export DOCKER_CLI_HINTS=false
@@ -99,6 +102,25 @@ for i in $(seq "$RUNS"); do
 	done
 done
 
+log "logs --tail 5 of a ${LOGMB}MB json log, on each gantryd"
+awk -v n=$((LOGMB * 1024 * 1024 / 100)) 'BEGIN{for(i=0;i<n;i++) printf "{\"log\":\"line %08d %s\\n\",\"stream\":\"stdout\",\"time\":\"2026-01-01T00:00:00.000000000Z\"}\n", i, "xxxxxxxxxxxxxxxxxxxxxxxxxxxx"}' >"$work/big.log"
+for e in new base; do
+	h=H_$e
+	p=P_$e
+	id=$(DOCKER_HOST=${!h} docker create "$IMG" true)
+	cp "$work/big.log" "$work/$e/root/containers/$id/$id-json.log"
+	hwm0=$(awk '/^VmHWM:/{print $2}' "/proc/${!p}/status")
+	for i in 1 2 3 4 5; do
+		t0=$(now_ns)
+		DOCKER_HOST=${!h} docker logs --tail 5 "$id" >/dev/null
+		ms_since "$t0" >>"$work/$e.tail"
+	done
+	hwm1=$(awk '/^VmHWM:/{print $2}' "/proc/${!p}/status")
+	printf -v "HWM_$e" '%s' "$(( (hwm1 - hwm0) / 1024 ))"
+	DOCKER_HOST=${!h} docker rm "$id" >/dev/null
+done
+rm -f "$work/big.log"
+
 log "pss: $N running containers on this tree's gantryd"
 for i in $(seq "$N"); do
 	DOCKER_HOST=$H_new docker run -d "$IMG" sleep 100000 >/dev/null
@@ -154,6 +176,8 @@ fi
 printf '\n%-44s %12s %12s\n' "" "this tree" "$BASE"
 printf '%-44s %9s ms %9s ms\n' "docker run --rm busybox true, median" "$(median "$work/new.run")" "$(median "$work/base.run")"
 printf '%-44s %9s ms %9s ms\n' "docker run --rm busybox true, p90" "$(p90 "$work/new.run")" "$(p90 "$work/base.run")"
+printf '%-44s %9s ms %9s ms\n' "logs --tail 5 of a ${LOGMB} MB log, median" "$(median "$work/new.tail")" "$(median "$work/base.tail")"
+printf '%-44s %8s MiB %8s MiB\n' "  gantryd peak RSS (VmHWM) growth" "$HWM_new" "$HWM_base"
 printf '\n%-44s %12s\n' "with $N running containers" "value"
 printf '%-44s %9s KiB\n' "gantry-monitor PSS per container" "$((mon_pss / N))"
 if [ -n "${shim_pss:-}" ]; then
