@@ -188,3 +188,49 @@ func TestLiveRestoreOff(t *testing.T) {
 		t.Errorf("after the restart the container is %s, want exited", got)
 	}
 }
+
+// TestMonitorsReaped: the monitors of containers that exited are reaped
+// (no zombie children of gantryd), and gantryd does not spend a thread per
+// running container waiting for its monitor.
+func TestMonitorsReaped(t *testing.T) {
+	e := newEnv(t)
+	e.needPrivateDaemon(t)
+	for i := 0; i < 3; i++ {
+		e.mustDocker(t, "run", "--rm", "busybox", "true")
+	}
+	gpid := strconv.Itoa(e.d.cmd.Process.Pid)
+	poll(t, 10*time.Second, "no zombie child of gantryd", func() (bool, string) {
+		entries, _ := os.ReadDir("/proc")
+		for _, ent := range entries {
+			b, err := os.ReadFile(filepath.Join("/proc", ent.Name(), "stat"))
+			if err != nil {
+				continue
+			}
+			s := string(b)
+			f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+			if len(f) > 1 && f[0] == "Z" && f[1] == gpid {
+				return false, "zombie: " + s
+			}
+		}
+		return true, ""
+	})
+	threads := func() int {
+		b, _ := os.ReadFile("/proc/" + gpid + "/status")
+		for _, l := range lines(string(b)) {
+			if v, ok := strings.CutPrefix(l, "Threads:"); ok {
+				n, _ := strconv.Atoi(strings.TrimSpace(v))
+				return n
+			}
+		}
+		return 0
+	}
+	before := threads()
+	var ids []string
+	for i := 0; i < 20; i++ {
+		ids = append(ids, e.mustDocker(t, "run", "-d", "busybox", "sleep", "300"))
+	}
+	if after := threads(); after > before+8 {
+		t.Errorf("gantryd has %d threads with 20 more running containers, %d before", after, before)
+	}
+	e.mustDocker(t, append([]string{"rm", "-f"}, ids...)...)
+}

@@ -51,14 +51,25 @@ func Start(ctx context.Context, binary string, cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("monitor log: %w", err)
 	}
 	defer logf.Close()
+	// The config goes through a pipe of its own (it fits the pipe's buffer),
+	// so that nothing of os/exec waits for the monitor.
+	cfgR, cfgW, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	defer cfgR.Close()
+	_, err = cfgW.Write(data)
+	cfgW.Close()
+	if err != nil {
+		return nil, fmt.Errorf("monitor config: %w", err)
+	}
 	ready, readyW, err := os.Pipe()
 	if err != nil {
 		return nil, err
 	}
 	defer ready.Close()
 	cmd := exec.Command(binary)
-	cmd.Stdin = strings.NewReader(string(data))
-	cmd.Stdout, cmd.Stderr = readyW, logf
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = cfgR, readyW, logf
 	cmd.Dir = cfg.Dir
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	err = cmd.Start()
@@ -66,19 +77,52 @@ func Start(ctx context.Context, binary string, cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, errdefs.ErrUnavailable.WithMessage(fmt.Sprintf("start the container's monitor %s: %v", binary, err))
 	}
-	// The monitor is our child until we exit: reap it when it ends.
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	// The monitor is our child until we exit: it is reaped when it ends,
+	// by a goroutine parked on its pidfd, not a thread blocked in wait4.
+	exited := reap(cmd.Process)
 
 	ready.SetReadDeadline(time.Now().Add(readyTimeout))
 	line, err := bufio.NewReader(ready).ReadString('\n')
 	if err != nil || line != readyLine {
 		cmd.Process.Kill()
-		werr := <-exited
+		<-exited
 		msg, _ := os.ReadFile(filepath.Join(cfg.Dir, monLogName))
-		return nil, fmt.Errorf("the container's monitor did not start (%v, %v): %s", err, werr, strings.TrimSpace(string(msg)))
+		return nil, fmt.Errorf("the container's monitor did not start (%v): %s", err, strings.TrimSpace(string(msg)))
 	}
 	return &Client{dir: cfg.Dir}, nil
+}
+
+// reap waits for the child process p in a goroutine that the runtime's
+// poller wakes when p's pidfd becomes readable (p exited), and reaps it;
+// the channel is closed then. Without a pidfd it falls back to Wait.
+func reap(p *os.Process) <-chan struct{} {
+	done := make(chan struct{})
+	pid := p.Pid
+	fd, err := unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK)
+	if err != nil {
+		go func() {
+			p.Wait()
+			close(done)
+		}()
+		return done
+	}
+	f := os.NewFile(uintptr(fd), "pidfd")
+	go func() {
+		defer close(done)
+		defer f.Close()
+		defer p.Release()
+		rc, err := f.SyscallConn()
+		if err != nil {
+			p.Wait()
+			return
+		}
+		rc.Read(func(uintptr) bool {
+			var ws unix.WaitStatus
+			wpid, err := unix.Wait4(pid, &ws, unix.WNOHANG, nil)
+			return wpid == pid || (err != nil && !errors.Is(err, unix.EINTR))
+		})
+	}()
+	return done
 }
 
 // Connect returns a client of the monitor in dir, and its state; a monitor
