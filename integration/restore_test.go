@@ -165,6 +165,22 @@ func TestMonitorKilled(t *testing.T) {
 	}
 	poll(t, 10*time.Second, "the container's process is gone", func() (bool, string) { return !pidAlive(pid), "alive" })
 	e.mustDocker(t, "start", n) // it can run again
+
+	// A monitor killed while gantryd is down: the next gantryd finds the
+	// container unmanaged, kills it and says why.
+	pid, _ = strconv.Atoi(e.inspectField(t, n, "{{.State.Pid}}"))
+	b, err = os.ReadFile(filepath.Join(e.d.runDir, "x", "mon", id, "monitor.pid"))
+	if err != nil {
+		t.Fatalf("the container's monitor pid file: %v", err)
+	}
+	mpid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+	e.killDaemon(t)
+	syscall.Kill(mpid, syscall.SIGKILL)
+	e.startDaemon(t)
+	if got := e.inspectField(t, n, "{{.State.Status}} {{.State.ExitCode}} {{.State.Error}}"); !strings.HasPrefix(got, "exited 137 ") || !strings.Contains(got, "monitor") {
+		t.Errorf("after its monitor was killed while gantryd was down: %q, want exited 137 and an error naming the monitor", got)
+	}
+	poll(t, 10*time.Second, "the container's process is gone", func() (bool, string) { return !pidAlive(pid), "alive" })
 	e.mustDocker(t, "rm", "-f", n)
 }
 
