@@ -12,9 +12,11 @@
 #   tail     `docker logs --tail 5` of a LOGMB (default 200) MB json log on
 #            each gantryd: median of 5, and the growth of gantryd's peak RSS
 #   gantryd  gantryd's threads and PSS with N containers running
-#   restore  gantryd SIGKILLed and started again with the N containers:
-#            how many run on with the same pid, and the restart's time
-#            to answer /_ping
+#   restore  gantryd SIGKILLed and started again RESTARTS (default 10) times
+#            with the N containers (one a counter logging every 10 ms, one
+#            a web server on a published port): whether all run on with
+#            the same pid and the port answers after each restart, the
+#            counter's log without a gap, the restart's time to /_ping
 #
 # Each gantryd runs in a network namespace of its own; dockerd runs with
 # --bridge none --iptables=false. Environment: RUNS (default 30), N (default
@@ -25,6 +27,7 @@ cd "$(dirname "$0")/.."
 RUNS=${RUNS:-30}
 N=${N:-20}
 LOGMB=${LOGMB:-200}
+RESTARTS=${RESTARTS:-10}
 BASE=${BASE:-main}
 GANTRYD=${GANTRYD:-bin/gantryd}
 export DOCKER_CLI_HINTS=false
@@ -121,8 +124,11 @@ for e in new base; do
 done
 rm -f "$work/big.log"
 
-log "pss: $N running containers on this tree's gantryd"
-for i in $(seq "$N"); do
+log "pss: $N running containers on this tree's gantryd (a counter every 10 ms, a web server on a published port, sleepers)"
+port=$((20000 + RANDOM % 10000))
+DOCKER_HOST=$H_new docker run -d --name counter "$IMG" sh -c 'i=0; while :; do echo $i; i=$((i+1)); sleep 0.01; done' >/dev/null
+DOCKER_HOST=$H_new docker run -d --name web -p "$port:80" "$IMG" sh -c 'mkdir -p /www && echo up > /www/index.html && exec httpd -f -p 80 -h /www' >/dev/null
+for i in $(seq $((N - 2))); do
 	DOCKER_HOST=$H_new docker run -d "$IMG" sleep 100000 >/dev/null
 done
 sleep 1
@@ -135,21 +141,29 @@ for id in $(DOCKER_HOST=$H_new docker ps -q --no-trunc); do
 	before[$id]=$(DOCKER_HOST=$H_new docker inspect -f '{{.State.Pid}}' "$id")
 done
 
-log "restore: SIGKILL gantryd with $N containers, start it again"
-kill -KILL "$P_new"
-wait "$P_new" 2>/dev/null || true
-t0=$(now_ns)
-nsenter --net=/run/netns/"$NS_new" "$GANTRYD" --data-root "$work/new/root" --exec-root "$work/new/x" \
-	-H "unix://$work/new/d.sock" --log-level warn >>"$work/new/log" 2>&1 &
-P_new=$!
-pids+=("$P_new")
-wait_ping "$work/new/d.sock" "$P_new" || die "gantryd did not start again"
-restart_ms=$(ms_since "$t0")
-same=0
-for id in "${!before[@]}"; do
-	got=$(DOCKER_HOST=$H_new docker inspect -f '{{.State.Status}} {{.State.Pid}}' "$id")
-	[ "$got" = "running ${before[$id]}" ] && same=$((same + 1))
+log "restore: SIGKILL gantryd with $N containers and start it again, $RESTARTS times"
+same_all=1 port_all=1
+for r in $(seq "$RESTARTS"); do
+	kill -KILL "$P_new"
+	wait "$P_new" 2>/dev/null || true
+	t0=$(now_ns)
+	nsenter --net=/run/netns/"$NS_new" "$GANTRYD" --data-root "$work/new/root" --exec-root "$work/new/x" \
+		-H "unix://$work/new/d.sock" --log-level warn >>"$work/new/log" 2>&1 &
+	P_new=$!
+	pids+=("$P_new")
+	wait_ping "$work/new/d.sock" "$P_new" || die "gantryd did not start again"
+	ms_since "$t0" >>"$work/restart"
+	same=0
+	for id in "${!before[@]}"; do
+		got=$(DOCKER_HOST=$H_new docker inspect -f '{{.State.Status}} {{.State.Pid}}' "$id")
+		[ "$got" = "running ${before[$id]}" ] && same=$((same + 1))
+	done
+	[ "$same" = "$N" ] || { same_all=0; log "restart $r: $same of $N running with the same pid"; }
+	nsenter --net=/run/netns/"$NS_new" curl -sf --max-time 2 "http://127.0.0.1:$port/" >/dev/null || { port_all=0; log "restart $r: port $port does not answer"; }
+	sleep 0.3
 done
+gaps=$(DOCKER_HOST=$H_new docker logs counter | awk 'NR-1 != $1 {g++} END{print g+0}')
+counted=$(DOCKER_HOST=$H_new docker logs counter | wc -l)
 
 shim_note="skipped: no dockerd"
 if command -v dockerd >/dev/null; then
@@ -187,5 +201,7 @@ else
 fi
 printf '%-44s %12s\n' "gantryd threads" "$gantryd_threads"
 printf '%-44s %9s KiB\n' "gantryd PSS" "$gantryd_pss"
-printf '%-44s %12s\n' "running with the same pid after SIGKILL" "$same/$N"
-printf '%-44s %9s ms\n' "restart with $N containers, to /_ping" "$restart_ms"
+printf '%-44s %12s\n' "$RESTARTS SIGKILLs: all $N with the same pids" "$([ "$same_all" = 1 ] && echo yes || echo NO)"
+printf '%-44s %12s\n' "  published port answered after each" "$([ "$port_all" = 1 ] && echo yes || echo NO)"
+printf '%-44s %12s\n' "  counter log lines, gaps" "$counted, $gaps"
+printf '%-44s %9s ms\n' "  restart to /_ping, median" "$(median "$work/restart")"
