@@ -228,7 +228,18 @@ func (d *Daemon) restore(ctx context.Context, live map[string]*monitor.Client) {
 			code, msg, exitedAt = e.Code, "", e.Time
 		} else if rs, err := d.runtime.State(ctx, c.ID); err == nil && (rs.Status == "running" || rs.Status == "paused") {
 			code, msg = 137, "killed at gantryd start: the container's monitor is gone"
+			if !d.cfg.LiveRestore {
+				msg = "killed at gantryd start: live restore is off (--live-restore=false)"
+			} else if live[c.ID] != nil {
+				msg = "killed at gantryd start: the container could not be adopted"
+			}
 			d.runtime.Kill(ctx, c.ID, 9, true)
+			if cli := live[c.ID]; cli != nil { // its monitor records the exit
+				wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+				cli.Wait(wctx)
+				cancel()
+				delete(live, c.ID)
+			}
 		}
 		if err := d.runtime.Delete(ctx, c.ID, true); err != nil {
 			d.log.Warn("delete runtime state", "container", c.ID, "error", err)
@@ -254,15 +265,25 @@ func (d *Daemon) restore(ctx context.Context, live map[string]*monitor.Client) {
 			}
 		}
 	}
-	// A live monitor of no running container: its container goes.
+	// A live monitor whose container is not recorded as running (a start
+	// whose answer the previous gantryd did not get): the container goes,
+	// with the mounts and network kept for it.
 	for id, cli := range live {
-		d.log.Warn("killing a container of no record that a previous gantryd left running", "container", id)
+		d.log.Warn("killing a container a previous gantryd left running unrecorded", "container", id)
 		d.runtime.Kill(ctx, id, 9, true)
-		go func() {
-			cli.Wait(context.Background())
-			d.runtime.Delete(context.Background(), id, true)
-			os.RemoveAll(cli.Dir())
-		}()
+		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		cli.Wait(wctx)
+		cancel()
+		if err := d.runtime.Delete(ctx, id, true); err != nil {
+			d.log.Warn("delete runtime state", "container", id, "error", err)
+		}
+		if err := d.networks.DeleteSandbox(ctx, id); err != nil {
+			d.log.Warn("delete network sandbox", "container", id, "error", err)
+		}
+		if err := unmountUnder(filepath.Join(d.cfg.Root, "containers", id), nil); err != nil {
+			d.log.Warn("unmount", "container", id, "error", err)
+		}
+		os.RemoveAll(cli.Dir())
 	}
 	d.collectGarbage(ctx)
 }
