@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/containerd/errdefs"
+	containertypes "github.com/moby/moby/api/types/container"
 
 	"github.com/gantry/gantry/builder"
 	"github.com/gantry/gantry/container"
@@ -317,8 +319,41 @@ func (d *Daemon) adopt(ctx context.Context, c *container.Container, cli *monitor
 	d.procMu.Lock()
 	d.monitors[c.ID] = cli
 	d.procMu.Unlock()
+	d.adoptExecs(c, cli)
 	go d.monitor(c, cli, relayed)
 	return nil
+}
+
+// adoptExecs takes back the records of the execs the monitor of an adopted
+// container ran: those still running are waited for (their output went
+// with the previous gantryd), those that ended keep their exit code.
+func (d *Daemon) adoptExecs(c *container.Container, cli *monitor.Client) {
+	for _, rec := range monitor.ReadExecs(cli.Dir()) {
+		var cfg containertypes.ExecCreateRequest
+		if len(rec.Client) > 0 {
+			if err := json.Unmarshal(rec.Client, &cfg); err != nil {
+				d.log.Warn("exec record", "exec", rec.ID, "error", err)
+			}
+		}
+		e := container.NewExec(c.ID, cfg)
+		e.ID = rec.ID
+		e.Begin()
+		e.SetRunning(rec.Pid, nil)
+		d.execs.Add(e)
+		if !rec.Running {
+			e.SetExited(rec.ExitCode)
+			time.AfterFunc(execRetention, func() { d.execs.Remove(e.ID) })
+			continue
+		}
+		go func() {
+			code, err := cli.ExecWait(context.Background(), e.ID)
+			if err != nil {
+				code = 255
+			}
+			e.SetExited(code)
+			time.AfterFunc(execRetention, func() { d.execs.Remove(e.ID) })
+		}()
+	}
 }
 
 // Shutdown stops every running container when live restore is off, as

@@ -17,6 +17,7 @@ import (
 
 	"github.com/gantry/gantry/api"
 	gcontainer "github.com/gantry/gantry/container"
+	"github.com/gantry/gantry/monitor"
 	"github.com/gantry/gantry/runtime"
 )
 
@@ -24,10 +25,6 @@ const (
 	// execStartFailed is the exit code of an exec whose process could not
 	// be started, whatever the reason, as dockerd 20.10 records it.
 	execStartFailed = 126
-	// execOutputGrace is how long an exec's output may stay open after the
-	// process exited (a background child holding it), as containerd's shim
-	// allows, before the stream is cut.
-	execOutputGrace = 2 * time.Second
 	// execRetention is how long an exited exec stays inspectable.
 	execRetention = 5 * time.Minute
 )
@@ -96,14 +93,16 @@ func (d *Daemon) ResizeExec(ctx context.Context, id string, height, width uint) 
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	console := e.Console()
-	if console == nil {
+	if !e.Config.Tty {
 		return nil
 	}
-	if err := runtime.Resize(console, uint16(height), uint16(width)); err != nil && e.Console() != nil {
-		return err
+	d.procMu.Lock()
+	cli := d.monitors[e.ContainerID]
+	d.procMu.Unlock()
+	if cli == nil {
+		return nil // the container stopped meanwhile
 	}
-	return nil
+	return cli.ResizeExec(ctx, id, uint16(height), uint16(width))
 }
 
 // StartExec implements POST /exec/{id}/start. Detached, it returns once the
@@ -152,19 +151,19 @@ func (d *Daemon) StartExec(ctx context.Context, id string, opts api.ExecStartOpt
 	}
 	// The process outlives the request: a client that goes away does not
 	// end it.
-	pio, pid, err := d.startExec(context.WithoutCancel(ctx), c, e, cfg, streams)
+	x, err := d.startExec(context.WithoutCancel(ctx), c, e, cfg, streams)
 	if err != nil {
 		e.SetExited(execStartFailed)
 		return err
 	}
-	go d.monitorExec(e, pio, pid)
+	go d.monitorExec(e, x, streams)
 	if opts.Detach {
 		return nil
 	}
 	detached := make(chan struct{})
 	if streams.stdin != nil {
 		go func() {
-			if copyExecStdin(pio, streams.stdin, cfg) {
+			if copyExecStdin(x, streams.stdin, cfg) {
 				close(detached)
 			}
 		}()
@@ -184,33 +183,37 @@ type execStreams struct {
 	stdout, stderr io.Writer
 }
 
-// startExec runs the exec's process in c with pipes (or a pty) connected to
-// streams and starts copying its output.
-func (d *Daemon) startExec(ctx context.Context, c *gcontainer.Container, e *gcontainer.Exec, cfg container.ExecCreateRequest, streams execStreams) (*runtime.IO, int, error) {
+// startExec runs the exec's process in c through c's monitor (so that it
+// outlives gantryd, as the monitor's child), with pipes (or a pty) for the
+// streams the client attached.
+func (d *Daemon) startExec(ctx context.Context, c *gcontainer.Container, e *gcontainer.Exec, cfg container.ExecCreateRequest, streams execStreams) (*monitor.Exec, error) {
 	spec, err := readSpec(c)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	pid := c.Snapshot().Pid
-	if pid == 0 {
-		return nil, 0, errdefs.ErrConflict.WithMessage(fmt.Sprintf("Container %s is not running", c.ID))
+	d.procMu.Lock()
+	cli := d.monitors[c.ID]
+	d.procMu.Unlock()
+	if pid == 0 || cli == nil {
+		return nil, errdefs.ErrConflict.WithMessage(fmt.Sprintf("Container %s is not running", c.ID))
 	}
 	p, err := gcontainer.ExecProcess(fmt.Sprintf("/proc/%d/root", pid), spec, c.Config, c.HostConfig, cfg)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
-	pio, err := runtime.NewIO(runtime.IOConfig{Terminal: cfg.Tty, Stdin: streams.stdin != nil, Stdout: streams.stdout, Stderr: streams.stderr})
+	x, xpid, err := cli.Exec(ctx, monitor.ExecOptions{
+		ID: e.ID, Process: p, Record: cfg,
+		Stdin: streams.stdin != nil, Stdout: streams.stdout != nil, Stderr: streams.stderr != nil,
+	})
 	if err != nil {
-		return nil, 0, err
+		if !errdefs.IsUnavailable(err) {
+			err = runtime.StartError(err.Error())
+		}
+		return nil, execError(err)
 	}
-	proc, err := d.runtime.Exec(ctx, c.ID, p, pio.Stdio())
-	if err != nil {
-		pio.Close()
-		return nil, 0, execError(err)
-	}
-	pio.Start(proc)
-	e.SetRunning(proc.Pid, proc.Console)
-	return pio, proc.Pid, nil
+	e.SetRunning(xpid, nil)
+	return x, nil
 }
 
 // execError words a runtime failure as dockerd does.
@@ -231,17 +234,34 @@ func readSpec(c *gcontainer.Container) (*specs.Spec, error) {
 	return &spec, nil
 }
 
-// monitorExec waits for the exec's process, lets its output drain (cut
-// execOutputGrace after the exit, when a background child still holds it),
-// and then records the exit code: a client reading the stream has it all
-// when it learns the code. The record is dropped execRetention later.
-func (d *Daemon) monitorExec(e *gcontainer.Exec, pio *runtime.IO, pid int) {
-	code, err := d.runtime.Wait(context.Background(), pid)
-	if err != nil {
-		d.log.Warn("wait for exec", "exec", e.ID, "container", e.ContainerID, "error", err)
+// monitorExec copies the exec's output to the client's streams until its
+// monitor sends the exit code, which comes after the output drained (cut
+// 2 s after the exit when a background child still holds it): a client
+// reading the stream has it all when it learns the code. The record is
+// dropped execRetention later. A client that fails gets nothing more.
+func (d *Daemon) monitorExec(e *gcontainer.Exec, x *monitor.Exec, streams execStreams) {
+	stdout, stderr := streams.stdout, streams.stderr
+	for {
+		stream, p, err := x.Next()
+		if err != nil {
+			break
+		}
+		w := &stdout
+		if stream == "stderr" {
+			w = &stderr
+		}
+		if *w != nil {
+			if _, err := (*w).Write(p); err != nil {
+				*w = nil
+			}
+		}
+	}
+	x.Close()
+	code, ok := x.ExitCode()
+	if !ok {
+		d.log.Warn("the monitor went away before the exec ended", "exec", e.ID, "container", e.ContainerID)
 		code = 255
 	}
-	pio.Drain(execOutputGrace)
 	e.SetExited(code)
 	d.log.Debug("exec exited", "exec", e.ID, "container", e.ContainerID, "exit-code", code)
 	time.AfterFunc(execRetention, func() { d.execs.Remove(e.ID) })
@@ -252,18 +272,17 @@ func (d *Daemon) monitorExec(e *gcontainer.Exec, pio *runtime.IO, pid int) {
 // detach keys, which only a TTY exec watches for, as dockerd. Input that
 // arrives once the process is gone is read and dropped: unread bytes would
 // make closing the connection reset it, and the client report an error.
-func copyExecStdin(pio *runtime.IO, in io.Reader, cfg container.ExecCreateRequest) (detached bool) {
-	stdin := pio.Stdin()
+func copyExecStdin(x *monitor.Exec, in io.Reader, cfg container.ExecCreateRequest) (detached bool) {
 	if !cfg.Tty {
-		io.Copy(stdin, in)
-		stdin.Close()
+		io.Copy(x, in)
+		x.CloseWrite()
 	} else {
 		keys := cfg.DetachKeys
 		if keys == "" {
 			keys = defaultDetachKeys
 		}
 		seq, _ := term.ToBytes(keys) // checked at create
-		_, err := io.Copy(stdin, term.NewEscapeProxy(in, seq))
+		_, err := io.Copy(x, term.NewEscapeProxy(in, seq))
 		if errors.As(err, new(term.EscapeError)) {
 			return true
 		}

@@ -1,6 +1,8 @@
 package integration
 
 import (
+	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -8,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/moby/moby/client"
 )
 
 // TestLiveRestore kills gantryd with SIGKILL while containers run: a web
@@ -37,6 +41,26 @@ func TestLiveRestore(t *testing.T) {
 		pids[n] = e.inspectField(t, n, "{{.State.Pid}}")
 	}
 	e.mustDocker(t, "run", "-d", "--name", short, "busybox", "sh", "-c", "sleep 1; exit 7")
+	// An exec that runs across the restart, and one that ended before.
+	api := e.client(t)
+	ctx := context.Background()
+	execOf := func(cmd ...string) string {
+		t.Helper()
+		x, err := api.ExecCreate(ctx, user, client.ExecCreateOptions{Cmd: cmd})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := api.ExecStart(ctx, x.ID, client.ExecStartOptions{Detach: true}); err != nil {
+			t.Fatal(err)
+		}
+		return x.ID
+	}
+	longExec, doneExec := execOf("sh", "-c", "sleep 6; exit 5"), execOf("sh", "-c", "exit 4")
+	poll(t, 10*time.Second, "the short exec ended", func() (bool, string) {
+		x, err := api.ExecInspect(ctx, doneExec, client.ExecInspectOptions{})
+		return err == nil && !x.Running, fmt.Sprint(x, err)
+	})
+	xl, _ := api.ExecInspect(ctx, longExec, client.ExecInspectOptions{})
 
 	e.killDaemon(t)
 	killedAt := time.Now()
@@ -69,6 +93,19 @@ func TestLiveRestore(t *testing.T) {
 		t.Errorf("FinishedAt of the container that exited while gantryd was down: %v (%v); killed at %v", fin, err, killedAt)
 	}
 	e.waitHTTP(t, "http://127.0.0.1:"+port+"/", "alive")
+	// The execs are known again: the one that ended with its code, the one
+	// running with its pid, and its exit once it comes.
+	api = e.client(t)
+	if x, err := api.ExecInspect(ctx, doneExec, client.ExecInspectOptions{}); err != nil || x.Running || x.ExitCode != 4 {
+		t.Errorf("the exec that ended before the restart: %+v, %v; want exit code 4", x, err)
+	}
+	if x, err := api.ExecInspect(ctx, longExec, client.ExecInspectOptions{}); err != nil || !x.Running || x.PID != xl.PID {
+		t.Errorf("the exec running across the restart: %+v, %v; want running with pid %d", x, err, xl.PID)
+	}
+	poll(t, 15*time.Second, "the exec running across the restart ends with 5", func() (bool, string) {
+		x, err := api.ExecInspect(ctx, longExec, client.ExecInspectOptions{})
+		return err == nil && !x.Running && x.ExitCode == 5, fmt.Sprint(x, err)
+	})
 	if got := e.inspectField(t, web, "{{range $p, $b := .NetworkSettings.Ports}}{{$p}}->{{(index $b 0).HostPort}}{{end}}"); got != "80/tcp->"+port {
 		t.Errorf("ports of the adopted web server: %q", got)
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/containerd/errdefs"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
 
@@ -301,3 +303,114 @@ func (a *Attach) CloseWrite() error { return a.conn.CloseWrite() }
 
 // Close ends the attachment.
 func (a *Attach) Close() error { return a.conn.Close() }
+
+// ExecOptions is an exec to run through the monitor.
+type ExecOptions struct {
+	ID      string // the exec's ID (hex): names its record file
+	Process *specs.Process
+	// Which stdio the client takes part in; the others are /dev/null
+	// (a terminal's output is read all the same).
+	Stdin, Stdout, Stderr bool
+	// Record is kept, as JSON, in the exec's record file (ReadExecs).
+	Record any
+}
+
+// Exec is a running exec's connection: its output, its input, and at the
+// end its exit code.
+type Exec struct {
+	conn *net.UnixConn
+	br   *bufio.Reader
+	code *int
+}
+
+// Exec runs a process in the container, as the monitor's child, and
+// returns its connection and pid. The error of a failed start is runc's
+// message.
+func (c *Client) Exec(ctx context.Context, opts ExecOptions) (*Exec, int, error) {
+	proc, err := json.Marshal(opts.Process)
+	if err != nil {
+		return nil, 0, err
+	}
+	record, err := json.Marshal(opts.Record)
+	if err != nil {
+		return nil, 0, err
+	}
+	conn, err := c.dial(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	req := request{Op: opExec, ExecID: opts.ID, Process: proc, Record: record, Stdin: opts.Stdin, Stdout: opts.Stdout, Stderr: opts.Stderr}
+	if err := sendRequest(conn, req); err != nil {
+		conn.Close()
+		return nil, 0, err
+	}
+	br := bufio.NewReaderSize(conn, 64<<10)
+	var r reply
+	if err := readReply(br, &r); err != nil {
+		conn.Close()
+		return nil, 0, err
+	}
+	if r.Error != "" {
+		conn.Close()
+		return nil, 0, errors.New(r.Error)
+	}
+	return &Exec{conn: conn, br: br}, r.Pid, nil
+}
+
+// Next returns the next chunk of output ("stdout" or "stderr"); io.EOF at
+// the end, when ExitCode has the code (or the monitor went away).
+func (x *Exec) Next() (stream string, p []byte, err error) {
+	for {
+		s, p, err := readFrame(x.br)
+		if err != nil {
+			return "", nil, err
+		}
+		switch s {
+		case streamExit:
+			var e ExecExit
+			if json.Unmarshal(p, &e) == nil {
+				x.code = &e.Code
+			}
+			return "", nil, io.EOF
+		case streamErr:
+			return "stderr", p, nil
+		default:
+			return "stdout", p, nil
+		}
+	}
+}
+
+// ExitCode is the exit code, once Next returned io.EOF; ok is false when
+// the monitor went away before the exec ended.
+func (x *Exec) ExitCode() (code int, ok bool) {
+	if x.code == nil {
+		return 0, false
+	}
+	return *x.code, true
+}
+
+// Write sends input to the exec's stdin.
+func (x *Exec) Write(p []byte) (int, error) { return x.conn.Write(p) }
+
+// CloseWrite ends the input: without a terminal the exec's stdin closes.
+func (x *Exec) CloseWrite() error { return x.conn.CloseWrite() }
+
+// Close ends the connection (the exec runs on).
+func (x *Exec) Close() error { return x.conn.Close() }
+
+// ExecWait returns the exit code of exec id once it has exited.
+func (c *Client) ExecWait(ctx context.Context, id string) (int, error) {
+	var r reply
+	if err := c.call(ctx, request{Op: opExecWait, ExecID: id}, &r); err != nil {
+		return 0, err
+	}
+	if r.Exit == nil {
+		return 0, errdefs.ErrUnavailable.WithMessage("the monitor gave no exit for exec " + id)
+	}
+	return r.Exit.Code, nil
+}
+
+// ResizeExec sets the size of exec id's terminal.
+func (c *Client) ResizeExec(ctx context.Context, id string, height, width uint16) error {
+	return c.call(ctx, request{Op: opResize, ExecID: id, Height: height, Width: width}, &reply{})
+}

@@ -47,22 +47,26 @@ type State struct {
 
 // The files of a monitor's directory.
 const (
-	sockName    = "sock"
-	exitName    = "exit.json"
-	pidName     = "monitor.pid"
-	monLogName  = "monitor.log"
-	readyLine   = "ready\n"
-	maxFrame    = 1 << 20
-	maxRequest  = 64 << 10
-	streamOut   = 1
-	streamErr   = 2
-	opAttach    = "attach"
-	opStart     = "start"
-	opWait      = "wait"
-	opResize    = "resize"
-	opState     = "state"
-	errExited   = "the container has exited"
-	errNotStart = "the container has not started"
+	sockName      = "sock"
+	exitName      = "exit.json"
+	pidName       = "monitor.pid"
+	monLogName    = "monitor.log"
+	readyLine     = "ready\n"
+	maxFrame      = 1 << 20
+	maxRequest    = 64 << 10
+	streamOut     = 1
+	streamErr     = 2
+	opAttach      = "attach"
+	opStart       = "start"
+	opWait        = "wait"
+	opResize      = "resize"
+	opState       = "state"
+	opExec        = "exec"
+	opExecWait    = "exec-wait"
+	streamExit    = 3 // the last frame of an exec: its ExecExit as JSON
+	errExited     = "the container has exited"
+	errNotStart   = "the container has not started"
+	errNotRunning = "the container is not running"
 )
 
 // request is the first line a client sends on a connection.
@@ -73,9 +77,32 @@ type request struct {
 	// end of an attached client's input does with StdinOnce.
 	Stdin      bool `json:"stdin,omitempty"`
 	CloseStdin bool `json:"closeStdin,omitempty"`
-	// resize
+	// resize (of the exec ExecID when set)
 	Height uint16 `json:"height,omitempty"`
 	Width  uint16 `json:"width,omitempty"`
+	// exec: the process, and which of its outputs the client reads
+	ExecID  string          `json:"execID,omitempty"`
+	Process json.RawMessage `json:"process,omitempty"`
+	Stdout  bool            `json:"stdout,omitempty"`
+	Stderr  bool            `json:"stderr,omitempty"`
+	// exec: the client's own record of the exec, kept in the exec's file
+	// for the next gantryd
+	Record json.RawMessage `json:"record,omitempty"`
+}
+
+// ExecRecord is what the monitor keeps of an exec in exec-<id>.json, so
+// that a new gantryd knows the execs that ran on.
+type ExecRecord struct {
+	ID       string          `json:"id"`
+	Pid      int             `json:"pid"`
+	Running  bool            `json:"running"`
+	ExitCode int             `json:"exitCode"`
+	Client   json.RawMessage `json:"client,omitempty"` // the starter's record (its exec config)
+}
+
+// ExecExit is the end of an exec.
+type ExecExit struct {
+	Code int `json:"code"`
 }
 
 // reply is the monitor's answer line.
@@ -111,6 +138,31 @@ func ReadPid(dir string) int {
 	var pid int
 	fmt.Sscan(string(data), &pid)
 	return pid
+}
+
+// ReadExecs returns the records of the execs of the monitor in dir.
+func ReadExecs(dir string) []ExecRecord {
+	paths, _ := filepath.Glob(filepath.Join(dir, "exec-*.json"))
+	var out []ExecRecord
+	for _, p := range paths {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		var r ExecRecord
+		if json.Unmarshal(data, &r) == nil && r.ID != "" {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func writeExecRecord(dir string, r ExecRecord) error {
+	data, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	return atomicfile.Replace(filepath.Join(dir, "exec-"+r.ID+".json"), data, 0o600)
 }
 
 func writeExit(dir string, e Exit) error {

@@ -12,8 +12,11 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/gantry/gantry/container"
 	"github.com/gantry/gantry/runtime"
@@ -69,6 +72,14 @@ type server struct {
 	exit    *Exit         // set once the exit is recorded
 	exited  chan struct{} // closed then
 	pending sync.WaitGroup
+	execs   map[string]*execState // by exec ID
+}
+
+// execState is an exec the monitor runs.
+type execState struct {
+	pio  *runtime.IO
+	done chan struct{} // closed once it exited
+	code int
 }
 
 // subscriber is an attached client: its output waits in a bounded queue
@@ -109,7 +120,7 @@ func newServer(cfg Config, log *slog.Logger) (*server, error) {
 		l.Close()
 		return nil, err
 	}
-	s := &server{cfg: cfg, log: log, runc: r, l: l, subs: map[*subscriber]struct{}{}, exited: make(chan struct{})}
+	s := &server{cfg: cfg, log: log, runc: r, l: l, subs: map[*subscriber]struct{}{}, exited: make(chan struct{}), execs: map[string]*execState{}}
 	if cfg.LogPath != "" {
 		s.clog = container.OpenLog(cfg.LogPath)
 		if cfg.LogMaxSize > 0 {
@@ -172,9 +183,27 @@ func (s *server) handle(conn *net.UnixConn) {
 		e := s.exit
 		s.mu.Unlock()
 		send(conn, reply{Exit: e})
+	case opExec:
+		s.exec(conn, br, req)
+	case opExecWait:
+		s.mu.Lock()
+		x := s.execs[req.ExecID]
+		s.mu.Unlock()
+		if x == nil {
+			send(conn, reply{Error: "no such exec " + strconv.Quote(req.ExecID)})
+			return
+		}
+		<-x.done
+		send(conn, reply{Exit: &Exit{Code: x.code}})
 	case opResize:
 		s.mu.Lock()
 		pio := s.pio
+		if req.ExecID != "" {
+			pio = nil
+			if x := s.execs[req.ExecID]; x != nil {
+				pio = x.pio
+			}
+		}
 		s.mu.Unlock()
 		if pio == nil {
 			send(conn, reply{Error: errNotStart})
@@ -422,3 +451,104 @@ func (s *server) closeStdin() {
 		w.Close()
 	}
 }
+
+// exec runs a process in the container (runc exec, so that it too is the
+// monitor's child) with its output sent to conn in frames, the input read
+// from conn, and a last frame with its exit code once its output drained.
+// The exec's record file says whether it runs, and how it ended.
+func (s *server) exec(conn *net.UnixConn, br *bufio.Reader, req request) {
+	id := req.ExecID
+	if id == "" || filepath.Base(id) != id || strings.HasPrefix(id, ".") {
+		send(conn, reply{Error: "bad exec ID " + strconv.Quote(id)})
+		return
+	}
+	var p specs.Process
+	if err := json.Unmarshal(req.Process, &p); err != nil {
+		send(conn, reply{Error: "bad exec process: " + err.Error()})
+		return
+	}
+	s.mu.Lock()
+	running := s.pid > 0 && s.exit == nil
+	s.mu.Unlock()
+	if !running {
+		send(conn, reply{Error: errNotRunning})
+		return
+	}
+	var wmu sync.Mutex
+	frames := func(stream byte) io.Writer {
+		return writerFunc(func(b []byte) (int, error) {
+			wmu.Lock()
+			defer wmu.Unlock()
+			if err := writeFrame(conn, stream, b); err != nil {
+				return 0, err
+			}
+			return len(b), nil
+		})
+	}
+	cfg := runtime.IOConfig{Terminal: p.Terminal, Stdin: req.Stdin}
+	if req.Stdout {
+		cfg.Stdout = frames(streamOut)
+	} else if p.Terminal {
+		cfg.Stdout = io.Discard // the pty's output is read all the same
+	}
+	if req.Stderr && !p.Terminal {
+		cfg.Stderr = frames(streamErr)
+	}
+	pio, err := runtime.NewIO(cfg)
+	if err != nil {
+		send(conn, reply{Error: err.Error()})
+		return
+	}
+	ctx := context.Background()
+	proc, err := s.runc.Exec(ctx, s.cfg.ID, &p, pio.Stdio())
+	if err != nil {
+		pio.Close()
+		send(conn, reply{Error: err.Error()})
+		return
+	}
+	x := &execState{pio: pio, done: make(chan struct{})}
+	s.mu.Lock()
+	s.execs[id] = x
+	s.mu.Unlock()
+	rec := ExecRecord{ID: id, Pid: proc.Pid, Running: true, Client: req.Record}
+	if err := writeExecRecord(s.cfg.Dir, rec); err != nil {
+		s.log.Warn("write exec record", "exec", id, "error", err)
+	}
+	// The answer goes before the first frame of output.
+	err = send(conn, reply{Pid: proc.Pid})
+	pio.Start(proc)
+	if err == nil && req.Stdin {
+		go func() {
+			in := pio.Stdin()
+			io.Copy(in, io.MultiReader(br, conn))
+			if !p.Terminal {
+				in.Close()
+			}
+		}()
+	}
+	code, err := s.runc.Wait(ctx, proc.Pid)
+	if err != nil {
+		s.log.Warn("wait for exec", "exec", id, "error", err)
+		code = 255
+	}
+	pio.Drain(execOutputGrace)
+	rec.Running, rec.ExitCode = false, code
+	if err := writeExecRecord(s.cfg.Dir, rec); err != nil {
+		s.log.Warn("write exec record", "exec", id, "error", err)
+	}
+	x.code = code
+	close(x.done)
+	data, _ := json.Marshal(ExecExit{Code: code})
+	wmu.Lock()
+	writeFrame(conn, streamExit, data)
+	wmu.Unlock()
+}
+
+// execOutputGrace is how long an exec's output may stay open after the
+// process exited (a background child holding it), as containerd's shim
+// allows, before it is cut.
+const execOutputGrace = 2 * time.Second
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
