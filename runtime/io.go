@@ -134,9 +134,6 @@ func (p *IO) Stdin() io.WriteCloser {
 	return nil
 }
 
-// Console is the pty master, or nil without a terminal.
-func (p *IO) Console() *os.File { return p.console }
-
 // Resize sets the terminal's size; without a terminal it does nothing.
 func (p *IO) Resize(height, width uint16) error {
 	if p.console == nil {
