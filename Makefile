@@ -7,11 +7,12 @@ PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 
-.PHONY: build test bench bench-build bench-network bench-registry bench-save bench-security bench-deep bench-userns clean install uninstall
+.PHONY: build test bench bench-build bench-network bench-registry bench-save bench-security bench-deep bench-userns bench-restore clean install uninstall
 
 build:
 	$(GO) build -o $(BIN)/gantryd ./cmd/gantryd
 	$(GO) build -o $(BIN)/gantry ./cmd/gantry
+	$(GO) build -o $(BIN)/gantry-monitor ./cmd/gantry-monitor
 
 # A gofmt check, then unit tests, then the integration tests against a real
 # gantryd (need root, runc).
@@ -37,7 +38,7 @@ clean:
 # on a real install (no DESTDIR), the system group docker of the socket.
 install: build
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SYSTEMDUNITDIR)
-	install -m 0755 $(BIN)/gantryd $(BIN)/gantry $(DESTDIR)$(BINDIR)/
+	install -m 0755 $(BIN)/gantryd $(BIN)/gantry $(BIN)/gantry-monitor $(DESTDIR)$(BINDIR)/
 	sed 's|@BINDIR@|$(BINDIR)|g' contrib/systemd/gantry.service > $(DESTDIR)$(SYSTEMDUNITDIR)/gantry.service
 	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/gantry.service
 	install -m 0644 contrib/systemd/gantry.socket $(DESTDIR)$(SYSTEMDUNITDIR)/gantry.socket
@@ -46,7 +47,7 @@ install: build
 	@if [ -z "$(DESTDIR)" ]; then echo "now: systemctl daemon-reload && systemctl enable --now gantry.socket gantry.service"; fi
 
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/gantryd $(DESTDIR)$(BINDIR)/gantry
+	rm -f $(DESTDIR)$(BINDIR)/gantryd $(DESTDIR)$(BINDIR)/gantry $(DESTDIR)$(BINDIR)/gantry-monitor
 	rm -f $(DESTDIR)$(SYSTEMDUNITDIR)/gantry.service $(DESTDIR)$(SYSTEMDUNITDIR)/gantry.socket
 
 bench-build: build
@@ -60,8 +61,12 @@ bench-registry: build
 
 bench-security: build
 	bench/security.sh
+
 bench-deep: build
 	bench/deep.sh
 
 bench-userns: build
 	bench/userns.sh
+
+bench-restore: build
+	bench/restore.sh

@@ -74,7 +74,7 @@ func (c *Container) init(dir string) {
 	c.dir = dir
 	c.changed = make(chan struct{})
 	c.removed = make(chan struct{})
-	c.Streams = newStreams(c.Config.OpenStdin, c.Config.StdinOnce)
+	c.Streams = newStreams(c.Config.OpenStdin, c.Config.StdinOnce && !c.Config.Tty)
 	c.Log = newLog(logPath(dir, c.ID))
 }
 
@@ -117,6 +117,15 @@ func (c *Container) SetExited(code int, errMsg string) {
 	c.State.Error = errMsg
 	c.State.Exits++
 	c.notify()
+}
+
+// SetExitedAt is SetExited for an exit that happened at t (while gantryd
+// was down, as the container's monitor recorded it).
+func (c *Container) SetExitedAt(code int, errMsg string, t time.Time) {
+	c.SetExited(code, errMsg)
+	if !t.IsZero() && c.State.Status == Exited {
+		c.State.FinishedAt = t.UTC()
+	}
 }
 
 // SetPaused records a pause or resume. The caller holds Lock.

@@ -2,12 +2,21 @@ package container
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"sync"
 	"time"
+
+	"github.com/containerd/errdefs"
+	"github.com/docker/go-units"
 )
 
 // Message is one log entry: a line (or piece of a long line) of output.
@@ -25,18 +34,41 @@ type entry struct {
 }
 
 // Log is a container's json-file log, <dir>/<id>-json.log. Writes append
-// one JSON line each; readers can follow the file as it grows.
+// one JSON line each; readers can follow the file as it grows. With a
+// maximum size the file is rotated as Docker's json-file driver does:
+// <id>-json.log.1 is the previous one, up to max-file files in all.
 type Log struct {
 	path string
 
-	mu   sync.Mutex
-	f    *os.File
-	grew chan struct{} // closed and replaced after every write
+	mu       sync.Mutex
+	f        *os.File
+	size     int64
+	maxSize  int64 // 0: no rotation
+	maxFiles int
+	grew     chan struct{} // closed and replaced after every write
 }
 
 func logPath(dir, id string) string { return filepath.Join(dir, id+"-json.log") }
 
 func newLog(path string) *Log { return &Log{path: path, grew: make(chan struct{})} }
+
+// OpenLog returns the log at path, for the process that writes it (the
+// container's monitor). Nothing is opened until the first write.
+func OpenLog(path string) *Log { return newLog(path) }
+
+// SetRotation rotates the file once it would grow past maxSize bytes,
+// keeping maxFiles files in all (at least 1: the file is then cut).
+func (l *Log) SetRotation(maxSize int64, maxFiles int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.maxSize, l.maxFiles = maxSize, max(maxFiles, 1)
+}
+
+// LineWriter returns a writer that cuts one stream's output ("stdout" or
+// "stderr") into log lines as they come. Close logs a last partial line.
+func (l *Log) LineWriter(stream string) io.WriteCloser {
+	return &lineWriter{log: l, stream: stream}
+}
 
 // Path is where the log file lives.
 func (l *Log) Path() string { return l.path }
@@ -48,18 +80,57 @@ func (l *Log) Write(stream string, line []byte, t time.Time) {
 	if err != nil {
 		return
 	}
+	data = append(data, '\n')
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.f != nil && l.maxSize > 0 && l.size > 0 && l.size+int64(len(data)) > l.maxSize {
+		l.rotateLocked()
+	}
 	if l.f == nil {
 		f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 		if err != nil {
 			return
 		}
 		l.f = f
+		l.size = 0
+		if fi, err := f.Stat(); err == nil {
+			l.size = fi.Size()
+		}
 	}
-	l.f.Write(append(data, '\n'))
+	n, _ := l.f.Write(data)
+	l.size += int64(n)
 	close(l.grew)
 	l.grew = make(chan struct{})
+}
+
+// rotateLocked shifts <path>.N-2 ... <path> to <path>.N-1 ... <path>.1 (or
+// cuts the file when one file is kept); the next write opens a new file.
+func (l *Log) rotateLocked() {
+	l.f.Close()
+	l.f = nil
+	if l.maxFiles <= 1 {
+		os.Truncate(l.path, 0)
+		return
+	}
+	for i := l.maxFiles - 1; i > 1; i-- {
+		os.Rename(rotatedPath(l.path, i-1), rotatedPath(l.path, i))
+	}
+	os.Rename(l.path, rotatedPath(l.path, 1))
+}
+
+func rotatedPath(path string, i int) string { return path + "." + strconv.Itoa(i) }
+
+// rotatedFiles are the rotated files of path, oldest first.
+func rotatedFiles(path string) []string {
+	var out []string
+	for i := 1; ; i++ {
+		p := rotatedPath(path, i)
+		if _, err := os.Stat(p); err != nil {
+			break
+		}
+		out = append([]string{p}, out...)
+	}
+	return out
 }
 
 // Close closes the file; a later Write reopens it.
@@ -78,6 +149,10 @@ func (l *Log) grewChan() <-chan struct{} {
 	return l.grew
 }
 
+// followPoll is how often a follower looks for lines written by another
+// process.
+const followPoll = 100 * time.Millisecond
+
 // ReadOptions select what Read returns.
 type ReadOptions struct {
 	Stdout, Stderr bool
@@ -90,40 +165,62 @@ type ReadOptions struct {
 
 // Read sends the selected entries on the returned channel, which is closed
 // at the end of the backlog, or when following ends, or when ctx is done.
+// Entries stream from the files (rotated ones first): memory does not grow
+// with the log, and a tail reads the files from their end.
 func (l *Log) Read(ctx context.Context, opts ReadOptions) <-chan Message {
 	out := make(chan Message, 64)
+	// The current file is opened now: what is written from now on is read
+	// from it, whatever rotation happens meanwhile; a tail ends here.
+	lr := &logReader{path: l.path}
+	lr.open()
+	var end int64
+	if opts.Tail >= 0 {
+		end = lr.skipToEnd()
+	}
 	go func() {
 		defer close(out)
-		var lr logReader
+		send := func(m Message) bool {
+			select {
+			case out <- m:
+				return true
+			case <-ctx.Done():
+				return false
+			}
+		}
 		defer lr.close()
-		send := func(msgs []Message) bool {
-			for _, m := range msgs {
-				select {
-				case out <- m:
-				case <-ctx.Done():
-					return false
+		if opts.Tail >= 0 {
+			for _, m := range l.tail(lr, end, opts) {
+				if !send(m) {
+					return
 				}
 			}
-			return true
+		} else {
+			for _, p := range rotatedFiles(l.path) {
+				if !readFile(p, opts, send) {
+					return
+				}
+			}
+			if !lr.next(opts, send) {
+				return
+			}
 		}
-		backlog := lr.next(l.path, opts)
-		if opts.Tail >= 0 && len(backlog) > opts.Tail {
-			backlog = backlog[len(backlog)-opts.Tail:]
-		}
-		if !send(backlog) || opts.Follow == nil {
+		if opts.Follow == nil {
 			return
 		}
 		stopped := opts.Follow
 		for {
 			grew := l.grewChan()
-			if !send(lr.next(l.path, opts)) {
+			if !lr.next(opts, send) {
 				return
 			}
 			if stopped == nil {
 				return // the container stopped and the file was read to its end since
 			}
+			// The writer may be another process (the monitor): the file is
+			// also looked at on a tick.
 			select {
 			case <-grew:
+			case <-time.After(followPoll):
 			case <-stopped:
 				stopped = nil
 			case <-ctx.Done():
@@ -134,52 +231,259 @@ func (l *Log) Read(ctx context.Context, opts ReadOptions) <-chan Message {
 	return out
 }
 
+// tail returns the last opts.Tail selected entries, reading the files
+// backwards from offset end of lr's file (then the rotated ones, newest
+// first).
+func (l *Log) tail(lr *logReader, end int64, opts ReadOptions) []Message {
+	if opts.Tail == 0 {
+		return nil
+	}
+	var got []Message // newest first
+	done := func() bool { return len(got) >= opts.Tail }
+	if lr.f != nil {
+		if tailFile(lr.f, end, opts, &got, done) {
+			slices.Reverse(got)
+			return got
+		}
+	}
+	rotated := rotatedFiles(l.path)
+	for i := len(rotated) - 1; i >= 0; i-- {
+		f, err := os.Open(rotated[i])
+		if err != nil {
+			continue
+		}
+		fi, err := f.Stat()
+		stop := err == nil && tailFile(f, fi.Size(), opts, &got, done)
+		f.Close()
+		if stop {
+			break
+		}
+	}
+	slices.Reverse(got)
+	return got
+}
+
+// tailFile decodes the lines of f before offset end, last first, appending
+// the selected entries to got until done, or an entry older than
+// opts.Since. It reports whether to stop.
+func tailFile(f *os.File, end int64, opts ReadOptions, got *[]Message, done func() bool) bool {
+	const block = 64 << 10
+	var carry []byte // the start of a line whose beginning is in an earlier block
+	for end > 0 {
+		start := max(end-block, 0)
+		buf := make([]byte, end-start, end-start+int64(len(carry)))
+		if _, err := f.ReadAt(buf, start); err != nil && !errors.Is(err, io.EOF) {
+			return false
+		}
+		buf = append(buf, carry...)
+		end = start
+		for {
+			i := bytes.LastIndexByte(buf[:max(len(buf)-1, 0)], '\n')
+			if i < 0 && start > 0 {
+				break // the line goes on in the previous block
+			}
+			line := buf[i+1:]
+			buf = buf[:i+1]
+			if m, ok := decodeEntry(line, opts); ok {
+				*got = append(*got, m)
+				if done() {
+					return true
+				}
+			} else if m.Time.Before(opts.Since) && !m.Time.IsZero() {
+				return true
+			}
+			if i < 0 {
+				break
+			}
+		}
+		carry = append([]byte(nil), buf...)
+	}
+	return false
+}
+
+// decodeEntry decodes one log line; ok is false when it is not selected
+// (its time is then set when the line is an entry).
+func decodeEntry(line []byte, opts ReadOptions) (m Message, ok bool) {
+	var e entry
+	if json.Unmarshal(bytes.TrimSpace(line), &e) != nil {
+		return Message{}, false
+	}
+	m = Message{Stream: e.Stream, Time: e.Time, Line: []byte(e.Log)}
+	if (e.Stream == "stdout" && !opts.Stdout) || (e.Stream == "stderr" && !opts.Stderr) {
+		return m, false
+	}
+	if !opts.Since.IsZero() && e.Time.Before(opts.Since) {
+		return m, false
+	}
+	if !opts.Until.IsZero() && e.Time.After(opts.Until) {
+		return m, false
+	}
+	return m, true
+}
+
+// readFile sends the selected entries of a whole (rotated) file.
+func readFile(path string, opts ReadOptions, send func(Message) bool) bool {
+	lr := logReader{path: path}
+	lr.open()
+	defer lr.close()
+	return lr.next(opts, send)
+}
+
 // logReader reads a log file incrementally, keeping a line being written
-// for the next round.
+// for the next round, and moving to the new file when the log rotates.
 type logReader struct {
+	path    string
 	f       *os.File
 	r       *bufio.Reader
 	pending []byte
 }
 
+func (lr *logReader) open() {
+	f, err := os.Open(lr.path)
+	if err != nil {
+		return
+	}
+	lr.f, lr.r, lr.pending = f, bufio.NewReaderSize(f, 64*1024), nil
+}
+
 func (lr *logReader) close() {
 	if lr.f != nil {
 		lr.f.Close()
+		lr.f = nil
 	}
 }
 
-// next decodes the complete lines written since the last call. A missing
-// file has no lines yet.
-func (lr *logReader) next(path string, opts ReadOptions) []Message {
+// skipToEnd moves to the end of the file and returns that offset.
+func (lr *logReader) skipToEnd() int64 {
 	if lr.f == nil {
-		f, err := os.Open(path)
-		if err != nil {
-			return nil
-		}
-		lr.f, lr.r = f, bufio.NewReaderSize(f, 64*1024)
+		return 0
 	}
-	var msgs []Message
+	end, err := lr.f.Seek(0, io.SeekEnd)
+	if err != nil {
+		return 0
+	}
+	lr.r.Reset(lr.f)
+	return end
+}
+
+// next sends the complete lines written since the last call; at the end
+// of a file that was rotated away it goes on with the new one. A missing
+// file has no lines yet. It returns false when send does.
+func (lr *logReader) next(opts ReadOptions, send func(Message) bool) bool {
 	for {
-		chunk, err := lr.r.ReadBytes('\n')
-		lr.pending = append(lr.pending, chunk...)
-		if err != nil {
-			return msgs
+		if lr.f == nil {
+			if lr.open(); lr.f == nil {
+				return true
+			}
 		}
-		line := lr.pending
-		lr.pending = nil
-		var e entry
-		if json.Unmarshal(line, &e) != nil {
-			continue
+		for {
+			chunk, err := lr.r.ReadBytes('\n')
+			lr.pending = append(lr.pending, chunk...)
+			if err != nil {
+				break
+			}
+			line := lr.pending
+			lr.pending = nil
+			if m, ok := decodeEntry(line, opts); ok && !send(m) {
+				return false
+			}
 		}
-		if (e.Stream == "stdout" && !opts.Stdout) || (e.Stream == "stderr" && !opts.Stderr) {
-			continue
+		next, ok := lr.successor()
+		if !ok {
+			return true
 		}
-		if !opts.Since.IsZero() && e.Time.Before(opts.Since) {
-			continue
+		lr.close() // read to its end: the rest is in the next file
+		if err := lr.openAt(next); err != nil {
+			return true
 		}
-		if !opts.Until.IsZero() && e.Time.After(opts.Until) {
-			continue
-		}
-		msgs = append(msgs, Message{Stream: e.Stream, Time: e.Time, Line: []byte(e.Log)})
 	}
+}
+
+// openAt opens the file at p (a rotated one, or the current) for reading
+// from its start; path stays the log's.
+func (lr *logReader) openAt(p string) error {
+	f, err := os.Open(p)
+	if err != nil {
+		return err
+	}
+	lr.f, lr.r, lr.pending = f, bufio.NewReaderSize(f, 64*1024), nil
+	return nil
+}
+
+// successor returns, once the file being read has been rotated away, the
+// file written after it: the rotated file just newer than it, or the
+// current one.
+func (lr *logReader) successor() (string, bool) {
+	cur, err := lr.f.Stat()
+	if err != nil {
+		return "", false
+	}
+	if now, err := os.Stat(lr.path); err != nil || os.SameFile(cur, now) {
+		return "", false
+	}
+	for i := 1; ; i++ {
+		fi, err := os.Stat(rotatedPath(lr.path, i))
+		if err != nil {
+			return lr.path, true // gone from the rotated files: go on with the current
+		}
+		if os.SameFile(cur, fi) {
+			if i == 1 {
+				return lr.path, true
+			}
+			return rotatedPath(lr.path, i-1), true
+		}
+	}
+}
+
+// LogSettings is a container's log configuration as Gantry applies it.
+type LogSettings struct {
+	Driver   string // "json-file" or "none"
+	MaxSize  int64  // bytes; 0: no rotation
+	MaxFiles int    // files kept in all, with MaxSize
+}
+
+// ParseLogConfig checks a container's --log-driver and --log-opt: the
+// json-file driver with max-size and max-file (as Docker's), and none.
+// Other drivers and options are refused, never ignored.
+func ParseLogConfig(driver string, opts map[string]string) (LogSettings, error) {
+	s := LogSettings{Driver: driver, MaxFiles: 1}
+	switch driver {
+	case "", "json-file":
+		s.Driver = "json-file"
+	case "none":
+		if len(opts) > 0 {
+			return s, errdefs.ErrInvalidArgument.WithMessage("logger: the none log driver takes no options")
+		}
+		return s, nil
+	case "local", "syslog", "journald", "gelf", "fluentd", "awslogs", "splunk", "etwlogs", "gcplogs", "logentries":
+		return s, errdefs.ErrNotImplemented.WithMessage(fmt.Sprintf("logger: the %s log driver is not supported by gantry\nhint: use json-file (the default) or none", driver))
+	default:
+		return s, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("error looking up logging plugin %s: plugin %q not found", driver, driver))
+	}
+	for k, v := range opts {
+		switch k {
+		case "max-size":
+			n, err := units.RAMInBytes(v)
+			if err != nil {
+				return s, errdefs.ErrInvalidArgument.WithMessage(err.Error())
+			}
+			if n > 0 {
+				s.MaxSize = n
+			}
+		case "max-file":
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return s, errdefs.ErrInvalidArgument.WithMessage(err.Error())
+			}
+			if n < 1 {
+				return s, errdefs.ErrInvalidArgument.WithMessage("max-file cannot be less than 1")
+			}
+			s.MaxFiles = n
+		case "compress", "labels", "labels-regex", "env", "env-regex", "tag":
+			return s, errdefs.ErrNotImplemented.WithMessage(fmt.Sprintf("log opt '%s' of the json-file log driver is not supported by gantry yet\nhint: max-size and max-file are", k))
+		default:
+			return s, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("unknown log opt '%s' for json-file log driver", k))
+		}
+	}
+	return s, nil // max-file without max-size has no effect, as Docker documents
 }

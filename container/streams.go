@@ -12,7 +12,7 @@ import (
 // from clients goes into a pipe that the process reads. The pipe exists
 // before the process does, so stdin sent between attach and start is kept.
 type Streams struct {
-	openStdin, stdinOnce bool
+	openStdin, closeOnEOF bool
 
 	mu     sync.Mutex
 	subs   map[*subscriber]struct{}
@@ -20,42 +20,87 @@ type Streams struct {
 	stdinW *os.File
 }
 
+// subscriber is an attached client. Its output waits in a bounded queue
+// that a goroutine of its own writes out, so that a client that does not
+// read never holds back the container's output (nor the other clients);
+// one that falls subscriberQueue chunks behind is dropped.
 type subscriber struct {
 	stdout, stderr io.Writer
+	ch             chan chunk
+	done           chan struct{} // closed once the writer has finished
+	dropped        chan struct{} // closed when the client fell behind
 }
 
-func newStreams(openStdin, stdinOnce bool) *Streams {
-	return &Streams{openStdin: openStdin, stdinOnce: stdinOnce, subs: map[*subscriber]struct{}{}}
+type chunk struct {
+	stderr bool
+	p      []byte
+}
+
+// subscriberQueue is how many chunks of output (up to 32 KiB each) a
+// client may fall behind.
+const subscriberQueue = 256
+
+// newStreams returns the streams of a container; with closeOnEOF (StdinOnce
+// without a TTY) the end of a client's input closes the process's stdin.
+func newStreams(openStdin, closeOnEOF bool) *Streams {
+	return &Streams{openStdin: openStdin, closeOnEOF: closeOnEOF, subs: map[*subscriber]struct{}{}}
 }
 
 // Subscribe copies the container's output to stdout and stderr (either may
-// be nil) until the returned function is called. A subscriber whose writer
-// fails is dropped.
-func (s *Streams) Subscribe(stdout, stderr io.Writer) (unsubscribe func()) {
-	sub := &subscriber{stdout: stdout, stderr: stderr}
+// be nil) until unsubscribe is called, which returns once what was
+// published before has been written (or the writer failed). A subscriber
+// whose writer fails gets nothing more; one that falls behind is dropped
+// and dropped is closed.
+func (s *Streams) Subscribe(stdout, stderr io.Writer) (unsubscribe func(), dropped <-chan struct{}) {
+	sub := &subscriber{stdout: stdout, stderr: stderr, ch: make(chan chunk, subscriberQueue), done: make(chan struct{}), dropped: make(chan struct{})}
+	go sub.write()
 	s.mu.Lock()
 	s.subs[sub] = struct{}{}
 	s.mu.Unlock()
 	return func() {
 		s.mu.Lock()
-		delete(s.subs, sub)
+		if _, ok := s.subs[sub]; ok {
+			delete(s.subs, sub)
+			close(sub.ch)
+		}
 		s.mu.Unlock()
+		<-sub.done
+	}, sub.dropped
+}
+
+func (sub *subscriber) write() {
+	defer close(sub.done)
+	failed := false
+	for c := range sub.ch {
+		w := sub.stdout
+		if c.stderr {
+			w = sub.stderr
+		}
+		if failed || w == nil {
+			continue
+		}
+		if _, err := w.Write(c.p); err != nil {
+			failed = true
+		}
 	}
 }
 
-func (s *Streams) publish(stream string, p []byte) {
+// Publish sends a chunk of one output stream to the attached clients; it
+// never waits for them.
+func (s *Streams) Publish(stream string, p []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if len(s.subs) == 0 {
+		return
+	}
+	c := chunk{stderr: stream == "stderr", p: append([]byte(nil), p...)}
 	for sub := range s.subs {
-		w := sub.stdout
-		if stream == "stderr" {
-			w = sub.stderr
-		}
-		if w == nil {
-			continue
-		}
-		if _, err := w.Write(p); err != nil {
+		select {
+		case sub.ch <- c:
+		default:
 			delete(s.subs, sub)
+			close(sub.ch)
+			close(sub.dropped)
 		}
 	}
 }
@@ -89,8 +134,10 @@ func (s *Streams) ensurePipeLocked() error {
 }
 
 // CopyStdin copies a client's input into the process's stdin until src
-// ends. When the container was created with StdinOnce, the end of src closes
-// the process's stdin, as Docker does.
+// ends. When the container was created with StdinOnce and has no TTY, the
+// end of src closes the process's stdin, as Docker does; with a TTY the
+// stdin stays open for the next client to attach (a client that detached
+// with the detach keys has not ended the input).
 func (s *Streams) CopyStdin(src io.Reader) error {
 	if !s.openStdin {
 		_, err := io.Copy(io.Discard, src)
@@ -108,7 +155,7 @@ func (s *Streams) CopyStdin(src io.Reader) error {
 		return err
 	}
 	_, err = io.Copy(w, src)
-	if s.stdinOnce {
+	if s.closeOnEOF {
 		s.mu.Lock()
 		if s.stdinW == w {
 			s.stdinW.Close()
@@ -134,25 +181,6 @@ func (s *Streams) CloseStdin() {
 	s.stdinR, s.stdinW = nil, nil
 }
 
-// CopyOutput reads one output stream of the process ("stdout" or "stderr")
-// until EOF, sending each chunk to the attached clients as it arrives and
-// each line to the log. It returns when r is exhausted.
-func (c *Container) CopyOutput(stream string, r io.Reader) {
-	lw := &lineWriter{log: c.Log, stream: stream}
-	buf := make([]byte, 32*1024)
-	for {
-		n, err := r.Read(buf)
-		if n > 0 {
-			c.Streams.publish(stream, buf[:n])
-			lw.Write(buf[:n])
-		}
-		if err != nil {
-			break
-		}
-	}
-	lw.Flush()
-}
-
 // lineWriter cuts output into log lines; a line longer than maxLine is
 // logged in pieces, as Docker's json-file driver does.
 type lineWriter struct {
@@ -163,7 +191,8 @@ type lineWriter struct {
 
 const maxLine = 16 * 1024
 
-func (w *lineWriter) Write(p []byte) {
+func (w *lineWriter) Write(p []byte) (int, error) {
+	n := len(p)
 	for len(p) > 0 {
 		i := indexNewline(p)
 		if i < 0 {
@@ -171,12 +200,19 @@ func (w *lineWriter) Write(p []byte) {
 			if len(w.buf) >= maxLine {
 				w.Flush()
 			}
-			return
+			return n, nil
 		}
 		w.buf = append(w.buf, p[:i+1]...)
 		w.Flush()
 		p = p[i+1:]
 	}
+	return n, nil
+}
+
+// Close logs what is buffered.
+func (w *lineWriter) Close() error {
+	w.Flush()
+	return nil
 }
 
 // Flush logs what is buffered, a partial line included.

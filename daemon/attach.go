@@ -58,10 +58,11 @@ func (d *Daemon) AttachContainer(ctx context.Context, name string, opts api.Atta
 	if !opts.Stderr {
 		stderr = nil
 	}
-	var unsubscribe func()
+	var dropped <-chan struct{}
+	unsubscribe := func() {}
 	if opts.Stream {
-		unsubscribe = c.Streams.Subscribe(stdout, stderr)
-		defer unsubscribe()
+		unsubscribe, dropped = c.Streams.Subscribe(stdout, stderr)
+		defer func() { unsubscribe() }() // once the rest of the output is written
 	}
 	c.Unlock()
 	if stdin != nil {
@@ -98,6 +99,16 @@ func (d *Daemon) AttachContainer(ctx context.Context, name string, opts api.Atta
 	case <-ended:
 	case <-detached:
 	case <-ctx.Done():
+	case <-dropped:
+		// The client read too slowly: it is let go, the container runs on.
+		unsubscribe()
+		w := stderr
+		if w == nil {
+			w = stdout
+		}
+		if w != nil {
+			w.Write([]byte("gantry: attach: output dropped: the client did not keep up\n"))
+		}
 	}
 	return nil
 }
@@ -107,6 +118,9 @@ func (d *Daemon) ContainerLogs(ctx context.Context, name string, opts api.LogsOp
 	c, err := d.containers.Get(name)
 	if err != nil {
 		return nil, false, err
+	}
+	if c.HostConfig.LogConfig.Type == "none" {
+		return nil, false, errdefs.ErrInvalidArgument.WithMessage("configured logging driver does not support reading")
 	}
 	ro := gcontainer.ReadOptions{Stdout: opts.Stdout, Stderr: opts.Stderr, Tail: opts.Tail, Since: opts.Since, Until: opts.Until}
 	if opts.Follow {

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 
 	"github.com/containerd/errdefs"
@@ -142,31 +141,24 @@ func (r buildRunner) Run(ctx context.Context, p builder.Process, out io.Writer) 
 	if err := os.WriteFile(filepath.Join(p.Bundle, "config.json"), data, 0o600); err != nil {
 		return 0, err
 	}
-	pr, pw, err := os.Pipe()
+	// One writer for both streams: the step's output interleaves as written.
+	pio, err := runtime.NewIO(runtime.IOConfig{Stdout: out, Combined: true})
 	if err != nil {
 		return 0, err
 	}
-	proc, err := r.d.runtime.Run(ctx, p.ID, p.Bundle, false, runtime.Stdio{Stdout: pw, Stderr: pw})
-	pw.Close()
+	proc, err := r.d.runtime.Run(ctx, p.ID, p.Bundle, false, pio.Stdio())
 	if err != nil {
-		pr.Close()
+		pio.Close()
 		return 0, err
 	}
-	var pump sync.WaitGroup
-	pump.Add(1)
-	go func() {
-		defer pump.Done()
-		io.Copy(out, pr)
-		io.Copy(io.Discard, pr)
-		pr.Close()
-	}()
+	pio.Start(proc)
 	code, err := r.d.runtime.Wait(ctx, proc.Pid)
 	if err != nil {
 		// The client went away: kill the step and reap it.
 		r.d.runtime.Kill(context.WithoutCancel(ctx), p.ID, syscall.SIGKILL, true)
 		r.d.runtime.Wait(context.WithoutCancel(ctx), proc.Pid)
 	}
-	pump.Wait()
+	pio.Drain(-1)                // the step's processes all died with its init
 	r.d.deleteRuntimeState(p.ID) // in the background: the step's ID is never reused
 	return code, err
 }

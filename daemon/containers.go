@@ -47,6 +47,9 @@ func (d *Daemon) CreateContainer(ctx context.Context, name string, cfg *containe
 	if hc.LogConfig.Type == "" {
 		hc.LogConfig.Type = "json-file"
 	}
+	if _, err := gcontainer.ParseLogConfig(hc.LogConfig.Type, hc.LogConfig.Config); err != nil {
+		return container.CreateResponse{}, err
+	}
 	img, err := d.resolveImage(ctx, cfg.Image)
 	if err != nil {
 		return container.CreateResponse{}, err

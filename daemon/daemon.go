@@ -2,12 +2,20 @@ package daemon
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
+	"time"
+
+	"github.com/containerd/errdefs"
+	containertypes "github.com/moby/moby/api/types/container"
 
 	"github.com/moby/sys/user"
 	"github.com/opencontainers/go-digest"
@@ -19,6 +27,7 @@ import (
 	"github.com/gantry/gantry/gc"
 	"github.com/gantry/gantry/image"
 	"github.com/gantry/gantry/layer"
+	"github.com/gantry/gantry/monitor"
 	"github.com/gantry/gantry/mount"
 	gnetwork "github.com/gantry/gantry/network"
 	"github.com/gantry/gantry/registry"
@@ -50,6 +59,9 @@ type Config struct {
 	// containers in user namespaces mapped to that user's subordinate ids;
 	// "" runs them with the host's ids.
 	UsernsRemap string
+	// LiveRestore (--live-restore, the default) leaves containers running
+	// when gantryd stops; without it Shutdown stops them.
+	LiveRestore bool
 }
 
 // Daemon owns every store and component; its methods implement api.Backend.
@@ -79,9 +91,11 @@ type Daemon struct {
 	// write what no image references yet, or lease what they use.
 	gc *gc.Collector
 
+	monitorBin string // the gantry-monitor binary, next to gantryd's
+
 	procMu   sync.Mutex
-	procs    map[string]*runtime.Process // running containers' processes, by ID
-	deleting map[string]chan struct{}    // runtime state being deleted, by container ID
+	monitors map[string]*monitor.Client // running containers' monitors, by ID
+	deleting map[string]chan struct{}   // runtime state being deleted, by container ID
 }
 
 // New builds the daemon's components in order, on cfg.Root, and brings the
@@ -101,18 +115,31 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 		return nil, err
 	}
 	cfg.Root = root
-	if err := unmountUnder(root); err != nil {
+	d := &Daemon{cfg: cfg, log: cfg.Log, monitors: map[string]*monitor.Client{}, deleting: map[string]chan struct{}{}, execs: container.NewExecs(), confine: confine}
+	if d.monitorBin, err = findMonitor(); err != nil {
+		return nil, err
+	}
+	if cfg.UsernsRemap != "" {
+		if d.idmap, err = loadRemap(cfg.UsernsRemap); err != nil {
+			return nil, err
+		}
+	}
+	// Containers whose monitor still runs are adopted: their mounts and
+	// networking stay. Without live restore they are stopped (restore).
+	live := map[string]*monitor.Client{}
+	if cfg.LiveRestore {
+		live = d.liveMonitors(ctx)
+	}
+	var keep []string
+	for id := range live {
+		keep = append(keep, filepath.Join(root, "containers", id))
+	}
+	if err := unmountUnder(root, keep); err != nil {
 		return nil, err
 	}
 	tmp := filepath.Join(root, "tmp")
 	if err := emptyDir(tmp); err != nil {
 		return nil, fmt.Errorf("empty %s: %w", tmp, err)
-	}
-	d := &Daemon{cfg: cfg, log: cfg.Log, procs: map[string]*runtime.Process{}, deleting: map[string]chan struct{}{}, execs: container.NewExecs(), confine: confine}
-	if cfg.UsernsRemap != "" {
-		if d.idmap, err = loadRemap(cfg.UsernsRemap); err != nil {
-			return nil, err
-		}
 	}
 	if d.content, err = content.New(filepath.Join(root, "content"), tmp); err != nil {
 		return nil, fmt.Errorf("open content store: %w", err)
@@ -149,6 +176,7 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 	if d.networks, err = gnetwork.New(ctx, gnetwork.Config{
 		Root: filepath.Join(root, "network"), RunDir: filepath.Join(cfg.ExecRoot, "netns"),
 		BridgeIP: cfg.BridgeIP, DefaultBindIP: cfg.DefaultBindIP, Log: d.log,
+		Keep: func(id string) bool { return live[id] != nil },
 	}); err != nil {
 		return nil, fmt.Errorf("set up networking: %w", err)
 	}
@@ -165,17 +193,51 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 	if d.builder, err = d.newBuilder(); err != nil {
 		return nil, err
 	}
-	d.restore(ctx)
+	d.restore(ctx, live)
 	d.log.Info("gantryd ready", "root", root, "storage-driver", d.layers.Driver(), "containers", len(d.containers.List()))
 	return d, nil
 }
 
+// findMonitor returns the gantry-monitor binary: next to gantryd's own
+// executable (make build puts it there), else in $PATH.
+func findMonitor() (string, error) {
+	if exe, err := os.Executable(); err == nil {
+		p := filepath.Join(filepath.Dir(exe), "gantry-monitor")
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	p, err := exec.LookPath("gantry-monitor")
+	if err != nil {
+		return "", errdefs.ErrUnavailable.WithMessage("gantry-monitor not found next to gantryd nor in $PATH\nhint: make build puts it in bin/ beside gantryd; install both")
+	}
+	return p, nil
+}
+
+// liveMonitors finds the monitors a previous gantryd left whose container
+// still runs, by container ID.
+func (d *Daemon) liveMonitors(ctx context.Context) map[string]*monitor.Client {
+	live := map[string]*monitor.Client{}
+	entries, _ := os.ReadDir(filepath.Join(d.cfg.ExecRoot, "mon"))
+	for _, e := range entries {
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		cli, st, err := monitor.Connect(cctx, d.monitorDir(e.Name()))
+		cancel()
+		if err == nil && !st.Exited && st.Pid > 0 {
+			live[e.Name()] = cli
+		}
+	}
+	return live
+}
+
 // restore brings containers that were running when gantryd stopped to a
-// true state. Their stdio went with the old process, so they cannot be
-// adopted: a process still alive is killed, and each is marked exited.
-func (d *Daemon) restore(ctx context.Context) {
-	// The runtime state of containers that exited while gantryd was going
-	// down (their deletion runs in the background) is left over.
+// true state: those whose monitor still runs are adopted (their output,
+// exit, network and mounts are taken back); one that exited meanwhile gets
+// the exit its monitor recorded; one whose monitor is gone is killed if
+// it still runs, and marked exited with the reason in State.Error.
+func (d *Daemon) restore(ctx context.Context, live map[string]*monitor.Client) {
+	// The runtime state of containers that exited while gantryd was down
+	// or going down (their deletion runs in the background) is left over.
 	if states, err := d.runtime.List(ctx); err == nil {
 		for _, st := range states {
 			if st.Status == "stopped" {
@@ -190,10 +252,35 @@ func (d *Daemon) restore(ctx context.Context) {
 			c.Unlock()
 			continue
 		}
-		code, msg := 255, "gantryd stopped while the container was running; its exit code is unknown"
-		if rs, err := d.runtime.State(ctx, c.ID); err == nil && (rs.Status == "running" || rs.Status == "paused") {
-			code, msg = 137, "killed at gantryd start: the container outlived the gantryd that ran it"
+		if cli := live[c.ID]; cli != nil && st.IsRunning() {
+			err := d.adopt(ctx, c, cli)
+			c.Unlock()
+			if err == nil {
+				delete(live, c.ID)
+				d.log.Info("adopted a container that ran on", "container", c.ID, "pid", st.Pid)
+				continue
+			}
+			d.log.Warn("cannot adopt a running container; stopping it", "container", c.ID, "error", err)
+			c.Lock()
+		}
+		var exitedAt time.Time
+		code, msg := 255, "gantryd stopped while the container was running and its monitor is gone; its exit code is unknown"
+		if e, ok := monitor.ReadExit(d.monitorDir(c.ID)); ok {
+			code, msg, exitedAt = e.Code, "", e.Time
+		} else if rs, err := d.runtime.State(ctx, c.ID); err == nil && (rs.Status == "running" || rs.Status == "paused") {
+			code, msg = 137, "killed at gantryd start: the container's monitor is gone"
+			if !d.cfg.LiveRestore {
+				msg = "killed at gantryd start: live restore is off (--live-restore=false)"
+			} else if live[c.ID] != nil {
+				msg = "killed at gantryd start: the container could not be adopted"
+			}
 			d.runtime.Kill(ctx, c.ID, 9, true)
+			if cli := live[c.ID]; cli != nil { // its monitor records the exit
+				wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+				cli.Wait(wctx)
+				cancel()
+				delete(live, c.ID)
+			}
 		}
 		if err := d.runtime.Delete(ctx, c.ID, true); err != nil {
 			d.log.Warn("delete runtime state", "container", c.ID, "error", err)
@@ -202,11 +289,12 @@ func (d *Daemon) restore(ctx context.Context) {
 		if err := mount.Unmount(rootfsPath(c)); err != nil {
 			d.log.Warn("unmount rootfs", "container", c.ID, "error", err)
 		}
+		os.RemoveAll(d.monitorDir(c.ID))
 		removing := st.Status == container.Removing || c.HostConfig.AutoRemove
 		if st.Status == container.Removing {
 			c.State.Status = container.Exited
 		}
-		c.SetExited(code, msg)
+		c.SetExitedAt(code, msg, exitedAt)
 		if err := d.containers.Save(c); err != nil {
 			d.log.Warn("save container", "container", c.ID, "error", err)
 		}
@@ -217,6 +305,26 @@ func (d *Daemon) restore(ctx context.Context) {
 				d.log.Warn("remove container", "container", c.ID, "error", err)
 			}
 		}
+	}
+	// A live monitor whose container is not recorded as running (a start
+	// whose answer the previous gantryd did not get): the container goes,
+	// with the mounts and network kept for it.
+	for id, cli := range live {
+		d.log.Warn("killing a container a previous gantryd left running unrecorded", "container", id)
+		d.runtime.Kill(ctx, id, 9, true)
+		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		cli.Wait(wctx)
+		cancel()
+		if err := d.runtime.Delete(ctx, id, true); err != nil {
+			d.log.Warn("delete runtime state", "container", id, "error", err)
+		}
+		if err := d.networks.DeleteSandbox(ctx, id); err != nil {
+			d.log.Warn("delete network sandbox", "container", id, "error", err)
+		}
+		if err := unmountUnder(filepath.Join(d.cfg.Root, "containers", id), nil); err != nil {
+			d.log.Warn("unmount", "container", id, "error", err)
+		}
+		os.RemoveAll(cli.Dir())
 	}
 	if removed, err := d.images.RemoveUnfinished(ctx, d.imageUsedBy); err != nil {
 		d.log.Warn("remove the images of interrupted builds", "error", err)
@@ -248,9 +356,74 @@ func (d *Daemon) snapshotChains() []digest.Digest {
 	return out
 }
 
-// Shutdown stops every running container, as dockerd does without
-// live-restore, so that no container outlives the daemon unmanaged.
+// adopt takes back a running container whose monitor outlived the gantryd
+// that started it: its attached clients' relay, the wait for its exit and
+// its networking. The caller holds c.Lock.
+func (d *Daemon) adopt(ctx context.Context, c *container.Container, cli *monitor.Client) error {
+	relayed, err := d.relay(ctx, c, cli)
+	if err != nil {
+		return err
+	}
+	if sandboxed(c.HostConfig.NetworkMode) {
+		if _, err := d.networks.Sandbox(c.ID); err == nil {
+			extra, _, _ := d.extraHosts(c)
+			primary := ""
+			if name, err := d.networkName(c.HostConfig.NetworkMode); err == nil && c.Networks[name] != nil {
+				primary = c.Networks[name].NetworkID
+			}
+			d.registerHosts(c, extra, primary)
+		} else {
+			d.log.Warn("adopted container has no network sandbox", "container", c.ID, "error", err)
+		}
+	}
+	d.procMu.Lock()
+	d.monitors[c.ID] = cli
+	d.procMu.Unlock()
+	d.adoptExecs(c, cli)
+	go d.monitor(c, cli, relayed)
+	return nil
+}
+
+// adoptExecs takes back the records of the execs the monitor of an adopted
+// container ran: those still running are waited for (their output went
+// with the previous gantryd), those that ended keep their exit code.
+func (d *Daemon) adoptExecs(c *container.Container, cli *monitor.Client) {
+	for _, rec := range monitor.ReadExecs(cli.Dir()) {
+		var cfg containertypes.ExecCreateRequest
+		if len(rec.Client) > 0 {
+			if err := json.Unmarshal(rec.Client, &cfg); err != nil {
+				d.log.Warn("exec record", "exec", rec.ID, "error", err)
+			}
+		}
+		e := container.NewExec(c.ID, cfg)
+		e.ID = rec.ID
+		e.Begin()
+		e.SetRunning(rec.Pid, nil)
+		d.execs.Add(e)
+		if !rec.Running {
+			e.SetExited(rec.ExitCode)
+			time.AfterFunc(execRetention, func() { d.execs.Remove(e.ID) })
+			continue
+		}
+		go func() {
+			code, err := cli.ExecWait(context.Background(), e.ID)
+			if err != nil {
+				code = 255
+			}
+			e.SetExited(code)
+			time.AfterFunc(execRetention, func() { d.execs.Remove(e.ID) })
+		}()
+	}
+}
+
+// Shutdown stops every running container when live restore is off, as
+// dockerd does by default, so that no container outlives the daemon
+// unmanaged. With live restore the containers run on under their
+// monitors, for the next gantryd to adopt.
 func (d *Daemon) Shutdown(ctx context.Context) {
+	if d.cfg.LiveRestore {
+		return
+	}
 	var wg sync.WaitGroup
 	for _, c := range d.containers.List() {
 		if !c.Snapshot().IsRunning() {
@@ -287,14 +460,15 @@ func emptyDir(dir string) error {
 }
 
 // unmountUnder undoes every mount below root, deepest first: the leftovers
-// of a gantryd that was killed.
-func unmountUnder(root string) error {
+// of a gantryd that was killed; mounts under the directories of keep (the
+// containers adopted) stay.
+func unmountUnder(root string, keep []string) error {
 	targets, err := mount.Under(root)
 	if err != nil {
 		return err
 	}
 	for i := len(targets) - 1; i >= 0; i-- {
-		if targets[i] == root {
+		if targets[i] == root || slices.ContainsFunc(keep, func(dir string) bool { return strings.HasPrefix(targets[i], dir+"/") }) {
 			continue
 		}
 		if err := mount.Unmount(targets[i]); err != nil {

@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/containerd/errdefs"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/gantry/gantry/api"
 	gcontainer "github.com/gantry/gantry/container"
+	"github.com/gantry/gantry/monitor"
 	"github.com/gantry/gantry/runtime"
 )
 
@@ -25,10 +25,6 @@ const (
 	// execStartFailed is the exit code of an exec whose process could not
 	// be started, whatever the reason, as dockerd 20.10 records it.
 	execStartFailed = 126
-	// execOutputGrace is how long an exec's output may stay open after the
-	// process exited (a background child holding it), as containerd's shim
-	// allows, before the stream is cut.
-	execOutputGrace = 2 * time.Second
 	// execRetention is how long an exited exec stays inspectable.
 	execRetention = 5 * time.Minute
 )
@@ -97,14 +93,16 @@ func (d *Daemon) ResizeExec(ctx context.Context, id string, height, width uint) 
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	console := e.Console()
-	if console == nil {
+	if !e.Config.Tty {
 		return nil
 	}
-	if err := runtime.Resize(console, uint16(height), uint16(width)); err != nil && e.Console() != nil {
-		return err
+	d.procMu.Lock()
+	cli := d.monitors[e.ContainerID]
+	d.procMu.Unlock()
+	if cli == nil {
+		return nil // the container stopped meanwhile
 	}
-	return nil
+	return cli.ResizeExec(ctx, id, uint16(height), uint16(width))
 }
 
 // StartExec implements POST /exec/{id}/start. Detached, it returns once the
@@ -153,19 +151,19 @@ func (d *Daemon) StartExec(ctx context.Context, id string, opts api.ExecStartOpt
 	}
 	// The process outlives the request: a client that goes away does not
 	// end it.
-	pio, err := d.startExec(context.WithoutCancel(ctx), c, e, cfg, streams)
+	x, err := d.startExec(context.WithoutCancel(ctx), c, e, cfg, streams)
 	if err != nil {
 		e.SetExited(execStartFailed)
 		return err
 	}
-	go d.monitorExec(e, pio)
+	go d.monitorExec(e, x, streams)
 	if opts.Detach {
 		return nil
 	}
 	detached := make(chan struct{})
 	if streams.stdin != nil {
 		go func() {
-			if pio.copyStdin(streams.stdin, cfg) {
+			if copyExecStdin(x, streams.stdin, cfg) {
 				close(detached)
 			}
 		}()
@@ -185,88 +183,37 @@ type execStreams struct {
 	stdout, stderr io.Writer
 }
 
-// execIO is gantryd's side of a running exec's stdio.
-type execIO struct {
-	pid     int
-	console *os.File   // pty master with a TTY
-	stdin   *os.File   // write end of the stdin pipe, without a TTY
-	outputs []*os.File // read ends the pumps copy from
-	pumps   sync.WaitGroup
-}
-
-// startExec runs the exec's process in c with pipes (or a pty) connected to
-// streams and starts copying its output.
-func (d *Daemon) startExec(ctx context.Context, c *gcontainer.Container, e *gcontainer.Exec, cfg container.ExecCreateRequest, streams execStreams) (*execIO, error) {
+// startExec runs the exec's process in c through c's monitor (so that it
+// outlives gantryd, as the monitor's child), with pipes (or a pty) for the
+// streams the client attached.
+func (d *Daemon) startExec(ctx context.Context, c *gcontainer.Container, e *gcontainer.Exec, cfg container.ExecCreateRequest, streams execStreams) (*monitor.Exec, error) {
 	spec, err := readSpec(c)
 	if err != nil {
 		return nil, err
 	}
 	pid := c.Snapshot().Pid
-	if pid == 0 {
+	d.procMu.Lock()
+	cli := d.monitors[c.ID]
+	d.procMu.Unlock()
+	if pid == 0 || cli == nil {
 		return nil, errdefs.ErrConflict.WithMessage(fmt.Sprintf("Container %s is not running", c.ID))
 	}
 	p, err := gcontainer.ExecProcess(fmt.Sprintf("/proc/%d/root", pid), spec, c.Config, c.HostConfig, cfg)
 	if err != nil {
 		return nil, err
 	}
-	pio := &execIO{}
-	if cfg.Tty {
-		proc, err := d.runtime.Exec(ctx, c.ID, p, runtime.Stdio{})
-		if err != nil {
-			return nil, execError(err)
-		}
-		pio.pid, pio.console = proc.Pid, proc.Console
-		pio.pump(streams.stdout, proc.Console)
-		e.SetRunning(proc.Pid, proc.Console)
-		return pio, nil
-	}
-
-	var stdio runtime.Stdio
-	var theirs []*os.File // the process's ends, closed once runc has them
-	defer func() {
-		for _, f := range theirs {
-			f.Close()
-		}
-	}()
-	fail := func(err error) (*execIO, error) {
-		pio.closeOurs()
-		return nil, err
-	}
-	if streams.stdin != nil {
-		r, w, err := os.Pipe()
-		if err != nil {
-			return fail(err)
-		}
-		stdio.Stdin, pio.stdin, theirs = r, w, append(theirs, r)
-	}
-	for _, out := range []struct {
-		dst  io.Writer
-		slot **os.File
-	}{{streams.stdout, &stdio.Stdout}, {streams.stderr, &stdio.Stderr}} {
-		if out.dst == nil {
-			continue // /dev/null
-		}
-		r, w, err := os.Pipe()
-		if err != nil {
-			return fail(err)
-		}
-		*out.slot, theirs = w, append(theirs, w)
-		pio.outputs = append(pio.outputs, r)
-	}
-	proc, err := d.runtime.Exec(ctx, c.ID, p, stdio)
+	x, xpid, err := cli.Exec(ctx, monitor.ExecOptions{
+		ID: e.ID, Process: p, Record: cfg,
+		Stdin: streams.stdin != nil, Stdout: streams.stdout != nil, Stderr: streams.stderr != nil,
+	})
 	if err != nil {
-		return fail(execError(err))
-	}
-	pio.pid = proc.Pid
-	i := 0
-	for _, dst := range []io.Writer{streams.stdout, streams.stderr} {
-		if dst != nil {
-			pio.pump(dst, pio.outputs[i])
-			i++
+		if !errdefs.IsUnavailable(err) {
+			err = runtime.StartError(err.Error())
 		}
+		return nil, execError(err)
 	}
-	e.SetRunning(proc.Pid, nil)
-	return pio, nil
+	e.SetRunning(xpid, nil)
+	return x, nil
 }
 
 // execError words a runtime failure as dockerd does.
@@ -287,84 +234,59 @@ func readSpec(c *gcontainer.Container) (*specs.Spec, error) {
 	return &spec, nil
 }
 
-// monitorExec waits for the exec's process, lets its output drain (cut
-// execOutputGrace after the exit, when a background child still holds it),
-// and then records the exit code: a client reading the stream has it all
-// when it learns the code. The record is dropped execRetention later.
-func (d *Daemon) monitorExec(e *gcontainer.Exec, pio *execIO) {
-	code, err := d.runtime.Wait(context.Background(), pio.pid)
-	if err != nil {
-		d.log.Warn("wait for exec", "exec", e.ID, "container", e.ContainerID, "error", err)
+// monitorExec copies the exec's output to the client's streams until its
+// monitor sends the exit code, which comes after the output drained (cut
+// 2 s after the exit when a background child still holds it): a client
+// reading the stream has it all when it learns the code. The record is
+// dropped execRetention later. A client that fails gets nothing more.
+func (d *Daemon) monitorExec(e *gcontainer.Exec, x *monitor.Exec, streams execStreams) {
+	stdout, stderr := streams.stdout, streams.stderr
+	for {
+		stream, p, err := x.Next()
+		if err != nil {
+			break
+		}
+		w := &stdout
+		if stream == "stderr" {
+			w = &stderr
+		}
+		if *w != nil {
+			if _, err := (*w).Write(p); err != nil {
+				*w = nil
+			}
+		}
+	}
+	x.Close()
+	code, ok := x.ExitCode()
+	if !ok {
+		d.log.Warn("the monitor went away before the exec ended", "exec", e.ID, "container", e.ContainerID)
 		code = 255
 	}
-	drained := make(chan struct{})
-	go func() {
-		pio.pumps.Wait()
-		close(drained)
-	}()
-	select {
-	case <-drained:
-	case <-time.After(execOutputGrace):
-		pio.closeOurs() // ends the pumps
-		<-drained
-	}
-	pio.closeOurs()
 	e.SetExited(code)
 	d.log.Debug("exec exited", "exec", e.ID, "container", e.ContainerID, "exit-code", code)
 	time.AfterFunc(execRetention, func() { d.execs.Remove(e.ID) })
 }
 
-// pump copies src to dst in the background until src ends. Once dst fails
-// (the client went away) the rest is discarded, so the process never
-// blocks on a full pipe.
-func (pio *execIO) pump(dst io.Writer, src io.Reader) {
-	pio.pumps.Add(1)
-	go func() {
-		defer pio.pumps.Done()
-		buf := make([]byte, 32<<10)
-		for {
-			n, err := src.Read(buf)
-			if n > 0 && dst != nil {
-				if _, werr := dst.Write(buf[:n]); werr != nil {
-					dst = nil
-				}
-			}
-			if err != nil {
-				return
-			}
-		}
-	}()
-}
-
-// copyStdin copies the client's input to the process until it ends (then
+// copyExecStdin copies the client's input to the process until it ends (then
 // the process sees EOF on a pipe) and reports whether the client typed the
 // detach keys, which only a TTY exec watches for, as dockerd. Input that
 // arrives once the process is gone is read and dropped: unread bytes would
 // make closing the connection reset it, and the client report an error.
-func (pio *execIO) copyStdin(in io.Reader, cfg container.ExecCreateRequest) (detached bool) {
-	if pio.console == nil {
-		io.Copy(pio.stdin, in)
-		pio.stdin.Close()
+func copyExecStdin(x *monitor.Exec, in io.Reader, cfg container.ExecCreateRequest) (detached bool) {
+	if !cfg.Tty {
+		io.Copy(x, in)
+		x.CloseWrite()
 	} else {
 		keys := cfg.DetachKeys
 		if keys == "" {
 			keys = defaultDetachKeys
 		}
 		seq, _ := term.ToBytes(keys) // checked at create
-		_, err := io.Copy(pio.console, term.NewEscapeProxy(in, seq))
+		_, err := io.Copy(x, term.NewEscapeProxy(in, seq))
 		if errors.As(err, new(term.EscapeError)) {
 			return true
 		}
 	}
 	io.Copy(io.Discard, in)
 	return false
-}
-
-// closeOurs closes gantryd's ends of the process's stdio; idempotent.
-func (pio *execIO) closeOurs() {
-	for _, f := range append([]*os.File{pio.console, pio.stdin}, pio.outputs...) {
-		if f != nil {
-			f.Close()
-		}
-	}
 }

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	gcontainer "github.com/gantry/gantry/container"
+	"github.com/gantry/gantry/monitor"
 	"github.com/gantry/gantry/mount"
 	"github.com/gantry/gantry/runtime"
 )
@@ -122,79 +122,121 @@ func (d *Daemon) start(ctx context.Context, c *gcontainer.Container) error {
 	if err := os.WriteFile(filepath.Join(bundle, "config.json"), specJSON, 0o600); err != nil {
 		return err
 	}
-	stdin, err := c.Streams.StdinReader()
+	d.awaitRuntimeState(c.ID)
+	size := c.HostConfig.ConsoleSize
+	logs, err := gcontainer.ParseLogConfig(c.HostConfig.LogConfig.Type, c.HostConfig.LogConfig.Config)
 	if err != nil {
 		return err
 	}
-	d.awaitRuntimeState(c.ID)
-	var pumps sync.WaitGroup
-	pump := func(stream string, r io.ReadCloser) {
-		pumps.Add(1)
-		go func() {
-			defer pumps.Done()
-			defer r.Close()
-			c.CopyOutput(stream, r)
-		}()
+	logPath := c.Log.Path()
+	if logs.Driver == "none" {
+		logPath = ""
 	}
-	var proc *runtime.Process
-	if c.Config.Tty {
-		if proc, err = d.runtime.Run(ctx, c.ID, bundle, true, runtime.Stdio{}); err != nil {
-			return err
+	cli, err := monitor.Start(ctx, d.monitorBin, monitor.Config{
+		ID: c.ID, Bundle: bundle, RuncBinary: d.cfg.Runtime, RuncRoot: d.runcRoot(),
+		Dir: d.monitorDir(c.ID), LogPath: logPath, LogMaxSize: logs.MaxSize, LogMaxFiles: logs.MaxFiles,
+		Terminal: c.Config.Tty, OpenStdin: c.Config.OpenStdin,
+		ConsoleHeight: uint16(size[0]), ConsoleWidth: uint16(size[1]),
+	})
+	if err != nil {
+		return err
+	}
+	// Attached before the start, so that the clients attached to c get the
+	// output from its first byte.
+	relayed, err := d.relay(ctx, c, cli)
+	if err != nil {
+		cli.Abort()
+		return err
+	}
+	pid, err := cli.Start(ctx)
+	if err != nil {
+		<-relayed
+		os.RemoveAll(cli.Dir())
+		if !errdefs.IsUnavailable(err) {
+			err = runtime.StartError(err.Error())
 		}
-		if size := c.HostConfig.ConsoleSize; size[0] > 0 && size[1] > 0 {
-			runtime.Resize(proc.Console, uint16(size[0]), uint16(size[1]))
-		}
-		if stdin != nil {
-			go io.Copy(proc.Console, stdin)
-		}
-		pump("stdout", proc.Console)
-	} else {
-		outR, outW, err := os.Pipe()
-		if err != nil {
-			return err
-		}
-		errR, errW, err := os.Pipe()
-		if err != nil {
-			outR.Close()
-			outW.Close()
-			return err
-		}
-		proc, err = d.runtime.Run(ctx, c.ID, bundle, false, runtime.Stdio{Stdin: stdin, Stdout: outW, Stderr: errW})
-		outW.Close()
-		errW.Close()
-		if err != nil {
-			outR.Close()
-			errR.Close()
-			return err
-		}
-		pump("stdout", outR)
-		pump("stderr", errR)
+		return err
 	}
 	d.procMu.Lock()
-	d.procs[c.ID] = proc
+	d.monitors[c.ID] = cli
 	d.procMu.Unlock()
-	c.SetRunning(proc.Pid)
+	c.SetRunning(pid)
 	if err := d.containers.Save(c); err != nil {
 		d.log.Warn("save container", "container", c.ID, "error", err)
 	}
-	go d.monitor(c, proc, &pumps)
+	go d.monitor(c, cli, relayed)
 	return nil
 }
 
-// monitor waits for the container's process to end, drains its output,
-// releases the runtime state and the mount, and records the exit. A
-// container created with AutoRemove is then removed.
-func (d *Daemon) monitor(c *gcontainer.Container, proc *runtime.Process, pumps *sync.WaitGroup) {
-	ctx := context.Background()
-	code, err := d.runtime.Wait(ctx, proc.Pid)
-	if err != nil {
-		d.log.Warn("wait for container", "container", c.ID, "error", err)
-		code = 255
+// monitorDir is the directory of a container's monitor: short, as it holds
+// a socket.
+func (d *Daemon) monitorDir(id string) string { return filepath.Join(d.cfg.ExecRoot, "mon", id) }
+
+func (d *Daemon) runcRoot() string { return filepath.Join(d.cfg.ExecRoot, "runc") }
+
+// relay connects the clients attached to c (c.Streams) with its monitor:
+// the output is published to them as it comes, and the input of a
+// container with an open stdin is sent on. The channel is closed once the
+// output has ended (the container exited, or the monitor went away).
+func (d *Daemon) relay(ctx context.Context, c *gcontainer.Container, cli *monitor.Client) (<-chan struct{}, error) {
+	var stdin *os.File
+	if c.Config.OpenStdin {
+		var err error
+		if stdin, err = c.Streams.StdinReader(); err != nil {
+			return nil, err
+		}
 	}
-	pumps.Wait()
+	closeAtEnd := c.Config.StdinOnce && !c.Config.Tty
+	a, err := cli.Attach(ctx, stdin != nil, closeAtEnd)
+	if err != nil {
+		return nil, err
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer a.Close()
+		for {
+			stream, p, err := a.Next()
+			if err != nil {
+				return
+			}
+			c.Streams.Publish(stream, p)
+		}
+	}()
+	if stdin != nil {
+		go func() {
+			// The pipe ends when a client's input ends (StdinOnce) or
+			// when the container exited (CloseStdin closes it: an error).
+			if _, err := io.Copy(a, stdin); err == nil && closeAtEnd {
+				a.CloseWrite()
+			}
+		}()
+	}
+	return done, nil
+}
+
+// monitor waits, through its monitor, for the container to exit, lets the
+// output reach the attached clients, releases the runtime state and the
+// mount, and records the exit. A container created with AutoRemove is
+// then removed.
+func (d *Daemon) monitor(c *gcontainer.Container, cli *monitor.Client, relayed <-chan struct{}) {
+	ctx := context.Background()
+	exit, err := cli.Wait(ctx)
+	var msg string
+	if err != nil {
+		if e, ok := monitor.ReadExit(cli.Dir()); ok {
+			exit = e
+		} else {
+			exit, msg = d.monitorLost(ctx, c, err)
+		}
+	}
+	select {
+	case <-relayed:
+	case <-time.After(5 * time.Second):
+	}
 	c.Streams.CloseStdin()
 	d.procMu.Lock()
-	delete(d.procs, c.ID)
+	delete(d.monitors, c.ID)
 	d.procMu.Unlock()
 
 	c.Lock()
@@ -204,18 +246,40 @@ func (d *Daemon) monitor(c *gcontainer.Container, proc *runtime.Process, pumps *
 		d.log.Warn("unmount rootfs", "container", c.ID, "error", err)
 	}
 	d.execs.RemoveIdle(c.ID)
-	c.SetExited(code, "")
+	c.SetExitedAt(exit.Code, msg, exit.Time)
 	if err := d.containers.Save(c); err != nil {
 		d.log.Warn("save container", "container", c.ID, "error", err)
 	}
+	// Once the exit is saved, and under the lock: a new start of c makes
+	// the directory again.
+	if err := os.RemoveAll(cli.Dir()); err != nil {
+		d.log.Warn("remove monitor directory", "container", c.ID, "error", err)
+	}
 	autoRemove := c.HostConfig.AutoRemove
 	c.Unlock()
-	d.log.Debug("container exited", "container", c.ID, "exit-code", code)
+	d.log.Debug("container exited", "container", c.ID, "exit-code", exit.Code)
 	if autoRemove {
 		if err := d.removeStopped(ctx, c, true); err != nil && !errdefs.IsConflict(err) {
 			d.log.Warn("auto-remove container", "container", c.ID, "error", err)
 		}
 	}
+}
+
+// monitorLost deals with a container whose monitor went away without
+// recording an exit (killed): nothing would reap or log the container any
+// more, so its processes are killed, and the exit says why.
+func (d *Daemon) monitorLost(ctx context.Context, c *gcontainer.Container, cause error) (monitor.Exit, string) {
+	pid := c.Snapshot().Pid
+	d.log.Warn("the monitor of a running container went away; killing the container", "container", c.ID, "error", cause)
+	if err := d.runtime.Kill(ctx, c.ID, unix.SIGKILL, true); err != nil && !errdefs.IsNotFound(err) && !errdefs.IsConflict(err) {
+		d.log.Warn("kill container", "container", c.ID, "error", err)
+	}
+	if pid > 0 { // reparented to gantryd, the subreaper, when it started the monitor
+		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		d.runtime.Wait(wctx, pid)
+		cancel()
+	}
+	return monitor.Exit{Code: 137, Time: time.Now().UTC()}, "the container's monitor exited unexpectedly; the container was killed"
 }
 
 // deleteRuntimeState deletes the runtime's state of an exited container in
@@ -395,15 +459,15 @@ func (d *Daemon) ResizeContainer(ctx context.Context, name string, height, width
 		return err
 	}
 	d.procMu.Lock()
-	proc := d.procs[c.ID]
+	cli := d.monitors[c.ID]
 	d.procMu.Unlock()
-	if proc == nil {
+	if cli == nil {
 		return errdefs.ErrConflict.WithMessage("Container " + c.ID + " is not running")
 	}
-	if proc.Console == nil {
+	if !c.Config.Tty {
 		return nil // no terminal to resize, as dockerd
 	}
-	return runtime.Resize(proc.Console, uint16(height), uint16(width))
+	return cli.Resize(ctx, uint16(height), uint16(width))
 }
 
 func filePath(c *gcontainer.Container, name string) string { return filepath.Join(c.Dir(), name) }

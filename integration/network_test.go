@@ -306,12 +306,13 @@ func TestNetworkCommands(t *testing.T) {
 	}
 }
 
-// TestNetworkAfterDaemonKill: a gantryd killed with containers publishing
-// ports leaves DNAT rules; the next one removes them, and the port can be
-// published again.
+// TestNetworkAfterDaemonKill: a gantryd without live restore killed with
+// containers publishing ports leaves DNAT rules; the next one stops the
+// containers and removes them, and the port can be published again.
 func TestNetworkAfterDaemonKill(t *testing.T) {
 	e := newEnv(t)
 	e.needPrivateDaemon(t)
+	e.d.args = append(e.d.args, "--live-restore=false")
 	port := randomPort()
 	n := name("killed")
 	e.mustDocker(t, append([]string{"run", "-d", "--name", n, "-p", port + ":80"}, httpd("before")...)...)

@@ -184,6 +184,20 @@ func TestTTY(t *testing.T) {
 			if got := e.mustDocker(t, "inspect", "-f", "{{.State.Running}}", n); got != "true" {
 				t.Errorf("after detaching, Running = %s, want true", got)
 			}
+			// Attached again, typed input reaches the shell (the detach
+			// used to close its stdin, as StdinOnce does at end of input).
+			again := e.startTerminal(t, 30, 100, append(e.cliPath(t, prog), "attach", n)...)
+			poll(t, 15*time.Second, "the re-attached shell runs input", func() (bool, string) {
+				again.send("echo re-$((40+2))\r")
+				time.Sleep(100 * time.Millisecond)
+				out := again.output()
+				return strings.Contains(out, "re-42"), out
+			})
+			again.send("\x10\x11")
+			again.wait() // the docker CLI's attach exits 1 after a detach, with dockerd too
+			if got := e.mustDocker(t, "inspect", "-f", "{{.State.Running}}", n); got != "true" {
+				t.Errorf("after detaching again, Running = %s, want true", got)
+			}
 			if got := e.mustDocker(t, "rm", "-f", n); got != n {
 				t.Errorf("rm -f printed %q", got)
 			}

@@ -134,14 +134,14 @@ func userBridges() ([]string, error) {
 }
 
 // deleteStrayVeths removes the veths attached to a bridge: the host ends of
-// the containers of a gantryd that died.
-func deleteStrayVeths(br *netlink.Bridge) error {
+// the containers of a gantryd that died, but those named in keep.
+func deleteStrayVeths(br *netlink.Bridge, keep map[string]bool) error {
 	links, err := netlink.LinkList()
 	if err != nil {
 		return fmt.Errorf("list links: %w", err)
 	}
 	for _, l := range links {
-		if _, ok := l.(*netlink.Veth); !ok || l.Attrs().MasterIndex != br.Index {
+		if _, ok := l.(*netlink.Veth); !ok || l.Attrs().MasterIndex != br.Index || keep[l.Attrs().Name] {
 			continue
 		}
 		if err := netlink.LinkDel(l); err != nil && !errors.Is(err, unix.ENODEV) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -15,6 +16,8 @@ import (
 	"time"
 
 	"github.com/containerd/errdefs"
+	"github.com/vishvananda/netlink"
+
 	"github.com/gantry/gantry/internal/atomicfile"
 )
 
@@ -67,16 +70,17 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 	}
 	var rules []rule
 	for _, rec := range recs {
-		rec.Allocations = nil // no container outlives the gantryd that started it
+		keptLinks := m.keptOnly(rec)
 		n := &netState{rec: rec, endpoints: map[string]*endpoint{}}
 		if rec.Driver == "bridge" {
-			if err := n.bridgeUp(true); err != nil {
+			if err := n.bridgeUp(true, keptLinks); err != nil {
 				return nil, err
 			}
 			rules = append(rules, networkRules(&rec.Network)...)
 		}
 		m.networks = append(m.networks, n)
 	}
+	rules = append(rules, m.adoptEndpoints()...)
 	if err := resetChains(rules); err != nil {
 		return nil, fmt.Errorf("network: %w", err)
 	}
@@ -96,6 +100,9 @@ func (m *Manager) removeLeftoverSandboxes() error {
 		return fmt.Errorf("network: %w", err)
 	}
 	for _, e := range entries {
+		if m.kept(e.Name()) {
+			continue
+		}
 		m.log.Info("removing a network namespace left by a previous gantryd", "container", e.Name())
 		if err := removeNetNS(filepath.Join(m.cfg.RunDir, e.Name())); err != nil {
 			return fmt.Errorf("network: %w", err)
@@ -171,16 +178,87 @@ func (m *Manager) withPredefined(recs []*record) ([]*record, error) {
 	return append(predefined, recs...), nil
 }
 
+// kept reports whether the container's networking is adopted (Config.Keep).
+func (m *Manager) kept(containerID string) bool {
+	return m.cfg.Keep != nil && m.cfg.Keep(containerID)
+}
+
+// keptOnly drops from a loaded record the addresses and endpoints of the
+// containers not adopted, and returns the host veths of the others.
+func (m *Manager) keptOnly(rec *record) map[string]bool {
+	links := map[string]bool{}
+	for id := range rec.Allocations {
+		if ep, ok := rec.Endpoints[id]; ok && m.kept(id) {
+			links[ep.HostLink] = true
+			continue
+		}
+		delete(rec.Allocations, id)
+	}
+	for id := range rec.Endpoints {
+		if _, ok := rec.Allocations[id]; !ok {
+			delete(rec.Endpoints, id)
+		}
+	}
+	return links
+}
+
+// adoptEndpoints takes back the sandboxes and endpoints the records kept:
+// their namespaces are opened, their host ports held again, and the rules
+// of their ports returned for the chains. An endpoint that cannot be taken
+// back is dropped with a warning (its container keeps running unreachable
+// from published ports).
+func (m *Manager) adoptEndpoints() []rule {
+	var rules []rule
+	for _, n := range m.networks {
+		ids := slices.Sorted(maps.Keys(n.rec.Endpoints))
+		for _, id := range ids {
+			saved := n.rec.Endpoints[id]
+			s := m.sandboxes[id]
+			if s == nil {
+				ns, err := openNetNS(filepath.Join(m.cfg.RunDir, id))
+				if err != nil {
+					m.log.Warn("cannot adopt the network of a running container", "container", id, "error", err)
+					delete(n.rec.Allocations, id)
+					delete(n.rec.Endpoints, id)
+					continue
+				}
+				s = &sandbox{Sandbox: Sandbox{ContainerID: id, Path: filepath.Join(m.cfg.RunDir, id)}, ns: ns}
+				m.sandboxes[id] = s
+			}
+			ep := &endpoint{Endpoint: saved.Endpoint, net: n, defaultRoute: saved.DefaultRoute, link: link{hostName: saved.HostLink}}
+			if l, err := netlink.LinkByName(saved.HostLink); err == nil {
+				ep.link.hostIndex = l.Attrs().Index
+			}
+			ep.Ports = nil
+			for _, b := range saved.Ports {
+				h, err := m.holdPort(ep, b)
+				if err != nil {
+					m.log.Warn("cannot hold the published port of an adopted container again", "container", id, "port", b.HostPort, "error", err)
+					continue
+				}
+				ep.ports = append(ep.ports, h)
+				ep.Ports = append(ep.Ports, h.binding)
+				ep.rules = append(ep.rules, portRules(n.rec.Bridge, ep.IP, h.binding)...)
+			}
+			rules = append(rules, ep.rules...)
+			n.endpoints[id] = ep
+			s.endpoints = append(s.endpoints, ep)
+			slices.SortFunc(s.endpoints, func(a, b *endpoint) int { return strings.Compare(a.IfName, b.IfName) })
+		}
+	}
+	return rules
+}
+
 // bridgeUp makes the network's bridge match it; fresh (at New) also
-// removes the veths a previous gantryd left on it.
-func (n *netState) bridgeUp(fresh bool) error {
+// removes the veths a previous gantryd left on it, but those of keep.
+func (n *netState) bridgeUp(fresh bool, keep map[string]bool) error {
 	br, err := ensureBridge(&n.rec.Network)
 	if err != nil {
 		return fmt.Errorf("network %s: %w", n.rec.Name, err)
 	}
 	n.bridgeIndex = br.Index
 	if fresh {
-		if err := deleteStrayVeths(br); err != nil {
+		if err := deleteStrayVeths(br, keep); err != nil {
 			return fmt.Errorf("network %s: %w", n.rec.Name, err)
 		}
 	}
@@ -231,7 +309,7 @@ func (m *Manager) Create(ctx context.Context, opts CreateOptions) (*Network, err
 		Subnet: subnet, Gateway: gateway, Internal: opts.Internal,
 		Labels: opts.Labels, Options: opts.Options, Created: time.Now().UTC(),
 	}}, endpoints: map[string]*endpoint{}}
-	if err := n.bridgeUp(false); err != nil {
+	if err := n.bridgeUp(false, nil); err != nil {
 		deleteBridge(n.rec.Bridge)
 		return nil, err
 	}

@@ -98,6 +98,21 @@ func unshareNetNS(path string) (ns *netNS, err error, restored bool) {
 	return ns, nil, false
 }
 
+// openNetNS opens the namespace mounted at path (a sandbox a previous
+// gantryd made).
+func openNetNS(path string) (*netNS, error) {
+	fd, err := netns.GetFromPath(path)
+	if err != nil {
+		return nil, fmt.Errorf("open network namespace %s: %w", path, err)
+	}
+	h, err := netlink.NewHandleAt(fd)
+	if err != nil {
+		fd.Close()
+		return nil, fmt.Errorf("open network namespace %s: %w", path, err)
+	}
+	return &netNS{fd: fd, nl: h}, nil
+}
+
 // close releases the descriptors; the namespace lives on while mounted.
 func (ns *netNS) close() {
 	if ns.nl != nil {

@@ -25,6 +25,10 @@ type Config struct {
 	BridgeIP      string     // --bip: gateway address and prefix of the default bridge ("172.18.0.1/16"); "" picks a free private /16
 	DefaultBindIP netip.Addr // --default-bind-ip: host address of ports published without one; zero means all addresses
 	Log           *slog.Logger
+	// Keep names the containers a previous gantryd left running that are
+	// adopted: New keeps their namespaces, veths, addresses, ports and
+	// rules instead of removing them. Nil keeps none.
+	Keep func(containerID string) bool
 }
 
 // The predefined networks, as Docker names them.

@@ -143,6 +143,13 @@ func (m *Manager) Join(ctx context.Context, sb *Sandbox, network string, opts En
 		return nil, err
 	}
 	ep.link, ep.rules = l, rules
+	if ep.net.rec.Endpoints == nil {
+		ep.net.rec.Endpoints = map[string]savedEndpoint{}
+	}
+	ep.net.rec.Endpoints[ep.ContainerID] = savedEndpoint{Endpoint: ep.public(), HostLink: l.hostName, DefaultRoute: ep.defaultRoute}
+	if err := m.save(false); err != nil {
+		m.log.Warn("save network state", "error", err)
+	}
 	out := ep.public()
 	return &out, nil
 }
@@ -261,6 +268,7 @@ func (m *Manager) connect(s *sandbox, ep *endpoint) (link, []rule, error) {
 func (m *Manager) forget(s *sandbox, ep *endpoint) {
 	delete(ep.net.endpoints, ep.ContainerID)
 	delete(ep.net.rec.Allocations, ep.ContainerID)
+	delete(ep.net.rec.Endpoints, ep.ContainerID)
 	s.endpoints = slices.DeleteFunc(s.endpoints, func(e *endpoint) bool { return e == ep })
 }
 

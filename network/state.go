@@ -22,7 +22,16 @@ const stateFile = "networks.json"
 // which address.
 type record struct {
 	Network
-	Allocations map[string]netip.Addr `json:",omitempty"` // container ID -> address
+	Allocations map[string]netip.Addr    `json:",omitempty"` // container ID -> address
+	Endpoints   map[string]savedEndpoint `json:",omitempty"` // container ID -> its endpoint, to adopt it
+}
+
+// savedEndpoint is an endpoint as stored, with what a new gantryd needs to
+// adopt it: the host end of its veth and whether it holds the default route.
+type savedEndpoint struct {
+	Endpoint
+	HostLink     string
+	DefaultRoute bool
 }
 
 type stateDoc struct {
@@ -45,8 +54,8 @@ func loadState(root string) ([]*record, error) {
 }
 
 // saveState writes the records. durable asks for fsyncs: network
-// definitions need them; allocations alone do not, since New releases
-// every allocation anyway.
+// definitions need them; allocations and endpoints are written without
+// (after a crash of the machine no container runs to adopt).
 func saveState(root string, recs []*record, durable bool) error {
 	data, err := json.MarshalIndent(stateDoc{Networks: recs}, "", "\t")
 	if err != nil {

@@ -49,6 +49,19 @@ func TestExec(t *testing.T) {
 			t.Errorf("stdout %q, stderr %q", o, e)
 		}
 	})
+	t.Run("no stdin", func(t *testing.T) {
+		stdout := tempFile(t, "out")
+		p, err := r.Exec(ctx, id, execProcess(false, "sh", "-c", "cat; echo cat=$?"), Stdio{Stdout: stdout})
+		if err != nil {
+			t.Fatalf("Exec: %v", err)
+		}
+		if code, err := r.Wait(ctx, p.Pid); err != nil || code != 0 {
+			t.Errorf("Wait = %d, %v", code, err)
+		}
+		if got := readFile(t, stdout); got != "cat=0\n" {
+			t.Errorf("stdout = %q, want cat=0 (stdin is /dev/null)", got)
+		}
+	})
 	t.Run("stdin", func(t *testing.T) {
 		in, w, err := os.Pipe()
 		if err != nil {

@@ -158,7 +158,16 @@ func (r *Runc) launch(ctx context.Context, id string, sub []string, logPath, pid
 	// that forwards nothing until runc has succeeded.
 	var relay *stderrRelay
 	if !terminal {
-		cmd.Stdin, cmd.Stdout = stdio.Stdin, stdio.Stdout
+		// A nil *os.File in cmd.Stdin would be a non-nil io.Reader that
+		// os/exec turns into a closed fd 0: runc would then open its log
+		// file as fd 0 and hand it to the container. Left unset, os/exec
+		// gives /dev/null.
+		if stdio.Stdin != nil {
+			cmd.Stdin = stdio.Stdin
+		}
+		if stdio.Stdout != nil {
+			cmd.Stdout = stdio.Stdout
+		}
 		if stdio.Stderr != nil {
 			var w *os.File
 			var err error
@@ -175,7 +184,7 @@ func (r *Runc) launch(ctx context.Context, id string, sub []string, logPath, pid
 	if err == nil {
 		proc, err = started(ctx, pidPath, sock)
 	} else if msg := lastLogError(logPath); msg != "" {
-		err = startError(msg)
+		err = StartError(msg)
 	} else if ctx.Err() != nil {
 		err = fmt.Errorf("runc %s %s: %w", sub[0], id, ctx.Err())
 	} else {
@@ -189,9 +198,10 @@ func (r *Runc) launch(ctx context.Context, id string, sub []string, logPath, pid
 	return proc, nil
 }
 
-// startError turns runc's message about a failed start into an error carrying
-// exactly that message.
-func startError(msg string) error {
+// StartError turns runc's message about a failed start into an error
+// carrying exactly that message: an invalid-argument error when
+// StartExitCode maps it to 126 or 127 (the command cannot run).
+func StartError(msg string) error {
 	if code := StartExitCode(errors.New(msg)); code == 126 || code == 127 {
 		return errdefs.ErrInvalidArgument.WithMessage(msg)
 	}

@@ -265,6 +265,31 @@ func TestRunStdin(t *testing.T) {
 	}
 }
 
+// TestRunNoStdin: a process given no stdin reads /dev/null (EOF at once),
+// and what it writes to fd 0 goes nowhere: not into runc's log file.
+func TestRunNoStdin(t *testing.T) {
+	r := newTestRunc(t)
+	ctx := context.Background()
+	stdout := tempFile(t, "out")
+	bundle := testBundle(t, "nostdin", false, "sh", "-c", "cat; echo cat=$?; echo leaked >&0; echo write=$?")
+	p, err := r.Run(ctx, "nostdin", bundle, false, Stdio{Stdout: stdout})
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if code, err := r.Wait(ctx, p.Pid); err != nil || code != 0 {
+		t.Fatalf("Wait = %d, %v", code, err)
+	}
+	if err := r.Delete(ctx, "nostdin", false); err != nil {
+		t.Fatal(err)
+	}
+	if got := readFile(t, stdout); got != "cat=0\nwrite=0\n" {
+		t.Errorf("stdout = %q, want cat=0 and write=0 (stdin is /dev/null)", got)
+	}
+	if log, _ := os.ReadFile(filepath.Join(bundle, "runc.log")); strings.Contains(string(log), "leaked") {
+		t.Errorf("the container wrote into runc.log through fd 0: %q", log)
+	}
+}
+
 func TestRunFailure(t *testing.T) {
 	r := newTestRunc(t)
 	ctx := context.Background()

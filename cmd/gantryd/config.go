@@ -66,10 +66,9 @@ var flatKeys = map[string]bool{
 // fixedKeys are dockerd keys that Gantry has no flag for because it always
 // behaves one way: the file may state that value.
 var fixedKeys = map[string]any{
-	"live-restore": false, // containers are stopped with gantryd and not adopted at start
-	"ipv6":         false,
-	"iptables":     true,
-	"ip-masq":      true,
+	"ipv6":     false,
+	"iptables": true,
+	"ip-masq":  true,
 }
 
 // dockerdKeys are the keys of dockerd's daemon.json. Those Gantry has no

@@ -33,6 +33,7 @@ type options struct {
 	seccompProfile     string
 	noNewPrivileges    bool
 	usernsRemap        string
+	liveRestore        bool
 }
 
 // defaultConfigFile is where gantryd reads daemon.json unless
@@ -53,6 +54,7 @@ func newFlags() (*pflag.FlagSet, *options) {
 	f.StringVar(&o.dataRoot, "data-root", "/var/lib/gantry", "root directory of persistent state")
 	f.StringVar(&o.execRoot, "exec-root", "/run/gantry", "root directory of runtime state")
 	f.StringVar(&o.runtime, "runtime", "runc", "path of the OCI runtime binary")
+	f.BoolVar(&o.liveRestore, "live-restore", true, "keep containers running while gantryd is down (false: stop them on shutdown)")
 	f.StringVarP(&o.logLevel, "log-level", "l", "info", `log level: "debug", "info", "warn", "error"`)
 	f.BoolVarP(&o.debug, "debug", "D", false, "log at debug level, whatever --log-level says")
 	f.StringVar(&o.logFormat, "log-format", "text", `log format: "text" (key=value) or "json"`)
@@ -88,6 +90,7 @@ func (o *options) daemonConfig(log *slog.Logger) daemon.Config {
 		BridgeIP:       o.bip,
 		SeccompProfile: o.seccompProfile, NoNewPrivileges: o.noNewPrivileges,
 		UsernsRemap:     o.usernsRemap,
+		LiveRestore:     o.liveRestore,
 		RegistryMirrors: o.mirrors, InsecureRegistries: o.insecure, RegistryCertsDir: o.registryCertsDir,
 	}
 	if o.defaultBindIP != "" {

@@ -1,0 +1,111 @@
+package container
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func readLines(t *testing.T, l *Log, opts ReadOptions) []string {
+	t.Helper()
+	var out []string
+	for m := range l.Read(context.Background(), opts) {
+		out = append(out, string(m.Line))
+	}
+	return out
+}
+
+func numbered(from, to int) []string {
+	var out []string
+	for i := from; i < to; i++ {
+		out = append(out, fmt.Sprintf("line %d %s\n", i, padding))
+	}
+	return out
+}
+
+// padding makes entries long enough for the tail to cross its 64 KiB blocks.
+var padding = string(make([]byte, 0)) + fmt.Sprintf("%0200d", 0)
+
+// TestLogRotation: with a maximum size the log rotates as Docker's
+// json-file driver (<path>.1 the previous file, max-file files in all), and
+// reading gives every entry kept, oldest first; a tail reads from the end,
+// across files; a follower moves on to the new file after a rotation.
+func TestLogRotation(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "x-json.log")
+	l := OpenLog(path)
+	l.SetRotation(100<<10, 3)
+	all := numbered(0, 2000) // about 500 KiB of entries
+	for _, line := range all[:1000] {
+		l.Write("stdout", []byte(line), time.Now())
+	}
+	follow := l.Read(context.Background(), ReadOptions{Stdout: true, Tail: 0, Follow: make(chan State)})
+	followed := make(chan string, len(all))
+	go func() {
+		for m := range follow {
+			followed <- string(m.Line)
+		}
+	}()
+	for i, line := range all[1000:] {
+		l.Write("stdout", []byte(line), time.Now())
+		// At a pace the follower keeps up with: a file rotated out of
+		// max-file before it was read is lost, as with Docker.
+		for i%100 == 99 && len(followed) < i+1 {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	for i := 1; i <= 2; i++ {
+		if fi, err := os.Stat(path + "." + strconv.Itoa(i)); err != nil || fi.Size() > 100<<10 {
+			t.Errorf("rotated file %d: %v, %v", i, fi, err)
+		}
+	}
+	if _, err := os.Stat(path + ".3"); err == nil {
+		t.Errorf("%s.3 exists with max-file 3", path)
+	}
+	got := readLines(t, l, ReadOptions{Stdout: true, Tail: -1})
+	if len(got) == 0 || len(got) > len(all) || got[len(got)-1] != all[len(all)-1] {
+		t.Fatalf("read %d entries, last %q", len(got), got[len(got)-1:])
+	}
+	if diff := cmp.Diff(all[len(all)-len(got):], got); diff != "" {
+		t.Errorf("entries kept (-want +got)\n%s", diff)
+	}
+	for _, n := range []int{1, 5, 300, len(got)} {
+		if diff := cmp.Diff(all[len(all)-n:], readLines(t, l, ReadOptions{Stdout: true, Tail: n})); diff != "" {
+			t.Errorf("tail %d (-want +got)\n%s", n, diff)
+		}
+	}
+	if got := readLines(t, l, ReadOptions{Stderr: true, Tail: 3}); len(got) != 0 {
+		t.Errorf("tail 3 of stderr: %q, want nothing", got)
+	}
+	for i, want := range all[1000:] {
+		select {
+		case line := <-followed:
+			if line != want {
+				t.Fatalf("followed entry %d = %q, want %q", i, line, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("follow stopped after %d entries across rotations", i)
+		}
+	}
+}
+
+// TestLogMaxFileOne: with one file the log is cut when full.
+func TestLogMaxFileOne(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "x-json.log")
+	l := OpenLog(path)
+	l.SetRotation(10<<10, 1)
+	for _, line := range numbered(0, 200) {
+		l.Write("stdout", []byte(line), time.Now())
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Size() > 10<<10 {
+		t.Errorf("log file: %v, %v; want at most 10 KiB", fi, err)
+	}
+	if _, err := os.Stat(path + ".1"); err == nil {
+		t.Errorf("a rotated file exists with max-file 1")
+	}
+}

@@ -1,0 +1,65 @@
+package integration
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// TestLogRotation: --log-opt max-size and max-file rotate the json log as
+// Docker's driver does, logs reads across the files, --tail reads the
+// end; --log-driver none keeps nothing; unknown options are refused.
+func TestLogRotation(t *testing.T) {
+	e := newEnv(t)
+	n := name("rot")
+	id := e.mustDocker(t, "run", "-d", "--name", n, "--log-opt", "max-size=20k", "--log-opt", "max-file=3", "busybox", "seq", "1", "20000")
+	if got := e.mustDocker(t, "wait", n); got != "0" {
+		t.Fatalf("wait: %s", got)
+	}
+	logs := lines(e.mustDocker(t, "logs", n))
+	if len(logs) == 0 || logs[len(logs)-1] != "20000" || len(logs) > 60000/6 {
+		t.Errorf("logs gave %d lines ending %q, want the last ones kept by 3 files of 20k", len(logs), logs[len(logs)-1:])
+	}
+	for i, l := range logs {
+		if want := strconv.Itoa(20001 - len(logs) + i); l != want {
+			t.Errorf("line %d is %q, want %s", i, l, want)
+			break
+		}
+	}
+	if got := e.mustDocker(t, "logs", "--tail", "3", n); got != "19998\n19999\n20000" {
+		t.Errorf("logs --tail 3: %q", got)
+	}
+	if !e.External {
+		dir := filepath.Join(e.Root, "containers", id)
+		for _, f := range []string{id + "-json.log", id + "-json.log.1", id + "-json.log.2"} {
+			fi, err := os.Stat(filepath.Join(dir, f))
+			if err != nil || fi.Size() > 20<<10 {
+				t.Errorf("%s: %v, %v; want at most 20 KiB", f, fi, err)
+			}
+		}
+		if _, err := os.Stat(filepath.Join(dir, id+"-json.log.3")); err == nil {
+			t.Errorf("a fourth log file with max-file=3")
+		}
+	}
+
+	none := name("nolog")
+	if r := e.docker(t, "run", "--name", none, "--log-driver", "none", "busybox", "echo", "hi"); r.Code != 0 || r.Stdout != "hi\n" {
+		t.Errorf("run --log-driver none:\n%s", r)
+	}
+	if r := e.docker(t, "logs", none); r.Code == 0 || !strings.Contains(r.Stderr, "does not support reading") {
+		t.Errorf("logs of a container with --log-driver none:\n%s", r)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--log-opt", "nosuch=1"}, "unknown log opt 'nosuch' for json-file log driver"},
+		{[]string{"--log-driver", "nosuch"}, `error looking up logging plugin nosuch: plugin "nosuch" not found`},
+	} {
+		if r := e.docker(t, append(append([]string{"run", "--rm"}, tc.args...), "busybox", "true")...); r.Code == 0 || !strings.Contains(r.Stderr, tc.want) {
+			t.Errorf("run %s:\n%s\nwant an error with %q", strings.Join(tc.args, " "), r, tc.want)
+		}
+	}
+}

@@ -1,0 +1,207 @@
+package monitor
+
+import (
+	"bufio"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/gantry/gantry/internal/atomicfile"
+)
+
+// Config is what a monitor is started with (sent as JSON on its stdin).
+type Config struct {
+	ID         string // the container's ID, runc's container ID
+	Bundle     string // the OCI bundle: config.json, rootfs
+	RuncBinary string // "" is runc from $PATH
+	RuncRoot   string // runc's --root
+	Dir        string // the monitor's directory: socket, exit file, pid file
+	LogPath    string // the json-file log the output goes to; "" logs nothing
+	// LogMaxSize rotates the log past that many bytes, keeping LogMaxFiles
+	// files in all (as Docker's json-file max-size and max-file).
+	LogMaxSize  int64
+	LogMaxFiles int
+	Terminal    bool // the container has a pty
+	OpenStdin   bool // the container keeps a stdin for attached clients
+	// ConsoleHeight and ConsoleWidth size the pty at start (0: the default).
+	ConsoleHeight, ConsoleWidth uint16
+}
+
+// Exit is how a container ended, as its monitor recorded it.
+type Exit struct {
+	Code int       `json:"code"`
+	Time time.Time `json:"time"`
+}
+
+// State is what a live monitor reports about itself.
+type State struct {
+	Pid        int  `json:"pid"`        // the container's init, 0 before start
+	MonitorPid int  `json:"monitorPid"` // the monitor process
+	Exited     bool `json:"exited"`
+}
+
+// The files of a monitor's directory.
+const (
+	sockName      = "sock"
+	exitName      = "exit.json"
+	pidName       = "monitor.pid"
+	monLogName    = "monitor.log"
+	readyLine     = "ready\n"
+	maxFrame      = 1 << 20
+	maxRequest    = 64 << 10
+	streamOut     = 1
+	streamErr     = 2
+	opAttach      = "attach"
+	opStart       = "start"
+	opWait        = "wait"
+	opResize      = "resize"
+	opState       = "state"
+	opExec        = "exec"
+	opExecWait    = "exec-wait"
+	streamExit    = 3 // the last frame of an exec: its ExecExit as JSON
+	errExited     = "the container has exited"
+	errNotStart   = "the container has not started"
+	errNotRunning = "the container is not running"
+)
+
+// request is the first line a client sends on a connection.
+type request struct {
+	Op string `json:"op"`
+	// attach: whether the client sends stdin, and whether the end of what
+	// it sends (or of the connection) closes the container's stdin, as the
+	// end of an attached client's input does with StdinOnce.
+	Stdin      bool `json:"stdin,omitempty"`
+	CloseStdin bool `json:"closeStdin,omitempty"`
+	// resize (of the exec ExecID when set)
+	Height uint16 `json:"height,omitempty"`
+	Width  uint16 `json:"width,omitempty"`
+	// exec: the process, and which of its outputs the client reads
+	ExecID  string          `json:"execID,omitempty"`
+	Process json.RawMessage `json:"process,omitempty"`
+	Stdout  bool            `json:"stdout,omitempty"`
+	Stderr  bool            `json:"stderr,omitempty"`
+	// exec: the client's own record of the exec, kept in the exec's file
+	// for the next gantryd
+	Record json.RawMessage `json:"record,omitempty"`
+}
+
+// ExecRecord is what the monitor keeps of an exec in exec-<id>.json, so
+// that a new gantryd knows the execs that ran on.
+type ExecRecord struct {
+	ID       string          `json:"id"`
+	Pid      int             `json:"pid"`
+	Running  bool            `json:"running"`
+	ExitCode int             `json:"exitCode"`
+	Client   json.RawMessage `json:"client,omitempty"` // the starter's record (its exec config)
+}
+
+// ExecExit is the end of an exec.
+type ExecExit struct {
+	Code int `json:"code"`
+}
+
+// reply is the monitor's answer line.
+type reply struct {
+	Error string `json:"error,omitempty"`
+	Pid   int    `json:"pid,omitempty"`
+	Exit  *Exit  `json:"exit,omitempty"`
+	State *State `json:"state,omitempty"`
+}
+
+// SocketPath is the attach and control socket of the monitor in dir.
+func SocketPath(dir string) string { return filepath.Join(dir, sockName) }
+
+// ReadExit returns the exit the monitor in dir recorded; ok is false when
+// there is none (the container runs, or the monitor died before writing it).
+func ReadExit(dir string) (e Exit, ok bool) {
+	data, err := os.ReadFile(filepath.Join(dir, exitName))
+	if err != nil {
+		return Exit{}, false
+	}
+	if json.Unmarshal(data, &e) != nil {
+		return Exit{}, false
+	}
+	return e, true
+}
+
+// ReadPid returns the pid of the monitor process of dir, 0 if unknown.
+func ReadPid(dir string) int {
+	data, err := os.ReadFile(filepath.Join(dir, pidName))
+	if err != nil {
+		return 0
+	}
+	var pid int
+	fmt.Sscan(string(data), &pid)
+	return pid
+}
+
+// ReadExecs returns the records of the execs of the monitor in dir.
+func ReadExecs(dir string) []ExecRecord {
+	paths, _ := filepath.Glob(filepath.Join(dir, "exec-*.json"))
+	var out []ExecRecord
+	for _, p := range paths {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		var r ExecRecord
+		if json.Unmarshal(data, &r) == nil && r.ID != "" {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func writeExecRecord(dir string, r ExecRecord) error {
+	data, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	return atomicfile.Replace(filepath.Join(dir, "exec-"+r.ID+".json"), data, 0o600)
+}
+
+func writeExit(dir string, e Exit) error {
+	data, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	return atomicfile.Write(filepath.Join(dir, exitName), data, 0o600)
+}
+
+// writeFrame writes one chunk of output: the stream (1 stdout, 2 stderr),
+// its length (4 bytes, big endian), the bytes.
+func writeFrame(w io.Writer, stream byte, p []byte) error {
+	var hdr [5]byte
+	hdr[0] = stream
+	binary.BigEndian.PutUint32(hdr[1:], uint32(len(p)))
+	if _, err := w.Write(hdr[:]); err != nil {
+		return err
+	}
+	_, err := w.Write(p)
+	return err
+}
+
+// readFrame reads what writeFrame wrote; io.EOF at a clean end.
+func readFrame(r *bufio.Reader) (stream byte, p []byte, err error) {
+	var hdr [5]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			err = io.EOF
+		}
+		return 0, nil, err
+	}
+	n := binary.BigEndian.Uint32(hdr[1:])
+	if n > maxFrame {
+		return 0, nil, fmt.Errorf("monitor frame of %d bytes", n)
+	}
+	p = make([]byte, n)
+	if _, err := io.ReadFull(r, p); err != nil {
+		return 0, nil, err
+	}
+	return hdr[0], p, nil
+}
