@@ -93,6 +93,13 @@ type Endpoint struct {
 	Ports       []PortBinding // as bound: every HostPort set
 }
 
+// DNSConfig is where a container's embedded DNS server (on user-defined
+// networks) forwards the questions it cannot answer.
+type DNSConfig struct {
+	Servers  []netip.Addr // upstream nameservers, port 53, tried in order
+	NdotsSet bool         // the container set ndots: a single-label name that is no peer's is not forwarded
+}
+
 // Sandbox is a container's network namespace.
 type Sandbox struct {
 	ContainerID string
