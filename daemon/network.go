@@ -24,14 +24,10 @@ import (
 )
 
 // netState is what the daemon knows of running containers' networking:
-// their sandboxes, for connect and disconnect, and their /etc/hosts files,
-// kept up to date as peers come and go.
+// their sandboxes, for connect and disconnect.
 type netState struct {
-	// mu guards the maps, and is held across a whole hosts refresh (the
-	// network Manager's lock is taken under it, never the other way).
 	mu        sync.Mutex
 	sandboxes map[string]*gnetwork.Sandbox // by container ID
-	hosts     map[string]hostsFile         // by container ID
 }
 
 // networkName is the network a network mode puts the container on first:
@@ -326,6 +322,9 @@ func (d *Daemon) setupNetwork(ctx context.Context, c *gcontainer.Container) (net
 	if err != nil {
 		return "", nil, nil, fmt.Errorf("create network namespace: %w", err)
 	}
+	if err := d.networks.SetDNS(c.ID, dnsConfig(c)); err != nil {
+		return "", nil, nil, err
+	}
 	d.net.mu.Lock()
 	if d.net.sandboxes == nil {
 		d.net.sandboxes = map[string]*gnetwork.Sandbox{}
@@ -353,11 +352,6 @@ func (d *Daemon) setupNetwork(ctx context.Context, c *gcontainer.Container) (net
 	if err := writeEtcFiles(c, joined, extra); err != nil {
 		return "", nil, nil, err
 	}
-	var primaryID string
-	if len(joined) > 0 {
-		primaryID = joined[0].NetworkID
-	}
-	d.registerHosts(c, extra, primaryID)
 	return sb.Path, c, linkEnv, nil
 }
 
@@ -443,8 +437,8 @@ func (d *Daemon) sharedNetNS(c *gcontainer.Container) (string, *gcontainer.Conta
 }
 
 // releaseNetwork undoes setupNetwork: the container leaves its networks
-// (its published ports go), its sandbox is removed and its peers' hosts
-// files no longer name it. It is safe to call for a container that has no
+// (its published ports go, its peers' DNS servers no longer name it) and
+// its sandbox is removed with its DNS server. It is safe to call for a container that has no
 // network. The caller holds c.Lock.
 func (d *Daemon) releaseNetwork(ctx context.Context, c *gcontainer.Container) {
 	if !sandboxed(c.HostConfig.NetworkMode) {
@@ -452,17 +446,12 @@ func (d *Daemon) releaseNetwork(ctx context.Context, c *gcontainer.Container) {
 	}
 	d.net.mu.Lock()
 	delete(d.net.sandboxes, c.ID)
-	delete(d.net.hosts, c.ID)
 	d.net.mu.Unlock()
 	if err := d.networks.DeleteSandbox(ctx, c.ID); err != nil {
 		d.log.Warn("delete network sandbox", "container", c.ID, "error", err)
 	}
-	for name, es := range c.Networks {
-		joined := es.EndpointID != ""
+	for _, es := range c.Networks {
 		forgetEndpoint(es)
-		if joined && isUserNetwork(name) {
-			d.refreshHosts(name)
-		}
 	}
 	c.Ports = nil
 }
@@ -479,13 +468,13 @@ const etcFileMode = 0o644
 
 // writeEtcFiles writes the container's /etc/hostname, /etc/hosts and
 // /etc/resolv.conf, bind-mounted by the runtime spec. eps are the
-// endpoints the container joined (none in host and none modes); extra
+// endpoints the container joined (none in host and none modes; on a
+// user-defined network, resolv.conf names the embedded DNS server); extra
 // are the lines of extraHosts, also added to the host's hosts file in
 // host mode.
 func writeEtcFiles(c *gcontainer.Container, eps []gnetwork.Endpoint, extra []string) error {
 	hostname := c.Config.Hostname
 	var hosts, resolv []byte
-	hostResolv, resolved := readHostResolvConf(hostResolvConfPath, resolvedConfPath)
 	if c.HostConfig.NetworkMode.IsHost() {
 		hosts, _ = os.ReadFile("/etc/hosts")
 		if len(hosts) > 0 && !bytes.HasSuffix(hosts, []byte("\n")) {
@@ -494,14 +483,13 @@ func writeEtcFiles(c *gcontainer.Container, eps []gnetwork.Endpoint, extra []str
 		for _, l := range extra {
 			hosts = append(hosts, l+"\n"...)
 		}
-		resolv = hostResolv
+		resolv, _ = readHostResolvConf(hostResolvConfPath, resolvedConfPath)
 	} else {
-		hosts = hostsContent(hostname, extra, eps, nil)
-		var dns []string
-		for _, a := range c.HostConfig.DNS {
-			dns = append(dns, a.String())
+		hosts = hostsContent(hostname, extra, eps)
+		resolv = plainResolvConf(c)
+		if onUserNetwork(eps) {
+			resolv, _ = embeddedResolvConf(resolv)
 		}
-		resolv = resolvConf(hostResolv, resolved, dns, c.HostConfig.DNSSearch, c.HostConfig.DNSOptions)
 	}
 	for name, data := range map[string][]byte{
 		"hostname":    []byte(hostname + "\n"),

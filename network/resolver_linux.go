@@ -135,7 +135,7 @@ func (ns *netNS) dial(ctx context.Context, network string, server netip.AddrPort
 	var conn net.Conn
 	err := ns.do(func() error {
 		var err error
-		conn, err = (&net.Dialer{}).DialContext(ctx, network+"4", server.String())
+		conn, err = (&net.Dialer{}).DialContext(ctx, network, server.String())
 		return err
 	})
 	return conn, err
