@@ -1,7 +1,7 @@
 GO ?= go
 BIN := bin
 
-.PHONY: build test bench bench-build bench-network bench-registry bench-save bench-security clean
+.PHONY: build test bench bench-build bench-network bench-registry bench-save bench-security bench-dns clean
 
 build:
 	$(GO) build -o $(BIN)/gantryd ./cmd/gantryd
@@ -34,3 +34,6 @@ bench-registry: build
 
 bench-security: build
 	bench/security.sh
+
+bench-dns: build
+	bench/dns.sh

@@ -106,7 +106,8 @@ func Serve(udp net.PacketConn, tcp net.Listener, names Names, dial Dialer, cfg C
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	decorate := func(inner dns.Reader) dns.Reader { return &limitReader{Reader: inner, limit: r.limit} }
 	r.servers = []*dns.Server{
-		{PacketConn: udp, Net: "udp", Handler: r, DecorateReader: decorate, UDPSize: dns.DefaultMsgSize},
+		// An idle UDP server wakes at each read timeout: rarely, then.
+		{PacketConn: udp, Net: "udp", Handler: r, DecorateReader: decorate, UDPSize: dns.DefaultMsgSize, ReadTimeout: time.Hour},
 		{Listener: netutil.LimitListener(tcp, maxTCPConns), Net: "tcp", Handler: r, DecorateReader: decorate},
 	}
 	started := make(chan struct{}, 2*len(r.servers))

@@ -115,16 +115,19 @@ func latency(count int, name string) {
 	fmt.Printf("ok=%d failed=%d median_us=%d p90_us=%d\n", len(rtts), failed, median.Microseconds(), p90.Microseconds())
 }
 
-// rate asks qps questions a second for d, each on its tick, and counts
-// the answers.
+// rate asks qps questions a second for d, one at a time, the i-th at
+// start + i/qps (at once when behind), and counts the answers.
 func rate(qps int, d time.Duration, name string) {
 	c := &dns.Client{Timeout: time.Second}
-	tick := time.NewTicker(time.Second / time.Duration(qps))
-	defer tick.Stop()
 	ok, failed := 0, 0
 	start := time.Now()
-	for end := start.Add(d); time.Now().Before(end); {
-		<-tick.C
+	interval := time.Second / time.Duration(qps)
+	for i := 0; ; i++ {
+		next := start.Add(time.Duration(i) * interval)
+		if next.Sub(start) >= d {
+			break
+		}
+		time.Sleep(time.Until(next))
 		if _, err := ask(c, name); err != nil {
 			failed++
 		} else {
