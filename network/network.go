@@ -3,8 +3,9 @@
 // container in a network namespace of its own joined to them by veth pairs,
 // addresses from a per-network allocator whose state is kept on disk, NAT
 // (MASQUERADE) to the outside, published ports (iptables DNAT, reachable from
-// other hosts and from the host itself on 127.0.0.1), and isolation between
-// networks.
+// other hosts and from the host itself on 127.0.0.1), isolation between
+// networks, and on user-defined networks an embedded DNS server per
+// container (package network/dns) that names its peers.
 //
 // One gantryd owns the network stack of the network namespace it runs in: its
 // bridges, its iptables chains (GANTRY*) and the namespaces under RunDir.

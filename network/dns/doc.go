@@ -15,9 +15,11 @@
 //   - A message that does not parse never reaches the Handler, and is not
 //     answered (MsgInvalidFunc): a stream of garbage gets no replies to
 //     amplify.
-//   - Every message goes through the Reader returned by DecorateReader
+//   - Every message is read through the Reader returned by
+//     DecorateReader, one at a time per UDP socket and per TCP connection,
 //     before a goroutine is started for it: the per-container rate limit
-//     (limitReader) drops a flood there, at the cost of a read.
+//     (limitReader) paces the reads there, and a flood stays in the
+//     kernel's socket buffer.
 //   - The Handler's reply is written as given: Msg.Truncate is called here
 //     to fit the client's UDP size, and the ID of a forwarded answer is the
 //     client's own (the query is sent upstream unchanged).

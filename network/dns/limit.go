@@ -1,7 +1,6 @@
 package dns
 
 import (
-	"errors"
 	"net"
 	"sync"
 	"time"
@@ -15,7 +14,7 @@ type tokenBucket struct {
 	now         func() time.Time
 
 	mu     sync.Mutex
-	tokens float64
+	tokens float64 // below zero: owed to the takers waiting
 	last   time.Time
 }
 
@@ -23,44 +22,37 @@ func newTokenBucket(rate, burst float64, now func() time.Time) *tokenBucket {
 	return &tokenBucket{rate: rate, burst: burst, now: now, tokens: burst, last: now()}
 }
 
-// allow takes a token if there is one.
-func (b *tokenBucket) allow() bool {
+// take takes a token and returns how long to wait before using it: zero
+// if there was one, else until it will have been earned.
+func (b *tokenBucket) take() time.Duration {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	t := b.now()
 	b.tokens = min(b.burst, b.tokens+t.Sub(b.last).Seconds()*b.rate)
 	b.last = t
-	if b.tokens < 1 {
-		return false
-	}
 	b.tokens--
-	return true
+	if b.tokens >= 0 {
+		return 0
+	}
+	return time.Duration(-b.tokens / b.rate * float64(time.Second))
 }
 
-// errRateLimited ends a TCP connection whose client asks too fast.
-var errRateLimited = errors.New("dns: too many questions")
-
-// limitReader is the servers' Reader, rate limited: a UDP message over the
-// limit is dropped and the next one read (the client sees a lost packet
-// and retries later); a TCP connection over the limit is closed.
+// limitReader is the servers' Reader, rate limited: once the burst is
+// spent, each message is read only when its token is earned. A flood is
+// left in the socket's receive buffer, where the kernel drops what does
+// not fit: it costs gantryd no more than the rate, and other containers'
+// servers nothing.
 type limitReader struct {
 	dns.Reader
 	limit *tokenBucket
 }
 
 func (l *limitReader) ReadUDP(conn *net.UDPConn, timeout time.Duration) ([]byte, *dns.SessionUDP, error) {
-	for {
-		m, s, err := l.Reader.ReadUDP(conn, timeout)
-		if err != nil || l.limit.allow() {
-			return m, s, err
-		}
-	}
+	time.Sleep(l.limit.take())
+	return l.Reader.ReadUDP(conn, timeout)
 }
 
 func (l *limitReader) ReadTCP(conn net.Conn, timeout time.Duration) ([]byte, error) {
-	m, err := l.Reader.ReadTCP(conn, timeout)
-	if err == nil && !l.limit.allow() {
-		return nil, errRateLimited
-	}
-	return m, err
+	time.Sleep(l.limit.take())
+	return l.Reader.ReadTCP(conn, timeout)
 }

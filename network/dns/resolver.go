@@ -21,9 +21,9 @@ var Address = netip.MustParseAddr("127.0.0.11")
 
 // Limits of one Resolver, that is of one container.
 const (
-	// QueryRate and QueryBurst bound the questions a container may ask
-	// (a token bucket); those above it are dropped unread, so a flood
-	// costs gantryd a read each and other containers nothing.
+	// QueryRate and QueryBurst bound the questions a container's server
+	// reads (a token bucket; see limitReader): a flood waits in the
+	// socket's buffer, and costs gantryd no more than this rate.
 	QueryRate  = 2000 // per second
 	QueryBurst = 500
 	// maxForwards bounds the questions being forwarded at once (as
@@ -93,7 +93,7 @@ type Resolver struct {
 // inside the container's namespace; the Resolver owns them from now on,
 // closed after an error too). Questions are answered from names, and the
 // others forwarded through dial to cfg's upstreams.
-func Serve(udp net.PacketConn, tcp net.Listener, names Names, dial Dialer, cfg Config, log *slog.Logger) *Resolver {
+func Serve(udp *net.UDPConn, tcp net.Listener, names Names, dial Dialer, cfg Config, log *slog.Logger) *Resolver {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -232,7 +232,7 @@ func (r *Resolver) forward(q *dns.Msg, network string) *dns.Msg {
 	case r.fwd <- struct{}{}:
 		defer func() { <-r.fwd }()
 	default:
-		r.log.Warn("dns: too many questions being forwarded; answering SERVFAIL", "limit", maxForwards)
+		r.log.Debug("dns: too many questions being forwarded; answering SERVFAIL", "limit", maxForwards)
 		return fail
 	}
 	if network != "tcp" {

@@ -279,17 +279,18 @@ func TestResolverFlood(t *testing.T) {
 func TestTokenBucket(t *testing.T) {
 	now := time.Unix(0, 0)
 	b := newTokenBucket(10, 3, func() time.Time { return now })
-	var got []bool
+	var got []time.Duration
 	for range 4 {
-		got = append(got, b.allow())
+		got = append(got, b.take())
 	}
-	now = now.Add(250 * time.Millisecond) // 2.5 tokens
-	for range 3 {
-		got = append(got, b.allow())
+	now = now.Add(350 * time.Millisecond) // 3.5 tokens, one owed
+	for range 4 {
+		got = append(got, b.take())
 	}
-	want := []bool{true, true, true, false, true, true, false}
+	ms := time.Millisecond
+	want := []time.Duration{0, 0, 0, 100 * ms, 0, 0, 50 * ms, 150 * ms}
 	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("allow (-want +got):\n%s", diff)
+		t.Errorf("waits (-want +got):\n%s", diff)
 	}
 }
 

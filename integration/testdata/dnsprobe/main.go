@@ -2,7 +2,7 @@
 // from inside the container, for the tests and bench/dns.sh:
 //
 //	dnsprobe flood SECONDS NAME      as fast as it can send, without waiting
-//	dnsprobe latency COUNT NAME      one at a time; the median round trip
+//	dnsprobe latency COUNT NAME      one a millisecond; the median round trip
 //	dnsprobe rate QPS SECONDS NAME   at a steady rate, one at a time each
 //
 // It prints one line of key=value pairs.
@@ -100,6 +100,7 @@ func latency(count int, name string) {
 	var rtts []time.Duration
 	failed := 0
 	for range count {
+		time.Sleep(time.Millisecond) // under the server's rate limit
 		d, err := ask(c, name)
 		if err != nil {
 			failed++
