@@ -10,6 +10,8 @@
 #             with the engines' order alternating (medians of the rounds)
 #   sustained `dnsprobe rate QPS SECONDS web`: QPS lookups a second for
 #             SECONDS; answered, failed, and the daemon's RSS before/after
+#   flood     the latency probe again, while another container floods
+#             its DNS server (as fast as it can send, for 10 s)
 #   cost      the daemon's threads and open descriptors with 0 and then
 #             CONTAINERS more containers on the network
 #
@@ -125,6 +127,20 @@ for e in "${engines[@]}"; do
 	echo "$(field "$out" ok) $(field "$out" failed) $(field "$out" achieved_qps) $rss0 $rss1" >"$work/$e.sustained"
 done
 
+log "flood: another container floods its DNS server for 10 s meanwhile"
+for e in "${engines[@]}"; do
+	export DOCKER_HOST=${host[$e]}
+	docker run -d --name flooder --network benchnet -v "$work/probe:/probe:ro" busybox sleep 100000 >/dev/null
+	docker exec flooder /probe/dnsprobe flood 10 web >"$work/$e.flooder" &
+	flood_pid=$!
+	sleep 1
+	out=$(docker exec client /probe/dnsprobe latency 3000 web)
+	wait "$flood_pid"
+	log "$e: $out; the flooder: $(cat "$work/$e.flooder")"
+	echo "$(field "$out" median_us) $(field "$out" p90_us) $(field "$out" failed)" >"$work/$e.flood"
+	docker rm -f flooder >/dev/null
+done
+
 log "cost: $CONTAINERS more containers on the network"
 for e in "${engines[@]}"; do
 	export DOCKER_HOST=${host[$e]}
@@ -150,13 +166,15 @@ for e in gantry docker; do
 	if [ -f "$work/$e.sustained" ]; then
 		read -r ok failed qps rss0 rss1 <"$work/$e.sustained"
 		read -r t0 t1 f0 f1 <"$work/$e.cost"
-		eval "s_$e=\"$ok/$failed @ $qps/s\" r_$e=\"$rss0->$rss1\" t_$e=$(per "$t0" "$t1") f_$e=$(per "$f0" "$f1")"
+		read -r fm fp ff <"$work/$e.flood"
+		eval "s_$e=\"$ok/$failed @ $qps/s\" r_$e=\"$rss0->$rss1\" t_$e=$(per "$t0" "$t1") f_$e=$(per "$f0" "$f1") l_$e=\"$fm/$fp/$ff\""
 	else
-		eval "s_$e=- r_$e=- t_$e=- f_$e=-"
+		eval "s_$e=- r_$e=- t_$e=- f_$e=- l_$e=-"
 	fi
 done
 printf '%-44s %14s %14s\n' "$QPS/s for ${SECS}s: answered/failed @ rate" "$s_gantry" "$s_docker"
 printf '%-44s %14s %14s\n' "daemon RSS before->after (KiB)" "$r_gantry" "$r_docker"
+printf '%-44s %14s %14s\n' "during a flood: median/p90 us/failed" "$l_gantry" "$l_docker"
 printf '%-44s %14s %14s\n' "daemon threads per container" "$t_gantry" "$t_docker"
 printf '%-44s %14s %14s\n' "daemon open descriptors per container" "$f_gantry" "$f_docker"
 echo "targets: median <= 1000 us; $QPS/s sustained with no failure and no RSS growth"
