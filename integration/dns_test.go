@@ -169,8 +169,8 @@ func TestEmbeddedDNS(t *testing.T) {
 	t.Run("other names are forwarded upstream", func(t *testing.T) {
 		needUpstream(t)
 		r := lookup("example.com")
-		if got := nslookupAddrs(r.Stdout); len(got) != 1 || got[0] != upstreamAddr {
-			t.Errorf("nslookup example.com: %v\n%s\nwant %s, from the upstream at %s", got, r, upstreamAddr, gw)
+		if got := nslookupAddrs(r.Stdout); len(got) != 1 || got[0] != upstreamAddr || !strings.Contains(r.Stdout, "127.0.0.11") {
+			t.Errorf("nslookup example.com: %v\n%s\nwant %s, from the upstream at %s through 127.0.0.11", got, r, upstreamAddr, gw)
 		}
 	})
 
