@@ -7,7 +7,7 @@ PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 
-.PHONY: build test bench bench-build bench-network bench-registry bench-save bench-security bench-deep bench-userns bench-restore clean install uninstall
+.PHONY: build test bench bench-build bench-network bench-registry bench-save bench-security bench-deep bench-userns bench-restore bench-dns clean install uninstall
 
 build:
 	$(GO) build -o $(BIN)/gantryd ./cmd/gantryd
@@ -70,3 +70,6 @@ bench-userns: build
 
 bench-restore: build
 	bench/restore.sh
+
+bench-dns: build
+	bench/dns.sh

@@ -78,7 +78,6 @@ type Daemon struct {
 	registry   *registry.Client
 	blobs      *image.BlobIndex // repositories blobs are in, gzip copies of zstd blobs
 	networks   *gnetwork.Manager
-	net        netState
 	execs      *container.Execs
 	confine    container.Confinement // default seccomp profile and no-new-privileges
 	idmap      user.IdentityMapping  // --userns-remap; empty without
@@ -366,12 +365,9 @@ func (d *Daemon) adopt(ctx context.Context, c *container.Container, cli *monitor
 	}
 	if sandboxed(c.HostConfig.NetworkMode) {
 		if _, err := d.networks.Sandbox(c.ID); err == nil {
-			extra, _, _ := d.extraHosts(c)
-			primary := ""
-			if name, err := d.networkName(c.HostConfig.NetworkMode); err == nil && c.Networks[name] != nil {
-				primary = c.Networks[name].NetworkID
+			if err := d.networks.AdoptResolver(c.ID, dnsConfig(c)); err != nil {
+				d.log.Warn("restart the embedded DNS server", "container", c.ID, "error", err)
 			}
-			d.registerHosts(c, extra, primary)
 		} else {
 			d.log.Warn("adopted container has no network sandbox", "container", c.ID, "error", err)
 		}

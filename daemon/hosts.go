@@ -14,79 +14,37 @@ import (
 	gnetwork "github.com/gantry/gantry/network"
 )
 
-// Name resolution on user-defined networks is a managed /etc/hosts: every
-// running member's hosts file lists its peers (address, container name,
-// aliases, short ID) and is rewritten whenever a container joins or leaves
-// one of its networks. There is no DNS server process to run, restart or
-// reach (it works in a static busybox with no resolver library, and with
-// --dns pointing elsewhere), and a change is visible at once. The file is
-// bind-mounted into the container, so it is rewritten in place: a new file
-// renamed over it would not be seen through the mount. The default bridge
-// does not resolve names, as in Docker.
+// A container's /etc/hosts is written at its start, as dockerd writes it:
+// localhost, the --add-host and --link lines, and its own address with its
+// hostname. Peers on user-defined networks find each other through the
+// embedded DNS server (see dns.go), not through this file. The default
+// bridge does not resolve names, as in Docker, but for links.
 
-// hostsFile is a running container's /etc/hosts on the host.
-type hostsFile struct {
-	path     string
-	hostname string
-	extra    []string // lines from --add-host and --link, see extraHosts
-	primary  string   // ID of the network joined first, whose address is the container's own line
+// ownHostsLine is the hosts line of one of the container's own addresses
+// (see network.HostsFile).
+func ownHostsLine(ip netip.Addr, hostname string) string {
+	return fmt.Sprintf("%s\t%s\n", ip, hostname)
 }
 
-// registerHosts starts keeping c's hosts file up to date, and tells the
-// members of c's user-defined networks about it.
-func (d *Daemon) registerHosts(c *gcontainer.Container, extra []string, primary string) {
-	d.net.mu.Lock()
-	if d.net.hosts == nil {
-		d.net.hosts = map[string]hostsFile{}
-	}
-	d.net.hosts[c.ID] = hostsFile{path: filePath(c, "hosts"), hostname: c.Config.Hostname, extra: extra, primary: primary}
-	d.net.mu.Unlock()
-	for name := range c.Networks {
-		if isUserNetwork(name) {
-			d.refreshHosts(name)
-		}
-	}
-}
-
-// refreshHosts rewrites the hosts file of every running member of the
-// network, and of the containers named by also (one that just left it).
-// Refreshes are serialised, each reading the endpoints and writing the
-// files under d.net.mu: one that read an older view cannot write after
-// one that read a newer.
-func (d *Daemon) refreshHosts(network string, also ...string) {
-	d.net.mu.Lock()
-	defer d.net.mu.Unlock()
-	members, err := d.networks.Endpoints(network)
+// updateOwnHosts adds (joined) or removes the own line of an address in a
+// running container's hosts file, after a network connect or disconnect.
+// The caller holds c.Lock.
+func (d *Daemon) updateOwnHosts(c *gcontainer.Container, ip netip.Addr, joined bool) {
+	path := filePath(c, "hosts")
+	cur, err := os.ReadFile(path)
 	if err != nil {
-		d.log.Warn("list network endpoints", "network", network, "error", err)
 		return
 	}
-	ids := also
-	for _, m := range members {
-		ids = append(ids, m.ContainerID)
+	line := ownHostsLine(ip, c.Config.Hostname)
+	var next string
+	if joined {
+		next = string(cur) + line
+	} else {
+		next = strings.Replace(string(cur), line, "", 1)
 	}
-	byContainer := d.endpointsByContainer()
-	for _, id := range ids {
-		hf, ok := d.net.hosts[id]
-		if !ok {
-			continue
-		}
-		own := primaryFirst(byContainer[id], hf.primary)
-		var peers []gnetwork.Endpoint
-		for _, ep := range own {
-			if !isUserNetwork(ep.NetworkName) {
-				continue
-			}
-			for _, p := range byContainer.onNetwork(ep.NetworkID) {
-				if p.ContainerID != id {
-					peers = append(peers, p)
-				}
-			}
-		}
-		// In place (O_TRUNC keeps the inode), since the file is bind-mounted.
-		if err := os.WriteFile(hf.path, gnetwork.HostsFile(hf.hostname, hf.extra, own, peers), etcFileMode); err != nil {
-			d.log.Warn("update hosts file", "container", id, "error", err)
-		}
+	// In place (O_TRUNC keeps the inode), since the file is bind-mounted.
+	if err := os.WriteFile(path, []byte(next), etcFileMode); err != nil {
+		d.log.Warn("update hosts file", "container", c.ID, "error", err)
 	}
 }
 
@@ -189,44 +147,4 @@ func (d *Daemon) extraHosts(c *gcontainer.Container) (lines, env []string, err e
 		}
 	}
 	return lines, env, nil
-}
-
-// primaryFirst orders a container's endpoints for its hosts file: the one
-// on the primary network (by ID) first, whatever order they were listed in.
-func primaryFirst(own []gnetwork.Endpoint, primary string) []gnetwork.Endpoint {
-	out := slices.Clone(own)
-	slices.SortStableFunc(out, func(a, b gnetwork.Endpoint) int {
-		return boolRank(a.NetworkID == primary) - boolRank(b.NetworkID == primary)
-	})
-	return out
-}
-
-// endpoints indexes every endpoint by container ID.
-type endpoints map[string][]gnetwork.Endpoint
-
-func (d *Daemon) endpointsByContainer() endpoints {
-	out := endpoints{}
-	for _, n := range d.networks.List() {
-		eps, err := d.networks.Endpoints(n.ID)
-		if err != nil {
-			continue // removed meanwhile
-		}
-		for _, ep := range eps {
-			out[ep.ContainerID] = append(out[ep.ContainerID], ep)
-		}
-	}
-	return out
-}
-
-// onNetwork is the endpoints on one network.
-func (e endpoints) onNetwork(networkID string) []gnetwork.Endpoint {
-	var out []gnetwork.Endpoint
-	for _, eps := range e {
-		for _, ep := range eps {
-			if ep.NetworkID == networkID {
-				out = append(out, ep)
-			}
-		}
-	}
-	return out
 }

@@ -1,10 +1,7 @@
 package daemon
 
 import (
-	"net/netip"
 	"testing"
-
-	gnetwork "github.com/gantry/gantry/network"
 )
 
 func TestParseExtraHost(t *testing.T) {
@@ -54,13 +51,5 @@ func TestParseLink(t *testing.T) {
 				t.Errorf("parseLink(%q) = %q, %q, %v; want %q, %q (error: %v)", tt.in, name, alias, err, tt.name, tt.alias, tt.bad)
 			}
 		})
-	}
-}
-
-func TestPrimaryFirst(t *testing.T) {
-	own := []gnetwork.Endpoint{{NetworkID: "b", IP: netip.MustParseAddr("10.2.0.2")}, {NetworkID: "a", IP: netip.MustParseAddr("10.1.0.2")}}
-	got := gnetwork.HostsFile("web1", nil, primaryFirst(own, "a"), nil)
-	if want := gnetwork.LocalhostEntries + "10.1.0.2\tweb1\n"; string(got) != want {
-		t.Errorf("hosts =\n%s\nwant the primary network's address:\n%s", got, want)
 	}
 }

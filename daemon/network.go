@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
@@ -22,16 +21,6 @@ import (
 	gcontainer "github.com/gantry/gantry/container"
 	gnetwork "github.com/gantry/gantry/network"
 )
-
-// netState is what the daemon knows of running containers' networking
-// besides their sandboxes, which network.Manager keeps: their /etc/hosts
-// files, kept up to date as peers come and go.
-type netState struct {
-	// mu guards the map, and is held across a whole hosts refresh (the
-	// network Manager's lock is taken under it, never the other way).
-	mu    sync.Mutex
-	hosts map[string]hostsFile // by container ID
-}
 
 // networkName is the network a network mode puts the container on first:
 // "bridge" for the default, the user network's name, "host" and "none";
@@ -325,6 +314,9 @@ func (d *Daemon) setupNetwork(ctx context.Context, c *gcontainer.Container) (net
 	if err != nil {
 		return "", nil, nil, fmt.Errorf("create network namespace: %w", err)
 	}
+	if err := d.networks.SetDNS(c.ID, dnsConfig(c)); err != nil {
+		return "", nil, nil, err
+	}
 	c.Ports = network.PortMap{}
 	for p := range c.Config.ExposedPorts {
 		c.Ports[p] = nil
@@ -346,11 +338,6 @@ func (d *Daemon) setupNetwork(ctx context.Context, c *gcontainer.Container) (net
 	if err := writeEtcFiles(c, joined, extra); err != nil {
 		return "", nil, nil, err
 	}
-	var primaryID string
-	if len(joined) > 0 {
-		primaryID = joined[0].NetworkID
-	}
-	d.registerHosts(c, extra, primaryID)
 	return sb.Path, c, linkEnv, nil
 }
 
@@ -436,25 +423,18 @@ func (d *Daemon) sharedNetNS(c *gcontainer.Container) (string, *gcontainer.Conta
 }
 
 // releaseNetwork undoes setupNetwork: the container leaves its networks
-// (its published ports go), its sandbox is removed and its peers' hosts
-// files no longer name it. It is safe to call for a container that has no
+// (its published ports go, its peers' DNS servers no longer name it) and
+// its sandbox is removed with its DNS server. It is safe to call for a container that has no
 // network. The caller holds c.Lock.
 func (d *Daemon) releaseNetwork(ctx context.Context, c *gcontainer.Container) {
 	if !sandboxed(c.HostConfig.NetworkMode) {
 		return
 	}
-	d.net.mu.Lock()
-	delete(d.net.hosts, c.ID)
-	d.net.mu.Unlock()
 	if err := d.networks.DeleteSandbox(ctx, c.ID); err != nil {
 		d.log.Warn("delete network sandbox", "container", c.ID, "error", err)
 	}
-	for name, es := range c.Networks {
-		joined := es.EndpointID != ""
+	for _, es := range c.Networks {
 		forgetEndpoint(es)
-		if joined && isUserNetwork(name) {
-			d.refreshHosts(name)
-		}
 	}
 	c.Ports = nil
 }
@@ -473,13 +453,13 @@ const etcFileMode = 0o644
 
 // writeEtcFiles writes the container's /etc/hostname, /etc/hosts and
 // /etc/resolv.conf, bind-mounted by the runtime spec. eps are the
-// endpoints the container joined (none in host and none modes); extra
+// endpoints the container joined (none in host and none modes; on a
+// user-defined network, resolv.conf names the embedded DNS server); extra
 // are the lines of extraHosts, also added to the host's hosts file in
 // host mode.
 func writeEtcFiles(c *gcontainer.Container, eps []gnetwork.Endpoint, extra []string) error {
 	hostname := c.Config.Hostname
 	var hosts, resolv []byte
-	hostResolv, resolved := gnetwork.HostResolvConf()
 	if c.HostConfig.NetworkMode.IsHost() {
 		hosts, _ = os.ReadFile("/etc/hosts")
 		if len(hosts) > 0 && !bytes.HasSuffix(hosts, []byte("\n")) {
@@ -488,14 +468,13 @@ func writeEtcFiles(c *gcontainer.Container, eps []gnetwork.Endpoint, extra []str
 		for _, l := range extra {
 			hosts = append(hosts, l+"\n"...)
 		}
-		resolv = hostResolv
+		resolv, _ = gnetwork.HostResolvConf()
 	} else {
-		hosts = gnetwork.HostsFile(hostname, extra, eps, nil)
-		var dns []string
-		for _, a := range c.HostConfig.DNS {
-			dns = append(dns, a.String())
+		hosts = gnetwork.HostsFile(hostname, extra, eps)
+		resolv = plainResolvConf(c)
+		if onUserNetwork(eps) {
+			resolv, _ = embeddedResolvConf(resolv)
 		}
-		resolv = gnetwork.ResolvConf(hostResolv, resolved, dns, c.HostConfig.DNSSearch, c.HostConfig.DNSOptions)
 	}
 	for name, data := range map[string][]byte{
 		"hostname":    []byte(hostname + "\n"),

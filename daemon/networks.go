@@ -196,11 +196,15 @@ func (d *Daemon) ConnectNetwork(ctx context.Context, name string, req network.Co
 	}
 	c.Networks[n.Name] = es
 	if sb := d.sandbox(c.ID); sb != nil {
-		if _, err := d.join(ctx, c, sb, n.Name, nil); err != nil {
+		ep, err := d.join(ctx, c, sb, n.Name, nil)
+		if err != nil {
 			delete(c.Networks, n.Name)
 			return err
 		}
-		d.refreshHosts(n.Name)
+		d.updateOwnHosts(c, ep.IP, true)
+		if isUserNetwork(n.Name) {
+			d.useEmbeddedDNS(c)
+		}
 	}
 	return d.containers.Save(c)
 }
@@ -227,6 +231,7 @@ func (d *Daemon) DisconnectNetwork(ctx context.Context, name string, req network
 		if err := d.networks.Leave(ctx, sb, n.Name); err != nil {
 			return err
 		}
+		d.updateOwnHosts(c, c.Networks[n.Name].IPAddress, false)
 		if primary, _ := d.networkName(c.HostConfig.NetworkMode); primary == n.Name {
 			for p := range c.Ports {
 				c.Ports[p] = nil // published through the endpoint that went
@@ -234,9 +239,5 @@ func (d *Daemon) DisconnectNetwork(ctx context.Context, name string, req network
 		}
 	}
 	delete(c.Networks, n.Name)
-	if err := d.containers.Save(c); err != nil {
-		return err
-	}
-	d.refreshHosts(n.Name, c.ID)
-	return nil
+	return d.containers.Save(c)
 }

@@ -200,7 +200,7 @@ func TestUserNetwork(t *testing.T) {
 		// Its own line keeps the address of the network it started on,
 		// though net1 was created first.
 		own := e.inspectField(t, c, "{{(index .NetworkSettings.Networks \""+net2+"\").IPAddress}}") + "\t" + e.inspectField(t, c, "{{.Config.Hostname}}") + "\n"
-		if hosts := e.mustDocker(t, "exec", c, "cat", "/etc/hosts"); !strings.Contains(hosts, own) {
+		if hosts := e.mustDocker(t, "exec", c, "cat", "/etc/hosts") + "\n"; !strings.Contains(hosts, own) {
 			t.Errorf("/etc/hosts after connect:\n%s\nwant its own line %q, on %s", hosts, own, net2)
 		}
 		r := e.docker(t, "network", "connect", net1, c)

@@ -142,6 +142,11 @@ func TestLiveRestore(t *testing.T) {
 	if r := e.docker(t, "run", "--rm", "--network", netName, "busybox", "ping", "-c", "1", "-W", "2", user); r.Code != 0 {
 		t.Errorf("ping of the adopted container by name on its user network:\n%s", r)
 	}
+	// And the adopted container's own DNS server answers again: its
+	// sockets went with the killed gantryd.
+	if r := e.docker(t, "exec", user, "nslookup", user); r.Code != 0 || !strings.Contains(r.Stdout, "Address") {
+		t.Errorf("nslookup in the adopted container of its own name:\n%s", r)
+	}
 
 	// attach: typed input reaches the adopted shell, and its output comes.
 	term := e.startTerminal(t, 24, 80, append(e.cliPath(t, "docker"), "attach", shell)...)

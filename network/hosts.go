@@ -9,34 +9,24 @@ import (
 )
 
 // A container's /etc/hosts and /etc/resolv.conf, rendered from its
-// endpoints and the host's resolver configuration. The daemon writes them
-// and keeps the hosts files of user-defined networks' members up to date.
+// endpoints and the host's resolver configuration. The daemon writes them.
 
 // LocalhostEntries open every container's hosts file, as Docker's; alone
 // they are the hosts file of a container without a network.
 const LocalhostEntries = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"
 
-// HostsFile is a container's /etc/hosts: localhost, the extra lines
-// (--add-host, --link), the container's own address (its first
-// endpoint's) with its hostname, then its peers (address, name, aliases,
-// short ID), each line once.
-func HostsFile(hostname string, extra []string, own []Endpoint, peers []Endpoint) []byte {
+// HostsFile is a container's /etc/hosts, as dockerd 20.10 writes it:
+// localhost, the extra lines (--add-host, --link), then a line per own
+// endpoint (in the order joined), its address with the hostname. Peers on
+// user-defined networks are named by the embedded DNS server, not here.
+func HostsFile(hostname string, extra []string, own []Endpoint) []byte {
 	var b bytes.Buffer
 	b.WriteString(LocalhostEntries)
 	for _, l := range extra {
 		b.WriteString(l + "\n")
 	}
-	if len(own) > 0 {
-		fmt.Fprintf(&b, "%s\t%s\n", own[0].IP, hostname)
-	}
-	seen := map[string]bool{}
-	for _, p := range peers {
-		names := append(append([]string{p.Name}, p.Aliases...), p.ContainerID[:min(12, len(p.ContainerID))])
-		line := fmt.Sprintf("%s\t%s\n", p.IP, strings.Join(names, " "))
-		if !seen[line] {
-			seen[line] = true
-			b.WriteString(line)
-		}
+	for _, ep := range own {
+		fmt.Fprintf(&b, "%s\t%s\n", ep.IP, hostname)
 	}
 	return b.Bytes()
 }

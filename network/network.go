@@ -3,8 +3,9 @@
 // container in a network namespace of its own joined to them by veth pairs,
 // addresses from a per-network allocator whose state is kept on disk, NAT
 // (MASQUERADE) to the outside, published ports (iptables DNAT, reachable from
-// other hosts and from the host itself on 127.0.0.1), and isolation between
-// networks.
+// other hosts and from the host itself on 127.0.0.1), isolation between
+// networks, and on user-defined networks an embedded DNS server per
+// container (package network/dns) that names its peers.
 //
 // One gantryd owns the network stack of the network namespace it runs in: its
 // bridges, its iptables chains (GANTRY*) and the namespaces under RunDir.
@@ -95,6 +96,13 @@ type Endpoint struct {
 	Prefix      int
 	Gateway     netip.Addr    // zero on internal networks
 	Ports       []PortBinding // as bound: every HostPort set
+}
+
+// DNSConfig is where a container's embedded DNS server (on user-defined
+// networks) forwards the questions it cannot answer.
+type DNSConfig struct {
+	Servers  []netip.Addr // upstream nameservers, port 53, tried in order
+	NdotsSet bool         // the container set ndots: a single-label name that is no peer's is not forwarded
 }
 
 // Sandbox is a container's network namespace.

@@ -12,6 +12,8 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/moby/sys/user"
+
+	"github.com/gantry/gantry/network/dns"
 )
 
 // userNSSuffix names the file of a sandbox's user namespace, beside its
@@ -22,7 +24,9 @@ const userNSSuffix = ".userns"
 type sandbox struct {
 	Sandbox
 	ns        *netNS
-	endpoints []*endpoint // in the order joined
+	endpoints []*endpoint   // in the order joined
+	dnsConfig DNSConfig     // guarded by Manager.mu
+	resolver  *dns.Resolver // started at the first join of a user-defined network
 }
 
 // endpoint is one attachment of a sandbox, with what undoes it.
@@ -126,14 +130,23 @@ func (m *Manager) sandbox(containerID string) (*sandbox, error) {
 // in the namespace, an address, the default route through the first network
 // joined, and the published ports. A host port already taken is a conflict
 // naming it; nothing of the endpoint is left after an error. Ports are not
-// published on internal networks (as Docker does). Calls concerning one
-// sandbox (Join, Leave, DeleteSandbox) must not overlap.
+// published on internal networks (as Docker does). The first join of a
+// user-defined network starts the sandbox's embedded DNS server (see
+// SetDNS), which serves until DeleteSandbox. Calls concerning one sandbox
+// (Join, Leave, DeleteSandbox) must not overlap.
 func (m *Manager) Join(ctx context.Context, sb *Sandbox, network string, opts EndpointOptions) (*Endpoint, error) {
 	s, ep, err := m.reserve(sb.ContainerID, network, opts)
 	if err != nil {
 		return nil, err
 	}
-	l, rules, err := m.connect(s, ep)
+	var l link
+	var rules []rule
+	if ep.net.resolvesNames() {
+		err = m.startResolver(s)
+	}
+	if err == nil {
+		l, rules, err = m.connect(s, ep)
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err != nil {
@@ -299,10 +312,11 @@ func (m *Manager) Leave(ctx context.Context, sb *Sandbox, network string) error 
 	return errors.Join(err, m.save(false))
 }
 
-// DeleteSandbox leaves every network and removes the namespace. Deleting a
-// sandbox that does not exist is not an error. Its addresses are released
-// once its veths are off their bridges; until the namespace is removed, a
-// new sandbox for the container is a conflict.
+// DeleteSandbox leaves every network, stops the DNS server (its sockets
+// closed, no question being answered once it returns) and removes the
+// namespace. Deleting a sandbox that does not exist is not an error. Its
+// addresses are released once its veths are off their bridges; until the
+// namespace is removed, a new sandbox for the container is a conflict.
 //
 // The veths are only detached from their bridges (well under a millisecond):
 // the kernel deletes them with the namespace, soon after. Deleting them here
@@ -338,6 +352,10 @@ func (m *Manager) DeleteSandbox(ctx context.Context, containerID string) error {
 	}
 	m.mu.Unlock()
 
+	if s.resolver != nil { // before ns.close: it dials through ns
+		errs = append(errs, s.resolver.Close())
+		s.resolver = nil
+	}
 	ns.close()
 	errs = append(errs, removeNetNS(s.Path))
 	if s.UserNSPath != "" {

@@ -1,0 +1,98 @@
+package daemon
+
+import (
+	"bytes"
+	"net/netip"
+	"os"
+	"slices"
+	"strings"
+
+	gcontainer "github.com/gantry/gantry/container"
+	gnetwork "github.com/gantry/gantry/network"
+	"github.com/gantry/gantry/network/dns"
+)
+
+// On a user-defined network a container asks the embedded DNS server of
+// its sandbox (package network/dns), as with dockerd: its resolv.conf
+// names 127.0.0.11, with the search domains and options it would have had
+// (and ndots:0 unless it has an ndots option), and the nameservers it would
+// have named (see network.ResolvConf: the host's but loopback ones,
+// systemd-resolved's, or --dns) are where the server forwards what is not
+// a peer's name.
+
+// dnsConfig is what c's embedded DNS server forwards to, should c join a
+// user-defined network.
+func dnsConfig(c *gcontainer.Container) gnetwork.DNSConfig {
+	_, cfg := embeddedResolvConf(plainResolvConf(c))
+	return cfg
+}
+
+// plainResolvConf is the resolv.conf of a container in a namespace of its
+// own that uses no embedded DNS server.
+func plainResolvConf(c *gcontainer.Container) []byte {
+	host, resolved := gnetwork.HostResolvConf()
+	var servers []string
+	for _, a := range c.HostConfig.DNS {
+		servers = append(servers, a.String())
+	}
+	return gnetwork.ResolvConf(host, resolved, servers, c.HostConfig.DNSSearch, c.HostConfig.DNSOptions)
+}
+
+// embeddedResolvConf turns a container's resolv.conf into the one of a
+// container using the embedded DNS server, as dockerd writes it (search,
+// nameserver, options; nothing else), and returns what the server
+// forwards to: the nameservers the file named.
+func embeddedResolvConf(conf []byte) ([]byte, gnetwork.DNSConfig) {
+	var cfg gnetwork.DNSConfig
+	var search, options []string
+	for line := range strings.Lines(string(conf)) {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		switch f[0] {
+		case "nameserver":
+			if a, err := netip.ParseAddr(f[1]); err == nil {
+				cfg.Servers = append(cfg.Servers, a)
+			}
+		case "search":
+			search = f[1:] // the last one counts, as for the C library
+		case "options":
+			options = append(options, f[1:]...)
+		}
+	}
+	cfg.NdotsSet = slices.ContainsFunc(options, func(o string) bool { return strings.HasPrefix(o, "ndots:") })
+	if !cfg.NdotsSet {
+		options = append(options, "ndots:0")
+	}
+	var b strings.Builder
+	if len(search) > 0 && !slices.Equal(search, []string{"."}) {
+		b.WriteString("search " + strings.Join(search, " ") + "\n")
+	}
+	b.WriteString("nameserver " + dns.Address.String() + "\n")
+	b.WriteString("options " + strings.Join(options, " ") + "\n")
+	return []byte(b.String()), cfg
+}
+
+// onUserNetwork reports whether one of the endpoints is on a user-defined
+// network.
+func onUserNetwork(eps []gnetwork.Endpoint) bool {
+	return slices.ContainsFunc(eps, func(ep gnetwork.Endpoint) bool { return isUserNetwork(ep.NetworkName) })
+}
+
+// useEmbeddedDNS points the resolv.conf of a running container that has
+// just joined a user-defined network at its DNS server, if it does not
+// already (it started on the default bridge), as dockerd does. The caller
+// holds c.Lock.
+func (d *Daemon) useEmbeddedDNS(c *gcontainer.Container) {
+	path := filePath(c, "resolv.conf")
+	cur, err := os.ReadFile(path)
+	if err != nil || bytes.Contains(cur, []byte("nameserver "+dns.Address.String()+"\n")) {
+		return
+	}
+	conf, _ := embeddedResolvConf(cur)
+	// In place (O_TRUNC keeps the inode), since the file is bind-mounted.
+	if err := os.WriteFile(path, conf, etcFileMode); err != nil {
+		d.log.Warn("update resolv.conf", "container", c.ID, "error", err)
+	}
+}
