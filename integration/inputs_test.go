@@ -1,0 +1,178 @@
+package integration
+
+import (
+	"archive/tar"
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Inputs that used to stall or bloat the daemon (issue 12).
+
+// TestBuildSpecialFiles builds, with the docker CLI's classic builder, a
+// context holding a FIFO and a character device: COPY copies them as what
+// they are (a FIFO, a device node), as Docker copies them inside a
+// directory. gantryd used to open the FIFO and wait for a writer forever,
+// and to read the device forever.
+func TestBuildSpecialFiles(t *testing.T) {
+	e := newEnv(t)
+	dir := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nCOPY f /f\nCOPY z /z\nCOPY d /d\n"})
+	for _, n := range []struct {
+		name string
+		mode uint32
+		dev  uint64
+	}{{"f", unix.S_IFIFO | 0o644, 0}, {"z", unix.S_IFCHR | 0o644, unix.Mkdev(1, 5)}, {"d/f", unix.S_IFIFO | 0o644, 0}, {"d/z", unix.S_IFCHR | 0o644, unix.Mkdev(1, 5)}} {
+		p := filepath.Join(dir, n.name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := unix.Mknod(p, n.mode, int(n.dev)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tag := name("special") + ":1"
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "docker", "build", "-t", tag, dir)
+	cmd.Env = append(e.clientEnv(), "DOCKER_BUILDKIT=0")
+	out, err := cmd.CombinedOutput()
+	if ctx.Err() != nil {
+		t.Fatalf("docker build did not end within 40 s:\n%s", out)
+	}
+	if err != nil {
+		t.Fatalf("docker build: %v\n%s", err, out)
+	}
+	ls := e.mustDocker(t, "run", "--rm", tag, "ls", "-ln", "/f", "/z", "/d/f", "/d/z")
+	var kinds []string
+	for _, l := range strings.Split(ls, "\n") {
+		f := strings.Fields(l)
+		if len(f) > 0 {
+			kinds = append(kinds, f[0][:1]+" "+f[len(f)-1])
+		}
+	}
+	if got := strings.Join(kinds, ", "); got != "p /d/f, c /d/z, p /f, c /z" {
+		t.Errorf("ls -ln says %q:\n%s", got, ls)
+	}
+}
+
+// TestBuildClientHangsUp sends builds on the raw API and hangs up once
+// their RUN step runs, some with a FIFO, some with a device in the context:
+// each step's process is killed, and no staged context, container or
+// thread blocked in openat2 stays behind.
+func TestBuildClientHangsUp(t *testing.T) {
+	e := newEnv(t)
+	if e.External {
+		t.Skip("counts the threads and staging directories of a gantryd the test started")
+	}
+	pid := e.d.cmd.Process.Pid
+	threadsBefore := threadCount(t, pid)
+	rnd := randHex(6)
+	const rounds = 6
+	for i := range rounds {
+		src := "f"
+		if i%2 == 1 {
+			src = "z"
+		}
+		marker := fmt.Sprintf("started-%s-%d", rnd, i)
+		body := specialContext(t, "FROM busybox\nCOPY "+src+" /x\nRUN echo "+marker+" && sleep 1000 && echo "+rnd+"\n")
+		conn, err := net.Dial("unix", strings.TrimPrefix(e.Host, "unix://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(conn, "POST /v1.41/build?rm=1 HTTP/1.1\r\nHost: d\r\nContent-Type: application/x-tar\r\nContent-Length: %d\r\n\r\n", len(body))
+		conn.Write(body)
+		conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+		var seen strings.Builder
+		sc := bufio.NewScanner(conn)
+		found := false
+		for sc.Scan() {
+			seen.WriteString(sc.Text() + "\n")
+			if strings.Contains(sc.Text(), marker+`\n`) {
+				found = true
+				break
+			}
+		}
+		conn.Close()
+		if !found {
+			t.Fatalf("round %d (COPY %s): the RUN step did not start within 30 s:\n%s", i, src, seen.String())
+		}
+	}
+	poll(t, 10*time.Second, "every RUN step's process is killed", func() (bool, string) {
+		p := processesWith("sleep 1000 && echo " + rnd)
+		return len(p) == 0, strings.Join(p, "\n")
+	})
+	poll(t, 10*time.Second, "no staged context, container or blocked thread is left", func() (bool, string) {
+		tmp, _ := os.ReadDir(filepath.Join(e.Root, "tmp"))
+		var names []string
+		for _, d := range tmp {
+			names = append(names, d.Name())
+		}
+		runc, _ := exec.Command("runc", "--root", filepath.Join(e.d.runDir, "x", "runc"), "list", "-q").Output()
+		blocked := threadsIn(pid, 437) // openat2
+		ok := len(names) == 0 && len(bytes.TrimSpace(runc)) == 0 && blocked == 0 && len(e.leftoverMounts()) == 0
+		return ok, fmt.Sprintf("in tmp %q, runc containers %q, %d threads in openat2, mounts %q", names, runc, blocked, e.leftoverMounts())
+	})
+	// Go keeps idle threads; a thread per request would be rounds more.
+	if after := threadCount(t, pid); after >= threadsBefore+rounds {
+		t.Errorf("gantryd has %d threads, %d before the %d builds", after, threadsBefore, rounds)
+	}
+}
+
+// specialContext is a build context tar holding dockerfile, a FIFO f and a
+// /dev/zero-like device z.
+func specialContext(t *testing.T, dockerfile string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, h := range []*tar.Header{
+		{Typeflag: tar.TypeReg, Name: "Dockerfile", Mode: 0o644, Size: int64(len(dockerfile))},
+		{Typeflag: tar.TypeFifo, Name: "f", Mode: 0o644},
+		{Typeflag: tar.TypeChar, Name: "z", Mode: 0o666, Devmajor: 1, Devminor: 5},
+	} {
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+		if h.Name == "Dockerfile" {
+			tw.Write([]byte(dockerfile))
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// threadCount is the number of threads of process pid.
+func threadCount(t *testing.T, pid int) int {
+	t.Helper()
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(tasks)
+}
+
+// threadsIn counts the threads of process pid blocked in system call nr.
+func threadsIn(pid, nr int) int {
+	n := 0
+	files, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/syscall", pid))
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		if first, _, _ := strings.Cut(string(b), " "); first == strconv.Itoa(nr) {
+			n++
+		}
+	}
+	return n
+}
