@@ -10,11 +10,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sys/unix"
 )
 
@@ -175,4 +178,90 @@ func threadsIn(pid, nr int) int {
 		}
 	}
 	return n
+}
+
+// TestBodyLimits: JSON request bodies and image configs are refused past
+// 16 MiB with a status and message naming the limit, before they are held
+// in memory or written to disk; a 1 MiB environment still passes, through
+// the API and through docker load.
+func TestBodyLimits(t *testing.T) {
+	e := newEnv(t)
+	const want = "request body is larger than the limit of 16777216 bytes (16 MiB)"
+	huge := fmt.Sprintf(`{"Image":"busybox","Cmd":["true"],"Env":["A=%s"]}`, strings.Repeat("x", 100<<20))
+	for range 3 {
+		status, _, body := e.api(t, "POST", "/containers/create", strings.NewReader(huge))
+		if status != 413 || apiMessage(t, body) != want {
+			t.Fatalf("create with a 100 MiB Env: %d %.200s, want 413 %q", status, body, want)
+		}
+	}
+	if ps := e.mustDocker(t, "ps", "-aq"); ps != "" {
+		t.Errorf("containers after refused creates: %q", ps)
+	}
+	if !e.External {
+		if peak := peakRSS(t, e.d.cmd.Process.Pid); peak > 256<<20 {
+			t.Errorf("gantryd's peak RSS is %d MiB after three 100 MiB bodies", peak>>20)
+		}
+	}
+	r := e.python(t, `
+import docker
+c = docker.from_env()
+try:
+    c.containers.create("busybox", ["true"], environment={"A": "x" * (100 << 20)})
+    print("created")
+except docker.errors.APIError as err:
+    print(err.status_code, err.explanation)
+ctr = c.containers.create("busybox", ["true"], environment={"A": "y" * (1 << 20)})
+ctr.reload()
+print(len([kv for kv in ctr.attrs["Config"]["Env"] if kv == "A=" + "y" * (1 << 20)]))
+ctr.remove()
+`)
+	if r.Code != 0 || r.Stdout != "413 "+want+"\n1\n" {
+		t.Errorf("python SDK:\n%s", r)
+	}
+
+	// docker load: a config over the limit is refused, one with 1 MiB of
+	// environment loads.
+	base, err := os.ReadFile(busyboxTar)
+	if err != nil {
+		t.Fatal(err)
+	}
+	archive := func(ref string, envSize int) []byte {
+		c := ocispec.Image{Platform: ocispec.Platform{OS: "linux", Architecture: runtime.GOARCH}, RootFS: ocispec.RootFS{Type: "layers", DiffIDs: []digest.Digest{digest.FromBytes(base)}}}
+		c.Config.Env = []string{"BIG=" + strings.Repeat("z", envSize)}
+		cfg := mustJSON(t, c)
+		return archiveOf(t, []archiveEntry{
+			{"layer.tar", base},
+			{"config.json", cfg},
+			{"manifest.json", mustJSON(t, []map[string]any{{"Config": "config.json", "RepoTags": []string{ref}, "Layers": []string{"layer.tar"}}})},
+		})
+	}
+	bigRef, okRef := name("bigconfig")+":1", name("okconfig")+":1"
+	r = e.dockerIn(t, string(archive(bigRef, 17<<20)), "load")
+	if r.Code != 1 || !strings.Contains(r.Stderr, "config.json is larger than the limit of 16777216 bytes (16 MiB)") {
+		t.Errorf("docker load of a 17 MiB config:\n%s", r)
+	}
+	r = e.dockerIn(t, string(archive(okRef, 1<<20)), "load")
+	if r.Code != 0 {
+		t.Fatalf("docker load of a 1 MiB config:\n%s", r)
+	}
+	if env := e.mustDocker(t, "image", "inspect", "-f", "{{len (index .Config.Env 0)}}", okRef); env != strconv.Itoa(len("BIG=")+1<<20) {
+		t.Errorf("loaded config's Env[0] has %s bytes", env)
+	}
+}
+
+// peakRSS is the peak resident set of process pid (VmHWM), in bytes.
+func peakRSS(t *testing.T, pid int) int64 {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	t.Fatal("no VmHWM in /proc/pid/status")
+	return 0
 }

@@ -15,6 +15,8 @@ import (
 	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/gantry/gantry/internal/limit"
 )
 
 // Docker's manifest media types (OCI's are in ocispec).
@@ -34,10 +36,11 @@ var acceptManifests = strings.Join([]string{
 	mediaTypeDockerList, mediaTypeDockerManifest,
 }, ", ")
 
-// Limits on documents read whole into memory (Docker's manifest limit).
+// Limits on documents read whole into memory: Docker's manifest limit,
+// and for configs gantryd's limit on every JSON document.
 const (
 	maxManifestSize = 4 << 20
-	maxConfigSize   = 16 << 20
+	maxConfigSize   = limit.Document
 	maxIndexDepth   = 2 // an index may point to an index, once
 )
 
