@@ -30,6 +30,9 @@ func (d *Daemon) CreateContainer(ctx context.Context, name string, cfg *containe
 	if hc == nil {
 		hc = &container.HostConfig{}
 	}
+	if err := gcontainer.CheckCreate(cfg, hc, nc); err != nil {
+		return container.CreateResponse{}, err
+	}
 	if p := hc.RestartPolicy.Name; p != "" && p != "no" {
 		return container.CreateResponse{}, errdefs.ErrNotImplemented.WithMessage(fmt.Sprintf("restart policy %q is not supported by gantry yet: use --restart no", p))
 	}

@@ -265,3 +265,56 @@ func peakRSS(t *testing.T, pid int) int64 {
 	t.Fatal("no VmHWM in /proc/pid/status")
 	return 0
 }
+
+// TestCreateRefusesInjectedNames: names and addresses that would add
+// lines to a container's /etc/hosts, hostname or resolv.conf are refused at
+// create (400) with dockerd's words where it has a check; so are a
+// relative working directory and a volume name longer than a directory
+// name, which used to fail only at start, or with a 500.
+func TestCreateRefusesInjectedNames(t *testing.T) {
+	e := newEnv(t)
+	r := e.python(t, `
+import docker
+c = docker.from_env()
+for kw in [dict(extra_hosts={"evil\n6.6.6.6 injected": "1.1.1.1"}), dict(hostname="a\nb"), dict(domainname="x\ny"),
+           dict(extra_hosts={"good": "1.1.1.x"}), dict(dns_search=["a b"]), dict(dns_opt=["ndots:1\nnameserver 6.6.6.6"]),
+           dict(working_dir="rel/dir"), dict(hostname="h" * 65)]:
+    try:
+        ctr = c.containers.create("busybox", ["true"], **kw)
+        print("created", ctr.id)
+    except docker.errors.APIError as err:
+        print(err.status_code, err.explanation.split("\n")[0])
+ctr = c.containers.run("busybox", ["cat", "/etc/hosts", "/etc/hostname"], hostname="web_1", extra_hosts={"db.local": "10.1.2.3"}, remove=True)
+print(ctr.decode().count("\n"), "10.1.2.3\tdb.local" in ctr.decode(), ctr.decode().endswith("web_1\n"))
+`)
+	want := `400 bad format for add-host: "evil\n6.6.6.6 injected:1.1.1.1"
+400 invalid hostname format: "a\nb"
+400 invalid domainname format: "x\ny"
+400 invalid IP address in add-host: "1.1.1.x"
+400 a b is not a valid domain
+400 invalid DNS option "ndots:1\nnameserver 6.6.6.6"
+400 the working directory 'rel/dir' is invalid, it needs to be an absolute path
+400 hostname "` + strings.Repeat("h", 65) + `" is too long (maximum 64 bytes)
+`
+	if r.Code != 0 || !strings.HasPrefix(r.Stdout, want) || !strings.HasSuffix(r.Stdout, " True True\n") {
+		t.Errorf("python SDK:\n%s\nwant first:\n%s", r, want)
+	}
+	if ps := e.mustDocker(t, "ps", "-aq"); ps != "" {
+		t.Errorf("containers after refused creates: %q", ps)
+	}
+
+	long := strings.Repeat("v", 5000)
+	status, _, body := e.api(t, "POST", "/volumes/create", strings.NewReader(`{"Name":"`+long+`"}`))
+	if wantMsg := "create " + long + ": volume name is too long, names should be at most 255 characters"; status != 400 || apiMessage(t, body) != wantMsg {
+		t.Errorf("volume create with a 5000-character name: %d %.300s", status, body)
+	}
+	if r := e.docker(t, "run", "--rm", "-v", long+":/x", "busybox", "true"); r.Code != 125 || !strings.Contains(r.Stderr, "volume name is too long") {
+		t.Errorf("docker run -v with a 5000-character volume name:\n%.500s", r)
+	}
+	if r := e.docker(t, "create", "-w", "rel", "busybox", "true"); r.Code != 1 || !strings.Contains(r.Stderr, "the working directory 'rel' is invalid, it needs to be an absolute path") {
+		t.Errorf("docker create -w rel:\n%s", r)
+	}
+	name255 := strings.Repeat("w", 255)
+	e.mustDocker(t, "volume", "create", name255)
+	e.mustDocker(t, "volume", "rm", name255)
+}
