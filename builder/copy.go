@@ -3,7 +3,6 @@ package builder
 import (
 	"archive/tar"
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -312,7 +311,8 @@ func (r *run) download(ctx context.Context, src *sourceSet, raw string) (copyIte
 }
 
 // isArchive reports whether the file rel in root is a tar archive, plain or
-// compressed (ADD extracts those).
+// compressed (ADD extracts those): a regular file whose first entry
+// header reads.
 func isArchive(root, rel string) bool {
 	f, err := openFileInRoot(root, rel)
 	if err != nil {
@@ -324,13 +324,15 @@ func isArchive(root, rel string) bool {
 		return false
 	}
 	defer plain.Close()
-	buf := make([]byte, 512)
-	if _, err := io.ReadFull(plain, buf); err != nil {
-		return false
-	}
-	_, err = tar.NewReader(bytes.NewReader(buf)).Next()
+	// As Docker decides: the first header reads, past any pax or GNU
+	// long-name records before it (archive/tar bounds those to 1 MiB).
+	_, err = tar.NewReader(io.LimitReader(plain, maxArchiveProbe)).Next()
 	return err == nil
 }
+
+// maxArchiveProbe bounds what isArchive reads: the records that may come
+// before the first header, and that header.
+const maxArchiveProbe = 4 << 20
 
 // glob expands a pattern of slash-separated components (filepath.Match
 // syntax) inside root, component by component, sorted.

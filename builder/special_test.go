@@ -1,9 +1,14 @@
 package builder
 
 import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
 	"context"
+	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -108,5 +113,55 @@ func buildWithin(t *testing.T, e *testEnv, limit time.Duration) (digest.Digest, 
 	case <-time.After(limit):
 		t.Fatalf("the build did not finish in %s", limit)
 		return "", "", nil
+	}
+}
+
+// TestBuildAddPAXArchive: ADD extracts a tar whose first entry has a pax
+// header (the default of Python's tarfile for some names, of Go's for long
+// ones), which the 512-byte probe took for a plain file; plain and
+// gzipped, and a tar with a GNU long name.
+func TestBuildAddPAXArchive(t *testing.T) {
+	e := newTestEnv(t)
+	long := strings.Repeat("d", 120) + "/file"
+	for _, c := range []struct {
+		name   string
+		format tar.Format
+		gz     bool
+	}{{"pax.tar", tar.FormatPAX, false}, {"pax.tar.gz", tar.FormatPAX, true}, {"gnu.tar", tar.FormatGNU, false}} {
+		var buf bytes.Buffer
+		var w io.Writer = &buf
+		zw := gzip.NewWriter(&buf)
+		if c.gz {
+			w = zw
+		}
+		tw := tar.NewWriter(w)
+		hdr := &tar.Header{Typeflag: tar.TypeReg, Name: long, Mode: 0o644, Size: 2, Format: c.format}
+		if c.format == tar.FormatPAX {
+			hdr.PAXRecords = map[string]string{"comment": "made by a pax writer"}
+		}
+		if err := tw.WriteHeader(hdr); err != nil {
+			t.Fatal(err)
+		}
+		tw.Write([]byte("x\n"))
+		tw.Close()
+		zw.Close()
+		if buf.Len() < 1024 && !c.gz {
+			t.Fatalf("%s: the first header should come after the first 512 bytes", c.name)
+		}
+		e.write(c.name, buf.String())
+		_, id := e.mustBuild("FROM scratch\nADD "+c.name+" /x/\n", Options{Tags: []string{"pax"}})
+		img, err := e.images.Get(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mnt, cleanup, err := (&run{b: e.b}).mountImage(context.Background(), (&state{img: img.Config}).chain())
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := os.ReadFile(filepath.Join(mnt, "x", long))
+		cleanup()
+		if err != nil || string(data) != "x\n" {
+			t.Errorf("ADD %s was not extracted: /x/%s: %q, %v", c.name, long, data, err)
+		}
 	}
 }

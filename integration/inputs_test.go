@@ -318,3 +318,28 @@ print(ctr.decode().count("\n"), "10.1.2.3\tdb.local" in ctr.decode(), ctr.decode
 	e.mustDocker(t, "volume", "create", name255)
 	e.mustDocker(t, "volume", "rm", name255)
 }
+
+// TestBuildAddPythonTar: ADD extracts a tar written by Python's tarfile in
+// its default (pax) format, whose first header follows a pax header.
+func TestBuildAddPythonTar(t *testing.T) {
+	e := newEnv(t)
+	dir := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nADD slip.tar /\n"})
+	script := `import io, sys, tarfile
+with tarfile.open(sys.argv[1], "w") as tf:
+    data = b"slipped\n"
+    info = tarfile.TarInfo("caf\u00e9/slip.txt")
+    info.size = len(data)
+    tf.addfile(info, io.BytesIO(data))
+`
+	if out, err := exec.Command("python3", "-c", script, filepath.Join(dir, "slip.tar")).CombinedOutput(); err != nil {
+		t.Skipf("python3: %v %s", err, out)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "slip.tar")); !bytes.Contains(b[:512], []byte("PaxHeader")) {
+		t.Fatalf("python's tar does not start with a pax header: %q", b[:100])
+	}
+	tag := name("slip") + ":1"
+	e.mustBuild(t, "docker", "-t", tag, dir)
+	if out := e.mustDocker(t, "run", "--rm", tag, "cat", "/caf\u00e9/slip.txt"); out != "slipped" {
+		t.Errorf("/café/slip.txt: %q", out)
+	}
+}
