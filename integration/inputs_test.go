@@ -247,6 +247,23 @@ ctr.remove()
 	if env := e.mustDocker(t, "image", "inspect", "-f", "{{len (index .Config.Env 0)}}", okRef); env != strconv.Itoa(len("BIG=")+1<<20) {
 		t.Errorf("loaded config's Env[0] has %s bytes", env)
 	}
+
+	// Streams are not documents: a 20 MiB build context and import pass.
+	big := strings.Repeat("0123456789abcdef", 20<<20/16)
+	dir := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nCOPY big /big\n", "big": big})
+	tag := name("bigctx") + ":1"
+	e.mustBuild(t, "docker", "-t", tag, dir)
+	if size := e.mustDocker(t, "run", "--rm", tag, "wc", "-c", "/big"); !strings.HasPrefix(size, strconv.Itoa(len(big))) {
+		t.Errorf("/big from a 20 MiB context: %q", size)
+	}
+	var imp bytes.Buffer
+	tw := tar.NewWriter(&imp)
+	tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: "big", Mode: 0o644, Size: int64(len(big))})
+	tw.Write([]byte(big))
+	tw.Close()
+	if r := e.dockerIn(t, imp.String(), "import", "-", name("bigimport")+":1"); r.Code != 0 {
+		t.Errorf("docker import of 20 MiB:\n%s", r)
+	}
 }
 
 // peakRSS is the peak resident set of process pid (VmHWM), in bytes.
