@@ -85,11 +85,28 @@ func checkCreate(cfg *container.Config, hc *container.HostConfig, nc *network.Ne
 			if es == nil {
 				continue
 			}
-			for _, a := range es.Aliases {
-				if !hostNameChars.MatchString(a) {
-					return fmt.Errorf("invalid alias format for network %s: %q%s", name, a, hostNameHint)
-				}
+			if err := checkAliases(name, es.Aliases); err != nil {
+				return err
 			}
+		}
+	}
+	return nil
+}
+
+// CheckAliases refuses network aliases (of a create, or of a network
+// connect) that are no host names: they are written into the hosts files
+// of the network's other members. Errors are invalid-argument errors.
+func CheckAliases(network string, aliases []string) error {
+	if err := checkAliases(network, aliases); err != nil {
+		return errdefs.ErrInvalidArgument.WithMessage(err.Error())
+	}
+	return nil
+}
+
+func checkAliases(network string, aliases []string) error {
+	for _, a := range aliases {
+		if !hostNameChars.MatchString(a) {
+			return fmt.Errorf("invalid alias format for network %s: %q%s", network, a, hostNameHint)
 		}
 	}
 	return nil

@@ -331,6 +331,16 @@ print(ctr.decode().count("\n"), "10.1.2.3\tdb.local" in ctr.decode(), ctr.decode
 	if r := e.docker(t, "create", "-w", "rel", "busybox", "true"); r.Code != 1 || !strings.Contains(r.Stderr, "the working directory 'rel' is invalid, it needs to be an absolute path") {
 		t.Errorf("docker create -w rel:\n%s", r)
 	}
+	netName, ctr := name("net"), name("ctr")
+	e.mustDocker(t, "network", "create", netName)
+	e.mustDocker(t, "create", "--name", ctr, "busybox", "true")
+	// The docker CLI splits --alias at the newline; the API does not.
+	status, _, body = e.api(t, "POST", "/networks/"+netName+"/connect", strings.NewReader(`{"Container":"`+ctr+`","EndpointConfig":{"Aliases":["x\n6.6.6.6 evil"]}}`))
+	if want := `invalid alias format for network ` + netName + `: "x\n6.6.6.6 evil"`; status != 400 || !strings.HasPrefix(apiMessage(t, body), want) {
+		t.Errorf("network connect with an alias holding a newline: %d %s, want 400 %s", status, body, want)
+	}
+	e.mustDocker(t, "rm", ctr)
+	e.mustDocker(t, "network", "rm", netName)
 	name255 := strings.Repeat("w", 255)
 	e.mustDocker(t, "volume", "create", name255)
 	e.mustDocker(t, "volume", "rm", name255)
