@@ -296,18 +296,22 @@ func normalize(p ocispec.Platform) plat {
 }
 
 // compatibleVariants lists the variants p runs, best first: arm v7 also
-// runs v6 and v5 images.
+// runs v6 and v5 images. arm's variants end at v8, so a platform asking
+// for v999999999 lists v8 to v5 after it, not a billion names.
 func (p plat) compatibleVariants() []string {
 	out := []string{p.variant}
 	if p.arch == "arm" {
 		if n, err := strconv.Atoi(strings.TrimPrefix(p.variant, "v")); err == nil {
-			for n--; n >= 5; n-- {
+			for n = min(n-1, maxArmVariant); n >= 5; n-- {
 				out = append(out, "v"+strconv.Itoa(n))
 			}
 		}
 	}
 	return out
 }
+
+// maxArmVariant is the last variant of 32-bit arm (ARMv8's AArch32).
+const maxArmVariant = 8
 
 func formatPlatform(p ocispec.Platform) string {
 	s := p.OS + "/" + p.Architecture
