@@ -14,12 +14,12 @@ import (
 // or malformed body is an invalid argument.
 func (s *Server) createContainer(w http.ResponseWriter, r *http.Request, _ string) {
 	var req container.CreateRequest
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+	if err := readJSON(w, r, &req); err != nil {
 		if errors.Is(err, io.EOF) {
 			writeError(w, invalidf("config cannot be empty in order to create a container"))
 			return
 		}
-		writeError(w, invalidf("invalid create request: %v", err))
+		writeError(w, badJSON("invalid create request", err))
 		return
 	}
 	if req.Config == nil {

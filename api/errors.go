@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 
@@ -15,6 +16,8 @@ import (
 // a class are 500.
 func statusOf(err error) int {
 	switch {
+	case errors.Is(err, errBodyTooLarge):
+		return http.StatusRequestEntityTooLarge
 	case errdefs.IsNotFound(err):
 		return http.StatusNotFound
 	case errdefs.IsInvalidArgument(err), errdefs.IsFailedPrecondition(err):

@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -43,12 +42,12 @@ type ExecBackend interface {
 // createExec answers POST /containers/{name}/exec with 201 {"Id":...}.
 func (s *Server) createExec(w http.ResponseWriter, r *http.Request, name string) {
 	var req container.ExecCreateRequest
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+	if err := readJSON(w, r, &req); err != nil {
 		if errors.Is(err, io.EOF) {
 			writeError(w, invalidf("No exec command specified"))
 			return
 		}
-		writeError(w, invalidf("invalid exec request: %v", err))
+		writeError(w, badJSON("invalid exec request", err))
 		return
 	}
 	id, err := s.b.CreateExec(r.Context(), name, req)
@@ -68,8 +67,8 @@ func (s *Server) createExec(w http.ResponseWriter, r *http.Request, name string)
 func (s *Server) startExec(w http.ResponseWriter, r *http.Request, id string) {
 	var req container.ExecStartRequest
 	// The body must be read before the hijack, or it would look like stdin.
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil && !errors.Is(err, io.EOF) {
-		writeError(w, invalidf("invalid exec start request: %v", err))
+	if err := readJSON(w, r, &req); err != nil && !errors.Is(err, io.EOF) {
+		writeError(w, badJSON("invalid exec start request", err))
 		return
 	}
 	_, _ = io.Copy(io.Discard, r.Body) // what follows the JSON value (its newline)

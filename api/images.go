@@ -1,7 +1,6 @@
 package api
 
 import (
-	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -135,10 +134,10 @@ func (s *Server) commit(w http.ResponseWriter, r *http.Request, _ string) {
 		Pause:     boolValueOr(r, "pause", true),
 	}
 	var cfg container.Config
-	switch err := json.NewDecoder(r.Body).Decode(&cfg); {
+	switch err := readJSON(w, r, &cfg); {
 	case errors.Is(err, io.EOF):
 	case err != nil:
-		writeError(w, invalidf("invalid container config: %v", err))
+		writeError(w, badJSON("invalid container config", err))
 		return
 	default:
 		opts.Config = &cfg

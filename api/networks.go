@@ -1,7 +1,6 @@
 package api
 
 import (
-	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -92,13 +91,13 @@ func (s *Server) pruneNetworks(w http.ResponseWriter, r *http.Request, _ string)
 // decodeBody decodes the JSON request body into v, answering 400 when it
 // is missing or malformed.
 func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
-	err := json.NewDecoder(r.Body).Decode(v)
+	err := readJSON(w, r, v)
 	switch {
 	case errors.Is(err, io.EOF):
 		writeError(w, invalidf("request body is empty"))
 		return false
 	case err != nil:
-		writeError(w, invalidf("invalid JSON body: %v", err))
+		writeError(w, badJSON("invalid JSON body", err))
 		return false
 	}
 	return true

@@ -57,8 +57,8 @@ func finishStream(w http.ResponseWriter, stream *jsonStream, err error) {
 // identity token the registry issued, if any.
 func (s *Server) login(w http.ResponseWriter, r *http.Request, _ string) {
 	var auth registry.AuthConfig
-	if err := json.NewDecoder(r.Body).Decode(&auth); err != nil && !errors.Is(err, io.EOF) {
-		writeError(w, invalidf("invalid credentials: %v", err))
+	if err := readJSON(w, r, &auth); err != nil && !errors.Is(err, io.EOF) {
+		writeError(w, badJSON("invalid credentials", err))
 		return
 	}
 	token, err := s.b.Login(r.Context(), auth)

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -28,8 +27,8 @@ func (s *Server) listVolumes(w http.ResponseWriter, r *http.Request, _ string) {
 // empty body creates a volume with a random name.
 func (s *Server) createVolume(w http.ResponseWriter, r *http.Request, _ string) {
 	var req volume.CreateRequest
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil && !errors.Is(err, io.EOF) {
-		writeError(w, invalidf("invalid volume create request: %v", err))
+	if err := readJSON(w, r, &req); err != nil && !errors.Is(err, io.EOF) {
+		writeError(w, badJSON("invalid volume create request", err))
 		return
 	}
 	v, err := s.b.VolumeCreate(r.Context(), req)

@@ -3,7 +3,6 @@ package builder
 import (
 	"archive/tar"
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -312,26 +311,28 @@ func (r *run) download(ctx context.Context, src *sourceSet, raw string) (copyIte
 }
 
 // isArchive reports whether the file rel in root is a tar archive, plain or
-// compressed (ADD extracts those).
+// compressed (ADD extracts those): a regular file whose first entry
+// header reads.
 func isArchive(root, rel string) bool {
-	fd, err := archive.OpenInRootPath(root, rel, unix.O_RDONLY)
+	f, err := openFileInRoot(root, rel)
 	if err != nil {
 		return false
 	}
-	f := os.NewFile(uintptr(fd), rel)
 	defer f.Close()
 	plain, err := compression.DecompressStream(bufio.NewReader(f))
 	if err != nil {
 		return false
 	}
 	defer plain.Close()
-	buf := make([]byte, 512)
-	if _, err := io.ReadFull(plain, buf); err != nil {
-		return false
-	}
-	_, err = tar.NewReader(bytes.NewReader(buf)).Next()
+	// As Docker decides: the first header reads, past any pax or GNU
+	// long-name records before it (archive/tar bounds those to 1 MiB).
+	_, err = tar.NewReader(io.LimitReader(plain, maxArchiveProbe)).Next()
 	return err == nil
 }
+
+// maxArchiveProbe bounds what isArchive reads: the records that may come
+// before the first header, and that header.
+const maxArchiveProbe = 4 << 20
 
 // glob expands a pattern of slash-separated components (filepath.Match
 // syntax) inside root, component by component, sorted.
@@ -390,19 +391,18 @@ type entry struct {
 
 // walk calls fn for the source rel in root and, for a directory, for
 // everything below it in lexical order, without following symlinks below
-// the source. Directories come before their contents.
+// the source. Directories come before their contents. open, the way to
+// read an entry, is nil for all but regular files: FIFOs and devices are
+// never opened.
 func walk(root, rel string, fn func(e entry, open func() (*os.File, error)) error) error {
 	st, err := statInRoot(root, rel)
 	if err != nil {
 		return err
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
-		open := func() (*os.File, error) {
-			fd, err := archive.OpenInRootPath(root, rel, unix.O_RDONLY)
-			if err != nil {
-				return nil, err
-			}
-			return os.NewFile(uintptr(fd), rel), nil
+		var open func() (*os.File, error)
+		if st.Mode&unix.S_IFMT == unix.S_IFREG {
+			open = func() (*os.File, error) { return openFileInRoot(root, rel) }
 		}
 		return fn(entry{st: st, dfd: -1}, open)
 	}
@@ -444,7 +444,9 @@ func walkDir(fd int, prefix string, fn func(e entry, open func() (*os.File, erro
 		case unix.S_IFREG:
 			name := n
 			open = func() (*os.File, error) {
-				cfd, err := unix.Openat(fd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+				// Non-blocking: should a FIFO have taken the file's place
+				// since the stat, the open does not wait for a writer.
+				cfd, err := unix.Openat(fd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
 				if err != nil {
 					return nil, err
 				}
@@ -475,6 +477,9 @@ func digestItem(root, rel string, h hash.Hash, files map[string]string) error {
 	return walk(root, rel, func(e entry, open func() (*os.File, error)) error {
 		fh := sha256.New()
 		fmt.Fprintf(fh, "%o %d %d %q %d\n", e.st.Mode, e.st.Uid, e.st.Gid, e.link, e.st.Size)
+		if t := e.st.Mode & unix.S_IFMT; t == unix.S_IFCHR || t == unix.S_IFBLK {
+			fmt.Fprintf(fh, "dev %d:%d\n", unix.Major(e.st.Rdev), unix.Minor(e.st.Rdev))
+		}
 		if open != nil {
 			f, err := open()
 			if err != nil {
@@ -541,11 +546,10 @@ func writeItem(tw *tar.Writer, rootfs string, item copyItem, dest string, destIs
 		_, err := io.WriteString(tw, *item.data)
 		return err
 	case item.archive:
-		fd, err := archive.OpenInRootPath(item.root, item.rel, unix.O_RDONLY)
+		f, err := openFileInRoot(item.root, item.rel)
 		if err != nil {
 			return err
 		}
-		f := os.NewFile(uintptr(fd), item.rel)
 		defer f.Close()
 		plain, err := compression.DecompressStream(bufio.NewReader(f))
 		if err != nil {
@@ -598,8 +602,14 @@ func writeItem(tw *tar.Writer, rootfs string, item copyItem, dest string, destIs
 			hdr.Typeflag, hdr.Size = tar.TypeReg, e.st.Size
 		case unix.S_IFIFO:
 			hdr.Typeflag = tar.TypeFifo
+		case unix.S_IFCHR, unix.S_IFBLK:
+			hdr.Typeflag = tar.TypeChar
+			if e.st.Mode&unix.S_IFMT == unix.S_IFBLK {
+				hdr.Typeflag = tar.TypeBlock
+			}
+			hdr.Devmajor, hdr.Devminor = int64(unix.Major(e.st.Rdev)), int64(unix.Minor(e.st.Rdev))
 		default:
-			return nil // devices and sockets are not copied
+			return nil // sockets have no tar form: not copied, as dockerd's tar skips them
 		}
 		if err := tw.WriteHeader(hdr); err != nil {
 			return err

@@ -1,6 +1,8 @@
 package builder
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"path"
 
@@ -66,13 +68,37 @@ func removeInRoot(root, p string) error {
 	}
 }
 
-// readFileInRoot reads the file p inside root.
+// readFileInRoot reads the regular file p inside root.
 func readFileInRoot(root, p string) ([]byte, error) {
-	fd, err := archive.OpenInRootPath(root, p, unix.O_RDONLY)
+	f, err := openFileInRoot(root, p)
 	if err != nil {
 		return nil, err
 	}
-	f := os.NewFile(uintptr(fd), p)
 	defer f.Close()
 	return readAllLimit(f, 16<<20)
+}
+
+// errNotRegular is the error of openFileInRoot for what is not a regular
+// file.
+var errNotRegular = errors.New("not a regular file")
+
+// openFileInRoot opens p inside root for reading (symlinks followed, in
+// root), if it is a regular file; anything else (a FIFO, a device, a
+// directory) is errNotRegular, and is never opened for reading: the open
+// is non-blocking, so a FIFO without a writer does not wait for one.
+func openFileInRoot(root, p string) (*os.File, error) {
+	fd, err := archive.OpenInRootPath(root, p, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY)
+	if err != nil {
+		return nil, err
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		unix.Close(fd)
+		return nil, fmt.Errorf("%s: %w", p, errNotRegular)
+	}
+	return os.NewFile(uintptr(fd), p), nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/moby/moby/api/types/network"
 
 	"github.com/gantry/gantry/api"
+	gcontainer "github.com/gantry/gantry/container"
 	gnetwork "github.com/gantry/gantry/network"
 )
 
@@ -180,6 +181,9 @@ func (d *Daemon) ConnectNetwork(ctx context.Context, name string, req network.Co
 	}
 	es := endpointConfig(req.EndpointConfig)
 	if err := checkEndpointConfig(n.Name, es); err != nil {
+		return err
+	}
+	if err := gcontainer.CheckAliases(n.Name, es.Aliases); err != nil {
 		return err
 	}
 	es.NetworkID = n.ID

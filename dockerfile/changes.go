@@ -21,15 +21,17 @@ var changeable = map[string]bool{
 // ApplyChanges applies Dockerfile instructions such as `CMD ["sh"]` or
 // `ENV A=b` to cfg, in order, expanding variables against cfg's environment
 // as it stands at each change. An instruction that is not allowed or does not
-// parse is an invalid-argument error naming it; cfg is then left unchanged.
+// parse, or expansions substituting more than maxExpansion bytes in all, is
+// an invalid-argument error naming it; cfg is then left unchanged.
 func ApplyChanges(cfg *dockerspec.DockerOCIImageConfig, changes []string) error {
 	next := *cfg
 	next.Env = append([]string(nil), cfg.Env...)
 	next.Labels = copyMap(cfg.Labels)
 	next.ExposedPorts = copyMap(cfg.ExposedPorts)
 	next.Volumes = copyMap(cfg.Volumes)
+	b := newBudget()
 	for _, change := range changes {
-		if err := applyChange(&next, change); err != nil {
+		if err := applyChange(&next, change, b); err != nil {
 			return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid change %q: %v", change, err))
 		}
 	}
@@ -37,7 +39,7 @@ func ApplyChanges(cfg *dockerspec.DockerOCIImageConfig, changes []string) error 
 	return nil
 }
 
-func applyChange(cfg *dockerspec.DockerOCIImageConfig, change string) error {
+func applyChange(cfg *dockerspec.DockerOCIImageConfig, change string, b *budget) error {
 	res, err := parser.Parse(strings.NewReader(change))
 	if err != nil {
 		return err
@@ -55,7 +57,10 @@ func applyChange(cfg *dockerspec.DockerOCIImageConfig, change string) error {
 	}
 	lex := shell.NewLex(res.EscapeToken)
 	expand := func(word string) (string, error) {
-		out, _, err := lex.ProcessWord(word, shell.EnvsFromSlice(cfg.Env))
+		out, _, err := lex.ProcessWord(word, b.env(shell.EnvsFromSlice(cfg.Env)))
+		if err == nil {
+			err = b.check()
+		}
 		return out, err
 	}
 	if e, ok := cmd.(instructions.SupportsSingleWordExpansion); ok {

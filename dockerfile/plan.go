@@ -30,6 +30,7 @@ type Plan struct {
 	name   string // Dockerfile name, for errors
 	escape rune
 	args   *args
+	budget *budget  // of the global ARGs, FROM lines and --from values
 	names  []string // stage names by Dockerfile index, lower case ("" unnamed)
 	global []string // global ARG names, for ResolveFrom
 }
@@ -76,12 +77,15 @@ func (r Ref) IsStage() bool { return r.Stage >= 0 }
 func (d *Dockerfile) Plan(target string, buildArgs map[string]string) (*Plan, error) {
 	lex := shell.NewLex(d.Escape)
 	a := &args{overrides: buildArgs, meta: map[string]*string{}}
-	p := &Plan{name: d.Name, escape: d.Escape, args: a}
+	p := &Plan{name: d.Name, escape: d.Escape, args: a, budget: newBudget()}
 	for _, cmd := range d.Args {
 		cmd := cloneArg(&cmd)
-		env := shell.EnvsFromSlice(a.metaEnv())
+		env := p.budget.env(shell.EnvsFromSlice(a.metaEnv()))
 		if err := cmd.Expand(func(word string) (string, error) {
 			out, _, err := lex.ProcessWord(word, env)
+			if err == nil {
+				err = p.budget.check()
+			}
 			return out, err
 		}); err != nil {
 			return nil, invalidAt(d.Name, line(cmd.Location()), err.Error())
@@ -238,7 +242,10 @@ func (p *Plan) expandGlobal(lex *shell.Lex, word string) (string, error) {
 	if word == "" {
 		return "", nil
 	}
-	out, _, err := lex.ProcessWord(word, shell.EnvsFromSlice(p.args.metaEnv()))
+	out, _, err := lex.ProcessWord(word, p.budget.env(shell.EnvsFromSlice(p.args.metaEnv())))
+	if err == nil {
+		err = p.budget.check()
+	}
 	return out, err
 }
 

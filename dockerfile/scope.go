@@ -30,6 +30,7 @@ type Scope struct {
 	declared map[string]*string // ARGs declared in the stage -> default
 	shell    []string
 	workdir  string
+	budget   *budget // of the stage's expansions: see maxExpansion
 }
 
 // DefaultPath is the PATH a stage gets when its base image sets none, as
@@ -41,7 +42,7 @@ const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bi
 // stage ended with). Only base's Env, Shell and WorkingDir are read; PATH is
 // added to Env when base has none.
 func (p *Plan) Scope(base *dockerspec.DockerOCIImageConfig) *Scope {
-	s := &Scope{name: p.name, lex: shell.NewLex(p.escape), args: p.args, declared: map[string]*string{}}
+	s := &Scope{name: p.name, lex: shell.NewLex(p.escape), args: p.args, declared: map[string]*string{}, budget: newBudget()}
 	if base != nil {
 		s.env = slices.Clone(base.Env)
 		s.shell = slices.Clone(base.Shell)
@@ -135,8 +136,10 @@ func (s *Scope) hasEnv(name string) bool {
 // previous working directory; USER; VOLUME; STOPSIGNAL; EXPOSE, whose words
 // may split into several ports. RUN, CMD, ENTRYPOINT, HEALTHCHECK, SHELL,
 // ONBUILD and MAINTAINER are returned as written: the shell expands RUN, in
-// the environment RunEnv gives. An expansion error (`${X:?unset}`) is an
-// invalid-argument error naming the file and line (`Dockerfile:4: ...`).
+// the environment RunEnv gives. An expansion error (`${X:?unset}`), and
+// expansions of the stage substituting more than maxExpansion bytes in all,
+// are invalid-argument errors naming the file and line (`Dockerfile:4:
+// ...`).
 func (s *Scope) Expand(cmd instructions.Command) (instructions.Command, error) {
 	out, err := s.expand(cmd)
 	if err != nil {
@@ -146,9 +149,12 @@ func (s *Scope) Expand(cmd instructions.Command) (instructions.Command, error) {
 }
 
 func (s *Scope) expand(cmd instructions.Command) (instructions.Command, error) {
-	env := shell.EnvsFromSlice(append(s.Env(), s.argEnv(true)...))
+	env := s.budget.env(shell.EnvsFromSlice(append(s.Env(), s.argEnv(true)...)))
 	word := func(w string) (string, error) {
 		out, _, err := s.lex.ProcessWord(w, env)
+		if err == nil {
+			err = s.budget.check()
+		}
 		return out, err
 	}
 	switch c := cmd.(type) {
@@ -181,14 +187,14 @@ func (s *Scope) expand(cmd instructions.Command) (instructions.Command, error) {
 		if err := x.Expand(word); err != nil {
 			return nil, err
 		}
-		return &x, x.ExpandRaw(rawWord(env))
+		return &x, x.ExpandRaw(rawWord(env, s.budget))
 	case *instructions.AddCommand:
 		x := *c
 		x.SourcesAndDest = cloneSources(c.SourcesAndDest)
 		if err := x.Expand(word); err != nil {
 			return nil, err
 		}
-		return &x, x.ExpandRaw(rawWord(env))
+		return &x, x.ExpandRaw(rawWord(env, s.budget))
 	case *instructions.WorkdirCommand:
 		x := *c
 		if err := x.Expand(word); err != nil {
@@ -217,6 +223,9 @@ func (s *Scope) expand(cmd instructions.Command) (instructions.Command, error) {
 		x.Ports = nil
 		for _, p := range c.Ports {
 			words, err := s.lex.ProcessWords(p, env)
+			if err == nil {
+				err = s.budget.check()
+			}
 			if err != nil {
 				return nil, err
 			}
@@ -235,11 +244,14 @@ func (s *Scope) expand(cmd instructions.Command) (instructions.Command, error) {
 
 // rawWord expands heredoc bodies as BuildKit does: variables only, quotes
 // and backslashes kept.
-func rawWord(env shell.EnvGetter) instructions.SingleWordExpander {
+func rawWord(env shell.EnvGetter, b *budget) instructions.SingleWordExpander {
 	lex := shell.NewLex('\\')
 	lex.SkipProcessQuotes = true
 	return func(w string) (string, error) {
 		out, _, err := lex.ProcessWord(w, env)
+		if err == nil {
+			err = b.check()
+		}
 		return out, err
 	}
 }

@@ -1,6 +1,7 @@
 package dockerfile
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -279,4 +280,46 @@ func TestExpandCopies(t *testing.T) {
 // NewKey is Key in a fresh scope, which expands nothing it is given.
 func NewKey(cmd instructions.Command) string {
 	return (&Scope{}).Key(cmd)
+}
+
+// TestExpansionBound: expansions that double a variable at each line stop
+// with an error at maxExpansion instead of asking for 2^40 bytes, in a
+// stage, in global ARGs and in commit/import changes.
+func TestExpansionBound(t *testing.T) {
+	doubling := strings.Repeat("ENV A=$A$A\n", 40)
+	d, err := Parse("Dockerfile", strings.NewReader("FROM scratch\nENV A=0123456789abcdef\n"+doubling))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := d.Plan("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := plan.Scope(nil)
+	var expErr error
+	for _, cmd := range plan.Stages[0].Commands {
+		if _, expErr = s.Expand(cmd); expErr != nil {
+			break
+		}
+	}
+	if expErr == nil || !errdefs.IsInvalidArgument(expErr) || !strings.Contains(expErr.Error(), "variable expansion exceeds the limit of 16777216 bytes (16 MiB)") {
+		t.Errorf("stage: %v", expErr)
+	}
+	if n := len(strings.Join(s.Env(), "")); n > 2*maxExpansion {
+		t.Errorf("the environment grew to %d bytes", n)
+	}
+
+	d, err = Parse("Dockerfile", strings.NewReader("ARG A=0123456789abcdef\n"+strings.Repeat("ARG A=$A$A\n", 40)+"FROM scratch\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Plan("", nil); err == nil || !strings.Contains(err.Error(), "variable expansion exceeds") {
+		t.Errorf("global ARGs: %v", err)
+	}
+
+	var cfg dockerspec.DockerOCIImageConfig
+	cfg.Env = []string{"A=0123456789abcdef"}
+	if err := ApplyChanges(&cfg, slices.Repeat([]string{"ENV A=$A$A"}, 40)); err == nil || !strings.Contains(err.Error(), "variable expansion exceeds") {
+		t.Errorf("changes: %v", err)
+	}
 }

@@ -706,6 +706,8 @@ func TestChoose(t *testing.T) {
 		{ocispec.Platform{OS: "linux", Architecture: "arm", Variant: "v7"}, 4},
 		{ocispec.Platform{OS: "linux", Architecture: "arm", Variant: "6"}, 3},
 		{ocispec.Platform{OS: "linux", Architecture: "arm", Variant: "v5"}, -1},
+		// Found by FuzzManifest: this listed a billion variants.
+		{ocispec.Platform{OS: "linux", Architecture: "arm", Variant: "v999999999"}, 4},
 		{ocispec.Platform{OS: "windows", Architecture: "amd64"}, 5},
 		{ocispec.Platform{OS: "linux", Architecture: "ppc64le"}, -1},
 	}

@@ -15,6 +15,8 @@ import (
 	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/gantry/gantry/internal/limit"
 )
 
 // Docker's manifest media types (OCI's are in ocispec).
@@ -34,10 +36,11 @@ var acceptManifests = strings.Join([]string{
 	mediaTypeDockerList, mediaTypeDockerManifest,
 }, ", ")
 
-// Limits on documents read whole into memory (Docker's manifest limit).
+// Limits on documents read whole into memory: Docker's manifest limit,
+// and for configs gantryd's limit on every JSON document.
 const (
 	maxManifestSize = 4 << 20
-	maxConfigSize   = 16 << 20
+	maxConfigSize   = limit.Document
 	maxIndexDepth   = 2 // an index may point to an index, once
 )
 
@@ -294,18 +297,22 @@ func normalize(p ocispec.Platform) plat {
 }
 
 // compatibleVariants lists the variants p runs, best first: arm v7 also
-// runs v6 and v5 images.
+// runs v6 and v5 images. arm's variants end at v8, so a platform asking
+// for v999999999 lists v8 to v5 after it, not a billion names.
 func (p plat) compatibleVariants() []string {
 	out := []string{p.variant}
 	if p.arch == "arm" {
 		if n, err := strconv.Atoi(strings.TrimPrefix(p.variant, "v")); err == nil {
-			for n--; n >= 5; n-- {
+			for n = min(n-1, maxArmVariant); n >= 5; n-- {
 				out = append(out, "v"+strconv.Itoa(n))
 			}
 		}
 	}
 	return out
 }
+
+// maxArmVariant is the last variant of 32-bit arm (ARMv8's AArch32).
+const maxArmVariant = 8
 
 func formatPlatform(p ocispec.Platform) string {
 	s := p.OS + "/" + p.Architecture

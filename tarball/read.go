@@ -21,6 +21,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/gantry/gantry/internal/limit"
 	"github.com/gantry/gantry/internal/stream"
 )
 
@@ -368,13 +369,17 @@ func (rd *reader) open(name string) (io.ReadCloser, *entry, error) {
 
 // readEntry returns the whole content of the file name stands for, checked
 // against its name if that is an OCI blob path.
+// Documents larger than limit.Document are refused unread.
 func (rd *reader) readEntry(name string) ([]byte, error) {
 	rc, e, err := rd.open(name)
 	if err != nil {
 		return nil, err
 	}
 	defer rc.Close()
-	data, err := io.ReadAll(rc)
+	if e.size > limit.Document {
+		return nil, invalid("invalid image archive: %s is larger than the limit of %s", name, limit.Text)
+	}
+	data, err := io.ReadAll(io.LimitReader(rc, limit.Document))
 	if err != nil {
 		return nil, err
 	}

@@ -158,7 +158,7 @@ func (s *Store) Create(ctx context.Context, name string, opts CreateOptions) (Vo
 // write assembles v's directory in a staging directory and renames it into
 // place.
 func (s *Store) write(v *Volume) error {
-	staging, err := os.MkdirTemp(s.root, ".create-"+v.Name+"-")
+	staging, err := os.MkdirTemp(s.root, ".create-") // not named after v: a name may take all of NAME_MAX
 	if err != nil {
 		return err
 	}
@@ -240,7 +240,7 @@ func (s *Store) Remove(ctx context.Context, name string) error {
 // detach renames v's directory out of place and forgets v; the caller
 // holds s.mu and deletes the returned directory.
 func (s *Store) detach(v *Volume) (string, error) {
-	trash := filepath.Join(s.root, ".remove-"+v.Name+"-"+randomName()[:8])
+	trash := filepath.Join(s.root, ".remove-"+randomName()[:16])
 	if err := os.Rename(v.dir, trash); err != nil {
 		return "", fmt.Errorf("remove %s: %w", v.Name, err)
 	}

@@ -95,8 +95,10 @@ func TestCreateErrors(t *testing.T) {
 		{"opts", CreateOptions{Options: map[string]string{"foo": "bar"}}, errdefs.IsInvalidArgument, `create opts: invalid option: "foo"`},
 		{"opts", CreateOptions{Options: map[string]string{"type": "tmpfs"}}, errdefs.IsNotImplemented, `volume option "type" is not supported`},
 		{"drv", CreateOptions{Driver: "nfs"}, errdefs.IsNotFound, `create drv: error looking up volume plugin nfs: plugin "nfs" not found`},
+		{strings.Repeat("v", 5000), CreateOptions{}, errdefs.IsInvalidArgument, ": volume name is too long, names should be at most 255 characters"},
+		{strings.Repeat("v", 256), CreateOptions{}, errdefs.IsInvalidArgument, ": volume name is too long, names should be at most 255 characters"},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
+		t.Run(tc.name[:min(len(tc.name), 20)], func(t *testing.T) {
 			_, err := s.Create(context.Background(), tc.name, tc.opts)
 			if err == nil || !tc.check(err) || !strings.Contains(err.Error(), tc.text) {
 				t.Fatalf("got %v, want %q", err, tc.text)
@@ -105,6 +107,14 @@ func TestCreateErrors(t *testing.T) {
 	}
 	if len(s.List()) != 0 {
 		t.Fatalf("failed creates left volumes: %v", s.List())
+	}
+	// The longest name a directory can have is a volume, created and removed.
+	longest := strings.Repeat("v", 255)
+	if _, err := s.Create(context.Background(), longest, CreateOptions{}); err != nil {
+		t.Fatalf("create a volume of 255 characters: %v", err)
+	}
+	if err := s.Remove(context.Background(), longest); err != nil {
+		t.Fatalf("remove a volume of 255 characters: %v", err)
 	}
 }
 

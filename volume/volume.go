@@ -37,8 +37,16 @@ func (v *Volume) Mountpoint() string { return filepath.Join(v.dir, "_data") }
 // validName is Docker's rule for local volume names.
 var validName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
 
-// checkName returns Docker's errors for names the local driver refuses.
+// maxNameLen is the longest volume name: the name of its directory.
+const maxNameLen = 255
+
+// checkName returns Docker's errors for names the local driver refuses,
+// and for a name longer than a directory name can be (dockerd fails to
+// make the directory then, with a 500) the same kind of 400.
 func checkName(name string) error {
+	if len(name) > maxNameLen {
+		return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("create %s: volume name is too long, names should be at most %d characters", name, maxNameLen))
+	}
 	if len(name) == 1 {
 		return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("create %s: volume name is too short, names should be at least two alphanumeric characters", name))
 	}
