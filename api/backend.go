@@ -34,6 +34,15 @@ type ImageListOptions struct {
 	Filters Filters // "reference" (glob on repo:tag), "dangling" ("true"/"false"), "label"
 }
 
+// ImageInspect is the answer to GET /images/{name}/json: the API's fields
+// and two that dockerd 20.10 sends and newer APIs dropped, the local parent
+// image ("" for none) and the container an image was committed from.
+type ImageInspect struct {
+	image.InspectResponse
+	Parent    string
+	Container string
+}
+
 // ImportOptions are the query parameters of POST /images/create?fromSrc=-.
 type ImportOptions struct {
 	Repo    string // may carry the tag ("me/img:1"), as the docker CLI sends it
@@ -60,7 +69,7 @@ type ImageBackend interface {
 	// tar is an invalid argument; nothing is stored then.
 	ImportImage(ctx context.Context, src io.Reader, opts ImportOptions) (string, error)
 	Images(ctx context.Context, opts ImageListOptions) ([]image.Summary, error)
-	ImageInspect(ctx context.Context, name string) (*image.InspectResponse, error)
+	ImageInspect(ctx context.Context, name string) (*ImageInspect, error)
 	ImageHistory(ctx context.Context, name string) ([]image.HistoryResponseItem, error)
 	// TagImage points repo:tag (repo already normalised by the client or not) at name.
 	TagImage(ctx context.Context, name, repo, tag string) error

@@ -287,7 +287,7 @@ func TestBuildFailures(t *testing.T) {
 		code             int
 	}{
 		{"parse", "FROM base\nRUNN x\n", true, "Dockerfile:2: unknown instruction: RUNN (did you mean RUN?)", 0},
-		{"target", "FROM base\n", true, `target stage "nope" could not be found`, 0},
+		{"target", "FROM base\n", true, `failed to reach build target nope in Dockerfile`, 0},
 		{"run fails", "FROM base\nRUN echo x > /x; exit 3\n", false, "The command '/bin/sh -c echo x > /x; exit 3' returned a non-zero code: 3", 3},
 		{"ignored source", "FROM base\nCOPY secret /\n", false, "COPY failed: secret is excluded by .dockerignore, so it is not in the build context", 0},
 		{"missing source", "FROM base\nCOPY nothere /\n", false, "COPY failed: file not found in build context: nothere", 0},

@@ -270,32 +270,23 @@ func (b *Builder) prepare(opts Options, out Output) (*run, error) {
 	if opts.Quiet {
 		r.out = &quietOutput{out: out}
 	}
-	for _, w := range df.Warnings {
-		r.print("[WARNING]: " + w + "\n")
+	if len(df.Warnings) > 0 {
+		// dockerd sends them on the build's stderr: in red.
+		r.print(red(strings.Join(df.Warnings, "\n") + "\n"))
 	}
 	return r, nil
 }
 
-// addLabels adds the build's --label values to the last stage as one LABEL
-// instruction, as Docker's classic builder does.
+// addLabels adds the build's --label values to the last stage as LABEL
+// instructions, one per label, as Docker's classic builder does.
 func addLabels(df *dockerfile.Dockerfile, labels map[string]string) error {
-	var b strings.Builder
-	b.WriteString("LABEL")
-	for _, k := range slices.Sorted(mapKeys(labels)) {
-		b.WriteString(" " + quoteWord(k) + "=" + quoteWord(labels[k]))
-	}
-	cmds, err := dockerfile.ParseTriggers([]string{b.String()})
+	cmds, err := dockerfile.LabelCommands(labels)
 	if err != nil {
-		return errdefs.ErrInvalidArgument.WithMessage("invalid label: " + err.Error())
+		return err
 	}
 	last := &df.Stages[len(df.Stages)-1]
 	last.Commands = append(slices.Clone(last.Commands), cmds...)
 	return nil
-}
-
-func quoteWord(s string) string {
-	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, `$`, `\$`, "\n", " ")
-	return `"` + r.Replace(s) + `"`
 }
 
 func mapKeys[V any](m map[string]V) func(func(string) bool) {
@@ -425,6 +416,9 @@ func (r *run) loadImage(ctx context.Context, id digest.Digest) (*image.Image, er
 
 // stages builds the plan's stages in order and returns the target's image.
 func (r *run) stages(ctx context.Context) (digest.Digest, error) {
+	for _, arg := range r.plan.GlobalArgs {
+		r.header(arg)
+	}
 	var last *state
 	for i, st := range r.plan.Stages {
 		s, err := r.from(ctx, st)
@@ -506,6 +500,9 @@ func (r *run) from(ctx context.Context, st dockerfile.Stage) (*state, error) {
 		s.lineage = lineage(root, "image", ref.String())
 	}
 	s.scope = r.plan.Scope(&s.img.Config)
+	// The scope adds the default PATH when the base has none, and so does
+	// dockerd's classic builder to the config of every step's image.
+	s.img.Config.Env = s.scope.Env()
 	r.print(" ---> " + short(s.id) + "\n")
 	if s.id != "" {
 		r.lastID = s.id
@@ -543,6 +540,11 @@ func (r *run) step(ctx context.Context, s *state, idx int, cmd instructions.Comm
 	x, err := s.scope.Expand(cmd)
 	if err != nil {
 		return err
+	}
+	if c, ok := x.(*instructions.HealthCheckCommand); ok && c.Health != nil {
+		if old := s.img.Config.Healthcheck; old != nil && len(old.Test) > 0 && old.Test[0] != "NONE" {
+			r.print(fmt.Sprintf("Note: overriding previous HEALTHCHECK: %v\n", old.Test))
+		}
 	}
 	in := Inputs{
 		Parent:      s.id,
@@ -861,6 +863,9 @@ func short(id digest.Digest) string {
 	}
 	return h
 }
+
+// red is text as dockerd sends a build's stderr in its stream.
+func red(text string) string { return "\x1b[91m" + text + "\x1b[0m" }
 
 func randomID() string {
 	b := make([]byte, 32)

@@ -512,6 +512,24 @@ func (r *run) copyFunc(ctx context.Context, s *state, src *sourceSet, chown, chm
 		}
 		destIsDir := src.dirDest || isDirInRoot(rootfs, src.dest)
 		return applyTar(ctx, rootfs, func(tw *tar.Writer) error {
+			// The directories the copy creates above what it copies
+			// belong to the --chown owner, as in dockerd.
+			made := map[string]bool{}
+			for _, item := range src.items {
+				target := src.dest
+				if destIsDir && !item.isDir && !item.archive {
+					target = path.Join(src.dest, item.name)
+				}
+				for _, d := range missingDirs(rootfs, path.Dir(target)) {
+					if made[d] {
+						continue
+					}
+					made[d] = true
+					if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: strings.TrimPrefix(d, "/") + "/", Mode: 0o755, Uid: uid, Gid: gid, ModTime: time.Now()}); err != nil {
+						return err
+					}
+				}
+			}
 			for _, item := range src.items {
 				if err := writeItem(tw, rootfs, item, src.dest, destIsDir, uid, gid, mode); err != nil {
 					return err
@@ -523,6 +541,17 @@ func (r *run) copyFunc(ctx context.Context, s *state, src *sourceSet, chown, chm
 }
 
 // writeItem writes the tar entries that copy item to dest.
+// missingDirs are the directories from / down to dir (absolute, clean)
+// that the rootfs lacks, top first.
+func missingDirs(rootfs, dir string) []string {
+	var out []string
+	for d := dir; d != "/" && d != "." && !lexistsInRoot(rootfs, d); d = path.Dir(d) {
+		out = append(out, d)
+	}
+	slices.Reverse(out)
+	return out
+}
+
 func writeItem(tw *tar.Writer, rootfs string, item copyItem, dest string, destIsDir bool, uid, gid int, mode int64) error {
 	name := func(p string) string { return strings.TrimPrefix(path.Clean(p), "/") }
 	target := dest

@@ -6,13 +6,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"os/exec"
 	"path"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sys/unix"
 
 	"github.com/gantry/gantry/dockerfile"
 	"github.com/gantry/gantry/internal/archive"
@@ -23,8 +28,8 @@ import (
 // Runner runs the command of a RUN step in a temporary container.
 type Runner interface {
 	// Run runs p in a new container on the root filesystem mounted at
-	// p.Rootfs and writes the process's stdout and stderr, interleaved as
-	// they come, to out. It returns the process's exit code once it has
+	// p.Rootfs and writes the process's stdout to out, and its stderr to
+	// p.Stderr (to out, interleaved as it comes, when p.Stderr is nil). It returns the process's exit code once it has
 	// exited and its output is drained; the container is then gone (its
 	// runtime state may be deleted in the background). A command that cannot
 	// be started is an error. When ctx ends, the process is killed and
@@ -43,11 +48,17 @@ type Process struct {
 	User    string
 	Network string // "host" or "none"
 	ShmSize int64
-	Binds   []Bind // read-only bind mounts (a RUN heredoc script)
+	Binds   []Bind // bind mounts (a RUN heredoc script, the image's volumes)
+	// Stderr receives the process's stderr; nil sends it to Run's out.
+	Stderr io.Writer
 }
 
-// Bind is a read-only bind mount of the host file Source at Destination.
-type Bind struct{ Source, Destination string }
+// Bind is a bind mount of the host file or directory Source at
+// Destination, read-only unless RW.
+type Bind struct {
+	Source, Destination string
+	RW                  bool
+}
 
 // mountpoints are what the runtime creates in a rootfs to mount on; a RUN
 // removes those it created so that they do not end up in its layer.
@@ -79,6 +90,15 @@ func (r *run) runStep(ctx context.Context, s *state, c *instructions.RunCommand)
 		if err := os.Mkdir(p.Bundle, 0o700); err != nil {
 			return err
 		}
+		// The image's volumes are scratch space during a RUN, as the
+		// anonymous volumes dockerd mounts there: what the command writes
+		// to them is not part of the layer.
+		vols, err := volumeBinds(ctx, dir, rootfs, s.img.Config.Volumes)
+		if err != nil {
+			return err
+		}
+		p.Binds = append(p.Binds, vols...)
+		p.Stderr = stderrWriter{r}
 		if script != nil {
 			f := filepath.Join(dir, "script")
 			if err := os.WriteFile(f, []byte(script.Data), 0o755); err != nil {
@@ -114,6 +134,62 @@ func (w streamWriter) Write(p []byte) (int, error) {
 		return 0, w.r.outErr
 	}
 	return len(p), nil
+}
+
+// stderrWriter sends a RUN's stderr to the build output in red, as dockerd
+// does.
+type stderrWriter struct{ r *run }
+
+func (w stderrWriter) Write(p []byte) (int, error) {
+	w.r.print(red(string(p)))
+	if w.r.outErr != nil {
+		return 0, w.r.outErr
+	}
+	return len(p), nil
+}
+
+// volumeBinds makes a scratch directory under dir for each volume path of
+// the image, holding a copy of what the rootfs has there (dockerd copies
+// the image's content into a new volume), and returns the read-write
+// binds of them, sorted by path so that a parent is mounted first.
+func volumeBinds(ctx context.Context, dir, rootfs string, volumes map[string]struct{}) ([]Bind, error) {
+	var binds []Bind
+	for i, v := range slices.Sorted(maps.Keys(volumes)) {
+		v = path.Clean("/" + v)
+		if v == "/" {
+			continue
+		}
+		src := filepath.Join(dir, "volume-"+strconv.Itoa(i))
+		if err := os.Mkdir(src, 0o755); err != nil {
+			return nil, err
+		}
+		if err := copyUp(ctx, rootfs, v, src); err != nil {
+			return nil, fmt.Errorf("copy %s into its volume: %w", v, err)
+		}
+		binds = append(binds, Bind{Source: src, Destination: v, RW: true})
+	}
+	return binds, nil
+}
+
+// copyUp copies the directory p of rootfs (resolved inside it), with
+// owners, modes and times, into the empty directory dst; a p that is
+// missing or no directory copies nothing.
+func copyUp(ctx context.Context, rootfs, p, dst string) error {
+	if !isDirInRoot(rootfs, p) {
+		return nil
+	}
+	fd, err := archive.OpenInRootPath(rootfs, strings.TrimPrefix(p, "/"), unix.O_RDONLY|unix.O_DIRECTORY)
+	if err != nil {
+		return nil
+	}
+	f := os.NewFile(uintptr(fd), p)
+	defer f.Close()
+	cmd := exec.CommandContext(ctx, "cp", "-a", "/proc/self/fd/3/.", dst+"/")
+	cmd.ExtraFiles = []*os.File{f}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("%w: %s", err, strings.TrimSpace(string(out)))
+	}
+	return nil
 }
 
 // workdirFunc creates the directory p (absolute) in the rootfs when it is

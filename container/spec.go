@@ -208,7 +208,11 @@ func Spec(in SpecInput) (*specs.Spec, error) {
 		sysctl = nil
 	}
 	// Last, so that an invalid input leaves the rootfs untouched.
-	if err := specMkdirAll(in.Rootfs, cwd, int(usr.UID), int(usr.GID)); err != nil {
+	// Created owned by root whatever the user, as dockerd does.
+	if err := specMkdirAll(in.Rootfs, cwd, 0, 0); err != nil {
+		if errdefs.IsInvalidArgument(err) {
+			return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("Cannot mkdir: %s is not a directory", cwd))
+		}
 		return nil, fmt.Errorf("working directory: %w", err)
 	}
 

@@ -89,7 +89,11 @@ type buildRunner struct{ d *Daemon }
 func (r buildRunner) Run(ctx context.Context, p builder.Process, out io.Writer) (int, error) {
 	hc := &container.HostConfig{NetworkMode: container.NetworkMode(p.Network), ShmSize: p.ShmSize}
 	for _, b := range p.Binds {
-		hc.Binds = append(hc.Binds, b.Source+":"+b.Destination+":ro")
+		mode := ":ro"
+		if b.RW {
+			mode = ":rw"
+		}
+		hc.Binds = append(hc.Binds, b.Source+":"+b.Destination+mode)
 	}
 	netns, hosts, resolv, err := r.network(ctx, p)
 	if err != nil {
@@ -133,20 +137,42 @@ func (r buildRunner) Run(ctx context.Context, p builder.Process, out io.Writer) 
 	if err != nil {
 		return 0, err
 	}
-	proc, err := r.d.runtime.Run(ctx, p.ID, p.Bundle, false, runtime.Stdio{Stdout: pw, Stderr: pw})
+	stdio := runtime.Stdio{Stdout: pw, Stderr: pw}
+	var epr, epw *os.File
+	if p.Stderr != nil {
+		if epr, epw, err = os.Pipe(); err != nil {
+			pr.Close()
+			pw.Close()
+			return 0, err
+		}
+		stdio.Stderr = epw
+	}
+	proc, err := r.d.runtime.Run(ctx, p.ID, p.Bundle, false, stdio)
 	pw.Close()
+	if epw != nil {
+		epw.Close()
+	}
 	if err != nil {
 		pr.Close()
+		if epr != nil {
+			epr.Close()
+		}
 		return 0, err
 	}
 	var pump sync.WaitGroup
-	pump.Add(1)
-	go func() {
-		defer pump.Done()
-		io.Copy(out, pr)
-		io.Copy(io.Discard, pr)
-		pr.Close()
-	}()
+	drain := func(r *os.File, w io.Writer) {
+		pump.Add(1)
+		go func() {
+			defer pump.Done()
+			io.Copy(w, r)
+			io.Copy(io.Discard, r)
+			r.Close()
+		}()
+	}
+	drain(pr, out)
+	if epr != nil {
+		drain(epr, p.Stderr)
+	}
 	code, err := r.d.runtime.Wait(ctx, proc.Pid)
 	if err != nil {
 		// The client went away: kill the step and reap it.

@@ -20,7 +20,9 @@ var changeable = map[string]bool{
 
 // ApplyChanges applies Dockerfile instructions such as `CMD ["sh"]` or
 // `ENV A=b` to cfg, in order, expanding variables against cfg's environment
-// as it stands at each change. An instruction that is not allowed or does not
+// as it stands at each change. ENTRYPOINT resets Cmd unless a CMD came
+// before it among the changes, as dockerd's commit and import do. An
+// instruction that is not allowed or does not
 // parse is an invalid-argument error naming it; cfg is then left unchanged.
 func ApplyChanges(cfg *dockerspec.DockerOCIImageConfig, changes []string) error {
 	next := *cfg
@@ -28,8 +30,9 @@ func ApplyChanges(cfg *dockerspec.DockerOCIImageConfig, changes []string) error 
 	next.Labels = copyMap(cfg.Labels)
 	next.ExposedPorts = copyMap(cfg.ExposedPorts)
 	next.Volumes = copyMap(cfg.Volumes)
+	cmdSet := false
 	for _, change := range changes {
-		if err := applyChange(&next, change); err != nil {
+		if err := applyChange(&next, change, &cmdSet); err != nil {
 			return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid change %q: %v", change, err))
 		}
 	}
@@ -37,7 +40,7 @@ func ApplyChanges(cfg *dockerspec.DockerOCIImageConfig, changes []string) error 
 	return nil
 }
 
-func applyChange(cfg *dockerspec.DockerOCIImageConfig, change string) error {
+func applyChange(cfg *dockerspec.DockerOCIImageConfig, change string, cmdSet *bool) error {
 	res, err := parser.Parse(strings.NewReader(change))
 	if err != nil {
 		return err
@@ -66,8 +69,12 @@ func applyChange(cfg *dockerspec.DockerOCIImageConfig, change string) error {
 	switch c := cmd.(type) {
 	case *instructions.CmdCommand:
 		cfg.Cmd = shellForm(cfg, c.ShellDependantCmdLine)
+		*cmdSet = true
 	case *instructions.EntrypointCommand:
 		cfg.Entrypoint = shellForm(cfg, c.ShellDependantCmdLine)
+		if !*cmdSet {
+			cfg.Cmd = nil
+		}
 	case *instructions.EnvCommand:
 		for _, kv := range c.Env {
 			cfg.Env = setEnv(cfg.Env, kv.Key, kv.Value)

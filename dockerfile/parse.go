@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/containerd/errdefs"
@@ -26,8 +27,11 @@ type Dockerfile struct {
 	// Stages are the stages in file order; a stage's index is what
 	// `COPY --from=<index>` refers to.
 	Stages []instructions.Stage
-	// Warnings are the parser's warnings, in Docker's wording
-	// ("Empty continuation line found in: ..."), for the builder to print.
+	// Warnings are the lines of the parser's warnings as dockerd 20.10
+	// prints them, for the builder to print: `[WARNING]: Empty
+	// continuation line found in:`, the instruction indented by four
+	// spaces, and a closing `[WARNING]: Empty continuation lines will
+	// become errors in a future release.`
 	Warnings []string
 }
 
@@ -66,7 +70,14 @@ func Parse(name string, r io.Reader) (*Dockerfile, error) {
 	}
 	d := &Dockerfile{Name: name, Escape: res.EscapeToken, Args: args, Stages: stages}
 	for _, w := range res.Warnings {
-		d.Warnings = append(d.Warnings, w.Short)
+		if text, ok := strings.CutPrefix(w.Short, "Empty continuation line found in: "); ok {
+			d.Warnings = append(d.Warnings, "[WARNING]: Empty continuation line found in:", "    "+text)
+		} else {
+			d.Warnings = append(d.Warnings, "[WARNING]: "+w.Short)
+		}
+	}
+	if len(d.Warnings) > 0 {
+		d.Warnings = append(d.Warnings, "[WARNING]: Empty continuation lines will become errors in a future release.")
 	}
 	return d, nil
 }
@@ -174,4 +185,31 @@ func line(loc []parser.Range) int {
 		return 0
 	}
 	return loc[0].Start.Line
+}
+
+// LabelCommands are the LABEL instructions dockerd's classic builder adds
+// to the last stage for a build's --label values: one per label, sorted by
+// key, shown as `LABEL k=v` and taken literally (no variable expansion).
+func LabelCommands(labels map[string]string) ([]instructions.Command, error) {
+	keys := make([]string, 0, len(labels))
+	for k := range labels {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	quote := strings.NewReplacer(`\`, `\\`, `"`, `\"`, `$`, `\$`).Replace
+	var cmds []instructions.Command
+	for _, k := range keys {
+		v := labels[k]
+		node := &parser.Node{
+			Value:    "label",
+			Original: "LABEL " + k + "=" + v,
+			Next:     &parser.Node{Value: `"` + quote(k) + `"`, Next: &parser.Node{Value: `"` + quote(v) + `"`, Next: &parser.Node{Value: "="}}},
+		}
+		cmd, err := instructions.ParseCommand(node)
+		if err != nil {
+			return nil, errdefs.ErrInvalidArgument.WithMessage("invalid label: " + message(err))
+		}
+		cmds = append(cmds, cmd)
+	}
+	return cmds, nil
 }

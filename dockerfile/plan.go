@@ -20,8 +20,13 @@ type Plan struct {
 	// Stages are the stages to build, in file order; the last is the target.
 	Stages []Stage
 	// Steps is the number of steps the classic builder counts for the
-	// plan ("Step 3/8"): one per FROM and one per instruction.
+	// plan ("Step 3/8"): one per global ARG, one per FROM and one per
+	// instruction.
 	Steps int
+	// GlobalArgs are the ARG instructions before the first FROM as
+	// written, which the classic builder prints as the first steps
+	// ("Step 1/9 : ARG BASE=busybox").
+	GlobalArgs []string
 	// Unused are the --build-arg names no ARG declares and that are not
 	// predefined, sorted. Docker prints them as
 	// `[Warning] One or more build-args [X] were not consumed`.
@@ -71,7 +76,7 @@ func (r Ref) IsStage() bool { return r.Stage >= 0 }
 // the predefined proxy args need no ARG), names the stages, resolves FROM
 // and COPY --from, and selects the stages target needs (target "" means the
 // last stage). Errors are invalid-argument errors in Docker's wording:
-// `target stage "x" could not be found`, `Dockerfile:4: base name (${B})
+// `failed to reach build target x in Dockerfile`, `Dockerfile:4: base name (${B})
 // should not be blank`, `Dockerfile:7: invalid stage index 5`.
 func (d *Dockerfile) Plan(target string, buildArgs map[string]string) (*Plan, error) {
 	lex := shell.NewLex(d.Escape)
@@ -90,7 +95,9 @@ func (d *Dockerfile) Plan(target string, buildArgs map[string]string) (*Plan, er
 			a.meta[kv.Key] = kv.Value
 			p.global = append(p.global, kv.Key)
 		}
+		p.GlobalArgs = append(p.GlobalArgs, d.Args[len(p.GlobalArgs)].String())
 	}
+	p.Steps = len(p.GlobalArgs)
 
 	all := make([]Stage, len(d.Stages))
 	for i, st := range d.Stages {
@@ -142,7 +149,7 @@ func (d *Dockerfile) Plan(target string, buildArgs map[string]string) (*Plan, er
 	if target != "" {
 		i, ok := instructions.HasStage(d.Stages, target)
 		if !ok {
-			return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("target stage %q could not be found", target))
+			return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("failed to reach build target %s in Dockerfile", target))
 		}
 		last = i
 	}
