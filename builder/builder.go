@@ -552,6 +552,8 @@ func (r *run) step(ctx context.Context, s *state, idx int, cmd instructions.Comm
 		BuildArgs:   s.scope.BuildArgs(),
 		Base:        s.base,
 		BaseImage:   s.baseImage,
+		Source:      dockerfile.Source(cmd),
+		Parts:       s.scope.Parts(x),
 	}
 	if _, ok := x.(*instructions.RunCommand); !ok {
 		// Only a RUN sees build args; an ARG step's key is its text, as in
@@ -596,7 +598,7 @@ func (r *run) step(ctx context.Context, s *state, idx int, cmd instructions.Comm
 		}
 		if !r.missed {
 			r.missed = true
-			r.print(fmt.Sprintf("cache miss at step %d (%s): %s\n", r.n, dockerfile.Source(cmd), explain(known, in, strings.ToUpper(cmd.Name()))))
+			r.print(fmt.Sprintf("cache miss at step %d (%s): %s\n", r.n, dockerfile.Source(cmd), explain(known, in, strings.ToUpper(cmd.Name()), r.around(s, idx, lin, known))))
 		}
 	}
 
@@ -613,6 +615,21 @@ func (r *run) step(ctx context.Context, s *state, idx int, cmd instructions.Comm
 	r.print(" ---> " + short(s.id) + "\n")
 	r.lastID = s.id
 	return r.outErr
+}
+
+// around is what explains a miss at the place lin of step idx of the
+// stage s besides the last build's record there (known).
+func (r *run) around(s *state, idx int, lin string, known *Inputs) around {
+	var a around
+	for _, st := range r.plan.Stages {
+		if st.Index == s.index && idx >= 0 && idx+1 < len(st.Commands) {
+			a.next = dockerfile.Source(st.Commands[idx+1])
+		}
+	}
+	if known != nil {
+		a.oldNext, _ = r.b.cache.last(lineage(lin, known.Instruction))
+	}
+	return a
 }
 
 // afterStep updates the state's bookkeeping that is not in the image.

@@ -474,7 +474,7 @@ func digestItem(root, rel string, h hash.Hash, files map[string]string) error {
 	buf := make([]byte, 128<<10)
 	return walk(root, rel, func(e entry, open func() (*os.File, error)) error {
 		fh := sha256.New()
-		fmt.Fprintf(fh, "%o %d %d %q %d\n", e.st.Mode, e.st.Uid, e.st.Gid, e.link, e.st.Size)
+		fmt.Fprintf(fh, "%q %d\n", e.link, e.st.Size)
 		if open != nil {
 			f, err := open()
 			if err != nil {
@@ -486,7 +486,7 @@ func digestItem(root, rel string, h hash.Hash, files map[string]string) error {
 				return err
 			}
 		}
-		sum := hex.EncodeToString(fh.Sum(nil))
+		sum := fileSum{mode: e.st.Mode, uid: e.st.Uid, gid: e.st.Gid, content: hex.EncodeToString(fh.Sum(nil))}.String()
 		fmt.Fprintf(h, "%q %s\n", e.rel, sum)
 		if files != nil && len(files) <= maxFiles && (e.st.Mode&unix.S_IFMT != unix.S_IFDIR) {
 			files[path.Join(rel, e.rel)] = sum
@@ -644,4 +644,24 @@ func writeItem(tw *tar.Writer, rootfs string, item copyItem, dest string, destIs
 		_, err = io.CopyBuffer(tw, io.LimitReader(f, hdr.Size), buf)
 		return err
 	})
+}
+
+// fileSum is what a source file contributes to a COPY's key: its mode
+// (with the type bits), owner and the digest of its content (or link
+// target). Its text is what Inputs.Files keeps, so that a miss can say
+// which of them changed.
+type fileSum struct {
+	mode, uid, gid uint32
+	content        string
+}
+
+func (f fileSum) String() string {
+	return fmt.Sprintf("%o %d:%d %s", f.mode, f.uid, f.gid, f.content)
+}
+
+// parseFileSum reads a fileSum's text; ok is false for a record written
+// before it had that form.
+func parseFileSum(s string) (f fileSum, ok bool) {
+	_, err := fmt.Sscanf(s, "%o %d:%d %s", &f.mode, &f.uid, &f.gid, &f.content)
+	return f, err == nil
 }
