@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"path"
+	"path/filepath"
 	goruntime "runtime"
 	"slices"
 	"strconv"
@@ -62,8 +63,9 @@ type GC interface {
 
 // Builder runs builds. It is safe for concurrent use.
 type Builder struct {
-	cfg   Config
-	cache *cache
+	cfg    Config
+	cache  *cache
+	mounts *cacheMounts
 }
 
 // New returns a Builder keeping its cache records under cfg.Root.
@@ -75,7 +77,11 @@ func New(cfg Config) (*Builder, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open build cache: %w", err)
 	}
-	return &Builder{cfg: cfg, cache: c}, nil
+	m, err := newCacheMounts(filepath.Join(cfg.Root, "mounts"))
+	if err != nil {
+		return nil, fmt.Errorf("open build cache mounts: %w", err)
+	}
+	return &Builder{cfg: cfg, cache: c, mounts: m}, nil
 }
 
 // Options are the parameters of one build.
@@ -568,10 +574,16 @@ func (r *run) step(ctx context.Context, s *state, idx int, cmd instructions.Comm
 
 	var src *sourceSet
 	switch c := x.(type) {
+	case *instructions.RunCommand:
+		// What a bind mount shows the command is an input, as a COPY's
+		// sources are; a cache mount's content never is.
+		if in.Sources, in.Files, err = r.mountSources(ctx, s, idx, c); err != nil {
+			return err
+		}
 	case *instructions.CopyCommand:
-		src, err = r.sources(ctx, s, idx, c.From, c.SourcesAndDest, false)
+		src, err = r.sources(ctx, s, idx, c.SourcesAndDest, copyFlags{from: c.From, parents: c.Parents})
 	case *instructions.AddCommand:
-		src, err = r.sources(ctx, s, idx, "", c.SourcesAndDest, true)
+		src, err = r.sources(ctx, s, idx, c.SourcesAndDest, copyFlags{add: true, checksum: c.Checksum})
 	}
 	if err != nil {
 		return err
@@ -602,7 +614,7 @@ func (r *run) step(ctx context.Context, s *state, idx int, cmd instructions.Comm
 		}
 	}
 
-	if err := r.execute(ctx, s, x, src); err != nil {
+	if err := r.execute(ctx, s, idx, x, src); err != nil {
 		return err
 	}
 	r.lease(s)
@@ -641,11 +653,11 @@ func (r *run) afterStep(s *state, x instructions.Command) {
 
 // execute runs an instruction that missed the cache and moves s to the
 // image it produced.
-func (r *run) execute(ctx context.Context, s *state, x instructions.Command, src *sourceSet) error {
+func (r *run) execute(ctx context.Context, s *state, idx int, x instructions.Command, src *sourceSet) error {
 	defer r.afterStep(s, x)
 	switch c := x.(type) {
 	case *instructions.RunCommand:
-		return r.runStep(ctx, s, c)
+		return r.runStep(ctx, s, idx, c)
 	case *instructions.CopyCommand:
 		return r.commit(ctx, s, x, nil, r.copyFunc(ctx, s, src, c.Chown, c.Chmod), src.describe())
 	case *instructions.AddCommand:

@@ -48,7 +48,9 @@ type Process struct {
 	User    string
 	Network string // "host" or "none"
 	ShmSize int64
-	Binds   []Bind // bind mounts (a RUN heredoc script, the image's volumes)
+	Binds   []Bind // bind mounts (a RUN heredoc script, the image's volumes, --mount)
+	// Tmpfs are tmpfs mounts: destination -> options ("size=1048576").
+	Tmpfs map[string]string
 	// Stderr receives the process's stderr; nil sends it to Run's out.
 	Stderr io.Writer
 }
@@ -65,7 +67,7 @@ type Bind struct {
 var mountpoints = []string{"/proc", "/sys", "/dev", "/etc", "/etc/hosts", "/etc/hostname", "/etc/resolv.conf"}
 
 // runStep runs a RUN instruction in a container on a snapshot of s.
-func (r *run) runStep(ctx context.Context, s *state, c *instructions.RunCommand) error {
+func (r *run) runStep(ctx context.Context, s *state, idx int, c *instructions.RunCommand) error {
 	args, script := s.scope.RunArgs(c)
 	id := randomID()
 	r.print(" ---> Running in " + id[:12] + "\n")
@@ -87,6 +89,9 @@ func (r *run) runStep(ctx context.Context, s *state, c *instructions.RunCommand)
 			Network: r.opts.Network,
 			ShmSize: r.opts.ShmSize,
 		}
+		if n := dockerfile.Network(c); n != "default" {
+			p.Network = n
+		}
 		if err := os.Mkdir(p.Bundle, 0o700); err != nil {
 			return err
 		}
@@ -98,6 +103,13 @@ func (r *run) runStep(ctx context.Context, s *state, c *instructions.RunCommand)
 			return err
 		}
 		p.Binds = append(p.Binds, vols...)
+		mounts, err := r.mounts(ctx, s, idx, c, dir, rootfs)
+		if err != nil {
+			return err
+		}
+		defer mounts.close()
+		p.Binds = append(p.Binds, mounts.binds...)
+		p.Tmpfs = mounts.tmpfs
 		p.Stderr = stderrWriter{r}
 		if script != nil {
 			f := filepath.Join(dir, "script")
@@ -109,6 +121,11 @@ func (r *run) runStep(ctx context.Context, s *state, c *instructions.RunCommand)
 		code, err := r.b.cfg.Runner.Run(ctx, p, streamWriter{r})
 		for i := len(missing) - 1; i >= 0; i-- {
 			removeInRoot(rootfs, missing[i]) // an empty mount point; kept if the command filled it
+		}
+		for i := len(mounts.targets) - 1; i >= 0; i-- {
+			// What a --mount made to mount on: directories kept if the
+			// command filled them, the empty file of a file's bind.
+			removeInRoot(rootfs, mounts.targets[i])
 		}
 		if err != nil {
 			return err

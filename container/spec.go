@@ -590,9 +590,12 @@ func specUserMounts(hc *container.HostConfig, volumes []VolumeMount) ([]specs.Mo
 		if err != nil {
 			return nil, "", errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid volume specification: '%s': %v", bind, err))
 		}
-		// Like Docker, -v creates a missing host directory.
-		if err := os.MkdirAll(src, 0o755); err != nil {
-			return nil, "", fmt.Errorf("bind source %s: %w", src, err)
+		// Like Docker, -v creates a missing host directory; a file is bound
+		// as it is.
+		if _, err := os.Stat(src); errors.Is(err, os.ErrNotExist) {
+			if err := os.MkdirAll(src, 0o755); err != nil {
+				return nil, "", fmt.Errorf("bind source %s: %w", src, err)
+			}
 		}
 		addBind(filepath.Clean(src), filepath.Clean(dst), slices.Contains(mode, "ro"), false, specPropagation(mode))
 	}

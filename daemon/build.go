@@ -87,7 +87,7 @@ func (d *Daemon) Build(ctx context.Context, src io.Reader, opts api.BuildOptions
 type buildRunner struct{ d *Daemon }
 
 func (r buildRunner) Run(ctx context.Context, p builder.Process, out io.Writer) (int, error) {
-	hc := &container.HostConfig{NetworkMode: container.NetworkMode(p.Network), ShmSize: p.ShmSize}
+	hc := &container.HostConfig{NetworkMode: container.NetworkMode(p.Network), ShmSize: p.ShmSize, Tmpfs: p.Tmpfs}
 	for _, b := range p.Binds {
 		mode := ":ro"
 		if b.RW {

@@ -118,16 +118,16 @@ func ParseTriggers(triggers []string) ([]instructions.Command, error) {
 func supported(cmd instructions.Command) error {
 	switch c := cmd.(type) {
 	case *instructions.RunCommand:
-		if len(c.FlagsUsed) > 0 {
-			return fmt.Errorf("the --%s option of RUN is not supported", c.FlagsUsed[0])
+		for _, f := range c.FlagsUsed {
+			if f != "mount" && f != "network" {
+				return fmt.Errorf("the --%s option of RUN is not supported", f)
+			}
 		}
 		if len(c.Files) > 0 && !c.PrependShell {
 			return errors.New("RUN accepts a heredoc only in its shell form")
 		}
 	case *instructions.CopyCommand:
 		switch {
-		case c.Parents:
-			return errors.New("the --parents option of COPY is not supported")
 		case len(c.ExcludePatterns) > 0:
 			return errors.New("the --exclude option of COPY is not supported")
 		}
@@ -135,8 +135,6 @@ func supported(cmd instructions.Command) error {
 		switch {
 		case c.KeepGitDir != nil:
 			return errors.New("the --keep-git-dir option of ADD is not supported")
-		case c.Checksum != "":
-			return errors.New("the --checksum option of ADD is not supported")
 		case c.Unpack != nil:
 			return errors.New("the --unpack option of ADD is not supported")
 		case len(c.ExcludePatterns) > 0:

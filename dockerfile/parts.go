@@ -60,10 +60,14 @@ func (s *Scope) Parts(cmd instructions.Command) []Part {
 		if c.Link {
 			flag("link", "true")
 		}
+		if c.Parents {
+			flag("parents", "true")
+		}
 		sources(c.SourcesAndDest)
 	case *instructions.AddCommand:
 		flag("chown", c.Chown)
 		flag("chmod", c.Chmod)
+		flag("checksum", c.Checksum)
 		if c.Link {
 			flag("link", "true")
 		}
@@ -110,10 +114,4 @@ func (s *Scope) Parts(cmd instructions.Command) []Part {
 		out = append(out, Part{Value: text})
 	}
 	return out
-}
-
-// runFlags are the flags of a RUN that change what it does, as name and
-// value.
-func runFlags(c *instructions.RunCommand) [][2]string {
-	return nil
 }

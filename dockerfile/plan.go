@@ -57,6 +57,9 @@ type Stage struct {
 	Commands []instructions.Command
 	// CopyFrom maps the index in Commands of each `COPY --from` to its source.
 	CopyFrom map[int]Ref
+	// MountFrom maps the index in Commands of each RUN with a `--mount
+	// from=` to what each from value names.
+	MountFrom map[int]map[string]Ref
 }
 
 // Ref is what FROM or COPY --from names: an earlier stage of the same
@@ -129,6 +132,24 @@ func (d *Dockerfile) Plan(target string, buildArgs map[string]string) (*Plan, er
 			Commands: st.Commands,
 		}
 		for j, cmd := range st.Commands {
+			if c, ok := cmd.(*instructions.RunCommand); ok {
+				for _, m := range Mounts(c) {
+					if m.From == "" {
+						continue
+					}
+					ref, err := p.resolveFrom(lex, m.From, i)
+					if err != nil {
+						return nil, invalidAt(d.Name, line(c.Location()), err.Error())
+					}
+					if s.MountFrom == nil {
+						s.MountFrom = map[int]map[string]Ref{}
+					}
+					if s.MountFrom[j] == nil {
+						s.MountFrom[j] = map[string]Ref{}
+					}
+					s.MountFrom[j][m.From] = ref
+				}
+			}
 			c, ok := cmd.(*instructions.CopyCommand)
 			if !ok || c.From == "" {
 				continue
@@ -166,6 +187,13 @@ func (d *Dockerfile) Plan(target string, buildArgs map[string]string) (*Plan, er
 		for _, ref := range all[i].CopyFrom {
 			if ref.IsStage() {
 				mark(ref.Stage)
+			}
+		}
+		for _, refs := range all[i].MountFrom {
+			for _, ref := range refs {
+				if ref.IsStage() {
+					mark(ref.Stage)
+				}
 			}
 		}
 	}

@@ -1,0 +1,2 @@
+FROM busybox
+RUN --mount=type=secret,id=x cat /run/secrets/x
