@@ -174,6 +174,9 @@ type run struct {
 	missed  bool           // a step missed the cache already
 	lastID  digest.Digest  // the last image a step produced or reused
 	outErr  error
+	// epoch is SOURCE_DATE_EPOCH: the time of every image and history
+	// entry the build makes, and the latest mtime in its layers.
+	epoch *time.Time
 	// leases keep the base of each stage and every step's result until
 	// the build ends, whether or not their images are removed meanwhile.
 	leases []func()
@@ -244,6 +247,14 @@ func (b *Builder) prepare(opts Options, out Output) (*run, error) {
 		}
 	}
 	r := &run{b: b, opts: opts, out: out, plan: plan, ctxDir: opts.ContextDir, results: map[int]*state{}}
+	if v, ok := opts.BuildArgs["SOURCE_DATE_EPOCH"]; ok && v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return nil, errdefs.ErrInvalidArgument.WithMessage("invalid SOURCE_DATE_EPOCH: " + v)
+		}
+		epoch := time.Unix(n, 0).UTC()
+		r.epoch = &epoch
+	}
 	for _, t := range opts.Tags {
 		ref, err := image.ParseReference(t)
 		if err != nil {
@@ -569,6 +580,10 @@ func (r *run) step(ctx context.Context, s *state, idx int, cmd instructions.Comm
 	if len(in.BuildArgs) == 0 {
 		in.BuildArgs = nil
 	}
+	if r.epoch != nil {
+		// The same step at another epoch makes another image.
+		in.Epoch = strconv.FormatInt(r.epoch.Unix(), 10)
+	}
 	lin := s.lineage
 	s.lineage = lineage(lin, in.Instruction)
 
@@ -838,6 +853,9 @@ func (r *run) commit(ctx context.Context, s *state, x instructions.Command, chan
 	layers := slices.Clone(s.layers)
 	record := func() error {
 		now := time.Now().UTC()
+		if r.epoch != nil {
+			now = *r.epoch
+		}
 		img.Created = &now
 		img.History = append(img.History, ocispec.History{
 			Created:    &now,

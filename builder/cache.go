@@ -20,7 +20,7 @@ import (
 )
 
 // Inputs are what a step's result depends on. The cache key is the digest
-// of the first four; the others are kept so that a miss can be explained.
+// of the first five; the others are kept so that a miss can be explained.
 type Inputs struct {
 	// Parent is the image the step starts from ("" for scratch).
 	Parent digest.Digest `json:"parent,omitempty"`
@@ -31,6 +31,8 @@ type Inputs struct {
 	// Sources is the digest of what COPY or ADD copies: content, mode and
 	// owner of every file, not modification times.
 	Sources digest.Digest `json:"sources,omitempty"`
+	// Epoch is the build's SOURCE_DATE_EPOCH ("" for none).
+	Epoch string `json:"epoch,omitempty"`
 
 	// Base is the stage's base as named ("busybox:latest"), BaseImage the
 	// image it resolved to.
@@ -50,14 +52,15 @@ type Inputs struct {
 // kept: the record stays small, and a miss then says "sources changed".
 const maxFiles = 10000
 
-// Key is the cache key of the step: a hex sha256.
+// Key is the cache key of the step: a hex sha256 of the first five.
 func (in *Inputs) Key() string {
 	b, _ := json.Marshal(struct {
 		Parent      digest.Digest     `json:"p"`
 		Instruction string            `json:"i"`
 		BuildArgs   map[string]string `json:"a"`
 		Sources     digest.Digest     `json:"s"`
-	}{in.Parent, in.Instruction, in.BuildArgs, in.Sources})
+		Epoch       string            `json:"e,omitempty"`
+	}{in.Parent, in.Instruction, in.BuildArgs, in.Sources, in.Epoch})
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
 }

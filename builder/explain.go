@@ -34,6 +34,16 @@ func explain(old *Inputs, cur Inputs, instr string, a around) string {
 	if old.BaseImage != cur.BaseImage && cur.Base != "" {
 		return fmt.Sprintf("base image %s now points to a new image (%s -> %s)", cur.Base, shortID(old.BaseImage), shortID(cur.BaseImage))
 	}
+	if old.Epoch != cur.Epoch {
+		o, n := old.Epoch, cur.Epoch
+		if o == "" {
+			o = "unset"
+		}
+		if n == "" {
+			n = "unset"
+		}
+		return fmt.Sprintf("SOURCE_DATE_EPOCH: %s -> %s", o, n)
+	}
 	if msg := argsChange(old.BuildArgs, cur.BuildArgs); msg != "" {
 		return msg
 	}

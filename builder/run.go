@@ -276,9 +276,15 @@ func (r *run) snapshot(ctx context.Context, s *state, fn func(dir, rootfs string
 		return fmt.Errorf("diff snapshot: %w", err)
 	}
 	defer diff.Close()
+	var layerTar io.Reader = diff
+	if r.epoch != nil {
+		clamped := clampTimes(diff, *r.epoch)
+		defer clamped.Close()
+		layerTar = clamped
+	}
 	r.b.cfg.GC.RLock()
 	defer r.b.cfg.GC.RUnlock()
-	l, blob, err := StoreLayer(ctx, r.b.cfg.Content, ls, chain, diff)
+	l, blob, err := StoreLayer(ctx, r.b.cfg.Content, ls, chain, layerTar)
 	if err != nil {
 		return err
 	}

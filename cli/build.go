@@ -207,11 +207,20 @@ func (o buildOptions) ttyOutput(out io.Writer) (bool, error) {
 // buildArgsMap turns --build-arg values into the buildargs parameter: K=V
 // sets K, a bare K takes K's value from the environment, or null (the
 // Dockerfile's default) when K is not set there, as docker does.
+//
+// SOURCE_DATE_EPOCH in the environment is sent as a build arg unless one
+// is given, as buildx does, so that the build is reproducible.
 func buildArgsMap(args []string, lookup func(string) (string, bool)) map[string]*string {
-	if len(args) == 0 {
+	epoch, hasEpoch := lookup("SOURCE_DATE_EPOCH")
+	if len(args) == 0 && !hasEpoch {
 		return nil
 	}
-	m := make(map[string]*string, len(args))
+	m := make(map[string]*string, len(args)+1)
+	defer func() {
+		if _, given := m["SOURCE_DATE_EPOCH"]; hasEpoch && !given {
+			m["SOURCE_DATE_EPOCH"] = &epoch
+		}
+	}()
 	for _, a := range args {
 		k, v, ok := strings.Cut(a, "=")
 		if !ok {

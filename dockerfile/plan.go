@@ -285,6 +285,9 @@ var builtin = map[string]bool{
 	"FTP_PROXY": true, "ftp_proxy": true,
 	"NO_PROXY": true, "no_proxy": true,
 	"ALL_PROXY": true, "all_proxy": true,
+	// The build's timestamp (reproducible builds), as BuildKit has it; it
+	// is the builder's, not the Dockerfile's.
+	"SOURCE_DATE_EPOCH": true,
 }
 
 // args are the build args of a build: the --build-arg values and the global
