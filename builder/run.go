@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/containerd/errdefs"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sys/unix"
@@ -69,6 +70,11 @@ var mountpoints = []string{"/proc", "/sys", "/dev", "/etc", "/etc/hosts", "/etc/
 // runStep runs a RUN instruction in a container on a snapshot of s.
 func (r *run) runStep(ctx context.Context, s *state, idx int, c *instructions.RunCommand) error {
 	args, script := s.scope.RunArgs(c)
+	if dockerfile.Network(c) == "host" && r.opts.Network != "host" {
+		// BuildKit's entitlement: the host's network only when the user
+		// asked for it.
+		return errdefs.ErrPermissionDenied.WithMessage("network.host is not allowed\nhint: build with --network host to let RUN --network=host use the host's network")
+	}
 	id := randomID()
 	r.print(" ---> Running in " + id[:12] + "\n")
 	fn := func(dir, rootfs string) error {
