@@ -210,7 +210,15 @@ type BuildOptions struct {
 	// RegistryConfig is the X-Registry-Config header (base64 JSON of
 	// registry credentials), kept for pulls of base images.
 	RegistryConfig string
+	// Secrets are the build's secrets by id, from the X-Gantry-Build-Secrets
+	// header that gantry build --secret sends (base64 JSON of id -> base64
+	// content): for RUN --mount=type=secret, kept in memory only.
+	Secrets map[string][]byte
 }
+
+// SecretsHeader carries a build's secrets (BuildOptions.Secrets); the
+// gantry client sends it (client.SecretsHeader, client.EncodeSecrets).
+const SecretsHeader = "X-Gantry-Build-Secrets"
 
 // BuildOutput receives a build's JSON-message stream: text ({"stream":...})
 // and the image ID of each stage ({"aux":{"ID":...}}). Its error means the

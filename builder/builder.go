@@ -106,6 +106,9 @@ type Options struct {
 	// all of them when AlwaysPull; nil means they must be local.
 	Pull       Puller
 	AlwaysPull bool
+	// Secrets are the build's secrets by id, for RUN --mount=type=secret:
+	// mounted from memory, never in a layer, a key or the data root.
+	Secrets map[string][]byte
 }
 
 // Output receives a build's progress: text for the user and, at the end of

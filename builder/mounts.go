@@ -181,6 +181,7 @@ type runMounts struct {
 	binds   []Bind
 	tmpfs   map[string]string
 	targets []string // absolute targets, to remove if the step created them
+	secrets string   // the tmpfs holding the step's secrets, once mounted
 	cleanup []func()
 }
 
@@ -340,6 +341,20 @@ func (r *run) mounts(ctx context.Context, s *state, idx int, c *instructions.Run
 				return nil, r.mountSourceMissing(m)
 			}
 			out.binds = append(out.binds, Bind{Source: host, Destination: target, RW: !m.ReadOnly})
+		case instructions.MountTypeSecret:
+			data, ok := r.opts.Secrets[m.CacheID]
+			if !ok {
+				if m.Required {
+					return nil, errdefs.ErrNotFound.WithMessage(fmt.Sprintf("secret %s: not found", m.CacheID))
+				}
+				out.targets = out.targets[:len(out.targets)-len(missingDirs(rootfs, target))]
+				continue // BuildKit leaves an optional secret that was not given out
+			}
+			host, err := out.secretFile(dir, m, data)
+			if err != nil {
+				return nil, err
+			}
+			out.binds = append(out.binds, Bind{Source: host, Destination: target})
 		default:
 			return nil, errdefs.ErrNotImplemented.WithMessage(fmt.Sprintf("RUN --mount=type=%s is not supported", m.Type))
 		}
@@ -372,4 +387,49 @@ func overlayOn(lower, dir string) error {
 		return fmt.Errorf("mount overlay on the build context: %w", err)
 	}
 	return nil
+}
+
+// secretFile writes a secret into a tmpfs of the step (mounted on first
+// use, unmounted with the mounts), with the mount's mode (0400 by default)
+// and owner, and returns its host path: a secret never touches the disk.
+func (m *runMounts) secretFile(dir string, mnt *instructions.Mount, data []byte) (string, error) {
+	sdir := filepath.Join(dir, "secrets")
+	if m.secrets == "" {
+		if err := os.Mkdir(sdir, 0o700); err != nil {
+			return "", err
+		}
+		if err := unix.Mount("tmpfs", sdir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=0700"); err != nil {
+			return "", fmt.Errorf("mount the secrets' tmpfs: %w", err)
+		}
+		m.secrets = sdir
+		m.cleanup = append(m.cleanup, func() { unix.Unmount(sdir, unix.MNT_DETACH) })
+	}
+	mode, uid, gid := uint64(0o400), uint64(0), uint64(0)
+	if mnt.Mode != nil {
+		mode = *mnt.Mode
+	}
+	if mnt.UID != nil {
+		uid = *mnt.UID
+	}
+	if mnt.GID != nil {
+		gid = *mnt.GID
+	}
+	f, err := os.CreateTemp(sdir, "secret-")
+	if err != nil {
+		return "", err
+	}
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chown(f.Name(), int(uid), int(gid))
+	}
+	if err == nil {
+		err = os.Chmod(f.Name(), os.FileMode(mode)&os.ModePerm)
+	}
+	if err != nil {
+		return "", fmt.Errorf("secret %s: %w", mnt.CacheID, err)
+	}
+	return f.Name(), nil
 }

@@ -78,6 +78,7 @@ func (d *Daemon) Build(ctx context.Context, src io.Reader, opts api.BuildOptions
 		Platform:   opts.Platform,
 		Pull:       pull,
 		AlwaysPull: opts.Pull,
+		Secrets:    opts.Secrets,
 	}, out)
 	return err
 }

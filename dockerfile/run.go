@@ -2,7 +2,7 @@ package dockerfile
 
 import (
 	"errors"
-	"fmt"
+	"path"
 	"strconv"
 	"strings"
 
@@ -47,8 +47,22 @@ func expandRun(c *instructions.RunCommand, word instructions.SingleWordExpander)
 	}
 	for _, m := range instructions.GetMounts(&x) {
 		switch m.Type {
-		case instructions.MountTypeSecret, instructions.MountTypeSSH:
-			return nil, fmt.Errorf("RUN --mount=type=%s is not supported: the client sends no %ss to the classic build API\nhint: copy what the step needs in a stage of its own instead", m.Type, m.Type)
+		case instructions.MountTypeSSH:
+			return nil, errors.New("RUN --mount=type=ssh is not supported: the build API carries no SSH agent\nhint: copy what the step needs in a stage of its own instead")
+		case instructions.MountTypeSecret:
+			if m.Env != nil {
+				return nil, errors.New("RUN --mount=type=secret,env= is not supported\nhint: read the secret from its file, /run/secrets/<id> by default")
+			}
+			if m.CacheID == "" {
+				m.CacheID = m.Source // source is the id's other name
+				if m.CacheID == "" {
+					m.CacheID = path.Base(m.Target)
+				}
+				m.Source = ""
+			}
+			if m.Target == "" {
+				m.Target = "/run/secrets/" + path.Base(m.CacheID)
+			}
 		}
 		if m.Target == "" {
 			return nil, errors.New("mount target is required") // parseMount leaves that to the solver
@@ -72,6 +86,9 @@ func mountText(m *instructions.Mount) string {
 	add("sharing", string(m.CacheSharing))
 	if m.Type == instructions.MountTypeBind && !m.ReadOnly {
 		add("rw", "true")
+	}
+	if m.Required {
+		add("required", "true")
 	}
 	if m.SizeLimit > 0 {
 		add("size", strconv.FormatInt(m.SizeLimit, 10))

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -104,7 +105,7 @@ func TestBuildCopyFlags(t *testing.T) {
 	for _, tc := range []struct{ dockerfile, want string }{
 		{"FROM busybox\nADD --checksum=" + bad + " " + srv.URL + "/f.txt /f.txt\n", "digest mismatch for " + srv.URL + "/f.txt: " + sum + " (expected: " + bad + ")"},
 		{"FROM busybox\nADD --checksum=" + sum + " l.txt /l.txt\n", "checksum requires HTTP(S) or Git sources"},
-		{"FROM busybox\nRUN --mount=type=secret,id=x cat /run/secrets/x\n", "Dockerfile:2: RUN --mount=type=secret is not supported"},
+		{"FROM busybox\nRUN --mount=type=ssh true\n", "Dockerfile:2: RUN --mount=type=ssh is not supported"},
 		{"FROM busybox\nRUN --network=host true\n", "network.host is not allowed"},
 		{"FROM busybox\nRUN --mount=type=bind,source=nosuch,target=/x true\n", `"/nosuch": not found`},
 		{"FROM busybox\nRUN --mount=type=bind,from=127.0.0.1:1/nosuch-stage,target=/x true\n", "failed to resolve source metadata for 127.0.0.1:1/nosuch-stage:latest: "},
@@ -118,5 +119,47 @@ func TestBuildCopyFlags(t *testing.T) {
 		if r := e.docker(t, "image", "inspect", tag); r.Code == 0 {
 			t.Errorf("a failed build tagged %s", tag)
 		}
+	}
+}
+
+// TestBuildSecrets checks gantry build --secret: the secret is in the
+// RUN step's file (/run/secrets/<id> or its target, mode 0400 unless
+// given), in no layer, no cache key (a new value hits the cache) and
+// nowhere under the data root; a required secret that was not given is
+// BuildKit's error, an optional one is left out (the docker CLI sends none).
+func TestBuildSecrets(t *testing.T) {
+	e := newEnv(t)
+	needGantryd(t, e)
+	e.needGantry(t)
+	value := "s3cr3t-" + randHex(8)
+	file := filepath.Join(t.TempDir(), "tok")
+	os.WriteFile(file, []byte(value), 0o600)
+	ctx := writeContext(t, map[string]string{"Dockerfile": `FROM busybox
+RUN --mount=type=secret,id=tok sha256sum /run/secrets/tok | cut -c1-64 > /ok && stat -c %a /run/secrets/tok > /mode
+RUN --mount=type=secret,id=env,target=/etc/the-env,mode=0440,uid=65534 cat /etc/the-env > /env && stat -c '%a %u' /etc/the-env > /env-mode
+RUN --mount=type=secret,id=absent ls /run/secrets > /absent 2>&1 || echo gone > /absent
+`})
+	r := e.build(t, "gantry", []string{"THE_ENV=from-env"}, "", "--secret", "id=tok,src="+file, "--secret", "id=env,env=THE_ENV", ctx)
+	id := builtID(r.Stdout)
+	if r.Code != 0 || id == "" {
+		t.Fatalf("build with secrets:\n%s", r)
+	}
+	sum := fmt.Sprintf("%x", sha256.Sum256([]byte(value)))
+	if got := e.runIn(t, id, "cat /ok /mode /env; echo; cat /env-mode /absent; ls -A /run 2>/dev/null | wc -l"); got != sum+"\n400\nfrom-env\n440 65534\ngone\n0" {
+		t.Errorf("secrets in RUN: %q", got)
+	}
+	if out, _ := exec.Command("grep", "-rl", value, e.Root).CombinedOutput(); len(out) > 0 {
+		t.Errorf("the secret is on the daemon's disk: %s", out)
+	}
+	// Another value is no change to the step.
+	os.WriteFile(file, []byte("other"), 0o600)
+	r = e.build(t, "gantry", []string{"THE_ENV=from-env"}, "", "--secret", "id=tok,src="+file, "--secret", "id=env,env=THE_ENV", ctx)
+	if got := cachedSteps(r.Stdout); r.Code != 0 || len(got) != 4 || !got[1] {
+		t.Errorf("a new secret value missed the cache (%v):\n%s", got, r)
+	}
+	os.WriteFile(filepath.Join(ctx, "Dockerfile"), []byte("FROM busybox\nRUN --mount=type=secret,id=nope,required true\n"), 0o644)
+	r = e.build(t, "docker", nil, "", ctx)
+	if r.Code != 1 || !strings.Contains(r.Stderr, "secret nope: not found") {
+		t.Errorf("a required secret not given: want exit 1 and BuildKit's words:\n%s", r)
 	}
 }

@@ -1,2 +1,0 @@
-FROM busybox
-RUN --mount=type=secret,id=x cat /run/secrets/x
