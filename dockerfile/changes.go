@@ -20,9 +20,7 @@ var changeable = map[string]bool{
 
 // ApplyChanges applies Dockerfile instructions such as `CMD ["sh"]` or
 // `ENV A=b` to cfg, in order, expanding variables against cfg's environment
-// as it stands at each change. ENTRYPOINT resets Cmd unless a CMD came
-// before it among the changes, as dockerd's commit and import do. An
-// instruction that is not allowed or does not
+// as it stands at each change. An instruction that is not allowed or does not
 // parse is an invalid-argument error naming it; cfg is then left unchanged.
 func ApplyChanges(cfg *dockerspec.DockerOCIImageConfig, changes []string) error {
 	next := *cfg
@@ -30,17 +28,41 @@ func ApplyChanges(cfg *dockerspec.DockerOCIImageConfig, changes []string) error 
 	next.Labels = copyMap(cfg.Labels)
 	next.ExposedPorts = copyMap(cfg.ExposedPorts)
 	next.Volumes = copyMap(cfg.Volumes)
-	cmdSet := false
 	for _, change := range changes {
-		if err := applyChange(&next, change, &cmdSet); err != nil {
+		if err := applyChange(&next, change); err != nil {
 			return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid change %q: %v", change, err))
 		}
 	}
+	entrypointResetsCmd(&next, changes)
 	*cfg = next
 	return nil
 }
 
-func applyChange(cfg *dockerspec.DockerOCIImageConfig, change string, cmdSet *bool) error {
+// entrypointResetsCmd applies dockerd's rule for commit and import
+// changes to cfg, changed by changes: an ENTRYPOINT resets Cmd unless a
+// CMD came before it.
+func entrypointResetsCmd(cfg *dockerspec.DockerOCIImageConfig, changes []string) {
+	cmdSet, reset := false, false
+	for _, change := range changes {
+		fields := strings.Fields(change)
+		if len(fields) == 0 {
+			continue
+		}
+		switch strings.ToUpper(fields[0]) {
+		case "CMD":
+			cmdSet, reset = true, false
+		case "ENTRYPOINT":
+			if !cmdSet {
+				reset = true
+			}
+		}
+	}
+	if reset {
+		cfg.Cmd = nil
+	}
+}
+
+func applyChange(cfg *dockerspec.DockerOCIImageConfig, change string) error {
 	res, err := parser.Parse(strings.NewReader(change))
 	if err != nil {
 		return err
@@ -69,12 +91,8 @@ func applyChange(cfg *dockerspec.DockerOCIImageConfig, change string, cmdSet *bo
 	switch c := cmd.(type) {
 	case *instructions.CmdCommand:
 		cfg.Cmd = shellForm(cfg, c.ShellDependantCmdLine)
-		*cmdSet = true
 	case *instructions.EntrypointCommand:
 		cfg.Entrypoint = shellForm(cfg, c.ShellDependantCmdLine)
-		if !*cmdSet {
-			cfg.Cmd = nil
-		}
 	case *instructions.EnvCommand:
 		for _, kv := range c.Env {
 			cfg.Env = setEnv(cfg.Env, kv.Key, kv.Value)
