@@ -38,30 +38,6 @@ func ApplyChanges(cfg *dockerspec.DockerOCIImageConfig, changes []string) error 
 	return nil
 }
 
-// entrypointResetsCmd applies dockerd's rule for commit and import
-// changes to cfg, changed by changes: an ENTRYPOINT resets Cmd unless a
-// CMD came before it.
-func entrypointResetsCmd(cfg *dockerspec.DockerOCIImageConfig, changes []string) {
-	cmdSet, reset := false, false
-	for _, change := range changes {
-		fields := strings.Fields(change)
-		if len(fields) == 0 {
-			continue
-		}
-		switch strings.ToUpper(fields[0]) {
-		case "CMD":
-			cmdSet, reset = true, false
-		case "ENTRYPOINT":
-			if !cmdSet {
-				reset = true
-			}
-		}
-	}
-	if reset {
-		cfg.Cmd = nil
-	}
-}
-
 func applyChange(cfg *dockerspec.DockerOCIImageConfig, change string) error {
 	res, err := parser.Parse(strings.NewReader(change))
 	if err != nil {
@@ -172,4 +148,28 @@ func copyMap[V any](m map[string]V) map[string]V {
 		out[k] = v
 	}
 	return out
+}
+
+// entrypointResetsCmd applies dockerd's rule for commit and import
+// changes to cfg, changed by changes: an ENTRYPOINT resets Cmd unless a
+// CMD came before it.
+func entrypointResetsCmd(cfg *dockerspec.DockerOCIImageConfig, changes []string) {
+	cmdSet, reset := false, false
+	for _, change := range changes {
+		fields := strings.Fields(change)
+		if len(fields) == 0 {
+			continue
+		}
+		switch strings.ToUpper(fields[0]) {
+		case "CMD":
+			cmdSet, reset = true, false
+		case "ENTRYPOINT":
+			if !cmdSet {
+				reset = true
+			}
+		}
+	}
+	if reset {
+		cfg.Cmd = nil
+	}
 }
