@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/containerd/errdefs"
@@ -177,6 +178,7 @@ type run struct {
 	missed  bool           // a step missed the cache already
 	lastID  digest.Digest  // the last image a step produced or reused
 	outErr  error
+	outMu   sync.Mutex // print is called by a RUN's stdout and stderr pumps at once
 	// epoch is SOURCE_DATE_EPOCH: the time of every image and history
 	// entry the build makes, and the latest mtime in its layers.
 	epoch *time.Time
@@ -336,10 +338,19 @@ func checkPlatform(platform string) error {
 }
 
 func (r *run) print(text string) {
+	r.outMu.Lock()
+	defer r.outMu.Unlock()
 	if r.outErr != nil {
 		return
 	}
 	r.outErr = r.out.Stream(text)
+}
+
+// printErr is the error that stopped the output, if any.
+func (r *run) printErr() error {
+	r.outMu.Lock()
+	defer r.outMu.Unlock()
+	return r.outErr
 }
 
 // finish tags the image and prints the closing lines.

@@ -153,8 +153,8 @@ type streamWriter struct{ r *run }
 
 func (w streamWriter) Write(p []byte) (int, error) {
 	w.r.print(string(p))
-	if w.r.outErr != nil {
-		return 0, w.r.outErr
+	if err := w.r.printErr(); err != nil {
+		return 0, err
 	}
 	return len(p), nil
 }
@@ -165,8 +165,8 @@ type stderrWriter struct{ r *run }
 
 func (w stderrWriter) Write(p []byte) (int, error) {
 	w.r.print(red(string(p)))
-	if w.r.outErr != nil {
-		return 0, w.r.outErr
+	if err := w.r.printErr(); err != nil {
+		return 0, err
 	}
 	return len(p), nil
 }

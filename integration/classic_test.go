@@ -70,13 +70,16 @@ ENV X=` + rnd + `
 	}
 	for _, s := range []string{
 		"\x1b[91merr-" + rnd + "\n\x1b[0m", // stderr in red; stdout plain, in either order
-		"\nout-" + rnd + "\n",
+		"out-" + rnd + "\n",
 		"Note: overriding previous HEALTHCHECK: [CMD-SHELL true]\n",
 		"\x1b[91m[WARNING]: Empty continuation line found in:\n    RUN echo a     b\n[WARNING]: Empty continuation lines will become errors in a future release.\n\x1b[0m",
 	} {
 		if !strings.Contains(r.Stdout+r.Stderr, s) {
 			t.Errorf("the stream lacks %q:\n%s", s, r)
 		}
+	}
+	if strings.Contains(r.Stdout, "\x1b[91mout-") {
+		t.Errorf("stdout in red:\n%s", r)
 	}
 	if got := e.mustDocker(t, "image", "inspect", "-f", `{{json .Config.Env}} {{json .Config.Labels}}`, tag); got != `["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin","X=`+rnd+`"] {"acc.b":"two words","acc.cli":"from-cli"}` {
 		t.Errorf("env and labels: %s", got)
