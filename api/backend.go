@@ -34,6 +34,15 @@ type ImageListOptions struct {
 	Filters Filters // "reference" (glob on repo:tag), "dangling" ("true"/"false"), "label"
 }
 
+// ImageInspect is the answer to GET /images/{name}/json: the API's fields
+// and two that dockerd 20.10 sends and newer APIs dropped, the local parent
+// image ("" for none) and the container an image was committed from.
+type ImageInspect struct {
+	image.InspectResponse
+	Parent    string
+	Container string
+}
+
 // ImportOptions are the query parameters of POST /images/create?fromSrc=-.
 type ImportOptions struct {
 	Repo    string // may carry the tag ("me/img:1"), as the docker CLI sends it
@@ -60,7 +69,7 @@ type ImageBackend interface {
 	// tar is an invalid argument; nothing is stored then.
 	ImportImage(ctx context.Context, src io.Reader, opts ImportOptions) (string, error)
 	Images(ctx context.Context, opts ImageListOptions) ([]image.Summary, error)
-	ImageInspect(ctx context.Context, name string) (*image.InspectResponse, error)
+	ImageInspect(ctx context.Context, name string) (*ImageInspect, error)
 	ImageHistory(ctx context.Context, name string) ([]image.HistoryResponseItem, error)
 	// TagImage points repo:tag (repo already normalised by the client or not) at name.
 	TagImage(ctx context.Context, name, repo, tag string) error
@@ -201,7 +210,15 @@ type BuildOptions struct {
 	// RegistryConfig is the X-Registry-Config header (base64 JSON of
 	// registry credentials), kept for pulls of base images.
 	RegistryConfig string
+	// Secrets are the build's secrets by id, from the X-Gantry-Build-Secrets
+	// header that gantry build --secret sends (base64 JSON of id -> base64
+	// content): for RUN --mount=type=secret, kept in memory only.
+	Secrets map[string][]byte
 }
+
+// SecretsHeader carries a build's secrets (BuildOptions.Secrets); the
+// gantry client sends it (client.SecretsHeader, client.EncodeSecrets).
+const SecretsHeader = "X-Gantry-Build-Secrets"
 
 // BuildOutput receives a build's JSON-message stream: text ({"stream":...})
 // and the image ID of each stage ({"aux":{"ID":...}}). Its error means the

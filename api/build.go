@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -61,6 +62,13 @@ func buildOptions(r *http.Request) (BuildOptions, error) {
 			return opts, invalidf("invalid labels: %v", err)
 		}
 	}
+	if v := r.Header.Get(SecretsHeader); v != "" {
+		secrets, err := DecodeSecrets(v)
+		if err != nil {
+			return opts, err
+		}
+		opts.Secrets = secrets
+	}
 	if v := q.Get("shmsize"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 0 {
@@ -89,4 +97,18 @@ func (b buildStream) Aux(id string) error {
 	}
 	raw := json.RawMessage(aux)
 	return b.s.Write(jsonstream.Message{Aux: &raw})
+}
+
+// DecodeSecrets reads a SecretsHeader value; a malformed one is an
+// invalid-argument error that does not quote it.
+func DecodeSecrets(v string) (map[string][]byte, error) {
+	b, err := base64.StdEncoding.DecodeString(v)
+	var secrets map[string][]byte
+	if err == nil {
+		err = json.Unmarshal(b, &secrets)
+	}
+	if err != nil {
+		return nil, invalidf("invalid %s header", SecretsHeader)
+	}
+	return secrets, nil
 }

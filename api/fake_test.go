@@ -125,8 +125,12 @@ func (b *fakeBackend) image(name string) (*image.InspectResponse, error) {
 	return nil, errdefs.ErrNotFound.WithMessage("No such image: " + name)
 }
 
-func (b *fakeBackend) ImageInspect(_ context.Context, name string) (*image.InspectResponse, error) {
-	return b.image(name)
+func (b *fakeBackend) ImageInspect(_ context.Context, name string) (*ImageInspect, error) {
+	img, err := b.image(name)
+	if err != nil {
+		return nil, err
+	}
+	return &ImageInspect{InspectResponse: *img}, nil
 }
 
 func (b *fakeBackend) ImageHistory(_ context.Context, name string) ([]image.HistoryResponseItem, error) {

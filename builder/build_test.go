@@ -76,6 +76,9 @@ type testEnv struct {
 	cs     *content.Store
 	ls     *layer.Store
 	ctxDir string
+	// for the explanation tests: the base image made last, the image
+	// built last
+	baseID, lastID digest.Digest
 }
 
 func newTestEnv(t *testing.T) *testEnv {
@@ -224,9 +227,9 @@ func TestBuildCacheRules(t *testing.T) {
 	}{
 		{"unchanged rebuild hits every step", three, Options{}, []bool{true, true, true}, 0, ""},
 		{"change at step 3 re-runs 3 and after", "FROM base\nRUN echo a > /a\nRUN echo c > /b\nCMD [\"cat\",\"/a\"]\n", Options{}, []bool{true, false, false}, 1,
-			"cache miss at step 3 (RUN echo c > /b): RUN instruction changed"},
+			"cache miss at step 3 (RUN echo c > /b): RUN command: /bin/sh -c echo b > /b -> /bin/sh -c echo c > /b"},
 		{"swapped RUN lines reuse only FROM", "FROM base\nRUN echo b > /b\nRUN echo a > /a\nCMD [\"cat\",\"/a\"]\n", Options{}, []bool{false, false, false}, 2,
-			"cache miss at step 2 (RUN echo b > /b): RUN instruction changed"},
+			"cache miss at step 2 (RUN echo b > /b): instruction inserted before this step: RUN echo b > /b"}, // the last build ran a, c
 		{"no-cache re-runs all", three, Options{NoCache: true}, []bool{false, false, false}, 2, ""},
 		{"after no-cache, hits again", three, Options{}, []bool{true, true, true}, 0, ""},
 	}
@@ -258,19 +261,19 @@ func TestBuildMissExplanations(t *testing.T) {
 		opts   Options
 		want   string
 	}{
-		{"a source file", func() { e.write("app/main.go", "package main // 2\n") }, Options{}, "cache miss at step 4 (COPY app/ /app/): app/main.go changed"},
+		{"a source file", func() { e.write("app/main.go", "package main // 2\n") }, Options{}, "cache miss at step 4 (COPY app/ /app/): app/main.go: content changed"},
 		{"mtime only is a hit", func() {
 			os.Chtimes(filepath.Join(e.ctxDir, "app/util.go"), time.Now(), time.Now().Add(time.Hour))
 		}, Options{}, ""},
-		{"mode is a change", func() { os.Chmod(filepath.Join(e.ctxDir, "app/util.go"), 0o600) }, Options{}, "cache miss at step 4 (COPY app/ /app/): app/util.go changed"},
+		{"mode is a change", func() { os.Chmod(filepath.Join(e.ctxDir, "app/util.go"), 0o600) }, Options{}, "cache miss at step 4 (COPY app/ /app/): app/util.go: mode 0644 -> 0600"},
 		{"a build arg", func() {}, Options{BuildArgs: map[string]string{"V": "2"}}, "cache miss at step 3 (RUN echo $V > /v): build arg V changed (1 -> 2)"},
-		{"the base image", func() { e.baseImage("base:latest", "two") }, Options{BuildArgs: map[string]string{"V": "2"}}, "cache miss at step 2 (ARG V=1): base image base:latest now points to a new image"},
+		{"the base image", func() { e.baseImage("base:latest", "two") }, Options{BuildArgs: map[string]string{"V": "2"}}, "cache miss at step 2 (ARG V=1): base image base:latest now points to a new image ("}, // then the two IDs
 	}
 	for _, st := range steps {
 		t.Run(st.name, func(t *testing.T) {
 			st.change()
 			out, _ := e.mustBuild(df, st.opts)
-			if got := missLine(out); got != st.want {
+			if got := missLine(out); got != st.want && !(strings.HasSuffix(st.want, "(") && strings.HasPrefix(got, st.want)) {
 				t.Errorf("miss line %q, want %q\n%s", got, st.want, out)
 			}
 		})
@@ -287,7 +290,7 @@ func TestBuildFailures(t *testing.T) {
 		code             int
 	}{
 		{"parse", "FROM base\nRUNN x\n", true, "Dockerfile:2: unknown instruction: RUNN (did you mean RUN?)", 0},
-		{"target", "FROM base\n", true, `target stage "nope" could not be found`, 0},
+		{"target", "FROM base\n", true, `failed to reach build target nope in Dockerfile`, 0},
 		{"run fails", "FROM base\nRUN echo x > /x; exit 3\n", false, "The command '/bin/sh -c echo x > /x; exit 3' returned a non-zero code: 3", 3},
 		{"ignored source", "FROM base\nCOPY secret /\n", false, "COPY failed: secret is excluded by .dockerignore, so it is not in the build context", 0},
 		{"missing source", "FROM base\nCOPY nothere /\n", false, "COPY failed: file not found in build context: nothere", 0},

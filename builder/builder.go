@@ -11,10 +11,12 @@ import (
 	"io/fs"
 	"log/slog"
 	"path"
+	"path/filepath"
 	goruntime "runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/containerd/errdefs"
@@ -66,8 +68,9 @@ type GC interface {
 
 // Builder runs builds. It is safe for concurrent use.
 type Builder struct {
-	cfg   Config
-	cache *cache
+	cfg    Config
+	cache  *cache
+	mounts *cacheMounts
 }
 
 // New returns a Builder keeping its cache records under cfg.Root.
@@ -79,7 +82,11 @@ func New(cfg Config) (*Builder, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open build cache: %w", err)
 	}
-	return &Builder{cfg: cfg, cache: c}, nil
+	m, err := newCacheMounts(filepath.Join(cfg.Root, "mounts"))
+	if err != nil {
+		return nil, fmt.Errorf("open build cache mounts: %w", err)
+	}
+	return &Builder{cfg: cfg, cache: c, mounts: m}, nil
 }
 
 // Options are the parameters of one build.
@@ -104,6 +111,9 @@ type Options struct {
 	// all of them when AlwaysPull; nil means they must be local.
 	Pull       Puller
 	AlwaysPull bool
+	// Secrets are the build's secrets by id, for RUN --mount=type=secret:
+	// mounted from memory, never in a layer, a key or the data root.
+	Secrets map[string][]byte
 }
 
 // Output receives a build's progress: text for the user and, at the end of
@@ -172,6 +182,10 @@ type run struct {
 	missed  bool           // a step missed the cache already
 	lastID  digest.Digest  // the last image a step produced or reused
 	outErr  error
+	outMu   sync.Mutex // print is called by a RUN's stdout and stderr pumps at once
+	// epoch is SOURCE_DATE_EPOCH: the time of every image and history
+	// entry the build makes, and the latest mtime in its layers.
+	epoch *time.Time
 	// leases keep the base of each stage and every step's result until
 	// the build ends, whether or not their images are removed meanwhile.
 	leases []func()
@@ -242,6 +256,14 @@ func (b *Builder) prepare(opts Options, out Output) (*run, error) {
 		}
 	}
 	r := &run{b: b, opts: opts, out: out, plan: plan, ctxDir: opts.ContextDir, results: map[int]*state{}}
+	if v, ok := opts.BuildArgs["SOURCE_DATE_EPOCH"]; ok && v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return nil, errdefs.ErrInvalidArgument.WithMessage("invalid SOURCE_DATE_EPOCH: " + v)
+		}
+		epoch := time.Unix(n, 0).UTC()
+		r.epoch = &epoch
+	}
 	for _, t := range opts.Tags {
 		ref, err := image.ParseReference(t)
 		if err != nil {
@@ -274,32 +296,23 @@ func (b *Builder) prepare(opts Options, out Output) (*run, error) {
 	if opts.Quiet {
 		r.out = &quietOutput{out: out}
 	}
-	for _, w := range df.Warnings {
-		r.print("[WARNING]: " + w + "\n")
+	if len(df.Warnings) > 0 {
+		// dockerd sends them on the build's stderr: in red.
+		r.print(red(strings.Join(df.Warnings, "\n") + "\n"))
 	}
 	return r, nil
 }
 
-// addLabels adds the build's --label values to the last stage as one LABEL
-// instruction, as Docker's classic builder does.
+// addLabels adds the build's --label values to the last stage as LABEL
+// instructions, one per label, as Docker's classic builder does.
 func addLabels(df *dockerfile.Dockerfile, labels map[string]string) error {
-	var b strings.Builder
-	b.WriteString("LABEL")
-	for _, k := range slices.Sorted(mapKeys(labels)) {
-		b.WriteString(" " + quoteWord(k) + "=" + quoteWord(labels[k]))
-	}
-	cmds, err := dockerfile.ParseTriggers([]string{b.String()})
+	cmds, err := dockerfile.LabelCommands(labels)
 	if err != nil {
-		return errdefs.ErrInvalidArgument.WithMessage("invalid label: " + err.Error())
+		return err
 	}
 	last := &df.Stages[len(df.Stages)-1]
 	last.Commands = append(slices.Clone(last.Commands), cmds...)
 	return nil
-}
-
-func quoteWord(s string) string {
-	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, `$`, `\$`, "\n", " ")
-	return `"` + r.Replace(s) + `"`
 }
 
 func mapKeys[V any](m map[string]V) func(func(string) bool) {
@@ -329,10 +342,19 @@ func checkPlatform(platform string) error {
 }
 
 func (r *run) print(text string) {
+	r.outMu.Lock()
+	defer r.outMu.Unlock()
 	if r.outErr != nil {
 		return
 	}
 	r.outErr = r.out.Stream(text)
+}
+
+// printErr is the error that stopped the output, if any.
+func (r *run) printErr() error {
+	r.outMu.Lock()
+	defer r.outMu.Unlock()
+	return r.outErr
 }
 
 // finish tags the image and prints the closing lines.
@@ -429,6 +451,9 @@ func (r *run) loadImage(ctx context.Context, id digest.Digest) (*image.Image, er
 
 // stages builds the plan's stages in order and returns the target's image.
 func (r *run) stages(ctx context.Context) (digest.Digest, error) {
+	for _, arg := range r.plan.GlobalArgs {
+		r.header(arg)
+	}
 	var last *state
 	for i, st := range r.plan.Stages {
 		s, err := r.from(ctx, st)
@@ -510,6 +535,9 @@ func (r *run) from(ctx context.Context, st dockerfile.Stage) (*state, error) {
 		s.lineage = lineage(root, "image", ref.String())
 	}
 	s.scope = r.plan.Scope(&s.img.Config)
+	// The scope adds the default PATH when the base has none, and so does
+	// dockerd's classic builder to the config of every step's image.
+	s.img.Config.Env = s.scope.Env()
 	r.print(" ---> " + short(s.id) + "\n")
 	if s.id != "" {
 		r.lastID = s.id
@@ -548,12 +576,19 @@ func (r *run) step(ctx context.Context, s *state, idx int, cmd instructions.Comm
 	if err != nil {
 		return err
 	}
+	if c, ok := x.(*instructions.HealthCheckCommand); ok && c.Health != nil {
+		if old := s.img.Config.Healthcheck; old != nil && len(old.Test) > 0 && old.Test[0] != "NONE" {
+			r.print(fmt.Sprintf("Note: overriding previous HEALTHCHECK: %v\n", old.Test))
+		}
+	}
 	in := Inputs{
 		Parent:      s.id,
 		Instruction: s.scope.Key(x),
 		BuildArgs:   s.scope.BuildArgs(),
 		Base:        s.base,
 		BaseImage:   s.baseImage,
+		Source:      dockerfile.Source(cmd),
+		Parts:       s.scope.Parts(x),
 	}
 	if _, ok := x.(*instructions.RunCommand); !ok {
 		// Only a RUN sees build args; an ARG step's key is its text, as in
@@ -563,15 +598,25 @@ func (r *run) step(ctx context.Context, s *state, idx int, cmd instructions.Comm
 	if len(in.BuildArgs) == 0 {
 		in.BuildArgs = nil
 	}
+	if r.epoch != nil {
+		// The same step at another epoch makes another image.
+		in.Epoch = strconv.FormatInt(r.epoch.Unix(), 10)
+	}
 	lin := s.lineage
 	s.lineage = lineage(lin, in.Instruction)
 
 	var src *sourceSet
 	switch c := x.(type) {
+	case *instructions.RunCommand:
+		// What a bind mount shows the command is an input, as a COPY's
+		// sources are; a cache mount's content never is.
+		if in.Sources, in.Files, err = r.mountSources(ctx, s, idx, c); err != nil {
+			return err
+		}
 	case *instructions.CopyCommand:
-		src, err = r.sources(ctx, s, idx, c.From, c.SourcesAndDest, false)
+		src, err = r.sources(ctx, s, idx, c.SourcesAndDest, copyFlags{from: c.From, parents: c.Parents})
 	case *instructions.AddCommand:
-		src, err = r.sources(ctx, s, idx, "", c.SourcesAndDest, true)
+		src, err = r.sources(ctx, s, idx, c.SourcesAndDest, copyFlags{add: true, checksum: c.Checksum})
 	}
 	if err != nil {
 		return err
@@ -598,11 +643,11 @@ func (r *run) step(ctx context.Context, s *state, idx int, cmd instructions.Comm
 		}
 		if !r.missed {
 			r.missed = true
-			r.print(fmt.Sprintf("cache miss at step %d (%s): %s\n", r.n, dockerfile.Source(cmd), explain(known, in, strings.ToUpper(cmd.Name()))))
+			r.print(fmt.Sprintf("cache miss at step %d (%s): %s\n", r.n, dockerfile.Source(cmd), explain(known, in, strings.ToUpper(cmd.Name()), r.around(s, idx, lin, known))))
 		}
 	}
 
-	if err := r.execute(ctx, s, x, src); err != nil {
+	if err := r.execute(ctx, s, idx, x, src); err != nil {
 		return err
 	}
 	r.lease(s)
@@ -617,6 +662,21 @@ func (r *run) step(ctx context.Context, s *state, idx int, cmd instructions.Comm
 	return r.outErr
 }
 
+// around is what explains a miss at the place lin of step idx of the
+// stage s besides the last build's record there (known).
+func (r *run) around(s *state, idx int, lin string, known *Inputs) around {
+	var a around
+	for _, st := range r.plan.Stages {
+		if st.Index == s.index && idx >= 0 && idx+1 < len(st.Commands) {
+			a.next = dockerfile.Source(st.Commands[idx+1])
+		}
+	}
+	if known != nil {
+		a.oldNext, _ = r.b.cache.last(lineage(lin, known.Instruction))
+	}
+	return a
+}
+
 // afterStep updates the state's bookkeeping that is not in the image.
 func (r *run) afterStep(s *state, x instructions.Command) {
 	if _, ok := x.(*instructions.CmdCommand); ok {
@@ -626,11 +686,11 @@ func (r *run) afterStep(s *state, x instructions.Command) {
 
 // execute runs an instruction that missed the cache and moves s to the
 // image it produced.
-func (r *run) execute(ctx context.Context, s *state, x instructions.Command, src *sourceSet) error {
+func (r *run) execute(ctx context.Context, s *state, idx int, x instructions.Command, src *sourceSet) error {
 	defer r.afterStep(s, x)
 	switch c := x.(type) {
 	case *instructions.RunCommand:
-		return r.runStep(ctx, s, c)
+		return r.runStep(ctx, s, idx, c)
 	case *instructions.CopyCommand:
 		return r.commit(ctx, s, x, nil, r.copyFunc(ctx, s, src, c.Chown, c.Chmod), src.describe())
 	case *instructions.AddCommand:
@@ -811,6 +871,9 @@ func (r *run) commit(ctx context.Context, s *state, x instructions.Command, chan
 	layers := slices.Clone(s.layers)
 	record := func() error {
 		now := time.Now().UTC()
+		if r.epoch != nil {
+			now = *r.epoch
+		}
 		img.Created = &now
 		img.History = append(img.History, ocispec.History{
 			Created:    &now,
@@ -869,6 +932,9 @@ func short(id digest.Digest) string {
 	}
 	return h
 }
+
+// red is text as dockerd sends a build's stderr in its stream.
+func red(text string) string { return "\x1b[91m" + text + "\x1b[0m" }
 
 func randomID() string {
 	b := make([]byte, 32)

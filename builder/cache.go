@@ -10,17 +10,17 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/gantry/gantry/dockerfile"
 	"github.com/gantry/gantry/internal/atomicfile"
 )
 
 // Inputs are what a step's result depends on. The cache key is the digest
-// of the first four; the others are kept so that a miss can be explained.
+// of the first five; the others are kept so that a miss can be explained.
 type Inputs struct {
 	// Parent is the image the step starts from ("" for scratch).
 	Parent digest.Digest `json:"parent,omitempty"`
@@ -31,28 +31,36 @@ type Inputs struct {
 	// Sources is the digest of what COPY or ADD copies: content, mode and
 	// owner of every file, not modification times.
 	Sources digest.Digest `json:"sources,omitempty"`
+	// Epoch is the build's SOURCE_DATE_EPOCH ("" for none).
+	Epoch string `json:"epoch,omitempty"`
 
 	// Base is the stage's base as named ("busybox:latest"), BaseImage the
 	// image it resolved to.
 	Base      string        `json:"base,omitempty"`
 	BaseImage digest.Digest `json:"baseImage,omitempty"`
 	// Files are the digests of the sources' files by context path, when
-	// there are not too many of them.
+	// there are not too many of them (fileSum's text: mode, owner,
+	// content).
 	Files map[string]string `json:"files,omitempty"`
+	// Source is the instruction as written, and Parts its inputs after
+	// expansion, for saying what changed.
+	Source string            `json:"source,omitempty"`
+	Parts  []dockerfile.Part `json:"parts,omitempty"`
 }
 
 // maxFiles is the number of source files above which Inputs.Files is not
 // kept: the record stays small, and a miss then says "sources changed".
 const maxFiles = 10000
 
-// Key is the cache key of the step: a hex sha256.
+// Key is the cache key of the step: a hex sha256 of the first five.
 func (in *Inputs) Key() string {
 	b, _ := json.Marshal(struct {
 		Parent      digest.Digest     `json:"p"`
 		Instruction string            `json:"i"`
 		BuildArgs   map[string]string `json:"a"`
 		Sources     digest.Digest     `json:"s"`
-	}{in.Parent, in.Instruction, in.BuildArgs, in.Sources})
+		Epoch       string            `json:"e,omitempty"`
+	}{in.Parent, in.Instruction, in.BuildArgs, in.Sources, in.Epoch})
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
 }
@@ -277,93 +285,6 @@ func writeJSON(path string, v any) error {
 		return err
 	}
 	return atomicfile.Replace(path, b, 0o600)
-}
-
-// explain says why a step with inputs cur missed the cache, given the
-// inputs of the last build at the same place (nil when there was none).
-// instr is the instruction's name in upper case ("RUN").
-func explain(old *Inputs, cur Inputs, instr string) string {
-	switch {
-	case old == nil:
-		return "no earlier build of this step"
-	case old.Instruction != cur.Instruction:
-		return instr + " instruction changed"
-	case old.BaseImage != cur.BaseImage && cur.Base != "":
-		return "base image " + cur.Base + " now points to a new image"
-	}
-	if msg := argsChange(old.BuildArgs, cur.BuildArgs); msg != "" {
-		return msg
-	}
-	if old.Sources != cur.Sources {
-		if old.Files == nil || cur.Files == nil {
-			return instr + " sources changed"
-		}
-		return filesChange(old.Files, cur.Files)
-	}
-	if old.Parent != cur.Parent {
-		return "the previous step produced a different image"
-	}
-	return "the cached image is gone"
-}
-
-func argsChange(old, cur map[string]string) string {
-	names := slices.Sorted(func(yield func(string) bool) {
-		for k := range old {
-			if !yield(k) {
-				return
-			}
-		}
-		for k := range cur {
-			if _, ok := old[k]; !ok && !yield(k) {
-				return
-			}
-		}
-	})
-	for _, name := range names {
-		o, hadOld := old[name]
-		n, hasNew := cur[name]
-		switch {
-		case hadOld && hasNew && o != n:
-			return fmt.Sprintf("build arg %s changed (%s -> %s)", name, o, n)
-		case !hadOld:
-			return fmt.Sprintf("build arg %s changed (unset -> %s)", name, n)
-		case !hasNew:
-			return fmt.Sprintf("build arg %s changed (%s -> unset)", name, o)
-		}
-	}
-	return ""
-}
-
-func filesChange(old, cur map[string]string) string {
-	var changed, added, removed []string
-	for p, d := range cur {
-		switch od, ok := old[p]; {
-		case !ok:
-			added = append(added, p)
-		case od != d:
-			changed = append(changed, p)
-		}
-	}
-	for p := range old {
-		if _, ok := cur[p]; !ok {
-			removed = append(removed, p)
-		}
-	}
-	for _, l := range []struct {
-		paths []string
-		verb  string
-	}{{changed, "changed"}, {added, "added"}, {removed, "removed"}} {
-		if len(l.paths) == 0 {
-			continue
-		}
-		slices.Sort(l.paths)
-		msg := l.paths[0] + " " + l.verb
-		if n := len(changed) + len(added) + len(removed) - 1; n > 0 {
-			msg += fmt.Sprintf(" (and %d more file%s)", n, plural(n))
-		}
-		return msg
-	}
-	return "sources changed"
 }
 
 func plural(n int) string {

@@ -48,6 +48,7 @@ type copyItem struct {
 	rel     string  // path inside root; "" is root itself
 	name    string  // base name when copied into a directory
 	isDir   bool    // copy the directory's contents
+	under   string  // COPY --parents: the path under the destination
 	archive bool    // ADD of a local tar archive: extract it at the destination
 	data    *string // a heredoc's content
 	mode    int64   // mode of a heredoc or download (0: the file's own)
@@ -81,7 +82,16 @@ func hasWildcard(s string) bool { return strings.ContainsAny(s, "*?[") }
 // sources resolves the sources of a COPY (from: its --from) or ADD at the
 // place idx of the stage s (-1 for an ONBUILD trigger) and digests their
 // content, mode and owner.
-func (r *run) sources(ctx context.Context, s *state, idx int, from string, sd instructions.SourcesAndDest, isAdd bool) (_ *sourceSet, err error) {
+// copyFlags are the flags of a COPY or ADD that decide what it copies.
+type copyFlags struct {
+	add      bool   // ADD, not COPY
+	from     string // COPY --from
+	parents  bool   // COPY --parents: keep the sources' paths under the destination
+	checksum string // ADD --checksum of a URL
+}
+
+func (r *run) sources(ctx context.Context, s *state, idx int, sd instructions.SourcesAndDest, flags copyFlags) (_ *sourceSet, err error) {
+	from, isAdd := flags.from, flags.add
 	verb := "COPY"
 	if isAdd {
 		verb = "ADD"
@@ -93,7 +103,7 @@ func (r *run) sources(ctx context.Context, s *state, idx int, from string, sd in
 		}
 	}()
 	dest := sd.DestPath
-	src.dirDest = strings.HasSuffix(dest, "/") || dest == "." || strings.HasSuffix(dest, "/.")
+	src.dirDest = strings.HasSuffix(dest, "/") || dest == "." || strings.HasSuffix(dest, "/.") || flags.parents
 	if !path.IsAbs(dest) {
 		dest = path.Join("/", s.scope.WorkingDir(), dest)
 	}
@@ -121,11 +131,26 @@ func (r *run) sources(ctx context.Context, s *state, idx int, from string, sd in
 		src.files = map[string]string{}
 	}
 
+	if flags.checksum != "" {
+		// BuildKit's checks and words.
+		switch {
+		case len(sd.SourcePaths) != 1:
+			return nil, errdefs.ErrInvalidArgument.WithMessage("checksum can't be specified for multiple sources")
+		case !isURL(sd.SourcePaths[0]):
+			return nil, errdefs.ErrInvalidArgument.WithMessage("checksum requires HTTP(S) or Git sources")
+		}
+		if _, err := digest.Parse(flags.checksum); err != nil {
+			return nil, errdefs.ErrInvalidArgument.WithMessage("invalid checksum digest format: " + flags.checksum)
+		}
+	}
 	for _, p := range sd.SourcePaths {
 		if isAdd && isURL(p) {
 			item, sum, err := r.download(ctx, src, p)
 			if err != nil {
 				return nil, err
+			}
+			if got := digest.NewDigestFromEncoded(digest.SHA256, sum); flags.checksum != "" && got != digest.Digest(flags.checksum) {
+				return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("digest mismatch for %s: %s (expected: %s)", p, got, flags.checksum))
 			}
 			src.items = append(src.items, item)
 			fmt.Fprintf(h, "url %q %s\n", p, sum)
@@ -138,13 +163,21 @@ func (r *run) sources(ctx context.Context, s *state, idx int, from string, sd in
 		if fromContext && (clean == ".." || strings.HasPrefix(clean, "../")) {
 			return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("%s failed: forbidden path outside the build context: %s", verb, p))
 		}
+		// COPY --parents keeps the path below the pivot "/./" (or the
+		// whole path) under the destination.
+		pivot := ""
+		if flags.parents {
+			if before, _, ok := strings.Cut(p, "/./"); ok {
+				pivot = strings.TrimPrefix(path.Clean("/"+before), "/")
+			}
+		}
 		rel := strings.TrimPrefix(path.Clean("/"+p), "/")
 		matches := []string{rel}
 		if hasWildcard(rel) {
 			if matches, err = glob(root, rel); err != nil {
 				return nil, err
 			}
-			if len(matches) == 0 {
+			if len(matches) == 0 && !flags.parents {
 				return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("%s failed: no source files were specified", verb))
 			}
 		}
@@ -154,10 +187,16 @@ func (r *run) sources(ctx context.Context, s *state, idx int, from string, sd in
 				return nil, r.missingSource(verb, m, fromContext)
 			}
 			item := copyItem{root: root, rel: m, name: path.Base("/" + m), isDir: st.Mode&unix.S_IFMT == unix.S_IFDIR}
+			if flags.parents {
+				item.under = m
+				if pivot != "" {
+					item.under = strings.TrimPrefix(m, pivot+"/")
+				}
+			}
 			if isAdd && !item.isDir && fromContext {
 				item.archive = isArchive(root, m)
 			}
-			fmt.Fprintf(h, "item %q dir=%t archive=%t\n", m, item.isDir, item.archive)
+			fmt.Fprintf(h, "item %q dir=%t archive=%t under=%q\n", m, item.isDir, item.archive, item.under)
 			if fromContext {
 				if err := digestItem(root, m, h, src.files); err != nil {
 					return nil, fmt.Errorf("%s failed: read %s: %w", verb, m, err)
@@ -210,6 +249,12 @@ func (r *run) copyFrom(ctx context.Context, s *state, idx int, from string) (dig
 			return "", "", err
 		}
 	}
+	return r.refImage(ctx, ref)
+}
+
+// refImage is the image ID and chain ID of what ref names: a stage built
+// earlier, an image (pulled if missing and allowed), or scratch ("", "").
+func (r *run) refImage(ctx context.Context, ref dockerfile.Ref) (digest.Digest, digest.Digest, error) {
 	if ref.IsStage() {
 		prev := r.results[ref.Stage]
 		if prev == nil {
@@ -476,7 +521,7 @@ func digestItem(root, rel string, h hash.Hash, files map[string]string) error {
 	buf := make([]byte, 128<<10)
 	return walk(root, rel, func(e entry, open func() (*os.File, error)) error {
 		fh := sha256.New()
-		fmt.Fprintf(fh, "%o %d %d %q %d\n", e.st.Mode, e.st.Uid, e.st.Gid, e.link, e.st.Size)
+		fmt.Fprintf(fh, "%q %d\n", e.link, e.st.Size)
 		if t := e.st.Mode & unix.S_IFMT; t == unix.S_IFCHR || t == unix.S_IFBLK {
 			fmt.Fprintf(fh, "dev %d:%d\n", unix.Major(e.st.Rdev), unix.Minor(e.st.Rdev))
 		}
@@ -491,7 +536,7 @@ func digestItem(root, rel string, h hash.Hash, files map[string]string) error {
 				return err
 			}
 		}
-		sum := hex.EncodeToString(fh.Sum(nil))
+		sum := fileSum{mode: e.st.Mode, uid: e.st.Uid, gid: e.st.Gid, content: hex.EncodeToString(fh.Sum(nil))}.String()
 		fmt.Fprintf(h, "%q %s\n", e.rel, sum)
 		if files != nil && len(files) <= maxFiles && (e.st.Mode&unix.S_IFMT != unix.S_IFDIR) {
 			files[path.Join(rel, e.rel)] = sum
@@ -517,6 +562,21 @@ func (r *run) copyFunc(ctx context.Context, s *state, src *sourceSet, chown, chm
 		}
 		destIsDir := src.dirDest || isDirInRoot(rootfs, src.dest)
 		return applyTar(ctx, rootfs, func(tw *tar.Writer) error {
+			// The directories the copy creates above what it copies
+			// belong to the --chown owner, as in dockerd.
+			made := map[string]bool{}
+			for _, item := range src.items {
+				target := item.target(src.dest, destIsDir)
+				for _, d := range missingDirs(rootfs, path.Dir(target)) {
+					if made[d] {
+						continue
+					}
+					made[d] = true
+					if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: strings.TrimPrefix(d, "/") + "/", Mode: 0o755, Uid: uid, Gid: gid, ModTime: time.Now()}); err != nil {
+						return err
+					}
+				}
+			}
 			for _, item := range src.items {
 				if err := writeItem(tw, rootfs, item, src.dest, destIsDir, uid, gid, mode); err != nil {
 					return err
@@ -528,12 +588,32 @@ func (r *run) copyFunc(ctx context.Context, s *state, src *sourceSet, chown, chm
 }
 
 // writeItem writes the tar entries that copy item to dest.
+// target is where the item goes for a copy to dest: into it when it is a
+// directory, under it at the source's path for COPY --parents.
+func (item copyItem) target(dest string, destIsDir bool) string {
+	switch {
+	case item.under != "":
+		return path.Join(dest, item.under)
+	case destIsDir && !item.isDir && !item.archive:
+		return path.Join(dest, item.name)
+	}
+	return dest
+}
+
+// missingDirs are the directories from / down to dir (absolute, clean)
+// that the rootfs lacks, top first.
+func missingDirs(rootfs, dir string) []string {
+	var out []string
+	for d := dir; d != "/" && d != "." && !lexistsInRoot(rootfs, d); d = path.Dir(d) {
+		out = append(out, d)
+	}
+	slices.Reverse(out)
+	return out
+}
+
 func writeItem(tw *tar.Writer, rootfs string, item copyItem, dest string, destIsDir bool, uid, gid int, mode int64) error {
 	name := func(p string) string { return strings.TrimPrefix(path.Clean(p), "/") }
-	target := dest
-	if destIsDir && !item.isDir && !item.archive {
-		target = path.Join(dest, item.name)
-	}
+	target := item.target(dest, destIsDir)
 	switch {
 	case item.data != nil:
 		m := item.mode
@@ -625,4 +705,24 @@ func writeItem(tw *tar.Writer, rootfs string, item copyItem, dest string, destIs
 		_, err = io.CopyBuffer(tw, io.LimitReader(f, hdr.Size), buf)
 		return err
 	})
+}
+
+// fileSum is what a source file contributes to a COPY's key: its mode
+// (with the type bits), owner and the digest of its content (or link
+// target). Its text is what Inputs.Files keeps, so that a miss can say
+// which of them changed.
+type fileSum struct {
+	mode, uid, gid uint32
+	content        string
+}
+
+func (f fileSum) String() string {
+	return fmt.Sprintf("%o %d:%d %s", f.mode, f.uid, f.gid, f.content)
+}
+
+// parseFileSum reads a fileSum's text; ok is false for a record written
+// before it had that form.
+func parseFileSum(s string) (f fileSum, ok bool) {
+	_, err := fmt.Sscanf(s, "%o %d:%d %s", &f.mode, &f.uid, &f.gid, &f.content)
+	return f, err == nil
 }

@@ -6,14 +6,20 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"os/exec"
 	"path"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 
+	"github.com/containerd/errdefs"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/sys/user"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sys/unix"
 
 	"github.com/gantry/gantry/dockerfile"
 	"github.com/gantry/gantry/internal/archive"
@@ -24,8 +30,8 @@ import (
 // Runner runs the command of a RUN step in a temporary container.
 type Runner interface {
 	// Run runs p in a new container on the root filesystem mounted at
-	// p.Rootfs and writes the process's stdout and stderr, interleaved as
-	// they come, to out. It returns the process's exit code once it has
+	// p.Rootfs and writes the process's stdout to out, and its stderr to
+	// p.Stderr (to out, interleaved as it comes, when p.Stderr is nil). It returns the process's exit code once it has
 	// exited and its output is drained; the container is then gone (its
 	// runtime state may be deleted in the background). A command that cannot
 	// be started is an error. When ctx ends, the process is killed and
@@ -44,22 +50,35 @@ type Process struct {
 	User    string
 	Network string // "host" or "none"
 	ShmSize int64
-	Binds   []Bind // read-only bind mounts (a RUN heredoc script)
+	Binds   []Bind // bind mounts (a RUN heredoc script, the image's volumes, --mount)
 	// IDMap, unless empty, is the mapping of the step's user namespace;
 	// Rootfs shows the image's files with host ids (layer.WithIDMap).
 	IDMap user.IdentityMapping
+	// Tmpfs are tmpfs mounts: destination -> options ("size=1048576").
+	Tmpfs map[string]string
+	// Stderr receives the process's stderr; nil sends it to Run's out.
+	Stderr io.Writer
 }
 
-// Bind is a read-only bind mount of the host file Source at Destination.
-type Bind struct{ Source, Destination string }
+// Bind is a bind mount of the host file or directory Source at
+// Destination, read-only unless RW.
+type Bind struct {
+	Source, Destination string
+	RW                  bool
+}
 
 // mountpoints are what the runtime creates in a rootfs to mount on; a RUN
 // removes those it created so that they do not end up in its layer.
 var mountpoints = []string{"/proc", "/sys", "/dev", "/etc", "/etc/hosts", "/etc/hostname", "/etc/resolv.conf"}
 
 // runStep runs a RUN instruction in a container on a snapshot of s.
-func (r *run) runStep(ctx context.Context, s *state, c *instructions.RunCommand) error {
+func (r *run) runStep(ctx context.Context, s *state, idx int, c *instructions.RunCommand) error {
 	args, script := s.scope.RunArgs(c)
+	if dockerfile.Network(c) == "host" && r.opts.Network != "host" {
+		// BuildKit's entitlement: the host's network only when the user
+		// asked for it.
+		return errdefs.ErrPermissionDenied.WithMessage("network.host is not allowed\nhint: build with --network host to let RUN --network=host use the host's network")
+	}
 	id := randomID()
 	r.print(" ---> Running in " + id[:12] + "\n")
 	fn := func(dir, rootfs string) error {
@@ -81,6 +100,9 @@ func (r *run) runStep(ctx context.Context, s *state, c *instructions.RunCommand)
 			ShmSize: r.opts.ShmSize,
 			IDMap:   r.b.cfg.IDMap,
 		}
+		if n := dockerfile.Network(c); n != "default" {
+			p.Network = n
+		}
 		if err := os.Mkdir(p.Bundle, 0o700); err != nil {
 			return err
 		}
@@ -93,6 +115,22 @@ func (r *run) runStep(ctx context.Context, s *state, c *instructions.RunCommand)
 				}
 			}
 		}
+		// The image's volumes are scratch space during a RUN, as the
+		// anonymous volumes dockerd mounts there: what the command writes
+		// to them is not part of the layer.
+		vols, err := volumeBinds(ctx, dir, rootfs, s.img.Config.Volumes)
+		if err != nil {
+			return err
+		}
+		p.Binds = append(p.Binds, vols...)
+		mounts, err := r.mounts(ctx, s, idx, c, dir, rootfs)
+		if err != nil {
+			return err
+		}
+		defer mounts.close()
+		p.Binds = append(p.Binds, mounts.binds...)
+		p.Tmpfs = mounts.tmpfs
+		p.Stderr = stderrWriter{r}
 		if script != nil {
 			f := filepath.Join(dir, "script")
 			if err := os.WriteFile(f, []byte(script.Data), 0o755); err != nil {
@@ -103,6 +141,11 @@ func (r *run) runStep(ctx context.Context, s *state, c *instructions.RunCommand)
 		code, err := r.b.cfg.Runner.Run(ctx, p, streamWriter{r})
 		for i := len(missing) - 1; i >= 0; i-- {
 			removeInRoot(rootfs, missing[i]) // an empty mount point; kept if the command filled it
+		}
+		for i := len(mounts.targets) - 1; i >= 0; i-- {
+			// What a --mount made to mount on: directories kept if the
+			// command filled them, the empty file of a file's bind.
+			removeInRoot(rootfs, mounts.targets[i])
 		}
 		if err != nil {
 			return err
@@ -124,10 +167,66 @@ type streamWriter struct{ r *run }
 
 func (w streamWriter) Write(p []byte) (int, error) {
 	w.r.print(string(p))
-	if w.r.outErr != nil {
-		return 0, w.r.outErr
+	if err := w.r.printErr(); err != nil {
+		return 0, err
 	}
 	return len(p), nil
+}
+
+// stderrWriter sends a RUN's stderr to the build output in red, as dockerd
+// does.
+type stderrWriter struct{ r *run }
+
+func (w stderrWriter) Write(p []byte) (int, error) {
+	w.r.print(red(string(p)))
+	if err := w.r.printErr(); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// volumeBinds makes a scratch directory under dir for each volume path of
+// the image, holding a copy of what the rootfs has there (dockerd copies
+// the image's content into a new volume), and returns the read-write
+// binds of them, sorted by path so that a parent is mounted first.
+func volumeBinds(ctx context.Context, dir, rootfs string, volumes map[string]struct{}) ([]Bind, error) {
+	var binds []Bind
+	for i, v := range slices.Sorted(maps.Keys(volumes)) {
+		v = path.Clean("/" + v)
+		if v == "/" {
+			continue
+		}
+		src := filepath.Join(dir, "volume-"+strconv.Itoa(i))
+		if err := os.Mkdir(src, 0o755); err != nil {
+			return nil, err
+		}
+		if err := copyUp(ctx, rootfs, v, src); err != nil {
+			return nil, fmt.Errorf("copy %s into its volume: %w", v, err)
+		}
+		binds = append(binds, Bind{Source: src, Destination: v, RW: true})
+	}
+	return binds, nil
+}
+
+// copyUp copies the directory p of rootfs (resolved inside it), with
+// owners, modes and times, into the empty directory dst; a p that is
+// missing or no directory copies nothing.
+func copyUp(ctx context.Context, rootfs, p, dst string) error {
+	if !isDirInRoot(rootfs, p) {
+		return nil
+	}
+	fd, err := archive.OpenInRootPath(rootfs, strings.TrimPrefix(p, "/"), unix.O_RDONLY|unix.O_DIRECTORY)
+	if err != nil {
+		return nil
+	}
+	f := os.NewFile(uintptr(fd), p)
+	defer f.Close()
+	cmd := exec.CommandContext(ctx, "cp", "-a", "/proc/self/fd/3/.", dst+"/")
+	cmd.ExtraFiles = []*os.File{f}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("%w: %s", err, strings.TrimSpace(string(out)))
+	}
+	return nil
 }
 
 // workdirFunc creates the directory p (absolute) in the rootfs when it is
@@ -200,9 +299,15 @@ func (r *run) snapshot(ctx context.Context, s *state, fn func(dir, rootfs string
 		return fmt.Errorf("diff snapshot: %w", err)
 	}
 	defer diff.Close()
+	var layerTar io.Reader = diff
+	if r.epoch != nil {
+		clamped := clampTimes(diff, *r.epoch)
+		defer clamped.Close()
+		layerTar = clamped
+	}
 	r.b.cfg.GC.RLock()
 	defer r.b.cfg.GC.RUnlock()
-	l, blob, err := StoreLayer(ctx, r.b.cfg.Content, ls, chain, diff)
+	l, blob, err := StoreLayer(ctx, r.b.cfg.Content, ls, chain, layerTar)
 	if err != nil {
 		return err
 	}

@@ -1,7 +1,9 @@
 package builder
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"strconv"
 	"strings"
 
@@ -10,22 +12,33 @@ import (
 
 // resolveChown turns a --chown value (user[:group], names or numbers) into
 // numeric IDs, looking names up in the rootfs's /etc/passwd and /etc/group.
-// "" is 0:0; a user without group takes the user's numeric ID as the GID,
-// as Docker does.
+// "" is 0:0; a user without group names the group too, as dockerd's
+// classic builder reads it (`--chown=app` is app:app). Errors are
+// invalid-argument errors in dockerd's words: `unable to convert uid/gid
+// chown string to host mapping: can't find gid for group app: no such
+// group: app`.
 func resolveChown(rootfs, chown string) (int, int, error) {
 	if chown == "" {
 		return 0, 0, nil
 	}
-	u, g, hasGroup := strings.Cut(chown, ":")
+	parts := strings.Split(chown, ":")
+	if len(parts) > 2 {
+		return 0, 0, errdefs.ErrInvalidArgument.WithMessage("invalid chown string format: " + chown)
+	}
+	u, g := parts[0], parts[0]
+	if len(parts) == 2 {
+		g = parts[1]
+	}
+	fail := func(err error) (int, int, error) {
+		return 0, 0, errdefs.ErrInvalidArgument.WithMessage("unable to convert uid/gid chown string to host mapping: " + err.Error())
+	}
 	uid, err := lookupID(rootfs, "/etc/passwd", u)
 	if err != nil {
-		return 0, 0, err
+		return fail(fmt.Errorf("can't find uid for user %s: %w", u, err))
 	}
-	gid := uid
-	if hasGroup {
-		if gid, err = lookupID(rootfs, "/etc/group", g); err != nil {
-			return 0, 0, err
-		}
+	gid, err := lookupID(rootfs, "/etc/group", g)
+	if err != nil {
+		return fail(fmt.Errorf("can't find gid for group %s: %w", g, err))
 	}
 	return uid, gid, nil
 }
@@ -33,12 +46,17 @@ func resolveChown(rootfs, chown string) (int, int, error) {
 // lookupID finds name in a passwd-format file (name:x:id:...), or parses it
 // as a number.
 func lookupID(rootfs, file, name string) (int, error) {
-	if n, err := strconv.Atoi(name); err == nil && n >= 0 {
+	if n, err := strconv.Atoi(name); err == nil {
+		if n < 0 {
+			return 0, fmt.Errorf("negative ID %d", n)
+		}
 		return n, nil
 	}
 	data, err := readFileInRoot(rootfs, file)
-	if err != nil {
-		return 0, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("unable to find user %s: no matching entries in %s", name, file))
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, fmt.Errorf("open %s: no such file or directory", file)
+	} else if err != nil {
+		return 0, err
 	}
 	for _, line := range strings.Split(string(data), "\n") {
 		f := strings.Split(line, ":")
@@ -48,9 +66,8 @@ func lookupID(rootfs, file, name string) (int, error) {
 			}
 		}
 	}
-	what := "user"
 	if strings.HasSuffix(file, "group") {
-		what = "group"
+		return 0, errors.New("no such group: " + name)
 	}
-	return 0, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("unable to find %s %s: no matching entries in %s file", what, name, strings.TrimPrefix(file, "/etc/")))
+	return 0, errors.New("no such user: " + name)
 }

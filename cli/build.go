@@ -19,6 +19,8 @@ import (
 	"github.com/moby/moby/client"
 	"github.com/moby/moby/client/pkg/jsonmessage"
 	"github.com/spf13/cobra"
+
+	gclient "github.com/gantry/gantry/client"
 )
 
 type buildOptions struct {
@@ -36,6 +38,7 @@ type buildOptions struct {
 	progress   string
 	rm         bool
 	forceRm    bool
+	secrets    []string
 }
 
 func newBuildCommand(c *Cli) *cobra.Command {
@@ -63,6 +66,7 @@ func newBuildCommand(c *Cli) *cobra.Command {
 	f.StringVar(&opts.progress, "progress", "auto", "Set type of progress output (auto, plain, tty)")
 	f.BoolVar(&opts.rm, "rm", true, "Remove intermediate containers after a successful build")
 	f.BoolVar(&opts.forceRm, "force-rm", false, "Always remove intermediate containers")
+	f.StringArrayVar(&opts.secrets, "secret", nil, `Secret to expose to RUN --mount=type=secret ("id=mysecret[,src=/local/secret]" or "id=mysecret,env=VAR")`)
 	return cmd
 }
 
@@ -110,6 +114,18 @@ func runBuild(ctx context.Context, c *Cli, opts buildOptions) error {
 	}
 
 	api, err := c.Client()
+	if len(opts.secrets) > 0 && err == nil {
+		// In a header of the request alone: never in the context, the
+		// query or anything the daemon writes.
+		var header string
+		if header, err = encodeSecrets(opts.secrets, os.ReadFile, os.LookupEnv); err != nil {
+			return err
+		}
+		api, err = gclient.NewWithHeaders(gclient.ResolveHost(c.host), map[string]string{gclient.SecretsHeader: header})
+		if err == nil {
+			defer api.Close()
+		}
+	}
 	if err != nil {
 		return err
 	}
@@ -207,11 +223,20 @@ func (o buildOptions) ttyOutput(out io.Writer) (bool, error) {
 // buildArgsMap turns --build-arg values into the buildargs parameter: K=V
 // sets K, a bare K takes K's value from the environment, or null (the
 // Dockerfile's default) when K is not set there, as docker does.
+//
+// SOURCE_DATE_EPOCH in the environment is sent as a build arg unless one
+// is given, as buildx does, so that the build is reproducible.
 func buildArgsMap(args []string, lookup func(string) (string, bool)) map[string]*string {
-	if len(args) == 0 {
+	epoch, hasEpoch := lookup("SOURCE_DATE_EPOCH")
+	if len(args) == 0 && !hasEpoch {
 		return nil
 	}
-	m := make(map[string]*string, len(args))
+	m := make(map[string]*string, len(args)+1)
+	defer func() {
+		if _, given := m["SOURCE_DATE_EPOCH"]; hasEpoch && !given {
+			m["SOURCE_DATE_EPOCH"] = &epoch
+		}
+	}()
 	for _, a := range args {
 		k, v, ok := strings.Cut(a, "=")
 		if !ok {
@@ -271,4 +296,58 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// maxSecret is the size limit of a secret, BuildKit's.
+const maxSecret = 500 << 10
+
+// encodeSecrets reads the --secret values (id=ID with src=FILE or
+// env=VAR) and encodes them for the build request's header.
+func encodeSecrets(specs []string, readFile func(string) ([]byte, error), lookup func(string) (string, bool)) (string, error) {
+	secrets := map[string][]byte{}
+	for _, spec := range specs {
+		var id, src, env string
+		for _, field := range strings.Split(spec, ",") {
+			k, v, _ := strings.Cut(field, "=")
+			switch strings.ToLower(k) {
+			case "id":
+				id = v
+			case "src", "source":
+				src = v
+			case "env":
+				env = v
+			case "type":
+				if v != "file" && v != "env" {
+					return "", fmt.Errorf("invalid secret %q: unsupported type %q", spec, v)
+				}
+			default:
+				return "", fmt.Errorf("invalid secret %q: unexpected key %q", spec, k)
+			}
+		}
+		if id == "" {
+			return "", fmt.Errorf("invalid secret %q: id= is required", spec)
+		}
+		var data []byte
+		switch {
+		case src != "":
+			b, err := readFile(src)
+			if err != nil {
+				return "", fmt.Errorf("secret %s: %w", id, err)
+			}
+			data = b
+		case env != "":
+			v, ok := lookup(env)
+			if !ok {
+				return "", fmt.Errorf("secret %s: environment variable %s is not set", id, env)
+			}
+			data = []byte(v)
+		default:
+			return "", fmt.Errorf("invalid secret %q: src= or env= is required", spec)
+		}
+		if len(data) > maxSecret {
+			return "", fmt.Errorf("secret %s: larger than 500 KiB", id)
+		}
+		secrets[id] = data
+	}
+	return gclient.EncodeSecrets(secrets)
 }

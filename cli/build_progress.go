@@ -81,7 +81,10 @@ func (p *stepPrinter) message(m jsonstream.Message, aux func(jsonstream.Message)
 			aux(m)
 		}
 	case m.Stream != "":
-		text := p.partial + m.Stream
+		// The stream colours a step's stderr (and the parser's warnings)
+		// red, dockerd's way; this display shows them plain, under their
+		// step.
+		text := p.partial + stripColour.Replace(m.Stream)
 		for {
 			i := strings.IndexByte(text, '\n')
 			if i < 0 {
@@ -103,6 +106,8 @@ func (p *stepPrinter) message(m jsonstream.Message, aux func(jsonstream.Message)
 	}
 	return nil
 }
+
+var stripColour = strings.NewReplacer("\x1b[91m", "", "\x1b[0m", "")
 
 // line handles one complete line of stream text.
 func (p *stepPrinter) line(l string) {

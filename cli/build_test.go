@@ -321,6 +321,7 @@ func TestStepPrinter(t *testing.T) {
 {"stream":" ---\u003e Running in 0d1968d687ff\n"}
 {"stream":"hi"}
 {"stream":" there\n"}
+{"stream":"\u001b[91moops\n\u001b[0m"}
 {"stream":"Removing intermediate container 0d1968d687ff\n"}
 {"stream":" ---\u003e 18f502791107\n"}
 {"stream":"Step 3/3 : CMD [\"cat\",\"/x\"]"}

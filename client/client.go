@@ -1,6 +1,8 @@
 package client
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"os"
 
@@ -34,13 +36,33 @@ func ResolveHost(flagHost string) string {
 // back to 1.24 when the daemon does not advertise one. It does not contact the
 // daemon; an invalid address is the only error.
 func New(host string) (*Client, error) {
+	return NewWithHeaders(host, nil)
+}
+
+// NewWithHeaders is New with HTTP headers sent on every request.
+func NewWithHeaders(host string, headers map[string]string) (*Client, error) {
 	c, err := moby.New(
 		moby.WithHost(host),
 		moby.WithAPIVersionNegotiation(),
 		moby.WithUserAgent("Gantry-Client (linux)"),
+		moby.WithHTTPHeaders(headers),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("client for %s: %w", host, err)
 	}
 	return c, nil
+}
+
+// SecretsHeader is the request header of POST /build that carries gantry
+// build's --secret values to gantryd, so that they never enter the build
+// context or the query: base64 of a JSON object of id -> base64 content.
+const SecretsHeader = "X-Gantry-Build-Secrets"
+
+// EncodeSecrets is the SecretsHeader value of secrets.
+func EncodeSecrets(secrets map[string][]byte) (string, error) {
+	b, err := json.Marshal(secrets) // []byte values marshal as base64
+	if err != nil {
+		return "", err
+	}
+	return base64.StdEncoding.EncodeToString(b), nil
 }

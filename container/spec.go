@@ -218,11 +218,16 @@ func Spec(in SpecInput) (*specs.Spec, error) {
 		sysctl = nil
 	}
 	// Last, so that an invalid input leaves the rootfs untouched.
-	cwdUID, cwdGID, err := in.IDMap.ToHost(int(usr.UID), int(usr.GID))
+	// Created owned by root whatever the user, as dockerd does (the
+	// container's root: mapped under userns remapping).
+	cwdUID, cwdGID, err := in.IDMap.ToHost(0, 0)
 	if err != nil {
 		return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("user %s: %v", cfg.User, err))
 	}
 	if err := specMkdirAll(in.Rootfs, cwd, cwdUID, cwdGID); err != nil {
+		if errdefs.IsInvalidArgument(err) {
+			return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("Cannot mkdir: %s is not a directory", cwd))
+		}
 		return nil, fmt.Errorf("working directory: %w", err)
 	}
 	uidMappings, gidMappings := specIDMappings(in.IDMap)
@@ -606,9 +611,12 @@ func specUserMounts(hc *container.HostConfig, volumes []VolumeMount) ([]specs.Mo
 		if err != nil {
 			return nil, "", errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid volume specification: '%s': %v", bind, err))
 		}
-		// Like Docker, -v creates a missing host directory.
-		if err := os.MkdirAll(src, 0o755); err != nil {
-			return nil, "", fmt.Errorf("bind source %s: %w", src, err)
+		// Like Docker, -v creates a missing host directory; a file is bound
+		// as it is.
+		if _, err := os.Stat(src); errors.Is(err, os.ErrNotExist) {
+			if err := os.MkdirAll(src, 0o755); err != nil {
+				return nil, "", fmt.Errorf("bind source %s: %w", src, err)
+			}
 		}
 		addBind(filepath.Clean(src), filepath.Clean(dst), slices.Contains(mode, "ro"), false, specPropagation(mode))
 	}

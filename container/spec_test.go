@@ -531,8 +531,9 @@ func TestSpecWorkingDirCreation(t *testing.T) {
 			t.Fatalf("working dir not created inside the rootfs: %v", err)
 		}
 		st := fi.Sys().(*syscall.Stat_t)
-		if !fi.IsDir() || st.Uid != 1000 || st.Gid != 1000 || fi.Mode().Perm() != 0o755 {
-			t.Errorf("%s: dir=%v owner=%d:%d mode=%v, want a 0755 dir owned by 1000:1000", dir, fi.IsDir(), st.Uid, st.Gid, fi.Mode().Perm())
+		// Owned by root whatever the user, as dockerd creates it.
+		if !fi.IsDir() || st.Uid != 0 || st.Gid != 0 || fi.Mode().Perm() != 0o755 {
+			t.Errorf("%s: dir=%v owner=%d:%d mode=%v, want a 0755 dir owned by 0:0", dir, fi.IsDir(), st.Uid, st.Gid, fi.Mode().Perm())
 		}
 	}
 	// An existing directory keeps its owner.
@@ -542,6 +543,12 @@ func TestSpecWorkingDirCreation(t *testing.T) {
 	}
 	if fi, _ := os.Stat(filepath.Join(rootfs, "etc")); fi.Sys().(*syscall.Stat_t).Uid != 0 {
 		t.Errorf("existing /etc was chowned")
+	}
+	// A file is dockerd's error.
+	os.WriteFile(filepath.Join(rootfs, "etc", "afile"), nil, 0o644)
+	in.Config.WorkingDir = "/etc/afile/"
+	if _, err := Spec(in); !errdefs.IsInvalidArgument(err) || err.Error() != "Cannot mkdir: /etc/afile is not a directory" {
+		t.Errorf("working dir on a file: error %v, want dockerd's", err)
 	}
 }
 
@@ -593,8 +600,8 @@ func TestSpecRunc(t *testing.T) {
 			stdout: []string{"uid=1234 gid=5678 groups=5678"}},
 		{name: "supplementary groups", config: container.Config{User: "app", Cmd: []string{"id"}},
 			stdout: []string{"uid=1000(app) gid=1000(app) groups=5(tty),50(staff),1000(app)"}}, // busybox sorts groups
-		{name: "working dir created for the user", config: container.Config{User: "nobody", WorkingDir: "/work/dir", Cmd: []string{"sh", "-c", "pwd && touch f && echo ok"}},
-			stdout: []string{"/work/dir\nok\n"}},
+		{name: "working dir created by root", config: container.Config{User: "nobody", WorkingDir: "/work/dir", Cmd: []string{"sh", "-c", "pwd && stat -c %u:%g . && touch f 2>/dev/null || echo read-only"}},
+			stdout: []string{"/work/dir\n0:0\nread-only\n"}}, // dockerd's owner, whoever runs
 		{name: "environment", config: container.Config{User: "nobody", Hostname: "web", Env: []string{"FOO=bar"}, Cmd: []string{"env"}},
 			stdout: []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n", "HOSTNAME=web\n", "FOO=bar\n", "HOME=/nonexistent\n"}},
 		{name: "hostname", config: container.Config{Hostname: "web", Cmd: []string{"hostname"}}, stdout: []string{"web\n"}},

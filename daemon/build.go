@@ -78,6 +78,7 @@ func (d *Daemon) Build(ctx context.Context, src io.Reader, opts api.BuildOptions
 		Platform:   opts.Platform,
 		Pull:       pull,
 		AlwaysPull: opts.Pull,
+		Secrets:    opts.Secrets,
 	}, out)
 	return err
 }
@@ -87,9 +88,13 @@ func (d *Daemon) Build(ctx context.Context, src io.Reader, opts api.BuildOptions
 type buildRunner struct{ d *Daemon }
 
 func (r buildRunner) Run(ctx context.Context, p builder.Process, out io.Writer) (int, error) {
-	hc := &container.HostConfig{NetworkMode: container.NetworkMode(p.Network), ShmSize: p.ShmSize}
+	hc := &container.HostConfig{NetworkMode: container.NetworkMode(p.Network), ShmSize: p.ShmSize, Tmpfs: p.Tmpfs}
 	for _, b := range p.Binds {
-		hc.Binds = append(hc.Binds, b.Source+":"+b.Destination+":ro")
+		mode := ":ro"
+		if b.RW {
+			mode = ":rw"
+		}
+		hc.Binds = append(hc.Binds, b.Source+":"+b.Destination+mode)
 	}
 	netns, hosts, resolv, err := r.network(ctx, p)
 	if err != nil {
@@ -141,8 +146,9 @@ func (r buildRunner) Run(ctx context.Context, p builder.Process, out io.Writer) 
 	if err := os.WriteFile(filepath.Join(p.Bundle, "config.json"), data, 0o600); err != nil {
 		return 0, err
 	}
-	// One writer for both streams: the step's output interleaves as written.
-	pio, err := runtime.NewIO(runtime.IOConfig{Stdout: out, Combined: true})
+	// Without a writer for stderr, both streams go to out in one pipe, so
+	// the step's output interleaves as written.
+	pio, err := runtime.NewIO(runtime.IOConfig{Stdout: out, Stderr: p.Stderr, Combined: p.Stderr == nil})
 	if err != nil {
 		return 0, err
 	}

@@ -74,6 +74,7 @@ func (d *Daemon) Commit(ctx context.Context, opts api.CommitOptions) (string, er
 	img.Created = &now
 	img.Author = opts.Author
 	img.Comment = opts.Comment
+	img.Container = c.ID
 	img.Platform = base.Config.Platform
 	img.Config = imgCfg
 	img.RootFS = ocispec.RootFS{Type: "layers", DiffIDs: append(append(img.RootFS.DiffIDs, base.Config.RootFS.DiffIDs...), l.DiffID)}

@@ -74,7 +74,7 @@ func (d *Daemon) ImportImage(ctx context.Context, src io.Reader, opts api.Import
 	img.Created = &now
 	img.Platform = ocispec.Platform{Architecture: goruntime.GOARCH, OS: "linux"}
 	img.Config = cfg
-	img.Comment = opts.Message
+	img.Comment = comment
 	img.RootFS = ocispec.RootFS{Type: "layers", DiffIDs: []digest.Digest{l.DiffID}}
 	img.History = []ocispec.History{{Created: &now, Comment: comment}}
 	id, err := d.createImage(ctx, img, []ocispec.Descriptor{l.Blob}, "", ref)
@@ -222,7 +222,7 @@ func (d *Daemon) resolveImage(ctx context.Context, name string) (*gimage.Image, 
 }
 
 // ImageInspect implements GET /images/{name}/json.
-func (d *Daemon) ImageInspect(ctx context.Context, name string) (*image.InspectResponse, error) {
+func (d *Daemon) ImageInspect(ctx context.Context, name string) (*api.ImageInspect, error) {
 	img, err := d.resolveImage(ctx, name)
 	if err != nil {
 		return nil, err
@@ -257,7 +257,7 @@ func (d *Daemon) ImageInspect(ctx context.Context, name string) (*image.InspectR
 	if !img.LastTagTime.IsZero() {
 		resp.Metadata.LastTagTime = img.LastTagTime
 	}
-	return resp, nil
+	return &api.ImageInspect{InspectResponse: *resp, Parent: string(img.Parent), Container: img.Config.Container}, nil
 }
 
 // ImageHistory implements GET /images/{name}/history: the config's history,
@@ -330,12 +330,30 @@ func (d *Daemon) RemoveImage(ctx context.Context, name string, force, noPrune bo
 	if err != nil {
 		return nil, err
 	}
-	out := make([]image.DeleteResponse, len(removed))
-	for i, r := range removed {
-		out[i] = image.DeleteResponse{Untagged: r.Untagged, Deleted: string(r.Deleted)}
-	}
-	// Like dockerd, answer once the space is free again.
+	// Like dockerd, answer once the space is free again, and name the
+	// layers (by chain ID) that went with each image, after it.
 	d.collectGarbage(context.WithoutCancel(ctx))
+	var out []image.DeleteResponse
+	gone := map[digest.Digest]bool{}
+	for _, r := range removed {
+		out = append(out, image.DeleteResponse{Untagged: r.Untagged, Deleted: string(r.Deleted)})
+		chains := make([]digest.Digest, len(r.DiffIDs))
+		var chain digest.Digest
+		for i, diffID := range r.DiffIDs {
+			chain = layer.ChainID(chain, diffID)
+			chains[i] = chain
+		}
+		for i := len(chains) - 1; i >= 0; i-- {
+			if gone[chains[i]] {
+				continue
+			}
+			if _, err := d.layers.Get(ctx, chains[i]); !errdefs.IsNotFound(err) {
+				break
+			}
+			gone[chains[i]] = true
+			out = append(out, image.DeleteResponse{Deleted: chains[i].String()})
+		}
+	}
 	return out, nil
 }
 

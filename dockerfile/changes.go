@@ -35,6 +35,7 @@ func ApplyChanges(cfg *dockerspec.DockerOCIImageConfig, changes []string) error 
 			return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid change %q: %v", change, err))
 		}
 	}
+	entrypointResetsCmd(&next, changes)
 	*cfg = next
 	return nil
 }
@@ -152,4 +153,28 @@ func copyMap[V any](m map[string]V) map[string]V {
 		out[k] = v
 	}
 	return out
+}
+
+// entrypointResetsCmd applies dockerd's rule for commit and import
+// changes to cfg, changed by changes: an ENTRYPOINT resets Cmd unless a
+// CMD came before it.
+func entrypointResetsCmd(cfg *dockerspec.DockerOCIImageConfig, changes []string) {
+	cmdSet, reset := false, false
+	for _, change := range changes {
+		fields := strings.Fields(change)
+		if len(fields) == 0 {
+			continue
+		}
+		switch strings.ToUpper(fields[0]) {
+		case "CMD":
+			cmdSet, reset = true, false
+		case "ENTRYPOINT":
+			if !cmdSet {
+				reset = true
+			}
+		}
+	}
+	if reset {
+		cfg.Cmd = nil
+	}
 }

@@ -24,7 +24,10 @@ func TestApplyChanges(t *testing.T) {
 	}{
 		{name: "cmd exec form", changes: []string{`CMD ["cat","/f"]`}, want: func(c *dockerspec.DockerOCIImageConfig) { c.Cmd = []string{"cat", "/f"} }},
 		{name: "cmd shell form", changes: []string{`CMD echo $A`}, want: func(c *dockerspec.DockerOCIImageConfig) { c.Cmd = []string{"/bin/sh", "-c", "echo $A"} }},
-		{name: "entrypoint", changes: []string{`ENTRYPOINT ["/bin/x"]`}, want: func(c *dockerspec.DockerOCIImageConfig) { c.Entrypoint = []string{"/bin/x"} }},
+		{name: "entrypoint resets cmd", changes: []string{`ENTRYPOINT ["/bin/x"]`}, want: func(c *dockerspec.DockerOCIImageConfig) { c.Entrypoint, c.Cmd = []string{"/bin/x"}, nil }},
+		{name: "entrypoint after cmd keeps it", changes: []string{`CMD ["y"]`, `ENTRYPOINT ["/bin/x"]`}, want: func(c *dockerspec.DockerOCIImageConfig) {
+			c.Entrypoint, c.Cmd = []string{"/bin/x"}, []string{"y"}
+		}},
 		{name: "env replaces and expands", changes: []string{"ENV A=2 B=${A}x"}, want: func(c *dockerspec.DockerOCIImageConfig) {
 			c.Env = []string{"PATH=/bin", "A=2", "B=1x"}
 		}},

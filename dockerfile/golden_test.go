@@ -80,6 +80,10 @@ func transcript(t *testing.T, file string) string {
 	// The config each built stage ends with, as the builder would keep it.
 	results := map[int]*dockerspec.DockerOCIImageConfig{}
 	step := 0
+	for _, a := range p.GlobalArgs {
+		step++
+		fmt.Fprintf(&b, "Step %d/%d : %s\n", step, p.Steps, a)
+	}
 	for _, st := range p.Stages {
 		step++
 		fmt.Fprintf(&b, "Step %d/%d : %s\n", step, p.Steps, st.Source)

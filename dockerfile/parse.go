@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/containerd/errdefs"
@@ -26,8 +27,11 @@ type Dockerfile struct {
 	// Stages are the stages in file order; a stage's index is what
 	// `COPY --from=<index>` refers to.
 	Stages []instructions.Stage
-	// Warnings are the parser's warnings, in Docker's wording
-	// ("Empty continuation line found in: ..."), for the builder to print.
+	// Warnings are the lines of the parser's warnings as dockerd 20.10
+	// prints them, for the builder to print: `[WARNING]: Empty
+	// continuation line found in:`, the instruction indented by four
+	// spaces, and a closing `[WARNING]: Empty continuation lines will
+	// become errors in a future release.`
 	Warnings []string
 }
 
@@ -66,7 +70,14 @@ func Parse(name string, r io.Reader) (*Dockerfile, error) {
 	}
 	d := &Dockerfile{Name: name, Escape: res.EscapeToken, Args: args, Stages: stages}
 	for _, w := range res.Warnings {
-		d.Warnings = append(d.Warnings, w.Short)
+		if text, ok := strings.CutPrefix(w.Short, "Empty continuation line found in: "); ok {
+			d.Warnings = append(d.Warnings, "[WARNING]: Empty continuation line found in:", "    "+text)
+		} else {
+			d.Warnings = append(d.Warnings, "[WARNING]: "+w.Short)
+		}
+	}
+	if len(d.Warnings) > 0 {
+		d.Warnings = append(d.Warnings, "[WARNING]: Empty continuation lines will become errors in a future release.")
 	}
 	return d, nil
 }
@@ -107,16 +118,16 @@ func ParseTriggers(triggers []string) ([]instructions.Command, error) {
 func supported(cmd instructions.Command) error {
 	switch c := cmd.(type) {
 	case *instructions.RunCommand:
-		if len(c.FlagsUsed) > 0 {
-			return fmt.Errorf("the --%s option of RUN is not supported", c.FlagsUsed[0])
+		for _, f := range c.FlagsUsed {
+			if f != "mount" && f != "network" {
+				return fmt.Errorf("the --%s option of RUN is not supported", f)
+			}
 		}
 		if len(c.Files) > 0 && !c.PrependShell {
 			return errors.New("RUN accepts a heredoc only in its shell form")
 		}
 	case *instructions.CopyCommand:
 		switch {
-		case c.Parents:
-			return errors.New("the --parents option of COPY is not supported")
 		case len(c.ExcludePatterns) > 0:
 			return errors.New("the --exclude option of COPY is not supported")
 		}
@@ -124,8 +135,6 @@ func supported(cmd instructions.Command) error {
 		switch {
 		case c.KeepGitDir != nil:
 			return errors.New("the --keep-git-dir option of ADD is not supported")
-		case c.Checksum != "":
-			return errors.New("the --checksum option of ADD is not supported")
 		case c.Unpack != nil:
 			return errors.New("the --unpack option of ADD is not supported")
 		case len(c.ExcludePatterns) > 0:
@@ -174,4 +183,31 @@ func line(loc []parser.Range) int {
 		return 0
 	}
 	return loc[0].Start.Line
+}
+
+// LabelCommands are the LABEL instructions dockerd's classic builder adds
+// to the last stage for a build's --label values: one per label, sorted by
+// key, shown as `LABEL k=v` and taken literally (no variable expansion).
+func LabelCommands(labels map[string]string) ([]instructions.Command, error) {
+	keys := make([]string, 0, len(labels))
+	for k := range labels {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	quote := strings.NewReplacer(`\`, `\\`, `"`, `\"`, `$`, `\$`).Replace
+	var cmds []instructions.Command
+	for _, k := range keys {
+		v := labels[k]
+		node := &parser.Node{
+			Value:    "label",
+			Original: "LABEL " + k + "=" + v,
+			Next:     &parser.Node{Value: `"` + quote(k) + `"`, Next: &parser.Node{Value: `"` + quote(v) + `"`, Next: &parser.Node{Value: "="}}},
+		}
+		cmd, err := instructions.ParseCommand(node)
+		if err != nil {
+			return nil, errdefs.ErrInvalidArgument.WithMessage("invalid label: " + message(err))
+		}
+		cmds = append(cmds, cmd)
+	}
+	return cmds, nil
 }

@@ -20,8 +20,13 @@ type Plan struct {
 	// Stages are the stages to build, in file order; the last is the target.
 	Stages []Stage
 	// Steps is the number of steps the classic builder counts for the
-	// plan ("Step 3/8"): one per FROM and one per instruction.
+	// plan ("Step 3/8"): one per global ARG, one per FROM and one per
+	// instruction.
 	Steps int
+	// GlobalArgs are the ARG instructions before the first FROM as
+	// written, which the classic builder prints as the first steps
+	// ("Step 1/9 : ARG BASE=busybox").
+	GlobalArgs []string
 	// Unused are the --build-arg names no ARG declares and that are not
 	// predefined, sorted. Docker prints them as
 	// `[Warning] One or more build-args [X] were not consumed`.
@@ -53,6 +58,9 @@ type Stage struct {
 	Commands []instructions.Command
 	// CopyFrom maps the index in Commands of each `COPY --from` to its source.
 	CopyFrom map[int]Ref
+	// MountFrom maps the index in Commands of each RUN with a `--mount
+	// from=` to what each from value names.
+	MountFrom map[int]map[string]Ref
 }
 
 // Ref is what FROM or COPY --from names: an earlier stage of the same
@@ -72,7 +80,7 @@ func (r Ref) IsStage() bool { return r.Stage >= 0 }
 // the predefined proxy args need no ARG), names the stages, resolves FROM
 // and COPY --from, and selects the stages target needs (target "" means the
 // last stage). Errors are invalid-argument errors in Docker's wording:
-// `target stage "x" could not be found`, `Dockerfile:4: base name (${B})
+// `failed to reach build target x in Dockerfile`, `Dockerfile:4: base name (${B})
 // should not be blank`, `Dockerfile:7: invalid stage index 5`.
 func (d *Dockerfile) Plan(target string, buildArgs map[string]string) (*Plan, error) {
 	lex := shell.NewLex(d.Escape)
@@ -94,7 +102,9 @@ func (d *Dockerfile) Plan(target string, buildArgs map[string]string) (*Plan, er
 			a.meta[kv.Key] = kv.Value
 			p.global = append(p.global, kv.Key)
 		}
+		p.GlobalArgs = append(p.GlobalArgs, d.Args[len(p.GlobalArgs)].String())
 	}
+	p.Steps = len(p.GlobalArgs)
 
 	all := make([]Stage, len(d.Stages))
 	for i, st := range d.Stages {
@@ -126,6 +136,24 @@ func (d *Dockerfile) Plan(target string, buildArgs map[string]string) (*Plan, er
 			Commands: st.Commands,
 		}
 		for j, cmd := range st.Commands {
+			if c, ok := cmd.(*instructions.RunCommand); ok {
+				for _, m := range Mounts(c) {
+					if m.From == "" {
+						continue
+					}
+					ref, err := p.resolveFrom(lex, m.From, i)
+					if err != nil {
+						return nil, invalidAt(d.Name, line(c.Location()), err.Error())
+					}
+					if s.MountFrom == nil {
+						s.MountFrom = map[int]map[string]Ref{}
+					}
+					if s.MountFrom[j] == nil {
+						s.MountFrom[j] = map[string]Ref{}
+					}
+					s.MountFrom[j][m.From] = ref
+				}
+			}
 			c, ok := cmd.(*instructions.CopyCommand)
 			if !ok || c.From == "" {
 				continue
@@ -146,7 +174,7 @@ func (d *Dockerfile) Plan(target string, buildArgs map[string]string) (*Plan, er
 	if target != "" {
 		i, ok := instructions.HasStage(d.Stages, target)
 		if !ok {
-			return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("target stage %q could not be found", target))
+			return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("failed to reach build target %s in Dockerfile", target))
 		}
 		last = i
 	}
@@ -163,6 +191,13 @@ func (d *Dockerfile) Plan(target string, buildArgs map[string]string) (*Plan, er
 		for _, ref := range all[i].CopyFrom {
 			if ref.IsStage() {
 				mark(ref.Stage)
+			}
+		}
+		for _, refs := range all[i].MountFrom {
+			for _, ref := range refs {
+				if ref.IsStage() {
+					mark(ref.Stage)
+				}
 			}
 		}
 	}
@@ -257,6 +292,9 @@ var builtin = map[string]bool{
 	"FTP_PROXY": true, "ftp_proxy": true,
 	"NO_PROXY": true, "no_proxy": true,
 	"ALL_PROXY": true, "all_proxy": true,
+	// The build's timestamp (reproducible builds), as BuildKit has it; it
+	// is the builder's, not the Dockerfile's.
+	"SOURCE_DATE_EPOCH": true,
 }
 
 // args are the build args of a build: the --build-arg values and the global

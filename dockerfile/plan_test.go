@@ -42,27 +42,27 @@ func TestPlan(t *testing.T) {
 			name:       "FROM with global args and defaults",
 			dockerfile: "ARG BASE=alpine\nARG TAG=3.19\nFROM ${BASE}:${TAG}",
 			want:       []stage{{Base: Ref{Stage: -1, Image: "alpine:3.19"}}},
-			steps:      1,
+			steps:      3, // the global ARGs are steps
 		},
 		{
 			name:       "build arg overrides a global default",
 			dockerfile: "ARG TAG=3.19\nFROM alpine:$TAG",
 			buildArgs:  map[string]string{"TAG": "edge"},
 			want:       []stage{{Base: Ref{Stage: -1, Image: "alpine:edge"}}},
-			steps:      1,
+			steps:      2, // the global ARGs are steps
 		},
 		{
 			name:       "global default refers to an earlier global",
 			dockerfile: "ARG V=1\nARG IMG=app:v$V\nFROM $IMG",
 			buildArgs:  map[string]string{"V": "2"},
 			want:       []stage{{Base: Ref{Stage: -1, Image: "app:v2"}}},
-			steps:      1,
+			steps:      3, // the global ARGs are steps
 		},
 		{
 			name:       "platform expands",
 			dockerfile: "ARG P=linux/arm64\nFROM --platform=$P busybox",
 			want:       []stage{{Base: Ref{Stage: -1, Image: "busybox"}, Platform: "linux/arm64"}},
-			steps:      1,
+			steps:      2, // the global ARGs are steps
 		},
 		{
 			name:       "FROM a previous stage, case-insensitive",
@@ -77,7 +77,7 @@ func TestPlan(t *testing.T) {
 			name:       "FROM a later stage name is an image",
 			dockerfile: "FROM later\nFROM busybox AS later",
 			target:     "0",
-			err:        `target stage "0" could not be found`,
+			err:        `failed to reach build target 0 in Dockerfile`,
 		},
 		{
 			name:       "last stage needs only what it uses",
@@ -106,7 +106,7 @@ func TestPlan(t *testing.T) {
 				{Index: 0, Name: "build", Base: Ref{Stage: -1, Image: "a"}},
 				{Index: 1, Base: Ref{Stage: -1, Image: "b"}, CopyFrom: map[int]Ref{0: {Stage: 0}}},
 			},
-			steps: 3,
+			steps: 4, // the global ARGs are steps
 		},
 		{
 			name:       "unused build args",
@@ -114,7 +114,7 @@ func TestPlan(t *testing.T) {
 			target:     "first",
 			buildArgs:  map[string]string{"G": "1", "S": "2", "T": "3", "X": "4", "HTTP_PROXY": "p", "no_proxy": "n"},
 			want:       []stage{{Index: 0, Name: "first", Base: Ref{Stage: -1, Image: "a"}}},
-			steps:      2,
+			steps:      3, // the global ARGs are steps
 			unused:     []string{"T", "X"},
 		},
 		{
@@ -124,7 +124,7 @@ func TestPlan(t *testing.T) {
 			want:       []stage{{Base: Ref{Stage: -1, Image: "registry/p"}}},
 			steps:      1,
 		},
-		{name: "unknown target", dockerfile: "FROM a AS b", target: "x", err: `target stage "x" could not be found`},
+		{name: "unknown target", dockerfile: "FROM a AS b", target: "x", err: `failed to reach build target x in Dockerfile`},
 		{name: "blank base", dockerfile: "ARG B\nFROM $B", err: "Dockerfile:2: base name ($B) should not be blank"},
 		{name: "blank platform", dockerfile: "ARG P\nFROM --platform=$P a", err: "Dockerfile:2: empty platform value from expression $P"},
 		{name: "duplicate stage name", dockerfile: "FROM a AS x\nFROM b AS X", err: `Dockerfile:2: duplicate stage name "x"`},

@@ -235,7 +235,9 @@ func (s *Scope) expand(cmd instructions.Command) (instructions.Command, error) {
 	case *instructions.ShellCommand:
 		s.shell = slices.Clone(c.Shell)
 		return c, nil
-	case *instructions.RunCommand, *instructions.CmdCommand, *instructions.EntrypointCommand,
+	case *instructions.RunCommand:
+		return expandRun(c, word)
+	case *instructions.CmdCommand, *instructions.EntrypointCommand,
 		*instructions.HealthCheckCommand, *instructions.OnbuildCommand, *instructions.MaintainerCommand:
 		return c, nil
 	}

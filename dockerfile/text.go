@@ -113,7 +113,12 @@ func (s *Scope) Key(cmd instructions.Command) string {
 	switch c := cmd.(type) {
 	case *instructions.RunCommand:
 		args, script := s.RunArgs(c)
-		key := "RUN " + strconv.Quote(strings.Join(args, " "))
+		key := "RUN "
+		for _, f := range runFlags(c) {
+			name, _, _ := strings.Cut(f[0], " ")
+			key += "--" + name + "=" + strconv.Quote(f[1]) + " "
+		}
+		key += strconv.Quote(strings.Join(args, " "))
 		if script != nil {
 			key += " script " + strconv.Quote(script.Data)
 		}
@@ -123,9 +128,12 @@ func (s *Scope) Key(cmd instructions.Command) string {
 		if c.Link {
 			flags += "--link "
 		}
+		if c.Parents {
+			flags += "--parents "
+		}
 		return "COPY " + flags + sourcesKey(c.SourcesAndDest)
 	case *instructions.AddCommand:
-		flags := flagText("chown", c.Chown) + flagText("chmod", c.Chmod)
+		flags := flagText("chown", c.Chown) + flagText("chmod", c.Chmod) + flagText("checksum", c.Checksum)
 		if c.Link {
 			flags += "--link "
 		}

@@ -119,7 +119,7 @@ func TestResolveAndRetag(t *testing.T) {
 			t.Errorf("Resolve(%q) = %s, %v; want %s", name, got, err, a)
 		}
 	}
-	if _, err := s.Resolve(ctx, "nothere"); !errdefs.IsNotFound(err) || err.Error() != "No such image: nothere" {
+	if _, err := s.Resolve(ctx, "nothere"); !errdefs.IsNotFound(err) || err.Error() != "No such image: nothere:latest" {
 		t.Errorf("Resolve(nothere) error = %v, want not found", err)
 	}
 	mustTag(t, s, b, "busybox:latest")

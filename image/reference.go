@@ -104,5 +104,6 @@ func (s *Store) resolveLocked(name string) (digest.Digest, error) {
 	if refErr != nil {
 		return "", refErr
 	}
-	return "", noSuchImage(name)
+	// dockerd names the reference it looked for: "nosuch:latest".
+	return "", noSuchImage(Familiar(reference.TagNameOnly(ref)))
 }

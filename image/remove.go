@@ -14,6 +14,8 @@ import (
 type Removed struct {
 	Untagged string        // familiar reference, e.g. "busybox:latest"
 	Deleted  digest.Digest // image ID
+	// DiffIDs are the layers of the deleted image, base first.
+	DiffIDs []digest.Digest
 }
 
 // UsedBy reports whether a container uses the image id, naming one (the
@@ -70,8 +72,12 @@ func (s *Store) Remove(ctx context.Context, name string, force, noPrune bool, us
 	}
 	for next := id; next != ""; {
 		parent := s.records[next].Parent
+		var diffIDs []digest.Digest
+		if m := s.meta[next]; m != nil && len(m.config.RootFS.DiffIDs) > 0 {
+			diffIDs = m.config.RootFS.DiffIDs
+		}
 		s.delRecordLocked(next)
-		out = append(out, Removed{Deleted: next})
+		out = append(out, Removed{Deleted: next, DiffIDs: diffIDs})
 		if noPrune || parent == "" || len(s.refsLocked(parent)) > 0 || s.deletableLocked(parent, false, usedBy) != nil {
 			break
 		}

@@ -30,6 +30,8 @@ import (
 type Config struct {
 	dockerspec.DockerOCIImage
 	Comment string `json:"comment,omitempty"`
+	// Container is the ID of the container the image was committed from.
+	Container string `json:"container,omitempty"`
 }
 
 // Image is one image: its ID (the digest of its config), the decoded config

@@ -438,7 +438,7 @@ func TestBuildCache(t *testing.T) {
 				t.Errorf("run of the rebuilt image: %q", out)
 			}
 			if !e.External {
-				if want := "cache miss at step 4 (COPY app/ /app): app/main.go changed"; !strings.Contains(r3.Stdout, want) {
+				if want := "cache miss at step 4 (COPY app/ /app): app/main.go: content changed"; !strings.Contains(r3.Stdout, want) {
 					t.Errorf("no %q in the output:\n%s", want, r3.Stdout)
 				}
 			}

@@ -1,2 +1,0 @@
-FROM busybox
-RUN --mount=type=cache,target=/root/.cache go build
