@@ -586,8 +586,13 @@ func specUserMounts(hc *container.HostConfig, volumes []VolumeMount) ([]specs.Mo
 		if err != nil {
 			return nil, "", errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid volume specification: '%s': %v", bind, err))
 		}
-		// Like Docker, -v creates a missing host directory.
-		if err := os.MkdirAll(src, 0o755); err != nil {
+		// Like Docker, -v creates a missing host directory; an existing
+		// source of any kind (a file, a socket) is bound as it is.
+		if _, err := os.Stat(src); errors.Is(err, os.ErrNotExist) {
+			if err := os.MkdirAll(src, 0o755); err != nil {
+				return nil, "", fmt.Errorf("bind source %s: %w", src, err)
+			}
+		} else if err != nil {
 			return nil, "", fmt.Errorf("bind source %s: %w", src, err)
 		}
 		addBind(filepath.Clean(src), filepath.Clean(dst), slices.Contains(mode, "ro"), false, specPropagation(mode))

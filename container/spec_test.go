@@ -311,6 +311,19 @@ func TestSpec(t *testing.T) {
 			},
 		},
 		{
+			name: "a bind of a file",
+			change: func(in *SpecInput) {
+				if err := os.WriteFile(binds+"/app.conf", []byte("x"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				in.HostConfig.Binds = []string{binds + "/app.conf:/etc/app.conf:ro"}
+			},
+			want: func(s *specs.Spec) {
+				s.Mounts = append(s.Mounts,
+					specs.Mount{Destination: "/etc/app.conf", Type: "bind", Source: binds + "/app.conf", Options: []string{"rbind", "ro", "rprivate"}})
+			},
+		},
+		{
 			name: "volumes are binds of their data",
 			change: func(in *SpecInput) {
 				in.HostConfig.Binds = []string{"data:/data:ro"}
