@@ -451,6 +451,10 @@ func specResources(r container.Resources) *specs.LinuxResources {
 	if r.PidsLimit != nil && *r.PidsLimit > 0 {
 		out.Pids = &specs.LinuxPids{Limit: r.PidsLimit}
 	}
+	if r.BlkioWeight > 0 {
+		w := r.BlkioWeight
+		out.BlockIO = &specs.LinuxBlockIO{Weight: &w}
+	}
 	return out
 }
 

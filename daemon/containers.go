@@ -145,6 +145,7 @@ func (d *Daemon) Containers(ctx context.Context, opts api.ContainerListOptions) 
 			if s.SizeRw, err = d.layers.Usage(ctx, c.Dir(), c.Chain); err != nil {
 				return nil, err
 			}
+			s.SizeRootFs = s.SizeRw + d.chainSize(ctx, c.Chain)
 		}
 		out = append(out, s)
 		if opts.Limit > 0 && len(out) == opts.Limit {
@@ -271,6 +272,8 @@ func (d *Daemon) ContainerInspect(ctx context.Context, name string, size bool) (
 			return nil, err
 		}
 		resp.SizeRw = &rw
+		rootfs := rw + d.chainSize(ctx, c.Chain)
+		resp.SizeRootFs = &rootfs
 	}
 	return resp, nil
 }
