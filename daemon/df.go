@@ -178,7 +178,6 @@ func (d *Daemon) stepLayerSize(ctx context.Context, id, parent digest.Digest) in
 	return l.Size
 }
 
-
 // chainSize is the size of the layer chain and all its parents.
 func (d *Daemon) chainSize(ctx context.Context, chain digest.Digest) int64 {
 	var size int64
