@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"encoding/json"
 	"net"
 	"os"
 	"path/filepath"
@@ -119,5 +120,196 @@ print(sorted((x["Kind"], x["Path"]) for x in d))
 	r = e.docker(t, "diff", "gt-nope")
 	if r.Code == 0 || !strings.Contains(r.Stderr, "No such container: gt-nope") {
 		t.Errorf("diff of a missing container:\n%s", r)
+	}
+}
+
+// TestUpdate: docker update changes the cgroup limits of a running
+// container at once and records them for its next start; dockerd's
+// errors for bad values; a restart policy is refused (gantry has none).
+func TestUpdate(t *testing.T) {
+	e := newEnv(t)
+	ctr := name("update")
+	e.cleanupVolumes(t, []string{ctr}, nil)
+	e.mustDocker(t, "run", "-d", "--name", ctr, "busybox", "sleep", "60")
+	e.mustDocker(t, "update", "--memory", "64m", "--memory-swap", "128m", "--pids-limit", "50", "--cpu-shares", "512", ctr)
+	got := e.mustDocker(t, "inspect", "-f", "{{.HostConfig.Memory}} {{.HostConfig.MemorySwap}} {{.HostConfig.PidsLimit}} {{.HostConfig.CPUShares}}", ctr)
+	if want := "67108864 134217728 50 512"; got != want {
+		t.Errorf("recorded resources: %q, want %q", got, want)
+	}
+	pid := e.mustDocker(t, "inspect", "-f", "{{.State.Pid}}", ctr)
+	cg, err := os.ReadFile("/proc/" + pid + "/cgroup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pidsMax, memMax string
+	for _, line := range strings.Split(string(cg), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		switch parts[1] {
+		case "pids":
+			b, _ := os.ReadFile("/sys/fs/cgroup/pids" + parts[2] + "/pids.max")
+			pidsMax = strings.TrimSpace(string(b))
+		case "memory":
+			b, _ := os.ReadFile("/sys/fs/cgroup/memory" + parts[2] + "/memory.limit_in_bytes")
+			memMax = strings.TrimSpace(string(b))
+		case "":
+			if b, err := os.ReadFile("/sys/fs/cgroup" + parts[2] + "/pids.max"); err == nil && pidsMax == "" {
+				pidsMax = strings.TrimSpace(string(b))
+			}
+			if b, err := os.ReadFile("/sys/fs/cgroup" + parts[2] + "/memory.max"); err == nil && memMax == "" {
+				memMax = strings.TrimSpace(string(b))
+			}
+		}
+	}
+	if pidsMax != "50" || memMax != "67108864" {
+		t.Errorf("cgroup of the running container: pids.max %q, memory limit %q; want 50 and 67108864", pidsMax, memMax)
+	}
+	e.mustDocker(t, "restart", "-t", "0", ctr)
+	if got := e.mustDocker(t, "exec", ctr, "cat", "/sys/fs/cgroup/pids/pids.max"); got != "50" {
+		t.Logf("pids.max after a restart, seen inside: %q", got)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--memory", "1m"}, "Minimum memory limit allowed is 6MB"},
+		{[]string{"--blkio-weight", "5"}, "Range of blkio weight is from 10 to 1000"},
+		{[]string{"--memory", "256m"}, "Memory limit should be smaller than already set memoryswap limit, update the memoryswap at the same time"},
+		{[]string{"--restart", "always"}, `restart policy "always" is not supported by gantry yet`},
+	} {
+		r := e.docker(t, append(append([]string{"update"}, c.args...), ctr)...)
+		if r.Code == 0 || !strings.Contains(r.Stderr, c.want) {
+			t.Errorf("update %v:\n%s\nwant %q", c.args, r, c.want)
+		}
+	}
+	r := e.docker(t, "update", "--memory", "64m", "gt-nope")
+	if r.Code == 0 || !strings.Contains(r.Stderr, "No such container: gt-nope") {
+		t.Errorf("update of a missing container:\n%s", r)
+	}
+	r = e.python(t, `
+import sys, docker
+c = docker.from_env().containers.get(sys.argv[1])
+c.update(mem_limit="100m", memswap_limit="200m")
+c.reload()
+assert c.attrs["HostConfig"]["Memory"] == 100 * 1024 * 1024, c.attrs["HostConfig"]["Memory"]
+print("ok")
+`, ctr)
+	if r.Code != 0 || r.Stdout != "ok\n" {
+		t.Errorf("python SDK update:\n%s", r)
+	}
+}
+
+// TestPruneAndDiskUsage: system df reports real sizes (a container's
+// SizeRw, an image's unique and shared parts, a volume's data); container,
+// image and builder prune remove what they should, with the space
+// reclaimed; unknown filters are dockerd's error.
+func TestPruneAndDiskUsage(t *testing.T) {
+	e := newEnv(t)
+	ctr, keep, vol := name("df"), name("dfkeep"), name("dfvol")
+	e.cleanupVolumes(t, []string{ctr, keep}, []string{vol})
+	e.mustDocker(t, "run", "--name", ctr, "-v", vol+":/v", "--label", "gt=prune", "busybox", "sh", "-c",
+		"dd if=/dev/zero of=/big bs=1024 count=300 2>/dev/null; dd if=/dev/zero of=/v/data bs=1024 count=200 2>/dev/null")
+	e.mustDocker(t, "create", "--name", keep, "busybox", "true")
+	got := e.mustDocker(t, "system", "df", "-v", "--format", "{{json .}}")
+	var du struct {
+		Containers []struct{ Names, Size string }
+		Volumes    []struct{ Name, Size string }
+	}
+	if err := json.Unmarshal([]byte(got), &du); err != nil {
+		t.Fatalf("system df -v: %v\n%s", err, got)
+	}
+	sizes := map[string]string{}
+	for _, c := range du.Containers {
+		sizes[c.Names] = c.Size
+	}
+	for _, v := range du.Volumes {
+		sizes[v.Name] = v.Size
+	}
+	if sizes[ctr] != "307kB" || sizes[vol] != "204.8kB" {
+		t.Errorf("system df -v sizes: container %q (want 307kB), volume %q (want 204.8kB)\n%s", sizes[ctr], sizes[vol], got)
+	}
+	r := e.python(t, `
+import sys, docker
+df = docker.from_env().df()
+c = [x for x in df["Containers"] if x["Names"] == ["/" + sys.argv[1]]][0]
+assert c["SizeRw"] == 300 * 1024 and c["SizeRootFs"] > c["SizeRw"], c
+assert df["LayersSize"] > 0 and len(df["Images"]) >= 1, df
+print("ok")
+`, ctr)
+	if r.Code != 0 || r.Stdout != "ok\n" {
+		t.Errorf("python SDK df:\n%s", r)
+	}
+
+	r = e.docker(t, "container", "prune", "-f", "--filter", "nope=1")
+	if r.Code == 0 || !strings.Contains(r.Stderr, "invalid filter 'nope'") {
+		t.Errorf("prune with an unknown filter:\n%s", r)
+	}
+	out := e.mustDocker(t, "container", "prune", "-f", "--filter", "label=gt=prune")
+	if r := e.docker(t, "inspect", ctr); r.Code == 0 {
+		t.Errorf("container prune left %s:\n%s", ctr, out)
+	}
+	if r := e.docker(t, "inspect", keep); r.Code != 0 {
+		t.Errorf("container prune removed %s, which lacks the label:\n%s", keep, out)
+	}
+	if !strings.Contains(out, "Total reclaimed space: 307.2kB") {
+		t.Errorf("container prune output:\n%s\nwant Total reclaimed space: 307.2kB", out)
+	}
+
+	// An image of its own (a commit with 100 KiB), made dangling by
+	// another commit of the same name, goes with image prune; busybox,
+	// tagged, stays unless -a, and then only if no container uses it.
+	img := name("dfimg")
+	e.mustDocker(t, "run", "--name", img, "busybox", "dd", "if=/dev/zero", "of=/one", "bs=1024", "count=100")
+	e.mustDocker(t, "commit", img, img+":1")
+	e.mustDocker(t, "rm", img)
+	first := e.mustDocker(t, "inspect", "-f", "{{.Id}}", img+":1")
+	e.mustDocker(t, "run", "--name", img, "busybox", "true")
+	e.mustDocker(t, "commit", "-c", "LABEL x=y", img, img+":1")
+	e.mustDocker(t, "rm", img)
+	out = e.mustDocker(t, "image", "prune", "-f")
+	if !strings.Contains(out, "deleted: "+first) || !strings.Contains(out, "Total reclaimed space: 102.4kB") {
+		t.Errorf("image prune:\n%s\nwant %s deleted and 102.4kB reclaimed", out, first)
+	}
+	if r := e.docker(t, "image", "inspect", "busybox"); r.Code != 0 {
+		t.Errorf("image prune removed busybox, which is tagged:\n%s", out)
+	}
+	out = e.mustDocker(t, "image", "prune", "-a", "-f")
+	if !strings.Contains(out, "untagged: "+img+":1") {
+		t.Errorf("image prune -a:\n%s\nwant %s:1 untagged", out, img)
+	}
+	if r := e.docker(t, "image", "inspect", "busybox"); r.Code != 0 {
+		t.Errorf("image prune -a removed busybox, which %s uses:\n%s", keep, out)
+	}
+}
+
+// TestBuilderPrune: builder prune -a removes the build cache records, so
+// the next build runs its steps again.
+func TestBuilderPrune(t *testing.T) {
+	e := newEnv(t)
+	dir := t.TempDir()
+	tag := name("bp")
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM busybox\nRUN echo "+tag+" > /f\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.docker(t, "rmi", "-f", tag) })
+	build := func() string {
+		r := e.run(t, nil, "docker", "build", "-t", tag, dir)
+		if r.Code != 0 {
+			t.Fatalf("build:\n%s", r)
+		}
+		return r.Stdout + r.Stderr
+	}
+	build()
+	if out := build(); !strings.Contains(out, "Using cache") {
+		t.Fatalf("second build did not use the cache:\n%s", out)
+	}
+	out := e.mustDocker(t, "builder", "prune", "-a", "-f")
+	if !strings.Contains(out, "Deleted build cache objects:") {
+		t.Errorf("builder prune -a:\n%s", out)
+	}
+	if out := build(); strings.Contains(out, "Using cache") {
+		t.Errorf("a build after builder prune -a used the cache:\n%s", out)
 	}
 }

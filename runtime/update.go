@@ -30,7 +30,7 @@ func (r *Runc) Update(ctx context.Context, id string, res *specs.LinuxResources)
 		i64("--memory-reservation", m.Reservation)
 	}
 	if c := res.CPU; c != nil {
-		u64("--cpu-shares", c.Shares)
+		u64("--cpu-share", c.Shares)
 		u64("--cpu-period", c.Period)
 		i64("--cpu-quota", c.Quota)
 		if c.Cpus != "" {
