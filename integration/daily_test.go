@@ -313,3 +313,52 @@ func TestBuilderPrune(t *testing.T) {
 		t.Errorf("a build after builder prune -a used the cache:\n%s", out)
 	}
 }
+
+// TestPsFiltersAndInfo: ps filters network, volume, before, since,
+// publish, expose, is-task and health (only "none" matches until gantry
+// runs healthchecks); ps -s sizes; docker info counts running, paused and
+// stopped containers and has no stale warning.
+func TestPsFiltersAndInfo(t *testing.T) {
+	e := newEnv(t)
+	a, b, c, vol, net := name("psa"), name("psb"), name("psc"), name("psvol"), name("psnet")
+	e.cleanupVolumes(t, []string{a, b, c}, []string{vol})
+	e.mustDocker(t, "network", "create", net)
+	t.Cleanup(func() { e.docker(t, "network", "rm", net) })
+	e.mustDocker(t, "create", "--name", a, "-v", vol+":/data", "--expose", "8080", "busybox", "true")
+	e.mustDocker(t, "run", "-d", "--name", b, "--network", net, "-p", "8000:80", "busybox", "sleep", "60")
+	e.mustDocker(t, "run", "-d", "--name", c, "busybox", "sh", "-c", "echo hello > /f; sleep 60")
+	e.mustDocker(t, "pause", c)
+	ps := func(filter string) string {
+		return e.mustDocker(t, "ps", "-a", "--filter", filter, "--format", "{{.Names}}")
+	}
+	for _, tc := range []struct{ filter, want string }{
+		{"network=" + net, b},
+		{"volume=" + vol, a},
+		{"volume=/data", a},
+		{"before=" + b, a},
+		{"since=" + b, c},
+		{"publish=80", b},
+		{"publish=70-90/tcp", b},
+		{"expose=8080", a},
+		{"is-task=true", ""},
+		{"health=healthy", ""},
+	} {
+		if got := ps(tc.filter); got != tc.want {
+			t.Errorf("ps --filter %s: %q, want %q", tc.filter, got, tc.want)
+		}
+	}
+	if got := ps("health=none"); len(lines(got)) != 3 {
+		t.Errorf("ps --filter health=none: %q, want the three containers", got)
+	}
+	r := e.docker(t, "ps", "--filter", "before=gt-nope")
+	if r.Code == 0 || !strings.Contains(r.Stderr, "No such container: gt-nope") {
+		t.Errorf("ps --filter before= a missing container:\n%s", r)
+	}
+	if got := e.mustDocker(t, "ps", "-s", "--filter", "name="+c, "--format", "{{.Size}}"); !strings.HasPrefix(got, "6B (virtual ") {
+		t.Errorf("ps -s: %q, want 6B (virtual ...)", got)
+	}
+	got := e.mustDocker(t, "info", "--format", "{{.ContainersRunning}} {{.ContainersPaused}} {{.ContainersStopped}} {{json .Warnings}}")
+	if got != "1 1 1 []" && got != "1 1 1 null" {
+		t.Errorf("info counts and warnings: %q, want 1 1 1 and no warning", got)
+	}
+}
