@@ -36,6 +36,9 @@ func (d *Daemon) CreateContainer(ctx context.Context, name string, cfg *containe
 	if _, err := gcontainer.ParseSecurityOpt(hc.SecurityOpt); err != nil {
 		return container.CreateResponse{}, err
 	}
+	if err := checkHostResources(hc.Resources); err != nil {
+		return container.CreateResponse{}, err
+	}
 	networks, warnings, err := d.createNetworking(cfg, hc, nc)
 	if err != nil {
 		return container.CreateResponse{}, err
@@ -56,11 +59,28 @@ func (d *Daemon) CreateContainer(ctx context.Context, name string, cfg *containe
 	if err != nil {
 		return container.CreateResponse{}, err
 	}
+	if volumes, err = d.volumesFrom(hc, volumes); err != nil {
+		return container.CreateResponse{}, err
+	}
 	var chain digest.Digest
 	for _, diffID := range img.Config.RootFS.DiffIDs {
 		chain = layer.ChainID(chain, diffID)
 	}
+	var macs map[string]string
+	for name, es := range networks {
+		if len(es.MacAddress) > 0 {
+			if es.MacAddress[0]&1 != 0 {
+				return container.CreateResponse{}, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid MAC address %s: a multicast address", es.MacAddress))
+			}
+			if macs == nil {
+				macs = map[string]string{}
+			}
+			macs[name] = es.MacAddress.String()
+			es.MacAddress = nil
+		}
+	}
 	c := &gcontainer.Container{
+		MACs:       macs,
 		Created:    time.Now().UTC(),
 		Image:      cfg.Image,
 		ImageID:    img.ID,

@@ -194,3 +194,17 @@ func mergeResources(cur, upd container.Resources) (container.Resources, *specs.L
 	}
 	return out, live, nil
 }
+
+// checkHostResources refuses, at create, what this host cannot give:
+// device requests (--gpus), as gantry has no GPU runtime, with dockerd's
+// words when none is configured; and --oom-kill-disable where runc uses
+// cgroup v2, which has no such switch (dockerd warns and ignores it).
+func checkHostResources(r container.Resources) error {
+	for _, req := range r.DeviceRequests {
+		return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("could not select device driver %q with capabilities: %v\nhint: gantry has no GPU runtime; --gpus and --device-request are not supported", req.Driver, req.Capabilities))
+	}
+	if r.OomKillDisable != nil && *r.OomKillDisable && cgroupVersion() == "2" {
+		return errdefs.ErrInvalidArgument.WithMessage("--oom-kill-disable is not supported on cgroup v2: the memory controller has no switch to disable the OOM killer\nhint: dockerd warns and ignores it; gantry refuses what it cannot honour")
+	}
+	return nil
+}

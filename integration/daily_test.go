@@ -362,3 +362,118 @@ func TestPsFiltersAndInfo(t *testing.T) {
 		t.Errorf("info counts and warnings: %q, want 1 1 1 and no warning", got)
 	}
 }
+
+// TestDevicesAndPrivileged: --device puts the node in the container with
+// its cgroup rule (permissions honoured), --device-cgroup-rule allows a
+// device, --privileged gives every capability, the host's devices and no
+// seccomp; a missing device and --gpus are dockerd's errors.
+func TestDevicesAndPrivileged(t *testing.T) {
+	e := newEnv(t)
+	got := e.mustDocker(t, "run", "--rm", "--device", "/dev/fuse", "busybox", "sh", "-c", "ls -l /dev/fuse | cut -c1")
+	if got != "c" {
+		t.Errorf("--device /dev/fuse: %q, want the character device", got)
+	}
+	r := e.docker(t, "run", "--rm", "--device", "/dev/fuse:/dev/fuse:r", "busybox", "sh", "-c", "echo x > /dev/fuse")
+	if r.Code == 0 || !strings.Contains(r.Stderr, "can't create /dev/fuse: Operation not permitted") {
+		t.Errorf("--device with permissions r: opening for writing must be refused:\n%s", r)
+	}
+	r = e.docker(t, "run", "--rm", "--device", "/dev/fuse:/dev/fuse:rw", "busybox", "sh", "-c", "echo x > /dev/fuse")
+	if strings.Contains(r.Stderr, "can't create") {
+		t.Errorf("--device with permissions rw: opening for writing must be allowed:\n%s", r)
+	}
+	probe := "mknod /dev/t c 10 229 && echo x > /dev/t"
+	r = e.docker(t, "run", "--rm", "busybox", "sh", "-c", probe)
+	if !strings.Contains(r.Stderr, "can't create /dev/t: Operation not permitted") {
+		t.Errorf("a device without a rule must be refused:\n%s", r)
+	}
+	r = e.docker(t, "run", "--rm", "--device-cgroup-rule", "c 10:229 rwm", "busybox", "sh", "-c", probe)
+	if strings.Contains(r.Stderr, "can't create") {
+		t.Errorf("--device-cgroup-rule c 10:229 rwm did not allow the device:\n%s", r)
+	}
+	r = e.docker(t, "run", "--rm", "--device", "/dev/nope", "busybox", "true")
+	if want := `error gathering device information while adding custom device "/dev/nope": no such file or directory`; r.Code == 0 || !strings.Contains(r.Stderr, want) {
+		t.Errorf("--device of a missing path:\n%s\nwant %q", r, want)
+	}
+	r = e.docker(t, "run", "--rm", "--gpus", "all", "busybox", "true")
+	if want := `could not select device driver "" with capabilities: [[gpu]]`; r.Code == 0 || !strings.Contains(r.Stderr, want) {
+		t.Errorf("--gpus:\n%s\nwant %q", r, want)
+	}
+	got = e.mustDocker(t, "run", "--rm", "--privileged", "busybox", "sh", "-c",
+		"grep -E '^(CapEff|Seccomp):' /proc/self/status | tr -s '\\t ' ' '; test -e /dev/fuse && echo fuse; grep ' /sys sysfs' /proc/mounts | cut -d' ' -f4 | cut -d, -f1; echo 1 > /proc/sys/kernel/ns_last_pid 2>/dev/null; echo w$?")
+	capBnd := ""
+	if status, err := os.ReadFile("/proc/self/status"); err == nil {
+		for _, l := range strings.Split(string(status), "\n") {
+			if v, ok := strings.CutPrefix(l, "CapBnd:"); ok {
+				capBnd = strings.TrimSpace(v)
+			}
+		}
+	}
+	if want := "CapEff: " + capBnd + "\nSeccomp: 0\nfuse\nrw\nw0"; got != want {
+		t.Errorf("--privileged:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// TestVolumesFromAndMAC: --volumes-from mounts another container's
+// volumes and binds (:ro read-only); --mac-address is the MAC of the
+// container's interface.
+func TestVolumesFromAndMAC(t *testing.T) {
+	e := newEnv(t)
+	src, vol := name("vfsrc"), name("vfvol")
+	host := t.TempDir()
+	e.cleanupVolumes(t, []string{src}, []string{vol})
+	e.mustDocker(t, "run", "--name", src, "-v", vol+":/data", "-v", host+":/h", "busybox", "sh", "-c", "echo v > /data/f; echo h > /h/f")
+	if got := e.mustDocker(t, "run", "--rm", "--volumes-from", src, "busybox", "sh", "-c", "cat /data/f /h/f; echo w > /data/g && echo wrote"); got != "v\nh\nwrote" {
+		t.Errorf("--volumes-from: %q", got)
+	}
+	r := e.docker(t, "run", "--rm", "--volumes-from", src+":ro", "busybox", "sh", "-c", "cat /data/g; touch /data/x")
+	if r.Code == 0 || r.Stdout != "w\n" || !strings.Contains(r.Stderr, "Read-only file system") {
+		t.Errorf("--volumes-from :ro:\n%s", r)
+	}
+	got := e.mustDocker(t, "run", "--rm", "--mac-address", "02:42:ac:11:99:99", "busybox", "cat", "/sys/class/net/eth0/address")
+	if got != "02:42:ac:11:99:99" {
+		t.Errorf("--mac-address: eth0 has %q", got)
+	}
+	ctr := name("mac")
+	e.cleanupVolumes(t, []string{ctr}, nil)
+	e.mustDocker(t, "run", "-d", "--name", ctr, "--mac-address", "02:42:ac:11:99:98", "busybox", "sleep", "60")
+	if got := e.mustDocker(t, "inspect", "-f", "{{.NetworkSettings.Networks.bridge.MacAddress}}", ctr); got != "02:42:ac:11:99:98" {
+		t.Errorf("inspect MacAddress: %q", got)
+	}
+	r = e.docker(t, "run", "--rm", "--network", "host", "--mac-address", "02:42:ac:11:99:99", "busybox", "true")
+	if r.Code == 0 || !strings.Contains(r.Stderr, "conflicting options: mac-address and the network mode") {
+		t.Errorf("--mac-address with --network host:\n%s", r)
+	}
+}
+
+// TestOomKillDisable: --oom-kill-disable is honoured through the memory
+// cgroup (v1: memory.oom_control), and refused where runc uses cgroup v2.
+func TestOomKillDisable(t *testing.T) {
+	e := newEnv(t)
+	ctr := name("oom")
+	e.cleanupVolumes(t, []string{ctr}, nil)
+	r := e.docker(t, "run", "-d", "--name", ctr, "--oom-kill-disable", "-m", "32m", "busybox", "sleep", "60")
+	if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil {
+		if r.Code == 0 || !strings.Contains(r.Stderr, "--oom-kill-disable is not supported on cgroup v2") {
+			t.Errorf("--oom-kill-disable on cgroup v2:\n%s", r)
+		}
+		return
+	}
+	if r.Code != 0 {
+		t.Fatalf("--oom-kill-disable:\n%s", r)
+	}
+	pid := e.mustDocker(t, "inspect", "-f", "{{.State.Pid}}", ctr)
+	cg, err := os.ReadFile("/proc/" + pid + "/cgroup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(cg), "\n") {
+		if parts := strings.SplitN(line, ":", 3); len(parts) == 3 && parts[1] == "memory" {
+			b, err := os.ReadFile("/sys/fs/cgroup/memory" + parts[2] + "/memory.oom_control")
+			if err != nil || !strings.Contains(string(b), "oom_kill_disable 1") {
+				t.Errorf("memory.oom_control: %q %v", b, err)
+			}
+			return
+		}
+	}
+	t.Errorf("no memory cgroup in %s", cg)
+}
