@@ -477,3 +477,31 @@ func TestOomKillDisable(t *testing.T) {
 	}
 	t.Errorf("no memory cgroup in %s", cg)
 }
+
+// TestSystemPrune: docker system prune -a --volumes calls each kind's
+// prune; the stopped container, its unused network and anonymous volume
+// (named ones stay, as with dockerd since API 1.42), and the images no
+// container uses go, with the total reclaimed.
+func TestSystemPrune(t *testing.T) {
+	e := newEnv(t)
+	ctr, net := name("sp"), name("spnet")
+	e.mustDocker(t, "network", "create", net)
+	e.mustDocker(t, "run", "--name", ctr, "--network", net, "-v", "/v", "busybox", "sh", "-c", "echo x > /v/f; echo y > /f")
+	vol := e.mustDocker(t, "inspect", "-f", "{{(index .Mounts 0).Name}}", ctr)
+	r := e.docker(t, "system", "prune", "-f", "--filter", "nope=x")
+	if r.Code == 0 || !strings.Contains(r.Stderr, "invalid filter 'nope'") {
+		t.Errorf("system prune with an unknown filter:\n%s", r)
+	}
+	out := e.mustDocker(t, "system", "prune", "-a", "-f", "--volumes")
+	for _, want := range []string{"Deleted Containers:", "Deleted Networks:\n" + net, "Deleted Volumes:\n" + vol, "untagged: busybox:latest", "Total reclaimed space:"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("system prune -a --volumes: %q missing:\n%s", want, out)
+		}
+	}
+	if got := e.mustDocker(t, "ps", "-aq"); got != "" {
+		t.Errorf("containers left: %q", got)
+	}
+	if got := e.mustDocker(t, "images", "-q"); got != "" {
+		t.Errorf("images left: %q", got)
+	}
+}
