@@ -505,3 +505,65 @@ func TestSystemPrune(t *testing.T) {
 		t.Errorf("images left: %q", got)
 	}
 }
+
+// TestGantryDailyVerbs: the gantry client's pause, unpause, diff, update,
+// system df and prune verbs and the run flags it lacked (unknown flag:
+// --memory on main), and its shell completion.
+func TestGantryDailyVerbs(t *testing.T) {
+	e := newEnv(t)
+	e.needGantry(t)
+	ctr := name("gverbs")
+	e.cleanupVolumes(t, []string{ctr}, nil)
+	must := func(args ...string) string {
+		t.Helper()
+		r := e.gantry(t, args...)
+		if r.Code != 0 {
+			t.Fatalf("gantry %s:\n%s", strings.Join(args, " "), r)
+		}
+		return strings.TrimSuffix(r.Stdout, "\n")
+	}
+	must("run", "-d", "--name", ctr, "--memory", "64m", "--cpus", "0.5", "--cap-drop", "ALL", "--add-host", "db:10.0.0.2",
+		"--ulimit", "nofile=512:512", "--read-only", "--tmpfs", "/tmp", "--pids-limit", "40", "--mac-address", "02:42:ac:11:77:77",
+		"busybox", "sh", "-c", "echo x > /tmp/f; sleep 60")
+	got := e.mustDocker(t, "inspect", "-f", "{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}} {{.HostConfig.CapDrop}} {{.HostConfig.ExtraHosts}} {{.HostConfig.ReadonlyRootfs}} {{.HostConfig.PidsLimit}}", ctr)
+	if want := "67108864 500000000 [ALL] [db:10.0.0.2] true 40"; got != want {
+		t.Errorf("gantry run flags: %q, want %q", got, want)
+	}
+	if got := e.mustDocker(t, "exec", ctr, "sh", "-c", "ulimit -n; cat /sys/class/net/eth0/address"); got != "512\n02:42:ac:11:77:77" {
+		t.Errorf("ulimit and MAC inside: %q", got)
+	}
+	if got := must("pause", ctr); got != ctr {
+		t.Errorf("gantry pause printed %q", got)
+	}
+	if got := e.mustDocker(t, "inspect", "-f", "{{.State.Status}}", ctr); got != "paused" {
+		t.Errorf("after gantry pause: %q", got)
+	}
+	must("unpause", ctr)
+	must("update", "--memory", "128m", "--memory-swap", "256m", ctr)
+	if got := e.mustDocker(t, "inspect", "-f", "{{.HostConfig.Memory}}", ctr); got != "134217728" {
+		t.Errorf("after gantry update: %q", got)
+	}
+	must("stop", "-t", "0", ctr)
+	if got := must("diff", ctr); got != e.mustDocker(t, "diff", ctr) {
+		t.Errorf("gantry diff %q differs from docker diff", got)
+	}
+	if out := must("system", "df"); !strings.HasPrefix(out, "TYPE") || !strings.Contains(out, "Containers") {
+		t.Errorf("gantry system df:\n%s", out)
+	}
+	if out := must("system", "df", "-v"); !strings.Contains(out, ctr) {
+		t.Errorf("gantry system df -v does not list %s:\n%s", ctr, out)
+	}
+	if out := must("container", "prune", "-f"); !strings.Contains(out, "Deleted Containers:") || !strings.Contains(out, "Total reclaimed space:") {
+		t.Errorf("gantry container prune:\n%s", out)
+	}
+	for _, args := range [][]string{{"image", "prune", "-f"}, {"builder", "prune", "-f"}, {"system", "prune", "-f"}} {
+		if out := must(args...); !strings.Contains(out, "Total reclaimed space:") {
+			t.Errorf("gantry %v:\n%s", args, out)
+		}
+	}
+	for _, shell := range []string{"bash", "zsh", "fish"} {
+		if out := must("completion", shell); !strings.Contains(out, "gantry") {
+			t.Errorf("gantry completion %s: %.200s", shell, out)
+		}
+	}
+}
