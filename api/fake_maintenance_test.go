@@ -7,6 +7,7 @@ import (
 	"github.com/moby/moby/api/types/build"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/image"
+	"github.com/moby/moby/api/types/registry"
 )
 
 // The fake backend has no filesystem nor cgroups: these answer as a
@@ -52,4 +53,8 @@ func (b *fakeBackend) BuildCachePrune(context.Context, BuildCachePruneOptions) (
 
 func (b *fakeBackend) DiskUsage(context.Context, DiskUsageOptions) (*DiskUsage, error) {
 	return &DiskUsage{}, nil
+}
+
+func (b *fakeBackend) DistributionInspect(context.Context, string, registry.AuthConfig) (*registry.DistributionInspect, error) {
+	return nil, errdefs.ErrNotFound.WithMessage("manifest unknown: manifest unknown")
 }

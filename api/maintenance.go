@@ -13,6 +13,7 @@ import (
 	"github.com/moby/moby/api/types/build"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/image"
+	"github.com/moby/moby/api/types/registry"
 	"github.com/moby/moby/api/types/volume"
 )
 
@@ -70,6 +71,26 @@ type MaintenanceBackend interface {
 	ImagesPrune(ctx context.Context, filters Filters) (*image.PruneReport, error)
 	BuildCachePrune(ctx context.Context, opts BuildCachePruneOptions) (*build.CachePruneReport, error)
 	DiskUsage(ctx context.Context, opts DiskUsageOptions) (*DiskUsage, error)
+	// DistributionInspect asks the registry for the descriptor of the
+	// manifest name points at and its platforms, with the client's
+	// credentials; registry errors keep the registry's words.
+	DistributionInspect(ctx context.Context, name string, auth registry.AuthConfig) (*registry.DistributionInspect, error)
+}
+
+// distributionInspect answers GET /distribution/{name}/json with the
+// manifest's descriptor and platforms.
+func (s *Server) distributionInspect(w http.ResponseWriter, r *http.Request, name string) {
+	auth, err := decodeAuth(r.Header.Get("X-Registry-Auth"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	resp, err := s.b.DistributionInspect(r.Context(), name, auth)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, resp)
 }
 
 // pauseContainer answers POST /containers/{name}/pause with 204.

@@ -75,6 +75,7 @@ func (s *Server) routeTable() []route {
 		{"POST", "/images/prune", s.pruneImages},
 		{"POST", "/build/prune", s.pruneBuildCache},
 		{"GET", "/system/df", s.diskUsage},
+		{"GET", "/distribution/{name...}/json", s.distributionInspect},
 
 		{"GET", "/volumes", s.listVolumes},
 		{"POST", "/volumes/create", s.createVolume},

@@ -567,3 +567,47 @@ func TestGantryDailyVerbs(t *testing.T) {
 		}
 	}
 }
+
+// TestDistributionInspect: GET /distribution/{name}/json answers the
+// registry's descriptor of the manifest (its digest, as push printed it)
+// and the image's platform, for the API and the Python SDK
+// (get_registry_data); an unknown tag is the registry's not found.
+func TestDistributionInspect(t *testing.T) {
+	e := newEnv(t)
+	reg := startRegistry(t, e, false)
+	ref := reg.Host + "/" + name("dist") + ":1"
+	e.mustDocker(t, "tag", "busybox", ref)
+	t.Cleanup(func() { e.docker(t, "rmi", ref) })
+	out := e.mustDocker(t, "push", ref)
+	i := strings.Index(out, "digest: ")
+	if i < 0 {
+		t.Fatalf("push printed no digest:\n%s", out)
+	}
+	pushed := strings.Fields(out[i+len("digest: "):])[0]
+	status, _, body := e.api(t, "GET", "/distribution/"+ref+"/json", nil)
+	var di struct {
+		Descriptor struct {
+			MediaType, Digest string
+			Size              int64
+		}
+		Platforms []struct{ Architecture, OS string }
+	}
+	if err := json.Unmarshal([]byte(body), &di); status != 200 || err != nil {
+		t.Fatalf("distribution inspect: %d %s (%v)", status, body, err)
+	}
+	if di.Descriptor.Digest != pushed || di.Descriptor.Size == 0 || len(di.Platforms) != 1 || di.Platforms[0].OS != "linux" {
+		t.Errorf("distribution inspect: %s\nwant digest %s and one linux platform", body, pushed)
+	}
+	r := e.python(t, `
+import sys, docker
+d = docker.from_env().images.get_registry_data(sys.argv[1])
+print(d.id, d.has_platform("linux"))
+`, ref)
+	if want := pushed + " True\n"; r.Code != 0 || r.Stdout != want {
+		t.Errorf("python SDK get_registry_data:\n%s\nwant %q", r, want)
+	}
+	status, _, body = e.api(t, "GET", "/distribution/"+reg.Host+"/gt-nope:1/json", nil)
+	if status != 404 || !strings.Contains(body, "manifest unknown") {
+		t.Errorf("distribution inspect of an unknown image: %d %s", status, body)
+	}
+}
