@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestSingleFileBind: -v of a host file (or a socket) binds that file, as
@@ -182,6 +183,24 @@ func TestUpdate(t *testing.T) {
 		r := e.docker(t, append(append([]string{"update"}, c.args...), ctr)...)
 		if r.Code == 0 || !strings.Contains(r.Stderr, c.want) {
 			t.Errorf("update %v:\n%s\nwant %q", c.args, r, c.want)
+		}
+	}
+	// Memory below the usage: tmpfs pages in /dev/shm cannot be reclaimed
+	// on a host without swap, so the kernel refuses the limit.
+	if mem, err := os.ReadFile("/proc/meminfo"); err == nil && strings.Contains(string(mem), "SwapTotal:              0 kB") {
+		big := name("updbig")
+		e.cleanupVolumes(t, []string{big}, nil)
+		e.mustDocker(t, "run", "-d", "--name", big, "--shm-size", "64m", "busybox", "sh", "-c", "dd if=/dev/zero of=/dev/shm/f bs=1M count=40 2>/dev/null; sleep 60")
+		poll(t, 10*time.Second, "shm filled", func() (bool, string) {
+			out := e.docker(t, "exec", big, "du", "-m", "/dev/shm/f").Stdout
+			return strings.HasPrefix(out, "40"), out
+		})
+		r := e.docker(t, "update", "--memory", "10m", "--memory-swap", "10m", big)
+		if r.Code == 0 || !strings.Contains(r.Stderr, "Cannot update container ") {
+			t.Errorf("update of memory below the usage:\n%s", r)
+		}
+		if got := e.mustDocker(t, "inspect", "-f", "{{.HostConfig.Memory}}", big); got != "0" {
+			t.Errorf("a refused update was recorded: Memory %s", got)
 		}
 	}
 	r := e.docker(t, "update", "--memory", "64m", "gt-nope")
@@ -410,6 +429,16 @@ func TestDevicesAndPrivileged(t *testing.T) {
 	}
 	if want := "CapEff: " + capBnd + "\nSeccomp: 0\nfuse\nrw\nw0"; got != want {
 		t.Errorf("--privileged:\n%s\nwant:\n%s", got, want)
+	}
+	ctr := name("privexec")
+	e.cleanupVolumes(t, []string{ctr}, nil)
+	e.mustDocker(t, "run", "-d", "--name", ctr, "--cap-drop", "ALL", "busybox", "sleep", "60")
+	got = e.mustDocker(t, "exec", "--privileged", ctr, "sh", "-c", "grep CapEff: /proc/self/status | tr -s '\t ' ' '")
+	if want := "CapEff: " + capBnd; got != want {
+		t.Errorf("exec --privileged: %q, want %q", got, want)
+	}
+	if got := e.mustDocker(t, "exec", ctr, "sh", "-c", "grep CapEff: /proc/self/status | tr -s '\t ' ' '"); got != "CapEff: 0000000000000000" {
+		t.Errorf("exec without --privileged in a container without capabilities: %q", got)
 	}
 }
 
