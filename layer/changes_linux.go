@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/containerd/errdefs"
 	"github.com/moby/go-archive"
 	"github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
@@ -35,13 +36,16 @@ func (s *Store) Changes(ctx context.Context, dir string, parent digest.Digest, h
 		return nil, fmt.Errorf("snapshot changes: %w", err)
 	}
 	var changes []archive.Change
-	if o, ok := s.drv.(*overlay); ok {
-		changes, err = o.changesHiding(dir, chain, hidden)
-	} else {
-		changes, err = s.drv.changes(dir, chain)
+	switch drv := s.drv.(type) {
+	case *overlay:
+		changes, err = drv.changes(dir, chain, hidden)
+	case *vfs:
+		changes, err = drv.changes(dir, chain)
 		changes = slices.DeleteFunc(changes, func(c archive.Change) bool {
 			return c.Kind == archive.ChangeAdd && slices.Contains(hidden, c.Path)
 		})
+	default:
+		err = errdefs.ErrNotImplemented.WithMessage("changes of a " + s.drv.name() + " snapshot")
 	}
 	if err != nil {
 		return nil, fmt.Errorf("snapshot changes: %w", err)
@@ -49,11 +53,7 @@ func (s *Store) Changes(ctx context.Context, dir string, parent digest.Digest, h
 	return changes, nil
 }
 
-func (o *overlay) changes(dir string, chain []digest.Digest) ([]archive.Change, error) {
-	return o.changesHiding(dir, chain, nil)
-}
-
-func (o *overlay) changesHiding(dir string, chain []digest.Digest, hidden []string) ([]archive.Change, error) {
+func (o *overlay) changes(dir string, chain []digest.Digest, hidden []string) ([]archive.Change, error) {
 	upper := filepath.Join(dir, "upper")
 	if _, err := os.Lstat(upper); err != nil {
 		return nil, snapshotNotFound(dir, err)

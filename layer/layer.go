@@ -17,7 +17,6 @@ import (
 	"sync"
 
 	"github.com/containerd/errdefs"
-	"github.com/moby/go-archive"
 	"github.com/opencontainers/go-digest"
 
 	iarchive "github.com/gantry/gantry/internal/archive"
@@ -109,8 +108,6 @@ type driver interface {
 	view(ctx context.Context, dir string, chain []digest.Digest) ([]mount.Mount, error)
 	// diff returns the changes in dir against chain as an OCI layer tar.
 	diff(ctx context.Context, dir string, chain []digest.Digest) (io.ReadCloser, error)
-	// changes lists the changes in dir against chain (Store.Changes).
-	changes(dir string, chain []digest.Digest) ([]archive.Change, error)
 	// usage returns the size of the changes in dir against chain.
 	usage(ctx context.Context, dir string, chain []digest.Digest) (int64, error)
 	// release removes the snapshot files from dir.
