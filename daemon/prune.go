@@ -15,6 +15,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/gantry/gantry/api"
+	"github.com/gantry/gantry/builder"
 	gimage "github.com/gantry/gantry/image"
 )
 
@@ -222,11 +223,13 @@ func (d *Daemon) BuildCachePrune(ctx context.Context, opts api.BuildCachePruneOp
 	}
 	var keys []string
 	images := map[digest.Digest]bool{}
+	f := opts.Filters
 	for _, r := range records {
-		if !pf.match(r.Created, nil) || !anyOf(opts.Filters["id"], func(v string) bool { return strings.HasPrefix(r.Key, v) }) {
+		shared := d.imageKept(r.Image)
+		if !pf.match(r.Created, nil) || !matchCacheRecord(f, r, shared) {
 			continue
 		}
-		if !opts.All && d.imageKept(r.Image) {
+		if !opts.All && shared {
 			continue
 		}
 		keys = append(keys, r.Key)
@@ -253,6 +256,21 @@ func (d *Daemon) BuildCachePrune(ctx context.Context, opts api.BuildCachePruneOp
 	d.collectGarbage(context.WithoutCancel(ctx))
 	report.SpaceReclaimed = reclaimed(before, d.layerSizes(ctx))
 	return report, nil
+}
+
+// matchCacheRecord applies BuildKit's filters to a classic cache record:
+// id and parent (prefixes), type (every record is "regular"), description
+// (a part of the instruction), inuse (no record is used while it is
+// pruned), shared and private (whether something else keeps its image).
+func matchCacheRecord(f api.Filters, r builder.CacheRecord, shared bool) bool {
+	is := func(v string, b bool) bool { return v == strconv.FormatBool(b) }
+	return anyOf(f["id"], func(v string) bool { return strings.HasPrefix(r.Key, v) }) &&
+		anyOf(f["parent"], func(v string) bool { return r.Parent != "" && strings.HasPrefix(r.Parent.Encoded(), strings.TrimPrefix(v, "sha256:")) }) &&
+		anyOf(f["type"], func(v string) bool { return v == "regular" }) &&
+		anyOf(f["description"], func(v string) bool { return strings.Contains(r.Instruction, v) }) &&
+		anyOf(f["inuse"], func(v string) bool { return is(v, false) }) &&
+		anyOf(f["shared"], func(v string) bool { return is(v, shared) }) &&
+		anyOf(f["private"], func(v string) bool { return is(v, !shared) })
 }
 
 // imageKept reports whether something other than the build cache keeps

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/gantry/gantry/api"
+	"github.com/gantry/gantry/builder"
 )
 
 func TestParseUntil(t *testing.T) {
@@ -56,5 +57,29 @@ func TestPruneFilter(t *testing.T) {
 	}
 	if _, err := parsePruneFilter(api.Filters{"dangling": {"true": true}}, "dangling"); err != nil {
 		t.Errorf("an extra key the endpoint accepts: %v", err)
+	}
+}
+
+func TestMatchCacheRecord(t *testing.T) {
+	r := builder.CacheRecord{Key: "abc123", Parent: "sha256:beef00", Instruction: "RUN make all"}
+	for _, tc := range []struct {
+		name   string
+		f      api.Filters
+		shared bool
+		want   bool
+	}{
+		{"no filter", nil, false, true},
+		{"id prefix", api.Filters{"id": {"abc": true}}, false, true},
+		{"other id", api.Filters{"id": {"zzz": true}}, false, false},
+		{"parent", api.Filters{"parent": {"sha256:beef": true}}, false, true},
+		{"description", api.Filters{"description": {"make": true}}, false, true},
+		{"type", api.Filters{"type": {"exec.cachemount": true}}, false, false},
+		{"in use", api.Filters{"inuse": {"true": true}}, false, false},
+		{"shared", api.Filters{"shared": {"true": true}}, true, true},
+		{"private of a shared one", api.Filters{"private": {"true": true}}, true, false},
+	} {
+		if got := matchCacheRecord(tc.f, r, tc.shared); got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }
