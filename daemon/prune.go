@@ -265,7 +265,9 @@ func (d *Daemon) BuildCachePrune(ctx context.Context, opts api.BuildCachePruneOp
 func matchCacheRecord(f api.Filters, r builder.CacheRecord, shared bool) bool {
 	is := func(v string, b bool) bool { return v == strconv.FormatBool(b) }
 	return anyOf(f["id"], func(v string) bool { return strings.HasPrefix(r.Key, v) }) &&
-		anyOf(f["parent"], func(v string) bool { return r.Parent != "" && strings.HasPrefix(r.Parent.Encoded(), strings.TrimPrefix(v, "sha256:")) }) &&
+		anyOf(f["parent"], func(v string) bool {
+			return r.Parent != "" && strings.HasPrefix(r.Parent.Encoded(), strings.TrimPrefix(v, "sha256:"))
+		}) &&
 		anyOf(f["type"], func(v string) bool { return v == "regular" }) &&
 		anyOf(f["description"], func(v string) bool { return strings.Contains(r.Instruction, v) }) &&
 		anyOf(f["inuse"], func(v string) bool { return is(v, false) }) &&
