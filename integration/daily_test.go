@@ -646,3 +646,27 @@ print(d.id, d.has_platform("linux"))
 		t.Errorf("distribution inspect of an unknown image: %d %s", status, body)
 	}
 }
+
+// TestPruneUntilAndLabel: the until and label! filters of every prune
+// (system prune --filter passes them to each kind, networks included).
+func TestPruneUntilAndLabel(t *testing.T) {
+	e := newEnv(t)
+	keep, gone, net := name("pkeep"), name("pgone"), name("pnet")
+	e.mustDocker(t, "network", "create", "--label", "keep=yes", net)
+	t.Cleanup(func() { e.docker(t, "network", "rm", net) })
+	e.cleanupVolumes(t, []string{keep, gone}, nil)
+	e.mustDocker(t, "create", "--name", keep, "--label", "keep=yes", "busybox", "true")
+	e.mustDocker(t, "create", "--name", gone, "busybox", "true")
+	out := e.mustDocker(t, "system", "prune", "-f", "--filter", "until=1h")
+	if strings.Contains(out, "Deleted Containers") {
+		t.Errorf("until=1h removed containers created just now:\n%s", out)
+	}
+	out = e.mustDocker(t, "system", "prune", "-f", "--filter", "label!=keep=yes")
+	if e.docker(t, "inspect", gone).Code == 0 || e.docker(t, "inspect", keep).Code != 0 || e.docker(t, "network", "inspect", net).Code != 0 {
+		t.Errorf("system prune --filter label!=keep=yes:\n%s", out)
+	}
+	r := e.docker(t, "network", "prune", "-f", "--filter", "until=soon")
+	if r.Code == 0 || !strings.Contains(r.Stderr, `failed to parse value as time or duration: "soon"`) {
+		t.Errorf("network prune until=soon:\n%s", r)
+	}
+}
