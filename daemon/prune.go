@@ -166,15 +166,26 @@ func (d *Daemon) ImagesPrune(ctx context.Context, filters api.Filters) (*image.P
 	}
 	before := d.layerSizes(ctx)
 	for _, img := range candidates {
-		removed, err := d.images.Remove(ctx, img.ID.String(), true, false, d.imageUsedBy)
-		if err != nil {
-			if errdefs.IsNotFound(err) || errdefs.IsConflict(err) {
-				continue // gone with another, or used meanwhile
-			}
-			return report, err
+		// Each name first, then the ID, never forced: an image a container
+		// started to use meanwhile stays (conflict), as with dockerd.
+		names := make([]string, 0, len(img.Refs)+len(img.Digests)+1)
+		for _, ref := range img.Refs {
+			names = append(names, ref.String())
 		}
-		for _, r := range removed {
-			report.ImagesDeleted = append(report.ImagesDeleted, image.DeleteResponse{Untagged: r.Untagged, Deleted: string(r.Deleted)})
+		for _, ref := range img.Digests {
+			names = append(names, ref.String())
+		}
+		for _, n := range append(names, img.ID.String()) {
+			removed, err := d.images.Remove(ctx, n, false, false, d.imageUsedBy)
+			if err != nil {
+				if errdefs.IsNotFound(err) || errdefs.IsConflict(err) {
+					break // gone with the last name, or used meanwhile
+				}
+				return report, err
+			}
+			for _, r := range removed {
+				report.ImagesDeleted = append(report.ImagesDeleted, image.DeleteResponse{Untagged: r.Untagged, Deleted: string(r.Deleted)})
+			}
 		}
 	}
 	d.collectGarbage(context.WithoutCancel(ctx))
