@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -668,5 +669,55 @@ func TestPruneUntilAndLabel(t *testing.T) {
 	r := e.docker(t, "network", "prune", "-f", "--filter", "until=soon")
 	if r.Code == 0 || !strings.Contains(r.Stderr, `failed to parse value as time or duration: "soon"`) {
 		t.Errorf("network prune until=soon:\n%s", r)
+	}
+}
+
+// TestComposeFileVolumeAndPause: docker-compose 1.29 brings up a service
+// with a single-file volume (./app.env:/app.env:ro), pauses and unpauses
+// it, and takes it down.
+func TestComposeFileVolumeAndPause(t *testing.T) {
+	e := newEnv(t)
+	compose, err := exec.LookPath("docker-compose")
+	if err != nil {
+		t.Skip("docker-compose not installed (Debian package docker-compose, 1.29)")
+	}
+	dir := t.TempDir()
+	project := strings.ReplaceAll(name("cmp"), "-", "")
+	if err := os.WriteFile(filepath.Join(dir, "app.env"), []byte("MODE=compose\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	yml := "version: \"3.8\"\nservices:\n  app:\n    image: busybox\n    command: [\"sleep\", \"300\"]\n    volumes:\n      - ./app.env:/app.env:ro\n"
+	file := filepath.Join(dir, "docker-compose.yml")
+	if err := os.WriteFile(file, []byte(yml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dc := func(args ...string) result {
+		return e.run(t, nil, compose, append([]string{"-f", file, "-p", project}, args...)...)
+	}
+	t.Cleanup(func() { dc("down", "-v", "-t", "0") })
+	if r := dc("up", "-d"); r.Code != 0 {
+		t.Fatalf("docker-compose up:\n%s", r)
+	}
+	if r := dc("exec", "-T", "app", "cat", "/app.env"); r.Code != 0 || r.Stdout != "MODE=compose\n" {
+		t.Errorf("single-file volume in compose:\n%s", r)
+	}
+	if r := dc("pause"); r.Code != 0 {
+		t.Fatalf("docker-compose pause:\n%s", r)
+	}
+	ctr := project + "_app_1"
+	if got := e.mustDocker(t, "inspect", "-f", "{{.State.Status}}", ctr); got != "paused" {
+		t.Errorf("after docker-compose pause: %q", got)
+	}
+	if r := dc("ps"); r.Code != 0 || !strings.Contains(r.Stdout, "Paused") {
+		t.Errorf("docker-compose ps of a paused service:\n%s", r)
+	}
+	if r := dc("unpause"); r.Code != 0 {
+		t.Fatalf("docker-compose unpause:\n%s", r)
+	}
+	if got := e.mustDocker(t, "inspect", "-f", "{{.State.Status}}", ctr); got != "running" {
+		t.Errorf("after docker-compose unpause: %q", got)
+	}
+	if r := dc("down", "-t", "1"); r.Code != 0 {
+		t.Errorf("docker-compose down:\n%s", r)
 	}
 }
