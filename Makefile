@@ -28,6 +28,10 @@ bench: build
 bench-images: build
 	bench/images.sh
 
+.PHONY: bench-df
+bench-df: build
+	bench/df.sh
+
 bench-save: build
 	bench/save.sh
 

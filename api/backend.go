@@ -325,4 +325,5 @@ type Backend interface {
 	NetworkBackend
 	ExecBackend
 	StatsBackend
+	MaintenanceBackend
 }

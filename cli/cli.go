@@ -72,7 +72,8 @@ func newRootCommand(c *Cli) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return cmd.Help()
 		},
-		CompletionOptions: cobra.CompletionOptions{DisableDefaultCmd: true},
+		// cobra's `completion bash|zsh|fish|powershell`.
+		CompletionOptions: cobra.CompletionOptions{DisableDescriptions: false},
 		// Global flags come before the verb, as with docker (-H is not
 		// persistent: history has its own -H).
 		TraverseChildren: true,
@@ -86,7 +87,7 @@ func newRootCommand(c *Cli) *cobra.Command {
 		newSaveCommand(c), newLoadCommand(c),
 		newImportCommand(c), newImagesCommand(c, "ls"), newImageInspectCommand(c),
 		newHistoryCommand(c), newTagCommand(c), newRmiCommand(c, "rm"),
-		newPullCommand(c), newPushCommand(c),
+		newPullCommand(c), newPushCommand(c), newImagePruneCommand(c),
 	)
 	ctr := &cobra.Command{Use: "container", Short: "Manage containers", Args: noArgs, RunE: showHelp}
 	ctr.AddCommand(
@@ -96,6 +97,8 @@ func newRootCommand(c *Cli) *cobra.Command {
 		newCommitCommand(c), newWaitCommand(c), newRenameCommand(c),
 		newCpCommand(c), newExportCommand(c), newPortCommand(c),
 		newExecCommand(c), newTopCommand(c), newStatsCommand(c),
+		newPauseCommand(c), newUnpauseCommand(c), newDiffCommand(c), newUpdateCommand(c),
+		newContainerPruneCommand(c),
 	)
 	root.AddCommand(image, ctr,
 		newSaveCommand(c), newLoadCommand(c),
@@ -111,6 +114,8 @@ func newRootCommand(c *Cli) *cobra.Command {
 		newCpCommand(c), newExportCommand(c),
 		newNetworkCommand(c), newPortCommand(c),
 		newExecCommand(c), newTopCommand(c), newStatsCommand(c),
+		newPauseCommand(c), newUnpauseCommand(c), newDiffCommand(c), newUpdateCommand(c),
+		newSystemCommand(c), newBuilderCommand(c),
 	)
 	disableFlagsInUseLine(root)
 	return root

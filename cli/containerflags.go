@@ -37,6 +37,9 @@ type containerFlags struct {
 	ip         string
 	dns        []string
 	security   []string
+	host       hostFlags
+	// changed reports whether a flag was given; set by addContainerFlags.
+	changed func(string) bool
 }
 
 func addContainerFlags(fl *pflag.FlagSet, f *containerFlags) {
@@ -65,6 +68,8 @@ func addContainerFlags(fl *pflag.FlagSet, f *containerFlags) {
 	fl.StringVar(&f.ip, "ip", "", "IPv4 address (e.g., 172.30.100.104)")
 	fl.StringArrayVar(&f.dns, "dns", nil, "Set custom DNS servers")
 	fl.StringArrayVar(&f.security, "security-opt", nil, "Security Options")
+	addHostFlags(fl, &f.host)
+	f.changed = func(name string) bool { return fl.Changed(name) }
 }
 
 // containerConfig is everything POST /containers/create takes.
@@ -72,6 +77,9 @@ type containerConfig struct {
 	config  *container.Config
 	host    *container.HostConfig
 	network *network.NetworkingConfig
+	// platform (--platform) is the image's platform to pull and to check;
+	// pull (--pull) is "missing", "always" or "never".
+	platform, pull string
 }
 
 // toConfig builds the create request for image and args (the command), with
@@ -131,8 +139,11 @@ func (f *containerFlags) toConfig(image string, args []string, detach bool, entr
 		PublishAllPorts: f.publishAll, DNS: dns, SecurityOpt: security,
 		AutoRemove: f.autoRemove, RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyDisabled},
 	}
+	if err := f.host.apply(cfg, host, endpoint, f.changed); err != nil {
+		return containerConfig{}, err
+	}
 	netCfg := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{mode: endpoint}}
-	return containerConfig{config: cfg, host: host, network: netCfg}, nil
+	return containerConfig{config: cfg, host: host, network: netCfg, platform: f.host.platform, pull: f.host.pull}, nil
 }
 
 // splitVolumes sorts -v values as docker does: SOURCE:DESTINATION[:MODE]

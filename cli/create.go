@@ -61,13 +61,28 @@ func (c *Cli) createContainer(ctx context.Context, cc containerConfig, name stri
 	if err != nil {
 		return "", err
 	}
+	tagged := reference.FamiliarString(reference.TagNameOnly(ref))
+	if cc.pull == "always" {
+		if err := c.pullTo(ctx, tagged, cc.platform, c.Err); err != nil {
+			return "", err
+		}
+	}
+	if cc.platform != "" {
+		if err := c.checkPlatform(ctx, cc.config.Image, cc.platform); err != nil && (!cerrdefs.IsNotFound(err) || cc.pull == "never") {
+			return "", err
+		}
+	}
 	opts := client.ContainerCreateOptions{Config: cc.config, HostConfig: cc.host, NetworkingConfig: cc.network, Name: name}
 	res, err := api.ContainerCreate(ctx, opts)
-	if cerrdefs.IsNotFound(err) {
-		tagged := reference.FamiliarString(reference.TagNameOnly(ref))
+	if cerrdefs.IsNotFound(err) && cc.pull != "never" && cc.pull != "always" {
 		fmt.Fprintf(c.Err, "Unable to find image '%s' locally\n", tagged)
-		if err := c.pull(ctx, tagged); err != nil {
+		if err := c.pullTo(ctx, tagged, cc.platform, c.Err); err != nil {
 			return "", err
+		}
+		if cc.platform != "" {
+			if err := c.checkPlatform(ctx, cc.config.Image, cc.platform); err != nil {
+				return "", err
+			}
 		}
 		res, err = api.ContainerCreate(ctx, opts)
 	}
@@ -83,4 +98,34 @@ func (c *Cli) createContainer(ctx context.Context, cc containerConfig, name stri
 // pull fetches image through the daemon, rendering progress on stderr.
 func (c *Cli) pull(ctx context.Context, image string) error {
 	return c.pullTo(ctx, image, "", c.Err)
+}
+
+// checkPlatform refuses an image that is not of the platform --platform
+// names, with dockerd's words; an image that is not here is a not-found
+// error.
+func (c *Cli) checkPlatform(ctx context.Context, image, platform string) error {
+	want, err := parsePlatform(platform)
+	if err != nil {
+		return err
+	}
+	api, err := c.Client()
+	if err != nil {
+		return err
+	}
+	res, err := api.ImageInspect(ctx, image)
+	if err != nil {
+		return err
+	}
+	got := res.Os + "/" + res.Architecture
+	if res.Variant != "" {
+		got += "/" + res.Variant
+	}
+	if want.OS != res.Os || (want.Architecture != "" && want.Architecture != res.Architecture) || (want.Variant != "" && want.Variant != res.Variant) {
+		wanted := want.OS + "/" + want.Architecture
+		if want.Variant != "" {
+			wanted += "/" + want.Variant
+		}
+		return cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("image with reference %s was found but does not match the specified platform: wanted %s, actual: %s", image, wanted, got))
+	}
+	return nil
 }

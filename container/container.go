@@ -57,6 +57,9 @@ type Container struct {
 	// the endpoint asked for (Aliases, IPAMConfig) and, while it runs, the
 	// endpoint it got (NetworkID, EndpointID, IPAddress, Gateway ...).
 	Networks map[string]*network.EndpointSettings `json:",omitempty"`
+	// MACs are the MAC addresses asked for (--mac-address), by network
+	// name; the other endpoints get one derived from their address.
+	MACs map[string]string `json:",omitempty"`
 	// Ports are the published ports as bound while it runs.
 	Ports network.PortMap `json:",omitempty"`
 

@@ -136,7 +136,8 @@ func (e *Exec) Inspect() container.ExecInspectResponse {
 // followed by the exec's Env, which replaces variables of the same name. A user that
 // does not resolve is an invalid-argument error with Docker's text; a
 // relative working directory is left for the runtime to refuse, with its
-// text, as Docker does.
+// text, as Docker does. A privileged exec gets every capability
+// (privilegedCaps).
 func ExecProcess(root string, spec *specs.Spec, ctr *container.Config, hc *container.HostConfig, cfg container.ExecCreateRequest) (*specs.Process, error) {
 	if spec == nil || spec.Process == nil || spec.Root == nil {
 		return nil, errdefs.ErrInvalidArgument.WithMessage("the container's runtime spec has no process")
@@ -180,6 +181,13 @@ func ExecProcess(root string, spec *specs.Spec, ctr *container.Config, hc *conta
 			caps.Effective, caps.Permitted = slices.Clone(c.Bounding), slices.Clone(c.Bounding)
 		}
 		p.Capabilities = caps
+	}
+	if cfg.Privileged {
+		// As dockerd: every capability, in every set (a non-root user
+		// loses them at execve); the container's seccomp filter still
+		// applies.
+		all := privilegedCaps()
+		p.Capabilities = &specs.LinuxCapabilities{Bounding: all, Effective: slices.Clone(all), Permitted: slices.Clone(all), Inheritable: slices.Clone(all)}
 	}
 	return &p, nil
 }

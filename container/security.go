@@ -177,8 +177,7 @@ func specSeccomp(opt string, privileged bool, daemon Confinement, process *specs
 	)
 	switch {
 	case privileged:
-		// --privileged drops the filter (dockerd does the same); Spec
-		// refuses privileged containers until they are implemented.
+		// --privileged drops the filter, as dockerd does.
 		return nil, nil
 	case opt == SeccompUnconfined:
 		return nil, nil

@@ -95,8 +95,10 @@ var (
 //
 // The seccomp filter and no_new_privs come from HostConfig.SecurityOpt and
 // in.Confinement (see ParseSecurityOpt and specSeccomp): Docker's default
-// profile unless told otherwise. Privileged containers and the
-// container:<id> modes are not implemented yet (not-implemented errors); a
+// profile unless told otherwise. A privileged container gets every
+// capability and host device, nothing masked or read-only in /proc and
+// /sys, and no seccomp filter, as dockerd's. The container:<id> pid and
+// ipc modes are not implemented yet (not-implemented errors); a
 // missing command, a bad bind, an unknown user or capability or a bad
 // --security-opt is an invalid-argument error.
 func Spec(in SpecInput) (*specs.Spec, error) {
@@ -114,10 +116,6 @@ func Spec(in SpecInput) (*specs.Spec, error) {
 	if hc == nil {
 		hc = &container.HostConfig{}
 	}
-	if hc.Privileged {
-		return nil, errdefs.ErrNotImplemented.WithMessage("privileged containers are not supported yet")
-	}
-
 	args := append(slices.Clone(cfg.Entrypoint), cfg.Cmd...)
 	if len(args) == 0 {
 		return nil, errdefs.ErrInvalidArgument.WithMessage("no command specified")
@@ -138,6 +136,13 @@ func Spec(in SpecInput) (*specs.Spec, error) {
 		return nil, err
 	}
 	caps, err := specCapabilities(hc.CapAdd, hc.CapDrop)
+	if err != nil {
+		return nil, err
+	}
+	if hc.Privileged {
+		caps = privilegedCaps()
+	}
+	devices, deviceRules, err := specDevices(hc)
 	if err != nil {
 		return nil, err
 	}
@@ -194,6 +199,10 @@ func Spec(in SpecInput) (*specs.Spec, error) {
 	if hc.ReadonlyPaths != nil {
 		readonly = hc.ReadonlyPaths
 	}
+	if hc.Privileged {
+		// As dockerd: nothing masked, /proc/sys and the like writable.
+		masked, readonly = nil, nil
+	}
 	sysctl := map[string]string{}
 	for k, v := range hc.Sysctls {
 		sysctl[k] = v
@@ -235,6 +244,11 @@ func Spec(in SpecInput) (*specs.Spec, error) {
 		namespaces = append(namespaces, specs.LinuxNamespace{Type: specs.UserNamespace, Path: in.UserNSPath})
 	}
 
+	resources := specResources(hc.Resources)
+	resources.Devices = append(resources.Devices, deviceRules...)
+	if devices == nil {
+		devices = []specs.LinuxDevice{}
+	}
 	return &specs.Spec{
 		Version:  specVersion,
 		Process:  process,
@@ -244,13 +258,14 @@ func Spec(in SpecInput) (*specs.Spec, error) {
 		Linux: &specs.Linux{
 			Sysctl:      sysctl,
 			CgroupsPath: "/gantry/" + in.ID,
-			Resources:   specResources(hc.Resources),
+			Resources:   resources,
 			Namespaces:  namespaces,
 			UIDMappings: uidMappings,
 			GIDMappings: gidMappings,
 			// runc creates the default devices itself: null, zero, full,
-			// random, urandom, tty, console and ptmx (via /dev/pts).
-			Devices:           []specs.LinuxDevice{},
+			// random, urandom, tty, console and ptmx (via /dev/pts); these
+			// are --device's and, privileged, the host's.
+			Devices:           devices,
 			Seccomp:           seccomp,
 			MaskedPaths:       slices.Clone(masked),
 			ReadonlyPaths:     slices.Clone(readonly),
@@ -476,6 +491,18 @@ func specResources(r container.Resources) *specs.LinuxResources {
 	if r.PidsLimit != nil && *r.PidsLimit > 0 {
 		out.Pids = &specs.LinuxPids{Limit: r.PidsLimit}
 	}
+	if r.OomKillDisable != nil && *r.OomKillDisable {
+		// The daemon refuses it where the memory cgroup cannot (v2).
+		if out.Memory == nil {
+			out.Memory = &specs.LinuxMemory{}
+		}
+		disable := true
+		out.Memory.DisableOOMKiller = &disable
+	}
+	if r.BlkioWeight > 0 {
+		w := r.BlkioWeight
+		out.BlockIO = &specs.LinuxBlockIO{Weight: &w}
+	}
 	return out
 }
 
@@ -531,6 +558,12 @@ func specMounts(in SpecInput, hc *container.HostConfig) ([]specs.Mount, string, 
 		return strings.Count(filepath.Clean(a.Destination), "/") - strings.Count(filepath.Clean(b.Destination), "/")
 	})
 
+	sysOpts := func(opts ...string) []string {
+		if hc.Privileged { // as dockerd: /sys and the cgroups writable
+			opts = slices.DeleteFunc(opts, func(o string) bool { return o == "ro" })
+		}
+		return opts
+	}
 	shmSize := hc.ShmSize
 	if shmSize <= 0 {
 		shmSize = 64 << 20
@@ -539,8 +572,8 @@ func specMounts(in SpecInput, hc *container.HostConfig) ([]specs.Mount, string, 
 		{Destination: "/proc", Type: "proc", Source: "proc", Options: []string{"nosuid", "noexec", "nodev"}},
 		{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "strictatime", "mode=755", "size=65536k"}},
 		{Destination: "/dev/pts", Type: "devpts", Source: "devpts", Options: []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"}},
-		{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: []string{"nosuid", "noexec", "nodev", "ro"}},
-		{Destination: "/sys/fs/cgroup", Type: "cgroup", Source: "cgroup", Options: []string{"ro", "nosuid", "noexec", "nodev"}},
+		{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: sysOpts("nosuid", "noexec", "nodev", "ro")},
+		{Destination: "/sys/fs/cgroup", Type: "cgroup", Source: "cgroup", Options: sysOpts("ro", "nosuid", "noexec", "nodev")},
 		{Destination: "/dev/mqueue", Type: "mqueue", Source: "mqueue", Options: []string{"nosuid", "noexec", "nodev"}},
 		{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "noexec", "nodev", "mode=1777", "size=" + strconv.FormatInt(shmSize, 10)}},
 	}
@@ -611,12 +644,14 @@ func specUserMounts(hc *container.HostConfig, volumes []VolumeMount) ([]specs.Mo
 		if err != nil {
 			return nil, "", errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid volume specification: '%s': %v", bind, err))
 		}
-		// Like Docker, -v creates a missing host directory; a file is bound
-		// as it is.
+		// Like Docker, -v creates a missing host directory; an existing
+		// source of any kind (a file, a socket) is bound as it is.
 		if _, err := os.Stat(src); errors.Is(err, os.ErrNotExist) {
 			if err := os.MkdirAll(src, 0o755); err != nil {
 				return nil, "", fmt.Errorf("bind source %s: %w", src, err)
 			}
+		} else if err != nil {
+			return nil, "", fmt.Errorf("bind source %s: %w", src, err)
 		}
 		addBind(filepath.Clean(src), filepath.Clean(dst), slices.Contains(mode, "ro"), false, specPropagation(mode))
 	}

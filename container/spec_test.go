@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -311,6 +312,19 @@ func TestSpec(t *testing.T) {
 			},
 		},
 		{
+			name: "a bind of a file",
+			change: func(in *SpecInput) {
+				if err := os.WriteFile(binds+"/app.conf", []byte("x"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				in.HostConfig.Binds = []string{binds + "/app.conf:/etc/app.conf:ro"}
+			},
+			want: func(s *specs.Spec) {
+				s.Mounts = append(s.Mounts,
+					specs.Mount{Destination: "/etc/app.conf", Type: "bind", Source: binds + "/app.conf", Options: []string{"rbind", "ro", "rprivate"}})
+			},
+		},
+		{
 			name: "volumes are binds of their data",
 			change: func(in *SpecInput) {
 				in.HostConfig.Binds = []string{"data:/data:ro"}
@@ -478,7 +492,11 @@ func TestSpecErrors(t *testing.T) {
 		{"missing --mount source", func(in *SpecInput) {
 			in.HostConfig.Mounts = []mount.Mount{{Type: mount.TypeBind, Source: "/nonexistent-gantry", Target: "/x"}}
 		}, errdefs.IsInvalidArgument, "bind source path does not exist: /nonexistent-gantry"},
-		{"privileged", func(in *SpecInput) { in.HostConfig.Privileged = true }, errdefs.IsNotImplemented, "privileged"},
+		{"missing device", func(in *SpecInput) {
+			in.HostConfig.Devices = []container.DeviceMapping{{PathOnHost: "/dev/nope", PathInContainer: "/dev/nope"}}
+		}, errdefs.IsInvalidArgument, `error gathering device information while adding custom device "/dev/nope": no such file or directory`},
+		{"bad device cgroup rule", func(in *SpecInput) { in.HostConfig.DeviceCgroupRules = []string{"x 1:2 rwm"} }, errdefs.IsInvalidArgument,
+			"invalid device cgroup rule format: 'x 1:2 rwm'"},
 		{"container network", func(in *SpecInput) { in.HostConfig.NetworkMode = "container:abc" }, errdefs.IsInvalidArgument, "container:abc"},
 		{"unknown capability", func(in *SpecInput) { in.HostConfig.CapAdd = []string{"CAP_FLY"} }, errdefs.IsInvalidArgument, `unknown capability: "CAP_FLY"`},
 		{"relative working dir", func(in *SpecInput) { in.Config.WorkingDir = "app" }, errdefs.IsInvalidArgument, "working directory"},
@@ -705,4 +723,49 @@ func specTestBusybox(t *testing.T) string {
 		}
 	}
 	return rootfs
+}
+
+// TestSpecDevicesAndPrivileged: --device gives the node and its cgroup
+// rule; --privileged every capability, the host's devices, nothing masked,
+// a writable /sys and no seccomp filter.
+func TestSpecDevicesAndPrivileged(t *testing.T) {
+	in := specTestInput(specTestRootfs(t))
+	in.HostConfig.Devices = []container.DeviceMapping{{PathOnHost: "/dev/null", PathInContainer: "/dev/mynull", CgroupPermissions: "rw"}}
+	in.HostConfig.DeviceCgroupRules = []string{"c 10:* rwm"}
+	s, err := Spec(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Linux.Devices) != 1 || s.Linux.Devices[0].Path != "/dev/mynull" || s.Linux.Devices[0].Major != 1 || s.Linux.Devices[0].Minor != 3 {
+		t.Errorf("devices: %+v", s.Linux.Devices)
+	}
+	rules := s.Linux.Resources.Devices
+	last2 := rules[len(rules)-2:]
+	if r := last2[0]; !r.Allow || r.Type != "c" || *r.Major != 1 || *r.Minor != 3 || r.Access != "rw" {
+		t.Errorf("--device rule: %+v", r)
+	}
+	if r := last2[1]; !r.Allow || r.Type != "c" || *r.Major != 10 || r.Minor != nil || r.Access != "rwm" {
+		t.Errorf("--device-cgroup-rule: %+v", r)
+	}
+
+	in = specTestInput(specTestRootfs(t))
+	in.HostConfig.Privileged = true
+	s, err = Spec(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(s.Process.Capabilities.Bounding, privilegedCaps()) || !slices.Contains(s.Process.Capabilities.Bounding, "CAP_SYS_ADMIN") || s.Linux.Seccomp != nil || len(s.Linux.MaskedPaths) != 0 || len(s.Linux.ReadonlyPaths) != 0 {
+		t.Errorf("privileged: %d caps, seccomp %v, masked %v, readonly %v", len(s.Process.Capabilities.Bounding), s.Linux.Seccomp != nil, s.Linux.MaskedPaths, s.Linux.ReadonlyPaths)
+	}
+	if !slices.ContainsFunc(s.Linux.Devices, func(d specs.LinuxDevice) bool { return d.Path == "/dev/null" }) {
+		t.Errorf("privileged: the host's devices missing: %d devices", len(s.Linux.Devices))
+	}
+	for _, m := range s.Mounts {
+		if (m.Destination == "/sys" || m.Destination == "/sys/fs/cgroup") && slices.Contains(m.Options, "ro") {
+			t.Errorf("privileged: %s mounted read-only", m.Destination)
+		}
+	}
+	if r := s.Linux.Resources.Devices[len(s.Linux.Resources.Devices)-1]; !r.Allow || r.Type != "" || r.Access != "rwm" {
+		t.Errorf("privileged: last device rule %+v, want allow all", r)
+	}
 }

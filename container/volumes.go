@@ -49,12 +49,9 @@ type VolumeMount struct {
 // hc.VolumeDriver (--volume-driver). A spec that does not parse is an
 // invalid-argument error, and so are a --mount bind whose source is missing
 // and two -v, --mount or --tmpfs on one destination (as Docker, at create);
-// volume names are checked when the volumes are created. VolumesFrom is a
-// not-implemented error.
+// volume names are checked when the volumes are created. VolumesFrom is the
+// caller's to resolve.
 func Volumes(cfg *container.Config, hc *container.HostConfig) ([]VolumeMount, error) {
-	if len(hc.VolumesFrom) > 0 {
-		return nil, errdefs.ErrNotImplemented.WithMessage("--volumes-from is not supported by gantry yet")
-	}
 	var out []VolumeMount
 	taken, tmpfs := map[string]bool{}, map[string]bool{}
 	for dst := range hc.Tmpfs {

@@ -62,7 +62,6 @@ func TestVolumesErrors(t *testing.T) {
 		{"bind and volume on one path", container.Config{}, container.HostConfig{Binds: []string{"/tmp:/data"}, Mounts: []mount.Mount{{Type: mount.TypeVolume, Source: "v", Target: "/data"}}}, errdefs.IsInvalidArgument, "Duplicate mount point: /data"},
 		{"two mounts on one path", container.Config{}, container.HostConfig{Mounts: []mount.Mount{{Type: mount.TypeVolume, Target: "/data"}, {Type: mount.TypeTmpfs, Target: "/data"}}}, errdefs.IsInvalidArgument, "Duplicate mount point: /data"},
 		{"volume and --tmpfs on one path", container.Config{}, container.HostConfig{Binds: []string{"a:/data"}, Tmpfs: map[string]string{"/data/": ""}}, errdefs.IsInvalidArgument, "Duplicate mount point: /data"},
-		{"volumes-from", container.Config{}, container.HostConfig{VolumesFrom: []string{"other"}}, errdefs.IsNotImplemented, "--volumes-from is not supported"},
 		{"subpath", container.Config{}, container.HostConfig{Mounts: []mount.Mount{{Type: mount.TypeVolume, Source: "v", Target: "/v", VolumeOptions: &mount.VolumeOptions{Subpath: "x"}}}}, errdefs.IsNotImplemented, "subpath"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

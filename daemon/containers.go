@@ -42,6 +42,9 @@ func (d *Daemon) CreateContainer(ctx context.Context, name string, cfg *containe
 	if _, err := gcontainer.ParseSecurityOpt(hc.SecurityOpt); err != nil {
 		return container.CreateResponse{}, err
 	}
+	if err := checkHostResources(hc.Resources); err != nil {
+		return container.CreateResponse{}, err
+	}
 	networks, warnings, err := d.createNetworking(cfg, hc, nc)
 	if err != nil {
 		return container.CreateResponse{}, err
@@ -65,11 +68,28 @@ func (d *Daemon) CreateContainer(ctx context.Context, name string, cfg *containe
 	if err != nil {
 		return container.CreateResponse{}, err
 	}
+	if volumes, err = d.volumesFrom(hc, volumes); err != nil {
+		return container.CreateResponse{}, err
+	}
 	var chain digest.Digest
 	for _, diffID := range img.Config.RootFS.DiffIDs {
 		chain = layer.ChainID(chain, diffID)
 	}
+	var macs map[string]string
+	for name, es := range networks {
+		if len(es.MacAddress) > 0 {
+			if es.MacAddress[0]&1 != 0 {
+				return container.CreateResponse{}, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid MAC address %s: a multicast address", es.MacAddress))
+			}
+			if macs == nil {
+				macs = map[string]string{}
+			}
+			macs[name] = es.MacAddress.String()
+			es.MacAddress = nil
+		}
+	}
 	c := &gcontainer.Container{
+		MACs:       macs,
 		Created:    time.Now().UTC(),
 		Image:      cfg.Image,
 		ImageID:    img.ID,
@@ -117,7 +137,7 @@ func (d *Daemon) CreateContainer(ctx context.Context, name string, cfg *containe
 
 // Containers implements GET /containers/json.
 func (d *Daemon) Containers(ctx context.Context, opts api.ContainerListOptions) ([]container.Summary, error) {
-	match, err := containerFilter(opts.Filters)
+	match, err := containerFilter(opts.Filters, d.containers.Get)
 	if err != nil {
 		return nil, err
 	}
@@ -154,6 +174,7 @@ func (d *Daemon) Containers(ctx context.Context, opts api.ContainerListOptions) 
 			if s.SizeRw, err = d.layers.Usage(ctx, c.Dir(), c.Chain); err != nil {
 				return nil, err
 			}
+			s.SizeRootFs = s.SizeRw + d.chainSize(ctx, c.Chain)
 		}
 		out = append(out, s)
 		if opts.Limit > 0 && len(out) == opts.Limit {
@@ -181,10 +202,54 @@ func statusText(st gcontainer.State) string {
 }
 
 // containerFilter compiles the filters of GET /containers/json.
-func containerFilter(f api.Filters) (func(c *gcontainer.Container, st gcontainer.State, name string) bool, error) {
+// before and since name containers (lookup finds them); health is
+// accepted but, as gantry runs no healthchecks yet, only "none" matches
+// (every container); is-task=true matches nothing (no swarm).
+func containerFilter(f api.Filters, lookup func(string) (*gcontainer.Container, error)) (func(c *gcontainer.Container, st gcontainer.State, name string) bool, error) {
 	var nameRes []*regexp.Regexp
+	var before, since *gcontainer.Container
+	var publish, expose []network.PortRange
 	for key, values := range f {
 		switch key {
+		case "before", "since":
+			for v := range values {
+				ref, err := lookup(v)
+				if err != nil {
+					return nil, err
+				}
+				if key == "before" {
+					before = ref
+				} else {
+					since = ref
+				}
+			}
+		case "publish", "expose":
+			for v := range values {
+				pr, err := network.ParsePortRange(v)
+				if err != nil {
+					return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid filter '%s=%s': %v", key, v, err))
+				}
+				if key == "publish" {
+					publish = append(publish, pr)
+				} else {
+					expose = append(expose, pr)
+				}
+			}
+		case "health":
+			for v := range values {
+				switch v {
+				case "starting", "healthy", "unhealthy", "none":
+				default:
+					return nil, errdefs.ErrInvalidArgument.WithMessage("Unrecognised filter value for health: " + v)
+				}
+			}
+		case "is-task":
+			for v := range values {
+				if v != "true" && v != "false" {
+					return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid filter 'is-task=%s'", v))
+				}
+			}
+		case "network", "volume":
 		case "status":
 			for v := range values {
 				switch v {
@@ -216,7 +281,44 @@ func containerFilter(f api.Filters) (func(c *gcontainer.Container, st gcontainer
 				return false
 			}
 		}
+		if before != nil && !c.Created.Before(before.Created) || since != nil && !c.Created.After(since.Created) {
+			return false
+		}
+		if !portsMatch(publish, c.HostConfig.PortBindings) || !portsMatch(expose, c.Config.ExposedPorts) {
+			return false
+		}
 		return anyOf(f["status"], func(v string) bool { return v == string(st.Status) }) &&
+			anyOf(f["health"], func(v string) bool { return v == "none" }) &&
+			anyOf(f["is-task"], func(v string) bool { return v == "false" }) &&
+			anyOf(f["network"], func(v string) bool {
+				c.Lock() // connect and disconnect change Networks
+				defer c.Unlock()
+				for n, ep := range c.Networks {
+					if n == v || ep != nil && ep.NetworkID != "" && strings.HasPrefix(ep.NetworkID, v) {
+						return true
+					}
+				}
+				return false
+			}) &&
+			anyOf(f["volume"], func(v string) bool {
+				for _, m := range c.Volumes {
+					if m.Name == v || m.Destination == v {
+						return true
+					}
+				}
+				for _, b := range c.HostConfig.Binds {
+					parts := strings.Split(b, ":")
+					if len(parts) >= 2 && (parts[0] == v || parts[1] == v) {
+						return true
+					}
+				}
+				for _, m := range c.HostConfig.Mounts {
+					if m.Source == v || m.Target == v {
+						return true
+					}
+				}
+				return false
+			}) &&
 			anyOf(f["id"], func(v string) bool { return strings.HasPrefix(c.ID, v) }) &&
 			anyOf(f["exited"], func(v string) bool {
 				return st.Status == gcontainer.Exited && v == strconv.Itoa(st.ExitCode)
@@ -280,6 +382,8 @@ func (d *Daemon) ContainerInspect(ctx context.Context, name string, size bool) (
 			return nil, err
 		}
 		resp.SizeRw = &rw
+		rootfs := rw + d.chainSize(ctx, c.Chain)
+		resp.SizeRootFs = &rootfs
 	}
 	return resp, nil
 }
@@ -372,6 +476,22 @@ func anyOf(values map[string]bool, ok func(string) bool) bool {
 	for v := range values {
 		if ok(v) {
 			return true
+		}
+	}
+	return false
+}
+
+// portsMatch reports whether ranges is empty or one of ports is in one of
+// the ranges (same protocol).
+func portsMatch[V any](ranges []network.PortRange, ports map[network.Port]V) bool {
+	if len(ranges) == 0 {
+		return true
+	}
+	for p := range ports {
+		for _, r := range ranges {
+			if p.Proto() == r.Proto() && p.Num() >= r.Start() && p.Num() <= r.End() {
+				return true
+			}
 		}
 	}
 	return false

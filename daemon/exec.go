@@ -41,9 +41,6 @@ func (d *Daemon) CreateExec(ctx context.Context, name string, cfg container.Exec
 	if len(cfg.Cmd) == 0 {
 		return "", errdefs.ErrInvalidArgument.WithMessage("No exec command specified")
 	}
-	if cfg.Privileged {
-		return "", errdefs.ErrNotImplemented.WithMessage("privileged exec is not supported yet")
-	}
 	if cfg.DetachKeys != "" {
 		if _, err := term.ToBytes(cfg.DetachKeys); err != nil {
 			return "", errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("Invalid escape keys (%s) provided", cfg.DetachKeys))

@@ -394,12 +394,10 @@ func (d *Daemon) kill(ctx context.Context, c *gcontainer.Container, signal strin
 	if !c.State.IsRunning() {
 		return errdefs.ErrConflict.WithMessage(fmt.Sprintf("Cannot kill container: %s: Container %s is not running", c.Name, c.ID))
 	}
-	if c.State.Status == gcontainer.Paused && sig == unix.SIGKILL {
-		d.runtime.Resume(ctx, c.ID)
-	}
 	if err := d.runtime.Kill(ctx, c.ID, sig, false); err != nil {
 		return fmt.Errorf("kill container %s: %w", c.ID, err)
 	}
+	d.thawForStop(ctx, c, sig)
 	return nil
 }
 

@@ -93,6 +93,12 @@ func (d *Daemon) createNetworking(cfg *container.Config, hc *container.HostConfi
 	if err != nil {
 		return nil, nil, err
 	}
+	if !sandboxed(mode) && nc != nil && slices.ContainsFunc(slices.Collect(maps.Values(nc.EndpointsConfig)), func(es *network.EndpointSettings) bool {
+		return es != nil && len(es.MacAddress) > 0
+	}) {
+		// dockerd's words for host; with none there is no interface to give it to.
+		return nil, nil, errdefs.ErrInvalidArgument.WithMessage("conflicting options: mac-address and the network mode")
+	}
 	nets := map[string]*network.EndpointSettings{}
 	if primary == "" {
 		return nets, warnings, nil
@@ -190,7 +196,9 @@ func (d *Daemon) checkHostsOptions(mode container.NetworkMode, hc *container.Hos
 func endpointConfig(given ...*network.EndpointSettings) *network.EndpointSettings {
 	for _, es := range given {
 		if es != nil {
-			return &network.EndpointSettings{Aliases: slices.Clone(es.Aliases), IPAMConfig: es.IPAMConfig.Copy()}
+			// MacAddress is the one asked for (--mac-address) until
+			// CreateContainer moves it to the record's MACs.
+			return &network.EndpointSettings{Aliases: slices.Clone(es.Aliases), IPAMConfig: es.IPAMConfig.Copy(), MacAddress: slices.Clone(es.MacAddress)}
 		}
 	}
 	return &network.EndpointSettings{}
@@ -358,6 +366,9 @@ func (d *Daemon) join(ctx context.Context, c *gcontainer.Container, sb *gnetwork
 		c.Networks[name] = es
 	}
 	opts := gnetwork.EndpointOptions{Name: c.Name, Aliases: es.Aliases, Ports: ports}
+	if mac, ok := c.MACs[name]; ok {
+		opts.MAC, _ = net.ParseMAC(mac)
+	}
 	if es.IPAMConfig != nil {
 		opts.IPv4 = es.IPAMConfig.IPv4Address
 	}

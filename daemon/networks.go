@@ -142,16 +142,16 @@ func (d *Daemon) RemoveNetwork(ctx context.Context, name string) error {
 }
 
 // PruneNetworks implements POST /networks/prune: every user-defined network
-// no running container uses is removed.
+// no running container uses and the filters (until, label, label!, as the
+// other prunes) pass is removed.
 func (d *Daemon) PruneNetworks(ctx context.Context, filters api.Filters) (network.PruneReport, error) {
-	for key := range filters {
-		if key != "label" {
-			return network.PruneReport{}, errdefs.ErrInvalidArgument.WithMessage("invalid filter '" + key + "'")
-		}
+	pf, err := parsePruneFilter(filters)
+	if err != nil {
+		return network.PruneReport{}, err
 	}
 	report := network.PruneReport{NetworksDeleted: []string{}}
 	for _, n := range d.networks.List() {
-		if !isUserNetwork(n.Name) || !matchLabels(n.Labels, filters["label"]) {
+		if !isUserNetwork(n.Name) || !pf.match(n.Created, n.Labels) {
 			continue
 		}
 		err := d.networks.Remove(ctx, n.ID)

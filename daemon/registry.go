@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/moby/moby/api/types/jsonstream"
+	mregistry "github.com/moby/moby/api/types/registry"
 
 	"github.com/gantry/gantry/api"
 	"github.com/gantry/gantry/builder"
@@ -52,3 +53,17 @@ type buildProgress struct{ out api.BuildOutput }
 func (b buildProgress) Write(m jsonstream.Message) error { return b.out.Progress(m) }
 
 var _ api.RegistryBackend = (*Daemon)(nil)
+
+// DistributionInspect implements GET /distribution/{name}/json: the
+// registry's descriptor of the manifest name points at, and its platforms.
+func (d *Daemon) DistributionInspect(ctx context.Context, name string, auth registry.Auth) (*mregistry.DistributionInspect, error) {
+	ref, err := distribution.ParseReference(name, "")
+	if err != nil {
+		return nil, err
+	}
+	desc, platforms, err := d.registry.Describe(ctx, ref, auth)
+	if err != nil {
+		return nil, err
+	}
+	return &mregistry.DistributionInspect{Descriptor: desc, Platforms: platforms}, nil
+}

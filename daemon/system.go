@@ -41,7 +41,7 @@ func (d *Daemon) Info(ctx context.Context) (*system.Info, error) {
 		Runtimes:           map[string]system.RuntimeWithStatus{"runc": {Runtime: system.Runtime{Path: d.cfg.Runtime}}},
 		Swarm:              swarm.Info{LocalNodeState: swarm.LocalNodeStateInactive},
 		SecurityOptions:    d.securityOptions(),
-		Warnings:           []string{"gantry: bridge networking is not available yet; containers default to --network none"},
+		Warnings:           []string{},
 		SystemTime:         time.Now().Format(time.RFC3339Nano),
 	}
 	if d.confine.SeccompProfile != gcontainer.SeccompBuiltin {

@@ -148,8 +148,9 @@ type linkConfig struct {
 	ifName      string
 	ip          netip.Addr
 	bits        int
-	gateway     netip.Addr // the default route goes through it, if valid
-	mtu         int        // of both ends; 0 for the kernel's default
+	gateway     netip.Addr       // the default route goes through it, if valid
+	mtu         int              // of both ends; 0 for the kernel's default
+	mac         net.HardwareAddr // of the container's end; nil: derived from ip
 }
 
 // addLink creates a veth pair whose host end, vethXXXXXXX, is up on the
@@ -157,12 +158,16 @@ type linkConfig struct {
 // with its address, its MAC derived from the address, up, and (if
 // cfg.gateway is valid) the default route; both ends get cfg.mtu if set. After an error nothing is left.
 func (ns *netNS) addLink(cfg linkConfig) (link, error) {
-	mac := macOf(cfg.ip)
+	derived := macOf(cfg.ip)
+	mac := net.HardwareAddr(derived[:])
+	if cfg.mac != nil {
+		mac = cfg.mac
+	}
 	l := link{hostName: vethPrefix + randomHex(4)[:7]}
 	veth := &netlink.Veth{
 		LinkAttrs:        netlink.LinkAttrs{Name: l.hostName, MasterIndex: cfg.bridgeIndex, Flags: net.FlagUp, MTU: cfg.mtu},
 		PeerName:         cfg.ifName,
-		PeerHardwareAddr: net.HardwareAddr(mac[:]),
+		PeerHardwareAddr: mac,
 		PeerNamespace:    netlink.NsFd(ns.fd),
 	}
 	if err := netlink.LinkAdd(veth); err != nil {

@@ -15,6 +15,7 @@ package network
 
 import (
 	"log/slog"
+	"net"
 	"net/netip"
 	"time"
 )
@@ -79,7 +80,10 @@ type EndpointOptions struct {
 	Name    string   // the container's name, resolvable by its peers on user-defined networks
 	Aliases []string // more names (network-scoped aliases)
 	IPv4    netip.Addr
-	Ports   []PortBinding // published through this endpoint
+	// MAC is the interface's address (--mac-address); nil derives it from
+	// the IPv4 address, as Docker does.
+	MAC   net.HardwareAddr
+	Ports []PortBinding // published through this endpoint
 }
 
 // Endpoint is a container's attachment to one network.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"path/filepath"
 	"slices"
@@ -195,6 +196,9 @@ func (m *Manager) reserve(containerID, network string, opts EndpointOptions) (*s
 		Name: opts.Name, Aliases: slices.Clone(opts.Aliases), IfName: s.nextIfName(),
 		MAC: formatMAC(macOf(ip)), IP: ip, Prefix: n.rec.Subnet.Bits(),
 	}, net: n}
+	if opts.MAC != nil {
+		ep.MAC = opts.MAC.String()
+	}
 	if !n.rec.Internal { // as Docker: an internal network is no way out
 		ep.Gateway = n.rec.Gateway
 	}
@@ -258,6 +262,9 @@ func (s *sandbox) nextIfName() string {
 // ports' rules. After an error nothing of it is left.
 func (m *Manager) connect(s *sandbox, ep *endpoint) (link, []rule, error) {
 	cfg := linkConfig{bridgeIndex: ep.net.bridgeIndex, ifName: ep.IfName, ip: ep.IP, bits: ep.Prefix, mtu: ep.net.rec.mtu()}
+	if mac, err := net.ParseMAC(ep.MAC); err == nil {
+		cfg.mac = mac
+	}
 	if ep.defaultRoute {
 		cfg.gateway = ep.Gateway
 	}

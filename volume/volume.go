@@ -70,3 +70,7 @@ func checkOptions(name string, opts map[string]string) error {
 	}
 	return nil
 }
+
+// Size returns the bytes of file content in the volume's data, counting
+// hard-linked files once.
+func (v *Volume) Size() (int64, error) { return dirSize(v.Mountpoint()) }

@@ -1,0 +1,210 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	goruntime "runtime"
+
+	"github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	gcontainer "github.com/gantry/gantry/container"
+)
+
+// UpdateContainer implements POST /containers/{name}/update (docker
+// update): memory, memory-swap, memory-reservation, cpus, cpu-shares,
+// cpu-period and -quota, cpuset, pids-limit and blkio weight are applied
+// at once to a running container (runc update) and recorded for its next
+// start. Any other resource is refused, as is a restart policy other than
+// "no" (gantry has none yet). Dockerd's checks and words; a limit the
+// kernel refuses (memory below the usage) is dockerd's "Cannot update
+// container" error with the kernel's reason, and nothing is recorded.
+func (d *Daemon) UpdateContainer(ctx context.Context, name string, cfg container.UpdateConfig) (container.UpdateResponse, error) {
+	c, err := d.containers.Get(name)
+	if err != nil {
+		return container.UpdateResponse{}, err
+	}
+	if p := cfg.RestartPolicy.Name; p != "" && p != container.RestartPolicyDisabled {
+		return container.UpdateResponse{}, errdefs.ErrNotImplemented.WithMessage(fmt.Sprintf("restart policy %q is not supported by gantry yet: use --restart no", p))
+	}
+	if err := updateUnsupported(cfg.Resources); err != nil {
+		return container.UpdateResponse{}, err
+	}
+	c.Lock()
+	defer c.Unlock()
+	if c.State.Status == gcontainer.Removing || c.State.Status == gcontainer.Dead {
+		return container.UpdateResponse{}, errdefs.ErrConflict.WithMessage(fmt.Sprintf("Cannot update container %s: container is marked for removal and cannot be \"update\"", c.ID))
+	}
+	merged, live, err := mergeResources(c.HostConfig.Resources, cfg.Resources)
+	if err != nil {
+		return container.UpdateResponse{}, err
+	}
+	if c.State.IsRunning() {
+		if err := d.runtime.Update(context.WithoutCancel(ctx), c.ID, live); err != nil {
+			return container.UpdateResponse{}, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("Cannot update container %s: %v", c.ID, err))
+		}
+	}
+	c.HostConfig.Resources = merged
+	if cfg.RestartPolicy.Name != "" {
+		c.HostConfig.RestartPolicy = cfg.RestartPolicy
+	}
+	if err := d.containers.Save(c); err != nil {
+		return container.UpdateResponse{}, err
+	}
+	return container.UpdateResponse{Warnings: []string{}}, nil
+}
+
+// updateUnsupported refuses the resources docker update can send that
+// gantry does not change on a container.
+func updateUnsupported(r container.Resources) error {
+	var name string
+	switch {
+	case r.CPURealtimePeriod != 0 || r.CPURealtimeRuntime != 0:
+		name = "cpu-rt-period/cpu-rt-runtime"
+	case len(r.BlkioWeightDevice) > 0 || len(r.BlkioDeviceReadBps) > 0 || len(r.BlkioDeviceWriteBps) > 0 ||
+		len(r.BlkioDeviceReadIOps) > 0 || len(r.BlkioDeviceWriteIOps) > 0:
+		name = "blkio device limits"
+	case len(r.Devices) > 0 || len(r.DeviceCgroupRules) > 0 || len(r.DeviceRequests) > 0:
+		name = "devices"
+	case len(r.Ulimits) > 0:
+		name = "ulimits"
+	case r.MemorySwappiness != nil && *r.MemorySwappiness != -1:
+		name = "memory-swappiness"
+	case r.OomKillDisable != nil && *r.OomKillDisable:
+		name = "oom-kill-disable"
+	case r.CgroupParent != "":
+		name = "cgroup-parent"
+	default:
+		return nil
+	}
+	return errdefs.ErrNotImplemented.WithMessage(fmt.Sprintf("update of %s is not supported by gantry", name))
+}
+
+// mergeResources applies the set fields of upd to cur, with dockerd's
+// checks, and returns the merged resources and the runtime limits to
+// change on a running container.
+func mergeResources(cur, upd container.Resources) (container.Resources, *specs.LinuxResources, error) {
+	invalid := func(msg string) error { return errdefs.ErrInvalidArgument.WithMessage(msg) }
+	live := &specs.LinuxResources{}
+	out := cur
+	if upd.BlkioWeight != 0 {
+		if upd.BlkioWeight < 10 || upd.BlkioWeight > 1000 {
+			return cur, nil, invalid("Range of blkio weight is from 10 to 1000")
+		}
+		out.BlkioWeight = upd.BlkioWeight
+		w := upd.BlkioWeight
+		live.BlockIO = &specs.LinuxBlockIO{Weight: &w}
+	}
+	if upd.Memory != 0 && upd.Memory < 6*1024*1024 {
+		return cur, nil, invalid("Minimum memory limit allowed is 6MB")
+	}
+	if upd.Memory != 0 || upd.MemorySwap != 0 || upd.MemoryReservation != 0 {
+		if upd.Memory != 0 && upd.MemorySwap == 0 && cur.MemorySwap > 0 && upd.Memory > cur.MemorySwap {
+			return cur, nil, invalid("Memory limit should be smaller than already set memoryswap limit, update the memoryswap at the same time")
+		}
+		if upd.Memory != 0 {
+			out.Memory = upd.Memory
+		}
+		if upd.MemorySwap != 0 {
+			out.MemorySwap = upd.MemorySwap
+		}
+		if upd.MemoryReservation != 0 {
+			out.MemoryReservation = upd.MemoryReservation
+		}
+		if out.MemorySwap > 0 && out.Memory == 0 {
+			return cur, nil, invalid("You should always set the Memory limit when using Memoryswap limit")
+		}
+		if out.MemorySwap > 0 && out.MemorySwap < out.Memory {
+			return cur, nil, invalid("Minimum memoryswap limit should be larger than memory limit, see usage")
+		}
+		if out.Memory > 0 && out.MemoryReservation > out.Memory {
+			return cur, nil, invalid("Minimum memory limit can not be less than memory reservation limit, see usage")
+		}
+		m := &specs.LinuxMemory{}
+		if upd.Memory != 0 {
+			m.Limit = &out.Memory
+		}
+		if upd.MemorySwap != 0 {
+			m.Swap = &out.MemorySwap
+		}
+		if upd.MemoryReservation != 0 {
+			m.Reservation = &out.MemoryReservation
+		}
+		live.Memory = m
+	}
+	cpu := &specs.LinuxCPU{}
+	if upd.NanoCPUs != 0 {
+		if n := int64(goruntime.NumCPU()); upd.NanoCPUs < 0 || upd.NanoCPUs > n*1e9 {
+			return cur, nil, invalid(fmt.Sprintf("Range of CPUs is from 0.01 to %d.00, as there are only %d CPUs available", n, n))
+		}
+		if cur.CPUQuota > 0 || upd.CPUQuota > 0 {
+			return cur, nil, invalid("Conflicting options: CPU Quota cannot be updated as NanoCPUs has already been set")
+		}
+		out.NanoCPUs = upd.NanoCPUs
+		period, quota := uint64(100000), upd.NanoCPUs*100000/1e9
+		cpu.Period, cpu.Quota = &period, &quota
+	}
+	if upd.CPUPeriod != 0 || upd.CPUQuota != 0 {
+		if cur.NanoCPUs > 0 && upd.NanoCPUs == 0 {
+			return cur, nil, invalid("Conflicting options: Nano CPUs cannot be updated as CPU Period has already been set")
+		}
+		if upd.CPUPeriod != 0 {
+			out.CPUPeriod = upd.CPUPeriod
+			p := uint64(upd.CPUPeriod)
+			cpu.Period = &p
+		}
+		if upd.CPUQuota != 0 {
+			out.CPUQuota = upd.CPUQuota
+			q := upd.CPUQuota
+			cpu.Quota = &q
+		}
+	}
+	if upd.CPUShares != 0 {
+		if upd.CPUShares < 0 {
+			return cur, nil, invalid(fmt.Sprintf("invalid CPU shares (%d): value must be a positive integer", upd.CPUShares))
+		}
+		out.CPUShares = upd.CPUShares
+		s := uint64(upd.CPUShares)
+		cpu.Shares = &s
+	}
+	if upd.CpusetCpus != "" {
+		out.CpusetCpus = upd.CpusetCpus
+		cpu.Cpus = upd.CpusetCpus
+	}
+	if upd.CpusetMems != "" {
+		out.CpusetMems = upd.CpusetMems
+		cpu.Mems = upd.CpusetMems
+	}
+	if *cpu != (specs.LinuxCPU{}) {
+		live.CPU = cpu
+	}
+	if upd.PidsLimit != nil {
+		// As dockerd: 0 and any negative value mean no limit.
+		limit := *upd.PidsLimit
+		if limit <= 0 {
+			limit = 0
+		}
+		out.PidsLimit = &limit
+		runtimeLimit := limit
+		if runtimeLimit == 0 {
+			runtimeLimit = -1 // runc writes "max"
+		}
+		live.Pids = &specs.LinuxPids{Limit: &runtimeLimit}
+	}
+	return out, live, nil
+}
+
+// checkHostResources refuses, at create, what this host cannot give:
+// device requests (--gpus), as gantry has no GPU runtime, with dockerd's
+// words when none is configured; and --oom-kill-disable where runc uses
+// cgroup v2, which has no such switch (dockerd warns and ignores it).
+func checkHostResources(r container.Resources) error {
+	for _, req := range r.DeviceRequests {
+		return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("could not select device driver %q with capabilities: %v\nhint: gantry has no GPU runtime; --gpus and --device-request are not supported", req.Driver, req.Capabilities))
+	}
+	if r.OomKillDisable != nil && *r.OomKillDisable && cgroupVersion() == "2" {
+		return errdefs.ErrInvalidArgument.WithMessage("--oom-kill-disable is not supported on cgroup v2: the memory controller has no switch to disable the OOM killer\nhint: dockerd warns and ignores it; gantry refuses what it cannot honour")
+	}
+	return nil
+}
