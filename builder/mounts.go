@@ -15,6 +15,7 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
+	"github.com/moby/sys/user"
 	"github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
 
@@ -48,16 +49,23 @@ func newCacheMounts(dir string) (*cacheMounts, error) {
 // directory at once; locked waits until no other locked step holds it
 // (or ctx ends); private gives a step its own scratch directory, dropped
 // at release, when another step is using the cache.
-func (c *cacheMounts) acquire(ctx context.Context, m *instructions.Mount) (string, func(), error) {
-	uid, gid, mode := uint64(0), uint64(0), uint64(0o755)
+func (c *cacheMounts) acquire(ctx context.Context, m *instructions.Mount, idmap user.IdentityMapping) (string, func(), error) {
+	uid, gid, mode := 0, 0, uint64(0o755)
 	if m.UID != nil {
-		uid = *m.UID
+		uid = int(*m.UID)
 	}
 	if m.GID != nil {
-		gid = *m.GID
+		gid = int(*m.GID)
 	}
 	if m.Mode != nil {
 		mode = *m.Mode
+	}
+	// Owned by the step's ids as the host sees them (remapped under
+	// --userns-remap), which are also part of the cache's name: a cache
+	// made under another mapping is another cache.
+	uid, gid, err := idmap.ToHost(uid, gid)
+	if err != nil {
+		return "", nil, fmt.Errorf("cache mount: %w", err)
 	}
 	id := m.CacheID
 	if id == "" {
@@ -109,7 +117,7 @@ func (c *cacheMounts) acquire(ctx context.Context, m *instructions.Mount) (strin
 		release = append(release, func() { os.RemoveAll(tmp) })
 		target = filepath.Join(tmp, "data")
 	}
-	if err := makeCacheDir(target, int(uid), int(gid), os.FileMode(mode)); err != nil {
+	if err := makeCacheDir(target, uid, gid, os.FileMode(mode)); err != nil {
 		undo()
 		return "", nil, fmt.Errorf("cache mount %s: %w", id, err)
 	}
@@ -307,7 +315,7 @@ func (r *run) mounts(ctx context.Context, s *state, idx int, c *instructions.Run
 			if m.From != "" || m.Source != "" {
 				return nil, errdefs.ErrNotImplemented.WithMessage("RUN --mount=type=cache: from= and source= are not supported")
 			}
-			host, release, err := r.b.mounts.acquire(ctx, m)
+			host, release, err := r.b.mounts.acquire(ctx, m, r.b.cfg.IDMap)
 			if err != nil {
 				return nil, err
 			}
@@ -350,7 +358,7 @@ func (r *run) mounts(ctx context.Context, s *state, idx int, c *instructions.Run
 				out.targets = out.targets[:len(out.targets)-len(missingDirs(rootfs, target))]
 				continue // BuildKit leaves an optional secret that was not given out
 			}
-			host, err := out.secretFile(dir, m, data)
+			host, err := out.secretFile(dir, m, data, r.b.cfg.IDMap)
 			if err != nil {
 				return nil, err
 			}
@@ -392,7 +400,7 @@ func overlayOn(lower, dir string) error {
 // secretFile writes a secret into a tmpfs of the step (mounted on first
 // use, unmounted with the mounts), with the mount's mode (0400 by default)
 // and owner, and returns its host path: a secret never touches the disk.
-func (m *runMounts) secretFile(dir string, mnt *instructions.Mount, data []byte) (string, error) {
+func (m *runMounts) secretFile(dir string, mnt *instructions.Mount, data []byte, idmap user.IdentityMapping) (string, error) {
 	sdir := filepath.Join(dir, "secrets")
 	if m.secrets == "" {
 		if err := os.Mkdir(sdir, 0o700); err != nil {
@@ -423,7 +431,10 @@ func (m *runMounts) secretFile(dir string, mnt *instructions.Mount, data []byte)
 		err = cerr
 	}
 	if err == nil {
-		err = os.Chown(f.Name(), int(uid), int(gid))
+		var huid, hgid int
+		if huid, hgid, err = idmap.ToHost(int(uid), int(gid)); err == nil {
+			err = os.Chown(f.Name(), huid, hgid)
+		}
 	}
 	if err == nil {
 		err = os.Chmod(f.Name(), os.FileMode(mode)&os.ModePerm)

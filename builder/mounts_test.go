@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
+	"github.com/moby/sys/user"
 )
 
 func TestCacheMounts(t *testing.T) {
@@ -21,23 +22,23 @@ func TestCacheMounts(t *testing.T) {
 	}
 	u := func(v uint64) *uint64 { return &v }
 	shared := &instructions.Mount{Type: instructions.MountTypeCache, Target: "/c"}
-	a, relA, err := c.acquire(ctx, shared)
+	a, relA, err := c.acquire(ctx, shared, noMap)
 	if err != nil {
 		t.Fatal(err)
 	}
 	os.WriteFile(filepath.Join(a, "f"), []byte("x"), 0o644)
-	b, relB, _ := c.acquire(ctx, &instructions.Mount{Type: instructions.MountTypeCache, Target: "/c/"})
+	b, relB, _ := c.acquire(ctx, &instructions.Mount{Type: instructions.MountTypeCache, Target: "/c/"}, noMap)
 	if a != b {
 		t.Errorf("the same id (the target) gave %s and %s", a, b)
 	}
-	other, relO, _ := c.acquire(ctx, &instructions.Mount{Type: instructions.MountTypeCache, Target: "/c", UID: u(1000), Mode: u(0o700)})
+	other, relO, _ := c.acquire(ctx, &instructions.Mount{Type: instructions.MountTypeCache, Target: "/c", UID: u(1000), Mode: u(0o700)}, noMap)
 	if other == a {
 		t.Error("another owner and mode shares the cache; BuildKit keeps them apart")
 	}
 	if fi, err := os.Stat(other); err != nil || fi.Mode().Perm() != 0o700 {
 		t.Errorf("cache dir mode %v (%v), want 0700", fi.Mode(), err)
 	}
-	private, relP, _ := c.acquire(ctx, &instructions.Mount{Type: instructions.MountTypeCache, Target: "/c", CacheSharing: instructions.MountSharingPrivate})
+	private, relP, _ := c.acquire(ctx, &instructions.Mount{Type: instructions.MountTypeCache, Target: "/c", CacheSharing: instructions.MountSharingPrivate}, noMap)
 	if private == a {
 		t.Error("a private mount of a cache in use shares it")
 	}
@@ -47,14 +48,14 @@ func TestCacheMounts(t *testing.T) {
 	}
 
 	locked := &instructions.Mount{Type: instructions.MountTypeCache, Target: "/l", CacheSharing: instructions.MountSharingLocked}
-	_, relL, _ := c.acquire(ctx, locked)
+	_, relL, _ := c.acquire(ctx, locked, user.IdentityMapping{})
 	tctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer cancel()
-	if _, _, err := c.acquire(tctx, locked); err != context.DeadlineExceeded {
+	if _, _, err := c.acquire(tctx, locked, noMap); err != context.DeadlineExceeded {
 		t.Errorf("a second locked user got in (%v)", err)
 	}
 	relL()
-	if _, rel, err := c.acquire(ctx, locked); err != nil {
+	if _, rel, err := c.acquire(ctx, locked, user.IdentityMapping{}); err != nil {
 		t.Errorf("after release: %v", err)
 	} else {
 		rel()
@@ -77,3 +78,6 @@ func TestCacheMounts(t *testing.T) {
 		t.Errorf("prune = %d, %v; want the 1 byte of f", n, err)
 	}
 }
+
+// noMap is the identity mapping of a daemon without --userns-remap.
+var noMap user.IdentityMapping

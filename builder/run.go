@@ -118,7 +118,7 @@ func (r *run) runStep(ctx context.Context, s *state, idx int, c *instructions.Ru
 		// The image's volumes are scratch space during a RUN, as the
 		// anonymous volumes dockerd mounts there: what the command writes
 		// to them is not part of the layer.
-		vols, err := volumeBinds(ctx, dir, rootfs, s.img.Config.Volumes)
+		vols, err := volumeBinds(ctx, dir, rootfs, s.img.Config.Volumes, r.b.cfg.IDMap)
 		if err != nil {
 			return err
 		}
@@ -189,7 +189,13 @@ func (w stderrWriter) Write(p []byte) (int, error) {
 // the image, holding a copy of what the rootfs has there (dockerd copies
 // the image's content into a new volume), and returns the read-write
 // binds of them, sorted by path so that a parent is mounted first.
-func volumeBinds(ctx context.Context, dir, rootfs string, volumes map[string]struct{}) ([]Bind, error) {
+// A volume the image lacks starts empty, owned by the step's root (idmap's
+// host ids for it).
+func volumeBinds(ctx context.Context, dir, rootfs string, volumes map[string]struct{}, idmap user.IdentityMapping) ([]Bind, error) {
+	rootUID, rootGID, err := idmap.ToHost(0, 0)
+	if err != nil {
+		return nil, err
+	}
 	var binds []Bind
 	for i, v := range slices.Sorted(maps.Keys(volumes)) {
 		v = path.Clean("/" + v)
@@ -198,6 +204,9 @@ func volumeBinds(ctx context.Context, dir, rootfs string, volumes map[string]str
 		}
 		src := filepath.Join(dir, "volume-"+strconv.Itoa(i))
 		if err := os.Mkdir(src, 0o755); err != nil {
+			return nil, err
+		}
+		if err := os.Chown(src, rootUID, rootGID); err != nil {
 			return nil, err
 		}
 		if err := copyUp(ctx, rootfs, v, src); err != nil {

@@ -179,6 +179,21 @@ func TestUsernsRemap(t *testing.T) {
 			t.Errorf("the RUN step's results: %s\nwant uid 0, map %q and /ran owned 0:0 in the image", r, wantMap)
 		}
 	})
+
+	// The step's root owns what gantryd makes for it: a cache mount, the
+	// scratch copy of an image's volume, a tmpfs and a bind from a stage.
+	t.Run("build mounts", func(t *testing.T) {
+		ref := name("remapmounts")
+		dir := writeContext(t, map[string]string{"Dockerfile": "FROM busybox AS src\nRUN echo s > /s\n" +
+			"FROM busybox\nVOLUME /vol\n" +
+			"RUN --mount=type=cache,target=/cache --mount=type=tmpfs,target=/t --mount=type=bind,from=src,source=/s,target=/b " +
+			"touch /cache/x /vol/x /t/x && cat /b > /seen\n"})
+		e.mustBuild(t, "docker", "-t", ref, dir)
+		defer e.docker(t, "rmi", ref)
+		if r := e.docker(t, "run", "--rm", ref, "cat", "/seen"); r.Code != 0 || strings.TrimSpace(r.Stdout) != "s" {
+			t.Errorf("the RUN step with mounts: %s", r)
+		}
+	})
 }
 
 // TestUsernsRemapRefusals: gantryd refuses to remap when the remapped root
