@@ -247,6 +247,16 @@ func (d *Daemon) BuildCachePrune(ctx context.Context, opts api.BuildCachePruneOp
 		images[r.Image] = true
 	}
 	report := &build.CachePruneReport{CachesDeleted: []string{}}
+	// The directories of RUN --mount=type=cache no step uses go too, as
+	// BuildKit's exec.cachemount records do, unless a filter asks for
+	// something they do not have (ids, parents, times, descriptions).
+	if cacheMountsMatch(f) {
+		n, err := d.builder.PruneCacheMounts(ctx)
+		if err != nil {
+			return report, err
+		}
+		report.SpaceReclaimed += uint64(max(n, 0))
+	}
 	if len(keys) == 0 {
 		return report, nil
 	}
@@ -265,8 +275,26 @@ func (d *Daemon) BuildCachePrune(ctx context.Context, opts api.BuildCachePruneOp
 		}
 	}
 	d.collectGarbage(context.WithoutCancel(ctx))
-	report.SpaceReclaimed = reclaimed(before, d.layerSizes(ctx))
+	report.SpaceReclaimed += reclaimed(before, d.layerSizes(ctx))
 	return report, nil
+}
+
+// cacheMountsMatch reports whether a build cache prune's filters take the
+// cache mounts: with no filter, or type=exec.cachemount, inuse=false,
+// private or shared=false (no image shares them).
+func cacheMountsMatch(f api.Filters) bool {
+	for k := range f {
+		switch k {
+		case "type", "inuse", "private", "shared":
+		default:
+			return false
+		}
+	}
+	is := func(v string, b bool) bool { return v == strconv.FormatBool(b) }
+	return anyOf(f["type"], func(v string) bool { return v == "exec.cachemount" }) &&
+		anyOf(f["inuse"], func(v string) bool { return is(v, false) }) &&
+		anyOf(f["private"], func(v string) bool { return is(v, true) }) &&
+		anyOf(f["shared"], func(v string) bool { return is(v, false) })
 }
 
 // matchCacheRecord applies BuildKit's filters to a classic cache record:

@@ -333,6 +333,24 @@ func TestBuilderPrune(t *testing.T) {
 	if out := build(); strings.Contains(out, "Using cache") {
 		t.Errorf("a build after builder prune -a used the cache:\n%s", out)
 	}
+
+	// RUN --mount=type=cache directories go with a plain prune, as
+	// BuildKit's exec.cachemount records do.
+	cdir := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nRUN --mount=type=cache,target=/c ls /c > /seen; dd if=/dev/zero of=/c/blob bs=1M count=2\n"})
+	seen := func() string {
+		e.mustBuild(t, "docker", "--no-cache", "-t", tag, cdir)
+		return strings.TrimSpace(e.mustDocker(t, "run", "--rm", tag, "cat", "/seen"))
+	}
+	seen()
+	if got := seen(); got != "blob" {
+		t.Fatalf("the cache mount did not keep its content across builds: /seen is %q", got)
+	}
+	if out := e.mustDocker(t, "builder", "prune", "-f"); !strings.Contains(out, "Total reclaimed space: 2.097MB") {
+		t.Errorf("builder prune of a 2 MiB cache mount:\n%s", out)
+	}
+	if got := seen(); got != "" {
+		t.Errorf("a build after builder prune still had its cache mount's content: /seen is %q", got)
+	}
 }
 
 // TestPsFiltersAndInfo: ps filters network, volume, before, since,
