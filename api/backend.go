@@ -308,4 +308,5 @@ type Backend interface {
 	NetworkBackend
 	ExecBackend
 	StatsBackend
+	EventsBackend
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/docker/go-units"
 	"github.com/moby/moby/api/types/container"
+	evtypes "github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/storage"
 	"github.com/opencontainers/go-digest"
@@ -112,6 +113,7 @@ func (d *Daemon) CreateContainer(ctx context.Context, name string, cfg *containe
 		d.containers.Delete(c)
 		return container.CreateResponse{}, err
 	}
+	d.containerEvent(c, evtypes.ActionCreate, nil)
 	return container.CreateResponse{ID: c.ID, Warnings: append([]string{}, warnings...)}, nil
 }
 
@@ -297,7 +299,12 @@ func (d *Daemon) RenameContainer(ctx context.Context, name, newName string) erro
 	if err != nil {
 		return err
 	}
-	return d.containers.Rename(c, newName)
+	oldName := c.Name
+	if err := d.containers.Rename(c, newName); err != nil {
+		return err
+	}
+	d.containerEvent(c, evtypes.ActionRename, map[string]string{"oldName": oldName})
+	return nil
 }
 
 // RemoveContainer implements DELETE /containers/{name}; removeVolumes (-v)
@@ -360,6 +367,7 @@ func (d *Daemon) removeStopped(ctx context.Context, c *gcontainer.Container, rem
 		return fmt.Errorf("remove container %s: %w", c.ID, err)
 	}
 	d.execs.RemoveContainer(c.ID)
+	d.containerEvent(c, evtypes.ActionDestroy, nil)
 	return nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -24,6 +25,7 @@ import (
 	"github.com/gantry/gantry/container"
 	"github.com/gantry/gantry/content"
 	"github.com/gantry/gantry/distribution"
+	"github.com/gantry/gantry/events"
 	"github.com/gantry/gantry/gc"
 	"github.com/gantry/gantry/image"
 	"github.com/gantry/gantry/layer"
@@ -92,6 +94,8 @@ type Daemon struct {
 
 	monitorBin string // the gantry-monitor binary, next to gantryd's
 
+	events *events.Bus // what happens to containers, images, networks, volumes
+
 	procMu   sync.Mutex
 	monitors map[string]*monitor.Client // running containers' monitors, by ID
 	deleting map[string]chan struct{}   // runtime state being deleted, by container ID
@@ -114,7 +118,7 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 		return nil, err
 	}
 	cfg.Root = root
-	d := &Daemon{cfg: cfg, log: cfg.Log, monitors: map[string]*monitor.Client{}, deleting: map[string]chan struct{}{}, execs: container.NewExecs(), confine: confine}
+	d := &Daemon{cfg: cfg, log: cfg.Log, monitors: map[string]*monitor.Client{}, deleting: map[string]chan struct{}{}, execs: container.NewExecs(), confine: confine, events: events.New()}
 	if d.monitorBin, err = findMonitor(); err != nil {
 		return nil, err
 	}
@@ -297,6 +301,7 @@ func (d *Daemon) restore(ctx context.Context, live map[string]*monitor.Client) {
 		if err := d.containers.Save(c); err != nil {
 			d.log.Warn("save container", "container", c.ID, "error", err)
 		}
+		d.containerEvent(c, "die", map[string]string{"exitCode": strconv.Itoa(code)})
 		c.Unlock()
 		d.log.Info("container was running when gantryd stopped; marked exited", "container", c.ID, "exit-code", code)
 		if removing {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
+	evtypes "github.com/moby/moby/api/types/events"
 	"golang.org/x/sys/unix"
 
 	gcontainer "github.com/gantry/gantry/container"
@@ -53,6 +54,9 @@ func (d *Daemon) StartContainer(ctx context.Context, name string) error {
 		if serr := d.containers.Save(c); serr != nil {
 			d.log.Warn("save container", "container", c.ID, "error", serr)
 		}
+	}
+	if err == nil {
+		d.containerEvent(c, evtypes.ActionStart, nil)
 	}
 	autoRemove := err != nil && c.HostConfig.AutoRemove
 	c.Unlock()
@@ -250,6 +254,8 @@ func (d *Daemon) monitor(c *gcontainer.Container, cli *monitor.Client, relayed <
 	if err := d.containers.Save(c); err != nil {
 		d.log.Warn("save container", "container", c.ID, "error", err)
 	}
+	d.unmountVolumeEvents(c)
+	d.containerEvent(c, evtypes.ActionDie, map[string]string{"exitCode": strconv.Itoa(exit.Code)})
 	// Once the exit is saved, and under the lock: a new start of c makes
 	// the directory again.
 	if err := os.RemoveAll(cli.Dir()); err != nil {
@@ -354,6 +360,7 @@ func (d *Daemon) stop(ctx context.Context, c *gcontainer.Container, signal strin
 	}
 	select {
 	case <-exited:
+		d.containerEvent(c, evtypes.ActionStop, nil)
 		return nil
 	case <-expire:
 	case <-ctx.Done():
@@ -364,6 +371,7 @@ func (d *Daemon) stop(ctx context.Context, c *gcontainer.Container, signal strin
 	}
 	select {
 	case <-exited:
+		d.containerEvent(c, evtypes.ActionStop, nil)
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
@@ -400,6 +408,7 @@ func (d *Daemon) kill(ctx context.Context, c *gcontainer.Container, signal strin
 	if err := d.runtime.Kill(ctx, c.ID, sig, false); err != nil {
 		return fmt.Errorf("kill container %s: %w", c.ID, err)
 	}
+	d.containerEvent(c, evtypes.ActionKill, map[string]string{"signal": strconv.Itoa(int(sig))})
 	return nil
 }
 
@@ -427,7 +436,11 @@ func (d *Daemon) RestartContainer(ctx context.Context, name, signal string, time
 	if err := d.stop(ctx, c, signal, timeout); err != nil && !errdefs.IsNotModified(err) {
 		return err
 	}
-	return d.StartContainer(ctx, c.ID)
+	if err := d.StartContainer(ctx, c.ID); err != nil {
+		return err
+	}
+	d.containerEvent(c, evtypes.ActionRestart, nil)
+	return nil
 }
 
 // WaitContainer implements POST /containers/{name}/wait.

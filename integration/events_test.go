@@ -1,0 +1,118 @@
+package integration
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestEvents drives `docker events` and the Python SDK's client.events():
+// a container's life replayed with --since/--until in dockerd's order and
+// shape (die with its exit code, legacy status/id/from), a live stream
+// narrowed by filters that delivers a die as it happens, network and
+// volume events, and dockerd's error for an unknown filter.
+func TestEvents(t *testing.T) {
+	e := newEnv(t)
+	since := fmt.Sprint(time.Now().Unix() - 1)
+
+	// A live stream, filtered: only the die of one container.
+	ctr := name("ev")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "docker", "events", "--format", "{{json .}}", "--filter", "container="+ctr, "--filter", "event=die")
+	cmd.Env = e.clientEnv()
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Skip(err)
+	}
+	defer func() { cancel(); cmd.Wait() }()
+	lines := make(chan string, 16)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	time.Sleep(300 * time.Millisecond) // the stream is open
+
+	vol, netName := name("ev-vol"), name("ev-net")
+	e.mustDocker(t, "volume", "create", vol)
+	e.mustDocker(t, "network", "create", netName)
+	if r := e.docker(t, "run", "--name", ctr, "--label", "tier=front", "--network", netName, "-v", vol+":/data", "busybox", "sh", "-c", "exit 3"); r.Code != 3 {
+		t.Fatalf("docker run: %s", r)
+	}
+	e.mustDocker(t, "rename", ctr, ctr+"-b")
+	e.mustDocker(t, "rm", ctr+"-b")
+	e.mustDocker(t, "network", "rm", netName)
+	e.mustDocker(t, "volume", "rm", vol)
+
+	select {
+	case line := <-lines:
+		var m struct {
+			Status, ID, From string
+			Type, Action     string
+			Actor            struct{ Attributes map[string]string }
+		}
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("streamed event %q: %v", line, err)
+		}
+		if m.Type != "container" || m.Action != "die" || m.Status != "die" || m.From != "busybox" ||
+			m.Actor.Attributes["exitCode"] != "3" || m.Actor.Attributes["name"] != ctr || m.Actor.Attributes["tier"] != "front" {
+			t.Errorf("streamed event: %s", line)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no die event streamed")
+	}
+	select {
+	case line, ok := <-lines:
+		if ok {
+			t.Errorf("an event the filter excludes was streamed: %s", line)
+		}
+	case <-time.After(200 * time.Millisecond):
+	}
+
+	// The history: what happened, in order, then the end at --until.
+	until := fmt.Sprint(time.Now().Unix() + 1)
+	hist := e.mustDocker(t, "events", "--since", since, "--until", until, "--format", "{{.Type}} {{.Action}}")
+	var got []string
+	for _, l := range strings.Split(hist, "\n") {
+		if !strings.HasPrefix(l, "image ") { // the busybox import of the harness
+			got = append(got, l)
+		}
+	}
+	want := []string{
+		"volume create", "network create",
+		"volume create", // dockerd says so again when a container uses it
+		"container create", "container attach", "network connect", "volume mount", "container start",
+		"network disconnect", "volume unmount", "container die",
+		"container rename", "container destroy", "network destroy", "volume destroy",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("docker events --since --until:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+
+	r := e.docker(t, "events", "--filter", "colour=red", "--until", until)
+	if r.Code == 0 || !strings.Contains(r.Stderr, "invalid filter 'colour'") {
+		t.Errorf("docker events with an unknown filter:\n%s", r)
+	}
+
+	py := e.python(t, `
+import sys, docker
+c = docker.from_env(timeout=60)
+evs = list(c.events(since=int(sys.argv[1]), until=int(sys.argv[2]), decode=True, filters={"type": "network"}))
+assert [e["Action"] for e in evs] == ["create", "connect", "disconnect", "destroy"], evs
+assert all(e["Actor"]["Attributes"]["name"] == sys.argv[3] for e in evs), evs
+`, since, until, netName)
+	if py.Code != 0 {
+		t.Errorf("python SDK events:\n%s", py)
+	}
+}
