@@ -18,12 +18,15 @@ type Status string
 // The states a container moves through: created -> running <-> paused,
 // running -> exited -> running (restart) ..., and removing at the end.
 const (
-	Created  Status = "created"
-	Running  Status = "running"
-	Paused   Status = "paused"
-	Exited   Status = "exited"
-	Removing Status = "removing"
-	Dead     Status = "dead"
+	Created Status = "created"
+	Running Status = "running"
+	Paused  Status = "paused"
+	Exited  Status = "exited"
+	// Restarting is an exited container waiting for its restart policy to
+	// start it again (inspect shows it Running, as dockerd).
+	Restarting Status = "restarting"
+	Removing   Status = "removing"
+	Dead       Status = "dead"
 )
 
 // State is the persisted runtime state of a container.
@@ -59,6 +62,12 @@ type Container struct {
 	Networks map[string]*network.EndpointSettings `json:",omitempty"`
 	// Ports are the published ports as bound while it runs.
 	Ports network.PortMap `json:",omitempty"`
+	// RestartCount counts the starts its restart policy made since the
+	// last start asked for.
+	RestartCount int `json:",omitempty"`
+	// ManuallyStopped is set by docker stop and kill, and cleared by a
+	// start asked for: unless-stopped then does not start it again.
+	ManuallyStopped bool `json:",omitempty"`
 
 	mu      sync.Mutex
 	copying bool          // a copy writes the filesystem (SetCopying)
@@ -108,7 +117,7 @@ func (c *Container) SetRunning(pid int) {
 // SetExited records that the process ended with code, or that it failed to
 // start (then errMsg says why). The caller holds Lock.
 func (c *Container) SetExited(code int, errMsg string) {
-	if c.State.Status == Running || c.State.Status == Paused {
+	if c.State.Status == Running || c.State.Status == Paused || c.State.Status == Restarting {
 		c.State.Status = Exited
 		c.State.FinishedAt = time.Now().UTC()
 	}

@@ -37,8 +37,8 @@ func (d *Daemon) CreateContainer(ctx context.Context, name string, cfg *containe
 	if err := d.checkUserns(hc); err != nil {
 		return container.CreateResponse{}, err
 	}
-	if p := hc.RestartPolicy.Name; p != "" && p != "no" {
-		return container.CreateResponse{}, errdefs.ErrNotImplemented.WithMessage(fmt.Sprintf("restart policy %q is not supported by gantry yet: use --restart no", p))
+	if err := gcontainer.CheckRestartPolicy(hc.RestartPolicy, hc.AutoRemove); err != nil {
+		return container.CreateResponse{}, err
 	}
 	if _, err := gcontainer.ParseSecurityOpt(hc.SecurityOpt); err != nil {
 		return container.CreateResponse{}, err
@@ -131,7 +131,7 @@ func (d *Daemon) Containers(ctx context.Context, opts api.ContainerListOptions) 
 		ports, nets := portSummaries(c.Ports), copyNetworks(c.Networks)
 		mounts := d.mountPoints(c) // a start records the volumes' copy-up
 		c.Unlock()
-		if !opts.All && opts.Limit <= 0 && !st.IsRunning() && len(opts.Filters["status"]) == 0 {
+		if !opts.All && opts.Limit <= 0 && !st.IsRunning() && st.Status != gcontainer.Restarting && len(opts.Filters["status"]) == 0 {
 			continue
 		}
 		if !match(c, st, name) {
@@ -172,6 +172,8 @@ func statusText(st gcontainer.State) string {
 		return "Up " + units.HumanDuration(time.Since(st.StartedAt))
 	case gcontainer.Paused:
 		return "Up " + units.HumanDuration(time.Since(st.StartedAt)) + " (Paused)"
+	case gcontainer.Restarting:
+		return fmt.Sprintf("Restarting (%d) %s ago", st.ExitCode, units.HumanDuration(time.Since(st.FinishedAt)))
 	case gcontainer.Exited:
 		return fmt.Sprintf("Exited (%d) %s ago", st.ExitCode, units.HumanDuration(time.Since(st.FinishedAt)))
 	case gcontainer.Removing:
@@ -247,8 +249,9 @@ func (d *Daemon) ContainerInspect(ctx context.Context, name string, size bool) (
 		Args:    args[1:],
 		State: &container.State{
 			Status:     container.ContainerState(st.Status),
-			Running:    st.IsRunning(),
+			Running:    st.IsRunning() || st.Status == gcontainer.Restarting,
 			Paused:     st.Status == gcontainer.Paused,
+			Restarting: st.Status == gcontainer.Restarting,
 			Dead:       st.Status == gcontainer.Dead,
 			Pid:        st.Pid,
 			ExitCode:   st.ExitCode,
@@ -265,6 +268,7 @@ func (d *Daemon) ContainerInspect(ctx context.Context, name string, size bool) (
 		Driver:         d.layers.Driver(),
 		Platform:       "linux",
 		ExecIDs:        d.execs.Active(c.ID),
+		RestartCount:   c.RestartCount,
 		HostConfig:     c.HostConfig,
 		GraphDriver:    &storage.DriverData{Name: d.layers.Driver(), Data: map[string]string{"MergedDir": rootfsPath(c)}},
 		Mounts:         d.mountPoints(c),
@@ -314,7 +318,14 @@ func (d *Daemon) RemoveContainer(ctx context.Context, name string, force, remove
 	if err != nil {
 		return err
 	}
-	if st := c.Snapshot(); st.IsRunning() {
+	if st := c.Snapshot(); st.Status == gcontainer.Restarting {
+		if !force {
+			return errdefs.ErrConflict.WithMessage(fmt.Sprintf("You cannot remove a restarting container %s. Stop the container before attempting removal or force remove", c.ID))
+		}
+		c.Lock()
+		c.CancelRestart()
+		c.Unlock()
+	} else if st.IsRunning() {
 		if !force {
 			return errdefs.ErrConflict.WithMessage(fmt.Sprintf("You cannot remove a running container %s. Stop the container before attempting removal or force remove", c.ID))
 		}
@@ -367,6 +378,7 @@ func (d *Daemon) removeStopped(ctx context.Context, c *gcontainer.Container, rem
 		return fmt.Errorf("remove container %s: %w", c.ID, err)
 	}
 	d.execs.RemoveContainer(c.ID)
+	d.resetRestarts(c.ID)
 	d.containerEvent(c, evtypes.ActionDestroy, nil)
 	return nil
 }

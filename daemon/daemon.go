@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/containerd/errdefs"
@@ -99,6 +100,9 @@ type Daemon struct {
 	procMu   sync.Mutex
 	monitors map[string]*monitor.Client // running containers' monitors, by ID
 	deleting map[string]chan struct{}   // runtime state being deleted, by container ID
+	restarts map[string]*restartState   // restart policies' back-off and retries, by container ID
+
+	shuttingDown atomic.Bool // Shutdown began: no restart policy starts anything
 }
 
 // New builds the daemon's components in order, on cfg.Root, and brings the
@@ -118,7 +122,7 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 		return nil, err
 	}
 	cfg.Root = root
-	d := &Daemon{cfg: cfg, log: cfg.Log, monitors: map[string]*monitor.Client{}, deleting: map[string]chan struct{}{}, execs: container.NewExecs(), confine: confine, events: events.New()}
+	d := &Daemon{cfg: cfg, log: cfg.Log, monitors: map[string]*monitor.Client{}, deleting: map[string]chan struct{}{}, restarts: map[string]*restartState{}, execs: container.NewExecs(), confine: confine, events: events.New()}
 	if d.monitorBin, err = findMonitor(); err != nil {
 		return nil, err
 	}
@@ -197,6 +201,7 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 		return nil, err
 	}
 	d.restore(ctx, live)
+	go d.restartAtStart(context.WithoutCancel(ctx))
 	d.log.Info("gantryd ready", "root", root, "storage-driver", d.layers.Driver(), "containers", len(d.containers.List()))
 	return d, nil
 }
@@ -422,6 +427,7 @@ func (d *Daemon) adoptExecs(c *container.Container, cli *monitor.Client) {
 // unmanaged. With live restore the containers run on under their
 // monitors, for the next gantryd to adopt.
 func (d *Daemon) Shutdown(ctx context.Context) {
+	d.shuttingDown.Store(true)
 	if d.cfg.LiveRestore {
 		return
 	}

@@ -38,26 +38,18 @@ func (d *Daemon) StartContainer(ctx context.Context, name string) error {
 	// must not leave a half-started container.
 	ctx = context.WithoutCancel(ctx)
 	switch c.State.Status {
-	case gcontainer.Running, gcontainer.Paused:
+	case gcontainer.Running, gcontainer.Paused, gcontainer.Restarting:
 		c.Unlock()
 		return errdefs.ErrNotModified.WithMessage("container already started")
 	case gcontainer.Removing:
 		c.Unlock()
 		return errdefs.ErrConflict.WithMessage("container " + c.ID + " is marked for removal and cannot be started")
 	}
-	err = d.start(ctx, c)
-	if err != nil {
-		d.releaseNetwork(ctx, c)
-		mount.Unmount(rootfsPath(c))
-		c.Streams.CloseStdin()
-		c.SetExited(runtime.StartExitCode(err), err.Error())
-		if serr := d.containers.Save(c); serr != nil {
-			d.log.Warn("save container", "container", c.ID, "error", serr)
-		}
-	}
-	if err == nil {
-		d.containerEvent(c, evtypes.ActionStart, nil)
-	}
+	// A start asked for begins the restart policy's count and back-off
+	// anew, and a stop by hand no longer holds unless-stopped back.
+	c.ManuallyStopped = false
+	d.resetRestarts(c.ID)
+	err = d.startLocked(ctx, c)
 	autoRemove := err != nil && c.HostConfig.AutoRemove
 	c.Unlock()
 	if autoRemove {
@@ -66,6 +58,24 @@ func (d *Daemon) StartContainer(ctx context.Context, name string) error {
 		}
 	}
 	return err
+}
+
+// startLocked starts c, whose lock the caller holds; a failed start is
+// undone and recorded as an exit with the reason.
+func (d *Daemon) startLocked(ctx context.Context, c *gcontainer.Container) error {
+	err := d.start(ctx, c)
+	if err != nil {
+		d.releaseNetwork(ctx, c)
+		mount.Unmount(rootfsPath(c))
+		c.Streams.CloseStdin()
+		c.SetExited(runtime.StartExitCode(err), err.Error())
+		if serr := d.containers.Save(c); serr != nil {
+			d.log.Warn("save container", "container", c.ID, "error", serr)
+		}
+		return err
+	}
+	d.containerEvent(c, evtypes.ActionStart, nil)
+	return nil
 }
 
 // start mounts the rootfs, writes the bundle and runs the process. The
@@ -256,6 +266,7 @@ func (d *Daemon) monitor(c *gcontainer.Container, cli *monitor.Client, relayed <
 	}
 	d.unmountVolumeEvents(c)
 	d.containerEvent(c, evtypes.ActionDie, map[string]string{"exitCode": strconv.Itoa(exit.Code)})
+	d.restartPerPolicy(c, exit.Time)
 	// Once the exit is saved, and under the lock: a new start of c makes
 	// the directory again.
 	if err := os.RemoveAll(cli.Dir()); err != nil {
@@ -333,6 +344,10 @@ func (d *Daemon) StopContainer(ctx context.Context, name, signal string, timeout
 // negative waits forever) and then kills. A container that is not running
 // is a not-modified error.
 func (d *Daemon) stop(ctx context.Context, c *gcontainer.Container, signal string, timeout *int) error {
+	if d.cancelRestart(c) {
+		d.containerEvent(c, evtypes.ActionStop, nil)
+		return nil
+	}
 	if !c.Snapshot().IsRunning() {
 		return errdefs.ErrNotModified.WithMessage("container " + c.ID + " is not running")
 	}
@@ -399,9 +414,17 @@ func (d *Daemon) kill(ctx context.Context, c *gcontainer.Container, signal strin
 	}
 	c.Lock()
 	defer c.Unlock()
+	if c.State.Status == gcontainer.Restarting {
+		// Nothing to signal: the pending restart is called off.
+		d.stoppedByHand(c)
+		c.CancelRestart()
+		d.saveLocked(c)
+		return nil
+	}
 	if !c.State.IsRunning() {
 		return errdefs.ErrConflict.WithMessage(fmt.Sprintf("Cannot kill container: %s: Container %s is not running", c.Name, c.ID))
 	}
+	d.stoppedByHand(c)
 	if c.State.Status == gcontainer.Paused && sig == unix.SIGKILL {
 		d.runtime.Resume(ctx, c.ID)
 	}
