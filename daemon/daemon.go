@@ -65,6 +65,11 @@ type Config struct {
 	// LiveRestore (--live-restore, the default) leaves containers running
 	// when gantryd stops; without it Shutdown stops them.
 	LiveRestore bool
+	// Init (--init) runs an init as PID 1 of containers that do not say
+	// otherwise (HostConfig.Init); InitPath (--init-path) is its binary,
+	// "" for docker-init, else tini-static, in $PATH.
+	Init     bool
+	InitPath string
 }
 
 // Daemon owns every store and component; its methods implement api.Backend.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -107,6 +108,10 @@ func (d *Daemon) start(ctx context.Context, c *gcontainer.Container) error {
 	if err != nil {
 		return err
 	}
+	initPath, err := d.initBinary(c.HostConfig)
+	if err != nil {
+		return err
+	}
 	spec, err := gcontainer.Spec(gcontainer.SpecInput{
 		ID:             c.ID,
 		Rootfs:         rootfs,
@@ -121,6 +126,7 @@ func (d *Daemon) start(ctx context.Context, c *gcontainer.Container) error {
 		Confinement:    d.confine,
 		IDMap:          d.idmapOf(c.HostConfig),
 		UserNSPath:     usernsPath,
+		InitPath:       initPath,
 	})
 	if err != nil {
 		return err
@@ -507,3 +513,26 @@ func (d *Daemon) ResizeContainer(ctx context.Context, name string, height, width
 }
 
 func filePath(c *gcontainer.Container, name string) string { return filepath.Join(c.Dir(), name) }
+
+// initBinary is the init to run as c's PID 1 ("" for none): with --init
+// (HostConfig.Init, else gantryd's --init), gantryd's --init-path, else
+// docker-init or tini-static (Debian's tini package) in $PATH.
+func (d *Daemon) initBinary(hc *container.HostConfig) (string, error) {
+	if hc.Init != nil && !*hc.Init || hc.Init == nil && !d.cfg.Init {
+		return "", nil
+	}
+	if d.cfg.InitPath != "" {
+		return d.cfg.InitPath, nil
+	}
+	var first error
+	for _, name := range []string{"docker-init", "tini-static"} {
+		p, err := exec.LookPath(name)
+		if err == nil {
+			return p, nil
+		}
+		if first == nil {
+			first = err
+		}
+	}
+	return "", errdefs.ErrUnavailable.WithMessage(first.Error() + "\nhint: install tini (Debian's package has tini-static) or give gantryd --init-path")
+}
