@@ -57,7 +57,6 @@ type SpecInput struct {
 // dockerd mounts it.
 const InitDestination = "/sbin/docker-init"
 
-
 // specVersion is the ociVersion written: runc 1.1 and crun 1.8 accept it,
 // while crun rejects the 1.2+ that specs.Version holds.
 const specVersion = "1.0.2"
