@@ -40,6 +40,9 @@ type State struct {
 	// Exits counts the exits since creation; waiters for "next-exit" wait
 	// for it to grow.
 	Exits int `json:",omitempty"`
+	// Health is the healthcheck's state (nil without one): set at each
+	// start, and by each probe while the container runs.
+	Health *container.Health `json:",omitempty"`
 }
 
 // Container is one container record. The exported fields are persisted in

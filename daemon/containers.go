@@ -40,6 +40,9 @@ func (d *Daemon) CreateContainer(ctx context.Context, name string, cfg *containe
 	if err := gcontainer.CheckRestartPolicy(hc.RestartPolicy, hc.AutoRemove); err != nil {
 		return container.CreateResponse{}, err
 	}
+	if err := gcontainer.CheckHealthcheck(cfg.Healthcheck); err != nil {
+		return container.CreateResponse{}, err
+	}
 	if _, err := gcontainer.ParseSecurityOpt(hc.SecurityOpt); err != nil {
 		return container.CreateResponse{}, err
 	}
@@ -169,6 +172,9 @@ func (d *Daemon) Containers(ctx context.Context, opts api.ContainerListOptions) 
 func statusText(st gcontainer.State) string {
 	switch st.Status {
 	case gcontainer.Running:
+		if st.Health != nil {
+			return "Up " + units.HumanDuration(time.Since(st.StartedAt)) + " (" + gcontainer.HealthText(st.Health) + ")"
+		}
 		return "Up " + units.HumanDuration(time.Since(st.StartedAt))
 	case gcontainer.Paused:
 		return "Up " + units.HumanDuration(time.Since(st.StartedAt)) + " (Paused)"
@@ -205,6 +211,12 @@ func containerFilter(f api.Filters) (func(c *gcontainer.Container, st gcontainer
 				}
 				nameRes = append(nameRes, re)
 			}
+		case "health":
+			for v := range values {
+				if err := container.ValidateHealthStatus(container.HealthStatus(v)); err != nil {
+					return nil, errdefs.ErrInvalidArgument.WithMessage("Unrecognised filter value for health: " + v)
+				}
+			}
 		case "id", "label", "exited", "ancestor":
 		default:
 			return nil, errdefs.ErrInvalidArgument.WithMessage("invalid filter '" + key + "'")
@@ -228,6 +240,7 @@ func containerFilter(f api.Filters) (func(c *gcontainer.Container, st gcontainer
 			anyOf(f["ancestor"], func(v string) bool {
 				return v == c.Image || strings.HasPrefix(c.ImageID.Encoded(), strings.TrimPrefix(v, "sha256:"))
 			}) &&
+			anyOf(f["health"], func(v string) bool { return v == healthStatus(st) }) &&
 			matchLabels(c.Config.Labels, f["label"])
 	}, nil
 }
@@ -258,6 +271,7 @@ func (d *Daemon) ContainerInspect(ctx context.Context, name string, size bool) (
 			Error:      st.Error,
 			StartedAt:  timeText(st.StartedAt),
 			FinishedAt: timeText(st.FinishedAt),
+			Health:     st.Health,
 		},
 		Image:          c.ImageID.String(),
 		ResolvConfPath: filePath(c, "resolv.conf"),
@@ -395,4 +409,13 @@ func anyOf(values map[string]bool, ok func(string) bool) bool {
 		}
 	}
 	return false
+}
+
+// healthStatus is the health ps' filter matches: "none" without a
+// healthcheck.
+func healthStatus(st gcontainer.State) string {
+	if st.Health == nil {
+		return string(container.NoHealthcheck)
+	}
+	return string(st.Health.Status)
 }

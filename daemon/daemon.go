@@ -106,6 +106,7 @@ type Daemon struct {
 	monitors map[string]*monitor.Client // running containers' monitors, by ID
 	deleting map[string]chan struct{}   // runtime state being deleted, by container ID
 	restarts map[string]*restartState   // restart policies' back-off and retries, by container ID
+	probes   map[string]chan struct{}   // running healthchecks (closed to stop), by container ID
 
 	shuttingDown atomic.Bool // Shutdown began: no restart policy starts anything
 }
@@ -127,7 +128,7 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 		return nil, err
 	}
 	cfg.Root = root
-	d := &Daemon{cfg: cfg, log: cfg.Log, monitors: map[string]*monitor.Client{}, deleting: map[string]chan struct{}{}, restarts: map[string]*restartState{}, execs: container.NewExecs(), confine: confine, events: events.New()}
+	d := &Daemon{cfg: cfg, log: cfg.Log, monitors: map[string]*monitor.Client{}, deleting: map[string]chan struct{}{}, restarts: map[string]*restartState{}, probes: map[string]chan struct{}{}, execs: container.NewExecs(), confine: confine, events: events.New()}
 	if d.monitorBin, err = findMonitor(); err != nil {
 		return nil, err
 	}
@@ -391,6 +392,7 @@ func (d *Daemon) adopt(ctx context.Context, c *container.Container, cli *monitor
 	d.monitors[c.ID] = cli
 	d.procMu.Unlock()
 	d.adoptExecs(c, cli)
+	d.startHealthcheck(c, false)
 	go d.monitor(c, cli, relayed)
 	return nil
 }

@@ -181,6 +181,7 @@ func (d *Daemon) start(ctx context.Context, c *gcontainer.Container) error {
 	d.monitors[c.ID] = cli
 	d.procMu.Unlock()
 	c.SetRunning(pid)
+	d.startHealthcheck(c, true)
 	if err := d.containers.Save(c); err != nil {
 		d.log.Warn("save container", "container", c.ID, "error", err)
 	}
@@ -266,6 +267,7 @@ func (d *Daemon) monitor(c *gcontainer.Container, cli *monitor.Client, relayed <
 		d.log.Warn("unmount rootfs", "container", c.ID, "error", err)
 	}
 	d.execs.RemoveIdle(c.ID)
+	d.stopHealthcheck(c)
 	c.SetExitedAt(exit.Code, msg, exit.Time)
 	if err := d.containers.Save(c); err != nil {
 		d.log.Warn("save container", "container", c.ID, "error", err)
