@@ -261,19 +261,22 @@ func (d *Daemon) monitor(c *gcontainer.Container, cli *monitor.Client, relayed <
 	d.procMu.Unlock()
 
 	c.Lock()
+	// The exit is told first (waiters, the die event), as dockerd does,
+	// then cleaned up under the lock, which inspect and a new start wait
+	// for.
+	d.execs.RemoveIdle(c.ID)
+	d.stopHealthcheck(c)
+	c.SetExitedAt(exit.Code, msg, exit.Time)
+	d.containerEvent(c, evtypes.ActionDie, map[string]string{"exitCode": strconv.Itoa(exit.Code)})
 	d.deleteRuntimeState(c.ID)
 	d.releaseNetwork(ctx, c)
 	if err := mount.Unmount(rootfsPath(c)); err != nil {
 		d.log.Warn("unmount rootfs", "container", c.ID, "error", err)
 	}
-	d.execs.RemoveIdle(c.ID)
-	d.stopHealthcheck(c)
-	c.SetExitedAt(exit.Code, msg, exit.Time)
+	d.unmountVolumeEvents(c)
 	if err := d.containers.Save(c); err != nil {
 		d.log.Warn("save container", "container", c.ID, "error", err)
 	}
-	d.unmountVolumeEvents(c)
-	d.containerEvent(c, evtypes.ActionDie, map[string]string{"exitCode": strconv.Itoa(exit.Code)})
 	d.restartPerPolicy(c, exit.Time)
 	// Once the exit is saved, and under the lock: a new start of c makes
 	// the directory again.

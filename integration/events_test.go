@@ -93,7 +93,7 @@ func TestEvents(t *testing.T) {
 		"volume create", "network create",
 		"volume create", // dockerd says so again when a container uses it
 		"container create", "container attach", "network connect", "volume mount", "container start",
-		"network disconnect", "volume unmount", "container die",
+		"container die", "network disconnect", "volume unmount",
 		"container rename", "container destroy", "network destroy", "volume destroy",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
