@@ -43,6 +43,8 @@ type State struct {
 	// Health is the healthcheck's state (nil without one): set at each
 	// start, and by each probe while the container runs.
 	Health *container.Health `json:",omitempty"`
+	// OOMKilled says that the OOM killer killed a process of the last run.
+	OOMKilled bool `json:",omitempty"`
 }
 
 // Container is one container record. The exported fields are persisted in
@@ -109,6 +111,7 @@ func (c *Container) Snapshot() State {
 // SetRunning records a started process. The caller holds Lock.
 func (c *Container) SetRunning(pid int) {
 	c.State.Status = Running
+	c.State.OOMKilled = false
 	c.State.Pid = pid
 	c.State.ExitCode = 0
 	c.State.Error = ""

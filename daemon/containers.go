@@ -272,6 +272,7 @@ func (d *Daemon) ContainerInspect(ctx context.Context, name string, size bool) (
 			StartedAt:  timeText(st.StartedAt),
 			FinishedAt: timeText(st.FinishedAt),
 			Health:     st.Health,
+			OOMKilled:  st.OOMKilled,
 		},
 		Image:          c.ImageID.String(),
 		ResolvConfPath: filePath(c, "resolv.conf"),

@@ -267,6 +267,10 @@ func (d *Daemon) monitor(c *gcontainer.Container, cli *monitor.Client, relayed <
 	d.execs.RemoveIdle(c.ID)
 	d.stopHealthcheck(c)
 	c.SetExitedAt(exit.Code, msg, exit.Time)
+	if d.runtime.OOMKilled(c.ID) { // read before the runtime state, with the cgroup, goes
+		c.State.OOMKilled = true
+		d.containerEvent(c, evtypes.ActionOOM, nil)
+	}
 	d.containerEvent(c, evtypes.ActionDie, map[string]string{"exitCode": strconv.Itoa(exit.Code)})
 	d.deleteRuntimeState(c.ID)
 	d.releaseNetwork(ctx, c)

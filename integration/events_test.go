@@ -116,3 +116,22 @@ assert all(e["Actor"]["Attributes"]["name"] == sys.argv[3] for e in evs), evs
 		t.Errorf("python SDK events:\n%s", py)
 	}
 }
+
+// TestEventsOOM: a container whose memory limit the OOM killer enforces
+// gives an oom event before its die, and State.OOMKilled, as dockerd.
+func TestEventsOOM(t *testing.T) {
+	e := newEnv(t)
+	since := fmt.Sprint(time.Now().Unix() - 1)
+	n := name("oom")
+	r := e.docker(t, "run", "--name", n, "-m", "16m", "--memory-swap", "16m", "busybox", "sh", "-c", "tail /dev/zero")
+	if r.Code != 137 {
+		t.Fatalf("a container past its memory limit: %s", r)
+	}
+	if got := e.inspectField(t, n, "{{.State.OOMKilled}}"); got != "true" {
+		t.Errorf("State.OOMKilled = %s", got)
+	}
+	got := e.mustDocker(t, "events", "--since", since, "--until", fmt.Sprint(time.Now().Unix()+1), "--filter", "container="+n, "--filter", "event=oom", "--filter", "event=die", "--format", "{{.Action}}")
+	if got != "oom\ndie" {
+		t.Errorf("events: %q, want oom then die", got)
+	}
+}
