@@ -49,7 +49,11 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, _ string) {
 		writeError(w, err)
 		return
 	}
-	past, sub := s.b.SubscribeEvents(since)
+	from := since
+	if from.IsZero() && !until.IsZero() {
+		from = time.Unix(0, 1) // as dockerd: `until` alone replays the whole history up to it
+	}
+	past, sub := s.b.SubscribeEvents(from)
 	defer sub.Close()
 
 	w.Header().Set("Content-Type", "application/json")

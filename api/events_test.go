@@ -54,6 +54,12 @@ func TestEvents(t *testing.T) {
 		t.Errorf("streamed event: %+v %v", m, err)
 	}
 
+	// until alone: the whole history up to it, as dockerd.
+	_, body = ts.do(t, "GET", fmt.Sprintf("/events?until=%d", time.Now().Unix()+1), "")
+	if n := strings.Count(body, "\n"); n != 4 {
+		t.Errorf("events?until= gave %d events, want the 4 published:\n%s", n, body)
+	}
+
 	for _, tc := range []struct{ query, want string }{
 		{"filters=%7B%22colour%22%3A%7B%22red%22%3Atrue%7D%7D", "invalid filter 'colour'"},
 		{"since=20&until=10", "`since` time (20) cannot be after `until` time (10)"},
