@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -132,5 +133,52 @@ func TestEventsOOM(t *testing.T) {
 	got := e.mustDocker(t, "events", "--since", since, "--until", fmt.Sprint(time.Now().Unix()+1), "--filter", "container="+n, "--filter", "event=oom", "--filter", "event=die", "--format", "{{.Action}}")
 	if got != "oom\ndie" {
 		t.Errorf("events: %q, want oom then die", got)
+	}
+}
+
+// TestImageEvents: pull, push, tag, untag, delete, import, save and load
+// are image events, with dockerd's actors: the reference for pull and
+// push, the image ID with the new name for tag, the image ID otherwise.
+func TestImageEvents(t *testing.T) {
+	e := newEnv(t)
+	reg := startRegistry(t, e, false)
+	now := time.Now()
+	since := fmt.Sprintf("%d.%09d", now.Unix(), now.Nanosecond())
+	id := e.inspectField(t, "busybox", "{{.Id}}")
+	ref := reg.Host + "/" + name("evimg") + ":1"
+	e.mustDocker(t, "tag", "busybox", ref)
+	e.mustDocker(t, "push", ref)
+	e.mustDocker(t, "rmi", ref)
+	e.mustDocker(t, "pull", ref)
+	archive := filepath.Join(t.TempDir(), "img.tar")
+	e.mustDocker(t, "save", "-o", archive, ref)
+	e.mustDocker(t, "rmi", ref)
+	e.mustDocker(t, "load", "-i", archive)
+	e.mustDocker(t, "rmi", ref)
+	// An import of a filesystem tar.
+	layerTar := filepath.Join(t.TempDir(), "fs.tar")
+	if err := exec.Command("tar", "-C", t.TempDir(), "-cf", layerTar, ".").Run(); err != nil {
+		t.Fatal(err)
+	}
+	imported := e.mustDocker(t, "import", layerTar)
+	e.mustDocker(t, "rmi", imported)
+
+	got := e.mustDocker(t, "events", "--since", since, "--until", fmt.Sprint(time.Now().Unix()+1), "--filter", "type=image", "--format", "{{.Action}} {{.Actor.ID}} {{.Actor.Attributes.name}}")
+	want := strings.Join([]string{
+		"tag " + id + " " + ref,
+		"push " + ref + " " + ref,
+		"untag " + id + " " + id, // the tag and the repository digest the push gave, as docker rmi says
+		"untag " + id + " " + id,
+		"pull " + ref + " " + ref,
+		"save " + id + " " + id,
+		"untag " + id + " " + id,
+		"untag " + id + " " + id,
+		"load " + id + " " + id,
+		"untag " + id + " " + id,
+		"import " + imported + " " + imported,
+		"delete " + imported + " " + imported,
+	}, "\n")
+	if got != want {
+		t.Errorf("image events:\n%s\nwant:\n%s", got, want)
 	}
 }
