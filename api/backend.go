@@ -307,6 +307,6 @@ type Backend interface {
 	ArchiveBackend
 	NetworkBackend
 	ExecBackend
-	StatsBackend
 	EventsBackend
+	StatsBackend
 }

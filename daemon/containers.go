@@ -411,12 +411,3 @@ func anyOf(values map[string]bool, ok func(string) bool) bool {
 	}
 	return false
 }
-
-// healthStatus is the health ps' filter matches: "none" without a
-// healthcheck.
-func healthStatus(st gcontainer.State) string {
-	if st.Health == nil {
-		return string(container.NoHealthcheck)
-	}
-	return string(st.Health.Status)
-}

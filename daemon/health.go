@@ -154,3 +154,12 @@ func (b *cappedBuffer) String() string {
 	defer b.mu.Unlock()
 	return string(b.buf)
 }
+
+// healthStatus is the health ps' filter matches: "none" without a
+// healthcheck.
+func healthStatus(st gcontainer.State) string {
+	if st.Health == nil {
+		return string(container.NoHealthcheck)
+	}
+	return string(st.Health.Status)
+}
