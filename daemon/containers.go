@@ -195,6 +195,14 @@ func containerFilter(f api.Filters) (func(c *gcontainer.Container, st gcontainer
 	var nameRes []*regexp.Regexp
 	for key, values := range f {
 		switch key {
+		case "health":
+			for v := range values {
+				switch v {
+				case "starting", "healthy", "unhealthy", "none":
+				default:
+					return nil, errdefs.ErrInvalidArgument.WithMessage("Unrecognised filter value for health: " + v)
+				}
+			}
 		case "status":
 			for v := range values {
 				switch v {
@@ -210,12 +218,6 @@ func containerFilter(f api.Filters) (func(c *gcontainer.Container, st gcontainer
 					return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid filter 'name=%s': %v", v, err))
 				}
 				nameRes = append(nameRes, re)
-			}
-		case "health":
-			for v := range values {
-				if err := container.ValidateHealthStatus(container.HealthStatus(v)); err != nil {
-					return nil, errdefs.ErrInvalidArgument.WithMessage("Unrecognised filter value for health: " + v)
-				}
 			}
 		case "id", "label", "exited", "ancestor":
 		default:
@@ -233,6 +235,7 @@ func containerFilter(f api.Filters) (func(c *gcontainer.Container, st gcontainer
 			}
 		}
 		return anyOf(f["status"], func(v string) bool { return v == string(st.Status) }) &&
+			anyOf(f["health"], func(v string) bool { return v == healthStatus(st) }) &&
 			anyOf(f["id"], func(v string) bool { return strings.HasPrefix(c.ID, v) }) &&
 			anyOf(f["exited"], func(v string) bool {
 				return st.Status == gcontainer.Exited && v == strconv.Itoa(st.ExitCode)
@@ -240,7 +243,6 @@ func containerFilter(f api.Filters) (func(c *gcontainer.Container, st gcontainer
 			anyOf(f["ancestor"], func(v string) bool {
 				return v == c.Image || strings.HasPrefix(c.ImageID.Encoded(), strings.TrimPrefix(v, "sha256:"))
 			}) &&
-			anyOf(f["health"], func(v string) bool { return v == healthStatus(st) }) &&
 			matchLabels(c.Config.Labels, f["label"])
 	}, nil
 }
