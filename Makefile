@@ -80,3 +80,7 @@ bench-restore: build
 
 bench-dns: build
 	bench/dns.sh
+
+.PHONY: bench-lifecycle
+bench-lifecycle: build
+	bench/lifecycle.sh

@@ -324,6 +324,7 @@ type Backend interface {
 	ArchiveBackend
 	NetworkBackend
 	ExecBackend
+	EventsBackend
 	StatsBackend
 	MaintenanceBackend
 }

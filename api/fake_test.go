@@ -1,6 +1,8 @@
 package api
 
 import (
+	"github.com/gantry/gantry/events"
+
 	"context"
 	"crypto/sha256"
 	"fmt"
@@ -36,6 +38,7 @@ type fakeBackend struct {
 	imageOpts  []ImageListOptions
 	volumes    fakeVolumes
 	extracts   []fakeExtract
+	bus        *events.Bus
 }
 
 type fakeImport struct {
@@ -62,7 +65,7 @@ type fakeContainer struct {
 }
 
 func newFakeBackend() *fakeBackend {
-	b := &fakeBackend{images: map[string]*image.InspectResponse{}, containers: map[string]*fakeContainer{}}
+	b := &fakeBackend{images: map[string]*image.InspectResponse{}, containers: map[string]*fakeContainer{}, bus: events.New()}
 	for _, name := range []string{"busybox", "busybox:latest", "127.0.0.1:5055/a/b:1", "apiprobe/x:latest"} {
 		b.images[name] = &image.InspectResponse{ID: "sha256:" + hexID(name), RepoTags: []string{name}}
 	}

@@ -34,6 +34,7 @@ func (s *Server) routeTable() []route {
 		{"GET", "/version", s.version},
 		{"GET", "/info", s.info},
 		{"POST", "/auth", s.login},
+		{"GET", "/events", s.events},
 
 		{"POST", "/images/create", s.createImage},
 		{"GET", "/images/json", s.listImages},

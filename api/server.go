@@ -48,6 +48,11 @@ type Server struct {
 
 	mu       sync.Mutex
 	hijacked map[net.Conn]struct{} // connections taken over by attach
+
+	// stopping is closed when Serve begins its shutdown: endless streams
+	// (events) end then instead of holding it for the grace period.
+	stopping     chan struct{}
+	stoppingOnce sync.Once
 }
 
 // New returns a Server answering from b.
@@ -65,7 +70,7 @@ func New(b Backend, opts Options) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{b: b, opts: opts, log: log, hijacked: map[net.Conn]struct{}{}}
+	s := &Server{b: b, opts: opts, log: log, hijacked: map[net.Conn]struct{}{}, stopping: make(chan struct{})}
 	s.routes = s.routeTable()
 	return s
 }
@@ -111,6 +116,7 @@ func (s *Server) Serve(ctx context.Context, ls ...net.Listener) error {
 		return err
 	case <-ctx.Done():
 	}
+	s.stoppingOnce.Do(func() { close(s.stopping) })
 
 	graceCtx, cancel := context.WithTimeout(context.Background(), s.opts.ShutdownGrace)
 	defer cancel()

@@ -18,12 +18,15 @@ type Status string
 // The states a container moves through: created -> running <-> paused,
 // running -> exited -> running (restart) ..., and removing at the end.
 const (
-	Created  Status = "created"
-	Running  Status = "running"
-	Paused   Status = "paused"
-	Exited   Status = "exited"
-	Removing Status = "removing"
-	Dead     Status = "dead"
+	Created Status = "created"
+	Running Status = "running"
+	Paused  Status = "paused"
+	Exited  Status = "exited"
+	// Restarting is an exited container waiting for its restart policy to
+	// start it again (inspect shows it Running, as dockerd).
+	Restarting Status = "restarting"
+	Removing   Status = "removing"
+	Dead       Status = "dead"
 )
 
 // State is the persisted runtime state of a container.
@@ -37,6 +40,11 @@ type State struct {
 	// Exits counts the exits since creation; waiters for "next-exit" wait
 	// for it to grow.
 	Exits int `json:",omitempty"`
+	// Health is the healthcheck's state (nil without one): set at each
+	// start, and by each probe while the container runs.
+	Health *container.Health `json:",omitempty"`
+	// OOMKilled says that the OOM killer killed a process of the last run.
+	OOMKilled bool `json:",omitempty"`
 }
 
 // Container is one container record. The exported fields are persisted in
@@ -62,6 +70,12 @@ type Container struct {
 	MACs map[string]string `json:",omitempty"`
 	// Ports are the published ports as bound while it runs.
 	Ports network.PortMap `json:",omitempty"`
+	// RestartCount counts the starts its restart policy made since the
+	// last start asked for.
+	RestartCount int `json:",omitempty"`
+	// ManuallyStopped is set by docker stop and kill, and cleared by a
+	// start asked for: unless-stopped then does not start it again.
+	ManuallyStopped bool `json:",omitempty"`
 
 	mu      sync.Mutex
 	copying bool          // a copy writes the filesystem (SetCopying)
@@ -100,6 +114,7 @@ func (c *Container) Snapshot() State {
 // SetRunning records a started process. The caller holds Lock.
 func (c *Container) SetRunning(pid int) {
 	c.State.Status = Running
+	c.State.OOMKilled = false
 	c.State.Pid = pid
 	c.State.ExitCode = 0
 	c.State.Error = ""
@@ -111,7 +126,7 @@ func (c *Container) SetRunning(pid int) {
 // SetExited records that the process ended with code, or that it failed to
 // start (then errMsg says why). The caller holds Lock.
 func (c *Container) SetExited(code int, errMsg string) {
-	if c.State.Status == Running || c.State.Status == Paused {
+	if c.State.Status == Running || c.State.Status == Paused || c.State.Status == Restarting {
 		c.State.Status = Exited
 		c.State.FinishedAt = time.Now().UTC()
 	}

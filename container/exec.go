@@ -89,6 +89,16 @@ func (e *Exec) Started() <-chan struct{} { return e.started }
 // Exited is closed once the exit code is recorded.
 func (e *Exec) Exited() <-chan struct{} { return e.exited }
 
+// ExitCode is the exit code, once the exec has exited.
+func (e *Exec) ExitCode() (int, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.exitCode == nil {
+		return 0, false
+	}
+	return *e.exitCode, true
+}
+
 // Console is the pty master of a running exec with a TTY, else nil.
 func (e *Exec) Console() *os.File {
 	e.mu.Lock()

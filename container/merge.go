@@ -28,8 +28,30 @@ func Merge(cfg *container.Config, img *dockerspec.DockerOCIImageConfig) {
 			cfg.Cmd = img.Cmd
 		}
 	}
-	if cfg.Healthcheck == nil && img.Healthcheck != nil {
+	if img.Healthcheck != nil {
+		// As dockerd: the image's check, or what the user's leaves unset
+		// taken from it (--health-interval alone keeps the image's test).
 		h := container.HealthConfig(*img.Healthcheck)
+		if u := cfg.Healthcheck; u != nil {
+			if len(u.Test) > 0 {
+				h.Test = u.Test
+			}
+			if u.Interval != 0 {
+				h.Interval = u.Interval
+			}
+			if u.Timeout != 0 {
+				h.Timeout = u.Timeout
+			}
+			if u.StartPeriod != 0 {
+				h.StartPeriod = u.StartPeriod
+			}
+			if u.StartInterval != 0 {
+				h.StartInterval = u.StartInterval
+			}
+			if u.Retries != 0 {
+				h.Retries = u.Retries
+			}
+		}
 		cfg.Healthcheck = &h
 	}
 	if len(cfg.Shell) == 0 {

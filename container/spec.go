@@ -47,7 +47,15 @@ type SpecInput struct {
 	// with host ids (layer.WithIDMap).
 	IDMap      user.IdentityMapping
 	UserNSPath string
+	// InitPath, unless empty, is the init binary (tini, docker-init)
+	// bind-mounted read-only at /sbin/docker-init and run as PID 1 with the
+	// command after "--", as dockerd does for --init.
+	InitPath string
 }
+
+// InitDestination is where an init binary is mounted in a container, as
+// dockerd mounts it.
+const InitDestination = "/sbin/docker-init"
 
 // specVersion is the ociVersion written: runc 1.1 and crun 1.8 accept it,
 // while crun rejects the 1.2+ that specs.Version holds.
@@ -188,6 +196,10 @@ func Spec(in SpecInput) (*specs.Spec, error) {
 	if !slices.ContainsFunc(namespaces, func(ns specs.LinuxNamespace) bool { return ns.Type == specs.UTSNamespace }) {
 		hostname = "" // --uts=host: the host's own name
 	}
+	if in.InitPath != "" {
+		args = append([]string{InitDestination, "--"}, args...)
+		process.Args = args
+	}
 	mounts, propagation, err := specMounts(in, hc)
 	if err != nil {
 		return nil, err
@@ -254,7 +266,7 @@ func Spec(in SpecInput) (*specs.Spec, error) {
 		Process:  process,
 		Root:     &specs.Root{Path: in.Rootfs, Readonly: hc.ReadonlyRootfs},
 		Hostname: hostname,
-		Mounts:   mounts,
+		Mounts:   specInitMount(mounts, in.InitPath),
 		Linux: &specs.Linux{
 			Sysctl:      sysctl,
 			CgroupsPath: "/gantry/" + in.ID,
@@ -794,4 +806,12 @@ func specMergeTmpfsOptions(opts []string) []string {
 		out = append(out, o)
 	}
 	return out
+}
+
+// specInitMount adds the bind mount of the init binary, if any.
+func specInitMount(mounts []specs.Mount, initPath string) []specs.Mount {
+	if initPath == "" {
+		return mounts
+	}
+	return append(mounts, specs.Mount{Destination: InitDestination, Type: "bind", Source: initPath, Options: []string{"bind", "ro"}})
 }

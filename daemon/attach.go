@@ -7,6 +7,7 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
+	evtypes "github.com/moby/moby/api/types/events"
 	"github.com/moby/term"
 
 	"github.com/gantry/gantry/api"
@@ -65,6 +66,7 @@ func (d *Daemon) AttachContainer(ctx context.Context, name string, opts api.Atta
 		defer func() { unsubscribe() }() // once the rest of the output is written
 	}
 	c.Unlock()
+	d.containerEvent(c, evtypes.ActionAttach, nil)
 	if stdin != nil {
 		defer stdin.Close() // wakes the stdin copier
 	}
@@ -89,6 +91,7 @@ func (d *Daemon) AttachContainer(ctx context.Context, name string, opts api.Atta
 			err := c.Streams.CopyStdin(in)
 			var esc term.EscapeError
 			if errors.As(err, &esc) {
+				d.containerEvent(c, evtypes.ActionDetach, nil)
 				close(detached)
 			}
 		}()

@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"fmt"
+	evtypes "github.com/moby/moby/api/types/events"
 	"strings"
 	"time"
 
@@ -89,5 +90,10 @@ func (d *Daemon) Commit(ctx context.Context, opts api.CommitOptions) (string, er
 	if err != nil {
 		return "", err
 	}
+	attrs := map[string]string{"comment": opts.Comment, "imageID": id.String()}
+	if ref != nil {
+		attrs["imageRef"] = gimage.Familiar(ref)
+	}
+	d.containerEvent(c, evtypes.ActionCommit, attrs)
 	return id.String(), nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/docker/go-units"
 	"github.com/moby/moby/api/types/container"
+	evtypes "github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/storage"
 	"github.com/opencontainers/go-digest"
@@ -36,8 +37,11 @@ func (d *Daemon) CreateContainer(ctx context.Context, name string, cfg *containe
 	if err := d.checkUserns(hc); err != nil {
 		return container.CreateResponse{}, err
 	}
-	if p := hc.RestartPolicy.Name; p != "" && p != "no" {
-		return container.CreateResponse{}, errdefs.ErrNotImplemented.WithMessage(fmt.Sprintf("restart policy %q is not supported by gantry yet: use --restart no", p))
+	if err := gcontainer.CheckRestartPolicy(hc.RestartPolicy, hc.AutoRemove); err != nil {
+		return container.CreateResponse{}, err
+	}
+	if err := gcontainer.CheckHealthcheck(cfg.Healthcheck); err != nil {
+		return container.CreateResponse{}, err
 	}
 	if _, err := gcontainer.ParseSecurityOpt(hc.SecurityOpt); err != nil {
 		return container.CreateResponse{}, err
@@ -132,6 +136,7 @@ func (d *Daemon) CreateContainer(ctx context.Context, name string, cfg *containe
 		d.containers.Delete(c)
 		return container.CreateResponse{}, err
 	}
+	d.containerEvent(c, evtypes.ActionCreate, nil)
 	return container.CreateResponse{ID: c.ID, Warnings: append([]string{}, warnings...)}, nil
 }
 
@@ -149,7 +154,7 @@ func (d *Daemon) Containers(ctx context.Context, opts api.ContainerListOptions) 
 		ports, nets := portSummaries(c.Ports), copyNetworks(c.Networks)
 		mounts := d.mountPoints(c) // a start records the volumes' copy-up
 		c.Unlock()
-		if !opts.All && opts.Limit <= 0 && !st.IsRunning() && len(opts.Filters["status"]) == 0 {
+		if !opts.All && opts.Limit <= 0 && !st.IsRunning() && st.Status != gcontainer.Restarting && len(opts.Filters["status"]) == 0 {
 			continue
 		}
 		if !match(c, st, name) {
@@ -188,9 +193,14 @@ func (d *Daemon) Containers(ctx context.Context, opts api.ContainerListOptions) 
 func statusText(st gcontainer.State) string {
 	switch st.Status {
 	case gcontainer.Running:
+		if st.Health != nil {
+			return "Up " + units.HumanDuration(time.Since(st.StartedAt)) + " (" + gcontainer.HealthText(st.Health) + ")"
+		}
 		return "Up " + units.HumanDuration(time.Since(st.StartedAt))
 	case gcontainer.Paused:
 		return "Up " + units.HumanDuration(time.Since(st.StartedAt)) + " (Paused)"
+	case gcontainer.Restarting:
+		return fmt.Sprintf("Restarting (%d) %s ago", st.ExitCode, units.HumanDuration(time.Since(st.FinishedAt)))
 	case gcontainer.Exited:
 		return fmt.Sprintf("Exited (%d) %s ago", st.ExitCode, units.HumanDuration(time.Since(st.FinishedAt)))
 	case gcontainer.Removing:
@@ -288,7 +298,7 @@ func containerFilter(f api.Filters, lookup func(string) (*gcontainer.Container, 
 			return false
 		}
 		return anyOf(f["status"], func(v string) bool { return v == string(st.Status) }) &&
-			anyOf(f["health"], func(v string) bool { return v == "none" }) &&
+			anyOf(f["health"], func(v string) bool { return v == healthStatus(st) }) &&
 			anyOf(f["is-task"], func(v string) bool { return v == "false" }) &&
 			anyOf(f["network"], func(v string) bool {
 				c.Lock() // connect and disconnect change Networks
@@ -347,14 +357,17 @@ func (d *Daemon) ContainerInspect(ctx context.Context, name string, size bool) (
 		Args:    args[1:],
 		State: &container.State{
 			Status:     container.ContainerState(st.Status),
-			Running:    st.IsRunning(),
+			Running:    st.IsRunning() || st.Status == gcontainer.Restarting,
 			Paused:     st.Status == gcontainer.Paused,
+			Restarting: st.Status == gcontainer.Restarting,
 			Dead:       st.Status == gcontainer.Dead,
 			Pid:        st.Pid,
 			ExitCode:   st.ExitCode,
 			Error:      st.Error,
 			StartedAt:  timeText(st.StartedAt),
 			FinishedAt: timeText(st.FinishedAt),
+			Health:     st.Health,
+			OOMKilled:  st.OOMKilled,
 		},
 		Image:          c.ImageID.String(),
 		ResolvConfPath: filePath(c, "resolv.conf"),
@@ -365,6 +378,7 @@ func (d *Daemon) ContainerInspect(ctx context.Context, name string, size bool) (
 		Driver:         d.layers.Driver(),
 		Platform:       "linux",
 		ExecIDs:        d.execs.Active(c.ID),
+		RestartCount:   c.RestartCount,
 		HostConfig:     c.HostConfig,
 		GraphDriver:    &storage.DriverData{Name: d.layers.Driver(), Data: map[string]string{"MergedDir": rootfsPath(c)}},
 		Mounts:         d.mountPoints(c),
@@ -401,7 +415,12 @@ func (d *Daemon) RenameContainer(ctx context.Context, name, newName string) erro
 	if err != nil {
 		return err
 	}
-	return d.containers.Rename(c, newName)
+	oldName := c.Name
+	if err := d.containers.Rename(c, newName); err != nil {
+		return err
+	}
+	d.containerEvent(c, evtypes.ActionRename, map[string]string{"oldName": oldName})
+	return nil
 }
 
 // RemoveContainer implements DELETE /containers/{name}; removeVolumes (-v)
@@ -411,7 +430,14 @@ func (d *Daemon) RemoveContainer(ctx context.Context, name string, force, remove
 	if err != nil {
 		return err
 	}
-	if st := c.Snapshot(); st.IsRunning() {
+	if st := c.Snapshot(); st.Status == gcontainer.Restarting {
+		if !force {
+			return errdefs.ErrConflict.WithMessage(fmt.Sprintf("You cannot remove a restarting container %s. Stop the container before attempting removal or force remove", c.ID))
+		}
+		c.Lock()
+		c.CancelRestart()
+		c.Unlock()
+	} else if st.IsRunning() {
 		if !force {
 			return errdefs.ErrConflict.WithMessage(fmt.Sprintf("You cannot remove a running container %s. Stop the container before attempting removal or force remove", c.ID))
 		}
@@ -464,6 +490,8 @@ func (d *Daemon) removeStopped(ctx context.Context, c *gcontainer.Container, rem
 		return fmt.Errorf("remove container %s: %w", c.ID, err)
 	}
 	d.execs.RemoveContainer(c.ID)
+	d.resetRestarts(c.ID)
+	d.containerEvent(c, evtypes.ActionDestroy, nil)
 	return nil
 }
 

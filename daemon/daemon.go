@@ -10,8 +10,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/containerd/errdefs"
@@ -24,6 +26,7 @@ import (
 	"github.com/gantry/gantry/container"
 	"github.com/gantry/gantry/content"
 	"github.com/gantry/gantry/distribution"
+	"github.com/gantry/gantry/events"
 	"github.com/gantry/gantry/gc"
 	"github.com/gantry/gantry/image"
 	"github.com/gantry/gantry/layer"
@@ -62,6 +65,11 @@ type Config struct {
 	// LiveRestore (--live-restore, the default) leaves containers running
 	// when gantryd stops; without it Shutdown stops them.
 	LiveRestore bool
+	// Init (--init) runs an init as PID 1 of containers that do not say
+	// otherwise (HostConfig.Init); InitPath (--init-path) is its binary,
+	// "" for docker-init, else tini-static, in $PATH.
+	Init     bool
+	InitPath string
 }
 
 // Daemon owns every store and component; its methods implement api.Backend.
@@ -92,9 +100,15 @@ type Daemon struct {
 
 	monitorBin string // the gantry-monitor binary, next to gantryd's
 
+	events *events.Bus // what happens to containers, images, networks, volumes
+
 	procMu   sync.Mutex
 	monitors map[string]*monitor.Client // running containers' monitors, by ID
 	deleting map[string]chan struct{}   // runtime state being deleted, by container ID
+	restarts map[string]*restartState   // restart policies' back-off and retries, by container ID
+	probes   map[string]chan struct{}   // running healthchecks (closed to stop), by container ID
+
+	shuttingDown atomic.Bool // Shutdown began: no restart policy starts anything
 }
 
 // New builds the daemon's components in order, on cfg.Root, and brings the
@@ -114,7 +128,7 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 		return nil, err
 	}
 	cfg.Root = root
-	d := &Daemon{cfg: cfg, log: cfg.Log, monitors: map[string]*monitor.Client{}, deleting: map[string]chan struct{}{}, execs: container.NewExecs(), confine: confine}
+	d := &Daemon{cfg: cfg, log: cfg.Log, monitors: map[string]*monitor.Client{}, deleting: map[string]chan struct{}{}, restarts: map[string]*restartState{}, probes: map[string]chan struct{}{}, execs: container.NewExecs(), confine: confine, events: events.New()}
 	if d.monitorBin, err = findMonitor(); err != nil {
 		return nil, err
 	}
@@ -193,6 +207,7 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 		return nil, err
 	}
 	d.restore(ctx, live)
+	go d.restartAtStart(context.WithoutCancel(ctx))
 	d.log.Info("gantryd ready", "root", root, "storage-driver", d.layers.Driver(), "containers", len(d.containers.List()))
 	return d, nil
 }
@@ -297,6 +312,7 @@ func (d *Daemon) restore(ctx context.Context, live map[string]*monitor.Client) {
 		if err := d.containers.Save(c); err != nil {
 			d.log.Warn("save container", "container", c.ID, "error", err)
 		}
+		d.containerEvent(c, "die", map[string]string{"exitCode": strconv.Itoa(code)})
 		c.Unlock()
 		d.log.Info("container was running when gantryd stopped; marked exited", "container", c.ID, "exit-code", code)
 		if removing {
@@ -376,6 +392,7 @@ func (d *Daemon) adopt(ctx context.Context, c *container.Container, cli *monitor
 	d.monitors[c.ID] = cli
 	d.procMu.Unlock()
 	d.adoptExecs(c, cli)
+	d.startHealthcheck(c, false)
 	go d.monitor(c, cli, relayed)
 	return nil
 }
@@ -417,6 +434,7 @@ func (d *Daemon) adoptExecs(c *container.Container, cli *monitor.Client) {
 // unmanaged. With live restore the containers run on under their
 // monitors, for the next gantryd to adopt.
 func (d *Daemon) Shutdown(ctx context.Context) {
+	d.shuttingDown.Store(true)
 	if d.cfg.LiveRestore {
 		return
 	}

@@ -8,10 +8,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
+	evtypes "github.com/moby/moby/api/types/events"
 	"github.com/moby/term"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -48,6 +50,7 @@ func (d *Daemon) CreateExec(ctx context.Context, name string, cfg container.Exec
 	}
 	e := gcontainer.NewExec(c.ID, cfg)
 	d.execs.Add(e)
+	d.execEvent(c, evtypes.ActionExecCreate, e.ID, cfg.Cmd)
 	return e.ID, nil
 }
 
@@ -153,6 +156,7 @@ func (d *Daemon) StartExec(ctx context.Context, id string, opts api.ExecStartOpt
 		e.SetExited(execStartFailed)
 		return err
 	}
+	d.execEvent(c, evtypes.ActionExecStart, e.ID, cfg.Cmd)
 	go d.monitorExec(e, x, streams)
 	if opts.Detach {
 		return nil
@@ -260,6 +264,9 @@ func (d *Daemon) monitorExec(e *gcontainer.Exec, x *monitor.Exec, streams execSt
 		code = 255
 	}
 	e.SetExited(code)
+	if c, err := d.containers.Get(e.ContainerID); err == nil {
+		d.containerEvent(c, evtypes.ActionExecDie, map[string]string{"execID": e.ID, "exitCode": strconv.Itoa(code)})
+	}
 	d.log.Debug("exec exited", "exec", e.ID, "container", e.ContainerID, "exit-code", code)
 	time.AfterFunc(execRetention, func() { d.execs.Remove(e.ID) })
 }

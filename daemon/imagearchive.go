@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"fmt"
+	evtypes "github.com/moby/moby/api/types/events"
 	"io"
 	"path/filepath"
 	"slices"
@@ -27,7 +28,14 @@ func (d *Daemon) SaveImages(ctx context.Context, names []string, w io.Writer) er
 		return err
 	}
 	defer closeBlobs()
-	return tarball.Write(ctx, w, images)
+	if err := tarball.Write(ctx, w, images); err != nil {
+		return err
+	}
+	for _, img := range images {
+		id := digest.FromBytes(img.Config).String()
+		d.imageEvent(evtypes.ActionSave, id, id)
+	}
+	return nil
 }
 
 // archiveImages resolves names (all of them before anything is written, as
@@ -197,6 +205,7 @@ func (d *Daemon) loadImages(ctx context.Context, src io.Reader, store *loadStore
 		if err != nil {
 			return err
 		}
+		d.imageEvent(evtypes.ActionLoad, id.String(), id.String())
 		if len(img.Refs) == 0 {
 			if err := out.Stream("Loaded image ID: " + id.String() + "\n"); err != nil {
 				return err

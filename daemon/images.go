@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	evtypes "github.com/moby/moby/api/types/events"
 	"io"
 	"path"
 	goruntime "runtime"
@@ -81,6 +82,7 @@ func (d *Daemon) ImportImage(ctx context.Context, src io.Reader, opts api.Import
 	if err != nil {
 		return "", err
 	}
+	d.imageEvent(evtypes.ActionImport, id.String(), id.String())
 	return id.String(), nil
 }
 
@@ -99,6 +101,7 @@ func (d *Daemon) createImage(ctx context.Context, img gimage.Config, layers []oc
 		if err := d.images.Tag(ctx, id, ref); err != nil {
 			return "", err
 		}
+		d.imageEvent(evtypes.ActionTag, id.String(), gimage.Familiar(ref))
 	}
 	return id, nil
 }
@@ -321,14 +324,27 @@ func (d *Daemon) TagImage(ctx context.Context, name, repo, tag string) error {
 	if err != nil {
 		return err
 	}
-	return d.images.Tag(ctx, id, ref)
+	if err := d.images.Tag(ctx, id, ref); err != nil {
+		return err
+	}
+	d.imageEvent(evtypes.ActionTag, id.String(), gimage.Familiar(ref))
+	return nil
 }
 
 // RemoveImage implements DELETE /images/{name}.
 func (d *Daemon) RemoveImage(ctx context.Context, name string, force, noPrune bool) ([]image.DeleteResponse, error) {
+	id, _ := d.images.Resolve(ctx, name) // for the untag events
 	removed, err := d.images.Remove(ctx, name, force, noPrune, d.imageUsedBy)
 	if err != nil {
 		return nil, err
+	}
+	for _, r := range removed {
+		if r.Untagged != "" {
+			d.imageEvent(evtypes.ActionUnTag, id.String(), id.String())
+		}
+		if r.Deleted != "" {
+			d.imageEvent(evtypes.ActionDelete, r.Deleted.String(), r.Deleted.String())
+		}
 	}
 	// Like dockerd, answer once the space is free again, and name the
 	// layers (by chain ID) that went with each image, after it.

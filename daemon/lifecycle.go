@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
+	evtypes "github.com/moby/moby/api/types/events"
 	"golang.org/x/sys/unix"
 
 	gcontainer "github.com/gantry/gantry/container"
@@ -37,23 +39,18 @@ func (d *Daemon) StartContainer(ctx context.Context, name string) error {
 	// must not leave a half-started container.
 	ctx = context.WithoutCancel(ctx)
 	switch c.State.Status {
-	case gcontainer.Running, gcontainer.Paused:
+	case gcontainer.Running, gcontainer.Paused, gcontainer.Restarting:
 		c.Unlock()
 		return errdefs.ErrNotModified.WithMessage("container already started")
 	case gcontainer.Removing:
 		c.Unlock()
 		return errdefs.ErrConflict.WithMessage("container " + c.ID + " is marked for removal and cannot be started")
 	}
-	err = d.start(ctx, c)
-	if err != nil {
-		d.releaseNetwork(ctx, c)
-		mount.Unmount(rootfsPath(c))
-		c.Streams.CloseStdin()
-		c.SetExited(runtime.StartExitCode(err), err.Error())
-		if serr := d.containers.Save(c); serr != nil {
-			d.log.Warn("save container", "container", c.ID, "error", serr)
-		}
-	}
+	// A start asked for begins the restart policy's count and back-off
+	// anew, and a stop by hand no longer holds unless-stopped back.
+	c.ManuallyStopped = false
+	d.resetRestarts(c.ID)
+	err = d.startLocked(ctx, c)
 	autoRemove := err != nil && c.HostConfig.AutoRemove
 	c.Unlock()
 	if autoRemove {
@@ -62,6 +59,24 @@ func (d *Daemon) StartContainer(ctx context.Context, name string) error {
 		}
 	}
 	return err
+}
+
+// startLocked starts c, whose lock the caller holds; a failed start is
+// undone and recorded as an exit with the reason.
+func (d *Daemon) startLocked(ctx context.Context, c *gcontainer.Container) error {
+	err := d.start(ctx, c)
+	if err != nil {
+		d.releaseNetwork(ctx, c)
+		mount.Unmount(rootfsPath(c))
+		c.Streams.CloseStdin()
+		c.SetExited(runtime.StartExitCode(err), err.Error())
+		if serr := d.containers.Save(c); serr != nil {
+			d.log.Warn("save container", "container", c.ID, "error", serr)
+		}
+		return err
+	}
+	d.containerEvent(c, evtypes.ActionStart, nil)
+	return nil
 }
 
 // start mounts the rootfs, writes the bundle and runs the process. The
@@ -93,6 +108,10 @@ func (d *Daemon) start(ctx context.Context, c *gcontainer.Container) error {
 	if err != nil {
 		return err
 	}
+	initPath, err := d.initBinary(c.HostConfig)
+	if err != nil {
+		return err
+	}
 	spec, err := gcontainer.Spec(gcontainer.SpecInput{
 		ID:             c.ID,
 		Rootfs:         rootfs,
@@ -107,6 +126,7 @@ func (d *Daemon) start(ctx context.Context, c *gcontainer.Container) error {
 		Confinement:    d.confine,
 		IDMap:          d.idmapOf(c.HostConfig),
 		UserNSPath:     usernsPath,
+		InitPath:       initPath,
 	})
 	if err != nil {
 		return err
@@ -161,6 +181,7 @@ func (d *Daemon) start(ctx context.Context, c *gcontainer.Container) error {
 	d.monitors[c.ID] = cli
 	d.procMu.Unlock()
 	c.SetRunning(pid)
+	d.startHealthcheck(c, true)
 	if err := d.containers.Save(c); err != nil {
 		d.log.Warn("save container", "container", c.ID, "error", err)
 	}
@@ -240,16 +261,27 @@ func (d *Daemon) monitor(c *gcontainer.Container, cli *monitor.Client, relayed <
 	d.procMu.Unlock()
 
 	c.Lock()
+	// The exit is told first (waiters, the die event), as dockerd does,
+	// then cleaned up under the lock, which inspect and a new start wait
+	// for.
+	d.execs.RemoveIdle(c.ID)
+	d.stopHealthcheck(c)
+	c.SetExitedAt(exit.Code, msg, exit.Time)
+	if d.runtime.OOMKilled(c.ID) { // read before the runtime state, with the cgroup, goes
+		c.State.OOMKilled = true
+		d.containerEvent(c, evtypes.ActionOOM, nil)
+	}
+	d.containerEvent(c, evtypes.ActionDie, map[string]string{"exitCode": strconv.Itoa(exit.Code)})
 	d.deleteRuntimeState(c.ID)
 	d.releaseNetwork(ctx, c)
 	if err := mount.Unmount(rootfsPath(c)); err != nil {
 		d.log.Warn("unmount rootfs", "container", c.ID, "error", err)
 	}
-	d.execs.RemoveIdle(c.ID)
-	c.SetExitedAt(exit.Code, msg, exit.Time)
+	d.unmountVolumeEvents(c)
 	if err := d.containers.Save(c); err != nil {
 		d.log.Warn("save container", "container", c.ID, "error", err)
 	}
+	d.restartPerPolicy(c, exit.Time)
 	// Once the exit is saved, and under the lock: a new start of c makes
 	// the directory again.
 	if err := os.RemoveAll(cli.Dir()); err != nil {
@@ -327,6 +359,10 @@ func (d *Daemon) StopContainer(ctx context.Context, name, signal string, timeout
 // negative waits forever) and then kills. A container that is not running
 // is a not-modified error.
 func (d *Daemon) stop(ctx context.Context, c *gcontainer.Container, signal string, timeout *int) error {
+	if d.cancelRestart(c) {
+		d.containerEvent(c, evtypes.ActionStop, nil)
+		return nil
+	}
 	if !c.Snapshot().IsRunning() {
 		return errdefs.ErrNotModified.WithMessage("container " + c.ID + " is not running")
 	}
@@ -354,6 +390,7 @@ func (d *Daemon) stop(ctx context.Context, c *gcontainer.Container, signal strin
 	}
 	select {
 	case <-exited:
+		d.containerEvent(c, evtypes.ActionStop, nil)
 		return nil
 	case <-expire:
 	case <-ctx.Done():
@@ -364,6 +401,7 @@ func (d *Daemon) stop(ctx context.Context, c *gcontainer.Container, signal strin
 	}
 	select {
 	case <-exited:
+		d.containerEvent(c, evtypes.ActionStop, nil)
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
@@ -391,13 +429,22 @@ func (d *Daemon) kill(ctx context.Context, c *gcontainer.Container, signal strin
 	}
 	c.Lock()
 	defer c.Unlock()
+	if c.State.Status == gcontainer.Restarting {
+		// Nothing to signal: the pending restart is called off.
+		d.stoppedByHand(c)
+		c.CancelRestart()
+		d.saveLocked(c)
+		return nil
+	}
 	if !c.State.IsRunning() {
 		return errdefs.ErrConflict.WithMessage(fmt.Sprintf("Cannot kill container: %s: Container %s is not running", c.Name, c.ID))
 	}
+	d.stoppedByHand(c)
 	if err := d.runtime.Kill(ctx, c.ID, sig, false); err != nil {
 		return fmt.Errorf("kill container %s: %w", c.ID, err)
 	}
 	d.thawForStop(ctx, c, sig)
+	d.containerEvent(c, evtypes.ActionKill, map[string]string{"signal": strconv.Itoa(int(sig))})
 	return nil
 }
 
@@ -425,7 +472,11 @@ func (d *Daemon) RestartContainer(ctx context.Context, name, signal string, time
 	if err := d.stop(ctx, c, signal, timeout); err != nil && !errdefs.IsNotModified(err) {
 		return err
 	}
-	return d.StartContainer(ctx, c.ID)
+	if err := d.StartContainer(ctx, c.ID); err != nil {
+		return err
+	}
+	d.containerEvent(c, evtypes.ActionRestart, nil)
+	return nil
 }
 
 // WaitContainer implements POST /containers/{name}/wait.
@@ -469,3 +520,26 @@ func (d *Daemon) ResizeContainer(ctx context.Context, name string, height, width
 }
 
 func filePath(c *gcontainer.Container, name string) string { return filepath.Join(c.Dir(), name) }
+
+// initBinary is the init to run as c's PID 1 ("" for none): with --init
+// (HostConfig.Init, else gantryd's --init), gantryd's --init-path, else
+// docker-init or tini-static (Debian's tini package) in $PATH.
+func (d *Daemon) initBinary(hc *container.HostConfig) (string, error) {
+	if hc.Init != nil && !*hc.Init || hc.Init == nil && !d.cfg.Init {
+		return "", nil
+	}
+	if d.cfg.InitPath != "" {
+		return d.cfg.InitPath, nil
+	}
+	var first error
+	for _, name := range []string{"docker-init", "tini-static"} {
+		p, err := exec.LookPath(name)
+		if err == nil {
+			return p, nil
+		}
+		if first == nil {
+			first = err
+		}
+	}
+	return "", errdefs.ErrUnavailable.WithMessage(first.Error() + "\nhint: install tini (Debian's package has tini-static) or give gantryd --init-path")
+}

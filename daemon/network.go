@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	evtypes "github.com/moby/moby/api/types/events"
 	"maps"
 	"net"
 	"net/netip"
@@ -380,6 +381,7 @@ func (d *Daemon) join(ctx context.Context, c *gcontainer.Container, sb *gnetwork
 		return nil, fmt.Errorf("join network %s: %w", name, err)
 	}
 	recordEndpoint(c, es, ep)
+	d.networkEvent(evtypes.ActionConnect, ep.NetworkID, name, "bridge", c.ID)
 	return ep, nil
 }
 
@@ -444,7 +446,10 @@ func (d *Daemon) releaseNetwork(ctx context.Context, c *gcontainer.Container) {
 	if err := d.networks.DeleteSandbox(ctx, c.ID); err != nil {
 		d.log.Warn("delete network sandbox", "container", c.ID, "error", err)
 	}
-	for _, es := range c.Networks {
+	for name, es := range c.Networks {
+		if es.EndpointID != "" {
+			d.networkEvent(evtypes.ActionDisconnect, es.NetworkID, name, "bridge", c.ID)
+		}
 		forgetEndpoint(es)
 	}
 	c.Ports = nil

@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"fmt"
+	evtypes "github.com/moby/moby/api/types/events"
 	"maps"
 	"net"
 	"net/netip"
@@ -133,12 +134,26 @@ func (d *Daemon) CreateNetwork(ctx context.Context, req network.CreateRequest) (
 	if err != nil {
 		return network.CreateResponse{}, err
 	}
+	d.networkEvent(evtypes.ActionCreate, n.ID, n.Name, n.Driver, "")
 	return network.CreateResponse{ID: n.ID}, nil
 }
 
 // RemoveNetwork implements DELETE /networks/{id}.
 func (d *Daemon) RemoveNetwork(ctx context.Context, name string) error {
-	return d.networks.Remove(ctx, name)
+	return d.removeNetwork(ctx, name)
+}
+
+// removeNetwork removes a network and says so.
+func (d *Daemon) removeNetwork(ctx context.Context, name string) error {
+	n, err := d.networks.Get(name)
+	if err != nil {
+		return err
+	}
+	if err := d.networks.Remove(ctx, n.ID); err != nil {
+		return err
+	}
+	d.networkEvent(evtypes.ActionDestroy, n.ID, n.Name, n.Driver, "")
+	return nil
 }
 
 // PruneNetworks implements POST /networks/prune: every user-defined network
@@ -154,7 +169,7 @@ func (d *Daemon) PruneNetworks(ctx context.Context, filters api.Filters) (networ
 		if !isUserNetwork(n.Name) || !pf.match(n.Created, n.Labels) {
 			continue
 		}
-		err := d.networks.Remove(ctx, n.ID)
+		err := d.removeNetwork(ctx, n.ID)
 		switch {
 		case err == nil:
 			report.NetworksDeleted = append(report.NetworksDeleted, n.Name)
@@ -235,6 +250,7 @@ func (d *Daemon) DisconnectNetwork(ctx context.Context, name string, req network
 		if err := d.networks.Leave(ctx, sb, n.Name); err != nil {
 			return err
 		}
+		d.networkEvent(evtypes.ActionDisconnect, n.ID, n.Name, n.Driver, c.ID)
 		d.updateOwnHosts(c, c.Networks[n.Name].IPAddress, false)
 		if primary, _ := d.networkName(c.HostConfig.NetworkMode); primary == n.Name {
 			for p := range c.Ports {

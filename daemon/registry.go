@@ -2,6 +2,8 @@ package daemon
 
 import (
 	"context"
+	"github.com/distribution/reference"
+	evtypes "github.com/moby/moby/api/types/events"
 
 	"github.com/moby/moby/api/types/jsonstream"
 	mregistry "github.com/moby/moby/api/types/registry"
@@ -22,13 +24,25 @@ func (d *Daemon) PullImage(ctx context.Context, opts api.PullOptions, out api.Pr
 	if err != nil {
 		return err
 	}
-	return d.distribution.Pull(ctx, ref, platform, opts.Auth, out)
+	if err := d.distribution.Pull(ctx, ref, platform, opts.Auth, out); err != nil {
+		return err
+	}
+	d.imageEvent(evtypes.ActionPull, reference.FamiliarString(ref), reference.FamiliarString(ref))
+	return nil
 }
 
 // PushImage implements POST /images/{name}/push: the tag asked for, or
 // every tag of the repository when none is.
 func (d *Daemon) PushImage(ctx context.Context, opts api.PushOptions, out api.ProgressOutput) error {
-	return d.distribution.Push(ctx, opts.Name, opts.Tag, opts.Auth, out)
+	if err := d.distribution.Push(ctx, opts.Name, opts.Tag, opts.Auth, out); err != nil {
+		return err
+	}
+	name := opts.Name
+	if opts.Tag != "" {
+		name += ":" + opts.Tag
+	}
+	d.imageEvent(evtypes.ActionPush, name, name)
+	return nil
 }
 
 // Login implements POST /auth.

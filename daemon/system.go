@@ -14,6 +14,9 @@ import (
 	gcontainer "github.com/gantry/gantry/container"
 )
 
+// daemonID is the engine's ID in info and in its daemon events.
+const daemonID = "gantry"
+
 const (
 	apiVersion    = "1.47"
 	minAPIVersion = "1.24"
@@ -22,7 +25,7 @@ const (
 // Info implements GET /info.
 func (d *Daemon) Info(ctx context.Context) (*system.Info, error) {
 	info := &system.Info{
-		ID:                 "gantry",
+		ID:                 daemonID,
 		Driver:             d.layers.Driver(),
 		DriverStatus:       [][2]string{{"Backing Filesystem", "extfs"}},
 		LoggingDriver:      "json-file",

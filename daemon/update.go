@@ -16,17 +16,14 @@ import (
 // update): memory, memory-swap, memory-reservation, cpus, cpu-shares,
 // cpu-period and -quota, cpuset, pids-limit and blkio weight are applied
 // at once to a running container (runc update) and recorded for its next
-// start. Any other resource is refused, as is a restart policy other than
-// "no" (gantry has none yet). Dockerd's checks and words; a limit the
+// start, and so is a restart policy (create's checks; it is read at each
+// exit). Any other resource is refused. Dockerd's checks and words; a limit the
 // kernel refuses (memory below the usage) is dockerd's "Cannot update
 // container" error with the kernel's reason, and nothing is recorded.
 func (d *Daemon) UpdateContainer(ctx context.Context, name string, cfg container.UpdateConfig) (container.UpdateResponse, error) {
 	c, err := d.containers.Get(name)
 	if err != nil {
 		return container.UpdateResponse{}, err
-	}
-	if p := cfg.RestartPolicy.Name; p != "" && p != container.RestartPolicyDisabled {
-		return container.UpdateResponse{}, errdefs.ErrNotImplemented.WithMessage(fmt.Sprintf("restart policy %q is not supported by gantry yet: use --restart no", p))
 	}
 	if err := updateUnsupported(cfg.Resources); err != nil {
 		return container.UpdateResponse{}, err
@@ -35,6 +32,11 @@ func (d *Daemon) UpdateContainer(ctx context.Context, name string, cfg container
 	defer c.Unlock()
 	if c.State.Status == gcontainer.Removing || c.State.Status == gcontainer.Dead {
 		return container.UpdateResponse{}, errdefs.ErrConflict.WithMessage(fmt.Sprintf("Cannot update container %s: container is marked for removal and cannot be \"update\"", c.ID))
+	}
+	if cfg.RestartPolicy.Name != "" {
+		if err := gcontainer.CheckRestartPolicy(cfg.RestartPolicy, c.HostConfig.AutoRemove); err != nil {
+			return container.UpdateResponse{}, err
+		}
 	}
 	merged, live, err := mergeResources(c.HostConfig.Resources, cfg.Resources)
 	if err != nil {

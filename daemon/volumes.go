@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"fmt"
+	evtypes "github.com/moby/moby/api/types/events"
 	"regexp"
 	"slices"
 	"strconv"
@@ -39,6 +40,7 @@ func (d *Daemon) createVolumes(ctx context.Context, c *gcontainer.Container) err
 			return err
 		}
 		vm.Name = v.Name
+		d.volumeEvent(evtypes.ActionCreate, v.Name, nil)
 	}
 	return nil
 }
@@ -52,7 +54,10 @@ func (d *Daemon) releaseVolumes(ctx context.Context, c *gcontainer.Container, re
 		if !removeAnonymous || !vm.Anonymous {
 			continue
 		}
-		if err := d.volumes.Remove(ctx, vm.Name); err != nil && !errdefs.IsConflict(err) && !errdefs.IsNotFound(err) {
+		err := d.volumes.Remove(ctx, vm.Name)
+		if err == nil {
+			d.volumeEvent(evtypes.ActionDestroy, vm.Name, nil)
+		} else if !errdefs.IsConflict(err) && !errdefs.IsNotFound(err) {
 			d.log.Warn("remove anonymous volume", "container", c.ID, "volume", vm.Name, "error", err)
 		}
 	}
@@ -122,6 +127,10 @@ func (d *Daemon) mountVolumes(ctx context.Context, c *gcontainer.Container, root
 			return nil, err
 		}
 		out[i].Source = v.Mountpoint()
+		d.volumeEvent(evtypes.ActionMount, v.Name, map[string]string{
+			"container": c.ID, "destination": out[i].Destination,
+			"read/write": strconv.FormatBool(!out[i].ReadOnly), "propagation": "",
+		})
 	}
 	return out, nil
 }
@@ -210,8 +219,17 @@ func (d *Daemon) VolumeCreate(ctx context.Context, req mvolume.CreateRequest) (*
 	if err != nil {
 		return nil, err
 	}
+	d.volumeEvent(evtypes.ActionCreate, v.Name, nil)
 	info := volumeInfo(v)
 	return &info, nil
+}
+
+// unmountVolumeEvents says that the volumes of c, which exited, are no
+// longer mounted.
+func (d *Daemon) unmountVolumeEvents(c *gcontainer.Container) {
+	for _, vm := range c.Volumes {
+		d.volumeEvent(evtypes.ActionUnmount, vm.Name, map[string]string{"container": c.ID})
+	}
 }
 
 // VolumeInspect implements GET /volumes/{name}.
@@ -231,6 +249,9 @@ func (d *Daemon) VolumeRemove(ctx context.Context, name string, force bool) erro
 	if force && errdefs.IsNotFound(err) {
 		return nil
 	}
+	if err == nil {
+		d.volumeEvent(evtypes.ActionDestroy, name, nil)
+	}
 	return err
 }
 
@@ -248,6 +269,9 @@ func (d *Daemon) VolumesPrune(ctx context.Context, filters api.Filters) (*mvolum
 	})
 	if names == nil {
 		names = []string{}
+	}
+	for _, name := range names {
+		d.volumeEvent(evtypes.ActionDestroy, name, nil)
 	}
 	return &mvolume.PruneReport{VolumesDeleted: names, SpaceReclaimed: space}, err
 }

@@ -128,7 +128,8 @@ print(sorted((x["Kind"], x["Path"]) for x in d))
 
 // TestUpdate: docker update changes the cgroup limits of a running
 // container at once and records them for its next start; dockerd's
-// errors for bad values; a restart policy is refused (gantry has none).
+// errors for bad values; a restart policy is changed, with create's
+// checks.
 func TestUpdate(t *testing.T) {
 	e := newEnv(t)
 	ctr := name("update")
@@ -180,12 +181,16 @@ func TestUpdate(t *testing.T) {
 		{[]string{"--memory", "1m"}, "Minimum memory limit allowed is 6MB"},
 		{[]string{"--blkio-weight", "5"}, "Range of blkio weight is from 10 to 1000"},
 		{[]string{"--memory", "256m"}, "Memory limit should be smaller than already set memoryswap limit, update the memoryswap at the same time"},
-		{[]string{"--restart", "always"}, `restart policy "always" is not supported by gantry yet`},
+		{[]string{"--restart", "always:3"}, "invalid restart policy: maximum retry count can only be used with 'on-failure'"},
 	} {
 		r := e.docker(t, append(append([]string{"update"}, c.args...), ctr)...)
 		if r.Code == 0 || !strings.Contains(r.Stderr, c.want) {
 			t.Errorf("update %v:\n%s\nwant %q", c.args, r, c.want)
 		}
+	}
+	e.mustDocker(t, "update", "--restart", "on-failure:3", ctr)
+	if got := e.mustDocker(t, "inspect", "-f", "{{.HostConfig.RestartPolicy.Name}}:{{.HostConfig.RestartPolicy.MaximumRetryCount}}", ctr); got != "on-failure:3" {
+		t.Errorf("restart policy after update: %q, want on-failure:3", got)
 	}
 	// Memory below the usage: tmpfs pages in /dev/shm cannot be reclaimed
 	// on a host without swap, so the kernel refuses the limit.

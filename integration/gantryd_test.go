@@ -12,6 +12,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
@@ -510,7 +511,12 @@ func TestConfigReload(t *testing.T) {
 		})
 	}
 	os.WriteFile(cfgPath, []byte(`{"registry-mirrors": ["http://`+reg.Host+`"], "debug": true}`), 0o600)
+	since := fmt.Sprint(time.Now().Unix() - 1)
 	hangup(`msg="configuration reloaded" changed="[debug registry-mirrors]"`)
+	// The reload is a daemon event, as dockerd's.
+	if got := e.mustDocker(t, "events", "--since", since, "--until", fmt.Sprint(time.Now().Unix()+1), "--filter", "daemon=gantry", "--format", "{{.Type}} {{.Action}} {{index .Actor.Attributes \"registry-mirrors\"}}"); got != "daemon reload [http://"+reg.Host+"]" {
+		t.Errorf("daemon events after the reload: %q", got)
+	}
 	if r := e.docker(t, "pull", repo); r.Code != 0 {
 		t.Errorf("pull %s after the mirror was added:\n%s", repo, r)
 	}

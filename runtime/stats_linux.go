@@ -298,3 +298,21 @@ func hostMemory() uint64 {
 	}
 	return 0
 }
+
+// OOMKilled reports whether the kernel's OOM killer killed a process of
+// container id, which exited but whose runtime state is not deleted yet:
+// the oom_kill count of its memory cgroup (memory.events, or v1's
+// memory.oom_control).
+func (r *Runc) OOMKilled(id string) bool {
+	st, err := r.readState(id)
+	if err != nil {
+		return false
+	}
+	if dir, v1 := st.CgroupPaths["memory"]; v1 {
+		return readKeyed(dir, "memory.oom_control")["oom_kill"] > 0
+	}
+	if dir := st.CgroupPaths[""]; dir != "" {
+		return readKeyed(dir, "memory.events")["oom_kill"] > 0
+	}
+	return false
+}

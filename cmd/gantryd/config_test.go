@@ -35,6 +35,8 @@ func TestConfigFile(t *testing.T) {
 		"ip": "127.0.0.1",
 		"bip": "172.30.0.1/16",
 		"live-restore": false,
+		"init": true,
+		"init-path": "/usr/bin/tini-static",
 		"log-format": "json",
 		"pidfile": "/run/g.pid",
 		"tls": {"tlsverify": false}
@@ -47,11 +49,13 @@ func TestConfigFile(t *testing.T) {
 		"data-root": c.dataRoot, "exec-root": c.execRoot, "hosts": c.hosts, "group": c.group,
 		"log-level": c.lvl.String(), "mirrors": c.mirrors, "insecure": c.insecure, "ip": c.defaultBindIP,
 		"bip": c.bip, "tlsverify": c.tlsVerify, "runtime": c.runtime, "log-format": c.logFormat, "pidfile": c.pidfile,
+		"init": c.init, "init-path": c.initPath,
 	}
 	want := map[string]any{
 		"data-root": "/srv/gantry", "exec-root": "/run/g", "hosts": []string{"unix:///run/g.sock", "tcp://127.0.0.1:2380"}, "group": "",
 		"log-level": "WARN", "mirrors": []string{"https://mirror.example"}, "insecure": []string{"10.0.0.0/8", "reg.local:5000"}, "ip": "127.0.0.1",
 		"bip": "172.30.0.1/16", "tlsverify": false, "runtime": "/usr/sbin/runc", "log-format": "json", "pidfile": "/run/g.pid",
+		"init": true, "init-path": "/usr/bin/tini-static",
 	}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("configuration (-want +got):\n%s", d)

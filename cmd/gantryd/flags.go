@@ -34,6 +34,8 @@ type options struct {
 	noNewPrivileges    bool
 	usernsRemap        string
 	liveRestore        bool
+	init               bool
+	initPath           string
 }
 
 // defaultConfigFile is where gantryd reads daemon.json unless
@@ -79,6 +81,8 @@ func newFlags() (*pflag.FlagSet, *options) {
 
 	f.StringVar(&o.seccompProfile, "seccomp-profile", "builtin", `path of the default seccomp profile of containers, or "unconfined", or "builtin" (Docker's)`)
 	f.BoolVar(&o.noNewPrivileges, "no-new-privileges", false, "set no-new-privileges by default for new containers")
+	f.BoolVar(&o.init, "init", false, "run an init in every container (unless it says otherwise) to forward signals and reap processes")
+	f.StringVar(&o.initPath, "init-path", "", "path of the init binary (default docker-init, else tini-static, in $PATH)")
 	f.StringVar(&o.usernsRemap, "userns-remap", "", `user namespace remapping: "default" (user dockremap) or "user[:group]" with ranges in /etc/subuid and /etc/subgid`)
 	return f, o
 }
@@ -89,8 +93,9 @@ func (o *options) daemonConfig(log *slog.Logger) daemon.Config {
 		Root: o.dataRoot, ExecRoot: o.execRoot, Runtime: o.runtime, Log: log,
 		BridgeIP:       o.bip,
 		SeccompProfile: o.seccompProfile, NoNewPrivileges: o.noNewPrivileges,
-		UsernsRemap:     o.usernsRemap,
-		LiveRestore:     o.liveRestore,
+		UsernsRemap: o.usernsRemap,
+		LiveRestore: o.liveRestore,
+		Init:        o.init, InitPath: o.initPath,
 		RegistryMirrors: o.mirrors, InsecureRegistries: o.insecure, RegistryCertsDir: o.registryCertsDir,
 	}
 	if o.defaultBindIP != "" {
