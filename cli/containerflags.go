@@ -38,6 +38,7 @@ type containerFlags struct {
 	dns        []string
 	security   []string
 	host       hostFlags
+	life       lifecycleFlags
 	// changed reports whether a flag was given; set by addContainerFlags.
 	changed func(string) bool
 }
@@ -69,6 +70,7 @@ func addContainerFlags(fl *pflag.FlagSet, f *containerFlags) {
 	fl.StringArrayVar(&f.dns, "dns", nil, "Set custom DNS servers")
 	fl.StringArrayVar(&f.security, "security-opt", nil, "Security Options")
 	addHostFlags(fl, &f.host)
+	addLifecycleFlags(fl, &f.life)
 	f.changed = func(name string) bool { return fl.Changed(name) }
 }
 
@@ -140,6 +142,13 @@ func (f *containerFlags) toConfig(image string, args []string, detach bool, entr
 		AutoRemove: f.autoRemove, RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyDisabled},
 	}
 	if err := f.host.apply(cfg, host, endpoint, f.changed); err != nil {
+		return containerConfig{}, err
+	}
+	changed := f.changed
+	if changed == nil {
+		changed = func(string) bool { return false }
+	}
+	if err := f.life.apply(cfg, host, changed); err != nil {
 		return containerConfig{}, err
 	}
 	netCfg := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{mode: endpoint}}

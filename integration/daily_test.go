@@ -591,6 +591,17 @@ func TestGantryDailyVerbs(t *testing.T) {
 	if got := e.mustDocker(t, "exec", ctr, "sh", "-c", "ulimit -n; cat /sys/class/net/eth0/address"); got != "512\n02:42:ac:11:77:77" {
 		t.Errorf("ulimit and MAC inside: %q", got)
 	}
+	// Restart policy, init and healthcheck flags.
+	life := name("glife")
+	e.cleanupVolumes(t, []string{life}, nil)
+	must("run", "-d", "--name", life, "--restart", "on-failure:2", "--init", "--health-cmd", "true", "--health-interval", "200ms", "busybox", "sleep", "60")
+	poll(t, 10*time.Second, "gantry run's healthcheck reports healthy", func() (bool, string) {
+		got := e.mustDocker(t, "inspect", "-f", "{{.HostConfig.RestartPolicy.Name}}:{{.HostConfig.RestartPolicy.MaximumRetryCount}} {{.HostConfig.Init}} {{.State.Health.Status}}", life)
+		return got == "on-failure:2 true healthy", got
+	})
+	if got := e.mustDocker(t, "exec", life, "cat", "/proc/1/cmdline"); !strings.HasPrefix(got, "/sbin/docker-init") {
+		t.Errorf("PID 1 with gantry run --init: %q", got)
+	}
 	if got := must("pause", ctr); got != ctr {
 		t.Errorf("gantry pause printed %q", got)
 	}
