@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/moby/moby/api/types/container"
+
 	gcontainer "github.com/gantry/gantry/container"
 	gnetwork "github.com/gantry/gantry/network"
 	"github.com/gantry/gantry/network/dns"
@@ -21,10 +23,27 @@ import (
 // a peer's name.
 
 // dnsConfig is what c's embedded DNS server forwards to, should c join a
-// user-defined network.
+// user-defined network, and the aliases of its links there.
 func dnsConfig(c *gcontainer.Container) gnetwork.DNSConfig {
 	_, cfg := embeddedResolvConf(plainResolvConf(c))
+	if onDefaultBridge(c.HostConfig.NetworkMode) {
+		return cfg // links there are hosts lines
+	}
+	for _, l := range c.HostConfig.Links {
+		if name, alias, err := parseLink(l); err == nil {
+			if cfg.Links == nil {
+				cfg.Links = map[string]string{}
+			}
+			cfg.Links[strings.ToLower(alias)] = strings.ToLower(name)
+		}
+	}
 	return cfg
+}
+
+// onDefaultBridge reports whether a container of network mode runs on the
+// default bridge, where legacy links are hosts lines and variables.
+func onDefaultBridge(mode container.NetworkMode) bool {
+	return mode.IsDefault() || mode.IsBridge()
 }
 
 // plainResolvConf is the resolv.conf of a container in a namespace of its

@@ -163,8 +163,8 @@ func checkContainerMode(cfg *container.Config, hc *container.HostConfig, nc *net
 }
 
 // checkHostsOptions checks --add-host entries and legacy links: a link
-// names an existing container and is for the default bridge only (on a
-// user-defined network, peers resolve by name and --network-alias).
+// names an existing container; on a user-defined network it is an alias
+// of it that the container's DNS server answers, as dockerd's.
 func (d *Daemon) checkHostsOptions(mode container.NetworkMode, hc *container.HostConfig) error {
 	for _, h := range hc.ExtraHosts {
 		if _, _, err := parseExtraHost(h); err != nil {
@@ -177,8 +177,8 @@ func (d *Daemon) checkHostsOptions(mode container.NetworkMode, hc *container.Hos
 	switch {
 	case mode.IsHost():
 		return errdefs.ErrInvalidArgument.WithMessage("conflicting options: host type networking can't be used with links. This would result in undefined behavior")
-	case !mode.IsDefault() && !mode.IsBridge():
-		return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("links are supported on the default bridge network only, not with --network %s", mode))
+	case mode.IsNone():
+		return errdefs.ErrInvalidArgument.WithMessage("conflicting options: none type networking can't be used with links. This would result in undefined behavior")
 	}
 	for _, l := range hc.Links {
 		name, _, err := parseLink(l)

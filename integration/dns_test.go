@@ -119,6 +119,21 @@ func TestEmbeddedDNS(t *testing.T) {
 		return e.docker(t, "exec", client, "nslookup", host)
 	}
 
+	// A legacy link on a user-defined network is an alias only the linking
+	// container's server answers, as dockerd's (compose links:).
+	t.Run("link alias", func(t *testing.T) {
+		linked := name("linked")
+		e.mustDocker(t, "run", "-d", "--name", linked, "--network", net, "--link", web+":database", "busybox", "sleep", "300")
+		defer e.docker(t, "rm", "-f", linked)
+		r := e.docker(t, "exec", linked, "nslookup", "database")
+		if got := nslookupAddrs(r.Stdout); r.Code != 0 || len(got) != 1 || got[0] != ipOf(web) {
+			t.Errorf("nslookup of the link alias: %v\n%s\nwant %s", got, r, ipOf(web))
+		}
+		if got := nslookupAddrs(lookup("database").Stdout); len(got) != 0 {
+			t.Errorf("a container without the link resolved its alias: %v", got)
+		}
+	})
+
 	t.Run("nslookup web", func(t *testing.T) {
 		r := lookup(web)
 		if got := nslookupAddrs(r.Stdout); r.Code != 0 || len(got) != 1 || got[0] != ipOf(web) {
@@ -285,5 +300,41 @@ func TestDNSFlood(t *testing.T) {
 	// The burst, then the rate, with the probe's 200 ms of draining.
 	if max := gdns.QueryBurst + gdns.QueryRate*(seconds+1); flooded["answered"] > max || flooded["sent"] < 2*max {
 		t.Errorf("flood: %v, want at most %d answered of many more sent", flooded, max)
+	}
+}
+
+// TestComposeRunLinks: docker-compose 1.29's `run --rm` on a compose
+// network and a service's `links:` resolve through the DNS server, as
+// with dockerd (they were refused: links only on the default bridge).
+func TestComposeRunLinks(t *testing.T) {
+	e := newEnv(t)
+	if _, err := exec.LookPath("docker-compose"); err != nil {
+		t.Skip("docker-compose not installed")
+	}
+	dir := t.TempDir()
+	project := strings.ReplaceAll(name("rl"), "-", "")
+	file := filepath.Join(dir, "docker-compose.yml")
+	os.WriteFile(file, []byte(`version: "2.4"
+services:
+  db:
+    image: busybox
+    command: ["sleep", "300"]
+  app:
+    image: busybox
+    command: ["sleep", "300"]
+    links: ["db:database"]
+`), 0o644)
+	compose := func(args ...string) result {
+		return e.run(t, nil, "docker-compose", append([]string{"--project-directory", dir, "-f", file, "-p", project}, args...)...)
+	}
+	if r := compose("up", "-d"); r.Code != 0 {
+		t.Fatalf("docker-compose up:\n%s", r)
+	}
+	t.Cleanup(func() { compose("down") })
+	if r := e.docker(t, "exec", project+"_app_1", "nslookup", "database"); r.Code != 0 || len(nslookupAddrs(r.Stdout)) != 1 {
+		t.Errorf("the link alias from the app service:\n%s", r)
+	}
+	if r := compose("run", "--rm", "app", "nslookup", "db"); r.Code != 0 || len(nslookupAddrs(r.Stdout)) != 1 {
+		t.Errorf("docker-compose run --rm on the compose network:\n%s", r)
 	}
 }

@@ -107,6 +107,10 @@ type Endpoint struct {
 type DNSConfig struct {
 	Servers  []netip.Addr // upstream nameservers, port 53, tried in order
 	NdotsSet bool         // the container set ndots: a single-label name that is no peer's is not forwarded
+	// Links are the container's legacy links on user-defined networks:
+	// alias -> the linked container's name (lower case), names only this
+	// container's server answers, as dockerd's.
+	Links map[string]string
 }
 
 // Sandbox is a container's network namespace.

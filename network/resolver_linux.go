@@ -177,10 +177,16 @@ type sandboxNames struct {
 
 // LookupIPv4 finds name, as dockerd does: a container name, a network
 // alias or a short container ID on any of the container's user-defined
-// networks, or "<that>.<network name>" on that network.
+// networks, or "<that>.<network name>" on that network; the alias of one
+// of the container's links stands for the linked container's name.
 func (r sandboxNames) LookupIPv4(name string) []netip.Addr {
 	r.m.mu.Lock()
 	defer r.m.mu.Unlock()
+	if s := r.m.sandboxes[r.containerID]; s != nil {
+		if target, ok := s.dnsConfig.Links[name]; ok {
+			name = target
+		}
+	}
 	nets := r.networks()
 	var out []netip.Addr
 	for _, n := range nets {
