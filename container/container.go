@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/containerd/errdefs"
@@ -61,6 +62,7 @@ type Container struct {
 	Ports network.PortMap `json:",omitempty"`
 
 	mu      sync.Mutex
+	view    atomic.Pointer[View] // the record as of its last change (View)
 	copying bool          // a copy writes the filesystem (SetCopying)
 	changed chan struct{} // closed and replaced on every state change
 	removed chan struct{} // closed once the container is removed
@@ -87,12 +89,9 @@ func (c *Container) Lock() { c.mu.Lock() }
 // Unlock releases Lock.
 func (c *Container) Unlock() { c.mu.Unlock() }
 
-// Snapshot returns a copy of the state, safe to read without the lock.
-func (c *Container) Snapshot() State {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.State
-}
+// Snapshot returns the state as of its last change (the View's), without
+// waiting for Lock.
+func (c *Container) Snapshot() State { return c.View().State }
 
 // SetRunning records a started process. The caller holds Lock.
 func (c *Container) SetRunning(pid int) {
@@ -144,6 +143,13 @@ func (c *Container) SetRemoving() {
 	c.notify()
 }
 
+// SetStatus puts back status after an operation that failed (a removal).
+// The caller holds Lock.
+func (c *Container) SetStatus(status Status) {
+	c.State.Status = status
+	c.notify()
+}
+
 // SetCopying marks c's filesystem as written, or no longer, by an
 // operation that does not hold Lock while it writes (docker cp into the
 // container). Meanwhile a start or a removal waits for it (WaitCopy), and
@@ -172,6 +178,7 @@ func (c *Container) WaitCopy(ctx context.Context) error {
 }
 
 func (c *Container) notify() {
+	c.publish(nil)
 	close(c.changed)
 	c.changed = make(chan struct{})
 }

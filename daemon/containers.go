@@ -123,12 +123,13 @@ func (d *Daemon) Containers(ctx context.Context, opts api.ContainerListOptions) 
 	}
 	out := []container.Summary{}
 	for _, c := range d.containers.List() {
-		c.Lock()
-		st := c.State
-		name := c.Name
-		ports, nets := portSummaries(c.Ports), copyNetworks(c.Networks)
-		mounts := d.mountPoints(c) // a start records the volumes' copy-up
-		c.Unlock()
+		// The record as of its last change: a start or stop in progress,
+		// which holds c's Lock, is not waited for.
+		v := c.View()
+		st := v.State
+		name := v.Name
+		ports, nets := portSummaries(v.Ports), copyNetworks(v.Networks)
+		mounts := d.mountPoints(v.HostConfig, v.Volumes) // a start records the volumes' copy-up
 		if !opts.All && opts.Limit <= 0 && !st.IsRunning() && len(opts.Filters["status"]) == 0 {
 			continue
 		}
@@ -234,13 +235,14 @@ func (d *Daemon) ContainerInspect(ctx context.Context, name string, size bool) (
 	if err != nil {
 		return nil, err
 	}
-	c.Lock()
-	defer c.Unlock()
-	st := c.State
-	args := c.Args()
+	// The record as of its last change, without waiting for an operation
+	// in progress (see gcontainer.View).
+	v := c.View()
+	st := v.State
+	args := v.Args()
 	resp := &container.InspectResponse{
 		ID:      c.ID,
-		Created: c.Created.Format(time.RFC3339Nano),
+		Created: v.Created.Format(time.RFC3339Nano),
 		Path:    args[0],
 		Args:    args[1:],
 		State: &container.State{
@@ -254,24 +256,24 @@ func (d *Daemon) ContainerInspect(ctx context.Context, name string, size bool) (
 			StartedAt:  timeText(st.StartedAt),
 			FinishedAt: timeText(st.FinishedAt),
 		},
-		Image:          c.ImageID.String(),
+		Image:          v.ImageID.String(),
 		ResolvConfPath: filePath(c, "resolv.conf"),
 		HostnamePath:   filePath(c, "hostname"),
 		HostsPath:      filePath(c, "hosts"),
 		LogPath:        c.Log.Path(),
-		Name:           "/" + c.Name,
+		Name:           "/" + v.Name,
 		Driver:         d.layers.Driver(),
 		Platform:       "linux",
 		ExecIDs:        d.execs.Active(c.ID),
-		HostConfig:     c.HostConfig,
+		HostConfig:     v.HostConfig,
 		GraphDriver:    &storage.DriverData{Name: d.layers.Driver(), Data: map[string]string{"MergedDir": rootfsPath(c)}},
-		Mounts:         d.mountPoints(c),
-		Config:         c.Config,
+		Mounts:         d.mountPoints(v.HostConfig, v.Volumes),
+		Config:         v.Config,
 		NetworkSettings: &container.NetworkSettings{
-			SandboxID:  sandboxID(c),
+			SandboxID:  sandboxID(v),
 			SandboxKey: sandboxKey(d.sandbox(c.ID)),
-			Ports:      copyPorts(c.Ports),
-			Networks:   copyNetworks(c.Networks),
+			Ports:      copyPorts(v.Ports),
+			Networks:   copyNetworks(v.Networks),
 		},
 	}
 	if size {
@@ -356,7 +358,7 @@ func (d *Daemon) removeStopped(ctx context.Context, c *gcontainer.Container, rem
 		err = d.containers.Delete(c)
 	}
 	if err != nil {
-		c.State.Status = prev
+		c.SetStatus(prev)
 		return fmt.Errorf("remove container %s: %w", c.ID, err)
 	}
 	d.execs.RemoveContainer(c.ID)
