@@ -63,11 +63,11 @@ type Container struct {
 
 	mu      sync.Mutex
 	view    atomic.Pointer[View] // the record as of its last change (View)
-	copying bool          // a copy writes the filesystem (SetCopying)
-	changed chan struct{} // closed and replaced on every state change
-	removed chan struct{} // closed once the container is removed
-	Streams *Streams      `json:"-"`
-	Log     *Log          `json:"-"`
+	copying bool                 // a copy writes the filesystem (SetCopying)
+	changed chan struct{}        // closed and replaced on every state change
+	removed chan struct{}        // closed once the container is removed
+	Streams *Streams             `json:"-"`
+	Log     *Log                 `json:"-"`
 	dir     string
 }
 

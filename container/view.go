@@ -26,7 +26,7 @@ type View struct {
 	Config     *container.Config
 	HostConfig *container.HostConfig
 	State      State
-	Volumes    []VolumeMount                       `json:",omitempty"`
+	Volumes    []VolumeMount                        `json:",omitempty"`
 	Networks   map[string]*network.EndpointSettings `json:",omitempty"`
 	Ports      network.PortMap                      `json:",omitempty"`
 }
