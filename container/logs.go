@@ -46,7 +46,16 @@ type Log struct {
 	maxSize  int64 // 0: no rotation
 	maxFiles int
 	grew     chan struct{} // closed and replaced after every write
+
+	// Lines that could not be written (a full disk): counted, and told to
+	// onDrop at the first and then at most every dropReportEvery.
+	dropped, reported int64
+	lastReport        time.Time
+	onDrop            func(dropped int64, err error)
 }
+
+// dropReportEvery spaces the reports of dropped lines.
+const dropReportEvery = 10 * time.Second
 
 func logPath(dir, id string) string { return filepath.Join(dir, id+"-json.log") }
 
@@ -64,6 +73,31 @@ func (l *Log) SetRotation(maxSize int64, maxFiles int) {
 	l.maxSize, l.maxFiles = maxSize, max(maxFiles, 1)
 }
 
+// OnDrop has report told of lines the log could not write (a full disk):
+// the count so far and the last error, at the first such line, then at
+// most every 10 s while lines are dropped, and at Close.
+func (l *Log) OnDrop(report func(dropped int64, err error)) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.onDrop = report
+}
+
+// Dropped is how many lines the log could not write.
+func (l *Log) Dropped() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.dropped
+}
+
+// dropLocked counts a line not written and reports it when due.
+func (l *Log) dropLocked(err error) {
+	l.dropped++
+	if l.onDrop != nil && (l.reported == 0 || time.Since(l.lastReport) >= dropReportEvery) {
+		l.reported, l.lastReport = l.dropped, time.Now()
+		l.onDrop(l.dropped, err)
+	}
+}
+
 // LineWriter returns a writer that cuts one stream's output ("stdout" or
 // "stderr") into log lines as they come. Close logs a last partial line.
 func (l *Log) LineWriter(stream string) io.WriteCloser {
@@ -73,8 +107,10 @@ func (l *Log) LineWriter(stream string) io.WriteCloser {
 // Path is where the log file lives.
 func (l *Log) Path() string { return l.path }
 
-// Write appends one entry. Errors are dropped: a full disk must not stop
-// the container, as with Docker's json-file driver in non-blocking mode.
+// Write appends one entry. A line that cannot be written (a full disk) is
+// dropped and counted (OnDrop): it must not stop the container, as with
+// Docker's json-file driver in non-blocking mode. A line written in part is
+// cut off again, so that the file holds whole entries only.
 func (l *Log) Write(stream string, line []byte, t time.Time) {
 	data, err := json.Marshal(entry{Log: string(line), Stream: stream, Time: t.UTC()})
 	if err != nil {
@@ -89,6 +125,7 @@ func (l *Log) Write(stream string, line []byte, t time.Time) {
 	if l.f == nil {
 		f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 		if err != nil {
+			l.dropLocked(err)
 			return
 		}
 		l.f = f
@@ -97,7 +134,14 @@ func (l *Log) Write(stream string, line []byte, t time.Time) {
 			l.size = fi.Size()
 		}
 	}
-	n, _ := l.f.Write(data)
+	n, err := l.f.Write(data)
+	if err != nil {
+		if n > 0 && l.f.Truncate(l.size) != nil {
+			l.size += int64(n) // cannot cut it: the reader skips the broken line
+		}
+		l.dropLocked(err)
+		return
+	}
 	l.size += int64(n)
 	close(l.grew)
 	l.grew = make(chan struct{})
@@ -133,10 +177,15 @@ func rotatedFiles(path string) []string {
 	return out
 }
 
-// Close closes the file; a later Write reopens it.
+// Close closes the file; a later Write reopens it. Lines dropped since the
+// last report are reported.
 func (l *Log) Close() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.onDrop != nil && l.dropped > l.reported {
+		l.reported, l.lastReport = l.dropped, time.Now()
+		l.onDrop(l.dropped, nil)
+	}
 	if l.f != nil {
 		l.f.Close()
 		l.f = nil

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -107,5 +108,33 @@ func TestLogMaxFileOne(t *testing.T) {
 	}
 	if _, err := os.Stat(path + ".1"); err == nil {
 		t.Errorf("a rotated file exists with max-file 1")
+	}
+}
+
+// TestLogDropsOnFullDisk: lines that cannot be written (/dev/full: ENOSPC)
+// are dropped, not retried or blocking, counted, and reported at the first
+// one and at Close.
+func TestLogDropsOnFullDisk(t *testing.T) {
+	l := OpenLog("/dev/full")
+	var reports []int64
+	var lastErr error
+	l.OnDrop(func(n int64, err error) {
+		reports = append(reports, n)
+		if err != nil {
+			lastErr = err
+		}
+	})
+	for i := 0; i < 100; i++ {
+		l.Write("stdout", []byte("a line"), time.Now())
+	}
+	if got := l.Dropped(); got != 100 {
+		t.Errorf("Dropped() = %d, want 100", got)
+	}
+	l.Close()
+	if len(reports) != 2 || reports[0] != 1 || reports[1] != 100 {
+		t.Errorf("reports %v, want [1 100] (the first drop, then the total at Close)", reports)
+	}
+	if lastErr == nil || !strings.Contains(lastErr.Error(), "no space left") {
+		t.Errorf("reported error %v, want ENOSPC", lastErr)
 	}
 }

@@ -85,11 +85,19 @@ func Start(ctx context.Context, binary string, cfg Config) (*Client, error) {
 
 	ready.SetReadDeadline(time.Now().Add(readyTimeout))
 	line, err := bufio.NewReader(ready).ReadString('\n')
-	if err != nil || line != readyLine {
+	version, ok := parseReady(line)
+	if err != nil || !ok || version != ProtocolVersion {
 		cmd.Process.Kill()
 		<-exited
+		if err == nil && ok {
+			return nil, errdefs.ErrUnavailable.WithMessage(fmt.Sprintf("%v\nhint: %s is not of gantryd's build; install gantryd and gantry-monitor together (make install)",
+				&VersionError{Dir: cfg.Dir, Version: version}, binary))
+		}
+		if err == nil {
+			err = fmt.Errorf("it said %q", strings.TrimSpace(line))
+		}
 		msg, _ := os.ReadFile(filepath.Join(cfg.Dir, monLogName))
-		return nil, fmt.Errorf("the container's monitor did not start (%v): %s", err, strings.TrimSpace(string(msg)))
+		return nil, errdefs.ErrUnavailable.WithMessage(fmt.Sprintf("the container's monitor did not start (%v): %s", err, strings.TrimSpace(string(msg))))
 	}
 	return &Client{dir: cfg.Dir}, nil
 }
@@ -128,7 +136,8 @@ func reap(p *os.Process) <-chan struct{} {
 }
 
 // Connect returns a client of the monitor in dir, and its state; a monitor
-// that does not answer is an unavailable error.
+// that does not answer is an unavailable error, one of another protocol
+// version a *VersionError (with its state).
 func Connect(ctx context.Context, dir string) (*Client, State, error) {
 	c := &Client{dir: dir}
 	var r reply
@@ -137,6 +146,11 @@ func Connect(ctx context.Context, dir string) (*Client, State, error) {
 	}
 	if r.State == nil {
 		return nil, State{}, errdefs.ErrUnavailable.WithMessage("monitor in " + dir + " gave no state")
+	}
+	if r.State.Version != ProtocolVersion {
+		// Its other requests may not mean what this gantryd means: only its
+		// state is trusted, to find what to kill.
+		return nil, *r.State, &VersionError{Dir: dir, Version: r.State.Version}
 	}
 	return c, *r.State, nil
 }
