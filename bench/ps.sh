@@ -6,8 +6,10 @@
 # temporary directory) and a private dockerd 20.10, one after the other.
 # Two measures: GET /containers/json?all=1 through curl (the daemon's time,
 # SAMPLES of them) and the docker CLI's `docker ps -a` (CLI_SAMPLES), each
-# with the number of cycles the loaders made meanwhile. Prints a table;
-# writes nothing into the tree.
+# with the number of starts and stops the loaders made meanwhile, and
+# gantryd's own time for each list (from its debug log: the client's time
+# adds the scheduling of a shared machine). Prints a table; writes nothing
+# into the tree.
 #
 # Every daemon runs in a network namespace of its own, containers with
 # --network none. Environment: N, LOADERS (default 4), SAMPLES (default
@@ -57,8 +59,9 @@ start_engine() {
 	mkdir -p "$work/$name"
 	sock=$work/$name/d.sock
 	if [ "$kind" = gantryd ]; then
+		# debug: each request's time in gantryd, as its log says
 		nsenter --net=/run/netns/"$ns" "$bin" --data-root "$work/$name/root" --exec-root "$work/$name/x" \
-			-H "unix://$sock" --log-level warn >>"$work/$name/log" 2>&1 &
+			-H "unix://$sock" --log-level debug >>"$work/$name/log" 2>&1 &
 	else
 		nsenter --net=/run/netns/"$ns" dockerd --data-root "$work/$name/root" --exec-root "$work/$name/x" \
 			--pidfile "$work/$name/pid" -H "unix://$sock" --bridge none --iptables=false --ip-masq=false \
@@ -112,6 +115,9 @@ measure() {
 	rm -f "$work/go"
 	wait "${lp[@]}"
 	printf -v "CYCLES_$name" '%s' "$(wc -l <"$work/cycles")"
+	# gantryd's own time for each list (its debug log), in ms
+	grep -o 'method=GET path=[^ ]*/containers/json status=200 duration=[^ ]*' "$work/$name/log" 2>/dev/null |
+		sed 's/.*duration=//' | awk '/µs$/{sub(/µs/,"");printf "%.3f\n",$1/1000;next} /ms$/{sub(/ms/,"");printf "%.3f\n",$1;next} /s$/{sub(/s/,"");printf "%.3f\n",$1*1000;next}' >"$work/$name.server.ms" || true
 	# seconds -> ms
 	for f in idle api; do
 		awk '{printf "%.2f\n", $1 * 1000}' "$work/$name.$f" >"$work/$name.$f.ms"
@@ -156,6 +162,9 @@ row "API, idle: median" idle.ms median ms
 row "API, under load: median" api.ms median ms
 row "API, under load: p99" api.ms p99 ms
 row "API, under load: max" api.ms maxof ms
+for e in "${engines[@]}"; do [ -s "$work/$e.server.ms" ] || echo "-" >"$work/$e.server.ms"; done
+row "  in gantryd (its log): p99" server.ms p99 ms
+row "  in gantryd (its log): max" server.ms maxof ms
 row "docker ps -a (CLI): median" cli median ms
 row "docker ps -a (CLI): p99" cli p99 ms
 printf '%-34s' "starts+stops meanwhile"

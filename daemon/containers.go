@@ -47,9 +47,7 @@ func (d *Daemon) CreateContainer(ctx context.Context, name string, cfg *containe
 		return container.CreateResponse{}, err
 	}
 	mode := hc.NetworkMode
-	if hc.LogConfig.Type == "" {
-		hc.LogConfig.Type = "json-file"
-	}
+	hc.LogConfig = d.defaultLogConfig(hc.LogConfig)
 	if _, err := gcontainer.ParseLogConfig(hc.LogConfig.Type, hc.LogConfig.Config); err != nil {
 		return container.CreateResponse{}, err
 	}

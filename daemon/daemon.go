@@ -63,6 +63,11 @@ type Config struct {
 	// LiveRestore (--live-restore, the default) leaves containers running
 	// when gantryd stops; without it Shutdown stops them.
 	LiveRestore bool
+	// LogDriver and LogOpts (--log-driver, --log-opt) are the log
+	// configuration of containers created without a driver ("" is
+	// json-file), merged as dockerd does (see defaultLogConfig).
+	LogDriver string
+	LogOpts   map[string]string
 }
 
 // Daemon owns every store and component; its methods implement api.Backend.

@@ -63,3 +63,43 @@ func TestLogRotation(t *testing.T) {
 		}
 	}
 }
+
+// TestLogDefaults: gantryd's --log-driver and --log-opt are the defaults
+// of containers created without a driver, merged as dockerd merges them,
+// and docker info shows the driver.
+func TestLogDefaults(t *testing.T) {
+	e := newEnv(t)
+	e.needPrivateDaemon(t)
+	e.d.args = append(e.d.args, "--log-opt", "max-size=20k", "--log-opt", "max-file=2")
+	e.stopDaemon(t)
+	e.startDaemon(t)
+	n := name("logdef")
+	e.mustDocker(t, "run", "--name", n, "busybox", "seq", "1", "20000")
+	id := e.inspectField(t, n, "{{.Id}}")
+	if got := e.inspectField(t, n, "{{.HostConfig.LogConfig.Type}} {{index .HostConfig.LogConfig.Config \"max-size\"}} {{index .HostConfig.LogConfig.Config \"max-file\"}}"); got != "json-file 20k 2" {
+		t.Errorf("log config of a container without one: %q, want json-file 20k 2", got)
+	}
+	if fi, err := os.Stat(filepath.Join(e.Root, "containers", id, id+"-json.log")); err != nil || fi.Size() > 20<<10 {
+		t.Errorf("the log with gantryd's max-size=20k: %v, %v", fi, err)
+	}
+	if got := e.mustDocker(t, "logs", "--tail", "1", n); got != "20000" {
+		t.Errorf("logs --tail 1: %q", got)
+	}
+	own := name("logown")
+	e.mustDocker(t, "create", "--name", own, "--log-opt", "max-size=1m", "busybox", "true")
+	if got := e.inspectField(t, own, "{{index .HostConfig.LogConfig.Config \"max-size\"}} {{index .HostConfig.LogConfig.Config \"max-file\"}}"); got != "1m 2" {
+		t.Errorf("a container's own max-size with gantryd's max-file: %q, want 1m 2", got)
+	}
+
+	e.d.args = append(e.d.args[:len(e.d.args)-4], "--log-driver", "none")
+	e.stopDaemon(t)
+	e.startDaemon(t)
+	if got := e.mustDocker(t, "info", "--format", "{{.LoggingDriver}}"); got != "none" {
+		t.Errorf("docker info LoggingDriver %q, want none", got)
+	}
+	quiet := name("lognone")
+	e.mustDocker(t, "run", "--name", quiet, "busybox", "echo", "hi")
+	if r := e.docker(t, "logs", quiet); r.Code == 0 || !strings.Contains(r.Stderr, "does not support reading") {
+		t.Errorf("logs with gantryd's --log-driver none:\n%s", r)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/pflag"
 
@@ -34,6 +35,8 @@ type options struct {
 	noNewPrivileges    bool
 	usernsRemap        string
 	liveRestore        bool
+	logDriver          string
+	logOpts            []string // key=value
 }
 
 // defaultConfigFile is where gantryd reads daemon.json unless
@@ -79,6 +82,8 @@ func newFlags() (*pflag.FlagSet, *options) {
 
 	f.StringVar(&o.seccompProfile, "seccomp-profile", "builtin", `path of the default seccomp profile of containers, or "unconfined", or "builtin" (Docker's)`)
 	f.BoolVar(&o.noNewPrivileges, "no-new-privileges", false, "set no-new-privileges by default for new containers")
+	f.StringVar(&o.logDriver, "log-driver", "json-file", `default log driver of containers: "json-file" or "none"`)
+	f.StringArrayVar(&o.logOpts, "log-opt", nil, "default log driver option of containers, key=value (repeatable; daemon.json: log-opts, an object)")
 	f.StringVar(&o.usernsRemap, "userns-remap", "", `user namespace remapping: "default" (user dockremap) or "user[:group]" with ranges in /etc/subuid and /etc/subgid`)
 	return f, o
 }
@@ -89,8 +94,9 @@ func (o *options) daemonConfig(log *slog.Logger) daemon.Config {
 		Root: o.dataRoot, ExecRoot: o.execRoot, Runtime: o.runtime, Log: log,
 		BridgeIP:       o.bip,
 		SeccompProfile: o.seccompProfile, NoNewPrivileges: o.noNewPrivileges,
-		UsernsRemap:     o.usernsRemap,
-		LiveRestore:     o.liveRestore,
+		UsernsRemap: o.usernsRemap,
+		LiveRestore: o.liveRestore,
+		LogDriver:   o.logDriver, LogOpts: logOptMap(o.logOpts),
 		RegistryMirrors: o.mirrors, InsecureRegistries: o.insecure, RegistryCertsDir: o.registryCertsDir,
 	}
 	if o.defaultBindIP != "" {
@@ -110,6 +116,21 @@ var fileKeys = map[string]string{
 	"registry-mirror":   "registry-mirrors",
 	"insecure-registry": "insecure-registries",
 	"default-bind-ip":   "ip",
+	"log-opt":           "log-opts",
+}
+
+// logOptMap is the map of --log-opt key=value options (checked by
+// checkLogConfig: every one has an "=").
+func logOptMap(opts []string) map[string]string {
+	if len(opts) == 0 {
+		return nil
+	}
+	m := map[string]string{}
+	for _, kv := range opts {
+		k, v, _ := strings.Cut(kv, "=")
+		m[k] = v
+	}
+	return m
 }
 
 // reloadable lists the flags whose new value a reload (SIGHUP) applies, as
