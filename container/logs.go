@@ -3,6 +3,7 @@ package container
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -45,6 +47,8 @@ type Log struct {
 	size     int64
 	maxSize  int64 // 0: no rotation
 	maxFiles int
+	compress bool          // rotated files are gzipped: <path>.1.gz ...
+	gzipping chan struct{} // closed once the last rotated file is gzipped
 	grew     chan struct{} // closed and replaced after every write
 
 	// Lines that could not be written (a full disk): counted, and told to
@@ -96,6 +100,15 @@ func (l *Log) dropLocked(err error) {
 		l.reported, l.lastReport = l.dropped, time.Now()
 		l.onDrop(l.dropped, err)
 	}
+}
+
+// SetCompress gzips each rotated file (<path>.1.gz ...), as Docker's
+// json-file driver with compress=true: in the background, so that the
+// container's output does not wait for it.
+func (l *Log) SetCompress(on bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.compress = on
 }
 
 // LineWriter returns a writer that cuts one stream's output ("stdout" or
@@ -156,20 +169,83 @@ func (l *Log) rotateLocked() {
 		os.Truncate(l.path, 0)
 		return
 	}
-	for i := l.maxFiles - 1; i > 1; i-- {
-		os.Rename(rotatedPath(l.path, i-1), rotatedPath(l.path, i))
+	if l.gzipping != nil {
+		<-l.gzipping // the previous file is gzipped before the files shift
+		l.gzipping = nil
 	}
-	os.Rename(l.path, rotatedPath(l.path, 1))
+	for i := l.maxFiles - 1; i > 1; i-- {
+		for _, ext := range []string{"", gzExt} {
+			os.Rename(rotatedPath(l.path, i-1)+ext, rotatedPath(l.path, i)+ext)
+		}
+	}
+	first := rotatedPath(l.path, 1)
+	os.Remove(first + gzExt)
+	os.Rename(l.path, first)
+	if l.compress {
+		done := make(chan struct{})
+		l.gzipping = done
+		go func() {
+			defer close(done)
+			gzipFile(first)
+		}()
+	}
+}
+
+// gzExt ends the name of a gzipped rotated file.
+const gzExt = ".gz"
+
+// gzipFile replaces path by path.gz, written whole under another name
+// first; on failure (a full disk) path stays as it is.
+func gzipFile(path string) error {
+	src, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	tmp := path + gzExt + ".tmp"
+	dst, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	zw, _ := gzip.NewWriterLevel(dst, gzip.BestSpeed)
+	_, err = io.Copy(zw, src)
+	if err == nil {
+		err = zw.Close()
+	}
+	if cerr := dst.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path+gzExt)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return os.Remove(path)
 }
 
 func rotatedPath(path string, i int) string { return path + "." + strconv.Itoa(i) }
+
+// rotatedFile is the rotated file i of path as it is on disk: gzipped
+// (compress) or not; "" when there is none.
+func rotatedFile(path string, i int) string {
+	p := rotatedPath(path, i)
+	if _, err := os.Stat(p + gzExt); err == nil {
+		return p + gzExt
+	}
+	if _, err := os.Stat(p); err == nil {
+		return p
+	}
+	return ""
+}
 
 // rotatedFiles are the rotated files of path, oldest first.
 func rotatedFiles(path string) []string {
 	var out []string
 	for i := 1; ; i++ {
-		p := rotatedPath(path, i)
-		if _, err := os.Stat(p); err != nil {
+		p := rotatedFile(path, i)
+		if p == "" {
 			break
 		}
 		out = append([]string{p}, out...)
@@ -182,6 +258,10 @@ func rotatedFiles(path string) []string {
 func (l *Log) Close() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.gzipping != nil {
+		<-l.gzipping
+		l.gzipping = nil
+	}
 	if l.onDrop != nil && l.dropped > l.reported {
 		l.reported, l.lastReport = l.dropped, time.Now()
 		l.onDrop(l.dropped, nil)
@@ -297,6 +377,12 @@ func (l *Log) tail(lr *logReader, end int64, opts ReadOptions) []Message {
 	}
 	rotated := rotatedFiles(l.path)
 	for i := len(rotated) - 1; i >= 0; i-- {
+		if strings.HasSuffix(rotated[i], gzExt) {
+			if tailGzip(rotated[i], opts, &got, done) {
+				break
+			}
+			continue
+		}
 		f, err := os.Open(rotated[i])
 		if err != nil {
 			continue
@@ -350,6 +436,54 @@ func tailFile(f *os.File, end int64, opts ReadOptions, got *[]Message, done func
 	return false
 }
 
+// tailGzip is tailFile for a gzipped rotated file, which cannot be read
+// backwards: it is read through, keeping the last entries it needs (no
+// more than the tail asks for), which are appended to got last first.
+func tailGzip(path string, opts ReadOptions, got *[]Message, done func() bool) bool {
+	want := opts.Tail - len(*got)
+	if want <= 0 {
+		return true
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		return false
+	}
+	ring := make([]Message, 0, min(want, 4096))
+	next := 0 // where the next entry goes once ring is full
+	older := false
+	br := bufio.NewReaderSize(zr, 64<<10)
+	for {
+		line, err := br.ReadBytes('\n')
+		if len(line) > 0 {
+			if m, ok := decodeEntry(line, opts); ok {
+				if len(ring) < want {
+					ring = append(ring, m)
+				} else {
+					ring[next] = m
+					next = (next + 1) % want
+				}
+			} else if !m.Time.IsZero() && m.Time.Before(opts.Since) {
+				older = true
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
+	for i := len(ring) - 1; i >= 0; i-- { // newest first
+		*got = append(*got, ring[(next+i)%len(ring)])
+		if done() {
+			return true
+		}
+	}
+	return older
+}
+
 // decodeEntry decodes one log line; ok is false when it is not selected
 // (its time is then set when the line is an entry).
 func decodeEntry(line []byte, opts ReadOptions) (m Message, ok bool) {
@@ -372,7 +506,7 @@ func decodeEntry(line []byte, opts ReadOptions) (m Message, ok bool) {
 
 // readFile sends the selected entries of a whole (rotated) file.
 func readFile(path string, opts ReadOptions, send func(Message) bool) bool {
-	lr := logReader{path: path}
+	lr := logReader{path: path, once: true}
 	lr.open()
 	defer lr.close()
 	return lr.next(opts, send)
@@ -385,6 +519,7 @@ type logReader struct {
 	f       *os.File
 	r       *bufio.Reader
 	pending []byte
+	once    bool // a rotated file: read to its end, never to a successor
 }
 
 func (lr *logReader) open() {
@@ -393,6 +528,15 @@ func (lr *logReader) open() {
 		return
 	}
 	lr.f, lr.r, lr.pending = f, bufio.NewReaderSize(f, 64*1024), nil
+	if strings.HasSuffix(lr.path, gzExt) { // a rotated file, read once through
+		zr, err := gzip.NewReader(f)
+		if err != nil {
+			f.Close()
+			lr.f = nil
+			return
+		}
+		lr.r = bufio.NewReaderSize(zr, 64*1024)
+	}
 }
 
 func (lr *logReader) close() {
@@ -436,6 +580,9 @@ func (lr *logReader) next(opts ReadOptions, send func(Message) bool) bool {
 			if m, ok := decodeEntry(line, opts); ok && !send(m) {
 				return false
 			}
+		}
+		if lr.once {
+			return true
 		}
 		next, ok := lr.successor()
 		if !ok {
@@ -489,6 +636,7 @@ type LogSettings struct {
 	Driver   string // "json-file" or "none"
 	MaxSize  int64  // bytes; 0: no rotation
 	MaxFiles int    // files kept in all, with MaxSize
+	Compress bool   // rotated files gzipped
 }
 
 // ParseLogConfig checks a container's --log-driver and --log-opt: the
@@ -528,11 +676,20 @@ func ParseLogConfig(driver string, opts map[string]string) (LogSettings, error) 
 				return s, errdefs.ErrInvalidArgument.WithMessage("max-file cannot be less than 1")
 			}
 			s.MaxFiles = n
-		case "compress", "labels", "labels-regex", "env", "env-regex", "tag":
-			return s, errdefs.ErrNotImplemented.WithMessage(fmt.Sprintf("log opt '%s' of the json-file log driver is not supported by gantry yet\nhint: max-size and max-file are", k))
+		case "compress":
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return s, errdefs.ErrInvalidArgument.WithMessage(err.Error())
+			}
+			s.Compress = b
+		case "labels", "labels-regex", "env", "env-regex", "tag":
+			return s, errdefs.ErrNotImplemented.WithMessage(fmt.Sprintf("log opt '%s' of the json-file log driver is not supported by gantry yet\nhint: max-size, max-file and compress are", k))
 		default:
 			return s, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("unknown log opt '%s' for json-file log driver", k))
 		}
+	}
+	if s.Compress && (s.MaxFiles < 2 || s.MaxSize == 0) {
+		return s, errdefs.ErrInvalidArgument.WithMessage("compress cannot be true when max-file is less than 2 or max-size is not set")
 	}
 	return s, nil // max-file without max-size has no effect, as Docker documents
 }

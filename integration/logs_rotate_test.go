@@ -103,3 +103,35 @@ func TestLogDefaults(t *testing.T) {
 		t.Errorf("logs with gantryd's --log-driver none:\n%s", r)
 	}
 }
+
+// TestLogCompress: --log-opt compress=true gzips the rotated files as
+// Docker's json-file driver (<id>-json.log.1.gz ...), and logs reads them.
+func TestLogCompress(t *testing.T) {
+	e := newEnv(t)
+	n := name("gz")
+	e.mustDocker(t, "run", "--name", n, "--log-opt", "max-size=20k", "--log-opt", "max-file=3", "--log-opt", "compress=true", "busybox", "seq", "1", "20000")
+	logs := lines(e.mustDocker(t, "logs", n))
+	if len(logs) < 500 || logs[len(logs)-1] != "20000" {
+		t.Fatalf("logs gave %d lines ending %q", len(logs), logs[len(logs)-1:])
+	}
+	for i, l := range logs {
+		if want := strconv.Itoa(20001 - len(logs) + i); l != want {
+			t.Fatalf("line %d is %q, want %s", i, l, want)
+		}
+	}
+	if got := lines(e.mustDocker(t, "logs", "--tail", strconv.Itoa(len(logs)), n)); len(got) != len(logs) || got[0] != logs[0] {
+		t.Errorf("logs --tail %d reaching into the gzipped files: %d lines from %q", len(logs), len(got), got[:1])
+	}
+	if !e.External {
+		id := e.inspectField(t, n, "{{.Id}}")
+		dir := filepath.Join(e.Root, "containers", id)
+		for _, f := range []string{id + "-json.log.1.gz", id + "-json.log.2.gz"} {
+			if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+				t.Errorf("rotated file not gzipped: %v", err)
+			}
+		}
+	}
+	if r := e.docker(t, "run", "--rm", "--log-opt", "compress=true", "busybox", "true"); r.Code == 0 || !strings.Contains(r.Stderr, "compress cannot be true when max-file is less than 2 or max-size is not set") {
+		t.Errorf("compress without max-size:\n%s", r)
+	}
+}

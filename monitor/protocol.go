@@ -28,6 +28,7 @@ type Config struct {
 	// files in all (as Docker's json-file max-size and max-file).
 	LogMaxSize  int64
 	LogMaxFiles int
+	LogCompress bool // gzip the rotated files (compress=true)
 	Terminal    bool // the container has a pty
 	OpenStdin   bool // the container keeps a stdin for attached clients
 	// ConsoleHeight and ConsoleWidth size the pty at start (0: the default).

@@ -132,6 +132,7 @@ func newServer(cfg Config, log *slog.Logger) (*server, error) {
 		})
 		if cfg.LogMaxSize > 0 {
 			s.clog.SetRotation(cfg.LogMaxSize, cfg.LogMaxFiles)
+			s.clog.SetCompress(cfg.LogCompress)
 		}
 	}
 	return s, nil
