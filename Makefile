@@ -7,7 +7,7 @@ PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 
-.PHONY: build test bench bench-build bench-network bench-registry bench-save bench-security bench-deep bench-userns bench-restore bench-dns bench-ps bench-scale clean install uninstall
+.PHONY: build test bench bench-build bench-network bench-registry bench-save bench-security bench-deep bench-userns bench-restore bench-dns bench-ps bench-scale bench-logs clean install uninstall
 
 build:
 	$(GO) build -o $(BIN)/gantryd ./cmd/gantryd
@@ -76,6 +76,9 @@ bench-dns: build
 
 bench-ps: build
 	bench/ps.sh
+
+bench-logs: build
+	bench/logs.sh
 
 # slow (1,000 containers): not in make test
 bench-scale: build
