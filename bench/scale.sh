@@ -97,11 +97,13 @@ grow() {
 	for step in $STEPS; do
 		[ "$step" -le "$N" ] || continue
 		while [ "$running" -lt "$step" ]; do
+			local batch=()
 			for i in $(seq "$BATCH"); do
 				[ $((running + i)) -le "$step" ] || break
 				DOCKER_HOST=unix://$sock docker run -d --network none "$IMG" sleep 1000000 >/dev/null &
+				batch+=($!)
 			done
-			wait
+			wait "${batch[@]}" # not the daemon, also a child
 			running=$(DOCKER_HOST=unix://$sock docker ps -q | wc -l)
 		done
 		sleep 2

@@ -2,6 +2,7 @@ package container
 
 import (
 	"context"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -78,6 +79,9 @@ func (c *Container) init(dir string) {
 	c.removed = make(chan struct{})
 	c.Streams = newStreams(c.Config.OpenStdin, c.Config.StdinOnce && !c.Config.Tty)
 	c.Log = newLog(logPath(dir, c.ID))
+	if c.HostConfig != nil && c.HostConfig.LogConfig.Type == "local" {
+		c.Log = OpenLog(filepath.Join(dir, "local-logs", localLogName), true)
+	}
 }
 
 // Dir is the container's directory: its record, logs, bundle and snapshot.

@@ -35,12 +35,15 @@ type entry struct {
 	Time   time.Time `json:"time"`
 }
 
-// Log is a container's json-file log, <dir>/<id>-json.log. Writes append
+// Log is a container's json-file log, <dir>/<id>-json.log (or, with the
+// local driver, <dir>/local-logs/container.log in moby's local format:
+// locallog.go). Writes append
 // one JSON line each; readers can follow the file as it grows. With a
 // maximum size the file is rotated as Docker's json-file driver does:
 // <id>-json.log.1 is the previous one, up to max-file files in all.
 type Log struct {
-	path string
+	path  string
+	local bool // the local driver's format (locallog.go), not json-file's
 
 	mu       sync.Mutex
 	f        *os.File
@@ -66,8 +69,13 @@ func logPath(dir, id string) string { return filepath.Join(dir, id+"-json.log") 
 func newLog(path string) *Log { return &Log{path: path, grew: make(chan struct{})} }
 
 // OpenLog returns the log at path, for the process that writes it (the
-// container's monitor). Nothing is opened until the first write.
-func OpenLog(path string) *Log { return newLog(path) }
+// container's monitor). Nothing is opened until the first write. With
+// local, it is in the local driver's format.
+func OpenLog(path string, local bool) *Log {
+	l := newLog(path)
+	l.local = local
+	return l
+}
 
 // SetRotation rotates the file once it would grow past maxSize bytes,
 // keeping maxFiles files in all (at least 1: the file is then cut).
@@ -125,11 +133,16 @@ func (l *Log) Path() string { return l.path }
 // Docker's json-file driver in non-blocking mode. A line written in part is
 // cut off again, so that the file holds whole entries only.
 func (l *Log) Write(stream string, line []byte, t time.Time) {
-	data, err := json.Marshal(entry{Log: string(line), Stream: stream, Time: t.UTC()})
-	if err != nil {
-		return
+	var data []byte
+	if l.local {
+		data = encodeLocal(stream, line, t)
+	} else {
+		var err error
+		if data, err = json.Marshal(entry{Log: string(line), Stream: stream, Time: t.UTC()}); err != nil {
+			return
+		}
+		data = append(data, '\n')
 	}
-	data = append(data, '\n')
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.f != nil && l.maxSize > 0 && l.size > 0 && l.size+int64(len(data)) > l.maxSize {
@@ -137,6 +150,9 @@ func (l *Log) Write(stream string, line []byte, t time.Time) {
 	}
 	if l.f == nil {
 		f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+		if errors.Is(err, os.ErrNotExist) && os.MkdirAll(filepath.Dir(l.path), 0o700) == nil {
+			f, err = os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+		}
 		if err != nil {
 			l.dropLocked(err)
 			return
@@ -300,7 +316,7 @@ func (l *Log) Read(ctx context.Context, opts ReadOptions) <-chan Message {
 	out := make(chan Message, 64)
 	// The current file is opened now: what is written from now on is read
 	// from it, whatever rotation happens meanwhile; a tail ends here.
-	lr := &logReader{path: l.path}
+	lr := &logReader{path: l.path, local: l.local}
 	lr.open()
 	var end int64
 	if opts.Tail >= 0 {
@@ -325,7 +341,7 @@ func (l *Log) Read(ctx context.Context, opts ReadOptions) <-chan Message {
 			}
 		} else {
 			for _, p := range rotatedFiles(l.path) {
-				if !readFile(p, opts, send) {
+				if !readFile(p, l.local, opts, send) {
 					return
 				}
 			}
@@ -369,8 +385,12 @@ func (l *Log) tail(lr *logReader, end int64, opts ReadOptions) []Message {
 	}
 	var got []Message // newest first
 	done := func() bool { return len(got) >= opts.Tail }
+	tailOf := tailFile
+	if l.local {
+		tailOf = tailLocalFile
+	}
 	if lr.f != nil {
-		if tailFile(lr.f, end, opts, &got, done) {
+		if tailOf(lr.f, end, opts, &got, done) {
 			slices.Reverse(got)
 			return got
 		}
@@ -378,7 +398,7 @@ func (l *Log) tail(lr *logReader, end int64, opts ReadOptions) []Message {
 	rotated := rotatedFiles(l.path)
 	for i := len(rotated) - 1; i >= 0; i-- {
 		if strings.HasSuffix(rotated[i], gzExt) {
-			if tailGzip(rotated[i], opts, &got, done) {
+			if tailGzip(rotated[i], l.local, opts, &got, done) {
 				break
 			}
 			continue
@@ -388,7 +408,7 @@ func (l *Log) tail(lr *logReader, end int64, opts ReadOptions) []Message {
 			continue
 		}
 		fi, err := f.Stat()
-		stop := err == nil && tailFile(f, fi.Size(), opts, &got, done)
+		stop := err == nil && tailOf(f, fi.Size(), opts, &got, done)
 		f.Close()
 		if stop {
 			break
@@ -439,40 +459,47 @@ func tailFile(f *os.File, end int64, opts ReadOptions, got *[]Message, done func
 // tailGzip is tailFile for a gzipped rotated file, which cannot be read
 // backwards: it is read through, keeping the last entries it needs (no
 // more than the tail asks for), which are appended to got last first.
-func tailGzip(path string, opts ReadOptions, got *[]Message, done func() bool) bool {
+func tailGzip(path string, local bool, opts ReadOptions, got *[]Message, done func() bool) bool {
 	want := opts.Tail - len(*got)
 	if want <= 0 {
 		return true
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		return false
-	}
 	ring := make([]Message, 0, min(want, 4096))
 	next := 0 // where the next entry goes once ring is full
 	older := false
-	br := bufio.NewReaderSize(zr, 64<<10)
-	for {
-		line, err := br.ReadBytes('\n')
-		if len(line) > 0 {
-			if m, ok := decodeEntry(line, opts); ok {
-				if len(ring) < want {
-					ring = append(ring, m)
-				} else {
-					ring[next] = m
-					next = (next + 1) % want
-				}
-			} else if !m.Time.IsZero() && m.Time.Before(opts.Since) {
-				older = true
+	keep := func(m Message, ok bool) {
+		if ok {
+			if len(ring) < want {
+				ring = append(ring, m)
+			} else {
+				ring[next] = m
+				next = (next + 1) % want
 			}
+		} else if !m.Time.IsZero() && m.Time.Before(opts.Since) {
+			older = true
 		}
+	}
+	if local {
+		forEachLocalGzip(path, func(msg []byte) { keep(selectLocal(msg, opts)) })
+	} else {
+		f, err := os.Open(path)
 		if err != nil {
-			break
+			return false
+		}
+		defer f.Close()
+		zr, err := gzip.NewReader(f)
+		if err != nil {
+			return false
+		}
+		br := bufio.NewReaderSize(zr, 64<<10)
+		for {
+			line, err := br.ReadBytes('\n')
+			if len(line) > 0 {
+				keep(decodeEntry(line, opts))
+			}
+			if err != nil {
+				break
+			}
 		}
 	}
 	for i := len(ring) - 1; i >= 0; i-- { // newest first
@@ -491,22 +518,26 @@ func decodeEntry(line []byte, opts ReadOptions) (m Message, ok bool) {
 	if json.Unmarshal(bytes.TrimSpace(line), &e) != nil {
 		return Message{}, false
 	}
-	m = Message{Stream: e.Stream, Time: e.Time, Line: []byte(e.Log)}
-	if (e.Stream == "stdout" && !opts.Stdout) || (e.Stream == "stderr" && !opts.Stderr) {
+	return selectMessage(Message{Stream: e.Stream, Time: e.Time, Line: []byte(e.Log)}, opts)
+}
+
+// selectMessage reports whether opts select m.
+func selectMessage(m Message, opts ReadOptions) (Message, bool) {
+	if (m.Stream == "stdout" && !opts.Stdout) || (m.Stream == "stderr" && !opts.Stderr) {
 		return m, false
 	}
-	if !opts.Since.IsZero() && e.Time.Before(opts.Since) {
+	if !opts.Since.IsZero() && m.Time.Before(opts.Since) {
 		return m, false
 	}
-	if !opts.Until.IsZero() && e.Time.After(opts.Until) {
+	if !opts.Until.IsZero() && m.Time.After(opts.Until) {
 		return m, false
 	}
 	return m, true
 }
 
 // readFile sends the selected entries of a whole (rotated) file.
-func readFile(path string, opts ReadOptions, send func(Message) bool) bool {
-	lr := logReader{path: path, once: true}
+func readFile(path string, local bool, opts ReadOptions, send func(Message) bool) bool {
+	lr := logReader{path: path, once: true, local: local}
 	lr.open()
 	defer lr.close()
 	return lr.next(opts, send)
@@ -520,6 +551,7 @@ type logReader struct {
 	r       *bufio.Reader
 	pending []byte
 	once    bool // a rotated file: read to its end, never to a successor
+	local   bool // the local driver's format
 }
 
 func (lr *logReader) open() {
@@ -569,7 +601,7 @@ func (lr *logReader) next(opts ReadOptions, send func(Message) bool) bool {
 				return true
 			}
 		}
-		for {
+		for !lr.local {
 			chunk, err := lr.r.ReadBytes('\n')
 			lr.pending = append(lr.pending, chunk...)
 			if err != nil {
@@ -580,6 +612,9 @@ func (lr *logReader) next(opts ReadOptions, send func(Message) bool) bool {
 			if m, ok := decodeEntry(line, opts); ok && !send(m) {
 				return false
 			}
+		}
+		if lr.local && !lr.nextLocal(opts, send) {
+			return false
 		}
 		if lr.once {
 			return true
@@ -633,15 +668,16 @@ func (lr *logReader) successor() (string, bool) {
 
 // LogSettings is a container's log configuration as Gantry applies it.
 type LogSettings struct {
-	Driver   string // "json-file" or "none"
+	Driver   string // "json-file", "local" or "none"
 	MaxSize  int64  // bytes; 0: no rotation
 	MaxFiles int    // files kept in all, with MaxSize
 	Compress bool   // rotated files gzipped
 }
 
 // ParseLogConfig checks a container's --log-driver and --log-opt: the
-// json-file driver with max-size and max-file (as Docker's), and none.
-// Other drivers and options are refused, never ignored.
+// json-file driver with max-size, max-file and compress, the local driver
+// (the same options, moby's defaults), and none, as Docker's. Other drivers
+// and options are refused, never ignored.
 func ParseLogConfig(driver string, opts map[string]string) (LogSettings, error) {
 	s := LogSettings{Driver: driver, MaxFiles: 1}
 	switch driver {
@@ -652,8 +688,12 @@ func ParseLogConfig(driver string, opts map[string]string) (LogSettings, error) 
 			return s, errdefs.ErrInvalidArgument.WithMessage("logger: the none log driver takes no options")
 		}
 		return s, nil
-	case "local", "syslog", "journald", "gelf", "fluentd", "awslogs", "splunk", "etwlogs", "gcplogs", "logentries":
-		return s, errdefs.ErrNotImplemented.WithMessage(fmt.Sprintf("logger: the %s log driver is not supported by gantry\nhint: use json-file (the default) or none", driver))
+	case "local":
+		// moby's defaults for the local driver: 20 MB files, 5 of them,
+		// compressed.
+		s.MaxSize, s.MaxFiles, s.Compress = 20<<20, 5, true
+	case "syslog", "journald", "gelf", "fluentd", "awslogs", "splunk", "etwlogs", "gcplogs", "logentries":
+		return s, errdefs.ErrNotImplemented.WithMessage(fmt.Sprintf("logger: the %s log driver is not supported by gantry\nhint: use json-file (the default), local or none", driver))
 	default:
 		return s, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("error looking up logging plugin %s: plugin %q not found", driver, driver))
 	}
@@ -663,6 +703,9 @@ func ParseLogConfig(driver string, opts map[string]string) (LogSettings, error) 
 			n, err := units.RAMInBytes(v)
 			if err != nil {
 				return s, errdefs.ErrInvalidArgument.WithMessage(err.Error())
+			}
+			if n <= 0 && s.Driver == "local" {
+				return s, errdefs.ErrInvalidArgument.WithMessage("max size should be a positive number")
 			}
 			if n > 0 {
 				s.MaxSize = n
@@ -683,12 +726,18 @@ func ParseLogConfig(driver string, opts map[string]string) (LogSettings, error) 
 			}
 			s.Compress = b
 		case "labels", "labels-regex", "env", "env-regex", "tag":
+			if s.Driver == "local" {
+				return s, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("unknown log opt '%s' for log driver local", k))
+			}
 			return s, errdefs.ErrNotImplemented.WithMessage(fmt.Sprintf("log opt '%s' of the json-file log driver is not supported by gantry yet\nhint: max-size, max-file and compress are", k))
 		default:
+			if s.Driver == "local" {
+				return s, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("unknown log opt '%s' for log driver local", k))
+			}
 			return s, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("unknown log opt '%s' for json-file log driver", k))
 		}
 	}
-	if s.Compress && (s.MaxFiles < 2 || s.MaxSize == 0) {
+	if s.Compress && s.Driver == "json-file" && (s.MaxFiles < 2 || s.MaxSize == 0) {
 		return s, errdefs.ErrInvalidArgument.WithMessage("compress cannot be true when max-file is less than 2 or max-size is not set")
 	}
 	return s, nil // max-file without max-size has no effect, as Docker documents

@@ -39,7 +39,7 @@ var padding = string(make([]byte, 0)) + fmt.Sprintf("%0200d", 0)
 // across files; a follower moves on to the new file after a rotation.
 func TestLogRotation(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "x-json.log")
-	l := OpenLog(path)
+	l := OpenLog(path, false)
 	l.SetRotation(100<<10, 3)
 	all := numbered(0, 2000) // about 500 KiB of entries
 	for _, line := range all[:1000] {
@@ -98,7 +98,7 @@ func TestLogRotation(t *testing.T) {
 // TestLogMaxFileOne: with one file the log is cut when full.
 func TestLogMaxFileOne(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "x-json.log")
-	l := OpenLog(path)
+	l := OpenLog(path, false)
 	l.SetRotation(10<<10, 1)
 	for _, line := range numbered(0, 200) {
 		l.Write("stdout", []byte(line), time.Now())
@@ -115,7 +115,7 @@ func TestLogMaxFileOne(t *testing.T) {
 // are dropped, not retried or blocking, counted, and reported at the first
 // one and at Close.
 func TestLogDropsOnFullDisk(t *testing.T) {
-	l := OpenLog("/dev/full")
+	l := OpenLog("/dev/full", false)
 	var reports []int64
 	var lastErr error
 	l.OnDrop(func(n int64, err error) {
@@ -145,7 +145,7 @@ func TestLogDropsOnFullDisk(t *testing.T) {
 // every entry kept, in order.
 func TestLogCompress(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "x-json.log")
-	l := OpenLog(path)
+	l := OpenLog(path, false)
 	l.SetRotation(50<<10, 4)
 	l.SetCompress(true)
 	all := numbered(0, 2000)

@@ -134,7 +134,7 @@ func (d *Daemon) start(ctx context.Context, c *gcontainer.Container) error {
 	}
 	cli, err := monitor.Start(ctx, d.monitorBin, monitor.Config{
 		ID: c.ID, Bundle: bundle, RuncBinary: d.cfg.Runtime, RuncRoot: d.runcRoot(),
-		Dir: d.monitorDir(c.ID), LogPath: logPath, LogMaxSize: logs.MaxSize, LogMaxFiles: logs.MaxFiles, LogCompress: logs.Compress,
+		Dir: d.monitorDir(c.ID), LogPath: logPath, LogMaxSize: logs.MaxSize, LogMaxFiles: logs.MaxFiles, LogCompress: logs.Compress, LogLocal: logs.Driver == "local",
 		Terminal: c.Config.Tty, OpenStdin: c.Config.OpenStdin,
 		ConsoleHeight: uint16(size[0]), ConsoleWidth: uint16(size[1]),
 	})

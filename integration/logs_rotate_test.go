@@ -135,3 +135,44 @@ func TestLogCompress(t *testing.T) {
 		t.Errorf("compress without max-size:\n%s", r)
 	}
 }
+
+// TestLogLocal: --log-driver local keeps the log in moby's local format
+// (local-logs/container.log, framed protobuf entries), rotated and gzipped
+// with its options; logs, --tail and -f read it.
+func TestLogLocal(t *testing.T) {
+	e := newEnv(t)
+	n := name("local")
+	e.mustDocker(t, "run", "--name", n, "--log-driver", "local", "--log-opt", "max-size=20k", "--log-opt", "max-file=3", "busybox", "seq", "1", "20000")
+	logs := lines(e.mustDocker(t, "logs", n))
+	if len(logs) < 500 || logs[len(logs)-1] != "20000" {
+		t.Fatalf("logs gave %d lines ending %q", len(logs), logs[len(logs)-1:])
+	}
+	for i, l := range logs {
+		if want := strconv.Itoa(20001 - len(logs) + i); l != want {
+			t.Fatalf("line %d is %q, want %s", i, l, want)
+		}
+	}
+	if got := e.mustDocker(t, "logs", "--tail", "3", n); got != "19998\n19999\n20000" {
+		t.Errorf("logs --tail 3: %q", got)
+	}
+	if got := lines(e.mustDocker(t, "logs", "--tail", strconv.Itoa(len(logs)), n)); len(got) != len(logs) || got[0] != logs[0] {
+		t.Errorf("logs --tail %d into the gzipped files: %d lines from %q", len(logs), len(got), got[:1])
+	}
+	if !e.External {
+		id := e.inspectField(t, n, "{{.Id}}")
+		dir := filepath.Join(e.Root, "containers", id, "local-logs")
+		for _, f := range []string{"container.log", "container.log.1.gz", "container.log.2.gz"} {
+			if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+				t.Errorf("local log file: %v", err)
+			}
+		}
+	}
+	f := name("localf")
+	e.mustDocker(t, "run", "-d", "--name", f, "--log-driver", "local", "busybox", "sh", "-c", "echo one; sleep 1; echo two")
+	if got := e.mustDocker(t, "logs", "-f", f); got != "one\ntwo" {
+		t.Errorf("logs -f of a local log: %q", got)
+	}
+	if r := e.docker(t, "create", "--log-driver", "local", "--log-opt", "labels=x", "busybox"); r.Code == 0 || !strings.Contains(r.Stderr, "unknown log opt 'labels' for log driver local") {
+		t.Errorf("local with labels:\n%s", r)
+	}
+}

@@ -29,6 +29,7 @@ type Config struct {
 	LogMaxSize  int64
 	LogMaxFiles int
 	LogCompress bool // gzip the rotated files (compress=true)
+	LogLocal    bool // moby's local format instead of json-file's
 	Terminal    bool // the container has a pty
 	OpenStdin   bool // the container keeps a stdin for attached clients
 	// ConsoleHeight and ConsoleWidth size the pty at start (0: the default).

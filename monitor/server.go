@@ -122,7 +122,7 @@ func newServer(cfg Config, log *slog.Logger) (*server, error) {
 	}
 	s := &server{cfg: cfg, log: log, runc: r, l: l, subs: map[*subscriber]struct{}{}, exited: make(chan struct{}), execs: map[string]*execState{}}
 	if cfg.LogPath != "" {
-		s.clog = container.OpenLog(cfg.LogPath)
+		s.clog = container.OpenLog(cfg.LogPath, cfg.LogLocal)
 		s.clog.OnDrop(func(n int64, err error) {
 			if err != nil {
 				log.Warn("log lines dropped: the log cannot be written; the container runs on", "dropped", n, "error", err)

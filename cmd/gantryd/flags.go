@@ -82,7 +82,7 @@ func newFlags() (*pflag.FlagSet, *options) {
 
 	f.StringVar(&o.seccompProfile, "seccomp-profile", "builtin", `path of the default seccomp profile of containers, or "unconfined", or "builtin" (Docker's)`)
 	f.BoolVar(&o.noNewPrivileges, "no-new-privileges", false, "set no-new-privileges by default for new containers")
-	f.StringVar(&o.logDriver, "log-driver", "json-file", `default log driver of containers: "json-file" or "none"`)
+	f.StringVar(&o.logDriver, "log-driver", "json-file", `default log driver of containers: "json-file", "local" or "none"`)
 	f.StringArrayVar(&o.logOpts, "log-opt", nil, "default log driver option of containers, key=value (repeatable; daemon.json: log-opts, an object)")
 	f.StringVar(&o.usernsRemap, "userns-remap", "", `user namespace remapping: "default" (user dockremap) or "user[:group]" with ranges in /etc/subuid and /etc/subgid`)
 	return f, o
