@@ -8,6 +8,8 @@
 #           through /proc/PID/clear_refs before)
 #   full    `docker logs` of a LINES (default 1,000,000) line log to
 #           /dev/null: the time and the daemon's peak RSS growth
+#   local   a --log-driver local log written by gantryd, put in place of
+#           a dockerd container's: dockerd's `docker logs` gives the same
 #
 # Prints a table; writes nothing into the tree. Environment: LOGMB, LINES,
 # GANTRYD (default bin/gantryd).
@@ -114,8 +116,20 @@ for e in "${engines[@]}"; do
 	unset DOCKER_HOST
 done
 
+log "the local format: dockerd reads a local log gantryd wrote"
+local_same=NO
+gid=$(DOCKER_HOST=unix://$S_gantryd docker run -d --log-driver local "$IMG" sh -c 'seq 1 5000; echo; printf "no newline"')
+DOCKER_HOST=unix://$S_gantryd docker wait "$gid" >/dev/null
+DOCKER_HOST=unix://$S_gantryd docker logs "$gid" >"$work/local.gantryd" 2>&1
+did=$(DOCKER_HOST=unix://$S_dockerd docker run -d --log-driver local --log-opt compress=false "$IMG" true)
+DOCKER_HOST=unix://$S_dockerd docker wait "$did" >/dev/null
+cp "$work/gantryd/root/containers/$gid/local-logs/container.log" "$work/dockerd/root/containers/$did/local-logs/container.log"
+DOCKER_HOST=unix://$S_dockerd docker logs "$did" >"$work/local.dockerd" 2>&1 || true
+cmp -s "$work/local.gantryd" "$work/local.dockerd" && [ "$(wc -l <"$work/local.gantryd")" -ge 5001 ] && local_same=yes
+
 printf '\n%-44s %14s %14s\n' "" "gantryd" "dockerd $docker_version"
 printf '%-44s %11s ms %11s ms\n' "logs --tail 5 of a ${LOGMB} MB log, median" "$(median "$work/gantryd.tail")" "$(median "$work/dockerd.tail")"
 printf '%-44s %10s MiB %10s MiB\n' "  daemon peak RSS growth" "$TAILMB_gantryd" "$TAILMB_dockerd"
 printf '%-44s %11s ms %11s ms\n' "logs of $LINES lines" "$FULLMS_gantryd" "$FULLMS_dockerd"
 printf '%-44s %10s MiB %10s MiB\n' "  daemon peak RSS growth" "$FULLMB_gantryd" "$FULLMB_dockerd"
+printf '%-44s %14s\n' "dockerd reads gantryd's --log-driver local log" "$local_same"

@@ -134,8 +134,9 @@ func (lr *logReader) nextLocal(opts ReadOptions, send func(Message) bool) bool {
 	for {
 		n, err := lr.r.Read(chunk[:])
 		lr.pending = append(lr.pending, chunk[:n]...)
+		buf := lr.pending
 		for {
-			msg, rest, ok, ferr := nextFrame(lr.pending)
+			msg, rest, ok, ferr := nextFrame(buf)
 			if ferr != nil {
 				lr.pending = nil // a broken file: nothing more to make of it
 				return true
@@ -143,11 +144,12 @@ func (lr *logReader) nextLocal(opts ReadOptions, send func(Message) bool) bool {
 			if !ok {
 				break
 			}
+			buf = rest
 			if m, sel := selectLocal(msg, opts); sel && !send(m) {
 				return false
 			}
-			lr.pending = append(lr.pending[:0], rest...)
 		}
+		lr.pending = append(lr.pending[:0], buf...) // the frame being written
 		if err != nil {
 			return true
 		}
