@@ -128,6 +128,7 @@ func (c *Container) SetExitedAt(code int, errMsg string, t time.Time) {
 	c.SetExited(code, errMsg)
 	if !t.IsZero() && c.State.Status == Exited {
 		c.State.FinishedAt = t.UTC()
+		c.publish(nil)
 	}
 }
 
