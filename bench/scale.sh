@@ -73,7 +73,7 @@ start_engine() {
 sample() {
 	local name=$1 kind=$2 count=$3 helpers t0 list_ms
 	if [ "$kind" = gantryd ]; then
-		helpers=$(cat "$work/$name"/x/mon/*/monitor.pid 2>/dev/null | tr -c '0-9' '\n' || true)
+		helpers=$(awk 1 "$work/$name"/x/mon/*/monitor.pid 2>/dev/null || true)
 	else
 		helpers=$(pgrep -f "containerd-shim-runc-v2 -namespace gsc$$ " || true)
 	fi

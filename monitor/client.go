@@ -282,7 +282,10 @@ func (c *Client) Attach(ctx context.Context, stdin, closeStdin bool) (*Attach, e
 		conn.Close()
 		return nil, err
 	}
-	br := bufio.NewReaderSize(conn, 64<<10)
+	// A small buffer: gantryd keeps one attachment per running container,
+	// mostly idle (frames are read into their own slices whatever the
+	// buffer's size); 64 KiB cost 64 MiB for 1,000 containers.
+	br := bufio.NewReaderSize(conn, 4<<10)
 	var r reply
 	if err := readReply(br, &r); err != nil {
 		conn.Close()
