@@ -81,13 +81,13 @@ func Start(ctx context.Context, binary string, cfg Config) (*Client, error) {
 	}
 	// The monitor is our child until we exit: it is reaped when it ends,
 	// by a goroutine parked on its pidfd, not a thread blocked in wait4.
-	exited := reap(cmd.Process)
+	exited, kill := reap(cmd.Process)
 
 	ready.SetReadDeadline(time.Now().Add(readyTimeout))
 	line, err := bufio.NewReader(ready).ReadString('\n')
 	version, ok := parseReady(line)
 	if err != nil || !ok || version != ProtocolVersion {
-		cmd.Process.Kill()
+		kill()
 		<-exited
 		if err == nil && ok {
 			return nil, errdefs.ErrUnavailable.WithMessage(fmt.Sprintf("%v\nhint: %s is not of gantryd's build; install gantryd and gantry-monitor together (make install)",
@@ -104,35 +104,44 @@ func Start(ctx context.Context, binary string, cfg Config) (*Client, error) {
 
 // reap waits for the child process p in a goroutine that the runtime's
 // poller wakes when p's pidfd becomes readable (p exited), and reaps it;
-// the channel is closed then. Without a pidfd it falls back to Wait.
-func reap(p *os.Process) <-chan struct{} {
+// the channel is closed then. kill SIGKILLs p until it is reaped. Without
+// a pidfd it falls back to Wait. p is released at once: the os package's
+// own pidfd would be a second descriptor per running container.
+func reap(p *os.Process) (exited <-chan struct{}, kill func()) {
 	done := make(chan struct{})
 	pid := p.Pid
+	var f *os.File
+	var rc syscall.RawConn
 	fd, err := unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK)
+	if err == nil {
+		f = os.NewFile(uintptr(fd), "pidfd")
+		if rc, err = f.SyscallConn(); err != nil {
+			f.Close()
+		}
+	}
 	if err != nil {
 		go func() {
 			p.Wait()
 			close(done)
 		}()
-		return done
+		return done, func() { p.Kill() }
 	}
-	f := os.NewFile(uintptr(fd), "pidfd")
+	p.Release()
+	kill = func() {
+		// Control fails once f is closed: never a signal to a pid reused
+		// after the reaping.
+		rc.Control(func(fd uintptr) { unix.PidfdSendSignal(int(fd), unix.SIGKILL, nil, 0) })
+	}
 	go func() {
 		defer close(done)
 		defer f.Close()
-		defer p.Release()
-		rc, err := f.SyscallConn()
-		if err != nil {
-			p.Wait()
-			return
-		}
 		rc.Read(func(uintptr) bool {
 			var ws unix.WaitStatus
 			wpid, err := unix.Wait4(pid, &ws, unix.WNOHANG, nil)
 			return wpid == pid || (err != nil && !errors.Is(err, unix.EINTR))
 		})
 	}()
-	return done
+	return done, kill
 }
 
 // Connect returns a client of the monitor in dir, and its state; a monitor
