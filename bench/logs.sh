@@ -66,11 +66,12 @@ start_engine() {
 }
 
 # with_log NAME FILE: a stopped container of engine NAME whose json log is
-# FILE (hard-linked); prints its ID.
+# FILE (hard-linked, or copied); prints its ID.
 with_log() {
 	local s=S_$1 id
 	id=$(DOCKER_HOST=unix://${!s} docker create --network none "$IMG" true)
-	ln -f "$2" "$work/$1/root/containers/$id/$id-json.log"
+	ln -f "$2" "$work/$1/root/containers/$id/$id-json.log" 2>/dev/null ||
+		cp "$2" "$work/$1/root/containers/$id/$id-json.log" # on another mount
 	echo "$id"
 }
 
