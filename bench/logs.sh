@@ -103,7 +103,7 @@ for e in "${engines[@]}"; do
 		ms_since "$t0" >>"$work/$e.tail"
 	done
 	case $got in *"line $(printf %09d $((LOGMB * 1024 * 1024 / 100 - 1)))"*) ;; *) die "$e: tail gave $got" ;; esac
-	printf -v "TAILMB_$e" '%s' "$(( ($(kb "${!p}" VmHWM) - rss0) / 1024 ))"
+	printf -v "TAILMB_$e" '%s' "$(( $(kb "${!p}" VmHWM) - rss0 ))"
 	log "$e: logs of $LINES lines"
 	docker logs "$many" >/dev/null # warm
 	echo 5 >"/proc/${!p}/clear_refs"
@@ -112,7 +112,7 @@ for e in "${engines[@]}"; do
 	n=$(docker logs "$many" | wc -l)
 	printf -v "FULLMS_$e" '%s' "$(ms_since "$t0")"
 	[ "$n" = "$LINES" ] || die "$e: logs gave $n lines of $LINES"
-	printf -v "FULLMB_$e" '%s' "$(( ($(kb "${!p}" VmHWM) - rss0) / 1024 ))"
+	printf -v "FULLMB_$e" '%s' "$(( $(kb "${!p}" VmHWM) - rss0 ))"
 	docker rm "$big" "$many" >/dev/null
 	unset DOCKER_HOST
 done
@@ -130,7 +130,7 @@ cmp -s "$work/local.gantryd" "$work/local.dockerd" && [ "$(wc -l <"$work/local.g
 
 printf '\n%-44s %14s %14s\n' "" "gantryd" "dockerd $docker_version"
 printf '%-44s %11s ms %11s ms\n' "logs --tail 5 of a ${LOGMB} MB log, median" "$(median "$work/gantryd.tail")" "$(median "$work/dockerd.tail")"
-printf '%-44s %10s MiB %10s MiB\n' "  daemon peak RSS growth" "$TAILMB_gantryd" "$TAILMB_dockerd"
+printf '%-44s %10s KiB %10s KiB\n' "  daemon peak RSS growth" "$TAILMB_gantryd" "$TAILMB_dockerd"
 printf '%-44s %11s ms %11s ms\n' "logs of $LINES lines" "$FULLMS_gantryd" "$FULLMS_dockerd"
-printf '%-44s %10s MiB %10s MiB\n' "  daemon peak RSS growth" "$FULLMB_gantryd" "$FULLMB_dockerd"
+printf '%-44s %10s KiB %10s KiB\n' "  daemon peak RSS growth" "$FULLMB_gantryd" "$FULLMB_dockerd"
 printf '%-44s %14s\n' "dockerd reads gantryd's --log-driver local log" "$local_same"
