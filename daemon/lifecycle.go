@@ -398,7 +398,11 @@ func (d *Daemon) kill(ctx context.Context, c *gcontainer.Container, signal strin
 		d.runtime.Resume(ctx, c.ID)
 	}
 	if err := d.runtime.Kill(ctx, c.ID, sig, false); err != nil {
-		return fmt.Errorf("kill container %s: %w", c.ID, err)
+		// runc's state went with the exec root while the container runs:
+		// it is signalled through its cgroup.
+		if !errdefs.IsNotFound(err) || !d.signalByCgroup(c, sig) {
+			return fmt.Errorf("kill container %s: %w", c.ID, err)
+		}
 	}
 	return nil
 }

@@ -165,3 +165,30 @@ func TestLogFullDisk(t *testing.T) {
 	}
 	e.mustDocker(t, "rm", "-f", n)
 }
+
+// TestExecRootVanishedWhileRunning: runc's state and the monitors'
+// sockets removed under a running gantryd: `docker stop` still stops the
+// container (through its cgroup) and it is recorded exited. On main the
+// stop failed, the container running on.
+func TestExecRootVanishedWhileRunning(t *testing.T) {
+	e := newEnv(t)
+	e.needPrivateDaemon(t)
+	n := name("runcgone")
+	e.mustDocker(t, "run", "-d", "--name", n, "busybox", "sleep", "300")
+	pid, _ := strconv.Atoi(e.inspectField(t, n, "{{.State.Pid}}"))
+	for _, d := range []string{"runc", "mon"} {
+		if err := os.RemoveAll(filepath.Join(e.d.runDir, "x", d)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r := e.docker(t, "stop", "-t", "1", n); r.Code != 0 {
+		t.Fatalf("docker stop with runc's state gone:\n%s", r)
+	}
+	poll(t, 10*time.Second, "the container is recorded exited", func() (bool, string) {
+		got := e.inspectField(t, n, "{{.State.Status}}")
+		return got == "exited", got
+	})
+	poll(t, 10*time.Second, "the container's process is gone", func() (bool, string) { return !pidAlive(pid), "alive" })
+	e.mustDocker(t, "start", n)
+	e.mustDocker(t, "rm", "-f", n)
+}
