@@ -7,7 +7,7 @@ PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 
-.PHONY: build test bench bench-build bench-cachemount bench-network bench-registry bench-save bench-security bench-deep bench-userns bench-restore bench-dns clean install uninstall
+.PHONY: build test bench bench-build bench-cachemount bench-network bench-registry bench-save bench-security bench-deep bench-userns bench-restore bench-dns bench-ps bench-scale bench-logs bench-lifecycle clean install uninstall
 
 build:
 	$(GO) build -o $(BIN)/gantryd ./cmd/gantryd
@@ -81,6 +81,15 @@ bench-restore: build
 bench-dns: build
 	bench/dns.sh
 
-.PHONY: bench-lifecycle
 bench-lifecycle: build
 	bench/lifecycle.sh
+
+bench-ps: build
+	bench/ps.sh
+
+bench-logs: build
+	bench/logs.sh
+
+# slow (1,000 containers): not in make test
+bench-scale: build
+	bench/scale.sh

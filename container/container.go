@@ -2,8 +2,10 @@ package container
 
 import (
 	"context"
+	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/containerd/errdefs"
@@ -78,11 +80,12 @@ type Container struct {
 	ManuallyStopped bool `json:",omitempty"`
 
 	mu      sync.Mutex
-	copying bool          // a copy writes the filesystem (SetCopying)
-	changed chan struct{} // closed and replaced on every state change
-	removed chan struct{} // closed once the container is removed
-	Streams *Streams      `json:"-"`
-	Log     *Log          `json:"-"`
+	view    atomic.Pointer[View] // the record as of its last change (View)
+	copying bool                 // a copy writes the filesystem (SetCopying)
+	changed chan struct{}        // closed and replaced on every state change
+	removed chan struct{}        // closed once the container is removed
+	Streams *Streams             `json:"-"`
+	Log     *Log                 `json:"-"`
 	dir     string
 }
 
@@ -93,6 +96,9 @@ func (c *Container) init(dir string) {
 	c.removed = make(chan struct{})
 	c.Streams = newStreams(c.Config.OpenStdin, c.Config.StdinOnce && !c.Config.Tty)
 	c.Log = newLog(logPath(dir, c.ID))
+	if c.HostConfig != nil && c.HostConfig.LogConfig.Type == "local" {
+		c.Log = OpenLog(filepath.Join(dir, "local-logs", localLogName), true)
+	}
 }
 
 // Dir is the container's directory: its record, logs, bundle and snapshot.
@@ -104,12 +110,9 @@ func (c *Container) Lock() { c.mu.Lock() }
 // Unlock releases Lock.
 func (c *Container) Unlock() { c.mu.Unlock() }
 
-// Snapshot returns a copy of the state, safe to read without the lock.
-func (c *Container) Snapshot() State {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.State
-}
+// Snapshot returns the state as of its last change (the View's), without
+// waiting for Lock.
+func (c *Container) Snapshot() State { return c.View().State }
 
 // SetRunning records a started process. The caller holds Lock.
 func (c *Container) SetRunning(pid int) {
@@ -143,6 +146,7 @@ func (c *Container) SetExitedAt(code int, errMsg string, t time.Time) {
 	c.SetExited(code, errMsg)
 	if !t.IsZero() && c.State.Status == Exited {
 		c.State.FinishedAt = t.UTC()
+		c.publish(nil)
 	}
 }
 
@@ -159,6 +163,13 @@ func (c *Container) SetPaused(paused bool) {
 // SetRemoving marks the container as being removed. The caller holds Lock.
 func (c *Container) SetRemoving() {
 	c.State.Status = Removing
+	c.notify()
+}
+
+// SetStatus puts back status after an operation that failed (a removal).
+// The caller holds Lock.
+func (c *Container) SetStatus(status Status) {
+	c.State.Status = status
 	c.notify()
 }
 
@@ -190,6 +201,7 @@ func (c *Container) WaitCopy(ctx context.Context) error {
 }
 
 func (c *Container) notify() {
+	c.publish(nil)
 	close(c.changed)
 	c.changed = make(chan struct{})
 }

@@ -130,3 +130,11 @@ func HealthText(h *container.Health) string {
 	}
 	return string(h.Status)
 }
+
+// SetHealth replaces c's health with h (a new value, so that views and
+// snapshots taken before keep theirs) and publishes a new View, so that
+// inspect and ps see each probe's result. The caller holds Lock.
+func (c *Container) SetHealth(h *container.Health) {
+	c.State.Health = h
+	c.publish(nil)
+}

@@ -57,6 +57,7 @@ func NewStore(root string) (*Store, error) {
 			return nil, fmt.Errorf("load container %s: %w", e.Name(), err)
 		}
 		c.init(dir)
+		c.publish(data)
 		s.byID[c.ID] = c
 		s.names[c.Name] = c.ID
 	}
@@ -146,7 +147,11 @@ func (s *Store) save(c *Container) error {
 	if err != nil {
 		return err
 	}
-	return atomicfile.Write(filepath.Join(c.dir, "config.json"), data, 0o600)
+	if err := atomicfile.Write(filepath.Join(c.dir, "config.json"), data, 0o600); err != nil {
+		return err
+	}
+	c.publish(data)
+	return nil
 }
 
 // Rename gives c a new name; a name in use is a conflict.
@@ -155,6 +160,11 @@ func (s *Store) Rename(c *Container, name string) error {
 		return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", name))
 	}
 	name = strings.TrimPrefix(name, "/")
+	// c's Lock before the store's, as Delete takes them: a rename waits
+	// for a lifecycle operation on c without holding up every Get and
+	// List meanwhile.
+	c.Lock()
+	defer c.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if id, ok := s.names[name]; ok {
@@ -163,15 +173,10 @@ func (s *Store) Rename(c *Container, name string) error {
 		}
 		return nameInUse(name, id)
 	}
-	c.Lock()
 	old := c.Name
 	c.Name = name
-	err := s.save(c)
-	if err != nil {
+	if err := s.save(c); err != nil {
 		c.Name = old
-	}
-	c.Unlock()
-	if err != nil {
 		return err
 	}
 	delete(s.names, old)

@@ -256,7 +256,7 @@ func (d *Daemon) openRootLocked(ctx context.Context, c *gcontainer.Container, ac
 // stopped.
 func (d *Daemon) copyMounts(c *gcontainer.Container) []gcontainer.CopyMount {
 	var out []gcontainer.CopyMount
-	for _, mp := range d.mountPoints(c) {
+	for _, mp := range d.mountPoints(c.HostConfig, c.Volumes) {
 		if (mp.Type == mounttypes.TypeBind || mp.Type == mounttypes.TypeVolume) && mp.Source != "" {
 			out = append(out, gcontainer.CopyMount{Source: mp.Source, Destination: mp.Destination, ReadOnly: !mp.RW})
 		}

@@ -54,9 +54,7 @@ func (d *Daemon) CreateContainer(ctx context.Context, name string, cfg *containe
 		return container.CreateResponse{}, err
 	}
 	mode := hc.NetworkMode
-	if hc.LogConfig.Type == "" {
-		hc.LogConfig.Type = "json-file"
-	}
+	hc.LogConfig = d.defaultLogConfig(hc.LogConfig)
 	if _, err := gcontainer.ParseLogConfig(hc.LogConfig.Type, hc.LogConfig.Config); err != nil {
 		return container.CreateResponse{}, err
 	}
@@ -148,12 +146,13 @@ func (d *Daemon) Containers(ctx context.Context, opts api.ContainerListOptions) 
 	}
 	out := []container.Summary{}
 	for _, c := range d.containers.List() {
-		c.Lock()
-		st := c.State
-		name := c.Name
-		ports, nets := portSummaries(c.Ports), copyNetworks(c.Networks)
-		mounts := d.mountPoints(c) // a start records the volumes' copy-up
-		c.Unlock()
+		// The record as of its last change: a start or stop in progress,
+		// which holds c's Lock, is not waited for.
+		v := c.View()
+		st := v.State
+		name := v.Name
+		ports, nets := portSummaries(v.Ports), copyNetworks(v.Networks)
+		mounts := d.mountPoints(v.HostConfig, v.Volumes) // a start records the volumes' copy-up
 		if !opts.All && opts.Limit <= 0 && !st.IsRunning() && st.Status != gcontainer.Restarting && len(opts.Filters["status"]) == 0 {
 			continue
 		}
@@ -346,13 +345,14 @@ func (d *Daemon) ContainerInspect(ctx context.Context, name string, size bool) (
 	if err != nil {
 		return nil, err
 	}
-	c.Lock()
-	defer c.Unlock()
-	st := c.State
-	args := c.Args()
+	// The record as of its last change, without waiting for an operation
+	// in progress (see gcontainer.View).
+	v := c.View()
+	st := v.State
+	args := v.Args()
 	resp := &container.InspectResponse{
 		ID:      c.ID,
-		Created: c.Created.Format(time.RFC3339Nano),
+		Created: v.Created.Format(time.RFC3339Nano),
 		Path:    args[0],
 		Args:    args[1:],
 		State: &container.State{
@@ -369,25 +369,25 @@ func (d *Daemon) ContainerInspect(ctx context.Context, name string, size bool) (
 			Health:     st.Health,
 			OOMKilled:  st.OOMKilled,
 		},
-		Image:          c.ImageID.String(),
+		Image:          v.ImageID.String(),
 		ResolvConfPath: filePath(c, "resolv.conf"),
 		HostnamePath:   filePath(c, "hostname"),
 		HostsPath:      filePath(c, "hosts"),
 		LogPath:        c.Log.Path(),
-		Name:           "/" + c.Name,
+		Name:           "/" + v.Name,
 		Driver:         d.layers.Driver(),
 		Platform:       "linux",
 		ExecIDs:        d.execs.Active(c.ID),
-		RestartCount:   c.RestartCount,
-		HostConfig:     c.HostConfig,
+		RestartCount:   v.RestartCount,
+		HostConfig:     v.HostConfig,
 		GraphDriver:    &storage.DriverData{Name: d.layers.Driver(), Data: map[string]string{"MergedDir": rootfsPath(c)}},
-		Mounts:         d.mountPoints(c),
-		Config:         c.Config,
+		Mounts:         d.mountPoints(v.HostConfig, v.Volumes),
+		Config:         v.Config,
 		NetworkSettings: &container.NetworkSettings{
-			SandboxID:  sandboxID(c),
+			SandboxID:  sandboxID(v),
 			SandboxKey: sandboxKey(d.sandbox(c.ID)),
-			Ports:      copyPorts(c.Ports),
-			Networks:   copyNetworks(c.Networks),
+			Ports:      copyPorts(v.Ports),
+			Networks:   copyNetworks(v.Networks),
 		},
 	}
 	if size {
@@ -486,7 +486,7 @@ func (d *Daemon) removeStopped(ctx context.Context, c *gcontainer.Container, rem
 		err = d.containers.Delete(c)
 	}
 	if err != nil {
-		c.State.Status = prev
+		c.SetStatus(prev)
 		return fmt.Errorf("remove container %s: %w", c.ID, err)
 	}
 	d.execs.RemoveContainer(c.ID)

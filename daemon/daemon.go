@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -70,6 +71,11 @@ type Config struct {
 	// "" for docker-init, else tini-static, in $PATH.
 	Init     bool
 	InitPath string
+	// LogDriver and LogOpts (--log-driver, --log-opt) are the log
+	// configuration of containers created without a driver ("" is
+	// json-file), merged as dockerd does (see defaultLogConfig).
+	LogDriver string
+	LogOpts   map[string]string
 }
 
 // Daemon owns every store and component; its methods implement api.Backend.
@@ -139,9 +145,9 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 	}
 	// Containers whose monitor still runs are adopted: their mounts and
 	// networking stay. Without live restore they are stopped (restore).
-	live := map[string]*monitor.Client{}
+	live, stale := map[string]*monitor.Client{}, map[string]monitorFault{}
 	if cfg.LiveRestore {
-		live = d.liveMonitors(ctx)
+		live, stale = d.liveMonitors(ctx)
 	}
 	var keep []string
 	for id := range live {
@@ -206,7 +212,7 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 	if d.builder, err = d.newBuilder(); err != nil {
 		return nil, err
 	}
-	d.restore(ctx, live)
+	d.restore(ctx, live, stale)
 	go d.restartAtStart(context.WithoutCancel(ctx))
 	d.log.Info("gantryd ready", "root", root, "storage-driver", d.layers.Driver(), "containers", len(d.containers.List()))
 	return d, nil
@@ -228,20 +234,33 @@ func findMonitor() (string, error) {
 	return p, nil
 }
 
+// monitorFault is a live monitor gantryd cannot use: one of another
+// protocol version (an older gantry's), whose container is killed.
+type monitorFault struct {
+	state monitor.State
+	err   error
+}
+
 // liveMonitors finds the monitors a previous gantryd left whose container
-// still runs, by container ID.
-func (d *Daemon) liveMonitors(ctx context.Context) map[string]*monitor.Client {
-	live := map[string]*monitor.Client{}
+// still runs, by container ID; stale are those that answer with another
+// protocol version.
+func (d *Daemon) liveMonitors(ctx context.Context) (live map[string]*monitor.Client, stale map[string]monitorFault) {
+	live, stale = map[string]*monitor.Client{}, map[string]monitorFault{}
 	entries, _ := os.ReadDir(filepath.Join(d.cfg.ExecRoot, "mon"))
 	for _, e := range entries {
 		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		cli, st, err := monitor.Connect(cctx, d.monitorDir(e.Name()))
 		cancel()
-		if err == nil && !st.Exited && st.Pid > 0 {
+		var verr *monitor.VersionError
+		switch {
+		case errors.As(err, &verr):
+			d.log.Error("a container's monitor speaks another protocol version; its container will be killed", "container", e.Name(), "error", err)
+			stale[e.Name()] = monitorFault{state: st, err: err}
+		case err == nil && !st.Exited && st.Pid > 0:
 			live[e.Name()] = cli
 		}
 	}
-	return live
+	return live, stale
 }
 
 // restore brings containers that were running when gantryd stopped to a
@@ -249,7 +268,7 @@ func (d *Daemon) liveMonitors(ctx context.Context) map[string]*monitor.Client {
 // exit, network and mounts are taken back); one that exited meanwhile gets
 // the exit its monitor recorded; one whose monitor is gone is killed if
 // it still runs, and marked exited with the reason in State.Error.
-func (d *Daemon) restore(ctx context.Context, live map[string]*monitor.Client) {
+func (d *Daemon) restore(ctx context.Context, live map[string]*monitor.Client, stale map[string]monitorFault) {
 	// The runtime state of containers that exited while gantryd was down
 	// or going down (their deletion runs in the background) is left over.
 	if states, err := d.runtime.List(ctx); err == nil {
@@ -287,6 +306,8 @@ func (d *Daemon) restore(ctx context.Context, live map[string]*monitor.Client) {
 				msg = "killed at gantryd start: live restore is off (--live-restore=false)"
 			} else if live[c.ID] != nil {
 				msg = "killed at gantryd start: the container could not be adopted"
+			} else if f, ok := stale[c.ID]; ok {
+				msg = "killed at gantryd start: " + f.err.Error()
 			}
 			d.runtime.Kill(ctx, c.ID, 9, true)
 			if cli := live[c.ID]; cli != nil { // its monitor records the exit
@@ -294,6 +315,17 @@ func (d *Daemon) restore(ctx context.Context, live map[string]*monitor.Client) {
 				cli.Wait(wctx)
 				cancel()
 				delete(live, c.ID)
+			}
+			if f, ok := stale[c.ID]; ok { // not ours to wait for: its monitor reaps it
+				waitGone(f.state.Pid, 5*time.Second)
+				delete(stale, c.ID)
+			}
+		} else if errdefs.IsNotFound(err) {
+			// runc's state is gone with the exec root (removed, or a
+			// tmpfs remounted) while the container may run on: its
+			// processes are found through its cgroup.
+			if n := d.killByCgroup(c); n > 0 {
+				code, msg = 137, fmt.Sprintf("killed at gantryd start: its runtime state under the exec root %s is gone; its %d processes were found through its cgroup", d.cfg.ExecRoot, n)
 			}
 		}
 		if err := d.runtime.Delete(ctx, c.ID, true); err != nil {
@@ -324,6 +356,15 @@ func (d *Daemon) restore(ctx context.Context, live map[string]*monitor.Client) {
 	// A live monitor whose container is not recorded as running (a start
 	// whose answer the previous gantryd did not get): the container goes,
 	// with the mounts and network kept for it.
+	for id, f := range stale { // the same, with a monitor not ours
+		d.log.Warn("killing a container a previous gantryd left running unrecorded", "container", id, "monitor", f.err)
+		d.runtime.Kill(ctx, id, 9, true)
+		waitGone(f.state.Pid, 5*time.Second)
+		if err := d.runtime.Delete(ctx, id, true); err != nil {
+			d.log.Warn("delete runtime state", "container", id, "error", err)
+		}
+		os.RemoveAll(d.monitorDir(id))
+	}
 	for id, cli := range live {
 		d.log.Warn("killing a container a previous gantryd left running unrecorded", "container", id)
 		d.runtime.Kill(ctx, id, 9, true)

@@ -82,7 +82,7 @@ func (d *Daemon) probeLoop(c *gcontainer.Container, probe []string, t gcontainer
 		h.Log = slices.Clone(h.Log)
 		before := h.Status
 		t.ApplyProbe(&h, r, started)
-		c.State.Health = &h // a new value: snapshots taken before keep theirs
+		c.SetHealth(&h)
 		if h.Status != before {
 			d.saveLocked(c)
 			d.containerEvent(c, evtypes.Action(string(evtypes.ActionHealthStatus)+": "+string(h.Status)), nil)

@@ -154,7 +154,7 @@ func (d *Daemon) start(ctx context.Context, c *gcontainer.Container) error {
 	}
 	cli, err := monitor.Start(ctx, d.monitorBin, monitor.Config{
 		ID: c.ID, Bundle: bundle, RuncBinary: d.cfg.Runtime, RuncRoot: d.runcRoot(),
-		Dir: d.monitorDir(c.ID), LogPath: logPath, LogMaxSize: logs.MaxSize, LogMaxFiles: logs.MaxFiles,
+		Dir: d.monitorDir(c.ID), LogPath: logPath, LogMaxSize: logs.MaxSize, LogMaxFiles: logs.MaxFiles, LogCompress: logs.Compress, LogLocal: logs.Driver == "local",
 		Terminal: c.Config.Tty, OpenStdin: c.Config.OpenStdin,
 		ConsoleHeight: uint16(size[0]), ConsoleWidth: uint16(size[1]),
 	})
@@ -441,7 +441,11 @@ func (d *Daemon) kill(ctx context.Context, c *gcontainer.Container, signal strin
 	}
 	d.stoppedByHand(c)
 	if err := d.runtime.Kill(ctx, c.ID, sig, false); err != nil {
-		return fmt.Errorf("kill container %s: %w", c.ID, err)
+		// runc's state went with the exec root while the container runs:
+		// it is signalled through its cgroup.
+		if !errdefs.IsNotFound(err) || !d.signalByCgroup(c, sig) {
+			return fmt.Errorf("kill container %s: %w", c.ID, err)
+		}
 	}
 	d.thawForStop(ctx, c, sig)
 	d.containerEvent(c, evtypes.ActionKill, map[string]string{"signal": strconv.Itoa(int(sig))})

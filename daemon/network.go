@@ -540,7 +540,7 @@ func copyNetworks(nets map[string]*network.EndpointSettings) map[string]*network
 }
 
 // sandboxID names a running container's network stack, as inspect shows it.
-func sandboxID(c *gcontainer.Container) string {
+func sandboxID(c *gcontainer.View) string {
 	if !c.State.IsRunning() || !sandboxed(c.HostConfig.NetworkMode) {
 		return ""
 	}

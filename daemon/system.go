@@ -28,7 +28,7 @@ func (d *Daemon) Info(ctx context.Context) (*system.Info, error) {
 		ID:                 daemonID,
 		Driver:             d.layers.Driver(),
 		DriverStatus:       [][2]string{{"Backing Filesystem", "extfs"}},
-		LoggingDriver:      "json-file",
+		LoggingDriver:      d.logDriver(),
 		CgroupDriver:       "cgroupfs",
 		CgroupVersion:      cgroupVersion(),
 		KernelVersion:      kernelVersion(),

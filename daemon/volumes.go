@@ -137,9 +137,9 @@ func (d *Daemon) mountVolumes(ctx context.Context, c *gcontainer.Container, root
 
 // mountPoints describes c's binds, --mount binds and tmpfs, and volumes as
 // inspect and ps show them.
-func (d *Daemon) mountPoints(c *gcontainer.Container) []container.MountPoint {
+func (d *Daemon) mountPoints(hc *container.HostConfig, volumes []gcontainer.VolumeMount) []container.MountPoint {
 	out := []container.MountPoint{}
-	for _, b := range c.HostConfig.Binds {
+	for _, b := range hc.Binds {
 		parts := strings.Split(b, ":")
 		if len(parts) < 2 || !strings.HasPrefix(parts[0], "/") {
 			continue
@@ -154,7 +154,7 @@ func (d *Daemon) mountPoints(c *gcontainer.Container) []container.MountPoint {
 		}
 		out = append(out, mp)
 	}
-	for _, m := range c.HostConfig.Mounts {
+	for _, m := range hc.Mounts {
 		mp := container.MountPoint{Type: m.Type, Source: m.Source, Destination: m.Target, RW: !m.ReadOnly}
 		switch m.Type {
 		case mount.TypeBind:
@@ -168,7 +168,7 @@ func (d *Daemon) mountPoints(c *gcontainer.Container) []container.MountPoint {
 		}
 		out = append(out, mp)
 	}
-	for _, vm := range c.Volumes {
+	for _, vm := range volumes {
 		mp := container.MountPoint{
 			Type: mount.TypeVolume, Name: vm.Name, Destination: vm.Destination,
 			Driver: volume.Driver, Mode: vm.Mode, RW: !vm.ReadOnly,

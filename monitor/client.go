@@ -81,54 +81,72 @@ func Start(ctx context.Context, binary string, cfg Config) (*Client, error) {
 	}
 	// The monitor is our child until we exit: it is reaped when it ends,
 	// by a goroutine parked on its pidfd, not a thread blocked in wait4.
-	exited := reap(cmd.Process)
+	exited, kill := reap(cmd.Process)
 
 	ready.SetReadDeadline(time.Now().Add(readyTimeout))
 	line, err := bufio.NewReader(ready).ReadString('\n')
-	if err != nil || line != readyLine {
-		cmd.Process.Kill()
+	version, ok := parseReady(line)
+	if err != nil || !ok || version != ProtocolVersion {
+		kill()
 		<-exited
+		if err == nil && ok {
+			return nil, errdefs.ErrUnavailable.WithMessage(fmt.Sprintf("%v\nhint: %s is not of gantryd's build; install gantryd and gantry-monitor together (make install)",
+				&VersionError{Dir: cfg.Dir, Version: version}, binary))
+		}
+		if err == nil {
+			err = fmt.Errorf("it said %q", strings.TrimSpace(line))
+		}
 		msg, _ := os.ReadFile(filepath.Join(cfg.Dir, monLogName))
-		return nil, fmt.Errorf("the container's monitor did not start (%v): %s", err, strings.TrimSpace(string(msg)))
+		return nil, errdefs.ErrUnavailable.WithMessage(fmt.Sprintf("the container's monitor did not start (%v): %s", err, strings.TrimSpace(string(msg))))
 	}
 	return &Client{dir: cfg.Dir}, nil
 }
 
 // reap waits for the child process p in a goroutine that the runtime's
 // poller wakes when p's pidfd becomes readable (p exited), and reaps it;
-// the channel is closed then. Without a pidfd it falls back to Wait.
-func reap(p *os.Process) <-chan struct{} {
+// the channel is closed then. kill SIGKILLs p until it is reaped. Without
+// a pidfd it falls back to Wait. p is released at once: the os package's
+// own pidfd would be a second descriptor per running container.
+func reap(p *os.Process) (exited <-chan struct{}, kill func()) {
 	done := make(chan struct{})
 	pid := p.Pid
+	var f *os.File
+	var rc syscall.RawConn
 	fd, err := unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK)
+	if err == nil {
+		f = os.NewFile(uintptr(fd), "pidfd")
+		if rc, err = f.SyscallConn(); err != nil {
+			f.Close()
+		}
+	}
 	if err != nil {
 		go func() {
 			p.Wait()
 			close(done)
 		}()
-		return done
+		return done, func() { p.Kill() }
 	}
-	f := os.NewFile(uintptr(fd), "pidfd")
+	p.Release()
+	kill = func() {
+		// Control fails once f is closed: never a signal to a pid reused
+		// after the reaping.
+		rc.Control(func(fd uintptr) { unix.PidfdSendSignal(int(fd), unix.SIGKILL, nil, 0) })
+	}
 	go func() {
 		defer close(done)
 		defer f.Close()
-		defer p.Release()
-		rc, err := f.SyscallConn()
-		if err != nil {
-			p.Wait()
-			return
-		}
 		rc.Read(func(uintptr) bool {
 			var ws unix.WaitStatus
 			wpid, err := unix.Wait4(pid, &ws, unix.WNOHANG, nil)
 			return wpid == pid || (err != nil && !errors.Is(err, unix.EINTR))
 		})
 	}()
-	return done
+	return done, kill
 }
 
 // Connect returns a client of the monitor in dir, and its state; a monitor
-// that does not answer is an unavailable error.
+// that does not answer is an unavailable error, one of another protocol
+// version a *VersionError (with its state).
 func Connect(ctx context.Context, dir string) (*Client, State, error) {
 	c := &Client{dir: dir}
 	var r reply
@@ -137,6 +155,11 @@ func Connect(ctx context.Context, dir string) (*Client, State, error) {
 	}
 	if r.State == nil {
 		return nil, State{}, errdefs.ErrUnavailable.WithMessage("monitor in " + dir + " gave no state")
+	}
+	if r.State.Version != ProtocolVersion {
+		// Its other requests may not mean what this gantryd means: only its
+		// state is trusted, to find what to kill.
+		return nil, *r.State, &VersionError{Dir: dir, Version: r.State.Version}
 	}
 	return c, *r.State, nil
 }
@@ -219,12 +242,16 @@ func (c *Client) Start(ctx context.Context) (int, error) {
 }
 
 // Wait returns the container's exit once it has exited and its output has
-// been handed to the attached clients. When the monitor goes away without
-// an answer (killed), the error is an unavailable error; ReadExit then
-// tells whether it had recorded the exit.
+// been handed to the attached clients. A monitor that already recorded the
+// exit and went away answers through its exit file. When the monitor goes
+// away without an answer (killed), the error is an unavailable error;
+// ReadExit then tells whether it had recorded the exit.
 func (c *Client) Wait(ctx context.Context) (Exit, error) {
 	var r reply
 	if err := c.call(ctx, request{Op: opWait}, &r); err != nil {
+		if e, ok := ReadExit(c.dir); ok {
+			return e, nil
+		}
 		return Exit{}, err
 	}
 	if r.Exit == nil {
@@ -268,7 +295,10 @@ func (c *Client) Attach(ctx context.Context, stdin, closeStdin bool) (*Attach, e
 		conn.Close()
 		return nil, err
 	}
-	br := bufio.NewReaderSize(conn, 64<<10)
+	// A small buffer: gantryd keeps one attachment per running container,
+	// mostly idle (frames are read into their own slices whatever the
+	// buffer's size); 64 KiB cost 64 MiB for 1,000 containers.
+	br := bufio.NewReaderSize(conn, 4<<10)
 	var r reply
 	if err := readReply(br, &r); err != nil {
 		conn.Close()

@@ -9,6 +9,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gantry/gantry/internal/atomicfile"
@@ -26,6 +28,8 @@ type Config struct {
 	// files in all (as Docker's json-file max-size and max-file).
 	LogMaxSize  int64
 	LogMaxFiles int
+	LogCompress bool // gzip the rotated files (compress=true)
+	LogLocal    bool // moby's local format instead of json-file's
 	Terminal    bool // the container has a pty
 	OpenStdin   bool // the container keeps a stdin for attached clients
 	// ConsoleHeight and ConsoleWidth size the pty at start (0: the default).
@@ -43,6 +47,31 @@ type State struct {
 	Pid        int  `json:"pid"`        // the container's init, 0 before start
 	MonitorPid int  `json:"monitorPid"` // the monitor process
 	Exited     bool `json:"exited"`
+	// Version is the monitor's ProtocolVersion; 0 from the monitors of
+	// gantry builds before the version was sent.
+	Version int `json:"version,omitempty"`
+}
+
+// ProtocolVersion is the version of the protocol between gantryd and its
+// monitors: the ready line ("ready <version>") and the state reply carry
+// it, and a gantryd speaks to monitors of its own version only. Change it
+// with any change a monitor of the other version would misread.
+const ProtocolVersion = 1
+
+// VersionError is a monitor that speaks another protocol version than this
+// gantryd: one left running by an older (or newer) gantry, or a
+// gantry-monitor binary of another build than gantryd's.
+type VersionError struct {
+	Dir     string
+	Version int // the monitor's; 0 when it sends none (older monitors)
+}
+
+func (e *VersionError) Error() string {
+	v := "no protocol version (an older gantry-monitor)"
+	if e.Version != 0 {
+		v = "protocol version " + strconv.Itoa(e.Version)
+	}
+	return fmt.Sprintf("the container's monitor in %s speaks %s; this gantryd speaks version %d", e.Dir, v, ProtocolVersion)
 }
 
 // The files of a monitor's directory.
@@ -51,7 +80,7 @@ const (
 	exitName      = "exit.json"
 	pidName       = "monitor.pid"
 	monLogName    = "monitor.log"
-	readyLine     = "ready\n"
+	readyWord     = "ready"
 	maxFrame      = 1 << 20
 	maxRequest    = 64 << 10
 	streamOut     = 1
@@ -111,6 +140,24 @@ type reply struct {
 	Pid   int    `json:"pid,omitempty"`
 	Exit  *Exit  `json:"exit,omitempty"`
 	State *State `json:"state,omitempty"`
+}
+
+// readyLine is what a monitor writes on its stdout once its socket accepts
+// clients: "ready" and its protocol version.
+func readyLine() string { return readyWord + " " + strconv.Itoa(ProtocolVersion) + "\n" }
+
+// parseReady returns the protocol version of a ready line, 0 for the bare
+// "ready" of older monitors; ok is false for anything else.
+func parseReady(line string) (version int, ok bool) {
+	f := strings.Fields(line)
+	if len(f) == 0 || f[0] != readyWord || !strings.HasSuffix(line, "\n") || len(f) > 2 {
+		return 0, false
+	}
+	if len(f) == 1 {
+		return 0, true
+	}
+	v, err := strconv.Atoi(f[1])
+	return v, err == nil
 }
 
 // SocketPath is the attach and control socket of the monitor in dir.

@@ -50,7 +50,7 @@ func Main() int {
 		return 1
 	}
 	// The ready line tells the starter that the socket accepts clients.
-	os.Stdout.WriteString(readyLine)
+	os.Stdout.WriteString(readyLine())
 	os.Stdout.Close()
 	s.serve()
 	return 0
@@ -122,9 +122,17 @@ func newServer(cfg Config, log *slog.Logger) (*server, error) {
 	}
 	s := &server{cfg: cfg, log: log, runc: r, l: l, subs: map[*subscriber]struct{}{}, exited: make(chan struct{}), execs: map[string]*execState{}}
 	if cfg.LogPath != "" {
-		s.clog = container.OpenLog(cfg.LogPath)
+		s.clog = container.OpenLog(cfg.LogPath, cfg.LogLocal)
+		s.clog.OnDrop(func(n int64, err error) {
+			if err != nil {
+				log.Warn("log lines dropped: the log cannot be written; the container runs on", "dropped", n, "error", err)
+			} else {
+				log.Warn("log lines dropped", "dropped", n)
+			}
+		})
 		if cfg.LogMaxSize > 0 {
 			s.clog.SetRotation(cfg.LogMaxSize, cfg.LogMaxFiles)
+			s.clog.SetCompress(cfg.LogCompress)
 		}
 	}
 	return s, nil
@@ -216,7 +224,7 @@ func (s *server) handle(conn *net.UnixConn) {
 		send(conn, reply{})
 	case opState:
 		s.mu.Lock()
-		st := &State{Pid: s.pid, MonitorPid: os.Getpid(), Exited: s.exit != nil}
+		st := &State{Pid: s.pid, MonitorPid: os.Getpid(), Exited: s.exit != nil, Version: ProtocolVersion}
 		s.mu.Unlock()
 		send(conn, reply{State: st})
 	default:

@@ -17,6 +17,8 @@ import (
 	"strings"
 
 	"github.com/spf13/pflag"
+
+	"github.com/gantry/gantry/daemon"
 )
 
 // config is gantryd's configuration once loaded: the options and the flag
@@ -197,6 +199,20 @@ func setFromFile(flags *pflag.FlagSet, f *pflag.Flag, key string, v any) error {
 		if len(items) == 0 {
 			return f.Value.(pflag.SliceValue).Replace(nil)
 		}
+	case map[string]any: // log-opts: {"key": "value", ...}
+		if !repeatable {
+			return fmt.Errorf("invalid value for %q: %s: want a single value", key, jsonText(v))
+		}
+		for _, k := range slices.Sorted(maps.Keys(v)) {
+			s, ok := v[k].(string)
+			if !ok {
+				return fmt.Errorf("invalid value for %q: %s: want an object of strings", key, jsonText(v))
+			}
+			items = append(items, k+"="+s)
+		}
+		if len(items) == 0 {
+			return f.Value.(pflag.SliceValue).Replace(nil)
+		}
 	case bool:
 		if f.Value.Type() != "bool" {
 			return fmt.Errorf("invalid value for %q: %v: want a %s", key, v, f.Value.Type())
@@ -253,6 +269,14 @@ func (c *config) check() error {
 		if _, err := netip.ParseAddr(c.defaultBindIP); err != nil {
 			return fmt.Errorf("--default-bind-ip %q: %w", c.defaultBindIP, err)
 		}
+	}
+	for _, kv := range c.logOpts {
+		if !strings.Contains(kv, "=") {
+			return fmt.Errorf("invalid key value pair format in log-opt: %q", kv)
+		}
+	}
+	if err := daemon.CheckLogConfig(c.logDriver, logOptMap(c.logOpts)); err != nil {
+		return err
 	}
 	return nil
 }

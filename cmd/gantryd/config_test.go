@@ -156,3 +156,38 @@ func TestReloadChanges(t *testing.T) {
 		t.Errorf(`"debug": true gives level %s`, after.lvl)
 	}
 }
+
+// TestLogDefaults: --log-driver and --log-opt, daemon.json's "log-driver"
+// and "log-opts" (an object), checked as a container's log configuration
+// with dockerd's words.
+func TestLogDefaults(t *testing.T) {
+	path := writeConfig(t, `{"log-driver": "json-file", "log-opts": {"max-size": "10m", "max-file": "3"}}`)
+	c, err := load([]string{"--config-file", path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := c.daemonConfig(nil)
+	if d := cmp.Diff(map[string]string{"max-size": "10m", "max-file": "3"}, cfg.LogOpts); d != "" || cfg.LogDriver != "json-file" {
+		t.Errorf("from the file: driver %q, opts (-want +got):\n%s", cfg.LogDriver, d)
+	}
+	c, err = load([]string{"--config-file", writeConfig(t, `{}`), "--log-driver", "none"})
+	if err != nil || c.daemonConfig(nil).LogDriver != "none" {
+		t.Errorf("--log-driver none: %v", err)
+	}
+	for _, tc := range []struct {
+		args []string
+		file string
+		want string
+	}{
+		{[]string{"--log-opt", "max-size"}, `{}`, `invalid key value pair format in log-opt: "max-size"`},
+		{[]string{"--log-opt", "bogus=1"}, `{}`, "failed to set log opts: unknown log opt 'bogus' for json-file log driver"},
+		{[]string{"--log-driver", "nope"}, `{}`, `failed to set log opts: error looking up logging plugin nope: plugin "nope" not found`},
+		{nil, `{"log-opts": {"max-file": 3}}`, `invalid value for "log-opts": {"max-file":3}: want an object of strings`},
+		{nil, `{"log-driver": "none", "log-opts": {"max-size": "1m"}}`, "failed to set log opts: logger: the none log driver takes no options"},
+	} {
+		_, err := load(append(tc.args, "--config-file", writeConfig(t, tc.file)))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v %s: %v, want %q", tc.args, tc.file, err, tc.want)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/pflag"
 
@@ -36,6 +37,8 @@ type options struct {
 	liveRestore        bool
 	init               bool
 	initPath           string
+	logDriver          string
+	logOpts            []string // key=value
 }
 
 // defaultConfigFile is where gantryd reads daemon.json unless
@@ -83,6 +86,8 @@ func newFlags() (*pflag.FlagSet, *options) {
 	f.BoolVar(&o.noNewPrivileges, "no-new-privileges", false, "set no-new-privileges by default for new containers")
 	f.BoolVar(&o.init, "init", false, "run an init in every container (unless it says otherwise) to forward signals and reap processes")
 	f.StringVar(&o.initPath, "init-path", "", "path of the init binary (default docker-init, else tini-static, in $PATH)")
+	f.StringVar(&o.logDriver, "log-driver", "json-file", `default log driver of containers: "json-file", "local" or "none"`)
+	f.StringArrayVar(&o.logOpts, "log-opt", nil, "default log driver option of containers, key=value (repeatable; daemon.json: log-opts, an object)")
 	f.StringVar(&o.usernsRemap, "userns-remap", "", `user namespace remapping: "default" (user dockremap) or "user[:group]" with ranges in /etc/subuid and /etc/subgid`)
 	return f, o
 }
@@ -96,6 +101,7 @@ func (o *options) daemonConfig(log *slog.Logger) daemon.Config {
 		UsernsRemap: o.usernsRemap,
 		LiveRestore: o.liveRestore,
 		Init:        o.init, InitPath: o.initPath,
+		LogDriver: o.logDriver, LogOpts: logOptMap(o.logOpts),
 		RegistryMirrors: o.mirrors, InsecureRegistries: o.insecure, RegistryCertsDir: o.registryCertsDir,
 	}
 	if o.defaultBindIP != "" {
@@ -115,6 +121,21 @@ var fileKeys = map[string]string{
 	"registry-mirror":   "registry-mirrors",
 	"insecure-registry": "insecure-registries",
 	"default-bind-ip":   "ip",
+	"log-opt":           "log-opts",
+}
+
+// logOptMap is the map of --log-opt key=value options (checked by
+// checkLogConfig: every one has an "=").
+func logOptMap(opts []string) map[string]string {
+	if len(opts) == 0 {
+		return nil
+	}
+	m := map[string]string{}
+	for _, kv := range opts {
+		k, v, _ := strings.Cut(kv, "=")
+		m[k] = v
+	}
+	return m
 }
 
 // reloadable lists the flags whose new value a reload (SIGHUP) applies, as

@@ -64,15 +64,8 @@ type upstream struct {
 func startUpstream(t *testing.T) *upstream {
 	t.Helper()
 	u := &upstream{}
-	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	pc, l := listenPair(t)
 	u.addr = pc.LocalAddr().(*net.UDPAddr).AddrPort()
-	l, err := net.Listen("tcp4", u.addr.String())
-	if err != nil {
-		t.Fatal(err)
-	}
 	h := dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
 		u.questions.Add(1)
 		m := new(dns.Msg)
@@ -91,18 +84,32 @@ func startUpstream(t *testing.T) *upstream {
 	return u
 }
 
+// listenPair opens a UDP socket and a TCP listener on one free port of
+// 127.0.0.1; the kernel's free UDP port may be a TCP port in use, so a
+// few ports are tried.
+func listenPair(t *testing.T) (net.PacketConn, net.Listener) {
+	t.Helper()
+	var err error
+	for range 20 {
+		var pc net.PacketConn
+		if pc, err = net.ListenPacket("udp4", "127.0.0.1:0"); err != nil {
+			break
+		}
+		var l net.Listener
+		if l, err = net.Listen("tcp4", pc.LocalAddr().String()); err == nil {
+			return pc, l
+		}
+		pc.Close()
+	}
+	t.Fatal(err)
+	return nil, nil
+}
+
 // startResolver serves names on 127.0.0.1 (a test needs no namespace);
 // it returns the server's address.
 func startResolver(t *testing.T, names Names, cfg Config) (*Resolver, string) {
 	t.Helper()
-	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp4", pc.LocalAddr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	pc, l := listenPair(t)
 	var d net.Dialer
 	dial := func(ctx context.Context, network string, server netip.AddrPort) (net.Conn, error) {
 		return d.DialContext(ctx, network, server.String())

@@ -1,0 +1,69 @@
+package monitor
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"net"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseReady(t *testing.T) {
+	for _, c := range []struct {
+		line    string
+		version int
+		ok      bool
+	}{
+		{readyLine(), ProtocolVersion, true},
+		{"ready\n", 0, true}, // monitors before the version
+		{"ready 7\n", 7, true},
+		{"ready", 0, false},
+		{"ready x\n", 0, false},
+		{"steady 1\n", 0, false},
+		{"", 0, false},
+	} {
+		v, ok := parseReady(c.line)
+		if v != c.version || ok != c.ok {
+			t.Errorf("parseReady(%q) = %d, %v; want %d, %v", c.line, v, ok, c.version, c.ok)
+		}
+	}
+}
+
+// TestConnectOtherVersion: a monitor that answers its state without this
+// gantryd's protocol version (an older monitor's reply) is a VersionError
+// that says so, with the state it gave; no client is returned.
+func TestConnectOtherVersion(t *testing.T) {
+	dir := t.TempDir()
+	l, err := net.Listen("unix", filepath.Join(dir, sockName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			conn, err := l.Accept()
+			if err != nil {
+				return
+			}
+			bufio.NewReader(conn).ReadString('\n')
+			conn.Write([]byte(`{"state":{"pid":4242,"monitorPid":4241}}` + "\n"))
+			conn.Close()
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	cli, st, err := Connect(ctx, dir)
+	var verr *VersionError
+	if !errors.As(err, &verr) || verr.Version != 0 || cli != nil {
+		t.Fatalf("Connect = %v, %v; want a VersionError of version 0 and no client", cli, err)
+	}
+	if st.Pid != 4242 {
+		t.Errorf("state pid %d, want 4242", st.Pid)
+	}
+	if msg := err.Error(); !strings.Contains(msg, "older gantry-monitor") || !strings.Contains(msg, "version 1") {
+		t.Errorf("error %q does not say which versions", msg)
+	}
+}
