@@ -3,6 +3,8 @@ package container
 import (
 	"errors"
 	"fmt"
+	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -249,7 +251,7 @@ func Spec(in SpecInput) (*specs.Spec, error) {
 	if devices == nil {
 		devices = []specs.LinuxDevice{}
 	}
-	return &specs.Spec{
+	spec := &specs.Spec{
 		Version:  specVersion,
 		Process:  process,
 		Root:     &specs.Root{Path: in.Rootfs, Readonly: hc.ReadonlyRootfs},
@@ -271,7 +273,10 @@ func Spec(in SpecInput) (*specs.Spec, error) {
 			ReadonlyPaths:     slices.Clone(readonly),
 			RootfsPropagation: propagation,
 		},
-	}, nil
+	}
+	// --annotation (compose annotations) reach the runtime as dockerd's do.
+	spec.Annotations = maps.Clone(hc.Annotations)
+	return spec, nil
 }
 
 // specHostname is the container's hostname: the configured one, else the
@@ -593,13 +598,16 @@ func specMounts(in SpecInput, hc *container.HostConfig) ([]specs.Mount, string, 
 func specUserMounts(hc *container.HostConfig, volumes []VolumeMount) ([]specs.Mount, string, error) {
 	var out []specs.Mount
 	propagation := ""
-	addBind := func(src, dst string, readonly, nonRecursive bool, prop string) {
+	addBind := func(src, dst string, readonly, recursiveRO, nonRecursive bool, prop string) {
 		opts := []string{"rbind"}
 		if nonRecursive {
 			opts[0] = "bind"
 		}
 		if readonly {
 			opts = append(opts, "ro")
+		}
+		if recursiveRO {
+			opts = append(opts, "rro")
 		}
 		if prop == "" {
 			prop = "rprivate"
@@ -653,13 +661,13 @@ func specUserMounts(hc *container.HostConfig, volumes []VolumeMount) ([]specs.Mo
 		} else if err != nil {
 			return nil, "", fmt.Errorf("bind source %s: %w", src, err)
 		}
-		addBind(filepath.Clean(src), filepath.Clean(dst), slices.Contains(mode, "ro"), false, specPropagation(mode))
+		addBind(filepath.Clean(src), filepath.Clean(dst), slices.Contains(mode, "ro"), false, false, specPropagation(mode))
 	}
 	for _, v := range volumes {
 		if err := checkDst(v.Destination); err != nil {
 			return nil, "", errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid volume %s: %v", v.Destination, err))
 		}
-		addBind(v.Source, v.Destination, v.ReadOnly, false, "")
+		addBind(v.Source, v.Destination, v.ReadOnly, false, false, "")
 	}
 	for _, m := range hc.Mounts {
 		if m.Type == mount.TypeVolume {
@@ -676,15 +684,23 @@ func specUserMounts(hc *container.HostConfig, volumes []VolumeMount) ([]specs.Mo
 			if !filepath.IsAbs(m.Source) {
 				return nil, "", invalid(fmt.Sprintf("invalid mount path: '%s' mount path must be absolute", m.Source))
 			}
-			if _, err := os.Stat(m.Source); err != nil {
-				return nil, "", invalid("bind source path does not exist: " + m.Source)
-			}
 			var prop string
-			var nonRecursive bool
+			var nonRecursive, recursiveRO, create bool
 			if o := m.BindOptions; o != nil {
 				prop, nonRecursive = string(o.Propagation), o.NonRecursive
+				recursiveRO, create = m.ReadOnly && o.ReadOnlyForceRecursive, o.CreateMountpoint
 			}
-			addBind(filepath.Clean(m.Source), filepath.Clean(m.Target), m.ReadOnly, nonRecursive, prop)
+			if _, err := os.Stat(m.Source); err != nil {
+				// CreateMountpoint (compose's bind.create_host_path) makes
+				// a missing source a directory, as dockerd does.
+				if !create || !errors.Is(err, fs.ErrNotExist) {
+					return nil, "", invalid("bind source path does not exist: " + m.Source)
+				}
+				if err := os.MkdirAll(m.Source, 0o755); err != nil {
+					return nil, "", invalid(fmt.Sprintf("create bind source %s: %v", m.Source, err))
+				}
+			}
+			addBind(filepath.Clean(m.Source), filepath.Clean(m.Target), m.ReadOnly, recursiveRO, nonRecursive, prop)
 		case mount.TypeTmpfs:
 			if m.Source != "" {
 				return nil, "", invalid("source must not be specified")

@@ -325,6 +325,23 @@ func TestSpec(t *testing.T) {
 			},
 		},
 		{
+			name: "a forced recursive read-only bind, a bind whose missing source is created, annotations",
+			change: func(in *SpecInput) {
+				in.HostConfig.Mounts = []mount.Mount{
+					{Type: mount.TypeBind, Source: binds, Target: "/rro", ReadOnly: true, BindOptions: &mount.BindOptions{ReadOnlyForceRecursive: true}},
+					{Type: mount.TypeBind, Source: binds + "/made/here", Target: "/made", BindOptions: &mount.BindOptions{CreateMountpoint: true}},
+				}
+				in.HostConfig.Annotations = map[string]string{"com.example.note": "hi"}
+			},
+			want: func(s *specs.Spec) {
+				s.Mounts = append(s.Mounts[:7],
+					specs.Mount{Destination: "/rro", Type: "bind", Source: binds, Options: []string{"rbind", "ro", "rro", "rprivate"}},
+					specs.Mount{Destination: "/made", Type: "bind", Source: binds + "/made/here", Options: []string{"rbind", "rprivate"}},
+					s.Mounts[7], s.Mounts[8], s.Mounts[9])
+				s.Annotations = map[string]string{"com.example.note": "hi"}
+			},
+		},
+		{
 			name: "volumes are binds of their data",
 			change: func(in *SpecInput) {
 				in.HostConfig.Binds = []string{"data:/data:ro"}

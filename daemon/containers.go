@@ -33,6 +33,9 @@ func (d *Daemon) CreateContainer(ctx context.Context, name string, cfg *containe
 	if err := gcontainer.CheckCreate(cfg, hc, nc); err != nil {
 		return container.CreateResponse{}, err
 	}
+	if err := gcontainer.CheckSupported(hc); err != nil {
+		return container.CreateResponse{}, err
+	}
 	if err := d.checkUserns(hc); err != nil {
 		return container.CreateResponse{}, err
 	}
