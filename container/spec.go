@@ -39,6 +39,9 @@ type SpecInput struct {
 	// network, or another container's); "" gives a new one, unless the
 	// network mode is host.
 	NetNSPath string
+	// PIDNSPath is the PID namespace of the container named by
+	// --pid container:<id> (compose pid: service:x), which it joins.
+	PIDNSPath string
 	// Confinement is the daemon's default seccomp profile and
 	// no-new-privileges, which HostConfig.SecurityOpt overrides.
 	Confinement Confinement
@@ -183,7 +186,7 @@ func Spec(in SpecInput) (*specs.Spec, error) {
 		process.ConsoleSize = &specs.Box{Height: hc.ConsoleSize[0], Width: hc.ConsoleSize[1]}
 	}
 
-	namespaces, err := specNamespaces(hc, in.NetNSPath)
+	namespaces, err := specNamespaces(hc, in.NetNSPath, in.PIDNSPath)
 	if err != nil {
 		return nil, err
 	}
@@ -412,10 +415,7 @@ func specRlimits(ulimits []*container.Ulimit) []specs.POSIXRlimit {
 // specNamespaces is Docker's set (mount, network, uts, pid, ipc) minus the
 // ones shared with the host. Every network mode but "host" gets a new network
 // namespace holding only lo until the network package connects it.
-func specNamespaces(hc *container.HostConfig, netNSPath string) ([]specs.LinuxNamespace, error) {
-	notImplemented := func(what string, mode string) error {
-		return errdefs.ErrNotImplemented.WithMessage(fmt.Sprintf("%s mode %q is not supported yet", what, mode))
-	}
+func specNamespaces(hc *container.HostConfig, netNSPath, pidNSPath string) ([]specs.LinuxNamespace, error) {
 	ns := []specs.LinuxNamespace{{Type: specs.MountNamespace}}
 	switch {
 	case hc.NetworkMode.IsHost():
@@ -437,15 +437,17 @@ func specNamespaces(hc *container.HostConfig, netNSPath string) ([]specs.LinuxNa
 	case hc.PidMode == "":
 		ns = append(ns, specs.LinuxNamespace{Type: specs.PIDNamespace})
 	case hc.PidMode.IsHost():
+	case hc.PidMode.IsContainer() && pidNSPath != "":
+		ns = append(ns, specs.LinuxNamespace{Type: specs.PIDNamespace, Path: pidNSPath})
 	case hc.PidMode.IsContainer():
-		return nil, notImplemented("pid", string(hc.PidMode))
+		return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("pid mode %q needs the namespace path of that container", hc.PidMode))
 	default:
 		return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid PID mode: %v", hc.PidMode))
 	}
 	switch {
 	case hc.IpcMode.IsHost():
 	case hc.IpcMode.IsContainer():
-		return nil, notImplemented("ipc", string(hc.IpcMode))
+		return nil, errdefs.ErrNotImplemented.WithMessage(fmt.Sprintf("ipc mode %q is not supported yet", hc.IpcMode))
 	case hc.IpcMode == "", hc.IpcMode.IsPrivate(), hc.IpcMode.IsShareable(), hc.IpcMode.IsNone():
 		ns = append(ns, specs.LinuxNamespace{Type: specs.IPCNamespace})
 	default:

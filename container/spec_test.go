@@ -285,6 +285,19 @@ func TestSpec(t *testing.T) {
 			},
 		},
 		{
+			name: "another container's pid namespace",
+			change: func(in *SpecInput) {
+				in.HostConfig.PidMode, in.PIDNSPath = "container:db", "/proc/42/ns/pid"
+			},
+			want: func(s *specs.Spec) {
+				for i, ns := range s.Linux.Namespaces {
+					if ns.Type == specs.PIDNamespace {
+						s.Linux.Namespaces[i].Path = "/proc/42/ns/pid"
+					}
+				}
+			},
+		},
+		{
 			name: "binds, mounts and tmpfs sorted by depth",
 			change: func(in *SpecInput) {
 				in.HostConfig.Binds = []string{

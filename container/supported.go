@@ -10,8 +10,9 @@ import (
 
 // CheckSupported refuses, at create, the host config fields gantry does not
 // honour, so that none is accepted and then ignored: a runtime other than
-// runc and an isolation other than default, with dockerd's words; a private
-// cgroup namespace (containers share the host's), --cgroup-parent,
+// runc and an isolation other than default, with dockerd's words; another
+// container's IPC namespace (--ipc container:<name>); a private cgroup
+// namespace (containers share the host's), --cgroup-parent,
 // --storage-opt, --memory-swappiness, the realtime CPU limits, the blkio
 // device limits and the Windows-only CPU count/percent and IO maximums.
 // Compose sends each from a service key of the same name (runtime,
@@ -30,6 +31,9 @@ func CheckSupported(hc *container.HostConfig) error {
 		return errdefs.ErrNotImplemented.WithMessage("cgroup namespace mode \"private\" is not supported by gantry\nhint: containers share the host's cgroup namespace (--cgroupns host, compose cgroup: host)")
 	default:
 		return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid cgroup namespace mode: %v", hc.CgroupnsMode))
+	}
+	if hc.IpcMode.IsContainer() {
+		return errdefs.ErrNotImplemented.WithMessage(fmt.Sprintf("ipc mode %q is not supported by gantry\nhint: --ipc host, private, shareable and none are", hc.IpcMode))
 	}
 	if len(hc.StorageOpt) > 0 {
 		return errdefs.ErrNotImplemented.WithMessage("--storage-opt is supported only for overlay over xfs with 'pquota' mount option\nhint: gantry sets no per-container storage quota")

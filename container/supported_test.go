@@ -23,6 +23,7 @@ func TestCheckSupported(t *testing.T) {
 		{name: "runc", hc: container.HostConfig{Runtime: "runc", Isolation: "default", CgroupnsMode: "host"}},
 		{name: "another runtime", hc: container.HostConfig{Runtime: "crun"}, wantErr: "Unknown runtime specified crun\nhint: ", class: errdefs.IsInvalidArgument},
 		{name: "hyperv", hc: container.HostConfig{Isolation: "hyperv"}, wantErr: `Invalid isolation: "hyperv" - linux only supports 'default'`, class: errdefs.IsInvalidArgument},
+		{name: "another container's ipc", hc: container.HostConfig{IpcMode: "container:db"}, wantErr: `ipc mode "container:db" is not supported by gantry`, class: errdefs.IsNotImplemented},
 		{name: "private cgroupns", hc: container.HostConfig{CgroupnsMode: "private"}, wantErr: `cgroup namespace mode "private" is not supported by gantry`, class: errdefs.IsNotImplemented},
 		{name: "bad cgroupns", hc: container.HostConfig{CgroupnsMode: "shared"}, wantErr: "invalid cgroup namespace mode: shared", class: errdefs.IsInvalidArgument},
 		{name: "storage-opt", hc: container.HostConfig{StorageOpt: map[string]string{"size": "1G"}}, wantErr: "--storage-opt is supported only", class: errdefs.IsNotImplemented},

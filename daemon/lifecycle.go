@@ -67,6 +67,10 @@ func (d *Daemon) StartContainer(ctx context.Context, name string) error {
 // start mounts the rootfs, writes the bundle and runs the process. The
 // caller holds c.Lock and undoes the mount on error.
 func (d *Daemon) start(ctx context.Context, c *gcontainer.Container) error {
+	pidns, err := d.sharedPIDNS(c)
+	if err != nil {
+		return err
+	}
 	rootfs := rootfsPath(c)
 	mounts, err := d.layers.Prepare(ctx, c.Dir(), c.Chain, d.snapshotOptions(c)...)
 	if err != nil {
@@ -103,6 +107,7 @@ func (d *Daemon) start(ctx context.Context, c *gcontainer.Container) error {
 		HostnamePath:   filePath(etc, "hostname"),
 		ResolvConfPath: filePath(etc, "resolv.conf"),
 		NetNSPath:      netns,
+		PIDNSPath:      pidns,
 		Volumes:        volumes,
 		Confinement:    d.confine,
 		IDMap:          d.idmapOf(c.HostConfig),

@@ -376,10 +376,11 @@ func TestComposeV5Refused(t *testing.T) {
 	dockerd := e.d != nil && e.d.isDockerd()
 	for _, tt := range []struct {
 		key, want  string
-		gantryOnly bool // dockerd 20.10 honours it
+		gantryOnly bool // dockerd 20.10 honours it (or, for ipc, fails in other words)
 	}{
 		{key: "runtime: crun", want: "Unknown runtime specified crun"},
 		{key: "isolation: hyperv", want: `Invalid isolation: "hyperv" - linux only supports 'default'`},
+		{key: "ipc: container:elsewhere", want: `ipc mode "container:elsewhere" is not supported by gantry`, gantryOnly: true},
 		{key: "cgroup: private", want: `cgroup namespace mode "private" is not supported by gantry`, gantryOnly: true},
 		{key: "cgroup_parent: compose-test", want: "cgroup-parent is not supported by gantry", gantryOnly: true},
 		{key: "mem_swappiness: 10", want: "memory-swappiness is not supported by gantry", gantryOnly: true},
@@ -388,7 +389,7 @@ func TestComposeV5Refused(t *testing.T) {
 	} {
 		t.Run(strings.TrimSuffix(strings.Fields(tt.key)[0], ":"), func(t *testing.T) {
 			if tt.gantryOnly && dockerd {
-				t.Skip("dockerd 20.10 honours " + tt.key)
+				t.Skip("gantry only: dockerd 20.10 honours " + tt.key)
 			}
 			p := newComposeProject(t, e, map[string]string{
 				"compose.yaml": "services:\n  app:\n    image: busybox:latest\n    command: [\"sleep\", \"300\"]\n    " + tt.key + "\n",
@@ -448,5 +449,31 @@ func TestComposeV5RecursiveReadOnlyBind(t *testing.T) {
 	}
 	if r := p.run(t, "exec", "-T", "rro", "touch", "/src/c"); r.Code == 0 {
 		t.Errorf("bind.recursive: readonly left the bind writable:\n%s", r)
+	}
+}
+
+// TestComposeV5SharedPID: pid: service:x puts a service's processes in
+// the PID namespace of x's container, as ps inside it shows.
+func TestComposeV5SharedPID(t *testing.T) {
+	e := newEnv(t)
+	p := newComposeProject(t, e, map[string]string{
+		"compose.yaml": `services:
+  main:
+    image: busybox:latest
+    command: ["sleep", "301"]
+  sidecar:
+    image: busybox:latest
+    command: ["sleep", "302"]
+    pid: service:main
+`,
+	})
+	p.must(t, "up", "-d")
+	r := p.must(t, "exec", "-T", "sidecar", "ps", "-o", "args")
+	if !strings.Contains(r.Stdout, "sleep 301") || !strings.Contains(r.Stdout, "sleep 302") {
+		t.Errorf("ps in sidecar (pid: service:main) should list both services' processes:\n%s", r.Stdout)
+	}
+	r = p.must(t, "exec", "-T", "main", "ps", "-o", "args")
+	if !strings.Contains(r.Stdout, "sleep 302") {
+		t.Errorf("ps in main should list its sidecar's process:\n%s", r.Stdout)
 	}
 }
