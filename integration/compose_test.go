@@ -588,3 +588,45 @@ func TestComposeV5UpAttached(t *testing.T) {
 		t.Errorf("docker compose up (attached):\n%s", r)
 	}
 }
+
+// TestComposeV1RecreateBuild: docker-compose 1.29 rebuilds a service and
+// recreates its container (up -d --build), carrying its volumes over: it
+// reads the image's ContainerConfig to do so (KeyError: 'ContainerConfig'
+// where the daemon omits it).
+func TestComposeV1RecreateBuild(t *testing.T) {
+	e := newEnv(t)
+	compose, err := exec.LookPath("docker-compose")
+	if err != nil {
+		t.Skip("docker-compose not installed (Debian package docker-compose, 1.29)")
+	}
+	dir := t.TempDir()
+	project := strings.ReplaceAll(name("c1"), "-", "")
+	files := map[string]string{
+		"docker-compose.yml": "version: \"3.8\"\nservices:\n  app:\n    build: ./app\n    command: [\"sleep\", \"300\"]\n    volumes: [\"data:/data\"]\nvolumes:\n  data:\n",
+		"app/Dockerfile":     "FROM busybox:latest\nENV STEP=1\n",
+	}
+	for path, content := range files {
+		os.MkdirAll(filepath.Dir(filepath.Join(dir, path)), 0o755)
+		if err := os.WriteFile(filepath.Join(dir, path), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dc := func(args ...string) result {
+		return e.run(t, nil, compose, append([]string{"--project-directory", dir, "-f", filepath.Join(dir, "docker-compose.yml"), "-p", project}, args...)...)
+	}
+	t.Cleanup(func() { dc("down", "-v", "-t", "0") })
+	if r := dc("up", "-d"); r.Code != 0 {
+		t.Fatalf("docker-compose up -d:\n%s", r)
+	}
+	ctr := project + "_app_1"
+	e.mustDocker(t, "exec", ctr, "sh", "-c", "echo kept > /data/f")
+	if err := os.WriteFile(filepath.Join(dir, "app", "Dockerfile"), []byte("FROM busybox:latest\nENV STEP=2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := dc("up", "-d", "--build"); r.Code != 0 {
+		t.Fatalf("docker-compose up -d --build (recreate):\n%s", r)
+	}
+	if got := e.mustDocker(t, "exec", ctr, "sh", "-c", "echo $STEP; cat /data/f"); got != "2\nkept" {
+		t.Errorf("after the recreate: %q, want the new image's STEP=2 and the volume's file", got)
+	}
+}
