@@ -2,10 +2,12 @@ package container
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
+	"github.com/moby/moby/api/types/network"
 )
 
 // CheckSupported refuses, at create, the host config fields gantry does not
@@ -88,6 +90,30 @@ func checkBindOptions(m mount.Mount) error {
 		return invalid("option 'ReadOnlyNonRecursive' or 'ReadOnlyForceRecursive' requires 'ReadOnly' to be set")
 	case o.ReadOnlyForceRecursive && o.Propagation != "" && o.Propagation != mount.PropagationRPrivate:
 		return invalid("option 'ReadOnlyForceRecursive' requires propagation to be 'rprivate'")
+	}
+	return nil
+}
+
+// CheckEndpointSupported refuses what gantry would drop from a network
+// endpoint's settings (create's NetworkingConfig, network connect): driver
+// options (compose networks.<name>.driver_opts, --network
+// name=...,driver-opt=), link-local addresses (--link-local-ip, compose
+// link_local_ips) and links other than the container's own --link ones
+// (network connect --link), which apply on every network it is on.
+func CheckEndpointSupported(network string, es *network.EndpointSettings, hostLinks []string) error {
+	if es == nil {
+		return nil
+	}
+	if len(es.DriverOpts) > 0 {
+		return errdefs.ErrNotImplemented.WithMessage(fmt.Sprintf("driver options of an endpoint on network %s are not supported by gantry", network))
+	}
+	if es.IPAMConfig != nil && len(es.IPAMConfig.LinkLocalIPs) > 0 {
+		return errdefs.ErrNotImplemented.WithMessage(fmt.Sprintf("link-local IPs of an endpoint on network %s are not supported by gantry", network))
+	}
+	for _, l := range es.Links {
+		if !slices.Contains(hostLinks, l) {
+			return errdefs.ErrNotImplemented.WithMessage(fmt.Sprintf("link %s of an endpoint on network %s is not supported by gantry\nhint: give links when the container is created (--link), for all its networks", l, network))
+		}
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package container
 
 import (
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -8,7 +9,33 @@ import (
 	"github.com/moby/moby/api/types/blkiodev"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
+	"github.com/moby/moby/api/types/network"
 )
+
+func TestCheckEndpointSupported(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		es      *network.EndpointSettings
+		wantErr string
+	}{
+		{name: "none"},
+		{name: "aliases", es: &network.EndpointSettings{Aliases: []string{"a"}}},
+		{name: "the container's links", es: &network.EndpointSettings{Links: []string{"db:database"}}},
+		{name: "driver options", es: &network.EndpointSettings{DriverOpts: map[string]string{"k": "v"}}, wantErr: "driver options of an endpoint on network net are not supported by gantry"},
+		{name: "link-local", es: &network.EndpointSettings{IPAMConfig: &network.EndpointIPAMConfig{LinkLocalIPs: []netip.Addr{netip.MustParseAddr("169.254.1.1")}}}, wantErr: "link-local IPs of an endpoint on network net"},
+		{name: "other links", es: &network.EndpointSettings{Links: []string{"cache:c"}}, wantErr: "link cache:c of an endpoint on network net is not supported by gantry\nhint: "},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := CheckEndpointSupported("net", tt.es, []string{"db:database"})
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr) || !errdefs.IsNotImplemented(err)):
+				t.Fatalf("error %v, want %q (not implemented)", err, tt.wantErr)
+			}
+		})
+	}
+}
 
 func TestCheckSupported(t *testing.T) {
 	ten := int64(10)

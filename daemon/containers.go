@@ -36,6 +36,13 @@ func (d *Daemon) CreateContainer(ctx context.Context, name string, cfg *containe
 	if err := gcontainer.CheckSupported(hc); err != nil {
 		return container.CreateResponse{}, err
 	}
+	if nc != nil {
+		for name, es := range nc.EndpointsConfig {
+			if err := gcontainer.CheckEndpointSupported(name, es, hc.Links); err != nil {
+				return container.CreateResponse{}, err
+			}
+		}
+	}
 	if err := d.checkUserns(hc); err != nil {
 		return container.CreateResponse{}, err
 	}

@@ -384,6 +384,8 @@ func TestComposeV5Refused(t *testing.T) {
 		{key: "runtime: crun", want: "Unknown runtime specified crun"},
 		{key: "isolation: hyperv", want: `Invalid isolation: "hyperv" - linux only supports 'default'`},
 		{key: "ipc: container:elsewhere", want: `ipc mode "container:elsewhere" is not supported by gantry`, gantryOnly: true},
+		{key: "networks: {default: {driver_opts: {com.example.opt: x}}}", want: "driver options of an endpoint on network ", gantryOnly: true},
+		{key: "networks: {default: {link_local_ips: [169.254.8.8]}}", want: "link-local IPs of an endpoint on network ", gantryOnly: true},
 		{key: "cgroup: private", want: `cgroup namespace mode "private" is not supported by gantry`, gantryOnly: true},
 		{key: "cgroup_parent: compose-test", want: "cgroup-parent is not supported by gantry", gantryOnly: true},
 		{key: "mem_swappiness: 10", want: "memory-swappiness is not supported by gantry", gantryOnly: true},
