@@ -666,3 +666,39 @@ func TestComposeV5LinksOnNetwork(t *testing.T) {
 		t.Errorf("a link on a user-defined network is in /etc/hosts (dockerd leaves it to DNS):\n%s", r)
 	}
 }
+
+// TestComposeV5ScalePortRange: replicas of a service publishing one
+// container port on a host port range each get a port of their own from
+// the range, and each answers there.
+func TestComposeV5ScalePortRange(t *testing.T) {
+	e := newEnv(t)
+	port := 20000 + int(time.Now().UnixNano()%20000)
+	p := newComposeProject(t, e, map[string]string{
+		"compose.yaml": fmt.Sprintf(`services:
+  web:
+    image: busybox:latest
+    command: ["sh", "-c", "hostname > /www/index.html; httpd -f -p 80 -h /www"]
+    ports: ["%d-%d:80"]
+    tmpfs: [/www]
+`, port, port+2),
+	})
+	p.must(t, "up", "-d", "--scale", "web=3")
+	seen := map[string]bool{}
+	for i := 1; i <= 3; i++ {
+		r := p.must(t, "port", "--index", fmt.Sprint(i), "web", "80")
+		addr := strings.TrimSpace(r.Stdout)
+		_, hp, _ := strings.Cut(addr, ":")
+		var n int
+		if _, err := fmt.Sscan(hp, &n); err != nil || n < port || n > port+2 || seen[hp] {
+			t.Errorf("replica %d published on %q: want a port of its own in %d-%d (seen %v)", i, addr, port, port+2, seen)
+			continue
+		}
+		seen[hp] = true
+		host := e.mustDocker(t, "inspect", "-f", "{{.Config.Hostname}}", p.container("web", i))
+		url := fmt.Sprintf("http://127.0.0.1:%d/", n)
+		poll(t, 10*time.Second, url, func() (bool, string) {
+			r := e.inDaemonNet(t, "curl", "-sS", "--max-time", "5", url)
+			return r.Code == 0 && strings.TrimSpace(r.Stdout) == host, r.String()
+		})
+	}
+}
