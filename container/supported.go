@@ -10,8 +10,9 @@ import (
 	"github.com/moby/moby/api/types/network"
 )
 
-// CheckSupported refuses, at create, the host config fields gantry does not
-// honour, so that none is accepted and then ignored: a runtime other than
+// CheckSupported refuses, at create, the config fields gantry does not
+// honour, so that none is accepted and then ignored: NetworkDisabled (the
+// SDKs' network_disabled); a runtime other than
 // runc and an isolation other than default, with dockerd's words; another
 // container's IPC namespace (--ipc container:<name>); a private cgroup
 // namespace (containers share the host's), --cgroup-parent,
@@ -20,7 +21,10 @@ import (
 // Compose sends each from a service key of the same name (runtime,
 // isolation, cgroup, cgroup_parent, storage_opt, mem_swappiness,
 // cpu_rt_runtime, blkio_config, cpu_count, ...).
-func CheckSupported(hc *container.HostConfig) error {
+func CheckSupported(cfg *container.Config, hc *container.HostConfig) error {
+	if cfg != nil && cfg.NetworkDisabled {
+		return errdefs.ErrNotImplemented.WithMessage("NetworkDisabled is not supported by gantry\nhint: use the network mode none (--network none)")
+	}
 	if hc.Runtime != "" && hc.Runtime != "runc" {
 		return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("Unknown runtime specified %s\nhint: gantry runs containers with runc only", hc.Runtime))
 	}

@@ -37,6 +37,13 @@ func TestCheckEndpointSupported(t *testing.T) {
 	}
 }
 
+func TestCheckSupportedNetworkDisabled(t *testing.T) {
+	err := CheckSupported(&container.Config{NetworkDisabled: true}, &container.HostConfig{})
+	if err == nil || !errdefs.IsNotImplemented(err) || !strings.Contains(err.Error(), "NetworkDisabled is not supported by gantry") {
+		t.Fatalf("NetworkDisabled: %v", err)
+	}
+}
+
 func TestCheckSupported(t *testing.T) {
 	ten := int64(10)
 	minusOne := int64(-1)
@@ -70,7 +77,7 @@ func TestCheckSupported(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := CheckSupported(&tt.hc)
+			err := CheckSupported(&container.Config{}, &tt.hc)
 			switch {
 			case tt.wantErr == "" && err != nil:
 				t.Fatalf("refused: %v", err)

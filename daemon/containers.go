@@ -33,7 +33,7 @@ func (d *Daemon) CreateContainer(ctx context.Context, name string, cfg *containe
 	if err := gcontainer.CheckCreate(cfg, hc, nc); err != nil {
 		return container.CreateResponse{}, err
 	}
-	if err := gcontainer.CheckSupported(hc); err != nil {
+	if err := gcontainer.CheckSupported(cfg, hc); err != nil {
 		return container.CreateResponse{}, err
 	}
 	if nc != nil {

@@ -702,3 +702,19 @@ func TestComposeV5ScalePortRange(t *testing.T) {
 		})
 	}
 }
+
+// TestCreateNetworkDisabledRefused: NetworkDisabled (the SDKs'
+// network_disabled) is refused at create rather than ignored.
+func TestCreateNetworkDisabledRefused(t *testing.T) {
+	e := newEnv(t)
+	if e.External || e.d.isDockerd() {
+		t.Skip("dockerd honours NetworkDisabled")
+	}
+	code, _, body := e.api(t, "POST", "/containers/create", strings.NewReader(`{"Image":"busybox:latest","Cmd":["true"],"NetworkDisabled":true}`))
+	if code != 501 || !strings.Contains(apiMessage(t, body), "NetworkDisabled is not supported by gantry") {
+		t.Errorf("create with NetworkDisabled: %d %s", code, body)
+	}
+	if out := e.mustDocker(t, "ps", "-aq"); out != "" {
+		t.Errorf("a refused create left containers: %q", out)
+	}
+}
