@@ -24,16 +24,6 @@ import (
 // user-defined network.
 func dnsConfig(c *gcontainer.Container) gnetwork.DNSConfig {
 	_, cfg := embeddedResolvConf(plainResolvConf(c))
-	if mode := c.HostConfig.NetworkMode; !mode.IsDefault() && !mode.IsBridge() && !mode.IsContainer() && isUserNetwork(string(mode)) {
-		for _, l := range c.HostConfig.Links {
-			if name, alias, err := parseLink(l); err == nil {
-				if cfg.Links == nil {
-					cfg.Links = map[string]string{}
-				}
-				cfg.Links[strings.ToLower(alias)] = name
-			}
-		}
-	}
 	return cfg
 }
 

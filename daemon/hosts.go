@@ -110,8 +110,8 @@ func (d *Daemon) extraHosts(c *gcontainer.Container) (lines, env []string, err e
 		}
 		lines = append(lines, addr+"\t"+name)
 	}
-	if mode := c.HostConfig.NetworkMode; len(c.HostConfig.Links) == 0 || (!mode.IsDefault() && !mode.IsBridge()) {
-		return lines, nil, nil // on a user-defined network, links are DNS aliases (dnsConfig)
+	if len(c.HostConfig.Links) == 0 {
+		return lines, nil, nil
 	}
 	_, onBridge := c.Networks[gnetwork.DefaultNetwork]
 	eps, err := d.networks.Endpoints(gnetwork.DefaultNetwork)

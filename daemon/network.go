@@ -162,9 +162,8 @@ func checkContainerMode(cfg *container.Config, hc *container.HostConfig, nc *net
 }
 
 // checkHostsOptions checks --add-host entries and legacy links: a link
-// names an existing container; on the default bridge it is a hosts entry
-// (and environment), on a user-defined network an alias the container's
-// embedded DNS server answers (dnsConfig), as dockerd's.
+// names an existing container and is for the default bridge only (on a
+// user-defined network, peers resolve by name and --network-alias).
 func (d *Daemon) checkHostsOptions(mode container.NetworkMode, hc *container.HostConfig) error {
 	for _, h := range hc.ExtraHosts {
 		if _, _, err := parseExtraHost(h); err != nil {
@@ -177,7 +176,7 @@ func (d *Daemon) checkHostsOptions(mode container.NetworkMode, hc *container.Hos
 	switch {
 	case mode.IsHost():
 		return errdefs.ErrInvalidArgument.WithMessage("conflicting options: host type networking can't be used with links. This would result in undefined behavior")
-	case !mode.IsDefault() && !mode.IsBridge() && !isUserNetwork(string(mode)):
+	case !mode.IsDefault() && !mode.IsBridge():
 		return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("links are supported on the default bridge network only, not with --network %s", mode))
 	}
 	for _, l := range hc.Links {

@@ -633,40 +633,6 @@ func TestComposeV1RecreateBuild(t *testing.T) {
 	}
 }
 
-// TestComposeV5LinksOnNetwork: links: on the project's network make an
-// alias of the linked service that the linking container's DNS resolves,
-// and no other container's, as dockerd's legacy links on user-defined
-// networks do (gantryd refused links off the default bridge).
-func TestComposeV5LinksOnNetwork(t *testing.T) {
-	e := newEnv(t)
-	p := newComposeProject(t, e, map[string]string{
-		"compose.yaml": `services:
-  db:
-    image: busybox:latest
-    command: ["sleep", "300"]
-  app:
-    image: busybox:latest
-    command: ["sleep", "300"]
-    links: ["db:database"]
-  other:
-    image: busybox:latest
-    command: ["sleep", "300"]
-`,
-	})
-	p.must(t, "up", "-d")
-	ip := e.mustDocker(t, "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", p.container("db", 1))
-	r := p.run(t, "exec", "-T", "app", "nslookup", "database")
-	if r.Code != 0 || !strings.Contains(r.Stdout, ip) {
-		t.Errorf("app (links: db:database) looks up database, want %s:\n%s", ip, r)
-	}
-	if r := p.run(t, "exec", "-T", "other", "nslookup", "database"); strings.Contains(r.Stdout, ip) {
-		t.Errorf("other (no links) resolves app's link alias:\n%s", r)
-	}
-	if r := p.run(t, "exec", "-T", "app", "cat", "/etc/hosts"); strings.Contains(r.Stdout, "database") {
-		t.Errorf("a link on a user-defined network is in /etc/hosts (dockerd leaves it to DNS):\n%s", r)
-	}
-}
-
 // TestComposeV5ScalePortRange: replicas of a service publishing one
 // container port on a host port range each get a port of their own from
 // the range, and each answers there.

@@ -107,11 +107,6 @@ type Endpoint struct {
 type DNSConfig struct {
 	Servers  []netip.Addr // upstream nameservers, port 53, tried in order
 	NdotsSet bool         // the container set ndots: a single-label name that is no peer's is not forwarded
-	// Links are the container's legacy links on user-defined networks
-	// (--link, compose links:): alias (lower case) -> the linked
-	// container's name or ID. The alias answers for that container, to
-	// this container only, as dockerd's do.
-	Links map[string]string
 }
 
 // Sandbox is a container's network namespace.

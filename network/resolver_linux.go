@@ -182,11 +182,6 @@ func (r sandboxNames) LookupIPv4(name string) []netip.Addr {
 	r.m.mu.Lock()
 	defer r.m.mu.Unlock()
 	nets := r.networks()
-	if s := r.m.sandboxes[r.containerID]; s != nil {
-		if target, ok := s.dnsConfig.Links[strings.ToLower(name)]; ok {
-			name = strings.ToLower(target)
-		}
-	}
 	var out []netip.Addr
 	for _, n := range nets {
 		out = append(out, n.addrsOf(name)...)
@@ -247,7 +242,7 @@ func (n *netState) addrsOf(name string) []netip.Addr {
 // answersTo reports whether the endpoint is called name (lower case): its
 // container's name, one of its aliases, or its container's short ID.
 func (ep *endpoint) answersTo(name string) bool {
-	if strings.EqualFold(ep.Name, name) || (len(ep.ContainerID) >= 12 && ep.ContainerID[:12] == name) || ep.ContainerID == name {
+	if strings.EqualFold(ep.Name, name) || (len(ep.ContainerID) >= 12 && ep.ContainerID[:12] == name) {
 		return true
 	}
 	for _, a := range ep.Aliases {
