@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strings"
 
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
@@ -76,7 +77,35 @@ func (s *Server) inspectImage(w http.ResponseWriter, r *http.Request, name strin
 		writeError(w, err)
 		return
 	}
+	if compareVersions(s.requestVersion(r), "1.45") < 0 || strings.HasPrefix(r.UserAgent(), "docker-compose/") {
+		writeJSON(w, http.StatusOK, imageInspectV144{ImageInspect: img, ContainerConfig: containerConfigOf(img)})
+		return
+	}
 	writeJSON(w, http.StatusOK, img)
+}
+
+// imageInspectV144 is an image inspect answer below API 1.45, which still
+// had ContainerConfig (dropped from 1.45), and the answer to docker-compose
+// 1.29 (User-Agent docker-compose/1.29.2 docker-py/...), which negotiates
+// the newest version yet reads ContainerConfig's Volumes on every recreate
+// (KeyError: 'ContainerConfig' with dockerd 25 and later, docker/compose#11742).
+type imageInspectV144 struct {
+	*ImageInspect
+	ContainerConfig *container.Config
+}
+
+// containerConfigOf is ContainerConfig of an image: gantry records no
+// build container, so it is the image's own config in the container
+// config's shape, as dockerd's is for a committed image (ports aside).
+func containerConfigOf(img *ImageInspect) *container.Config {
+	c := img.Config
+	if c == nil {
+		return &container.Config{}
+	}
+	return &container.Config{
+		User: c.User, Env: c.Env, Cmd: c.Cmd, Entrypoint: c.Entrypoint, WorkingDir: c.WorkingDir,
+		Volumes: c.Volumes, Labels: c.Labels, StopSignal: c.StopSignal, OnBuild: c.OnBuild, Shell: c.Shell,
+	}
 }
 
 // imageHistory answers GET /images/{name}/history, newest first.

@@ -3,6 +3,8 @@ package container
 import (
 	"errors"
 	"fmt"
+	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -37,6 +39,9 @@ type SpecInput struct {
 	// network, or another container's); "" gives a new one, unless the
 	// network mode is host.
 	NetNSPath string
+	// PIDNSPath is the PID namespace of the container named by
+	// --pid container:<id> (compose pid: service:x), which it joins.
+	PIDNSPath string
 	// Confinement is the daemon's default seccomp profile and
 	// no-new-privileges, which HostConfig.SecurityOpt overrides.
 	Confinement Confinement
@@ -189,7 +194,7 @@ func Spec(in SpecInput) (*specs.Spec, error) {
 		process.ConsoleSize = &specs.Box{Height: hc.ConsoleSize[0], Width: hc.ConsoleSize[1]}
 	}
 
-	namespaces, err := specNamespaces(hc, in.NetNSPath)
+	namespaces, err := specNamespaces(hc, in.NetNSPath, in.PIDNSPath)
 	if err != nil {
 		return nil, err
 	}
@@ -261,7 +266,7 @@ func Spec(in SpecInput) (*specs.Spec, error) {
 	if devices == nil {
 		devices = []specs.LinuxDevice{}
 	}
-	return &specs.Spec{
+	spec := &specs.Spec{
 		Version:  specVersion,
 		Process:  process,
 		Root:     &specs.Root{Path: in.Rootfs, Readonly: hc.ReadonlyRootfs},
@@ -283,7 +288,10 @@ func Spec(in SpecInput) (*specs.Spec, error) {
 			ReadonlyPaths:     slices.Clone(readonly),
 			RootfsPropagation: propagation,
 		},
-	}, nil
+	}
+	// --annotation (compose annotations) reach the runtime as dockerd's do.
+	spec.Annotations = maps.Clone(hc.Annotations)
+	return spec, nil
 }
 
 // specHostname is the container's hostname: the configured one, else the
@@ -419,10 +427,7 @@ func specRlimits(ulimits []*container.Ulimit) []specs.POSIXRlimit {
 // specNamespaces is Docker's set (mount, network, uts, pid, ipc) minus the
 // ones shared with the host. Every network mode but "host" gets a new network
 // namespace holding only lo until the network package connects it.
-func specNamespaces(hc *container.HostConfig, netNSPath string) ([]specs.LinuxNamespace, error) {
-	notImplemented := func(what string, mode string) error {
-		return errdefs.ErrNotImplemented.WithMessage(fmt.Sprintf("%s mode %q is not supported yet", what, mode))
-	}
+func specNamespaces(hc *container.HostConfig, netNSPath, pidNSPath string) ([]specs.LinuxNamespace, error) {
 	ns := []specs.LinuxNamespace{{Type: specs.MountNamespace}}
 	switch {
 	case hc.NetworkMode.IsHost():
@@ -444,15 +449,17 @@ func specNamespaces(hc *container.HostConfig, netNSPath string) ([]specs.LinuxNa
 	case hc.PidMode == "":
 		ns = append(ns, specs.LinuxNamespace{Type: specs.PIDNamespace})
 	case hc.PidMode.IsHost():
+	case hc.PidMode.IsContainer() && pidNSPath != "":
+		ns = append(ns, specs.LinuxNamespace{Type: specs.PIDNamespace, Path: pidNSPath})
 	case hc.PidMode.IsContainer():
-		return nil, notImplemented("pid", string(hc.PidMode))
+		return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("pid mode %q needs the namespace path of that container", hc.PidMode))
 	default:
 		return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid PID mode: %v", hc.PidMode))
 	}
 	switch {
 	case hc.IpcMode.IsHost():
 	case hc.IpcMode.IsContainer():
-		return nil, notImplemented("ipc", string(hc.IpcMode))
+		return nil, errdefs.ErrNotImplemented.WithMessage(fmt.Sprintf("ipc mode %q is not supported yet", hc.IpcMode))
 	case hc.IpcMode == "", hc.IpcMode.IsPrivate(), hc.IpcMode.IsShareable(), hc.IpcMode.IsNone():
 		ns = append(ns, specs.LinuxNamespace{Type: specs.IPCNamespace})
 	default:
@@ -605,13 +612,16 @@ func specMounts(in SpecInput, hc *container.HostConfig) ([]specs.Mount, string, 
 func specUserMounts(hc *container.HostConfig, volumes []VolumeMount) ([]specs.Mount, string, error) {
 	var out []specs.Mount
 	propagation := ""
-	addBind := func(src, dst string, readonly, nonRecursive bool, prop string) {
+	addBind := func(src, dst string, readonly, recursiveRO, nonRecursive bool, prop string) {
 		opts := []string{"rbind"}
 		if nonRecursive {
 			opts[0] = "bind"
 		}
 		if readonly {
 			opts = append(opts, "ro")
+		}
+		if recursiveRO {
+			opts = append(opts, "rro")
 		}
 		if prop == "" {
 			prop = "rprivate"
@@ -665,13 +675,13 @@ func specUserMounts(hc *container.HostConfig, volumes []VolumeMount) ([]specs.Mo
 		} else if err != nil {
 			return nil, "", fmt.Errorf("bind source %s: %w", src, err)
 		}
-		addBind(filepath.Clean(src), filepath.Clean(dst), slices.Contains(mode, "ro"), false, specPropagation(mode))
+		addBind(filepath.Clean(src), filepath.Clean(dst), slices.Contains(mode, "ro"), false, false, specPropagation(mode))
 	}
 	for _, v := range volumes {
 		if err := checkDst(v.Destination); err != nil {
 			return nil, "", errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid volume %s: %v", v.Destination, err))
 		}
-		addBind(v.Source, v.Destination, v.ReadOnly, false, "")
+		addBind(v.Source, v.Destination, v.ReadOnly, false, false, "")
 	}
 	for _, m := range hc.Mounts {
 		if m.Type == mount.TypeVolume {
@@ -688,15 +698,23 @@ func specUserMounts(hc *container.HostConfig, volumes []VolumeMount) ([]specs.Mo
 			if !filepath.IsAbs(m.Source) {
 				return nil, "", invalid(fmt.Sprintf("invalid mount path: '%s' mount path must be absolute", m.Source))
 			}
-			if _, err := os.Stat(m.Source); err != nil {
-				return nil, "", invalid("bind source path does not exist: " + m.Source)
-			}
 			var prop string
-			var nonRecursive bool
+			var nonRecursive, recursiveRO, create bool
 			if o := m.BindOptions; o != nil {
 				prop, nonRecursive = string(o.Propagation), o.NonRecursive
+				recursiveRO, create = m.ReadOnly && o.ReadOnlyForceRecursive, o.CreateMountpoint
 			}
-			addBind(filepath.Clean(m.Source), filepath.Clean(m.Target), m.ReadOnly, nonRecursive, prop)
+			if _, err := os.Stat(m.Source); err != nil {
+				// CreateMountpoint (compose's bind.create_host_path) makes
+				// a missing source a directory, as dockerd does.
+				if !create || !errors.Is(err, fs.ErrNotExist) {
+					return nil, "", invalid("bind source path does not exist: " + m.Source)
+				}
+				if err := os.MkdirAll(m.Source, 0o755); err != nil {
+					return nil, "", invalid(fmt.Sprintf("create bind source %s: %v", m.Source, err))
+				}
+			}
+			addBind(filepath.Clean(m.Source), filepath.Clean(m.Target), m.ReadOnly, recursiveRO, nonRecursive, prop)
 		case mount.TypeTmpfs:
 			if m.Source != "" {
 				return nil, "", invalid("source must not be specified")

@@ -285,6 +285,19 @@ func TestSpec(t *testing.T) {
 			},
 		},
 		{
+			name: "another container's pid namespace",
+			change: func(in *SpecInput) {
+				in.HostConfig.PidMode, in.PIDNSPath = "container:db", "/proc/42/ns/pid"
+			},
+			want: func(s *specs.Spec) {
+				for i, ns := range s.Linux.Namespaces {
+					if ns.Type == specs.PIDNamespace {
+						s.Linux.Namespaces[i].Path = "/proc/42/ns/pid"
+					}
+				}
+			},
+		},
+		{
 			name: "binds, mounts and tmpfs sorted by depth",
 			change: func(in *SpecInput) {
 				in.HostConfig.Binds = []string{
@@ -322,6 +335,23 @@ func TestSpec(t *testing.T) {
 			want: func(s *specs.Spec) {
 				s.Mounts = append(s.Mounts,
 					specs.Mount{Destination: "/etc/app.conf", Type: "bind", Source: binds + "/app.conf", Options: []string{"rbind", "ro", "rprivate"}})
+			},
+		},
+		{
+			name: "a forced recursive read-only bind, a bind whose missing source is created, annotations",
+			change: func(in *SpecInput) {
+				in.HostConfig.Mounts = []mount.Mount{
+					{Type: mount.TypeBind, Source: binds, Target: "/rro", ReadOnly: true, BindOptions: &mount.BindOptions{ReadOnlyForceRecursive: true}},
+					{Type: mount.TypeBind, Source: binds + "/made/here", Target: "/made", BindOptions: &mount.BindOptions{CreateMountpoint: true}},
+				}
+				in.HostConfig.Annotations = map[string]string{"com.example.note": "hi"}
+			},
+			want: func(s *specs.Spec) {
+				s.Mounts = append(s.Mounts[:7],
+					specs.Mount{Destination: "/rro", Type: "bind", Source: binds, Options: []string{"rbind", "ro", "rro", "rprivate"}},
+					specs.Mount{Destination: "/made", Type: "bind", Source: binds + "/made/here", Options: []string{"rbind", "rprivate"}},
+					s.Mounts[7], s.Mounts[8], s.Mounts[9])
+				s.Annotations = map[string]string{"com.example.note": "hi"}
 			},
 		},
 		{

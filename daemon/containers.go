@@ -34,6 +34,16 @@ func (d *Daemon) CreateContainer(ctx context.Context, name string, cfg *containe
 	if err := gcontainer.CheckCreate(cfg, hc, nc); err != nil {
 		return container.CreateResponse{}, err
 	}
+	if err := gcontainer.CheckSupported(cfg, hc); err != nil {
+		return container.CreateResponse{}, err
+	}
+	if nc != nil {
+		for name, es := range nc.EndpointsConfig {
+			if err := gcontainer.CheckEndpointSupported(name, es, hc.Links); err != nil {
+				return container.CreateResponse{}, err
+			}
+		}
+	}
 	if err := d.checkUserns(hc); err != nil {
 		return container.CreateResponse{}, err
 	}

@@ -82,6 +82,10 @@ func (d *Daemon) startLocked(ctx context.Context, c *gcontainer.Container) error
 // start mounts the rootfs, writes the bundle and runs the process. The
 // caller holds c.Lock and undoes the mount on error.
 func (d *Daemon) start(ctx context.Context, c *gcontainer.Container) error {
+	pidns, err := d.sharedPIDNS(c)
+	if err != nil {
+		return err
+	}
 	rootfs := rootfsPath(c)
 	mounts, err := d.layers.Prepare(ctx, c.Dir(), c.Chain, d.snapshotOptions(c)...)
 	if err != nil {
@@ -122,6 +126,7 @@ func (d *Daemon) start(ctx context.Context, c *gcontainer.Container) error {
 		HostnamePath:   filePath(etc, "hostname"),
 		ResolvConfPath: filePath(etc, "resolv.conf"),
 		NetNSPath:      netns,
+		PIDNSPath:      pidns,
 		Volumes:        volumes,
 		Confinement:    d.confine,
 		IDMap:          d.idmapOf(c.HostConfig),

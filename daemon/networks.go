@@ -194,6 +194,9 @@ func (d *Daemon) ConnectNetwork(ctx context.Context, name string, req network.Co
 	if !isUserNetwork(n.Name) && n.Name != gnetwork.DefaultNetwork {
 		return errdefs.ErrInvalidArgument.WithMessage("container cannot be disconnected from host network or connected to host network")
 	}
+	if err := gcontainer.CheckEndpointSupported(n.Name, req.EndpointConfig, c.HostConfig.Links); err != nil {
+		return err
+	}
 	es := endpointConfig(req.EndpointConfig)
 	if err := checkEndpointConfig(n.Name, es); err != nil {
 		return err
