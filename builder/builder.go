@@ -93,6 +93,9 @@ func New(cfg Config) (*Builder, error) {
 type Options struct {
 	// ContextDir is the extracted build context (see ExtractContext).
 	ContextDir string
+	// ContextSums are the digests ExtractContext took of its files (nil:
+	// the files are read to digest them).
+	ContextSums *ContextSums
 	// Dockerfile is the Dockerfile's path inside the context ("" means
 	// "Dockerfile").
 	Dockerfile string

@@ -198,7 +198,7 @@ func (r *run) sources(ctx context.Context, s *state, idx int, sd instructions.So
 			}
 			fmt.Fprintf(h, "item %q dir=%t archive=%t under=%q\n", m, item.isDir, item.archive, item.under)
 			if fromContext {
-				if err := digestItem(root, m, h, src.files); err != nil {
+				if err := digestItem(root, m, h, src.files, r.opts.ContextSums); err != nil {
 					return nil, fmt.Errorf("%s failed: read %s: %w", verb, m, err)
 				}
 			}
@@ -517,7 +517,7 @@ func walkDir(fd int, prefix string, fn func(e entry, open func() (*os.File, erro
 // digestItem adds the content, mode and owner of the source rel (not its
 // times) to h, and each file's digest to files (by context path) when files
 // is not nil.
-func digestItem(root, rel string, h hash.Hash, files map[string]string) error {
+func digestItem(root, rel string, h hash.Hash, files map[string]string, sums *ContextSums) error {
 	buf := make([]byte, 128<<10)
 	return walk(root, rel, func(e entry, open func() (*os.File, error)) error {
 		fh := sha256.New()
@@ -525,16 +525,22 @@ func digestItem(root, rel string, h hash.Hash, files map[string]string) error {
 		if t := e.st.Mode & unix.S_IFMT; t == unix.S_IFCHR || t == unix.S_IFBLK {
 			fmt.Fprintf(fh, "dev %d:%d\n", unix.Major(e.st.Rdev), unix.Minor(e.st.Rdev))
 		}
-		if open != nil {
+		// A regular file's content counts by its SHA-256, taken as the
+		// context arrived when it can be (ContextSums), else read now.
+		if sum, ok := sums.lookup(path.Join(rel, e.rel), &e.st); ok {
+			fh.Write(sum)
+		} else if open != nil {
 			f, err := open()
 			if err != nil {
 				return err
 			}
-			_, err = io.CopyBuffer(fh, f, buf)
+			ch := sha256.New()
+			_, err = io.CopyBuffer(ch, f, buf)
 			f.Close()
 			if err != nil {
 				return err
 			}
+			fh.Write(ch.Sum(nil))
 		}
 		sum := fileSum{mode: e.st.Mode, uid: e.st.Uid, gid: e.st.Gid, content: hex.EncodeToString(fh.Sum(nil))}.String()
 		fmt.Fprintf(h, "%q %s\n", e.rel, sum)
