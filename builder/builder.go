@@ -700,7 +700,7 @@ func (r *run) execute(ctx context.Context, s *state, idx int, x instructions.Com
 		return r.commit(ctx, s, x, nil, r.copyFunc(ctx, s, src, c.Chown, c.Chmod), src.describe())
 	case *instructions.WorkdirCommand:
 		return r.withContainer(func() error {
-			return r.commit(ctx, s, x, func(c *dockerspec.DockerOCIImageConfig) { c.WorkingDir = s.scope.WorkingDir() }, workdirFunc(ctx, c.Path), "")
+			return r.commit(ctx, s, x, func(c *dockerspec.DockerOCIImageConfig) { c.WorkingDir = s.scope.WorkingDir() }, inPlace(workdirFunc(ctx, c.Path)), "")
 		})
 	}
 	change, err := r.configChange(s, x)
@@ -863,7 +863,7 @@ func exposedPorts(words []string) ([]string, error) {
 // plus, when fs is set, a layer holding what fs did to a snapshot of the
 // parent's rootfs. s moves to the new image. GC is held for reading from
 // the layer's writing to the image's record.
-func (r *run) commit(ctx context.Context, s *state, x instructions.Command, change func(*dockerspec.DockerOCIImageConfig), fs func(dir, rootfs string) error, sources string) error {
+func (r *run) commit(ctx context.Context, s *state, x instructions.Command, change func(*dockerspec.DockerOCIImageConfig), fs stepFunc, sources string) error {
 	img := cloneConfig(s.img)
 	if change != nil {
 		change(&img.Config)

@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -551,27 +552,30 @@ func digestItem(root, rel string, h hash.Hash, files map[string]string, sums *Co
 	})
 }
 
-// copyFunc copies the sources into the rootfs of a step's snapshot.
-func (r *run) copyFunc(ctx context.Context, s *state, src *sourceSet, chown, chmod string) func(dir, rootfs string) error {
-	return func(_, rootfs string) error {
+// copyFunc copies the sources into the rootfs of a step's snapshot. When
+// everything the copy writes is new to the rootfs (see directCopy), it
+// leaves the rootfs alone and returns the layer's tar instead.
+func (r *run) copyFunc(ctx context.Context, s *state, src *sourceSet, chown, chmod string) stepFunc {
+	return func(_, rootfs string) (func(tw *tar.Writer) error, error) {
 		uid, gid, err := resolveChown(rootfs, chown)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		var mode int64 = -1
 		if chmod != "" {
 			m, err := strconv.ParseUint(chmod, 8, 32)
 			if err != nil || m > 0o7777 {
-				return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid chmod parameter: %q", chmod))
+				return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid chmod parameter: %q", chmod))
 			}
 			mode = int64(m)
 		}
 		destIsDir := src.dirDest || isDirInRoot(rootfs, src.dest)
-		return applyTar(ctx, rootfs, func(tw *tar.Writer) error {
+		items := src.items
+		write := func(tw *tar.Writer) error {
 			// The directories the copy creates above what it copies
 			// belong to the --chown owner, as in dockerd.
 			made := map[string]bool{}
-			for _, item := range src.items {
+			for _, item := range items {
 				target := item.target(src.dest, destIsDir)
 				for _, d := range missingDirs(rootfs, path.Dir(target)) {
 					if made[d] {
@@ -583,14 +587,75 @@ func (r *run) copyFunc(ctx context.Context, s *state, src *sourceSet, chown, chm
 					}
 				}
 			}
-			for _, item := range src.items {
+			for _, item := range items {
 				if err := writeItem(tw, rootfs, item, src.dest, destIsDir, uid, gid, mode); err != nil {
 					return err
 				}
 			}
 			return nil
-		})
+		}
+		if parents, sorted, ok := directCopy(rootfs, src, destIsDir); ok {
+			items = sorted
+			return func(tw *tar.Writer) error {
+				for _, hdr := range parents {
+					if err := tw.WriteHeader(hdr); err != nil {
+						return err
+					}
+				}
+				return write(tw)
+			}, nil
+		}
+		return nil, applyTar(ctx, rootfs, write)
 	}
+}
+
+// directCopies may be turned off by tests, to compare both ways.
+var directCopies = true
+
+// directCopy reports whether the copy of src can be its layer's tar as it
+// is: every target is new to rootfs (so the copy replaces, hides or
+// changes nothing there), no archive is extracted, the targets are
+// distinct entries of one directory (so that, in their order, the tar is
+// sorted as a snapshot's diff is), and the directories above them that
+// rootfs has are plain directories (no symlink to follow, no extended
+// attribute to carry). It returns the entries a diff of the snapshot
+// would hold for those directories, which the copy changes by adding to
+// them (their mode and owner as they are, the time of the copy), and the
+// items in their targets' order.
+func directCopy(rootfs string, src *sourceSet, destIsDir bool) ([]*tar.Header, []copyItem, bool) {
+	if !directCopies || len(src.items) == 0 {
+		return nil, nil, false
+	}
+	items := slices.Clone(src.items)
+	slices.SortStableFunc(items, func(a, b copyItem) int {
+		return strings.Compare(a.target(src.dest, destIsDir), b.target(src.dest, destIsDir))
+	})
+	dir := path.Dir(items[0].target(src.dest, destIsDir))
+	for i, item := range items {
+		target := item.target(src.dest, destIsDir)
+		if item.archive || target == "/" || path.Dir(target) != dir || lexistsInRoot(rootfs, target) ||
+			(i > 0 && target == items[i-1].target(src.dest, destIsDir)) {
+			return nil, nil, false
+		}
+	}
+	var above []string
+	for d := dir; d != "/"; d = path.Dir(d) {
+		above = append(above, d)
+	}
+	slices.Reverse(above)
+	var parents []*tar.Header
+	now := time.Now()
+	for _, d := range above {
+		st, err := lstatInRoot(rootfs, d)
+		if errors.Is(err, unix.ENOENT) {
+			break // made by the copy: the rest is new too
+		}
+		if err != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR || hasXattrsInRoot(rootfs, d) {
+			return nil, nil, false
+		}
+		parents = append(parents, &tar.Header{Typeflag: tar.TypeDir, Name: strings.TrimPrefix(d, "/") + "/", Mode: int64(st.Mode & 0o7777), Uid: int(st.Uid), Gid: int(st.Gid), ModTime: now})
+	}
+	return parents, items, true
 }
 
 // writeItem writes the tar entries that copy item to dest.

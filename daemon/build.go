@@ -50,7 +50,9 @@ func (d *Daemon) Build(ctx context.Context, src io.Reader, opts api.BuildOptions
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
+	// The client's answer does not wait for the removal of a large
+	// context (a leftover goes with tmp/ at the next start).
+	defer func() { go os.RemoveAll(dir) }()
 	sums, err := builder.ExtractContext(ctx, src, dir)
 	if err != nil {
 		return err
