@@ -65,6 +65,14 @@ func (src *sourceSet) close() {
 
 // describe is the history text of the sources: "file:<hex>", "dir:<hex>"
 // or "multi:<hex>", as Docker writes it.
+// describeOr is describe, or def for a step without sources (nil).
+func (src *sourceSet) describeOr(def string) string {
+	if src == nil {
+		return def
+	}
+	return src.describe()
+}
+
 func (src *sourceSet) describe() string {
 	kind := "multi"
 	if len(src.items) == 1 {

@@ -83,6 +83,7 @@ func (d *Daemon) Build(ctx context.Context, src io.Reader, opts api.BuildOptions
 		Pull:        pull,
 		AlwaysPull:  opts.Pull,
 		Secrets:     opts.Secrets,
+		CacheFrom:   opts.CacheFrom,
 	}, out)
 	return err
 }
