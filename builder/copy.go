@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/containerd/errdefs"
@@ -564,11 +565,12 @@ func digestItem(root, rel string, h hash.Hash, files map[string]string, sums *Co
 // everything the copy writes is new to the rootfs (see directCopy), it
 // leaves the rootfs alone and returns the layer's tar instead.
 func (r *run) copyFunc(ctx context.Context, s *state, src *sourceSet, chown, chmod string) stepFunc {
-	return func(_, rootfs string) (func(tw *tar.Writer) error, error) {
+	return func(_, rootfs string) (*directLayer, error) {
 		uid, gid, err := resolveChown(rootfs, chown)
 		if err != nil {
 			return nil, err
 		}
+		var sources *copySources // the context's files the layer may link
 		var mode int64 = -1
 		if chmod != "" {
 			m, err := strconv.ParseUint(chmod, 8, 32)
@@ -596,7 +598,11 @@ func (r *run) copyFunc(ctx context.Context, s *state, src *sourceSet, chown, chm
 				}
 			}
 			for _, item := range items {
-				if err := writeItem(tw, rootfs, item, src.dest, destIsDir, uid, gid, mode); err != nil {
+				note := sources.note
+				if sources == nil || item.root != r.ctxDir {
+					note = nil
+				}
+				if err := writeItem(tw, rootfs, item, src.dest, destIsDir, uid, gid, mode, note); err != nil {
 					return err
 				}
 			}
@@ -604,17 +610,44 @@ func (r *run) copyFunc(ctx context.Context, s *state, src *sourceSet, chown, chm
 		}
 		if parents, sorted, ok := directCopy(rootfs, src, destIsDir); ok {
 			items = sorted
-			return func(tw *tar.Writer) error {
+			sources = &copySources{files: map[string]archive.Source{}}
+			return &directLayer{write: func(tw *tar.Writer) error {
 				for _, hdr := range parents {
 					if err := tw.WriteHeader(hdr); err != nil {
 						return err
 					}
 				}
 				return write(tw)
-			}, nil
+			}, sources: sources.take}, nil
 		}
 		return nil, applyTar(ctx, rootfs, write)
 	}
+}
+
+// copySources are the context files a direct copy's tar holds, by entry
+// name: the layer's files may be hard links to them (the context is the
+// build's own and only unlinked after), so that a COPY of the context
+// writes no second copy of it.
+type copySources struct {
+	mu    sync.Mutex
+	files map[string]archive.Source
+}
+
+// note records the file at path (stat st) as the content of the entry
+// name, before the entry is written.
+func (c *copySources) note(name, path string, st *unix.Stat_t) {
+	c.mu.Lock()
+	c.files[name] = archive.Source{Path: path, Dev: uint64(st.Dev), Ino: st.Ino}
+	c.mu.Unlock()
+}
+
+// take is the archive.Sources of the copy: each name once.
+func (c *copySources) take(name string) (archive.Source, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s, ok := c.files[name]
+	delete(c.files, name)
+	return s, ok
 }
 
 // directCopies may be turned off by tests, to compare both ways.
@@ -690,7 +723,9 @@ func missingDirs(rootfs, dir string) []string {
 	return out
 }
 
-func writeItem(tw *tar.Writer, rootfs string, item copyItem, dest string, destIsDir bool, uid, gid int, mode int64) error {
+// note, if set, is told the host path of each regular file of the item
+// before its entry is written.
+func writeItem(tw *tar.Writer, rootfs string, item copyItem, dest string, destIsDir bool, uid, gid int, mode int64, note func(name, path string, st *unix.Stat_t)) error {
 	name := func(p string) string { return strings.TrimPrefix(path.Clean(p), "/") }
 	target := item.target(dest, destIsDir)
 	switch {
@@ -769,6 +804,9 @@ func writeItem(tw *tar.Writer, rootfs string, item copyItem, dest string, destIs
 			hdr.Devmajor, hdr.Devminor = int64(unix.Major(e.st.Rdev)), int64(unix.Minor(e.st.Rdev))
 		default:
 			return nil // sockets have no tar form: not copied, as dockerd's tar skips them
+		}
+		if note != nil && hdr.Typeflag == tar.TypeReg {
+			note(hdr.Name, filepath.Join(item.root, item.rel, e.rel), &e.st)
 		}
 		if err := tw.WriteHeader(hdr); err != nil {
 			return err

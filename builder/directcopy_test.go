@@ -10,10 +10,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/klauspost/compress/zstd"
 	"github.com/opencontainers/go-digest"
+	"golang.org/x/sys/unix"
 )
 
 // lastLayer lists the entries of the top layer of the image id: type,
@@ -102,5 +104,42 @@ func TestDirectCopyLayerIsTheDiff(t *testing.T) {
 				t.Errorf("direct layers: %d with direct copies off, %d on; want 0, %d", direct[0], direct[1], wantDirect)
 			}
 		})
+	}
+}
+
+// A direct copy of the context's files takes their inodes (hard links)
+// when they fit the layer's entries, so the context is not written twice;
+// a file the entry does not fit (another owner by --chown) is copied.
+func TestDirectCopyLinksContextFiles(t *testing.T) {
+	e := newTestEnv(t)
+	e.write("app/a.txt", "a")
+	e.write("app/sub/b.txt", "bb")
+	second := time.Unix(1700000000, 0) // as ExtractContext leaves them
+	for _, f := range []string{"app/a.txt", "app/sub/b.txt"} {
+		os.Chtimes(filepath.Join(e.ctxDir, f), second, second)
+	}
+	nlink := func(f string) uint64 {
+		var st unix.Stat_t
+		if err := unix.Lstat(filepath.Join(e.ctxDir, f), &st); err != nil {
+			t.Fatal(err)
+		}
+		return uint64(st.Nlink)
+	}
+	_, id := e.mustBuild("FROM base:latest\nCOPY app /app\n", Options{NoCache: true})
+	if nlink("app/a.txt") != 2 || nlink("app/sub/b.txt") != 2 {
+		t.Errorf("links of the context's files after COPY: %d, %d; want 2 (context and layer)", nlink("app/a.txt"), nlink("app/sub/b.txt"))
+	}
+	want := []string{
+		`app/ 5 755 0:0 0 e3b0c44298fc ""`,
+		`app/a.txt 0 644 0:0 1 ca978112ca1b "" 2023-11-14 22:13:20 +0000 UTC`,
+		`app/sub/ 5 755 0:0 0 e3b0c44298fc ""`,
+		`app/sub/b.txt 0 644 0:0 2 3b64db95cb55 "" 2023-11-14 22:13:20 +0000 UTC`,
+	}
+	if diff := cmp.Diff(want, e.lastLayer(id)); diff != "" {
+		t.Errorf("layer (-want +got):\n%s", diff)
+	}
+	e.mustBuild("FROM base:latest\nCOPY --chown=7:8 app /app2\n", Options{NoCache: true})
+	if nlink("app/a.txt") != 2 {
+		t.Errorf("a COPY --chown linked a context file of another owner: %d links", nlink("app/a.txt"))
 	}
 }

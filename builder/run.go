@@ -271,15 +271,22 @@ func applyTar(ctx context.Context, rootfs string, write func(tw *tar.Writer) err
 
 // stepFunc makes a step's changes on its snapshot, its rootfs mounted at
 // rootfs (dir is a scratch directory of the step). It either changes the
-// rootfs and returns a nil writer, or leaves it as it is and returns a
-// writer of the layer tar itself (a COPY whose files are all new: see
-// copyFunc), which goes to the layer store without the detour through the
-// snapshot and its diff. The writer may read rootfs.
-type stepFunc func(dir, rootfs string) (func(tw *tar.Writer) error, error)
+// rootfs and returns nil, or leaves it as it is and returns the layer's
+// tar itself (a COPY whose files are all new: see copyFunc), which goes to
+// the layer store without the detour through the snapshot and its diff.
+type stepFunc func(dir, rootfs string) (*directLayer, error)
+
+// directLayer is a layer's tar as a step writes it: write may read the
+// rootfs; sources, if set, name the files whose inodes the layer's files
+// may take (layer.WithSources).
+type directLayer struct {
+	write   func(tw *tar.Writer) error
+	sources archive.Sources
+}
 
 // inPlace is the stepFunc of fn, which changes the rootfs.
 func inPlace(fn func(dir, rootfs string) error) stepFunc {
-	return func(dir, rootfs string) (func(tw *tar.Writer) error, error) { return nil, fn(dir, rootfs) }
+	return func(dir, rootfs string) (*directLayer, error) { return nil, fn(dir, rootfs) }
 }
 
 // snapshot runs fn on a read-write snapshot of s's rootfs, mounted at
@@ -316,11 +323,15 @@ func (r *run) snapshot(ctx context.Context, s *state, fn stepFunc, opts []layer.
 			mount.Unmount(mnt)
 		}
 	}()
-	write, err := fn(dir, mnt)
+	direct, err := fn(dir, mnt)
 	var diff io.ReadCloser
-	if err == nil && write != nil {
+	var applyOpts []layer.ApplyOption
+	if err == nil && direct != nil {
 		directLayers.Add(1)
-		diff = tarStream(write)
+		diff = tarStream(direct.write)
+		if direct.sources != nil {
+			applyOpts = append(applyOpts, layer.WithSources(direct.sources))
+		}
 	} else {
 		mounted = false
 		if uerr := mount.Unmount(mnt); err == nil && uerr != nil {
@@ -342,7 +353,7 @@ func (r *run) snapshot(ctx context.Context, s *state, fn stepFunc, opts []layer.
 	}
 	r.b.cfg.GC.RLock()
 	defer r.b.cfg.GC.RUnlock()
-	l, blob, err := StoreLayer(ctx, r.b.cfg.Content, ls, chain, layerTar)
+	l, blob, err := StoreLayer(ctx, r.b.cfg.Content, ls, chain, layerTar, applyOpts...)
 	if err != nil {
 		return err
 	}
