@@ -19,7 +19,9 @@
 # for the other's disk writes.
 #
 # Environment: RUNS (default 10), REPEAT (default 5); ONLY=bigctx runs W4
-# alone; GANTRYD (default
+# alone; BEFORE=path of another gantryd (an older build) adds it as a third
+# engine, "before", in the same run (with the private dockerd only);
+# GANTRYD (default
 # bin/gantryd) and GANTRYD_EXTRA_ARGS to run another daemon in gantryd's
 # place; BENCH_CACHE (default /var/tmp/gantry-bench) keeps the big context
 # between runs.
@@ -30,6 +32,7 @@ RUNS=${RUNS:-10}
 REPEAT=${REPEAT:-5}
 ONLY=${ONLY:-}
 DOCKERD=${DOCKERD-dockerd}
+BEFORE=${BEFORE:-}
 GANTRYD=${GANTRYD:-bin/gantryd}
 BENCH_CACHE=${BENCH_CACHE:-/var/tmp/gantry-bench}
 export DOCKER_CLI_HINTS=false
@@ -132,6 +135,15 @@ else
 	engines=(gantry docker)
 	H_gantry=unix://$work/gantry/d.sock
 	H_docker=unix://$work/docker/d.sock
+	if [ -n "$BEFORE" ]; then
+		mkdir -p "$work/before"
+		nsenter --net="/run/netns/$netns" "$BEFORE" --data-root "$work/before/root" --exec-root "$work/before/exec" \
+			-H "unix://$work/before/d.sock" --log-level warn >"$work/before/log" 2>&1 &
+		pids+=("$!")
+		wait_ping "$work/before/d.sock" "$!" || { tail -20 "$work/before/log" >&2; die "the BEFORE gantryd did not start"; }
+		engines+=(before)
+		H_before=unix://$work/before/d.sock
+	fi
 	docker_note="dockerd $(DOCKER_HOST=$H_docker docker version -f '{{.Server.Version}}') started for the run"
 fi
 [ "${#engines[@]}" = 1 ] || docker_note="$docker_note classic builder"
@@ -145,8 +157,8 @@ done
 # from call to call.
 order=0
 each() {
-	local list=("${engines[@]}")
-	if [ $((order % 2)) = 1 ] && [ ${#list[@]} = 2 ]; then list=("${list[1]}" "${list[0]}"); fi
+	local list=("${engines[@]}") k=$((order % ${#engines[@]}))
+	list=("${list[@]:k}" "${list[@]:0:k}") # each engine first in turn
 	order=$((order + 1))
 	for n in "${list[@]}"; do "$1" "$n" "$(eval echo "\$H_$n")"; done
 }
@@ -194,19 +206,27 @@ for round in $(seq "$REPEAT"); do each big_edit; done
 
 # --- Report ----------------------------------------------------------------
 row() { # row LABEL MEASURE
-	local g d ratio
+	local g d ratio b=() bd
 	g=$(median "$work/gantry.$2")
+	if [ -f "$work/before.$2" ]; then
+		bd=$(median "$work/before.$2")
+		b=("$bd ms" "$(awk -v g="$bd" -v d="$(median "$work/docker.$2")" 'BEGIN{ if (d > 0) printf "%.2f", g/d; else print "-" }')")
+	fi
 	if [ -f "$work/docker.$2" ]; then
 		d=$(median "$work/docker.$2")
 		ratio=$(awk -v g="$g" -v d="$d" 'BEGIN{ if (d > 0) printf "%.2f", g/d; else print "-" }')
-		printf '%-62s %10s %10s %8s\n' "$1" "$g ms" "$d ms" "$ratio"
+		printf '%-62s %10s %10s %8s %10s %8s\n' "$1" "$g ms" "$d ms" "$ratio" "${b[@]}"
 	else
 		printf '%-62s %10s %10s %8s\n' "$1" "$g ms" "-" "-"
 	fi
 }
 echo
-echo "Gantry vs Docker builds, through the docker CLI ($(nproc) cores; Docker: $docker_note)"
-printf '%-62s %10s %10s %8s\n' "measure" "gantry" "docker" "g/d"
+echo "Gantry vs Docker builds, through the docker CLI ($(nproc) cores; Docker: $docker_note${BEFORE:+; before: $BEFORE})"
+if [ -n "$BEFORE" ]; then
+	printf '%-62s %10s %10s %8s %10s %8s\n' "measure" "gantry" "docker" "g/d" "before" "b/d"
+else
+	printf '%-62s %10s %10s %8s\n' "measure" "gantry" "docker" "g/d"
+fi
 if [ "$ONLY" != bigctx ]; then
 	row "3-step build, --no-cache, median of $RUNS" cold
 	row "3-step build, fully cached, median of $RUNS" cached
