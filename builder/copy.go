@@ -64,8 +64,6 @@ func (src *sourceSet) close() {
 	src.cleanup = nil
 }
 
-// describe is the history text of the sources: "file:<hex>", "dir:<hex>"
-// or "multi:<hex>", as Docker writes it.
 // describeOr is describe, or def for a step without sources (nil).
 func (src *sourceSet) describeOr(def string) string {
 	if src == nil {
@@ -74,6 +72,8 @@ func (src *sourceSet) describeOr(def string) string {
 	return src.describe()
 }
 
+// describe is the history text of the sources: "file:<hex>", "dir:<hex>"
+// or "multi:<hex>", as Docker writes it.
 func (src *sourceSet) describe() string {
 	kind := "multi"
 	if len(src.items) == 1 {
@@ -598,9 +598,9 @@ func (r *run) copyFunc(ctx context.Context, s *state, src *sourceSet, chown, chm
 				}
 			}
 			for _, item := range items {
-				note := sources.note
-				if sources == nil || item.root != r.ctxDir {
-					note = nil
+				var note func(name, path string, st *unix.Stat_t)
+				if sources != nil && item.root == r.ctxDir {
+					note = sources.note
 				}
 				if err := writeItem(tw, rootfs, item, src.dest, destIsDir, uid, gid, mode, note); err != nil {
 					return err
