@@ -78,7 +78,7 @@ fresh() {
 	t=$(now_ns)
 	dk build "${args[@]}" -t app:ci examples/redis >"$work/out.$1" 2>&1 || { cat "$work/out.$1" >&2; die "build $1 --cache-from failed"; }
 	ms_since "$t" >>"$work/$1"
-	if [ "$1" = with ] && { grep -q 'Running in' "$work/out.$1" || [ "$(dk images -q --no-trunc app:ci)" != "$(dk images -q --no-trunc "$REG/app:latest")" ]; }; then
+	if [ "$1" = with ] && { grep -q 'Running in' "$work/out.$1" || [ "$(dk image inspect -f "{{.Id}}" app:ci)" != "$(dk image inspect -f "{{.Id}}" "$REG/app:latest")" ]; }; then
 		cat "$work/out.$1" >&2
 		die "the build with --cache-from ran a step or made another image than app:latest"
 	fi
