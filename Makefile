@@ -7,7 +7,7 @@ PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 
-.PHONY: build test bench bench-build bench-cachemount bench-network bench-registry bench-save bench-security bench-deep bench-userns bench-restore bench-dns bench-ps bench-scale bench-logs bench-lifecycle clean install uninstall
+.PHONY: build test bench bench-build bench-cachemount bench-cachefrom bench-network bench-registry bench-save bench-security bench-deep bench-userns bench-restore bench-dns bench-ps bench-scale bench-logs bench-lifecycle clean install uninstall
 
 build:
 	$(GO) build -o $(BIN)/gantryd ./cmd/gantryd
@@ -56,6 +56,9 @@ uninstall:
 
 bench-build: build
 	bench/build.sh
+
+bench-cachefrom: build
+	bench/cachefrom.sh
 
 bench-cachemount: build
 	./bench/cachemount.sh

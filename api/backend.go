@@ -207,6 +207,8 @@ type BuildOptions struct {
 	NetworkMode string
 	ShmSize     int64
 	Platform    string
+	// CacheFrom are the images of --cache-from (the cachefrom parameter).
+	CacheFrom []string
 	// RegistryConfig is the X-Registry-Config header (base64 JSON of
 	// registry credentials), kept for pulls of base images.
 	RegistryConfig string

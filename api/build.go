@@ -57,6 +57,11 @@ func buildOptions(r *http.Request) (BuildOptions, error) {
 			return opts, invalidf("invalid buildargs: %v", err)
 		}
 	}
+	if v := q.Get("cachefrom"); v != "" {
+		if err := json.Unmarshal([]byte(v), &opts.CacheFrom); err != nil {
+			return opts, invalidf("invalid cachefrom: %v", err)
+		}
+	}
 	if v := q.Get("labels"); v != "" {
 		if err := json.Unmarshal([]byte(v), &opts.Labels); err != nil {
 			return opts, invalidf("invalid labels: %v", err)

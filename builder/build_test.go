@@ -114,6 +114,11 @@ func newTestEnv(t *testing.T) *testEnv {
 // baseImage stores a one-layer image holding /etc/base with content and
 // tags it.
 func (e *testEnv) baseImage(name, content string) digest.Digest {
+	return e.baseImageWith(name, content, nil)
+}
+
+// baseImageWith is baseImage with a history.
+func (e *testEnv) baseImageWith(name, content string, history []ocispec.History) digest.Digest {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: "etc/", Mode: 0o755})
@@ -130,6 +135,7 @@ func (e *testEnv) baseImage(name, content string) digest.Digest {
 	img.Created = &now
 	img.Platform = ocispec.Platform{OS: "linux", Architecture: "amd64"}
 	img.RootFS = ocispec.RootFS{Type: "layers", DiffIDs: []digest.Digest{l.DiffID}}
+	img.History = history
 	img.Config.Env = []string{"PATH=/bin"}
 	data, _ := json.Marshal(img)
 	id, err := e.images.Create(ctx, data, []ocispec.Descriptor{blob}, "")

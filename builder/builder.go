@@ -93,6 +93,9 @@ func New(cfg Config) (*Builder, error) {
 type Options struct {
 	// ContextDir is the extracted build context (see ExtractContext).
 	ContextDir string
+	// ContextSums are the digests ExtractContext took of its files (nil:
+	// the files are read to digest them).
+	ContextSums *ContextSums
 	// Dockerfile is the Dockerfile's path inside the context ("" means
 	// "Dockerfile").
 	Dockerfile string
@@ -111,6 +114,9 @@ type Options struct {
 	// all of them when AlwaysPull; nil means they must be local.
 	Pull       Puller
 	AlwaysPull bool
+	// CacheFrom are images (local, by name or ID) whose steps the build
+	// may reuse, as dockerd's classic builder does with --cache-from.
+	CacheFrom []string
 	// Secrets are the build's secrets by id, for RUN --mount=type=secret:
 	// mounted from memory, never in a layer, a key or the data root.
 	Secrets map[string][]byte
@@ -152,7 +158,11 @@ func (b *Builder) Build(ctx context.Context, opts Options, out Output) (digest.D
 		return "", err
 	}
 	defer r.release()
-	id, err := r.stages(ctx)
+	err = r.cacheSources(ctx)
+	var id digest.Digest
+	if err == nil {
+		id, err = r.stages(ctx)
+	}
 	if err == nil {
 		err = r.finish(ctx, id)
 	}
@@ -186,6 +196,10 @@ type run struct {
 	// epoch is SOURCE_DATE_EPOCH: the time of every image and history
 	// entry the build makes, and the latest mtime in its layers.
 	epoch *time.Time
+	// cacheFrom are the --cache-from images; reuse is the step of one of
+	// them that the next commit records instead of running its own.
+	cacheFrom []*image.Image
+	reuse     *cachedStep
 	// leases keep the base of each stage and every step's result until
 	// the build ends, whether or not their images are removed meanwhile.
 	leases []func()
@@ -641,6 +655,22 @@ func (r *run) step(ctx context.Context, s *state, idx int, cmd instructions.Comm
 				return r.outErr
 			}
 		}
+		if cs := r.fromCacheSources(ctx, s, x, s.scope.CreatedBy(x, src.describeOr(""))); cs != nil {
+			if err := r.reuseStep(ctx, s, x, cs); err != nil {
+				return err
+			}
+			r.print(" ---> Using cache\n")
+			r.lease(s)
+			if err := r.b.cache.put(key, record{Image: s.id, Inputs: in}); err != nil {
+				r.b.cfg.Log.Warn("write build cache record", "error", err)
+			}
+			if err := r.b.cache.remember(lin, in, s.id); err != nil {
+				r.b.cfg.Log.Warn("write build cache record", "error", err)
+			}
+			r.print(" ---> " + short(s.id) + "\n")
+			r.lastID = s.id
+			return r.outErr
+		}
 		if !r.missed {
 			r.missed = true
 			r.print(fmt.Sprintf("cache miss at step %d (%s): %s\n", r.n, dockerfile.Source(cmd), explain(known, in, strings.ToUpper(cmd.Name()), r.around(s, idx, lin, known))))
@@ -697,7 +727,7 @@ func (r *run) execute(ctx context.Context, s *state, idx int, x instructions.Com
 		return r.commit(ctx, s, x, nil, r.copyFunc(ctx, s, src, c.Chown, c.Chmod), src.describe())
 	case *instructions.WorkdirCommand:
 		return r.withContainer(func() error {
-			return r.commit(ctx, s, x, func(c *dockerspec.DockerOCIImageConfig) { c.WorkingDir = s.scope.WorkingDir() }, workdirFunc(ctx, c.Path), "")
+			return r.commit(ctx, s, x, func(c *dockerspec.DockerOCIImageConfig) { c.WorkingDir = s.scope.WorkingDir() }, inPlace(workdirFunc(ctx, c.Path)), "")
 		})
 	}
 	change, err := r.configChange(s, x)
@@ -705,6 +735,26 @@ func (r *run) execute(ctx context.Context, s *state, idx int, x instructions.Com
 		return err
 	}
 	return r.withContainer(func() error { return r.commit(ctx, s, x, change, nil, "") })
+}
+
+// reuseStep moves s to the image of the step x made from the step cs of
+// a --cache-from image: the config x makes, cs's history entry and layer.
+func (r *run) reuseStep(ctx context.Context, s *state, x instructions.Command, cs *cachedStep) error {
+	defer r.afterStep(s, x)
+	var change func(*dockerspec.DockerOCIImageConfig)
+	switch x.(type) {
+	case *instructions.RunCommand, *instructions.CopyCommand, *instructions.AddCommand:
+	case *instructions.WorkdirCommand:
+		change = func(c *dockerspec.DockerOCIImageConfig) { c.WorkingDir = s.scope.WorkingDir() }
+	default:
+		var err error
+		if change, err = r.configChange(s, x); err != nil {
+			return err
+		}
+	}
+	r.reuse = cs
+	defer func() { r.reuse = nil }()
+	return r.commit(ctx, s, x, change, nil, "")
 }
 
 // withContainer prints the "Running in" and "Removing intermediate
@@ -860,7 +910,7 @@ func exposedPorts(words []string) ([]string, error) {
 // plus, when fs is set, a layer holding what fs did to a snapshot of the
 // parent's rootfs. s moves to the new image. GC is held for reading from
 // the layer's writing to the image's record.
-func (r *run) commit(ctx context.Context, s *state, x instructions.Command, change func(*dockerspec.DockerOCIImageConfig), fs func(dir, rootfs string) error, sources string) error {
+func (r *run) commit(ctx context.Context, s *state, x instructions.Command, change func(*dockerspec.DockerOCIImageConfig), fs stepFunc, sources string) error {
 	img := cloneConfig(s.img)
 	if change != nil {
 		change(&img.Config)
@@ -869,6 +919,29 @@ func (r *run) commit(ctx context.Context, s *state, x instructions.Command, chan
 		img.Author = m.Maintainer
 	}
 	layers := slices.Clone(s.layers)
+	if cs := r.reuse; cs != nil {
+		// A step of a --cache-from image: its history entry and layer.
+		r.reuse = nil
+		img.Created = cs.history.Created
+		img.History = append(img.History, cs.history)
+		if !cs.history.EmptyLayer {
+			img.RootFS.Type = "layers"
+			img.RootFS.DiffIDs = append(img.RootFS.DiffIDs, cs.diffID)
+			layers = append(layers, cs.blob)
+		}
+		data, err := json.Marshal(img)
+		if err != nil {
+			return err
+		}
+		r.b.cfg.GC.RLock()
+		defer r.b.cfg.GC.RUnlock()
+		id, err := r.b.cfg.Images.Create(ctx, data, layers, s.id, image.Unfinished())
+		if err != nil {
+			return fmt.Errorf("record image: %w", err)
+		}
+		s.id, s.img, s.layers = id, img, layers
+		return nil
+	}
 	record := func() error {
 		now := time.Now().UTC()
 		if r.epoch != nil {

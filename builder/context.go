@@ -3,44 +3,147 @@ package builder
 import (
 	"archive/tar"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/containerd/errdefs"
 	"github.com/moby/go-archive/compression"
+	"golang.org/x/sys/unix"
 
 	"github.com/gantry/gantry/internal/archive"
 )
 
 // ExtractContext extracts the build context read from r (a tar, plain or
 // compressed, as the docker CLI sends it) into the directory dst, streaming:
-// the context is never held in memory. An entry whose name or hard-link
-// target is absolute or contains "..", and a stream that is not a tar, are
-// invalid-argument errors; dst may then hold part of the context and the
-// caller removes it.
-func ExtractContext(ctx context.Context, r io.Reader, dst string) error {
+// the context is never held in memory. Each regular file's content is
+// digested as it arrives (beside the extraction, not read back after), and
+// the digests are returned for Options.ContextSums. An entry whose name or
+// hard-link target is absolute or contains "..", and a stream that is not
+// a tar, are invalid-argument errors; dst may then hold part of the context
+// and the caller removes it.
+func ExtractContext(ctx context.Context, r io.Reader, dst string) (*ContextSums, error) {
 	plain, err := compression.DecompressStream(r)
 	if err != nil {
-		return errdefs.ErrInvalidArgument.WithMessage("read build context: " + err.Error())
+		return nil, errdefs.ErrInvalidArgument.WithMessage("read build context: " + err.Error())
 	}
 	defer plain.Close()
+	sums := &ContextSums{files: map[string]contextSum{}}
 	pr, pw := io.Pipe()
 	go func() {
-		pw.CloseWithError(rewriteTar(tar.NewReader(plain), pw, checkContextName))
+		tw := tar.NewWriter(pw)
+		err := copyTarEntriesSummed(tar.NewReader(plain), tw, checkContextName, sums)
+		if err == nil {
+			err = tw.Close()
+		}
+		pw.CloseWithError(err)
 	}()
 	_, err = archive.Apply(ctx, pr, dst, archive.Delete)
 	pr.CloseWithError(errors.New("extraction ended"))
 	if err != nil {
 		var bad *badEntry
 		if errors.As(err, &bad) || errors.Is(err, archive.ErrInvalid) || errors.Is(err, tar.ErrHeader) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return errdefs.ErrInvalidArgument.WithMessage("invalid build context: " + err.Error())
+			return nil, errdefs.ErrInvalidArgument.WithMessage("invalid build context: " + err.Error())
 		}
-		return fmt.Errorf("extract build context: %w", err)
+		return nil, fmt.Errorf("extract build context: %w", err)
 	}
-	return nil
+	return sums, nil
+}
+
+// ContextSums are the content digests of an extracted context's regular
+// files, taken from the stream as it was extracted, so that the steps'
+// keys do not read the files again. A digest counts only while the file
+// on disk has the size and modification time its entry gave (the context
+// directory is the build's own; a file a later entry replaced by a hard
+// link or another type has no digest): otherwise the file is read.
+type ContextSums struct {
+	files map[string]contextSum // by clean context path, no leading "/"
+}
+
+type contextSum struct {
+	size  int64
+	mtime int64 // nanoseconds, as the extraction set it
+	sum   [sha256.Size]byte
+}
+
+// lookup is the digest of the file rel of the context if the stat st of
+// it on disk matches what was extracted there.
+func (c *ContextSums) lookup(rel string, st *unix.Stat_t) ([]byte, bool) {
+	if c == nil || st.Mode&unix.S_IFMT != unix.S_IFREG || st.Nlink != 1 {
+		return nil, false
+	}
+	s, ok := c.files[rel]
+	if !ok || s.size != st.Size || s.mtime != st.Mtim.Nano() {
+		return nil, false
+	}
+	return s.sum[:], true
+}
+
+// copyTarEntriesSummed is copyTarEntries, digesting the content of each
+// regular file into sums on the way.
+func copyTarEntriesSummed(tr *tar.Reader, tw *tar.Writer, rename func(string) (string, error), sums *ContextSums) error {
+	h := sha256.New()
+	buf := make([]byte, 128<<10)
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if hdr.Typeflag == tar.TypeXGlobalHeader {
+			continue
+		}
+		name, err := rename(hdr.Name)
+		if err != nil {
+			return err
+		}
+		if name == "" {
+			continue
+		}
+		hdr.Name = name
+		if hdr.Typeflag == tar.TypeLink {
+			if hdr.Linkname, err = rename(hdr.Linkname); err != nil {
+				return err
+			}
+		}
+		hdr.Format = tar.FormatUnknown
+		if err := tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+		key := strings.TrimPrefix(path.Clean("/"+name), "/")
+		if hdr.Typeflag != tar.TypeReg && hdr.Typeflag != tar.TypeRegA {
+			delete(sums.files, key)
+			if _, err := io.CopyBuffer(tw, tr, buf); err != nil {
+				return err
+			}
+			continue
+		}
+		h.Reset()
+		n, err := io.CopyBuffer(io.MultiWriter(tw, h), tr, buf)
+		if err != nil {
+			return err
+		}
+		s := contextSum{size: n, mtime: timespecNano(hdr.ModTime)}
+		h.Sum(s.sum[:0])
+		sums.files[key] = s
+	}
+}
+
+// timespecNano is the modification time the extraction gives a file
+// whose entry says t: tar.Writer rounds it to the second (the header's
+// format is left to it), archive.Apply sets nothing before the epoch.
+func timespecNano(t time.Time) int64 {
+	t = t.Round(time.Second)
+	if t.IsZero() || t.Before(time.Unix(0, 0)) {
+		return 0
+	}
+	return t.UnixNano()
 }
 
 // badEntry is a context entry refused by checkContextName.

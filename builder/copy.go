@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -17,6 +18,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/containerd/errdefs"
@@ -60,6 +62,14 @@ func (src *sourceSet) close() {
 		src.cleanup[i]()
 	}
 	src.cleanup = nil
+}
+
+// describeOr is describe, or def for a step without sources (nil).
+func (src *sourceSet) describeOr(def string) string {
+	if src == nil {
+		return def
+	}
+	return src.describe()
 }
 
 // describe is the history text of the sources: "file:<hex>", "dir:<hex>"
@@ -198,7 +208,7 @@ func (r *run) sources(ctx context.Context, s *state, idx int, sd instructions.So
 			}
 			fmt.Fprintf(h, "item %q dir=%t archive=%t under=%q\n", m, item.isDir, item.archive, item.under)
 			if fromContext {
-				if err := digestItem(root, m, h, src.files); err != nil {
+				if err := digestItem(root, m, h, src.files, r.opts.ContextSums); err != nil {
 					return nil, fmt.Errorf("%s failed: read %s: %w", verb, m, err)
 				}
 			}
@@ -517,7 +527,7 @@ func walkDir(fd int, prefix string, fn func(e entry, open func() (*os.File, erro
 // digestItem adds the content, mode and owner of the source rel (not its
 // times) to h, and each file's digest to files (by context path) when files
 // is not nil.
-func digestItem(root, rel string, h hash.Hash, files map[string]string) error {
+func digestItem(root, rel string, h hash.Hash, files map[string]string, sums *ContextSums) error {
 	buf := make([]byte, 128<<10)
 	return walk(root, rel, func(e entry, open func() (*os.File, error)) error {
 		fh := sha256.New()
@@ -525,16 +535,22 @@ func digestItem(root, rel string, h hash.Hash, files map[string]string) error {
 		if t := e.st.Mode & unix.S_IFMT; t == unix.S_IFCHR || t == unix.S_IFBLK {
 			fmt.Fprintf(fh, "dev %d:%d\n", unix.Major(e.st.Rdev), unix.Minor(e.st.Rdev))
 		}
-		if open != nil {
+		// A regular file's content counts by its SHA-256, taken as the
+		// context arrived when it can be (ContextSums), else read now.
+		if sum, ok := sums.lookup(path.Join(rel, e.rel), &e.st); ok {
+			fh.Write(sum)
+		} else if open != nil {
 			f, err := open()
 			if err != nil {
 				return err
 			}
-			_, err = io.CopyBuffer(fh, f, buf)
+			ch := sha256.New()
+			_, err = io.CopyBuffer(ch, f, buf)
 			f.Close()
 			if err != nil {
 				return err
 			}
+			fh.Write(ch.Sum(nil))
 		}
 		sum := fileSum{mode: e.st.Mode, uid: e.st.Uid, gid: e.st.Gid, content: hex.EncodeToString(fh.Sum(nil))}.String()
 		fmt.Fprintf(h, "%q %s\n", e.rel, sum)
@@ -545,27 +561,31 @@ func digestItem(root, rel string, h hash.Hash, files map[string]string) error {
 	})
 }
 
-// copyFunc copies the sources into the rootfs of a step's snapshot.
-func (r *run) copyFunc(ctx context.Context, s *state, src *sourceSet, chown, chmod string) func(dir, rootfs string) error {
-	return func(_, rootfs string) error {
+// copyFunc copies the sources into the rootfs of a step's snapshot. When
+// everything the copy writes is new to the rootfs (see directCopy), it
+// leaves the rootfs alone and returns the layer's tar instead.
+func (r *run) copyFunc(ctx context.Context, s *state, src *sourceSet, chown, chmod string) stepFunc {
+	return func(_, rootfs string) (*directLayer, error) {
 		uid, gid, err := resolveChown(rootfs, chown)
 		if err != nil {
-			return err
+			return nil, err
 		}
+		var sources *copySources // the context's files the layer may link
 		var mode int64 = -1
 		if chmod != "" {
 			m, err := strconv.ParseUint(chmod, 8, 32)
 			if err != nil || m > 0o7777 {
-				return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid chmod parameter: %q", chmod))
+				return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid chmod parameter: %q", chmod))
 			}
 			mode = int64(m)
 		}
 		destIsDir := src.dirDest || isDirInRoot(rootfs, src.dest)
-		return applyTar(ctx, rootfs, func(tw *tar.Writer) error {
+		items := src.items
+		write := func(tw *tar.Writer) error {
 			// The directories the copy creates above what it copies
 			// belong to the --chown owner, as in dockerd.
 			made := map[string]bool{}
-			for _, item := range src.items {
+			for _, item := range items {
 				target := item.target(src.dest, destIsDir)
 				for _, d := range missingDirs(rootfs, path.Dir(target)) {
 					if made[d] {
@@ -577,14 +597,106 @@ func (r *run) copyFunc(ctx context.Context, s *state, src *sourceSet, chown, chm
 					}
 				}
 			}
-			for _, item := range src.items {
-				if err := writeItem(tw, rootfs, item, src.dest, destIsDir, uid, gid, mode); err != nil {
+			for _, item := range items {
+				var note func(name, path string, st *unix.Stat_t)
+				if sources != nil && item.root == r.ctxDir {
+					note = sources.note
+				}
+				if err := writeItem(tw, rootfs, item, src.dest, destIsDir, uid, gid, mode, note); err != nil {
 					return err
 				}
 			}
 			return nil
-		})
+		}
+		if parents, sorted, ok := directCopy(rootfs, src, destIsDir); ok {
+			items = sorted
+			sources = &copySources{files: map[string]archive.Source{}}
+			return &directLayer{write: func(tw *tar.Writer) error {
+				for _, hdr := range parents {
+					if err := tw.WriteHeader(hdr); err != nil {
+						return err
+					}
+				}
+				return write(tw)
+			}, sources: sources.take}, nil
+		}
+		return nil, applyTar(ctx, rootfs, write)
 	}
+}
+
+// copySources are the context files a direct copy's tar holds, by entry
+// name: the layer's files may be hard links to them (the context is the
+// build's own and only unlinked after), so that a COPY of the context
+// writes no second copy of it.
+type copySources struct {
+	mu    sync.Mutex
+	files map[string]archive.Source
+}
+
+// note records the file at path (stat st) as the content of the entry
+// name, before the entry is written.
+func (c *copySources) note(name, path string, st *unix.Stat_t) {
+	c.mu.Lock()
+	c.files[name] = archive.Source{Path: path, Dev: uint64(st.Dev), Ino: st.Ino}
+	c.mu.Unlock()
+}
+
+// take is the archive.Sources of the copy: each name once.
+func (c *copySources) take(name string) (archive.Source, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s, ok := c.files[name]
+	delete(c.files, name)
+	return s, ok
+}
+
+// directCopies may be turned off by tests, to compare both ways.
+var directCopies = true
+
+// directCopy reports whether the copy of src can be its layer's tar as it
+// is: every target is new to rootfs (so the copy replaces, hides or
+// changes nothing there), no archive is extracted, the targets are
+// distinct entries of one directory (so that, in their order, the tar is
+// sorted as a snapshot's diff is), and the directories above them that
+// rootfs has are plain directories (no symlink to follow, no extended
+// attribute to carry). It returns the entries a diff of the snapshot
+// would hold for those directories, which the copy changes by adding to
+// them (their mode and owner as they are, the time of the copy), and the
+// items in their targets' order.
+func directCopy(rootfs string, src *sourceSet, destIsDir bool) ([]*tar.Header, []copyItem, bool) {
+	if !directCopies || len(src.items) == 0 {
+		return nil, nil, false
+	}
+	items := slices.Clone(src.items)
+	slices.SortStableFunc(items, func(a, b copyItem) int {
+		return strings.Compare(a.target(src.dest, destIsDir), b.target(src.dest, destIsDir))
+	})
+	dir := path.Dir(items[0].target(src.dest, destIsDir))
+	for i, item := range items {
+		target := item.target(src.dest, destIsDir)
+		if item.archive || target == "/" || path.Dir(target) != dir || lexistsInRoot(rootfs, target) ||
+			(i > 0 && target == items[i-1].target(src.dest, destIsDir)) {
+			return nil, nil, false
+		}
+	}
+	var above []string
+	for d := dir; d != "/"; d = path.Dir(d) {
+		above = append(above, d)
+	}
+	slices.Reverse(above)
+	var parents []*tar.Header
+	now := time.Now()
+	for _, d := range above {
+		st, err := lstatInRoot(rootfs, d)
+		if errors.Is(err, unix.ENOENT) {
+			break // made by the copy: the rest is new too
+		}
+		if err != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR || hasXattrsInRoot(rootfs, d) {
+			return nil, nil, false
+		}
+		parents = append(parents, &tar.Header{Typeflag: tar.TypeDir, Name: strings.TrimPrefix(d, "/") + "/", Mode: int64(st.Mode & 0o7777), Uid: int(st.Uid), Gid: int(st.Gid), ModTime: now})
+	}
+	return parents, items, true
 }
 
 // writeItem writes the tar entries that copy item to dest.
@@ -611,7 +723,9 @@ func missingDirs(rootfs, dir string) []string {
 	return out
 }
 
-func writeItem(tw *tar.Writer, rootfs string, item copyItem, dest string, destIsDir bool, uid, gid int, mode int64) error {
+// note, if set, is told the host path of each regular file of the item
+// before its entry is written.
+func writeItem(tw *tar.Writer, rootfs string, item copyItem, dest string, destIsDir bool, uid, gid int, mode int64, note func(name, path string, st *unix.Stat_t)) error {
 	name := func(p string) string { return strings.TrimPrefix(path.Clean(p), "/") }
 	target := item.target(dest, destIsDir)
 	switch {
@@ -690,6 +804,9 @@ func writeItem(tw *tar.Writer, rootfs string, item copyItem, dest string, destIs
 			hdr.Devmajor, hdr.Devminor = int64(unix.Major(e.st.Rdev)), int64(unix.Minor(e.st.Rdev))
 		default:
 			return nil // sockets have no tar form: not copied, as dockerd's tar skips them
+		}
+		if note != nil && hdr.Typeflag == tar.TypeReg {
+			note(hdr.Name, filepath.Join(item.root, item.rel, e.rel), &e.st)
 		}
 		if err := tw.WriteHeader(hdr); err != nil {
 			return err

@@ -43,6 +43,34 @@ func lexistsInRoot(root, p string) bool {
 	return unix.Fstatat(fd, base, &st, unix.AT_SYMLINK_NOFOLLOW) == nil
 }
 
+// lstatInRoot stats p inside root without following a symlink in its
+// last component.
+func lstatInRoot(root, p string) (unix.Stat_t, error) {
+	var st unix.Stat_t
+	dir, base := path.Split(path.Clean("/" + p))
+	if base == "" {
+		base = "."
+	}
+	fd, err := archive.OpenInRootPath(root, dir, unix.O_PATH|unix.O_DIRECTORY)
+	if err != nil {
+		return st, err
+	}
+	defer unix.Close(fd)
+	return st, unix.Fstatat(fd, base, &st, unix.AT_SYMLINK_NOFOLLOW)
+}
+
+// hasXattrsInRoot reports whether the directory p inside root has
+// extended attributes (or they cannot be listed).
+func hasXattrsInRoot(root, p string) bool {
+	fd, err := archive.OpenInRootPath(root, p, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW)
+	if err != nil {
+		return true
+	}
+	defer unix.Close(fd)
+	n, err := unix.Flistxattr(fd, nil)
+	return err != nil || n > 0
+}
+
 // isDirInRoot reports whether p is a directory inside root (symlinks followed).
 func isDirInRoot(root, p string) bool {
 	st, err := statInRoot(root, p)

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/containerd/errdefs"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
@@ -155,7 +156,7 @@ func (r *run) runStep(ctx context.Context, s *state, idx int, c *instructions.Ru
 		}
 		return r.outErr
 	}
-	if err := r.commit(ctx, s, c, nil, fn, ""); err != nil {
+	if err := r.commit(ctx, s, c, nil, inPlace(fn), ""); err != nil {
 		return err
 	}
 	r.print("Removing intermediate container " + id[:12] + "\n")
@@ -268,12 +269,32 @@ func applyTar(ctx context.Context, rootfs string, write func(tw *tar.Writer) err
 	return err
 }
 
+// stepFunc makes a step's changes on its snapshot, its rootfs mounted at
+// rootfs (dir is a scratch directory of the step). It either changes the
+// rootfs and returns nil, or leaves it as it is and returns the layer's
+// tar itself (a COPY whose files are all new: see copyFunc), which goes to
+// the layer store without the detour through the snapshot and its diff.
+type stepFunc func(dir, rootfs string) (*directLayer, error)
+
+// directLayer is a layer's tar as a step writes it: write may read the
+// rootfs; sources, if set, name the files whose inodes the layer's files
+// may take (layer.WithSources).
+type directLayer struct {
+	write   func(tw *tar.Writer) error
+	sources archive.Sources
+}
+
+// inPlace is the stepFunc of fn, which changes the rootfs.
+func inPlace(fn func(dir, rootfs string) error) stepFunc {
+	return func(dir, rootfs string) (*directLayer, error) { return nil, fn(dir, rootfs) }
+}
+
 // snapshot runs fn on a read-write snapshot of s's rootfs, mounted at
-// rootfs (dir is a scratch directory of the step), stores what changed as
-// a new layer on top of s's chain and passes it to done. GC is held for
-// reading from the layer's storing until done returns. The snapshot is
-// unmounted and removed whatever happens.
-func (r *run) snapshot(ctx context.Context, s *state, fn func(dir, rootfs string) error, opts []layer.SnapshotOption, done func(layer.Layer, ocispec.Descriptor) error) error {
+// rootfs (dir is a scratch directory of the step), stores what changed (or
+// the tar fn returned) as a new layer on top of s's chain and passes it to
+// done. GC is held for reading from the layer's storing until done
+// returns. The snapshot is unmounted and removed whatever happens.
+func (r *run) snapshot(ctx context.Context, s *state, fn stepFunc, opts []layer.SnapshotOption, done func(layer.Layer, ocispec.Descriptor) error) error {
 	ls := r.b.cfg.Layers
 	if err := ls.CheckDepth(len(s.img.RootFS.DiffIDs) + 1); err != nil {
 		return err
@@ -296,16 +317,32 @@ func (r *run) snapshot(ctx context.Context, s *state, fn func(dir, rootfs string
 	if err := mount.All(mounts, mnt); err != nil {
 		return fmt.Errorf("mount snapshot: %w", err)
 	}
-	err = fn(dir, mnt)
-	if uerr := mount.Unmount(mnt); err == nil && uerr != nil {
-		err = fmt.Errorf("unmount snapshot: %w", uerr)
-	}
-	if err != nil {
-		return err
-	}
-	diff, err := ls.Diff(ctx, dir, chain)
-	if err != nil {
-		return fmt.Errorf("diff snapshot: %w", err)
+	mounted := true
+	defer func() {
+		if mounted {
+			mount.Unmount(mnt)
+		}
+	}()
+	direct, err := fn(dir, mnt)
+	var diff io.ReadCloser
+	var applyOpts []layer.ApplyOption
+	if err == nil && direct != nil {
+		directLayers.Add(1)
+		diff = tarStream(direct.write)
+		if direct.sources != nil {
+			applyOpts = append(applyOpts, layer.WithSources(direct.sources))
+		}
+	} else {
+		mounted = false
+		if uerr := mount.Unmount(mnt); err == nil && uerr != nil {
+			err = fmt.Errorf("unmount snapshot: %w", uerr)
+		}
+		if err != nil {
+			return err
+		}
+		if diff, err = ls.Diff(ctx, dir, chain); err != nil {
+			return fmt.Errorf("diff snapshot: %w", err)
+		}
 	}
 	defer diff.Close()
 	var layerTar io.Reader = diff
@@ -316,9 +353,41 @@ func (r *run) snapshot(ctx context.Context, s *state, fn func(dir, rootfs string
 	}
 	r.b.cfg.GC.RLock()
 	defer r.b.cfg.GC.RUnlock()
-	l, blob, err := StoreLayer(ctx, r.b.cfg.Content, ls, chain, layerTar)
+	l, blob, err := StoreLayer(ctx, r.b.cfg.Content, ls, chain, layerTar, applyOpts...)
 	if err != nil {
 		return err
 	}
 	return done(l, blob)
+}
+
+// directLayers counts the layers stored from a step's own tar (for tests).
+var directLayers atomic.Int64
+
+// tarStream is the tar write writes, as it writes it. Closing the stream
+// stops the writer and waits for it to return, so that nothing it reads
+// is still open after.
+func tarStream(write func(tw *tar.Writer) error) io.ReadCloser {
+	pr, pw := io.Pipe()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tw := tar.NewWriter(pw)
+		err := write(tw)
+		if err == nil {
+			err = tw.Close()
+		}
+		pw.CloseWithError(err)
+	}()
+	return &waitingReader{pr, done}
+}
+
+type waitingReader struct {
+	*io.PipeReader
+	done chan struct{}
+}
+
+func (w *waitingReader) Close() error {
+	w.PipeReader.CloseWithError(errors.New("layer tar closed"))
+	<-w.done
+	return nil
 }

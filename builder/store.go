@@ -18,7 +18,7 @@ import (
 // the layer and the blob's descriptor. Nothing references them yet: the
 // caller must keep garbage collection away until an image does. After an
 // error nothing new is stored (a staged blob is discarded).
-func StoreLayer(ctx context.Context, cs *content.Store, ls *layer.Store, parent digest.Digest, r io.Reader) (layer.Layer, ocispec.Descriptor, error) {
+func StoreLayer(ctx context.Context, cs *content.Store, ls *layer.Store, parent digest.Digest, r io.Reader, opts ...layer.ApplyOption) (layer.Layer, ocispec.Descriptor, error) {
 	w, err := cs.Writer(ctx)
 	if err != nil {
 		return layer.Layer{}, ocispec.Descriptor{}, err
@@ -28,7 +28,7 @@ func StoreLayer(ctx context.Context, cs *content.Store, ls *layer.Store, parent 
 	if err != nil {
 		return layer.Layer{}, ocispec.Descriptor{}, err
 	}
-	l, err := ls.Apply(ctx, parent, io.TeeReader(r, zw))
+	l, err := ls.Apply(ctx, parent, io.TeeReader(r, zw), opts...)
 	if cerr := zw.Close(); err == nil {
 		err = cerr
 	}

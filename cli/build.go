@@ -39,6 +39,7 @@ type buildOptions struct {
 	rm         bool
 	forceRm    bool
 	secrets    []string
+	cacheFrom  []string
 }
 
 func newBuildCommand(c *Cli) *cobra.Command {
@@ -66,6 +67,7 @@ func newBuildCommand(c *Cli) *cobra.Command {
 	f.StringVar(&opts.progress, "progress", "auto", "Set type of progress output (auto, plain, tty)")
 	f.BoolVar(&opts.rm, "rm", true, "Remove intermediate containers after a successful build")
 	f.BoolVar(&opts.forceRm, "force-rm", false, "Always remove intermediate containers")
+	f.StringSliceVar(&opts.cacheFrom, "cache-from", nil, "Images to consider as cache sources")
 	f.StringArrayVar(&opts.secrets, "secret", nil, `Secret to expose to RUN --mount=type=secret ("id=mysecret[,src=/local/secret]" or "id=mysecret,env=VAR")`)
 	return cmd
 }
@@ -200,6 +202,7 @@ func (o buildOptions) toQuery() (client.ImageBuildOptions, error) {
 		Target:         o.target,
 		BuildArgs:      buildArgsMap(o.buildArgs, os.LookupEnv),
 		Labels:         labelsMap(o.labels),
+		CacheFrom:      o.cacheFrom,
 		AuthConfigs:    map[string]registry.AuthConfig{}, // X-Registry-Config: e30= ("{}"), as docker sends
 		Version:        build.BuilderV1,
 	}

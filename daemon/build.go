@@ -50,8 +50,11 @@ func (d *Daemon) Build(ctx context.Context, src io.Reader, opts api.BuildOptions
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	if err := builder.ExtractContext(ctx, src, dir); err != nil {
+	// The client's answer does not wait for the removal of a large
+	// context (a leftover goes with tmp/ at the next start).
+	defer func() { go os.RemoveAll(dir) }()
+	sums, err := builder.ExtractContext(ctx, src, dir)
+	if err != nil {
 		return err
 	}
 	pull, err := d.buildPuller(opts, out)
@@ -65,20 +68,22 @@ func (d *Daemon) Build(ctx context.Context, src io.Reader, opts api.BuildOptions
 		}
 	}
 	_, err = d.builder.Build(ctx, builder.Options{
-		ContextDir: dir,
-		Dockerfile: opts.Dockerfile,
-		Tags:       opts.Tags,
-		BuildArgs:  args,
-		Labels:     opts.Labels,
-		Target:     opts.Target,
-		NoCache:    opts.NoCache,
-		Quiet:      opts.Quiet,
-		Network:    network,
-		ShmSize:    opts.ShmSize,
-		Platform:   opts.Platform,
-		Pull:       pull,
-		AlwaysPull: opts.Pull,
-		Secrets:    opts.Secrets,
+		ContextDir:  dir,
+		ContextSums: sums,
+		Dockerfile:  opts.Dockerfile,
+		Tags:        opts.Tags,
+		BuildArgs:   args,
+		Labels:      opts.Labels,
+		Target:      opts.Target,
+		NoCache:     opts.NoCache,
+		Quiet:       opts.Quiet,
+		Network:     network,
+		ShmSize:     opts.ShmSize,
+		Platform:    opts.Platform,
+		Pull:        pull,
+		AlwaysPull:  opts.Pull,
+		Secrets:     opts.Secrets,
+		CacheFrom:   opts.CacheFrom,
 	}, out)
 	return err
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/opencontainers/go-digest"
 
+	iarchive "github.com/gantry/gantry/internal/archive"
 	"github.com/gantry/gantry/internal/atomicfile"
 )
 
@@ -37,7 +38,11 @@ import (
 // error, and so is a chain deeper than MaxDepth (see CheckDepth). After
 // any error nothing is stored. OCI whiteouts become overlay
 // whiteouts (overlay2) or deletions (vfs).
-func (s *Store) Apply(ctx context.Context, parent digest.Digest, r io.Reader) (Layer, error) {
+func (s *Store) Apply(ctx context.Context, parent digest.Digest, r io.Reader, opts ...ApplyOption) (Layer, error) {
+	var o applyOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	var parentFiles string
 	if err := s.pin(parent); err != nil {
 		return Layer{}, fmt.Errorf("apply layer: parent: %w", err)
@@ -69,7 +74,7 @@ func (s *Store) Apply(ctx context.Context, parent digest.Digest, r io.Reader) (L
 	}
 
 	src := &hashingReader{ctx: ctx, r: bufio.NewReaderSize(r, 1<<20), h: digest.SHA256.Hash()}
-	size, err := s.drv.apply(ctx, files, parentFiles, src)
+	size, err := s.drv.apply(ctx, files, parentFiles, src, o.sources)
 	if err == nil {
 		_, err = io.Copy(io.Discard, src) // the diff ID covers the padding after the tar's end
 	}
@@ -105,6 +110,19 @@ func (s *Store) Apply(ctx context.Context, parent digest.Digest, r io.Reader) (L
 		return Layer{}, fmt.Errorf("apply layer: %w", err)
 	}
 	return l, nil
+}
+
+// ApplyOption is an option of Apply.
+type ApplyOption func(*applyOptions)
+
+type applyOptions struct{ sources iarchive.Sources }
+
+// WithSources lets the layer's regular files take the inodes of the files
+// sources names (hard links, see internal/archive.ApplyFrom) instead of
+// copies, where they fit: the caller made the tar from those files and
+// never changes them after. The diff ID is still that of every byte read.
+func WithSources(sources iarchive.Sources) ApplyOption {
+	return func(o *applyOptions) { o.sources = sources }
 }
 
 // hashingReader hashes what it reads and remembers whether the source

@@ -103,8 +103,9 @@ type driver interface {
 	name() string
 	// apply extracts the layer tar r into dst, an empty directory, given
 	// that parent (the parent layer's files directory, "" for none) is
-	// beneath it, and returns the size of the layer's content.
-	apply(ctx context.Context, dst, parent string, r io.Reader) (int64, error)
+	// beneath it, and returns the size of the layer's content; entries
+	// may take the inodes of sources (iarchive.ApplyFrom), nil for none.
+	apply(ctx context.Context, dst, parent string, r io.Reader, sources iarchive.Sources) (int64, error)
 	// exists reports whether dir holds a snapshot.
 	exists(dir string) bool
 	// prepare makes (or finds) a read-write snapshot in dir on top of chain,

@@ -80,8 +80,8 @@ func newOverlay(s *Store) (*overlay, error) {
 
 func (o *overlay) name() string { return "overlay2" }
 
-func (o *overlay) apply(ctx context.Context, dst, parent string, r io.Reader) (int64, error) {
-	return iarchive.Apply(ctx, r, dst, iarchive.Overlay)
+func (o *overlay) apply(ctx context.Context, dst, parent string, r io.Reader, sources iarchive.Sources) (int64, error) {
+	return iarchive.ApplyFrom(ctx, r, dst, iarchive.Overlay, sources)
 }
 
 func (o *overlay) exists(dir string) bool {

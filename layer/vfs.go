@@ -28,13 +28,13 @@ func newVFS(s *Store) *vfs { return &vfs{s: s} }
 
 func (v *vfs) name() string { return "vfs" }
 
-func (v *vfs) apply(ctx context.Context, dst, parent string, r io.Reader) (int64, error) {
+func (v *vfs) apply(ctx context.Context, dst, parent string, r io.Reader, sources iarchive.Sources) (int64, error) {
 	if parent != "" {
 		if err := copyTree(ctx, parent, dst); err != nil {
 			return 0, fmt.Errorf("copy parent layer: %w", hostError{err})
 		}
 	}
-	return iarchive.Apply(ctx, r, dst, iarchive.Delete)
+	return iarchive.ApplyFrom(ctx, r, dst, iarchive.Delete, sources)
 }
 
 func (v *vfs) rootfs(dir string) string { return filepath.Join(dir, "rootfs") }

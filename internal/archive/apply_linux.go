@@ -68,14 +68,74 @@ func Supported() bool { return supported() }
 // xattrs trusted.overlay.* in the tar are ignored, so a layer cannot forge
 // overlay metadata. dst must not be in use by anyone else meanwhile.
 func Apply(ctx context.Context, r io.Reader, dst string, wo Whiteouts) (int64, error) {
+	return ApplyFrom(ctx, r, dst, wo, nil)
+}
+
+// Source is a file whose inode a regular-file entry may take (a hard
+// link) instead of a copy of its content: the file at Path, if it is still
+// the inode Dev and Ino.
+type Source struct {
+	Path     string
+	Dev, Ino uint64
+}
+
+// Sources says which file, if any, holds the content of the entry name.
+type Sources func(name string) (Source, bool)
+
+// ApplyFrom is Apply, taking the content of regular files from sources
+// where it can: a file whose inode is the one named, already has the
+// entry's size, mode, owner and modification time and no extended
+// attributes, and lives on dst's filesystem is hard-linked into dst, its
+// content in the tar read and dropped (the caller digests the stream).
+// Neither the source nor the linked inode is ever changed, so the caller
+// must know the source's content to be the entry's (it wrote the tar from
+// it) and that nothing changes the file afterwards. Anything else is
+// written as Apply writes it.
+func ApplyFrom(ctx context.Context, r io.Reader, dst string, wo Whiteouts, sources Sources) (int64, error) {
 	rootFd, err := unix.Open(dst, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return 0, &os.PathError{Op: "open", Path: dst, Err: err}
 	}
 	a := newApplier(rootFd, wo)
 	a.resolveFlags |= unix.RESOLVE_NO_XDEV
+	a.sources = sources
 	defer a.close()
 	return a.apply(ctx, r)
+}
+
+// linkSource hard-links the source of hdr, if it has one that fits, as
+// base in the directory pfd; it reports whether it did.
+func (a *applier) linkSource(pfd int, base string, hdr *tar.Header) bool {
+	if a.sources == nil || a.owner != nil || !a.idmap.Empty() {
+		return false
+	}
+	src, ok := a.sources(hdr.Name)
+	if !ok {
+		return false
+	}
+	for k := range hdr.PAXRecords {
+		if strings.HasPrefix(k, paxXattr) {
+			return false
+		}
+	}
+	var st unix.Stat_t
+	if err := unix.Lstat(src.Path, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG ||
+		uint64(st.Dev) != src.Dev || st.Ino != src.Ino || st.Size != hdr.Size ||
+		int64(st.Mode&0o7777) != hdr.Mode&0o7777 || int(st.Uid) != hdr.Uid || int(st.Gid) != hdr.Gid ||
+		st.Mtim != timespec(hdr.ModTime) {
+		return false
+	}
+	if n, err := unix.Llistxattr(src.Path, nil); err != nil || n != 0 {
+		return false
+	}
+	if err := unix.Linkat(unix.AT_FDCWD, src.Path, pfd, base, 0); err != nil {
+		return false
+	}
+	if err := unix.Fstatat(pfd, base, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil || st.Ino != src.Ino || uint64(st.Dev) != src.Dev {
+		unix.Unlinkat(pfd, base, 0)
+		return false
+	}
+	return true
 }
 
 // Owner is a uid and gid.
@@ -161,6 +221,7 @@ type applier struct {
 	owner        *Owner               // overrides the tar's owners when set
 	noReplace    bool                 // ExtractOptions.NoOverwriteDirNonDir
 	idmap        user.IdentityMapping // ExtractOptions.IDMap
+	sources      Sources              // ApplyFrom's
 	size         int64
 	unpacked     map[string]bool // names written by this tar, for opaque dirs in Delete mode
 	dirs         []dirEntry
@@ -376,6 +437,17 @@ func (a *applier) entry(hdr *tar.Header, r io.Reader) error {
 }
 
 func (a *applier) writeFile(pfd int, base string, hdr *tar.Header, r io.Reader) error {
+	if a.linkSource(pfd, base, hdr) {
+		n, err := io.CopyBuffer(io.Discard, r, a.buf)
+		if err != nil {
+			if errors.Is(err, io.ErrUnexpectedEOF) {
+				return invalid(err)
+			}
+			return err
+		}
+		a.size += n
+		return nil
+	}
 	fd, err := unix.Openat(pfd, base, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		return err
