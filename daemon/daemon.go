@@ -21,6 +21,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/gantry/gantry/builder"
+	"github.com/gantry/gantry/buildkit"
 	"github.com/gantry/gantry/container"
 	"github.com/gantry/gantry/content"
 	"github.com/gantry/gantry/distribution"
@@ -75,6 +76,7 @@ type Daemon struct {
 	volumes    *volume.Store
 	runtime    *runtime.Runc
 	builder    *builder.Builder
+	buildkit   *buildkit.Helper // gantry-buildkitd for buildx, started on first use; nil with --userns-remap
 	registry   *registry.Client
 	blobs      *image.BlobIndex // repositories blobs are in, gzip copies of zstd blobs
 	networks   *gnetwork.Manager
@@ -192,6 +194,7 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 	if d.builder, err = d.newBuilder(); err != nil {
 		return nil, err
 	}
+	d.buildkit = d.newBuildKit()
 	d.restore(ctx, live)
 	d.log.Info("gantryd ready", "root", root, "storage-driver", d.layers.Driver(), "containers", len(d.containers.List()))
 	return d, nil
@@ -417,6 +420,9 @@ func (d *Daemon) adoptExecs(c *container.Container, cli *monitor.Client) {
 // unmanaged. With live restore the containers run on under their
 // monitors, for the next gantryd to adopt.
 func (d *Daemon) Shutdown(ctx context.Context) {
+	if d.buildkit != nil {
+		d.buildkit.Close() // its builds cannot outlive gantryd
+	}
 	if d.cfg.LiveRestore {
 		return
 	}

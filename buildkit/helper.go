@@ -1,0 +1,254 @@
+// Package buildkit is gantryd's side of BuildKit: POST /grpc and /session
+// go to gantry-buildkitd, a helper process started on the first of them,
+// which embeds BuildKit (package buildkit/engine) and asks gantryd, over a
+// callback socket, for its images, for the network namespaces of RUN steps
+// and to record the images it builds (Host). gantryd itself links none of
+// BuildKit: its idle memory stays what it was, and a build's memory is
+// the helper's.
+package buildkit
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/containerd/errdefs"
+)
+
+// Config is what the helper is started with.
+type Config struct {
+	// Binary is gantry-buildkitd.
+	Binary string
+	// Root is BuildKit's state (<data-root>/buildkit).
+	Root string
+	// RunDir holds the two sockets and the helper's log
+	// (<exec-root>/buildkit).
+	RunDir string
+	// Host answers the helper's callbacks.
+	Host Host
+	Log  *slog.Logger
+}
+
+// Helper runs gantry-buildkitd on demand and forwards requests to it.
+type Helper struct {
+	cfg Config
+
+	mu   sync.Mutex
+	proc *proc
+}
+
+// proc is a running helper.
+type proc struct {
+	cmd      *exec.Cmd
+	done     chan struct{}
+	proxy    *httputil.ReverseProxy
+	callback *http.Server
+
+	mu        sync.Mutex
+	sandboxes map[string]bool // made for its steps, removed when it exits
+}
+
+// New returns a helper that starts on the first request.
+func New(cfg Config) *Helper {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Helper{cfg: cfg}
+}
+
+// Running reports whether the helper process runs.
+func (h *Helper) Running() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.proc != nil
+}
+
+// ServeGRPC forwards POST /grpc (upgraded to h2c) to the helper.
+func (h *Helper) ServeGRPC(w http.ResponseWriter, r *http.Request) error {
+	return h.forward(w, r)
+}
+
+// ServeSession forwards POST /session (upgraded to h2c) to the helper.
+func (h *Helper) ServeSession(w http.ResponseWriter, r *http.Request) error {
+	return h.forward(w, r)
+}
+
+func (h *Helper) forward(w http.ResponseWriter, r *http.Request) error {
+	if r.Header.Get("Upgrade") != "h2c" {
+		return errdefs.ErrInvalidArgument.WithMessage("this endpoint needs an upgrade to h2c")
+	}
+	p, err := h.get()
+	if err != nil {
+		return err
+	}
+	p.proxy.ServeHTTP(w, r)
+	return nil
+}
+
+func (h *Helper) get() (*proc, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.proc != nil {
+		return h.proc, nil
+	}
+	p, err := h.start()
+	if err != nil {
+		h.cfg.Log.Error("buildkit: start gantry-buildkitd", "error", err)
+		return nil, errdefs.ErrUnavailable.WithMessage(fmt.Sprintf("start buildkit: %v", err))
+	}
+	h.proc = p
+	go h.wait(p)
+	return p, nil
+}
+
+func (h *Helper) start() (*proc, error) {
+	if err := os.MkdirAll(h.cfg.RunDir, 0o700); err != nil {
+		return nil, err
+	}
+	sock := filepath.Join(h.cfg.RunDir, "buildkitd.sock")
+	cbSock := filepath.Join(h.cfg.RunDir, "gantryd.sock")
+	for _, s := range []string{sock, cbSock} {
+		if err := os.Remove(s); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, err
+		}
+	}
+	p := &proc{done: make(chan struct{}), sandboxes: map[string]bool{}}
+	l, err := net.Listen("unix", cbSock)
+	if err != nil {
+		return nil, err
+	}
+	p.callback = &http.Server{
+		Handler:           &hostHandler{host: h.cfg.Host, content: ContentDir(h.cfg.Root), track: p.track},
+		ReadHeaderTimeout: 30 * time.Second,
+	}
+	go p.callback.Serve(l)
+
+	logf, err := os.OpenFile(filepath.Join(h.cfg.RunDir, "buildkitd.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		p.callback.Close()
+		return nil, err
+	}
+	defer logf.Close()
+	cmd := exec.Command(h.cfg.Binary, "--root", h.cfg.Root, "--listen", sock, "--gantryd", cbSock)
+	cmd.Stderr = logf
+	// The helper dies with gantryd: its builds cannot be recorded without
+	// it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		p.callback.Close()
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		p.callback.Close()
+		return nil, err
+	}
+	p.cmd = cmd
+	ready := make(chan error, 1)
+	go func() {
+		line, err := bufio.NewReader(stdout).ReadString('\n')
+		if err == nil && strings.TrimSpace(line) != "ready" {
+			err = fmt.Errorf("said %q", strings.TrimSpace(line))
+		}
+		ready <- err
+	}()
+	select {
+	case err = <-ready:
+	case <-time.After(time.Minute):
+		err = errors.New("not ready within a minute")
+	}
+	if err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		p.callback.Close()
+		return nil, fmt.Errorf("gantry-buildkitd: %v (see %s)", err, logf.Name())
+	}
+	p.proxy = &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.Out.URL.Scheme = "http"
+			pr.Out.URL.Host = "buildkitd"
+		},
+		Transport: &http.Transport{
+			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+				var d net.Dialer
+				return d.DialContext(ctx, "unix", sock)
+			},
+		},
+		FlushInterval: -1,
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			h.cfg.Log.Warn("buildkit: forward", "path", r.URL.Path, "error", err)
+			w.WriteHeader(http.StatusBadGateway)
+		},
+	}
+	h.cfg.Log.Info("buildkit: gantry-buildkitd started", "pid", cmd.Process.Pid)
+	return p, nil
+}
+
+// wait reaps the helper; the network namespaces its steps left are
+// removed, and the next request starts a new one.
+func (h *Helper) wait(p *proc) {
+	err := p.cmd.Wait()
+	h.mu.Lock()
+	if h.proc == p {
+		h.proc = nil
+	}
+	h.mu.Unlock()
+	p.callback.Close()
+	p.mu.Lock()
+	for id := range p.sandboxes {
+		if err := h.cfg.Host.DeleteSandbox(context.Background(), id); err != nil {
+			h.cfg.Log.Warn("buildkit: remove step sandbox", "id", id, "error", err)
+		}
+	}
+	p.sandboxes = nil
+	p.mu.Unlock()
+	h.cfg.Log.Info("buildkit: gantry-buildkitd exited", "status", err)
+	close(p.done)
+}
+
+// track records a sandbox made (add) or removed for the helper's steps;
+// it is false once the helper is gone.
+func (p *proc) track(id string, add bool) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.sandboxes == nil {
+		return false
+	}
+	if add {
+		p.sandboxes[id] = true
+	} else {
+		delete(p.sandboxes, id)
+	}
+	return true
+}
+
+// Close stops the helper (SIGTERM, SIGKILL after 10 s), cutting the
+// builds it runs.
+func (h *Helper) Close() error {
+	h.mu.Lock()
+	p := h.proc
+	h.mu.Unlock()
+	if p == nil {
+		return nil
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		p.cmd.Process.Kill()
+		<-p.done
+	}
+	return nil
+}

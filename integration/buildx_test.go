@@ -1,0 +1,201 @@
+package integration
+
+import (
+	"archive/tar"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// BuildKit builds through the buildx CLI plugin (v0.38.2, built from
+// source by scripts/buildx.sh) with its default docker driver, which talks
+// to gantryd's /grpc and /session (issue 14).
+
+var (
+	buildxOnce sync.Once
+	buildxPath string
+	buildxErr  error
+)
+
+// withBuildx installs the buildx plugin into the test's DOCKER_CONFIG, so
+// that `docker build` and `docker buildx` use it.
+func (e *env) withBuildx(t *testing.T) {
+	t.Helper()
+	buildxOnce.Do(func() {
+		out, err := exec.Command("../scripts/buildx.sh").Output()
+		buildxPath, buildxErr = strings.TrimSpace(string(out)), err
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			buildxErr = errors.New(string(ee.Stderr))
+		}
+	})
+	if buildxErr != nil {
+		t.Fatalf("scripts/buildx.sh: %v", buildxErr)
+	}
+	dir := filepath.Join(e.cfgDir, "cli-plugins")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(buildxPath, filepath.Join(dir, "docker-buildx")); err != nil && !os.IsExist(err) {
+		t.Fatal(err)
+	}
+}
+
+const buildxDockerfile = `FROM busybox AS a
+RUN echo from-a > /a
+FROM busybox AS b
+ARG MSG=default
+RUN echo "$MSG" > /b
+FROM busybox AS final
+COPY --from=a /a /a
+COPY --from=b /b /b
+RUN --mount=type=cache,target=/cache echo run >> /cache/runs && wc -l < /cache/runs > /runs
+CMD ["cat", "/a", "/b", "/runs"]
+FROM busybox AS other
+RUN echo other > /other
+`
+
+// TestBuildxBuild: a multi-stage build whose stages a and b run in
+// parallel, with a build arg, a cache mount kept between builds, -t and
+// --iidfile, loaded into gantryd's image store (docker images and docker
+// run see it at once); --target; plain `docker build` takes the same path;
+// --output type=local and type=tar export files instead.
+func TestBuildxBuild(t *testing.T) {
+	e := newEnv(t)
+	e.withBuildx(t)
+	_, hdr, _ := e.api(t, "GET", "/_ping", nil)
+	if got := hdr.Get("Builder-Version"); got != "2" {
+		t.Fatalf("/_ping Builder-Version = %q, want 2", got)
+	}
+	dir := writeContext(t, map[string]string{"Dockerfile": buildxDockerfile})
+	tag := name("bx") + ":1"
+	iid := filepath.Join(t.TempDir(), "iid")
+	r := e.docker(t, "buildx", "build", "--progress", "plain", "--target", "final", "--build-arg", "MSG=hello", "-t", tag, "--iidfile", iid, dir)
+	if r.Code != 0 {
+		t.Fatalf("docker buildx build:\n%s", r)
+	}
+	for _, want := range []string{"using docker driver", "[a 2/2] RUN echo from-a > /a", "exporting to image"} {
+		if !strings.Contains(r.Stderr, want) {
+			t.Errorf("build output lacks %q:\n%s", want, r.Stderr)
+		}
+	}
+	if strings.Contains(r.Stderr, "echo other") {
+		t.Errorf("--target final built stage other:\n%s", r.Stderr)
+	}
+	id, err := os.ReadFile(iid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := e.mustDocker(t, "image", "inspect", "-f", "{{.Id}}", tag); got != string(id) {
+		t.Errorf("--iidfile says %s, the image %s is %s", id, tag, got)
+	}
+	if got := e.mustDocker(t, "run", "--rm", tag); got != "from-a\nhello\n1" {
+		t.Errorf("docker run %s = %q, want from-a, hello, 1", tag, got)
+	}
+
+	// docker build is buildx build once the plugin is there; the cache
+	// mount kept the first build's line.
+	tag2 := name("bx") + ":2"
+	r = e.docker(t, "build", "--progress", "plain", "--target", "final", "--build-arg", "MSG=again", "-t", tag2, dir)
+	if r.Code != 0 {
+		t.Fatalf("docker build:\n%s", r)
+	}
+	if !strings.Contains(r.Stderr, "#0 building with \"default\" instance using docker driver") {
+		t.Errorf("docker build did not go through buildx:\n%s", r.Stderr)
+	}
+	if got := e.mustDocker(t, "run", "--rm", tag2); got != "from-a\nagain\n2" {
+		t.Errorf("docker run %s = %q, want from-a, again, 2", tag2, got)
+	}
+
+	out := t.TempDir()
+	r = e.docker(t, "buildx", "build", "--target", "other", "--output", "type=local,dest="+out, dir)
+	if r.Code != 0 {
+		t.Fatalf("docker buildx build --output type=local:\n%s", r)
+	}
+	if data, err := os.ReadFile(filepath.Join(out, "other")); err != nil || string(data) != "other\n" {
+		t.Errorf("--output type=local: /other = %q, %v", data, err)
+	}
+	tarPath := filepath.Join(t.TempDir(), "out.tar")
+	r = e.docker(t, "buildx", "build", "--target", "other", "--output", "type=tar,dest="+tarPath, dir)
+	if r.Code != 0 {
+		t.Fatalf("docker buildx build --output type=tar:\n%s", r)
+	}
+	if !tarHas(t, tarPath, "other") {
+		t.Errorf("--output type=tar: no file other in %s", tarPath)
+	}
+}
+
+func tarHas(t *testing.T, path, name string) bool {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	tr := tar.NewReader(f)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return false
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.TrimPrefix(h.Name, "./") == name {
+			return true
+		}
+	}
+}
+
+// TestBuildxSessionDropped: the client killed while a RUN step runs
+// cancels the build: no image is recorded, the step's network namespace
+// is gone, and the next build works.
+func TestBuildxSessionDropped(t *testing.T) {
+	e := newEnv(t)
+	e.withBuildx(t)
+	dir := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nRUN echo started && sleep 60\n"})
+	tag := name("bxdrop") + ":1"
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "docker", "buildx", "build", "--progress", "plain", "-t", tag, dir)
+	cmd.Env = e.clientEnv()
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var seen strings.Builder
+	buf := make([]byte, 4096)
+	for !strings.Contains(seen.String(), "started") {
+		n, err := stderr.Read(buf)
+		seen.Write(buf[:n])
+		if err != nil {
+			t.Fatalf("the build ended before its step started:\n%s", seen.String())
+		}
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	poll(t, 30*time.Second, "the step's network namespace to go", func() (bool, string) {
+		left, _ := filepath.Glob(filepath.Join(e.d.runDir, "x", "netns", "buildkit-*"))
+		return len(left) == 0, strings.Join(left, " ")
+	})
+	if r := e.docker(t, "image", "inspect", tag); r.Code == 0 {
+		t.Errorf("the cancelled build recorded %s", tag)
+	}
+	dir2 := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nRUN echo ok > /ok\n"})
+	if r := e.docker(t, "buildx", "build", "-t", tag, dir2); r.Code != 0 {
+		t.Fatalf("a build after the cancelled one:\n%s", r)
+	}
+	if got := e.mustDocker(t, "run", "--rm", tag, "cat", "/ok"); got != "ok" {
+		t.Errorf("cat /ok = %q", got)
+	}
+}
