@@ -7,7 +7,7 @@ PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 
-.PHONY: build test bench bench-build bench-network bench-registry bench-save bench-security bench-deep bench-userns bench-restore bench-dns clean install uninstall
+.PHONY: build test bench bench-build bench-network bench-registry bench-save bench-security bench-deep bench-userns bench-restore bench-dns bench-buildx clean install uninstall
 
 build:
 	$(GO) build -o $(BIN)/gantryd ./cmd/gantryd
@@ -74,3 +74,6 @@ bench-restore: build
 
 bench-dns: build
 	bench/dns.sh
+
+bench-buildx: build
+	bench/buildx.sh

@@ -119,8 +119,9 @@ func (h buildKitHost) DeleteSandbox(ctx context.Context, id string) error {
 
 // Import records an image BuildKit built: each layer blob of the manifest
 // is applied into the layer store (and kept as a zstd blob, as a load
-// stores it), then the config is recorded and tagged with names. A failure
-// records nothing, and what it stored is collected.
+// stores it), then the config is recorded and tagged with names; an image
+// gantryd has already is only tagged. A failure records nothing, and what
+// it stored is collected.
 func (h buildKitHost) Import(ctx context.Context, blobs buildkit.Blobs, manifest ocispec.Descriptor, names []string) (digest.Digest, error) {
 	d := h.d
 	var refs []reference.Named
@@ -146,12 +147,17 @@ func (h buildKitHost) Import(ctx context.Context, blobs buildkit.Blobs, manifest
 	if len(c.RootFS.DiffIDs) != len(m.Layers) {
 		return "", errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("built image has %d diff IDs but %d layers", len(c.RootFS.DiffIDs), len(m.Layers)))
 	}
-	store := &loadStore{d: d}
-	id, err := d.storeBuilt(ctx, blobs, store, m, c, config)
-	store.release()
-	if err != nil {
-		d.collectGarbage(context.WithoutCancel(ctx))
-		return "", err
+	// A build whose result gantryd has (a cached rebuild) records
+	// nothing again: the image ID is the config's digest.
+	id := digest.FromBytes(config)
+	if _, err := d.images.Get(ctx, id); err != nil {
+		store := &loadStore{d: d}
+		id, err = d.storeBuilt(ctx, blobs, store, m, c, config)
+		store.release()
+		if err != nil {
+			d.collectGarbage(context.WithoutCancel(ctx))
+			return "", err
+		}
 	}
 	for _, ref := range refs {
 		if err := d.images.Tag(ctx, id, ref); err != nil {
