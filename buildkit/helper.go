@@ -10,8 +10,10 @@ package buildkit
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -54,6 +56,7 @@ type proc struct {
 	cmd      *exec.Cmd
 	done     chan struct{}
 	proxy    *httputil.ReverseProxy
+	client   *http.Client // to the helper's own requests (prune)
 	callback *http.Server
 
 	mu        sync.Mutex
@@ -175,17 +178,19 @@ func (h *Helper) start() (*proc, error) {
 		p.callback.Close()
 		return nil, fmt.Errorf("gantry-buildkitd: %v (see %s)", err, logf.Name())
 	}
+	transport := &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", sock)
+		},
+	}
+	p.client = &http.Client{Transport: transport}
 	p.proxy = &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.Out.URL.Scheme = "http"
 			pr.Out.URL.Host = "buildkitd"
 		},
-		Transport: &http.Transport{
-			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-				var d net.Dialer
-				return d.DialContext(ctx, "unix", sock)
-			},
-		},
+		Transport:     transport,
 		FlushInterval: -1,
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			h.cfg.Log.Warn("buildkit: forward", "path", r.URL.Path, "error", err)
@@ -232,6 +237,44 @@ func (p *proc) track(id string, add bool) bool {
 		delete(p.sandboxes, id)
 	}
 	return true
+}
+
+// Prune removes BuildKit's build cache that no build uses (all: every
+// record no build uses, as `docker buildx prune --all`) and returns the
+// bytes reclaimed. It starts the helper only when BuildKit has state to
+// prune.
+func (h *Helper) Prune(ctx context.Context, all bool) (int64, error) {
+	if !h.Running() {
+		if _, err := os.Stat(h.cfg.Root); errors.Is(err, os.ErrNotExist) {
+			return 0, nil
+		}
+	}
+	p, err := h.get()
+	if err != nil {
+		return 0, err
+	}
+	q := ""
+	if all {
+		q = "?all=1"
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://buildkitd/prune"+q, nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := p.client.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("prune buildkit cache: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return 0, fmt.Errorf("prune buildkit cache: %s", strings.TrimSpace(string(msg)))
+	}
+	var pr PruneResponse
+	if err := json.NewDecoder(resp.Body).Decode(&pr); err != nil {
+		return 0, fmt.Errorf("prune buildkit cache: %w", err)
+	}
+	return pr.Reclaimed, nil
 }
 
 // Close stops the helper (SIGTERM, SIGKILL after 10 s), cutting the

@@ -64,6 +64,13 @@ type SandboxResponse struct {
 	Path string `json:"path"`
 }
 
+// PruneResponse answers the helper's POST /prune: the cache records
+// removed and their size in bytes.
+type PruneResponse struct {
+	Records   int   `json:"records"`
+	Reclaimed int64 `json:"reclaimed"`
+}
+
 // ErrorResponse is the body of a failed callback.
 type ErrorResponse struct {
 	Message string `json:"message"`

@@ -73,6 +73,19 @@ func (d *Daemon) ServeSession(w http.ResponseWriter, r *http.Request) error {
 	return d.buildkit.ServeSession(w, r)
 }
 
+// PruneBuildKit removes BuildKit's build cache that no build uses (all:
+// also the records kept for cache hits, as `docker buildx prune --all`)
+// and returns the bytes reclaimed; the classic builder's cache is not
+// touched (its records go with the images they point at). For `docker
+// builder prune` of the classic API, beside the classic cache.
+func (d *Daemon) PruneBuildKit(ctx context.Context, all bool) (uint64, error) {
+	if d.buildkit == nil {
+		return 0, nil
+	}
+	n, err := d.buildkit.Prune(ctx, all)
+	return uint64(n), err
+}
+
 // buildKitHost answers gantry-buildkitd's callbacks.
 type buildKitHost struct{ d *Daemon }
 

@@ -130,6 +130,19 @@ func TestBuildxBuild(t *testing.T) {
 	if !tarHas(t, tarPath, "other") {
 		t.Errorf("--output type=tar: no file other in %s", tarPath)
 	}
+
+	// BuildKit's cache is its own: buildx du sees it, prune --all empties
+	// it, and the images the builds recorded in gantryd stay.
+	if du := e.mustDocker(t, "buildx", "du"); !strings.Contains(du, "Reclaimable:") || strings.Contains(du, "Total:\t\t0B") {
+		t.Errorf("buildx du after builds:\n%s", du)
+	}
+	e.mustDocker(t, "buildx", "prune", "--all", "--force")
+	if du := e.mustDocker(t, "buildx", "du"); !strings.Contains(du, "Total:\t\t0B") {
+		t.Errorf("buildx du after prune --all:\n%s", du)
+	}
+	if got := e.mustDocker(t, "run", "--rm", tag); got != "from-a\nhello\n1" {
+		t.Errorf("docker run %s after buildx prune = %q", tag, got)
+	}
 }
 
 func tarHas(t *testing.T, path, name string) bool {

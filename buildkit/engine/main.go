@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -13,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/gantry/gantry/buildkit"
 )
 
 // Main is gantry-buildkitd: it starts BuildKit on --root, serves /grpc
@@ -50,6 +53,13 @@ func Main() int {
 			err = e.ServeGRPC(w, r)
 		case r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/session"):
 			err = e.ServeSession(w, r)
+		case r.Method == http.MethodPost && r.URL.Path == "/prune":
+			var resp buildkit.PruneResponse
+			resp.Records, resp.Reclaimed, err = e.Prune(r.Context(), r.URL.Query().Get("all") == "1")
+			if err == nil {
+				w.Header().Set("Content-Type", "application/json")
+				err = json.NewEncoder(w).Encode(resp)
+			}
 		default:
 			err = errors.New("page not found")
 		}
