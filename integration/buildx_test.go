@@ -212,3 +212,38 @@ func TestBuildxSessionDropped(t *testing.T) {
 		t.Errorf("cat /ok = %q", got)
 	}
 }
+
+// TestBuildxFromPrefersLocal: FROM an image gantryd has by that name
+// builds on gantryd's image, as dockerd's builder does, even when a
+// registry serves another under the name (buildx asks for the "local"
+// resolve mode with the docker driver; gantry-buildkitd finds the image
+// through gantryd); --pull takes the registry's.
+func TestBuildxFromPrefersLocal(t *testing.T) {
+	e := newEnv(t)
+	e.withBuildx(t)
+	reg := startRegistry(t, e, false)
+	base := reg.Host + "/" + name("base") + ":1"
+	build := func(which string) {
+		dir := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nRUN echo " + which + " > /which\n"})
+		if r := e.docker(t, "buildx", "build", "-t", base, dir); r.Code != 0 {
+			t.Fatalf("build %s:\n%s", which, r)
+		}
+	}
+	build("remote")
+	e.mustDocker(t, "push", base)
+	build("local")
+	dir := writeContext(t, map[string]string{"Dockerfile": "FROM " + base + "\nRUN cp /which /got\n"})
+	tag := name("frombase") + ":1"
+	for _, c := range []struct {
+		args []string
+		want string
+	}{{nil, "local"}, {[]string{"--pull"}, "remote"}} {
+		args := append([]string{"buildx", "build", "-t", tag}, c.args...)
+		if r := e.docker(t, append(args, dir)...); r.Code != 0 {
+			t.Fatalf("docker %v:\n%s", args, r)
+		}
+		if got := e.mustDocker(t, "run", "--rm", tag, "cat", "/got"); got != c.want {
+			t.Errorf("docker %v: FROM %s gave %q, want %q", args, base, got, c.want)
+		}
+	}
+}
