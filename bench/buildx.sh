@@ -13,8 +13,8 @@
 #   W4 bigctx   a fully cached rebuild (FROM, COPY . /ctx, RUN) with a
 #               300 MB, 30,000-file context, REPEAT times: median
 #
-# and gantryd's RSS idle before the first build, after the builds (with
-# gantry-buildkitd's beside it). Every build ends with the image loaded in
+# and gantryd's RSS idle before the first build, after its first BuildKit
+# build and after them all (with gantry-buildkitd's beside it). Every build ends with the image loaded in
 # the engine's image store (-t, the docker driver's default). The engines
 # take turns per measure. Writes nothing into the tree.
 #
@@ -116,6 +116,10 @@ twenty() {
 
 log "W1/W2: 3-step build: warm-up, then $RUNS cold (--no-cache) and $RUNS cached builds per engine"
 warm() { build "$1" "$work/three" -t gantry-bench/three:1; }
+# gantryd's first BuildKit build, alone, for its RSS after it.
+warm bk
+sleep 2
+rss_first=$(rss "$gantry_pid")
 each warm
 cold() { timed "$work/$1.cold" "$1" "$work/three" --no-cache -t gantry-bench/three:1; }
 cached() { timed "$work/$1.cached" "$1" "$work/three" -t gantry-bench/three:1; }
@@ -157,4 +161,4 @@ row "W2 3-step build, fully cached, median of $RUNS" cached
 row "W3 20-step build, change at step 10, median of $REPEAT" step10
 row "W4 cached rebuild, 300 MB context, median of $REPEAT" bigctx
 echo
-echo "gantryd RSS: idle before the first build $((rss_idle / 1024)) MiB; after the builds $((rss_after / 1024)) MiB (gantry-buildkitd: $([ "$rss_helper" = - ] && echo - || echo $((rss_helper / 1024))) MiB)"
+echo "gantryd RSS: idle before the first build $((rss_idle / 1024)) MiB, after its first BuildKit build $((rss_first / 1024)) MiB, after all the builds (classic ones too) $((rss_after / 1024)) MiB; gantry-buildkitd then: $([ "$rss_helper" = - ] && echo - || echo $((rss_helper / 1024))) MiB"
