@@ -247,3 +247,59 @@ func TestBuildxFromPrefersLocal(t *testing.T) {
 		}
 	}
 }
+
+// TestBuildxMounts: RUN --mount=type=secret (--secret), type=bind and
+// type=ssh (--ssh, when ssh-agent is installed) through the session, and
+// --metadata-file naming the image gantryd recorded.
+func TestBuildxMounts(t *testing.T) {
+	e := newEnv(t)
+	e.withBuildx(t)
+	secret := filepath.Join(t.TempDir(), "tok")
+	if err := os.WriteFile(secret, []byte("s3cr3t\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dir := writeContext(t, map[string]string{
+		"Dockerfile": "FROM busybox\nRUN --mount=type=secret,id=tok cp /run/secrets/tok /seen\n" +
+			"RUN --mount=type=bind,source=data,target=/data cp /data /copied\n",
+		"data": "bound\n",
+	})
+	tag := name("bxmounts") + ":1"
+	meta := filepath.Join(t.TempDir(), "meta.json")
+	if r := e.docker(t, "buildx", "build", "--secret", "id=tok,src="+secret, "--metadata-file", meta, "-t", tag, dir); r.Code != 0 {
+		t.Fatalf("build:\n%s", r)
+	}
+	if got := e.mustDocker(t, "run", "--rm", tag, "cat", "/seen", "/copied"); got != "s3cr3t\nbound" {
+		t.Errorf("secret and bind mount: %q", got)
+	}
+	data, err := os.ReadFile(meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := e.mustDocker(t, "image", "inspect", "-f", "{{.Id}}", tag)
+	if !strings.Contains(string(data), `"containerimage.digest": "`+id+`"`) {
+		t.Errorf("--metadata-file lacks the image ID %s:\n%s", id, data)
+	}
+
+	agent, err := exec.LookPath("ssh-agent")
+	if err != nil {
+		t.Log("no ssh-agent: RUN --mount=type=ssh not checked")
+		return
+	}
+	sock := filepath.Join(t.TempDir(), "agent.sock")
+	cmd := exec.Command(agent, "-D", "-a", sock)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	poll(t, 10*time.Second, "ssh-agent's socket", func() (bool, string) {
+		_, err := os.Stat(sock)
+		return err == nil, sock
+	})
+	dir = writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nRUN --mount=type=ssh test -S \"$SSH_AUTH_SOCK\" && echo agent > /ssh\n"})
+	if r := e.docker(t, "buildx", "build", "--ssh", "default="+sock, "-t", tag, dir); r.Code != 0 {
+		t.Fatalf("build --ssh:\n%s", r)
+	}
+	if got := e.mustDocker(t, "run", "--rm", tag, "cat", "/ssh"); got != "agent" {
+		t.Errorf("ssh mount: %q", got)
+	}
+}
