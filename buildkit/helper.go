@@ -27,6 +27,8 @@ import (
 	"time"
 
 	"github.com/containerd/errdefs"
+
+	"github.com/gantry/gantry/mount"
 )
 
 // Config is what the helper is started with.
@@ -127,6 +129,7 @@ func (h *Helper) start() (*proc, error) {
 			return nil, err
 		}
 	}
+	h.killSteps() // of a helper that died with a gantryd before this one
 	p := &proc{done: make(chan struct{}), sandboxes: map[string]bool{}}
 	l, err := net.Listen("unix", cbSock)
 	if err != nil {
@@ -211,6 +214,7 @@ func (h *Helper) wait(p *proc) {
 	}
 	h.mu.Unlock()
 	p.callback.Close()
+	h.killSteps()
 	p.mu.Lock()
 	for id := range p.sandboxes {
 		if err := h.cfg.Host.DeleteSandbox(context.Background(), id); err != nil {
@@ -225,6 +229,49 @@ func (h *Helper) wait(p *proc) {
 
 // track records a sandbox made (add) or removed for the helper's steps;
 // it is false once the helper is gone.
+// killSteps kills and deletes the RUN steps a dead helper left running
+// and undoes its mounts: BuildKit's executor runs steps with runc's
+// default state root, runc dies with the helper, the step's processes do
+// not. They are the containers whose bundle is under the helper's
+// executor directory.
+func (h *Helper) killSteps() {
+	out, err := exec.Command("runc", "list", "--format", "json").Output()
+	if err != nil {
+		return
+	}
+	var list []struct {
+		ID     string `json:"id"`
+		Bundle string `json:"bundle"`
+	}
+	if err := json.Unmarshal(out, &list); err != nil {
+		return
+	}
+	dir := filepath.Join(h.cfg.Root, "runc-overlayfs", "executor") + string(filepath.Separator)
+	for _, c := range list {
+		if !strings.HasPrefix(c.Bundle, dir) {
+			continue
+		}
+		h.cfg.Log.Warn("buildkit: killing a step gantry-buildkitd left", "id", c.ID)
+		_ = exec.Command("runc", "kill", c.ID, "KILL").Run()
+		if out, err := exec.Command("runc", "delete", "--force", c.ID).CombinedOutput(); err != nil {
+			h.cfg.Log.Warn("buildkit: delete step", "id", c.ID, "error", strings.TrimSpace(string(out)))
+		}
+	}
+	// The steps' roots, which the executor mounted for runc, and the
+	// helper's other mounts (cache mounts, file operations): nothing else
+	// mounts under its root.
+	points, err := mount.Under(h.cfg.Root)
+	if err != nil {
+		h.cfg.Log.Warn("buildkit: read the mount table", "error", err)
+		return
+	}
+	for i := len(points) - 1; i >= 0; i-- {
+		if err := mount.Unmount(points[i]); err != nil {
+			h.cfg.Log.Warn("buildkit: unmount what gantry-buildkitd left", "error", err)
+		}
+	}
+}
+
 func (p *proc) track(id string, add bool) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -8,8 +8,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -302,4 +304,84 @@ func TestBuildxMounts(t *testing.T) {
 	if got := e.mustDocker(t, "run", "--rm", tag, "cat", "/ssh"); got != "agent" {
 		t.Errorf("ssh mount: %q", got)
 	}
+}
+
+// TestBuildxHelperKilled: gantry-buildkitd killed (SIGKILL) while a RUN
+// step runs: the client gets an error, gantryd kills the step it left
+// (runc dies with the helper, the step would not), unmounts its root and
+// removes its network namespace; the next build starts a new helper.
+func TestBuildxHelperKilled(t *testing.T) {
+	e := newEnv(t)
+	if e.External {
+		t.Skip("needs gantryd's helper")
+	}
+	e.withBuildx(t)
+	dir := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nRUN echo started && sleep 61\n"})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "docker", "buildx", "build", "--progress", "plain", dir)
+	cmd.Env = e.clientEnv()
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var seen strings.Builder
+	buf := make([]byte, 4096)
+	for !strings.Contains(seen.String(), "started") {
+		n, err := stderr.Read(buf)
+		seen.Write(buf[:n])
+		if err != nil {
+			t.Fatalf("the build ended before its step started:\n%s", seen.String())
+		}
+	}
+	helper := helperPid(t, e.Root)
+	if err := syscall.Kill(helper, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	rest, _ := io.ReadAll(stderr)
+	if err := cmd.Wait(); err == nil {
+		t.Errorf("the build succeeded without its helper:\n%s%s", seen.String(), rest)
+	}
+	executor := filepath.Join(e.Root, "buildkit", "runc-overlayfs", "executor")
+	poll(t, 30*time.Second, "the step to be killed, unmounted and its namespace removed", func() (bool, string) {
+		var left []string
+		out, _ := exec.Command("runc", "list", "--format", "json").Output()
+		if strings.Contains(string(out), executor) {
+			left = append(left, "runc: "+string(out))
+		}
+		left = append(left, mountsUnder(filepath.Join(e.Root, "buildkit"))...)
+		ns, _ := filepath.Glob(filepath.Join(e.d.runDir, "x", "netns", "buildkit-*"))
+		left = append(left, ns...)
+		return len(left) == 0, strings.Join(left, " ")
+	})
+	dir2 := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nRUN echo again > /again\n"})
+	tag := name("bxhelper") + ":1"
+	if r := e.docker(t, "buildx", "build", "-t", tag, dir2); r.Code != 0 {
+		t.Fatalf("a build after the helper was killed:\n%s", r)
+	}
+	if got := e.mustDocker(t, "run", "--rm", tag, "cat", "/again"); got != "again" {
+		t.Errorf("cat /again = %q", got)
+	}
+}
+
+// helperPid finds the gantry-buildkitd of the gantryd on root.
+func helperPid(t *testing.T, root string) int {
+	t.Helper()
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		args := strings.Split(string(data), "\x00")
+		if len(args) > 2 && filepath.Base(args[0]) == "gantry-buildkitd" && args[2] == filepath.Join(root, "buildkit") {
+			pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+			return pid
+		}
+	}
+	t.Fatalf("no gantry-buildkitd --root %s/buildkit", root)
+	return 0
 }

@@ -19,7 +19,7 @@ var allowed = map[string][]string{
 	"cmd/gantryd":          {"daemon", "api"},
 	"cmd/gantry-monitor":   {"monitor"},
 	"cmd/gantry-buildkitd": {"buildkit/engine"},
-	"buildkit":             nil,
+	"buildkit":             {"mount"},
 	"buildkit/engine":      {"buildkit"},
 	"cli":                  {"client"},
 	"client":               nil,
