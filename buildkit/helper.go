@@ -229,6 +229,10 @@ func (h *Helper) wait(p *proc) {
 
 // track records a sandbox made (add) or removed for the helper's steps;
 // it is false once the helper is gone.
+// Recover undoes what the helper of a gantryd that died left (its steps,
+// its mounts): gantryd calls it at start.
+func (h *Helper) Recover() { h.killSteps() }
+
 // killSteps kills and deletes the RUN steps a dead helper left running
 // and undoes its mounts: BuildKit's executor runs steps with runc's
 // default state root, runc dies with the helper, the step's processes do

@@ -35,13 +35,15 @@ func (d *Daemon) newBuildKit() *buildkit.Helper {
 		d.log.Warn("buildkit builds (docker buildx) are off", "error", err)
 		return nil
 	}
-	return buildkit.New(buildkit.Config{
+	h := buildkit.New(buildkit.Config{
 		Binary: bin,
 		Root:   filepath.Join(d.cfg.Root, "buildkit"),
 		RunDir: filepath.Join(d.cfg.ExecRoot, "buildkit"),
 		Host:   buildKitHost{d},
 		Log:    d.log,
 	})
+	h.Recover()
+	return h
 }
 
 // findHelper returns a helper binary next to gantryd's, else in $PATH.

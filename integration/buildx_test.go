@@ -385,3 +385,20 @@ func helperPid(t *testing.T, root string) int {
 	t.Fatalf("no gantry-buildkitd --root %s/buildkit", root)
 	return 0
 }
+
+// TestBuildxAPIVersion: a buildx client asking for an API version
+// gantryd does not speak gets Docker's error (its unversioned POST /grpc
+// is served, as dockerd serves it; its versioned requests are refused).
+func TestBuildxAPIVersion(t *testing.T) {
+	e := newEnv(t)
+	e.withBuildx(t)
+	dir := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nRUN true\n"})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "docker", "buildx", "build", dir)
+	cmd.Env = append(e.clientEnv(), "DOCKER_API_VERSION=1.99")
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "client version 1.99 is too new. Maximum supported API version is 1.47") {
+		t.Errorf("buildx with API 1.99: %v\n%s", err, out)
+	}
+}
