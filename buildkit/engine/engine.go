@@ -9,7 +9,8 @@
 // under Config.Root. The "moby" exporter, which buildx asks for with the
 // docker driver, has gantryd record the built image in its own stores
 // (Config.Import); FROM images gantryd has are read from it
-// (Config.Images) when no registry serves them.
+// (Config.Images): first in the "local" resolve mode buildx asks for with
+// the docker driver, after the registry in the default one.
 package engine
 
 import (
@@ -59,8 +60,8 @@ type Config struct {
 	// Network makes the network namespace of a RUN step on the default
 	// network (the daemon's bridge); nil gives steps the host's network.
 	Network network.Provider
-	// Images answers FROM images that no registry serves from gantryd's
-	// image store; nil means registries only.
+	// Images answers FROM images from gantryd's image store (see the
+	// package documentation); nil means registries only.
 	Images LocalImages
 	// Import has gantryd record an image the moby exporter built.
 	Import ImportFunc

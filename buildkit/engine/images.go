@@ -30,7 +30,8 @@ type ImportFunc func(ctx context.Context, manifest ocispec.Descriptor, names []s
 // imageStore is the image store of BuildKit's worker: read-only, it finds
 // gantryd's images and copies their blobs into BuildKit's content store
 // (where its puller and snapshotter read them) the first time one is
-// asked for. BuildKit asks it when no registry answers a FROM.
+// asked for. BuildKit asks it first in the "local" resolve mode (buildx's
+// with the docker driver), after the registry in the default one.
 type imageStore struct {
 	local   LocalImages
 	content content.Store
