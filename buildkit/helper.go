@@ -43,7 +43,14 @@ type Config struct {
 	// Host answers the helper's callbacks.
 	Host Host
 	Log  *slog.Logger
+	// IdleTimeout stops the helper once no request has used it for that
+	// long (its memory goes back; its cache stays on disk); 0 means
+	// DefaultIdleTimeout.
+	IdleTimeout time.Duration
 }
+
+// DefaultIdleTimeout is how long an unused helper runs on.
+const DefaultIdleTimeout = 10 * time.Minute
 
 // Helper runs gantry-buildkitd on demand and forwards requests to it.
 type Helper struct {
@@ -61,6 +68,12 @@ type proc struct {
 	client   *http.Client // to the helper's own requests (prune)
 	callback *http.Server
 
+	// Under Helper.mu: requests using it, the timer that stops it once
+	// there are none, and whether it is being stopped.
+	active   int
+	idle     *time.Timer
+	stopping bool
+
 	mu        sync.Mutex
 	sandboxes map[string]bool // made for its steps, removed when it exits
 }
@@ -70,14 +83,18 @@ func New(cfg Config) *Helper {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
+	if cfg.IdleTimeout == 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
+	}
 	return &Helper{cfg: cfg}
 }
 
-// Running reports whether the helper process runs.
+// Running reports whether the helper process runs (and is not being
+// stopped).
 func (h *Helper) Running() bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.proc != nil
+	return h.proc != nil && !h.proc.stopping
 }
 
 // ServeGRPC forwards POST /grpc (upgraded to h2c) to the helper.
@@ -94,28 +111,66 @@ func (h *Helper) forward(w http.ResponseWriter, r *http.Request) error {
 	if r.Header.Get("Upgrade") != "h2c" {
 		return errdefs.ErrInvalidArgument.WithMessage("this endpoint needs an upgrade to h2c")
 	}
-	p, err := h.get()
+	p, err := h.acquire()
 	if err != nil {
 		return err
 	}
-	p.proxy.ServeHTTP(w, r)
+	defer h.release(p)
+	p.proxy.ServeHTTP(w, r) // until the upgraded connection ends
 	return nil
 }
 
-func (h *Helper) get() (*proc, error) {
+// acquire returns the running helper, started if need be, counted as
+// used until release. A helper being stopped is waited for first: two
+// helpers never share the root.
+func (h *Helper) acquire() (*proc, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.proc != nil {
-		return h.proc, nil
+	for h.proc != nil && h.proc.stopping {
+		p := h.proc
+		h.mu.Unlock()
+		<-p.done
+		h.mu.Lock()
 	}
-	p, err := h.start()
-	if err != nil {
-		h.cfg.Log.Error("buildkit: start gantry-buildkitd", "error", err)
-		return nil, errdefs.ErrUnavailable.WithMessage(fmt.Sprintf("start buildkit: %v", err))
+	if h.proc == nil {
+		p, err := h.start()
+		if err != nil {
+			h.cfg.Log.Error("buildkit: start gantry-buildkitd", "error", err)
+			return nil, errdefs.ErrUnavailable.WithMessage(fmt.Sprintf("start buildkit: %v", err))
+		}
+		h.proc = p
+		go h.wait(p)
 	}
-	h.proc = p
-	go h.wait(p)
+	p := h.proc
+	p.active++
+	if p.idle != nil {
+		p.idle.Stop()
+		p.idle = nil
+	}
 	return p, nil
+}
+
+// release ends a use of p; the last one arms the idle timer.
+func (h *Helper) release(p *proc) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	p.active--
+	if p.active == 0 && h.proc == p && !p.stopping {
+		p.idle = time.AfterFunc(h.cfg.IdleTimeout, func() { h.stopIdle(p) })
+	}
+}
+
+// stopIdle stops p if nothing used it since its timer was armed.
+func (h *Helper) stopIdle(p *proc) {
+	h.mu.Lock()
+	if h.proc != p || p.active > 0 || p.stopping {
+		h.mu.Unlock()
+		return
+	}
+	p.stopping = true
+	h.mu.Unlock()
+	h.cfg.Log.Info("buildkit: stopping idle gantry-buildkitd", "pid", p.cmd.Process.Pid)
+	h.stop(p)
 }
 
 func (h *Helper) start() (*proc, error) {
@@ -300,10 +355,11 @@ func (h *Helper) Prune(ctx context.Context, all bool) (int64, error) {
 			return 0, nil
 		}
 	}
-	p, err := h.get()
+	p, err := h.acquire()
 	if err != nil {
 		return 0, err
 	}
+	defer h.release(p)
 	q := ""
 	if all {
 		q = "?all=1"
@@ -333,10 +389,21 @@ func (h *Helper) Prune(ctx context.Context, all bool) (int64, error) {
 func (h *Helper) Close() error {
 	h.mu.Lock()
 	p := h.proc
-	h.mu.Unlock()
-	if p == nil {
-		return nil
+	if p != nil {
+		p.stopping = true
+		if p.idle != nil {
+			p.idle.Stop()
+		}
 	}
+	h.mu.Unlock()
+	if p != nil {
+		h.stop(p)
+	}
+	return nil
+}
+
+// stop ends p: SIGTERM, SIGKILL after 10 s; wait reaps it.
+func (h *Helper) stop(p *proc) {
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-p.done:
@@ -344,5 +411,4 @@ func (h *Helper) Close() error {
 		p.cmd.Process.Kill()
 		<-p.done
 	}
-	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -27,8 +28,9 @@ func (noHost) DeleteSandbox(context.Context, string) error        { return nil }
 
 // TestHelperPrune drives the real gantry-buildkitd (make build puts it in
 // bin/): Prune with no BuildKit state starts nothing; with state it
-// starts the helper, which prunes through BuildKit's controller; Close
-// stops it.
+// starts the helper, which prunes through BuildKit's controller; unused
+// for IdleTimeout it stops, the next request starts it again; Close stops
+// it.
 func TestHelperPrune(t *testing.T) {
 	bin, err := filepath.Abs("../bin/gantry-buildkitd")
 	if err != nil {
@@ -49,7 +51,7 @@ func TestHelperPrune(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer os.RemoveAll(run)
-	h := New(Config{Binary: bin, Root: filepath.Join(dir, "buildkit"), RunDir: run, Host: noHost{}})
+	h := New(Config{Binary: bin, Root: filepath.Join(dir, "buildkit"), RunDir: run, Host: noHost{}, IdleTimeout: 300 * time.Millisecond})
 	defer h.Close()
 	ctx := context.Background()
 	if n, err := h.Prune(ctx, true); err != nil || n != 0 {
@@ -66,6 +68,19 @@ func TestHelperPrune(t *testing.T) {
 	}
 	if !h.Running() {
 		t.Fatal("Prune with state did not start the helper")
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for h.Running() {
+		if time.Now().After(deadline) {
+			t.Fatal("the helper still runs 15 s after its last use (idle timeout 300 ms)")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, err := h.Prune(ctx, false); err != nil {
+		t.Fatalf("Prune after the idle stop: %v", err)
+	}
+	if !h.Running() {
+		t.Fatal("Prune after the idle stop did not start the helper again")
 	}
 	h.Close()
 	if h.Running() {
