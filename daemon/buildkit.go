@@ -133,8 +133,7 @@ func (h buildKitHost) DeleteSandbox(ctx context.Context, id string) error {
 }
 
 // Import records an image BuildKit built: each layer blob of the manifest
-// is applied into the layer store (and kept as a zstd blob, as a load
-// stores it), then the config is recorded and tagged with names; an image
+// is applied into the layer store and kept as it is, then the config is recorded and tagged with names; an image
 // gantryd has already is only tagged. A failure records nothing, and what
 // it stored is collected.
 func (h buildKitHost) Import(ctx context.Context, blobs buildkit.Blobs, manifest ocispec.Descriptor, names []string) (digest.Digest, error) {
@@ -201,14 +200,29 @@ func (d *Daemon) storeBuilt(ctx context.Context, blobs buildkit.Blobs, store *lo
 	return d.images.Create(ctx, config, stored, "")
 }
 
-// applyBlob decompresses the layer blob l and stores it on parent.
+// applyBlob applies the layer blob l on parent and keeps the blob itself
+// (as BuildKit compressed it, as a pull keeps a registry's), so that the
+// image's manifest names BuildKit's blobs: an inline cache, which names
+// them too, stays valid once the image is pushed. Garbage collection is
+// held off from the end of the layer's tar until the layer and the blob
+// are leased, as a load does (see loadStore).
 func applyBlob(ctx context.Context, blobs buildkit.Blobs, store *loadStore, parent digest.Digest, l ocispec.Descriptor) (chain, diffID digest.Digest, blob ocispec.Descriptor, err error) {
+	d := store.d
+	if parent != "" {
+		store.keep(d.gc.Lease(nil, []digest.Digest{parent}))
+	}
 	rc, err := blobs.Open(ctx, l)
 	if err != nil {
 		return "", "", blob, err
 	}
 	defer rc.Close()
-	var r io.Reader = rc
+	w, err := d.content.Writer(ctx)
+	if err != nil {
+		return "", "", blob, err
+	}
+	defer w.Close()
+	compressed := io.TeeReader(rc, w)
+	var r io.Reader = compressed
 	switch l.MediaType {
 	case ocispec.MediaTypeImageLayerGzip, "application/vnd.docker.image.rootfs.diff.tar.gzip":
 		zr, err := gzip.NewReader(r)
@@ -228,15 +242,26 @@ func applyBlob(ctx context.Context, blobs buildkit.Blobs, store *loadStore, pare
 	default:
 		return "", "", blob, errdefs.ErrNotImplemented.WithMessage("layer media type " + l.MediaType)
 	}
-	st, err := store.Apply(ctx, parent, r)
+	src := &lockAtEnd{r: r, lock: d.gc.RLock}
+	lay, err := d.layers.Apply(ctx, parent, src)
+	if !src.locked {
+		d.gc.RLock()
+	}
+	defer d.gc.RUnlock()
 	if err != nil {
 		return "", "", blob, err
 	}
-	// The whole blob is read: its digest is checked at its end.
-	if _, err := io.Copy(io.Discard, rc); err != nil {
+	// The rest of the blob (a compression trailer) goes into the copy
+	// too; its digest and size are checked at its end.
+	if _, err := io.Copy(io.Discard, compressed); err != nil {
 		return "", "", blob, err
 	}
-	return st.ChainID, st.DiffID, st.Blob, nil
+	dgst, err := w.Commit(ctx, l.Digest)
+	if err != nil {
+		return "", "", blob, err
+	}
+	store.keep(d.gc.LeaseHeld([]digest.Digest{dgst}, []digest.Digest{lay.ChainID}))
+	return lay.ChainID, lay.DiffID, ocispec.Descriptor{MediaType: l.MediaType, Digest: dgst, Size: w.Size()}, nil
 }
 
 func readBlob(ctx context.Context, blobs buildkit.Blobs, desc ocispec.Descriptor) ([]byte, error) {

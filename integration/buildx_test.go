@@ -101,6 +101,13 @@ func TestBuildxBuild(t *testing.T) {
 	if got := e.mustDocker(t, "run", "--rm", tag); got != "from-a\nhello\n1" {
 		t.Errorf("docker run %s = %q, want from-a, hello, 1", tag, got)
 	}
+	// Its layers are the blobs BuildKit exported (gzip), which save
+	// decompresses as a pulled image's.
+	saved := filepath.Join(t.TempDir(), "saved.tar")
+	e.mustDocker(t, "save", "-o", saved, tag)
+	if !tarHas(t, saved, "manifest.json") {
+		t.Errorf("docker save %s: no manifest.json", tag)
+	}
 
 	// docker build is buildx build once the plugin is there; the cache
 	// mount kept the first build's line.
@@ -400,5 +407,45 @@ func TestBuildxAPIVersion(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "client version 1.99 is too new. Maximum supported API version is 1.47") {
 		t.Errorf("buildx with API 1.99: %v\n%s", err, out)
+	}
+}
+
+// TestBuildxCacheFromRegistry: a fleet shares BuildKit's cache through a
+// registry: one gantryd builds with the cache inline in its image
+// (--cache-to type=inline; the docker driver exports no other cache, as
+// with dockerd) and pushes it; a fresh gantryd building the same
+// Dockerfile with --cache-from type=registry gets the step as a cache
+// hit: the same layer, not run again (the step writes the time). The base comes from the registry
+// for both (--pull), as a fleet's does. gantryd keeps the layer blobs
+// BuildKit exported (and pushes them as they are), which the inline
+// cache names.
+func TestBuildxCacheFromRegistry(t *testing.T) {
+	a := newEnv(t)
+	a.withBuildx(t)
+	reg := startRegistry(t, a, false)
+	base := reg.Host + "/" + name("fleetbase") + ":1"
+	a.mustDocker(t, "tag", "busybox", base)
+	a.mustDocker(t, "push", base)
+	ref := reg.Host + "/" + name("fleet") + ":1"
+	df := "FROM " + base + "\nRUN echo built-once > /f && date +%s > /stamp && sleep 1\n"
+	dir := writeContext(t, map[string]string{"Dockerfile": df})
+	if r := a.docker(t, "buildx", "build", "--pull", "--cache-to", "type=inline", "-t", ref, dir); r.Code != 0 {
+		t.Fatalf("build with inline cache:\n%s", r)
+	}
+	a.mustDocker(t, "push", ref)
+	stamp := a.mustDocker(t, "run", "--rm", ref, "cat", "/stamp")
+
+	b := newEnv(t)
+	b.withBuildx(t)
+	b.forwardToDaemonNet(t, reg.Host)
+	r := b.docker(t, "buildx", "build", "--pull", "--progress", "plain", "--cache-from", "type=registry,ref="+ref, "-t", "fleet:1", dir)
+	if r.Code != 0 {
+		t.Fatalf("build with --cache-from:\n%s", r)
+	}
+	if !strings.Contains(r.Stderr, "importing cache manifest from "+ref) {
+		t.Errorf("the build did not import the registry's cache:\n%s", r.Stderr)
+	}
+	if got := b.mustDocker(t, "run", "--rm", "fleet:1", "cat", "/stamp"); got != stamp {
+		t.Errorf("the second gantryd ran the step again: /stamp %s, the first's %s\n%s", got, stamp, r.Stderr)
 	}
 }
