@@ -7,12 +7,13 @@ PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 
-.PHONY: build test bench bench-build bench-cachemount bench-cachefrom bench-network bench-registry bench-save bench-security bench-deep bench-userns bench-restore bench-dns bench-ps bench-scale bench-logs bench-lifecycle clean install uninstall
+.PHONY: build test bench bench-build bench-cachemount bench-cachefrom bench-network bench-registry bench-save bench-security bench-deep bench-userns bench-restore bench-dns bench-ps bench-scale bench-logs bench-lifecycle bench-buildx clean install uninstall
 
 build:
 	$(GO) build -o $(BIN)/gantryd ./cmd/gantryd
 	$(GO) build -o $(BIN)/gantry ./cmd/gantry
 	$(GO) build -o $(BIN)/gantry-monitor ./cmd/gantry-monitor
+	$(GO) build -o $(BIN)/gantry-buildkitd ./cmd/gantry-buildkitd
 
 # A gofmt check, then unit tests, then the integration tests against a real
 # gantryd (need root, runc).
@@ -42,7 +43,7 @@ clean:
 # on a real install (no DESTDIR), the system group docker of the socket.
 install: build
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SYSTEMDUNITDIR)
-	install -m 0755 $(BIN)/gantryd $(BIN)/gantry $(BIN)/gantry-monitor $(DESTDIR)$(BINDIR)/
+	install -m 0755 $(BIN)/gantryd $(BIN)/gantry $(BIN)/gantry-monitor $(BIN)/gantry-buildkitd $(DESTDIR)$(BINDIR)/
 	sed 's|@BINDIR@|$(BINDIR)|g' contrib/systemd/gantry.service > $(DESTDIR)$(SYSTEMDUNITDIR)/gantry.service
 	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/gantry.service
 	install -m 0644 contrib/systemd/gantry.socket $(DESTDIR)$(SYSTEMDUNITDIR)/gantry.socket
@@ -51,7 +52,7 @@ install: build
 	@if [ -z "$(DESTDIR)" ]; then echo "now: systemctl daemon-reload && systemctl enable --now gantry.socket gantry.service"; fi
 
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/gantryd $(DESTDIR)$(BINDIR)/gantry $(DESTDIR)$(BINDIR)/gantry-monitor
+	rm -f $(DESTDIR)$(BINDIR)/gantryd $(DESTDIR)$(BINDIR)/gantry $(DESTDIR)$(BINDIR)/gantry-monitor $(DESTDIR)$(BINDIR)/gantry-buildkitd
 	rm -f $(DESTDIR)$(SYSTEMDUNITDIR)/gantry.service $(DESTDIR)$(SYSTEMDUNITDIR)/gantry.socket
 
 bench-build: build
@@ -96,3 +97,6 @@ bench-logs: build
 # slow (1,000 containers): not in make test
 bench-scale: build
 	bench/scale.sh
+
+bench-buildx: build
+	bench/buildx.sh

@@ -95,6 +95,12 @@ func (s *Server) routeTable() []route {
 		{"POST", "/networks/{name}/connect", s.connectNetwork},
 		{"POST", "/networks/{name}/disconnect", s.disconnectNetwork},
 	}
+	if s.buildKit() != nil {
+		table = append(table, []struct {
+			method, pattern string
+			h               handler
+		}{{"POST", "/grpc", s.grpc}, {"POST", "/session", s.session}}...)
+	}
 	routes := make([]route, len(table))
 	for i, t := range table {
 		routes[i] = route{method: t.method, pattern: strings.Split(strings.TrimPrefix(t.pattern, "/"), "/"), h: t.h}

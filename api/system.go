@@ -9,6 +9,9 @@ func (s *Server) ping(w http.ResponseWriter, r *http.Request, _ string) {
 	h.Set("Cache-Control", "no-cache, no-store, must-revalidate")
 	h.Set("Pragma", "no-cache")
 	h.Set("Content-Type", "text/plain; charset=utf-8")
+	if s.buildKit() != nil {
+		h.Set("Builder-Version", "2")
+	}
 	if r.Method == http.MethodHead {
 		h.Set("Content-Length", "0")
 		w.WriteHeader(http.StatusOK)

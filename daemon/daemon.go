@@ -24,6 +24,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/gantry/gantry/builder"
+	"github.com/gantry/gantry/buildkit"
 	"github.com/gantry/gantry/container"
 	"github.com/gantry/gantry/content"
 	"github.com/gantry/gantry/distribution"
@@ -89,6 +90,7 @@ type Daemon struct {
 	volumes    *volume.Store
 	runtime    *runtime.Runc
 	builder    *builder.Builder
+	buildkit   *buildkit.Helper // gantry-buildkitd for buildx, started on first use; nil with --userns-remap
 	registry   *registry.Client
 	blobs      *image.BlobIndex // repositories blobs are in, gzip copies of zstd blobs
 	networks   *gnetwork.Manager
@@ -212,6 +214,7 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 	if d.builder, err = d.newBuilder(); err != nil {
 		return nil, err
 	}
+	d.buildkit = d.newBuildKit()
 	d.restore(ctx, live, stale)
 	go d.restartAtStart(context.WithoutCancel(ctx))
 	d.log.Info("gantryd ready", "root", root, "storage-driver", d.layers.Driver(), "containers", len(d.containers.List()))
@@ -476,6 +479,9 @@ func (d *Daemon) adoptExecs(c *container.Container, cli *monitor.Client) {
 // monitors, for the next gantryd to adopt.
 func (d *Daemon) Shutdown(ctx context.Context) {
 	d.shuttingDown.Store(true)
+	if d.buildkit != nil {
+		d.buildkit.Close() // its builds cannot outlive gantryd
+	}
 	if d.cfg.LiveRestore {
 		return
 	}

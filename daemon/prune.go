@@ -257,6 +257,16 @@ func (d *Daemon) BuildCachePrune(ctx context.Context, opts api.BuildCachePruneOp
 		}
 		report.SpaceReclaimed += uint64(max(n, 0))
 	}
+	// BuildKit's cache (docker buildx builds) goes as with dockerd, whose
+	// builder prune covers both builders, when no filter asks for what
+	// only classic records have.
+	if len(f) == 0 {
+		n, err := d.PruneBuildKit(ctx, opts.All)
+		if err != nil {
+			return report, err
+		}
+		report.SpaceReclaimed += n
+	}
 	if len(keys) == 0 {
 		return report, nil
 	}

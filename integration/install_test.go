@@ -19,7 +19,7 @@ func TestInstall(t *testing.T) {
 	if _, err := exec.LookPath("make"); err != nil {
 		t.Skip("make not installed")
 	}
-	for _, b := range []string{"gantryd", "gantry", "gantry-monitor"} {
+	for _, b := range []string{"gantryd", "gantry", "gantry-monitor", "gantry-buildkitd"} {
 		if _, err := os.Stat(filepath.Join(binDir, b)); err != nil {
 			t.Fatalf("%s not found: run make build first", b)
 		}
@@ -42,6 +42,7 @@ func TestInstall(t *testing.T) {
 		{filepath.Join(bin, "gantryd"), 0o755, filepath.Join(binDir, "gantryd")},
 		{filepath.Join(bin, "gantry"), 0o755, filepath.Join(binDir, "gantry")},
 		{filepath.Join(bin, "gantry-monitor"), 0o755, filepath.Join(binDir, "gantry-monitor")},
+		{filepath.Join(bin, "gantry-buildkitd"), 0o755, filepath.Join(binDir, "gantry-buildkitd")},
 		{filepath.Join(units, "gantry.service"), 0o644, ""},
 		{filepath.Join(units, "gantry.socket"), 0o644, ""},
 	} {

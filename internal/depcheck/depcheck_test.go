@@ -15,31 +15,34 @@ const module = "github.com/gantry/gantry/"
 // allowed is the "may import" column of docs/ARCHITECTURE.md. Packages under
 // internal/ may be imported by anyone; nil means no internal imports at all.
 var allowed = map[string][]string{
-	"cmd/gantry":         {"cli"},
-	"cmd/gantryd":        {"daemon", "api"},
-	"cmd/gantry-monitor": {"monitor"},
-	"cli":                {"client"},
-	"client":             nil,
-	"api":                {"events"},
-	"events":             nil,
-	"daemon":             {"*"},
-	"dockerfile":         nil,
-	"builder":            {"dockerfile", "image", "layer", "content", "mount"},
-	"image":              {"content"},
-	"tarball":            nil,
-	"content":            nil,
-	"gc":                 {"content", "layer", "image"},
-	"layer":              {"mount"},
-	"mount":              nil,
-	"container":          {"mount"},
-	"runtime":            nil,
-	"monitor":            {"runtime", "container"},
-	"network":            {"network/dns"},
-	"network/dns":        nil,
-	"registry":           {"content"},
-	"volume":             nil,
-	"integration":        {"*"},
-	"bench":              {"*"},
+	"cmd/gantry":           {"cli"},
+	"cmd/gantryd":          {"daemon", "api"},
+	"cmd/gantry-monitor":   {"monitor"},
+	"cmd/gantry-buildkitd": {"buildkit/engine"},
+	"buildkit":             {"mount"},
+	"buildkit/engine":      {"buildkit"},
+	"cli":                  {"client"},
+	"client":               nil,
+	"api":                  {"events"},
+	"events":               nil,
+	"daemon":               {"*"},
+	"dockerfile":           nil,
+	"builder":              {"dockerfile", "image", "layer", "content", "mount"},
+	"image":                {"content"},
+	"tarball":              nil,
+	"content":              nil,
+	"gc":                   {"content", "layer", "image"},
+	"layer":                {"mount"},
+	"mount":                nil,
+	"container":            {"mount"},
+	"runtime":              nil,
+	"monitor":              {"runtime", "container"},
+	"network":              {"network/dns"},
+	"network/dns":          nil,
+	"registry":             {"content"},
+	"volume":               nil,
+	"integration":          {"*"},
+	"bench":                {"*"},
 
 	"distribution": {"content", "layer", "image", "registry"},
 }
@@ -86,4 +89,19 @@ func permits(rule []string, dep string) bool {
 		}
 	}
 	return false
+}
+
+// TestGantrydLinksNoBuildKit: BuildKit runs in gantry-buildkitd, started
+// on the first build; gantryd links only the client side of it (package
+// buildkit), so that its idle memory does not pay for BuildKit's packages.
+func TestGantrydLinksNoBuildKit(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", module+"cmd/gantryd").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for _, dep := range strings.Fields(string(out)) {
+		if dep == module+"buildkit/engine" || dep == "github.com/moby/buildkit/control" || dep == "google.golang.org/grpc" {
+			t.Errorf("gantryd links %s: BuildKit belongs in gantry-buildkitd", dep)
+		}
+	}
 }

@@ -1,0 +1,232 @@
+// Package engine is gantry-buildkitd: BuildKit (github.com/moby/buildkit)
+// embedded as dockerd embeds it, its control API served on /grpc and the
+// client's session on /session (both upgraded to h2c), which gantryd
+// forwards here (package buildkit).
+//
+// Its worker runs RUN steps with runc (BuildKit's runc executor, Docker's
+// default seccomp profile) in network namespaces gantryd makes on its
+// default bridge, on BuildKit's own overlay snapshotter and content store
+// under Config.Root. The "moby" exporter, which buildx asks for with the
+// docker driver, has gantryd record the built image in its own stores
+// (Config.Import); FROM images gantryd has are read from it
+// (Config.Images): first in the "local" resolve mode buildx asks for with
+// the docker driver, after the registry in the default one.
+package engine
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	ctdsnapshot "github.com/containerd/containerd/v2/core/snapshots"
+	"github.com/containerd/containerd/v2/plugins/snapshots/overlay"
+	"github.com/moby/buildkit/cache/remotecache"
+	inlineremotecache "github.com/moby/buildkit/cache/remotecache/inline"
+	localremotecache "github.com/moby/buildkit/cache/remotecache/local"
+	registryremotecache "github.com/moby/buildkit/cache/remotecache/registry"
+	"github.com/moby/buildkit/control"
+	"github.com/moby/buildkit/executor/oci"
+	"github.com/moby/buildkit/frontend"
+	dockerfile "github.com/moby/buildkit/frontend/dockerfile/builder"
+	"github.com/moby/buildkit/frontend/gateway"
+	"github.com/moby/buildkit/frontend/gateway/forwarder"
+	"github.com/moby/buildkit/session"
+	"github.com/moby/buildkit/solver"
+	"github.com/moby/buildkit/solver/bboltcachestorage"
+	"github.com/moby/buildkit/solver/pb"
+	"github.com/moby/buildkit/util/db/boltutil"
+	"github.com/moby/buildkit/util/network"
+	"github.com/moby/buildkit/util/network/netproviders"
+	"github.com/moby/buildkit/util/resolver"
+	"github.com/moby/buildkit/worker"
+	"github.com/moby/buildkit/worker/base"
+	"github.com/moby/buildkit/worker/runc"
+	bolt "go.etcd.io/bbolt"
+	"golang.org/x/net/http2"
+	"google.golang.org/grpc"
+)
+
+// Config is what the embedded engine is given.
+type Config struct {
+	// Root holds BuildKit's state: snapshots, content, cache and history
+	// databases (<data-root>/buildkit).
+	Root string
+	// Network makes the network namespace of a RUN step on the default
+	// network (the daemon's bridge); nil gives steps the host's network.
+	Network network.Provider
+	// Images answers FROM images from gantryd's image store (see the
+	// package documentation); nil means registries only.
+	Images LocalImages
+	// Import has gantryd record an image the moby exporter built.
+	Import ImportFunc
+	Log    *slog.Logger
+}
+
+// Engine is the embedded BuildKit.
+type Engine struct {
+	cfg Config
+	run *running
+}
+
+// running is a started engine.
+type running struct {
+	controller *control.Controller
+	sessions   *session.Manager
+	grpc       *grpc.Server
+	h2         *http2.Server
+	worker     *gantryWorker
+}
+
+// Start starts BuildKit on cfg.Root.
+func Start(cfg Config) (*Engine, error) {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	e := &Engine{cfg: cfg}
+	run, err := e.start()
+	if err != nil {
+		return nil, err
+	}
+	e.run = run
+	return e, nil
+}
+
+func (e *Engine) start() (*running, error) {
+	if err := os.MkdirAll(e.cfg.Root, 0o700); err != nil {
+		return nil, err
+	}
+	sm, err := session.NewManager()
+	if err != nil {
+		return nil, err
+	}
+	snapshotter := runc.SnapshotterFactory{
+		Name: "overlayfs",
+		New: func(root string) (ctdsnapshot.Snapshotter, error) {
+			return overlay.NewSnapshotter(root, overlay.AsynchronousRemove)
+		},
+	}
+	opt, err := runc.NewWorkerOpt(e.cfg.Root, snapshotter, false, oci.ProcessSandbox, nil, nil,
+		netproviders.Opt{Mode: "host"}, nil, "", "", false, nil, "", "", nil)
+	if err != nil {
+		return nil, err
+	}
+	if e.cfg.Network != nil {
+		opt.NetworkProviders[pb.NetMode_UNSET] = e.cfg.Network
+	}
+	hosts := resolver.NewRegistryConfig(nil)
+	opt.RegistryHosts = hosts
+	if e.cfg.Images != nil {
+		opt.ImageStore = &imageStore{local: e.cfg.Images, content: opt.ContentStore}
+	}
+	bw, err := base.NewWorker(context.TODO(), opt)
+	if err != nil {
+		return nil, err
+	}
+	w := &gantryWorker{Worker: bw, importFn: e.cfg.Import}
+	wc := &worker.Controller{}
+	if err := wc.Add(w); err != nil {
+		return nil, err
+	}
+	gw, err := gateway.NewGatewayFrontend(wc.Infos(), nil)
+	if err != nil {
+		return nil, err
+	}
+	frontends := map[string]frontend.Frontend{
+		"dockerfile.v0": forwarder.NewGatewayForwarder(wc.Infos(), dockerfile.Build),
+		"gateway.v0":    gw,
+	}
+	cacheStorage, err := bboltcachestorage.NewStore(filepath.Join(e.cfg.Root, "cache.db"))
+	if err != nil {
+		return nil, err
+	}
+	historyDB, err := boltutil.SafeOpen(filepath.Join(e.cfg.Root, "history.db"), 0o600, &bolt.Options{
+		FreelistType:   bolt.FreelistMapType,
+		NoFreelistSync: true,
+	})
+	if err != nil {
+		return nil, err
+	}
+	c, err := control.NewController(control.Opt{
+		SessionManager:   sm,
+		WorkerController: wc,
+		Frontends:        frontends,
+		ResolveCacheExporterFuncs: map[string]remotecache.ResolveCacheExporterFunc{
+			"registry": registryremotecache.ResolveCacheExporterFunc(sm, hosts),
+			"local":    localremotecache.ResolveCacheExporterFunc(sm),
+			"inline":   inlineremotecache.ResolveCacheExporterFunc(),
+		},
+		ResolveCacheImporterFuncs: map[string]remotecache.ResolveCacheImporterFunc{
+			"registry": registryremotecache.ResolveCacheImporterFunc(sm, w.ContentStore(), hosts),
+			"local":    localremotecache.ResolveCacheImporterFunc(sm),
+		},
+		CacheManager:   solver.NewCacheManager(context.TODO(), "local", cacheStorage, worker.NewCacheResultStorage(wc)),
+		HistoryDB:      historyDB,
+		CacheStore:     cacheStorage,
+		LeaseManager:   w.LeaseManager(),
+		ContentStore:   w.ContentStore(),
+		GarbageCollect: w.GarbageCollect,
+	})
+	if err != nil {
+		return nil, err
+	}
+	srv := grpc.NewServer()
+	c.Register(srv)
+	return &running{controller: c, sessions: sm, grpc: srv, h2: &http2.Server{}, worker: w}, nil
+}
+
+// ServeGRPC answers POST /grpc: the connection is upgraded to h2c and
+// carries BuildKit's control API (solve, status, prune, disk usage, ...).
+func (e *Engine) ServeGRPC(w http.ResponseWriter, r *http.Request) error {
+	run := e.run
+	h, ok := w.(http.Hijacker)
+	if !ok {
+		return errors.New("connection cannot be hijacked")
+	}
+	nc, brw, err := h.Hijack()
+	if err != nil {
+		return err
+	}
+	_ = nc.SetDeadline(time.Time{})
+	var conn net.Conn = nc
+	if brw.Reader.Buffered() > 0 { // the client's first bytes, read with the request
+		conn = &bufferedConn{Conn: nc, r: brw.Reader}
+	}
+	defer conn.Close()
+	resp := &http.Response{
+		StatusCode: http.StatusSwitchingProtocols,
+		ProtoMajor: 1,
+		ProtoMinor: 1,
+		Header:     http.Header{"Connection": {"Upgrade"}, "Upgrade": {"h2c"}},
+	}
+	if err := resp.Write(conn); err != nil {
+		return nil
+	}
+	run.h2.ServeConn(conn, &http2.ServeConnOpts{Context: r.Context(), Handler: run.grpc})
+	return nil
+}
+
+// ServeSession answers POST /session: the client's session (context
+// files, secrets, ssh, auth, exported files) over an upgraded connection.
+func (e *Engine) ServeSession(w http.ResponseWriter, r *http.Request) error {
+	return e.run.sessions.HandleHTTPRequest(r.Context(), w, r)
+}
+
+// Close stops the engine.
+func (e *Engine) Close() error {
+	e.run.grpc.Stop()
+	return e.run.controller.Close()
+}
+
+// bufferedConn is a hijacked connection whose first bytes wait in r.
+type bufferedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }

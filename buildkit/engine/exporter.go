@@ -1,0 +1,173 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/containerd/containerd/v2/core/content"
+	"github.com/containerd/containerd/v2/core/images"
+	"github.com/containerd/platforms"
+	"github.com/moby/buildkit/cache"
+	cacheconfig "github.com/moby/buildkit/cache/config"
+	"github.com/moby/buildkit/exporter"
+	"github.com/moby/buildkit/exporter/containerimage/exptypes"
+	"github.com/moby/buildkit/session"
+	"github.com/moby/buildkit/worker/base"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sync/errgroup"
+)
+
+// gantryWorker is BuildKit's base worker with one more exporter, "moby":
+// the one buildx asks for with the docker driver (--load, and by default).
+type gantryWorker struct {
+	*base.Worker
+	importFn ImportFunc
+}
+
+func (w *gantryWorker) Exporter(name string, sm *session.Manager) (exporter.Exporter, error) {
+	if name != "moby" {
+		return w.Worker.Exporter(name, sm)
+	}
+	image, err := w.Worker.Exporter("image", sm)
+	if err != nil {
+		return nil, err
+	}
+	return &mobyExporter{image: image, w: w}, nil
+}
+
+// mobyExporter builds the image with BuildKit's image exporter (manifest,
+// config and layer blobs in the worker's content store, under a lease),
+// then has gantryd record it: its layers applied into gantryd's layer
+// store, its config and tags in gantryd's image store.
+type mobyExporter struct {
+	image exporter.Exporter
+	w     *gantryWorker
+}
+
+func (e *mobyExporter) Resolve(ctx context.Context, id int, attrs map[string]string) (exporter.ExporterInstance, error) {
+	inner := map[string]string{}
+	var names []string
+	for k, v := range attrs {
+		switch exptypes.ImageExporterOptKey(k) {
+		case exptypes.OptKeyName:
+			for n := range strings.SplitSeq(v, ",") {
+				if n = strings.TrimSpace(n); n != "" {
+					names = append(names, n)
+				}
+			}
+		case exptypes.OptKeyPush, exptypes.OptKeyPushByDigest, exptypes.OptKeyUnpack, exptypes.OptKeyStore:
+			return nil, fmt.Errorf("exporter moby: option %q is not supported", k)
+		default:
+			inner[k] = v
+		}
+	}
+	ei, err := e.image.Resolve(ctx, id, inner)
+	if err != nil {
+		return nil, err
+	}
+	return &mobyInstance{ExporterInstance: ei, w: e.w, names: names, attrs: attrs}, nil
+}
+
+type mobyInstance struct {
+	exporter.ExporterInstance
+	w     *gantryWorker
+	names []string
+	attrs map[string]string
+}
+
+func (e *mobyInstance) Type() string             { return "moby" }
+func (e *mobyInstance) Attrs() map[string]string { return e.attrs }
+func (e *mobyInstance) Name() string             { return "exporting to image" }
+func (e *mobyInstance) Config() *exporter.Config { return e.ExporterInstance.Config() }
+func (e *mobyInstance) ID() int                  { return e.ExporterInstance.ID() }
+
+func (e *mobyInstance) Export(ctx context.Context, src *exporter.Source, info exporter.ExportBuildInfo) (map[string]string, exporter.FinalizeFunc, exporter.DescriptorReference, error) {
+	if len(src.Refs) > 1 {
+		return nil, nil, nil, fmt.Errorf("exporter moby: a build of several platforms cannot be loaded into one image store")
+	}
+	resp, _, ref, err := e.ExporterInstance.Export(ctx, src, info)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if ref == nil {
+		return nil, nil, nil, fmt.Errorf("exporter moby: the image exporter made no image")
+	}
+	// Layers of a base image may still be lazy (not pulled): fetch them
+	// before gantryd reads the blobs.
+	if err := e.unlazy(ctx, src, info.SessionID); err != nil {
+		ref.Release()
+		return nil, nil, nil, err
+	}
+	desc, err := e.manifest(ctx, ref.Descriptor())
+	if err != nil {
+		ref.Release()
+		return nil, nil, nil, err
+	}
+	id, err := e.w.importFn(ctx, desc, e.names)
+	if err != nil {
+		ref.Release()
+		return nil, nil, nil, err
+	}
+	out := map[string]string{}
+	for k, v := range resp {
+		out[k] = v
+	}
+	out[exptypes.ExporterImageDigestKey] = id.String()
+	out[exptypes.ExporterImageConfigDigestKey] = id.String()
+	delete(out, exptypes.ExporterImageDescriptorKey)
+	if len(e.names) > 0 {
+		out[exptypes.ExporterImageNameKey] = strings.Join(e.names, ",")
+	}
+	return out, nil, ref, nil
+}
+
+func (e *mobyInstance) unlazy(ctx context.Context, src *exporter.Source, sessionID string) error {
+	var refs []cache.ImmutableRef
+	if src.Ref != nil {
+		refs = append(refs, src.Ref)
+	}
+	for _, r := range src.Refs {
+		if r != nil {
+			refs = append(refs, r)
+		}
+	}
+	eg, ctx := errgroup.WithContext(ctx)
+	for _, r := range refs {
+		eg.Go(func() error {
+			remotes, err := r.GetRemotes(ctx, false, cacheconfig.RefConfig{Compression: e.Config().Compression()}, false, session.NewGroup(sessionID))
+			if err != nil {
+				return err
+			}
+			if u, ok := remotes[0].Provider.(cache.Unlazier); ok {
+				return u.Unlazy(ctx)
+			}
+			return nil
+		})
+	}
+	return eg.Wait()
+}
+
+// manifest is desc when it is a manifest, or the manifest of this
+// machine's platform in desc when it is an index.
+func (e *mobyInstance) manifest(ctx context.Context, desc ocispec.Descriptor) (ocispec.Descriptor, error) {
+	if !images.IsIndexType(desc.MediaType) {
+		return desc, nil
+	}
+	dt, err := content.ReadBlob(ctx, e.w.ContentStore(), desc)
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	var idx ocispec.Index
+	if err := json.Unmarshal(dt, &idx); err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	match := platforms.Default()
+	for _, m := range idx.Manifests {
+		if m.Platform != nil && match.Match(*m.Platform) && images.IsManifestType(m.MediaType) {
+			return m, nil
+		}
+	}
+	return ocispec.Descriptor{}, fmt.Errorf("exporter moby: no image for %s in the build's result", platforms.DefaultString())
+}

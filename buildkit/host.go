@@ -1,0 +1,200 @@
+package buildkit
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/containerd/errdefs"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// Host is what the BuildKit helper asks of gantryd, over the callback
+// socket (see Helper).
+type Host interface {
+	// Image returns the descriptor of the manifest of the image named name,
+	// errdefs.ErrNotFound when gantryd has none.
+	Image(ctx context.Context, name string) (ocispec.Descriptor, error)
+	// Blob opens a blob of gantryd's content store (a manifest, config or
+	// layer of an image Image returned).
+	Blob(ctx context.Context, dgst digest.Digest) (io.ReadCloser, error)
+	// Import records the image whose manifest, config and layers are in
+	// blobs (BuildKit's content store), tagged with names; it returns the
+	// image ID. A failed import records nothing.
+	Import(ctx context.Context, blobs Blobs, manifest ocispec.Descriptor, names []string) (digest.Digest, error)
+	// NewSandbox makes the network namespace of one RUN step, on the
+	// default bridge, and returns its path; DeleteSandbox removes it.
+	NewSandbox(ctx context.Context, id string) (string, error)
+	DeleteSandbox(ctx context.Context, id string) error
+}
+
+// Blobs opens blobs by descriptor; what it returns checks size and digest
+// as it is read.
+type Blobs interface {
+	Open(ctx context.Context, desc ocispec.Descriptor) (io.ReadCloser, error)
+}
+
+// ContentDir is where the helper's worker keeps its content store under
+// root (BuildKit's runc worker with the overlayfs snapshotter: the
+// containerd local store layout, blobs/sha256/<hex>).
+func ContentDir(root string) string {
+	return filepath.Join(root, "runc-overlayfs", "content")
+}
+
+// ImportRequest is the body of POST /import.
+type ImportRequest struct {
+	Manifest ocispec.Descriptor `json:"manifest"`
+	Names    []string           `json:"names,omitempty"`
+}
+
+// ImportResponse answers it.
+type ImportResponse struct {
+	ID digest.Digest `json:"id"`
+}
+
+// SandboxResponse answers POST /sandbox.
+type SandboxResponse struct {
+	Path string `json:"path"`
+}
+
+// PruneResponse answers the helper's POST /prune: the cache records
+// removed and their size in bytes.
+type PruneResponse struct {
+	Records   int   `json:"records"`
+	Reclaimed int64 `json:"reclaimed"`
+}
+
+// ErrorResponse is the body of a failed callback.
+type ErrorResponse struct {
+	Message string `json:"message"`
+}
+
+// hostHandler serves the callback socket from a Host: GET /image?name=,
+// GET /blob/<digest>, POST /import, POST and DELETE /sandbox?id=.
+type hostHandler struct {
+	host    Host
+	content string // the helper's content store
+	track   func(id string, add bool) bool
+}
+
+func (h *hostHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	switch {
+	case r.Method == http.MethodGet && r.URL.Path == "/image":
+		desc, err := h.host.Image(ctx, r.URL.Query().Get("name"))
+		reply(w, desc, err)
+	case r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/blob/"):
+		dgst, err := digest.Parse(strings.TrimPrefix(r.URL.Path, "/blob/"))
+		if err != nil {
+			reply(w, nil, errdefs.ErrInvalidArgument.WithMessage(err.Error()))
+			return
+		}
+		rc, err := h.host.Blob(ctx, dgst)
+		if err != nil {
+			reply(w, nil, err)
+			return
+		}
+		defer rc.Close()
+		w.Header().Set("Content-Type", "application/octet-stream")
+		_, _ = io.Copy(w, rc)
+	case r.Method == http.MethodPost && r.URL.Path == "/import":
+		var req ImportRequest
+		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&req); err != nil {
+			reply(w, nil, errdefs.ErrInvalidArgument.WithMessage("import request: "+err.Error()))
+			return
+		}
+		id, err := h.host.Import(ctx, dirBlobs(h.content), req.Manifest, req.Names)
+		reply(w, ImportResponse{ID: id}, err)
+	case r.URL.Path == "/sandbox" && (r.Method == http.MethodPost || r.Method == http.MethodDelete):
+		id := r.URL.Query().Get("id")
+		if !strings.HasPrefix(id, "buildkit-") || strings.ContainsAny(id, "/.") {
+			reply(w, nil, errdefs.ErrInvalidArgument.WithMessage("sandbox id "+id))
+			return
+		}
+		if r.Method == http.MethodDelete {
+			err := h.host.DeleteSandbox(ctx, id)
+			h.track(id, false)
+			reply(w, struct{}{}, err)
+			return
+		}
+		if !h.track(id, true) {
+			reply(w, nil, errdefs.ErrUnavailable.WithMessage("buildkit is stopping"))
+			return
+		}
+		path, err := h.host.NewSandbox(ctx, id)
+		if err != nil {
+			h.track(id, false)
+		}
+		reply(w, SandboxResponse{Path: path}, err)
+	default:
+		reply(w, nil, errdefs.ErrNotFound.WithMessage("page not found"))
+	}
+}
+
+func reply(w http.ResponseWriter, v any, err error) {
+	w.Header().Set("Content-Type", "application/json")
+	if err != nil {
+		status := http.StatusInternalServerError
+		switch {
+		case errdefs.IsNotFound(err):
+			status = http.StatusNotFound
+		case errdefs.IsInvalidArgument(err):
+			status = http.StatusBadRequest
+		case errdefs.IsConflict(err):
+			status = http.StatusConflict
+		}
+		w.WriteHeader(status)
+		_ = json.NewEncoder(w).Encode(ErrorResponse{Message: err.Error()})
+		return
+	}
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// dirBlobs reads blobs from a content store directory in the containerd
+// local store layout.
+type dirBlobs string
+
+func (d dirBlobs) Open(ctx context.Context, desc ocispec.Descriptor) (io.ReadCloser, error) {
+	if err := desc.Digest.Validate(); err != nil {
+		return nil, errdefs.ErrInvalidArgument.WithMessage(err.Error())
+	}
+	f, err := os.Open(filepath.Join(string(d), "blobs", desc.Digest.Algorithm().String(), desc.Digest.Encoded()))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("blob %s: %w", desc.Digest, errdefs.ErrNotFound)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &verified{f: f, desc: desc, v: desc.Digest.Verifier()}, nil
+}
+
+// verified is a blob that fails at its end unless its size and digest are
+// its descriptor's.
+type verified struct {
+	f    *os.File
+	desc ocispec.Descriptor
+	v    digest.Verifier
+	n    int64
+}
+
+func (b *verified) Read(p []byte) (int, error) {
+	n, err := b.f.Read(p)
+	b.n += int64(n)
+	b.v.Write(p[:n])
+	if b.n > b.desc.Size {
+		return n, fmt.Errorf("blob %s: longer than %d bytes", b.desc.Digest, b.desc.Size)
+	}
+	if err == io.EOF && (b.n != b.desc.Size || !b.v.Verified()) {
+		return n, fmt.Errorf("blob %s: content does not match its digest", b.desc.Digest)
+	}
+	return n, err
+}
+
+func (b *verified) Close() error { return b.f.Close() }
