@@ -84,7 +84,7 @@ func (c *ContextSums) lookup(rel string, st *unix.Stat_t) ([]byte, bool) {
 }
 
 // copyTarEntriesSummed is copyTarEntries, digesting the content of each
-// regular file into sums on the way.
+// regular file into sums on the way (none when sums is nil).
 func copyTarEntriesSummed(tr *tar.Reader, tw *tar.Writer, rename func(string) (string, error), sums *ContextSums) error {
 	h := sha256.New()
 	buf := make([]byte, 128<<10)
@@ -117,8 +117,10 @@ func copyTarEntriesSummed(tr *tar.Reader, tw *tar.Writer, rename func(string) (s
 			return err
 		}
 		key := strings.TrimPrefix(path.Clean("/"+name), "/")
-		if hdr.Typeflag != tar.TypeReg && hdr.Typeflag != tar.TypeRegA {
-			delete(sums.files, key)
+		if sums == nil || hdr.Typeflag != tar.TypeReg && hdr.Typeflag != tar.TypeRegA {
+			if sums != nil {
+				delete(sums.files, key)
+			}
 			if _, err := io.CopyBuffer(tw, tr, buf); err != nil {
 				return err
 			}
@@ -178,38 +180,7 @@ func rewriteTar(tr *tar.Reader, w io.Writer, rename func(string) (string, error)
 // copyTarEntries copies the entries of tr into tw, renamed as rewriteTar
 // says; it leaves tw open.
 func copyTarEntries(tr *tar.Reader, tw *tar.Writer, rename func(string) (string, error)) error {
-	for {
-		hdr, err := tr.Next()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if hdr.Typeflag == tar.TypeXGlobalHeader {
-			continue
-		}
-		name, err := rename(hdr.Name)
-		if err != nil {
-			return err
-		}
-		if name == "" {
-			continue
-		}
-		hdr.Name = name
-		if hdr.Typeflag == tar.TypeLink {
-			if hdr.Linkname, err = rename(hdr.Linkname); err != nil {
-				return err
-			}
-		}
-		hdr.Format = tar.FormatUnknown
-		if err := tw.WriteHeader(hdr); err != nil {
-			return err
-		}
-		if _, err := io.Copy(tw, tr); err != nil {
-			return err
-		}
-	}
+	return copyTarEntriesSummed(tr, tw, rename, nil)
 }
 
 // underDir returns a rename function for rewriteTar that puts entries under
