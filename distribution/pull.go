@@ -155,6 +155,11 @@ func (d *Engine) fetch(ctx context.Context, img *registry.Image, auth registry.A
 	if len(cfg.RootFS.DiffIDs) != len(img.Manifest.Layers) {
 		return "", errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("image config has %d diff IDs but the manifest lists %d layers", len(cfg.RootFS.DiffIDs), len(img.Manifest.Layers)))
 	}
+	for _, diffID := range cfg.RootFS.DiffIDs {
+		if err := diffID.Validate(); err != nil {
+			return "", errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("image config has an invalid diff ID %q: %v", diffID, err))
+		}
+	}
 	if err := d.layers.CheckDepth(len(cfg.RootFS.DiffIDs)); err != nil {
 		return "", err
 	}

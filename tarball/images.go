@@ -56,8 +56,21 @@ func (rd *reader) manifest() ([]manifestItem, error) {
 // config decodes the image config at name.
 func (rd *reader) config(name string) (*ocispec.Image, error) {
 	var c ocispec.Image
-	err := rd.decode(name, &c)
-	return &c, err
+	if err := rd.decode(name, &c); err != nil {
+		return &c, err
+	}
+	return &c, checkDiffIDs(name, &c)
+}
+
+// checkDiffIDs refuses a config whose diff IDs are not digests, before
+// anything computes chain IDs from them.
+func checkDiffIDs(name string, c *ocispec.Image) error {
+	for _, d := range c.RootFS.DiffIDs {
+		if err := d.Validate(); err != nil {
+			return invalid("invalid image archive: %s: diff ID %q: %v", name, d, err)
+		}
+	}
+	return nil
 }
 
 // ociImages lists the images of an OCI layout: one per manifest its index

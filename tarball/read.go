@@ -408,6 +408,9 @@ func (rd *reader) load(item manifestItem) (Loaded, error) {
 	if err := json.Unmarshal(raw, &config); err != nil {
 		return Loaded{}, invalid("invalid image archive: %s: %v", item.Config, err)
 	}
+	if err := checkDiffIDs(item.Config, &config); err != nil {
+		return Loaded{}, err
+	}
 	diffIDs := config.RootFS.DiffIDs
 	if len(diffIDs) != len(item.Layers) {
 		return Loaded{}, invalid("invalid manifest, layers length mismatch: expected %d, got %d", len(diffIDs), len(item.Layers))
