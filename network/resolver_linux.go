@@ -70,11 +70,13 @@ func (m *Manager) AdoptResolver(containerID string, cfg DNSConfig) error {
 	if !slices.ContainsFunc(s.endpoints, func(ep *endpoint) bool { return ep.net.resolvesNames() }) {
 		return nil
 	}
-	return m.startResolver(s)
+	return m.startResolver(s, true)
 }
 
-// startResolver starts the sandbox's DNS server if it has none yet.
-func (m *Manager) startResolver(s *sandbox) error {
+// startResolver starts the sandbox's DNS server if it has none yet. An
+// adopted sandbox's namespace already jumps to the redirect chain; a new
+// one does not, and is spared the check on the start's path.
+func (m *Manager) startResolver(s *sandbox, adopted bool) error {
 	if s.resolver != nil {
 		return nil
 	}
@@ -88,7 +90,7 @@ func (m *Manager) startResolver(s *sandbox) error {
 		if tcp, err = net.ListenTCP("tcp4", net.TCPAddrFromAddrPort(netip.AddrPortFrom(dns.Address, 0))); err != nil {
 			return err
 		}
-		return redirectDNS(udp.LocalAddr().(*net.UDPAddr).AddrPort().Port(), tcp.Addr().(*net.TCPAddr).AddrPort().Port())
+		return redirectDNS(udp.LocalAddr().(*net.UDPAddr).AddrPort().Port(), tcp.Addr().(*net.TCPAddr).AddrPort().Port(), adopted)
 	})
 	if err != nil {
 		if udp != nil {
@@ -112,12 +114,13 @@ func (m *Manager) startResolver(s *sandbox) error {
 
 // redirectDNS sends what the namespace it runs in sends to port 53 of
 // 127.0.0.11 to the given ports of it; the caller is in the namespace. The
-// chain is refilled, and jumped to once: an adopted sandbox has the jump.
-func redirectDNS(udpPort, tcpPort uint16) error {
+// chain is refilled, and jumped to once: in an adopted sandbox the jump is
+// looked for first (a gantryd killed before adding it left none).
+func redirectDNS(udpPort, tcpPort uint16, adopted bool) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "*nat\n:%s - [0:0]\n", chainDNS)
 	jump := []string{"OUTPUT", "-d", dns.Address.String() + "/32", "-j", chainDNS}
-	if exec.Command("iptables", append([]string{"--wait", "-t", "nat", "-C"}, jump...)...).Run() != nil {
+	if !adopted || exec.Command("iptables", append([]string{"--wait", "-t", "nat", "-C"}, jump...)...).Run() != nil {
 		fmt.Fprintf(&b, "-A %s\n", strings.Join(jump, " "))
 	}
 	fmt.Fprintf(&b, "-A %s -p udp --dport 53 -j DNAT --to-destination %s:%d\n", chainDNS, dns.Address, udpPort)

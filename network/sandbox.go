@@ -143,7 +143,7 @@ func (m *Manager) Join(ctx context.Context, sb *Sandbox, network string, opts En
 	var l link
 	var rules []rule
 	if ep.net.resolvesNames() {
-		err = m.startResolver(s)
+		err = m.startResolver(s, false)
 	}
 	if err == nil {
 		l, rules, err = m.connect(s, ep)
