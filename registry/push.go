@@ -78,6 +78,10 @@ func (c *Client) Push(ctx context.Context, img PushImage, open func(ocispec.Desc
 	return s.putManifest(ctx, img)
 }
 
+// sessionTimeout bounds the requests that open or cancel an upload session,
+// which run to completion even when the push is cancelled.
+const sessionTimeout = 10 * time.Second
+
 // serialized makes the progress calls of concurrent uploads one at a time.
 func serialized(progress PushProgress) PushProgress {
 	if progress == nil {
@@ -151,10 +155,15 @@ func (p *pusher) blob(ctx context.Context, desc ocispec.Descriptor, report bool)
 		progress("Layer already exists", 0)
 		return nil
 	}
+	// A session the registry opened must be closed again, so the requests
+	// that open one are not cut off by another layer's failure: their answer
+	// (the location to cancel) is always read.
+	opening, cancelOpening := context.WithTimeout(context.WithoutCancel(ctx), sessionTimeout)
+	defer cancelOpening()
 	location := ""
 	if from := p.sources[desc.Digest]; from != "" {
 		var mounted bool
-		if mounted, location, err = p.s.mount(ctx, desc.Digest, from); err != nil {
+		if mounted, location, err = p.s.mount(opening, desc.Digest, from); err != nil {
 			return err
 		}
 		if mounted {
@@ -163,9 +172,13 @@ func (p *pusher) blob(ctx context.Context, desc ocispec.Descriptor, report bool)
 		}
 	}
 	if location == "" {
-		if location, err = p.s.startUpload(ctx); err != nil {
+		if location, err = p.s.startUpload(opening); err != nil {
 			return err
 		}
+	}
+	if err := context.Cause(ctx); err != nil {
+		p.s.cancelUpload(ctx, location)
+		return err
 	}
 	if err := p.upload(ctx, location, desc, progress); err != nil {
 		p.s.cancelUpload(ctx, location)
@@ -297,7 +310,7 @@ func checkDigest(resp *http.Response, want digest.Digest) error {
 // cancelUpload deletes a failed upload session so the registry does not
 // keep the partial blob; it is best effort, even when ctx has ended.
 func (s *session) cancelUpload(ctx context.Context, location string) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sessionTimeout)
 	defer cancel()
 	req, err := s.newRequest(ctx, http.MethodDelete, location, nil)
 	if err != nil {
