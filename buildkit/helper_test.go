@@ -25,6 +25,13 @@ func (noHost) Import(context.Context, Blobs, ocispec.Descriptor, []string) (dige
 }
 func (noHost) NewSandbox(context.Context, string) (string, error) { return "", os.ErrNotExist }
 func (noHost) DeleteSandbox(context.Context, string) error        { return nil }
+func (noHost) BlobPath(context.Context, digest.Digest) (string, error) {
+	return "", os.ErrNotExist
+}
+func (noHost) Collect(context.Context) {}
+func (noHost) LinkLayer(context.Context, digest.Digest, digest.Digest, string) (digest.Digest, error) {
+	return "", os.ErrNotExist
+}
 
 // TestHelperPrune drives the real gantry-buildkitd (make build puts it in
 // bin/): Prune with no BuildKit state starts nothing; with state it

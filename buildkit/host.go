@@ -33,12 +33,33 @@ type Host interface {
 	// default bridge, and returns its path; DeleteSandbox removes it.
 	NewSandbox(ctx context.Context, id string) (string, error)
 	DeleteSandbox(ctx context.Context, id string) error
+	// BlobPath returns the file of a blob of gantryd's content store, for
+	// the helper to hard-link into BuildKit's (no copy of a FROM image's
+	// blobs); errdefs.ErrNotFound when there is none.
+	BlobPath(ctx context.Context, dgst digest.Digest) (string, error)
+	// LinkLayer makes dir, the empty directory of a BuildKit snapshot
+	// about to receive the layer diffID on the chain parent, a link to
+	// gantryd's layer of that chain (see LinkDir), so that BuildKit
+	// stacks gantryd's files instead of extracting a copy; it returns
+	// the layer's chain ID, errdefs.ErrNotFound when gantryd has no such
+	// layer. Garbage collection keeps the layers linked (LinkedChains).
+	LinkLayer(ctx context.Context, diffID, parent digest.Digest, dir string) (digest.Digest, error)
+	// Collect runs a garbage collection: BuildKit pruned its cache, and
+	// the layers only its snapshots linked can go.
+	Collect(ctx context.Context)
 }
 
 // Blobs opens blobs by descriptor; what it returns checks size and digest
 // as it is read.
 type Blobs interface {
 	Open(ctx context.Context, desc ocispec.Descriptor) (io.ReadCloser, error)
+}
+
+// SnapshotsDir is where the helper's worker keeps its snapshots under
+// root (containerd's overlay snapshotter: snapshots/<n>/fs is snapshot
+// n's own files, an overlay layer).
+func SnapshotsDir(root string) string {
+	return filepath.Join(root, "runc-overlayfs", "snapshots", "snapshots")
 }
 
 // ContentDir is where the helper's worker keeps its content store under
@@ -59,6 +80,25 @@ type ImportResponse struct {
 	ID digest.Digest `json:"id"`
 }
 
+// LinkRequest is the body of POST /link: BuildKit's snapshot directory
+// Dir is about to receive layer DiffID on the chain Parent ("" for a
+// base layer).
+type LinkRequest struct {
+	DiffID digest.Digest `json:"diffID"`
+	Parent digest.Digest `json:"parent,omitempty"`
+	Dir    string        `json:"dir"`
+}
+
+// LinkResponse answers it: the chain ID of the layer linked.
+type LinkResponse struct {
+	Chain digest.Digest `json:"chain"`
+}
+
+// PathResponse answers GET /blobpath/<digest>.
+type PathResponse struct {
+	Path string `json:"path"`
+}
+
 // SandboxResponse answers POST /sandbox.
 type SandboxResponse struct {
 	Path string `json:"path"`
@@ -77,11 +117,13 @@ type ErrorResponse struct {
 }
 
 // hostHandler serves the callback socket from a Host: GET /image?name=,
-// GET /blob/<digest>, POST /import, POST and DELETE /sandbox?id=.
+// GET /blob/<digest>, GET /blobpath/<digest>, POST /link, POST /collect,
+// POST /import, POST and DELETE /sandbox?id=.
 type hostHandler struct {
-	host    Host
-	content string // the helper's content store
-	track   func(id string, add bool) bool
+	host      Host
+	content   string // the helper's content store
+	snapshots string // the helper's snapshots (SnapshotsDir)
+	track     func(id string, add bool) bool
 }
 
 func (h *hostHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -104,6 +146,29 @@ func (h *hostHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer rc.Close()
 		w.Header().Set("Content-Type", "application/octet-stream")
 		_, _ = io.Copy(w, rc)
+	case r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/blobpath/"):
+		dgst, err := digest.Parse(strings.TrimPrefix(r.URL.Path, "/blobpath/"))
+		if err != nil {
+			reply(w, nil, errdefs.ErrInvalidArgument.WithMessage(err.Error()))
+			return
+		}
+		p, err := h.host.BlobPath(ctx, dgst)
+		reply(w, PathResponse{Path: p}, err)
+	case r.Method == http.MethodPost && r.URL.Path == "/link":
+		var req LinkRequest
+		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&req); err != nil {
+			reply(w, nil, errdefs.ErrInvalidArgument.WithMessage("link request: "+err.Error()))
+			return
+		}
+		if err := h.checkLink(req); err != nil {
+			reply(w, nil, err)
+			return
+		}
+		chain, err := h.host.LinkLayer(ctx, req.DiffID, req.Parent, req.Dir)
+		reply(w, LinkResponse{Chain: chain}, err)
+	case r.Method == http.MethodPost && r.URL.Path == "/collect":
+		h.host.Collect(ctx)
+		reply(w, struct{}{}, nil)
 	case r.Method == http.MethodPost && r.URL.Path == "/import":
 		var req ImportRequest
 		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&req); err != nil {
@@ -138,6 +203,33 @@ func (h *hostHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// checkLink refuses a link request whose digests are not digests or whose
+// directory is not the files directory of one of the helper's snapshots:
+// gantryd replaces nothing else.
+func (h *hostHandler) checkLink(req LinkRequest) error {
+	if err := req.DiffID.Validate(); err != nil {
+		return errdefs.ErrInvalidArgument.WithMessage("link diff ID: " + err.Error())
+	}
+	if req.Parent != "" {
+		if err := req.Parent.Validate(); err != nil {
+			return errdefs.ErrInvalidArgument.WithMessage("link parent: " + err.Error())
+		}
+	}
+	if !h.snapshotFiles(req.Dir) {
+		return errdefs.ErrInvalidArgument.WithMessage("link directory " + req.Dir + " is not a snapshot's")
+	}
+	return nil
+}
+
+// snapshotFiles reports whether dir is <snapshots>/<n>/fs.
+func (h *hostHandler) snapshotFiles(dir string) bool {
+	if filepath.Clean(dir) != dir || filepath.Base(dir) != "fs" || filepath.Dir(filepath.Dir(dir)) != h.snapshots {
+		return false
+	}
+	n := filepath.Base(filepath.Dir(dir))
+	return n != "" && strings.Trim(n, "0123456789") == ""
+}
+
 func reply(w http.ResponseWriter, v any, err error) {
 	w.Header().Set("Content-Type", "application/json")
 	if err != nil {
@@ -160,6 +252,15 @@ func reply(w http.ResponseWriter, v any, err error) {
 // dirBlobs reads blobs from a content store directory in the containerd
 // local store layout.
 type dirBlobs string
+
+// Path returns the file of blob desc, for gantryd to hard-link (its
+// content store checks it against the digest).
+func (d dirBlobs) Path(desc ocispec.Descriptor) (string, error) {
+	if err := desc.Digest.Validate(); err != nil {
+		return "", errdefs.ErrInvalidArgument.WithMessage(err.Error())
+	}
+	return filepath.Join(string(d), "blobs", desc.Digest.Algorithm().String(), desc.Digest.Encoded()), nil
+}
 
 func (d dirBlobs) Open(ctx context.Context, desc ocispec.Descriptor) (io.ReadCloser, error) {
 	if err := desc.Digest.Validate(); err != nil {

@@ -18,7 +18,9 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/gantry/gantry/buildkit"
+	"github.com/gantry/gantry/content"
 	gimage "github.com/gantry/gantry/image"
+	"github.com/gantry/gantry/layer"
 	gnetwork "github.com/gantry/gantry/network"
 )
 
@@ -113,6 +115,52 @@ func (h buildKitHost) Blob(ctx context.Context, dgst digest.Digest) (io.ReadClos
 	return h.d.content.Open(ctx, dgst)
 }
 
+// BlobPath returns the file of a blob of the content store, which the
+// helper hard-links into BuildKit's.
+func (h buildKitHost) BlobPath(ctx context.Context, dgst digest.Digest) (string, error) {
+	return h.d.content.Path(dgst)
+}
+
+// LinkLayer links BuildKit's snapshot directory dir to the layer diffID
+// on parent when the layer store has it (overlay2 only), holding
+// collection off so that the layer is either gone before (not found) or
+// seen linked by every later collection (buildKitLinks).
+func (h buildKitHost) LinkLayer(ctx context.Context, diffID, parent digest.Digest, dir string) (digest.Digest, error) {
+	chain := layer.ChainID(parent, diffID)
+	h.d.gc.RLock()
+	defer h.d.gc.RUnlock()
+	l, err := h.d.layers.Get(ctx, chain)
+	if err != nil {
+		return "", err
+	}
+	if l.DiffID != diffID || l.Parent != parent {
+		return "", errdefs.ErrNotFound.WithMessage("layer " + chain.String() + " has another diff ID or parent")
+	}
+	target, err := h.d.layers.Dir(ctx, chain)
+	if errdefs.IsNotImplemented(err) {
+		return "", errdefs.ErrNotFound.WithMessage(err.Error())
+	}
+	if err != nil {
+		return "", err
+	}
+	return chain, buildkit.LinkDir(dir, target)
+}
+
+// Collect collects garbage after BuildKit pruned its cache.
+func (h buildKitHost) Collect(ctx context.Context) { h.d.collectGarbage(ctx) }
+
+// buildKitLinks returns the layers BuildKit's snapshots link to, which
+// collection keeps (also at start, before the helper runs, and with
+// --userns-remap, which has none but may find an earlier one's state);
+// it is called with the collection lock held.
+func (d *Daemon) buildKitLinks() []digest.Digest {
+	chains, err := buildkit.LinkedChains(filepath.Join(d.cfg.Root, "buildkit"), filepath.Join(d.cfg.Root, "layers"))
+	if err != nil {
+		d.log.Warn("garbage collection: the layers BuildKit links", "error", err)
+	}
+	return chains
+}
+
 // NewSandbox gives a RUN step a network namespace of its own on the
 // default bridge, as the classic builder's steps get.
 func (h buildKitHost) NewSandbox(ctx context.Context, id string) (string, error) {
@@ -185,12 +233,17 @@ func (d *Daemon) storeBuilt(ctx context.Context, blobs buildkit.Blobs, store *lo
 	var parent digest.Digest
 	var stored []ocispec.Descriptor
 	for i, l := range m.Layers {
-		chain, diffID, blob, err := applyBlob(ctx, blobs, store, parent, l)
-		if err != nil {
-			return "", fmt.Errorf("layer %s: %w", l.Digest, err)
-		}
-		if diffID != c.RootFS.DiffIDs[i] {
-			return "", fmt.Errorf("layer %s: diff ID %s, the config says %s", l.Digest, diffID, c.RootFS.DiffIDs[i])
+		chain, blob, ok := d.haveLayer(ctx, store, parent, c.RootFS.DiffIDs[i], l)
+		if !ok {
+			var diffID digest.Digest
+			var err error
+			chain, diffID, blob, err = applyBlob(ctx, blobs, store, parent, l)
+			if err != nil {
+				return "", fmt.Errorf("layer %s: %w", l.Digest, err)
+			}
+			if diffID != c.RootFS.DiffIDs[i] {
+				return "", fmt.Errorf("layer %s: diff ID %s, the config says %s", l.Digest, diffID, c.RootFS.DiffIDs[i])
+			}
 		}
 		stored = append(stored, blob)
 		parent = chain
@@ -200,28 +253,55 @@ func (d *Daemon) storeBuilt(ctx context.Context, blobs buildkit.Blobs, store *lo
 	return d.images.Create(ctx, config, stored, "")
 }
 
+// haveLayer leases the layer diffID on parent and its blob l when gantryd
+// has both (a layer of a FROM image, or of an earlier build): the image
+// is recorded with them as they are, nothing read or extracted again.
+func (d *Daemon) haveLayer(ctx context.Context, store *loadStore, parent, diffID digest.Digest, l ocispec.Descriptor) (digest.Digest, ocispec.Descriptor, bool) {
+	chain := layer.ChainID(parent, diffID)
+	d.gc.RLock()
+	defer d.gc.RUnlock()
+	lay, err := d.layers.Get(ctx, chain)
+	if err != nil || lay.DiffID != diffID {
+		return "", ocispec.Descriptor{}, false
+	}
+	size, err := d.content.Size(ctx, l.Digest)
+	if err != nil || size != l.Size {
+		return "", ocispec.Descriptor{}, false
+	}
+	store.keep(d.gc.LeaseHeld([]digest.Digest{l.Digest}, []digest.Digest{chain}))
+	return chain, ocispec.Descriptor{MediaType: l.MediaType, Digest: l.Digest, Size: size}, true
+}
+
 // applyBlob applies the layer blob l on parent and keeps the blob itself
 // (as BuildKit compressed it, as a pull keeps a registry's), so that the
 // image's manifest names BuildKit's blobs: an inline cache, which names
-// them too, stays valid once the image is pushed. Garbage collection is
-// held off from the end of the layer's tar until the layer and the blob
-// are leased, as a load does (see loadStore).
+// them too, stays valid once the image is pushed. The blob is a hard link
+// to BuildKit's file when it can be (linkBlob), else a copy made while
+// the layer is extracted. Garbage collection is held off from the end of
+// the layer's tar until the layer and the blob are leased, as a load does
+// (see loadStore).
 func applyBlob(ctx context.Context, blobs buildkit.Blobs, store *loadStore, parent digest.Digest, l ocispec.Descriptor) (chain, diffID digest.Digest, blob ocispec.Descriptor, err error) {
 	d := store.d
 	if parent != "" {
 		store.keep(d.gc.Lease(nil, []digest.Digest{parent}))
 	}
-	rc, err := blobs.Open(ctx, l)
-	if err != nil {
-		return "", "", blob, err
+	var compressed io.Reader
+	var w *content.Writer
+	if rc, ok := linkBlob(ctx, blobs, store, l); ok {
+		defer rc.Close()
+		compressed = rc
+	} else {
+		rc, err := blobs.Open(ctx, l)
+		if err != nil {
+			return "", "", blob, err
+		}
+		defer rc.Close()
+		if w, err = d.content.Writer(ctx); err != nil {
+			return "", "", blob, err
+		}
+		defer w.Close()
+		compressed = io.TeeReader(rc, w)
 	}
-	defer rc.Close()
-	w, err := d.content.Writer(ctx)
-	if err != nil {
-		return "", "", blob, err
-	}
-	defer w.Close()
-	compressed := io.TeeReader(rc, w)
 	var r io.Reader = compressed
 	switch l.MediaType {
 	case ocispec.MediaTypeImageLayerGzip, "application/vnd.docker.image.rootfs.diff.tar.gzip":
@@ -251,17 +331,47 @@ func applyBlob(ctx context.Context, blobs buildkit.Blobs, store *loadStore, pare
 	if err != nil {
 		return "", "", blob, err
 	}
-	// The rest of the blob (a compression trailer) goes into the copy
-	// too; its digest and size are checked at its end.
-	if _, err := io.Copy(io.Discard, compressed); err != nil {
-		return "", "", blob, err
+	blob = ocispec.Descriptor{MediaType: l.MediaType, Digest: l.Digest, Size: l.Size}
+	if w != nil {
+		// The rest of the blob (a compression trailer) goes into the copy
+		// too; its digest and size are checked at its end.
+		if _, err := io.Copy(io.Discard, compressed); err != nil {
+			return "", "", blob, err
+		}
+		if blob.Digest, err = w.Commit(ctx, l.Digest); err != nil {
+			return "", "", blob, err
+		}
+		blob.Size = w.Size()
 	}
-	dgst, err := w.Commit(ctx, l.Digest)
+	store.keep(d.gc.LeaseHeld([]digest.Digest{blob.Digest}, []digest.Digest{lay.ChainID}))
+	return lay.ChainID, lay.DiffID, blob, nil
+}
+
+// linkBlob stores the layer blob l by a hard link to BuildKit's file
+// (checked against its digest), leased, and opens it: BuildKit's content
+// store and gantryd's share the blob's one copy on disk. It reports false
+// when that cannot be (another filesystem); the caller copies it.
+func linkBlob(ctx context.Context, blobs buildkit.Blobs, store *loadStore, l ocispec.Descriptor) (io.ReadCloser, bool) {
+	d := store.d
+	p, ok := blobs.(interface {
+		Path(desc ocispec.Descriptor) (string, error)
+	})
+	if !ok {
+		return nil, false
+	}
+	src, err := p.Path(l)
 	if err != nil {
-		return "", "", blob, err
+		return nil, false
 	}
-	store.keep(d.gc.LeaseHeld([]digest.Digest{dgst}, []digest.Digest{lay.ChainID}))
-	return lay.ChainID, lay.DiffID, ocispec.Descriptor{MediaType: l.MediaType, Digest: dgst, Size: w.Size()}, nil
+	store.keep(d.gc.Lease([]digest.Digest{l.Digest}, nil)) // before the blob exists: see gc.Lease
+	if n, err := d.content.Link(ctx, src, l.Digest); err != nil || n != l.Size {
+		return nil, false
+	}
+	rc, err := d.content.Open(ctx, l.Digest)
+	if err != nil {
+		return nil, false
+	}
+	return rc, true
 }
 
 func readBlob(ctx context.Context, blobs buildkit.Blobs, desc ocispec.Descriptor) ([]byte, error) {

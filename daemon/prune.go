@@ -261,11 +261,15 @@ func (d *Daemon) BuildCachePrune(ctx context.Context, opts api.BuildCachePruneOp
 	// builder prune covers both builders, when no filter asks for what
 	// only classic records have.
 	if len(f) == 0 {
+		before := d.layerSizes(ctx)
 		n, err := d.PruneBuildKit(ctx, opts.All)
 		if err != nil {
 			return report, err
 		}
 		report.SpaceReclaimed += n
+		// The layers only BuildKit's snapshots linked go too.
+		d.collectGarbage(context.WithoutCancel(ctx))
+		report.SpaceReclaimed += reclaimed(before, d.layerSizes(ctx))
 	}
 	if len(keys) == 0 {
 		return report, nil

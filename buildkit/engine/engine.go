@@ -50,6 +50,8 @@ import (
 	bolt "go.etcd.io/bbolt"
 	"golang.org/x/net/http2"
 	"google.golang.org/grpc"
+
+	"github.com/gantry/gantry/buildkit"
 )
 
 // Config is what the embedded engine is given.
@@ -65,7 +67,14 @@ type Config struct {
 	Images LocalImages
 	// Import has gantryd record an image the moby exporter built.
 	Import ImportFunc
-	Log    *slog.Logger
+	// Link has gantryd link a snapshot to its layer instead of BuildKit
+	// extracting a copy of it; nil extracts every layer.
+	Link LinkFunc
+	// Collect has gantryd collect its garbage after BuildKit pruned its
+	// cache (buildx prune, builder prune): the layers only BuildKit's
+	// snapshots kept go too. Nil does nothing.
+	Collect func(ctx context.Context) error
+	Log     *slog.Logger
 }
 
 // Engine is the embedded BuildKit.
@@ -122,7 +131,10 @@ func (e *Engine) start() (*running, error) {
 	hosts := resolver.NewRegistryConfig(nil)
 	opt.RegistryHosts = hosts
 	if e.cfg.Images != nil {
-		opt.ImageStore = &imageStore{local: e.cfg.Images, content: opt.ContentStore}
+		opt.ImageStore = &imageStore{local: e.cfg.Images, content: opt.ContentStore, dir: buildkit.ContentDir(e.cfg.Root)}
+	}
+	if e.cfg.Link != nil {
+		opt.Applier = &linkApplier{Applier: opt.Applier, link: e.cfg.Link, log: e.cfg.Log}
 	}
 	bw, err := base.NewWorker(context.TODO(), opt)
 	if err != nil {
@@ -175,9 +187,22 @@ func (e *Engine) start() (*running, error) {
 	if err != nil {
 		return nil, err
 	}
-	srv := grpc.NewServer()
+	srv := grpc.NewServer(grpc.StreamInterceptor(e.afterPrune))
 	c.Register(srv)
 	return &running{controller: c, sessions: sm, grpc: srv, h2: &http2.Server{}, worker: w}, nil
+}
+
+// afterPrune has gantryd collect its garbage once a Prune of the control
+// API (buildx prune, `docker builder prune` with buildx) has removed
+// BuildKit's records and snapshots.
+func (e *Engine) afterPrune(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	err := handler(srv, ss)
+	if info.FullMethod == "/moby.buildkit.v1.Control/Prune" && e.cfg.Collect != nil {
+		if cerr := e.cfg.Collect(context.WithoutCancel(ss.Context())); cerr != nil {
+			e.cfg.Log.Warn("garbage collection after prune", "error", cerr)
+		}
+	}
+	return err
 }
 
 // ServeGRPC answers POST /grpc: the connection is upgraded to h2c and

@@ -151,3 +151,23 @@ func (n *stepNetwork) Close() error {
 }
 
 func (n *stepNetwork) Sample() (*resourcestypes.NetworkSample, error) { return nil, nil }
+
+// BlobPath asks gantryd where its blob dgst is (buildkit.Host.BlobPath).
+func (g *gantryd) BlobPath(ctx context.Context, dgst digest.Digest) (string, error) {
+	var resp buildkit.PathResponse
+	err := g.call(ctx, http.MethodGet, "/blobpath/"+dgst.String(), nil, &resp)
+	return resp.Path, err
+}
+
+// LinkLayer has gantryd link the snapshot directory dir to its layer
+// (buildkit.Host.LinkLayer).
+func (g *gantryd) LinkLayer(ctx context.Context, diffID, parent digest.Digest, dir string) (digest.Digest, error) {
+	var resp buildkit.LinkResponse
+	err := g.call(ctx, http.MethodPost, "/link", buildkit.LinkRequest{DiffID: diffID, Parent: parent, Dir: dir}, &resp)
+	return resp.Chain, err
+}
+
+// Collect has gantryd run a garbage collection (buildkit.Host.Collect).
+func (g *gantryd) Collect(ctx context.Context) error {
+	return g.call(ctx, http.MethodPost, "/collect", nil, nil)
+}

@@ -1,0 +1,172 @@
+package integration
+
+import (
+	"crypto/rand"
+	"errors"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// BuildKit's worker and gantryd share their stores (issue 14): a FROM
+// image gantryd has is neither copied into BuildKit's content store nor
+// extracted into its snapshots, the blobs of a built image are BuildKit's
+// files, and garbage collection gives the disk back once the images are
+// removed and BuildKit's cache pruned.
+
+const bigLayer = 64 << 20
+
+// TestBuildxSharesStores: a buildx build FROM a local image with a 64 MiB
+// layer grows the data root by far less than that layer (before, BuildKit
+// copied the blob and extracted it: twice the layer); BuildKit's snapshot
+// of the layer is a link to gantryd's layer directory; the built layer's
+// blob is one file in both content stores. rmi of both images keeps the
+// layer BuildKit links; `docker builder prune -a` then frees it: the
+// data root is back to its size before the images.
+func TestBuildxSharesStores(t *testing.T) {
+	e := newEnv(t)
+	if e.External {
+		t.Skip("reads gantryd's data root")
+	}
+	e.withBuildx(t)
+	start := rootUsage(t, e.Root)
+
+	big := name("big") + ":1"
+	dir := t.TempDir()
+	data := make([]byte, bigLayer) // random: compression cannot shrink it
+	rand.Read(data)
+	if err := os.WriteFile(filepath.Join(dir, "big"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM busybox\nCOPY big /big\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("docker", "build", "-q", "-t", big, dir)
+	cmd.Env = append(e.clientEnv(), "DOCKER_BUILDKIT=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("classic build of %s: %v\n%s", big, err, out)
+	}
+
+	before := rootUsage(t, e.Root)
+	built := name("frombig") + ":1"
+	ctx := writeContext(t, map[string]string{"Dockerfile": "FROM " + big + "\nRUN echo built > /built && wc -c < /big > /size\n"})
+	if r := e.docker(t, "buildx", "build", "-t", built, ctx); r.Code != 0 {
+		t.Fatalf("buildx build FROM %s:\n%s", big, r)
+	}
+	grown := rootUsage(t, e.Root) - before
+	if grown > bigLayer/4 {
+		t.Errorf("the buildx build FROM a local image grew the data root by %d MiB (its layer: %d MiB): a second copy", grown>>20, bigLayer>>20)
+	}
+	if got := e.mustDocker(t, "run", "--rm", built, "cat", "/built", "/size"); got != "built\n67108864" {
+		t.Errorf("docker run %s = %q", built, got)
+	}
+
+	linked := linkedLayers(t, e.Root)
+	var bigDir string
+	for _, d := range linked {
+		if _, err := os.Stat(filepath.Join(d, "big")); err == nil {
+			bigDir = d
+		}
+	}
+	if bigDir == "" {
+		t.Fatalf("no snapshot of BuildKit links to gantryd's layer of /big; links: %v", linked)
+	}
+
+	// The built layer's blob: one inode in gantryd's content store and
+	// BuildKit's.
+	if shared := sharedBlobs(t, e.Root); shared == 0 {
+		t.Error("no blob of gantryd's content store is BuildKit's file too (hard link)")
+	}
+
+	// rmi of both images: the layer BuildKit links stays, also through
+	// the collection of a restart (before the helper runs); then prune.
+	e.mustDocker(t, "rmi", built, big)
+	if _, err := os.Stat(filepath.Join(bigDir, "big")); err != nil {
+		t.Errorf("gantryd collected the layer BuildKit's snapshot links to: %v", err)
+	}
+	e.stopDaemon(t)
+	e.startDaemon(t)
+	if _, err := os.Stat(filepath.Join(bigDir, "big")); err != nil {
+		t.Errorf("gantryd's collection at start removed the layer BuildKit's snapshot links to: %v", err)
+	}
+	e.mustDocker(t, "builder", "prune", "-a", "-f")
+	if left := linkedLayers(t, e.Root); len(left) != 0 {
+		t.Errorf("links left after builder prune -a: %v", left)
+	}
+	if _, err := os.Stat(bigDir); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the layer of the removed image is still there after builder prune -a: %v", err)
+	}
+	if left := rootUsage(t, e.Root) - start; left > bigLayer/4 {
+		t.Errorf("after rmi and builder prune -a the data root is %d MiB larger than before the images", left>>20)
+	}
+}
+
+// rootUsage is the disk space of the files under root, each inode
+// counted once (as du).
+func rootUsage(t *testing.T, root string) int64 {
+	t.Helper()
+	seen := map[uint64]bool{}
+	var n int64
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return nil
+		}
+		st := fi.Sys().(*syscall.Stat_t)
+		if !seen[st.Ino] {
+			seen[st.Ino] = true
+			n += st.Blocks * 512
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// linkedLayers returns the targets of BuildKit's snapshots that link to
+// gantryd's layers.
+func linkedLayers(t *testing.T, root string) []string {
+	t.Helper()
+	snaps := filepath.Join(root, "buildkit", "runc-overlayfs", "snapshots", "snapshots")
+	entries, _ := os.ReadDir(snaps)
+	var out []string
+	for _, en := range entries {
+		target, err := os.Readlink(filepath.Join(snaps, en.Name(), "fs"))
+		if err == nil && strings.HasPrefix(target, filepath.Join(root, "layers")+"/") {
+			out = append(out, target)
+		}
+	}
+	return out
+}
+
+// sharedBlobs counts the blobs of gantryd's content store that are also
+// files of BuildKit's (same inode).
+func sharedBlobs(t *testing.T, root string) int {
+	t.Helper()
+	bk := filepath.Join(root, "buildkit", "runc-overlayfs", "content", "blobs", "sha256")
+	entries, err := os.ReadDir(filepath.Join(root, "content", "blobs", "sha256"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, en := range entries {
+		a, err1 := os.Stat(filepath.Join(root, "content", "blobs", "sha256", en.Name()))
+		b, err2 := os.Stat(filepath.Join(bk, en.Name()))
+		if err1 == nil && err2 == nil && os.SameFile(a, b) {
+			n++
+		}
+	}
+	return n
+}
