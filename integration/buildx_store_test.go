@@ -170,3 +170,73 @@ func sharedBlobs(t *testing.T, root string) int {
 	}
 	return n
 }
+
+// TestBuildxCacheTo: --cache-to type=registry and type=local, with
+// --platform linux/amd64 named; a fresh gantryd, with nothing in
+// BuildKit's cache, gets cache hits from either (the step's output is the
+// first build's, the step not run again).
+func TestBuildxCacheTo(t *testing.T) {
+	a := newEnv(t)
+	a.withBuildx(t)
+	reg := startRegistry(t, a, false)
+	base := reg.Host + "/" + name("cachebase") + ":1"
+	a.mustDocker(t, "tag", "busybox", base)
+	a.mustDocker(t, "push", base)
+	cacheRef := reg.Host + "/" + name("buildcache") + ":1"
+	localCache := t.TempDir()
+	df := "FROM " + base + "\nRUN echo built-once > /f && cat /proc/sys/kernel/random/uuid > /stamp\n"
+	dir := writeContext(t, map[string]string{"Dockerfile": df})
+	r := a.docker(t, "buildx", "build", "--pull", "--platform", "linux/amd64",
+		"--cache-to", "type=registry,ref="+cacheRef+",mode=max",
+		"--cache-to", "type=local,dest="+localCache,
+		"-t", "first:1", dir)
+	if r.Code != 0 {
+		t.Fatalf("build with --cache-to:\n%s", r)
+	}
+	stamp := a.mustDocker(t, "run", "--rm", "first:1", "cat", "/stamp")
+	if _, err := os.Stat(filepath.Join(localCache, "index.json")); err != nil {
+		t.Errorf("--cache-to type=local wrote no OCI layout: %v", err)
+	}
+
+	for _, from := range []string{"type=registry,ref=" + cacheRef, "type=local,src=" + localCache} {
+		b := newEnv(t)
+		b.withBuildx(t)
+		b.forwardToDaemonNet(t, reg.Host)
+		r := b.docker(t, "buildx", "build", "--pull", "--progress", "plain", "--cache-from", from, "-t", "second:1", dir)
+		if r.Code != 0 {
+			t.Fatalf("build with --cache-from %s:\n%s", from, r)
+		}
+		if got := b.mustDocker(t, "run", "--rm", "second:1", "cat", "/stamp"); got != stamp {
+			t.Errorf("--cache-from %s: the fresh gantryd ran the step again: /stamp %s, the first's %s\n%s", from, got, stamp, r.Stderr)
+		}
+		if !strings.Contains(r.Stderr, "importing cache manifest") && !strings.Contains(r.Stderr, "importing cache") {
+			t.Errorf("--cache-from %s: no cache imported:\n%s", from, r.Stderr)
+		}
+	}
+}
+
+// TestBuildxPush: --push with the docker driver (buildx leaves the push
+// to the daemon's exporter, as with dockerd's containerd image store):
+// the image is pushed to the registry and recorded in gantryd; a build
+// with --push and no tag is refused with buildx's words.
+func TestBuildxPush(t *testing.T) {
+	e := newEnv(t)
+	e.withBuildx(t)
+	reg := startRegistry(t, e, false)
+	ref := reg.Host + "/" + name("pushed") + ":1"
+	dir := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nRUN echo pushed > /p\n"})
+	if r := e.docker(t, "buildx", "build", "--push", "-t", ref, dir); r.Code != 0 {
+		t.Fatalf("buildx build --push:\n%s", r)
+	}
+	if got := e.mustDocker(t, "run", "--rm", ref, "cat", "/p"); got != "pushed" {
+		t.Errorf("docker run %s = %q", ref, got)
+	}
+	e.mustDocker(t, "rmi", ref)
+	e.mustDocker(t, "pull", ref)
+	if got := e.mustDocker(t, "run", "--rm", ref, "cat", "/p"); got != "pushed" {
+		t.Errorf("docker run %s after rmi and pull = %q", ref, got)
+	}
+	if r := e.docker(t, "buildx", "build", "--push", dir); r.Code == 0 || !strings.Contains(r.Stderr, "tag is needed when pushing to registry") {
+		t.Errorf("buildx build --push with no tag: exit %d\n%s", r.Code, r)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/containerd/containerd/v2/core/content"
@@ -18,6 +19,10 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/errgroup"
 )
+
+// preferImageDigest is the attribute buildx adds for a daemon with the
+// containerd image store.
+const preferImageDigest = "prefer-image-digest"
 
 // gantryWorker is BuildKit's base worker with one more exporter, "moby":
 // the one buildx asks for with the docker driver (--load, and by default).
@@ -49,6 +54,8 @@ type mobyExporter struct {
 func (e *mobyExporter) Resolve(ctx context.Context, id int, attrs map[string]string) (exporter.ExporterInstance, error) {
 	inner := map[string]string{}
 	var names []string
+	push := false
+	var refused []string
 	for k, v := range attrs {
 		switch exptypes.ImageExporterOptKey(k) {
 		case exptypes.OptKeyName:
@@ -57,11 +64,45 @@ func (e *mobyExporter) Resolve(ctx context.Context, id int, attrs map[string]str
 					names = append(names, n)
 				}
 			}
-		case exptypes.OptKeyPush, exptypes.OptKeyPushByDigest, exptypes.OptKeyUnpack, exptypes.OptKeyStore:
+		case exptypes.OptKeyPush:
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return nil, fmt.Errorf("exporter moby: option push: %w", err)
+			}
+			push = b
+		case preferImageDigest:
+			// The image ID answered is the config digest, gantryd's
+			// image ID, with or without it.
+		case exptypes.OptKeyUnpack, exptypes.OptKeyStore:
+			// gantryd records the image with its layers extracted: stored
+			// and unpacked it is, always. buildx's --push says unpack=false
+			// (no need to unpack what is pushed), checked below.
+			if b, err := strconv.ParseBool(v); v != "" && (err != nil || !b) {
+				refused = append(refused, k+"="+v)
+			}
+		case exptypes.OptKeyPushByDigest:
 			return nil, fmt.Errorf("exporter moby: option %q is not supported", k)
 		default:
 			inner[k] = v
 		}
+	}
+	for _, r := range refused {
+		if !push || r != string(exptypes.OptKeyUnpack)+"=false" {
+			return nil, fmt.Errorf("exporter moby: option %s is not supported", r)
+		}
+	}
+	if push {
+		// --push with the docker driver: BuildKit's image exporter pushes
+		// from its content store (buildx leaves it to the daemon when the
+		// worker has the label org.mobyproject.buildkit.worker.snapshotter,
+		// as the runc worker has); the image is recorded in gantryd too, as
+		// dockerd's containerd image store does.
+		if len(names) == 0 {
+			return nil, fmt.Errorf("exporter moby: tag is needed when pushing to registry")
+		}
+		inner[string(exptypes.OptKeyName)] = strings.Join(names, ",")
+		inner[string(exptypes.OptKeyPush)] = "true"
+		inner[string(exptypes.OptKeyStore)] = "false"
 	}
 	ei, err := e.image.Resolve(ctx, id, inner)
 	if err != nil {
@@ -87,7 +128,7 @@ func (e *mobyInstance) Export(ctx context.Context, src *exporter.Source, info ex
 	if len(src.Refs) > 1 {
 		return nil, nil, nil, fmt.Errorf("exporter moby: a build of several platforms cannot be loaded into one image store")
 	}
-	resp, _, ref, err := e.ExporterInstance.Export(ctx, src, info)
+	resp, finalize, ref, err := e.ExporterInstance.Export(ctx, src, info)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -120,7 +161,7 @@ func (e *mobyInstance) Export(ctx context.Context, src *exporter.Source, info ex
 	if len(e.names) > 0 {
 		out[exptypes.ExporterImageNameKey] = strings.Join(e.names, ",")
 	}
-	return out, nil, ref, nil
+	return out, finalize, ref, nil
 }
 
 func (e *mobyInstance) unlazy(ctx context.Context, src *exporter.Source, sessionID string) error {
