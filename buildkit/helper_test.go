@@ -20,7 +20,7 @@ func (noHost) Image(context.Context, string) (ocispec.Descriptor, error) {
 	return ocispec.Descriptor{}, os.ErrNotExist
 }
 func (noHost) Blob(context.Context, digest.Digest) (io.ReadCloser, error) { return nil, os.ErrNotExist }
-func (noHost) Import(context.Context, Blobs, ocispec.Descriptor, []string) (digest.Digest, error) {
+func (noHost) Import(context.Context, Blobs, ocispec.Descriptor, []string, map[digest.Digest]string) (digest.Digest, error) {
 	return "", os.ErrNotExist
 }
 func (noHost) NewSandbox(context.Context, string) (string, error) { return "", os.ErrNotExist }

@@ -27,8 +27,10 @@ type Host interface {
 	Blob(ctx context.Context, dgst digest.Digest) (io.ReadCloser, error)
 	// Import records the image whose manifest, config and layers are in
 	// blobs (BuildKit's content store), tagged with names; it returns the
-	// image ID. A failed import records nothing.
-	Import(ctx context.Context, blobs Blobs, manifest ocispec.Descriptor, names []string) (digest.Digest, error)
+	// image ID. dirs are the snapshot directories holding the own files
+	// of some of its layers, by diff ID (checked to be the helper's
+	// snapshots'; see SnapshotSources). A failed import records nothing.
+	Import(ctx context.Context, blobs Blobs, manifest ocispec.Descriptor, names []string, dirs map[digest.Digest]string) (digest.Digest, error)
 	// NewSandbox makes the network namespace of one RUN step, on the
 	// default bridge, and returns its path; DeleteSandbox removes it.
 	NewSandbox(ctx context.Context, id string) (string, error)
@@ -73,6 +75,8 @@ func ContentDir(root string) string {
 type ImportRequest struct {
 	Manifest ocispec.Descriptor `json:"manifest"`
 	Names    []string           `json:"names,omitempty"`
+	// Dirs are BuildKit's snapshot directories of layers, by diff ID.
+	Dirs map[digest.Digest]string `json:"dirs,omitempty"`
 }
 
 // ImportResponse answers it.
@@ -175,7 +179,12 @@ func (h *hostHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			reply(w, nil, errdefs.ErrInvalidArgument.WithMessage("import request: "+err.Error()))
 			return
 		}
-		id, err := h.host.Import(ctx, dirBlobs(h.content), req.Manifest, req.Names)
+		for d, dir := range req.Dirs {
+			if !h.snapshotFiles(dir) {
+				delete(req.Dirs, d)
+			}
+		}
+		id, err := h.host.Import(ctx, dirBlobs(h.content), req.Manifest, req.Names, req.Dirs)
 		reply(w, ImportResponse{ID: id}, err)
 	case r.URL.Path == "/sandbox" && (r.Method == http.MethodPost || r.Method == http.MethodDelete):
 		id := r.URL.Query().Get("id")

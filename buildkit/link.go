@@ -5,10 +5,15 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
+	"strings"
 
 	"github.com/containerd/errdefs"
 	"github.com/opencontainers/go-digest"
+	"golang.org/x/sys/unix"
+
+	iarchive "github.com/gantry/gantry/internal/archive"
 )
 
 // How the two builders share layers: BuildKit's worker extracts a layer
@@ -71,4 +76,37 @@ func LinkedChains(root, layers string) ([]digest.Digest, error) {
 		}
 	}
 	return out, nil
+}
+
+// SnapshotSources names, for an extraction of a layer BuildKit built
+// (layer.WithSources), the files of dir, the snapshot holding that layer's
+// own files, whose inodes gantryd's copy of the layer may take instead of
+// writing their content again: BuildKit made the layer's tar from them and
+// never changes a committed snapshot. The extraction still reads the
+// whole tar (the diff ID is checked) and links a file only when its size,
+// mode, owner and time are the entry's (internal/archive; BuildKit's tars
+// have times to the second, the linked file keeps its finer one, as in
+// BuildKit's snapshot). A name resolves
+// inside dir with no symbolic link on its way, or not at all.
+func SnapshotSources(dir string) iarchive.Sources {
+	return func(name string) (iarchive.Source, bool) {
+		rel := path.Clean(strings.TrimLeft(name, "/"))
+		if rel == "." || rel == ".." || strings.HasPrefix(rel, "../") {
+			return iarchive.Source{}, false
+		}
+		parent, base := path.Split(rel)
+		fd, err := unix.Openat2(unix.AT_FDCWD, filepath.Join(dir, parent), &unix.OpenHow{
+			Flags:   unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC,
+			Resolve: unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
+		})
+		if err != nil {
+			return iarchive.Source{}, false
+		}
+		defer unix.Close(fd)
+		var st unix.Stat_t
+		if err := unix.Fstatat(fd, base, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+			return iarchive.Source{}, false
+		}
+		return iarchive.Source{Path: filepath.Join(dir, parent, base), Dev: uint64(st.Dev), Ino: st.Ino, SecondTimes: true}, true
+	}
 }

@@ -3,6 +3,7 @@ package buildkit
 import (
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 
 	"github.com/containerd/errdefs"
@@ -75,6 +76,33 @@ func TestCheckLink(t *testing.T) {
 		err := h.checkLink(c.req)
 		if (err == nil) != c.ok {
 			t.Errorf("checkLink(%+v) = %v, want ok %v", c.req, err, c.ok)
+		}
+	}
+}
+
+// TestSnapshotSources: a regular file of the snapshot is a source with its
+// inode; a name through a symbolic link (even one inside the snapshot), a
+// directory, a name climbing out, or a missing file is none.
+func TestSnapshotSources(t *testing.T) {
+	dir := t.TempDir()
+	outside := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "etc"), 0o755)
+	os.WriteFile(filepath.Join(dir, "etc", "f"), []byte("x"), 0o644)
+	os.WriteFile(filepath.Join(outside, "secret"), []byte("s"), 0o600)
+	os.Symlink(outside, filepath.Join(dir, "out"))
+	os.Symlink("etc", filepath.Join(dir, "in"))
+	src := SnapshotSources(dir)
+	s, ok := src("etc/f")
+	fi, _ := os.Stat(filepath.Join(dir, "etc", "f"))
+	if !ok || s.Ino != fi.Sys().(*syscall.Stat_t).Ino || !s.SecondTimes {
+		t.Errorf("etc/f = %+v, %v", s, ok)
+	}
+	if _, ok := src("/etc/f"); !ok {
+		t.Error("an absolute name is not taken inside the snapshot")
+	}
+	for _, name := range []string{"out/secret", "in/f", "etc", "../" + filepath.Base(outside) + "/secret", "etc/missing", "."} {
+		if s, ok := src(name); ok {
+			t.Errorf("%s = %+v, want no source", name, s)
 		}
 	}
 }

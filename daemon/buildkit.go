@@ -184,7 +184,7 @@ func (h buildKitHost) DeleteSandbox(ctx context.Context, id string) error {
 // is applied into the layer store and kept as it is, then the config is recorded and tagged with names; an image
 // gantryd has already is only tagged. A failure records nothing, and what
 // it stored is collected.
-func (h buildKitHost) Import(ctx context.Context, blobs buildkit.Blobs, manifest ocispec.Descriptor, names []string) (digest.Digest, error) {
+func (h buildKitHost) Import(ctx context.Context, blobs buildkit.Blobs, manifest ocispec.Descriptor, names []string, dirs map[digest.Digest]string) (digest.Digest, error) {
 	d := h.d
 	var refs []reference.Named
 	for _, n := range names {
@@ -214,7 +214,7 @@ func (h buildKitHost) Import(ctx context.Context, blobs buildkit.Blobs, manifest
 	id := digest.FromBytes(config)
 	if _, err := d.images.Get(ctx, id); err != nil {
 		store := &loadStore{d: d}
-		id, err = d.storeBuilt(ctx, blobs, store, m, c, config)
+		id, err = d.storeBuilt(ctx, blobs, store, m, c, config, dirs)
 		store.release()
 		if err != nil {
 			d.collectGarbage(context.WithoutCancel(ctx))
@@ -229,7 +229,7 @@ func (h buildKitHost) Import(ctx context.Context, blobs buildkit.Blobs, manifest
 	return id, nil
 }
 
-func (d *Daemon) storeBuilt(ctx context.Context, blobs buildkit.Blobs, store *loadStore, m ocispec.Manifest, c ocispec.Image, config []byte) (digest.Digest, error) {
+func (d *Daemon) storeBuilt(ctx context.Context, blobs buildkit.Blobs, store *loadStore, m ocispec.Manifest, c ocispec.Image, config []byte, dirs map[digest.Digest]string) (digest.Digest, error) {
 	var parent digest.Digest
 	var stored []ocispec.Descriptor
 	for i, l := range m.Layers {
@@ -237,7 +237,7 @@ func (d *Daemon) storeBuilt(ctx context.Context, blobs buildkit.Blobs, store *lo
 		if !ok {
 			var diffID digest.Digest
 			var err error
-			chain, diffID, blob, err = applyBlob(ctx, blobs, store, parent, l)
+			chain, diffID, blob, err = applyBlob(ctx, blobs, store, parent, l, dirs[c.RootFS.DiffIDs[i]])
 			if err != nil {
 				return "", fmt.Errorf("layer %s: %w", l.Digest, err)
 			}
@@ -277,10 +277,13 @@ func (d *Daemon) haveLayer(ctx context.Context, store *loadStore, parent, diffID
 // image's manifest names BuildKit's blobs: an inline cache, which names
 // them too, stays valid once the image is pushed. The blob is a hard link
 // to BuildKit's file when it can be (linkBlob), else a copy made while
-// the layer is extracted. Garbage collection is held off from the end of
+// the layer is extracted. The layer's files take the inodes of those of
+// dir, BuildKit's snapshot of the layer (when known), where they are the
+// tar's (buildkit.SnapshotSources): one copy of the data for both
+// builders. Garbage collection is held off from the end of
 // the layer's tar until the layer and the blob are leased, as a load does
 // (see loadStore).
-func applyBlob(ctx context.Context, blobs buildkit.Blobs, store *loadStore, parent digest.Digest, l ocispec.Descriptor) (chain, diffID digest.Digest, blob ocispec.Descriptor, err error) {
+func applyBlob(ctx context.Context, blobs buildkit.Blobs, store *loadStore, parent digest.Digest, l ocispec.Descriptor, dir string) (chain, diffID digest.Digest, blob ocispec.Descriptor, err error) {
 	d := store.d
 	if parent != "" {
 		store.keep(d.gc.Lease(nil, []digest.Digest{parent}))
@@ -322,8 +325,12 @@ func applyBlob(ctx context.Context, blobs buildkit.Blobs, store *loadStore, pare
 	default:
 		return "", "", blob, errdefs.ErrNotImplemented.WithMessage("layer media type " + l.MediaType)
 	}
+	var opts []layer.ApplyOption
+	if dir != "" {
+		opts = append(opts, layer.WithSources(buildkit.SnapshotSources(dir)))
+	}
 	src := &lockAtEnd{r: r, lock: d.gc.RLock}
-	lay, err := d.layers.Apply(ctx, parent, src)
+	lay, err := d.layers.Apply(ctx, parent, src, opts...)
 	if !src.locked {
 		d.gc.RLock()
 	}

@@ -82,6 +82,25 @@ func TestBuildxSharesStores(t *testing.T) {
 		t.Error("no blob of gantryd's content store is BuildKit's file too (hard link)")
 	}
 
+	// A layer the build makes: its files are one copy for both builders
+	// (gantryd's layer takes the inodes of BuildKit's snapshot), its blob
+	// one file in both content stores. Random content: the gzip blob is
+	// as large as the file, so one copy of each is twice the layer; before,
+	// four times (snapshot, BuildKit's blob, gantryd's layer and blob).
+	before = rootUsage(t, e.Root)
+	made := name("made") + ":1"
+	ctx = writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nRUN head -c 33554432 /dev/urandom > /made\n"})
+	if r := e.docker(t, "buildx", "build", "-t", made, ctx); r.Code != 0 {
+		t.Fatalf("buildx build of a 32 MiB layer:\n%s", r)
+	}
+	if grown := rootUsage(t, e.Root) - before; grown > 3*(32<<20) {
+		t.Errorf("a build making a 32 MiB layer grew the data root by %d MiB: more than one copy of its files and blob", grown>>20)
+	}
+	if !sameInodeUnder(t, "made", filepath.Join(e.Root, "layers"), filepath.Join(e.Root, "buildkit")) {
+		t.Error("gantryd's layer of /made is not BuildKit's file (hard link)")
+	}
+	e.mustDocker(t, "rmi", made)
+
 	// rmi of both images: the layer BuildKit links stays, also through
 	// the collection of a restart (before the helper runs); then prune.
 	e.mustDocker(t, "rmi", built, big)
@@ -239,4 +258,29 @@ func TestBuildxPush(t *testing.T) {
 	if r := e.docker(t, "buildx", "build", "--push", dir); r.Code == 0 || !strings.Contains(r.Stderr, "tag is needed when pushing to registry") {
 		t.Errorf("buildx build --push with no tag: exit %d\n%s", r.Code, r)
 	}
+}
+
+// sameInodeUnder reports whether a file named base under dirA is the same
+// inode as one under dirB.
+func sameInodeUnder(t *testing.T, base, dirA, dirB string) bool {
+	t.Helper()
+	find := func(dir string) map[uint64]bool {
+		out := map[uint64]bool{}
+		filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+			if err == nil && d.Type().IsRegular() && d.Name() == base {
+				if fi, err := d.Info(); err == nil {
+					out[fi.Sys().(*syscall.Stat_t).Ino] = true
+				}
+			}
+			return nil
+		})
+		return out
+	}
+	b := find(dirB)
+	for ino := range find(dirA) {
+		if b[ino] {
+			return true
+		}
+	}
+	return false
 }

@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 
 	"github.com/containerd/containerd/v2/core/content"
 	"github.com/containerd/containerd/v2/core/images"
+	"github.com/containerd/containerd/v2/core/mount"
 	"github.com/containerd/platforms"
 	"github.com/moby/buildkit/cache"
 	cacheconfig "github.com/moby/buildkit/cache/config"
@@ -16,9 +18,14 @@ import (
 	"github.com/moby/buildkit/exporter/containerimage/exptypes"
 	"github.com/moby/buildkit/session"
 	"github.com/moby/buildkit/worker/base"
+	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/errgroup"
 )
+
+// The cache records' metadata keys read here (BuildKit's cache package
+// keeps them unexported): a layer's diff ID and snapshot ID are
+// "cache.diffID" and "cache.snapshot".
 
 // preferImageDigest is the attribute buildx adds for a daemon with the
 // containerd image store.
@@ -146,7 +153,7 @@ func (e *mobyInstance) Export(ctx context.Context, src *exporter.Source, info ex
 		ref.Release()
 		return nil, nil, nil, err
 	}
-	id, err := e.w.importFn(ctx, desc, e.names)
+	id, err := e.w.importFn(ctx, desc, e.names, e.layerDirs(ctx, src, info.SessionID))
 	if err != nil {
 		ref.Release()
 		return nil, nil, nil, err
@@ -211,4 +218,73 @@ func (e *mobyInstance) manifest(ctx context.Context, desc ocispec.Descriptor) (o
 		}
 	}
 	return ocispec.Descriptor{}, fmt.Errorf("exporter moby: no image for %s in the build's result", platforms.DefaultString())
+}
+
+// layerDirs returns, by diff ID, the directories of BuildKit's snapshots
+// holding the own files of the built image's layers (their overlay upper
+// directories), so that gantryd's copy of each layer takes their inodes
+// instead of writing the files again (see buildkit.SnapshotSources).
+// Layers not extracted here, and those already linked to gantryd's, have
+// none; a layer whose directory cannot be found is extracted as before.
+func (e *mobyInstance) layerDirs(ctx context.Context, src *exporter.Source, sessionID string) map[digest.Digest]string {
+	if src.Ref == nil {
+		return nil
+	}
+	chain := src.Ref.LayerChain()
+	defer chain.Release(context.WithoutCancel(ctx))
+	dirs := map[digest.Digest]string{}
+	for _, r := range chain {
+		diffID, err := digest.Parse(r.GetString("cache.diffID"))
+		if err != nil {
+			continue
+		}
+		sid := r.GetString("cache.snapshot")
+		if sid == "" {
+			sid = r.ID()
+		}
+		if _, err := e.w.Snapshotter.Stat(ctx, sid); err != nil {
+			continue // not extracted: mounting it would extract it
+		}
+		m, err := r.Mount(ctx, true, session.NewGroup(sessionID))
+		if err != nil {
+			continue
+		}
+		mounts, release, err := m.Mount()
+		if err != nil {
+			continue
+		}
+		if dir := ownFiles(mounts); dir != "" {
+			dirs[diffID] = dir
+		}
+		_ = release()
+	}
+	return dirs
+}
+
+// ownFiles is the directory of a read-only view's top snapshot in its
+// mounts (containerd's overlay snapshotter: a bind mount of it alone, or
+// the first lower directory), "" when it is a link to gantryd's layer or
+// the mounts are of another shape.
+func ownFiles(mounts []mount.Mount) string {
+	if len(mounts) != 1 {
+		return ""
+	}
+	var dir string
+	switch m := mounts[0]; m.Type {
+	case "bind":
+		dir = m.Source
+	case "overlay":
+		for _, o := range m.Options {
+			if strings.HasPrefix(o, "upperdir=") {
+				return "" // not a view
+			}
+			if v, ok := strings.CutPrefix(o, "lowerdir="); ok {
+				dir, _, _ = strings.Cut(v, ":")
+			}
+		}
+	}
+	if fi, err := os.Lstat(dir); dir == "" || err != nil || !fi.IsDir() {
+		return ""
+	}
+	return dir
 }

@@ -102,9 +102,9 @@ func (g *gantryd) Blob(ctx context.Context, dgst digest.Digest) (io.ReadCloser, 
 }
 
 // Import has gantryd record a built image.
-func (g *gantryd) Import(ctx context.Context, manifest ocispec.Descriptor, names []string) (digest.Digest, error) {
+func (g *gantryd) Import(ctx context.Context, manifest ocispec.Descriptor, names []string, dirs map[digest.Digest]string) (digest.Digest, error) {
 	var resp buildkit.ImportResponse
-	err := g.call(ctx, http.MethodPost, "/import", buildkit.ImportRequest{Manifest: manifest, Names: names}, &resp)
+	err := g.call(ctx, http.MethodPost, "/import", buildkit.ImportRequest{Manifest: manifest, Names: names, Dirs: dirs}, &resp)
 	return resp.ID, err
 }
 

@@ -29,9 +29,10 @@ type LocalImages interface {
 }
 
 // ImportFunc records an image the build produced: manifest is in the
-// worker's content store, with its config and layers. It returns the
-// image's ID.
-type ImportFunc func(ctx context.Context, manifest ocispec.Descriptor, names []string) (digest.Digest, error)
+// worker's content store, with its config and layers; dirs are the
+// directories of the snapshots holding the layers' own files, by diff ID.
+// It returns the image's ID.
+type ImportFunc func(ctx context.Context, manifest ocispec.Descriptor, names []string, dirs map[digest.Digest]string) (digest.Digest, error)
 
 // imageStore is the image store of BuildKit's worker: read-only, it finds
 // gantryd's images and puts their blobs into BuildKit's content store
