@@ -29,6 +29,12 @@ func (noHost) BlobPath(context.Context, digest.Digest) (string, error) {
 	return "", os.ErrNotExist
 }
 func (noHost) Collect(context.Context) {}
+func (noHost) ClassicCache(context.Context) ([]CacheRecord, error) {
+	return nil, nil
+}
+func (noHost) PruneClassicCache(context.Context, bool) ([]CacheRecord, error) {
+	return nil, nil
+}
 func (noHost) LinkLayer(context.Context, digest.Digest, digest.Digest, string) (digest.Digest, error) {
 	return "", os.ErrNotExist
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/containerd/errdefs"
 	"github.com/opencontainers/go-digest"
@@ -49,6 +50,26 @@ type Host interface {
 	// Collect runs a garbage collection: BuildKit pruned its cache, and
 	// the layers only its snapshots linked can go.
 	Collect(ctx context.Context)
+	// ClassicCache lists the classic builder's cache records, which
+	// `docker buildx du` shows beside BuildKit's.
+	ClassicCache(ctx context.Context) ([]CacheRecord, error)
+	// PruneClassicCache removes the classic builder's cache records (all:
+	// also those whose images are kept otherwise, as POST /build/prune),
+	// then collects garbage; it returns the records removed. For `docker
+	// buildx prune` and `docker builder prune` with buildx, which cover
+	// both builders as with dockerd.
+	PruneClassicCache(ctx context.Context, all bool) ([]CacheRecord, error)
+}
+
+// CacheRecord is a record of the classic builder's cache as BuildKit's
+// control API lists it (a UsageRecord).
+type CacheRecord struct {
+	ID          string    `json:"id"`
+	Description string    `json:"description,omitempty"`
+	Size        int64     `json:"size"`
+	Shared      bool      `json:"shared,omitempty"`
+	Created     time.Time `json:"created"`
+	Parents     []string  `json:"parents,omitempty"`
 }
 
 // Blobs opens blobs by descriptor; what it returns checks size and digest
@@ -122,7 +143,8 @@ type ErrorResponse struct {
 
 // hostHandler serves the callback socket from a Host: GET /image?name=,
 // GET /blob/<digest>, GET /blobpath/<digest>, POST /link, POST /collect,
-// POST /import, POST and DELETE /sandbox?id=.
+// GET /classic-cache, POST /classic-cache/prune?all=, POST /import, POST
+// and DELETE /sandbox?id=.
 type hostHandler struct {
 	host      Host
 	content   string // the helper's content store
@@ -170,6 +192,12 @@ func (h *hostHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		chain, err := h.host.LinkLayer(ctx, req.DiffID, req.Parent, req.Dir)
 		reply(w, LinkResponse{Chain: chain}, err)
+	case r.Method == http.MethodGet && r.URL.Path == "/classic-cache":
+		recs, err := h.host.ClassicCache(ctx)
+		reply(w, recs, err)
+	case r.Method == http.MethodPost && r.URL.Path == "/classic-cache/prune":
+		recs, err := h.host.PruneClassicCache(ctx, r.URL.Query().Get("all") == "1")
+		reply(w, recs, err)
 	case r.Method == http.MethodPost && r.URL.Path == "/collect":
 		h.host.Collect(ctx)
 		reply(w, struct{}{}, nil)

@@ -17,6 +17,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/gantry/gantry/api"
 	"github.com/gantry/gantry/buildkit"
 	"github.com/gantry/gantry/content"
 	gimage "github.com/gantry/gantry/image"
@@ -148,6 +149,46 @@ func (h buildKitHost) LinkLayer(ctx context.Context, diffID, parent digest.Diges
 
 // Collect collects garbage after BuildKit pruned its cache.
 func (h buildKitHost) Collect(ctx context.Context) { h.d.collectGarbage(ctx) }
+
+// ClassicCache lists the classic builder's cache records for buildx du.
+func (h buildKitHost) ClassicCache(ctx context.Context) ([]buildkit.CacheRecord, error) {
+	recs, err := h.d.buildCacheUsage(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]buildkit.CacheRecord, 0, len(recs))
+	for _, r := range recs {
+		out = append(out, buildkit.CacheRecord{ID: r.ID, Description: r.Description, Size: r.Size, Shared: r.Shared, Created: r.CreatedAt, Parents: r.Parents})
+	}
+	return out, nil
+}
+
+// PruneClassicCache prunes the classic builder's cache for BuildKit's
+// prune (buildx prune, builder prune with buildx), then collects garbage:
+// BuildKit pruned its records and snapshots before.
+func (h buildKitHost) PruneClassicCache(ctx context.Context, all bool) ([]buildkit.CacheRecord, error) {
+	d := h.d
+	defer d.collectGarbage(context.WithoutCancel(ctx))
+	before, err := h.ClassicCache(ctx)
+	if err != nil {
+		return nil, err
+	}
+	report, err := d.buildCachePrune(ctx, api.BuildCachePruneOptions{All: all}, false)
+	if err != nil {
+		return nil, err
+	}
+	removed := map[string]bool{}
+	for _, id := range report.CachesDeleted {
+		removed[id] = true
+	}
+	var out []buildkit.CacheRecord
+	for _, r := range before {
+		if removed[r.ID] {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
 
 // buildKitLinks returns the layers BuildKit's snapshots link to, which
 // collection keeps (also at start, before the helper runs, and with

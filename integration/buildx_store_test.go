@@ -284,3 +284,52 @@ func sameInodeUnder(t *testing.T, base, dirA, dirB string) bool {
 	}
 	return false
 }
+
+// TestBuildxPruneBothBuilders: with buildx installed, `docker buildx du`
+// lists the classic builder's cache records beside BuildKit's, and
+// `docker builder prune -a` (buildx's prune over the control API) removes
+// both, as dockerd's builder prune covers both builders; a filtered prune
+// leaves the classic records alone.
+func TestBuildxPruneBothBuilders(t *testing.T) {
+	e := newEnv(t)
+	if e.External {
+		t.Skip("gantryd's classic cache records")
+	}
+	e.withBuildx(t)
+	classic := func() string {
+		dir := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nRUN echo classic > /c\n"})
+		cmd := exec.Command("docker", "build", "-t", "classic:1", dir)
+		cmd.Env = append(e.clientEnv(), "DOCKER_BUILDKIT=0")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("classic build: %v\n%s", err, out)
+		}
+		return string(out)
+	}
+	classic()
+	dir := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nRUN echo bk > /b\n"})
+	if r := e.docker(t, "buildx", "build", "-t", "bk:1", dir); r.Code != 0 {
+		t.Fatalf("buildx build:\n%s", r)
+	}
+	du := e.mustDocker(t, "buildx", "du", "--verbose")
+	if !strings.Contains(du, "classic build: RUN") || !strings.Contains(du, "echo classic > /c") {
+		t.Errorf("buildx du does not list the classic builder's record:\n%s", du)
+	}
+	e.mustDocker(t, "buildx", "prune", "-a", "-f", "--filter", "until=1h")
+	if out := classic(); !strings.Contains(out, "Using cache") {
+		t.Errorf("a filtered buildx prune removed the classic records:\n%s", out)
+	}
+	out := e.mustDocker(t, "builder", "prune", "-a", "-f")
+	if !strings.Contains(out, "Total:") {
+		t.Errorf("builder prune -a: %s", out)
+	}
+	if du := e.mustDocker(t, "buildx", "du"); !strings.Contains(du, "Total:\t\t0B") {
+		t.Errorf("buildx du after builder prune -a:\n%s", du)
+	}
+	if out := classic(); strings.Contains(out, "Using cache") {
+		t.Errorf("the classic cache survived builder prune -a:\n%s", out)
+	}
+	if got := e.mustDocker(t, "run", "--rm", "bk:1", "cat", "/b"); got != "bk" {
+		t.Errorf("docker run bk:1 after the prune = %q", got)
+	}
+}

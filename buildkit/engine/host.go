@@ -171,3 +171,22 @@ func (g *gantryd) LinkLayer(ctx context.Context, diffID, parent digest.Digest, d
 func (g *gantryd) Collect(ctx context.Context) error {
 	return g.call(ctx, http.MethodPost, "/collect", nil, nil)
 }
+
+// classicCache is gantryd's classic build cache over the callback socket.
+type classicCache struct{ g *gantryd }
+
+func (c classicCache) List(ctx context.Context) ([]buildkit.CacheRecord, error) {
+	var recs []buildkit.CacheRecord
+	err := c.g.call(ctx, http.MethodGet, "/classic-cache", nil, &recs)
+	return recs, err
+}
+
+func (c classicCache) Prune(ctx context.Context, all bool) ([]buildkit.CacheRecord, error) {
+	path := "/classic-cache/prune"
+	if all {
+		path += "?all=1"
+	}
+	var recs []buildkit.CacheRecord
+	err := c.g.call(ctx, http.MethodPost, path, nil, &recs)
+	return recs, err
+}
