@@ -29,6 +29,9 @@ func (noHost) BlobPath(context.Context, digest.Digest) (string, error) {
 	return "", os.ErrNotExist
 }
 func (noHost) Collect(context.Context) {}
+func (noHost) MissingLayers(_ context.Context, chains []digest.Digest) ([]digest.Digest, error) {
+	return chains, nil
+}
 func (noHost) ClassicCache(context.Context) ([]CacheRecord, error) {
 	return nil, nil
 }

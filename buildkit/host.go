@@ -50,6 +50,10 @@ type Host interface {
 	// Collect runs a garbage collection: BuildKit pruned its cache, and
 	// the layers only its snapshots linked can go.
 	Collect(ctx context.Context)
+	// MissingLayers returns those of chains (chain IDs) the layer store
+	// has not: the built layers whose snapshot directories the import
+	// can use (the others are not read at all).
+	MissingLayers(ctx context.Context, chains []digest.Digest) ([]digest.Digest, error)
 	// ClassicCache lists the classic builder's cache records, which
 	// `docker buildx du` shows beside BuildKit's.
 	ClassicCache(ctx context.Context) ([]CacheRecord, error)
@@ -142,7 +146,8 @@ type ErrorResponse struct {
 }
 
 // hostHandler serves the callback socket from a Host: GET /image?name=,
-// GET /blob/<digest>, GET /blobpath/<digest>, POST /link, POST /collect,
+// GET /blob/<digest>, GET /blobpath/<digest>, POST /link, POST
+// /layers/missing, POST /collect,
 // GET /classic-cache, POST /classic-cache/prune?all=, POST /import, POST
 // and DELETE /sandbox?id=.
 type hostHandler struct {
@@ -192,6 +197,14 @@ func (h *hostHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		chain, err := h.host.LinkLayer(ctx, req.DiffID, req.Parent, req.Dir)
 		reply(w, LinkResponse{Chain: chain}, err)
+	case r.Method == http.MethodPost && r.URL.Path == "/layers/missing":
+		var chains []digest.Digest
+		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&chains); err != nil {
+			reply(w, nil, errdefs.ErrInvalidArgument.WithMessage("layers: "+err.Error()))
+			return
+		}
+		missing, err := h.host.MissingLayers(ctx, chains)
+		reply(w, missing, err)
 	case r.Method == http.MethodGet && r.URL.Path == "/classic-cache":
 		recs, err := h.host.ClassicCache(ctx)
 		reply(w, recs, err)

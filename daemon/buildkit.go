@@ -150,6 +150,17 @@ func (h buildKitHost) LinkLayer(ctx context.Context, diffID, parent digest.Diges
 // Collect collects garbage after BuildKit pruned its cache.
 func (h buildKitHost) Collect(ctx context.Context) { h.d.collectGarbage(ctx) }
 
+// MissingLayers returns the chains the layer store has not.
+func (h buildKitHost) MissingLayers(ctx context.Context, chains []digest.Digest) ([]digest.Digest, error) {
+	var out []digest.Digest
+	for _, c := range chains {
+		if _, err := h.d.layers.Get(ctx, c); err != nil {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
 // ClassicCache lists the classic builder's cache records for buildx du.
 func (h buildKitHost) ClassicCache(ctx context.Context) ([]buildkit.CacheRecord, error) {
 	recs, err := h.d.buildCacheUsage(ctx)

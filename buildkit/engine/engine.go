@@ -49,6 +49,7 @@ import (
 	"github.com/moby/buildkit/worker"
 	"github.com/moby/buildkit/worker/base"
 	"github.com/moby/buildkit/worker/runc"
+	"github.com/opencontainers/go-digest"
 	bolt "go.etcd.io/bbolt"
 	"golang.org/x/net/http2"
 	"google.golang.org/grpc"
@@ -77,6 +78,10 @@ type Config struct {
 	// cache with filters or limits (buildx prune --filter, --keep-*): the
 	// layers only BuildKit's snapshots kept go too. Nil does nothing.
 	Collect func(ctx context.Context) error
+	// Missing says which layers (chain IDs) gantryd has not, whose
+	// snapshot directories the moby exporter then gives to Import; nil
+	// gives none.
+	Missing func(ctx context.Context, chains []digest.Digest) ([]digest.Digest, error)
 	// Classic is gantryd's classic build cache, which the control API's
 	// disk usage lists and its prune (with no filter nor limit) removes
 	// beside BuildKit's, as dockerd's builder prune covers both; nil
@@ -148,7 +153,7 @@ func (e *Engine) start() (*running, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &gantryWorker{Worker: bw, importFn: e.cfg.Import}
+	w := &gantryWorker{Worker: bw, importFn: e.cfg.Import, missing: e.cfg.Missing}
 	wc := &worker.Controller{}
 	if err := wc.Add(w); err != nil {
 		return nil, err

@@ -19,6 +19,7 @@ import (
 	"github.com/moby/buildkit/session"
 	"github.com/moby/buildkit/worker/base"
 	"github.com/opencontainers/go-digest"
+	"github.com/opencontainers/image-spec/identity"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/errgroup"
 )
@@ -36,6 +37,7 @@ const preferImageDigest = "prefer-image-digest"
 type gantryWorker struct {
 	*base.Worker
 	importFn ImportFunc
+	missing  func(ctx context.Context, chains []digest.Digest) ([]digest.Digest, error)
 }
 
 func (w *gantryWorker) Exporter(name string, sm *session.Manager) (exporter.Exporter, error) {
@@ -224,20 +226,42 @@ func (e *mobyInstance) manifest(ctx context.Context, desc ocispec.Descriptor) (o
 // holding the own files of the built image's layers (their overlay upper
 // directories), so that gantryd's copy of each layer takes their inodes
 // instead of writing the files again (see buildkit.SnapshotSources).
-// Layers not extracted here, and those already linked to gantryd's, have
-// none; a layer whose directory cannot be found is extracted as before.
+// Only the layers gantryd has not are looked at (each costs a read-only
+// view of its snapshot); those not extracted here have none, nor those
+// linked to gantryd's; a layer without a directory is extracted as before.
 func (e *mobyInstance) layerDirs(ctx context.Context, src *exporter.Source, sessionID string) map[digest.Digest]string {
 	if src.Ref == nil {
 		return nil
 	}
 	chain := src.Ref.LayerChain()
 	defer chain.Release(context.WithoutCancel(ctx))
-	dirs := map[digest.Digest]string{}
-	for _, r := range chain {
-		diffID, err := digest.Parse(r.GetString("cache.diffID"))
+	// Only the layers gantryd has not: a view of each is mounted here.
+	diffIDs := make([]digest.Digest, len(chain))
+	chainIDs := make([]digest.Digest, 0, len(chain))
+	for i, r := range chain {
+		d, err := digest.Parse(r.GetString("cache.diffID"))
 		if err != nil {
+			break
+		}
+		diffIDs[i] = d
+		chainIDs = append(chainIDs, identity.ChainID(diffIDs[:i+1]))
+	}
+	missing := map[digest.Digest]bool{}
+	if e.w.missing != nil {
+		m, err := e.w.missing(ctx, chainIDs)
+		if err != nil {
+			return nil
+		}
+		for _, c := range m {
+			missing[c] = true
+		}
+	}
+	dirs := map[digest.Digest]string{}
+	for i, r := range chain {
+		if i >= len(chainIDs) || !missing[chainIDs[i]] {
 			continue
 		}
+		diffID := diffIDs[i]
 		sid := r.GetString("cache.snapshot")
 		if sid == "" {
 			sid = r.ID()

@@ -190,3 +190,11 @@ func (c classicCache) Prune(ctx context.Context, all bool) ([]buildkit.CacheReco
 	err := c.g.call(ctx, http.MethodPost, path, nil, &recs)
 	return recs, err
 }
+
+// MissingLayers asks gantryd which of chains its layer store has not
+// (buildkit.Host.MissingLayers).
+func (g *gantryd) MissingLayers(ctx context.Context, chains []digest.Digest) ([]digest.Digest, error) {
+	var missing []digest.Digest
+	err := g.call(ctx, http.MethodPost, "/layers/missing", chains, &missing)
+	return missing, err
+}
