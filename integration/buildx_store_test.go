@@ -58,6 +58,7 @@ func TestBuildxSharesStores(t *testing.T) {
 		t.Fatalf("buildx build FROM %s:\n%s", big, r)
 	}
 	grown := rootUsage(t, e.Root) - before
+	t.Logf("the build FROM the local image grew the data root by %d KiB", grown>>10)
 	if grown > bigLayer/4 {
 		t.Errorf("the buildx build FROM a local image grew the data root by %d MiB (its layer: %d MiB): a second copy", grown>>20, bigLayer>>20)
 	}
@@ -93,7 +94,9 @@ func TestBuildxSharesStores(t *testing.T) {
 	if r := e.docker(t, "buildx", "build", "-t", made, ctx); r.Code != 0 {
 		t.Fatalf("buildx build of a 32 MiB layer:\n%s", r)
 	}
-	if grown := rootUsage(t, e.Root) - before; grown > 3*(32<<20) {
+	grown = rootUsage(t, e.Root) - before
+	t.Logf("the build of a 32 MiB layer grew the data root by %d KiB", grown>>10)
+	if grown > 5*(32<<20)/2 {
 		t.Errorf("a build making a 32 MiB layer grew the data root by %d MiB: more than one copy of its files and blob", grown>>20)
 	}
 	if !sameInodeUnder(t, "made", filepath.Join(e.Root, "layers"), filepath.Join(e.Root, "buildkit")) {
