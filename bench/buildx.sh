@@ -12,6 +12,9 @@
 #               (steps 10-20 re-run), REPEAT times: median
 #   W4 bigctx   a fully cached rebuild (FROM, COPY . /ctx, RUN) with a
 #               300 MB, 30,000-file context, REPEAT times: median
+#   W5 fromfat  a first build (BuildKit's cache pruned) FROM a local image
+#               with a 256 MB layer, REPEAT times: median time and growth
+#               of the data root (the second copy BuildKit would make)
 #
 # and gantryd's RSS idle before the first build, after its first BuildKit
 # build and after them all (with gantry-buildkitd's beside it). Every build ends with the image loaded in
@@ -141,6 +144,28 @@ each firstbig
 bigc() { timed "$work/$1.bigctx" "$1" "$BIG" -f "$work/big/Dockerfile" -t gantry-bench/big:1; }
 for _ in $(seq "$REPEAT"); do each bigc; done
 
+log "W5: FROM a local image with a 256 MB layer: $REPEAT first builds (BuildKit's cache pruned before each)"
+# The image is built classically on each engine; BuildKit then meets its
+# layers for the first time each round. Disk: growth of the data root
+# (du, hard links once) over the build.
+mkdir -p "$work/fat" "$work/fromfat"
+head -c $((256 << 20)) /dev/urandom >"$work/fat/fat"
+printf 'FROM %s\nCOPY fat /fat\n' "$IMG" >"$work/fat/Dockerfile"
+build classic "$work/fat" -t gantry-bench/fat:1
+H_classic=$H_docker build classic "$work/fat" -t gantry-bench/fat:1
+H_classic=$gantry_host
+root_of() { if [ "$1" = docker ]; then echo "$work/docker/root"; else echo "$work/gantry/root"; fi; }
+fromfat() {
+	local n=$1 before
+	[ "$n" = classic ] && return
+	DOCKER_HOST=$(eval echo "\$H_$n") docker buildx prune -af >/dev/null
+	printf 'FROM gantry-bench/fat:1\nRUN echo %s > /round\n' "$round" >"$work/fromfat/Dockerfile"
+	before=$(du -sk "$(root_of "$n")" | cut -f1)
+	timed "$work/$n.fromfat" "$n" "$work/fromfat" -t gantry-bench/fromfat:1
+	echo $(($(du -sk "$(root_of "$n")" | cut -f1) - before)) >>"$work/$n.fromfat.kb"
+}
+for round in $(seq "$REPEAT"); do each fromfat; done
+
 sleep 2
 rss_after=$(rss "$gantry_pid")
 helper=$(pgrep -f "gantry-buildkitd --root $work/gantry/root" || true)
@@ -160,5 +185,9 @@ row "W1 3-step build, --no-cache, median of $RUNS" cold
 row "W2 3-step build, fully cached, median of $RUNS" cached
 row "W3 20-step build, change at step 10, median of $REPEAT" step10
 row "W4 cached rebuild, 300 MB context, median of $REPEAT" bigctx
+b=$(median "$work/bk.fromfat") d=$(median "$work/docker.fromfat")
+printf '%-50s %9s %9s %9s %8s\n' "W5 first build FROM a 256 MB local image, median of $REPEAT" "$b ms" "$d ms" - \
+	"$(awk -v a="$b" -v b="$d" 'BEGIN{printf "%.2f", a/b}')"
+echo "W5 data root growth per build, median: gantryd $(($(median "$work/bk.fromfat.kb") / 1024)) MiB, dockerd $(($(median "$work/docker.fromfat.kb") / 1024)) MiB"
 echo
 echo "gantryd RSS: idle before the first build $((rss_idle / 1024)) MiB, after its first BuildKit build $((rss_first / 1024)) MiB, after all the builds (classic ones too) $((rss_after / 1024)) MiB; gantry-buildkitd then: $([ "$rss_helper" = - ] && echo - || echo $((rss_helper / 1024))) MiB"

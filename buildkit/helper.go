@@ -191,7 +191,7 @@ func (h *Helper) start() (*proc, error) {
 		return nil, err
 	}
 	p.callback = &http.Server{
-		Handler:           &hostHandler{host: h.cfg.Host, content: ContentDir(h.cfg.Root), track: p.track},
+		Handler:           &hostHandler{host: h.cfg.Host, content: ContentDir(h.cfg.Root), snapshots: SnapshotsDir(h.cfg.Root), track: p.track},
 		ReadHeaderTimeout: 30 * time.Second,
 	}
 	go p.callback.Serve(l)

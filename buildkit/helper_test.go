@@ -20,11 +20,27 @@ func (noHost) Image(context.Context, string) (ocispec.Descriptor, error) {
 	return ocispec.Descriptor{}, os.ErrNotExist
 }
 func (noHost) Blob(context.Context, digest.Digest) (io.ReadCloser, error) { return nil, os.ErrNotExist }
-func (noHost) Import(context.Context, Blobs, ocispec.Descriptor, []string) (digest.Digest, error) {
+func (noHost) Import(context.Context, Blobs, ocispec.Descriptor, []string, map[digest.Digest]string) (digest.Digest, error) {
 	return "", os.ErrNotExist
 }
 func (noHost) NewSandbox(context.Context, string) (string, error) { return "", os.ErrNotExist }
 func (noHost) DeleteSandbox(context.Context, string) error        { return nil }
+func (noHost) BlobPath(context.Context, digest.Digest) (string, error) {
+	return "", os.ErrNotExist
+}
+func (noHost) Collect(context.Context) {}
+func (noHost) MissingLayers(_ context.Context, chains []digest.Digest) ([]digest.Digest, error) {
+	return chains, nil
+}
+func (noHost) ClassicCache(context.Context) ([]CacheRecord, error) {
+	return nil, nil
+}
+func (noHost) PruneClassicCache(context.Context, bool) ([]CacheRecord, error) {
+	return nil, nil
+}
+func (noHost) LinkLayer(context.Context, digest.Digest, digest.Digest, string) (digest.Digest, error) {
+	return "", os.ErrNotExist
+}
 
 // TestHelperPrune drives the real gantry-buildkitd (make build puts it in
 // bin/): Prune with no BuildKit state starts nothing; with state it

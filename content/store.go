@@ -2,7 +2,9 @@ package content
 
 import (
 	"context"
+	"crypto/rand"
 	_ "crypto/sha256" // register sha256 for go-digest
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +15,7 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/opencontainers/go-digest"
 
+	"github.com/gantry/gantry/internal/atomicfile"
 	"github.com/gantry/gantry/internal/stream"
 )
 
@@ -211,4 +214,74 @@ func (s *Store) Verify(ctx context.Context, d digest.Digest) error {
 		return fmt.Errorf("blob %s: %w", d, errdefs.ErrDataLoss.WithMessage("content has digest "+actual.String()))
 	}
 	return nil
+}
+
+// Path returns the file of blob d, for another store on the same
+// filesystem to hard-link (BuildKit's, see package buildkit); the file
+// must not be written. A missing blob is a not-found error.
+func (s *Store) Path(d digest.Digest) (string, error) {
+	p, err := s.blobPath(d)
+	if err != nil {
+		return "", err
+	}
+	if _, err := os.Stat(p); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return "", notFound(d)
+		}
+		return "", fmt.Errorf("stat blob %s: %w", d, err)
+	}
+	return p, nil
+}
+
+// Link stores the file src as blob expected by a hard link, not a copy:
+// src is a blob of another content store on the same filesystem, which
+// never writes it again. The linked file is read once and checked
+// against expected before it becomes the blob (a mismatch is an
+// invalid-argument error and stores nothing); a blob already stored is
+// left as it is. It returns the blob's size. A src on another filesystem
+// fails (the caller copies instead), as does a missing one.
+func (s *Store) Link(ctx context.Context, src string, expected digest.Digest) (int64, error) {
+	target, err := s.blobPath(expected)
+	if err != nil {
+		return 0, err
+	}
+	if fi, err := os.Stat(target); err == nil {
+		return fi.Size(), nil
+	}
+	var rnd [8]byte
+	_, _ = rand.Read(rnd[:])
+	tmp := filepath.Join(s.tmp, "blob-link-"+hex.EncodeToString(rnd[:]))
+	if err := os.Link(src, tmp); err != nil {
+		return 0, fmt.Errorf("link blob %s: %w", expected, err)
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			os.Remove(tmp)
+		}
+	}()
+	f, err := os.Open(tmp)
+	if err != nil {
+		return 0, fmt.Errorf("link blob %s: %w", expected, err)
+	}
+	defer f.Close()
+	v := expected.Verifier()
+	n, err := io.Copy(v, stream.WithContext(ctx, f))
+	if err != nil {
+		return 0, fmt.Errorf("link blob %s: %w", expected, err)
+	}
+	if !v.Verified() {
+		return 0, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("link blob %s: content does not match its digest", expected))
+	}
+	if err := f.Sync(); err != nil {
+		return 0, fmt.Errorf("link blob %s: %w", expected, err)
+	}
+	if err := os.Rename(tmp, target); err != nil {
+		return 0, fmt.Errorf("link blob %s: %w", expected, err)
+	}
+	committed = true
+	if err := atomicfile.SyncDir(filepath.Dir(target)); err != nil {
+		return 0, fmt.Errorf("link blob %s: %w", expected, err)
+	}
+	return n, nil
 }

@@ -17,8 +17,11 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/gantry/gantry/api"
 	"github.com/gantry/gantry/buildkit"
+	"github.com/gantry/gantry/content"
 	gimage "github.com/gantry/gantry/image"
+	"github.com/gantry/gantry/layer"
 	gnetwork "github.com/gantry/gantry/network"
 )
 
@@ -113,6 +116,103 @@ func (h buildKitHost) Blob(ctx context.Context, dgst digest.Digest) (io.ReadClos
 	return h.d.content.Open(ctx, dgst)
 }
 
+// BlobPath returns the file of a blob of the content store, which the
+// helper hard-links into BuildKit's.
+func (h buildKitHost) BlobPath(ctx context.Context, dgst digest.Digest) (string, error) {
+	return h.d.content.Path(dgst)
+}
+
+// LinkLayer links BuildKit's snapshot directory dir to the layer diffID
+// on parent when the layer store has it (overlay2 only), holding
+// collection off so that the layer is either gone before (not found) or
+// seen linked by every later collection (buildKitLinks).
+func (h buildKitHost) LinkLayer(ctx context.Context, diffID, parent digest.Digest, dir string) (digest.Digest, error) {
+	chain := layer.ChainID(parent, diffID)
+	h.d.gc.RLock()
+	defer h.d.gc.RUnlock()
+	l, err := h.d.layers.Get(ctx, chain)
+	if err != nil {
+		return "", err
+	}
+	if l.DiffID != diffID || l.Parent != parent {
+		return "", errdefs.ErrNotFound.WithMessage("layer " + chain.String() + " has another diff ID or parent")
+	}
+	target, err := h.d.layers.Dir(ctx, chain)
+	if errdefs.IsNotImplemented(err) {
+		return "", errdefs.ErrNotFound.WithMessage(err.Error())
+	}
+	if err != nil {
+		return "", err
+	}
+	return chain, buildkit.LinkDir(dir, target)
+}
+
+// Collect collects garbage after BuildKit pruned its cache.
+func (h buildKitHost) Collect(ctx context.Context) { h.d.collectGarbage(ctx) }
+
+// MissingLayers returns the chains the layer store has not.
+func (h buildKitHost) MissingLayers(ctx context.Context, chains []digest.Digest) ([]digest.Digest, error) {
+	var out []digest.Digest
+	for _, c := range chains {
+		if _, err := h.d.layers.Get(ctx, c); err != nil {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+// ClassicCache lists the classic builder's cache records for buildx du.
+func (h buildKitHost) ClassicCache(ctx context.Context) ([]buildkit.CacheRecord, error) {
+	recs, err := h.d.buildCacheUsage(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]buildkit.CacheRecord, 0, len(recs))
+	for _, r := range recs {
+		out = append(out, buildkit.CacheRecord{ID: r.ID, Description: r.Description, Size: r.Size, Shared: r.Shared, Created: r.CreatedAt, Parents: r.Parents})
+	}
+	return out, nil
+}
+
+// PruneClassicCache prunes the classic builder's cache for BuildKit's
+// prune (buildx prune, builder prune with buildx), then collects garbage:
+// BuildKit pruned its records and snapshots before.
+func (h buildKitHost) PruneClassicCache(ctx context.Context, all bool) ([]buildkit.CacheRecord, error) {
+	d := h.d
+	defer d.collectGarbage(context.WithoutCancel(ctx))
+	before, err := h.ClassicCache(ctx)
+	if err != nil {
+		return nil, err
+	}
+	report, err := d.buildCachePrune(ctx, api.BuildCachePruneOptions{All: all}, false)
+	if err != nil {
+		return nil, err
+	}
+	removed := map[string]bool{}
+	for _, id := range report.CachesDeleted {
+		removed[id] = true
+	}
+	var out []buildkit.CacheRecord
+	for _, r := range before {
+		if removed[r.ID] {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// buildKitLinks returns the layers BuildKit's snapshots link to, which
+// collection keeps (also at start, before the helper runs, and with
+// --userns-remap, which has none but may find an earlier one's state);
+// it is called with the collection lock held.
+func (d *Daemon) buildKitLinks() []digest.Digest {
+	chains, err := buildkit.LinkedChains(filepath.Join(d.cfg.Root, "buildkit"), filepath.Join(d.cfg.Root, "layers"))
+	if err != nil {
+		d.log.Warn("garbage collection: the layers BuildKit links", "error", err)
+	}
+	return chains
+}
+
 // NewSandbox gives a RUN step a network namespace of its own on the
 // default bridge, as the classic builder's steps get.
 func (h buildKitHost) NewSandbox(ctx context.Context, id string) (string, error) {
@@ -136,7 +236,7 @@ func (h buildKitHost) DeleteSandbox(ctx context.Context, id string) error {
 // is applied into the layer store and kept as it is, then the config is recorded and tagged with names; an image
 // gantryd has already is only tagged. A failure records nothing, and what
 // it stored is collected.
-func (h buildKitHost) Import(ctx context.Context, blobs buildkit.Blobs, manifest ocispec.Descriptor, names []string) (digest.Digest, error) {
+func (h buildKitHost) Import(ctx context.Context, blobs buildkit.Blobs, manifest ocispec.Descriptor, names []string, dirs map[digest.Digest]string) (digest.Digest, error) {
 	d := h.d
 	var refs []reference.Named
 	for _, n := range names {
@@ -166,7 +266,7 @@ func (h buildKitHost) Import(ctx context.Context, blobs buildkit.Blobs, manifest
 	id := digest.FromBytes(config)
 	if _, err := d.images.Get(ctx, id); err != nil {
 		store := &loadStore{d: d}
-		id, err = d.storeBuilt(ctx, blobs, store, m, c, config)
+		id, err = d.storeBuilt(ctx, blobs, store, m, c, config, dirs)
 		store.release()
 		if err != nil {
 			d.collectGarbage(context.WithoutCancel(ctx))
@@ -181,16 +281,21 @@ func (h buildKitHost) Import(ctx context.Context, blobs buildkit.Blobs, manifest
 	return id, nil
 }
 
-func (d *Daemon) storeBuilt(ctx context.Context, blobs buildkit.Blobs, store *loadStore, m ocispec.Manifest, c ocispec.Image, config []byte) (digest.Digest, error) {
+func (d *Daemon) storeBuilt(ctx context.Context, blobs buildkit.Blobs, store *loadStore, m ocispec.Manifest, c ocispec.Image, config []byte, dirs map[digest.Digest]string) (digest.Digest, error) {
 	var parent digest.Digest
 	var stored []ocispec.Descriptor
 	for i, l := range m.Layers {
-		chain, diffID, blob, err := applyBlob(ctx, blobs, store, parent, l)
-		if err != nil {
-			return "", fmt.Errorf("layer %s: %w", l.Digest, err)
-		}
-		if diffID != c.RootFS.DiffIDs[i] {
-			return "", fmt.Errorf("layer %s: diff ID %s, the config says %s", l.Digest, diffID, c.RootFS.DiffIDs[i])
+		chain, blob, ok := d.haveLayer(ctx, store, parent, c.RootFS.DiffIDs[i], l)
+		if !ok {
+			var diffID digest.Digest
+			var err error
+			chain, diffID, blob, err = applyBlob(ctx, blobs, store, parent, l, dirs[c.RootFS.DiffIDs[i]])
+			if err != nil {
+				return "", fmt.Errorf("layer %s: %w", l.Digest, err)
+			}
+			if diffID != c.RootFS.DiffIDs[i] {
+				return "", fmt.Errorf("layer %s: diff ID %s, the config says %s", l.Digest, diffID, c.RootFS.DiffIDs[i])
+			}
 		}
 		stored = append(stored, blob)
 		parent = chain
@@ -200,28 +305,58 @@ func (d *Daemon) storeBuilt(ctx context.Context, blobs buildkit.Blobs, store *lo
 	return d.images.Create(ctx, config, stored, "")
 }
 
+// haveLayer leases the layer diffID on parent and its blob l when gantryd
+// has both (a layer of a FROM image, or of an earlier build): the image
+// is recorded with them as they are, nothing read or extracted again.
+func (d *Daemon) haveLayer(ctx context.Context, store *loadStore, parent, diffID digest.Digest, l ocispec.Descriptor) (digest.Digest, ocispec.Descriptor, bool) {
+	chain := layer.ChainID(parent, diffID)
+	d.gc.RLock()
+	defer d.gc.RUnlock()
+	lay, err := d.layers.Get(ctx, chain)
+	if err != nil || lay.DiffID != diffID {
+		return "", ocispec.Descriptor{}, false
+	}
+	size, err := d.content.Size(ctx, l.Digest)
+	if err != nil || size != l.Size {
+		return "", ocispec.Descriptor{}, false
+	}
+	store.keep(d.gc.LeaseHeld([]digest.Digest{l.Digest}, []digest.Digest{chain}))
+	return chain, ocispec.Descriptor{MediaType: l.MediaType, Digest: l.Digest, Size: size}, true
+}
+
 // applyBlob applies the layer blob l on parent and keeps the blob itself
 // (as BuildKit compressed it, as a pull keeps a registry's), so that the
 // image's manifest names BuildKit's blobs: an inline cache, which names
-// them too, stays valid once the image is pushed. Garbage collection is
-// held off from the end of the layer's tar until the layer and the blob
-// are leased, as a load does (see loadStore).
-func applyBlob(ctx context.Context, blobs buildkit.Blobs, store *loadStore, parent digest.Digest, l ocispec.Descriptor) (chain, diffID digest.Digest, blob ocispec.Descriptor, err error) {
+// them too, stays valid once the image is pushed. The blob is a hard link
+// to BuildKit's file when it can be (linkBlob), else a copy made while
+// the layer is extracted. The layer's files take the inodes of those of
+// dir, BuildKit's snapshot of the layer (when known), where they are the
+// tar's (buildkit.SnapshotSources): one copy of the data for both
+// builders. Garbage collection is held off from the end of
+// the layer's tar until the layer and the blob are leased, as a load does
+// (see loadStore).
+func applyBlob(ctx context.Context, blobs buildkit.Blobs, store *loadStore, parent digest.Digest, l ocispec.Descriptor, dir string) (chain, diffID digest.Digest, blob ocispec.Descriptor, err error) {
 	d := store.d
 	if parent != "" {
 		store.keep(d.gc.Lease(nil, []digest.Digest{parent}))
 	}
-	rc, err := blobs.Open(ctx, l)
-	if err != nil {
-		return "", "", blob, err
+	var compressed io.Reader
+	var w *content.Writer
+	if rc, ok := linkBlob(ctx, blobs, store, l); ok {
+		defer rc.Close()
+		compressed = rc
+	} else {
+		rc, err := blobs.Open(ctx, l)
+		if err != nil {
+			return "", "", blob, err
+		}
+		defer rc.Close()
+		if w, err = d.content.Writer(ctx); err != nil {
+			return "", "", blob, err
+		}
+		defer w.Close()
+		compressed = io.TeeReader(rc, w)
 	}
-	defer rc.Close()
-	w, err := d.content.Writer(ctx)
-	if err != nil {
-		return "", "", blob, err
-	}
-	defer w.Close()
-	compressed := io.TeeReader(rc, w)
 	var r io.Reader = compressed
 	switch l.MediaType {
 	case ocispec.MediaTypeImageLayerGzip, "application/vnd.docker.image.rootfs.diff.tar.gzip":
@@ -242,8 +377,12 @@ func applyBlob(ctx context.Context, blobs buildkit.Blobs, store *loadStore, pare
 	default:
 		return "", "", blob, errdefs.ErrNotImplemented.WithMessage("layer media type " + l.MediaType)
 	}
+	var opts []layer.ApplyOption
+	if dir != "" {
+		opts = append(opts, layer.WithSources(buildkit.SnapshotSources(dir)))
+	}
 	src := &lockAtEnd{r: r, lock: d.gc.RLock}
-	lay, err := d.layers.Apply(ctx, parent, src)
+	lay, err := d.layers.Apply(ctx, parent, src, opts...)
 	if !src.locked {
 		d.gc.RLock()
 	}
@@ -251,17 +390,47 @@ func applyBlob(ctx context.Context, blobs buildkit.Blobs, store *loadStore, pare
 	if err != nil {
 		return "", "", blob, err
 	}
-	// The rest of the blob (a compression trailer) goes into the copy
-	// too; its digest and size are checked at its end.
-	if _, err := io.Copy(io.Discard, compressed); err != nil {
-		return "", "", blob, err
+	blob = ocispec.Descriptor{MediaType: l.MediaType, Digest: l.Digest, Size: l.Size}
+	if w != nil {
+		// The rest of the blob (a compression trailer) goes into the copy
+		// too; its digest and size are checked at its end.
+		if _, err := io.Copy(io.Discard, compressed); err != nil {
+			return "", "", blob, err
+		}
+		if blob.Digest, err = w.Commit(ctx, l.Digest); err != nil {
+			return "", "", blob, err
+		}
+		blob.Size = w.Size()
 	}
-	dgst, err := w.Commit(ctx, l.Digest)
+	store.keep(d.gc.LeaseHeld([]digest.Digest{blob.Digest}, []digest.Digest{lay.ChainID}))
+	return lay.ChainID, lay.DiffID, blob, nil
+}
+
+// linkBlob stores the layer blob l by a hard link to BuildKit's file
+// (checked against its digest), leased, and opens it: BuildKit's content
+// store and gantryd's share the blob's one copy on disk. It reports false
+// when that cannot be (another filesystem); the caller copies it.
+func linkBlob(ctx context.Context, blobs buildkit.Blobs, store *loadStore, l ocispec.Descriptor) (io.ReadCloser, bool) {
+	d := store.d
+	p, ok := blobs.(interface {
+		Path(desc ocispec.Descriptor) (string, error)
+	})
+	if !ok {
+		return nil, false
+	}
+	src, err := p.Path(l)
 	if err != nil {
-		return "", "", blob, err
+		return nil, false
 	}
-	store.keep(d.gc.LeaseHeld([]digest.Digest{dgst}, []digest.Digest{lay.ChainID}))
-	return lay.ChainID, lay.DiffID, ocispec.Descriptor{MediaType: l.MediaType, Digest: dgst, Size: w.Size()}, nil
+	store.keep(d.gc.Lease([]digest.Digest{l.Digest}, nil)) // before the blob exists: see gc.Lease
+	if n, err := d.content.Link(ctx, src, l.Digest); err != nil || n != l.Size {
+		return nil, false
+	}
+	rc, err := d.content.Open(ctx, l.Digest)
+	if err != nil {
+		return nil, false
+	}
+	return rc, true
 }
 
 func readBlob(ctx context.Context, blobs buildkit.Blobs, desc ocispec.Descriptor) ([]byte, error) {

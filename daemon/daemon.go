@@ -406,13 +406,14 @@ func (d *Daemon) collectGarbage(ctx context.Context) {
 	}
 }
 
-// snapshotChains are the chains the snapshots of containers are on.
+// snapshotChains are the chains the snapshots of containers are on, and
+// the layers BuildKit's snapshots link to.
 func (d *Daemon) snapshotChains() []digest.Digest {
 	var out []digest.Digest
 	for _, c := range d.containers.List() {
 		out = append(out, c.Chain)
 	}
-	return out
+	return append(out, d.buildKitLinks()...)
 }
 
 // adopt takes back a running container whose monitor outlived the gantryd

@@ -224,6 +224,13 @@ func reclaimed(before, after map[digest.Digest]int64) uint64 {
 // space back), then the images they kept that nothing else keeps go
 // through rmi, and garbage collection frees their layers.
 func (d *Daemon) BuildCachePrune(ctx context.Context, opts api.BuildCachePruneOptions) (*build.CachePruneReport, error) {
+	return d.buildCachePrune(ctx, opts, true)
+}
+
+// buildCachePrune is BuildCachePrune, of BuildKit's cache too unless
+// withBuildKit is false (BuildKit's own prune asks for the classic rest,
+// see buildKitHost.PruneClassicCache).
+func (d *Daemon) buildCachePrune(ctx context.Context, opts api.BuildCachePruneOptions, withBuildKit bool) (*build.CachePruneReport, error) {
 	pf, err := parsePruneFilter(opts.Filters, "id", "parent", "type", "description", "inuse", "shared", "private")
 	if err != nil {
 		return nil, err
@@ -260,12 +267,16 @@ func (d *Daemon) BuildCachePrune(ctx context.Context, opts api.BuildCachePruneOp
 	// BuildKit's cache (docker buildx builds) goes as with dockerd, whose
 	// builder prune covers both builders, when no filter asks for what
 	// only classic records have.
-	if len(f) == 0 {
+	if len(f) == 0 && withBuildKit {
+		before := d.layerSizes(ctx)
 		n, err := d.PruneBuildKit(ctx, opts.All)
 		if err != nil {
 			return report, err
 		}
 		report.SpaceReclaimed += n
+		// The layers only BuildKit's snapshots linked go too.
+		d.collectGarbage(context.WithoutCancel(ctx))
+		report.SpaceReclaimed += reclaimed(before, d.layerSizes(ctx))
 	}
 	if len(keys) == 0 {
 		return report, nil

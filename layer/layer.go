@@ -275,6 +275,22 @@ func (s *Store) Get(ctx context.Context, chainID digest.Digest) (Layer, error) {
 	return Layer{}, errdefs.ErrNotFound.WithMessage("layer " + chainID.String() + " not found")
 }
 
+// Dir returns the directory of the layer's own changes in overlay form
+// (whiteouts as 0/0 character devices, opaque directories marked), which
+// another overlay snapshotter on this filesystem may stack as a lower
+// directory without a copy (BuildKit's, see package buildkit); nothing may
+// write it. Only the overlay2 driver has one: vfs layers hold merged
+// trees (a not-implemented error).
+func (s *Store) Dir(ctx context.Context, chainID digest.Digest) (string, error) {
+	if _, err := s.Get(ctx, chainID); err != nil {
+		return "", err
+	}
+	if s.drv.name() != "overlay2" {
+		return "", errdefs.ErrNotImplemented.WithMessage("layer store: the " + s.drv.name() + " driver has no overlay layers")
+	}
+	return s.filesDir(chainID), nil
+}
+
 func readMeta(dir string, id digest.Digest) (Layer, error) {
 	b, err := os.ReadFile(filepath.Join(dir, metaName))
 	if errors.Is(err, fs.ErrNotExist) {

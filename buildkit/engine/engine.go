@@ -26,10 +26,12 @@ import (
 
 	ctdsnapshot "github.com/containerd/containerd/v2/core/snapshots"
 	"github.com/containerd/containerd/v2/plugins/snapshots/overlay"
+	controlapi "github.com/moby/buildkit/api/services/control"
 	"github.com/moby/buildkit/cache/remotecache"
 	inlineremotecache "github.com/moby/buildkit/cache/remotecache/inline"
 	localremotecache "github.com/moby/buildkit/cache/remotecache/local"
 	registryremotecache "github.com/moby/buildkit/cache/remotecache/registry"
+	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/control"
 	"github.com/moby/buildkit/executor/oci"
 	"github.com/moby/buildkit/frontend"
@@ -47,9 +49,13 @@ import (
 	"github.com/moby/buildkit/worker"
 	"github.com/moby/buildkit/worker/base"
 	"github.com/moby/buildkit/worker/runc"
+	"github.com/opencontainers/go-digest"
 	bolt "go.etcd.io/bbolt"
 	"golang.org/x/net/http2"
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/gantry/gantry/buildkit"
 )
 
 // Config is what the embedded engine is given.
@@ -65,7 +71,23 @@ type Config struct {
 	Images LocalImages
 	// Import has gantryd record an image the moby exporter built.
 	Import ImportFunc
-	Log    *slog.Logger
+	// Link has gantryd link a snapshot to its layer instead of BuildKit
+	// extracting a copy of it; nil extracts every layer.
+	Link LinkFunc
+	// Collect has gantryd collect its garbage after BuildKit pruned its
+	// cache with filters or limits (buildx prune --filter, --keep-*): the
+	// layers only BuildKit's snapshots kept go too. Nil does nothing.
+	Collect func(ctx context.Context) error
+	// Missing says which layers (chain IDs) gantryd has not, whose
+	// snapshot directories the moby exporter then gives to Import; nil
+	// gives none.
+	Missing func(ctx context.Context, chains []digest.Digest) ([]digest.Digest, error)
+	// Classic is gantryd's classic build cache, which the control API's
+	// disk usage lists and its prune (with no filter nor limit) removes
+	// beside BuildKit's, as dockerd's builder prune covers both; nil
+	// leaves it out.
+	Classic ClassicCache
+	Log     *slog.Logger
 }
 
 // Engine is the embedded BuildKit.
@@ -122,13 +144,16 @@ func (e *Engine) start() (*running, error) {
 	hosts := resolver.NewRegistryConfig(nil)
 	opt.RegistryHosts = hosts
 	if e.cfg.Images != nil {
-		opt.ImageStore = &imageStore{local: e.cfg.Images, content: opt.ContentStore}
+		opt.ImageStore = &imageStore{local: e.cfg.Images, content: opt.ContentStore, dir: buildkit.ContentDir(e.cfg.Root)}
+	}
+	if e.cfg.Link != nil {
+		opt.Applier = &linkApplier{Applier: opt.Applier, link: e.cfg.Link, log: e.cfg.Log}
 	}
 	bw, err := base.NewWorker(context.TODO(), opt)
 	if err != nil {
 		return nil, err
 	}
-	w := &gantryWorker{Worker: bw, importFn: e.cfg.Import}
+	w := &gantryWorker{Worker: bw, importFn: e.cfg.Import, missing: e.cfg.Missing}
 	wc := &worker.Controller{}
 	if err := wc.Add(w); err != nil {
 		return nil, err
@@ -175,9 +200,121 @@ func (e *Engine) start() (*running, error) {
 	if err != nil {
 		return nil, err
 	}
-	srv := grpc.NewServer()
+	srv := grpc.NewServer(grpc.StreamInterceptor(e.afterPrune), grpc.UnaryInterceptor(e.withClassic))
 	c.Register(srv)
 	return &running{controller: c, sessions: sm, grpc: srv, h2: &http2.Server{}, worker: w}, nil
+}
+
+// ClassicCache is gantryd's classic build cache (buildkit.Host's
+// ClassicCache and PruneClassicCache; a prune collects garbage after).
+type ClassicCache interface {
+	List(ctx context.Context) ([]buildkit.CacheRecord, error)
+	Prune(ctx context.Context, all bool) ([]buildkit.CacheRecord, error)
+}
+
+const (
+	pruneMethod     = "/moby.buildkit.v1.Control/Prune"
+	diskUsageMethod = "/moby.buildkit.v1.Control/DiskUsage"
+)
+
+// afterPrune completes a Prune of the control API (buildx prune, `docker
+// builder prune` with buildx) once BuildKit removed its records and
+// snapshots: with no filter nor limit, gantryd prunes the classic
+// builder's cache too, and its records removed are sent on the stream
+// after BuildKit's (buildx counts them in its total); gantryd then
+// collects its garbage, the layers only BuildKit's snapshots linked
+// included.
+func (e *Engine) afterPrune(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	if info.FullMethod != pruneMethod {
+		return handler(srv, ss)
+	}
+	rs := &recvStream{ServerStream: ss}
+	if err := handler(srv, rs); err != nil {
+		return err
+	}
+	ctx := context.WithoutCancel(ss.Context())
+	req := rs.prune
+	if req != nil && e.cfg.Classic != nil && noFilter(req.Filter) && req.KeepDuration == 0 &&
+		req.ReservedSpace == 0 && req.MaxUsedSpace == 0 && req.MinFreeSpace == 0 {
+		recs, err := e.cfg.Classic.Prune(ctx, req.All)
+		if err != nil {
+			return err
+		}
+		for _, r := range recs {
+			if err := ss.SendMsg(usageRecord(r)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if e.cfg.Collect != nil {
+		if err := e.cfg.Collect(ctx); err != nil {
+			e.cfg.Log.Warn("garbage collection after prune", "error", err)
+		}
+	}
+	return nil
+}
+
+// recvStream keeps the request of a Prune stream.
+type recvStream struct {
+	grpc.ServerStream
+	prune *controlapi.PruneRequest
+}
+
+func (s *recvStream) RecvMsg(m any) error {
+	err := s.ServerStream.RecvMsg(m)
+	if req, ok := m.(*controlapi.PruneRequest); ok && err == nil {
+		s.prune = req
+	}
+	return err
+}
+
+// withClassic adds the classic builder's cache records to the control
+// API's disk usage (buildx du) when no filter asks for BuildKit's only.
+func (e *Engine) withClassic(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	resp, err := handler(ctx, req)
+	if err != nil || info.FullMethod != diskUsageMethod || e.cfg.Classic == nil {
+		return resp, err
+	}
+	du, ok1 := resp.(*controlapi.DiskUsageResponse)
+	r, ok2 := req.(*controlapi.DiskUsageRequest)
+	if !ok1 || !ok2 || !noFilter(r.Filter) {
+		return resp, nil
+	}
+	recs, err := e.cfg.Classic.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, rec := range recs {
+		du.Record = append(du.Record, usageRecord(rec))
+	}
+	return du, nil
+}
+
+// noFilter reports whether filters filter nothing (buildx sends its
+// filters joined in one string, "" for none).
+func noFilter(filters []string) bool {
+	for _, f := range filters {
+		if f != "" {
+			return false
+		}
+	}
+	return true
+}
+
+// usageRecord is a classic cache record as the control API lists one.
+func usageRecord(r buildkit.CacheRecord) *controlapi.UsageRecord {
+	return &controlapi.UsageRecord{
+		ID:          r.ID,
+		Size:        r.Size,
+		CreatedAt:   timestamppb.New(r.Created),
+		LastUsedAt:  timestamppb.New(r.Created),
+		UsageCount:  1,
+		Description: "classic build: " + r.Description,
+		RecordType:  string(client.UsageRecordTypeRegular),
+		Shared:      r.Shared,
+		Parents:     r.Parents,
+	}
 }
 
 // ServeGRPC answers POST /grpc: the connection is upgraded to h2c and

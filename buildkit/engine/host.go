@@ -102,9 +102,9 @@ func (g *gantryd) Blob(ctx context.Context, dgst digest.Digest) (io.ReadCloser, 
 }
 
 // Import has gantryd record a built image.
-func (g *gantryd) Import(ctx context.Context, manifest ocispec.Descriptor, names []string) (digest.Digest, error) {
+func (g *gantryd) Import(ctx context.Context, manifest ocispec.Descriptor, names []string, dirs map[digest.Digest]string) (digest.Digest, error) {
 	var resp buildkit.ImportResponse
-	err := g.call(ctx, http.MethodPost, "/import", buildkit.ImportRequest{Manifest: manifest, Names: names}, &resp)
+	err := g.call(ctx, http.MethodPost, "/import", buildkit.ImportRequest{Manifest: manifest, Names: names, Dirs: dirs}, &resp)
 	return resp.ID, err
 }
 
@@ -151,3 +151,50 @@ func (n *stepNetwork) Close() error {
 }
 
 func (n *stepNetwork) Sample() (*resourcestypes.NetworkSample, error) { return nil, nil }
+
+// BlobPath asks gantryd where its blob dgst is (buildkit.Host.BlobPath).
+func (g *gantryd) BlobPath(ctx context.Context, dgst digest.Digest) (string, error) {
+	var resp buildkit.PathResponse
+	err := g.call(ctx, http.MethodGet, "/blobpath/"+dgst.String(), nil, &resp)
+	return resp.Path, err
+}
+
+// LinkLayer has gantryd link the snapshot directory dir to its layer
+// (buildkit.Host.LinkLayer).
+func (g *gantryd) LinkLayer(ctx context.Context, diffID, parent digest.Digest, dir string) (digest.Digest, error) {
+	var resp buildkit.LinkResponse
+	err := g.call(ctx, http.MethodPost, "/link", buildkit.LinkRequest{DiffID: diffID, Parent: parent, Dir: dir}, &resp)
+	return resp.Chain, err
+}
+
+// Collect has gantryd run a garbage collection (buildkit.Host.Collect).
+func (g *gantryd) Collect(ctx context.Context) error {
+	return g.call(ctx, http.MethodPost, "/collect", nil, nil)
+}
+
+// classicCache is gantryd's classic build cache over the callback socket.
+type classicCache struct{ g *gantryd }
+
+func (c classicCache) List(ctx context.Context) ([]buildkit.CacheRecord, error) {
+	var recs []buildkit.CacheRecord
+	err := c.g.call(ctx, http.MethodGet, "/classic-cache", nil, &recs)
+	return recs, err
+}
+
+func (c classicCache) Prune(ctx context.Context, all bool) ([]buildkit.CacheRecord, error) {
+	path := "/classic-cache/prune"
+	if all {
+		path += "?all=1"
+	}
+	var recs []buildkit.CacheRecord
+	err := c.g.call(ctx, http.MethodPost, path, nil, &recs)
+	return recs, err
+}
+
+// MissingLayers asks gantryd which of chains its layer store has not
+// (buildkit.Host.MissingLayers).
+func (g *gantryd) MissingLayers(ctx context.Context, chains []digest.Digest) ([]digest.Digest, error) {
+	var missing []digest.Digest
+	err := g.call(ctx, http.MethodPost, "/layers/missing", chains, &missing)
+	return missing, err
+}

@@ -3,8 +3,12 @@ package engine
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
 
 	"github.com/containerd/containerd/v2/core/content"
 	"github.com/containerd/containerd/v2/core/images"
@@ -20,21 +24,26 @@ type LocalImages interface {
 	Image(ctx context.Context, name string) (ocispec.Descriptor, error)
 	// Blob opens a blob of an image: its manifest, config or a layer.
 	Blob(ctx context.Context, dgst digest.Digest) (io.ReadCloser, error)
+	// BlobPath returns the file of such a blob, to hard-link.
+	BlobPath(ctx context.Context, dgst digest.Digest) (string, error)
 }
 
 // ImportFunc records an image the build produced: manifest is in the
-// worker's content store, with its config and layers. It returns the
-// image's ID.
-type ImportFunc func(ctx context.Context, manifest ocispec.Descriptor, names []string) (digest.Digest, error)
+// worker's content store, with its config and layers; dirs are the
+// directories of the snapshots holding the layers' own files, by diff ID.
+// It returns the image's ID.
+type ImportFunc func(ctx context.Context, manifest ocispec.Descriptor, names []string, dirs map[digest.Digest]string) (digest.Digest, error)
 
 // imageStore is the image store of BuildKit's worker: read-only, it finds
-// gantryd's images and copies their blobs into BuildKit's content store
+// gantryd's images and puts their blobs into BuildKit's content store
 // (where its puller and snapshotter read them) the first time one is
-// asked for. BuildKit asks it first in the "local" resolve mode (buildx's
+// asked for: a hard link to gantryd's blob, a copy only when that cannot
+// be (another filesystem). BuildKit asks it first in the "local" resolve mode (buildx's
 // with the docker driver), after the registry in the default one.
 type imageStore struct {
 	local   LocalImages
 	content content.Store
+	dir     string // the content store's directory (containerd's local store)
 }
 
 func (s *imageStore) Get(ctx context.Context, name string) (images.Image, error) {
@@ -61,7 +70,7 @@ func (s *imageStore) Get(ctx context.Context, name string) (images.Image, error)
 // copy puts the blob desc into BuildKit's content store unless it is
 // there; it returns the blob when it is small (a manifest).
 func (s *imageStore) copy(ctx context.Context, desc ocispec.Descriptor) ([]byte, error) {
-	if _, err := s.content.Info(ctx, desc.Digest); err != nil {
+	if _, err := s.content.Info(ctx, desc.Digest); err != nil && !s.link(ctx, desc) {
 		rc, err := s.local.Blob(ctx, desc.Digest)
 		if err != nil {
 			return nil, err
@@ -76,6 +85,37 @@ func (s *imageStore) copy(ctx context.Context, desc ocispec.Descriptor) ([]byte,
 		return nil, nil
 	}
 	return content.ReadBlob(ctx, s.content, desc)
+}
+
+// link puts gantryd's blob desc into BuildKit's content store by a hard
+// link and records it there (containerd's metadata store shares a blob
+// its backing store has: the commit writes no byte). It reports whether
+// it did.
+func (s *imageStore) link(ctx context.Context, desc ocispec.Descriptor) bool {
+	if desc.Digest.Validate() != nil || desc.Digest.Algorithm() != digest.SHA256 {
+		return false
+	}
+	src, err := s.local.BlobPath(ctx, desc.Digest)
+	if err != nil {
+		return false
+	}
+	dst := filepath.Join(s.dir, "blobs", "sha256", desc.Digest.Encoded())
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return false
+	}
+	if err := os.Link(src, dst); err != nil && !errors.Is(err, fs.ErrExist) {
+		return false
+	}
+	cw, err := content.OpenWriter(ctx, s.content, content.WithRef("gantry-"+desc.Digest.String()), content.WithDescriptor(desc))
+	if errdefs.IsAlreadyExists(err) {
+		return true
+	}
+	if err != nil {
+		return false
+	}
+	defer cw.Close()
+	err = cw.Commit(ctx, desc.Size, desc.Digest)
+	return err == nil || errdefs.IsAlreadyExists(err)
 }
 
 func (s *imageStore) List(ctx context.Context, filters ...string) ([]images.Image, error) {

@@ -36,7 +36,7 @@ func Main() int {
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	g := newGantryd(*cb)
-	e, err := Start(Config{Root: *root, Network: g, Images: g, Import: g.Import, Log: log})
+	e, err := Start(Config{Root: *root, Network: g, Images: g, Import: g.Import, Link: g.LinkLayer, Collect: g.Collect, Classic: classicCache{g}, Missing: g.MissingLayers, Log: log})
 	if err != nil {
 		log.Error("start", "error", err)
 		return 1

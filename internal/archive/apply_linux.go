@@ -77,6 +77,11 @@ func Apply(ctx context.Context, r io.Reader, dst string, wo Whiteouts) (int64, e
 type Source struct {
 	Path     string
 	Dev, Ino uint64
+	// SecondTimes says the tar's times are the file's truncated to the
+	// second (as containerd's and BuildKit's tar writers make them): the
+	// file fits when its time truncates to the entry's, and the linked
+	// file keeps its own, finer time.
+	SecondTimes bool
 }
 
 // Sources says which file, if any, holds the content of the entry name.
@@ -121,8 +126,14 @@ func (a *applier) linkSource(pfd int, base string, hdr *tar.Header) bool {
 	var st unix.Stat_t
 	if err := unix.Lstat(src.Path, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG ||
 		uint64(st.Dev) != src.Dev || st.Ino != src.Ino || st.Size != hdr.Size ||
-		int64(st.Mode&0o7777) != hdr.Mode&0o7777 || int(st.Uid) != hdr.Uid || int(st.Gid) != hdr.Gid ||
-		st.Mtim != timespec(hdr.ModTime) {
+		int64(st.Mode&0o7777) != hdr.Mode&0o7777 || int(st.Uid) != hdr.Uid || int(st.Gid) != hdr.Gid {
+		return false
+	}
+	mtime := st.Mtim
+	if src.SecondTimes {
+		mtime.Nsec = 0
+	}
+	if mtime != timespec(hdr.ModTime) {
 		return false
 	}
 	if n, err := unix.Llistxattr(src.Path, nil); err != nil || n != 0 {
