@@ -39,9 +39,11 @@ func TestRestartPolicies(t *testing.T) {
 		got := e.mustDocker(t, "ps", "--filter", "name="+crash, "--format", "{{.Status}}")
 		return strings.HasPrefix(got, "Restarting (1) "), got
 	})
-	if got := e.inspectField(t, crash, "{{.State.Status}} {{.State.Running}} {{.State.Restarting}}"); got != "restarting true true" {
-		t.Errorf("inspect while restarting: %q", got)
-	}
+	// Between two back-offs the container runs for a moment: poll.
+	poll(t, 30*time.Second, "inspect shows the container restarting", func() (bool, string) {
+		got := e.inspectField(t, crash, "{{.State.Status}} {{.State.Running}} {{.State.Restarting}}")
+		return got == "restarting true true", got
+	})
 	if got := e.mustDocker(t, "ps", "-q", "--filter", "status=restarting", "--filter", "name="+crash); got == "" {
 		t.Errorf("ps --filter status=restarting does not list it")
 	}
