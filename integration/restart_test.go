@@ -44,9 +44,10 @@ func TestRestartPolicies(t *testing.T) {
 		got := e.inspectField(t, crash, "{{.State.Status}} {{.State.Running}} {{.State.Restarting}}")
 		return got == "restarting true true", got
 	})
-	if got := e.mustDocker(t, "ps", "-q", "--filter", "status=restarting", "--filter", "name="+crash); got == "" {
-		t.Errorf("ps --filter status=restarting does not list it")
-	}
+	poll(t, 30*time.Second, "ps --filter status=restarting lists it", func() (bool, string) {
+		got := e.mustDocker(t, "ps", "-q", "--filter", "status=restarting", "--filter", "name="+crash)
+		return got != "", got
+	})
 	start := time.Now()
 	e.mustDocker(t, "stop", crash)
 	if d := time.Since(start); d > 5*time.Second {
