@@ -434,7 +434,6 @@ func TestSyncManyEntries(t *testing.T) {
 	}
 }
 
-
 func TestValidKey(t *testing.T) {
 	for _, k := range []string{"", "../../etc", strings.Repeat("A", 64), strings.Repeat("a", 63), strings.Repeat("a", 63) + "/"} {
 		if ValidKey(k) == nil {
