@@ -61,6 +61,7 @@ type Store struct {
 type entry struct {
 	busy bool
 	used time.Time
+	sums map[string]fileSum // the index as the last sync left it; nil: on disk
 }
 
 // fileSum is what is known of a regular file of a copy: its SHA-256,
@@ -169,7 +170,12 @@ func (s *Store) Receive(ctx context.Context, key string, r io.Reader, w io.Write
 		}
 		dir = d
 	}
-	c, err := s.receive(ctx, dir, scratch, r, w)
+	var sums map[string]fileSum
+	if !scratch {
+		sums = e.sums // the holder alone touches it
+		e.sums = nil
+	}
+	c, err := s.receive(ctx, dir, scratch, sums, r, w)
 	if err != nil {
 		s.discard(dir)
 		if !scratch {
@@ -189,20 +195,23 @@ func (s *Store) Receive(ctx context.Context, key string, r io.Reader, w io.Write
 		s.mu.Lock()
 		e.busy = false
 		e.used = time.Now()
+		e.sums = c.sums
 		s.mu.Unlock()
 		s.evict()
 	}
 	return c, nil
 }
 
-func (s *Store) receive(ctx context.Context, dir string, scratch bool, r io.Reader, w io.Writer) (*Context, error) {
+func (s *Store) receive(ctx context.Context, dir string, scratch bool, sums map[string]fileSum, r io.Reader, w io.Writer) (*Context, error) {
 	tree := filepath.Join(dir, treeDir)
 	if err := os.MkdirAll(tree, 0o755); err != nil {
 		return nil, err
 	}
-	sums := map[string]fileSum{}
-	if !scratch {
+	if sums == nil && !scratch {
 		sums = loadIndex(dir)
+	}
+	if sums == nil {
+		sums = map[string]fileSum{}
 	}
 	// Until the sync has ended, the index on disk does not count.
 	if err := os.WriteFile(filepath.Join(dir, dirtyFile), nil, 0o600); err != nil {

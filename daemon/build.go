@@ -78,6 +78,14 @@ func (d *Daemon) BuildSync(ctx context.Context, key string, r io.Reader, w io.Wr
 		return err
 	}
 	defer c.Release()
+	// The client sends nothing after its end of the sync: the end of the
+	// connection (the client left) cancels the build.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		io.Copy(io.Discard, r)
+		cancel()
+	}()
 	sums := builder.NewContextSums()
 	c.Sums(sums.AddInode)
 	if !opts.Quiet {
