@@ -59,7 +59,7 @@ if [ -n "$DOCKERD" ]; then
 	ip -n "$ns" link set lo up
 	mkdir -p "$work/docker"
 	nsenter --net="/run/netns/$ns" -- "$DOCKERD" --data-root "$work/docker/root" --exec-root "$work/docker/exec" \
-		--pidfile "$work/docker/pid" -H "unix://$work/docker/d.sock" --bridge=none --iptables=false \
+		--pidfile "$work/docker/pid" -H "unix://$work/docker/d.sock" \
 		--log-level warn >"$work/docker/log" 2>&1 &
 	pids+=($!)
 	wait_ping "$work/docker/d.sock" "$!" || { tail -20 "$work/docker/log" >&2; die "dockerd did not start"; }

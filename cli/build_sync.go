@@ -127,6 +127,11 @@ func syncBuild(ctx context.Context, api *client.Client, sc *syncContext, q clien
 	}
 	rest, err := ctxsync.Send(ctx, readWriter{br, conn}, sc.root, sc.excludes)
 	if err != nil {
+		// gantryd refused what was sent, or this side could not read
+		// the context (worded as BuildKit's client words it).
+		if msg, ok := strings.CutPrefix(err.Error(), "error from receiver: "); ok {
+			return nil, fmt.Errorf("Error response from daemon: %s", msg)
+		}
 		return nil, fmt.Errorf("error from sender: %w", err)
 	}
 	ok = true

@@ -44,8 +44,9 @@ func ValidKey(key string) error {
 
 // Send sends the directory dir over rw (the connection to gantryd, after
 // the upgrade) as the sender of fsutil's protocol: entries excluded by
-// the .dockerignore patterns excludes are left out, owners are 0:0 and
-// extended attributes dropped (as BuildKit's client sends a context). It
+// the .dockerignore patterns excludes are left out, and sockets; owners
+// are 0:0 and extended attributes dropped (as BuildKit's client sends a
+// context). It
 // returns once the server has what it asked for and this side of the
 // stream is ended; what the server writes after that (the build's
 // output) is read from the returned reader.
@@ -57,6 +58,9 @@ func Send(ctx context.Context, rw io.ReadWriter, dir string, excludes []string) 
 	fs, err := fsutil.NewFilterFS(base, &fsutil.FilterOpt{
 		ExcludePatterns: excludes,
 		Map: func(_ string, st *types.Stat) fsutil.MapResult {
+			if os.FileMode(st.Mode)&os.ModeSocket != 0 {
+				return fsutil.MapResultExclude
+			}
 			st.Uid, st.Gid, st.Xattrs = 0, 0, nil
 			return fsutil.MapResultKeep
 		},

@@ -221,7 +221,7 @@ func (s *Store) receive(ctx context.Context, dir string, scratch bool, sums map[
 	if err != nil {
 		return nil, err
 	}
-	root := fsutil.NewRoot(osroot)
+	root := copyRoot{fsutil.NewRoot(osroot)}
 	defer root.Close()
 
 	var mu sync.Mutex
