@@ -61,17 +61,21 @@ type Store struct {
 type entry struct {
 	busy bool
 	used time.Time
-	sums map[string]fileSum // the index as the last sync left it; nil: on disk
+	sums map[string]record // the index as the last sync left it; nil: on disk
 }
 
-// fileSum is what is known of a regular file of a copy: its SHA-256,
-// valid while the file is still the inode Ino with Size and Mtime. The
-// receiver replaces a changed file by a new inode (never writes one in
-// place), so the digest of an unchanged inode holds.
-type fileSum struct {
+// record is what is known of an entry (not a directory) of a copy: the
+// modification time the client gave it (nanoseconds; the copy's is that
+// time rounded to the second, see receive), and for a regular file its
+// SHA-256, valid while the file is still the inode Ino with Size and
+// Mtime. The receiver replaces a changed file by a new inode (never
+// writes one in place), so the digest of an unchanged inode holds.
+type record struct {
+	Client      int64
 	Ino         uint64
 	Size, Mtime int64
 	Sum         [sha256.Size]byte
+	HasSum      bool
 }
 
 // Open opens the store at root, creating it, and forgets what is there
@@ -119,7 +123,7 @@ type Context struct {
 	Dir   string
 	Stats Stats
 
-	sums    map[string]fileSum
+	sums    map[string]record
 	release func()
 }
 
@@ -128,7 +132,9 @@ type Context struct {
 // (nanoseconds) for which the digest holds, and the SHA-256.
 func (c *Context) Sums(add func(rel string, ino uint64, size, mtime int64, sum [sha256.Size]byte)) {
 	for rel, s := range c.sums {
-		add(rel, s.Ino, s.Size, s.Mtime, s.Sum)
+		if s.HasSum {
+			add(rel, s.Ino, s.Size, s.Mtime, s.Sum)
+		}
 	}
 }
 
@@ -170,7 +176,7 @@ func (s *Store) Receive(ctx context.Context, key string, r io.Reader, w io.Write
 		}
 		dir = d
 	}
-	var sums map[string]fileSum
+	var sums map[string]record
 	if !scratch {
 		sums = e.sums // the holder alone touches it
 		e.sums = nil
@@ -202,7 +208,7 @@ func (s *Store) Receive(ctx context.Context, key string, r io.Reader, w io.Write
 	return c, nil
 }
 
-func (s *Store) receive(ctx context.Context, dir string, scratch bool, sums map[string]fileSum, r io.Reader, w io.Writer) (*Context, error) {
+func (s *Store) receive(ctx context.Context, dir string, scratch bool, sums map[string]record, r io.Reader, w io.Writer) (*Context, error) {
 	tree := filepath.Join(dir, treeDir)
 	if err := os.MkdirAll(tree, 0o755); err != nil {
 		return nil, err
@@ -211,7 +217,7 @@ func (s *Store) receive(ctx context.Context, dir string, scratch bool, sums map[
 		sums = loadIndex(dir)
 	}
 	if sums == nil {
-		sums = map[string]fileSum{}
+		sums = map[string]record{}
 	}
 	// Until the sync has ended, the index on disk does not count.
 	if err := os.WriteFile(filepath.Join(dir, dirtyFile), nil, 0o600); err != nil {
@@ -224,18 +230,45 @@ func (s *Store) receive(ctx context.Context, dir string, scratch bool, sums map[
 	root := copyRoot{fsutil.NewRoot(osroot)}
 	defer root.Close()
 
+	// The copy's modification times are the client's rounded to the
+	// second, as a tar's entries are written (so that a direct COPY can
+	// hard-link the copy's files into its layer); the client's own time
+	// is kept in the record, so that a change within the same second is
+	// still seen: an entry whose time is not the recorded one compares
+	// as a second and a nanosecond (a time no file of the copy has) and
+	// is sent, written, then given its whole second.
 	var mu sync.Mutex
-	changed := map[string][sha256.Size]byte{}
+	seen := map[string]int64{}                 // the client's times of the entries (not directories)
+	changed := map[string]*[sha256.Size]byte{} // written: their digest, or nil
 	var removed []string
+	filter := func(p string, stat *types.Stat) bool {
+		if stat.Path == "" {
+			return true // a removal's probe
+		}
+		// Owners as the docker CLI sends a context's (0:0), no extended
+		// attributes; a socket is no file to make.
+		stat.Uid, stat.Gid, stat.Xattrs = 0, 0, nil
+		t := stat.ModTime
+		stat.ModTime = roundSecond(t)
+		if os.FileMode(stat.Mode).IsDir() {
+			return true
+		}
+		if os.FileMode(stat.Mode)&os.ModeSocket != 0 {
+			return false
+		}
+		rel := filepath.ToSlash(p)
+		mu.Lock()
+		defer mu.Unlock()
+		seen[rel] = t
+		if rec, ok := sums[rel]; !ok || rec.Client != t {
+			stat.ModTime++
+		}
+		return true
+	}
 	st := newStream(ctx, bufio.NewReaderSize(r, 256<<10), w)
 	st.maxEntries = s.maxEntries
 	err = fsutil.ReceiveRoot(ctx, st, root, fsutil.ReceiveOpt{
-		Filter: func(_ string, stat *types.Stat) bool {
-			// Owners as the docker CLI sends a context's (0:0), no
-			// extended attributes; a socket is no file to make.
-			stat.Uid, stat.Gid, stat.Xattrs = 0, 0, nil
-			return os.FileMode(stat.Mode)&os.ModeSocket == 0
-		},
+		Filter:        filter,
 		ContentHasher: func(*types.Stat) (hash.Hash, error) { return sha256.New(), nil },
 		NotifyHashed: func(kind fsutil.ChangeKind, p string, fi os.FileInfo, _ error) error {
 			mu.Lock()
@@ -247,14 +280,14 @@ func (s *Store) receive(ctx context.Context, dir string, scratch bool, sums map[
 			stat, _ := fi.Sys().(*types.Stat)
 			d, ok := fi.(interface{ Digest() digest.Digest })
 			if stat == nil || !ok || !fi.Mode().IsRegular() || stat.Linkname != "" {
-				changed[filepath.ToSlash(p)] = [sha256.Size]byte{} // no digest: read when needed
+				changed[filepath.ToSlash(p)] = nil // no digest: read when needed
 				return nil
 			}
 			var sum [sha256.Size]byte
 			if n, err := hex.Decode(sum[:], []byte(d.Digest().Encoded())); err != nil || n != len(sum) {
 				return fmt.Errorf("digest of %s: %q", p, d.Digest())
 			}
-			changed[filepath.ToSlash(p)] = sum
+			changed[filepath.ToSlash(p)] = &sum
 			return nil
 		},
 	})
@@ -270,21 +303,26 @@ func (s *Store) receive(ctx context.Context, dir string, scratch bool, sums map[
 			}
 		}
 	}
-	var zero [sha256.Size]byte
 	for p, sum := range changed {
 		delete(sums, p)
-		if sum == zero {
-			continue
+		t, ok := seen[p]
+		if !ok {
+			continue // a directory
 		}
-		fi, err := root.Lstat(filepath.FromSlash(p))
+		name := filepath.FromSlash(p)
+		if err := root.LChtimes(name, time.Unix(0, roundSecond(t))); err != nil {
+			return nil, fmt.Errorf("build context sync: %w", err)
+		}
+		fi, err := root.Lstat(name)
 		if err != nil {
-			continue
+			return nil, fmt.Errorf("build context sync: %w", err)
 		}
-		sys, ok := fi.Sys().(*syscall.Stat_t)
-		if !ok || !fi.Mode().IsRegular() {
-			continue
+		sys, _ := fi.Sys().(*syscall.Stat_t)
+		rec := record{Client: t}
+		if sum != nil && sys != nil && fi.Mode().IsRegular() {
+			rec.Ino, rec.Size, rec.Mtime, rec.Sum, rec.HasSum = sys.Ino, sys.Size, sys.Mtim.Nano(), *sum, true
 		}
-		sums[p] = fileSum{Ino: sys.Ino, Size: sys.Size, Mtime: sys.Mtim.Nano(), Sum: sum}
+		sums[p] = rec
 	}
 	if !scratch && (len(changed) > 0 || len(removed) > 0 || !indexExists(dir)) {
 		if err := saveIndex(dir, sums); err != nil {
@@ -299,6 +337,12 @@ func (s *Store) receive(ctx context.Context, dir string, scratch bool, sums map[
 		sums:  sums,
 		Stats: Stats{Entries: st.entries, Sent: st.requests, Bytes: st.received, Removed: len(removed)},
 	}, nil
+}
+
+// roundSecond is the time t (nanoseconds) rounded to the second, as
+// archive/tar writes an entry's.
+func roundSecond(t int64) int64 {
+	return time.Unix(0, t).Round(time.Second).UnixNano()
 }
 
 // syncError is err, the end of a failed sync, as the caller reports it.
@@ -416,8 +460,8 @@ func (s *Store) discard(dir string) {
 	go os.RemoveAll(dir)
 }
 
-func loadIndex(dir string) map[string]fileSum {
-	sums := map[string]fileSum{}
+func loadIndex(dir string) map[string]record {
+	sums := map[string]record{}
 	if _, err := os.Stat(filepath.Join(dir, dirtyFile)); err == nil {
 		return sums // a sync was cut short: the index does not count
 	}
@@ -427,7 +471,7 @@ func loadIndex(dir string) map[string]fileSum {
 	}
 	defer f.Close()
 	if err := gob.NewDecoder(f).Decode(&sums); err != nil {
-		return map[string]fileSum{}
+		return map[string]record{}
 	}
 	return sums
 }
@@ -437,7 +481,7 @@ func indexExists(dir string) bool {
 	return err == nil
 }
 
-func saveIndex(dir string, sums map[string]fileSum) error {
+func saveIndex(dir string, sums map[string]record) error {
 	var buf bytes.Buffer
 	if err := gob.NewEncoder(&buf).Encode(sums); err != nil {
 		return err

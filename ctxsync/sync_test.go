@@ -201,9 +201,44 @@ func TestSync(t *testing.T) {
 	}
 }
 
+// TestSyncMtimes checks that the copy's times are whole seconds (as a
+// tar's, so that a direct COPY links its files) and that a same-size
+// change within the same second is still sent.
+func TestSyncMtimes(t *testing.T) {
+	s := newStore(t)
+	src := t.TempDir()
+	f := filepath.Join(src, "a.txt")
+	write(t, src, "a.txt", "aaaa", 0o644)
+	t0 := time.Unix(1_700_000_000, 100_000_000)
+	os.Chtimes(f, t0, t0)
+	c := mustSync(t, s, src, nil)
+	fi, err := os.Lstat(filepath.Join(c.Dir, "a.txt"))
+	if err != nil || !fi.ModTime().Equal(t0.Round(time.Second)) {
+		t.Fatalf("copy's a.txt: time %v (%v), want %v", fi.ModTime(), err, t0.Round(time.Second))
+	}
+	c.Release()
+	write(t, src, "a.txt", "bbbb", 0o644)
+	t1 := t0.Add(200 * time.Millisecond)
+	os.Chtimes(f, t1, t1)
+	c = mustSync(t, s, src, nil)
+	if c.Stats.Sent != 1 {
+		t.Errorf("a same-size edit in the same second: %+v, want it sent", c.Stats)
+	}
+	if b, _ := os.ReadFile(filepath.Join(c.Dir, "a.txt")); string(b) != "bbbb" {
+		t.Errorf("copy's a.txt: %q", b)
+	}
+	if got := sums(c)["a.txt"]; got != sha256.Sum256([]byte("bbbb")) {
+		t.Errorf("digest not updated")
+	}
+	c.Release()
+	if c = mustSync(t, s, src, nil); c.Stats.Sent != 0 {
+		t.Errorf("unchanged: %+v", c.Stats)
+	}
+}
+
 // TestSyncIndexSurvivesReopen checks that a store opened again (gantryd
-// restarted) still knows the digests, and forgets them after a sync that
-// was cut short.
+// restarted) still knows the digests, and that after a sync that was cut
+// short it trusts nothing of the copy: everything is sent again.
 func TestSyncIndexSurvivesReopen(t *testing.T) {
 	s := newStore(t)
 	src := t.TempDir()
@@ -223,8 +258,8 @@ func TestSyncIndexSurvivesReopen(t *testing.T) {
 	os.WriteFile(filepath.Join(s.root, testKey, dirtyFile), nil, 0o600)
 	s3, _ := Open(s.root, s.tmp, 0)
 	c = mustSync(t, s3, src, nil)
-	if _, ok := sums(c)["a.txt"]; ok {
-		t.Errorf("digests of an interrupted sync kept")
+	if c.Stats.Sent != 1 || sums(c)["a.txt"] != sha256.Sum256([]byte("alpha")) {
+		t.Errorf("after an interrupted sync: %+v, want the file sent again and digested", c.Stats)
 	}
 }
 

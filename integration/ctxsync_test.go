@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -74,11 +75,19 @@ func TestBuildContextSync(t *testing.T) {
 		t.Errorf("image after the edit: %q, want %q", got, want)
 	}
 
-	// builder prune frees the copy; the next build sends everything.
+	// The copy is the build's context: COPY's layer holds its files by
+	// hard links, not copies of them.
 	copies := filepath.Join(e.Root, "builder", "contexts")
-	if des, _ := os.ReadDir(copies); len(des) != 1 {
-		t.Errorf("%d context copies in %s, want 1", len(des), copies)
+	des, _ := os.ReadDir(copies)
+	if len(des) != 1 {
+		t.Fatalf("%d context copies in %s, want 1", len(des), copies)
 	}
+	var st syscall.Stat_t
+	if err := syscall.Lstat(filepath.Join(copies, des[0].Name(), "tree", "dir", "f1"), &st); err != nil || st.Nlink < 2 {
+		t.Errorf("the copy's dir/f1 has %d links (%v): COPY . /app did not link it into its layer", st.Nlink, err)
+	}
+
+	// builder prune frees the copy; the next build sends everything.
 	e.mustDocker(t, "builder", "prune", "-f")
 	if des, _ := os.ReadDir(copies); len(des) != 0 {
 		t.Errorf("builder prune left %d context copies", len(des))
