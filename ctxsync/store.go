@@ -95,7 +95,7 @@ func Open(root, tmp string, keep int) (*Store, error) {
 	}
 	for _, de := range des {
 		if ValidKey(de.Name()) != nil || !de.IsDir() {
-			s.discard(filepath.Join(root, de.Name()))
+			go os.RemoveAll(s.moveAway(filepath.Join(root, de.Name())))
 			continue
 		}
 		used := time.Time{}
@@ -183,11 +183,14 @@ func (s *Store) Receive(ctx context.Context, key string, r io.Reader, w io.Write
 	}
 	c, err := s.receive(ctx, dir, scratch, sums, r, w)
 	if err != nil {
-		s.discard(dir)
-		if !scratch {
+		if scratch {
+			go os.RemoveAll(dir)
+		} else {
 			s.mu.Lock()
+			gone := s.moveAway(dir) // before a new sync of key can start
 			delete(s.entries, key)
 			s.mu.Unlock()
+			go os.RemoveAll(gone)
 		}
 		return nil, err
 	}
@@ -195,7 +198,7 @@ func (s *Store) Receive(ctx context.Context, key string, r io.Reader, w io.Write
 	c.Stats.Duration = time.Since(start)
 	c.release = func() {
 		if scratch {
-			s.discard(dir)
+			go os.RemoveAll(dir)
 			return
 		}
 		s.mu.Lock()
@@ -228,7 +231,17 @@ func (s *Store) receive(ctx context.Context, dir string, scratch bool, sums map[
 		return nil, err
 	}
 	root := copyRoot{fsutil.NewRoot(osroot)}
-	defer root.Close()
+	// Closed once the sync succeeded. After a failed one, fsutil's writer
+	// may still have goroutines about to use it (they end with the
+	// receiver's context): closing it under them crashes them, so the
+	// descriptor is left to os.Root's finalizer, as fsutil leaves the
+	// subdirectories' it opened.
+	ok := false
+	defer func() {
+		if ok {
+			root.Close()
+		}
+	}()
 
 	// The copy's modification times are the client's rounded to the
 	// second, as a tar's entries are written (so that a direct COPY can
@@ -332,6 +345,7 @@ func (s *Store) receive(ctx context.Context, dir string, scratch bool, sums map[
 	if err := os.Remove(filepath.Join(dir, dirtyFile)); err != nil {
 		return nil, err
 	}
+	ok = true
 	return &Context{
 		Dir:   tree,
 		sums:  sums,
@@ -383,11 +397,11 @@ func (s *Store) evict() {
 			break
 		}
 		delete(s.entries, k)
-		gone = append(gone, k)
+		gone = append(gone, s.moveAway(filepath.Join(s.root, k)))
 	}
 	s.mu.Unlock()
-	for _, k := range gone {
-		s.discard(filepath.Join(s.root, k))
+	for _, dir := range gone {
+		go os.RemoveAll(dir)
 	}
 }
 
@@ -399,14 +413,17 @@ func (s *Store) Prune(ctx context.Context) (int64, error) {
 	for k, e := range s.entries {
 		if !e.busy {
 			delete(s.entries, k)
-			gone = append(gone, k)
+			gone = append(gone, s.moveAway(filepath.Join(s.root, k)))
 		}
 	}
 	s.mu.Unlock()
 	var freed int64
-	for _, k := range gone {
-		dir := filepath.Join(s.root, k)
-		freed += diskSize(filepath.Join(dir, treeDir))
+	for _, dir := range gone {
+		copy := dir // moved, as moveAway moves it, or left where it was
+		if _, err := os.Stat(filepath.Join(dir, "x")); err == nil {
+			copy = filepath.Join(dir, "x")
+		}
+		freed += diskSize(filepath.Join(copy, treeDir))
 		if err := os.RemoveAll(dir); err != nil {
 			return freed, fmt.Errorf("remove build context copy: %w", err)
 		}
@@ -414,20 +431,11 @@ func (s *Store) Prune(ctx context.Context) (int64, error) {
 	return freed, ctx.Err()
 }
 
-// Size is the bytes the copies' files hold alone (not shared with a
-// layer by a hard link), and how many copies there are.
-func (s *Store) Size() (int64, int) {
+// copies is how many copies there are.
+func (s *Store) copies() int {
 	s.mu.Lock()
-	keys := make([]string, 0, len(s.entries))
-	for k := range s.entries {
-		keys = append(keys, k)
-	}
-	s.mu.Unlock()
-	var n int64
-	for _, k := range keys {
-		n += diskSize(filepath.Join(s.root, k, treeDir))
-	}
-	return n, len(keys)
+	defer s.mu.Unlock()
+	return len(s.entries)
 }
 
 func diskSize(dir string) int64 {
@@ -446,18 +454,20 @@ func diskSize(dir string) int64 {
 	return n
 }
 
-// discard moves dir out of the way (into tmp) and removes it in the
-// background; a leftover goes with tmp/ at the next start.
-func (s *Store) discard(dir string) {
+// moveAway moves dir into tmp (a leftover goes with tmp/ at the next
+// start) and returns where it is now, for the caller to remove; dir
+// itself if it could not be moved. Called with s.mu held, so that no
+// sync of the same key starts in dir meanwhile.
+func (s *Store) moveAway(dir string) string {
 	gone, err := os.MkdirTemp(s.tmp, "context-gone-")
-	if err == nil {
-		if err = os.Rename(dir, filepath.Join(gone, "x")); err != nil {
-			os.Remove(gone)
-		} else {
-			dir = gone
-		}
+	if err != nil {
+		return dir
 	}
-	go os.RemoveAll(dir)
+	if err := os.Rename(dir, filepath.Join(gone, "x")); err != nil {
+		os.Remove(gone)
+		return dir
+	}
+	return gone
 }
 
 func loadIndex(dir string) map[string]record {

@@ -311,7 +311,7 @@ func TestPruneAndEvict(t *testing.T) {
 		}
 		c.Release()
 	}
-	if _, n := s.Size(); n != 2 {
+	if n := s.copies(); n != 2 {
 		t.Errorf("%d copies kept, want 2", n)
 	}
 	waitGone(t, filepath.Join(s.root, keys[0]))
