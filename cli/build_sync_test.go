@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,7 +15,9 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/moby/moby/client"
 
+	gclient "github.com/gantry/gantry/client"
 	"github.com/gantry/gantry/ctxsync"
 )
 
@@ -136,6 +139,51 @@ func TestSyncContextNotLocal(t *testing.T) {
 	} {
 		if sc, err := openSyncContext(tc.arg, tc.dockerfile); sc != nil || err != nil {
 			t.Errorf("openSyncContext(%q, %q) = %v, %v; want the tar path", tc.arg, tc.dockerfile, sc, err)
+		}
+	}
+}
+
+// TestSyncBuildAnswers checks what gantry build makes of a daemon's
+// answers to POST /build/sync: 404 (dockerd, an older gantryd) means the
+// tar path, an error response is worded as the docker CLI words one.
+func TestSyncBuildAnswers(t *testing.T) {
+	dir := writeTree(t, map[string]string{"Dockerfile": "FROM scratch\n"})
+	sc, err := openSyncContext(dir, "")
+	if err != nil || sc == nil {
+		t.Fatal(sc, err)
+	}
+	for _, tc := range []struct {
+		status int
+		body   string
+		want   string
+	}{
+		{404, `{"message":"page not found"}`, errNoSync.Error()},
+		{400, `{"message":"invalid context key"}`, "Error response from daemon: invalid context key"},
+	} {
+		sock := filepath.Join(t.TempDir(), "d.sock")
+		l, err := net.Listen("unix", sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var gotPath, gotUpgrade, gotKey string
+		srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			gotPath, gotUpgrade, gotKey = r.URL.Path, r.Header.Get("Upgrade"), r.URL.Query().Get("context")
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(tc.status)
+			io.WriteString(w, tc.body)
+		})}
+		go srv.Serve(l)
+		api, err := gclient.New("unix://" + sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = syncBuild(context.Background(), api, sc, client.ImageBuildOptions{}, nil)
+		srv.Close()
+		if err == nil || err.Error() != tc.want {
+			t.Errorf("answer %d: got %v, want %q", tc.status, err, tc.want)
+		}
+		if gotPath != "/build/sync" || gotUpgrade != "gantry-context-sync" || gotKey != ctxsync.Key(sc.root) {
+			t.Errorf("request: path %q, upgrade %q, context %q", gotPath, gotUpgrade, gotKey)
 		}
 	}
 }
