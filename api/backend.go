@@ -242,6 +242,12 @@ type BuildBackend interface {
 	// whose code is the ExitCode() of the error when it has one (a failing
 	// RUN's exit code).
 	Build(ctx context.Context, src io.Reader, opts BuildOptions, out BuildOutput) error
+	// BuildSync is Build of a context the client syncs (POST /build/sync,
+	// gantry build): the sync's packets are read from r and answered on
+	// w (package ctxsync), into the server's copy of the context key;
+	// the build's progress then goes to out, which writes on w after the
+	// sync. Its errors are Build's.
+	BuildSync(ctx context.Context, key string, r io.Reader, w io.Writer, opts BuildOptions, out BuildOutput) error
 }
 
 // VolumeBackend answers the volume endpoints. Unknown volumes are not-found

@@ -1,11 +1,14 @@
 package api
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/moby/moby/api/types/jsonstream"
 )
@@ -35,6 +38,75 @@ func (s *Server) build(w http.ResponseWriter, r *http.Request, _ string) {
 	}
 	_ = stream.Error(err, code)
 }
+
+// ContextSyncProtocol is the Upgrade header's value of POST /build/sync.
+const ContextSyncProtocol = "gantry-context-sync"
+
+// buildSync answers POST /build/sync (Gantry's own, for gantry build):
+// the query is POST /build's plus context, the key of the client's
+// context (64 hex digits); the request asks for an upgrade to
+// ContextSyncProtocol. Bad parameters are plain error responses; then
+// the connection is hijacked (101), the context synced over it in
+// fsutil's protocol (package ctxsync) and the build's JSON-message
+// stream follows on it until the connection closes. An error after the
+// upgrade is the stream's last message (an error in the sync is also
+// sent to the client's sender as the protocol's error packet).
+func (s *Server) buildSync(w http.ResponseWriter, r *http.Request, _ string) {
+	if !strings.EqualFold(r.Header.Get("Upgrade"), ContextSyncProtocol) {
+		writeError(w, invalidf("POST /build/sync needs Upgrade: %s", ContextSyncProtocol))
+		return
+	}
+	opts, err := buildOptions(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	key := r.URL.Query().Get("context")
+	if len(key) != 64 || strings.Trim(key, "0123456789abcdef") != "" {
+		writeError(w, invalidf("invalid context key %q: want 64 hex digits", key))
+		return
+	}
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	c, err := s.hijack(w, true, cancel)
+	if c == nil {
+		writeError(w, err)
+		return
+	}
+	defer c.close()
+	if err != nil {
+		return
+	}
+	// Cancelled when the client leaves: a read of the connection fails.
+	stream := newJSONStream(&rawStream{w: c})
+	err = s.b.BuildSync(ctx, key, c.stdin(), c, opts, buildStream{stream})
+	if err == nil {
+		return
+	}
+	code := 0
+	var ec interface{ ExitCode() int }
+	if errors.As(err, &ec) {
+		code = ec.ExitCode()
+	}
+	_ = stream.Error(err, code)
+}
+
+// rawStream is the http.ResponseWriter of a JSON-message stream written
+// on a hijacked connection: no status line, no headers.
+type rawStream struct {
+	w io.Writer
+	h http.Header
+}
+
+func (r *rawStream) Header() http.Header {
+	if r.h == nil {
+		r.h = http.Header{}
+	}
+	return r.h
+}
+func (r *rawStream) WriteHeader(int)             {}
+func (r *rawStream) Write(p []byte) (int, error) { return r.w.Write(p) }
+func (r *rawStream) Flush()                      {}
 
 // buildOptions decodes the query parameters of POST /build.
 func buildOptions(r *http.Request) (BuildOptions, error) {

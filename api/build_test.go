@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -136,3 +137,61 @@ func TestBuildDockerCLI(t *testing.T) {
 }
 
 func writeFile(name, data string) error { return os.WriteFile(name, []byte(data), 0o644) }
+
+// BuildSync of the fake backend reads one line of "sync" from r, answers
+// "ok\n" on w, then builds as Build does with that line as the context.
+func (b *fakeBackend) BuildSync(ctx context.Context, key string, r io.Reader, w io.Writer, opts BuildOptions, out BuildOutput) error {
+	line, err := bufio.NewReader(r).ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if _, err := io.WriteString(w, "ok\n"); err != nil {
+		return err
+	}
+	out.Stream("key " + key + "\n")
+	return b.Build(ctx, strings.NewReader(strings.TrimSuffix(line, "\n")), opts, out)
+}
+
+func TestBuildSyncRoute(t *testing.T) {
+	ts := startServer(t, Options{})
+	key := strings.Repeat("ab", 32)
+	for _, tc := range []struct {
+		name, query, upgrade, sync string
+		want                       string // the answer after the request, exactly
+	}{
+		{"upgrade", "t=x&context=" + key, "gantry-context-sync", "ctx\n",
+			"HTTP/1.1 101 UPGRADED\r\n" + "Content-Type: application/vnd.docker.raw-stream\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n" + "ok\n" +
+				`{"stream":"key ` + key + `\n"}` + "\r\n" + `{"stream":"{\"Tags\":[\"x\"],\"Dockerfile\":\"\",\"BuildArgs\":null,\"Labels\":null,\"Target\":\"\",\"NoCache\":false,\"Remove\":true,\"ForceRemove\":false,\"Pull\":false,\"Quiet\":false,\"NetworkMode\":\"\",\"ShmSize\":0,\"Platform\":\"\",\"CacheFrom\":null,\"RegistryConfig\":\"\",\"Secrets\":null}\n"}` + "\r\n" +
+				`{"aux":{"ID":"sha256:` + hexID("built") + `"}}` + "\r\n" + `{"stream":"Successfully built ` + hexID("built")[:12] + `\n"}` + "\r\n"},
+		{"error after the upgrade", "context=" + key, "gantry-context-sync", "parse\n",
+			"HTTP/1.1 101 UPGRADED\r\n" + "Content-Type: application/vnd.docker.raw-stream\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n" + "ok\n" +
+				`{"stream":"key ` + key + `\n"}` + "\r\n" + `{"errorDetail":{"message":"dockerfile parse error line 2: unknown instruction: RUNN"},"error":"dockerfile parse error line 2: unknown instruction: RUNN"}` + "\r\n"},
+		{"no upgrade", "context=" + key, "", "", "400 invalid: POST /build/sync needs Upgrade: gantry-context-sync"},
+		{"bad key", "context=../../etc", "gantry-context-sync", "", `400 invalid: invalid context key "../../etc": want 64 hex digits`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := ts.dial(t)
+			req := "POST /v1.44/build/sync?" + tc.query + " HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n"
+			if tc.upgrade != "" {
+				req += "Connection: Upgrade\r\nUpgrade: " + tc.upgrade + "\r\n"
+			}
+			io.WriteString(c, req+"\r\n"+tc.sync)
+			if tc.sync == "" {
+				resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var e struct{ Message string }
+				json.NewDecoder(resp.Body).Decode(&e)
+				if got := fmt.Sprintf("%d invalid: %s", resp.StatusCode, e.Message); got != tc.want {
+					t.Errorf("got %q, want %q", got, tc.want)
+				}
+				return
+			}
+			got, _ := io.ReadAll(c)
+			if diff := cmp.Diff(tc.want, string(got)); diff != "" {
+				t.Errorf("answer (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

@@ -48,6 +48,7 @@ func (s *Server) routeTable() []route {
 		{"DELETE", "/images/{name...}", s.removeImage},
 		{"POST", "/commit", s.commit},
 		{"POST", "/build", s.build},
+		{"POST", "/build/sync", s.buildSync},
 
 		{"POST", "/containers/create", s.createContainer},
 		{"GET", "/containers/json", s.listContainers},

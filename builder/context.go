@@ -66,18 +66,35 @@ type ContextSums struct {
 
 type contextSum struct {
 	size  int64
-	mtime int64 // nanoseconds, as the extraction set it
+	mtime int64  // nanoseconds, as the extraction set it
+	ino   uint64 // AddInode's: the digest holds for this inode alone
 	sum   [sha256.Size]byte
+}
+
+// NewContextSums is an empty ContextSums, for AddInode.
+func NewContextSums() *ContextSums {
+	return &ContextSums{files: map[string]contextSum{}}
+}
+
+// AddInode records the digest of the regular file rel of a context whose
+// files are never changed in place (a synced context: a changed file is a
+// new inode): it counts while rel is the inode ino with size and mtime
+// (nanoseconds), whatever its link count (a layer may share the inode).
+func (c *ContextSums) AddInode(rel string, ino uint64, size, mtime int64, sum [sha256.Size]byte) {
+	c.files[rel] = contextSum{size: size, mtime: mtime, ino: ino, sum: sum}
 }
 
 // lookup is the digest of the file rel of the context if the stat st of
 // it on disk matches what was extracted there.
 func (c *ContextSums) lookup(rel string, st *unix.Stat_t) ([]byte, bool) {
-	if c == nil || st.Mode&unix.S_IFMT != unix.S_IFREG || st.Nlink != 1 {
+	if c == nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
 		return nil, false
 	}
 	s, ok := c.files[rel]
 	if !ok || s.size != st.Size || s.mtime != st.Mtim.Nano() {
+		return nil, false
+	}
+	if s.ino != 0 && s.ino != st.Ino || s.ino == 0 && st.Nlink != 1 {
 		return nil, false
 	}
 	return s.sum[:], true

@@ -91,14 +91,6 @@ func runBuild(ctx context.Context, c *Cli, opts buildOptions) error {
 			return fmt.Errorf("Removing image ID file: %w", err)
 		}
 	}
-	bctx, err := openBuildContext(opts.context, opts.dockerfile, c.In)
-	if err != nil {
-		return fmt.Errorf("unable to prepare context: %w", err)
-	}
-	defer bctx.Close()
-	query.Dockerfile = bctx.dockerfile
-	query.RemoteContext = bctx.remote
-
 	// As docker's: the upload's progress line and the stream go to stdout,
 	// or are kept and shown on stderr only when a quiet build fails.
 	var keptProgress, kept bytes.Buffer
@@ -107,43 +99,75 @@ func runBuild(ctx context.Context, c *Cli, opts buildOptions) error {
 	if opts.quiet {
 		out, progressOut = &kept, &lockedWriter{w: &keptProgress}
 	}
-	var body io.Reader
-	if bctx.body != nil {
-		body = bctx.body
-		if !tty {
-			body = &sendProgress{r: bctx.body, out: progressOut}
-		}
-	}
-
-	api, err := c.Client()
-	if len(opts.secrets) > 0 && err == nil {
-		// In a header of the request alone: never in the context, the
-		// query or anything the daemon writes.
-		var header string
-		if header, err = encodeSecrets(opts.secrets, os.ReadFile, os.LookupEnv); err != nil {
-			return err
-		}
-		api, err = gclient.NewWithHeaders(gclient.ResolveHost(c.host), map[string]string{gclient.SecretsHeader: header})
-		if err == nil {
-			defer api.Close()
-		}
-	}
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	res, err := api.ImageBuild(ctx, body, query)
-	if err != nil {
-		if serr := bctx.err(); serr != nil {
-			err = serr
-		}
+	failed := func(err error) error {
 		if opts.quiet {
 			fmt.Fprint(c.Err, keptProgress.String()+kept.String())
 		}
 		return err
 	}
-	defer res.Body.Close()
+
+	api, err := c.Client()
+	if err != nil {
+		return err
+	}
+	// Secrets go in a header of the request alone: never in the context,
+	// the query or anything the daemon writes.
+	headers, err := secretsHeader(opts.secrets)
+	if err != nil {
+		return err
+	}
+	if headers != nil {
+		if api, err = gclient.NewWithHeaders(gclient.ResolveHost(c.host), headers); err != nil {
+			return err
+		}
+		defer api.Close()
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	// A local directory is synced: gantryd keeps a copy of it and asks
+	// for what changed since the last build (a daemon without that
+	// endpoint gets the tar).
+	var stream io.ReadCloser
+	var sendErr func() error
+	sc, err := openSyncContext(opts.context, opts.dockerfile)
+	if err != nil {
+		return fmt.Errorf("unable to prepare context: %w", err)
+	}
+	if sc != nil {
+		query.Dockerfile = sc.dockerfile
+		stream, err = syncBuild(ctx, api, sc, query, headers)
+		if err != nil && !errors.Is(err, errNoSync) {
+			return failed(err)
+		}
+		sendErr = func() error { return nil }
+	}
+	if stream == nil {
+		bctx, err := openBuildContext(opts.context, opts.dockerfile, c.In)
+		if err != nil {
+			return fmt.Errorf("unable to prepare context: %w", err)
+		}
+		defer bctx.Close()
+		query.Dockerfile = bctx.dockerfile
+		query.RemoteContext = bctx.remote
+		sendErr = bctx.err
+		var body io.Reader
+		if bctx.body != nil {
+			body = bctx.body
+			if !tty {
+				body = &sendProgress{r: bctx.body, out: progressOut}
+			}
+		}
+		res, err := api.ImageBuild(ctx, body, query)
+		if err != nil {
+			if serr := bctx.err(); serr != nil {
+				err = serr
+			}
+			return failed(err)
+		}
+		stream = res.Body
+	}
+	defer stream.Close()
 
 	var imageID string
 	aux := func(m jsonstream.Message) {
@@ -153,18 +177,15 @@ func runBuild(ctx context.Context, c *Cli, opts buildOptions) error {
 		}
 	}
 	if tty && !opts.quiet {
-		err = newStepPrinter(out).display(res.Body, aux)
+		err = newStepPrinter(out).display(stream, aux)
 	} else {
-		err = jsonmessage.DisplayJSONMessagesStream(res.Body, out, 0, false, aux)
+		err = jsonmessage.DisplayJSONMessagesStream(stream, out, 0, false, aux)
 	}
 	if err != nil {
-		if serr := bctx.err(); serr != nil {
+		if serr := sendErr(); serr != nil {
 			err = serr
 		}
-		if opts.quiet {
-			fmt.Fprint(c.Err, keptProgress.String()+kept.String())
-		}
-		return err
+		return failed(err)
 	}
 	if opts.quiet {
 		fmt.Fprint(c.Out, kept.String())

@@ -16,12 +16,19 @@ import (
 	"github.com/gantry/gantry/api"
 	"github.com/gantry/gantry/builder"
 	gcontainer "github.com/gantry/gantry/container"
+	"github.com/gantry/gantry/ctxsync"
 	gnetwork "github.com/gantry/gantry/network"
 	"github.com/gantry/gantry/runtime"
 )
 
-// newBuilder makes the image builder, its cache under <root>/builder.
+// newBuilder makes the image builder, its cache under <root>/builder, and
+// the store of synced build contexts, under <root>/builder/contexts.
 func (d *Daemon) newBuilder() (*builder.Builder, error) {
+	contexts, err := ctxsync.Open(filepath.Join(d.cfg.Root, "builder", "contexts"), filepath.Join(d.cfg.Root, "tmp"), 0)
+	if err != nil {
+		return nil, fmt.Errorf("open build contexts: %w", err)
+	}
+	d.contexts = contexts
 	return builder.New(builder.Config{
 		Root:    filepath.Join(d.cfg.Root, "builder"),
 		TmpDir:  filepath.Join(d.cfg.Root, "tmp"),
@@ -38,13 +45,9 @@ func (d *Daemon) newBuilder() (*builder.Builder, error) {
 // Build implements POST /build: the context read from src is extracted in
 // a staging directory, removed when the build ends, and built.
 func (d *Daemon) Build(ctx context.Context, src io.Reader, opts api.BuildOptions, out api.BuildOutput) error {
-	network := opts.NetworkMode
-	switch network {
-	case "", "default", "bridge":
-		network = "bridge"
-	case "host", "none":
-	default:
-		return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("network mode %q is not supported for builds", opts.NetworkMode))
+	network, err := buildNetwork(opts.NetworkMode)
+	if err != nil {
+		return err
 	}
 	dir, err := os.MkdirTemp(filepath.Join(d.cfg.Root, "tmp"), "build-context-")
 	if err != nil {
@@ -57,6 +60,61 @@ func (d *Daemon) Build(ctx context.Context, src io.Reader, opts api.BuildOptions
 	if err != nil {
 		return err
 	}
+	return d.build(ctx, dir, sums, network, opts, out)
+}
+
+// BuildSync implements POST /build/sync: the client's context key is
+// synced into its copy (ctxsync.Store), which is the build's context
+// directory, held until the build ends; the digests the store keeps of
+// its files are the build's ContextSums. Unless the build is quiet, its
+// output starts with what the sync transferred.
+func (d *Daemon) BuildSync(ctx context.Context, key string, r io.Reader, w io.Writer, opts api.BuildOptions, out api.BuildOutput) error {
+	network, err := buildNetwork(opts.NetworkMode)
+	if err != nil {
+		return err
+	}
+	c, err := d.contexts.Receive(ctx, key, r, w)
+	if err != nil {
+		return err
+	}
+	defer c.Release()
+	// The client sends nothing after its end of the sync: the end of the
+	// connection (the client left) cancels the build.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		io.Copy(io.Discard, r)
+		cancel()
+	}()
+	sums := builder.NewContextSums()
+	c.Sums(sums.AddInode)
+	if !opts.Quiet {
+		st := c.Stats
+		files := "files"
+		if st.Sent == 1 {
+			files = "file"
+		}
+		if err := out.Stream(fmt.Sprintf("Build context synced: %d entries, %d %s sent (%d bytes), %d removed, %.2fs\n",
+			st.Entries, st.Sent, files, st.Bytes, st.Removed, st.Duration.Seconds())); err != nil {
+			return err
+		}
+	}
+	return d.build(ctx, c.Dir, sums, network, opts, out)
+}
+
+// buildNetwork is the network of a build's RUN steps for its networkmode.
+func buildNetwork(mode string) (string, error) {
+	switch mode {
+	case "", "default", "bridge":
+		return "bridge", nil
+	case "host", "none":
+		return mode, nil
+	}
+	return "", errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("network mode %q is not supported for builds", mode))
+}
+
+// build builds the context in dir.
+func (d *Daemon) build(ctx context.Context, dir string, sums *builder.ContextSums, network string, opts api.BuildOptions, out api.BuildOutput) error {
 	pull, err := d.buildPuller(opts, out)
 	if err != nil {
 		return err

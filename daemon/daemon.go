@@ -27,6 +27,7 @@ import (
 	"github.com/gantry/gantry/buildkit"
 	"github.com/gantry/gantry/container"
 	"github.com/gantry/gantry/content"
+	"github.com/gantry/gantry/ctxsync"
 	"github.com/gantry/gantry/distribution"
 	"github.com/gantry/gantry/events"
 	"github.com/gantry/gantry/gc"
@@ -90,6 +91,7 @@ type Daemon struct {
 	volumes    *volume.Store
 	runtime    *runtime.Runc
 	builder    *builder.Builder
+	contexts   *ctxsync.Store   // gantry build's synced contexts
 	buildkit   *buildkit.Helper // gantry-buildkitd for buildx, started on first use; nil with --userns-remap
 	registry   *registry.Client
 	blobs      *image.BlobIndex // repositories blobs are in, gzip copies of zstd blobs

@@ -263,6 +263,11 @@ func (d *Daemon) buildCachePrune(ctx context.Context, opts api.BuildCachePruneOp
 			return report, err
 		}
 		report.SpaceReclaimed += uint64(max(n, 0))
+		// gantry build's synced contexts no build holds go too.
+		if n, err = d.contexts.Prune(ctx); err != nil {
+			return report, err
+		}
+		report.SpaceReclaimed += uint64(max(n, 0))
 	}
 	// BuildKit's cache (docker buildx builds) goes as with dockerd, whose
 	// builder prune covers both builders, when no filter asks for what
