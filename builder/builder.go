@@ -68,9 +68,10 @@ type GC interface {
 
 // Builder runs builds. It is safe for concurrent use.
 type Builder struct {
-	cfg    Config
-	cache  *cache
-	mounts *cacheMounts
+	cfg      Config
+	cache    *cache
+	mounts   *cacheMounts
+	contexts contextPool // contexts left for the next build (ExtractContext)
 }
 
 // New returns a Builder keeping its cache records under cfg.Root.
@@ -305,6 +306,7 @@ func (b *Builder) prepare(opts Options, out Output) (*run, error) {
 			if err := removeInRoot(opts.ContextDir, f); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return nil, fmt.Errorf("drop %s from the build context: %w", f, err)
 			}
+			opts.ContextSums.forget(f)
 		}
 	}
 	if opts.Quiet {

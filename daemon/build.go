@@ -35,8 +35,9 @@ func (d *Daemon) newBuilder() (*builder.Builder, error) {
 	})
 }
 
-// Build implements POST /build: the context read from src is extracted in
-// a staging directory, removed when the build ends, and built.
+// Build implements POST /build: the context read from src is received in
+// a staging directory (over an earlier build's, see
+// builder.ExtractContext), built, and given back when the build ends.
 func (d *Daemon) Build(ctx context.Context, src io.Reader, opts api.BuildOptions, out api.BuildOutput) error {
 	network := opts.NetworkMode
 	switch network {
@@ -46,17 +47,11 @@ func (d *Daemon) Build(ctx context.Context, src io.Reader, opts api.BuildOptions
 	default:
 		return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("network mode %q is not supported for builds", opts.NetworkMode))
 	}
-	dir, err := os.MkdirTemp(filepath.Join(d.cfg.Root, "tmp"), "build-context-")
+	bctx, err := d.builder.ExtractContext(ctx, src)
 	if err != nil {
 		return err
 	}
-	// The client's answer does not wait for the removal of a large
-	// context (a leftover goes with tmp/ at the next start).
-	defer func() { go os.RemoveAll(dir) }()
-	sums, err := builder.ExtractContext(ctx, src, dir)
-	if err != nil {
-		return err
-	}
+	defer d.builder.ReleaseContext(bctx)
 	pull, err := d.buildPuller(opts, out)
 	if err != nil {
 		return err
@@ -68,8 +63,8 @@ func (d *Daemon) Build(ctx context.Context, src io.Reader, opts api.BuildOptions
 		}
 	}
 	_, err = d.builder.Build(ctx, builder.Options{
-		ContextDir:  dir,
-		ContextSums: sums,
+		ContextDir:  bctx.Dir,
+		ContextSums: bctx.Sums,
 		Dockerfile:  opts.Dockerfile,
 		Tags:        opts.Tags,
 		BuildArgs:   args,
