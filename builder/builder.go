@@ -71,7 +71,7 @@ type Builder struct {
 	cfg      Config
 	cache    *cache
 	mounts   *cacheMounts
-	contexts contextPool // contexts left for the next build (ExtractContext)
+	contexts *contextPool // contexts left for the next build (ExtractContext)
 }
 
 // New returns a Builder keeping its cache records under cfg.Root.
@@ -87,7 +87,11 @@ func New(cfg Config) (*Builder, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open build cache mounts: %w", err)
 	}
-	return &Builder{cfg: cfg, cache: c, mounts: m}, nil
+	ctxs, err := newContextPool(filepath.Join(cfg.Root, "contexts"), cfg.TmpDir)
+	if err != nil {
+		return nil, fmt.Errorf("open build contexts: %w", err)
+	}
+	return &Builder{cfg: cfg, cache: c, mounts: m, contexts: ctxs}, nil
 }
 
 // Options are the parameters of one build.

@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -39,14 +40,36 @@ type Context struct {
 const keptContexts = 2
 
 // contextPool holds the idle contexts of finished builds, the most
-// recently released last.
+// recently released last. Contexts live in dir (<Root>/contexts), not in
+// the staging directory: they outlive their build. The records are in
+// memory only, so New empties dir.
 type contextPool struct {
+	dir  string
 	mu   sync.Mutex
 	idle []*Context
 }
 
+// newContextPool empties dir, in the background (what a gantryd before
+// left there may be large), and returns a pool keeping contexts in it.
+func newContextPool(dir, tmpDir string) (*contextPool, error) {
+	if _, err := os.Stat(dir); err == nil {
+		old, err := os.MkdirTemp(tmpDir, "build-contexts-")
+		if err != nil {
+			return nil, err
+		}
+		if err := os.Rename(dir, filepath.Join(old, "contexts")); err != nil {
+			return nil, err
+		}
+		go os.RemoveAll(old)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	return &contextPool{dir: dir}, nil
+}
+
 // ExtractContext receives the build context read from r as the package's
-// ExtractContext does, into a directory under the builder's TmpDir. When
+// ExtractContext does, into a directory of its own under <Root>/contexts. When
 // an earlier build left its context idle (ReleaseContext), the new context
 // is written over it: an entry whose type, mode, owner, size, time, link,
 // xattrs and content are those of the entry at its place last time is
@@ -64,11 +87,11 @@ func (b *Builder) ExtractContext(ctx context.Context, r io.Reader) (*Context, er
 		dir, record = prev.Dir, prev.Sums.files
 	} else {
 		var err error
-		if dir, err = os.MkdirTemp(b.cfg.TmpDir, "build-context-"); err != nil {
+		if dir, err = os.MkdirTemp(b.contexts.dir, "build-context-"); err != nil {
 			return nil, fmt.Errorf("receive build context: %w", err)
 		}
 	}
-	c, err := receiveContext(ctx, r, dir, record, b.cfg.TmpDir)
+	c, err := receiveContext(ctx, r, dir, record, b.contexts.dir)
 	if err != nil {
 		go os.RemoveAll(dir)
 		return nil, err
@@ -79,8 +102,8 @@ func (b *Builder) ExtractContext(ctx context.Context, r io.Reader) (*Context, er
 // ReleaseContext gives back the context of a finished build: it stays for
 // the next build to update when it can be (at most keptContexts stay),
 // else it is removed, in the background, so that the client's answer does
-// not wait for the removal of a large context (a leftover goes with tmp/
-// at the next start).
+// not wait for the removal of a large context (a leftover goes at the
+// next start).
 func (b *Builder) ReleaseContext(c *Context) {
 	if c == nil {
 		return
@@ -144,7 +167,7 @@ const smallFile = 1 << 20
 type receiver struct {
 	ctx    context.Context
 	dir    string
-	tmpDir string
+	newDir string                // where restartFresh makes its directory
 	prev   map[string]contextSum // nil: dir started empty
 	next   *ContextSums
 	order  []string        // the names received, in order (for a fresh restart)
@@ -158,14 +181,14 @@ type receiver struct {
 }
 
 // receiveContext reads the context stream r into dir (see receiver).
-func receiveContext(ctx context.Context, r io.Reader, dir string, prev map[string]contextSum, tmpDir string) (*Context, error) {
+func receiveContext(ctx context.Context, r io.Reader, dir string, prev map[string]contextSum, newDir string) (*Context, error) {
 	plain, err := compression.DecompressStream(r)
 	if err != nil {
 		return nil, errdefs.ErrInvalidArgument.WithMessage("read build context: " + err.Error())
 	}
 	defer plain.Close()
 	rc := &receiver{
-		ctx: ctx, dir: dir, tmpDir: tmpDir, prev: prev,
+		ctx: ctx, dir: dir, newDir: newDir, prev: prev,
 		next:   &ContextSums{files: make(map[string]contextSum, len(prev))},
 		intact: map[string]bool{}, dirty: map[string]bool{}, simple: true,
 		buf: make([]byte, 128<<10), h: sha256.New(),
@@ -457,7 +480,7 @@ func (rc *receiver) restartFresh() error {
 		return err
 	}
 	old := rc.dir
-	dir, err := os.MkdirTemp(rc.tmpDir, "build-context-")
+	dir, err := os.MkdirTemp(rc.newDir, "build-context-")
 	if err != nil {
 		return err
 	}

@@ -133,7 +133,7 @@ func TestReceiveOverEarlierContext(t *testing.T) {
 		{name: "d", content: "now a file"},
 	}
 	ctx := context.Background()
-	b := &Builder{cfg: Config{TmpDir: t.TempDir()}}
+	b := contextBuilder(t)
 	c1, err := b.ExtractContext(ctx, ctxTar(t, first...))
 	if err != nil {
 		t.Fatal(err)
@@ -203,7 +203,7 @@ func TestReceiveNotSimple(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
-			b := &Builder{cfg: Config{TmpDir: t.TempDir()}}
+			b := contextBuilder(t)
 			c1, err := b.ExtractContext(ctx, ctxTar(t, first...))
 			if err != nil {
 				t.Fatal(err)
@@ -231,7 +231,7 @@ func TestReceiveNotSimple(t *testing.T) {
 // a fresh extraction: the earlier context's files are never reached.
 func TestReceiveHardLinkToOldFile(t *testing.T) {
 	ctx := context.Background()
-	b := &Builder{cfg: Config{TmpDir: t.TempDir()}}
+	b := contextBuilder(t)
 	c1, err := b.ExtractContext(ctx, ctxTar(t, ent{name: "secret", content: "s"}))
 	if err != nil {
 		t.Fatal(err)
@@ -243,5 +243,33 @@ func TestReceiveHardLinkToOldFile(t *testing.T) {
 	}
 	if c2, err := b.ExtractContext(ctx, ctxTar(t, second...)); err == nil {
 		t.Fatalf("the link to the earlier context's file was made: %v", tree(t, c2.Dir))
+	}
+}
+
+// contextBuilder is a Builder for contexts alone.
+func contextBuilder(t *testing.T) *Builder {
+	t.Helper()
+	dir := t.TempDir()
+	pool, err := newContextPool(filepath.Join(dir, "contexts"), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Builder{cfg: Config{TmpDir: dir}, contexts: pool}
+}
+
+// The contexts kept by one gantryd are gone for the next: their records
+// were in memory.
+func TestContextsEmptiedAtStart(t *testing.T) {
+	b := contextBuilder(t)
+	c, err := b.ExtractContext(context.Background(), ctxTar(t, ent{name: "a", content: "a"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.ReleaseContext(c)
+	if _, err := newContextPool(b.contexts.dir, b.cfg.TmpDir); err != nil {
+		t.Fatal(err)
+	}
+	if left, _ := os.ReadDir(b.contexts.dir); len(left) != 0 {
+		t.Errorf("left in %s: %v", b.contexts.dir, left)
 	}
 }

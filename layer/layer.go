@@ -378,7 +378,7 @@ func (s *Store) childOfLocked(id digest.Digest, n int) string {
 			return "it is the parent of layer " + l.ChainID.String()
 		}
 	}
-	return fmt.Sprintf("%d layers are being applied on it", n)
+	return fmt.Sprintf("%d layers are being applied on it or its tar is being read", n)
 }
 
 // pin marks an Apply on parent (a layer of the index, "" for none) so that
