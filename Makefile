@@ -7,7 +7,7 @@ PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 
-.PHONY: build test bench bench-build bench-cachemount bench-cachefrom bench-network bench-registry bench-save bench-security bench-deep bench-userns bench-restore bench-dns bench-ps bench-scale bench-logs bench-lifecycle bench-buildx clean install uninstall
+.PHONY: build test bench bench-build bench-cachemount bench-cachefrom bench-network bench-registry bench-save bench-security bench-deep bench-userns bench-restore bench-dns bench-ps bench-scale bench-logs bench-lifecycle bench-buildx bench-buildpush clean install uninstall
 
 build:
 	$(GO) build -o $(BIN)/gantryd ./cmd/gantryd
@@ -100,3 +100,6 @@ bench-scale: build
 
 bench-buildx: build
 	bench/buildx.sh
+
+bench-buildpush: build
+	bench/buildpush.sh

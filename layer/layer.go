@@ -50,6 +50,7 @@ func ChainID(parent, diffID digest.Digest) digest.Digest {
 //
 //	<chain hex>/diff/       the layer's files (overlay: its own changes; vfs: the merged tree)
 //	<chain hex>/layer.json  the Layer record
+//	<chain hex>/tar-split.json.gz  what Tar needs besides the files (WithTarSplit)
 //	l/<short>               symlink to ../<chain hex>/diff, to keep overlay mount options short
 //
 // A layer directory appears in root only by one rename of a complete

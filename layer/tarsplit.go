@@ -137,9 +137,20 @@ func (s *Store) Tar(ctx context.Context, diffID digest.Digest) (io.ReadCloser, i
 		s.unpin(l.ChainID)
 		return nil, 0, fmt.Errorf("layer %s: tar-split: %w", l.ChainID, err)
 	}
-	files := s.filesDir(l.ChainID)
-	out := asm.NewOutputTarStream(fileGetter(files), storage.NewJSONUnpacker(gz))
-	return &layerTar{ReadCloser: out, close: func() {
+	root, err := unix.Open(s.filesDir(l.ChainID), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		f.Close()
+		s.unpin(l.ChainID)
+		return nil, 0, fmt.Errorf("layer %s: %w", l.ChainID, err)
+	}
+	pr, pw := io.Pipe()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		pw.CloseWithError(asm.WriteOutputTarStream(fileGetter(root), storage.NewJSONUnpacker(gz), pw))
+	}()
+	return &layerTar{PipeReader: pr, done: done, close: func() {
+		unix.Close(root)
 		f.Close()
 		s.unpin(l.ChainID)
 	}}, l.TarSize, nil
@@ -175,30 +186,33 @@ func (s *Store) hasTarSplit(chainID digest.Digest) bool {
 	return err == nil
 }
 
-// layerTar is Tar's reader: closing it stops the making and unpins the
-// layer, once.
+// layerTar is Tar's reader: closing it stops the making, waits for it to
+// end, and then closes what it read and unpins the layer, once.
 type layerTar struct {
-	io.ReadCloser
-	close func()
-	done  bool
+	*io.PipeReader
+	done   chan struct{}
+	close  func()
+	closed bool
 }
 
 func (t *layerTar) Close() error {
-	if t.done {
+	if t.closed {
 		return nil
 	}
-	t.done = true
-	err := t.ReadCloser.Close()
+	t.closed = true
+	err := t.PipeReader.Close()
+	<-t.done
 	t.close()
 	return err
 }
 
 // fileGetter opens the files of a layer for tar-split, each name resolved
-// inside the layer's directory (symlinks there never lead out of it).
-type fileGetter string
+// inside the layer's directory, the descriptor (symlinks there never lead
+// out of it).
+type fileGetter int
 
 func (g fileGetter) Get(name string) (io.ReadCloser, error) {
-	fd, err := iarchive.OpenInRootPath(string(g), name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK)
+	fd, err := iarchive.OpenInRoot(int(g), name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK)
 	if err != nil {
 		return nil, &os.PathError{Op: "open", Path: name, Err: err}
 	}
