@@ -7,13 +7,17 @@ import (
 	"crypto/rand"
 	"io"
 	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 
+	"github.com/containerd/errdefs"
 	"github.com/klauspost/compress/gzip"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/gantry/gantry/content"
+	gimage "github.com/gantry/gantry/image"
 	"github.com/gantry/gantry/layer"
 )
 
@@ -106,5 +110,57 @@ func TestGzipCopyOfBuiltLayer(t *testing.T) {
 	stored := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayer, Digest: pd, Size: int64(len(plain))}
 	if out, err := e.distributableLayers(ctx, []ocispec.Descriptor{stored}, names); err != nil || out[0].Digest != pd {
 		t.Errorf("a stored uncompressed layer goes as %+v, %v", out, err)
+	}
+}
+
+// A built layer whose file changed behind the store's back (same size)
+// gives no gzip copy: the made tar fails its digest, nothing is recorded.
+func TestGzipCopyOfChangedLayer(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the layer store needs root")
+	}
+	ctx := context.Background()
+	root := t.TempDir()
+	cs, err := content.New(filepath.Join(root, "content"), filepath.Join(root, "tmp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ls, err := layer.New(filepath.Join(root, "layers"), filepath.Join(root, "tmp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	blobs, err := gimage.OpenBlobIndex(filepath.Join(root, "blobs.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs.SetSource(layer.TarSource{Store: ls})
+	e := &Engine{content: cs, layers: ls, blobs: blobs, gc: nopGC{}}
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	tw.WriteHeader(&tar.Header{Name: "f", Mode: 0o644, Size: 5, Typeflag: tar.TypeReg})
+	tw.Write([]byte("hello"))
+	tw.Close()
+	l, err := e.layers.Apply(ctx, "", bytes.NewReader(buf.Bytes()), layer.WithTarSplit())
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(root, "layers", l.ChainID.Encoded(), "diff", "f"))
+	if len(files) != 1 {
+		t.Fatalf("layer file not found: %v", files)
+	}
+	if err := os.WriteFile(files[0], []byte("HELLO"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	desc := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayer, Digest: l.DiffID, Size: l.TarSize}
+	if _, err := e.gzipCopy(ctx, desc); !errdefs.IsDataLoss(err) {
+		t.Fatalf("gzip copy of a changed layer: %v, want data loss", err)
+	}
+	if _, ok := e.blobs.Gzip(desc.Digest); ok {
+		t.Error("a gzip copy was recorded")
+	}
+	n := 0
+	e.content.Walk(ctx, func(digest.Digest, int64) error { n++; return nil })
+	if n != 0 {
+		t.Errorf("%d blobs stored", n)
 	}
 }

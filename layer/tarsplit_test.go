@@ -140,8 +140,20 @@ func TestTarHoldsLayer(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := io.Copy(io.Discard, rc); err == nil || !strings.Contains(err.Error(), "checksum") {
-			t.Errorf("tar of a changed layer: %v, want a checksum error", err)
+		if got, err := io.ReadAll(rc); err != nil || digest.FromBytes(got) == l.DiffID {
+			t.Errorf("tar of a changed layer: %v, digest %s (the diff ID's: a change not made)", err, digest.FromBytes(got))
+		}
+		rc.Close()
+		// One of another size: an error.
+		if err := os.WriteFile(p, []byte("bb"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		rc, _, err = s.Tar(ctx, l.DiffID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.Copy(io.Discard, rc); err == nil || !strings.Contains(err.Error(), "size") {
+			t.Errorf("tar of a layer whose file grew: %v, want a size error", err)
 		}
 		rc.Close()
 		if err := s.Remove(ctx, l.ChainID); err != nil {
