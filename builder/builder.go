@@ -87,7 +87,7 @@ func New(cfg Config) (*Builder, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open build cache mounts: %w", err)
 	}
-	ctxs, err := newContextPool(filepath.Join(cfg.Root, "contexts"), cfg.TmpDir)
+	ctxs, err := newContextPool(filepath.Join(cfg.Root, "received"), cfg.TmpDir)
 	if err != nil {
 		return nil, fmt.Errorf("open build contexts: %w", err)
 	}

@@ -40,7 +40,7 @@ type Context struct {
 const keptContexts = 2
 
 // contextPool holds the idle contexts of finished builds, the most
-// recently released last. Contexts live in dir (<Root>/contexts), not in
+// recently released last. Contexts live in dir (<Root>/received), not in
 // the staging directory: they outlive their build. The records are in
 // memory only, so New empties dir.
 type contextPool struct {
@@ -69,7 +69,7 @@ func newContextPool(dir, tmpDir string) (*contextPool, error) {
 }
 
 // ExtractContext receives the build context read from r as the package's
-// ExtractContext does, into a directory of its own under <Root>/contexts. When
+// ExtractContext does, into a directory of its own under <Root>/received. When
 // an earlier build left its context idle (ReleaseContext), the new context
 // is written over it: an entry whose type, mode, owner, size, time, link,
 // xattrs and content are those of the entry at its place last time is
