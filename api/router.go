@@ -122,6 +122,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			slog.Int("status", rec.status), slog.Duration("duration", time.Since(start)))
 	}()
 
+	if s.opts.Debug && strings.HasPrefix(r.URL.Path, "/debug/pprof/") {
+		servePprof(rec, r)
+		return
+	}
 	version, path := splitVersion(r.URL.Path)
 	h, name, ok := s.match(r.Method, path)
 	if !ok {

@@ -36,6 +36,9 @@ type Options struct {
 	// (hijacked streams included) once its context is done; 0 means
 	// DefaultShutdownGrace.
 	ShutdownGrace time.Duration
+	// Debug serves Go's profiles under /debug/pprof/, as dockerd does when
+	// started with --debug.
+	Debug bool
 }
 
 // Server serves the Docker Engine API from a Backend. It is an http.Handler;

@@ -95,6 +95,7 @@ func newTestEnv(t *testing.T) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
+	cs.SetSource(layer.TarSource{Store: ls}) // as the daemon does
 	images, err := image.New(context.Background(), filepath.Join(root, "images"), cs, slog.Default())
 	if err != nil {
 		t.Fatal(err)

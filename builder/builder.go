@@ -68,9 +68,10 @@ type GC interface {
 
 // Builder runs builds. It is safe for concurrent use.
 type Builder struct {
-	cfg    Config
-	cache  *cache
-	mounts *cacheMounts
+	cfg      Config
+	cache    *cache
+	mounts   *cacheMounts
+	contexts *contextPool // contexts left for the next build (ExtractContext)
 }
 
 // New returns a Builder keeping its cache records under cfg.Root.
@@ -86,7 +87,11 @@ func New(cfg Config) (*Builder, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open build cache mounts: %w", err)
 	}
-	return &Builder{cfg: cfg, cache: c, mounts: m}, nil
+	ctxs, err := newContextPool(filepath.Join(cfg.Root, "received"), cfg.TmpDir)
+	if err != nil {
+		return nil, fmt.Errorf("open build contexts: %w", err)
+	}
+	return &Builder{cfg: cfg, cache: c, mounts: m, contexts: ctxs}, nil
 }
 
 // Options are the parameters of one build.
@@ -305,6 +310,7 @@ func (b *Builder) prepare(opts Options, out Output) (*run, error) {
 			if err := removeInRoot(opts.ContextDir, f); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return nil, fmt.Errorf("drop %s from the build context: %w", f, err)
 			}
+			opts.ContextSums.forget(f)
 		}
 	}
 	if opts.Quiet {

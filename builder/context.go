@@ -4,71 +4,58 @@ import (
 	"archive/tar"
 	"context"
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"io"
 	"path"
 	"strings"
 	"time"
 
-	"github.com/containerd/errdefs"
-	"github.com/moby/go-archive/compression"
 	"golang.org/x/sys/unix"
-
-	"github.com/gantry/gantry/internal/archive"
 )
 
 // ExtractContext extracts the build context read from r (a tar, plain or
-// compressed, as the docker CLI sends it) into the directory dst, streaming:
-// the context is never held in memory. Each regular file's content is
-// digested as it arrives (beside the extraction, not read back after), and
-// the digests are returned for Options.ContextSums. An entry whose name or
-// hard-link target is absolute or contains "..", and a stream that is not
-// a tar, are invalid-argument errors; dst may then hold part of the context
-// and the caller removes it.
+// compressed, as the docker CLI sends it) into the empty directory dst,
+// streaming: the context is never held in memory. Each regular file's
+// content is digested as it arrives (beside the extraction, not read back
+// after), and the digests are returned for Options.ContextSums. An entry
+// whose name or hard-link target is absolute or contains "..", and a stream
+// that is not a tar, are invalid-argument errors; dst may then hold part
+// of the context and the caller removes it. Builder.ExtractContext is the
+// same, writing only what changed since an earlier build's context.
 func ExtractContext(ctx context.Context, r io.Reader, dst string) (*ContextSums, error) {
-	plain, err := compression.DecompressStream(r)
+	c, err := receiveContext(ctx, r, dst, nil, "")
 	if err != nil {
-		return nil, errdefs.ErrInvalidArgument.WithMessage("read build context: " + err.Error())
+		return nil, err
 	}
-	defer plain.Close()
-	sums := &ContextSums{files: map[string]contextSum{}}
-	pr, pw := io.Pipe()
-	go func() {
-		tw := tar.NewWriter(pw)
-		err := copyTarEntriesSummed(tar.NewReader(plain), tw, checkContextName, sums)
-		if err == nil {
-			err = tw.Close()
-		}
-		pw.CloseWithError(err)
-	}()
-	_, err = archive.Apply(ctx, pr, dst, archive.Delete)
-	pr.CloseWithError(errors.New("extraction ended"))
-	if err != nil {
-		var bad *badEntry
-		if errors.As(err, &bad) || errors.Is(err, archive.ErrInvalid) || errors.Is(err, tar.ErrHeader) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return nil, errdefs.ErrInvalidArgument.WithMessage("invalid build context: " + err.Error())
-		}
-		return nil, fmt.Errorf("extract build context: %w", err)
-	}
-	return sums, nil
+	return c.Sums, nil
 }
 
 // ContextSums are the content digests of an extracted context's regular
 // files, taken from the stream as it was extracted, so that the steps'
-// keys do not read the files again. A digest counts only while the file
-// on disk has the size and modification time its entry gave (the context
-// directory is the build's own; a file a later entry replaced by a hard
-// link or another type has no digest): otherwise the file is read.
+// keys do not read the files again, and the record of every entry (type,
+// mode, owner, size, time, link, xattrs) that lets the next build of the
+// same context leave unchanged entries in place. A digest counts only
+// while the file on disk has the size and modification time its entry
+// gave (the context directory is the build's own; a file a later entry
+// replaced by a hard link or another type has no digest): otherwise the
+// file is read.
 type ContextSums struct {
 	files map[string]contextSum // by clean context path, no leading "/"
 }
 
+// contextSum is the record of one entry of a context.
 type contextSum struct {
-	size  int64
-	mtime int64  // nanoseconds, as the extraction set it
-	ino   uint64 // AddInode's: the digest holds for this inode alone
-	sum   [sha256.Size]byte
+	typ                byte // tar type; TypeRegA is TypeReg
+	mode               int64
+	uid, gid           int
+	size               int64
+	mtime              int64 // nanoseconds, as the extraction set it
+	link               string
+	devmajor, devminor int64
+	xattrs             string // "key=value\x00"..., sorted
+	summed             bool   // sum holds the content's digest
+	ino                uint64 // AddInode's: the digest holds for this inode alone
+	sum                [sha256.Size]byte
 }
 
 // NewContextSums is an empty ContextSums, for AddInode.
@@ -81,7 +68,7 @@ func NewContextSums() *ContextSums {
 // new inode): it counts while rel is the inode ino with size and mtime
 // (nanoseconds), whatever its link count (a layer may share the inode).
 func (c *ContextSums) AddInode(rel string, ino uint64, size, mtime int64, sum [sha256.Size]byte) {
-	c.files[rel] = contextSum{size: size, mtime: mtime, ino: ino, sum: sum}
+	c.files[rel] = contextSum{typ: tar.TypeReg, size: size, mtime: mtime, ino: ino, summed: true, sum: sum}
 }
 
 // lookup is the digest of the file rel of the context if the stat st of
@@ -91,7 +78,7 @@ func (c *ContextSums) lookup(rel string, st *unix.Stat_t) ([]byte, bool) {
 		return nil, false
 	}
 	s, ok := c.files[rel]
-	if !ok || s.size != st.Size || s.mtime != st.Mtim.Nano() {
+	if !ok || !s.summed || s.size != st.Size || s.mtime != st.Mtim.Nano() {
 		return nil, false
 	}
 	if s.ino != 0 && s.ino != st.Ino || s.ino == 0 && st.Nlink != 1 {
@@ -100,57 +87,18 @@ func (c *ContextSums) lookup(rel string, st *unix.Stat_t) ([]byte, bool) {
 	return s.sum[:], true
 }
 
-// copyTarEntriesSummed is copyTarEntries, digesting the content of each
-// regular file into sums on the way (none when sums is nil).
-func copyTarEntriesSummed(tr *tar.Reader, tw *tar.Writer, rename func(string) (string, error), sums *ContextSums) error {
-	h := sha256.New()
-	buf := make([]byte, 128<<10)
-	for {
-		hdr, err := tr.Next()
-		if err == io.EOF {
-			return nil
+// forget drops the record of rel and of everything below it: the builder
+// removed it from the context.
+func (c *ContextSums) forget(rel string) {
+	if c == nil {
+		return
+	}
+	rel = strings.TrimPrefix(path.Clean("/"+rel), "/")
+	delete(c.files, rel)
+	for k := range c.files {
+		if strings.HasPrefix(k, rel+"/") {
+			delete(c.files, k)
 		}
-		if err != nil {
-			return err
-		}
-		if hdr.Typeflag == tar.TypeXGlobalHeader {
-			continue
-		}
-		name, err := rename(hdr.Name)
-		if err != nil {
-			return err
-		}
-		if name == "" {
-			continue
-		}
-		hdr.Name = name
-		if hdr.Typeflag == tar.TypeLink {
-			if hdr.Linkname, err = rename(hdr.Linkname); err != nil {
-				return err
-			}
-		}
-		hdr.Format = tar.FormatUnknown
-		if err := tw.WriteHeader(hdr); err != nil {
-			return err
-		}
-		key := strings.TrimPrefix(path.Clean("/"+name), "/")
-		if sums == nil || hdr.Typeflag != tar.TypeReg && hdr.Typeflag != tar.TypeRegA {
-			if sums != nil {
-				delete(sums.files, key)
-			}
-			if _, err := io.CopyBuffer(tw, tr, buf); err != nil {
-				return err
-			}
-			continue
-		}
-		h.Reset()
-		n, err := io.CopyBuffer(io.MultiWriter(tw, h), tr, buf)
-		if err != nil {
-			return err
-		}
-		s := contextSum{size: n, mtime: timespecNano(hdr.ModTime)}
-		h.Sum(s.sum[:0])
-		sums.files[key] = s
 	}
 }
 
@@ -197,7 +145,39 @@ func rewriteTar(tr *tar.Reader, w io.Writer, rename func(string) (string, error)
 // copyTarEntries copies the entries of tr into tw, renamed as rewriteTar
 // says; it leaves tw open.
 func copyTarEntries(tr *tar.Reader, tw *tar.Writer, rename func(string) (string, error)) error {
-	return copyTarEntriesSummed(tr, tw, rename, nil)
+	buf := make([]byte, 128<<10)
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if hdr.Typeflag == tar.TypeXGlobalHeader {
+			continue
+		}
+		name, err := rename(hdr.Name)
+		if err != nil {
+			return err
+		}
+		if name == "" {
+			continue
+		}
+		hdr.Name = name
+		if hdr.Typeflag == tar.TypeLink {
+			if hdr.Linkname, err = rename(hdr.Linkname); err != nil {
+				return err
+			}
+		}
+		hdr.Format = tar.FormatUnknown
+		if err := tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+		if _, err := io.CopyBuffer(tw, tr, buf); err != nil {
+			return err
+		}
+	}
 }
 
 // underDir returns a rename function for rewriteTar that puts entries under

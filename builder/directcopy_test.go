@@ -13,8 +13,9 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/klauspost/compress/zstd"
+	"github.com/moby/go-archive/compression"
 	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sys/unix"
 )
 
@@ -32,7 +33,7 @@ func (e *testEnv) lastLayer(id digest.Digest) []string {
 		e.t.Fatal(err)
 	}
 	defer blob.Close()
-	zr, err := zstd.NewReader(blob)
+	zr, err := compression.DecompressStream(blob)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -141,5 +142,32 @@ func TestDirectCopyLinksContextFiles(t *testing.T) {
 	e.mustBuild("FROM base:latest\nCOPY --chown=7:8 app /app2\n", Options{NoCache: true})
 	if nlink("app/a.txt") != 2 {
 		t.Errorf("a COPY --chown linked a context file of another owner: %d links", nlink("app/a.txt"))
+	}
+}
+
+// The layers of steps keep no blob: the manifest names the uncompressed
+// tar by its diff ID, no file holds it, and the content store makes it
+// from the layer, verified, when it is read.
+func TestBuiltLayersKeepNoBlob(t *testing.T) {
+	e := newTestEnv(t)
+	e.write("app/a.txt", "a")
+	e.write("b.txt", "b")
+	_, id := e.mustBuild("FROM base:latest\nCOPY app /app\nCOPY b.txt /etc/b.txt\n", Options{NoCache: true})
+	img, err := e.images.Get(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, desc := range img.Layers[len(img.Layers)-2:] {
+		diffID := img.Config.RootFS.DiffIDs[len(img.Layers)-2+i]
+		if desc.MediaType != ocispec.MediaTypeImageLayer || desc.Digest != diffID {
+			t.Errorf("layer %d: %+v, want the uncompressed tar named by %s", i, desc, diffID)
+		}
+		if stored, err := e.cs.Stored(context.Background(), desc.Digest); stored || err != nil {
+			t.Errorf("layer %d: a blob was stored (%v)", i, err)
+		}
+		b, err := e.cs.ReadAll(context.Background(), desc.Digest)
+		if err != nil || digest.FromBytes(b) != diffID || int64(len(b)) != desc.Size {
+			t.Errorf("layer %d: made %d bytes (%v), digest %s", i, len(b), err, digest.FromBytes(b))
+		}
 	}
 }

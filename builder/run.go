@@ -353,7 +353,7 @@ func (r *run) snapshot(ctx context.Context, s *state, fn stepFunc, opts []layer.
 	}
 	r.b.cfg.GC.RLock()
 	defer r.b.cfg.GC.RUnlock()
-	l, blob, err := StoreLayer(ctx, r.b.cfg.Content, ls, chain, layerTar, applyOpts...)
+	l, blob, err := StoreLayerLazy(ctx, ls, chain, layerTar, applyOpts...)
 	if err != nil {
 		return err
 	}

@@ -41,3 +41,21 @@ func StoreLayer(ctx context.Context, cs *content.Store, ls *layer.Store, parent 
 	}
 	return l, ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayerZstd, Digest: blob, Size: w.Size()}, nil
 }
+
+// StoreLayerLazy applies the uncompressed layer tar r on top of the chain
+// parent in ls as StoreLayer does, but keeps no copy of the tar: the layer
+// keeps its tar-split (layer.WithTarSplit), the descriptor names the
+// uncompressed tar by its diff ID (ocispec.MediaTypeImageLayer), and the
+// content store makes that blob again from the layer's files when a push,
+// a save or BuildKit reads it (content.Source, layer.TarSource): nothing
+// is compressed or written twice while building. r must be a tar of
+// Gantry's own (a diff, a direct copy): every name once. The caller keeps
+// garbage collection away (a lease on the chain covers the blob) until an
+// image references the layer. After an error nothing new is stored.
+func StoreLayerLazy(ctx context.Context, ls *layer.Store, parent digest.Digest, r io.Reader, opts ...layer.ApplyOption) (layer.Layer, ocispec.Descriptor, error) {
+	l, err := ls.Apply(ctx, parent, r, append(opts, layer.WithTarSplit())...)
+	if err != nil {
+		return layer.Layer{}, ocispec.Descriptor{}, err
+	}
+	return l, ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayer, Digest: l.DiffID, Size: l.TarSize}, nil
+}

@@ -20,11 +20,13 @@ import (
 )
 
 // Store is a content-addressed blob store rooted at a directory. Blobs live
-// at <root>/blobs/sha256/<hex> and are immutable once committed. A Store is
-// safe for concurrent use; it keeps no state in memory.
+// at <root>/blobs/sha256/<hex> and are immutable once committed; a Source
+// (SetSource) may make others on demand. A Store is safe for concurrent
+// use; it keeps no state in memory.
 type Store struct {
 	root string // <root>/blobs/sha256
 	tmp  string // staging directory, on the same filesystem as root
+	src  Source // makes the blobs no file holds; nil: none
 }
 
 // New returns a store rooted at root that stages writes in tmpDir, creating
@@ -99,6 +101,9 @@ func (s *Store) PutBytes(ctx context.Context, b []byte) (digest.Digest, error) {
 
 // Open returns a reader of the blob d, owned by the caller, who must close
 // it. A missing blob is a not-found error ("blob sha256:... not found").
+// A blob the Source makes is read as it is made, verified: content that
+// does not match d ends in a data-loss error, and Seek goes back to the
+// start only.
 func (s *Store) Open(ctx context.Context, d digest.Digest) (io.ReadSeekCloser, error) {
 	p, err := s.blobPath(d)
 	if err != nil {
@@ -107,7 +112,7 @@ func (s *Store) Open(ctx context.Context, d digest.Digest) (io.ReadSeekCloser, e
 	f, err := os.Open(p)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, notFound(d)
+			return s.openMade(ctx, d)
 		}
 		return nil, fmt.Errorf("open blob %s: %w", d, err)
 	}
@@ -122,6 +127,14 @@ func (s *Store) ReadAll(ctx context.Context, d digest.Digest) ([]byte, error) {
 	}
 	b, err := os.ReadFile(p)
 	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) && s.src != nil {
+			rc, err := s.openMade(ctx, d)
+			if err != nil {
+				return nil, err
+			}
+			defer rc.Close()
+			return io.ReadAll(rc)
+		}
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, notFound(d)
 		}
@@ -138,6 +151,13 @@ func (s *Store) Size(ctx context.Context, d digest.Digest) (int64, error) {
 	}
 	fi, err := os.Stat(p)
 	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) && s.src != nil {
+			n, err := s.src.Size(ctx, d)
+			if errdefs.IsNotFound(err) {
+				return 0, notFound(d)
+			}
+			return n, err
+		}
 		if errors.Is(err, fs.ErrNotExist) {
 			return 0, notFound(d)
 		}
@@ -147,7 +167,7 @@ func (s *Store) Size(ctx context.Context, d digest.Digest) (int64, error) {
 }
 
 // Delete removes blob d. It is atomic (one unlink); a missing blob is a
-// not-found error. Readers that already opened the blob keep reading it.
+// not-found error, and so is one only the Source makes. Readers that already opened the blob keep reading it.
 func (s *Store) Delete(ctx context.Context, d digest.Digest) error {
 	p, err := s.blobPath(d)
 	if err != nil {
@@ -162,7 +182,8 @@ func (s *Store) Delete(ctx context.Context, d digest.Digest) error {
 	return nil
 }
 
-// Walk calls fn for every committed blob, in lexical order of digest. Files
+// Walk calls fn for every committed blob, in lexical order of digest (not
+// for those the Source makes). Files
 // in the blob directory whose names are not valid digests are skipped. An
 // error from fn stops the walk and is returned as is. Blobs committed or
 // deleted during the walk may or may not be seen.

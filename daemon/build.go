@@ -42,25 +42,20 @@ func (d *Daemon) newBuilder() (*builder.Builder, error) {
 	})
 }
 
-// Build implements POST /build: the context read from src is extracted in
-// a staging directory, removed when the build ends, and built.
+// Build implements POST /build: the context read from src is received in
+// a staging directory (over an earlier build's, see
+// builder.ExtractContext), built, and given back when the build ends.
 func (d *Daemon) Build(ctx context.Context, src io.Reader, opts api.BuildOptions, out api.BuildOutput) error {
 	network, err := buildNetwork(opts.NetworkMode)
 	if err != nil {
 		return err
 	}
-	dir, err := os.MkdirTemp(filepath.Join(d.cfg.Root, "tmp"), "build-context-")
+	bctx, err := d.builder.ExtractContext(ctx, src)
 	if err != nil {
 		return err
 	}
-	// The client's answer does not wait for the removal of a large
-	// context (a leftover goes with tmp/ at the next start).
-	defer func() { go os.RemoveAll(dir) }()
-	sums, err := builder.ExtractContext(ctx, src, dir)
-	if err != nil {
-		return err
-	}
-	return d.build(ctx, dir, sums, network, opts, out)
+	defer d.builder.ReleaseContext(bctx)
+	return d.build(ctx, bctx.Dir, bctx.Sums, network, opts, out)
 }
 
 // BuildSync implements POST /build/sync: the client's context key is

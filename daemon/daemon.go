@@ -170,6 +170,9 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 	if d.layers, err = layer.New(filepath.Join(root, "layers"), tmp); err != nil {
 		return nil, fmt.Errorf("open layer store: %w", err)
 	}
+	// The tars of built layers are made again from their files when a
+	// push, save or BuildKit reads them (see builder.StoreLayerLazy).
+	d.content.SetSource(layer.TarSource{Store: d.layers})
 	if d.images, err = image.New(ctx, filepath.Join(root, "images"), d.content, d.log); err != nil {
 		return nil, fmt.Errorf("open image store: %w", err)
 	}

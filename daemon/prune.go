@@ -254,6 +254,7 @@ func (d *Daemon) buildCachePrune(ctx context.Context, opts api.BuildCachePruneOp
 		images[r.Image] = true
 	}
 	report := &build.CachePruneReport{CachesDeleted: []string{}}
+	d.builder.DropContexts() // the contexts kept for the next build
 	// The directories of RUN --mount=type=cache no step uses go too, as
 	// BuildKit's exec.cachemount records do, unless a filter asks for
 	// something they do not have (ids, parents, times, descriptions).

@@ -5,6 +5,7 @@ import (
 
 	"github.com/moby/moby/api/types/jsonstream"
 	"github.com/opencontainers/go-digest"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/gantry/gantry/content"
 	"github.com/gantry/gantry/image"
@@ -57,6 +58,7 @@ type Engine struct {
 	blobs    *image.BlobIndex
 	gc       GC
 	log      *slog.Logger
+	copies   singleflight.Group // gzip copies being made, by layer blob digest
 }
 
 // New returns an Engine on the stores of cfg.

@@ -3,8 +3,10 @@ package distribution
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"sync/atomic"
 
 	"github.com/containerd/errdefs"
 	"github.com/distribution/reference"
@@ -14,6 +16,8 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	gimage "github.com/gantry/gantry/image"
+	"github.com/gantry/gantry/internal/stream"
+	"github.com/gantry/gantry/layer"
 	"github.com/gantry/gantry/registry"
 )
 
@@ -90,7 +94,16 @@ func (d *Engine) push(ctx context.Context, ref reference.NamedTagged, auth regis
 	if err != nil {
 		return err
 	}
-	release := d.gc.Lease(append([]digest.Digest{img.ID, img.Manifest}, layerDigests(img.Layers)...), nil)
+	// The chain too: a built layer's blob is made from the layer's files.
+	var chain digest.Digest
+	for _, diffID := range img.Config.RootFS.DiffIDs {
+		chain = layer.ChainID(chain, diffID)
+	}
+	var chains []digest.Digest
+	if chain != "" {
+		chains = append(chains, chain)
+	}
+	release := d.gc.Lease(append([]digest.Digest{img.ID, img.Manifest}, layerDigests(img.Layers)...), chains)
 	defer release()
 	if _, err := d.images.Get(ctx, id); err != nil {
 		return err // removed before the lease
@@ -142,13 +155,25 @@ func (d *Engine) push(ctx context.Context, ref reference.NamedTagged, auth regis
 	return nil
 }
 
-// distributableLayers returns the blobs to push for layers: zstd blobs are
-// replaced by their gzip copies. names gets the copies' progress IDs.
+// distributableLayers returns the blobs to push for layers: zstd blobs,
+// and uncompressed tars the content store makes from their layers (built
+// ones, see builder.StoreLayerLazy), are replaced by their gzip copies.
+// names gets the copies' progress IDs.
 func (d *Engine) distributableLayers(ctx context.Context, layers []ocispec.Descriptor, names map[digest.Digest]string) ([]ocispec.Descriptor, error) {
 	out := make([]ocispec.Descriptor, len(layers))
 	for i, l := range layers {
 		out[i] = l
-		if l.MediaType != ocispec.MediaTypeImageLayerZstd {
+		switch l.MediaType {
+		case ocispec.MediaTypeImageLayerZstd:
+		case ocispec.MediaTypeImageLayer:
+			stored, err := d.content.Stored(ctx, l.Digest)
+			if err != nil {
+				return nil, fmt.Errorf("layer %s: %w", l.Digest, err)
+			}
+			if stored { // pulled or loaded as it is: pushed as it is
+				continue
+			}
+		default:
 			continue
 		}
 		gz, err := d.gzipCopy(ctx, l)
@@ -161,24 +186,50 @@ func (d *Engine) distributableLayers(ctx context.Context, layers []ocispec.Descr
 	return out, nil
 }
 
-// gzipCopy returns the gzip copy of the zstd layer blob desc, making and
-// recording it the first time. The caller leases desc.
+// gzipCopy returns the gzip copy of the layer blob desc (zstd, or an
+// uncompressed tar), making and recording it the first time; pushes that
+// ask for the same copy meanwhile wait for that one making. The caller
+// leases desc (and, for a blob made from a layer, its chain). The copy is
+// staged and committed whole, then recorded: a crash meanwhile leaves
+// either nothing or an unrecorded blob, garbage to the next collection,
+// and the next push makes it again.
 func (d *Engine) gzipCopy(ctx context.Context, desc ocispec.Descriptor) (ocispec.Descriptor, error) {
+	for {
+		v, err, _ := d.copies.Do(desc.Digest.String(), func() (any, error) { return d.makeGzipCopy(ctx, desc) })
+		if err != nil && ctx.Err() == nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+			continue // the push that was making it was cancelled, not this one
+		}
+		if err != nil {
+			return ocispec.Descriptor{}, err
+		}
+		return v.(ocispec.Descriptor), nil
+	}
+}
+
+// gzipMade counts the gzip copies made (for tests).
+var gzipMade atomic.Int64
+
+func (d *Engine) makeGzipCopy(ctx context.Context, desc ocispec.Descriptor) (ocispec.Descriptor, error) {
 	if gz, ok := d.blobs.Gzip(desc.Digest); ok {
 		if _, err := d.content.Size(ctx, gz.Digest); err == nil {
 			return gz, nil
 		}
 	}
+	gzipMade.Add(1)
 	rc, err := d.content.Open(ctx, desc.Digest)
 	if err != nil {
 		return ocispec.Descriptor{}, err
 	}
 	defer rc.Close()
-	zr, err := zstd.NewReader(rc)
-	if err != nil {
-		return ocispec.Descriptor{}, err
+	var zr io.Reader = rc
+	if desc.MediaType == ocispec.MediaTypeImageLayerZstd {
+		z, err := zstd.NewReader(rc)
+		if err != nil {
+			return ocispec.Descriptor{}, err
+		}
+		defer z.Close()
+		zr = z
 	}
-	defer zr.Close()
 	w, err := d.content.Writer(ctx)
 	if err != nil {
 		return ocispec.Descriptor{}, err
@@ -188,7 +239,7 @@ func (d *Engine) gzipCopy(ctx context.Context, desc ocispec.Descriptor) (ocispec
 	if err != nil {
 		return ocispec.Descriptor{}, err
 	}
-	if _, err := io.Copy(gw, zr); err != nil {
+	if _, err := io.Copy(gw, stream.WithContext(ctx, zr)); err != nil {
 		return ocispec.Descriptor{}, fmt.Errorf("recompress: %w", err)
 	}
 	if err := gw.Close(); err != nil {

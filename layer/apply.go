@@ -73,10 +73,24 @@ func (s *Store) Apply(ctx context.Context, parent digest.Digest, r io.Reader, op
 		return Layer{}, fmt.Errorf("apply layer: %w", err)
 	}
 
+	var ts *tarSplitWriter
+	if o.tarSplit {
+		if ts, err = newTarSplitWriter(filepath.Join(stage, tarSplitName), r); err != nil {
+			return Layer{}, fmt.Errorf("apply layer: %w", err)
+		}
+		r = ts
+	}
 	src := &hashingReader{ctx: ctx, r: bufio.NewReaderSize(r, 1<<20), h: digest.SHA256.Hash()}
 	size, err := s.drv.apply(ctx, files, parentFiles, src, o.sources)
 	if err == nil {
 		_, err = io.Copy(io.Discard, src) // the diff ID covers the padding after the tar's end
+	}
+	if ts != nil {
+		if err != nil {
+			ts.abort()
+		} else if terr := ts.finish(); terr != nil {
+			err = fmt.Errorf("tar-split: %w", terr)
+		}
 	}
 	if err != nil {
 		return Layer{}, classifyApplyError(ctx, err, src)
@@ -88,6 +102,11 @@ func (s *Store) Apply(ctx context.Context, parent digest.Digest, r io.Reader, op
 	l := Layer{ChainID: ChainID(parent, diffID), DiffID: diffID, Parent: parent, Size: size, TarSize: src.n}
 
 	if existing, err := s.Get(ctx, l.ChainID); err == nil {
+		if ts != nil {
+			if err := s.adoptTarSplit(l.ChainID, filepath.Join(stage, tarSplitName)); err != nil {
+				return Layer{}, fmt.Errorf("apply layer %s: %w", l.ChainID, err)
+			}
+		}
 		return existing, nil
 	}
 	if err := writeMeta(stage, l); err != nil {
@@ -97,6 +116,11 @@ func (s *Store) Apply(ctx context.Context, parent digest.Digest, r io.Reader, op
 		if errors.Is(err, fs.ErrExist) || errors.Is(err, syscall.ENOTEMPTY) {
 			// Another Apply of the same chain won; it may not have
 			// published its layer yet.
+			if ts != nil {
+				if err := s.adoptTarSplit(l.ChainID, filepath.Join(stage, tarSplitName)); err != nil {
+					return Layer{}, fmt.Errorf("apply layer %s: %w", l.ChainID, err)
+				}
+			}
 			return readMeta(s.layerDir(l.ChainID), l.ChainID)
 		}
 		return Layer{}, fmt.Errorf("apply layer: %w", err)
@@ -115,7 +139,10 @@ func (s *Store) Apply(ctx context.Context, parent digest.Digest, r io.Reader, op
 // ApplyOption is an option of Apply.
 type ApplyOption func(*applyOptions)
 
-type applyOptions struct{ sources iarchive.Sources }
+type applyOptions struct {
+	sources  iarchive.Sources
+	tarSplit bool
+}
 
 // WithSources lets the layer's regular files take the inodes of the files
 // sources names (hard links, see internal/archive.ApplyFrom) instead of

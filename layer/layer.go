@@ -50,6 +50,7 @@ func ChainID(parent, diffID digest.Digest) digest.Digest {
 //
 //	<chain hex>/diff/       the layer's files (overlay: its own changes; vfs: the merged tree)
 //	<chain hex>/layer.json  the Layer record
+//	<chain hex>/tar-split.json.gz  what Tar needs besides the files (WithTarSplit)
 //	l/<short>               symlink to ../<chain hex>/diff, to keep overlay mount options short
 //
 // A layer directory appears in root only by one rename of a complete
@@ -394,7 +395,7 @@ func (s *Store) childOfLocked(id digest.Digest, n int) string {
 			return "it is the parent of layer " + l.ChainID.String()
 		}
 	}
-	return fmt.Sprintf("%d layers are being applied on it", n)
+	return fmt.Sprintf("%d layers are being applied on it or its tar is being read", n)
 }
 
 // pin marks an Apply on parent (a layer of the index, "" for none) so that

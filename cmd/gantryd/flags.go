@@ -61,7 +61,7 @@ func newFlags() (*pflag.FlagSet, *options) {
 	f.StringVar(&o.runtime, "runtime", "runc", "path of the OCI runtime binary")
 	f.BoolVar(&o.liveRestore, "live-restore", true, "keep containers running while gantryd is down (false: stop them on shutdown)")
 	f.StringVarP(&o.logLevel, "log-level", "l", "info", `log level: "debug", "info", "warn", "error"`)
-	f.BoolVarP(&o.debug, "debug", "D", false, "log at debug level, whatever --log-level says")
+	f.BoolVarP(&o.debug, "debug", "D", false, "log at debug level, whatever --log-level says, and serve /debug/pprof/ on the API")
 	f.StringVar(&o.logFormat, "log-format", "text", `log format: "text" (key=value) or "json"`)
 	f.StringVarP(&o.pidfile, "pidfile", "p", "", "write gantryd's PID to this file while it runs")
 

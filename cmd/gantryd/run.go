@@ -104,7 +104,7 @@ func run(ctx context.Context, args []string) error {
 		d.Shutdown(context.Background())
 		close(stopped)
 	}()
-	err = api.New(d, api.Options{Version: daemon.Version, Logger: log}).Serve(ctx, ls...)
+	err = api.New(d, api.Options{Version: daemon.Version, Logger: log, Debug: cfg.debug}).Serve(ctx, ls...)
 	cancel()
 	<-stopped
 	log.Info("gantryd stopped")
