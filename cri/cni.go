@@ -2,6 +2,7 @@ package cri
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -104,14 +105,14 @@ func (c *cni) add(ctx context.Context, id, netns string, cfg *runtimeapi.PodSand
 	rt := runtimeConf(id, netns, cfg)
 	res, err := c.lib.AddNetworkList(ctx, list, rt)
 	if err != nil {
-		if derr := c.lib.DelNetworkList(context.WithoutCancel(ctx), list, rt); derr != nil {
+		if derr := c.delList(context.WithoutCancel(ctx), list, rt); derr != nil {
 			err = fmt.Errorf("%w (and undoing it: %v)", err, derr)
 		}
-		return nil, fmt.Errorf("setup network for sandbox %s: plugin type=%q: %w", id, list.Name, err)
+		return nil, fmt.Errorf("setup network for sandbox %s: network %q: %w", id, list.Name, err)
 	}
 	r, err := types100.NewResultFromResult(res)
 	if err != nil {
-		c.lib.DelNetworkList(context.WithoutCancel(ctx), list, rt)
+		c.delList(context.WithoutCancel(ctx), list, rt)
 		return nil, fmt.Errorf("setup network for sandbox %s: %w", id, err)
 	}
 	var v4, v6 []string
@@ -135,8 +136,42 @@ func (c *cni) del(ctx context.Context, id, netns string, cfg *runtimeapi.PodSand
 	if err != nil {
 		return err
 	}
-	if err := c.lib.DelNetworkList(ctx, list, runtimeConf(id, netns, cfg)); err != nil {
+	if err := c.delList(ctx, list, runtimeConf(id, netns, cfg)); err != nil {
 		return fmt.Errorf("teardown network for sandbox %s: %w", id, err)
 	}
 	return nil
+}
+
+// delList is a DEL of the whole list. libcni's stops at the first plugin
+// that fails (one that is missing, say), leaving the earlier ones' work
+// (a veth, an address) in place; so on failure each plugin gets its DEL,
+// last first, whatever the others answer, and the first error returns.
+func (c *cni) delList(ctx context.Context, list *libcni.NetworkConfigList, rt *libcni.RuntimeConf) error {
+	err := c.lib.DelNetworkList(ctx, list, rt)
+	if err == nil {
+		return nil
+	}
+	for i := len(list.Plugins) - 1; i >= 0; i-- {
+		conf, cerr := pluginConf(list, list.Plugins[i])
+		if cerr != nil {
+			continue
+		}
+		c.lib.DelNetwork(ctx, conf, rt)
+	}
+	return err
+}
+
+// pluginConf is one plugin of a list as a configuration of its own: with
+// the list's name and CNI version, as libcni gives them to the plugin.
+func pluginConf(list *libcni.NetworkConfigList, p *libcni.PluginConfig) (*libcni.PluginConfig, error) {
+	var raw map[string]any
+	if err := json.Unmarshal(p.Bytes, &raw); err != nil {
+		return nil, err
+	}
+	raw["name"], raw["cniVersion"] = list.Name, list.CNIVersion
+	b, err := json.Marshal(raw)
+	if err != nil {
+		return nil, err
+	}
+	return libcni.NetworkPluginConfFromBytes(b)
 }
