@@ -45,18 +45,6 @@ func (s *Service) UpdateRuntimeConfig(ctx context.Context, req *runtimeapi.Updat
 
 // The methods not implemented yet say so (codes.Unimplemented).
 
-func (s *Service) Exec(ctx context.Context, req *runtimeapi.ExecRequest) (*runtimeapi.ExecResponse, error) {
-	return nil, unimplemented("Exec (the streaming server)")
-}
-
-func (s *Service) Attach(ctx context.Context, req *runtimeapi.AttachRequest) (*runtimeapi.AttachResponse, error) {
-	return nil, unimplemented("Attach (the streaming server)")
-}
-
-func (s *Service) PortForward(ctx context.Context, req *runtimeapi.PortForwardRequest) (*runtimeapi.PortForwardResponse, error) {
-	return nil, unimplemented("PortForward (the streaming server)")
-}
-
 func (s *Service) PodSandboxStats(ctx context.Context, req *runtimeapi.PodSandboxStatsRequest) (*runtimeapi.PodSandboxStatsResponse, error) {
 	return nil, unimplemented("PodSandboxStats")
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/moby/moby/api/types/image"
 	"google.golang.org/grpc"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+	"k8s.io/cri-streaming/pkg/streaming"
 
 	"github.com/gantry/gantry/api"
 	gcontainer "github.com/gantry/gantry/container"
@@ -36,11 +37,14 @@ type Backend interface {
 	ContainerInspect(ctx context.Context, name string, size bool) (*container.InspectResponse, error)
 	Containers(ctx context.Context, opts api.ContainerListOptions) ([]container.Summary, error)
 	ReopenContainerLog(ctx context.Context, name string) error
+	ResizeContainer(ctx context.Context, name string, height, width uint) error
+	AttachContainer(ctx context.Context, name string, opts api.AttachOptions) error
 	ContainerStats(ctx context.Context, name string, stream, oneShot bool) (<-chan *container.StatsResponse, error)
 
 	CreateExec(ctx context.Context, name string, cfg container.ExecCreateRequest) (string, error)
 	StartExec(ctx context.Context, id string, opts api.ExecStartOptions) error
 	ExecInspect(ctx context.Context, id string) (*container.ExecInspectResponse, error)
+	ResizeExec(ctx context.Context, id string, height, width uint) error
 }
 
 // Config is how the CRI services are set up.
@@ -61,11 +65,12 @@ type Service struct {
 	runtimeapi.UnimplementedRuntimeServiceServer
 	runtimeapi.UnimplementedImageServiceServer
 
-	cfg  Config
-	b    Backend
-	log  *slog.Logger
-	cni  *cni
-	pods *podStore
+	cfg    Config
+	b      Backend
+	log    *slog.Logger
+	cni    *cni
+	pods   *podStore
+	stream streaming.Server // nil until StartStreaming
 
 	mu sync.Mutex // serialises the changes of pods and their names
 }

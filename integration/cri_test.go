@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -401,5 +402,97 @@ func TestCRIBadInput(t *testing.T) {
 	}
 	if _, err := rt.RemoveContainer(ctx, &runtimeapi.RemoveContainerRequest{ContainerId: "0123456789ab"}); err != nil {
 		t.Errorf("remove an unknown container: %v", err)
+	}
+}
+
+// crictlInNet runs crictl in gantryd's network namespace, where its
+// streaming server listens (127.0.0.1), with stdin.
+func (c *criEnv) crictlInNet(t *testing.T, stdin string, args ...string) result {
+	t.Helper()
+	argv := append([]string{c.bin, "--config", c.cfg}, args...)
+	if c.d.netns != "" {
+		argv = append([]string{"--net=" + c.d.netns, "--"}, argv...)
+		return c.run(t, strings.NewReader(stdin), "nsenter", argv...)
+	}
+	return c.run(t, strings.NewReader(stdin), argv[0], argv[1:]...)
+}
+
+// TestCRIStreaming: exec (output, stdin and the exit code), attach and
+// port-forward through the streaming server, as kubectl exec, attach and
+// port-forward reach them through the kubelet.
+func TestCRIStreaming(t *testing.T) {
+	c := newCRIEnv(t, "")
+	pod, podCfg := c.runPod(t, "stream")
+	id := c.startContainer(t, pod, podCfg, "app", `printf 'HTTP/1.0 200 OK\r\n\r\nfrom the pod\n' > /reply; while true; do nc -l -p 8000 < /reply > /dev/null; done`)
+
+	r := c.crictlInNet(t, "", "exec", id, "sh", "-c", "echo out; echo err >&2; exit 3")
+	if r.Stdout != "out\n" || !strings.Contains(r.Stderr, "err\n") || !strings.Contains(r.Stderr, "exit code 3") || r.Code == 0 {
+		t.Errorf("crictl exec with exit code 3:\n%s", r)
+	}
+	if r := c.crictlInNet(t, "through stdin\n", "exec", "-i", id, "cat"); r.Code != 0 || r.Stdout != "through stdin\n" {
+		t.Errorf("crictl exec -i cat:\n%s", r)
+	}
+
+	// attach: a container reading its stdin once.
+	cfg := writeJSON(t, "ctr-attach.json", map[string]any{
+		"metadata": map[string]any{"name": "reader"},
+		"image":    map[string]any{"image": "busybox"},
+		"command":  []string{"sh", "-c", "read line; echo got: $line"},
+		"stdin":    true, "stdin_once": true,
+		"log_path": "reader.log",
+	})
+	reader := c.mustCrictl(t, "create", pod, cfg, podCfg)
+	c.mustCrictl(t, "start", reader)
+	if r := c.crictlInNet(t, "hello attach\n", "attach", "-i", reader); !strings.Contains(r.Stdout, "got: hello attach") {
+		t.Errorf("crictl attach -i:\n%s", r)
+	}
+
+	// port-forward: crictl listens on 127.0.0.1:18000 in gantryd's
+	// namespace and forwards to port 8000 of the pod.
+	argv := []string{c.bin, "--config", c.cfg, "port-forward", pod, "18000:8000"}
+	if c.d.netns != "" {
+		argv = append([]string{"nsenter", "--net=" + c.d.netns, "--"}, argv...)
+	}
+	pf := exec.Command(argv[0], argv[1:]...)
+	pf.Env = c.clientEnv()
+	stdout, err := pf.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pf.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		pf.Process.Kill()
+		pf.Wait()
+	}()
+	buf := make([]byte, 256)
+	if n, _ := stdout.Read(buf); !strings.Contains(string(buf[:n]), "Forwarding from") {
+		t.Fatalf("crictl port-forward says %q", buf[:n])
+	}
+	go io.Copy(io.Discard, stdout)
+	if r := c.inDaemonNet(t, "wget", "-qO-", "http://127.0.0.1:18000/"); r.Stdout != "from the pod\n" {
+		t.Errorf("wget through the port forward:\n%s", r)
+	}
+}
+
+// TestCRIStopKillsBackground: a container of a pod shares the pod's PID
+// namespace, so the exit of its init does not end a process it left in
+// the background, which holds its output open; the stop must still end
+// (its monitor kills what is left of the container) and nothing of it
+// must run on.
+func TestCRIStopKillsBackground(t *testing.T) {
+	c := newCRIEnv(t, "")
+	pod, podCfg := c.runPod(t, "bg")
+	id := c.startContainer(t, pod, podCfg, "app", "sleep 8765 & exec sleep 8764")
+	start := time.Now()
+	c.mustCrictl(t, "stop", "--timeout", "0", id)
+	var cs struct{ Status struct{ State string } }
+	json.Unmarshal([]byte(c.mustCrictl(t, "inspect", id)), &cs)
+	if cs.Status.State != "CONTAINER_EXITED" {
+		t.Errorf("container state after stop: %q (%v after the stop began)", cs.Status.State, time.Since(start))
+	}
+	if out, _ := exec.Command("pgrep", "-f", "^sleep 8765$").Output(); len(out) > 0 {
+		t.Errorf("the container's background process runs on: pid %s", out)
 	}
 }

@@ -289,6 +289,9 @@ func (s *server) start() reply {
 	s.mu.Lock()
 	s.pid, s.pio = proc.Pid, pio
 	s.mu.Unlock()
+	if sharesPIDNamespace(cfg.Bundle) {
+		go s.killAllOnExit(ctx, proc.Pid)
+	}
 	go func() {
 		code, err := s.runc.Wait(ctx, proc.Pid)
 		if err != nil {
