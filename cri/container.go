@@ -490,3 +490,34 @@ func (s *Service) ReopenContainerLog(ctx context.Context, req *runtimeapi.Reopen
 	}
 	return &runtimeapi.ReopenContainerLogResponse{}, nil
 }
+
+// UpdateContainerResources changes a container's cgroup limits (the
+// kubelet's in-place resize), live when it runs.
+func (s *Service) UpdateContainerResources(ctx context.Context, req *runtimeapi.UpdateContainerResourcesRequest) (*runtimeapi.UpdateContainerResourcesResponse, error) {
+	id, err := s.containerID(ctx, req.GetContainerId())
+	if err != nil {
+		return nil, err
+	}
+	if req.GetWindows() != nil {
+		return nil, invalid("windows resources on linux")
+	}
+	r := req.GetLinux()
+	if r == nil {
+		return &runtimeapi.UpdateContainerResourcesResponse{}, nil
+	}
+	c, err := s.b.ContainerInspect(ctx, id, false)
+	if err != nil {
+		return nil, err
+	}
+	hc := &container.HostConfig{}
+	if err := resources(hc, r); err != nil {
+		return nil, err
+	}
+	if c.HostConfig != nil && hc.OomScoreAdj != c.HostConfig.OomScoreAdj {
+		return nil, unimplemented("changing the OOM score adjustment of a container")
+	}
+	if _, err := s.b.UpdateContainer(ctx, id, container.UpdateConfig{Resources: hc.Resources}); err != nil {
+		return nil, err
+	}
+	return &runtimeapi.UpdateContainerResourcesResponse{}, nil
+}

@@ -52,3 +52,4 @@ func isNotFound(err error) bool      { return errdefs.IsNotFound(err) }
 func isNotModified(err error) bool   { return errdefs.IsNotModified(err) }
 
 func failedPrecondition(msg string) error { return errdefs.ErrFailedPrecondition.WithMessage(msg) }
+func unavailable(msg string) error        { return errdefs.ErrUnavailable.WithMessage(msg) }

@@ -3,7 +3,6 @@ package cri
 import (
 	"context"
 
-	"google.golang.org/grpc"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -44,22 +43,6 @@ func (s *Service) UpdateRuntimeConfig(ctx context.Context, req *runtimeapi.Updat
 }
 
 // The methods not implemented yet say so (codes.Unimplemented).
-
-func (s *Service) PodSandboxStats(ctx context.Context, req *runtimeapi.PodSandboxStatsRequest) (*runtimeapi.PodSandboxStatsResponse, error) {
-	return nil, unimplemented("PodSandboxStats")
-}
-
-func (s *Service) ListPodSandboxStats(ctx context.Context, req *runtimeapi.ListPodSandboxStatsRequest) (*runtimeapi.ListPodSandboxStatsResponse, error) {
-	return nil, unimplemented("ListPodSandboxStats")
-}
-
-func (s *Service) UpdateContainerResources(ctx context.Context, req *runtimeapi.UpdateContainerResourcesRequest) (*runtimeapi.UpdateContainerResourcesResponse, error) {
-	return nil, unimplemented("UpdateContainerResources")
-}
-
-func (s *Service) GetContainerEvents(req *runtimeapi.GetEventsRequest, stream grpc.ServerStreamingServer[runtimeapi.ContainerEventResponse]) error {
-	return statusOf(unimplemented("GetContainerEvents (the evented PLEG)"))
-}
 
 func (s *Service) CheckpointContainer(ctx context.Context, req *runtimeapi.CheckpointContainerRequest) (*runtimeapi.CheckpointContainerResponse, error) {
 	return nil, unimplemented("CheckpointContainer")

@@ -17,6 +17,7 @@ import (
 
 	"github.com/gantry/gantry/api"
 	gcontainer "github.com/gantry/gantry/container"
+	"github.com/gantry/gantry/events"
 )
 
 // Backend is what the CRI services need of gantryd (package daemon): its
@@ -38,6 +39,7 @@ type Backend interface {
 	Containers(ctx context.Context, opts api.ContainerListOptions) ([]container.Summary, error)
 	ReopenContainerLog(ctx context.Context, name string) error
 	ResizeContainer(ctx context.Context, name string, height, width uint) error
+	UpdateContainer(ctx context.Context, name string, cfg container.UpdateConfig) (container.UpdateResponse, error)
 	AttachContainer(ctx context.Context, name string, opts api.AttachOptions) error
 	ContainerStats(ctx context.Context, name string, stream, oneShot bool) (<-chan *container.StatsResponse, error)
 
@@ -45,6 +47,9 @@ type Backend interface {
 	StartExec(ctx context.Context, id string, opts api.ExecStartOptions) error
 	ExecInspect(ctx context.Context, id string) (*container.ExecInspectResponse, error)
 	ResizeExec(ctx context.Context, id string, height, width uint) error
+
+	// SubscribeEvents subscribes to gantryd's events from now on.
+	SubscribeEvents(since time.Time) ([]events.Message, *events.Subscription)
 }
 
 // Config is how the CRI services are set up.

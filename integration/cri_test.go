@@ -85,8 +85,26 @@ func newCRIEnv(t *testing.T, conflist string) *criEnv {
 	if err := os.WriteFile(c.cfg, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.removePods(t) })
+	t.Cleanup(func() {
+		c.removePods(t)
+		removeTestCgroups()
+	})
 	return c
+}
+
+// removeTestCgroups removes the pod cgroups the tests named (under
+// /gantry-test) once empty: the kubelet would remove its pods' cgroups,
+// which gantry only makes the containers' parents.
+func removeTestCgroups() {
+	dirs, _ := filepath.Glob("/sys/fs/cgroup/*/gantry-test/pod-*")
+	v2, _ := filepath.Glob("/sys/fs/cgroup/gantry-test/pod-*")
+	for _, d := range append(dirs, v2...) {
+		os.Remove(d)
+	}
+	tops, _ := filepath.Glob("/sys/fs/cgroup/*/gantry-test")
+	for _, d := range append(tops, "/sys/fs/cgroup/gantry-test") {
+		os.Remove(d)
+	}
 }
 
 // removePods removes every pod left (their containers with them), so that
@@ -494,5 +512,99 @@ func TestCRIStopKillsBackground(t *testing.T) {
 	}
 	if out, _ := exec.Command("pgrep", "-f", "^sleep 8765$").Output(); len(out) > 0 {
 		t.Errorf("the container's background process runs on: pid %s", out)
+	}
+}
+
+// TestCRIStatsEventsUpdate: the evented PLEG's stream tells a container's
+// creation, start, stop and removal with its pod's status; container and
+// pod stats come from its cgroup and the pod's network namespace;
+// UpdateContainerResources changes a running container's memory limit.
+func TestCRIStatsEventsUpdate(t *testing.T) {
+	c := newCRIEnv(t, "")
+	conn, err := grpc.NewClient("unix://"+c.sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	rt := runtimeapi.NewRuntimeServiceClient(conn)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	evs, err := rt.GetContainerEvents(ctx, &runtimeapi.GetEventsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	parent := "/gantry-test/pod-stats-" + randHex(4)
+	podCfg := &runtimeapi.PodSandboxConfig{
+		Metadata: &runtimeapi.PodSandboxMetadata{Name: "stats", Namespace: "default", Uid: "uid-stats"},
+		Hostname: "stats", Linux: &runtimeapi.LinuxPodSandboxConfig{CgroupParent: parent},
+	}
+	pod, err := rt.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: podCfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	created, err := rt.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: pod.PodSandboxId, SandboxConfig: podCfg, Config: &runtimeapi.ContainerConfig{
+		Metadata: &runtimeapi.ContainerMetadata{Name: "worker"}, Image: &runtimeapi.ImageSpec{Image: "busybox"},
+		Command: []string{"sh", "-c", "x=$(head -c 1000000 /dev/zero | tr '\\0' a); exec sleep 1000"},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := created.ContainerId
+	if _, err := rt.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: id}); err != nil {
+		t.Fatal(err)
+	}
+	next := func(want runtimeapi.ContainerEventType) {
+		t.Helper()
+		ev, err := evs.Recv()
+		if err != nil {
+			t.Fatalf("waiting for %v: %v", want, err)
+		}
+		if ev.ContainerId != id || ev.ContainerEventType != want || ev.PodSandboxStatus.GetId() != pod.PodSandboxId {
+			t.Fatalf("event %v of %s (pod %s), want %v of %s", ev.ContainerEventType, ev.ContainerId, ev.PodSandboxStatus.GetId(), want, id)
+		}
+	}
+	next(runtimeapi.ContainerEventType_CONTAINER_CREATED_EVENT)
+	next(runtimeapi.ContainerEventType_CONTAINER_STARTED_EVENT)
+
+	st, err := rt.ContainerStats(ctx, &runtimeapi.ContainerStatsRequest{ContainerId: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Stats.GetAttributes().GetMetadata().GetName() != "worker" || st.Stats.GetCpu().GetTimestamp() == 0 || st.Stats.GetCpu().GetUsageCoreNanoSeconds().GetValue() == 0 || st.Stats.GetMemory().GetUsageBytes().GetValue() == 0 {
+		t.Errorf("container stats: %v", st.Stats)
+	}
+	list, err := rt.ListContainerStats(ctx, &runtimeapi.ListContainerStatsRequest{Filter: &runtimeapi.ContainerStatsFilter{PodSandboxId: pod.PodSandboxId}})
+	if err != nil || len(list.Stats) != 1 || list.Stats[0].Attributes.Id != id {
+		t.Errorf("list container stats of the pod: %v, %v", list, err)
+	}
+	ps, err := rt.PodSandboxStats(ctx, &runtimeapi.PodSandboxStatsRequest{PodSandboxId: pod.PodSandboxId})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := ps.Stats.GetLinux(); len(l.GetContainers()) != 1 || l.GetNetwork().GetDefaultInterface().GetName() != "eth0" || l.GetMemory().GetUsageBytes().GetValue() == 0 {
+		t.Errorf("pod stats: %v", ps.Stats)
+	}
+
+	if _, err := rt.UpdateContainerResources(ctx, &runtimeapi.UpdateContainerResourcesRequest{ContainerId: id, Linux: &runtimeapi.LinuxContainerResources{MemoryLimitInBytes: 64 << 20}}); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join("/sys/fs/cgroup/memory", parent, id, "memory.limit_in_bytes")); err == nil {
+		if strings.TrimSpace(string(b)) != "67108864" {
+			t.Errorf("memory limit after the update: %s", b)
+		}
+	} else if b, err := os.ReadFile(filepath.Join("/sys/fs/cgroup", parent, id, "memory.max")); err != nil || strings.TrimSpace(string(b)) != "67108864" {
+		t.Errorf("memory limit after the update: %q, %v", b, err)
+	}
+
+	if _, err := rt.StopContainer(ctx, &runtimeapi.StopContainerRequest{ContainerId: id}); err != nil {
+		t.Fatal(err)
+	}
+	next(runtimeapi.ContainerEventType_CONTAINER_STOPPED_EVENT)
+	if _, err := rt.RemoveContainer(ctx, &runtimeapi.RemoveContainerRequest{ContainerId: id}); err != nil {
+		t.Fatal(err)
+	}
+	next(runtimeapi.ContainerEventType_CONTAINER_DELETED_EVENT)
+	if _, err := rt.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: pod.PodSandboxId}); err != nil {
+		t.Fatal(err)
 	}
 }
