@@ -229,16 +229,19 @@ func securityContext(cfg *container.Config, hc *container.HostConfig, sc *runtim
 	if sc.GetNoNewPrivs() {
 		hc.SecurityOpt = append(hc.SecurityOpt, "no-new-privileges=true")
 	}
-	// The CRI's default is unconfined (containerd's too): RuntimeDefault
-	// is Docker's profile (moby/profiles), as gantryd's containers have.
+	// The CRI's default (no profile) is unconfined, as containerd's;
+	// RuntimeDefault is Docker's profile (moby/profiles), as gantryd's
+	// containers have.
 	seccomp := sc.GetSeccomp()
-	switch seccomp.GetProfileType() {
-	case runtimeapi.SecurityProfile_Unconfined:
+	switch {
+	case seccomp == nil && sc.GetSeccompProfilePath() != "":
+		return unimplemented("the deprecated seccomp_profile_path (use seccomp)")
+	case seccomp == nil, seccomp.GetProfileType() == runtimeapi.SecurityProfile_Unconfined:
 		if !hc.Privileged {
 			hc.SecurityOpt = append(hc.SecurityOpt, "seccomp=unconfined")
 		}
-	case runtimeapi.SecurityProfile_RuntimeDefault:
-	case runtimeapi.SecurityProfile_Localhost:
+	case seccomp.GetProfileType() == runtimeapi.SecurityProfile_RuntimeDefault:
+	case seccomp.GetProfileType() == runtimeapi.SecurityProfile_Localhost:
 		ref := seccomp.GetLocalhostRef()
 		if !filepath.IsAbs(ref) {
 			return invalid(fmt.Sprintf("seccomp profile %q: a localhost profile is an absolute path", ref))
@@ -249,13 +252,19 @@ func securityContext(cfg *container.Config, hc *container.HostConfig, sc *runtim
 		}
 		hc.SecurityOpt = append(hc.SecurityOpt, "seccomp="+string(b))
 	}
-	switch a := sc.GetApparmor(); a.GetProfileType() {
-	case runtimeapi.SecurityProfile_Unconfined:
-	case runtimeapi.SecurityProfile_RuntimeDefault:
-		if a != nil {
+	// AppArmor: RuntimeDefault is Docker's profile where the host has
+	// AppArmor and, as containerd, no profile where it has none (the
+	// container is then as confined as any on that host).
+	a := sc.GetApparmor()
+	switch {
+	case a == nil && sc.GetApparmorProfile() != "":
+		return unimplemented("the deprecated apparmor_profile (use apparmor)")
+	case a == nil, a.GetProfileType() == runtimeapi.SecurityProfile_Unconfined:
+	case a.GetProfileType() == runtimeapi.SecurityProfile_RuntimeDefault:
+		if appArmorEnabled() {
 			hc.SecurityOpt = append(hc.SecurityOpt, "apparmor=docker-default")
 		}
-	case runtimeapi.SecurityProfile_Localhost:
+	case a.GetProfileType() == runtimeapi.SecurityProfile_Localhost:
 		hc.SecurityOpt = append(hc.SecurityOpt, "apparmor="+a.GetLocalhostRef())
 	}
 	if o := sc.GetSelinuxOptions(); o != nil && (o.User != "" || o.Role != "" || o.Type != "" || o.Level != "") {
@@ -520,4 +529,10 @@ func (s *Service) UpdateContainerResources(ctx context.Context, req *runtimeapi.
 		return nil, err
 	}
 	return &runtimeapi.UpdateContainerResourcesResponse{}, nil
+}
+
+// appArmorEnabled reports whether the host's kernel enforces AppArmor.
+func appArmorEnabled() bool {
+	b, err := os.ReadFile("/sys/module/apparmor/parameters/enabled")
+	return err == nil && strings.HasPrefix(string(b), "Y")
 }

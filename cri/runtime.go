@@ -24,9 +24,15 @@ func (s *Service) Status(ctx context.Context, req *runtimeapi.StatusRequest) (*r
 	if err := s.cni.ready(); err != nil {
 		network.Status, network.Reason, network.Message = false, "NetworkPluginNotReady", err.Error()
 	}
-	return &runtimeapi.StatusResponse{Status: &runtimeapi.RuntimeStatus{Conditions: []*runtimeapi.RuntimeCondition{
-		{Type: runtimeapi.RuntimeReady, Status: true}, network,
-	}}}, nil
+	// One handler, runc (also the default, ""): no recursive read-only
+	// mounts, no user namespaces yet.
+	features := &runtimeapi.RuntimeHandlerFeatures{}
+	return &runtimeapi.StatusResponse{
+		Status: &runtimeapi.RuntimeStatus{Conditions: []*runtimeapi.RuntimeCondition{
+			{Type: runtimeapi.RuntimeReady, Status: true}, network,
+		}},
+		RuntimeHandlers: []*runtimeapi.RuntimeHandler{{Name: "", Features: features}, {Name: "runc", Features: features}},
+	}, nil
 }
 
 // RuntimeConfig reports the cgroup driver: cgroupfs (runc's, with the

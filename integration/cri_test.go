@@ -608,3 +608,79 @@ func TestCRIStatsEventsUpdate(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestCRISecurityContext: a container's security context as the kubelet
+// gives it, seen from inside: seccomp (none by default, as containerd;
+// Docker's profile for RuntimeDefault; a profile file for Localhost),
+// user, groups, read-only rootfs, no_new_privs, capabilities.
+func TestCRISecurityContext(t *testing.T) {
+	c := newCRIEnv(t, "")
+	conn, err := grpc.NewClient("unix://"+c.sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	rt := runtimeapi.NewRuntimeServiceClient(conn)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	podCfg := &runtimeapi.PodSandboxConfig{Metadata: &runtimeapi.PodSandboxMetadata{Name: "sec", Namespace: "default", Uid: "uid-sec"}, Hostname: "sec"}
+	pod, err := rt.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: podCfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	profile := filepath.Join(t.TempDir(), "no-mkdir.json")
+	if err := os.WriteFile(profile, []byte(`{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO"}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run := func(name string, sc *runtimeapi.LinuxContainerSecurityContext, script string) (string, error) {
+		t.Helper()
+		created, err := rt.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: pod.PodSandboxId, SandboxConfig: podCfg, Config: &runtimeapi.ContainerConfig{
+			Metadata: &runtimeapi.ContainerMetadata{Name: name}, Image: &runtimeapi.ImageSpec{Image: "busybox"},
+			Command: []string{"sleep", "1000"}, Linux: &runtimeapi.LinuxContainerConfig{SecurityContext: sc},
+		}})
+		if err != nil {
+			return "", err
+		}
+		if _, err := rt.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: created.ContainerId}); err != nil {
+			return "", err
+		}
+		r, err := rt.ExecSync(ctx, &runtimeapi.ExecSyncRequest{ContainerId: created.ContainerId, Cmd: []string{"sh", "-c", script}, Timeout: 30})
+		if err != nil {
+			return "", err
+		}
+		return string(r.Stdout) + string(r.Stderr), nil
+	}
+	for _, tc := range []struct {
+		name   string
+		sc     *runtimeapi.LinuxContainerSecurityContext
+		script string
+		want   []string
+	}{
+		{"default", nil, "grep -E '^(Seccomp|NoNewPrivs):' /proc/self/status", []string{"Seccomp:\t0", "NoNewPrivs:\t0"}},
+		{"runtime-default", &runtimeapi.LinuxContainerSecurityContext{Seccomp: &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_RuntimeDefault}},
+			"grep '^Seccomp:' /proc/self/status", []string{"Seccomp:\t2"}},
+		{"localhost", &runtimeapi.LinuxContainerSecurityContext{Seccomp: &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_Localhost, LocalhostRef: profile}},
+			"mkdir /d 2>&1; echo rc=$?", []string{"rc=1"}},
+		{"user", &runtimeapi.LinuxContainerSecurityContext{RunAsUser: &runtimeapi.Int64Value{Value: 1000}, RunAsGroup: &runtimeapi.Int64Value{Value: 2000}, SupplementalGroups: []int64{3000}},
+			"id", []string{"uid=1000 gid=2000 groups=2000,3000"}},
+		{"readonly", &runtimeapi.LinuxContainerSecurityContext{ReadonlyRootfs: true, NoNewPrivs: true},
+			"touch /x 2>&1; echo rc=$?; grep '^NoNewPrivs:' /proc/self/status", []string{"Read-only file system", "rc=1", "NoNewPrivs:\t1"}},
+		{"caps", &runtimeapi.LinuxContainerSecurityContext{Capabilities: &runtimeapi.Capability{DropCapabilities: []string{"ALL"}, AddCapabilities: []string{"NET_ADMIN"}}},
+			"grep '^CapEff:' /proc/self/status", []string{"CapEff:\t0000000000001000"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := run(tc.name, tc.sc, tc.script)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("output %q lacks %q", out, w)
+				}
+			}
+		})
+	}
+	if _, err := run("group-only", &runtimeapi.LinuxContainerSecurityContext{RunAsGroup: &runtimeapi.Int64Value{Value: 2000}}, "id"); status.Code(err) != codes.InvalidArgument {
+		t.Errorf("a run-as group without a user: %v, want InvalidArgument", err)
+	}
+}
