@@ -328,11 +328,23 @@ func (s *Service) StopContainer(ctx context.Context, req *runtimeapi.StopContain
 		}
 		return nil, err
 	}
-	timeout := int(req.GetTimeout())
-	if err := s.b.StopContainer(ctx, id, "", &timeout); err != nil && !isNotModified(err) && !isNotFound(err) {
+	if err := s.stop(ctx, id, int(req.GetTimeout())); err != nil {
 		return nil, err
 	}
 	return &runtimeapi.StopContainerResponse{}, nil
+}
+
+// stop stops a container; one that is not running, or that exited while
+// being signalled, is stopped.
+func (s *Service) stop(ctx context.Context, id string, timeout int) error {
+	err := s.b.StopContainer(ctx, id, "", &timeout)
+	if err == nil || isNotModified(err) || isNotFound(err) {
+		return nil
+	}
+	if c, ierr := s.b.ContainerInspect(ctx, id, false); ierr == nil && (c.State == nil || !c.State.Running) {
+		return nil
+	}
+	return err
 }
 
 // RemoveContainer removes a container, killing it if it runs. Removing a
@@ -434,7 +446,14 @@ func (s *Service) ContainerStatus(ctx context.Context, req *runtimeapi.Container
 		}
 	}
 	for _, m := range c.Mounts {
-		st.Mounts = append(st.Mounts, &runtimeapi.Mount{ContainerPath: m.Destination, HostPath: m.Source, Readonly: !m.RW})
+		prop := runtimeapi.MountPropagation_PROPAGATION_PRIVATE
+		switch m.Propagation {
+		case mount.PropagationRSlave, mount.PropagationSlave:
+			prop = runtimeapi.MountPropagation_PROPAGATION_HOST_TO_CONTAINER
+		case mount.PropagationRShared, mount.PropagationShared:
+			prop = runtimeapi.MountPropagation_PROPAGATION_BIDIRECTIONAL
+		}
+		st.Mounts = append(st.Mounts, &runtimeapi.Mount{ContainerPath: m.Destination, HostPath: m.Source, Readonly: !m.RW, Propagation: prop})
 	}
 	return &runtimeapi.ContainerStatusResponse{Status: st}, nil
 }

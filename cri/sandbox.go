@@ -218,8 +218,7 @@ func (s *Service) StopPodSandbox(ctx context.Context, req *runtimeapi.StopPodSan
 		return nil, err
 	}
 	for _, c := range cs {
-		timeout := 0
-		if err := s.b.StopContainer(ctx, c.ID, "", &timeout); err != nil && !isNotFound(err) && !isNotModified(err) {
+		if err := s.stop(ctx, c.ID, 0); err != nil {
 			return nil, fmt.Errorf("stop container %s: %w", c.ID, err)
 		}
 	}
@@ -312,7 +311,17 @@ func (s *Service) PodSandboxStatus(ctx context.Context, req *runtimeapi.PodSandb
 	if err != nil {
 		return nil, err
 	}
-	resp := &runtimeapi.PodSandboxStatusResponse{Status: s.podStatus(p)}
+	resp := &runtimeapi.PodSandboxStatusResponse{Status: s.podStatus(p), Timestamp: time.Now().UnixNano()}
+	// The statuses of its containers, for the kubelet's evented PLEG.
+	list, err := s.ListContainers(ctx, &runtimeapi.ListContainersRequest{Filter: &runtimeapi.ContainerFilter{PodSandboxId: p.ID}})
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range list.Containers {
+		if st, err := s.ContainerStatus(ctx, &runtimeapi.ContainerStatusRequest{ContainerId: c.Id}); err == nil {
+			resp.ContainersStatuses = append(resp.ContainersStatuses, st.Status)
+		}
+	}
 	if req.GetVerbose() {
 		resp.Info = map[string]string{"info": fmt.Sprintf(`{"pid":%d,"netns":%q}`, p.PausePid, p.NetNS)}
 	}

@@ -503,6 +503,10 @@ func TestCRIStopKillsBackground(t *testing.T) {
 	c := newCRIEnv(t, "")
 	pod, podCfg := c.runPod(t, "bg")
 	id := c.startContainer(t, pod, podCfg, "app", "sleep 8765 & exec sleep 8764")
+	// The log is there from the start, empty, as the kubelet expects.
+	if fi, err := os.Stat(filepath.Join(c.logs, "bg", "app.log")); err != nil || fi.Size() != 0 {
+		t.Errorf("the log of a container that wrote nothing: %v, %v", fi, err)
+	}
 	start := time.Now()
 	c.mustCrictl(t, "stop", "--timeout", "0", id)
 	var cs struct{ Status struct{ State string } }
