@@ -41,16 +41,19 @@ func (s *Service) CreateContainer(ctx context.Context, req *runtimeapi.CreateCon
 	if err != nil {
 		return nil, err
 	}
-	if !p.Ready {
-		return nil, errdefs.ErrFailedPrecondition.WithMessage(fmt.Sprintf("sandbox %s is not ready", p.ID))
-	}
 	if _, err := s.b.ImageInspect(ctx, cc.GetImage().GetImage()); err != nil {
 		if isNotFound(err) {
 			return nil, notFound(fmt.Sprintf("image %q not found", cc.GetImage().GetImage()))
 		}
 		return nil, err
 	}
+	p.mu.Lock()
+	ready := p.Ready
 	cfg, hc, link, err := s.containerSpec(p, cc, req.GetSandboxConfig())
+	p.mu.Unlock()
+	if !ready {
+		return nil, errdefs.ErrFailedPrecondition.WithMessage(fmt.Sprintf("sandbox %s is not ready", p.ID))
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -77,7 +77,8 @@ type Service struct {
 	pods   *podStore
 	stream streaming.Server // nil until StartStreaming
 
-	mu sync.Mutex // serialises the changes of pods and their names
+	mu       sync.Mutex        // guards reserved
+	reserved map[string]string // pod name attempts being made: key -> pod ID
 }
 
 // New opens the CRI's records under cfg.Root and adopts the pods a
@@ -95,7 +96,7 @@ func New(ctx context.Context, cfg Config, b Backend) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open pod sandboxes: %w", err)
 	}
-	s := &Service{cfg: cfg, b: b, log: cfg.Log, pods: pods,
+	s := &Service{cfg: cfg, b: b, log: cfg.Log, pods: pods, reserved: map[string]string{},
 		cni: newCNI(cfg.CNIConfDir, cfg.CNIBinDirs, filepath.Join(cfg.RunDir, "cni-cache"))}
 	s.adopt(ctx)
 	return s, nil

@@ -166,7 +166,7 @@ func (s *Service) ListPodSandboxStats(ctx context.Context, req *runtimeapi.ListP
 	f := req.GetFilter()
 	out := &runtimeapi.ListPodSandboxStatsResponse{}
 	for _, p := range s.pods.list() {
-		if !p.Ready || f.GetId() != "" && !strings.HasPrefix(p.ID, f.GetId()) || !selects(f.GetLabelSelector(), p.config.GetLabels()) {
+		if !p.ready() || f.GetId() != "" && !strings.HasPrefix(p.ID, f.GetId()) || !selects(f.GetLabelSelector(), p.config.GetLabels()) {
 			continue
 		}
 		st, err := s.podStats(ctx, p)

@@ -79,7 +79,10 @@ func (s *Service) PortForward(ctx context.Context, req *runtimeapi.PortForwardRe
 	if err != nil {
 		return nil, err
 	}
-	if !p.Ready {
+	p.mu.Lock()
+	ready := p.Ready
+	p.mu.Unlock()
+	if !ready {
 		return nil, failedPrecondition(fmt.Sprintf("sandbox %s is not ready", p.ID))
 	}
 	req.PodSandboxId = p.ID
