@@ -396,7 +396,7 @@ func (d *Daemon) stop(ctx context.Context, c *gcontainer.Container, signal strin
 		grace = time.Duration(*c.Config.StopTimeout) * time.Second
 	}
 	exited := c.Wait(ctx, container.WaitConditionNotRunning)
-	if err := d.kill(ctx, c, signal); err != nil && !errdefs.IsConflict(err) {
+	if err := d.kill(ctx, c, signal); err != nil && !errdefs.IsConflict(err) && !processGone(c.Snapshot().Pid) {
 		return err
 	}
 	var expire <-chan time.Time
@@ -413,7 +413,7 @@ func (d *Daemon) stop(ctx context.Context, c *gcontainer.Container, signal strin
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	if err := d.kill(ctx, c, "SIGKILL"); err != nil && !errdefs.IsConflict(err) {
+	if err := d.kill(ctx, c, "SIGKILL"); err != nil && !errdefs.IsConflict(err) && !processGone(c.Snapshot().Pid) {
 		return err
 	}
 	select {
@@ -563,4 +563,23 @@ func (d *Daemon) initBinary(hc *container.HostConfig) (string, error) {
 		}
 	}
 	return "", errdefs.ErrUnavailable.WithMessage(first.Error() + "\nhint: install tini (Debian's package has tini-static) or give gantryd --init-path")
+}
+
+// processGone reports whether the process pid has exited (gone, or a
+// zombie its monitor has yet to reap): a kill that failed because the
+// init exited as it was signalled (runc: "process already finished") is
+// then no error, and the exit is on its way.
+func processGone(pid int) bool {
+	if pid <= 0 {
+		return false
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return os.IsNotExist(err)
+	}
+	// The state follows the command, which is in parentheses.
+	if i := strings.LastIndexByte(string(b), ')'); i >= 0 && i+2 < len(b) {
+		return b[i+2] == 'Z' || b[i+2] == 'X'
+	}
+	return false
 }
