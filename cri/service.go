@@ -70,12 +70,13 @@ type Service struct {
 	runtimeapi.UnimplementedRuntimeServiceServer
 	runtimeapi.UnimplementedImageServiceServer
 
-	cfg    Config
-	b      Backend
-	log    *slog.Logger
-	cni    *cni
-	pods   *podStore
-	stream streaming.Server // nil until StartStreaming
+	cfg       Config
+	b         Backend
+	log       *slog.Logger
+	cni       *cni
+	pods      *podStore
+	stream    streaming.Server // nil until StartStreaming
+	streamErr error            // why StartStreaming failed
 
 	mu       sync.Mutex        // guards reserved
 	reserved map[string]string // pod name attempts being made: key -> pod ID

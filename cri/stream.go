@@ -29,6 +29,7 @@ import (
 func (s *Service) StartStreaming(addr string) (stop func(), err error) {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
+		s.streamErr = err
 		return nil, fmt.Errorf("streaming server: %w", err)
 	}
 	cfg := streaming.DefaultConfig
@@ -47,8 +48,8 @@ func (s *Service) StartStreaming(addr string) (stop func(), err error) {
 
 // Exec answers the URL of an exec on the streaming server.
 func (s *Service) Exec(ctx context.Context, req *runtimeapi.ExecRequest) (*runtimeapi.ExecResponse, error) {
-	if s.stream == nil {
-		return nil, unimplemented("Exec without the streaming server")
+	if err := s.streaming(); err != nil {
+		return nil, err
 	}
 	if _, err := s.runningContainer(ctx, req.GetContainerId()); err != nil {
 		return nil, err
@@ -61,8 +62,8 @@ func (s *Service) Exec(ctx context.Context, req *runtimeapi.ExecRequest) (*runti
 
 // Attach answers the URL of an attach on the streaming server.
 func (s *Service) Attach(ctx context.Context, req *runtimeapi.AttachRequest) (*runtimeapi.AttachResponse, error) {
-	if s.stream == nil {
-		return nil, unimplemented("Attach without the streaming server")
+	if err := s.streaming(); err != nil {
+		return nil, err
 	}
 	if _, err := s.runningContainer(ctx, req.GetContainerId()); err != nil {
 		return nil, err
@@ -72,8 +73,8 @@ func (s *Service) Attach(ctx context.Context, req *runtimeapi.AttachRequest) (*r
 
 // PortForward answers the URL of a port forward into a ready pod.
 func (s *Service) PortForward(ctx context.Context, req *runtimeapi.PortForwardRequest) (*runtimeapi.PortForwardResponse, error) {
-	if s.stream == nil {
-		return nil, unimplemented("PortForward without the streaming server")
+	if err := s.streaming(); err != nil {
+		return nil, err
 	}
 	p, err := s.pods.get(req.GetPodSandboxId())
 	if err != nil {
@@ -207,4 +208,15 @@ func (r streamRuntime) PortForward(ctx context.Context, podID string, port int32
 		err = nil
 	}
 	return err
+}
+
+// streaming is nil when the streaming server runs, else why it does not.
+func (s *Service) streaming() error {
+	if s.stream != nil {
+		return nil
+	}
+	if s.streamErr != nil {
+		return unavailable(fmt.Sprintf("the streaming server is not listening: %v", s.streamErr))
+	}
+	return unavailable("the streaming server is not started")
 }

@@ -24,8 +24,12 @@ func (o *options) criSocketPath() string {
 }
 
 // serveCRI serves the CRI's runtime and image services on their socket
-// (owner-only: the kubelet runs as root) until stop is called.
-func serveCRI(ctx context.Context, o *options, d *daemon.Daemon, log *slog.Logger) (stop func(), err error) {
+// (owner-only: the kubelet runs as root) until stop is called. A streaming
+// server that cannot listen fails the start when its address was given;
+// at the default address (a host without loopback) the CRI runs without
+// it, its exec, attach and port-forward answering Unavailable, and the
+// log says why.
+func serveCRI(ctx context.Context, o *options, streamAddressGiven bool, d *daemon.Daemon, log *slog.Logger) (stop func(), err error) {
 	svc, err := cri.New(ctx, cri.Config{
 		Root: filepath.Join(o.dataRoot, "cri"), RunDir: filepath.Join(o.execRoot, "cri"),
 		Monitor: d.MonitorBinary(), ImageFS: filepath.Join(o.dataRoot, "layers"),
@@ -51,8 +55,12 @@ func serveCRI(ctx context.Context, o *options, d *daemon.Daemon, log *slog.Logge
 	}
 	stopStreaming, err := svc.StartStreaming(o.criStreamAddress)
 	if err != nil {
-		l.Close()
-		return nil, fmt.Errorf("--cri-stream-address %s: %w", o.criStreamAddress, err)
+		if streamAddressGiven {
+			l.Close()
+			return nil, fmt.Errorf("--cri-stream-address %s: %w", o.criStreamAddress, err)
+		}
+		log.Error("the CRI's streaming server cannot listen; exec, attach and port-forward through the CRI are unavailable", "address", o.criStreamAddress, "error", err)
+		stopStreaming = func() {}
 	}
 	srv := svc.NewServer()
 	go srv.Serve(l)

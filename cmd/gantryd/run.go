@@ -87,7 +87,7 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	if cfg.cri {
-		stopCRI, err := serveCRI(ctx, cfg.options, d, log)
+		stopCRI, err := serveCRI(ctx, cfg.options, cfg.set["cri-stream-address"], d, log)
 		if err != nil {
 			return err
 		}
