@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -686,5 +687,65 @@ func TestCRISecurityContext(t *testing.T) {
 	}
 	if _, err := run("group-only", &runtimeapi.LinuxContainerSecurityContext{RunAsGroup: &runtimeapi.Int64Value{Value: 2000}}, "id"); status.Code(err) != codes.InvalidArgument {
 		t.Errorf("a run-as group without a user: %v, want InvalidArgument", err)
+	}
+}
+
+// TestCRIImages: the CRI's image service is gantryd's image store: an
+// image pulled with the kubelet's credentials from a registry with auth
+// is the one docker images lists, and RemoveImage removes it from both;
+// without credentials the pull fails.
+func TestCRIImages(t *testing.T) {
+	c := newCRIEnv(t, "")
+	reg := startRegistry(t, c.env, true)
+	ref := reg.Host + "/" + name("cri") + ":1"
+	c.mustDocker(t, "tag", "busybox", ref)
+	if r := c.dockerIn(t, reg.Pass+"\n", "login", "-u", reg.User, "--password-stdin", reg.Host); r.Code != 0 {
+		t.Fatalf("docker login: %s", r)
+	}
+	c.mustDocker(t, "push", ref)
+	c.mustDocker(t, "rmi", ref)
+
+	conn, err := grpc.NewClient("unix://"+c.sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	is := runtimeapi.NewImageServiceClient(conn)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	spec := &runtimeapi.ImageSpec{Image: ref}
+	if _, err := is.PullImage(ctx, &runtimeapi.PullImageRequest{Image: spec}); err == nil {
+		t.Error("a pull without credentials from a registry with auth succeeded")
+	}
+	pulled, err := is.PullImage(ctx, &runtimeapi.PullImageRequest{Image: spec, Auth: &runtimeapi.AuthConfig{Username: reg.User, Password: reg.Pass, ServerAddress: reg.Host}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id := strings.TrimSpace(c.mustDocker(t, "image", "inspect", "--format", "{{.ID}}", ref)); id != pulled.ImageRef {
+		t.Errorf("the pulled image is %s for the CRI, %s for docker", pulled.ImageRef, id)
+	}
+	st, err := is.ImageStatus(ctx, &runtimeapi.ImageStatusRequest{Image: spec})
+	if err != nil || st.Image == nil || st.Image.Id != pulled.ImageRef || !slices.Contains(st.Image.RepoTags, ref) || st.Image.Size == 0 {
+		t.Errorf("image status: %v, %v", st, err)
+	}
+	list, err := is.ListImages(ctx, &runtimeapi.ListImagesRequest{})
+	if err != nil || !slices.ContainsFunc(list.Images, func(i *runtimeapi.Image) bool { return i.Id == pulled.ImageRef }) {
+		t.Errorf("list images: %v, %v", list, err)
+	}
+	fs, err := is.ImageFsInfo(ctx, &runtimeapi.ImageFsInfoRequest{})
+	if err != nil || len(fs.ImageFilesystems) != 1 || fs.ImageFilesystems[0].UsedBytes.GetValue() == 0 {
+		t.Errorf("image fs info: %v, %v", fs, err)
+	}
+	if _, err := is.RemoveImage(ctx, &runtimeapi.RemoveImageRequest{Image: spec}); err != nil {
+		t.Fatal(err)
+	}
+	if r := c.docker(t, "image", "inspect", ref); r.Code == 0 {
+		t.Errorf("docker still has the image the CRI removed")
+	}
+	if st, err := is.ImageStatus(ctx, &runtimeapi.ImageStatusRequest{Image: spec}); err != nil || st.Image != nil {
+		t.Errorf("the status of a removed image: %v, %v (want no image, no error)", st, err)
+	}
+	if _, err := is.RemoveImage(ctx, &runtimeapi.RemoveImageRequest{Image: spec}); err != nil {
+		t.Errorf("removing a removed image: %v", err)
 	}
 }
