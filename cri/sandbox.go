@@ -146,7 +146,7 @@ func (s *Service) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandb
 			return nil, err
 		}
 		undo = append(undo, func() { s.cni.del(context.WithoutCancel(ctx), p.ID, p.NetNS, cfg) })
-		p.IPs = ips
+		p.IPs, p.Networked = ips, true
 	}
 	p.Ready = true
 	if err := s.pods.save(p); err != nil {
@@ -246,14 +246,22 @@ func (s *Service) StopPodSandbox(ctx context.Context, req *runtimeapi.StopPodSan
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.Networked {
+		// A namespace gone with a reboot (the exec root is a tmpfs) still
+		// gets its DEL, which frees what outlives it (host-local's
+		// addresses on disk).
+		path := p.NetNS
+		if _, err := os.Stat(path); err != nil {
+			path = ""
+		}
+		if err := s.cni.del(ctx, p.ID, path, p.config); err != nil {
+			return nil, err
+		}
+		p.Networked = false
+	}
 	if p.NetNS != "" {
-		if _, err := os.Stat(p.NetNS); err == nil {
-			if err := s.cni.del(ctx, p.ID, p.NetNS, p.config); err != nil {
-				return nil, err
-			}
-			if err := unpinNetNS(p.NetNS); err != nil {
-				return nil, err
-			}
+		if err := unpinNetNS(p.NetNS); err != nil {
+			return nil, err
 		}
 	}
 	if p.PausePid > 0 && monitor.IsPause(p.PausePid, s.cfg.Monitor) {

@@ -24,6 +24,8 @@ type pod struct {
 	// IPs are the addresses CNI gave it, the first one primary.
 	NetNS string   `json:",omitempty"`
 	IPs   []string `json:",omitempty"`
+	// Networked is set from the CNI ADD to its DEL (at the pod's stop).
+	Networked bool `json:",omitempty"`
 	// PausePid is the pause process holding the PID and IPC namespaces (0
 	// once stopped).
 	PausePid int `json:",omitempty"`

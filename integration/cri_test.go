@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -748,4 +749,43 @@ func TestCRIImages(t *testing.T) {
 	if _, err := is.RemoveImage(ctx, &runtimeapi.RemoveImageRequest{Image: spec}); err != nil {
 		t.Errorf("removing a removed image: %v", err)
 	}
+}
+
+// TestCRIReboot: a reboot takes the pods' pause processes and network
+// namespaces (the exec root is a tmpfs) but not their records, nor the
+// addresses host-local keeps on disk: the next gantryd reports the pod
+// not ready, and its stop gives the CNI plugins their DEL, which frees
+// the address.
+func TestCRIReboot(t *testing.T) {
+	c := newCRIEnv(t, "")
+	before := pausePids(t)
+	pod, _ := c.runPod(t, "rebooted")
+	var info struct {
+		Info struct {
+			Pid   int
+			Netns string
+		}
+	}
+	if err := json.Unmarshal([]byte(c.mustCrictl(t, "inspectp", pod)), &info); err != nil || info.Info.Pid == 0 || info.Info.Netns == "" {
+		t.Fatalf("inspectp info %+v: %v", info, err)
+	}
+	c.killDaemon(t)
+	// What a reboot does to them.
+	if err := syscall.Kill(info.Info.Pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Unmount(info.Info.Netns, syscall.MNT_DETACH); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(info.Info.Netns)
+	c.startDaemon(t)
+	if got := c.mustCrictl(t, "pods", "--state", "notready", "-q"); got != pod {
+		t.Fatalf("not-ready pods after the reboot: %q, want %s", got, pod)
+	}
+	if ips, _ := filepath.Glob(filepath.Join(c.ipam, "*", "10.99.*")); len(ips) != 1 {
+		t.Fatalf("addresses allocated before the stop: %v, want the pod's", ips)
+	}
+	c.mustCrictl(t, "stopp", pod)
+	c.mustCrictl(t, "rmp", pod)
+	c.checkNothingLeft(t, before)
 }
