@@ -76,7 +76,24 @@ func (s *Service) ContainerStats(ctx context.Context, req *runtimeapi.ContainerS
 	if err != nil {
 		return nil, err
 	}
-	return &runtimeapi.ContainerStatsResponse{Stats: containerStats(id, c.Config.Labels, st)}, nil
+	stats := containerStats(id, c.Config.Labels, st)
+	s.writableLayer(ctx, stats)
+	return &runtimeapi.ContainerStatsResponse{Stats: stats}, nil
+}
+
+// writableLayer adds the usage of the container's read-write snapshot
+// (what the kubelet counts against its ephemeral storage), from gantryd's
+// size of it (docker ps -s); left out when it cannot be measured.
+func (s *Service) writableLayer(ctx context.Context, stats *runtimeapi.ContainerStats) {
+	c, err := s.b.ContainerInspect(ctx, stats.Attributes.Id, true)
+	if err != nil || c.SizeRw == nil {
+		return
+	}
+	stats.WritableLayer = &runtimeapi.FilesystemUsage{
+		Timestamp: stats.Cpu.Timestamp,
+		FsId:      &runtimeapi.FilesystemIdentifier{Mountpoint: s.cfg.ImageFS},
+		UsedBytes: u64(uint64(max(*c.SizeRw, 0))),
+	}
 }
 
 // ListContainerStats reports the usage of the containers the filter
@@ -100,6 +117,7 @@ func (s *Service) ListContainerStats(ctx context.Context, req *runtimeapi.ListCo
 		}
 		stats := containerStats(c.Id, nil, st)
 		stats.Attributes.Metadata, stats.Attributes.Labels, stats.Attributes.Annotations = c.Metadata, c.Labels, c.Annotations
+		s.writableLayer(ctx, stats)
 		out.Stats = append(out.Stats, stats)
 	}
 	return out, nil
@@ -127,6 +145,7 @@ func (s *Service) podStats(ctx context.Context, p *pod) (*runtimeapi.PodSandboxS
 			continue
 		}
 		stats := containerStats(c.ID, c.Labels, st)
+		s.writableLayer(ctx, stats)
 		linux.Containers = append(linux.Containers, stats)
 		linux.Cpu.UsageCoreNanoSeconds.Value += stats.Cpu.UsageCoreNanoSeconds.Value
 		linux.Memory.WorkingSetBytes.Value += stats.Memory.WorkingSetBytes.Value

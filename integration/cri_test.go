@@ -579,6 +579,12 @@ func TestCRIStatsEventsUpdate(t *testing.T) {
 	if st.Stats.GetAttributes().GetMetadata().GetName() != "worker" || st.Stats.GetCpu().GetTimestamp() == 0 || st.Stats.GetCpu().GetUsageCoreNanoSeconds().GetValue() == 0 || st.Stats.GetMemory().GetUsageBytes().GetValue() == 0 {
 		t.Errorf("container stats: %v", st.Stats)
 	}
+	if _, err := rt.ExecSync(ctx, &runtimeapi.ExecSyncRequest{ContainerId: id, Cmd: []string{"sh", "-c", "head -c 300000 /dev/zero > /big"}, Timeout: 30}); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := rt.ContainerStats(ctx, &runtimeapi.ContainerStatsRequest{ContainerId: id}); err != nil || st.Stats.GetWritableLayer().GetUsedBytes().GetValue() < 300000 {
+		t.Errorf("writable layer after writing 300000 bytes: %v, %v", st.GetStats().GetWritableLayer(), err)
+	}
 	list, err := rt.ListContainerStats(ctx, &runtimeapi.ListContainerStatsRequest{Filter: &runtimeapi.ContainerStatsFilter{PodSandboxId: pod.PodSandboxId}})
 	if err != nil || len(list.Stats) != 1 || list.Stats[0].Attributes.Id != id {
 		t.Errorf("list container stats of the pod: %v, %v", list, err)
