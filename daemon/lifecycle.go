@@ -101,6 +101,16 @@ func (d *Daemon) start(ctx context.Context, c *gcontainer.Container) error {
 	if err != nil {
 		return err
 	}
+	hostsPath, hostnamePath, resolvConfPath := filePath(etc, "hosts"), filePath(etc, "hostname"), filePath(etc, "resolv.conf")
+	var ipcns, cgroupParent string
+	if pod := c.Pod; pod != nil {
+		// The pod sandbox (package cri) owns the namespaces and files.
+		netns, ipcns, cgroupParent = pod.NetNS, pod.IPCNS, pod.CgroupParent
+		if pod.PIDNS != "" {
+			pidns = pod.PIDNS
+		}
+		hostsPath, hostnamePath, resolvConfPath = pod.HostsPath, pod.HostnamePath, pod.ResolvConfPath
+	}
 	if err := d.shareWithRemapped(c); err != nil {
 		return err
 	}
@@ -122,11 +132,13 @@ func (d *Daemon) start(ctx context.Context, c *gcontainer.Container) error {
 		Config:         c.Config,
 		HostConfig:     c.HostConfig,
 		LinkEnv:        linkEnv,
-		HostsPath:      filePath(etc, "hosts"),
-		HostnamePath:   filePath(etc, "hostname"),
-		ResolvConfPath: filePath(etc, "resolv.conf"),
+		HostsPath:      hostsPath,
+		HostnamePath:   hostnamePath,
+		ResolvConfPath: resolvConfPath,
 		NetNSPath:      netns,
 		PIDNSPath:      pidns,
+		IPCNSPath:      ipcns,
+		CgroupParent:   cgroupParent,
 		Volumes:        volumes,
 		Confinement:    d.confine,
 		IDMap:          d.idmapOf(c.HostConfig),
@@ -154,12 +166,12 @@ func (d *Daemon) start(ctx context.Context, c *gcontainer.Container) error {
 		return err
 	}
 	logPath := c.Log.Path()
-	if logs.Driver == "none" {
+	if logs.Driver == "none" || c.Pod != nil && c.Pod.LogPath == "" {
 		logPath = ""
 	}
 	cli, err := monitor.Start(ctx, d.monitorBin, monitor.Config{
 		ID: c.ID, Bundle: bundle, RuncBinary: d.cfg.Runtime, RuncRoot: d.runcRoot(),
-		Dir: d.monitorDir(c.ID), LogPath: logPath, LogMaxSize: logs.MaxSize, LogMaxFiles: logs.MaxFiles, LogCompress: logs.Compress, LogLocal: logs.Driver == "local",
+		Dir: d.monitorDir(c.ID), LogPath: logPath, LogMaxSize: logs.MaxSize, LogMaxFiles: logs.MaxFiles, LogCompress: logs.Compress, LogLocal: logs.Driver == "local", LogCRI: c.Pod != nil,
 		Terminal: c.Config.Tty, OpenStdin: c.Config.OpenStdin,
 		ConsoleHeight: uint16(size[0]), ConsoleWidth: uint16(size[1]),
 	})
@@ -384,7 +396,7 @@ func (d *Daemon) stop(ctx context.Context, c *gcontainer.Container, signal strin
 		grace = time.Duration(*c.Config.StopTimeout) * time.Second
 	}
 	exited := c.Wait(ctx, container.WaitConditionNotRunning)
-	if err := d.kill(ctx, c, signal); err != nil && !errdefs.IsConflict(err) {
+	if err := d.kill(ctx, c, signal); err != nil && !errdefs.IsConflict(err) && !processGone(c.Snapshot().Pid) {
 		return err
 	}
 	var expire <-chan time.Time
@@ -401,7 +413,7 @@ func (d *Daemon) stop(ctx context.Context, c *gcontainer.Container, signal strin
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	if err := d.kill(ctx, c, "SIGKILL"); err != nil && !errdefs.IsConflict(err) {
+	if err := d.kill(ctx, c, "SIGKILL"); err != nil && !errdefs.IsConflict(err) && !processGone(c.Snapshot().Pid) {
 		return err
 	}
 	select {
@@ -551,4 +563,23 @@ func (d *Daemon) initBinary(hc *container.HostConfig) (string, error) {
 		}
 	}
 	return "", errdefs.ErrUnavailable.WithMessage(first.Error() + "\nhint: install tini (Debian's package has tini-static) or give gantryd --init-path")
+}
+
+// processGone reports whether the process pid has exited (gone, or a
+// zombie its monitor has yet to reap): a kill that failed because the
+// init exited as it was signalled (runc: "process already finished") is
+// then no error, and the exit is on its way.
+func processGone(pid int) bool {
+	if pid <= 0 {
+		return false
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return os.IsNotExist(err)
+	}
+	// The state follows the command, which is in parentheses.
+	if i := strings.LastIndexByte(string(b), ')'); i >= 0 && i+2 < len(b) {
+		return b[i+2] == 'Z' || b[i+2] == 'X'
+	}
+	return false
 }

@@ -38,6 +38,9 @@ const (
 // container once a client asks it to start it, and returns the process's
 // exit status once the container has exited and its exit is recorded.
 func Main() int {
+	if len(os.Args) == 2 && os.Args[1] == pauseArg {
+		return pause()
+	}
 	var cfg Config
 	if err := json.NewDecoder(io.LimitReader(os.Stdin, maxRequest)).Decode(&cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "gantry-monitor: read config:", err)
@@ -123,6 +126,15 @@ func newServer(cfg Config, log *slog.Logger) (*server, error) {
 	s := &server{cfg: cfg, log: log, runc: r, l: l, subs: map[*subscriber]struct{}{}, exited: make(chan struct{}), execs: map[string]*execState{}}
 	if cfg.LogPath != "" {
 		s.clog = container.OpenLog(cfg.LogPath, cfg.LogLocal)
+		if cfg.LogCRI {
+			// The kubelet reads the file from the start: it is there,
+			// empty, before the first line.
+			s.clog = container.OpenCRILog(cfg.LogPath)
+			if err := s.clog.Reopen(); err != nil {
+				l.Close()
+				return nil, fmt.Errorf("create log %s: %w", cfg.LogPath, err)
+			}
+		}
 		s.clog.OnDrop(func(n int64, err error) {
 			if err != nil {
 				log.Warn("log lines dropped: the log cannot be written; the container runs on", "dropped", n, "error", err)
@@ -222,6 +234,16 @@ func (s *server) handle(conn *net.UnixConn) {
 			return
 		}
 		send(conn, reply{})
+	case opReopenLog:
+		if s.clog == nil {
+			send(conn, reply{Error: "the container has no log"})
+			return
+		}
+		if err := s.clog.Reopen(); err != nil {
+			send(conn, reply{Error: err.Error()})
+			return
+		}
+		send(conn, reply{})
 	case opState:
 		s.mu.Lock()
 		st := &State{Pid: s.pid, MonitorPid: os.Getpid(), Exited: s.exit != nil, Version: ProtocolVersion}
@@ -273,6 +295,9 @@ func (s *server) start() reply {
 	s.mu.Lock()
 	s.pid, s.pio = proc.Pid, pio
 	s.mu.Unlock()
+	if sharesPIDNamespace(cfg.Bundle) {
+		go s.killAllOnExit(ctx, proc.Pid)
+	}
 	go func() {
 		code, err := s.runc.Wait(ctx, proc.Pid)
 		if err != nil {
