@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/containerd/errdefs"
@@ -121,6 +122,11 @@ func TestResolveAndRetag(t *testing.T) {
 	}
 	if _, err := s.Resolve(ctx, "nothere"); !errdefs.IsNotFound(err) || err.Error() != "No such image: nothere:latest" {
 		t.Errorf("Resolve(nothere) error = %v, want not found", err)
+	}
+	// A full ID of no image is not found, as with dockerd (it is no name).
+	missing := strings.Repeat("0", 64)
+	if _, err := s.Resolve(ctx, missing); !errdefs.IsNotFound(err) || err.Error() != "No such image: "+missing {
+		t.Errorf("Resolve(%s) error = %v, want not found", missing, err)
 	}
 	mustTag(t, s, b, "busybox:latest")
 	imgA, err := s.Get(ctx, a)

@@ -100,6 +100,11 @@ func (s *Store) resolveLocked(name string) (digest.Digest, error) {
 		if found != "" {
 			return found, nil
 		}
+		if refErr != nil {
+			// A full ID that is no image (no name can be 64 hex
+			// digits): dockerd's "No such image", not the name's error.
+			return "", noSuchImage(name)
+		}
 	}
 	if refErr != nil {
 		return "", refErr
