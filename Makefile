@@ -7,7 +7,7 @@ PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 
-.PHONY: build test bench bench-build bench-cachemount bench-cachefrom bench-network bench-registry bench-save bench-security bench-deep bench-userns bench-restore bench-dns bench-ps bench-scale bench-logs bench-lifecycle bench-buildx clean install uninstall
+.PHONY: build test bench bench-build bench-cachemount bench-cachefrom bench-network bench-registry bench-save bench-security bench-deep bench-userns bench-restore bench-dns bench-ps bench-scale bench-logs bench-lifecycle bench-buildx bench-cri critest clean install uninstall
 
 build:
 	$(GO) build -o $(BIN)/gantryd ./cmd/gantryd
@@ -100,3 +100,13 @@ bench-scale: build
 
 bench-buildx: build
 	bench/buildx.sh
+
+# gantryd and containerd through the CRI, side by side (bench/cribench)
+bench-cri: build
+	bench/cri.sh
+
+# critest, the CRI validation suite of cri-tools, against a fresh gantryd
+# (slow, minutes: not in make test); CRITEST_FLAGS=--containerd runs it
+# against containerd instead
+critest: build
+	scripts/critest.sh $(CRITEST_FLAGS)
