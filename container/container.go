@@ -78,6 +78,8 @@ type Container struct {
 	// ManuallyStopped is set by docker stop and kill, and cleared by a
 	// start asked for: unless-stopped then does not start it again.
 	ManuallyStopped bool `json:",omitempty"`
+	// Pod is set on a container made through the CRI: its pod sandbox.
+	Pod *Pod `json:",omitempty"`
 
 	mu      sync.Mutex
 	view    atomic.Pointer[View] // the record as of its last change (View)
@@ -98,6 +100,9 @@ func (c *Container) init(dir string) {
 	c.Log = newLog(logPath(dir, c.ID))
 	if c.HostConfig != nil && c.HostConfig.LogConfig.Type == "local" {
 		c.Log = OpenLog(filepath.Join(dir, "local-logs", localLogName), true)
+	}
+	if c.Pod != nil && c.Pod.LogPath != "" {
+		c.Log = OpenCRILog(c.Pod.LogPath)
 	}
 }
 

@@ -44,6 +44,7 @@ type entry struct {
 type Log struct {
 	path  string
 	local bool // the local driver's format (locallog.go), not json-file's
+	cri   bool // the CRI's format (crilog.go)
 
 	mu       sync.Mutex
 	f        *os.File
@@ -134,7 +135,9 @@ func (l *Log) Path() string { return l.path }
 // cut off again, so that the file holds whole entries only.
 func (l *Log) Write(stream string, line []byte, t time.Time) {
 	var data []byte
-	if l.local {
+	if l.cri {
+		data = encodeCRI(stream, line, t)
+	} else if l.local {
 		data = encodeLocal(stream, line, t)
 	} else {
 		var err error
@@ -515,6 +518,13 @@ func tailGzip(path string, local bool, opts ReadOptions, got *[]Message, done fu
 // (its time is then set when the line is an entry).
 func decodeEntry(line []byte, opts ReadOptions) (m Message, ok bool) {
 	var e entry
+	if len(line) > 0 && line[0] != '{' {
+		m, ok := decodeCRI(line)
+		if !ok {
+			return Message{}, false
+		}
+		return selectMessage(m, opts)
+	}
 	if json.Unmarshal(bytes.TrimSpace(line), &e) != nil {
 		return Message{}, false
 	}

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"maps"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -42,6 +43,12 @@ type SpecInput struct {
 	// PIDNSPath is the PID namespace of the container named by
 	// --pid container:<id> (compose pid: service:x), which it joins.
 	PIDNSPath string
+	// IPCNSPath is an IPC namespace to join (a pod's); "" follows the
+	// IPC mode. A PIDNSPath with the PID mode "" is a pod's too.
+	IPCNSPath string
+	// CgroupParent is the cgroup the container's cgroup is made under
+	// (a pod's, as the kubelet names it); "" is /gantry.
+	CgroupParent string
 	// Confinement is the daemon's default seccomp profile and
 	// no-new-privileges, which HostConfig.SecurityOpt overrides.
 	Confinement Confinement
@@ -194,7 +201,7 @@ func Spec(in SpecInput) (*specs.Spec, error) {
 		process.ConsoleSize = &specs.Box{Height: hc.ConsoleSize[0], Width: hc.ConsoleSize[1]}
 	}
 
-	namespaces, err := specNamespaces(hc, in.NetNSPath, in.PIDNSPath)
+	namespaces, err := specNamespaces(hc, in.NetNSPath, in.PIDNSPath, in.IPCNSPath)
 	if err != nil {
 		return nil, err
 	}
@@ -274,7 +281,7 @@ func Spec(in SpecInput) (*specs.Spec, error) {
 		Mounts:   specInitMount(mounts, in.InitPath),
 		Linux: &specs.Linux{
 			Sysctl:      sysctl,
-			CgroupsPath: "/gantry/" + in.ID,
+			CgroupsPath: specCgroupsPath(in.CgroupParent, in.ID),
 			Resources:   resources,
 			Namespaces:  namespaces,
 			UIDMappings: uidMappings,
@@ -292,6 +299,15 @@ func Spec(in SpecInput) (*specs.Spec, error) {
 	// --annotation (compose annotations) reach the runtime as dockerd's do.
 	spec.Annotations = maps.Clone(hc.Annotations)
 	return spec, nil
+}
+
+// specCgroupsPath is runc's cgroupfs path of the container: under parent,
+// else under /gantry.
+func specCgroupsPath(parent, id string) string {
+	if parent == "" {
+		parent = "/gantry"
+	}
+	return path.Join("/", parent, id)
 }
 
 // specHostname is the container's hostname: the configured one, else the
@@ -427,7 +443,7 @@ func specRlimits(ulimits []*container.Ulimit) []specs.POSIXRlimit {
 // specNamespaces is Docker's set (mount, network, uts, pid, ipc) minus the
 // ones shared with the host. Every network mode but "host" gets a new network
 // namespace holding only lo until the network package connects it.
-func specNamespaces(hc *container.HostConfig, netNSPath, pidNSPath string) ([]specs.LinuxNamespace, error) {
+func specNamespaces(hc *container.HostConfig, netNSPath, pidNSPath, ipcNSPath string) ([]specs.LinuxNamespace, error) {
 	ns := []specs.LinuxNamespace{{Type: specs.MountNamespace}}
 	switch {
 	case hc.NetworkMode.IsHost():
@@ -446,6 +462,8 @@ func specNamespaces(hc *container.HostConfig, netNSPath, pidNSPath string) ([]sp
 		return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid UTS mode: %v", hc.UTSMode))
 	}
 	switch {
+	case hc.PidMode == "" && pidNSPath != "": // a pod's
+		ns = append(ns, specs.LinuxNamespace{Type: specs.PIDNamespace, Path: pidNSPath})
 	case hc.PidMode == "":
 		ns = append(ns, specs.LinuxNamespace{Type: specs.PIDNamespace})
 	case hc.PidMode.IsHost():
@@ -458,6 +476,8 @@ func specNamespaces(hc *container.HostConfig, netNSPath, pidNSPath string) ([]sp
 	}
 	switch {
 	case hc.IpcMode.IsHost():
+	case ipcNSPath != "":
+		ns = append(ns, specs.LinuxNamespace{Type: specs.IPCNamespace, Path: ipcNSPath})
 	case hc.IpcMode.IsContainer():
 		return nil, errdefs.ErrNotImplemented.WithMessage(fmt.Sprintf("ipc mode %q is not supported yet", hc.IpcMode))
 	case hc.IpcMode == "", hc.IpcMode.IsPrivate(), hc.IpcMode.IsShareable(), hc.IpcMode.IsNone():

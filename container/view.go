@@ -33,6 +33,7 @@ type View struct {
 	MACs            map[string]string `json:",omitempty"`
 	RestartCount    int               `json:",omitempty"`
 	ManuallyStopped bool              `json:",omitempty"`
+	Pod             *Pod              `json:",omitempty"`
 }
 
 // View returns the newest View of c. It never waits for Lock.

@@ -25,6 +25,12 @@ import (
 
 // CreateContainer implements POST /containers/create.
 func (d *Daemon) CreateContainer(ctx context.Context, name string, cfg *container.Config, hc *container.HostConfig, nc *network.NetworkingConfig) (container.CreateResponse, error) {
+	return d.createContainer(ctx, name, cfg, hc, nc, nil)
+}
+
+// createContainer creates a container; pod, when not nil, is the pod
+// sandbox of a container made through the CRI (see gcontainer.Pod).
+func (d *Daemon) createContainer(ctx context.Context, name string, cfg *container.Config, hc *container.HostConfig, nc *network.NetworkingConfig, pod *gcontainer.Pod) (container.CreateResponse, error) {
 	if cfg == nil || cfg.Image == "" {
 		return container.CreateResponse{}, errdefs.ErrInvalidArgument.WithMessage("no image specified: give an image name, e.g. busybox")
 	}
@@ -111,6 +117,7 @@ func (d *Daemon) CreateContainer(ctx context.Context, name string, cfg *containe
 		Networks:   networks,
 		State:      gcontainer.State{Status: gcontainer.Created},
 		Volumes:    volumes,
+		Pod:        pod,
 	}
 	if err := d.containers.Add(c, name); err != nil {
 		return container.CreateResponse{}, err

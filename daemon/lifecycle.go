@@ -101,6 +101,16 @@ func (d *Daemon) start(ctx context.Context, c *gcontainer.Container) error {
 	if err != nil {
 		return err
 	}
+	hostsPath, hostnamePath, resolvConfPath := filePath(etc, "hosts"), filePath(etc, "hostname"), filePath(etc, "resolv.conf")
+	var ipcns, cgroupParent string
+	if pod := c.Pod; pod != nil {
+		// The pod sandbox (package cri) owns the namespaces and files.
+		netns, ipcns, cgroupParent = pod.NetNS, pod.IPCNS, pod.CgroupParent
+		if pod.PIDNS != "" {
+			pidns = pod.PIDNS
+		}
+		hostsPath, hostnamePath, resolvConfPath = pod.HostsPath, pod.HostnamePath, pod.ResolvConfPath
+	}
 	if err := d.shareWithRemapped(c); err != nil {
 		return err
 	}
@@ -122,11 +132,13 @@ func (d *Daemon) start(ctx context.Context, c *gcontainer.Container) error {
 		Config:         c.Config,
 		HostConfig:     c.HostConfig,
 		LinkEnv:        linkEnv,
-		HostsPath:      filePath(etc, "hosts"),
-		HostnamePath:   filePath(etc, "hostname"),
-		ResolvConfPath: filePath(etc, "resolv.conf"),
+		HostsPath:      hostsPath,
+		HostnamePath:   hostnamePath,
+		ResolvConfPath: resolvConfPath,
 		NetNSPath:      netns,
 		PIDNSPath:      pidns,
+		IPCNSPath:      ipcns,
+		CgroupParent:   cgroupParent,
 		Volumes:        volumes,
 		Confinement:    d.confine,
 		IDMap:          d.idmapOf(c.HostConfig),
@@ -154,12 +166,12 @@ func (d *Daemon) start(ctx context.Context, c *gcontainer.Container) error {
 		return err
 	}
 	logPath := c.Log.Path()
-	if logs.Driver == "none" {
+	if logs.Driver == "none" || c.Pod != nil && c.Pod.LogPath == "" {
 		logPath = ""
 	}
 	cli, err := monitor.Start(ctx, d.monitorBin, monitor.Config{
 		ID: c.ID, Bundle: bundle, RuncBinary: d.cfg.Runtime, RuncRoot: d.runcRoot(),
-		Dir: d.monitorDir(c.ID), LogPath: logPath, LogMaxSize: logs.MaxSize, LogMaxFiles: logs.MaxFiles, LogCompress: logs.Compress, LogLocal: logs.Driver == "local",
+		Dir: d.monitorDir(c.ID), LogPath: logPath, LogMaxSize: logs.MaxSize, LogMaxFiles: logs.MaxFiles, LogCompress: logs.Compress, LogLocal: logs.Driver == "local", LogCRI: c.Pod != nil,
 		Terminal: c.Config.Tty, OpenStdin: c.Config.OpenStdin,
 		ConsoleHeight: uint16(size[0]), ConsoleWidth: uint16(size[1]),
 	})

@@ -274,6 +274,12 @@ func (c *Client) Resize(ctx context.Context, height, width uint16) error {
 	return c.call(ctx, request{Op: opResize, Height: height, Width: width}, &reply{})
 }
 
+// ReopenLog has the monitor close the container's log file and create it
+// anew at its path (the kubelet's rotation renamed it).
+func (c *Client) ReopenLog(ctx context.Context) error {
+	return c.call(ctx, request{Op: opReopenLog}, &reply{})
+}
+
 // Attach is one attached connection: the container's output, and a way
 // in for its stdin.
 type Attach struct {

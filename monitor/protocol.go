@@ -30,6 +30,7 @@ type Config struct {
 	LogMaxFiles int
 	LogCompress bool // gzip the rotated files (compress=true)
 	LogLocal    bool // moby's local format instead of json-file's
+	LogCRI      bool // the CRI's format instead of json-file's (a pod's container)
 	Terminal    bool // the container has a pty
 	OpenStdin   bool // the container keeps a stdin for attached clients
 	// ConsoleHeight and ConsoleWidth size the pty at start (0: the default).
@@ -92,6 +93,7 @@ const (
 	opState       = "state"
 	opExec        = "exec"
 	opExecWait    = "exec-wait"
+	opReopenLog   = "reopen-log"
 	streamExit    = 3 // the last frame of an exec: its ExecExit as JSON
 	errExited     = "the container has exited"
 	errNotStart   = "the container has not started"

@@ -38,6 +38,9 @@ const (
 // container once a client asks it to start it, and returns the process's
 // exit status once the container has exited and its exit is recorded.
 func Main() int {
+	if len(os.Args) == 2 && os.Args[1] == pauseArg {
+		return pause()
+	}
 	var cfg Config
 	if err := json.NewDecoder(io.LimitReader(os.Stdin, maxRequest)).Decode(&cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "gantry-monitor: read config:", err)
@@ -123,6 +126,9 @@ func newServer(cfg Config, log *slog.Logger) (*server, error) {
 	s := &server{cfg: cfg, log: log, runc: r, l: l, subs: map[*subscriber]struct{}{}, exited: make(chan struct{}), execs: map[string]*execState{}}
 	if cfg.LogPath != "" {
 		s.clog = container.OpenLog(cfg.LogPath, cfg.LogLocal)
+		if cfg.LogCRI {
+			s.clog = container.OpenCRILog(cfg.LogPath)
+		}
 		s.clog.OnDrop(func(n int64, err error) {
 			if err != nil {
 				log.Warn("log lines dropped: the log cannot be written; the container runs on", "dropped", n, "error", err)
@@ -218,6 +224,16 @@ func (s *server) handle(conn *net.UnixConn) {
 			return
 		}
 		if err := pio.Resize(req.Height, req.Width); err != nil {
+			send(conn, reply{Error: err.Error()})
+			return
+		}
+		send(conn, reply{})
+	case opReopenLog:
+		if s.clog == nil {
+			send(conn, reply{Error: "the container has no log"})
+			return
+		}
+		if err := s.clog.Reopen(); err != nil {
 			send(conn, reply{Error: err.Error()})
 			return
 		}

@@ -39,6 +39,10 @@ type options struct {
 	initPath           string
 	logDriver          string
 	logOpts            []string // key=value
+	cri                bool     // serve the CRI (Kubernetes) on criSocket
+	criSocket          string   // "" is <exec-root>/cri.sock
+	cniConfDir         string
+	cniBinDirs         []string
 }
 
 // defaultConfigFile is where gantryd reads daemon.json unless
@@ -87,6 +91,10 @@ func newFlags() (*pflag.FlagSet, *options) {
 	f.StringVar(&o.initPath, "init-path", "", "path of the init binary (default docker-init, else tini-static, in $PATH)")
 	f.StringVar(&o.logDriver, "log-driver", "json-file", `default log driver of containers: "json-file", "local" or "none"`)
 	f.StringArrayVar(&o.logOpts, "log-opt", nil, "default log driver option of containers, key=value (repeatable; daemon.json: log-opts, an object)")
+	f.BoolVar(&o.cri, "cri", true, "serve the CRI v1 (Kubernetes' container runtime interface) on --cri-socket")
+	f.StringVar(&o.criSocket, "cri-socket", "", "unix socket of the CRI (default <exec-root>/cri.sock: /run/gantry/cri.sock)")
+	f.StringVar(&o.cniConfDir, "cni-conf-dir", "/etc/cni/net.d", "CNI network configurations of the CRI's pods (the first file is used)")
+	f.StringArrayVar(&o.cniBinDirs, "cni-bin-dir", []string{"/opt/cni/bin", "/usr/lib/cni"}, "directory of CNI plugins (repeatable; daemon.json: cni-bin-dirs)")
 	f.StringVar(&o.usernsRemap, "userns-remap", "", `user namespace remapping: "default" (user dockremap) or "user[:group]" with ranges in /etc/subuid and /etc/subgid`)
 	return f, o
 }
@@ -121,6 +129,7 @@ var fileKeys = map[string]string{
 	"insecure-registry": "insecure-registries",
 	"default-bind-ip":   "ip",
 	"log-opt":           "log-opts",
+	"cni-bin-dir":       "cni-bin-dirs",
 }
 
 // logOptMap is the map of --log-opt key=value options (checked by

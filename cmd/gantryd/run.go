@@ -86,6 +86,13 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	if cfg.cri {
+		stopCRI, err := serveCRI(ctx, cfg.options, d, log)
+		if err != nil {
+			return err
+		}
+		defer stopCRI()
+	}
 	for _, l := range ls {
 		log.Info("API listening", "host", l.Addr().Network()+"://"+l.Addr().String())
 	}

@@ -1,0 +1,492 @@
+package cri
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/gantry/gantry/api"
+	gcontainer "github.com/gantry/gantry/container"
+)
+
+// containerName is the container's gantry name, as cri-dockerd names it:
+// k8s_<container>_<pod>_<namespace>_<pod uid>_<attempt>.
+func containerName(md *runtimeapi.ContainerMetadata, pod *runtimeapi.PodSandboxMetadata) string {
+	return fmt.Sprintf("k8s_%s_%s_%s_%s_%d", md.GetName(), pod.GetName(), pod.GetNamespace(), pod.GetUid(), md.GetAttempt())
+}
+
+// CreateContainer creates a container in a ready pod.
+func (s *Service) CreateContainer(ctx context.Context, req *runtimeapi.CreateContainerRequest) (*runtimeapi.CreateContainerResponse, error) {
+	cc := req.GetConfig()
+	md := cc.GetMetadata()
+	switch {
+	case cc == nil:
+		return nil, invalid("container config is nil")
+	case md == nil || md.GetName() == "":
+		return nil, invalid("container config must include metadata and its name")
+	case cc.GetImage().GetImage() == "":
+		return nil, invalid("container config must include an image")
+	}
+	p, err := s.pods.get(req.GetPodSandboxId())
+	if err != nil {
+		return nil, err
+	}
+	if !p.Ready {
+		return nil, errdefs.ErrFailedPrecondition.WithMessage(fmt.Sprintf("sandbox %s is not ready", p.ID))
+	}
+	if _, err := s.b.ImageInspect(ctx, cc.GetImage().GetImage()); err != nil {
+		if isNotFound(err) {
+			return nil, notFound(fmt.Sprintf("image %q not found", cc.GetImage().GetImage()))
+		}
+		return nil, err
+	}
+	cfg, hc, link, err := s.containerSpec(p, cc, req.GetSandboxConfig())
+	if err != nil {
+		return nil, err
+	}
+	name := containerName(md, p.config.GetMetadata())
+	if _, err := s.b.ContainerInspect(ctx, name, false); err == nil {
+		return nil, alreadyExists(fmt.Sprintf("failed to reserve container name %q: the name is in use", name))
+	}
+	id, err := s.b.CreatePodContainer(ctx, name, cfg, hc, link)
+	if err != nil {
+		if errdefs.IsConflict(err) {
+			return nil, alreadyExists(err.Error())
+		}
+		return nil, err
+	}
+	return &runtimeapi.CreateContainerResponse{ContainerId: id}, nil
+}
+
+func jsonLabel(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// containerSpec turns a CRI container config into gantryd's: the process,
+// mounts, security context and resources, and the pod's namespaces.
+func (s *Service) containerSpec(p *pod, cc *runtimeapi.ContainerConfig, sandboxCfg *runtimeapi.PodSandboxConfig) (*container.Config, *container.HostConfig, gcontainer.Pod, error) {
+	if sandboxCfg == nil {
+		sandboxCfg = p.config
+	}
+	var link gcontainer.Pod
+	linux := cc.GetLinux()
+	sc := linux.GetSecurityContext()
+	podNS := p.config.GetLinux().GetSecurityContext().GetNamespaceOptions()
+	cfg := &container.Config{
+		Image:       cc.GetImage().GetImage(),
+		Entrypoint:  cc.GetCommand(),
+		Cmd:         cc.GetArgs(),
+		WorkingDir:  cc.GetWorkingDir(),
+		Tty:         cc.GetTty(),
+		OpenStdin:   cc.GetStdin(),
+		StdinOnce:   cc.GetStdinOnce(),
+		AttachStdin: cc.GetStdin(),
+		Labels: map[string]string{
+			labelSandboxID:   p.ID,
+			labelMetadata:    jsonLabel(cc.GetMetadata()),
+			labelLabels:      jsonLabel(cc.GetLabels()),
+			labelAnnotations: jsonLabel(cc.GetAnnotations()),
+			labelImage:       cc.GetImage().GetImage(),
+		},
+	}
+	for k, v := range cc.GetLabels() {
+		if _, ok := cfg.Labels[k]; !ok {
+			cfg.Labels[k] = v
+		}
+	}
+	for _, kv := range cc.GetEnvs() {
+		cfg.Env = append(cfg.Env, kv.GetKey()+"="+string(kv.GetValue()))
+	}
+	hostname, err := os.ReadFile(filepath.Join(p.Dir, "hostname"))
+	if err != nil {
+		return nil, nil, link, err
+	}
+	cfg.Hostname = strings.TrimSpace(string(hostname))
+	hc := &container.HostConfig{NetworkMode: "none"}
+	link = gcontainer.Pod{
+		SandboxID:      p.ID,
+		NetNS:          p.NetNS,
+		CgroupParent:   p.config.GetLinux().GetCgroupParent(),
+		HostsPath:      filepath.Join(p.Dir, "hosts"),
+		HostnamePath:   filepath.Join(p.Dir, "hostname"),
+		ResolvConfPath: filepath.Join(p.Dir, "resolv.conf"),
+	}
+	if podNS.GetNetwork() == runtimeapi.NamespaceMode_NODE {
+		hc.NetworkMode, hc.UTSMode = "host", "host"
+	}
+	if podNS.GetIpc() == runtimeapi.NamespaceMode_NODE {
+		hc.IpcMode = "host"
+	} else {
+		link.IPCNS = fmt.Sprintf("/proc/%d/ns/ipc", p.PausePid)
+	}
+	switch sc.GetNamespaceOptions().GetPid() {
+	case runtimeapi.NamespaceMode_POD:
+		if podNS.GetPid() == runtimeapi.NamespaceMode_NODE {
+			hc.PidMode = "host"
+		} else {
+			link.PIDNS = fmt.Sprintf("/proc/%d/ns/pid", p.PausePid)
+		}
+	case runtimeapi.NamespaceMode_CONTAINER:
+	case runtimeapi.NamespaceMode_NODE:
+		hc.PidMode = "host"
+	default:
+		return nil, nil, link, unimplemented(fmt.Sprintf("pid namespace mode %v", sc.GetNamespaceOptions().GetPid()))
+	}
+	if dir := sandboxCfg.GetLogDirectory(); dir != "" && cc.GetLogPath() != "" {
+		link.LogPath = filepath.Join(dir, cc.GetLogPath())
+		cfg.Labels[labelLogPath] = link.LogPath
+		if err := os.MkdirAll(filepath.Dir(link.LogPath), 0o755); err != nil {
+			return nil, nil, link, err
+		}
+	}
+	hc.Sysctls = p.config.GetLinux().GetSysctls()
+	for _, m := range cc.GetMounts() {
+		if m.GetContainerPath() == "" || m.GetHostPath() == "" {
+			return nil, nil, link, invalid("a mount needs a host path and a container path")
+		}
+		if m.GetImage() != nil {
+			return nil, nil, link, unimplemented("image volumes")
+		}
+		if m.GetRecursiveReadOnly() {
+			return nil, nil, link, unimplemented("recursive read-only mounts")
+		}
+		if len(m.GetUidMappings()) > 0 || len(m.GetGidMappings()) > 0 {
+			return nil, nil, link, unimplemented("idmapped mounts")
+		}
+		// As containerd: a host path that is not there is made a directory.
+		if _, err := os.Stat(m.GetHostPath()); os.IsNotExist(err) {
+			if err := os.MkdirAll(m.GetHostPath(), 0o755); err != nil {
+				return nil, nil, link, err
+			}
+		}
+		prop := mount.PropagationRPrivate
+		switch m.GetPropagation() {
+		case runtimeapi.MountPropagation_PROPAGATION_HOST_TO_CONTAINER:
+			prop = mount.PropagationRSlave
+		case runtimeapi.MountPropagation_PROPAGATION_BIDIRECTIONAL:
+			prop = mount.PropagationRShared
+		}
+		hc.Mounts = append(hc.Mounts, mount.Mount{Type: mount.TypeBind, Source: m.GetHostPath(), Target: m.GetContainerPath(), ReadOnly: m.GetReadonly(), BindOptions: &mount.BindOptions{Propagation: prop}})
+	}
+	for _, d := range cc.GetDevices() {
+		hc.Devices = append(hc.Devices, container.DeviceMapping{PathOnHost: d.GetHostPath(), PathInContainer: d.GetContainerPath(), CgroupPermissions: d.GetPermissions()})
+	}
+	if len(cc.GetCDIDevices()) > 0 {
+		return nil, nil, link, unimplemented("CDI devices")
+	}
+	if err := securityContext(cfg, hc, sc, p.config.GetLinux().GetSecurityContext().GetPrivileged()); err != nil {
+		return nil, nil, link, err
+	}
+	if err := resources(hc, linux.GetResources()); err != nil {
+		return nil, nil, link, err
+	}
+	return cfg, hc, link, nil
+}
+
+// securityContext applies a container's security context.
+func securityContext(cfg *container.Config, hc *container.HostConfig, sc *runtimeapi.LinuxContainerSecurityContext, podPrivileged bool) error {
+	if sc.GetPrivileged() && !podPrivileged {
+		return invalid("no privileged container allowed in sandbox")
+	}
+	hc.Privileged = sc.GetPrivileged()
+	hc.ReadonlyRootfs = sc.GetReadonlyRootfs()
+	switch {
+	case sc.GetRunAsUser() != nil:
+		cfg.User = strconv.FormatInt(sc.GetRunAsUser().GetValue(), 10)
+	case sc.GetRunAsUsername() != "":
+		cfg.User = sc.GetRunAsUsername()
+	}
+	if sc.GetRunAsGroup() != nil {
+		if cfg.User == "" {
+			return invalid("a run-as group needs a run-as user or user name")
+		}
+		cfg.User += ":" + strconv.FormatInt(sc.GetRunAsGroup().GetValue(), 10)
+	}
+	for _, g := range sc.GetSupplementalGroups() {
+		hc.GroupAdd = append(hc.GroupAdd, strconv.FormatInt(g, 10))
+	}
+	if sc.GetSupplementalGroupsPolicy() != runtimeapi.SupplementalGroupsPolicy_Merge {
+		return unimplemented("the supplemental groups policy Strict")
+	}
+	if caps := sc.GetCapabilities(); caps != nil {
+		hc.CapAdd = caps.GetAddCapabilities()
+		hc.CapDrop = caps.GetDropCapabilities()
+		if len(caps.GetAddAmbientCapabilities()) > 0 {
+			return unimplemented("ambient capabilities")
+		}
+	}
+	if sc.GetNoNewPrivs() {
+		hc.SecurityOpt = append(hc.SecurityOpt, "no-new-privileges=true")
+	}
+	// The CRI's default is unconfined (containerd's too): RuntimeDefault
+	// is Docker's profile (moby/profiles), as gantryd's containers have.
+	seccomp := sc.GetSeccomp()
+	switch seccomp.GetProfileType() {
+	case runtimeapi.SecurityProfile_Unconfined:
+		if !hc.Privileged {
+			hc.SecurityOpt = append(hc.SecurityOpt, "seccomp=unconfined")
+		}
+	case runtimeapi.SecurityProfile_RuntimeDefault:
+	case runtimeapi.SecurityProfile_Localhost:
+		ref := seccomp.GetLocalhostRef()
+		if !filepath.IsAbs(ref) {
+			return invalid(fmt.Sprintf("seccomp profile %q: a localhost profile is an absolute path", ref))
+		}
+		b, err := os.ReadFile(ref)
+		if err != nil {
+			return invalid(fmt.Sprintf("load seccomp profile %q: %v", ref, err))
+		}
+		hc.SecurityOpt = append(hc.SecurityOpt, "seccomp="+string(b))
+	}
+	switch a := sc.GetApparmor(); a.GetProfileType() {
+	case runtimeapi.SecurityProfile_Unconfined:
+	case runtimeapi.SecurityProfile_RuntimeDefault:
+		if a != nil {
+			hc.SecurityOpt = append(hc.SecurityOpt, "apparmor=docker-default")
+		}
+	case runtimeapi.SecurityProfile_Localhost:
+		hc.SecurityOpt = append(hc.SecurityOpt, "apparmor="+a.GetLocalhostRef())
+	}
+	if o := sc.GetSelinuxOptions(); o != nil && (o.User != "" || o.Role != "" || o.Type != "" || o.Level != "") {
+		return unimplemented("SELinux options")
+	}
+	if sc.GetMaskedPaths() != nil || sc.GetReadonlyPaths() != nil {
+		hc.MaskedPaths = append([]string{}, sc.GetMaskedPaths()...)
+		hc.ReadonlyPaths = append([]string{}, sc.GetReadonlyPaths()...)
+	}
+	return nil
+}
+
+// resources maps a container's cgroup limits.
+func resources(hc *container.HostConfig, r *runtimeapi.LinuxContainerResources) error {
+	if r == nil {
+		return nil
+	}
+	hc.CPUPeriod = r.GetCpuPeriod()
+	hc.CPUQuota = r.GetCpuQuota()
+	hc.CPUShares = r.GetCpuShares()
+	hc.Memory = r.GetMemoryLimitInBytes()
+	hc.OomScoreAdj = int(r.GetOomScoreAdj())
+	hc.CpusetCpus = r.GetCpusetCpus()
+	hc.CpusetMems = r.GetCpusetMems()
+	if r.GetMemorySwapLimitInBytes() > 0 {
+		hc.MemorySwap = r.GetMemorySwapLimitInBytes()
+	}
+	for _, h := range r.GetHugepageLimits() {
+		if h.GetLimit() > 0 {
+			return unimplemented("hugepage limits")
+		}
+	}
+	if len(r.GetUnified()) > 0 {
+		return unimplemented("cgroup v2 unified resources")
+	}
+	return nil
+}
+
+// StartContainer starts a created container.
+func (s *Service) StartContainer(ctx context.Context, req *runtimeapi.StartContainerRequest) (*runtimeapi.StartContainerResponse, error) {
+	id, err := s.containerID(ctx, req.GetContainerId())
+	if err != nil {
+		return nil, err
+	}
+	if err := s.b.StartContainer(ctx, id); err != nil {
+		if isNotModified(err) {
+			return nil, errdefs.ErrFailedPrecondition.WithMessage("container " + id + " is already running")
+		}
+		return nil, err
+	}
+	return &runtimeapi.StartContainerResponse{}, nil
+}
+
+// StopContainer stops a container: its stop signal, then SIGKILL after
+// the timeout. Stopping a stopped or removed container is not an error.
+func (s *Service) StopContainer(ctx context.Context, req *runtimeapi.StopContainerRequest) (*runtimeapi.StopContainerResponse, error) {
+	id, err := s.containerID(ctx, req.GetContainerId())
+	if err != nil {
+		if isNotFound(err) {
+			return &runtimeapi.StopContainerResponse{}, nil
+		}
+		return nil, err
+	}
+	timeout := int(req.GetTimeout())
+	if err := s.b.StopContainer(ctx, id, "", &timeout); err != nil && !isNotModified(err) && !isNotFound(err) {
+		return nil, err
+	}
+	return &runtimeapi.StopContainerResponse{}, nil
+}
+
+// RemoveContainer removes a container, killing it if it runs. Removing a
+// removed container is not an error.
+func (s *Service) RemoveContainer(ctx context.Context, req *runtimeapi.RemoveContainerRequest) (*runtimeapi.RemoveContainerResponse, error) {
+	id, err := s.containerID(ctx, req.GetContainerId())
+	if err != nil {
+		if isNotFound(err) {
+			return &runtimeapi.RemoveContainerResponse{}, nil
+		}
+		return nil, err
+	}
+	if err := s.b.RemoveContainer(ctx, id, true, true); err != nil && !isNotFound(err) {
+		return nil, err
+	}
+	return &runtimeapi.RemoveContainerResponse{}, nil
+}
+
+// containerID resolves an ID (or a unique prefix) of a CRI container.
+func (s *Service) containerID(ctx context.Context, id string) (string, error) {
+	if id == "" {
+		return "", invalid("container id is empty")
+	}
+	c, err := s.b.ContainerInspect(ctx, id, false)
+	if err != nil || c.Config == nil || c.Config.Labels[labelSandboxID] == "" {
+		if err == nil || isNotFound(err) {
+			return "", notFound(fmt.Sprintf("an error occurred when try to find container %q: not found", id))
+		}
+		return "", err
+	}
+	return c.ID, nil
+}
+
+func containerState(status container.ContainerState) runtimeapi.ContainerState {
+	switch status {
+	case container.StateCreated:
+		return runtimeapi.ContainerState_CONTAINER_CREATED
+	case container.StateRunning, container.StatePaused, container.StateRestarting:
+		return runtimeapi.ContainerState_CONTAINER_RUNNING
+	case container.StateExited, container.StateDead:
+		return runtimeapi.ContainerState_CONTAINER_EXITED
+	}
+	return runtimeapi.ContainerState_CONTAINER_UNKNOWN
+}
+
+func criLabels(l map[string]string) (md *runtimeapi.ContainerMetadata, labels, annotations map[string]string) {
+	md = &runtimeapi.ContainerMetadata{}
+	json.Unmarshal([]byte(l[labelMetadata]), md)
+	json.Unmarshal([]byte(l[labelLabels]), &labels)
+	json.Unmarshal([]byte(l[labelAnnotations]), &annotations)
+	return md, labels, annotations
+}
+
+func unixNano(s string) int64 {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil || t.Year() <= 1 {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+// ContainerStatus reports a container.
+func (s *Service) ContainerStatus(ctx context.Context, req *runtimeapi.ContainerStatusRequest) (*runtimeapi.ContainerStatusResponse, error) {
+	id, err := s.containerID(ctx, req.GetContainerId())
+	if err != nil {
+		return nil, err
+	}
+	c, err := s.b.ContainerInspect(ctx, id, false)
+	if err != nil {
+		return nil, err
+	}
+	md, labels, annotations := criLabels(c.Config.Labels)
+	st := &runtimeapi.ContainerStatus{
+		Id:          c.ID,
+		Metadata:    md,
+		CreatedAt:   unixNano(c.Created),
+		Image:       &runtimeapi.ImageSpec{Image: c.Config.Labels[labelImage]},
+		ImageRef:    c.Image,
+		ImageId:     c.Image,
+		Labels:      labels,
+		Annotations: annotations,
+		LogPath:     c.Config.Labels[labelLogPath],
+	}
+	if c.State != nil {
+		st.State = containerState(c.State.Status)
+		st.StartedAt = unixNano(c.State.StartedAt)
+		if st.State == runtimeapi.ContainerState_CONTAINER_EXITED {
+			st.FinishedAt = unixNano(c.State.FinishedAt)
+			st.ExitCode = int32(c.State.ExitCode)
+			switch {
+			case c.State.OOMKilled:
+				st.Reason = "OOMKilled"
+			case c.State.ExitCode == 0:
+				st.Reason = "Completed"
+			default:
+				st.Reason = "Error"
+			}
+			st.Message = c.State.Error
+		}
+	}
+	for _, m := range c.Mounts {
+		st.Mounts = append(st.Mounts, &runtimeapi.Mount{ContainerPath: m.Destination, HostPath: m.Source, Readonly: !m.RW})
+	}
+	return &runtimeapi.ContainerStatusResponse{Status: st}, nil
+}
+
+// ListContainers lists the CRI's containers the filter selects.
+func (s *Service) ListContainers(ctx context.Context, req *runtimeapi.ListContainersRequest) (*runtimeapi.ListContainersResponse, error) {
+	f := req.GetFilter()
+	filters := api.Filters{"label": {labelSandboxID: true}}
+	if f.GetPodSandboxId() != "" {
+		p, err := s.pods.get(f.GetPodSandboxId())
+		if err != nil {
+			if isNotFound(err) {
+				return &runtimeapi.ListContainersResponse{}, nil
+			}
+			return nil, err
+		}
+		filters["label"] = map[string]bool{labelSandboxID + "=" + p.ID: true}
+	}
+	sums, err := s.b.Containers(ctx, api.ContainerListOptions{All: true, Filters: filters})
+	if err != nil {
+		return nil, err
+	}
+	var out []*runtimeapi.Container
+	for _, c := range sums {
+		md, labels, annotations := criLabels(c.Labels)
+		state := containerState(c.State)
+		if f != nil {
+			if f.GetId() != "" && !strings.HasPrefix(c.ID, f.GetId()) {
+				continue
+			}
+			if f.GetState() != nil && f.GetState().GetState() != state {
+				continue
+			}
+			if !selects(f.GetLabelSelector(), labels) {
+				continue
+			}
+		}
+		out = append(out, &runtimeapi.Container{
+			Id:           c.ID,
+			PodSandboxId: c.Labels[labelSandboxID],
+			Metadata:     md,
+			Image:        &runtimeapi.ImageSpec{Image: c.Labels[labelImage]},
+			ImageRef:     c.ImageID,
+			ImageId:      c.ImageID,
+			State:        state,
+			CreatedAt:    c.Created * int64(time.Second),
+			Labels:       labels,
+			Annotations:  annotations,
+		})
+	}
+	return &runtimeapi.ListContainersResponse{Containers: out}, nil
+}
+
+// ReopenContainerLog has a running container's log file created anew.
+func (s *Service) ReopenContainerLog(ctx context.Context, req *runtimeapi.ReopenContainerLogRequest) (*runtimeapi.ReopenContainerLogResponse, error) {
+	id, err := s.containerID(ctx, req.GetContainerId())
+	if err != nil {
+		return nil, err
+	}
+	if err := s.b.ReopenContainerLog(ctx, id); err != nil {
+		return nil, err
+	}
+	return &runtimeapi.ReopenContainerLogResponse{}, nil
+}

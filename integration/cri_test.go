@@ -1,0 +1,405 @@
+package integration
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// criEnv is a gantryd serving the CRI with a CNI configuration of its own
+// (a bridge in gantryd's network namespace), and crictl pointed at it.
+type criEnv struct {
+	*env
+	bin     string // crictl
+	cfg     string // crictl's config file
+	sock    string // the CRI socket
+	cniConf string // the CNI configuration directory
+	ipam    string // host-local's data directory
+	logs    string // the pods' log directory
+}
+
+// crictlPath is scripts/crictl.sh's build, or $GANTRY_TEST_CRICTL.
+func crictlPath() string {
+	if p := os.Getenv("GANTRY_TEST_CRICTL"); p != "" {
+		return p
+	}
+	cache := os.Getenv("XDG_CACHE_HOME")
+	if cache == "" {
+		home, _ := os.UserHomeDir()
+		cache = filepath.Join(home, ".cache")
+	}
+	return filepath.Join(cache, "gantry", "crictl", "crictl")
+}
+
+// cniPluginDir is where Debian's containernetworking-plugins are.
+const cniPluginDir = "/usr/lib/cni"
+
+// newCRIEnv starts a gantryd whose CRI uses a bridge network (bridge,
+// host-local, portmap) described by conflist ("" for the default one).
+func newCRIEnv(t *testing.T, conflist string) *criEnv {
+	t.Helper()
+	for _, p := range []string{"bridge", "host-local", "portmap"} {
+		if _, err := os.Stat(filepath.Join(cniPluginDir, p)); err != nil {
+			t.Skipf("the CNI plugin %s is missing (apt-get install containernetworking-plugins): %v", p, err)
+		}
+	}
+	crictl := crictlPath()
+	if _, err := os.Stat(crictl); err != nil {
+		t.Skipf("crictl is missing (scripts/crictl.sh builds it): %v", err)
+	}
+	e := newEnv(t)
+	e.needGantryd(t)
+	dir := t.TempDir()
+	c := &criEnv{env: e, bin: crictl, cniConf: filepath.Join(dir, "net.d"), ipam: filepath.Join(dir, "ipam"), logs: filepath.Join(dir, "logs"), cfg: filepath.Join(dir, "crictl.yaml")}
+	if conflist == "" {
+		conflist = `{"cniVersion":"1.0.0","name":"gantry-test","plugins":[
+ {"type":"bridge","bridge":"cri0","isGateway":true,"ipMasq":true,"ipam":{"type":"host-local","ranges":[[{"subnet":"10.99.0.0/24"}]],"dataDir":"IPAM"}},
+ {"type":"portmap","capabilities":{"portMappings":true}}]}`
+	}
+	conflist = strings.ReplaceAll(conflist, "IPAM", c.ipam)
+	if err := os.MkdirAll(c.cniConf, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(c.cniConf, "10-test.conflist"), []byte(conflist), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.stopDaemon(t)
+	e.d.args = append(e.d.args, "--cni-conf-dir", c.cniConf, "--cni-bin-dir", cniPluginDir)
+	e.startDaemon(t)
+	c.sock = filepath.Join(e.d.runDir, "x", "cri.sock")
+	cfg := fmt.Sprintf("runtime-endpoint: unix://%s\nimage-endpoint: unix://%s\ntimeout: 60\n", c.sock, c.sock)
+	if err := os.WriteFile(c.cfg, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.removePods(t) })
+	return c
+}
+
+// removePods removes every pod left (their containers with them), so that
+// no pause process or network namespace outlives the test.
+func (c *criEnv) removePods(t *testing.T) {
+	if !c.d.running() {
+		return
+	}
+	r := c.run(t, nil, c.bin, "--config", c.cfg, "pods", "-q")
+	for _, id := range strings.Fields(r.Stdout) {
+		c.run(t, nil, c.bin, "--config", c.cfg, "rmp", "-f", id)
+	}
+}
+
+// crictl runs crictl against gantryd's CRI socket.
+func (c *criEnv) crictl(t *testing.T, args ...string) result {
+	t.Helper()
+	return c.run(t, nil, c.bin, append([]string{"--config", c.cfg}, args...)...)
+}
+
+// mustCrictl is crictl that must succeed; it returns the trimmed stdout.
+func (c *criEnv) mustCrictl(t *testing.T, args ...string) string {
+	t.Helper()
+	r := c.crictl(t, args...)
+	if r.Code != 0 {
+		t.Fatalf("crictl %s:\n%s", strings.Join(args, " "), r)
+	}
+	return strings.TrimSpace(r.Stdout)
+}
+
+// writeJSON writes v as JSON in a new file of the test's and returns its
+// path.
+func writeJSON(t *testing.T, name string, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func (c *criEnv) podConfig(t *testing.T, name string) (string, map[string]any) {
+	cfg := map[string]any{
+		"metadata":      map[string]any{"name": name, "namespace": "default", "uid": "uid-" + name, "attempt": 0},
+		"hostname":      name,
+		"log_directory": filepath.Join(c.logs, name),
+		"linux":         map[string]any{"cgroup_parent": "/gantry-test/pod-" + name},
+	}
+	return writeJSON(t, "pod-"+name+".json", cfg), cfg
+}
+
+// runPod runs a pod and returns its ID and config file.
+func (c *criEnv) runPod(t *testing.T, name string) (string, string) {
+	t.Helper()
+	cfg, _ := c.podConfig(t, name)
+	return c.mustCrictl(t, "runp", cfg), cfg
+}
+
+// startContainer creates and starts a busybox container running script
+// in pod, and returns its ID.
+func (c *criEnv) startContainer(t *testing.T, pod, podCfg, name, script string) string {
+	t.Helper()
+	cfg := writeJSON(t, "ctr-"+name+".json", map[string]any{
+		"metadata": map[string]any{"name": name},
+		"image":    map[string]any{"image": "busybox"},
+		"command":  []string{"sh", "-c", script},
+		"log_path": name + ".log",
+		"labels":   map[string]string{"app": name},
+	})
+	id := c.mustCrictl(t, "create", pod, cfg, podCfg)
+	c.mustCrictl(t, "start", id)
+	return id
+}
+
+// pausePids are the pause processes running from gantryd's monitor binary.
+func pausePids(t *testing.T) []string {
+	out, _ := exec.Command("pgrep", "-f", "^"+filepath.Join(binDir, "gantry-monitor")+" pause$").Output()
+	return strings.Fields(string(out))
+}
+
+// TestCRIPodLifecycle: crictl runs a pod (CNI gives it an address on the
+// bridge), a container in it (hostname, address and the pod's shared PID
+// namespace seen from inside; CRI-format log at the kubelet's path; docker
+// ps shows it with its io.kubernetes.* label), stops and removes both;
+// then no network namespace, veth, pause process or address is left.
+func TestCRIPodLifecycle(t *testing.T) {
+	c := newCRIEnv(t, "")
+	if got := c.mustCrictl(t, "version"); !strings.Contains(got, "RuntimeName:  gantry") || !strings.Contains(got, "RuntimeApiVersion:  v1") {
+		t.Errorf("crictl version:\n%s", got)
+	}
+	if got := c.mustCrictl(t, "images"); !strings.Contains(got, "docker.io/library/busybox") {
+		t.Errorf("crictl images does not list busybox, imported through the Docker API:\n%s", got)
+	}
+	before := pausePids(t)
+	pod, podCfg := c.runPod(t, "web")
+	var st struct {
+		Status struct {
+			State   string
+			Network struct{ IP string }
+		}
+	}
+	if err := json.Unmarshal([]byte(c.mustCrictl(t, "inspectp", pod)), &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Status.State != "SANDBOX_READY" || !strings.HasPrefix(st.Status.Network.IP, "10.99.0.") {
+		t.Fatalf("pod status %+v: want ready with an address in 10.99.0.0/24", st.Status)
+	}
+	id := c.startContainer(t, pod, podCfg, "app", "echo hello; echo oops >&2; exec sleep 1000")
+	out := c.mustCrictl(t, "exec", "-s", id, "sh", "-c", "hostname; ip -4 addr show eth0; ps -o pid,comm")
+	if !strings.Contains(out, "web\n") || !strings.Contains(out, st.Status.Network.IP+"/24") {
+		t.Errorf("hostname and address seen in the container:\n%s", out)
+	}
+	if !regexp.MustCompile(`(?m)^\s*1 gantry-monitor`).MatchString(out) {
+		t.Errorf("the pod's PID namespace has no pause process as PID 1:\n%s", out)
+	}
+	logPath := filepath.Join(c.logs, "web", "app.log")
+	deadline := time.Now().Add(30 * time.Second)
+	var log []byte
+	for time.Now().Before(deadline) {
+		log, _ = os.ReadFile(logPath)
+		if strings.Count(string(log), "\n") >= 2 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cri := regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z (stdout F hello|stderr F oops)$`)
+	lines := strings.Split(strings.TrimSuffix(string(log), "\n"), "\n")
+	if len(lines) != 2 || !cri.MatchString(lines[0]) || !cri.MatchString(lines[1]) {
+		t.Errorf("log %s, want two CRI-format lines:\n%s", logPath, log)
+	}
+	if r := c.crictl(t, "logs", id); r.Stdout != "hello\n" || r.Stderr != "oops\n" {
+		t.Errorf("crictl logs:\n%s", r)
+	}
+	if r := c.docker(t, "ps", "--filter", "label=io.kubernetes.sandbox.id="+pod, "--format", "{{.Names}}"); strings.TrimSpace(r.Stdout) != "k8s_app_web_default_uid-web_0" {
+		t.Errorf("docker ps of the pod's containers:\n%s", r)
+	}
+
+	c.mustCrictl(t, "stop", id)
+	var cs struct{ Status struct{ State string } }
+	json.Unmarshal([]byte(c.mustCrictl(t, "inspect", id)), &cs)
+	if cs.Status.State != "CONTAINER_EXITED" {
+		t.Errorf("container state after stop: %q", cs.Status.State)
+	}
+	c.mustCrictl(t, "rm", id)
+	c.mustCrictl(t, "stopp", pod)
+	c.mustCrictl(t, "rmp", pod)
+	if got := c.mustCrictl(t, "pods", "-q"); got != "" {
+		t.Errorf("pods left: %s", got)
+	}
+	c.checkNothingLeft(t, before)
+}
+
+// checkNothingLeft checks that no pod left a network namespace, veth,
+// address, pause process or directory.
+func (c *criEnv) checkNothingLeft(t *testing.T, pausesBefore []string) {
+	t.Helper()
+	netns, _ := os.ReadDir(filepath.Join(c.d.runDir, "x", "cri", "netns"))
+	if len(netns) > 0 {
+		t.Errorf("network namespaces left: %v", netns)
+	}
+	if r := c.inDaemonNet(t, "ip", "-o", "link", "show", "type", "veth"); strings.TrimSpace(r.Stdout) != "" {
+		t.Errorf("veths left in gantryd's network namespace:\n%s", r.Stdout)
+	}
+	if ips, _ := filepath.Glob(filepath.Join(c.ipam, "*", "10.99.*")); len(ips) > 0 {
+		t.Errorf("addresses still allocated: %v", ips)
+	}
+	if got := pausePids(t); len(got) > len(pausesBefore) {
+		t.Errorf("pause processes left: %v (before: %v)", got, pausesBefore)
+	}
+	pods, _ := os.ReadDir(filepath.Join(c.Root, "cri", "pods"))
+	records, _ := os.ReadDir(filepath.Join(c.Root, "cri", "sandboxes"))
+	if len(pods) > 0 || len(records) > 0 {
+		t.Errorf("pod directories %v and records %v left", pods, records)
+	}
+}
+
+// TestCRIFailedCNILeavesNothing: a CNI configuration whose second plugin
+// fails after the bridge plugin made its veth and took an address: the
+// RunPodSandbox fails, and the veth, the address, the network namespace,
+// the pause process and the pod's directory are all gone.
+func TestCRIFailedCNILeavesNothing(t *testing.T) {
+	c := newCRIEnv(t, `{"cniVersion":"1.0.0","name":"gantry-broken","plugins":[
+ {"type":"bridge","bridge":"cri0","isGateway":true,"ipam":{"type":"host-local","ranges":[[{"subnet":"10.99.0.0/24"}]],"dataDir":"IPAM"}},
+ {"type":"gantry-no-such-plugin"}]}`)
+	before := pausePids(t)
+	cfg, _ := c.podConfig(t, "broken")
+	r := c.crictl(t, "runp", cfg)
+	if r.Code == 0 || !strings.Contains(r.Stderr, "gantry-no-such-plugin") {
+		t.Fatalf("crictl runp with a failing CNI plugin:\n%s", r)
+	}
+	if got := c.mustCrictl(t, "pods", "-q"); got != "" {
+		t.Errorf("a pod is listed after the failed run: %s", got)
+	}
+	c.checkNothingLeft(t, before)
+	// The bridge the plugin made stays (as with containerd), empty.
+	if r := c.inDaemonNet(t, "ip", "-o", "link", "show", "master", "cri0"); strings.TrimSpace(r.Stdout) != "" {
+		t.Errorf("ports left on the bridge:\n%s", r.Stdout)
+	}
+}
+
+// TestCRIRestartSurvival: a pod and its container keep running while
+// gantryd is killed and started again; the new gantryd adopts them (the
+// pod is ready, exec works), then stops and removes them cleanly.
+func TestCRIRestartSurvival(t *testing.T) {
+	c := newCRIEnv(t, "")
+	before := pausePids(t)
+	pod, podCfg := c.runPod(t, "survivor")
+	id := c.startContainer(t, pod, podCfg, "app", "exec sleep 1000")
+	c.killDaemon(t)
+	c.startDaemon(t)
+	if got := c.mustCrictl(t, "pods", "--state", "ready", "-q"); got != pod {
+		t.Fatalf("ready pods after the restart: %q, want %s", got, pod)
+	}
+	if got := c.mustCrictl(t, "ps", "--state", "running", "-q"); got != id {
+		t.Fatalf("running containers after the restart: %q, want %s", got, id)
+	}
+	if got := c.mustCrictl(t, "exec", "-s", id, "echo", "adopted"); got != "adopted" {
+		t.Errorf("exec after the restart: %q", got)
+	}
+	c.mustCrictl(t, "stopp", pod)
+	c.mustCrictl(t, "rmp", pod)
+	c.checkNothingLeft(t, before)
+}
+
+// TestCRIBadInput: the gRPC codes containerd answers bad requests with.
+func TestCRIBadInput(t *testing.T) {
+	c := newCRIEnv(t, "")
+	conn, err := grpc.NewClient("unix://"+c.sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	rt := runtimeapi.NewRuntimeServiceClient(conn)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	md := &runtimeapi.PodSandboxMetadata{Name: "bad", Namespace: "default", Uid: "uid-bad"}
+	pod, err := rt.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: &runtimeapi.PodSandboxConfig{Metadata: md, Hostname: "bad"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sandboxCfg := &runtimeapi.PodSandboxConfig{Metadata: md}
+	ctr := func(name, image string) *runtimeapi.ContainerConfig {
+		return &runtimeapi.ContainerConfig{Metadata: &runtimeapi.ContainerMetadata{Name: name}, Image: &runtimeapi.ImageSpec{Image: image}, Command: []string{"sleep", "100"}}
+	}
+	created, err := rt.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: pod.PodSandboxId, Config: ctr("one", "busybox"), SandboxConfig: sandboxCfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		call func() error
+		want codes.Code
+	}{
+		{"pod without metadata", func() error {
+			_, err := rt.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: &runtimeapi.PodSandboxConfig{}})
+			return err
+		}, codes.InvalidArgument},
+		{"pod without a uid", func() error {
+			_, err := rt.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: &runtimeapi.PodSandboxConfig{Metadata: &runtimeapi.PodSandboxMetadata{Name: "x", Namespace: "y"}}})
+			return err
+		}, codes.InvalidArgument},
+		{"the same pod name and attempt twice", func() error {
+			_, err := rt.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: &runtimeapi.PodSandboxConfig{Metadata: md}})
+			return err
+		}, codes.AlreadyExists},
+		{"a container in an unknown pod", func() error {
+			_, err := rt.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: "0123456789ab", Config: ctr("x", "busybox"), SandboxConfig: sandboxCfg})
+			return err
+		}, codes.NotFound},
+		{"a container of an image not pulled", func() error {
+			_, err := rt.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: pod.PodSandboxId, Config: ctr("x", "gantry-test/not-pulled:1"), SandboxConfig: sandboxCfg})
+			return err
+		}, codes.NotFound},
+		{"a container without metadata", func() error {
+			_, err := rt.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: pod.PodSandboxId, Config: &runtimeapi.ContainerConfig{Image: &runtimeapi.ImageSpec{Image: "busybox"}}, SandboxConfig: sandboxCfg})
+			return err
+		}, codes.InvalidArgument},
+		{"the same container name and attempt twice", func() error {
+			_, err := rt.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: pod.PodSandboxId, Config: ctr("one", "busybox"), SandboxConfig: sandboxCfg})
+			return err
+		}, codes.AlreadyExists},
+		{"the status of an unknown container", func() error {
+			_, err := rt.ContainerStatus(ctx, &runtimeapi.ContainerStatusRequest{ContainerId: "0123456789ab"})
+			return err
+		}, codes.NotFound},
+		{"the status of an unknown pod", func() error {
+			_, err := rt.PodSandboxStatus(ctx, &runtimeapi.PodSandboxStatusRequest{PodSandboxId: "0123456789ab"})
+			return err
+		}, codes.NotFound},
+		{"exec in a container not started", func() error {
+			_, err := rt.ExecSync(ctx, &runtimeapi.ExecSyncRequest{ContainerId: created.ContainerId, Cmd: []string{"true"}})
+			return err
+		}, codes.FailedPrecondition},
+		{"a runtime handler not configured", func() error {
+			_, err := rt.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: &runtimeapi.PodSandboxConfig{Metadata: &runtimeapi.PodSandboxMetadata{Name: "h", Namespace: "d", Uid: "u"}}, RuntimeHandler: "kata"})
+			return err
+		}, codes.NotFound},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := status.Code(tc.call()); got != tc.want {
+				t.Errorf("code %v, want %v (error: %v)", got, tc.want, tc.call())
+			}
+		})
+	}
+	// Stopping and removing what is gone is not an error, as the kubelet
+	// expects.
+	if _, err := rt.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: "0123456789ab"}); err != nil {
+		t.Errorf("stop an unknown pod: %v", err)
+	}
+	if _, err := rt.RemoveContainer(ctx, &runtimeapi.RemoveContainerRequest{ContainerId: "0123456789ab"}); err != nil {
+		t.Errorf("remove an unknown container: %v", err)
+	}
+}
