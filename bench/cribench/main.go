@@ -128,7 +128,9 @@ func (b *bench) podConfig(name string) (*runtimeapi.PodSandboxConfig, error) {
 		Hostname:     "cribench",
 		LogDirectory: dir,
 		Labels:       map[string]string{"cribench": "1"},
-		Linux:        &runtimeapi.LinuxPodSandboxConfig{},
+		Linux: &runtimeapi.LinuxPodSandboxConfig{
+			SecurityContext: &runtimeapi.LinuxSandboxSecurityContext{NamespaceOptions: kubeletNamespaces},
+		},
 	}, nil
 }
 
@@ -139,8 +141,19 @@ func (b *bench) containerConfig(name string) *runtimeapi.ContainerConfig {
 		// Exits on SIGTERM, as a well-behaved workload.
 		Command: []string{"sh", "-c", `trap "exit 0" TERM; sleep 3600 & wait`},
 		LogPath: name + ".log",
-		Linux:   &runtimeapi.LinuxContainerConfig{},
+		Linux: &runtimeapi.LinuxContainerConfig{
+			SecurityContext: &runtimeapi.LinuxContainerSecurityContext{NamespaceOptions: kubeletNamespaces},
+		},
 	}
+}
+
+// kubeletNamespaces are the namespaces the kubelet asks for a pod without
+// shareProcessNamespace or host namespaces: the pod's network and IPC, a
+// PID namespace per container (the CRI's zero value would be the pod's).
+var kubeletNamespaces = &runtimeapi.NamespaceOption{
+	Network: runtimeapi.NamespaceMode_POD,
+	Pid:     runtimeapi.NamespaceMode_CONTAINER,
+	Ipc:     runtimeapi.NamespaceMode_POD,
 }
 
 // round starts a pod with a container, starts and stops a second
