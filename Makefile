@@ -7,7 +7,7 @@ PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 
-.PHONY: build test bench bench-build bench-cachemount bench-cachefrom bench-network bench-registry bench-save bench-security bench-deep bench-userns bench-restore bench-dns bench-ps bench-scale bench-logs bench-lifecycle bench-buildx bench-cri critest clean install uninstall
+.PHONY: build test bench bench-build bench-cachemount bench-cachefrom bench-network bench-registry bench-save bench-security bench-deep bench-userns bench-restore bench-dns bench-ps bench-scale bench-logs bench-lifecycle bench-buildx bench-cri critest critest-kubelet clean install uninstall
 
 build:
 	$(GO) build -o $(BIN)/gantryd ./cmd/gantryd
@@ -110,3 +110,8 @@ bench-cri: build
 # against containerd instead
 critest: build
 	scripts/critest.sh $(CRITEST_FLAGS)
+
+# a real kubelet (k8s.io/kubernetes v1.37.2, built once), standalone, with a
+# static two-container pod on a fresh gantryd (slow the first time)
+critest-kubelet: build
+	scripts/critest.sh --kubelet $(CRITEST_FLAGS)

@@ -6,6 +6,14 @@
 # portmap) and the same registry mirrors (containerd's hosts.toml).
 #
 #   scripts/critest.sh [--containerd] [critest flags, e.g. --ginkgo.focus=Image]
+#   scripts/critest.sh --kubelet [--containerd]
+#   scripts/critest.sh --bench [cribench flags]   (bench/cri.sh)
+#
+# --kubelet builds the kubelet of k8s.io/kubernetes v1.37.2 (staging modules
+# pinned at v0.37.2; once, cached) and runs it in standalone mode (no API
+# server) on the runtime with a static pod of two containers (a port, a
+# readiness probe), kills one and checks that the kubelet restarts it.
+# --bench starts gantryd and containerd side by side and runs bench/cribench.
 #
 # critest and crictl are built at a pinned version (module proxy) and cached
 # under ~/.cache/gantry-tools. critest pulls images from registry.k8s.io,
@@ -75,6 +83,33 @@ build_tools() {
 	GOBIN=$tools CGO_ENABLED=0 go install "sigs.k8s.io/cri-tools/cmd/crictl@$version"
 	mv "$tools/critest.tmp" "$tools/critest"
 	echo "$version" >"$tools/.version"
+}
+
+# build_kubelet builds the kubelet of k8s.io/kubernetes $kube_version in a
+# scratch module of its own (every k8s.io staging module pinned at
+# $staging_version with replace directives), unless cached.
+kube_version=v1.37.2
+staging_version=v0.37.2
+kubelet_dir=${XDG_CACHE_HOME:-$HOME/.cache}/gantry-tools/kubelet-$kube_version
+build_kubelet() {
+	if [ -x "$kubelet_dir/kubelet" ] && [ "$(cat "$kubelet_dir/.version" 2>/dev/null)" = "$kube_version" ]; then
+		return
+	fi
+	log "building the kubelet $kube_version (once; long)"
+	mkdir -p "$kubelet_dir"
+	local mod
+	mod=$(go mod download -json "k8s.io/kubernetes@$kube_version" | jq -r .GoMod)
+	[ -s "$mod" ] || die "go mod download k8s.io/kubernetes@$kube_version failed"
+	{
+		printf 'module kubeletbuild\n\ngo 1.26\n\nrequire k8s.io/kubernetes %s\n\nreplace (\n' "$kube_version"
+		awk -v v="$staging_version" '/=> \.\/staging\/src\//{print "\t" $1 " => " $1 " " v}' "$mod"
+		printf ')\n'
+	} >"$kubelet_dir/go.mod"
+	printf 'package main\n\nimport _ "k8s.io/kubernetes/cmd/kubelet/app"\n\nfunc main() {}\n' >"$kubelet_dir/tools.go"
+	(cd "$kubelet_dir" && go mod tidy && CGO_ENABLED=0 go build -p 1 -o kubelet.tmp \
+		-ldflags "-X k8s.io/component-base/version.gitVersion=$kube_version" k8s.io/kubernetes/cmd/kubelet)
+	mv "$kubelet_dir/kubelet.tmp" "$kubelet_dir/kubelet"
+	echo "$kube_version" >"$kubelet_dir/.version"
 }
 
 # nginx_rootfs is a Debian bookworm rootfs tar with nginx, made once with
@@ -479,6 +514,125 @@ stop_pid() {
 	kill -KILL "$pid" 2>/dev/null || true
 }
 
+# ---- the kubelet ------------------------------------------------------
+
+# pods_json prints the kubelet's pods (its read-only port).
+pods_json() { curl -fsS http://127.0.0.1:10255/pods; }
+
+# container_field POD CONTAINER JQ-EXPR prints a field of a container's
+# status as the kubelet reports it.
+container_field() {
+	pods_json 2>/dev/null | jq -r --arg p "$1" --arg c "$2" \
+		".items[] | select(.metadata.name | startswith(\$p)) | .status.containerStatuses[]? | select(.name == \$c) | $3" 2>/dev/null
+}
+
+# wait_for DESCRIPTION SECONDS COMMAND...: until COMMAND succeeds.
+wait_for() {
+	local what=$1 secs=$2 i
+	shift 2
+	for i in $(seq 1 $((secs * 2))); do
+		"$@" && {
+			log "$what: yes (after ${i}/2 s)"
+			return 0
+		}
+		if [ -n "${pids[kubelet]:-}" ] && ! kill -0 "${pids[kubelet]}" 2>/dev/null; then
+			log "$what: no, the kubelet exited"
+			return 1
+		fi
+		sleep 0.5
+	done
+	log "$what: no, after $secs s"
+	return 1
+}
+
+# run_kubelet runs a kubelet in standalone mode (no API server) on the
+# runtime's CRI socket, with a static pod of two containers (nginx with a
+# port and a readiness probe, and a busybox sidecar), waits until the
+# kubelet reports both ready, kills the nginx container (SIGKILL to every
+# process of its cgroup) and waits until the kubelet has restarted it.
+run_kubelet() {
+	local runtime=$1 sock=$2 k=$work/kubelet
+	mkdir -p "$k/manifests" "$k/root" "$k/logs"
+	cat >"$k/config.yaml" <<-EOF
+		apiVersion: kubelet.config.k8s.io/v1beta1
+		kind: KubeletConfiguration
+		staticPodPath: $k/manifests
+		fileCheckFrequency: 2s
+		syncFrequency: 5s
+		containerRuntimeEndpoint: unix://$sock
+		imageServiceEndpoint: unix://$sock
+		cgroupDriver: cgroupfs
+		# This machine has cgroups v1 (hybrid).
+		failCgroupV1: false
+		cgroupsPerQOS: false
+		enforceNodeAllocatable: []
+		failSwapOn: false
+		localStorageCapacityIsolation: false
+		protectKernelDefaults: false
+		registerNode: false
+		address: 127.0.0.1
+		readOnlyPort: 10255
+		healthzBindAddress: 127.0.0.1
+		podLogsDir: $k/logs
+		resolvConf: /etc/resolv.conf
+		authentication:
+		  anonymous: {enabled: true}
+		  webhook: {enabled: false}
+		authorization: {mode: AlwaysAllow}
+		evictionHard: {"memory.available": "0%", "nodefs.available": "0%", "imagefs.available": "0%"}
+	EOF
+	cat >"$k/manifests/web.yaml" <<-'EOF'
+		apiVersion: v1
+		kind: Pod
+		metadata:
+		  name: web
+		  namespace: default
+		spec:
+		  containers:
+		  - name: nginx
+		    image: registry.k8s.io/e2e-test-images/nginx:1.14-2
+		    ports:
+		    - containerPort: 80
+		      hostPort: 8080
+		    readinessProbe:
+		      httpGet: {path: /, port: 80}
+		      periodSeconds: 1
+		  - name: sidecar
+		    image: registry.k8s.io/e2e-test-images/busybox:1.29-2
+		    command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]
+	EOF
+	"$kubelet_dir/kubelet" --config "$k/config.yaml" --root-dir "$k/root" --cert-dir "$k/pki" \
+		--hostname-override critest-node --v=2 >"$work/kubelet.log" 2>&1 &
+	pids[kubelet]=$!
+	local rc=0
+	ready() { [ "$(container_field web nginx .ready)" = true ] && [ "$(container_field web sidecar .ready)" = true ]; }
+	port() { curl -fs -o /dev/null http://127.0.0.1:8080/; }
+	if wait_for "the pod's two containers are ready" 180 ready && wait_for "the pod answers on its host port 8080" 30 port; then
+		local cid pids_in
+		cid=$(container_field web nginx .containerID)
+		cid=${cid#*://}
+		pids_in=$(grep -l "$cid" /proc/[0-9]*/cgroup 2>/dev/null | cut -d/ -f3 | tr '\n' ' ')
+		log "killing nginx (container $cid, processes $pids_in)"
+		# shellcheck disable=SC2086
+		kill -KILL $pids_in
+		restarted() { [ "$(container_field web nginx .restartCount)" -ge 1 ] 2>/dev/null && ready; }
+		wait_for "the kubelet restarted nginx and it is ready again" 120 restarted || rc=1
+	else
+		rc=1
+	fi
+	pods_json | jq -r '.items[] | .metadata.name + ": " + .status.phase + "; " +
+		([.status.containerStatuses[]? | .name + " ready=" + (.ready|tostring) + " restarts=" + (.restartCount|tostring)] | join(", "))' || true
+	mkdir -p "$out"
+	cp "$work/kubelet.log" "$out/kubelet-$runtime.log"
+	stop_pid "${pids[kubelet]}"
+	unset 'pids[kubelet]'
+	if [ $rc = 0 ]; then echo "kubelet on $runtime: PASS"; else
+		echo "kubelet on $runtime: FAIL (its log: $out/kubelet-$runtime.log)"
+		grep -E '^E[0-9]{4}' "$work/kubelet.log" | tail -8
+	fi
+	return $rc
+}
+
 # ---- the run ----------------------------------------------------------
 
 # inner runs in the network namespace: registry, images, runtimes, and
@@ -493,6 +647,8 @@ inner() {
 	cleanup_inner() {
 		set +e
 		local name
+		# The kubelet first: it would start again what is removed.
+		[ -n "${pids[kubelet]:-}" ] && stop_pid "${pids[kubelet]}" && unset 'pids[kubelet]'
 		for name in "${!pids[@]}"; do
 			if kill -0 "${pids[$name]}" 2>/dev/null; then
 				# Remove what the tests left, then stop the runtime.
@@ -539,6 +695,10 @@ inner() {
 	"start_$runtime"
 	wait_runtime "$runtime"
 	local sock=${socks[$runtime]}
+	if [ "$mode" = kubelet ]; then
+		run_kubelet "$runtime" "$sock"
+		return
+	fi
 	log "$runtime answers on $sock: running critest $version"
 	mkdir -p "$out"
 	local report=$out/$runtime.json clog=$out/$runtime.log rc=0
@@ -577,6 +737,14 @@ case ${1:-} in
 	mode=bench runtime=both
 	shift
 	;;
+--kubelet)
+	mode=kubelet
+	shift
+	if [ "${1:-}" = --containerd ]; then
+		runtime=containerd
+		shift
+	fi
+	;;
 esac
 [ "$(id -u)" = 0 ] || die "run as root"
 need docker-registry:docker-registry mmdebstrap:mmdebstrap \
@@ -584,6 +752,7 @@ need docker-registry:docker-registry mmdebstrap:mmdebstrap \
 	pgrep:procps ipcs:util-linux
 [ "$runtime" != gantry ] && need containerd:containerd
 build_tools
+[ "$mode" = kubelet ] && build_kubelet
 nginx_rootfs >/dev/null
 busybox_bin >/dev/null
 
