@@ -392,7 +392,9 @@ func specCapabilities(add, drop []string) ([]string, error) {
 	var caps []string
 	switch {
 	case addAll:
-		for _, c := range specAllCaps {
+		// Every capability this host's bounding set has (as
+		// --privileged): one it lacks cannot be given.
+		for _, c := range privilegedCaps() {
 			if !slices.Contains(drops, c) {
 				caps = append(caps, c)
 			}

@@ -799,3 +799,17 @@ func TestSpecDevicesAndPrivileged(t *testing.T) {
 		t.Errorf("privileged: last device rule %+v, want allow all", r)
 	}
 }
+
+// TestCapAddAllBoundingSet: --cap-add ALL gives the capabilities of this
+// host's bounding set, as --privileged does: one the host lacks (a
+// nested host without CAP_SYS_RESOURCE, say) would fail the start.
+func TestCapAddAllBoundingSet(t *testing.T) {
+	caps, err := specCapabilities([]string{"ALL"}, []string{"NET_ADMIN"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := slices.DeleteFunc(privilegedCaps(), func(c string) bool { return c == "CAP_NET_ADMIN" })
+	if diff := cmp.Diff(want, caps); diff != "" {
+		t.Errorf("capabilities of --cap-add ALL --cap-drop NET_ADMIN (-bounding set +got):\n%s", diff)
+	}
+}

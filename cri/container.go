@@ -41,16 +41,19 @@ func (s *Service) CreateContainer(ctx context.Context, req *runtimeapi.CreateCon
 	if err != nil {
 		return nil, err
 	}
-	if !p.Ready {
-		return nil, errdefs.ErrFailedPrecondition.WithMessage(fmt.Sprintf("sandbox %s is not ready", p.ID))
-	}
 	if _, err := s.b.ImageInspect(ctx, cc.GetImage().GetImage()); err != nil {
 		if isNotFound(err) {
 			return nil, notFound(fmt.Sprintf("image %q not found", cc.GetImage().GetImage()))
 		}
 		return nil, err
 	}
+	p.mu.Lock()
+	ready := p.Ready
 	cfg, hc, link, err := s.containerSpec(p, cc, req.GetSandboxConfig())
+	p.mu.Unlock()
+	if !ready {
+		return nil, errdefs.ErrFailedPrecondition.WithMessage(fmt.Sprintf("sandbox %s is not ready", p.ID))
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -229,16 +232,19 @@ func securityContext(cfg *container.Config, hc *container.HostConfig, sc *runtim
 	if sc.GetNoNewPrivs() {
 		hc.SecurityOpt = append(hc.SecurityOpt, "no-new-privileges=true")
 	}
-	// The CRI's default is unconfined (containerd's too): RuntimeDefault
-	// is Docker's profile (moby/profiles), as gantryd's containers have.
+	// The CRI's default (no profile) is unconfined, as containerd's;
+	// RuntimeDefault is Docker's profile (moby/profiles), as gantryd's
+	// containers have.
 	seccomp := sc.GetSeccomp()
-	switch seccomp.GetProfileType() {
-	case runtimeapi.SecurityProfile_Unconfined:
+	switch {
+	case seccomp == nil && sc.GetSeccompProfilePath() != "":
+		return unimplemented("the deprecated seccomp_profile_path (use seccomp)")
+	case seccomp == nil, seccomp.GetProfileType() == runtimeapi.SecurityProfile_Unconfined:
 		if !hc.Privileged {
 			hc.SecurityOpt = append(hc.SecurityOpt, "seccomp=unconfined")
 		}
-	case runtimeapi.SecurityProfile_RuntimeDefault:
-	case runtimeapi.SecurityProfile_Localhost:
+	case seccomp.GetProfileType() == runtimeapi.SecurityProfile_RuntimeDefault:
+	case seccomp.GetProfileType() == runtimeapi.SecurityProfile_Localhost:
 		ref := seccomp.GetLocalhostRef()
 		if !filepath.IsAbs(ref) {
 			return invalid(fmt.Sprintf("seccomp profile %q: a localhost profile is an absolute path", ref))
@@ -249,13 +255,19 @@ func securityContext(cfg *container.Config, hc *container.HostConfig, sc *runtim
 		}
 		hc.SecurityOpt = append(hc.SecurityOpt, "seccomp="+string(b))
 	}
-	switch a := sc.GetApparmor(); a.GetProfileType() {
-	case runtimeapi.SecurityProfile_Unconfined:
-	case runtimeapi.SecurityProfile_RuntimeDefault:
-		if a != nil {
+	// AppArmor: RuntimeDefault is Docker's profile where the host has
+	// AppArmor and, as containerd, no profile where it has none (the
+	// container is then as confined as any on that host).
+	a := sc.GetApparmor()
+	switch {
+	case a == nil && sc.GetApparmorProfile() != "":
+		return unimplemented("the deprecated apparmor_profile (use apparmor)")
+	case a == nil, a.GetProfileType() == runtimeapi.SecurityProfile_Unconfined:
+	case a.GetProfileType() == runtimeapi.SecurityProfile_RuntimeDefault:
+		if appArmorEnabled() {
 			hc.SecurityOpt = append(hc.SecurityOpt, "apparmor=docker-default")
 		}
-	case runtimeapi.SecurityProfile_Localhost:
+	case a.GetProfileType() == runtimeapi.SecurityProfile_Localhost:
 		hc.SecurityOpt = append(hc.SecurityOpt, "apparmor="+a.GetLocalhostRef())
 	}
 	if o := sc.GetSelinuxOptions(); o != nil && (o.User != "" || o.Role != "" || o.Type != "" || o.Level != "") {
@@ -319,11 +331,23 @@ func (s *Service) StopContainer(ctx context.Context, req *runtimeapi.StopContain
 		}
 		return nil, err
 	}
-	timeout := int(req.GetTimeout())
-	if err := s.b.StopContainer(ctx, id, "", &timeout); err != nil && !isNotModified(err) && !isNotFound(err) {
+	if err := s.stop(ctx, id, int(req.GetTimeout())); err != nil {
 		return nil, err
 	}
 	return &runtimeapi.StopContainerResponse{}, nil
+}
+
+// stop stops a container; one that is not running, or that exited while
+// being signalled, is stopped.
+func (s *Service) stop(ctx context.Context, id string, timeout int) error {
+	err := s.b.StopContainer(ctx, id, "", &timeout)
+	if err == nil || isNotModified(err) || isNotFound(err) {
+		return nil
+	}
+	if c, ierr := s.b.ContainerInspect(ctx, id, false); ierr == nil && (c.State == nil || !c.State.Running) {
+		return nil
+	}
+	return err
 }
 
 // RemoveContainer removes a container, killing it if it runs. Removing a
@@ -425,7 +449,14 @@ func (s *Service) ContainerStatus(ctx context.Context, req *runtimeapi.Container
 		}
 	}
 	for _, m := range c.Mounts {
-		st.Mounts = append(st.Mounts, &runtimeapi.Mount{ContainerPath: m.Destination, HostPath: m.Source, Readonly: !m.RW})
+		prop := runtimeapi.MountPropagation_PROPAGATION_PRIVATE
+		switch m.Propagation {
+		case mount.PropagationRSlave, mount.PropagationSlave:
+			prop = runtimeapi.MountPropagation_PROPAGATION_HOST_TO_CONTAINER
+		case mount.PropagationRShared, mount.PropagationShared:
+			prop = runtimeapi.MountPropagation_PROPAGATION_BIDIRECTIONAL
+		}
+		st.Mounts = append(st.Mounts, &runtimeapi.Mount{ContainerPath: m.Destination, HostPath: m.Source, Readonly: !m.RW, Propagation: prop})
 	}
 	return &runtimeapi.ContainerStatusResponse{Status: st}, nil
 }
@@ -489,4 +520,41 @@ func (s *Service) ReopenContainerLog(ctx context.Context, req *runtimeapi.Reopen
 		return nil, err
 	}
 	return &runtimeapi.ReopenContainerLogResponse{}, nil
+}
+
+// UpdateContainerResources changes a container's cgroup limits (the
+// kubelet's in-place resize), live when it runs.
+func (s *Service) UpdateContainerResources(ctx context.Context, req *runtimeapi.UpdateContainerResourcesRequest) (*runtimeapi.UpdateContainerResourcesResponse, error) {
+	id, err := s.containerID(ctx, req.GetContainerId())
+	if err != nil {
+		return nil, err
+	}
+	if req.GetWindows() != nil {
+		return nil, invalid("windows resources on linux")
+	}
+	r := req.GetLinux()
+	if r == nil {
+		return &runtimeapi.UpdateContainerResourcesResponse{}, nil
+	}
+	c, err := s.b.ContainerInspect(ctx, id, false)
+	if err != nil {
+		return nil, err
+	}
+	hc := &container.HostConfig{}
+	if err := resources(hc, r); err != nil {
+		return nil, err
+	}
+	if c.HostConfig != nil && hc.OomScoreAdj != c.HostConfig.OomScoreAdj {
+		return nil, unimplemented("changing the OOM score adjustment of a container")
+	}
+	if _, err := s.b.UpdateContainer(ctx, id, container.UpdateConfig{Resources: hc.Resources}); err != nil {
+		return nil, err
+	}
+	return &runtimeapi.UpdateContainerResourcesResponse{}, nil
+}
+
+// appArmorEnabled reports whether the host's kernel enforces AppArmor.
+func appArmorEnabled() bool {
+	b, err := os.ReadFile("/sys/module/apparmor/parameters/enabled")
+	return err == nil && strings.HasPrefix(string(b), "Y")
 }

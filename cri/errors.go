@@ -50,3 +50,6 @@ func unimplemented(msg string) error {
 func alreadyExists(msg string) error { return errdefs.ErrAlreadyExists.WithMessage(msg) }
 func isNotFound(err error) bool      { return errdefs.IsNotFound(err) }
 func isNotModified(err error) bool   { return errdefs.IsNotModified(err) }
+
+func failedPrecondition(msg string) error { return errdefs.ErrFailedPrecondition.WithMessage(msg) }
+func unavailable(msg string) error        { return errdefs.ErrUnavailable.WithMessage(msg) }

@@ -1,8 +1,10 @@
 package cri
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"runtime"
 
@@ -64,4 +66,39 @@ func stopPause(pid int) {
 	unix.Kill(pid, unix.SIGKILL)
 	var ws unix.WaitStatus
 	unix.Wait4(pid, &ws, 0, nil)
+}
+
+// dialInNetNS connects to addr (TCP) from inside the network namespace at
+// path ("" for this process's): the socket is made on a locked thread
+// moved into the namespace, and a socket stays in the namespace it was
+// made in. The thread is dropped afterwards.
+func dialInNetNS(ctx context.Context, path, addr string) (net.Conn, error) {
+	if path == "" {
+		var d net.Dialer
+		return d.DialContext(ctx, "tcp", addr)
+	}
+	type result struct {
+		conn net.Conn
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread goes with the goroutine
+		f, err := os.Open(path)
+		if err != nil {
+			done <- result{nil, err}
+			return
+		}
+		err = unix.Setns(int(f.Fd()), unix.CLONE_NEWNET)
+		f.Close()
+		if err != nil {
+			done <- result{nil, fmt.Errorf("setns: %w", err)}
+			return
+		}
+		var d net.Dialer
+		conn, err := d.DialContext(ctx, "tcp4", addr)
+		done <- result{conn, err}
+	}()
+	r := <-done
+	return r.conn, r.err
 }

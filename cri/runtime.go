@@ -3,7 +3,6 @@ package cri
 import (
 	"context"
 
-	"google.golang.org/grpc"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -25,9 +24,15 @@ func (s *Service) Status(ctx context.Context, req *runtimeapi.StatusRequest) (*r
 	if err := s.cni.ready(); err != nil {
 		network.Status, network.Reason, network.Message = false, "NetworkPluginNotReady", err.Error()
 	}
-	return &runtimeapi.StatusResponse{Status: &runtimeapi.RuntimeStatus{Conditions: []*runtimeapi.RuntimeCondition{
-		{Type: runtimeapi.RuntimeReady, Status: true}, network,
-	}}}, nil
+	// One handler, runc (also the default, ""): no recursive read-only
+	// mounts, no user namespaces yet.
+	features := &runtimeapi.RuntimeHandlerFeatures{}
+	return &runtimeapi.StatusResponse{
+		Status: &runtimeapi.RuntimeStatus{Conditions: []*runtimeapi.RuntimeCondition{
+			{Type: runtimeapi.RuntimeReady, Status: true}, network,
+		}},
+		RuntimeHandlers: []*runtimeapi.RuntimeHandler{{Name: "", Features: features}, {Name: "runc", Features: features}},
+	}, nil
 }
 
 // RuntimeConfig reports the cgroup driver: cgroupfs (runc's, with the
@@ -44,34 +49,6 @@ func (s *Service) UpdateRuntimeConfig(ctx context.Context, req *runtimeapi.Updat
 }
 
 // The methods not implemented yet say so (codes.Unimplemented).
-
-func (s *Service) Exec(ctx context.Context, req *runtimeapi.ExecRequest) (*runtimeapi.ExecResponse, error) {
-	return nil, unimplemented("Exec (the streaming server)")
-}
-
-func (s *Service) Attach(ctx context.Context, req *runtimeapi.AttachRequest) (*runtimeapi.AttachResponse, error) {
-	return nil, unimplemented("Attach (the streaming server)")
-}
-
-func (s *Service) PortForward(ctx context.Context, req *runtimeapi.PortForwardRequest) (*runtimeapi.PortForwardResponse, error) {
-	return nil, unimplemented("PortForward (the streaming server)")
-}
-
-func (s *Service) PodSandboxStats(ctx context.Context, req *runtimeapi.PodSandboxStatsRequest) (*runtimeapi.PodSandboxStatsResponse, error) {
-	return nil, unimplemented("PodSandboxStats")
-}
-
-func (s *Service) ListPodSandboxStats(ctx context.Context, req *runtimeapi.ListPodSandboxStatsRequest) (*runtimeapi.ListPodSandboxStatsResponse, error) {
-	return nil, unimplemented("ListPodSandboxStats")
-}
-
-func (s *Service) UpdateContainerResources(ctx context.Context, req *runtimeapi.UpdateContainerResourcesRequest) (*runtimeapi.UpdateContainerResourcesResponse, error) {
-	return nil, unimplemented("UpdateContainerResources")
-}
-
-func (s *Service) GetContainerEvents(req *runtimeapi.GetEventsRequest, stream grpc.ServerStreamingServer[runtimeapi.ContainerEventResponse]) error {
-	return statusOf(unimplemented("GetContainerEvents (the evented PLEG)"))
-}
 
 func (s *Service) CheckpointContainer(ctx context.Context, req *runtimeapi.CheckpointContainerRequest) (*runtimeapi.CheckpointContainerResponse, error) {
 	return nil, unimplemented("CheckpointContainer")

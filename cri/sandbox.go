@@ -94,13 +94,12 @@ func (s *Service) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandb
 	if h := req.GetRuntimeHandler(); h != "" && h != "runc" {
 		return nil, notFound(fmt.Sprintf("no runtime for %q is configured", h))
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	key := podKey(cfg.GetMetadata())
-	if other := s.pods.byKey(key); other != nil {
-		return nil, alreadyExists(fmt.Sprintf("failed to reserve sandbox name %q: name %q is reserved for %q", key, key, other.ID))
-	}
 	p := &pod{ID: newID(), CreatedAt: time.Now().UnixNano(), config: cfg}
+	key := podKey(cfg.GetMetadata())
+	if err := s.reserve(key, p.ID); err != nil {
+		return nil, err
+	}
+	defer s.release(key)
 	p.Dir = filepath.Join(s.cfg.Root, "pods", p.ID)
 	var undo []func()
 	defer func() {
@@ -154,6 +153,29 @@ func (s *Service) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandb
 		return nil, err
 	}
 	return &runtimeapi.RunPodSandboxResponse{PodSandboxId: p.ID}, nil
+}
+
+// reserve takes a pod name attempt for id while its pod is being made: a
+// second RunPodSandbox of it is AlreadyExists, as a pod recorded with it.
+func (s *Service) reserve(key, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	other := s.reserved[key]
+	if p := s.pods.byKey(key); p != nil {
+		other = p.ID
+	}
+	if other != "" {
+		return alreadyExists(fmt.Sprintf("failed to reserve sandbox name %q: name %q is reserved for %q", key, key, other))
+	}
+	s.reserved[key] = id
+	return nil
+}
+
+// release ends a reservation (the pod is recorded, or was not made).
+func (s *Service) release(key string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.reserved, key)
 }
 
 // writePodFiles writes the files the pod's containers mount: hostname,
@@ -218,13 +240,12 @@ func (s *Service) StopPodSandbox(ctx context.Context, req *runtimeapi.StopPodSan
 		return nil, err
 	}
 	for _, c := range cs {
-		timeout := 0
-		if err := s.b.StopContainer(ctx, c.ID, "", &timeout); err != nil && !isNotFound(err) && !isNotModified(err) {
+		if err := s.stop(ctx, c.ID, 0); err != nil {
 			return nil, fmt.Errorf("stop container %s: %w", c.ID, err)
 		}
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	if p.NetNS != "" {
 		if _, err := os.Stat(p.NetNS); err == nil {
 			if err := s.cni.del(ctx, p.ID, p.NetNS, p.config); err != nil {
@@ -256,7 +277,7 @@ func (s *Service) RemovePodSandbox(ctx context.Context, req *runtimeapi.RemovePo
 		}
 		return nil, err
 	}
-	if p.Ready {
+	if p.ready() {
 		if _, err := s.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: p.ID}); err != nil {
 			return nil, err
 		}
@@ -270,8 +291,8 @@ func (s *Service) RemovePodSandbox(ctx context.Context, req *runtimeapi.RemovePo
 			return nil, fmt.Errorf("remove container %s: %w", c.ID, err)
 		}
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	if err := os.RemoveAll(p.Dir); err != nil {
 		return nil, err
 	}
@@ -282,6 +303,8 @@ func (s *Service) RemovePodSandbox(ctx context.Context, req *runtimeapi.RemovePo
 }
 
 func (s *Service) podStatus(p *pod) *runtimeapi.PodSandboxStatus {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	st := &runtimeapi.PodSandboxStatus{
 		Id:             p.ID,
 		Metadata:       p.config.GetMetadata(),
@@ -312,9 +335,21 @@ func (s *Service) PodSandboxStatus(ctx context.Context, req *runtimeapi.PodSandb
 	if err != nil {
 		return nil, err
 	}
-	resp := &runtimeapi.PodSandboxStatusResponse{Status: s.podStatus(p)}
+	resp := &runtimeapi.PodSandboxStatusResponse{Status: s.podStatus(p), Timestamp: time.Now().UnixNano()}
+	// The statuses of its containers, for the kubelet's evented PLEG.
+	list, err := s.ListContainers(ctx, &runtimeapi.ListContainersRequest{Filter: &runtimeapi.ContainerFilter{PodSandboxId: p.ID}})
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range list.Containers {
+		if st, err := s.ContainerStatus(ctx, &runtimeapi.ContainerStatusRequest{ContainerId: c.Id}); err == nil {
+			resp.ContainersStatuses = append(resp.ContainersStatuses, st.Status)
+		}
+	}
 	if req.GetVerbose() {
+		p.mu.Lock()
 		resp.Info = map[string]string{"info": fmt.Sprintf(`{"pid":%d,"netns":%q}`, p.PausePid, p.NetNS)}
+		p.mu.Unlock()
 	}
 	return resp, nil
 }

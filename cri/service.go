@@ -13,9 +13,11 @@ import (
 	"github.com/moby/moby/api/types/image"
 	"google.golang.org/grpc"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+	"k8s.io/cri-streaming/pkg/streaming"
 
 	"github.com/gantry/gantry/api"
 	gcontainer "github.com/gantry/gantry/container"
+	"github.com/gantry/gantry/events"
 )
 
 // Backend is what the CRI services need of gantryd (package daemon): its
@@ -36,11 +38,18 @@ type Backend interface {
 	ContainerInspect(ctx context.Context, name string, size bool) (*container.InspectResponse, error)
 	Containers(ctx context.Context, opts api.ContainerListOptions) ([]container.Summary, error)
 	ReopenContainerLog(ctx context.Context, name string) error
+	ResizeContainer(ctx context.Context, name string, height, width uint) error
+	UpdateContainer(ctx context.Context, name string, cfg container.UpdateConfig) (container.UpdateResponse, error)
+	AttachContainer(ctx context.Context, name string, opts api.AttachOptions) error
 	ContainerStats(ctx context.Context, name string, stream, oneShot bool) (<-chan *container.StatsResponse, error)
 
 	CreateExec(ctx context.Context, name string, cfg container.ExecCreateRequest) (string, error)
 	StartExec(ctx context.Context, id string, opts api.ExecStartOptions) error
 	ExecInspect(ctx context.Context, id string) (*container.ExecInspectResponse, error)
+	ResizeExec(ctx context.Context, id string, height, width uint) error
+
+	// SubscribeEvents subscribes to gantryd's events from now on.
+	SubscribeEvents(since time.Time) ([]events.Message, *events.Subscription)
 }
 
 // Config is how the CRI services are set up.
@@ -61,13 +70,15 @@ type Service struct {
 	runtimeapi.UnimplementedRuntimeServiceServer
 	runtimeapi.UnimplementedImageServiceServer
 
-	cfg  Config
-	b    Backend
-	log  *slog.Logger
-	cni  *cni
-	pods *podStore
+	cfg    Config
+	b      Backend
+	log    *slog.Logger
+	cni    *cni
+	pods   *podStore
+	stream streaming.Server // nil until StartStreaming
 
-	mu sync.Mutex // serialises the changes of pods and their names
+	mu       sync.Mutex        // guards reserved
+	reserved map[string]string // pod name attempts being made: key -> pod ID
 }
 
 // New opens the CRI's records under cfg.Root and adopts the pods a
@@ -85,7 +96,7 @@ func New(ctx context.Context, cfg Config, b Backend) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open pod sandboxes: %w", err)
 	}
-	s := &Service{cfg: cfg, b: b, log: cfg.Log, pods: pods,
+	s := &Service{cfg: cfg, b: b, log: cfg.Log, pods: pods, reserved: map[string]string{},
 		cni: newCNI(cfg.CNIConfDir, cfg.CNIBinDirs, filepath.Join(cfg.RunDir, "cni-cache"))}
 	s.adopt(ctx)
 	return s, nil

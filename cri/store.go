@@ -30,6 +30,7 @@ type pod struct {
 	Dir      string
 
 	config *runtimeapi.PodSandboxConfig
+	mu     sync.Mutex // serialises stopping and removing the pod
 }
 
 // key is what must be unique among the pods: the kubelet's name of a pod
@@ -153,4 +154,11 @@ func (st *podStore) list() []*pod {
 		out = append(out, p)
 	}
 	return out
+}
+
+// ready reports whether the pod is ready (not stopped).
+func (p *pod) ready() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.Ready
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -84,8 +85,26 @@ func newCRIEnv(t *testing.T, conflist string) *criEnv {
 	if err := os.WriteFile(c.cfg, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.removePods(t) })
+	t.Cleanup(func() {
+		c.removePods(t)
+		removeTestCgroups()
+	})
 	return c
+}
+
+// removeTestCgroups removes the pod cgroups the tests named (under
+// /gantry-test) once empty: the kubelet would remove its pods' cgroups,
+// which gantry only makes the containers' parents.
+func removeTestCgroups() {
+	dirs, _ := filepath.Glob("/sys/fs/cgroup/*/gantry-test/pod-*")
+	v2, _ := filepath.Glob("/sys/fs/cgroup/gantry-test/pod-*")
+	for _, d := range append(dirs, v2...) {
+		os.Remove(d)
+	}
+	tops, _ := filepath.Glob("/sys/fs/cgroup/*/gantry-test")
+	for _, d := range append(tops, "/sys/fs/cgroup/gantry-test") {
+		os.Remove(d)
+	}
 }
 
 // removePods removes every pod left (their containers with them), so that
@@ -401,5 +420,271 @@ func TestCRIBadInput(t *testing.T) {
 	}
 	if _, err := rt.RemoveContainer(ctx, &runtimeapi.RemoveContainerRequest{ContainerId: "0123456789ab"}); err != nil {
 		t.Errorf("remove an unknown container: %v", err)
+	}
+}
+
+// crictlInNet runs crictl in gantryd's network namespace, where its
+// streaming server listens (127.0.0.1), with stdin.
+func (c *criEnv) crictlInNet(t *testing.T, stdin string, args ...string) result {
+	t.Helper()
+	argv := append([]string{c.bin, "--config", c.cfg}, args...)
+	if c.d.netns != "" {
+		argv = append([]string{"--net=" + c.d.netns, "--"}, argv...)
+		return c.run(t, strings.NewReader(stdin), "nsenter", argv...)
+	}
+	return c.run(t, strings.NewReader(stdin), argv[0], argv[1:]...)
+}
+
+// TestCRIStreaming: exec (output, stdin and the exit code), attach and
+// port-forward through the streaming server, as kubectl exec, attach and
+// port-forward reach them through the kubelet.
+func TestCRIStreaming(t *testing.T) {
+	c := newCRIEnv(t, "")
+	pod, podCfg := c.runPod(t, "stream")
+	id := c.startContainer(t, pod, podCfg, "app", `printf 'HTTP/1.0 200 OK\r\n\r\nfrom the pod\n' > /reply; while true; do nc -l -p 8000 < /reply > /dev/null; done`)
+
+	r := c.crictlInNet(t, "", "exec", id, "sh", "-c", "echo out; echo err >&2; exit 3")
+	if r.Stdout != "out\n" || !strings.Contains(r.Stderr, "err\n") || !strings.Contains(r.Stderr, "exit code 3") || r.Code == 0 {
+		t.Errorf("crictl exec with exit code 3:\n%s", r)
+	}
+	if r := c.crictlInNet(t, "through stdin\n", "exec", "-i", id, "cat"); r.Code != 0 || r.Stdout != "through stdin\n" {
+		t.Errorf("crictl exec -i cat:\n%s", r)
+	}
+
+	// attach: a container reading its stdin once.
+	cfg := writeJSON(t, "ctr-attach.json", map[string]any{
+		"metadata": map[string]any{"name": "reader"},
+		"image":    map[string]any{"image": "busybox"},
+		"command":  []string{"sh", "-c", "read line; echo got: $line"},
+		"stdin":    true, "stdin_once": true,
+		"log_path": "reader.log",
+	})
+	reader := c.mustCrictl(t, "create", pod, cfg, podCfg)
+	c.mustCrictl(t, "start", reader)
+	if r := c.crictlInNet(t, "hello attach\n", "attach", "-i", reader); !strings.Contains(r.Stdout, "got: hello attach") {
+		t.Errorf("crictl attach -i:\n%s", r)
+	}
+
+	// port-forward: crictl listens on 127.0.0.1:18000 in gantryd's
+	// namespace and forwards to port 8000 of the pod.
+	argv := []string{c.bin, "--config", c.cfg, "port-forward", pod, "18000:8000"}
+	if c.d.netns != "" {
+		argv = append([]string{"nsenter", "--net=" + c.d.netns, "--"}, argv...)
+	}
+	pf := exec.Command(argv[0], argv[1:]...)
+	pf.Env = c.clientEnv()
+	stdout, err := pf.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pf.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		pf.Process.Kill()
+		pf.Wait()
+	}()
+	buf := make([]byte, 256)
+	if n, _ := stdout.Read(buf); !strings.Contains(string(buf[:n]), "Forwarding from") {
+		t.Fatalf("crictl port-forward says %q", buf[:n])
+	}
+	go io.Copy(io.Discard, stdout)
+	if r := c.inDaemonNet(t, "wget", "-qO-", "http://127.0.0.1:18000/"); r.Stdout != "from the pod\n" {
+		t.Errorf("wget through the port forward:\n%s", r)
+	}
+}
+
+// TestCRIStopKillsBackground: a container of a pod shares the pod's PID
+// namespace, so the exit of its init does not end a process it left in
+// the background, which holds its output open; the stop must still end
+// (its monitor kills what is left of the container) and nothing of it
+// must run on.
+func TestCRIStopKillsBackground(t *testing.T) {
+	c := newCRIEnv(t, "")
+	pod, podCfg := c.runPod(t, "bg")
+	id := c.startContainer(t, pod, podCfg, "app", "sleep 8765 & exec sleep 8764")
+	// The log is there from the start, empty, as the kubelet expects.
+	if fi, err := os.Stat(filepath.Join(c.logs, "bg", "app.log")); err != nil || fi.Size() != 0 {
+		t.Errorf("the log of a container that wrote nothing: %v, %v", fi, err)
+	}
+	start := time.Now()
+	c.mustCrictl(t, "stop", "--timeout", "0", id)
+	var cs struct{ Status struct{ State string } }
+	json.Unmarshal([]byte(c.mustCrictl(t, "inspect", id)), &cs)
+	if cs.Status.State != "CONTAINER_EXITED" {
+		t.Errorf("container state after stop: %q (%v after the stop began)", cs.Status.State, time.Since(start))
+	}
+	if out, _ := exec.Command("pgrep", "-f", "^sleep 8765$").Output(); len(out) > 0 {
+		t.Errorf("the container's background process runs on: pid %s", out)
+	}
+}
+
+// TestCRIStatsEventsUpdate: the evented PLEG's stream tells a container's
+// creation, start, stop and removal with its pod's status; container and
+// pod stats come from its cgroup and the pod's network namespace;
+// UpdateContainerResources changes a running container's memory limit.
+func TestCRIStatsEventsUpdate(t *testing.T) {
+	c := newCRIEnv(t, "")
+	conn, err := grpc.NewClient("unix://"+c.sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	rt := runtimeapi.NewRuntimeServiceClient(conn)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	evs, err := rt.GetContainerEvents(ctx, &runtimeapi.GetEventsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	parent := "/gantry-test/pod-stats-" + randHex(4)
+	podCfg := &runtimeapi.PodSandboxConfig{
+		Metadata: &runtimeapi.PodSandboxMetadata{Name: "stats", Namespace: "default", Uid: "uid-stats"},
+		Hostname: "stats", Linux: &runtimeapi.LinuxPodSandboxConfig{CgroupParent: parent},
+	}
+	pod, err := rt.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: podCfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	created, err := rt.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: pod.PodSandboxId, SandboxConfig: podCfg, Config: &runtimeapi.ContainerConfig{
+		Metadata: &runtimeapi.ContainerMetadata{Name: "worker"}, Image: &runtimeapi.ImageSpec{Image: "busybox"},
+		Command: []string{"sh", "-c", "x=$(head -c 1000000 /dev/zero | tr '\\0' a); exec sleep 1000"},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := created.ContainerId
+	if _, err := rt.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: id}); err != nil {
+		t.Fatal(err)
+	}
+	next := func(want runtimeapi.ContainerEventType) {
+		t.Helper()
+		ev, err := evs.Recv()
+		if err != nil {
+			t.Fatalf("waiting for %v: %v", want, err)
+		}
+		if ev.ContainerId != id || ev.ContainerEventType != want || ev.PodSandboxStatus.GetId() != pod.PodSandboxId {
+			t.Fatalf("event %v of %s (pod %s), want %v of %s", ev.ContainerEventType, ev.ContainerId, ev.PodSandboxStatus.GetId(), want, id)
+		}
+	}
+	next(runtimeapi.ContainerEventType_CONTAINER_CREATED_EVENT)
+	next(runtimeapi.ContainerEventType_CONTAINER_STARTED_EVENT)
+
+	st, err := rt.ContainerStats(ctx, &runtimeapi.ContainerStatsRequest{ContainerId: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Stats.GetAttributes().GetMetadata().GetName() != "worker" || st.Stats.GetCpu().GetTimestamp() == 0 || st.Stats.GetCpu().GetUsageCoreNanoSeconds().GetValue() == 0 || st.Stats.GetMemory().GetUsageBytes().GetValue() == 0 {
+		t.Errorf("container stats: %v", st.Stats)
+	}
+	list, err := rt.ListContainerStats(ctx, &runtimeapi.ListContainerStatsRequest{Filter: &runtimeapi.ContainerStatsFilter{PodSandboxId: pod.PodSandboxId}})
+	if err != nil || len(list.Stats) != 1 || list.Stats[0].Attributes.Id != id {
+		t.Errorf("list container stats of the pod: %v, %v", list, err)
+	}
+	ps, err := rt.PodSandboxStats(ctx, &runtimeapi.PodSandboxStatsRequest{PodSandboxId: pod.PodSandboxId})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := ps.Stats.GetLinux(); len(l.GetContainers()) != 1 || l.GetNetwork().GetDefaultInterface().GetName() != "eth0" || l.GetMemory().GetUsageBytes().GetValue() == 0 {
+		t.Errorf("pod stats: %v", ps.Stats)
+	}
+
+	if _, err := rt.UpdateContainerResources(ctx, &runtimeapi.UpdateContainerResourcesRequest{ContainerId: id, Linux: &runtimeapi.LinuxContainerResources{MemoryLimitInBytes: 64 << 20}}); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join("/sys/fs/cgroup/memory", parent, id, "memory.limit_in_bytes")); err == nil {
+		if strings.TrimSpace(string(b)) != "67108864" {
+			t.Errorf("memory limit after the update: %s", b)
+		}
+	} else if b, err := os.ReadFile(filepath.Join("/sys/fs/cgroup", parent, id, "memory.max")); err != nil || strings.TrimSpace(string(b)) != "67108864" {
+		t.Errorf("memory limit after the update: %q, %v", b, err)
+	}
+
+	if _, err := rt.StopContainer(ctx, &runtimeapi.StopContainerRequest{ContainerId: id}); err != nil {
+		t.Fatal(err)
+	}
+	next(runtimeapi.ContainerEventType_CONTAINER_STOPPED_EVENT)
+	if _, err := rt.RemoveContainer(ctx, &runtimeapi.RemoveContainerRequest{ContainerId: id}); err != nil {
+		t.Fatal(err)
+	}
+	next(runtimeapi.ContainerEventType_CONTAINER_DELETED_EVENT)
+	if _, err := rt.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: pod.PodSandboxId}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestCRISecurityContext: a container's security context as the kubelet
+// gives it, seen from inside: seccomp (none by default, as containerd;
+// Docker's profile for RuntimeDefault; a profile file for Localhost),
+// user, groups, read-only rootfs, no_new_privs, capabilities.
+func TestCRISecurityContext(t *testing.T) {
+	c := newCRIEnv(t, "")
+	conn, err := grpc.NewClient("unix://"+c.sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	rt := runtimeapi.NewRuntimeServiceClient(conn)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	podCfg := &runtimeapi.PodSandboxConfig{Metadata: &runtimeapi.PodSandboxMetadata{Name: "sec", Namespace: "default", Uid: "uid-sec"}, Hostname: "sec"}
+	pod, err := rt.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: podCfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	profile := filepath.Join(t.TempDir(), "no-mkdir.json")
+	if err := os.WriteFile(profile, []byte(`{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO"}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run := func(name string, sc *runtimeapi.LinuxContainerSecurityContext, script string) (string, error) {
+		t.Helper()
+		created, err := rt.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: pod.PodSandboxId, SandboxConfig: podCfg, Config: &runtimeapi.ContainerConfig{
+			Metadata: &runtimeapi.ContainerMetadata{Name: name}, Image: &runtimeapi.ImageSpec{Image: "busybox"},
+			Command: []string{"sleep", "1000"}, Linux: &runtimeapi.LinuxContainerConfig{SecurityContext: sc},
+		}})
+		if err != nil {
+			return "", err
+		}
+		if _, err := rt.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: created.ContainerId}); err != nil {
+			return "", err
+		}
+		r, err := rt.ExecSync(ctx, &runtimeapi.ExecSyncRequest{ContainerId: created.ContainerId, Cmd: []string{"sh", "-c", script}, Timeout: 30})
+		if err != nil {
+			return "", err
+		}
+		return string(r.Stdout) + string(r.Stderr), nil
+	}
+	for _, tc := range []struct {
+		name   string
+		sc     *runtimeapi.LinuxContainerSecurityContext
+		script string
+		want   []string
+	}{
+		{"default", nil, "grep -E '^(Seccomp|NoNewPrivs):' /proc/self/status", []string{"Seccomp:\t0", "NoNewPrivs:\t0"}},
+		{"runtime-default", &runtimeapi.LinuxContainerSecurityContext{Seccomp: &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_RuntimeDefault}},
+			"grep '^Seccomp:' /proc/self/status", []string{"Seccomp:\t2"}},
+		{"localhost", &runtimeapi.LinuxContainerSecurityContext{Seccomp: &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_Localhost, LocalhostRef: profile}},
+			"mkdir /d 2>&1; echo rc=$?", []string{"rc=1"}},
+		{"user", &runtimeapi.LinuxContainerSecurityContext{RunAsUser: &runtimeapi.Int64Value{Value: 1000}, RunAsGroup: &runtimeapi.Int64Value{Value: 2000}, SupplementalGroups: []int64{3000}},
+			"id", []string{"uid=1000 gid=2000 groups=2000,3000"}},
+		{"readonly", &runtimeapi.LinuxContainerSecurityContext{ReadonlyRootfs: true, NoNewPrivs: true},
+			"touch /x 2>&1; echo rc=$?; grep '^NoNewPrivs:' /proc/self/status", []string{"Read-only file system", "rc=1", "NoNewPrivs:\t1"}},
+		{"caps", &runtimeapi.LinuxContainerSecurityContext{Capabilities: &runtimeapi.Capability{DropCapabilities: []string{"ALL"}, AddCapabilities: []string{"NET_ADMIN"}}},
+			"grep '^CapEff:' /proc/self/status", []string{"CapEff:\t0000000000001000"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := run(tc.name, tc.sc, tc.script)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("output %q lacks %q", out, w)
+				}
+			}
+		})
+	}
+	if _, err := run("group-only", &runtimeapi.LinuxContainerSecurityContext{RunAsGroup: &runtimeapi.Int64Value{Value: 2000}}, "id"); status.Code(err) != codes.InvalidArgument {
+		t.Errorf("a run-as group without a user: %v, want InvalidArgument", err)
 	}
 }

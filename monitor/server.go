@@ -127,7 +127,13 @@ func newServer(cfg Config, log *slog.Logger) (*server, error) {
 	if cfg.LogPath != "" {
 		s.clog = container.OpenLog(cfg.LogPath, cfg.LogLocal)
 		if cfg.LogCRI {
+			// The kubelet reads the file from the start: it is there,
+			// empty, before the first line.
 			s.clog = container.OpenCRILog(cfg.LogPath)
+			if err := s.clog.Reopen(); err != nil {
+				l.Close()
+				return nil, fmt.Errorf("create log %s: %w", cfg.LogPath, err)
+			}
 		}
 		s.clog.OnDrop(func(n int64, err error) {
 			if err != nil {
@@ -289,6 +295,9 @@ func (s *server) start() reply {
 	s.mu.Lock()
 	s.pid, s.pio = proc.Pid, pio
 	s.mu.Unlock()
+	if sharesPIDNamespace(cfg.Bundle) {
+		go s.killAllOnExit(ctx, proc.Pid)
+	}
 	go func() {
 		code, err := s.runc.Wait(ctx, proc.Pid)
 		if err != nil {

@@ -49,8 +49,16 @@ func serveCRI(ctx context.Context, o *options, d *daemon.Daemon, log *slog.Logge
 	if err != nil {
 		return nil, fmt.Errorf("--cri-socket %s: %w", path, err)
 	}
+	stopStreaming, err := svc.StartStreaming(o.criStreamAddress)
+	if err != nil {
+		l.Close()
+		return nil, fmt.Errorf("--cri-stream-address %s: %w", o.criStreamAddress, err)
+	}
 	srv := svc.NewServer()
 	go srv.Serve(l)
 	log.Info("CRI listening", "socket", "unix://"+path)
-	return srv.Stop, nil
+	return func() {
+		srv.Stop()
+		stopStreaming()
+	}, nil
 }

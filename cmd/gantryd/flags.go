@@ -41,6 +41,7 @@ type options struct {
 	logOpts            []string // key=value
 	cri                bool     // serve the CRI (Kubernetes) on criSocket
 	criSocket          string   // "" is <exec-root>/cri.sock
+	criStreamAddress   string   // host:port of the CRI's streaming server
 	cniConfDir         string
 	cniBinDirs         []string
 }
@@ -93,6 +94,7 @@ func newFlags() (*pflag.FlagSet, *options) {
 	f.StringArrayVar(&o.logOpts, "log-opt", nil, "default log driver option of containers, key=value (repeatable; daemon.json: log-opts, an object)")
 	f.BoolVar(&o.cri, "cri", true, "serve the CRI v1 (Kubernetes' container runtime interface) on --cri-socket")
 	f.StringVar(&o.criSocket, "cri-socket", "", "unix socket of the CRI (default <exec-root>/cri.sock: /run/gantry/cri.sock)")
+	f.StringVar(&o.criStreamAddress, "cri-stream-address", "127.0.0.1:0", "host:port of the CRI's streaming server (exec, attach, port-forward; port 0: any)")
 	f.StringVar(&o.cniConfDir, "cni-conf-dir", "/etc/cni/net.d", "CNI network configurations of the CRI's pods (the first file is used)")
 	f.StringArrayVar(&o.cniBinDirs, "cni-bin-dir", []string{"/opt/cni/bin", "/usr/lib/cni"}, "directory of CNI plugins (repeatable; daemon.json: cni-bin-dirs)")
 	f.StringVar(&o.usernsRemap, "userns-remap", "", `user namespace remapping: "default" (user dockremap) or "user[:group]" with ranges in /etc/subuid and /etc/subgid`)

@@ -39,7 +39,7 @@ var allowed = map[string][]string{
 	"monitor":              {"runtime", "container"},
 	"network":              {"network/dns"},
 	"network/dns":          nil,
-	"cri":                  {"api", "container", "monitor"},
+	"cri":                  {"api", "container", "events", "monitor"},
 	"registry":             {"content"},
 	"volume":               nil,
 	"integration":          {"*"},
