@@ -304,8 +304,12 @@ build_images() {
 	mkdir -p "$l/pause"
 	cp "$work/pause" "$l/pause/pause"
 	tar_dir "$l/pause" "$l/pause.tar"
-	mkimage registry.k8s.io/pause:3.10 registry.k8s.io/pause:3.9 registry.k8s.io/pause:3.8 registry.k8s.io/pause:3.6 \
-		-- '{"Entrypoint":["/pause"],"User":"65535:65535"}' "$l/pause.tar"
+	# One image per version, as upstream: critest counts the tags of
+	# pause:3.9, and containerd pulls 3.10 as its sandbox image.
+	local v
+	for v in 3.10 3.9 3.8 3.6; do
+		mkimage "registry.k8s.io/pause:$v" -- "{\"Entrypoint\":[\"/pause\"],\"User\":\"65535:65535\",\"Labels\":{\"version\":\"$v\"}}" "$l/pause.tar"
+	done
 
 	# busybox: the default test image, and the base of most others.
 	busybox_root "$l/busybox"
@@ -614,7 +618,7 @@ run_kubelet() {
 		pids_in=$(grep -l "$cid" /proc/[0-9]*/cgroup 2>/dev/null | cut -d/ -f3 | tr '\n' ' ')
 		log "killing nginx (container $cid, processes $pids_in)"
 		# shellcheck disable=SC2086
-		kill -KILL $pids_in
+		kill -KILL $pids_in 2>/dev/null || true # its children may go first
 		restarted() { [ "$(container_field web nginx .restartCount)" -ge 1 ] 2>/dev/null && ready; }
 		wait_for "the kubelet restarted nginx and it is ready again" 120 restarted || rc=1
 	else
@@ -727,50 +731,57 @@ if [ "${1:-}" = --inner ]; then
 	exit
 fi
 
-mode=critest runtime=gantry
-case ${1:-} in
---containerd)
-	runtime=containerd
-	shift
-	;;
---bench)
-	mode=bench runtime=both
-	shift
-	;;
---kubelet)
-	mode=kubelet
-	shift
-	if [ "${1:-}" = --containerd ]; then
+# main runs the outer part: tools, packages, the namespace, then itself
+# inside it. (One function called on the script's last line: bash reads a
+# script as it runs it, and an edit under a long run must not be read.)
+main() {
+	mode=critest runtime=gantry
+	case ${1:-} in
+	--containerd)
 		runtime=containerd
 		shift
-	fi
-	;;
-esac
-[ "$(id -u)" = 0 ] || die "run as root"
-need docker-registry:docker-registry mmdebstrap:mmdebstrap \
-	/usr/lib/cni/bridge:containernetworking-plugins jq:jq curl:curl iptables:iptables \
-	pgrep:procps ipcs:util-linux
-[ "$runtime" != gantry ] && need containerd:containerd
-build_tools
-[ "$mode" = kubelet ] && build_kubelet
-nginx_rootfs >/dev/null
-busybox_bin >/dev/null
+		;;
+	--bench)
+		mode=bench runtime=both
+		shift
+		;;
+	--kubelet)
+		mode=kubelet
+		shift
+		if [ "${1:-}" = --containerd ]; then
+			runtime=containerd
+			shift
+		fi
+		;;
+	esac
+	[ "$(id -u)" = 0 ] || die "run as root"
+	need docker-registry:docker-registry mmdebstrap:mmdebstrap \
+		/usr/lib/cni/bridge:containernetworking-plugins jq:jq curl:curl iptables:iptables \
+		pgrep:procps ipcs:util-linux
+	[ "$runtime" != gantry ] && need containerd:containerd
+	build_tools
+	[ "$mode" = kubelet ] && build_kubelet
+	nginx_rootfs >/dev/null
+	busybox_bin >/dev/null
 
-work=$(mktemp -d /tmp/critest-XXXXXX)
-ns=critest-${work##*-}
-cleanup() {
-	set +e
-	local pid
-	# Whatever still runs in the namespace was started by this run.
-	for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null || true; done
-	ip netns del "$ns" 2>/dev/null || true
-	findmnt -rn -o TARGET | grep "^$work/" | sort -r | while read -r m; do umount -l "$m" || true; done
-	if [ -z "${CRITEST_KEEP:-}" ]; then rm -rf "$work"; else log "kept $work"; fi
+	work=$(mktemp -d /tmp/critest-XXXXXX)
+	ns=critest-${work##*-}
+	cleanup() {
+		set +e
+		local pid
+		# Whatever still runs in the namespace was started by this run.
+		for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null || true; done
+		ip netns del "$ns" 2>/dev/null || true
+		findmnt -rn -o TARGET | grep "^$work/" | sort -r | while read -r m; do umount -l "$m" || true; done
+		if [ -z "${CRITEST_KEEP:-}" ]; then rm -rf "$work"; else log "kept $work"; fi
+	}
+	trap cleanup EXIT
+	CGO_ENABLED=0 go build -ldflags=-s -o "$work/pause" "$repo/scripts/critest/pause.go"
+	CGO_ENABLED=0 go build -ldflags=-s -o "$work/nnp" "$repo/scripts/critest/nnp.go"
+	[ "$mode" = bench ] && (cd "$repo" && go build -o "$work/cribench" ./bench/cribench)
+	ip netns add "$ns"
+	# nsenter, not ip netns exec (which remounts /sys and hides cgroup v1 from runc).
+	nsenter --net="/run/netns/$ns" -- "$0" --inner "$mode" "$runtime" "$work" "$@"
 }
-trap cleanup EXIT
-CGO_ENABLED=0 go build -ldflags=-s -o "$work/pause" "$repo/scripts/critest/pause.go"
-CGO_ENABLED=0 go build -ldflags=-s -o "$work/nnp" "$repo/scripts/critest/nnp.go"
-[ "$mode" = bench ] && (cd "$repo" && go build -o "$work/cribench" ./bench/cribench)
-ip netns add "$ns"
-# nsenter, not ip netns exec (which remounts /sys and hides cgroup v1 from runc).
-nsenter --net="/run/netns/$ns" -- "$0" --inner "$mode" "$runtime" "$work" "$@"
+
+main "$@"; exit
