@@ -7,7 +7,7 @@ PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 
-.PHONY: build test bench bench-build bench-cachemount bench-cachefrom bench-network bench-registry bench-save bench-security bench-deep bench-userns bench-restore bench-dns bench-ps bench-scale bench-logs bench-lifecycle bench-buildx bench-ctxsync bench-buildpush clean install uninstall
+.PHONY: build test bench bench-build bench-cachemount bench-cachefrom bench-network bench-registry bench-save bench-security bench-deep bench-userns bench-restore bench-dns bench-ps bench-scale bench-logs bench-lifecycle bench-buildx bench-ctxsync bench-buildpush bench-cri critest critest-kubelet clean install uninstall
 
 build:
 	$(GO) build -o $(BIN)/gantryd ./cmd/gantryd
@@ -106,3 +106,18 @@ bench-ctxsync: build
 
 bench-buildpush: build
 	bench/buildpush.sh
+
+# gantryd and containerd through the CRI, side by side (bench/cribench)
+bench-cri: build
+	bench/cri.sh
+
+# critest, the CRI validation suite of cri-tools, against a fresh gantryd
+# (slow, minutes: not in make test); CRITEST_FLAGS=--containerd runs it
+# against containerd instead
+critest: build
+	scripts/critest.sh $(CRITEST_FLAGS)
+
+# a real kubelet (k8s.io/kubernetes v1.37.2, built once), standalone, with a
+# static two-container pod on a fresh gantryd (slow the first time)
+critest-kubelet: build
+	scripts/critest.sh --kubelet $(CRITEST_FLAGS)

@@ -52,8 +52,8 @@ type Config struct {
 	Log      *slog.Logger
 
 	// Registries: --registry-mirror (Docker Hub mirrors, tried first),
-	// --insecure-registry (plain HTTP), and the per-registry TLS trust
-	// directory (certs.d layout).
+	// --insecure-registry (plain HTTP), and the per-registry directory
+	// (certs.d layout: hosts.toml, or Docker's CA and client files).
 	RegistryMirrors    []string
 	InsecureRegistries []string
 	RegistryCertsDir   string

@@ -547,3 +547,56 @@ func TestRegistryPullAllTags(t *testing.T) {
 		t.Errorf("pull --all-tags of a missing repository: %s", r)
 	}
 }
+
+// TestRegistryHostsToml: a registry this machine cannot reach is pulled
+// from the mirror its hosts.toml names (containerd's format, under
+// --registry-certs-dir), through the docker CLI; a hosts.toml Gantry
+// cannot honour is refused with its name.
+func TestRegistryHostsToml(t *testing.T) {
+	e := newEnv(t)
+	if e.External {
+		t.Skip("configures gantryd's --registry-certs-dir")
+	}
+	reg := startRegistry(t, e, false)
+	token := randHex(8)
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM busybox\nRUN echo "+token+" > /token\n"), 0o644)
+	e.mustDocker(t, "build", "-q", "-t", reg.Host+"/x:1", dir)
+	e.mustDocker(t, "push", reg.Host+"/x:1")
+	e.mustDocker(t, "rmi", reg.Host+"/x:1")
+
+	const ref = "example.invalid/x:1"
+	if r := e.docker(t, "pull", ref); r.Code == 0 {
+		t.Fatalf("pull of %s without hosts.toml worked:\n%s", ref, r)
+	}
+	certs := t.TempDir()
+	hostsDir := filepath.Join(certs, "example.invalid")
+	os.MkdirAll(hostsDir, 0o755)
+	hosts := filepath.Join(hostsDir, "hosts.toml")
+	os.WriteFile(hosts, []byte(`server = "https://example.invalid"
+
+[host."http://`+reg.Host+`"]
+  capabilities = ["pull", "resolve"]
+`), 0o644)
+	e.stopDaemon(t)
+	e.d.args = []string{"--registry-certs-dir", certs}
+	e.startDaemon(t)
+	if out := e.mustDocker(t, "pull", ref); !strings.Contains(out, "Status: Downloaded newer image for "+ref) {
+		t.Errorf("pull through hosts.toml:\n%s", out)
+	}
+	if out := e.mustDocker(t, "run", "--rm", ref, "cat", "/token"); out != token {
+		t.Errorf("run of the mirrored image = %q, want %q", out, token)
+	}
+	if out := e.mustDocker(t, "images", "--format", "{{.Repository}}:{{.Tag}}", "example.invalid/x"); out != ref {
+		t.Errorf("images lists %q, want %q", out, ref)
+	}
+
+	// Read at each pull: a key Gantry does not implement is refused.
+	os.WriteFile(hosts, []byte(`[host."http://`+reg.Host+`"]
+  override_path = true
+`), 0o644)
+	r := e.docker(t, "pull", ref)
+	if r.Code == 0 || !strings.Contains(r.Stderr, hosts) || !strings.Contains(r.Stderr, "override_path is not supported") {
+		t.Errorf("pull with an unsupported hosts.toml: %s", r)
+	}
+}

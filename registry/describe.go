@@ -18,26 +18,15 @@ import (
 // as Resolve's.
 func (c *Client) Describe(ctx context.Context, ref reference.Named, auth Auth) (ocispec.Descriptor, []ocispec.Platform, error) {
 	ref = reference.TagNameOnly(ref)
-	if reference.Domain(ref) == hubDomain {
-		mirrors, _ := c.settings()
-		for _, m := range mirrors {
-			ep, err := c.mirror(ctx, m)
-			if err == nil {
-				desc, platforms, err := c.describeAt(ctx, ep, ref, auth)
-				if err == nil {
-					return desc, platforms, nil
-				}
-			}
-			if ctx.Err() != nil {
-				return ocispec.Descriptor{}, nil, ctx.Err()
-			}
-		}
+	type described struct {
+		desc      ocispec.Descriptor
+		platforms []ocispec.Platform
 	}
-	ep, err := c.origin(ctx, registryHost(reference.Domain(ref)))
-	if err != nil {
-		return ocispec.Descriptor{}, nil, err
-	}
-	return c.describeAt(ctx, ep, ref, auth)
+	d, err := pullFrom(ctx, c, ref, func(ep *endpoint) (described, error) {
+		desc, platforms, err := c.describeAt(ctx, ep, ref, auth)
+		return described{desc, platforms}, err
+	})
+	return d.desc, d.platforms, err
 }
 
 func (c *Client) describeAt(ctx context.Context, ep *endpoint, ref reference.Named, auth Auth) (ocispec.Descriptor, []ocispec.Platform, error) {

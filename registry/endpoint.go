@@ -136,6 +136,11 @@ func (c *Client) ping(ctx context.Context, base, host string, secure bool) (*end
 	if err != nil {
 		return nil, err
 	}
+	return c.pingWith(ctx, base, host, hc)
+}
+
+// pingWith pings base with the HTTP client hc.
+func (c *Client) pingWith(ctx context.Context, base, host string, hc *http.Client) (*endpoint, error) {
 	ep := &endpoint{base: base, host: host, client: hc, pinged: time.Now()}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, ep.url("/v2/"), nil)
 	if err != nil {
@@ -223,13 +228,19 @@ func (c *Client) httpClient(host string, secure bool) (*http.Client, error) {
 			return nil, err
 		}
 	}
+	return c.transportClient(tlsConfig), nil
+}
+
+// transportClient makes an HTTP client with tlsConfig (nil: the default)
+// that drops credentials on redirects to another host.
+func (c *Client) transportClient(tlsConfig *tls.Config) *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = tlsConfig
 	tr.MaxIdleConnsPerHost = 8
 	if c.dial != nil {
 		tr.DialContext = c.dial
 	}
-	return &http.Client{Transport: tr, CheckRedirect: dropAuthOffHost}, nil
+	return &http.Client{Transport: tr, CheckRedirect: dropAuthOffHost}
 }
 
 func dropAuthOffHost(req *http.Request, via []*http.Request) error {

@@ -53,7 +53,7 @@ func (c *Client) Push(ctx context.Context, img PushImage, open func(ocispec.Desc
 		return "", errdefs.ErrInvalidArgument.WithMessage("push: no reference")
 	}
 	domain, repo := reference.Domain(img.Ref), reference.Path(img.Ref)
-	ep, err := c.origin(ctx, registryHost(domain))
+	ep, err := c.pushEndpoint(ctx, domain)
 	if err != nil {
 		return "", err
 	}

@@ -5,8 +5,10 @@
 // Docker to loopback and the registries configured as insecure, unverified
 // HTTPS and then plain HTTP; it trusts the CAs
 // found under CertsDir/<host>/ (Docker's certs.d layout); it answers basic
-// and bearer-token challenges with the credentials it is given; and it tries
-// the configured mirrors first for Docker Hub references.
+// and bearer-token challenges with the credentials it is given; it follows
+// containerd's CertsDir/<host>/hosts.toml (mirrors of any registry, their
+// capabilities and TLS) where there is one; and it tries the configured
+// mirrors first for Docker Hub references.
 package registry
 
 import (
@@ -25,7 +27,7 @@ import (
 type Config struct {
 	Mirrors   []string // --registry-mirror: base URLs tried first for docker.io references
 	Insecure  []string // --insecure-registry: host[:port] or CIDR spoken to over unverified HTTPS, else plain HTTP
-	CertsDir  string   // per-registry TLS trust: <CertsDir>/<host[:port]>/ca.crt (and client.cert/client.key)
+	CertsDir  string   // per registry: <CertsDir>/<host[:port]>/hosts.toml, else ca.crt (and client.cert/client.key)
 	UserAgent string
 }
 

@@ -47,9 +47,11 @@ const (
 // Resolve fetches the manifest ref names (by tag, "latest" when it names
 // neither tag nor digest, or by digest), following an index or manifest list
 // to the manifest for platform (the empty platform is linux on this machine's
-// architecture), and its config. Docker Hub references try Config.Mirrors
-// first, in order, and fall back to Docker Hub when a mirror fails in any
-// way; the Image remembers which one answered. A manifest fetched by digest
+// architecture), and its config. The mirrors of the registry's hosts.toml
+// (under CertsDir), then for Docker Hub references Config.Mirrors, are
+// tried first, in order, falling back to the next and then to the
+// registry's server when a mirror fails in any way; the Image remembers
+// which one answered. A manifest fetched by digest
 // is verified against it. An unknown repository, tag or digest is a
 // not-found error with the registry's words ("manifest unknown: manifest
 // unknown"); refused credentials are errdefs.ErrUnauthenticated
@@ -62,26 +64,9 @@ const (
 // ("unsupported media type application/vnd.cncf.helm.config.v1+json").
 func (c *Client) Resolve(ctx context.Context, ref reference.Named, platform ocispec.Platform, auth Auth) (*Image, error) {
 	ref = reference.TagNameOnly(ref)
-	if reference.Domain(ref) == hubDomain {
-		mirrors, _ := c.settings()
-		for _, m := range mirrors {
-			ep, err := c.mirror(ctx, m)
-			if err == nil {
-				var img *Image
-				if img, err = c.resolveAt(ctx, ep, ref, platform, auth); err == nil {
-					return img, nil
-				}
-			}
-			if ctx.Err() != nil {
-				return nil, err
-			}
-		}
-	}
-	ep, err := c.origin(ctx, registryHost(reference.Domain(ref)))
-	if err != nil {
-		return nil, err
-	}
-	return c.resolveAt(ctx, ep, ref, platform, auth)
+	return pullFrom(ctx, c, ref, func(ep *endpoint) (*Image, error) {
+		return c.resolveAt(ctx, ep, ref, platform, auth)
+	})
 }
 
 // resolveAt resolves ref at one endpoint.

@@ -16,12 +16,12 @@ import (
 const maxTagPages = 1000
 
 // Tags lists the tags of the repository repo (its tag or digest, if any,
-// is ignored), at its origin registry, following the pages the registry
+// is ignored), at its registry's server (hosts.toml may name it), following the pages the registry
 // links (Link: <...>; rel="next"). An unknown repository is a not-found
 // error with the registry's words ("name unknown: ..."); refused
 // credentials are as with Resolve.
 func (c *Client) Tags(ctx context.Context, repo reference.Named, auth Auth) ([]string, error) {
-	ep, err := c.origin(ctx, registryHost(reference.Domain(repo)))
+	ep, err := c.server(ctx, reference.Domain(repo), capResolve)
 	if err != nil {
 		return nil, err
 	}

@@ -84,8 +84,7 @@ func newFlags() (*pflag.FlagSet, *options) {
 
 	f.StringArrayVar(&o.mirrors, "registry-mirror", nil, "preferred Docker Hub mirror (repeatable)")
 	f.StringArrayVar(&o.insecure, "insecure-registry", nil, "registry (host[:port] or CIDR) spoken to over plain HTTP (repeatable)")
-	f.StringVar(&o.registryCertsDir, "registry-certs-dir", "/etc/gantry/certs.d", "TLS trust per registry: <dir>/<host[:port]>/ca.crt")
-	_ = f.MarkHidden("registry-certs-dir")
+	f.StringVar(&o.registryCertsDir, "registry-certs-dir", "/etc/gantry/certs.d", "per-registry configuration: <dir>/<host[:port]>/hosts.toml (mirrors, containerd's format), else ca.crt, client.cert, client.key")
 
 	f.StringVar(&o.seccompProfile, "seccomp-profile", "builtin", `path of the default seccomp profile of containers, or "unconfined", or "builtin" (Docker's)`)
 	f.BoolVar(&o.noNewPrivileges, "no-new-privileges", false, "set no-new-privileges by default for new containers")

@@ -45,6 +45,7 @@ var allowed = map[string][]string{
 	"volume":               nil,
 	"integration":          {"*"},
 	"bench":                {"*"},
+	"bench/cribench":       nil,
 
 	"distribution": {"content", "layer", "image", "registry"},
 }
