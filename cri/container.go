@@ -155,11 +155,13 @@ func (s *Service) containerSpec(p *pod, cc *runtimeapi.ContainerConfig, sandboxC
 	}
 	hc.Sysctls = p.config.GetLinux().GetSysctls()
 	for _, m := range cc.GetMounts() {
-		if m.GetContainerPath() == "" || m.GetHostPath() == "" {
-			return nil, nil, link, invalid("a mount needs a host path and a container path")
-		}
+		// An image volume has no host path: refused as not implemented
+		// (what critest and the kubelet take for "not supported").
 		if m.GetImage() != nil {
 			return nil, nil, link, unimplemented("image volumes")
+		}
+		if m.GetContainerPath() == "" || m.GetHostPath() == "" {
+			return nil, nil, link, invalid("a mount needs a host path and a container path")
 		}
 		if m.GetRecursiveReadOnly() {
 			return nil, nil, link, unimplemented("recursive read-only mounts")

@@ -388,6 +388,12 @@ func TestCRIBadInput(t *testing.T) {
 			_, err := rt.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: pod.PodSandboxId, Config: &runtimeapi.ContainerConfig{Image: &runtimeapi.ImageSpec{Image: "busybox"}}, SandboxConfig: sandboxCfg})
 			return err
 		}, codes.InvalidArgument},
+		{"an image volume (not implemented, which critest skips)", func() error {
+			cfg := ctr("imgvol", "busybox")
+			cfg.Mounts = []*runtimeapi.Mount{{ContainerPath: "/data", Image: &runtimeapi.ImageSpec{Image: "busybox"}}}
+			_, err := rt.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: pod.PodSandboxId, Config: cfg, SandboxConfig: sandboxCfg})
+			return err
+		}, codes.Unimplemented},
 		{"the same container name and attempt twice", func() error {
 			_, err := rt.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: pod.PodSandboxId, Config: ctr("one", "busybox"), SandboxConfig: sandboxCfg})
 			return err
@@ -422,6 +428,9 @@ func TestCRIBadInput(t *testing.T) {
 	}
 	if _, err := rt.RemoveContainer(ctx, &runtimeapi.RemoveContainerRequest{ContainerId: "0123456789ab"}); err != nil {
 		t.Errorf("remove an unknown container: %v", err)
+	}
+	if _, err := runtimeapi.NewImageServiceClient(conn).RemoveImage(ctx, &runtimeapi.RemoveImageRequest{Image: &runtimeapi.ImageSpec{Image: strings.Repeat("0", 64)}}); err != nil {
+		t.Errorf("remove an image ID that is no image: %v", err)
 	}
 }
 
