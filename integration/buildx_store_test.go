@@ -59,8 +59,16 @@ func TestBuildxSharesStores(t *testing.T) {
 	}
 	grown := rootUsage(t, e.Root) - before
 	t.Logf("the build FROM the local image grew the data root by %d KiB", grown>>10)
-	if grown > bigLayer/4 {
-		t.Errorf("the buildx build FROM a local image grew the data root by %d MiB (its layer: %d MiB): a second copy", grown>>20, bigLayer>>20)
+	// A classically built layer keeps no blob (its tar is made on demand,
+	// see Images and layers): BuildKit's content store gets that tar once,
+	// the blob the classic build used to write. So the two builds together
+	// hold the layer's files once and one blob; before the stores were
+	// shared, BuildKit's extraction was a second copy of the files (and a
+	// classic build wrote its own blob too: four copies).
+	total := rootUsage(t, e.Root) - start
+	t.Logf("the classic build and the buildx build FROM it grew the data root by %d KiB", total>>10)
+	if total > 2*bigLayer+bigLayer/4 {
+		t.Errorf("the classic build of a %d MiB layer and a buildx build FROM it grew the data root by %d MiB: more than the layer's files and one blob", bigLayer>>20, total>>20)
 	}
 	if got := e.mustDocker(t, "run", "--rm", built, "cat", "/built", "/size"); got != "built\n67108864" {
 		t.Errorf("docker run %s = %q", built, got)
