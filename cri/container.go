@@ -120,7 +120,7 @@ func (s *Service) containerSpec(p *pod, cc *runtimeapi.ContainerConfig, sandboxC
 	link = gcontainer.Pod{
 		SandboxID:      p.ID,
 		NetNS:          p.NetNS,
-		CgroupParent:   p.config.GetLinux().GetCgroupParent(),
+		CgroupParent:   p.containerCgroup(),
 		HostsPath:      filepath.Join(p.Dir, "hosts"),
 		HostnamePath:   filepath.Join(p.Dir, "hostname"),
 		ResolvConfPath: filepath.Join(p.Dir, "resolv.conf"),

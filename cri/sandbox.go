@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -76,8 +77,10 @@ func checkPodConfig(cfg *runtimeapi.PodSandboxConfig) error {
 	if o := sc.GetSelinuxOptions(); o != nil && (o.User != "" || o.Role != "" || o.Type != "" || o.Level != "") {
 		return unimplemented("SELinux options")
 	}
-	if len(cfg.GetLinux().GetOverhead().GetUnified()) > 0 || len(cfg.GetLinux().GetResources().GetUnified()) > 0 {
-		return unimplemented("cgroup v2 unified resources")
+	for field, r := range map[string]*runtimeapi.LinuxContainerResources{"overhead": cfg.GetLinux().GetOverhead(), "resources": cfg.GetLinux().GetResources()} {
+		if _, err := specResources(r, field); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -131,6 +134,18 @@ func (s *Service) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandb
 	}
 	p.PausePid = pid
 	undo = append(undo, func() { stopPause(pid) })
+	p.Cgroup = podCgroup(p.ID, cfg)
+	made, err := makePodCgroups(p.Cgroup, p.pauseCgroup(), pid, cfg)
+	p.CgroupMade = made
+	undo = append(undo, func() {
+		removeCgroup(p.pauseCgroup())
+		if made {
+			removeCgroup(p.Cgroup)
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
 	if !hostNet {
 		dir := filepath.Join(s.cfg.RunDir, "netns")
 		if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -153,6 +168,17 @@ func (s *Service) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandb
 		return nil, err
 	}
 	return &runtimeapi.RunPodSandboxResponse{PodSandboxId: p.ID}, nil
+}
+
+// pauseCgroup is the cgroup of the pod's pause process.
+func (p *pod) pauseCgroup() string { return path.Join(p.Cgroup, p.ID) }
+
+// containerCgroup is the parent of the pod's containers' cgroups.
+func (p *pod) containerCgroup() string {
+	if p.Cgroup != "" {
+		return p.Cgroup
+	}
+	return p.config.GetLinux().GetCgroupParent() // a record of an older gantryd
 }
 
 // reserve takes a pod name attempt for id while its pod is being made: a
@@ -267,6 +293,11 @@ func (s *Service) StopPodSandbox(ctx context.Context, req *runtimeapi.StopPodSan
 	if p.PausePid > 0 && monitor.IsPause(p.PausePid, s.cfg.Monitor) {
 		stopPause(p.PausePid)
 	}
+	if p.Cgroup != "" {
+		if err := removeCgroup(p.pauseCgroup()); err != nil {
+			return nil, err
+		}
+	}
 	p.PausePid = 0
 	p.Ready = false
 	if err := s.pods.save(p); err != nil {
@@ -301,6 +332,11 @@ func (s *Service) RemovePodSandbox(ctx context.Context, req *runtimeapi.RemovePo
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.CgroupMade {
+		if err := removeCgroup(p.Cgroup); err != nil {
+			return nil, err
+		}
+	}
 	if err := os.RemoveAll(p.Dir); err != nil {
 		return nil, err
 	}
