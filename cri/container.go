@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/containerd/errdefs"
@@ -15,7 +16,6 @@ import (
 	"github.com/moby/moby/api/types/mount"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
-	"github.com/gantry/gantry/api"
 	gcontainer "github.com/gantry/gantry/container"
 )
 
@@ -466,7 +466,7 @@ func (s *Service) ContainerStatus(ctx context.Context, req *runtimeapi.Container
 // ListContainers lists the CRI's containers the filter selects.
 func (s *Service) ListContainers(ctx context.Context, req *runtimeapi.ListContainersRequest) (*runtimeapi.ListContainersResponse, error) {
 	f := req.GetFilter()
-	filters := api.Filters{"label": {labelSandboxID: true}}
+	var views []*gcontainer.View
 	if f.GetPodSandboxId() != "" {
 		p, err := s.pods.get(f.GetPodSandboxId())
 		if err != nil {
@@ -475,41 +475,92 @@ func (s *Service) ListContainers(ctx context.Context, req *runtimeapi.ListContai
 			}
 			return nil, err
 		}
-		filters["label"] = map[string]bool{labelSandboxID + "=" + p.ID: true}
+		views = s.b.PodContainers(p.ID)
+	} else {
+		views = s.b.PodContainers("")
+		defer s.labels.keep(views)
 	}
-	sums, err := s.b.Containers(ctx, api.ContainerListOptions{All: true, Filters: filters})
-	if err != nil {
-		return nil, err
-	}
-	var out []*runtimeapi.Container
-	for _, c := range sums {
-		md, labels, annotations := criLabels(c.Labels)
-		state := containerState(c.State)
+	out := make([]*runtimeapi.Container, 0, len(views))
+	for _, v := range views {
+		state := containerState(container.ContainerState(v.State.Status))
 		if f != nil {
-			if f.GetId() != "" && !strings.HasPrefix(c.ID, f.GetId()) {
+			if f.GetId() != "" && !strings.HasPrefix(v.ID, f.GetId()) {
 				continue
 			}
 			if f.GetState() != nil && f.GetState().GetState() != state {
 				continue
 			}
-			if !selects(f.GetLabelSelector(), labels) {
-				continue
-			}
+		}
+		l := s.labels.get(v)
+		if f != nil && !selects(f.GetLabelSelector(), l.labels) {
+			continue
 		}
 		out = append(out, &runtimeapi.Container{
-			Id:           c.ID,
-			PodSandboxId: c.Labels[labelSandboxID],
-			Metadata:     md,
-			Image:        &runtimeapi.ImageSpec{Image: c.Labels[labelImage]},
-			ImageRef:     c.ImageID,
-			ImageId:      c.ImageID,
+			Id:           v.ID,
+			PodSandboxId: v.Pod.SandboxID,
+			Metadata:     l.md,
+			Image:        &runtimeapi.ImageSpec{Image: l.image},
+			ImageRef:     v.ImageID.String(),
+			ImageId:      v.ImageID.String(),
 			State:        state,
-			CreatedAt:    c.Created * int64(time.Second),
-			Labels:       labels,
-			Annotations:  annotations,
+			CreatedAt:    v.Created.UnixNano(),
+			Labels:       l.labels,
+			Annotations:  l.annotations,
 		})
 	}
 	return &runtimeapi.ListContainersResponse{Containers: out}, nil
+}
+
+// criLabelSet is what the CRI asked for of a container, decoded from its
+// labels.
+type criLabelSet struct {
+	md                  *runtimeapi.ContainerMetadata
+	labels, annotations map[string]string
+	image               string
+}
+
+// labelCache holds the decoded labels of each container (they never
+// change), so that a list decodes a container's JSON labels once in its
+// life, not at every call.
+type labelCache struct {
+	mu  sync.Mutex
+	ids map[string]*criLabelSet
+}
+
+func (c *labelCache) get(v *gcontainer.View) *criLabelSet {
+	c.mu.Lock()
+	l := c.ids[v.ID]
+	c.mu.Unlock()
+	if l != nil {
+		return l
+	}
+	l = &criLabelSet{image: v.Config.Labels[labelImage]}
+	l.md, l.labels, l.annotations = criLabels(v.Config.Labels)
+	c.mu.Lock()
+	if c.ids == nil {
+		c.ids = map[string]*criLabelSet{}
+	}
+	c.ids[v.ID] = l
+	c.mu.Unlock()
+	return l
+}
+
+// keep forgets the containers a full list no longer has.
+func (c *labelCache) keep(all []*gcontainer.View) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.ids) <= len(all) {
+		return
+	}
+	live := make(map[string]bool, len(all))
+	for _, v := range all {
+		live[v.ID] = true
+	}
+	for id := range c.ids {
+		if !live[id] {
+			delete(c.ids, id)
+		}
+	}
 }
 
 // ReopenContainerLog has a running container's log file created anew.

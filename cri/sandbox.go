@@ -12,11 +12,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/moby/moby/api/types/container"
 	"golang.org/x/sys/unix"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
-	"github.com/gantry/gantry/api"
+	gcontainer "github.com/gantry/gantry/container"
 	"github.com/gantry/gantry/monitor"
 )
 
@@ -245,9 +244,9 @@ func writePodFiles(dir string, cfg *runtimeapi.PodSandboxConfig, hostNet bool) e
 	return nil
 }
 
-// podContainers are the IDs of the containers of pod id.
-func (s *Service) podContainers(ctx context.Context, id string) ([]container.Summary, error) {
-	return s.b.Containers(ctx, api.ContainerListOptions{All: true, Filters: api.Filters{"label": {labelSandboxID + "=" + id: true}}})
+// podContainers are the containers of pod id.
+func (s *Service) podContainers(_ context.Context, id string) ([]*gcontainer.View, error) {
+	return s.b.PodContainers(id), nil
 }
 
 // StopPodSandbox stops the pod's containers, tears its network down and

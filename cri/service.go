@@ -37,6 +37,9 @@ type Backend interface {
 	RemoveContainer(ctx context.Context, name string, force, removeVolumes bool) error
 	ContainerInspect(ctx context.Context, name string, size bool) (*container.InspectResponse, error)
 	Containers(ctx context.Context, opts api.ContainerListOptions) ([]container.Summary, error)
+	// PodContainers are the newest views of the containers with a
+	// gcontainer.Pod, of pod sandboxID ("" for all), newest first.
+	PodContainers(sandboxID string) []*gcontainer.View
 	ReopenContainerLog(ctx context.Context, name string) error
 	ResizeContainer(ctx context.Context, name string, height, width uint) error
 	UpdateContainer(ctx context.Context, name string, cfg container.UpdateConfig) (container.UpdateResponse, error)
@@ -80,6 +83,8 @@ type Service struct {
 
 	mu       sync.Mutex        // guards reserved
 	reserved map[string]string // pod name attempts being made: key -> pod ID
+
+	labels labelCache // the CRI's labels of each container, decoded once
 }
 
 // New opens the CRI's records under cfg.Root and adopts the pods a

@@ -42,3 +42,17 @@ func (d *Daemon) ReopenContainerLog(ctx context.Context, name string) error {
 // MonitorBinary is the gantry-monitor binary, which is also a pod's pause
 // process.
 func (d *Daemon) MonitorBinary() string { return d.monitorBin }
+
+// PodContainers are the newest views of the containers made through the
+// CRI (with a Pod), of pod sandboxID ("" for every pod's), newest first:
+// the CRI's ListContainers, which reads no port, mount or network.
+func (d *Daemon) PodContainers(sandboxID string) []*gcontainer.View {
+	var out []*gcontainer.View
+	for _, c := range d.containers.List() {
+		v := c.View()
+		if v.Pod != nil && (sandboxID == "" || v.Pod.SandboxID == sandboxID) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
