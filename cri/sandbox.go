@@ -127,46 +127,74 @@ func (s *Service) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandb
 	if ns.GetIpc() != runtimeapi.NamespaceMode_NODE {
 		flags |= unix.CLONE_NEWIPC
 	}
-	pid, err := monitor.StartPause(s.cfg.Monitor, flags)
-	if err != nil {
-		return nil, err
+	// The pause process (in its cgroup) and the network are made side by
+	// side: neither needs the other, and the CNI plugins take longest.
+	type paused struct {
+		pid  int
+		made bool // the pod's cgroup
+		err  error
 	}
-	p.PausePid = pid
-	undo = append(undo, func() { stopPause(pid) })
 	p.Cgroup = podCgroup(p.ID, cfg)
-	made, err := makePodCgroups(p.Cgroup, p.pauseCgroup(), pid, cfg)
-	p.CgroupMade = made
-	undo = append(undo, func() {
-		removeCgroup(p.pauseCgroup())
-		if made {
-			removeCgroup(p.Cgroup)
-		}
-	})
-	if err != nil {
-		return nil, err
-	}
-	if !hostNet {
-		dir := filepath.Join(s.cfg.RunDir, "netns")
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return nil, err
-		}
-		p.NetNS = filepath.Join(dir, p.ID)
-		if err := pinNetNS(p.NetNS); err != nil {
-			return nil, err
-		}
-		undo = append(undo, func() { unpinNetNS(p.NetNS) })
-		ips, err := s.cni.add(ctx, p.ID, p.NetNS, cfg)
+	pauseDone := make(chan paused, 1)
+	go func() {
+		pid, err := monitor.StartPause(s.cfg.Monitor, flags)
 		if err != nil {
-			return nil, err
+			pauseDone <- paused{err: err}
+			return
 		}
-		undo = append(undo, func() { s.cni.del(context.WithoutCancel(ctx), p.ID, p.NetNS, cfg) })
-		p.IPs, p.Networked = ips, true
+		made, err := makePodCgroups(p.Cgroup, p.pauseCgroup(), pid, cfg)
+		pauseDone <- paused{pid, made, err}
+	}()
+	netUndo, netErr := s.podNetwork(ctx, p, hostNet)
+	r := <-pauseDone
+	if r.pid > 0 {
+		undo = append(undo, func() {
+			stopPause(r.pid)
+			removeCgroup(p.pauseCgroup())
+			if r.made {
+				removeCgroup(p.Cgroup)
+			}
+		})
 	}
+	undo = append(undo, netUndo...)
+	if r.err != nil {
+		return nil, r.err
+	}
+	if netErr != nil {
+		return nil, netErr
+	}
+	p.PausePid, p.CgroupMade = r.pid, r.made
 	p.Ready = true
 	if err := s.pods.save(p); err != nil {
 		return nil, err
 	}
 	return &runtimeapi.RunPodSandboxResponse{PodSandboxId: p.ID}, nil
+}
+
+// podNetwork pins the pod's network namespace and has CNI wire it
+// (nothing with the host's network), returning the undo of what it did,
+// also when it fails.
+func (s *Service) podNetwork(ctx context.Context, p *pod, hostNet bool) ([]func(), error) {
+	if hostNet {
+		return nil, nil
+	}
+	var undo []func()
+	dir := filepath.Join(s.cfg.RunDir, "netns")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	netns := filepath.Join(dir, p.ID)
+	if err := pinNetNS(netns); err != nil {
+		return nil, err
+	}
+	undo = append(undo, func() { unpinNetNS(netns) })
+	ips, err := s.cni.add(ctx, p.ID, netns, p.config)
+	if err != nil {
+		return undo, err
+	}
+	undo = append(undo, func() { s.cni.del(context.WithoutCancel(ctx), p.ID, netns, p.config) })
+	p.NetNS, p.IPs, p.Networked = netns, ips, true
+	return undo, nil
 }
 
 // pauseCgroup is the cgroup of the pod's pause process.

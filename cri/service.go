@@ -40,6 +40,9 @@ type Backend interface {
 	// PodContainers are the newest views of the containers with a
 	// gcontainer.Pod, of pod sandboxID ("" for all), newest first.
 	PodContainers(sandboxID string) []*gcontainer.View
+	// PodContainer is the newest view of container name (an ID, its
+	// prefix, or a name), with or without a gcontainer.Pod.
+	PodContainer(name string) (*gcontainer.View, error)
 	ReopenContainerLog(ctx context.Context, name string) error
 	ResizeContainer(ctx context.Context, name string, height, width uint) error
 	UpdateContainer(ctx context.Context, name string, cfg container.UpdateConfig) (container.UpdateResponse, error)
@@ -84,7 +87,7 @@ type Service struct {
 	mu       sync.Mutex        // guards reserved
 	reserved map[string]string // pod name attempts being made: key -> pod ID
 
-	labels labelCache // the CRI's labels of each container, decoded once
+	list listCache // ListContainers' messages and their encodings
 }
 
 // New opens the CRI's records under cfg.Root and adopts the pods a
@@ -117,7 +120,7 @@ func (s *Service) Register(srv *grpc.Server) {
 // NewServer is a gRPC server of the CRI services whose errors carry the
 // gRPC codes of their errdefs classes (statusOf).
 func (s *Service) NewServer() *grpc.Server {
-	srv := grpc.NewServer(grpc.UnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+	srv := grpc.NewServer(grpc.ForceServerCodec(listCodec{&s.list}), grpc.UnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 		resp, err := h(ctx, req)
 		if err != nil {
 			s.log.Debug("cri request failed", "method", info.FullMethod, "error", err)

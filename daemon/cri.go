@@ -56,3 +56,14 @@ func (d *Daemon) PodContainers(sandboxID string) []*gcontainer.View {
 	}
 	return out
 }
+
+// PodContainer is the newest view of container name (an ID, a unique
+// prefix of one, or a name): the CRI's lookup of a container, which
+// makes no inspect document.
+func (d *Daemon) PodContainer(name string) (*gcontainer.View, error) {
+	c, err := d.containers.Get(name)
+	if err != nil {
+		return nil, err
+	}
+	return c.View(), nil
+}
