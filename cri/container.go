@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -509,6 +510,9 @@ type listCache struct {
 	mu   sync.Mutex
 	ids  map[string]*runtimeapi.Container // by container ID
 	wire map[*runtimeapi.Container][]byte // the encodings of ids' messages
+	// The last list encoded: its messages and its encoding.
+	last     []*runtimeapi.Container
+	lastWire []byte
 }
 
 // get is the message of container v in state.
@@ -566,6 +570,25 @@ func (c *listCache) encodings(ms []*runtimeapi.Container) [][]byte {
 	return out
 }
 
+// lastList is the encoding of the last list encoded, if it had the
+// messages ms (the kubelet lists every second, mostly the same).
+func (c *listCache) lastList(ms []*runtimeapi.Container) ([]byte, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.last == nil || !slices.Equal(c.last, ms) {
+		return nil, false
+	}
+	return c.lastWire, true
+}
+
+// setLastList records the encoding of a list (never written after: gRPC
+// sends it as it is).
+func (c *listCache) setLastList(ms []*runtimeapi.Container, wire []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.last, c.lastWire = slices.Clone(ms), wire
+}
+
 // keep forgets the containers a full list no longer has.
 func (c *listCache) keep(all []*gcontainer.View) {
 	c.mu.Lock()
@@ -601,6 +624,9 @@ func (c listCodec) Marshal(v any) ([]byte, error) {
 		}
 		return proto.Marshal(m)
 	}
+	if b, ok := c.cache.lastList(resp.GetContainers()); ok {
+		return b, nil
+	}
 	encs := c.cache.encodings(resp.GetContainers())
 	size := 0
 	for i, m := range resp.GetContainers() {
@@ -618,6 +644,7 @@ func (c listCodec) Marshal(v any) ([]byte, error) {
 		out = protowire.AppendTag(out, 1, protowire.BytesType)
 		out = protowire.AppendBytes(out, b)
 	}
+	c.cache.setLastList(resp.GetContainers(), out)
 	return out, nil
 }
 

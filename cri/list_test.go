@@ -1,6 +1,8 @@
 package cri
 
 import (
+	"bytes"
+	"slices"
 	"testing"
 
 	"github.com/moby/moby/api/types/container"
@@ -67,6 +69,16 @@ func TestListCodec(t *testing.T) {
 	}
 	if !proto.Equal(&got, resp) {
 		t.Errorf("decoded %v, want %v", &got, resp)
+	}
+	// The same list again is the last encoding; a changed one is not.
+	if again, _ := codec.Marshal(&runtimeapi.ListContainersResponse{Containers: slices.Clone(resp.Containers)}); !bytes.Equal(again, b) {
+		t.Error("the same list encoded again differs")
+	}
+	resp.Containers[2] = c.get(listView("b", "two"), runtimeapi.ContainerState_CONTAINER_RUNNING)
+	b, _ = codec.Marshal(resp)
+	got.Reset()
+	if err := codec.Unmarshal(b, &got); err != nil || got.Containers[2].State != runtimeapi.ContainerState_CONTAINER_RUNNING {
+		t.Errorf("a list after a state change: %v, %v", &got, err)
 	}
 	if b, err := codec.Marshal(&runtimeapi.ListContainersResponse{}); err != nil || len(b) != 0 {
 		t.Errorf("an empty list: %q, %v", b, err)

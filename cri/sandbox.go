@@ -297,6 +297,31 @@ func (s *Service) StopPodSandbox(ctx context.Context, req *runtimeapi.StopPodSan
 			return nil, fmt.Errorf("stop container %s: %w", c.ID, err)
 		}
 	}
+	if err := s.stopPod(ctx, p); err != nil {
+		return nil, err
+	}
+	return &runtimeapi.StopPodSandboxResponse{}, nil
+}
+
+// StopPods stops every ready pod as StopPodSandbox does but its
+// containers, which the daemon's shutdown stopped: gantryd's end with
+// --live-restore=false leaves no pause process, network namespace, CNI
+// address or pause cgroup behind. The pods stay, not ready, as their
+// containers stay exited.
+func (s *Service) StopPods(ctx context.Context) {
+	for _, p := range s.pods.list() {
+		if !p.ready() {
+			continue
+		}
+		if err := s.stopPod(ctx, p); err != nil {
+			s.log.Warn("stop pod at shutdown", "pod", p.ID, "error", err)
+		}
+	}
+}
+
+// stopPod tears a pod's network down, ends its pause process and records
+// it not ready.
+func (s *Service) stopPod(ctx context.Context, p *pod) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.Networked {
@@ -308,13 +333,13 @@ func (s *Service) StopPodSandbox(ctx context.Context, req *runtimeapi.StopPodSan
 			path = ""
 		}
 		if err := s.cni.del(ctx, p.ID, path, p.config); err != nil {
-			return nil, err
+			return err
 		}
 		p.Networked = false
 	}
 	if p.NetNS != "" {
 		if err := unpinNetNS(p.NetNS); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if p.PausePid > 0 && monitor.IsPause(p.PausePid, s.cfg.Monitor) {
@@ -322,15 +347,12 @@ func (s *Service) StopPodSandbox(ctx context.Context, req *runtimeapi.StopPodSan
 	}
 	if p.Cgroup != "" {
 		if err := removeCgroup(p.pauseCgroup()); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	p.PausePid = 0
 	p.Ready = false
-	if err := s.pods.save(p); err != nil {
-		return nil, err
-	}
-	return &runtimeapi.StopPodSandboxResponse{}, nil
+	return s.pods.save(p)
 }
 
 // RemovePodSandbox removes a pod and its containers, stopping them first

@@ -911,3 +911,42 @@ func TestCRIPodCgroup(t *testing.T) {
 		t.Errorf("a pod's oom_score_adj: %v, want Unimplemented naming linux.overhead.oom_score_adj", err)
 	}
 }
+
+// TestCRINoLiveRestore: with --live-restore=false, gantryd's shutdown
+// stops the pods as it stops their containers: no pause process, network
+// namespace, veth or CNI address is left, and the next gantryd lists the
+// pod as not ready.
+func TestCRINoLiveRestore(t *testing.T) {
+	c := newCRIEnv(t, "")
+	c.stopDaemon(t)
+	c.d.args = append(c.d.args, "--live-restore=false")
+	c.startDaemon(t)
+	before := pausePids(t)
+	pod, podCfg := c.runPod(t, "shortlived")
+	id := c.startContainer(t, pod, podCfg, "app", "exec sleep 1000")
+	if got := pausePids(t); len(got) != len(before)+1 {
+		t.Fatalf("pause processes: %v (before: %v)", got, before)
+	}
+	c.stopDaemon(t)
+	if got := pausePids(t); len(got) > len(before) {
+		t.Errorf("pause processes left after gantryd's shutdown: %v (before: %v)", got, before)
+	}
+	if netns, _ := os.ReadDir(filepath.Join(c.d.runDir, "x", "cri", "netns")); len(netns) > 0 {
+		t.Errorf("network namespaces left after gantryd's shutdown: %v", netns)
+	}
+	if r := c.inDaemonNet(t, "ip", "-o", "link", "show", "type", "veth"); strings.TrimSpace(r.Stdout) != "" {
+		t.Errorf("veths left after gantryd's shutdown:\n%s", r.Stdout)
+	}
+	if ips, _ := filepath.Glob(filepath.Join(c.ipam, "*", "10.99.*")); len(ips) > 0 {
+		t.Errorf("addresses still allocated after gantryd's shutdown: %v", ips)
+	}
+	c.startDaemon(t)
+	if got := c.mustCrictl(t, "pods", "--state", "notready", "-q"); got != pod {
+		t.Errorf("not-ready pods after the restart: %q, want %s", got, pod)
+	}
+	if got := c.mustCrictl(t, "ps", "--state", "exited", "-q"); got != id {
+		t.Errorf("exited containers after the restart: %q, want %s", got, id)
+	}
+	c.mustCrictl(t, "rmp", pod)
+	c.checkNothingLeft(t, before)
+}
