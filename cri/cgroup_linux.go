@@ -132,7 +132,7 @@ func specResources(r *runtimeapi.LinuxContainerResources, field string) (*specs.
 		u := uint64(v)
 		cpu.Shares = &u
 	}
-	if v := r.GetCpuQuota(); v > 0 {
+	if v := r.GetCpuQuota(); v != 0 { // -1: none (the kubelet's exclusive CPUs)
 		cpu.Quota = &v
 	}
 	if v := r.GetCpuPeriod(); v > 0 {
@@ -168,7 +168,7 @@ func sumResources(res, overhead *specs.LinuxResources) *specs.LinuxResources {
 			v := *cpu.Shares + *overhead.CPU.Shares
 			cpu.Shares = &v
 		}
-		if cpu.Quota != nil && overhead.CPU.Quota != nil {
+		if cpu.Quota != nil && *cpu.Quota > 0 && overhead.CPU.Quota != nil && *overhead.CPU.Quota > 0 {
 			period, oPeriod := uint64(100000), uint64(100000)
 			if cpu.Period != nil {
 				period = *cpu.Period

@@ -33,6 +33,10 @@ func TestPodResources(t *testing.T) {
 	if got := sumResources(noMem, overhead); got.Memory != nil || *got.CPU.Shares != 12 || got.CPU.Quota != nil {
 		t.Errorf("resources without a memory or CPU limit plus overhead: %+v %+v", got.Memory, got.CPU)
 	}
+	unlimited, _ := specResources(&runtimeapi.LinuxContainerResources{CpuQuota: -1, CpuPeriod: 100000}, "resources")
+	if got := sumResources(unlimited, overhead); *got.CPU.Quota != -1 {
+		t.Errorf("no CPU quota (-1) plus overhead: %d, want -1", *got.CPU.Quota)
+	}
 	if r, err := specResources(&runtimeapi.LinuxContainerResources{}, "resources"); r != nil || err != nil {
 		t.Errorf("empty resources: %v, %v; want none", r, err)
 	}
