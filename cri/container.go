@@ -507,9 +507,10 @@ func (s *Service) ListContainers(ctx context.Context, req *runtimeapi.ListContai
 // (listCodec) sends the encoding kept here instead of making it at each
 // call.
 type listCache struct {
-	mu   sync.Mutex
-	ids  map[string]*runtimeapi.Container // by container ID
-	wire map[*runtimeapi.Container][]byte // the encodings of ids' messages
+	mu  sync.Mutex
+	ids map[string]*runtimeapi.Container // by container ID
+	// The encodings of ids' messages and of the pods' (ListPodSandbox's).
+	wire map[proto.Message][]byte
 	// The last list encoded: its messages and its encoding.
 	last     []*runtimeapi.Container
 	lastWire []byte
@@ -546,7 +547,7 @@ func (c *listCache) get(v *gcontainer.View, state runtimeapi.ContainerState) *ru
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.ids == nil {
-		c.ids, c.wire = map[string]*runtimeapi.Container{}, map[*runtimeapi.Container][]byte{}
+		c.ids, c.wire = map[string]*runtimeapi.Container{}, map[proto.Message][]byte{}
 	}
 	if cur := c.ids[v.ID]; cur != nil {
 		delete(c.wire, cur)
@@ -560,7 +561,7 @@ func (c *listCache) get(v *gcontainer.View, state runtimeapi.ContainerState) *ru
 
 // encodings are the protobuf encodings of ms, nil for a message not of
 // the cache.
-func (c *listCache) encodings(ms []*runtimeapi.Container) [][]byte {
+func encodings[M proto.Message](c *listCache, ms []M) [][]byte {
 	out := make([][]byte, len(ms))
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -568,6 +569,22 @@ func (c *listCache) encodings(ms []*runtimeapi.Container) [][]byte {
 		out[i] = c.wire[m]
 	}
 	return out
+}
+
+// swap replaces a pod's message old (nil: none) with m and its encoding
+// (m nil: the pod is gone).
+func (c *listCache) swap(old, m *runtimeapi.PodSandbox, wire []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old != nil {
+		delete(c.wire, old)
+	}
+	if m != nil && wire != nil {
+		if c.wire == nil {
+			c.wire = map[proto.Message][]byte{}
+		}
+		c.wire[m] = wire
+	}
 }
 
 // lastList is the encoding of the last list encoded, if it had the
@@ -616,20 +633,30 @@ type listCodec struct{ cache *listCache }
 func (listCodec) Name() string { return "proto" }
 
 func (c listCodec) Marshal(v any) ([]byte, error) {
-	resp, ok := v.(*runtimeapi.ListContainersResponse)
-	if !ok {
-		m, ok := v.(proto.Message)
-		if !ok {
-			return nil, fmt.Errorf("cri codec: %T is not a protobuf message", v)
+	switch v := v.(type) {
+	case *runtimeapi.ListContainersResponse:
+		if b, ok := c.cache.lastList(v.GetContainers()); ok {
+			return b, nil
 		}
-		return proto.Marshal(m)
+		b, err := encodeRepeated(c.cache, v.GetContainers())
+		if err == nil {
+			c.cache.setLastList(v.GetContainers(), b)
+		}
+		return b, err
+	case *runtimeapi.ListPodSandboxResponse:
+		return encodeRepeated(c.cache, v.GetItems())
+	case proto.Message:
+		return proto.Marshal(v)
 	}
-	if b, ok := c.cache.lastList(resp.GetContainers()); ok {
-		return b, nil
-	}
-	encs := c.cache.encodings(resp.GetContainers())
+	return nil, fmt.Errorf("cri codec: %T is not a protobuf message", v)
+}
+
+// encodeRepeated is the encoding of a message whose only field, number
+// 1, is the repeated message field ms.
+func encodeRepeated[M proto.Message](c *listCache, ms []M) ([]byte, error) {
+	encs := encodings(c, ms)
 	size := 0
-	for i, m := range resp.GetContainers() {
+	for i, m := range ms {
 		if encs[i] == nil {
 			b, err := proto.Marshal(m)
 			if err != nil {
@@ -644,7 +671,6 @@ func (c listCodec) Marshal(v any) ([]byte, error) {
 		out = protowire.AppendTag(out, 1, protowire.BytesType)
 		out = protowire.AppendBytes(out, b)
 	}
-	c.cache.setLastList(resp.GetContainers(), out)
 	return out, nil
 }
 

@@ -36,7 +36,7 @@ func TestListCache(t *testing.T) {
 	if running == ma || running.State != runtimeapi.ContainerState_CONTAINER_RUNNING || running.Metadata.GetName() != "one" {
 		t.Errorf("message after a state change: %v", running)
 	}
-	if c.encodings([]*runtimeapi.Container{ma})[0] != nil {
+	if encodings(&c, []*runtimeapi.Container{ma})[0] != nil {
 		t.Error("the encoding of a replaced message is kept")
 	}
 	c.get(b, runtimeapi.ContainerState_CONTAINER_EXITED)
@@ -88,5 +88,31 @@ func TestListCodec(t *testing.T) {
 	var v runtimeapi.VersionResponse
 	if err != nil || codec.Unmarshal(b, &v) != nil || v.RuntimeName != "gantry" {
 		t.Errorf("another message: %v %v", &v, err)
+	}
+}
+
+// TestListedPod: a pod's ListPodSandbox message is made again only when
+// its state changes, and the codec's encoding of the list decodes to it.
+func TestListedPod(t *testing.T) {
+	s := &Service{}
+	p := &pod{ID: "p1", CreatedAt: 5, Ready: true, config: &runtimeapi.PodSandboxConfig{
+		Metadata: &runtimeapi.PodSandboxMetadata{Name: "web"}, Labels: map[string]string{"app": "web"}, Annotations: map[string]string{"a": "b"}}}
+	m := s.listedPod(p)
+	if m.State != runtimeapi.PodSandboxState_SANDBOX_READY || m.Labels["app"] != "web" || s.listedPod(p) != m {
+		t.Fatalf("message %v, made again: %v", m, s.listedPod(p) != m)
+	}
+	p.Ready = false
+	stopped := s.listedPod(p)
+	if stopped == m || stopped.State != runtimeapi.PodSandboxState_SANDBOX_NOTREADY {
+		t.Errorf("message after the stop: %v", stopped)
+	}
+	if encodings(&s.list, []*runtimeapi.PodSandbox{m, stopped})[0] != nil {
+		t.Error("the encoding of a replaced message is kept")
+	}
+	resp := &runtimeapi.ListPodSandboxResponse{Items: []*runtimeapi.PodSandbox{stopped, {Id: "not cached"}}}
+	b, err := listCodec{&s.list}.Marshal(resp)
+	var got runtimeapi.ListPodSandboxResponse
+	if err != nil || proto.Unmarshal(b, &got) != nil || !proto.Equal(&got, resp) {
+		t.Errorf("decoded %v (%v), want %v", &got, err, resp)
 	}
 }

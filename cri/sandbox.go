@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+	"google.golang.org/protobuf/proto"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	gcontainer "github.com/gantry/gantry/container"
@@ -392,6 +393,7 @@ func (s *Service) RemovePodSandbox(ctx context.Context, req *runtimeapi.RemovePo
 	if err := s.pods.remove(p.ID); err != nil {
 		return nil, err
 	}
+	s.list.swap(p.listed, nil, nil)
 	return &runtimeapi.RemovePodSandboxResponse{}, nil
 }
 
@@ -452,21 +454,39 @@ func (s *Service) ListPodSandbox(ctx context.Context, req *runtimeapi.ListPodSan
 	f := req.GetFilter()
 	var out []*runtimeapi.PodSandbox
 	for _, p := range s.pods.list() {
-		st := s.podStatus(p)
-		if f != nil {
-			if f.GetId() != "" && !strings.HasPrefix(p.ID, f.GetId()) {
-				continue
-			}
-			if f.GetState() != nil && f.GetState().GetState() != st.State {
-				continue
-			}
-			if !selects(f.GetLabelSelector(), st.Labels) {
-				continue
-			}
+		if f.GetId() != "" && !strings.HasPrefix(p.ID, f.GetId()) {
+			continue
 		}
-		out = append(out, &runtimeapi.PodSandbox{Id: p.ID, Metadata: st.Metadata, State: st.State, CreatedAt: st.CreatedAt, Labels: st.Labels, Annotations: st.Annotations, RuntimeHandler: st.RuntimeHandler})
+		m := s.listedPod(p)
+		if f.GetState() != nil && f.GetState().GetState() != m.State {
+			continue
+		}
+		if !selects(f.GetLabelSelector(), m.Labels) {
+			continue
+		}
+		out = append(out, m)
 	}
 	return &runtimeapi.ListPodSandboxResponse{Items: out}, nil
+}
+
+// listedPod is the pod's message in ListPodSandbox, made again (with its
+// encoding, which the CRI's codec sends) only when its state changes.
+func (s *Service) listedPod(p *pod) *runtimeapi.PodSandbox {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	state := runtimeapi.PodSandboxState_SANDBOX_NOTREADY
+	if p.Ready {
+		state = runtimeapi.PodSandboxState_SANDBOX_READY
+	}
+	if p.listed != nil && p.listed.State == state {
+		return p.listed
+	}
+	m := &runtimeapi.PodSandbox{Id: p.ID, Metadata: p.config.GetMetadata(), State: state, CreatedAt: p.CreatedAt,
+		Labels: p.config.GetLabels(), Annotations: p.config.GetAnnotations(), RuntimeHandler: "runc"}
+	wire, _ := proto.Marshal(m)
+	s.list.swap(p.listed, m, wire)
+	p.listed = m
+	return m
 }
 
 func selects(selector, labels map[string]string) bool {

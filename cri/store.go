@@ -37,7 +37,8 @@ type pod struct {
 	CgroupMade bool   `json:",omitempty"`
 
 	config *runtimeapi.PodSandboxConfig
-	mu     sync.Mutex // serialises stopping and removing the pod
+	mu     sync.Mutex             // serialises stopping and removing the pod
+	listed *runtimeapi.PodSandbox // its message in ListPodSandbox (listedPod), under mu
 }
 
 // key is what must be unique among the pods: the kubelet's name of a pod
