@@ -6,16 +6,19 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
-	"github.com/gantry/gantry/api"
 	gcontainer "github.com/gantry/gantry/container"
 )
 
@@ -58,13 +61,10 @@ func (s *Service) CreateContainer(ctx context.Context, req *runtimeapi.CreateCon
 		return nil, err
 	}
 	name := containerName(md, p.config.GetMetadata())
-	if _, err := s.b.ContainerInspect(ctx, name, false); err == nil {
-		return nil, alreadyExists(fmt.Sprintf("failed to reserve container name %q: the name is in use", name))
-	}
 	id, err := s.b.CreatePodContainer(ctx, name, cfg, hc, link)
 	if err != nil {
-		if errdefs.IsConflict(err) {
-			return nil, alreadyExists(err.Error())
+		if errdefs.IsConflict(err) { // the name is in use
+			return nil, alreadyExists(fmt.Sprintf("failed to reserve container name %q: %v", name, err))
 		}
 		return nil, err
 	}
@@ -120,7 +120,7 @@ func (s *Service) containerSpec(p *pod, cc *runtimeapi.ContainerConfig, sandboxC
 	link = gcontainer.Pod{
 		SandboxID:      p.ID,
 		NetNS:          p.NetNS,
-		CgroupParent:   p.config.GetLinux().GetCgroupParent(),
+		CgroupParent:   p.containerCgroup(),
 		HostsPath:      filepath.Join(p.Dir, "hosts"),
 		HostnamePath:   filepath.Join(p.Dir, "hostname"),
 		ResolvConfPath: filepath.Join(p.Dir, "resolv.conf"),
@@ -373,8 +373,8 @@ func (s *Service) containerID(ctx context.Context, id string) (string, error) {
 	if id == "" {
 		return "", invalid("container id is empty")
 	}
-	c, err := s.b.ContainerInspect(ctx, id, false)
-	if err != nil || c.Config == nil || c.Config.Labels[labelSandboxID] == "" {
+	c, err := s.b.PodContainer(id)
+	if err != nil || c.Pod == nil {
 		if err == nil || isNotFound(err) {
 			return "", notFound(fmt.Sprintf("an error occurred when try to find container %q: not found", id))
 		}
@@ -466,7 +466,7 @@ func (s *Service) ContainerStatus(ctx context.Context, req *runtimeapi.Container
 // ListContainers lists the CRI's containers the filter selects.
 func (s *Service) ListContainers(ctx context.Context, req *runtimeapi.ListContainersRequest) (*runtimeapi.ListContainersResponse, error) {
 	f := req.GetFilter()
-	filters := api.Filters{"label": {labelSandboxID: true}}
+	var views []*gcontainer.View
 	if f.GetPodSandboxId() != "" {
 		p, err := s.pods.get(f.GetPodSandboxId())
 		if err != nil {
@@ -475,41 +475,211 @@ func (s *Service) ListContainers(ctx context.Context, req *runtimeapi.ListContai
 			}
 			return nil, err
 		}
-		filters["label"] = map[string]bool{labelSandboxID + "=" + p.ID: true}
+		views = s.b.PodContainers(p.ID)
+	} else {
+		views = s.b.PodContainers("")
+		defer s.list.keep(views)
 	}
-	sums, err := s.b.Containers(ctx, api.ContainerListOptions{All: true, Filters: filters})
-	if err != nil {
-		return nil, err
-	}
-	var out []*runtimeapi.Container
-	for _, c := range sums {
-		md, labels, annotations := criLabels(c.Labels)
-		state := containerState(c.State)
+	out := make([]*runtimeapi.Container, 0, len(views))
+	for _, v := range views {
+		state := containerState(container.ContainerState(v.State.Status))
 		if f != nil {
-			if f.GetId() != "" && !strings.HasPrefix(c.ID, f.GetId()) {
+			if f.GetId() != "" && !strings.HasPrefix(v.ID, f.GetId()) {
 				continue
 			}
 			if f.GetState() != nil && f.GetState().GetState() != state {
 				continue
 			}
-			if !selects(f.GetLabelSelector(), labels) {
-				continue
-			}
 		}
-		out = append(out, &runtimeapi.Container{
-			Id:           c.ID,
-			PodSandboxId: c.Labels[labelSandboxID],
-			Metadata:     md,
-			Image:        &runtimeapi.ImageSpec{Image: c.Labels[labelImage]},
-			ImageRef:     c.ImageID,
-			ImageId:      c.ImageID,
-			State:        state,
-			CreatedAt:    c.Created * int64(time.Second),
-			Labels:       labels,
-			Annotations:  annotations,
-		})
+		c := s.list.get(v, state)
+		if f != nil && !selects(f.GetLabelSelector(), c.Labels) {
+			continue
+		}
+		out = append(out, c)
 	}
 	return &runtimeapi.ListContainersResponse{Containers: out}, nil
+}
+
+// listCache holds the CRI's view of each container as ListContainers
+// answers it, made again only when its state changes (the rest never
+// does), and its protobuf encoding: protobuf-go marshals the label and
+// annotation maps slowly (3 µs a container), so the CRI's codec
+// (listCodec) sends the encoding kept here instead of making it at each
+// call.
+type listCache struct {
+	mu  sync.Mutex
+	ids map[string]*runtimeapi.Container // by container ID
+	// The encodings of ids' messages and of the pods' (ListPodSandbox's).
+	wire map[proto.Message][]byte
+	// The last list encoded: its messages and its encoding.
+	last     []*runtimeapi.Container
+	lastWire []byte
+}
+
+// get is the message of container v in state.
+func (c *listCache) get(v *gcontainer.View, state runtimeapi.ContainerState) *runtimeapi.Container {
+	c.mu.Lock()
+	old := c.ids[v.ID]
+	c.mu.Unlock()
+	if old != nil && old.State == state {
+		return old
+	}
+	var m *runtimeapi.Container
+	if old != nil { // the CRI's labels are decoded once in a container's life
+		m = &runtimeapi.Container{Id: old.Id, PodSandboxId: old.PodSandboxId, Metadata: old.Metadata, Image: old.Image,
+			ImageRef: old.ImageRef, ImageId: old.ImageId, CreatedAt: old.CreatedAt, Labels: old.Labels, Annotations: old.Annotations}
+	} else {
+		md, labels, annotations := criLabels(v.Config.Labels)
+		m = &runtimeapi.Container{
+			Id:           v.ID,
+			PodSandboxId: v.Pod.SandboxID,
+			Metadata:     md,
+			Image:        &runtimeapi.ImageSpec{Image: v.Config.Labels[labelImage]},
+			ImageRef:     v.ImageID.String(),
+			ImageId:      v.ImageID.String(),
+			CreatedAt:    v.Created.UnixNano(),
+			Labels:       labels,
+			Annotations:  annotations,
+		}
+	}
+	m.State = state
+	wire, err := proto.Marshal(m)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ids == nil {
+		c.ids, c.wire = map[string]*runtimeapi.Container{}, map[proto.Message][]byte{}
+	}
+	if cur := c.ids[v.ID]; cur != nil {
+		delete(c.wire, cur)
+	}
+	c.ids[v.ID] = m
+	if err == nil {
+		c.wire[m] = wire
+	}
+	return m
+}
+
+// encodings are the protobuf encodings of ms, nil for a message not of
+// the cache.
+func encodings[M proto.Message](c *listCache, ms []M) [][]byte {
+	out := make([][]byte, len(ms))
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, m := range ms {
+		out[i] = c.wire[m]
+	}
+	return out
+}
+
+// swap replaces a pod's message old (nil: none) with m and its encoding
+// (m nil: the pod is gone).
+func (c *listCache) swap(old, m *runtimeapi.PodSandbox, wire []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old != nil {
+		delete(c.wire, old)
+	}
+	if m != nil && wire != nil {
+		if c.wire == nil {
+			c.wire = map[proto.Message][]byte{}
+		}
+		c.wire[m] = wire
+	}
+}
+
+// lastList is the encoding of the last list encoded, if it had the
+// messages ms (the kubelet lists every second, mostly the same).
+func (c *listCache) lastList(ms []*runtimeapi.Container) ([]byte, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.last == nil || !slices.Equal(c.last, ms) {
+		return nil, false
+	}
+	return c.lastWire, true
+}
+
+// setLastList records the encoding of a list (never written after: gRPC
+// sends it as it is).
+func (c *listCache) setLastList(ms []*runtimeapi.Container, wire []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.last, c.lastWire = slices.Clone(ms), wire
+}
+
+// keep forgets the containers a full list no longer has.
+func (c *listCache) keep(all []*gcontainer.View) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.ids) <= len(all) {
+		return
+	}
+	live := make(map[string]bool, len(all))
+	for _, v := range all {
+		live[v.ID] = true
+	}
+	for id, m := range c.ids {
+		if !live[id] {
+			delete(c.ids, id)
+			delete(c.wire, m)
+		}
+	}
+}
+
+// listCodec is the CRI server's gRPC codec: protobuf, with the encodings
+// of ListContainers' messages taken from the cache (a repeated message
+// field is its elements' encodings, each after its tag and length).
+type listCodec struct{ cache *listCache }
+
+func (listCodec) Name() string { return "proto" }
+
+func (c listCodec) Marshal(v any) ([]byte, error) {
+	switch v := v.(type) {
+	case *runtimeapi.ListContainersResponse:
+		if b, ok := c.cache.lastList(v.GetContainers()); ok {
+			return b, nil
+		}
+		b, err := encodeRepeated(c.cache, v.GetContainers())
+		if err == nil {
+			c.cache.setLastList(v.GetContainers(), b)
+		}
+		return b, err
+	case *runtimeapi.ListPodSandboxResponse:
+		return encodeRepeated(c.cache, v.GetItems())
+	case proto.Message:
+		return proto.Marshal(v)
+	}
+	return nil, fmt.Errorf("cri codec: %T is not a protobuf message", v)
+}
+
+// encodeRepeated is the encoding of a message whose only field, number
+// 1, is the repeated message field ms.
+func encodeRepeated[M proto.Message](c *listCache, ms []M) ([]byte, error) {
+	encs := encodings(c, ms)
+	size := 0
+	for i, m := range ms {
+		if encs[i] == nil {
+			b, err := proto.Marshal(m)
+			if err != nil {
+				return nil, err
+			}
+			encs[i] = b
+		}
+		size += protowire.SizeTag(1) + protowire.SizeBytes(len(encs[i]))
+	}
+	out := make([]byte, 0, size)
+	for _, b := range encs {
+		out = protowire.AppendTag(out, 1, protowire.BytesType)
+		out = protowire.AppendBytes(out, b)
+	}
+	return out, nil
+}
+
+func (listCodec) Unmarshal(data []byte, v any) error {
+	m, ok := v.(proto.Message)
+	if !ok {
+		return fmt.Errorf("cri codec: %T is not a protobuf message", v)
+	}
+	return proto.Unmarshal(data, m)
 }
 
 // ReopenContainerLog has a running container's log file created anew.

@@ -6,16 +6,17 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/moby/moby/api/types/container"
 	"golang.org/x/sys/unix"
+	"google.golang.org/protobuf/proto"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
-	"github.com/gantry/gantry/api"
+	gcontainer "github.com/gantry/gantry/container"
 	"github.com/gantry/gantry/monitor"
 )
 
@@ -76,8 +77,10 @@ func checkPodConfig(cfg *runtimeapi.PodSandboxConfig) error {
 	if o := sc.GetSelinuxOptions(); o != nil && (o.User != "" || o.Role != "" || o.Type != "" || o.Level != "") {
 		return unimplemented("SELinux options")
 	}
-	if len(cfg.GetLinux().GetOverhead().GetUnified()) > 0 || len(cfg.GetLinux().GetResources().GetUnified()) > 0 {
-		return unimplemented("cgroup v2 unified resources")
+	for field, r := range map[string]*runtimeapi.LinuxContainerResources{"overhead": cfg.GetLinux().GetOverhead(), "resources": cfg.GetLinux().GetResources()} {
+		if _, err := specResources(r, field); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -125,34 +128,85 @@ func (s *Service) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandb
 	if ns.GetIpc() != runtimeapi.NamespaceMode_NODE {
 		flags |= unix.CLONE_NEWIPC
 	}
-	pid, err := monitor.StartPause(s.cfg.Monitor, flags)
-	if err != nil {
-		return nil, err
+	// The pause process (in its cgroup) and the network are made side by
+	// side: neither needs the other, and the CNI plugins take longest.
+	type paused struct {
+		pid  int
+		made bool // the pod's cgroup
+		err  error
 	}
-	p.PausePid = pid
-	undo = append(undo, func() { stopPause(pid) })
-	if !hostNet {
-		dir := filepath.Join(s.cfg.RunDir, "netns")
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return nil, err
-		}
-		p.NetNS = filepath.Join(dir, p.ID)
-		if err := pinNetNS(p.NetNS); err != nil {
-			return nil, err
-		}
-		undo = append(undo, func() { unpinNetNS(p.NetNS) })
-		ips, err := s.cni.add(ctx, p.ID, p.NetNS, cfg)
+	p.Cgroup = podCgroup(p.ID, cfg)
+	pauseDone := make(chan paused, 1)
+	go func() {
+		pid, err := monitor.StartPause(s.cfg.Monitor, flags)
 		if err != nil {
-			return nil, err
+			pauseDone <- paused{err: err}
+			return
 		}
-		undo = append(undo, func() { s.cni.del(context.WithoutCancel(ctx), p.ID, p.NetNS, cfg) })
-		p.IPs, p.Networked = ips, true
+		made, err := makePodCgroups(p.Cgroup, p.pauseCgroup(), pid, cfg)
+		pauseDone <- paused{pid, made, err}
+	}()
+	netUndo, netErr := s.podNetwork(ctx, p, hostNet)
+	r := <-pauseDone
+	if r.pid > 0 {
+		undo = append(undo, func() {
+			stopPause(r.pid)
+			removeCgroup(p.pauseCgroup())
+			if r.made {
+				removeCgroup(p.Cgroup)
+			}
+		})
 	}
+	undo = append(undo, netUndo...)
+	if r.err != nil {
+		return nil, r.err
+	}
+	if netErr != nil {
+		return nil, netErr
+	}
+	p.PausePid, p.CgroupMade = r.pid, r.made
 	p.Ready = true
 	if err := s.pods.save(p); err != nil {
 		return nil, err
 	}
 	return &runtimeapi.RunPodSandboxResponse{PodSandboxId: p.ID}, nil
+}
+
+// podNetwork pins the pod's network namespace and has CNI wire it
+// (nothing with the host's network), returning the undo of what it did,
+// also when it fails.
+func (s *Service) podNetwork(ctx context.Context, p *pod, hostNet bool) ([]func(), error) {
+	if hostNet {
+		return nil, nil
+	}
+	var undo []func()
+	dir := filepath.Join(s.cfg.RunDir, "netns")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	netns := filepath.Join(dir, p.ID)
+	if err := pinNetNS(netns); err != nil {
+		return nil, err
+	}
+	undo = append(undo, func() { unpinNetNS(netns) })
+	ips, err := s.cni.add(ctx, p.ID, netns, p.config)
+	if err != nil {
+		return undo, err
+	}
+	undo = append(undo, func() { s.cni.del(context.WithoutCancel(ctx), p.ID, netns, p.config) })
+	p.NetNS, p.IPs, p.Networked = netns, ips, true
+	return undo, nil
+}
+
+// pauseCgroup is the cgroup of the pod's pause process.
+func (p *pod) pauseCgroup() string { return path.Join(p.Cgroup, p.ID) }
+
+// containerCgroup is the parent of the pod's containers' cgroups.
+func (p *pod) containerCgroup() string {
+	if p.Cgroup != "" {
+		return p.Cgroup
+	}
+	return p.config.GetLinux().GetCgroupParent() // a record of an older gantryd
 }
 
 // reserve takes a pod name attempt for id while its pod is being made: a
@@ -219,9 +273,9 @@ func writePodFiles(dir string, cfg *runtimeapi.PodSandboxConfig, hostNet bool) e
 	return nil
 }
 
-// podContainers are the IDs of the containers of pod id.
-func (s *Service) podContainers(ctx context.Context, id string) ([]container.Summary, error) {
-	return s.b.Containers(ctx, api.ContainerListOptions{All: true, Filters: api.Filters{"label": {labelSandboxID + "=" + id: true}}})
+// podContainers are the containers of pod id.
+func (s *Service) podContainers(_ context.Context, id string) ([]*gcontainer.View, error) {
+	return s.b.PodContainers(id), nil
 }
 
 // StopPodSandbox stops the pod's containers, tears its network down and
@@ -244,6 +298,31 @@ func (s *Service) StopPodSandbox(ctx context.Context, req *runtimeapi.StopPodSan
 			return nil, fmt.Errorf("stop container %s: %w", c.ID, err)
 		}
 	}
+	if err := s.stopPod(ctx, p); err != nil {
+		return nil, err
+	}
+	return &runtimeapi.StopPodSandboxResponse{}, nil
+}
+
+// StopPods stops every ready pod as StopPodSandbox does but its
+// containers, which the daemon's shutdown stopped: gantryd's end with
+// --live-restore=false leaves no pause process, network namespace, CNI
+// address or pause cgroup behind. The pods stay, not ready, as their
+// containers stay exited.
+func (s *Service) StopPods(ctx context.Context) {
+	for _, p := range s.pods.list() {
+		if !p.ready() {
+			continue
+		}
+		if err := s.stopPod(ctx, p); err != nil {
+			s.log.Warn("stop pod at shutdown", "pod", p.ID, "error", err)
+		}
+	}
+}
+
+// stopPod tears a pod's network down, ends its pause process and records
+// it not ready.
+func (s *Service) stopPod(ctx context.Context, p *pod) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.Networked {
@@ -255,24 +334,26 @@ func (s *Service) StopPodSandbox(ctx context.Context, req *runtimeapi.StopPodSan
 			path = ""
 		}
 		if err := s.cni.del(ctx, p.ID, path, p.config); err != nil {
-			return nil, err
+			return err
 		}
 		p.Networked = false
 	}
 	if p.NetNS != "" {
 		if err := unpinNetNS(p.NetNS); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if p.PausePid > 0 && monitor.IsPause(p.PausePid, s.cfg.Monitor) {
 		stopPause(p.PausePid)
 	}
+	if p.Cgroup != "" {
+		if err := removeCgroup(p.pauseCgroup()); err != nil {
+			return err
+		}
+	}
 	p.PausePid = 0
 	p.Ready = false
-	if err := s.pods.save(p); err != nil {
-		return nil, err
-	}
-	return &runtimeapi.StopPodSandboxResponse{}, nil
+	return s.pods.save(p)
 }
 
 // RemovePodSandbox removes a pod and its containers, stopping them first
@@ -301,12 +382,18 @@ func (s *Service) RemovePodSandbox(ctx context.Context, req *runtimeapi.RemovePo
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.CgroupMade {
+		if err := removeCgroup(p.Cgroup); err != nil {
+			return nil, err
+		}
+	}
 	if err := os.RemoveAll(p.Dir); err != nil {
 		return nil, err
 	}
 	if err := s.pods.remove(p.ID); err != nil {
 		return nil, err
 	}
+	s.list.swap(p.listed, nil, nil)
 	return &runtimeapi.RemovePodSandboxResponse{}, nil
 }
 
@@ -367,21 +454,39 @@ func (s *Service) ListPodSandbox(ctx context.Context, req *runtimeapi.ListPodSan
 	f := req.GetFilter()
 	var out []*runtimeapi.PodSandbox
 	for _, p := range s.pods.list() {
-		st := s.podStatus(p)
-		if f != nil {
-			if f.GetId() != "" && !strings.HasPrefix(p.ID, f.GetId()) {
-				continue
-			}
-			if f.GetState() != nil && f.GetState().GetState() != st.State {
-				continue
-			}
-			if !selects(f.GetLabelSelector(), st.Labels) {
-				continue
-			}
+		if f.GetId() != "" && !strings.HasPrefix(p.ID, f.GetId()) {
+			continue
 		}
-		out = append(out, &runtimeapi.PodSandbox{Id: p.ID, Metadata: st.Metadata, State: st.State, CreatedAt: st.CreatedAt, Labels: st.Labels, Annotations: st.Annotations, RuntimeHandler: st.RuntimeHandler})
+		m := s.listedPod(p)
+		if f.GetState() != nil && f.GetState().GetState() != m.State {
+			continue
+		}
+		if !selects(f.GetLabelSelector(), m.Labels) {
+			continue
+		}
+		out = append(out, m)
 	}
 	return &runtimeapi.ListPodSandboxResponse{Items: out}, nil
+}
+
+// listedPod is the pod's message in ListPodSandbox, made again (with its
+// encoding, which the CRI's codec sends) only when its state changes.
+func (s *Service) listedPod(p *pod) *runtimeapi.PodSandbox {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	state := runtimeapi.PodSandboxState_SANDBOX_NOTREADY
+	if p.Ready {
+		state = runtimeapi.PodSandboxState_SANDBOX_READY
+	}
+	if p.listed != nil && p.listed.State == state {
+		return p.listed
+	}
+	m := &runtimeapi.PodSandbox{Id: p.ID, Metadata: p.config.GetMetadata(), State: state, CreatedAt: p.CreatedAt,
+		Labels: p.config.GetLabels(), Annotations: p.config.GetAnnotations(), RuntimeHandler: "runc"}
+	wire, _ := proto.Marshal(m)
+	s.list.swap(p.listed, m, wire)
+	p.listed = m
+	return m
 }
 
 func selects(selector, labels map[string]string) bool {

@@ -37,6 +37,12 @@ type Backend interface {
 	RemoveContainer(ctx context.Context, name string, force, removeVolumes bool) error
 	ContainerInspect(ctx context.Context, name string, size bool) (*container.InspectResponse, error)
 	Containers(ctx context.Context, opts api.ContainerListOptions) ([]container.Summary, error)
+	// PodContainers are the newest views of the containers with a
+	// gcontainer.Pod, of pod sandboxID ("" for all), newest first.
+	PodContainers(sandboxID string) []*gcontainer.View
+	// PodContainer is the newest view of container name (an ID, its
+	// prefix, or a name), with or without a gcontainer.Pod.
+	PodContainer(name string) (*gcontainer.View, error)
 	ReopenContainerLog(ctx context.Context, name string) error
 	ResizeContainer(ctx context.Context, name string, height, width uint) error
 	UpdateContainer(ctx context.Context, name string, cfg container.UpdateConfig) (container.UpdateResponse, error)
@@ -80,6 +86,8 @@ type Service struct {
 
 	mu       sync.Mutex        // guards reserved
 	reserved map[string]string // pod name attempts being made: key -> pod ID
+
+	list listCache // ListContainers' messages and their encodings
 }
 
 // New opens the CRI's records under cfg.Root and adopts the pods a
@@ -112,7 +120,7 @@ func (s *Service) Register(srv *grpc.Server) {
 // NewServer is a gRPC server of the CRI services whose errors carry the
 // gRPC codes of their errdefs classes (statusOf).
 func (s *Service) NewServer() *grpc.Server {
-	srv := grpc.NewServer(grpc.UnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+	srv := grpc.NewServer(grpc.ForceServerCodec(listCodec{&s.list}), grpc.UnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 		resp, err := h(ctx, req)
 		if err != nil {
 			s.log.Debug("cri request failed", "method", info.FullMethod, "error", err)

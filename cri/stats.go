@@ -144,7 +144,7 @@ func (s *Service) podStats(ctx context.Context, p *pod) (*runtimeapi.PodSandboxS
 		if err != nil {
 			continue
 		}
-		stats := containerStats(c.ID, c.Labels, st)
+		stats := containerStats(c.ID, c.Config.Labels, st)
 		s.writableLayer(ctx, stats)
 		linux.Containers = append(linux.Containers, stats)
 		linux.Cpu.UsageCoreNanoSeconds.Value += stats.Cpu.UsageCoreNanoSeconds.Value

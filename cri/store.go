@@ -30,9 +30,15 @@ type pod struct {
 	// once stopped).
 	PausePid int `json:",omitempty"`
 	Dir      string
+	// Cgroup is the pod's cgroup, its containers' parent (the kubelet's
+	// cgroup_parent, or one gantry made: CgroupMade); the pause process
+	// is in <Cgroup>/<ID> while the pod is ready.
+	Cgroup     string `json:",omitempty"`
+	CgroupMade bool   `json:",omitempty"`
 
 	config *runtimeapi.PodSandboxConfig
-	mu     sync.Mutex // serialises stopping and removing the pod
+	mu     sync.Mutex             // serialises stopping and removing the pod
+	listed *runtimeapi.PodSandbox // its message in ListPodSandbox (listedPod), under mu
 }
 
 // key is what must be unique among the pods: the kubelet's name of a pod

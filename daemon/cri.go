@@ -42,3 +42,28 @@ func (d *Daemon) ReopenContainerLog(ctx context.Context, name string) error {
 // MonitorBinary is the gantry-monitor binary, which is also a pod's pause
 // process.
 func (d *Daemon) MonitorBinary() string { return d.monitorBin }
+
+// PodContainers are the newest views of the containers made through the
+// CRI (with a Pod), of pod sandboxID ("" for every pod's), newest first:
+// the CRI's ListContainers, which reads no port, mount or network.
+func (d *Daemon) PodContainers(sandboxID string) []*gcontainer.View {
+	var out []*gcontainer.View
+	for _, c := range d.containers.List() {
+		v := c.View()
+		if v.Pod != nil && (sandboxID == "" || v.Pod.SandboxID == sandboxID) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// PodContainer is the newest view of container name (an ID, a unique
+// prefix of one, or a name): the CRI's lookup of a container, which
+// makes no inspect document.
+func (d *Daemon) PodContainer(name string) (*gcontainer.View, error) {
+	c, err := d.containers.Get(name)
+	if err != nil {
+		return nil, err
+	}
+	return c.View(), nil
+}

@@ -804,3 +804,149 @@ func TestCRIReboot(t *testing.T) {
 	c.mustCrictl(t, "rmp", pod)
 	c.checkNothingLeft(t, before)
 }
+
+// TestCRIPodCgroup: the pause process is in a cgroup of its own under the
+// pod's (the kubelet's cgroup_parent), limited by the pod's overhead; the
+// pod's cgroup is limited by its resources plus the overhead; a
+// container's cgroup is under the pod's. A pod without a cgroup_parent
+// gets one of gantry's, removed with the pod; an OOM score adjustment of a
+// pod is refused naming the field.
+func TestCRIPodCgroup(t *testing.T) {
+	c := newCRIEnv(t, "")
+	if _, err := os.Stat("/sys/fs/cgroup/memory/memory.limit_in_bytes"); err != nil {
+		t.Skip("needs the cgroup v1 memory hierarchy:", err)
+	}
+	conn, err := grpc.NewClient("unix://"+c.sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	rt := runtimeapi.NewRuntimeServiceClient(conn)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	const parent = "/gantry-test/pod-cg"
+	cfg := &runtimeapi.PodSandboxConfig{
+		Metadata: &runtimeapi.PodSandboxMetadata{Name: "cg", Namespace: "default", Uid: "uid-cg"},
+		Linux: &runtimeapi.LinuxPodSandboxConfig{
+			CgroupParent: parent,
+			Resources:    &runtimeapi.LinuxContainerResources{CpuShares: 512, CpuQuota: 50000, CpuPeriod: 100000, MemoryLimitInBytes: 64 << 20},
+			Overhead:     &runtimeapi.LinuxContainerResources{CpuShares: 10, MemoryLimitInBytes: 16 << 20},
+		},
+	}
+	pod, err := rt.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func(hier, cg, file string) string {
+		b, _ := os.ReadFile(filepath.Join("/sys/fs/cgroup", hier, cg, file))
+		return strings.TrimSpace(string(b))
+	}
+	pauseCg := parent + "/" + pod.PodSandboxId
+	procs := strings.Fields(read("memory", pauseCg, "cgroup.procs"))
+	if len(procs) != 1 || !slices.Contains(pausePids(t), procs[0]) {
+		t.Fatalf("processes of the pause cgroup %s: %v, want the pause process (%v)", pauseCg, procs, pausePids(t))
+	}
+	own, _ := os.ReadFile("/proc/" + procs[0] + "/cgroup")
+	for _, want := range []string{":memory:" + pauseCg + "\n", ":cpu:" + pauseCg + "\n", ":pids:" + pauseCg + "\n"} {
+		if !strings.Contains(string(own), want) {
+			t.Errorf("/proc/%s/cgroup has no %q:\n%s", procs[0], want, own)
+		}
+	}
+	for _, f := range []struct{ hier, cg, file, want string }{
+		{"memory", parent, "memory.limit_in_bytes", fmt.Sprint(80 << 20)},
+		{"cpu", parent, "cpu.shares", "522"},
+		{"cpu", parent, "cpu.cfs_quota_us", "50000"},
+		{"memory", pauseCg, "memory.limit_in_bytes", fmt.Sprint(16 << 20)},
+		{"cpu", pauseCg, "cpu.shares", "10"},
+	} {
+		if got := read(f.hier, f.cg, f.file); got != f.want {
+			t.Errorf("%s of %s: %q, want %q", f.file, f.cg, got, f.want)
+		}
+	}
+	ctr, err := rt.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: pod.PodSandboxId, SandboxConfig: cfg, Config: &runtimeapi.ContainerConfig{
+		Metadata: &runtimeapi.ContainerMetadata{Name: "app"}, Image: &runtimeapi.ImageSpec{Image: "busybox"}, Command: []string{"sleep", "1000"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rt.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: ctr.ContainerId}); err != nil {
+		t.Fatal(err)
+	}
+	if got := read("memory", parent+"/"+ctr.ContainerId, "cgroup.procs"); got == "" {
+		t.Errorf("the container's cgroup %s/%s has no process", parent, ctr.ContainerId)
+	}
+	if _, err := rt.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: pod.PodSandboxId}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join("/sys/fs/cgroup/memory", pauseCg)); !os.IsNotExist(err) {
+		t.Errorf("the pause cgroup is left after the pod's stop: %v", err)
+	}
+	if _, err := rt.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: pod.PodSandboxId}); err != nil {
+		t.Fatal(err)
+	}
+
+	// No cgroup_parent: gantry's /gantry/pod-<id>, gone with the pod.
+	cfg = &runtimeapi.PodSandboxConfig{
+		Metadata: &runtimeapi.PodSandboxMetadata{Name: "nocg", Namespace: "default", Uid: "uid-nocg"},
+		Linux:    &runtimeapi.LinuxPodSandboxConfig{Resources: &runtimeapi.LinuxContainerResources{MemoryLimitInBytes: 32 << 20}},
+	}
+	pod, err = rt.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	own2 := "/gantry/pod-" + pod.PodSandboxId
+	if got := read("memory", own2, "memory.limit_in_bytes"); got != fmt.Sprint(32<<20) {
+		t.Errorf("memory limit of %s: %q", own2, got)
+	}
+	if _, err := rt.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: pod.PodSandboxId}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join("/sys/fs/cgroup/memory", own2)); !os.IsNotExist(err) {
+		t.Errorf("the pod cgroup gantry made is left after the pod's removal: %v", err)
+	}
+
+	cfg.Metadata.Attempt = 1
+	cfg.Linux.Overhead = &runtimeapi.LinuxContainerResources{OomScoreAdj: 100}
+	_, err = rt.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: cfg})
+	if status.Code(err) != codes.Unimplemented || !strings.Contains(err.Error(), "linux.overhead.oom_score_adj") {
+		t.Errorf("a pod's oom_score_adj: %v, want Unimplemented naming linux.overhead.oom_score_adj", err)
+	}
+}
+
+// TestCRINoLiveRestore: with --live-restore=false, gantryd's shutdown
+// stops the pods as it stops their containers: no pause process, network
+// namespace, veth or CNI address is left, and the next gantryd lists the
+// pod as not ready.
+func TestCRINoLiveRestore(t *testing.T) {
+	c := newCRIEnv(t, "")
+	c.stopDaemon(t)
+	c.d.args = append(c.d.args, "--live-restore=false")
+	c.startDaemon(t)
+	before := pausePids(t)
+	pod, podCfg := c.runPod(t, "shortlived")
+	id := c.startContainer(t, pod, podCfg, "app", "exec sleep 1000")
+	if got := pausePids(t); len(got) != len(before)+1 {
+		t.Fatalf("pause processes: %v (before: %v)", got, before)
+	}
+	c.stopDaemon(t)
+	if got := pausePids(t); len(got) > len(before) {
+		t.Errorf("pause processes left after gantryd's shutdown: %v (before: %v)", got, before)
+	}
+	if netns, _ := os.ReadDir(filepath.Join(c.d.runDir, "x", "cri", "netns")); len(netns) > 0 {
+		t.Errorf("network namespaces left after gantryd's shutdown: %v", netns)
+	}
+	if r := c.inDaemonNet(t, "ip", "-o", "link", "show", "type", "veth"); strings.TrimSpace(r.Stdout) != "" {
+		t.Errorf("veths left after gantryd's shutdown:\n%s", r.Stdout)
+	}
+	if ips, _ := filepath.Glob(filepath.Join(c.ipam, "*", "10.99.*")); len(ips) > 0 {
+		t.Errorf("addresses still allocated after gantryd's shutdown: %v", ips)
+	}
+	c.startDaemon(t)
+	if got := c.mustCrictl(t, "pods", "--state", "notready", "-q"); got != pod {
+		t.Errorf("not-ready pods after the restart: %q, want %s", got, pod)
+	}
+	if got := c.mustCrictl(t, "ps", "--state", "exited", "-q"); got != id {
+		t.Errorf("exited containers after the restart: %q, want %s", got, id)
+	}
+	c.mustCrictl(t, "rmp", pod)
+	c.checkNothingLeft(t, before)
+}

@@ -28,7 +28,8 @@ func (o *options) criSocketPath() string {
 // server that cannot listen fails the start when its address was given;
 // at the default address (a host without loopback) the CRI runs without
 // it, its exec, attach and port-forward answering Unavailable, and the
-// log says why.
+// log says why. Without live restore, stop also stops the pods (after
+// the daemon's shutdown stopped their containers).
 func serveCRI(ctx context.Context, o *options, streamAddressGiven bool, d *daemon.Daemon, log *slog.Logger) (stop func(), err error) {
 	svc, err := cri.New(ctx, cri.Config{
 		Root: filepath.Join(o.dataRoot, "cri"), RunDir: filepath.Join(o.execRoot, "cri"),
@@ -68,5 +69,8 @@ func serveCRI(ctx context.Context, o *options, streamAddressGiven bool, d *daemo
 	return func() {
 		srv.Stop()
 		stopStreaming()
+		if !o.liveRestore { // the daemon stopped the containers: the pods go too
+			svc.StopPods(context.WithoutCancel(ctx))
+		}
 	}, nil
 }

@@ -40,7 +40,7 @@ var allowed = map[string][]string{
 	"monitor":              {"runtime", "container"},
 	"network":              {"network/dns"},
 	"network/dns":          nil,
-	"cri":                  {"api", "container", "events", "monitor"},
+	"cri":                  {"api", "container", "events", "monitor", "runtime"},
 	"registry":             {"content"},
 	"volume":               nil,
 	"integration":          {"*"},
