@@ -10,6 +10,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net"
 	"path"
 	"path/filepath"
 	goruntime "runtime"
@@ -125,6 +126,19 @@ type Options struct {
 	// Secrets are the build's secrets by id, for RUN --mount=type=secret:
 	// mounted from memory, never in a layer, a key or the data root.
 	Secrets map[string][]byte
+	// SSH are the client's SSH agents for RUN --mount=type=ssh (nil: the
+	// client forwards none, as the docker CLI).
+	SSH SSHAgents
+}
+
+// SSHAgents reach the SSH agents a client forwards for a build (gantry
+// build --ssh), by id ("default" unless named).
+type SSHAgents interface {
+	// Has says whether the client forwards an agent of that id.
+	Has(id string) bool
+	// Dial opens a connection to the agent id: the agent protocol's
+	// bytes go through it to the client's agent.
+	Dial(ctx context.Context, id string) (net.Conn, error)
 }
 
 // Output receives a build's progress: text for the user and, at the end of

@@ -79,7 +79,7 @@ func openSyncContext(arg, dockerfile string) (*syncContext, error) {
 // ctxsync) and returns the build's JSON-message stream, which the caller
 // reads to its end and closes. errNoSync means the daemon has no such
 // endpoint; an error response is returned as the docker CLI words one.
-func syncBuild(ctx context.Context, api *client.Client, sc *syncContext, q client.ImageBuildOptions, headers map[string]string) (io.ReadCloser, error) {
+func syncBuild(ctx context.Context, api *client.Client, sc *syncContext, q client.ImageBuildOptions, headers map[string]string, agents sshAgents) (io.ReadCloser, error) {
 	conn, err := api.Dialer()(ctx)
 	if err != nil {
 		return nil, err
@@ -104,6 +104,9 @@ func syncBuild(ctx context.Context, api *client.Client, sc *syncContext, q clien
 	req.Header.Set("X-Registry-Config", base64.URLEncoding.EncodeToString(auth))
 	for k, v := range headers {
 		req.Header.Set(k, v)
+	}
+	if agents != nil {
+		req.Header.Set(gclient.SSHHeader, agents.ids())
 	}
 	if err := req.Write(conn); err != nil {
 		return nil, err
@@ -134,8 +137,24 @@ func syncBuild(ctx context.Context, api *client.Client, sc *syncContext, q clien
 		}
 		return nil, fmt.Errorf("error from sender: %w", err)
 	}
+	end := func() error { stop(); return conn.Close() }
+	if agents != nil {
+		// The connection is a session carrying the output and the
+		// agents' connections, unless gantryd failed before it (its
+		// error message: JSON).
+		br := bufio.NewReader(rest)
+		if b, err := br.Peek(1); err == nil && b[0] != '{' {
+			out, err := agents.forward(readWriteCloser{br, conn})
+			if err != nil {
+				return nil, err
+			}
+			ok = true
+			return readCloser{out, func() error { out.Close(); return end() }}, nil
+		}
+		rest = br
+	}
 	ok = true
-	return readCloser{rest, func() error { stop(); return conn.Close() }}, nil
+	return readCloser{rest, end}, nil
 }
 
 // readWriter reads from r (the connection's reader, which may have read
@@ -146,6 +165,14 @@ type readWriter struct {
 }
 
 func (rw readWriter) Read(p []byte) (int, error) { return rw.r.Read(p) }
+
+// readWriteCloser reads from r and writes to and closes the connection.
+type readWriteCloser struct {
+	r io.Reader
+	io.WriteCloser
+}
+
+func (rw readWriteCloser) Read(p []byte) (int, error) { return rw.r.Read(p) }
 
 // syncQuery is POST /build's query for q, as the Engine API client
 // writes it, and the context's key.

@@ -177,7 +177,7 @@ func TestSyncBuildAnswers(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = syncBuild(context.Background(), api, sc, client.ImageBuildOptions{}, nil)
+		_, err = syncBuild(context.Background(), api, sc, client.ImageBuildOptions{}, nil, nil)
 		srv.Close()
 		if err == nil || err.Error() != tc.want {
 			t.Errorf("answer %d: got %v, want %q", tc.status, err, tc.want)
