@@ -73,6 +73,7 @@ type Builder struct {
 	cache    *cache
 	mounts   *cacheMounts
 	contexts *contextPool // contexts left for the next build (ExtractContext)
+	memo     *itemMemo    // the COPY sources' digests of unchanged synced contexts
 }
 
 // New returns a Builder keeping its cache records under cfg.Root.
@@ -92,7 +93,7 @@ func New(cfg Config) (*Builder, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open build contexts: %w", err)
 	}
-	return &Builder{cfg: cfg, cache: c, mounts: m, contexts: ctxs}, nil
+	return &Builder{cfg: cfg, cache: c, mounts: m, contexts: ctxs, memo: newItemMemo()}, nil
 }
 
 // Options are the parameters of one build.

@@ -239,7 +239,7 @@ func (r *run) mountSources(ctx context.Context, s *state, idx int, c *instructio
 			if _, err := statInRoot(r.ctxDir, src); err != nil {
 				return "", nil, r.mountSourceMissing(m)
 			}
-			if err := digestItem(r.ctxDir, src[1:], h, files, r.opts.ContextSums); err != nil {
+			if err := r.digestContextItem(src[1:], h, files); err != nil {
 				return "", nil, err
 			}
 			continue

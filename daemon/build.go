@@ -101,6 +101,7 @@ func (d *Daemon) BuildSync(ctx context.Context, key string, r io.Reader, w io.Wr
 	}
 	sums := builder.NewContextSums()
 	c.Sums(sums.AddInode)
+	sums.SetGeneration(c.Generation)
 	if !opts.Quiet {
 		st := c.Stats
 		files := "files"

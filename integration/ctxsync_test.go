@@ -75,6 +75,20 @@ func TestBuildContextSync(t *testing.T) {
 		t.Errorf("image after the edit: %q, want %q", got, want)
 	}
 
+	// A directory's new mode (fsutil's receiver applies it without a
+	// notification) is a change: the COPY misses, though the sync sent
+	// no file, and the next build is cached again.
+	if err := os.Chmod(filepath.Join(ctx, "dir"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	r, id4 := e.mustBuild(t, "gantry", ctx)
+	if got := cachedSteps(r.Stdout); len(got) != 3 || got[1] || e.runIn(t, id4, "stat -c %a /app/dir") != "700" {
+		t.Errorf("after a directory's chmod: cached %v:\n%s", got, r)
+	}
+	if r, id5 := e.mustBuild(t, "gantry", ctx); id5 != id4 || !slicesAll(cachedSteps(r.Stdout)[1:]) {
+		t.Errorf("the rebuild after the chmod:\n%s", r)
+	}
+
 	// The copy is the build's context: COPY's layer holds its files by
 	// hard links, not copies of them.
 	copies := filepath.Join(e.Root, "builder", "contexts")
