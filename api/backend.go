@@ -222,7 +222,15 @@ type BuildOptions struct {
 	// only): RUN --mount=type=ssh reaches them through the connection
 	// (SSHForwarder).
 	SSH []string `json:"-"`
+	// DockerfileData is the Dockerfile when it is not in the synced
+	// context (a Dockerfile from stdin or from outside the context), from
+	// the X-Gantry-Build-Dockerfile header (base64; POST /build/sync
+	// only); Dockerfile is then its name.
+	DockerfileData []byte `json:"-"`
 }
+
+// DockerfileHeader carries BuildOptions.DockerfileData.
+const DockerfileHeader = "X-Gantry-Build-Dockerfile"
 
 // SSHHeader names the SSH agents the client of POST /build/sync forwards
 // (BuildOptions.SSH), comma-separated; with it, the connection after the

@@ -21,6 +21,9 @@ func (s *Server) build(w http.ResponseWriter, r *http.Request, _ string) {
 	if err == nil && opts.SSH != nil {
 		err = invalidf("the %s header needs POST /build/sync", SSHHeader)
 	}
+	if err == nil && opts.DockerfileData != nil {
+		err = invalidf("the %s header needs POST /build/sync", DockerfileHeader)
+	}
 	if err != nil {
 		writeError(w, err)
 		return
@@ -162,6 +165,13 @@ func buildOptions(r *http.Request) (BuildOptions, error) {
 			return opts, err
 		}
 		opts.SSH = ids
+	}
+	if v := r.Header.Get(DockerfileHeader); v != "" {
+		data, err := base64.StdEncoding.DecodeString(v)
+		if err != nil {
+			return opts, invalidf("invalid %s header", DockerfileHeader)
+		}
+		opts.DockerfileData = data
 	}
 	if v := q.Get("shmsize"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)

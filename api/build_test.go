@@ -214,7 +214,8 @@ func TestBuildSyncRoute(t *testing.T) {
 // TestBuildSyncSSH: with X-Gantry-Build-SSH, the connection after the sync
 // is a yamux session: the build's output on the first stream the server
 // opens, an agent's connection on the next with the id as first line. The
-// header is refused on POST /build and when malformed.
+// header is refused on POST /build and when malformed, as is the
+// Dockerfile's.
 func TestBuildSyncSSH(t *testing.T) {
 	ts := startServer(t, Options{})
 	key := strings.Repeat("ab", 32)
@@ -258,13 +259,15 @@ func TestBuildSyncSSH(t *testing.T) {
 		t.Errorf("output stream:\n%s", all)
 	}
 
-	for _, tc := range []struct{ path, header, want string }{
-		{"/build", "default", "the X-Gantry-Build-SSH header needs POST /build/sync"},
-		{"/build/sync?context=" + key, "a,,b", `invalid X-Gantry-Build-SSH header: bad agent id ""`},
-		{"/build/sync?context=" + key, "a/b", `invalid X-Gantry-Build-SSH header: bad agent id "a/b"`},
+	for _, tc := range []struct{ path, name, header, want string }{
+		{"/build", SSHHeader, "default", "the X-Gantry-Build-SSH header needs POST /build/sync"},
+		{"/build/sync?context=" + key, SSHHeader, "a,,b", `invalid X-Gantry-Build-SSH header: bad agent id ""`},
+		{"/build/sync?context=" + key, SSHHeader, "a/b", `invalid X-Gantry-Build-SSH header: bad agent id "a/b"`},
+		{"/build", DockerfileHeader, "RlJPTSB4Cg==", "the X-Gantry-Build-Dockerfile header needs POST /build/sync"},
+		{"/build/sync?context=" + key, DockerfileHeader, "not base64!", "invalid X-Gantry-Build-Dockerfile header"},
 	} {
 		req, _ := http.NewRequest(http.MethodPost, "http://x/v1.44"+tc.path, strings.NewReader(""))
-		req.Header.Set("X-Gantry-Build-SSH", tc.header)
+		req.Header.Set(tc.name, tc.header)
 		req.Header.Set("Connection", "Upgrade")
 		req.Header.Set("Upgrade", "gantry-context-sync")
 		resp, err := ts.httpClient().Do(req)
@@ -275,7 +278,7 @@ func TestBuildSyncSSH(t *testing.T) {
 		json.NewDecoder(resp.Body).Decode(&e)
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusBadRequest || e.Message != tc.want {
-			t.Errorf("%s with %q: %d %q, want 400 %q", tc.path, tc.header, resp.StatusCode, e.Message, tc.want)
+			t.Errorf("%s with %s %q: %d %q, want 400 %q", tc.path, tc.name, tc.header, resp.StatusCode, e.Message, tc.want)
 		}
 	}
 }

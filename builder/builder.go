@@ -106,11 +106,16 @@ type Options struct {
 	// Dockerfile is the Dockerfile's path inside the context ("" means
 	// "Dockerfile").
 	Dockerfile string
-	Tags       []string
-	BuildArgs  map[string]string
-	Labels     map[string]string
-	Target     string
-	NoCache    bool
+	// DockerfileData, when not nil, is the Dockerfile, which is not in the
+	// context (gantry build -f - or a Dockerfile outside the context, sent
+	// beside its synced context, as BuildKit's client sends it); Dockerfile
+	// is then its name.
+	DockerfileData []byte
+	Tags           []string
+	BuildArgs      map[string]string
+	Labels         map[string]string
+	Target         string
+	NoCache        bool
 	// Quiet prints only the image ID at the end (and everything on failure).
 	Quiet bool
 	// Network is the network of RUN steps: "host" or "none".
@@ -259,9 +264,12 @@ func (b *Builder) prepare(opts Options, out Output) (*run, error) {
 		name = "Dockerfile"
 	}
 	clean := path.Clean("/" + name)[1:]
-	data, err := readFileInRoot(opts.ContextDir, clean)
-	if err != nil && name == "Dockerfile" {
-		data, err = readFileInRoot(opts.ContextDir, "dockerfile")
+	data, err := opts.DockerfileData, error(nil)
+	if data == nil {
+		data, err = readFileInRoot(opts.ContextDir, clean)
+		if err != nil && name == "Dockerfile" {
+			data, err = readFileInRoot(opts.ContextDir, "dockerfile")
+		}
 	}
 	if err != nil {
 		return nil, errdefs.ErrInvalidArgument.WithMessage("Cannot locate specified Dockerfile: " + name)
@@ -317,7 +325,11 @@ func (b *Builder) prepare(opts Options, out Output) (*run, error) {
 	// The client sends the Dockerfile and .dockerignore even when
 	// .dockerignore excludes them; as with Docker, COPY and ADD then do not
 	// see them.
-	for _, f := range []string{clean, ".dockerignore"} {
+	dropped := []string{clean, ".dockerignore"}
+	if opts.DockerfileData != nil {
+		dropped = dropped[1:] // not in the context
+	}
+	for _, f := range dropped {
 		if r.ignore == nil {
 			break
 		}

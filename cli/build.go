@@ -138,7 +138,12 @@ func runBuild(ctx context.Context, c *Cli, opts buildOptions) error {
 	// endpoint gets the tar).
 	var stream io.ReadCloser
 	var sendErr func() error
-	sc, err := openSyncContext(opts.context, opts.dockerfile)
+	stdin := c.In
+	sc, err := openSyncContext(opts.context, opts.dockerfile, stdin)
+	var large errSyncDockerfile
+	if errors.As(err, &large) {
+		stdin, err = large.stdin, nil
+	}
 	if err != nil {
 		return fmt.Errorf("unable to prepare context: %w", err)
 	}
@@ -148,13 +153,16 @@ func runBuild(ctx context.Context, c *Cli, opts buildOptions) error {
 		if err != nil && !errors.Is(err, errNoSync) {
 			return failed(err)
 		}
+		if stream == nil && opts.dockerfile == "-" {
+			stdin = bytes.NewReader(sc.dockerfileData) // read already
+		}
 		sendErr = func() error { return nil }
 	}
 	if stream == nil && agents != nil {
-		return errors.New("--ssh needs a context directory that gantryd syncs\nhint: the agents are forwarded on POST /build/sync, which a context from stdin or a URL, a Dockerfile outside the context and dockerd do not use")
+		return errors.New("--ssh needs a context directory that gantryd syncs\nhint: the agents are forwarded on POST /build/sync, which a context from stdin or a URL and dockerd do not use")
 	}
 	if stream == nil {
-		bctx, err := openBuildContext(opts.context, opts.dockerfile, c.In)
+		bctx, err := openBuildContext(opts.context, opts.dockerfile, stdin)
 		if err != nil {
 			return fmt.Errorf("unable to prepare context: %w", err)
 		}

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -24,20 +25,29 @@ import (
 // syncContext is a local directory context that gantry build syncs to
 // gantryd (POST /build/sync) instead of sending it whole as a tar.
 type syncContext struct {
-	root       string   // absolute, symlinks resolved
-	dockerfile string   // slash-separated, inside root
-	excludes   []string // .dockerignore's patterns, with its exceptions
+	root       string // absolute, symlinks resolved
+	dockerfile string // slash-separated, inside root; its name when dockerfileData is set
+	// dockerfileData is the Dockerfile when it is not in the context (from
+	// stdin, or a path outside it): it goes in a header of the request.
+	dockerfileData []byte
+	excludes       []string // .dockerignore's patterns, with its exceptions
 }
 
 // errNoSync says the daemon does not offer POST /build/sync (dockerd, an
 // older gantryd): the context goes as a tar.
 var errNoSync = errors.New("the daemon does not sync build contexts")
 
+// maxSyncDockerfile bounds a Dockerfile sent beside the synced context
+// (in a header, api.DockerfileHeader): a larger one goes in a tar.
+const maxSyncDockerfile = 256 << 10
+
 // openSyncContext is the syncContext of the context argument arg when it
-// is a local directory holding its Dockerfile, else nil (stdin, a URL, a
-// Dockerfile from stdin or from outside the context: a tar).
-func openSyncContext(arg, dockerfile string) (*syncContext, error) {
-	if arg == "-" || strings.HasPrefix(arg, "http://") || strings.HasPrefix(arg, "https://") || dockerfile == "-" {
+// is a local directory, else nil (stdin, a URL: a tar). A Dockerfile from
+// stdin (read from stdin) or from outside the context goes beside the
+// context, as BuildKit syncs it apart; one over maxSyncDockerfile makes
+// the context a tar.
+func openSyncContext(arg, dockerfile string, stdin io.Reader) (*syncContext, error) {
+	if arg == "-" || strings.HasPrefix(arg, "http://") || strings.HasPrefix(arg, "https://") {
 		return nil, nil
 	}
 	root, err := filepath.Abs(arg)
@@ -50,18 +60,38 @@ func openSyncContext(arg, dockerfile string) (*syncContext, error) {
 	if root, err = filepath.EvalSymlinks(root); err != nil {
 		return nil, err
 	}
-	rel, err := dockerfileRelPath(root, dockerfile)
+	sc := &syncContext{root: root}
+	if dockerfile == "-" {
+		data, err := io.ReadAll(io.LimitReader(stdin, maxSyncDockerfile+1))
+		if err != nil {
+			return nil, fmt.Errorf("read Dockerfile from stdin: %w", err)
+		}
+		if len(data) > maxSyncDockerfile {
+			return nil, errSyncDockerfile{io.MultiReader(bytes.NewReader(data), stdin)}
+		}
+		sc.dockerfile, sc.dockerfileData = "Dockerfile", data
+	} else {
+		rel, err := dockerfileRelPath(root, dockerfile)
+		if err != nil {
+			return nil, err
+		}
+		if rel == ".." || strings.HasPrefix(rel, "../") {
+			data, err := readLimited(dockerfile, maxSyncDockerfile+1)
+			if err != nil {
+				return nil, err
+			}
+			if len(data) > maxSyncDockerfile {
+				return nil, nil
+			}
+			sc.dockerfile, sc.dockerfileData = filepath.Base(dockerfile), data
+		} else {
+			sc.dockerfile = rel
+		}
+	}
+	pm, err := readDockerignore(root, sc.dockerfile, sc.dockerfileData != nil)
 	if err != nil {
 		return nil, err
 	}
-	if rel == ".." || strings.HasPrefix(rel, "../") {
-		return nil, nil
-	}
-	pm, err := readDockerignore(root, rel, false)
-	if err != nil {
-		return nil, err
-	}
-	sc := &syncContext{root: root, dockerfile: rel}
 	if pm != nil {
 		for _, p := range pm.Patterns() {
 			s := p.String()
@@ -72,6 +102,15 @@ func openSyncContext(arg, dockerfile string) (*syncContext, error) {
 		}
 	}
 	return sc, nil
+}
+
+// errSyncDockerfile is openSyncContext's answer to a Dockerfile on stdin
+// too large to go beside the context: the context goes as a tar, the
+// Dockerfile read from stdin, whose start was read already.
+type errSyncDockerfile struct{ stdin io.Reader }
+
+func (errSyncDockerfile) Error() string {
+	return "the Dockerfile is too large to go beside the context"
 }
 
 // syncBuild asks gantryd for POST /build/sync with the build's query and
@@ -107,6 +146,9 @@ func syncBuild(ctx context.Context, api *client.Client, sc *syncContext, q clien
 	}
 	if agents != nil {
 		req.Header.Set(gclient.SSHHeader, agents.ids())
+	}
+	if sc.dockerfileData != nil {
+		req.Header.Set(gclient.DockerfileHeader, base64.StdEncoding.EncodeToString(sc.dockerfileData))
 	}
 	if err := req.Write(conn); err != nil {
 		return nil, err

@@ -61,6 +61,10 @@ const SecretsHeader = "X-Gantry-Build-Secrets"
 // SSHHeader names the SSH agents gantry build --ssh forwards (api.SSHHeader).
 const SSHHeader = "X-Gantry-Build-SSH"
 
+// DockerfileHeader carries a Dockerfile that is not in the synced context
+// (api.DockerfileHeader).
+const DockerfileHeader = "X-Gantry-Build-Dockerfile"
+
 // EncodeSecrets is the SecretsHeader value of secrets.
 func EncodeSecrets(secrets map[string][]byte) (string, error) {
 	b, err := json.Marshal(secrets) // []byte values marshal as base64

@@ -108,10 +108,15 @@ RUN --mount=type=ssh agentls -n 400
 	if got := cachedSteps(r.Stdout); r.Code != 0 || len(got) != 7 || !got[2] || !got[3] || !got[4] || !got[5] || !got[6] {
 		t.Errorf("other agents missed the cache (%v):\n%s", got, r)
 	}
-	// --ssh needs the sync.
-	r = e.build(t, "gantry", nil, "FROM busybox\n", "--ssh", "default="+sock, "-f", "-", ctx)
-	if r.Code == 0 || !strings.Contains(r.Stderr, "--ssh needs a context directory") {
+	// A Dockerfile from stdin goes beside the synced context: the agents too.
+	r = e.build(t, "gantry", nil, "FROM "+tag+"\nRUN --mount=type=ssh agentls\n", "--ssh", "default="+sock, "-f", "-", ctx)
+	if r.Code != 0 || !strings.Contains(r.Stdout, fp1+"\n") {
 		t.Errorf("--ssh with a Dockerfile from stdin:\n%s", r)
+	}
+	// --ssh needs the sync: a context from stdin is a tar.
+	r = e.build(t, "gantry", nil, "FROM busybox\n", "--ssh", "default="+sock, "-")
+	if r.Code == 0 || !strings.Contains(r.Stderr, "--ssh needs a context directory") {
+		t.Errorf("--ssh with a context from stdin:\n%s", r)
 	}
 }
 
