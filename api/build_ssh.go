@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/yamux"
 )
@@ -45,6 +46,9 @@ func (s *sshStream) ForwardSSH() (SSHAgents, <-chan struct{}, error) {
 	}
 	cfg := yamux.DefaultConfig()
 	cfg.LogOutput = io.Discard
+	// A client that reads its output slowly is no reason to end the
+	// build (yamux's default is 10 s); one that left closes the socket.
+	cfg.ConnectionWriteTimeout = 2 * time.Minute
 	sess, err := yamux.Server(s.conn, cfg)
 	if err != nil {
 		return nil, nil, err
