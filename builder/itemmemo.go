@@ -8,9 +8,14 @@ import (
 	"time"
 )
 
-// maxMemoDirs is how many synced contexts' items itemMemo keeps: as many
-// as the store of synced contexts keeps copies (ctxsync.DefaultKeep).
-const maxMemoDirs = 8
+// Bounds of itemMemo: as many contexts as the store of synced contexts
+// keeps copies (ctxsync.DefaultKeep), and at most maxMemoBytes of records
+// in all (W4's 30,000 files take about 5 MB), the least recently used
+// context's going first; a record over a quarter of it is not kept.
+const (
+	maxMemoDirs  = 8
+	maxMemoBytes = 64 << 20
+)
 
 // itemMemo remembers what digestItem gave for the items of a synced
 // context (what it wrote into the key's hash, the first files it noted),
@@ -20,13 +25,15 @@ const maxMemoDirs = 8
 // its COPY keys without walking the context again. Only the latest
 // generation of a directory is kept.
 type itemMemo struct {
-	mu   sync.Mutex
-	dirs map[string]*dirMemo
+	mu    sync.Mutex
+	dirs  map[string]*dirMemo
+	bytes int // of every record
 }
 
 type dirMemo struct {
 	gen   string
 	used  time.Time
+	bytes int                    // of its records
 	items map[string]*itemRecord // by the item's path in the context
 }
 
@@ -36,6 +43,15 @@ type dirMemo struct {
 type itemRecord struct {
 	lines []byte
 	files [][2]string
+}
+
+// size is about what the record holds in memory.
+func (r *itemRecord) size() int {
+	n := len(r.lines)
+	for _, f := range r.files {
+		n += len(f[0]) + len(f[1]) + 32
+	}
+	return n
 }
 
 func newItemMemo() *itemMemo { return &itemMemo{dirs: map[string]*dirMemo{}} }
@@ -55,27 +71,52 @@ func (m *itemMemo) get(dir, gen, rel string) *itemRecord {
 }
 
 func (m *itemMemo) put(dir, gen, rel string, rec *itemRecord) {
-	if m == nil || gen == "" {
+	size := rec.size()
+	if m == nil || gen == "" || size > maxMemoBytes/4 {
 		return
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	d := m.dirs[dir]
-	if d == nil || d.gen != gen {
-		if d == nil && len(m.dirs) >= maxMemoDirs {
-			var oldest string
-			for k, v := range m.dirs {
-				if oldest == "" || v.used.Before(m.dirs[oldest].used) {
-					oldest = k
-				}
-			}
-			delete(m.dirs, oldest)
-		}
+	if d != nil && d.gen != gen {
+		m.drop(dir) // an older generation's
+		d = nil
+	}
+	if d == nil {
 		d = &dirMemo{gen: gen, items: map[string]*itemRecord{}}
 		m.dirs[dir] = d
 	}
 	d.used = time.Now()
+	if old := d.items[rel]; old != nil {
+		d.bytes -= old.size()
+		m.bytes -= old.size()
+	}
 	d.items[rel] = rec
+	d.bytes += size
+	m.bytes += size
+	for len(m.dirs) > maxMemoDirs || m.bytes > maxMemoBytes {
+		oldest := ""
+		for k, v := range m.dirs {
+			if k != dir && (oldest == "" || v.used.Before(m.dirs[oldest].used)) {
+				oldest = k
+			}
+		}
+		if oldest == "" {
+			break
+		}
+		m.drop(oldest)
+	}
+	if m.bytes > maxMemoBytes { // this context's records alone
+		m.drop(dir)
+	}
+}
+
+// drop forgets the records of dir; m.mu is held.
+func (m *itemMemo) drop(dir string) {
+	if d := m.dirs[dir]; d != nil {
+		m.bytes -= d.bytes
+		delete(m.dirs, dir)
+	}
 }
 
 // digestContextItem is digestItem of the item rel of the build's context,

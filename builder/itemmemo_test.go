@@ -56,3 +56,41 @@ func TestItemMemo(t *testing.T) {
 		t.Errorf("a context the builder changed keeps its generation")
 	}
 }
+
+// TestItemMemoBounds: the memo keeps maxMemoDirs contexts and
+// maxMemoBytes of records at most, the least recently used going first,
+// and a context's new generation replaces its records.
+func TestItemMemoBounds(t *testing.T) {
+	m := newItemMemo()
+	rec := func(n int) *itemRecord { return &itemRecord{lines: make([]byte, n)} }
+	for i := 0; i < maxMemoDirs+3; i++ {
+		m.put("dir"+strconv.Itoa(i), "g", ".", rec(10))
+	}
+	if len(m.dirs) != maxMemoDirs || m.get("dir0", "g", ".") != nil || m.get("dir"+strconv.Itoa(maxMemoDirs+2), "g", ".") == nil {
+		t.Errorf("%d contexts kept, or the wrong ones", len(m.dirs))
+	}
+	m.put("big1", "g", "a", rec(maxMemoBytes/4))
+	m.put("big2", "g", "a", rec(maxMemoBytes/4))
+	m.put("big2", "g", "b", rec(maxMemoBytes/4))
+	m.put("big3", "g", "a", rec(maxMemoBytes/4))
+	m.put("big4", "g", "a", rec(maxMemoBytes/4))
+	if m.bytes > maxMemoBytes || m.get("big4", "g", "a") == nil || m.get("big1", "g", "a") != nil {
+		t.Errorf("%d bytes kept (limit %d)", m.bytes, maxMemoBytes)
+	}
+	m.put("huge", "g", "a", rec(maxMemoBytes/4+1))
+	if m.get("huge", "g", "a") != nil {
+		t.Error("a record over a quarter of the budget was kept")
+	}
+	before := m.bytes
+	m.put("big4", "g2", "a", rec(10))
+	if m.get("big4", "g", "a") != nil || m.bytes != before-maxMemoBytes/4+10 {
+		t.Errorf("a new generation kept the old records: %d bytes, was %d", m.bytes, before)
+	}
+	total := 0
+	for _, d := range m.dirs {
+		total += d.bytes
+	}
+	if total != m.bytes {
+		t.Errorf("the count of bytes %d is not the records' %d", m.bytes, total)
+	}
+}
