@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"io"
+	"net"
 	"time"
 
 	"github.com/moby/moby/api/types/container"
@@ -216,6 +217,42 @@ type BuildOptions struct {
 	// header that gantry build --secret sends (base64 JSON of id -> base64
 	// content): for RUN --mount=type=secret, kept in memory only.
 	Secrets map[string][]byte
+	// SSH are the ids of the SSH agents the client forwards, from the
+	// X-Gantry-Build-SSH header (gantry build --ssh; POST /build/sync
+	// only): RUN --mount=type=ssh reaches them through the connection
+	// (SSHForwarder).
+	SSH []string `json:"-"`
+	// DockerfileData is the Dockerfile when it is not in the synced
+	// context (a Dockerfile from stdin or from outside the context), from
+	// the X-Gantry-Build-Dockerfile header (base64; POST /build/sync
+	// only); Dockerfile is then its name.
+	DockerfileData []byte `json:"-"`
+}
+
+// DockerfileHeader carries BuildOptions.DockerfileData.
+const DockerfileHeader = "X-Gantry-Build-Dockerfile"
+
+// SSHHeader names the SSH agents the client of POST /build/sync forwards
+// (BuildOptions.SSH), comma-separated; with it, the connection after the
+// sync is a yamux session (the client's end is the yamux client): the
+// server opens the first stream for the build's JSON-message stream, then
+// one stream per connection to an agent, whose first line is the agent's
+// id; the agent protocol's bytes follow both ways.
+const SSHHeader = "X-Gantry-Build-SSH"
+
+// SSHAgents reach the agents a client forwards (builder.SSHAgents).
+type SSHAgents interface {
+	Has(id string) bool
+	Dial(ctx context.Context, id string) (net.Conn, error)
+}
+
+// SSHForwarder is what the out of BuildSync also is when the client
+// forwards agents: ForwardSSH, called once after the sync, switches the
+// connection to the session SSHHeader describes (out writes on its first
+// stream from then on) and returns the agents and a channel closed when
+// the client leaves.
+type SSHForwarder interface {
+	ForwardSSH() (SSHAgents, <-chan struct{}, error)
 }
 
 // SecretsHeader carries a build's secrets (BuildOptions.Secrets); the

@@ -18,6 +18,12 @@ import (
 // parameters, a Dockerfile that does not parse) are plain error responses.
 func (s *Server) build(w http.ResponseWriter, r *http.Request, _ string) {
 	opts, err := buildOptions(r)
+	if err == nil && opts.SSH != nil {
+		err = invalidf("the %s header needs POST /build/sync", SSHHeader)
+	}
+	if err == nil && opts.DockerfileData != nil {
+		err = invalidf("the %s header needs POST /build/sync", DockerfileHeader)
+	}
 	if err != nil {
 		writeError(w, err)
 		return
@@ -78,8 +84,15 @@ func (s *Server) buildSync(w http.ResponseWriter, r *http.Request, _ string) {
 		return
 	}
 	// Cancelled when the client leaves: a read of the connection fails.
-	stream := newJSONStream(&rawStream{w: c})
-	err = s.b.BuildSync(ctx, key, c.stdin(), c, opts, buildStream{stream})
+	sw := &switchWriter{w: c}
+	stream := newJSONStream(&rawStream{w: sw})
+	var out BuildOutput = buildStream{stream}
+	if opts.SSH != nil {
+		ss := &sshStream{buildStream: buildStream{stream}, out: sw, conn: readWriteCloser{c.stdin(), c}, ids: opts.SSH}
+		defer ss.finish()
+		out = ss
+	}
+	err = s.b.BuildSync(ctx, key, c.stdin(), c, opts, out)
 	if err == nil {
 		return
 	}
@@ -145,6 +158,20 @@ func buildOptions(r *http.Request) (BuildOptions, error) {
 			return opts, err
 		}
 		opts.Secrets = secrets
+	}
+	if v := r.Header.Get(SSHHeader); v != "" {
+		ids, err := parseSSHHeader(v)
+		if err != nil {
+			return opts, err
+		}
+		opts.SSH = ids
+	}
+	if v := r.Header.Get(DockerfileHeader); v != "" {
+		data, err := base64.StdEncoding.DecodeString(v)
+		if err != nil {
+			return opts, invalidf("invalid %s header", DockerfileHeader)
+		}
+		opts.DockerfileData = data
 	}
 	if v := q.Get("shmsize"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)

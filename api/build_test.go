@@ -13,6 +13,7 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/google/go-cmp/cmp"
+	"github.com/hashicorp/yamux"
 )
 
 // fakeExit is a failing RUN, as the builder reports it.
@@ -148,6 +149,20 @@ func (b *fakeBackend) BuildSync(ctx context.Context, key string, r io.Reader, w 
 	if _, err := io.WriteString(w, "ok\n"); err != nil {
 		return err
 	}
+	if fw, ok := out.(SSHForwarder); ok && opts.SSH != nil {
+		agents, _, err := fw.ForwardSSH()
+		if err != nil {
+			return err
+		}
+		c, err := agents.Dial(ctx, opts.SSH[0])
+		if err != nil {
+			return err
+		}
+		io.WriteString(c, "ping")
+		c.Close() // a yamux stream's Close ends its writes only
+		reply, _ := io.ReadAll(c)
+		out.Stream("agent " + opts.SSH[0] + " said " + string(reply) + "\n")
+	}
 	out.Stream("key " + key + "\n")
 	return b.Build(ctx, strings.NewReader(strings.TrimSuffix(line, "\n")), opts, out)
 }
@@ -193,5 +208,77 @@ func TestBuildSyncRoute(t *testing.T) {
 				t.Errorf("answer (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestBuildSyncSSH: with X-Gantry-Build-SSH, the connection after the sync
+// is a yamux session: the build's output on the first stream the server
+// opens, an agent's connection on the next with the id as first line. The
+// header is refused on POST /build and when malformed, as is the
+// Dockerfile's.
+func TestBuildSyncSSH(t *testing.T) {
+	ts := startServer(t, Options{})
+	key := strings.Repeat("ab", 32)
+	c := ts.dial(t)
+	io.WriteString(c, "POST /v1.44/build/sync?context="+key+" HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n"+
+		"Connection: Upgrade\r\nUpgrade: gantry-context-sync\r\nX-Gantry-Build-SSH: default\r\n\r\nctx\n")
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade: %v %v", resp, err)
+	}
+	if line, _ := br.ReadString('\n'); line != "ok\n" {
+		t.Fatalf("sync answer %q", line)
+	}
+	cfg := yamux.DefaultConfig()
+	cfg.LogOutput = io.Discard
+	sess, err := yamux.Client(struct {
+		io.Reader
+		io.WriteCloser
+	}{br, c}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	out, err := sess.AcceptStream()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := sess.AcceptStream()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(st)
+	if string(got) != "default\nping" {
+		t.Errorf("the agent's stream: %q", got)
+	}
+	io.WriteString(st, "pong")
+	st.Close()
+	all, _ := io.ReadAll(out)
+	if !strings.HasPrefix(string(all), `{"stream":"agent default said pong\n"}`+"\r\n"+`{"stream":"key `+key) || !strings.Contains(string(all), "Successfully built") {
+		t.Errorf("output stream:\n%s", all)
+	}
+
+	for _, tc := range []struct{ path, name, header, want string }{
+		{"/build", SSHHeader, "default", "the X-Gantry-Build-SSH header needs POST /build/sync"},
+		{"/build/sync?context=" + key, SSHHeader, "a,,b", `invalid X-Gantry-Build-SSH header: bad agent id ""`},
+		{"/build/sync?context=" + key, SSHHeader, "a/b", `invalid X-Gantry-Build-SSH header: bad agent id "a/b"`},
+		{"/build", DockerfileHeader, "RlJPTSB4Cg==", "the X-Gantry-Build-Dockerfile header needs POST /build/sync"},
+		{"/build/sync?context=" + key, DockerfileHeader, "not base64!", "invalid X-Gantry-Build-Dockerfile header"},
+	} {
+		req, _ := http.NewRequest(http.MethodPost, "http://x/v1.44"+tc.path, strings.NewReader(""))
+		req.Header.Set(tc.name, tc.header)
+		req.Header.Set("Connection", "Upgrade")
+		req.Header.Set("Upgrade", "gantry-context-sync")
+		resp, err := ts.httpClient().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e struct{ Message string }
+		json.NewDecoder(resp.Body).Decode(&e)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || e.Message != tc.want {
+			t.Errorf("%s with %s %q: %d %q, want 400 %q", tc.path, tc.name, tc.header, resp.StatusCode, e.Message, tc.want)
+		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net"
 	"path"
 	"path/filepath"
 	goruntime "runtime"
@@ -72,6 +73,7 @@ type Builder struct {
 	cache    *cache
 	mounts   *cacheMounts
 	contexts *contextPool // contexts left for the next build (ExtractContext)
+	memo     *itemMemo    // the COPY sources' digests of unchanged synced contexts
 }
 
 // New returns a Builder keeping its cache records under cfg.Root.
@@ -91,7 +93,7 @@ func New(cfg Config) (*Builder, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open build contexts: %w", err)
 	}
-	return &Builder{cfg: cfg, cache: c, mounts: m, contexts: ctxs}, nil
+	return &Builder{cfg: cfg, cache: c, mounts: m, contexts: ctxs, memo: newItemMemo()}, nil
 }
 
 // Options are the parameters of one build.
@@ -104,11 +106,16 @@ type Options struct {
 	// Dockerfile is the Dockerfile's path inside the context ("" means
 	// "Dockerfile").
 	Dockerfile string
-	Tags       []string
-	BuildArgs  map[string]string
-	Labels     map[string]string
-	Target     string
-	NoCache    bool
+	// DockerfileData, when not nil, is the Dockerfile, which is not in the
+	// context (gantry build -f - or a Dockerfile outside the context, sent
+	// beside its synced context, as BuildKit's client sends it); Dockerfile
+	// is then its name.
+	DockerfileData []byte
+	Tags           []string
+	BuildArgs      map[string]string
+	Labels         map[string]string
+	Target         string
+	NoCache        bool
 	// Quiet prints only the image ID at the end (and everything on failure).
 	Quiet bool
 	// Network is the network of RUN steps: "host" or "none".
@@ -125,6 +132,19 @@ type Options struct {
 	// Secrets are the build's secrets by id, for RUN --mount=type=secret:
 	// mounted from memory, never in a layer, a key or the data root.
 	Secrets map[string][]byte
+	// SSH are the client's SSH agents for RUN --mount=type=ssh (nil: the
+	// client forwards none, as the docker CLI).
+	SSH SSHAgents
+}
+
+// SSHAgents reach the SSH agents a client forwards for a build (gantry
+// build --ssh), by id ("default" unless named).
+type SSHAgents interface {
+	// Has says whether the client forwards an agent of that id.
+	Has(id string) bool
+	// Dial opens a connection to the agent id: the agent protocol's
+	// bytes go through it to the client's agent.
+	Dial(ctx context.Context, id string) (net.Conn, error)
 }
 
 // Output receives a build's progress: text for the user and, at the end of
@@ -244,9 +264,12 @@ func (b *Builder) prepare(opts Options, out Output) (*run, error) {
 		name = "Dockerfile"
 	}
 	clean := path.Clean("/" + name)[1:]
-	data, err := readFileInRoot(opts.ContextDir, clean)
-	if err != nil && name == "Dockerfile" {
-		data, err = readFileInRoot(opts.ContextDir, "dockerfile")
+	data, err := opts.DockerfileData, error(nil)
+	if data == nil {
+		data, err = readFileInRoot(opts.ContextDir, clean)
+		if err != nil && name == "Dockerfile" {
+			data, err = readFileInRoot(opts.ContextDir, "dockerfile")
+		}
 	}
 	if err != nil {
 		return nil, errdefs.ErrInvalidArgument.WithMessage("Cannot locate specified Dockerfile: " + name)
@@ -302,7 +325,11 @@ func (b *Builder) prepare(opts Options, out Output) (*run, error) {
 	// The client sends the Dockerfile and .dockerignore even when
 	// .dockerignore excludes them; as with Docker, COPY and ADD then do not
 	// see them.
-	for _, f := range []string{clean, ".dockerignore"} {
+	dropped := []string{clean, ".dockerignore"}
+	if opts.DockerfileData != nil {
+		dropped = dropped[1:] // not in the context
+	}
+	for _, f := range dropped {
 		if r.ignore == nil {
 			break
 		}

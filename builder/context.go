@@ -41,7 +41,17 @@ func ExtractContext(ctx context.Context, r io.Reader, dst string) (*ContextSums,
 // file is read.
 type ContextSums struct {
 	files map[string]contextSum // by clean context path, no leading "/"
+	// gen, unless empty, names the state of a synced context's files:
+	// equal generations of a directory are equal trees (SetGeneration).
+	gen string
 }
+
+// SetGeneration names the state of the synced context's tree: the store
+// gives a new generation to a copy a sync changed, so that the builder
+// may reuse what it derived from an earlier build's tree of the same
+// directory and generation (the COPY sources' digests) without walking
+// it. "" (a context received as a tar) reuses nothing.
+func (c *ContextSums) SetGeneration(gen string) { c.gen = gen }
 
 // contextSum is the record of one entry of a context.
 type contextSum struct {
@@ -93,6 +103,7 @@ func (c *ContextSums) forget(rel string) {
 	if c == nil {
 		return
 	}
+	c.gen = "" // the tree is no longer the generation's
 	rel = strings.TrimPrefix(path.Clean("/"+rel), "/")
 	delete(c.files, rel)
 	for k := range c.files {

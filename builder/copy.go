@@ -208,7 +208,7 @@ func (r *run) sources(ctx context.Context, s *state, idx int, sd instructions.So
 			}
 			fmt.Fprintf(h, "item %q dir=%t archive=%t under=%q\n", m, item.isDir, item.archive, item.under)
 			if fromContext {
-				if err := digestItem(root, m, h, src.files, r.opts.ContextSums); err != nil {
+				if err := r.digestContextItem(m, h, src.files); err != nil {
 					return nil, fmt.Errorf("%s failed: read %s: %w", verb, m, err)
 				}
 			}
@@ -528,6 +528,16 @@ func walkDir(fd int, prefix string, fn func(e entry, open func() (*os.File, erro
 // times) to h, and each file's digest to files (by context path) when files
 // is not nil.
 func digestItem(root, rel string, h hash.Hash, files map[string]string, sums *ContextSums) error {
+	return walkDigest(root, rel, h, func(name, sum string) {
+		if files != nil && len(files) <= maxFiles {
+			files[name] = sum
+		}
+	}, sums)
+}
+
+// walkDigest is digestItem writing to h and giving note each file (not
+// directory) with its sum.
+func walkDigest(root, rel string, h io.Writer, note func(name, sum string), sums *ContextSums) error {
 	buf := make([]byte, 128<<10)
 	return walk(root, rel, func(e entry, open func() (*os.File, error)) error {
 		fh := sha256.New()
@@ -554,8 +564,8 @@ func digestItem(root, rel string, h hash.Hash, files map[string]string, sums *Co
 		}
 		sum := fileSum{mode: e.st.Mode, uid: e.st.Uid, gid: e.st.Gid, content: hex.EncodeToString(fh.Sum(nil))}.String()
 		fmt.Fprintf(h, "%q %s\n", e.rel, sum)
-		if files != nil && len(files) <= maxFiles && (e.st.Mode&unix.S_IFMT != unix.S_IFDIR) {
-			files[path.Join(rel, e.rel)] = sum
+		if e.st.Mode&unix.S_IFMT != unix.S_IFDIR {
+			note(path.Join(rel, e.rel), sum)
 		}
 		return nil
 	})

@@ -190,7 +190,10 @@ type runMounts struct {
 	tmpfs   map[string]string
 	targets []string // absolute targets, to remove if the step created them
 	secrets string   // the tmpfs holding the step's secrets, once mounted
-	cleanup []func()
+	// sshAuthSock is the target of the first ssh mount: the step's
+	// SSH_AUTH_SOCK unless its environment has one, as BuildKit sets it.
+	sshAuthSock string
+	cleanup     []func()
 }
 
 func (m *runMounts) close() {
@@ -236,7 +239,7 @@ func (r *run) mountSources(ctx context.Context, s *state, idx int, c *instructio
 			if _, err := statInRoot(r.ctxDir, src); err != nil {
 				return "", nil, r.mountSourceMissing(m)
 			}
-			if err := digestItem(r.ctxDir, src[1:], h, files, r.opts.ContextSums); err != nil {
+			if err := r.digestContextItem(src[1:], h, files); err != nil {
 				return "", nil, err
 			}
 			continue
@@ -363,6 +366,22 @@ func (r *run) mounts(ctx context.Context, s *state, idx int, c *instructions.Run
 				return nil, err
 			}
 			out.binds = append(out.binds, Bind{Source: host, Destination: target})
+		case instructions.MountTypeSSH:
+			if r.opts.SSH == nil || !r.opts.SSH.Has(m.CacheID) {
+				if m.Required {
+					return nil, errdefs.ErrNotFound.WithMessage(fmt.Sprintf("no SSH key %q forwarded from the client", m.CacheID))
+				}
+				out.targets = out.targets[:len(out.targets)-len(missingDirs(rootfs, target))]
+				continue // BuildKit leaves an optional agent that was not given out
+			}
+			host, err := out.sshSocket(ctx, filepath.Join(dir, "ssh-"+strconv.Itoa(i)+".sock"), m, r.opts.SSH, r.b.cfg.IDMap)
+			if err != nil {
+				return nil, err
+			}
+			out.binds = append(out.binds, Bind{Source: host, Destination: target, RW: true})
+			if out.sshAuthSock == "" {
+				out.sshAuthSock = target
+			}
 		default:
 			return nil, errdefs.ErrNotImplemented.WithMessage(fmt.Sprintf("RUN --mount=type=%s is not supported", m.Type))
 		}

@@ -131,6 +131,9 @@ func (r *run) runStep(ctx context.Context, s *state, idx int, c *instructions.Ru
 		defer mounts.close()
 		p.Binds = append(p.Binds, mounts.binds...)
 		p.Tmpfs = mounts.tmpfs
+		if mounts.sshAuthSock != "" && !hasEnv(p.Env, "SSH_AUTH_SOCK") {
+			p.Env = append(p.Env[:len(p.Env):len(p.Env)], "SSH_AUTH_SOCK="+mounts.sshAuthSock)
+		}
 		p.Stderr = stderrWriter{r}
 		if script != nil {
 			f := filepath.Join(dir, "script")
@@ -390,4 +393,14 @@ func (w *waitingReader) Close() error {
 	w.PipeReader.CloseWithError(errors.New("layer tar closed"))
 	<-w.done
 	return nil
+}
+
+// hasEnv says whether env sets name.
+func hasEnv(env []string, name string) bool {
+	for _, kv := range env {
+		if k, _, _ := strings.Cut(kv, "="); k == name {
+			return true
+		}
+	}
+	return false
 }

@@ -39,6 +39,7 @@ type buildOptions struct {
 	rm         bool
 	forceRm    bool
 	secrets    []string
+	ssh        []string
 	cacheFrom  []string
 }
 
@@ -69,6 +70,7 @@ func newBuildCommand(c *Cli) *cobra.Command {
 	f.BoolVar(&opts.forceRm, "force-rm", false, "Always remove intermediate containers")
 	f.StringSliceVar(&opts.cacheFrom, "cache-from", nil, "Images to consider as cache sources")
 	f.StringArrayVar(&opts.secrets, "secret", nil, `Secret to expose to RUN --mount=type=secret ("id=mysecret[,src=/local/secret]" or "id=mysecret,env=VAR")`)
+	f.StringArrayVar(&opts.ssh, "ssh", nil, `SSH agent socket or keys to expose to RUN --mount=type=ssh ("default|<id>[=<socket>|<key>[,<key>]]")`)
 	return cmd
 }
 
@@ -122,6 +124,12 @@ func runBuild(ctx context.Context, c *Cli, opts buildOptions) error {
 		}
 		defer api.Close()
 	}
+	// SSH agents stay here: gantryd reaches them through the sync's
+	// connection while a RUN step runs.
+	agents, err := parseSSH(opts.ssh)
+	if err != nil {
+		return err
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
@@ -130,20 +138,31 @@ func runBuild(ctx context.Context, c *Cli, opts buildOptions) error {
 	// endpoint gets the tar).
 	var stream io.ReadCloser
 	var sendErr func() error
-	sc, err := openSyncContext(opts.context, opts.dockerfile)
+	stdin := c.In
+	sc, err := openSyncContext(opts.context, opts.dockerfile, stdin)
+	var large errSyncDockerfile
+	if errors.As(err, &large) {
+		stdin, err = large.stdin, nil
+	}
 	if err != nil {
 		return fmt.Errorf("unable to prepare context: %w", err)
 	}
 	if sc != nil {
 		query.Dockerfile = sc.dockerfile
-		stream, err = syncBuild(ctx, api, sc, query, headers)
+		stream, err = syncBuild(ctx, api, sc, query, headers, agents)
 		if err != nil && !errors.Is(err, errNoSync) {
 			return failed(err)
 		}
+		if stream == nil && opts.dockerfile == "-" {
+			stdin = bytes.NewReader(sc.dockerfileData) // read already
+		}
 		sendErr = func() error { return nil }
 	}
+	if stream == nil && agents != nil {
+		return errors.New("--ssh needs a context directory that gantryd syncs\nhint: the agents are forwarded on POST /build/sync, which a context from stdin or a URL and dockerd do not use")
+	}
 	if stream == nil {
-		bctx, err := openBuildContext(opts.context, opts.dockerfile, c.In)
+		bctx, err := openBuildContext(opts.context, opts.dockerfile, stdin)
 		if err != nil {
 			return fmt.Errorf("unable to prepare context: %w", err)
 		}

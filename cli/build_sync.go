@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -24,20 +25,29 @@ import (
 // syncContext is a local directory context that gantry build syncs to
 // gantryd (POST /build/sync) instead of sending it whole as a tar.
 type syncContext struct {
-	root       string   // absolute, symlinks resolved
-	dockerfile string   // slash-separated, inside root
-	excludes   []string // .dockerignore's patterns, with its exceptions
+	root       string // absolute, symlinks resolved
+	dockerfile string // slash-separated, inside root; its name when dockerfileData is set
+	// dockerfileData is the Dockerfile when it is not in the context (from
+	// stdin, or a path outside it): it goes in a header of the request.
+	dockerfileData []byte
+	excludes       []string // .dockerignore's patterns, with its exceptions
 }
 
 // errNoSync says the daemon does not offer POST /build/sync (dockerd, an
 // older gantryd): the context goes as a tar.
 var errNoSync = errors.New("the daemon does not sync build contexts")
 
+// maxSyncDockerfile bounds a Dockerfile sent beside the synced context
+// (in a header, api.DockerfileHeader): a larger one goes in a tar.
+const maxSyncDockerfile = 256 << 10
+
 // openSyncContext is the syncContext of the context argument arg when it
-// is a local directory holding its Dockerfile, else nil (stdin, a URL, a
-// Dockerfile from stdin or from outside the context: a tar).
-func openSyncContext(arg, dockerfile string) (*syncContext, error) {
-	if arg == "-" || strings.HasPrefix(arg, "http://") || strings.HasPrefix(arg, "https://") || dockerfile == "-" {
+// is a local directory, else nil (stdin, a URL: a tar). A Dockerfile from
+// stdin (read from stdin) or from outside the context goes beside the
+// context, as BuildKit syncs it apart; one over maxSyncDockerfile makes
+// the context a tar.
+func openSyncContext(arg, dockerfile string, stdin io.Reader) (*syncContext, error) {
+	if arg == "-" || strings.HasPrefix(arg, "http://") || strings.HasPrefix(arg, "https://") {
 		return nil, nil
 	}
 	root, err := filepath.Abs(arg)
@@ -50,18 +60,38 @@ func openSyncContext(arg, dockerfile string) (*syncContext, error) {
 	if root, err = filepath.EvalSymlinks(root); err != nil {
 		return nil, err
 	}
-	rel, err := dockerfileRelPath(root, dockerfile)
+	sc := &syncContext{root: root}
+	if dockerfile == "-" {
+		data, err := io.ReadAll(io.LimitReader(stdin, maxSyncDockerfile+1))
+		if err != nil {
+			return nil, fmt.Errorf("read Dockerfile from stdin: %w", err)
+		}
+		if len(data) > maxSyncDockerfile {
+			return nil, errSyncDockerfile{io.MultiReader(bytes.NewReader(data), stdin)}
+		}
+		sc.dockerfile, sc.dockerfileData = "Dockerfile", data
+	} else {
+		rel, err := dockerfileRelPath(root, dockerfile)
+		if err != nil {
+			return nil, err
+		}
+		if rel == ".." || strings.HasPrefix(rel, "../") {
+			data, err := readLimited(dockerfile, maxSyncDockerfile+1)
+			if err != nil {
+				return nil, err
+			}
+			if len(data) > maxSyncDockerfile {
+				return nil, nil
+			}
+			sc.dockerfile, sc.dockerfileData = filepath.Base(dockerfile), data
+		} else {
+			sc.dockerfile = rel
+		}
+	}
+	pm, err := readDockerignore(root, sc.dockerfile, sc.dockerfileData != nil)
 	if err != nil {
 		return nil, err
 	}
-	if rel == ".." || strings.HasPrefix(rel, "../") {
-		return nil, nil
-	}
-	pm, err := readDockerignore(root, rel, false)
-	if err != nil {
-		return nil, err
-	}
-	sc := &syncContext{root: root, dockerfile: rel}
 	if pm != nil {
 		for _, p := range pm.Patterns() {
 			s := p.String()
@@ -74,12 +104,21 @@ func openSyncContext(arg, dockerfile string) (*syncContext, error) {
 	return sc, nil
 }
 
+// errSyncDockerfile is openSyncContext's answer to a Dockerfile on stdin
+// too large to go beside the context: the context goes as a tar, the
+// Dockerfile read from stdin, whose start was read already.
+type errSyncDockerfile struct{ stdin io.Reader }
+
+func (errSyncDockerfile) Error() string {
+	return "the Dockerfile is too large to go beside the context"
+}
+
 // syncBuild asks gantryd for POST /build/sync with the build's query and
 // headers, syncs the context over the upgraded connection (package
 // ctxsync) and returns the build's JSON-message stream, which the caller
 // reads to its end and closes. errNoSync means the daemon has no such
 // endpoint; an error response is returned as the docker CLI words one.
-func syncBuild(ctx context.Context, api *client.Client, sc *syncContext, q client.ImageBuildOptions, headers map[string]string) (io.ReadCloser, error) {
+func syncBuild(ctx context.Context, api *client.Client, sc *syncContext, q client.ImageBuildOptions, headers map[string]string, agents sshAgents) (io.ReadCloser, error) {
 	conn, err := api.Dialer()(ctx)
 	if err != nil {
 		return nil, err
@@ -104,6 +143,12 @@ func syncBuild(ctx context.Context, api *client.Client, sc *syncContext, q clien
 	req.Header.Set("X-Registry-Config", base64.URLEncoding.EncodeToString(auth))
 	for k, v := range headers {
 		req.Header.Set(k, v)
+	}
+	if agents != nil {
+		req.Header.Set(gclient.SSHHeader, agents.ids())
+	}
+	if sc.dockerfileData != nil {
+		req.Header.Set(gclient.DockerfileHeader, base64.StdEncoding.EncodeToString(sc.dockerfileData))
 	}
 	if err := req.Write(conn); err != nil {
 		return nil, err
@@ -134,8 +179,24 @@ func syncBuild(ctx context.Context, api *client.Client, sc *syncContext, q clien
 		}
 		return nil, fmt.Errorf("error from sender: %w", err)
 	}
+	end := func() error { stop(); return conn.Close() }
+	if agents != nil {
+		// The connection is a session carrying the output and the
+		// agents' connections, unless gantryd failed before it (its
+		// error message: JSON).
+		br := bufio.NewReader(rest)
+		if b, err := br.Peek(1); err == nil && b[0] != '{' {
+			out, err := agents.forward(readWriteCloser{br, conn})
+			if err != nil {
+				return nil, err
+			}
+			ok = true
+			return readCloser{out, func() error { out.Close(); return end() }}, nil
+		}
+		rest = br
+	}
 	ok = true
-	return readCloser{rest, func() error { stop(); return conn.Close() }}, nil
+	return readCloser{rest, end}, nil
 }
 
 // readWriter reads from r (the connection's reader, which may have read
@@ -146,6 +207,14 @@ type readWriter struct {
 }
 
 func (rw readWriter) Read(p []byte) (int, error) { return rw.r.Read(p) }
+
+// readWriteCloser reads from r and writes to and closes the connection.
+type readWriteCloser struct {
+	r io.Reader
+	io.WriteCloser
+}
+
+func (rw readWriteCloser) Read(p []byte) (int, error) { return rw.r.Read(p) }
 
 // syncQuery is POST /build's query for q, as the Engine API client
 // writes it, and the context's key.

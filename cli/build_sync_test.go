@@ -3,6 +3,7 @@ package cli
 import (
 	stdcmp "cmp"
 	"context"
+	"errors"
 	"io"
 	"io/fs"
 	"net"
@@ -70,7 +71,7 @@ func TestSyncContextDockerignore(t *testing.T) {
 			b.Close()
 			slices.Sort(want)
 
-			sc, err := openSyncContext(dir, df)
+			sc, err := openSyncContext(dir, df, nil)
 			if err != nil || sc == nil {
 				t.Fatalf("openSyncContext: %v, %v", sc, err)
 			}
@@ -129,17 +130,53 @@ func syncedFiles(t *testing.T, sc *syncContext) []string {
 
 func TestSyncContextNotLocal(t *testing.T) {
 	dir := writeTree(t, map[string]string{"Dockerfile": "FROM scratch\n"})
-	outside := writeTree(t, map[string]string{"Dockerfile": "FROM scratch\n"})
 	for _, tc := range []struct{ arg, dockerfile string }{
 		{"-", ""},
 		{"https://example.invalid/ctx.tar", ""},
-		{dir, "-"},
-		{dir, filepath.Join(outside, "Dockerfile")},
 		{filepath.Join(dir, "nosuch"), ""},
 	} {
-		if sc, err := openSyncContext(tc.arg, tc.dockerfile); sc != nil || err != nil {
+		if sc, err := openSyncContext(tc.arg, tc.dockerfile, nil); sc != nil || err != nil {
 			t.Errorf("openSyncContext(%q, %q) = %v, %v; want the tar path", tc.arg, tc.dockerfile, sc, err)
 		}
+	}
+}
+
+// TestSyncContextDockerfileApart: a Dockerfile from stdin or from outside
+// the context goes beside the synced context (not in it: .dockerignore
+// keeps no exception for it); one over maxSyncDockerfile makes the
+// context a tar, stdin's read part given back.
+func TestSyncContextDockerfileApart(t *testing.T) {
+	dir := writeTree(t, map[string]string{"Dockerfile": "FROM scratch\n", "a.txt": "a", ".dockerignore": "Dockerfile\n"})
+	outside := writeTree(t, map[string]string{"Dockerfile.web": "FROM busybox\n"})
+	for _, tc := range []struct {
+		dockerfile, stdin, name, data string
+	}{
+		{"-", "FROM stdin\n", "Dockerfile", "FROM stdin\n"},
+		{filepath.Join(outside, "Dockerfile.web"), "", "Dockerfile.web", "FROM busybox\n"},
+	} {
+		sc, err := openSyncContext(dir, tc.dockerfile, strings.NewReader(tc.stdin))
+		if err != nil || sc == nil {
+			t.Fatalf("%s: %v, %v", tc.dockerfile, sc, err)
+		}
+		if sc.dockerfile != tc.name || string(sc.dockerfileData) != tc.data {
+			t.Errorf("%s: dockerfile %q %q", tc.dockerfile, sc.dockerfile, sc.dockerfileData)
+		}
+		if got := syncedFiles(t, sc); !slices.Equal(got, []string{".dockerignore", "a.txt"}) {
+			t.Errorf("%s: synced %v", tc.dockerfile, got)
+		}
+	}
+	big := strings.Repeat("# comment\n", maxSyncDockerfile/10+1)
+	_, err := openSyncContext(dir, "-", strings.NewReader(big))
+	var large errSyncDockerfile
+	if !errors.As(err, &large) {
+		t.Fatalf("a large Dockerfile on stdin: %v", err)
+	}
+	if all, _ := io.ReadAll(large.stdin); string(all) != big {
+		t.Errorf("stdin given back has %d bytes, want %d", len(all), len(big))
+	}
+	os.WriteFile(filepath.Join(outside, "big"), []byte(big), 0o644)
+	if sc, err := openSyncContext(dir, filepath.Join(outside, "big"), nil); sc != nil || err != nil {
+		t.Errorf("a large Dockerfile outside the context: %v, %v; want the tar path", sc, err)
 	}
 }
 
@@ -148,7 +185,7 @@ func TestSyncContextNotLocal(t *testing.T) {
 // tar path, an error response is worded as the docker CLI words one.
 func TestSyncBuildAnswers(t *testing.T) {
 	dir := writeTree(t, map[string]string{"Dockerfile": "FROM scratch\n"})
-	sc, err := openSyncContext(dir, "")
+	sc, err := openSyncContext(dir, "", nil)
 	if err != nil || sc == nil {
 		t.Fatal(sc, err)
 	}
@@ -177,7 +214,7 @@ func TestSyncBuildAnswers(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = syncBuild(context.Background(), api, sc, client.ImageBuildOptions{}, nil)
+		_, err = syncBuild(context.Background(), api, sc, client.ImageBuildOptions{}, nil, nil)
 		srv.Close()
 		if err == nil || err.Error() != tc.want {
 			t.Errorf("answer %d: got %v, want %q", tc.status, err, tc.want)

@@ -58,6 +58,13 @@ func NewWithHeaders(host string, headers map[string]string) (*Client, error) {
 // context or the query: base64 of a JSON object of id -> base64 content.
 const SecretsHeader = "X-Gantry-Build-Secrets"
 
+// SSHHeader names the SSH agents gantry build --ssh forwards (api.SSHHeader).
+const SSHHeader = "X-Gantry-Build-SSH"
+
+// DockerfileHeader carries a Dockerfile that is not in the synced context
+// (api.DockerfileHeader).
+const DockerfileHeader = "X-Gantry-Build-Dockerfile"
+
 // EncodeSecrets is the SecretsHeader value of secrets.
 func EncodeSecrets(secrets map[string][]byte) (string, error) {
 	b, err := json.Marshal(secrets) // []byte values marshal as base64

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/gob"
 	"encoding/hex"
@@ -60,6 +61,11 @@ type Store struct {
 
 type entry struct {
 	busy bool
+	gen  string // the copy's generation (Context.Generation); "": none yet
+	// dirs are the modes the client gave the copy's directories at the
+	// last sync (nil: unknown): fsutil's receiver changes a directory's
+	// mode without a notification, so a change of one is seen here.
+	dirs map[string]uint32
 	used time.Time
 	sums map[string]record // the index as the last sync left it; nil: on disk
 }
@@ -122,9 +128,23 @@ type Context struct {
 	// Dir is the context's directory.
 	Dir   string
 	Stats Stats
+	// Generation names the state of the copy's tree: a sync that changes
+	// anything in it (or the first since gantryd started) gives it a new
+	// one, so equal generations of a key are equal trees. "" for a scratch
+	// copy.
+	Generation string
 
 	sums    map[string]record
+	dirs    map[string]uint32 // entry.dirs after this sync
+	changed bool              // the sync wrote or removed something
 	release func()
+}
+
+// newGeneration is a random generation token.
+func newGeneration() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 // Sums calls add for each regular file whose digest the store knows:
@@ -177,11 +197,12 @@ func (s *Store) Receive(ctx context.Context, key string, r io.Reader, w io.Write
 		dir = d
 	}
 	var sums map[string]record
+	var dirs map[string]uint32
 	if !scratch {
-		sums = e.sums // the holder alone touches it
-		e.sums = nil
+		sums, dirs = e.sums, e.dirs // the holder alone touches them
+		e.sums, e.dirs = nil, nil
 	}
-	c, err := s.receive(ctx, dir, scratch, sums, r, w)
+	c, err := s.receive(ctx, dir, scratch, sums, dirs, r, w)
 	if err != nil {
 		if scratch {
 			go os.RemoveAll(dir)
@@ -196,6 +217,12 @@ func (s *Store) Receive(ctx context.Context, key string, r io.Reader, w io.Write
 	}
 	c.Stats.Scratch = scratch
 	c.Stats.Duration = time.Since(start)
+	if !scratch {
+		if c.changed || e.gen == "" {
+			e.gen = newGeneration() // the holder alone touches it
+		}
+		c.Generation = e.gen
+	}
 	c.release = func() {
 		if scratch {
 			go os.RemoveAll(dir)
@@ -204,14 +231,14 @@ func (s *Store) Receive(ctx context.Context, key string, r io.Reader, w io.Write
 		s.mu.Lock()
 		e.busy = false
 		e.used = time.Now()
-		e.sums = c.sums
+		e.sums, e.dirs = c.sums, c.dirs
 		s.mu.Unlock()
 		s.evict()
 	}
 	return c, nil
 }
 
-func (s *Store) receive(ctx context.Context, dir string, scratch bool, sums map[string]record, r io.Reader, w io.Writer) (*Context, error) {
+func (s *Store) receive(ctx context.Context, dir string, scratch bool, sums map[string]record, prevDirs map[string]uint32, r io.Reader, w io.Writer) (*Context, error) {
 	tree := filepath.Join(dir, treeDir)
 	if err := os.MkdirAll(tree, 0o755); err != nil {
 		return nil, err
@@ -251,7 +278,9 @@ func (s *Store) receive(ctx context.Context, dir string, scratch bool, sums map[
 	// as a second and a nanosecond (a time no file of the copy has) and
 	// is sent, written, then given its whole second.
 	var mu sync.Mutex
-	seen := map[string]int64{}                 // the client's times of the entries (not directories)
+	seen := map[string]int64{}  // the client's times of the entries (not directories)
+	dirs := map[string]uint32{} // the client's modes of the directories
+	dirsChanged := prevDirs == nil
 	changed := map[string]*[sha256.Size]byte{} // written: their digest, or nil
 	var removed []string
 	filter := func(p string, stat *types.Stat) bool {
@@ -264,6 +293,13 @@ func (s *Store) receive(ctx context.Context, dir string, scratch bool, sums map[
 		t := stat.ModTime
 		stat.ModTime = roundSecond(t)
 		if os.FileMode(stat.Mode).IsDir() {
+			rel := filepath.ToSlash(p)
+			mu.Lock()
+			defer mu.Unlock()
+			if m, ok := prevDirs[rel]; !ok || m != stat.Mode {
+				dirsChanged = true
+			}
+			dirs[rel] = stat.Mode
 			return true
 		}
 		if os.FileMode(stat.Mode)&os.ModeSocket != 0 {
@@ -347,9 +383,11 @@ func (s *Store) receive(ctx context.Context, dir string, scratch bool, sums map[
 	}
 	ok = true
 	return &Context{
-		Dir:   tree,
-		sums:  sums,
-		Stats: Stats{Entries: st.entries, Sent: st.requests, Bytes: st.received, Removed: len(removed)},
+		Dir:     tree,
+		sums:    sums,
+		dirs:    dirs,
+		changed: len(changed) > 0 || len(removed) > 0 || dirsChanged || len(dirs) != len(prevDirs),
+		Stats:   Stats{Entries: st.entries, Sent: st.requests, Bytes: st.received, Removed: len(removed)},
 	}, nil
 }
 

@@ -479,3 +479,72 @@ func TestValidKey(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestSyncGeneration: a sync that changes nothing keeps the copy's
+// generation; an edit, a touch, a new or removed file, a directory's new
+// mode (which fsutil's receiver applies without a notification) and a new
+// store (gantryd restarted) each give a new one; a scratch copy has none.
+func TestSyncGeneration(t *testing.T) {
+	s := newStore(t)
+	dir := t.TempDir()
+	write(t, dir, "a/x.txt", "x", 0o644)
+	write(t, dir, "b/y.txt", "y", 0o644)
+	gen := func() string {
+		t.Helper()
+		c := mustSync(t, s, dir, nil)
+		c.Release()
+		if c.Generation == "" {
+			t.Fatal("a key's copy without a generation")
+		}
+		return c.Generation
+	}
+	g := gen()
+	if g2 := gen(); g2 != g {
+		t.Errorf("a sync without change gave a new generation")
+	}
+	changes := []struct {
+		what string
+		do   func()
+	}{
+		{"edit", func() { write(t, dir, "a/x.txt", "X", 0o644) }},
+		{"touch", func() {
+			later := time.Now().Add(time.Hour)
+			os.Chtimes(filepath.Join(dir, "a/x.txt"), later, later)
+		}},
+		{"new file", func() { write(t, dir, "a/z.txt", "z", 0o644) }},
+		{"removed file", func() { os.Remove(filepath.Join(dir, "a/z.txt")) }},
+		{"directory mode", func() { os.Chmod(filepath.Join(dir, "b"), 0o700) }},
+		{"removed directory", func() { os.RemoveAll(filepath.Join(dir, "b")) }},
+	}
+	for _, ch := range changes {
+		ch.do()
+		g2 := gen()
+		if g2 == g {
+			t.Errorf("%s: the generation stayed", ch.what)
+		}
+		g = g2
+		if g3 := gen(); g3 != g {
+			t.Errorf("%s: the sync after it gave a new generation", ch.what)
+		}
+	}
+	// Held: the next sync of the key gets a scratch copy, no generation.
+	held := mustSync(t, s, dir, nil)
+	c, err := syncDir(t, s, testKey, dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Generation != "" {
+		t.Errorf("a scratch copy has generation %q", c.Generation)
+	}
+	c.Release()
+	held.Release()
+	// Reopened (gantryd restarted): a new generation.
+	s2, err := Open(s.root, s.tmp, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c = mustSync(t, s2, dir, nil)
+	if c.Generation == "" || c.Generation == g {
+		t.Errorf("a reopened store kept generation %q", c.Generation)
+	}
+}

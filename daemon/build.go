@@ -55,7 +55,7 @@ func (d *Daemon) Build(ctx context.Context, src io.Reader, opts api.BuildOptions
 		return err
 	}
 	defer d.builder.ReleaseContext(bctx)
-	return d.build(ctx, bctx.Dir, bctx.Sums, network, opts, out)
+	return d.build(ctx, bctx.Dir, bctx.Sums, network, nil, opts, out)
 }
 
 // BuildSync implements POST /build/sync: the client's context key is
@@ -77,12 +77,31 @@ func (d *Daemon) BuildSync(ctx context.Context, key string, r io.Reader, w io.Wr
 	// connection (the client left) cancels the build.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	go func() {
-		io.Copy(io.Discard, r)
-		cancel()
-	}()
+	var agents builder.SSHAgents
+	if fw, ok := out.(api.SSHForwarder); ok && opts.SSH != nil {
+		// The connection becomes a session carrying the output and the
+		// connections to the client's agents; its end cancels the build.
+		a, done, err := fw.ForwardSSH()
+		if err != nil {
+			return err
+		}
+		agents = a
+		go func() {
+			select {
+			case <-done:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+	} else {
+		go func() {
+			io.Copy(io.Discard, r)
+			cancel()
+		}()
+	}
 	sums := builder.NewContextSums()
 	c.Sums(sums.AddInode)
+	sums.SetGeneration(c.Generation)
 	if !opts.Quiet {
 		st := c.Stats
 		files := "files"
@@ -94,7 +113,7 @@ func (d *Daemon) BuildSync(ctx context.Context, key string, r io.Reader, w io.Wr
 			return err
 		}
 	}
-	return d.build(ctx, c.Dir, sums, network, opts, out)
+	return d.build(ctx, c.Dir, sums, network, agents, opts, out)
 }
 
 // buildNetwork is the network of a build's RUN steps for its networkmode.
@@ -109,7 +128,7 @@ func buildNetwork(mode string) (string, error) {
 }
 
 // build builds the context in dir.
-func (d *Daemon) build(ctx context.Context, dir string, sums *builder.ContextSums, network string, opts api.BuildOptions, out api.BuildOutput) error {
+func (d *Daemon) build(ctx context.Context, dir string, sums *builder.ContextSums, network string, agents builder.SSHAgents, opts api.BuildOptions, out api.BuildOutput) error {
 	pull, err := d.buildPuller(opts, out)
 	if err != nil {
 		return err
@@ -121,22 +140,24 @@ func (d *Daemon) build(ctx context.Context, dir string, sums *builder.ContextSum
 		}
 	}
 	_, err = d.builder.Build(ctx, builder.Options{
-		ContextDir:  dir,
-		ContextSums: sums,
-		Dockerfile:  opts.Dockerfile,
-		Tags:        opts.Tags,
-		BuildArgs:   args,
-		Labels:      opts.Labels,
-		Target:      opts.Target,
-		NoCache:     opts.NoCache,
-		Quiet:       opts.Quiet,
-		Network:     network,
-		ShmSize:     opts.ShmSize,
-		Platform:    opts.Platform,
-		Pull:        pull,
-		AlwaysPull:  opts.Pull,
-		Secrets:     opts.Secrets,
-		CacheFrom:   opts.CacheFrom,
+		ContextDir:     dir,
+		ContextSums:    sums,
+		Dockerfile:     opts.Dockerfile,
+		DockerfileData: opts.DockerfileData,
+		Tags:           opts.Tags,
+		BuildArgs:      args,
+		Labels:         opts.Labels,
+		Target:         opts.Target,
+		NoCache:        opts.NoCache,
+		Quiet:          opts.Quiet,
+		Network:        network,
+		ShmSize:        opts.ShmSize,
+		Platform:       opts.Platform,
+		Pull:           pull,
+		AlwaysPull:     opts.Pull,
+		Secrets:        opts.Secrets,
+		SSH:            agents,
+		CacheFrom:      opts.CacheFrom,
 	}, out)
 	return err
 }

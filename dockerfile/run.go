@@ -10,7 +10,7 @@ import (
 )
 
 // Mounts are the --mount options of a RUN that Expand returned, expanded:
-// cache, bind and tmpfs mounts. (Expand refuses secret and ssh mounts.)
+// cache, bind, tmpfs, secret and ssh mounts.
 func Mounts(c *instructions.RunCommand) []*instructions.Mount {
 	if !hasFlag(c, "mount") {
 		return nil
@@ -45,10 +45,19 @@ func expandRun(c *instructions.RunCommand, word instructions.SingleWordExpander)
 	if err := x.Expand(word); err != nil {
 		return nil, err
 	}
+	ssh := 0
 	for _, m := range instructions.GetMounts(&x) {
 		switch m.Type {
 		case instructions.MountTypeSSH:
-			return nil, errors.New("RUN --mount=type=ssh is not supported: the build API carries no SSH agent\nhint: copy what the step needs in a stage of its own instead")
+			// BuildKit's defaults: the agent "default", a socket at
+			// /run/buildkit/ssh_agent.N (N counting the ssh mounts).
+			if m.CacheID == "" {
+				m.CacheID = "default"
+			}
+			if m.Target == "" {
+				m.Target = "/run/buildkit/ssh_agent." + strconv.Itoa(ssh)
+			}
+			ssh++
 		case instructions.MountTypeSecret:
 			if m.Env != nil {
 				return nil, errors.New("RUN --mount=type=secret,env= is not supported\nhint: read the secret from its file, /run/secrets/<id> by default")

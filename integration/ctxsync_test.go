@@ -75,6 +75,20 @@ func TestBuildContextSync(t *testing.T) {
 		t.Errorf("image after the edit: %q, want %q", got, want)
 	}
 
+	// A directory's new mode (fsutil's receiver applies it without a
+	// notification) is a change: the COPY misses, though the sync sent
+	// no file, and the next build is cached again.
+	if err := os.Chmod(filepath.Join(ctx, "dir"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	r, id4 := e.mustBuild(t, "gantry", ctx)
+	if got := cachedSteps(r.Stdout); len(got) != 3 || got[1] || e.runIn(t, id4, "stat -c %a /app/dir") != "700" {
+		t.Errorf("after a directory's chmod: cached %v:\n%s", got, r)
+	}
+	if r, id5 := e.mustBuild(t, "gantry", ctx); id5 != id4 || !slicesAll(cachedSteps(r.Stdout)[1:]) {
+		t.Errorf("the rebuild after the chmod:\n%s", r)
+	}
+
 	// The copy is the build's context: COPY's layer holds its files by
 	// hard links, not copies of them.
 	copies := filepath.Join(e.Root, "builder", "contexts")
@@ -105,4 +119,48 @@ func slicesAll(b []bool) bool {
 		}
 	}
 	return len(b) > 0
+}
+
+// TestBuildSyncDockerfileApart: gantry build -f - and a Dockerfile outside
+// the context sync the context (the Dockerfile goes beside it, not in
+// it, as BuildKit's client sends it): an unchanged rebuild sends nothing
+// and is cached, COPY . does not copy the Dockerfile, and its parse
+// errors name it.
+func TestBuildSyncDockerfileApart(t *testing.T) {
+	e := newEnv(t)
+	e.needGantry(t)
+	rnd := randHex(6)
+	ctx := writeContext(t, map[string]string{"a.txt": "a-" + rnd})
+	outside := filepath.Join(t.TempDir(), "web.Dockerfile")
+	dockerfile := "FROM busybox\nCOPY . /app\nRUN ls -A /app > /ls && echo " + rnd + "\n"
+	os.WriteFile(outside, []byte(dockerfile), 0o644)
+	for _, tc := range []struct{ name, stdin, file string }{
+		{"stdin", dockerfile, "-"},
+		{"outside", "", outside},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var ids []string
+			for i := range 2 {
+				r := e.build(t, "gantry", nil, tc.stdin, "-f", tc.file, ctx)
+				id := builtID(r.Stdout)
+				if r.Code != 0 || id == "" || !strings.Contains(r.Stdout, "Build context synced:") {
+					t.Fatalf("build %d: the context was not synced:\n%s", i, r)
+				}
+				if sent, _, _ := synced(t, r); i == 1 && (sent != 0 || !slicesAll(cachedSteps(r.Stdout)[1:])) {
+					t.Errorf("unchanged rebuild: %d files sent:\n%s", sent, r)
+				}
+				ids = append(ids, id)
+			}
+			if ids[0] != ids[1] {
+				t.Errorf("images %v", ids)
+			}
+			if got := e.runIn(t, ids[0], "cat /ls"); got != "a.txt" {
+				t.Errorf("COPY . copied %q", got)
+			}
+		})
+	}
+	r := e.build(t, "gantry", nil, "FROM busybox\nRUNN x\n", "-f", "-", ctx)
+	if r.Code == 0 || !strings.Contains(r.Stderr, "Dockerfile:2:") {
+		t.Errorf("a parse error of a Dockerfile from stdin:\n%s", r)
+	}
 }
