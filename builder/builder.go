@@ -663,7 +663,7 @@ func (r *run) step(ctx context.Context, s *state, idx int, cmd instructions.Comm
 	case *instructions.CopyCommand:
 		src, err = r.sources(ctx, s, idx, c.SourcesAndDest, copyFlags{from: c.From, parents: c.Parents})
 	case *instructions.AddCommand:
-		src, err = r.sources(ctx, s, idx, c.SourcesAndDest, copyFlags{add: true, checksum: c.Checksum})
+		src, err = r.sources(ctx, s, idx, c.SourcesAndDest, copyFlags{add: true, checksum: c.Checksum, keepGit: c.KeepGitDir != nil && *c.KeepGitDir})
 	}
 	if err != nil {
 		return err
