@@ -757,6 +757,9 @@ func (r *run) execute(ctx context.Context, s *state, idx int, x instructions.Com
 	case *instructions.CopyCommand:
 		return r.commit(ctx, s, x, nil, r.copyFunc(ctx, s, src, c.Chown, c.Chmod), src.describe())
 	case *instructions.AddCommand:
+		if err := src.ready(ctx); err != nil {
+			return err
+		}
 		return r.commit(ctx, s, x, nil, r.copyFunc(ctx, s, src, c.Chown, c.Chmod), src.describe())
 	case *instructions.WorkdirCommand:
 		return r.withContainer(func() error {

@@ -41,6 +41,18 @@ type sourceSet struct {
 	dest    string // absolute destination
 	dirDest bool   // the destination is a directory: trailing slash, or several sources
 	cleanup []func()
+	prepare []func(context.Context) error // run before the copy, on a cache miss only
+}
+
+// ready runs what the copy needs done first (an ADD of a git URL's fetch).
+func (src *sourceSet) ready(ctx context.Context) error {
+	for _, f := range src.prepare {
+		if err := f(ctx); err != nil {
+			return err
+		}
+	}
+	src.prepare = nil
+	return nil
 }
 
 // copyItem is one source: a file or directory inside root, a downloaded

@@ -23,6 +23,10 @@ import (
 // gitTimeout bounds the git commands of one ADD of a git URL.
 const gitTimeout = 10 * time.Minute
 
+// maxGitSize bounds what the fetch and checkout of one git source may
+// write under the data root's tmp.
+var maxGitSize int64 = 4 << 30
+
 // gitOutputLimit bounds what is kept of a git command's output.
 const gitOutputLimit = 64 << 10
 
@@ -180,54 +184,107 @@ func gitError(g *gitSource, what, out string, err error) error {
 	return errdefs.ErrUnknown.WithMessage(fmt.Sprintf("ADD failed: failed to %s in %s: %s", what, g.display, out))
 }
 
-// fetchGit resolves the git source and makes a checkout of its commit in
-// a new directory under tmpDir (cleanup removes it). It returns the item
-// to copy (the checkout, or its subdirectory) and the commit.
+// fetchGit resolves the git source to a commit (the key input) in a new
+// directory under tmpDir (cleanup removes it) and returns the item to copy
+// (the checkout, or its subdirectory). The fetch and checkout of the
+// commit wait in src.prepare until the step misses the cache.
 func (r *run) fetchGit(ctx context.Context, src *sourceSet, g *gitSource, keepGitDir bool) (copyItem, string, error) {
 	if _, err := exec.LookPath("git"); err != nil {
 		return copyItem{}, "", gitError(g, "", "", exec.ErrNotFound)
 	}
-	ctx, cancel := context.WithTimeout(ctx, gitTimeout)
-	defer cancel()
 	dir, err := os.MkdirTemp(r.b.cfg.TmpDir, "build-git-")
 	if err != nil {
 		return copyItem{}, "", err
 	}
 	src.cleanup = append(src.cleanup, func() { os.RemoveAll(dir) })
+	rctx, cancel := context.WithTimeout(ctx, gitTimeout)
+	defer cancel()
 	repo := filepath.Join(dir, "repo")
-	if out, err := g.run(ctx, dir, "init", "-q", repo); err != nil {
+	if out, err := g.run(rctx, dir, "init", "-q", repo); err != nil {
 		return copyItem{}, "", gitError(g, "init", out, err)
 	}
-	commit, fetchRef, err := g.resolve(ctx, repo)
+	commit, fetchRef, err := g.resolve(rctx, repo)
 	if err != nil {
 		return copyItem{}, "", err
-	}
-	out, err := g.run(ctx, repo, "fetch", "--depth=1", "--no-tags", "--", g.ref.Remote, fetchRef)
-	if err != nil {
-		return copyItem{}, "", gitError(g, "fetch "+g.ref.Ref, out, err)
-	}
-	got, err := g.run(ctx, repo, "rev-parse", "FETCH_HEAD^{commit}")
-	if err != nil {
-		return copyItem{}, "", gitError(g, "fetch "+g.ref.Ref, got, err)
-	}
-	if got != commit {
-		return copyItem{}, "", errdefs.ErrUnknown.WithMessage(fmt.Sprintf("ADD failed: %s moved from %s to %s while it was fetched", g.ref.Ref, commit, got))
-	}
-	if out, err := g.run(ctx, repo, "-c", "advice.detachedHead=false", "checkout", "-q", commit); err != nil {
-		return copyItem{}, "", gitError(g, "check out "+commit, out, err)
-	}
-	if !keepGitDir {
-		if err := os.RemoveAll(filepath.Join(repo, ".git")); err != nil {
-			return copyItem{}, "", err
-		}
 	}
 	rel := "repo"
 	if g.ref.SubDir != "" {
 		rel = path.Join(rel, g.ref.SubDir)
-		st, err := statInRoot(dir, rel)
-		if err != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {
-			return copyItem{}, "", errdefs.ErrNotFound.WithMessage(fmt.Sprintf("ADD failed: %s not found in %s at %s", g.ref.SubDir, g.display, commit))
-		}
 	}
+	src.prepare = append(src.prepare, func(ctx context.Context) error {
+		return g.checkout(ctx, dir, rel, commit, fetchRef, keepGitDir)
+	})
 	return copyItem{root: dir, rel: rel, name: g.ref.ShortName, isDir: true}, commit, nil
+}
+
+// checkout fetches the commit (shallow) into dir/repo and checks it out;
+// rel, the part copied, must be a directory there.
+func (g *gitSource) checkout(ctx context.Context, dir, rel, commit, fetchRef string, keepGitDir bool) error {
+	ctx, cancel := context.WithTimeout(ctx, gitTimeout)
+	defer cancel()
+	ctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	tooBig := errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("ADD failed: %s at %s is larger than %d bytes", g.display, commit, maxGitSize))
+	go func() { // git is stopped when what it wrote passes the bound
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if dirSize(dir) > maxGitSize {
+					stop(tooBig)
+					return
+				}
+			}
+		}
+	}()
+	err := g.checkoutBounded(ctx, dir, commit, fetchRef, keepGitDir)
+	if context.Cause(ctx) == tooBig || err == nil && dirSize(dir) > maxGitSize {
+		return tooBig
+	}
+	if err != nil {
+		return err
+	}
+	if st, err := statInRoot(dir, rel); err != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return errdefs.ErrNotFound.WithMessage(fmt.Sprintf("ADD failed: %s not found in %s at %s", g.ref.SubDir, g.display, commit))
+	}
+	return nil
+}
+
+// dirSize is the bytes of the regular files under dir.
+func dirSize(dir string) int64 {
+	var n int64
+	filepath.WalkDir(dir, func(_ string, d os.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if fi, err := d.Info(); err == nil {
+				n += fi.Size()
+			}
+		}
+		return nil
+	})
+	return n
+}
+
+func (g *gitSource) checkoutBounded(ctx context.Context, dir, commit, fetchRef string, keepGitDir bool) error {
+	repo := filepath.Join(dir, "repo")
+	out, err := g.run(ctx, repo, "fetch", "--depth=1", "--no-tags", "--", g.ref.Remote, fetchRef)
+	if err != nil {
+		return gitError(g, "fetch "+fetchRef, out, err)
+	}
+	got, err := g.run(ctx, repo, "rev-parse", "FETCH_HEAD^{commit}")
+	if err != nil {
+		return gitError(g, "fetch "+fetchRef, got, err)
+	}
+	if got != commit {
+		return errdefs.ErrUnknown.WithMessage(fmt.Sprintf("ADD failed: %s moved from %s to %s while it was fetched", fetchRef, commit, got))
+	}
+	if out, err := g.run(ctx, repo, "-c", "advice.detachedHead=false", "checkout", "-q", commit); err != nil {
+		return gitError(g, "check out "+commit, out, err)
+	}
+	if !keepGitDir {
+		return os.RemoveAll(filepath.Join(repo, ".git"))
+	}
+	return nil
 }

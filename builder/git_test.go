@@ -1,10 +1,16 @@
 package builder
 
 import (
+	"bytes"
 	"context"
+	"os"
 	"os/exec"
+	"path"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/moby/buildkit/frontend/dockerfile/dfgitutil"
 )
 
 func TestParseGitSource(t *testing.T) {
@@ -80,5 +86,63 @@ func TestGitOutputRedacted(t *testing.T) {
 	out, err := g.run(context.Background(), t.TempDir(), "ls-remote", "--", g.ref.Remote, "main")
 	if err == nil || strings.Contains(out, "s3cret") || strings.Contains(gitError(g, "resolve ref main", out, err).Error(), "s3cret") {
 		t.Errorf("ls-remote of an unreachable URL: %v %q", err, out)
+	}
+}
+
+// TestGitCheckout checks the checkout of a resolved commit from a local
+// repository: the content, no .git, a missing subdirectory, the size bound.
+func TestGitCheckout(t *testing.T) {
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("git is not installed")
+	}
+	work := t.TempDir()
+	gitIn := func(args ...string) {
+		t.Helper()
+		cmd := exec.Command("git", append([]string{"-c", "user.name=t", "-c", "user.email=t@t"}, args...)...)
+		cmd.Dir = work
+		cmd.Env = append(os.Environ(), "HOME="+work, "GIT_CONFIG_NOSYSTEM=1")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v %s", args, err, out)
+		}
+	}
+	gitIn("init", "-q")
+	os.WriteFile(filepath.Join(work, "big"), bytes.Repeat([]byte("0123456789abcdef"), 4096), 0o644)
+	gitIn("add", "big")
+	gitIn("commit", "-q", "-m", "c")
+	gitIn("tag", "t1")
+	try := func(sub string) error {
+		dir := t.TempDir()
+		g := &gitSource{ref: &dfgitutil.GitRef{Remote: work, Ref: "t1", SubDir: sub}, display: work}
+		repo := filepath.Join(dir, "repo")
+		if out, err := g.run(context.Background(), dir, "init", "-q", repo); err != nil {
+			t.Fatalf("init: %v %s", err, out)
+		}
+		commit, fetchRef, err := g.resolve(context.Background(), repo)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rel := path.Join("repo", sub)
+		if err := g.checkout(context.Background(), dir, rel, commit, fetchRef, false); err != nil {
+			return err
+		}
+		if _, err := os.Stat(filepath.Join(repo, ".git")); !os.IsNotExist(err) {
+			t.Errorf(".git kept: %v", err)
+		}
+		if fi, err := os.Stat(filepath.Join(repo, "big")); err != nil || fi.Size() != 65536 {
+			t.Errorf("checkout: %v", err)
+		}
+		return nil
+	}
+	if err := try(""); err != nil {
+		t.Fatal(err)
+	}
+	if err := try("nosuch"); err == nil || !strings.Contains(err.Error(), "nosuch not found") {
+		t.Errorf("missing subdirectory: %v", err)
+	}
+	old := maxGitSize
+	maxGitSize = 1024
+	defer func() { maxGitSize = old }()
+	if err := try(""); err == nil || !strings.Contains(err.Error(), "is larger than 1024 bytes") {
+		t.Errorf("over the size bound: %v", err)
 	}
 }

@@ -6,13 +6,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
 // serveGit serves the bare repositories under base with git daemon
 // (--inetd, one per connection) on 127.0.0.1 in the daemon's network
 // namespace, and returns the address.
-func serveGit(t *testing.T, e *env, base string) string {
+func serveGit(t *testing.T, e *env, base string, conns *atomic.Int64) string {
 	t.Helper()
 	l := e.listenInDaemonNet(t)
 	t.Cleanup(func() { l.Close() })
@@ -22,6 +23,7 @@ func serveGit(t *testing.T, e *env, base string) string {
 			if err != nil {
 				return
 			}
+			conns.Add(1)
 			f, err := c.(*net.TCPConn).File()
 			c.Close()
 			if err != nil {
@@ -76,7 +78,8 @@ func TestBuildAddGit(t *testing.T) {
 	commit("one")
 	git(t, work, "tag", "-a", "v1", "-m", "v1")
 	commit("two")
-	addr := serveGit(t, e, base)
+	var conns atomic.Int64
+	addr := serveGit(t, e, base, &conns)
 	remote := "git://" + addr + "/repo.git"
 	env := []string{"DOCKER_BUILDKIT=0"}
 	build := func(dockerfile string) (result, string) {
@@ -100,9 +103,14 @@ func TestBuildAddGit(t *testing.T) {
 	// The branch's commit is the key: unchanged, a hit; moved, a miss.
 	df := "FROM busybox\nADD " + remote + "#main /src\n"
 	r1, id1 := build(df)
+	before := conns.Load()
 	r2, id2 := build(df)
 	if id1 == "" || id2 != id1 || strings.Count(r2.Stdout, "Using cache") != 1 {
 		t.Errorf("rebuild of an unchanged branch: %s then %s\n%s", id1, id2, r2)
+	}
+	// A hit asks the remote for the commit (ls-remote) and fetches nothing.
+	if n := conns.Load() - before; n != 1 {
+		t.Errorf("a cache hit made %d connections to the git server, want 1 (ls-remote)", n)
 	}
 	_ = r1
 	commit("three")
@@ -117,6 +125,10 @@ func TestBuildAddGit(t *testing.T) {
 	r4, _ := build("FROM busybox\nADD " + remote + "#nosuch /src\n")
 	if r4.Code != 1 || !strings.Contains(r4.Stderr, "ADD failed: ") || !strings.Contains(r4.Stderr, "couldn't find remote ref nosuch") {
 		t.Errorf("missing ref: want exit 1 and git's error:\n%s", r4)
+	}
+	r6, _ := build("FROM busybox\nADD " + remote + "#main:nosuchdir /src\n")
+	if r6.Code != 1 || !strings.Contains(r6.Stderr, "ADD failed: nosuchdir not found in "+remote) {
+		t.Errorf("missing subdirectory: want exit 1 and its name:\n%s", r6)
 	}
 	// Credentials in the URL are never printed.
 	r5, _ := build("FROM busybox\nADD git://user:s3cret@" + addr + "/repo.git#nosuch /src\n")
