@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -8,6 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // serveGit serves the bare repositories under base with git daemon
@@ -143,5 +145,59 @@ func TestBuildAddGit(t *testing.T) {
 		if m, _ := filepath.Glob(filepath.Join(e.Root, "build-git-*")); len(m) > 0 {
 			t.Errorf("left behind: %v", m)
 		}
+	}
+}
+
+// TestBuildAddGitCancel checks that a build stopped while git waits on a
+// remote that never answers kills git (its connection closes) and leaves
+// nothing under the data root's tmp.
+func TestBuildAddGitCancel(t *testing.T) {
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("git is not installed")
+	}
+	e := newEnv(t)
+	needGantryd(t, e)
+	l := e.listenInDaemonNet(t)
+	defer l.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := l.Accept()
+		if err == nil {
+			accepted <- c
+		}
+	}()
+	ctx := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nADD git://" + l.Addr().String() + "/repo.git#main /src\n"})
+	cmd := exec.Command("docker", "build", ctx)
+	cmd.Env = append(e.clientEnv(), "DOCKER_BUILDKIT=0")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	var c net.Conn
+	select {
+	case c = <-accepted:
+	case <-time.After(2 * time.Minute):
+		cmd.Process.Kill()
+		t.Fatal("git never connected")
+	}
+	defer c.Close()
+	if m, _ := filepath.Glob(filepath.Join(e.Root, "tmp", "build-git-*")); len(m) != 1 {
+		t.Errorf("while git runs: %v, want one build-git- directory", m)
+	}
+	cmd.Process.Kill() // the client goes away: the build is cancelled
+	c.SetReadDeadline(time.Now().Add(time.Minute))
+	if _, err := io.Copy(io.Discard, c); err != nil {
+		t.Fatalf("git's connection was not closed after the build was cancelled: %v", err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		m, _ := filepath.Glob(filepath.Join(e.Root, "tmp", "build-git-*"))
+		if len(m) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("left behind after a cancelled build: %v", m)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
