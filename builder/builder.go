@@ -663,7 +663,7 @@ func (r *run) step(ctx context.Context, s *state, idx int, cmd instructions.Comm
 	case *instructions.CopyCommand:
 		src, err = r.sources(ctx, s, idx, c.SourcesAndDest, copyFlags{from: c.From, parents: c.Parents})
 	case *instructions.AddCommand:
-		src, err = r.sources(ctx, s, idx, c.SourcesAndDest, copyFlags{add: true, checksum: c.Checksum})
+		src, err = r.sources(ctx, s, idx, c.SourcesAndDest, copyFlags{add: true, checksum: c.Checksum, keepGit: c.KeepGitDir != nil && *c.KeepGitDir})
 	}
 	if err != nil {
 		return err
@@ -757,6 +757,9 @@ func (r *run) execute(ctx context.Context, s *state, idx int, x instructions.Com
 	case *instructions.CopyCommand:
 		return r.commit(ctx, s, x, nil, r.copyFunc(ctx, s, src, c.Chown, c.Chmod), src.describe())
 	case *instructions.AddCommand:
+		if err := src.ready(ctx); err != nil {
+			return err
+		}
 		return r.commit(ctx, s, x, nil, r.copyFunc(ctx, s, src, c.Chown, c.Chmod), src.describe())
 	case *instructions.WorkdirCommand:
 		return r.withContainer(func() error {

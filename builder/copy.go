@@ -41,6 +41,18 @@ type sourceSet struct {
 	dest    string // absolute destination
 	dirDest bool   // the destination is a directory: trailing slash, or several sources
 	cleanup []func()
+	prepare []func(context.Context) error // run before the copy, on a cache miss only
+}
+
+// ready runs what the copy needs done first (an ADD of a git URL's fetch).
+func (src *sourceSet) ready(ctx context.Context) error {
+	for _, f := range src.prepare {
+		if err := f(ctx); err != nil {
+			return err
+		}
+	}
+	src.prepare = nil
+	return nil
 }
 
 // copyItem is one source: a file or directory inside root, a downloaded
@@ -98,6 +110,7 @@ type copyFlags struct {
 	from     string // COPY --from
 	parents  bool   // COPY --parents: keep the sources' paths under the destination
 	checksum string // ADD --checksum of a URL
+	keepGit  bool   // ADD --keep-git-dir of a git URL
 }
 
 func (r *run) sources(ctx context.Context, s *state, idx int, sd instructions.SourcesAndDest, flags copyFlags) (_ *sourceSet, err error) {
@@ -146,6 +159,8 @@ func (r *run) sources(ctx context.Context, s *state, idx int, sd instructions.So
 		switch {
 		case len(sd.SourcePaths) != 1:
 			return nil, errdefs.ErrInvalidArgument.WithMessage("checksum can't be specified for multiple sources")
+		case isGitSource(sd.SourcePaths[0]):
+			return nil, errdefs.ErrNotImplemented.WithMessage("the --checksum option of ADD is not supported for a git source")
 		case !isURL(sd.SourcePaths[0]):
 			return nil, errdefs.ErrInvalidArgument.WithMessage("checksum requires HTTP(S) or Git sources")
 		}
@@ -154,6 +169,22 @@ func (r *run) sources(ctx context.Context, s *state, idx int, sd instructions.So
 		}
 	}
 	for _, p := range sd.SourcePaths {
+		if g, isGit, err := parseGitSource(p); isAdd && isGit {
+			if err != nil {
+				return nil, err
+			}
+			item, commit, err := r.fetchGit(ctx, src, g, flags.keepGit)
+			if err != nil {
+				return nil, err
+			}
+			src.items = append(src.items, item)
+			// The commit, not the ref, is the input: a moved branch misses.
+			fmt.Fprintf(h, "git %q %s subdir=%q keep-git-dir=%t\n", g.display, commit, g.ref.SubDir, flags.keepGit)
+			if src.files != nil {
+				src.files[g.display+"#"+g.ref.Ref] = commit
+			}
+			continue
+		}
 		if isAdd && isURL(p) {
 			item, sum, err := r.download(ctx, src, p)
 			if err != nil {

@@ -133,8 +133,6 @@ func supported(cmd instructions.Command) error {
 		}
 	case *instructions.AddCommand:
 		switch {
-		case c.KeepGitDir != nil:
-			return errors.New("the --keep-git-dir option of ADD is not supported")
 		case c.Unpack != nil:
 			return errors.New("the --unpack option of ADD is not supported")
 		case len(c.ExcludePatterns) > 0:

@@ -134,6 +134,9 @@ func (s *Scope) Key(cmd instructions.Command) string {
 		return "COPY " + flags + sourcesKey(c.SourcesAndDest)
 	case *instructions.AddCommand:
 		flags := flagText("chown", c.Chown) + flagText("chmod", c.Chmod) + flagText("checksum", c.Checksum)
+		if c.KeepGitDir != nil {
+			flags += "--keep-git-dir=" + strconv.FormatBool(*c.KeepGitDir) + " "
+		}
 		if c.Link {
 			flags += "--link "
 		}
