@@ -365,6 +365,7 @@ func (s *Service) RemoveContainer(ctx context.Context, req *runtimeapi.RemoveCon
 	if err := s.b.RemoveContainer(ctx, id, true, true); err != nil && !isNotFound(err) {
 		return nil, err
 	}
+	s.list.forget(id)
 	return &runtimeapi.RemoveContainerResponse{}, nil
 }
 
@@ -604,6 +605,18 @@ func (c *listCache) setLastList(ms []*runtimeapi.Container, wire []byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.last, c.lastWire = slices.Clone(ms), wire
+}
+
+// forget drops container id's message (it was removed), so that a client
+// that only ever lists by pod does not keep removed containers here
+// (keep covers the containers removed another way at the next full list).
+func (c *listCache) forget(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if m := c.ids[id]; m != nil {
+		delete(c.ids, id)
+		delete(c.wire, m)
+	}
 }
 
 // keep forgets the containers a full list no longer has.

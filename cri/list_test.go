@@ -47,6 +47,10 @@ func TestListCache(t *testing.T) {
 	if _, ok := c.ids["b"]; !ok {
 		t.Error("a listed container's message was forgotten")
 	}
+	c.forget("b")
+	if len(c.ids) != 0 || len(c.wire) != 0 {
+		t.Errorf("a removed container's message is kept: %d messages, %d encodings", len(c.ids), len(c.wire))
+	}
 }
 
 // TestListCodec: the codec's encoding of a list, from the cached
