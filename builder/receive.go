@@ -164,20 +164,26 @@ const smallFile = 1 << 20
 // again into a fresh directory (their content taken from the old one),
 // the rest of the stream follows them there, and the old directory is
 // removed; such a context is not kept for the next build.
+// maxContextEntries bounds the entries of a context received as a tar, so
+// that its records in memory stay bounded (as ctxsync.MaxEntries does a
+// synced context's). A variable for the tests.
+var maxContextEntries = 1 << 20
+
 type receiver struct {
-	ctx    context.Context
-	dir    string
-	newDir string                // where restartFresh makes its directory
-	prev   map[string]contextSum // nil: dir started empty
-	next   *ContextSums
-	order  []string        // the names received, in order (for a fresh restart)
-	intact map[string]bool // names whose earlier content is still in place: kept entries, directories written over directories
-	dirty  map[string]bool // directories whose entries changed
-	simple bool
-	ap     *applyPipe
-	buf    []byte
-	small  []byte
-	h      hash.Hash
+	ctx     context.Context
+	dir     string
+	newDir  string                // where restartFresh makes its directory
+	prev    map[string]contextSum // nil: dir started empty
+	next    *ContextSums
+	order   []string        // the names received, in order (for a fresh restart)
+	intact  map[string]bool // names whose earlier content is still in place: kept entries, directories written over directories
+	dirty   map[string]bool // directories whose entries changed
+	simple  bool
+	entries int // received so far
+	ap      *applyPipe
+	buf     []byte
+	small   []byte
+	h       hash.Hash
 }
 
 // receiveContext reads the context stream r into dir (see receiver).
@@ -255,6 +261,9 @@ func (rc *receiver) receive(tr *tar.Reader) error {
 		}
 		if hdr.Typeflag == tar.TypeXGlobalHeader {
 			continue
+		}
+		if rc.entries++; rc.entries > maxContextEntries {
+			return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("the build context has more than %d entries\nhint: leave out what the build does not need with .dockerignore", maxContextEntries))
 		}
 		if hdr.Name, err = checkContextName(hdr.Name); err != nil {
 			return err

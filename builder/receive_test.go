@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/containerd/errdefs"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -271,5 +272,21 @@ func TestContextsEmptiedAtStart(t *testing.T) {
 	}
 	if left, _ := os.ReadDir(b.contexts.dir); len(left) != 0 {
 		t.Errorf("left in %s: %v", b.contexts.dir, left)
+	}
+}
+
+// TestReceiveTooManyEntries: a context of more entries than the bound is
+// refused (its records would grow gantryd's memory without end).
+func TestReceiveTooManyEntries(t *testing.T) {
+	defer func(n int) { maxContextEntries = n }(maxContextEntries)
+	maxContextEntries = 3
+	es := []ent{{name: "a", content: "1"}, {name: "b", content: "2"}, {name: "c", content: "3"}}
+	if _, err := ExtractContext(context.Background(), ctxTar(t, es...), t.TempDir()); err != nil {
+		t.Fatalf("a context of %d entries: %v", len(es), err)
+	}
+	es = append(es, ent{name: "d", content: "4"})
+	_, err := ExtractContext(context.Background(), ctxTar(t, es...), t.TempDir())
+	if !errdefs.IsInvalidArgument(err) || !strings.Contains(err.Error(), "more than 3 entries") {
+		t.Errorf("a context of %d entries: %v, want an invalid-argument error", len(es), err)
 	}
 }
