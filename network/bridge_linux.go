@@ -34,7 +34,7 @@ func ensureBridge(n *Network) (*netlink.Bridge, error) {
 		return nil, fmt.Errorf("bridge %s: %w", n.Bridge, err)
 	}
 	want := netlink.Addr{IPNet: ipNet(n.Gateway, n.Subnet.Bits())}
-	addrs, err := netlink.AddrList(br, netlink.FAMILY_V4)
+	addrs, err := dump(func() ([]netlink.Addr, error) { return netlink.AddrList(br, netlink.FAMILY_V4) })
 	if err != nil {
 		return nil, fmt.Errorf("bridge %s: %w", n.Bridge, err)
 	}
@@ -120,7 +120,7 @@ func deleteBridge(name string) error {
 
 // userBridges lists the bridges named as those of user-defined networks.
 func userBridges() ([]string, error) {
-	links, err := netlink.LinkList()
+	links, err := dump(netlink.LinkList)
 	if err != nil {
 		return nil, fmt.Errorf("list links: %w", err)
 	}
@@ -136,7 +136,7 @@ func userBridges() ([]string, error) {
 // deleteStrayVeths removes the veths attached to a bridge: the host ends of
 // the containers of a gantryd that died, but those named in keep.
 func deleteStrayVeths(br *netlink.Bridge, keep map[string]bool) error {
-	links, err := netlink.LinkList()
+	links, err := dump(netlink.LinkList)
 	if err != nil {
 		return fmt.Errorf("list links: %w", err)
 	}
@@ -160,7 +160,9 @@ func usedPrefixes() ([]netip.Prefix, error) {
 		ours = l.Attrs().Index
 	}
 	var used []netip.Prefix
-	routes, err := netlink.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Table: unix.RT_TABLE_UNSPEC}, netlink.RT_FILTER_TABLE)
+	routes, err := dump(func() ([]netlink.Route, error) {
+		return netlink.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Table: unix.RT_TABLE_UNSPEC}, netlink.RT_FILTER_TABLE)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("list routes: %w", err)
 	}
@@ -169,7 +171,7 @@ func usedPrefixes() ([]netip.Prefix, error) {
 			used = append(used, p)
 		}
 	}
-	addrs, err := netlink.AddrList(nil, netlink.FAMILY_V4)
+	addrs, err := dump(func() ([]netlink.Addr, error) { return netlink.AddrList(nil, netlink.FAMILY_V4) })
 	if err != nil {
 		return nil, fmt.Errorf("list addresses: %w", err)
 	}
@@ -179,6 +181,19 @@ func usedPrefixes() ([]netip.Prefix, error) {
 		}
 	}
 	return used, nil
+}
+
+// dump runs a netlink dump again while the kernel reports it interrupted
+// (netlink.ErrDumpInterrupted: the links, addresses or routes changed
+// during it, as when another namespace's veth goes), so that a listing is
+// never half of one. A dump still interrupted after a few tries fails.
+func dump[T any](list func() ([]T, error)) ([]T, error) {
+	for try := 1; ; try++ {
+		out, err := list()
+		if !errors.Is(err, netlink.ErrDumpInterrupted) || try == 10 {
+			return out, err
+		}
+	}
 }
 
 func prefixOf(n *net.IPNet) (netip.Prefix, bool) {
