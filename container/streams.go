@@ -23,22 +23,16 @@ type Streams struct {
 // subscriber is an attached client. Its output waits in a bounded queue
 // that a goroutine of its own writes out, so that a client that does not
 // read never holds back the container's output (nor the other clients);
-// one that falls subscriberQueue chunks behind is dropped.
+// one that falls subscriberQueue bytes behind is dropped.
 type subscriber struct {
 	stdout, stderr io.Writer
-	ch             chan chunk
+	q              *OutputQueue
 	done           chan struct{} // closed once the writer has finished
 	dropped        chan struct{} // closed when the client fell behind
 }
 
-type chunk struct {
-	stderr bool
-	p      []byte
-}
-
-// subscriberQueue is how many chunks of output (up to 32 KiB each) a
-// client may fall behind.
-const subscriberQueue = 256
+// subscriberQueue is how many bytes of output a client may fall behind.
+const subscriberQueue = 4 << 20
 
 // newStreams returns the streams of a container; with closeOnEOF (StdinOnce
 // without a TTY) the end of a client's input closes the process's stdin.
@@ -52,7 +46,7 @@ func newStreams(openStdin, closeOnEOF bool) *Streams {
 // whose writer fails gets nothing more; one that falls behind is dropped
 // and dropped is closed.
 func (s *Streams) Subscribe(stdout, stderr io.Writer) (unsubscribe func(), dropped <-chan struct{}) {
-	sub := &subscriber{stdout: stdout, stderr: stderr, ch: make(chan chunk, subscriberQueue), done: make(chan struct{}), dropped: make(chan struct{})}
+	sub := &subscriber{stdout: stdout, stderr: stderr, q: NewOutputQueue(subscriberQueue), done: make(chan struct{}), dropped: make(chan struct{})}
 	go sub.write()
 	s.mu.Lock()
 	s.subs[sub] = struct{}{}
@@ -61,7 +55,7 @@ func (s *Streams) Subscribe(stdout, stderr io.Writer) (unsubscribe func(), dropp
 		s.mu.Lock()
 		if _, ok := s.subs[sub]; ok {
 			delete(s.subs, sub)
-			close(sub.ch)
+			sub.q.Close()
 		}
 		s.mu.Unlock()
 		<-sub.done
@@ -71,37 +65,60 @@ func (s *Streams) Subscribe(stdout, stderr io.Writer) (unsubscribe func(), dropp
 func (sub *subscriber) write() {
 	defer close(sub.done)
 	failed := false
-	for c := range sub.ch {
-		w := sub.stdout
-		if c.stderr {
-			w = sub.stderr
+	for {
+		chunks := sub.q.Take()
+		if chunks == nil {
+			return
 		}
-		if failed || w == nil {
-			continue
-		}
-		if _, err := w.Write(c.p); err != nil {
-			failed = true
+		for _, c := range chunks {
+			w := sub.stdout
+			if c.Stream == streamStderr {
+				w = sub.stderr
+			}
+			if failed || w == nil {
+				continue
+			}
+			if _, err := w.Write(c.P); err != nil {
+				failed = true
+			}
 		}
 	}
 }
+
+const (
+	streamStdout byte = iota
+	streamStderr
+)
 
 // Publish sends a chunk of one output stream to the attached clients; it
 // never waits for them.
 func (s *Streams) Publish(stream string, p []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.subs) == 0 {
-		return
+	st := streamStdout
+	if stream == "stderr" {
+		st = streamStderr
 	}
-	c := chunk{stderr: stream == "stderr", p: append([]byte(nil), p...)}
 	for sub := range s.subs {
-		select {
-		case sub.ch <- c:
-		default:
+		if !sub.q.Put(st, p) {
 			delete(s.subs, sub)
-			close(sub.ch)
+			sub.q.Close()
 			close(sub.dropped)
 		}
+	}
+}
+
+// DropAll drops every attached client, as if each had fallen behind: the
+// output they were sent lost a part (gantryd's own connection to the
+// container's monitor fell behind), so they are told and let go rather than
+// given output with a hole in it. Clients that attach later get what comes.
+func (s *Streams) DropAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for sub := range s.subs {
+		delete(s.subs, sub)
+		sub.q.Close()
+		close(sub.dropped)
 	}
 }
 

@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -187,7 +189,8 @@ func (d *Daemon) start(ctx context.Context, c *gcontainer.Container) error {
 	}
 	pid, err := cli.Start(ctx)
 	if err != nil {
-		<-relayed
+		<-relayed.done
+		cli.Reap()
 		os.RemoveAll(cli.Dir())
 		if !errdefs.IsUnavailable(err) {
 			err = runtime.StartError(err.Error())
@@ -212,11 +215,26 @@ func (d *Daemon) monitorDir(id string) string { return filepath.Join(d.cfg.ExecR
 
 func (d *Daemon) runcRoot() string { return filepath.Join(d.cfg.ExecRoot, "runc") }
 
+// relayed is the end of a relay: done is closed once the output has
+// ended, exit then has the container's exit when the monitor sent it.
+type relayed struct {
+	done chan struct{}
+	exit *monitor.Exit
+}
+
 // relay connects the clients attached to c (c.Streams) with its monitor:
 // the output is published to them as it comes, and the input of a
-// container with an open stdin is sent on. The channel is closed once the
-// output has ended (the container exited, or the monitor went away).
-func (d *Daemon) relay(ctx context.Context, c *gcontainer.Container, cli *monitor.Client) (<-chan struct{}, error) {
+// container with an open stdin is sent on. It ends when the output has
+// ended: the container exited (the monitor sends the exit last), or the
+// monitor went away. Its connection is the only one gantryd holds for a
+// running container.
+//
+// The monitor lets go of a connection that falls 8 MiB behind (gantryd
+// starved while the container wrote fast): then the clients attached,
+// whose output has a hole, are dropped with the message, and a new
+// connection carries the output on for those who attach next. Before, the
+// output of the container reached no client any more until its next run.
+func (d *Daemon) relay(ctx context.Context, c *gcontainer.Container, cli *monitor.Client) (*relayed, error) {
 	var stdin *os.File
 	if c.Config.OpenStdin {
 		var err error
@@ -229,37 +247,113 @@ func (d *Daemon) relay(ctx context.Context, c *gcontainer.Container, cli *monito
 	if err != nil {
 		return nil, err
 	}
-	done := make(chan struct{})
+	in := newRelayInput(a)
+	r := &relayed{done: make(chan struct{})}
 	go func() {
-		defer close(done)
-		defer a.Close()
+		defer close(r.done)
+		defer in.end()
 		for {
-			stream, p, err := a.Next()
+			for {
+				stream, p, err := a.Next()
+				if err != nil {
+					break
+				}
+				c.Streams.Publish(stream, p)
+			}
+			a.Close()
+			if e, ok := a.Exit(); ok {
+				r.exit = &e
+				return
+			}
+			// Dropped, or the monitor went away: after the container's
+			// exit the monitor refuses a new attachment, so one that is
+			// taken means it dropped ours.
+			actx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			next, err := cli.Attach(actx, stdin != nil, closeAtEnd)
+			cancel()
 			if err != nil {
 				return
 			}
-			c.Streams.Publish(stream, p)
+			d.log.Warn("gantryd's connection to a container's monitor fell behind the output; the clients attached are let go", "container", c.ID)
+			c.Streams.DropAll()
+			a = next
+			in.set(a)
 		}
 	}()
 	if stdin != nil {
-		go func() {
-			// The pipe ends when a client's input ends (StdinOnce) or
-			// when the container exited (CloseStdin closes it: an error).
-			if _, err := io.Copy(a, stdin); err == nil && closeAtEnd {
+		go in.copy(stdin, closeAtEnd)
+	}
+	return r, nil
+}
+
+// relayInput sends a container's stdin on the relay's connection to its
+// monitor, and on the next one when the monitor dropped that.
+type relayInput struct {
+	mu   sync.Mutex
+	a    *monitor.Attach // nil once the relay ended
+	next chan struct{}   // closed when a changes
+}
+
+func newRelayInput(a *monitor.Attach) *relayInput {
+	return &relayInput{a: a, next: make(chan struct{})}
+}
+
+func (r *relayInput) current() (*monitor.Attach, <-chan struct{}) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.a, r.next
+}
+
+func (r *relayInput) set(a *monitor.Attach) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.a = a
+	close(r.next)
+	r.next = make(chan struct{})
+}
+
+func (r *relayInput) end() { r.set(nil) }
+
+// copy sends stdin on until it ends (with closeAtEnd, the end is sent on:
+// StdinOnce) or the relay ended; the input a dropped connection did not
+// take goes on the next one.
+func (r *relayInput) copy(stdin io.Reader, closeAtEnd bool) {
+	buf := make([]byte, 32<<10)
+	a, next := r.current()
+	for a != nil {
+		n, rerr := stdin.Read(buf)
+		for n > 0 && a != nil {
+			if _, err := a.Write(buf[:n]); err == nil {
+				break
+			}
+			<-next
+			a, next = r.current()
+		}
+		if rerr != nil {
+			if errors.Is(rerr, io.EOF) && closeAtEnd && a != nil {
 				a.CloseWrite()
 			}
-		}()
+			return
+		}
 	}
-	return done, nil
 }
 
 // monitor waits, through its monitor, for the container to exit, lets the
 // output reach the attached clients, releases the runtime state and the
 // mount, and records the exit. A container created with AutoRemove is
 // then removed.
-func (d *Daemon) monitor(c *gcontainer.Container, cli *monitor.Client, relayed <-chan struct{}) {
+func (d *Daemon) monitor(c *gcontainer.Container, cli *monitor.Client, relay *relayed) {
 	ctx := context.Background()
-	exit, err := cli.Wait(ctx)
+	<-relay.done
+	var exit monitor.Exit
+	var err error
+	if relay.exit != nil {
+		exit = *relay.exit
+	} else {
+		// The monitor went away, or the relay could not attach again:
+		// the exit file says whether it recorded the exit.
+		exit, err = cli.Wait(ctx)
+	}
 	var msg string
 	if err != nil {
 		if e, ok := monitor.ReadExit(cli.Dir()); ok {
@@ -268,10 +362,7 @@ func (d *Daemon) monitor(c *gcontainer.Container, cli *monitor.Client, relayed <
 			exit, msg = d.monitorLost(ctx, c, err)
 		}
 	}
-	select {
-	case <-relayed:
-	case <-time.After(5 * time.Second):
-	}
+	cli.Reap()
 	c.Streams.CloseStdin()
 	d.procMu.Lock()
 	delete(d.monitors, c.ID)

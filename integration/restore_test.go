@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -249,7 +250,9 @@ func TestLiveRestoreOff(t *testing.T) {
 
 // TestMonitorsReaped: the monitors of containers that exited are reaped
 // (no zombie children of gantryd), and gantryd does not spend a thread per
-// running container waiting for its monitor.
+// running container waiting for its monitor, nor more than one descriptor
+// (the connection that carries its output, input and exit; there were
+// three: a pidfd and a wait connection besides).
 func TestMonitorsReaped(t *testing.T) {
 	e := newEnv(t)
 	e.needPrivateDaemon(t)
@@ -282,13 +285,22 @@ func TestMonitorsReaped(t *testing.T) {
 		}
 		return 0
 	}
-	before := threads()
+	fds := func() int {
+		ents, _ := os.ReadDir("/proc/" + gpid + "/fd")
+		return len(ents)
+	}
+	before, beforeFDs := threads(), fds()
 	var ids []string
 	for i := 0; i < 20; i++ {
-		ids = append(ids, e.mustDocker(t, "run", "-d", "busybox", "sleep", "300"))
+		// No network: a sandbox's descriptors are not the monitor's.
+		ids = append(ids, e.mustDocker(t, "run", "-d", "--network", "none", "busybox", "sleep", "300"))
 	}
 	if after := threads(); after > before+8 {
 		t.Errorf("gantryd has %d threads with 20 more running containers, %d before", after, before)
+	}
+	if after := fds(); after > beforeFDs+20+5 {
+		out, _ := exec.Command("ls", "-l", "/proc/"+gpid+"/fd").CombinedOutput()
+		t.Errorf("gantryd has %d descriptors with 20 more running containers, %d before: more than one each\n%s", after, beforeFDs, out)
 	}
 	e.mustDocker(t, append([]string{"rm", "-f"}, ids...)...)
 }

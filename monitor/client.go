@@ -24,6 +24,9 @@ import (
 // operation is a connection of its own. A Client is safe for concurrent use.
 type Client struct {
 	dir string
+	// pid is the monitor's when this gantryd started it: our child until
+	// it is reaped (Reap), 0 for a monitor found again at a restart.
+	pid int
 }
 
 // maxSocketPath is the room in a unix socket address (sun_path, 108 bytes
@@ -79,14 +82,18 @@ func Start(ctx context.Context, binary string, cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, errdefs.ErrUnavailable.WithMessage(fmt.Sprintf("start the container's monitor %s: %v", binary, err))
 	}
-	// The monitor is our child until we exit: it is reaped when it ends,
-	// by a goroutine parked on its pidfd, not a thread blocked in wait4.
-	exited, kill := reap(cmd.Process)
+	// The monitor is our child until we exit; it is reaped once the
+	// container's exit is known (Reap), so that a running container costs
+	// gantryd no descriptor or goroutine for it. Release drops the os
+	// package's pidfd of it.
+	pid := cmd.Process.Pid
+	cmd.Process.Release()
 
 	ready.SetReadDeadline(time.Now().Add(readyTimeout))
 	line, err := bufio.NewReader(ready).ReadString('\n')
 	version, ok := parseReady(line)
 	if err != nil || !ok || version != ProtocolVersion {
+		exited, kill := reap(pid)
 		kill()
 		<-exited
 		if err == nil && ok {
@@ -99,17 +106,24 @@ func Start(ctx context.Context, binary string, cfg Config) (*Client, error) {
 		msg, _ := os.ReadFile(filepath.Join(cfg.Dir, monLogName))
 		return nil, errdefs.ErrUnavailable.WithMessage(fmt.Sprintf("the container's monitor did not start (%v): %s", err, strings.TrimSpace(string(msg))))
 	}
-	return &Client{dir: cfg.Dir}, nil
+	return &Client{dir: cfg.Dir, pid: pid}, nil
 }
 
-// reap waits for the child process p in a goroutine that the runtime's
-// poller wakes when p's pidfd becomes readable (p exited), and reaps it;
-// the channel is closed then. kill SIGKILLs p until it is reaped. Without
-// a pidfd it falls back to Wait. p is released at once: the os package's
-// own pidfd would be a second descriptor per running container.
-func reap(p *os.Process) (exited <-chan struct{}, kill func()) {
+// Reap reaps the monitor, once it exits, when this gantryd started it; a
+// no-op for one found again at a restart (not our child). Call it once the
+// container's exit is known: the monitor exits then.
+func (c *Client) Reap() {
+	if c.pid > 0 {
+		reap(c.pid)
+	}
+}
+
+// reap waits for the child process pid in a goroutine that the runtime's
+// poller wakes when its pidfd becomes readable (it exited), and reaps it;
+// the channel is closed then. kill SIGKILLs it until it is reaped. Without
+// a pidfd a goroutine waits in wait4.
+func reap(pid int) (exited <-chan struct{}, kill func()) {
 	done := make(chan struct{})
-	pid := p.Pid
 	var f *os.File
 	var rc syscall.RawConn
 	fd, err := unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK)
@@ -121,12 +135,17 @@ func reap(p *os.Process) (exited <-chan struct{}, kill func()) {
 	}
 	if err != nil {
 		go func() {
-			p.Wait()
+			var ws unix.WaitStatus
+			for {
+				if _, err := unix.Wait4(pid, &ws, 0, nil); !errors.Is(err, unix.EINTR) {
+					break
+				}
+			}
 			close(done)
 		}()
-		return done, func() { p.Kill() }
+		// Until the wait4 above, the pid is ours: never reused.
+		return done, func() { unix.Kill(pid, unix.SIGKILL) }
 	}
-	p.Release()
 	kill = func() {
 		// Control fails once f is closed: never a signal to a pid reused
 		// after the reaping.
@@ -266,6 +285,7 @@ func (c *Client) Abort() {
 	if pid := ReadPid(c.dir); pid > 0 {
 		syscall.Kill(pid, syscall.SIGKILL)
 	}
+	c.Reap()
 	os.RemoveAll(c.dir)
 }
 
@@ -285,6 +305,7 @@ func (c *Client) ReopenLog(ctx context.Context) error {
 type Attach struct {
 	conn *net.UnixConn
 	br   *bufio.Reader
+	exit *Exit // the last frame's, at the container's exit
 }
 
 // Attach subscribes to the container's output from now on (before Start,
@@ -318,17 +339,34 @@ func (c *Client) Attach(ctx context.Context, stdin, closeStdin bool) (*Attach, e
 }
 
 // Next returns the next chunk of output and its stream ("stdout" or
-// "stderr"); io.EOF once the container has exited and all its output came,
-// or the monitor dropped this client for falling behind.
+// "stderr"); io.EOF once the container has exited and all its output came
+// (Exit then has the exit), or the monitor dropped this client for falling
+// behind or went away.
 func (a *Attach) Next() (stream string, p []byte, err error) {
 	s, p, err := readFrame(a.br)
 	if err != nil {
 		return "", nil, err
 	}
-	if s == streamErr {
+	switch s {
+	case streamErr:
 		return "stderr", p, nil
+	case streamExit:
+		var e Exit
+		if json.Unmarshal(p, &e) == nil {
+			a.exit = &e
+		}
+		return "", nil, io.EOF
 	}
 	return "stdout", p, nil
+}
+
+// Exit is the container's exit once Next returned io.EOF at it; false when
+// the attachment ended otherwise (dropped, the monitor gone).
+func (a *Attach) Exit() (Exit, bool) {
+	if a.exit == nil {
+		return Exit{}, false
+	}
+	return *a.exit, true
 }
 
 // Write sends input to the container's stdin.

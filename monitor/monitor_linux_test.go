@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -118,6 +119,9 @@ func TestMonitor(t *testing.T) {
 				out.Write(p)
 			}
 		}
+		if e, ok := a.Exit(); !ok || e.Code != 3 || e.Time.IsZero() {
+			t.Errorf("the attachment's last frame: %+v, %v; want the exit, code 3", e, ok)
+		}
 		exit, err := cli.Wait(ctx)
 		if err != nil || exit.Code != 3 {
 			t.Fatalf("Wait = %+v, %v; want code 3", exit, err)
@@ -140,6 +144,48 @@ func TestMonitor(t *testing.T) {
 		}
 		if _, err := cli.Start(ctx); err == nil || !strings.Contains(err.Error(), "nope") {
 			t.Errorf("Start of a missing command: %v, want runc's error naming it", err)
+		}
+	})
+	t.Run("paused client", func(t *testing.T) {
+		// A client that pauses while the container writes a line at a
+		// time (20,000 chunks of a few bytes, 200 KB) gets them all once
+		// it reads again; a bound of 128 chunks dropped it.
+		dir, logPath := t.TempDir(), filepath.Join(t.TempDir(), "log.json")
+		cli, err := Start(ctx, bin, Config{ID: "mon-paused", Bundle: bundle(t, "mon-paused", rootfs, "sh", "-c", "i=0; while [ $i -lt 20000 ]; do echo line$i; i=$((i+1)); done; sleep 2"),
+			RuncRoot: runcRoot, Dir: dir, LogPath: logPath})
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := cli.Attach(ctx, false, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer a.Close()
+		if _, err := cli.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		defer exec.Command("runc", "--root", runcRoot, "delete", "-f", "mon-paused").Run()
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			log, _ := os.ReadFile(logPath)
+			if bytes.Contains(log, []byte(`"log":"line19999\n"`)) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the container did not write its 20,000 lines in 60 s")
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		got, err := io.ReadAll(readerOf(a))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want strings.Builder
+		for i := 0; i < 20000; i++ {
+			fmt.Fprintf(&want, "line%d\n", i)
+		}
+		if string(got) != want.String() {
+			t.Errorf("the paused client read %d bytes, want the %d written", len(got), want.Len())
 		}
 	})
 	t.Run("slow client", func(t *testing.T) {
@@ -169,6 +215,71 @@ func TestMonitor(t *testing.T) {
 			t.Errorf("the stuck client read %d bytes (%v), want a bounded part", n, err)
 		}
 		exec.Command("runc", "--root", runcRoot, "delete", "-f", "mon-slow").Run()
+	})
+	t.Run("dropped client attaches again", func(t *testing.T) {
+		// gantryd's relay counts on this: a connection dropped for falling
+		// behind ends while the container runs on, a new one is taken
+		// then and gets the output from there, and once the container
+		// exited an attach is refused.
+		dir, logPath := t.TempDir(), filepath.Join(t.TempDir(), "log.json")
+		release := filepath.Join(rootfs, "tmp", "mon-drop-go")
+		cli, err := Start(ctx, bin, Config{ID: "mon-drop", Bundle: bundle(t, "mon-drop", rootfs, "sh", "-c", "x=xxxxxxxxxx; x=$x$x$x$x$x$x$x$x$x$x; x=$x$x$x$x$x$x$x$x$x$x; yes $x | head -c 20000000; echo written; while [ ! -e /tmp/mon-drop-go ]; do sleep 0.05; done; echo done"),
+			RuncRoot: runcRoot, Dir: dir, LogPath: logPath})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer os.Remove(release)
+		stuck, err := cli.Attach(ctx, false, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer stuck.Close()
+		if _, err := cli.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		defer exec.Command("runc", "--root", runcRoot, "delete", "-f", "mon-drop").Run()
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			log, _ := os.ReadFile(logPath)
+			if bytes.Contains(log, []byte(`written\n"`)) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the container did not write its 20 MB in 60 s: log of %d bytes ending %q", len(log), log[max(0, len(log)-200):])
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		n, err := io.Copy(io.Discard, readerOf(stuck))
+		if err != nil || n >= 20000000 {
+			t.Fatalf("the client that did not read got %d bytes (%v), want a bounded part and its end", n, err)
+		}
+		if _, ok := stuck.Exit(); ok {
+			t.Error("a dropped attachment ended with an exit while the container runs")
+		}
+		again, err := cli.Attach(ctx, false, false)
+		if err != nil {
+			t.Fatalf("attach after a drop, the container running: %v", err)
+		}
+		defer again.Close()
+		if err := os.WriteFile(release, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(readerOf(again))
+		if err != nil || string(got) != "done\n" {
+			t.Errorf("the new attachment read %q (%v), want the output from then on: done", got, err)
+		}
+		if e, ok := again.Exit(); !ok || e.Code != 0 {
+			t.Errorf("the new attachment's last frame: %+v, %v; want the exit, code 0", e, ok)
+		}
+		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		if exit, err := cli.Wait(wctx); err != nil || exit.Code != 0 {
+			t.Fatalf("Wait = %+v, %v", exit, err)
+		}
+		if a, err := cli.Attach(ctx, false, false); err == nil {
+			a.Close()
+			t.Error("an attach after the exit was taken; the relay would wait on it for nothing")
+		}
 	})
 }
 

@@ -56,8 +56,9 @@ type State struct {
 // ProtocolVersion is the version of the protocol between gantryd and its
 // monitors: the ready line ("ready <version>") and the state reply carry
 // it, and a gantryd speaks to monitors of its own version only. Change it
-// with any change a monitor of the other version would misread.
-const ProtocolVersion = 1
+// with any change a monitor of the other version would misread. Version 2:
+// an attach connection ends with the container's exit (a streamExit frame).
+const ProtocolVersion = 2
 
 // VersionError is a monitor that speaks another protocol version than this
 // gantryd: one left running by an older (or newer) gantry, or a
@@ -94,7 +95,7 @@ const (
 	opExec        = "exec"
 	opExecWait    = "exec-wait"
 	opReopenLog   = "reopen-log"
-	streamExit    = 3 // the last frame of an exec: its ExecExit as JSON
+	streamExit    = 3 // the last frame of an exec (its ExecExit) or of an attachment at the exit (its Exit), as JSON
 	errExited     = "the container has exited"
 	errNotStart   = "the container has not started"
 	errNotRunning = "the container is not running"
@@ -220,6 +221,13 @@ func writeExit(dir string, e Exit) error {
 		return err
 	}
 	return atomicfile.Write(filepath.Join(dir, exitName), data, 0o600)
+}
+
+// appendFrame appends the frame of p to buf, as writeFrame writes it.
+func appendFrame(buf []byte, stream byte, p []byte) []byte {
+	buf = append(buf, stream, 0, 0, 0, 0)
+	binary.BigEndian.PutUint32(buf[len(buf)-4:], uint32(len(p)))
+	return append(buf, p...)
 }
 
 // writeFrame writes one chunk of output: the stream (1 stdout, 2 stderr),

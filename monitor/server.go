@@ -23,9 +23,10 @@ import (
 )
 
 const (
-	// clientBuffer is how many chunks of output (up to 32 KiB each) an
-	// attached client may fall behind before it is dropped.
-	clientBuffer = 128
+	// clientBuffer is how many bytes of output an attached client may
+	// fall behind before it is dropped (a bound in bytes: a process
+	// writing a line at a time makes chunks of a few bytes).
+	clientBuffer = 8 << 20
 	// outputGrace is how long output may stay open after the init exited
 	// (a process outside the container's pid namespace holding it).
 	outputGrace = 10 * time.Second
@@ -87,15 +88,13 @@ type execState struct {
 
 // subscriber is an attached client: its output waits in a bounded queue
 // that a writer goroutine empties, so a slow client never holds the
-// container back; one that falls behind by clientBuffer chunks is dropped.
+// container back; one that falls behind by clientBuffer bytes is dropped.
 type subscriber struct {
-	ch   chan frame
+	q    *container.OutputQueue
 	done chan struct{} // closed once the writer has finished
-}
-
-type frame struct {
-	stream byte
-	p      []byte
+	// exit is set, before q is closed, when the container exited: the
+	// writer sends it last. A client dropped or gone gets none.
+	exit *Exit
 }
 
 func newServer(cfg Config, log *slog.Logger) (*server, error) {
@@ -324,7 +323,8 @@ func (s *server) finish(e *Exit) {
 	s.mu.Unlock()
 	deadline := time.After(flushWait)
 	for sub := range subs {
-		close(sub.ch)
+		sub.exit = e
+		sub.q.Close()
 	}
 	for sub := range subs {
 		select {
@@ -380,17 +380,11 @@ func (nopWriteCloser) Close() error                { return nil }
 func (s *server) publish(stream byte, p []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.subs) == 0 {
-		return
-	}
-	f := frame{stream: stream, p: append([]byte(nil), p...)}
 	for sub := range s.subs {
-		select {
-		case sub.ch <- f:
-		default:
+		if !sub.q.Put(stream, p) {
 			s.log.Warn("dropping an attached client that does not keep up with the output")
 			delete(s.subs, sub)
-			close(sub.ch)
+			sub.q.Close()
 		}
 	}
 }
@@ -399,7 +393,7 @@ func (s *server) publish(stream byte, p []byte) {
 // a client that attaches before start misses nothing) and copies what the
 // client sends into the container's stdin.
 func (s *server) attach(conn *net.UnixConn, br *bufio.Reader, req request) {
-	sub := &subscriber{ch: make(chan frame, clientBuffer), done: make(chan struct{})}
+	sub := &subscriber{q: container.NewOutputQueue(clientBuffer), done: make(chan struct{})}
 	s.mu.Lock()
 	if s.exit != nil || s.subs == nil {
 		s.mu.Unlock()
@@ -416,16 +410,28 @@ func (s *server) attach(conn *net.UnixConn, br *bufio.Reader, req request) {
 		go s.copyStdin(br, conn, req.CloseStdin)
 	}
 	defer close(sub.done)
-	dropped := false
-	for f := range sub.ch {
-		if err := writeFrame(conn, f.stream, f.p); err != nil {
-			s.unsubscribe(sub)
-			dropped = true
-			break
+	// What is queued goes out in one write: frames of merged chunks.
+	var buf []byte
+	for {
+		chunks := sub.q.Take()
+		if chunks == nil {
+			if sub.exit != nil {
+				if p, err := json.Marshal(sub.exit); err == nil {
+					writeFrame(conn, streamExit, p)
+				}
+			}
+			return
 		}
-	}
-	if dropped {
-		for range sub.ch { // until unsubscribe's close
+		buf = buf[:0]
+		for _, c := range chunks {
+			buf = appendFrame(buf, c.Stream, c.P)
+		}
+		if _, err := conn.Write(buf); err != nil {
+			s.unsubscribe(sub)
+			return
+		}
+		if cap(buf) > 1<<20 {
+			buf = nil // not kept past a burst
 		}
 	}
 }
@@ -435,7 +441,7 @@ func (s *server) unsubscribe(sub *subscriber) {
 	defer s.mu.Unlock()
 	if _, ok := s.subs[sub]; ok {
 		delete(s.subs, sub)
-		close(sub.ch)
+		sub.q.Close()
 	}
 }
 

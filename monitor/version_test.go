@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -63,7 +64,7 @@ func TestConnectOtherVersion(t *testing.T) {
 	if st.Pid != 4242 {
 		t.Errorf("state pid %d, want 4242", st.Pid)
 	}
-	if msg := err.Error(); !strings.Contains(msg, "older gantry-monitor") || !strings.Contains(msg, "version 1") {
+	if msg := err.Error(); !strings.Contains(msg, "older gantry-monitor") || !strings.Contains(msg, "version "+strconv.Itoa(ProtocolVersion)) {
 		t.Errorf("error %q does not say which versions", msg)
 	}
 }
