@@ -7,6 +7,7 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
+	evtypes "github.com/moby/moby/api/types/events"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	gcontainer "github.com/gantry/gantry/container"
@@ -54,6 +55,7 @@ func (d *Daemon) UpdateContainer(ctx context.Context, name string, cfg container
 	if err := d.containers.Save(c); err != nil {
 		return container.UpdateResponse{}, err
 	}
+	d.containerEvent(c, evtypes.ActionUpdate, nil)
 	return container.UpdateResponse{Warnings: []string{}}, nil
 }
 
