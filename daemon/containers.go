@@ -23,6 +23,17 @@ import (
 	"github.com/gantry/gantry/mount"
 )
 
+// refError makes a missing container or network that a create refers to
+// (--link, --volumes-from, --network) a bad request with the same words,
+// as dockerd answers there: the docker CLI takes a not found from create
+// for a missing image and tries to pull it, hiding the reason.
+func refError(err error) error {
+	if errdefs.IsNotFound(err) {
+		return errdefs.ErrInvalidArgument.WithMessage(err.Error())
+	}
+	return err
+}
+
 // CreateContainer implements POST /containers/create.
 func (d *Daemon) CreateContainer(ctx context.Context, name string, cfg *container.Config, hc *container.HostConfig, nc *network.NetworkingConfig) (container.CreateResponse, error) {
 	return d.createContainer(ctx, name, cfg, hc, nc, nil)
@@ -67,7 +78,7 @@ func (d *Daemon) createContainer(ctx context.Context, name string, cfg *containe
 	}
 	networks, warnings, err := d.createNetworking(cfg, hc, nc)
 	if err != nil {
-		return container.CreateResponse{}, err
+		return container.CreateResponse{}, refError(err)
 	}
 	mode := hc.NetworkMode
 	hc.LogConfig = d.defaultLogConfig(hc.LogConfig)
@@ -87,7 +98,7 @@ func (d *Daemon) createContainer(ctx context.Context, name string, cfg *containe
 		return container.CreateResponse{}, err
 	}
 	if volumes, err = d.volumesFrom(hc, volumes); err != nil {
-		return container.CreateResponse{}, err
+		return container.CreateResponse{}, refError(err)
 	}
 	var chain digest.Digest
 	for _, diffID := range img.Config.RootFS.DiffIDs {

@@ -755,3 +755,32 @@ func TestComposeFileVolumeAndPause(t *testing.T) {
 		t.Errorf("docker-compose down:\n%s", r)
 	}
 }
+
+// TestCreateMissingReferences: a container, or a network, that run names
+// and that does not exist is dockerd's error (a bad request), not a not
+// found that the docker CLI takes for a missing image and tries to pull.
+func TestCreateMissingReferences(t *testing.T) {
+	e := newEnv(t)
+	src := name("mrsrc")
+	e.cleanupVolumes(t, []string{src}, nil)
+	e.mustDocker(t, "create", "--name", src, "-v", "/data", "busybox", "true")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--volumes-from", "gt-nope"}, "No such container: gt-nope"},
+		{[]string{"--volumes-from", src + ":xx"}, "invalid mode: xx"},
+		{[]string{"--link", "gt-nope:db"}, "could not get container for gt-nope: No such container: gt-nope"},
+		{[]string{"--network", "container:gt-nope"}, "No such container: gt-nope"},
+		{[]string{"--network", "gt-nonet"}, "network gt-nonet not found"},
+	} {
+		r := e.docker(t, append(append([]string{"run", "--rm"}, c.args...), "busybox", "true")...)
+		if r.Code == 0 || !strings.Contains(r.Stderr, c.want) || strings.Contains(r.Stderr, "Unable to find image") {
+			t.Errorf("run %v:\n%s\nwant %q and no pull", c.args, r, c.want)
+		}
+	}
+	status, _, body := e.api(t, "POST", "/containers/create", strings.NewReader(`{"Image":"busybox","Cmd":["true"],"HostConfig":{"VolumesFrom":["gt-nope"]}}`))
+	if status != 400 {
+		t.Errorf("create with --volumes-from of a missing container: %d %s, want 400 as dockerd", status, body)
+	}
+}
