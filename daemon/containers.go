@@ -238,10 +238,10 @@ func statusText(st gcontainer.State) string {
 	return "Created"
 }
 
-// containerFilter compiles the filters of GET /containers/json.
-// before and since name containers (lookup finds them); health is
-// accepted but, as gantry runs no healthchecks yet, only "none" matches
-// (every container); is-task=true matches nothing (no swarm).
+// containerFilter compiles the filters of GET /containers/json, dockerd's
+// set: before and since name containers (lookup finds them); exited takes
+// integers; isolation is "default" (or empty) for every container on Linux,
+// as with dockerd; is-task=true matches nothing (no swarm).
 func containerFilter(f api.Filters, lookup func(string) (*gcontainer.Container, error)) (func(c *gcontainer.Container, st gcontainer.State, name string) bool, error) {
 	var nameRes []*regexp.Regexp
 	var before, since *gcontainer.Container
@@ -303,7 +303,13 @@ func containerFilter(f api.Filters, lookup func(string) (*gcontainer.Container, 
 				}
 				nameRes = append(nameRes, re)
 			}
-		case "id", "label", "exited", "ancestor":
+		case "exited":
+			for v := range values {
+				if _, err := strconv.Atoi(v); err != nil {
+					return nil, errdefs.ErrInvalidArgument.WithMessage(err.Error())
+				}
+			}
+		case "id", "label", "ancestor", "isolation":
 		default:
 			return nil, errdefs.ErrInvalidArgument.WithMessage("invalid filter '" + key + "'")
 		}
@@ -327,6 +333,10 @@ func containerFilter(f api.Filters, lookup func(string) (*gcontainer.Container, 
 		return anyOf(f["status"], func(v string) bool { return v == string(st.Status) }) &&
 			anyOf(f["health"], func(v string) bool { return v == healthStatus(st) }) &&
 			anyOf(f["is-task"], func(v string) bool { return v == "false" }) &&
+			anyOf(f["isolation"], func(v string) bool {
+				iso := c.HostConfig.Isolation
+				return v == string(iso) || (v == "" || v == "default") && (iso == "" || iso.IsDefault())
+			}) &&
 			anyOf(f["network"], func(v string) bool {
 				c.Lock() // connect and disconnect change Networks
 				defer c.Unlock()

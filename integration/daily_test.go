@@ -359,8 +359,8 @@ func TestBuilderPrune(t *testing.T) {
 }
 
 // TestPsFiltersAndInfo: ps filters network, volume, before, since,
-// publish, expose, is-task and health (only "none" matches until gantry
-// runs healthchecks); ps -s sizes; docker info counts running, paused and
+// publish, expose, is-task, isolation, exited (integers) and health; ps -s
+// sizes; docker info counts running, paused and
 // stopped containers and has no stale warning.
 func TestPsFiltersAndInfo(t *testing.T) {
 	e := newEnv(t)
@@ -391,8 +391,16 @@ func TestPsFiltersAndInfo(t *testing.T) {
 			t.Errorf("ps --filter %s: %q, want %q", tc.filter, got, tc.want)
 		}
 	}
-	if got := ps("health=none"); len(lines(got)) != 3 {
-		t.Errorf("ps --filter health=none: %q, want the three containers", got)
+	for _, f := range []string{"health=none", "isolation=default"} {
+		if got := ps(f); len(lines(got)) != 3 {
+			t.Errorf("ps --filter %s: %q, want the three containers", f, got)
+		}
+	}
+	if got := ps("isolation=hyperv"); got != "" {
+		t.Errorf("ps --filter isolation=hyperv: %q, want none", got)
+	}
+	if r := e.docker(t, "ps", "--filter", "exited=x"); r.Code == 0 || !strings.Contains(r.Stderr, `strconv.Atoi: parsing "x": invalid syntax`) {
+		t.Errorf("ps --filter exited=x:\n%s\nwant dockerd's error", r)
 	}
 	r := e.docker(t, "ps", "--filter", "before=gt-nope")
 	if r.Code == 0 || !strings.Contains(r.Stderr, "No such container: gt-nope") {
