@@ -39,7 +39,7 @@ func newSystemCommand(c *Cli) *cobra.Command {
 	fl.BoolVarP(&opts.force, "force", "f", false, "Do not prompt for confirmation")
 	fl.BoolVar(&volumes, "volumes", false, "Prune anonymous volumes")
 	fl.Var(opts.filter, "filter", "Provide filter values (e.g. \"label=<key>=<value>\")")
-	cmd.AddCommand(df, prune, newInfoCommand(c))
+	cmd.AddCommand(df, prune, newInfoCommand(c), newEventsCommand(c))
 	return cmd
 }
 

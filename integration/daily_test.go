@@ -840,3 +840,41 @@ func TestCreateMissingReferences(t *testing.T) {
 		t.Errorf("create with --volumes-from of a missing container: %d %s, want 400 as dockerd", status, body)
 	}
 }
+
+// TestGantryEvents: gantry events (and gantry system events) replays
+// --since/--until with filters and prints each event as docker events
+// does, by default, with --format json and with a template (legacy
+// status, id and from included); an unknown filter is dockerd's error.
+func TestGantryEvents(t *testing.T) {
+	e := newEnv(t)
+	e.needGantry(t)
+	now := time.Now()
+	since := fmt.Sprintf("%d.%09d", now.Unix(), now.Nanosecond())
+	ctr := name("gev")
+	e.cleanupVolumes(t, []string{ctr}, nil)
+	if r := e.docker(t, "run", "--name", ctr, "--label", "tier=front", "busybox", "sh", "-c", "exit 3"); r.Code != 3 {
+		t.Fatalf("docker run:\n%s", r)
+	}
+	until := fmt.Sprint(time.Now().Unix() + 1)
+	for _, args := range [][]string{
+		{"--filter", "container=" + ctr},
+		{"--filter", "container=" + ctr, "--filter", "event=die", "--format", "json"},
+		{"--filter", "type=container", "--filter", "event=die", "--format", "{{.Status}} {{.ID}} {{.From}} {{.Actor.Attributes.exitCode}} {{.Actor.Attributes.tier}}"},
+	} {
+		args = append([]string{"events", "--since", since, "--until", until}, args...)
+		want := e.mustDocker(t, args...)
+		if want == "" {
+			t.Fatalf("docker %v printed nothing", args)
+		}
+		for _, verb := range [][]string{nil, {"system"}} {
+			r := e.gantry(t, append(verb, args...)...)
+			if got := strings.TrimSuffix(r.Stdout, "\n"); r.Code != 0 || got != want {
+				t.Errorf("gantry %v:\n%s\nwant (docker's):\n%s", append(verb, args...), r, want)
+			}
+		}
+	}
+	r := e.gantry(t, "events", "--filter", "colour=red", "--until", until)
+	if r.Code == 0 || !strings.Contains(r.Stderr, "invalid filter 'colour'") {
+		t.Errorf("gantry events with an unknown filter:\n%s", r)
+	}
+}
