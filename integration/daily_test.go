@@ -878,3 +878,38 @@ func TestGantryEvents(t *testing.T) {
 		t.Errorf("gantry events with an unknown filter:\n%s", r)
 	}
 }
+
+// TestGantryPsFormat: gantry ps --format json and {{json .}} give each
+// container as docker ps does (every field docker's has, but Platform),
+// and .LocalVolumes counts the local volumes.
+func TestGantryPsFormat(t *testing.T) {
+	e := newEnv(t)
+	e.needGantry(t)
+	ctr, vol := name("gpsf"), name("gpsfvol")
+	e.cleanupVolumes(t, []string{ctr}, []string{vol})
+	e.mustDocker(t, "run", "-d", "--name", ctr, "--label", "a=b", "-p", "8080:80", "-v", vol+":/data", "busybox", "sleep", "300")
+	args := []string{"ps", "-s", "--filter", "name=" + ctr}
+	decode := func(out string) map[string]any {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(out), &m); err != nil {
+			t.Fatalf("%v: %q", err, out)
+		}
+		delete(m, "Platform")   // docker 28's, null for a local container
+		delete(m, "RunningFor") // may tick between the two
+		return m
+	}
+	want := decode(e.mustDocker(t, append(args, "--format", "json")...))
+	for _, format := range []string{"json", "{{json .}}"} {
+		r := e.gantry(t, append(args, "--format", format)...)
+		if r.Code != 0 {
+			t.Fatalf("gantry ps --format %s:\n%s", format, r)
+		}
+		if got := decode(strings.TrimSpace(r.Stdout)); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("gantry ps --format %s:\n%v\nwant (docker's):\n%v", format, got, want)
+		}
+	}
+	r := e.gantry(t, append(args, "--format", "{{.Names}} {{.LocalVolumes}}")...)
+	if got := strings.TrimSpace(r.Stdout); r.Code != 0 || got != ctr+" 1" {
+		t.Errorf("gantry ps --format {{.LocalVolumes}}:\n%s", r)
+	}
+}
