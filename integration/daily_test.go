@@ -1,13 +1,16 @@
 package integration
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -911,5 +914,133 @@ func TestGantryPsFormat(t *testing.T) {
 	r := e.gantry(t, append(args, "--format", "{{.Names}} {{.LocalVolumes}}")...)
 	if got := strings.TrimSpace(r.Stdout); r.Code != 0 || got != ctr+" 1" {
 		t.Errorf("gantry ps --format {{.LocalVolumes}}:\n%s", r)
+	}
+}
+
+// TestGantryRunFlags: the rest of docker's run and create flags in the
+// gantry client (unknown flag on main): each reaches the container as with
+// docker run, or is refused by name, with docker's words where docker
+// refuses it; -a picks the attached streams; --sig-proxy sends the
+// client's signals to the container; --cidfile writes the ID, once; -q
+// keeps a pull silent.
+func TestGantryRunFlags(t *testing.T) {
+	e := newEnv(t)
+	e.needGantry(t)
+	must := func(args ...string) string {
+		t.Helper()
+		r := e.gantry(t, args...)
+		if r.Code != 0 {
+			t.Fatalf("gantry %s:\n%s", strings.Join(args, " "), r)
+		}
+		return strings.TrimSuffix(r.Stdout, "\n")
+	}
+	dir := t.TempDir()
+	labels, cid := filepath.Join(dir, "labels"), filepath.Join(dir, "cid")
+	if err := os.WriteFile(labels, []byte("from=file\nx=file\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctr, db, net := name("grf"), name("grfdb"), name("grfnet")
+	e.mustDocker(t, "network", "create", net)
+	t.Cleanup(func() { e.docker(t, "network", "rm", net) })
+	e.cleanupVolumes(t, []string{ctr, db}, nil)
+	e.mustDocker(t, "run", "-d", "--name", db, "--network", net, "busybox", "sleep", "300")
+	id := must("run", "-d", "--name", ctr, "--network", net, "--annotation", "an=1", "--cgroupns", "host", "--cidfile", cid,
+		"--cpu-period", "100000", "--cpu-quota", "50000", "--dns-option", "ndots:3", "--dns-search", "example.com",
+		"--domainname", "dom.example", "--ipc", "shareable", "--label-file", labels, "--label", "x=flag",
+		"--link", db+":database", "--log-driver", "json-file", "--log-opt", "max-size=1m", "--oom-score-adj", "200",
+		"--runtime", "runc", "--volume-driver", "local", "--isolation", "default", "--memory-swappiness", "-1",
+		"busybox", "sleep", "300")
+	if b, err := os.ReadFile(cid); err != nil || string(b) != id {
+		t.Errorf("--cidfile holds %q (%v), want %s", b, err, id)
+	}
+	got := e.mustDocker(t, "inspect", "-f", `{{json .HostConfig.Annotations}} {{.HostConfig.CgroupnsMode}} {{.HostConfig.CpuPeriod}} {{.HostConfig.CpuQuota}} {{.HostConfig.DnsOptions}} {{.HostConfig.DnsSearch}} {{.Config.Domainname}} {{.HostConfig.IpcMode}} {{json .Config.Labels}} {{.HostConfig.Links}} {{json .HostConfig.LogConfig}} {{.HostConfig.OomScoreAdj}} {{.HostConfig.Runtime}} {{.HostConfig.VolumeDriver}} {{.HostConfig.Isolation}}`, ctr)
+	want := `{"an":"1"} host 100000 50000 [ndots:3] [example.com] dom.example shareable {"from":"file","x":"flag"} [` + db + `:database] {"Config":{"max-size":"1m"},"Type":"json-file"} 200 runc local default`
+	if got != want {
+		t.Errorf("gantry run flags in inspect:\n%s\nwant:\n%s", got, want)
+	}
+	if got := e.mustDocker(t, "exec", ctr, "sh", "-c", "cat /proc/self/oom_score_adj; grep -E '^(search|options)' /etc/resolv.conf; cat /proc/sys/kernel/domainname"); got != "200\nsearch example.com\noptions ndots:3\ndom.example" {
+		t.Errorf("inside the container: %q", got)
+	}
+	// (Apart: the search domain would send the name to the host's
+	// servers first, which the test's network namespace cannot reach.)
+	if got := must("run", "--rm", "--network", net, "--link", db+":database", "busybox", "sh", "-c", "nslookup database >/dev/null && echo linked"); got != "linked" {
+		t.Errorf("--link on a user network: %q", got)
+	}
+	host, _ := os.Hostname()
+	if got := must("run", "--rm", "--uts", "host", "--pid", "host", "busybox", "sh", "-c", "hostname; test $(cat /proc/1/comm) != sh && echo hostpid"); got != host+"\nhostpid" {
+		t.Errorf("--uts host --pid host: %q", got)
+	}
+	if r := e.gantry(t, "run", "--rm", "--cidfile", cid, "busybox", "true"); r.Code == 0 || !strings.Contains(r.Stderr, "container ID file found, make sure the other container isn't running or delete "+cid) {
+		t.Errorf("--cidfile of an existing file:\n%s", r)
+	}
+
+	// -a: the streams named, on run and create.
+	if r := e.gantry(t, "run", "--rm", "-a", "stderr", "busybox", "sh", "-c", "echo out; echo err >&2"); r.Code != 0 || r.Stdout != "" || r.Stderr != "err\n" {
+		t.Errorf("run -a stderr:\n%s", r)
+	}
+	cr := name("grfa")
+	e.cleanupVolumes(t, []string{cr}, nil)
+	must("create", "--name", cr, "-a", "stdout", "busybox", "true")
+	if got := e.mustDocker(t, "inspect", "-f", "{{.Config.AttachStdin}} {{.Config.AttachStdout}} {{.Config.AttachStderr}}", cr); got != "false true false" {
+		t.Errorf("create -a stdout: %s", got)
+	}
+
+	// Refused: by the client with docker's words, or by gantryd by name.
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--cpu-count", "1"}, `"--cpu-count" is only supported on a Docker daemon running on windows, but the Docker daemon is running on linux`},
+		{[]string{"--io-maxbandwidth", "1m"}, `"--io-maxbandwidth" is only supported on a Docker daemon running on windows`},
+		{[]string{"--kernel-memory", "10m"}, "--kernel-memory is not supported by gantry"},
+		{[]string{"--disable-content-trust=false"}, "content trust is not supported by gantry"},
+		{[]string{"--use-api-socket"}, "--use-api-socket is not supported by gantry"},
+		{[]string{"-d", "-a", "stdout"}, "conflicting options: cannot specify both --attach and --detach"},
+		{[]string{"--ipc", "bogus"}, "--ipc: invalid IPC mode"},
+		{[]string{"--cgroup-parent", "/gt"}, "cgroup-parent is not supported by gantry"},
+		{[]string{"--memory-swappiness", "10"}, "memory-swappiness is not supported by gantry"},
+		{[]string{"--device-read-bps", "/dev/null:1mb"}, "device-read-bps/device-write-bps/device-read-iops/device-write-iops is not supported by gantry"},
+		{[]string{"--link-local-ip", "169.254.1.1"}, "link-local IPs of an endpoint on network default are not supported by gantry"},
+		{[]string{"--isolation", "hyperv"}, `Invalid isolation: "hyperv" - linux only supports 'default'`},
+	} {
+		r := e.gantry(t, append(append([]string{"run", "--rm"}, c.args...), "busybox", "true")...)
+		if r.Code == 0 || !strings.Contains(r.Stderr, c.want) {
+			t.Errorf("gantry run %v:\n%s\nwant %q", c.args, r, c.want)
+		}
+	}
+
+	// --sig-proxy (the default): a SIGTERM to the client is the
+	// container's; the client ends with the container's status.
+	cmd := exec.Command(filepath.Join(binDir, "gantry"), "-H", e.Host, "run", "--rm", "busybox", "sh", "-c", `trap "echo got TERM; exit 9" TERM; echo up; sleep 60 & wait`)
+	cmd.Env = e.clientEnv()
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, _ := bufio.NewReader(out).ReadString('\n')
+	if line != "up\n" {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("gantry run printed %q", line)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	rest, _ := io.ReadAll(out)
+	err = cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 9 || string(rest) != "got TERM\n" {
+		t.Errorf("gantry run with a SIGTERM: %v, output %q; want the container's trap and exit status 9", err, rest)
+	}
+
+	// -q: a pull that says nothing.
+	reg := startRegistry(t, e, false)
+	ref := reg.Host + "/" + name("grfq") + ":1"
+	e.mustDocker(t, "tag", "busybox", ref)
+	e.mustDocker(t, "push", ref)
+	e.mustDocker(t, "rmi", ref)
+	t.Cleanup(func() { e.docker(t, "rmi", ref) })
+	if r := e.gantry(t, "run", "--rm", "-q", ref, "echo", "quiet"); r.Code != 0 || r.Stdout != "quiet\n" || r.Stderr != "" {
+		t.Errorf("gantry run -q of an image to pull:\n%s", r)
 	}
 }
