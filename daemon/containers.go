@@ -51,6 +51,15 @@ func (d *Daemon) createContainer(ctx context.Context, name string, cfg *containe
 	if err := gcontainer.CheckCreate(cfg, hc, nc); err != nil {
 		return container.CreateResponse{}, err
 	}
+	if pod == nil && hc.UTSMode.IsHost() {
+		// The host's names are the container's: one given would be
+		// dropped (a CRI pod on the node's network keeps the node's).
+		for _, n := range []struct{ what, value string }{{"hostname", cfg.Hostname}, {"domainname", cfg.Domainname}} {
+			if n.value != "" {
+				return container.CreateResponse{}, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("conflicting options: %s and the UTS mode", n.what))
+			}
+		}
+	}
 	if err := gcontainer.CheckSupported(cfg, hc); err != nil {
 		return container.CreateResponse{}, err
 	}

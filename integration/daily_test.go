@@ -1044,3 +1044,22 @@ func TestGantryRunFlags(t *testing.T) {
 		t.Errorf("gantry run -q of an image to pull:\n%s", r)
 	}
 }
+
+// TestUTSHostNames: a hostname or a domainname with --uts host is refused
+// (dockerd's words for the hostname); gantryd dropped both.
+func TestUTSHostNames(t *testing.T) {
+	e := newEnv(t)
+	for _, c := range []struct{ flag, want string }{
+		{"--hostname", "conflicting options: hostname and the UTS mode"},
+		{"--domainname", "conflicting options: domainname and the UTS mode"},
+	} {
+		r := e.docker(t, "run", "--rm", "--uts", "host", c.flag, "gt.example", "busybox", "true")
+		if r.Code == 0 || !strings.Contains(r.Stderr, c.want) {
+			t.Errorf("--uts host %s:\n%s\nwant %q", c.flag, r, c.want)
+		}
+	}
+	host, _ := os.Hostname()
+	if got := e.mustDocker(t, "run", "--rm", "--uts", "host", "busybox", "hostname"); got != host {
+		t.Errorf("--uts host: hostname %q, want the host's %q", got, host)
+	}
+}
