@@ -1063,3 +1063,41 @@ func TestUTSHostNames(t *testing.T) {
 		t.Errorf("--uts host: hostname %q, want the host's %q", got, host)
 	}
 }
+
+// TestPythonSDKPrune: the Python SDK's prunes (containers, images,
+// networks, volumes, build cache) with filters, and their reports.
+func TestPythonSDKPrune(t *testing.T) {
+	e := newEnv(t)
+	label := name("pyprune")
+	r := e.python(t, `
+import sys, docker
+label = sys.argv[1]
+c = docker.from_env(timeout=60)
+ctr = c.containers.run("busybox", ["sh", "-c", "echo 12345 > /f"], detach=True, labels={label: "1"})
+ctr.wait()
+keep = c.containers.create("busybox", ["true"])
+net = c.networks.create(label, labels={label: "1"})
+vol = c.volumes.create(label, labels={label: "1"})
+r = c.containers.prune(filters={"label": label})
+assert r["ContainersDeleted"] == [ctr.id] and r["SpaceReclaimed"] == 6, r
+keep.reload()
+keep.remove()
+r = c.networks.prune(filters={"label": label})
+assert r["NetworksDeleted"] == [label], r
+r = c.volumes.prune(filters={"label": label, "all": "true"})
+assert r["VolumesDeleted"] == [label], r
+r = c.images.prune(filters={"dangling": True})
+assert r["SpaceReclaimed"] == 0 and "ImagesDeleted" in r, r
+r = c.api.prune_builds()
+assert r["SpaceReclaimed"] >= 0 and "CachesDeleted" in r, r
+try:
+    c.containers.prune(filters={"colour": "red"})
+    raise SystemExit("prune with an unknown filter did not fail")
+except docker.errors.APIError as err:
+    assert err.status_code == 400 and "invalid filter 'colour'" in str(err.explanation), err
+print("ok")
+`, label)
+	if r.Code != 0 || r.Stdout != "ok\n" {
+		t.Errorf("python SDK prunes:\n%s", r)
+	}
+}
