@@ -1101,3 +1101,33 @@ print("ok")
 		t.Errorf("python SDK prunes:\n%s", r)
 	}
 }
+
+// TestGantryDfFormatAndRefusals: gantry system df --format (json, a
+// template, a table) prints what docker's does; the flags of docker's
+// update and builder prune that gantry had not (--cpu-rt-*,
+// --keep-storage) reach gantryd, which refuses them by name.
+func TestGantryDfFormatAndRefusals(t *testing.T) {
+	e := newEnv(t)
+	e.needGantry(t)
+	ctr := name("gdf")
+	e.cleanupVolumes(t, []string{ctr}, nil)
+	e.mustDocker(t, "run", "-d", "--name", ctr, "busybox", "sleep", "300")
+	for _, format := range []string{"json", "{{.Type}}: {{.TotalCount}} {{.Active}} {{.Size}} {{.Reclaimable}}", "table {{.Type}}\t{{.Size}}"} {
+		want := e.mustDocker(t, "system", "df", "--format", format)
+		if r := e.gantry(t, "system", "df", "--format", format); r.Code != 0 || strings.TrimSuffix(r.Stdout, "\n") != want {
+			t.Errorf("gantry system df --format %q:\n%s\nwant (docker's):\n%s", format, r, want)
+		}
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"update", "--cpu-rt-runtime", "100", ctr}, "update of cpu-rt-period/cpu-rt-runtime is not supported by gantry"},
+		{[]string{"builder", "prune", "-f", "--keep-storage", "1g"}, "is not supported by gantry"},
+		{[]string{"system", "df", "-v", "--format", "{{json .}}"}, "--format with --verbose is not supported by gantry"},
+	} {
+		if r := e.gantry(t, c.args...); r.Code == 0 || !strings.Contains(r.Stderr, c.want) {
+			t.Errorf("gantry %v:\n%s\nwant %q", c.args, r, c.want)
+		}
+	}
+}
