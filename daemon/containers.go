@@ -386,6 +386,28 @@ func containerFilter(f api.Filters, lookup func(string) (*gcontainer.Container, 
 	}, nil
 }
 
+// inspectHostConfig is hc as inspect shows it: the legacy links as
+// dockerd lists them, "/<linked container's name>:/<name>/<alias>".
+func (d *Daemon) inspectHostConfig(hc *container.HostConfig, name string) *container.HostConfig {
+	if hc == nil || len(hc.Links) == 0 {
+		return hc
+	}
+	out := *hc
+	out.Links = make([]string, 0, len(hc.Links))
+	for _, l := range hc.Links {
+		child, alias, err := parseLink(l)
+		if err != nil {
+			out.Links = append(out.Links, l)
+			continue
+		}
+		if c, err := d.containers.Get(child); err == nil {
+			child = c.View().Name
+		}
+		out.Links = append(out.Links, "/"+child+":/"+name+"/"+alias)
+	}
+	return &out
+}
+
 // ContainerInspect implements GET /containers/{name}/json.
 func (d *Daemon) ContainerInspect(ctx context.Context, name string, size bool) (*container.InspectResponse, error) {
 	c, err := d.containers.Get(name)
@@ -426,7 +448,7 @@ func (d *Daemon) ContainerInspect(ctx context.Context, name string, size bool) (
 		Platform:       "linux",
 		ExecIDs:        d.execs.Active(c.ID),
 		RestartCount:   v.RestartCount,
-		HostConfig:     v.HostConfig,
+		HostConfig:     d.inspectHostConfig(v.HostConfig, v.Name),
 		GraphDriver:    &storage.DriverData{Name: d.layers.Driver(), Data: map[string]string{"MergedDir": rootfsPath(c)}},
 		Mounts:         d.mountPoints(v.HostConfig, v.Volumes),
 		Config:         v.Config,

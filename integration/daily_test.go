@@ -954,7 +954,7 @@ func TestGantryRunFlags(t *testing.T) {
 		t.Errorf("--cidfile holds %q (%v), want %s", b, err, id)
 	}
 	got := e.mustDocker(t, "inspect", "-f", `{{json .HostConfig.Annotations}} {{.HostConfig.CgroupnsMode}} {{.HostConfig.CpuPeriod}} {{.HostConfig.CpuQuota}} {{.HostConfig.DnsOptions}} {{.HostConfig.DnsSearch}} {{.Config.Domainname}} {{.HostConfig.IpcMode}} {{json .Config.Labels}} {{.HostConfig.Links}} {{json .HostConfig.LogConfig}} {{.HostConfig.OomScoreAdj}} {{.HostConfig.Runtime}} {{.HostConfig.VolumeDriver}} {{.HostConfig.Isolation}}`, ctr)
-	want := `{"an":"1"} host 100000 50000 [ndots:3] [example.com] dom.example shareable {"from":"file","x":"flag"} [` + db + `:database] {"Config":{"max-size":"1m"},"Type":"json-file"} 200 runc local default`
+	want := `{"an":"1"} host 100000 50000 [ndots:3] [example.com] dom.example shareable {"from":"file","x":"flag"} [/` + db + `:/` + ctr + `/database] {"Config":{"max-size":"1m"},"Type":"json-file"} 200 runc local default`
 	if got != want {
 		t.Errorf("gantry run flags in inspect:\n%s\nwant:\n%s", got, want)
 	}
@@ -1129,5 +1129,19 @@ func TestGantryDfFormatAndRefusals(t *testing.T) {
 		if r := e.gantry(t, c.args...); r.Code == 0 || !strings.Contains(r.Stderr, c.want) {
 			t.Errorf("gantry %v:\n%s\nwant %q", c.args, r, c.want)
 		}
+	}
+}
+
+// TestInspectLinks: inspect lists legacy links as dockerd does,
+// "/<linked>:/<container>/<alias>", whatever name or ID --link gave.
+func TestInspectLinks(t *testing.T) {
+	e := newEnv(t)
+	db, web := name("ildb"), name("ilweb")
+	e.cleanupVolumes(t, []string{db, web}, nil)
+	e.mustDocker(t, "run", "-d", "--name", db, "busybox", "sleep", "300")
+	short := e.mustDocker(t, "inspect", "-f", "{{.Id}}", db)[:12]
+	e.mustDocker(t, "create", "--name", web, "--link", db+":database", "--link", short+":db2", "busybox", "true")
+	if got, want := e.mustDocker(t, "inspect", "-f", "{{.HostConfig.Links}}", web), "[/"+db+":/"+web+"/database /"+db+":/"+web+"/db2]"; got != want {
+		t.Errorf("HostConfig.Links: %s, want %s", got, want)
 	}
 }
