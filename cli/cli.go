@@ -115,7 +115,7 @@ func newRootCommand(c *Cli) *cobra.Command {
 		newNetworkCommand(c), newPortCommand(c),
 		newExecCommand(c), newTopCommand(c), newStatsCommand(c),
 		newPauseCommand(c), newUnpauseCommand(c), newDiffCommand(c), newUpdateCommand(c),
-		newSystemCommand(c), newBuilderCommand(c),
+		newSystemCommand(c), newBuilderCommand(c), newEventsCommand(c),
 	)
 	disableFlagsInUseLine(root)
 	return root

@@ -151,6 +151,20 @@ func (r containerRow) Networks() string {
 	return strings.Join(ns, ",")
 }
 
+// LocalVolumes is the number of the container's mounts of local volumes.
+func (r containerRow) LocalVolumes() string {
+	n := 0
+	for _, m := range r.c.Mounts {
+		if m.Driver == "local" {
+			n++
+		}
+	}
+	return strconv.Itoa(n)
+}
+
+// MarshalJSON is the row for {{json .}} and --format json, as docker's.
+func (r containerRow) MarshalJSON() ([]byte, error) { return marshalRow(r) }
+
 func joinLabels(labels map[string]string) string {
 	kv := make([]string, 0, len(labels))
 	for k, v := range labels {

@@ -39,6 +39,7 @@ type containerFlags struct {
 	security   []string
 	host       hostFlags
 	life       lifecycleFlags
+	more       moreFlags
 	// changed reports whether a flag was given; set by addContainerFlags.
 	changed func(string) bool
 }
@@ -71,6 +72,7 @@ func addContainerFlags(fl *pflag.FlagSet, f *containerFlags) {
 	fl.StringArrayVar(&f.security, "security-opt", nil, "Security Options")
 	addHostFlags(fl, &f.host)
 	addLifecycleFlags(fl, &f.life)
+	addMoreFlags(fl, &f.more)
 	f.changed = func(name string) bool { return fl.Changed(name) }
 }
 
@@ -82,6 +84,10 @@ type containerConfig struct {
 	// platform (--platform) is the image's platform to pull and to check;
 	// pull (--pull) is "missing", "always" or "never".
 	platform, pull string
+	// cidfile (--cidfile) is the file to write the new ID to; quiet (-q)
+	// keeps a pull silent.
+	cidfile string
+	quiet   bool
 }
 
 // toConfig builds the create request for image and args (the command), with
@@ -151,8 +157,12 @@ func (f *containerFlags) toConfig(image string, args []string, detach bool, entr
 	if err := f.life.apply(cfg, host, changed); err != nil {
 		return containerConfig{}, err
 	}
+	if err := f.more.apply(cfg, host, endpoint, changed); err != nil {
+		return containerConfig{}, err
+	}
 	netCfg := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{mode: endpoint}}
-	return containerConfig{config: cfg, host: host, network: netCfg, platform: f.host.platform, pull: f.host.pull}, nil
+	return containerConfig{config: cfg, host: host, network: netCfg, platform: f.host.platform, pull: f.host.pull,
+		cidfile: f.more.cidfile, quiet: f.more.quiet}, nil
 }
 
 // splitVolumes sorts -v values as docker does: SOURCE:DESTINATION[:MODE]

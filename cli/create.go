@@ -2,7 +2,11 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"io/fs"
+	"os"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/distribution/reference"
@@ -40,7 +44,9 @@ func runCreate(ctx context.Context, c *Cli, cmd *cobra.Command, opts createOptio
 	if err != nil {
 		return verbError(cmd, err, 125)
 	}
-	cc.config.AttachStdin, cc.config.AttachStdout, cc.config.AttachStderr = opts.flags.interact, true, true
+	if len(opts.flags.more.attach) == 0 {
+		cc.config.AttachStdin, cc.config.AttachStdout, cc.config.AttachStderr = opts.flags.interact, true, true
+	}
 	id, err := c.createContainer(ctx, cc, opts.flags.name)
 	if err != nil {
 		return err
@@ -51,8 +57,34 @@ func runCreate(ctx context.Context, c *Cli, cmd *cobra.Command, opts createOptio
 
 // createContainer creates a container and returns its ID. When the daemon
 // answers 404 (image missing) it says so on stderr, pulls the image showing
-// the progress on stderr, and creates again.
-func (c *Cli) createContainer(ctx context.Context, cc containerConfig, name string) (string, error) {
+// the progress on stderr (nothing with -q), and creates again. With
+// --cidfile the ID is written to a file that must not exist yet, as
+// docker does; a failed create leaves no file.
+func (c *Cli) createContainer(ctx context.Context, cc containerConfig, name string) (id string, err error) {
+	if cc.cidfile != "" {
+		f, err := os.OpenFile(cc.cidfile, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		if err != nil {
+			if errors.Is(err, fs.ErrExist) {
+				return "", fmt.Errorf("container ID file found, make sure the other container isn't running or delete %s", cc.cidfile)
+			}
+			return "", fmt.Errorf("failed to create the container ID file: %w", err)
+		}
+		defer func() {
+			if err == nil {
+				_, err = f.WriteString(id)
+			}
+			if cerr := f.Close(); err == nil && cerr != nil {
+				err = cerr
+			}
+			if err != nil {
+				os.Remove(cc.cidfile)
+			}
+		}()
+	}
+	pullOut := c.Err
+	if cc.quiet {
+		pullOut = io.Discard
+	}
 	api, err := c.Client()
 	if err != nil {
 		return "", err
@@ -63,7 +95,7 @@ func (c *Cli) createContainer(ctx context.Context, cc containerConfig, name stri
 	}
 	tagged := reference.FamiliarString(reference.TagNameOnly(ref))
 	if cc.pull == "always" {
-		if err := c.pullTo(ctx, tagged, cc.platform, c.Err); err != nil {
+		if err := c.pullTo(ctx, tagged, cc.platform, pullOut); err != nil {
 			return "", err
 		}
 	}
@@ -75,8 +107,8 @@ func (c *Cli) createContainer(ctx context.Context, cc containerConfig, name stri
 	opts := client.ContainerCreateOptions{Config: cc.config, HostConfig: cc.host, NetworkingConfig: cc.network, Name: name}
 	res, err := api.ContainerCreate(ctx, opts)
 	if cerrdefs.IsNotFound(err) && cc.pull != "never" && cc.pull != "always" {
-		fmt.Fprintf(c.Err, "Unable to find image '%s' locally\n", tagged)
-		if err := c.pullTo(ctx, tagged, cc.platform, c.Err); err != nil {
+		fmt.Fprintf(pullOut, "Unable to find image '%s' locally\n", tagged)
+		if err := c.pullTo(ctx, tagged, cc.platform, pullOut); err != nil {
 			return "", err
 		}
 		if cc.platform != "" {

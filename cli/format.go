@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"reflect"
 	"strings"
 	"text/tabwriter"
 	"text/template"
@@ -14,7 +15,11 @@ import (
 	units "github.com/docker/go-units"
 )
 
-const tableKey = "table"
+const (
+	tableKey = "table"
+	// jsonKey is docker's --format json: each row as {{json .}}.
+	jsonKey = "json"
+)
 
 // templateFuncs are the functions docker offers in --format templates.
 var templateFuncs = template.FuncMap{
@@ -69,6 +74,9 @@ type listFormat struct {
 // newline, as in docker.
 func parseListFormat(format string, headers map[string]string) (*listFormat, error) {
 	f := &listFormat{headers: headers}
+	if strings.TrimSpace(format) == jsonKey {
+		format = "{{json .}}"
+	}
 	if strings.HasPrefix(format, tableKey) {
 		f.table = true
 		format = format[len(tableKey):]
@@ -162,4 +170,20 @@ func humanSize(n int64) string {
 // CreatedAt column of docker.
 func unixString(unix int64) string {
 	return time.Unix(unix, 0).String()
+}
+
+// marshalRow encodes a --format row as docker's formatter does for
+// {{json .}} and --format json: an object of every exported method that
+// takes no argument and returns one value, by the method's name.
+func marshalRow(row any) ([]byte, error) {
+	v := reflect.ValueOf(row)
+	m := map[string]any{}
+	for i := range v.NumMethod() {
+		meth := v.Method(i)
+		if t := meth.Type(); t.NumIn() != 0 || t.NumOut() != 1 {
+			continue
+		}
+		m[v.Type().Method(i).Name] = meth.Call(nil)[0].Interface()
+	}
+	return json.Marshal(m)
 }

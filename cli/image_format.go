@@ -227,3 +227,9 @@ func (r historyRow) Size() string {
 
 // Comment is the layer's comment.
 func (r historyRow) Comment() string { return r.h.Comment }
+
+// MarshalJSON is the row for {{json .}} and --format json, as docker's.
+func (r imageRow) MarshalJSON() ([]byte, error) { return marshalRow(r) }
+
+// MarshalJSON is the row for {{json .}} and --format json, as docker's.
+func (r historyRow) MarshalJSON() ([]byte, error) { return marshalRow(r) }

@@ -105,7 +105,7 @@ const networkDefaultFormat = "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}"
 
 var networkHeaders = map[string]string{
 	"ID": "NETWORK ID", "Name": "NAME", "Driver": "DRIVER", "Scope": "SCOPE",
-	"IPv4": "IPV4", "Internal": "INTERNAL", "CreatedAt": "CREATED AT", "Labels": "LABELS",
+	"IPv4": "IPV4", "IPv6": "IPV6", "Internal": "INTERNAL", "CreatedAt": "CREATED AT", "Labels": "LABELS",
 }
 
 type networkLsOptions struct {
@@ -208,9 +208,13 @@ func (r networkRow) Name() string      { return r.n.Name }
 func (r networkRow) Driver() string    { return r.n.Driver }
 func (r networkRow) Scope() string     { return r.n.Scope }
 func (r networkRow) IPv4() string      { return fmt.Sprint(r.n.EnableIPv4) }
+func (r networkRow) IPv6() string      { return fmt.Sprint(r.n.EnableIPv6) }
 func (r networkRow) Internal() string  { return fmt.Sprint(r.n.Internal) }
 func (r networkRow) CreatedAt() string { return r.n.Created.String() }
 func (r networkRow) Labels() string    { return joinLabels(r.n.Labels) }
+
+// MarshalJSON is the row for {{json .}} and --format json, as docker's.
+func (r networkRow) MarshalJSON() ([]byte, error) { return marshalRow(r) }
 
 func newNetworkInspectCommand(c *Cli) *cobra.Command {
 	var format string

@@ -109,6 +109,7 @@ func pruneImages(ctx context.Context, c *Cli, all bool, f client.Filters) (uint6
 func newBuilderCommand(c *Cli) *cobra.Command {
 	cmd := &cobra.Command{Use: "builder", Short: "Manage builds", Args: noArgs, RunE: showHelp}
 	opts := pruneOptions{filter: newFilterFlag()}
+	var keep bytesFlag
 	prune := &cobra.Command{
 		Use:   "prune [OPTIONS]",
 		Short: "Remove build cache",
@@ -121,7 +122,7 @@ func newBuilderCommand(c *Cli) *cobra.Command {
 			if !opts.force && !confirm(c, warning) {
 				return statusError{code: 1, msg: "Error: builder prune has been cancelled"}
 			}
-			space, err := pruneBuildCache(cmd.Context(), c, opts.all, opts.filter.filters())
+			space, err := pruneBuildCache(cmd.Context(), c, client.BuildCachePruneOptions{All: opts.all, Filters: opts.filter.filters(), ReservedSpace: int64(keep)})
 			if err != nil {
 				return err
 			}
@@ -132,16 +133,17 @@ func newBuilderCommand(c *Cli) *cobra.Command {
 	prune.Flags().BoolVarP(&opts.all, "all", "a", false, "Remove all unused build cache, not just dangling ones")
 	prune.Flags().BoolVarP(&opts.force, "force", "f", false, "Do not prompt for confirmation")
 	prune.Flags().Var(opts.filter, "filter", "Provide filter values (e.g. \"until=24h\")")
+	prune.Flags().Var(&keep, "keep-storage", "Amount of disk space to keep for cache")
 	cmd.AddCommand(prune)
 	return cmd
 }
 
-func pruneBuildCache(ctx context.Context, c *Cli, all bool, f client.Filters) (uint64, error) {
+func pruneBuildCache(ctx context.Context, c *Cli, opts client.BuildCachePruneOptions) (uint64, error) {
 	api, err := c.Client()
 	if err != nil {
 		return 0, err
 	}
-	res, err := api.BuildCachePrune(ctx, client.BuildCachePruneOptions{All: all, Filters: f})
+	res, err := api.BuildCachePrune(ctx, opts)
 	if err != nil {
 		return 0, err
 	}
@@ -150,3 +152,24 @@ func pruneBuildCache(ctx context.Context, c *Cli, all bool, f client.Filters) (u
 	}
 	return res.Report.SpaceReclaimed, nil
 }
+
+// bytesFlag is a size flag as docker's opts.MemBytes: "1g", "512m", bytes.
+type bytesFlag int64
+
+func (b *bytesFlag) Set(s string) error {
+	n, err := units.RAMInBytes(s)
+	if err != nil {
+		return err
+	}
+	*b = bytesFlag(n)
+	return nil
+}
+
+func (b *bytesFlag) String() string {
+	if *b == 0 {
+		return ""
+	}
+	return units.BytesSize(float64(*b))
+}
+
+func (b *bytesFlag) Type() string { return "bytes" }

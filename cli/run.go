@@ -4,6 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
@@ -14,6 +18,7 @@ type runOptions struct {
 	createOptions
 	detach     bool
 	detachKeys string
+	sigProxy   bool
 }
 
 func newRunCommand(c *Cli) *cobra.Command {
@@ -31,6 +36,7 @@ func newRunCommand(c *Cli) *cobra.Command {
 	addContainerFlags(cmd.Flags(), &opts.flags)
 	cmd.Flags().BoolVarP(&opts.detach, "detach", "d", false, "Run container in background and print container ID")
 	cmd.Flags().StringVar(&opts.detachKeys, "detach-keys", "", "Override the key sequence for detaching a container")
+	cmd.Flags().BoolVar(&opts.sigProxy, "sig-proxy", true, "Proxy received signals to the process")
 	return cmd
 }
 
@@ -40,6 +46,9 @@ func newRunCommand(c *Cli) *cobra.Command {
 // Create and start failures exit 125, 126 or 127 (see runExitStatus).
 func runRun(ctx context.Context, c *Cli, cmd *cobra.Command, opts runOptions) error {
 	f := opts.flags
+	if opts.detach && len(f.more.attach) > 0 {
+		return verbError(cmd, errors.New("conflicting options: cannot specify both --attach and --detach"), 125)
+	}
 	cc, err := f.toConfig(opts.image, opts.args, opts.detach, opts.entrypointSet)
 	if err != nil {
 		return verbError(cmd, err, 125)
@@ -56,12 +65,21 @@ func runRun(ctx context.Context, c *Cli, cmd *cobra.Command, opts runOptions) er
 	if err != nil {
 		return err
 	}
+	if !opts.detach && opts.sigProxy && !f.tty {
+		// As docker run: the signals this process gets go to the
+		// container (ctrl-c is its SIGINT, a SIGTERM its SIGTERM), and
+		// the run ends when the container does.
+		ctx = context.WithoutCancel(ctx)
+		defer proxySignals(ctx, api, id)()
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
 	var streamDone <-chan error
-	if !opts.detach {
-		streamDone, err = c.attach(ctx, api, id, attachIO{stdin: f.interact, tty: f.tty, detachKeys: opts.detachKeys})
+	cfg := cc.config
+	if !opts.detach && (cfg.AttachStdin || cfg.AttachStdout || cfg.AttachStderr) {
+		streamDone, err = c.attach(ctx, api, id, attachIO{stdin: cfg.AttachStdin, tty: f.tty, detachKeys: opts.detachKeys,
+			noStdout: !cfg.AttachStdout, noStderr: !cfg.AttachStderr})
 		if err != nil {
 			return verbError(cmd, err, 125)
 		}
@@ -81,6 +99,9 @@ func runRun(ctx context.Context, c *Cli, cmd *cobra.Command, opts runOptions) er
 	}
 	if f.tty {
 		c.monitorTTYSize(ctx, containerResizer(api, id))
+	}
+	if streamDone == nil {
+		return exitWith(<-wait)
 	}
 	if err := <-streamDone; err != nil {
 		if errors.Is(err, errDetached) {
@@ -139,5 +160,32 @@ func containerResizer(api *client.Client, id string) resizeFunc {
 	return func(ctx context.Context, h, w uint) error {
 		_, err := api.ContainerResize(ctx, id, client.ContainerResizeOptions{Height: h, Width: w})
 		return err
+	}
+}
+
+// proxySignals forwards every signal this process receives to container
+// id, as docker run's --sig-proxy does (SIGCHLD, SIGPIPE, SIGURG and
+// SIGWINCH are the process's own), until the returned stop is called.
+func proxySignals(ctx context.Context, api *client.Client, id string) (stop func()) {
+	sigs := make(chan os.Signal, 128)
+	signal.Notify(sigs)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case s := <-sigs:
+				sig, ok := s.(syscall.Signal)
+				if !ok || sig == syscall.SIGCHLD || sig == syscall.SIGPIPE || sig == syscall.SIGURG || sig == syscall.SIGWINCH {
+					continue
+				}
+				api.ContainerKill(ctx, id, client.ContainerKillOptions{Signal: strconv.Itoa(int(sig))})
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(sigs)
+		close(done)
 	}
 }

@@ -271,3 +271,6 @@ func (r statsRow) PIDs() string {
 	}
 	return fmt.Sprintf("%d", r.sample.PidsStats.Current)
 }
+
+// MarshalJSON is the row for {{json .}} and --format json, as docker's.
+func (r statsRow) MarshalJSON() ([]byte, error) { return marshalRow(r) }

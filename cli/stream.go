@@ -18,13 +18,16 @@ type attachIO struct {
 	stdin      bool   // copy c.In to the container
 	tty        bool   // raw stream (no multiplexing); raw local terminal when stdin is one
 	detachKeys string // escape sequence in docker's notation; "" for ctrl-p,ctrl-q
+	// noStdout and noStderr leave a stream out (run -a naming the others).
+	noStdout, noStderr bool
 }
 
 // attach opens the hijacked attach connection to container id (stdout and
-// stderr, stdin when o.stdin) and streams it as c.stream does.
+// stderr unless left out, stdin when o.stdin) and streams it as c.stream
+// does.
 func (c *Cli) attach(ctx context.Context, api *client.Client, id string, o attachIO) (<-chan error, error) {
 	resp, err := api.ContainerAttach(ctx, id, client.ContainerAttachOptions{
-		Stream: true, Stdin: o.stdin, Stdout: true, Stderr: true, DetachKeys: o.detachKeys,
+		Stream: true, Stdin: o.stdin, Stdout: !o.noStdout, Stderr: !o.noStderr, DetachKeys: o.detachKeys,
 	})
 	if err != nil {
 		return nil, err

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -15,15 +16,17 @@ import (
 func newSystemCommand(c *Cli) *cobra.Command {
 	cmd := &cobra.Command{Use: "system", Short: "Manage Docker", Args: noArgs, RunE: showHelp}
 	var verbose bool
+	var format string
 	df := &cobra.Command{
 		Use:   "df [OPTIONS]",
 		Short: "Show docker disk usage",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runSystemDf(cmd.Context(), c, verbose)
+			return runSystemDf(cmd.Context(), c, verbose, format)
 		},
 	}
 	df.Flags().BoolVarP(&verbose, "verbose", "v", false, "Show detailed information on space usage")
+	df.Flags().StringVar(&format, "format", "", "Format output using a custom template:\n'table':            Print output in table format with column headers (default)\n'table TEMPLATE':   Print output in table format using the given Go template\n'json':             Print in JSON format\n'TEMPLATE':         Print output using the given Go template")
 	opts := pruneOptions{filter: newFilterFlag()}
 	var volumes bool
 	prune := &cobra.Command{
@@ -39,7 +42,7 @@ func newSystemCommand(c *Cli) *cobra.Command {
 	fl.BoolVarP(&opts.force, "force", "f", false, "Do not prompt for confirmation")
 	fl.BoolVar(&volumes, "volumes", false, "Prune anonymous volumes")
 	fl.Var(opts.filter, "filter", "Provide filter values (e.g. \"label=<key>=<value>\")")
-	cmd.AddCommand(df, prune, newInfoCommand(c))
+	cmd.AddCommand(df, prune, newInfoCommand(c), newEventsCommand(c))
 	return cmd
 }
 
@@ -90,7 +93,7 @@ func runSystemPrune(ctx context.Context, c *Cli, opts pruneOptions, volumes bool
 		return err
 	}
 	total += space
-	if space, err = pruneBuildCache(ctx, c, opts.all, f); err != nil {
+	if space, err = pruneBuildCache(ctx, c, client.BuildCachePruneOptions{All: opts.all, Filters: f}); err != nil {
 		return err
 	}
 	total += space
@@ -100,7 +103,10 @@ func runSystemPrune(ctx context.Context, c *Cli, opts pruneOptions, volumes bool
 
 // runSystemDf prints docker system df's table, or with verbose its
 // per-object sections.
-func runSystemDf(ctx context.Context, c *Cli, verbose bool) error {
+func runSystemDf(ctx context.Context, c *Cli, verbose bool, format string) error {
+	if verbose && format != "" {
+		return fmt.Errorf("--format with --verbose is not supported by gantry\nhint: docker system df -v --format prints the verbose lists through the template; gantry system df --format formats the summary")
+	}
 	api, err := c.Client()
 	if err != nil {
 		return err
@@ -115,6 +121,18 @@ func runSystemDf(ctx context.Context, c *Cli, verbose bool) error {
 			return size(n)
 		}
 		return fmt.Sprintf("%s (%d%%)", size(n), n*100/total)
+	}
+	if format != "" {
+		f, err := parseListFormat(format, dfHeaders)
+		if err != nil {
+			return err
+		}
+		return f.write(c.Out, []any{
+			dfRow{"Images", du.Images.TotalCount, du.Images.ActiveCount, size(du.Images.TotalSize), reclaim(du.Images.Reclaimable, du.Images.TotalSize)},
+			dfRow{"Containers", du.Containers.TotalCount, du.Containers.ActiveCount, size(du.Containers.TotalSize), reclaim(du.Containers.Reclaimable, du.Containers.TotalSize)},
+			dfRow{"Local Volumes", du.Volumes.TotalCount, du.Volumes.ActiveCount, size(du.Volumes.TotalSize), reclaim(du.Volumes.Reclaimable, du.Volumes.TotalSize)},
+			dfRow{"Build Cache", du.BuildCache.TotalCount, du.BuildCache.ActiveCount, size(du.BuildCache.TotalSize), size(du.BuildCache.Reclaimable)},
+		})
 	}
 	tw := tabwriter.NewWriter(c.Out, 10, 1, 3, ' ', 0)
 	if !verbose {
@@ -177,3 +195,22 @@ func runSystemDf(ctx context.Context, c *Cli, verbose bool) error {
 	}
 	return tw.Flush()
 }
+
+// dfHeaders are the column titles of system df --format tables.
+var dfHeaders = map[string]string{"Type": "TYPE", "TotalCount": "TOTAL", "Active": "ACTIVE", "Size": "SIZE", "Reclaimable": "RECLAIMABLE"}
+
+// dfRow is one line of system df for --format templates, docker's fields.
+type dfRow struct {
+	typ           string
+	total, active int64
+	size, reclaim string
+}
+
+func (r dfRow) Type() string        { return r.typ }
+func (r dfRow) TotalCount() string  { return strconv.FormatInt(r.total, 10) }
+func (r dfRow) Active() string      { return strconv.FormatInt(r.active, 10) }
+func (r dfRow) Size() string        { return r.size }
+func (r dfRow) Reclaimable() string { return r.reclaim }
+
+// MarshalJSON is the row for {{json .}} and --format json, as docker's.
+func (r dfRow) MarshalJSON() ([]byte, error) { return marshalRow(r) }

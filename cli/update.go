@@ -18,6 +18,7 @@ type updateOptions struct {
 	memory, memorySwap, memoryReservation string
 	cpus                                  string
 	cpuShares, cpuPeriod, cpuQuota        int64
+	cpuRtPeriod, cpuRtRuntime             int64
 	cpusetCpus, cpusetMems                string
 	pidsLimit                             int64
 	blkioWeight                           uint16
@@ -42,6 +43,8 @@ func newUpdateCommand(c *Cli) *cobra.Command {
 	fl.Int64VarP(&opts.cpuShares, "cpu-shares", "c", 0, "CPU shares (relative weight)")
 	fl.Int64Var(&opts.cpuPeriod, "cpu-period", 0, "Limit CPU CFS (Completely Fair Scheduler) period")
 	fl.Int64Var(&opts.cpuQuota, "cpu-quota", 0, "Limit CPU CFS (Completely Fair Scheduler) quota")
+	fl.Int64Var(&opts.cpuRtPeriod, "cpu-rt-period", 0, "Limit the CPU real-time period in microseconds")
+	fl.Int64Var(&opts.cpuRtRuntime, "cpu-rt-runtime", 0, "Limit the CPU real-time runtime in microseconds")
 	fl.StringVar(&opts.cpusetCpus, "cpuset-cpus", "", "CPUs in which to allow execution (0-3, 0,1)")
 	fl.StringVar(&opts.cpusetMems, "cpuset-mems", "", "MEMs in which to allow execution (0-3, 0,1)")
 	fl.Int64Var(&opts.pidsLimit, "pids-limit", 0, "Tune container pids limit (set -1 for unlimited)")
@@ -81,6 +84,7 @@ func runUpdate(ctx context.Context, c *Cli, fl *pflag.FlagSet, opts updateOption
 		r.NanoCPUs = int64(n * 1e9)
 	}
 	r.CPUShares, r.CPUPeriod, r.CPUQuota = opts.cpuShares, opts.cpuPeriod, opts.cpuQuota
+	r.CPURealtimePeriod, r.CPURealtimeRuntime = opts.cpuRtPeriod, opts.cpuRtRuntime
 	r.CpusetCpus, r.CpusetMems, r.BlkioWeight = opts.cpusetCpus, opts.cpusetMems, opts.blkioWeight
 	if fl.Changed("pids-limit") {
 		p := opts.pidsLimit

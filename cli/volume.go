@@ -161,6 +161,9 @@ func (r volumeRow) Labels() string {
 // Label is the value of one label.
 func (r volumeRow) Label(name string) string { return r.v.Labels[name] }
 
+// MarshalJSON is the row for {{json .}} and --format json, as docker's.
+func (r volumeRow) MarshalJSON() ([]byte, error) { return marshalRow(r) }
+
 func newVolumeInspectCommand(c *Cli) *cobra.Command {
 	var format string
 	cmd := &cobra.Command{

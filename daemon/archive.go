@@ -11,6 +11,7 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
+	evtypes "github.com/moby/moby/api/types/events"
 	mounttypes "github.com/moby/moby/api/types/mount"
 	"golang.org/x/sys/unix"
 
@@ -72,6 +73,7 @@ func (d *Daemon) ContainerArchivePath(ctx context.Context, name, path string) (i
 		return nil, container.PathStat{}, fileError(err, path, name)
 	}
 	res.IDMap = d.idmapOf(c.HostConfig)
+	d.containerEvent(c, evtypes.ActionArchivePath, nil)
 	return pipe(func(w io.Writer) error { return res.WriteTar(ctx, w) }, func() { res.Close(); release() }), res.Stat, nil
 }
 
@@ -94,7 +96,11 @@ func (d *Daemon) ContainerExtractToDir(ctx context.Context, name, path string, s
 			return err
 		}
 	}
-	return fileError(gcontainer.ExtractToDir(ctx, src, root, path, eo), path, name)
+	if err := gcontainer.ExtractToDir(ctx, src, root, path, eo); err != nil {
+		return fileError(err, path, name)
+	}
+	d.containerEvent(c, evtypes.ActionExtractToDir, nil)
+	return nil
 }
 
 // ContainerExport implements GET /containers/{name}/export: a tar of the
@@ -109,6 +115,7 @@ func (d *Daemon) ContainerExport(ctx context.Context, name string) (io.ReadClose
 	if err != nil {
 		return nil, err
 	}
+	d.containerEvent(c, evtypes.ActionExport, nil)
 	return pipe(func(w io.Writer) error {
 		return archive.Tar(ctx, w, root, ".", archive.TarOptions{OneFileSystem: true, IDMap: d.idmapOf(c.HostConfig)})
 	}, release), nil

@@ -23,6 +23,17 @@ import (
 	"github.com/gantry/gantry/mount"
 )
 
+// refError makes a missing container or network that a create refers to
+// (--link, --volumes-from, --network) a bad request with the same words,
+// as dockerd answers there: the docker CLI takes a not found from create
+// for a missing image and tries to pull it, hiding the reason.
+func refError(err error) error {
+	if errdefs.IsNotFound(err) {
+		return errdefs.ErrInvalidArgument.WithMessage(err.Error())
+	}
+	return err
+}
+
 // CreateContainer implements POST /containers/create.
 func (d *Daemon) CreateContainer(ctx context.Context, name string, cfg *container.Config, hc *container.HostConfig, nc *network.NetworkingConfig) (container.CreateResponse, error) {
 	return d.createContainer(ctx, name, cfg, hc, nc, nil)
@@ -39,6 +50,15 @@ func (d *Daemon) createContainer(ctx context.Context, name string, cfg *containe
 	}
 	if err := gcontainer.CheckCreate(cfg, hc, nc); err != nil {
 		return container.CreateResponse{}, err
+	}
+	if pod == nil && hc.UTSMode.IsHost() {
+		// The host's names are the container's: one given would be
+		// dropped (a CRI pod on the node's network keeps the node's).
+		for _, n := range []struct{ what, value string }{{"hostname", cfg.Hostname}, {"domainname", cfg.Domainname}} {
+			if n.value != "" {
+				return container.CreateResponse{}, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("conflicting options: %s and the UTS mode", n.what))
+			}
+		}
 	}
 	if err := gcontainer.CheckSupported(cfg, hc); err != nil {
 		return container.CreateResponse{}, err
@@ -67,7 +87,7 @@ func (d *Daemon) createContainer(ctx context.Context, name string, cfg *containe
 	}
 	networks, warnings, err := d.createNetworking(cfg, hc, nc)
 	if err != nil {
-		return container.CreateResponse{}, err
+		return container.CreateResponse{}, refError(err)
 	}
 	mode := hc.NetworkMode
 	hc.LogConfig = d.defaultLogConfig(hc.LogConfig)
@@ -87,7 +107,7 @@ func (d *Daemon) createContainer(ctx context.Context, name string, cfg *containe
 		return container.CreateResponse{}, err
 	}
 	if volumes, err = d.volumesFrom(hc, volumes); err != nil {
-		return container.CreateResponse{}, err
+		return container.CreateResponse{}, refError(err)
 	}
 	var chain digest.Digest
 	for _, diffID := range img.Config.RootFS.DiffIDs {
@@ -227,10 +247,10 @@ func statusText(st gcontainer.State) string {
 	return "Created"
 }
 
-// containerFilter compiles the filters of GET /containers/json.
-// before and since name containers (lookup finds them); health is
-// accepted but, as gantry runs no healthchecks yet, only "none" matches
-// (every container); is-task=true matches nothing (no swarm).
+// containerFilter compiles the filters of GET /containers/json, dockerd's
+// set: before and since name containers (lookup finds them); exited takes
+// integers; isolation is "default" (or empty) for every container on Linux,
+// as with dockerd; is-task=true matches nothing (no swarm).
 func containerFilter(f api.Filters, lookup func(string) (*gcontainer.Container, error)) (func(c *gcontainer.Container, st gcontainer.State, name string) bool, error) {
 	var nameRes []*regexp.Regexp
 	var before, since *gcontainer.Container
@@ -292,7 +312,13 @@ func containerFilter(f api.Filters, lookup func(string) (*gcontainer.Container, 
 				}
 				nameRes = append(nameRes, re)
 			}
-		case "id", "label", "exited", "ancestor":
+		case "exited":
+			for v := range values {
+				if _, err := strconv.Atoi(v); err != nil {
+					return nil, errdefs.ErrInvalidArgument.WithMessage(err.Error())
+				}
+			}
+		case "id", "label", "ancestor", "isolation":
 		default:
 			return nil, errdefs.ErrInvalidArgument.WithMessage("invalid filter '" + key + "'")
 		}
@@ -316,6 +342,10 @@ func containerFilter(f api.Filters, lookup func(string) (*gcontainer.Container, 
 		return anyOf(f["status"], func(v string) bool { return v == string(st.Status) }) &&
 			anyOf(f["health"], func(v string) bool { return v == healthStatus(st) }) &&
 			anyOf(f["is-task"], func(v string) bool { return v == "false" }) &&
+			anyOf(f["isolation"], func(v string) bool {
+				iso := c.HostConfig.Isolation
+				return v == string(iso) || (v == "" || v == "default") && (iso == "" || iso.IsDefault())
+			}) &&
 			anyOf(f["network"], func(v string) bool {
 				c.Lock() // connect and disconnect change Networks
 				defer c.Unlock()
@@ -354,6 +384,28 @@ func containerFilter(f api.Filters, lookup func(string) (*gcontainer.Container, 
 			}) &&
 			matchLabels(c.Config.Labels, f["label"])
 	}, nil
+}
+
+// inspectHostConfig is hc as inspect shows it: the legacy links as
+// dockerd lists them, "/<linked container's name>:/<name>/<alias>".
+func (d *Daemon) inspectHostConfig(hc *container.HostConfig, name string) *container.HostConfig {
+	if hc == nil || len(hc.Links) == 0 {
+		return hc
+	}
+	out := *hc
+	out.Links = make([]string, 0, len(hc.Links))
+	for _, l := range hc.Links {
+		child, alias, err := parseLink(l)
+		if err != nil {
+			out.Links = append(out.Links, l)
+			continue
+		}
+		if c, err := d.containers.Get(child); err == nil {
+			child = c.View().Name
+		}
+		out.Links = append(out.Links, "/"+child+":/"+name+"/"+alias)
+	}
+	return &out
 }
 
 // ContainerInspect implements GET /containers/{name}/json.
@@ -396,7 +448,7 @@ func (d *Daemon) ContainerInspect(ctx context.Context, name string, size bool) (
 		Platform:       "linux",
 		ExecIDs:        d.execs.Active(c.ID),
 		RestartCount:   v.RestartCount,
-		HostConfig:     v.HostConfig,
+		HostConfig:     d.inspectHostConfig(v.HostConfig, v.Name),
 		GraphDriver:    &storage.DriverData{Name: d.layers.Driver(), Data: map[string]string{"MergedDir": rootfsPath(c)}},
 		Mounts:         d.mountPoints(v.HostConfig, v.Volumes),
 		Config:         v.Config,

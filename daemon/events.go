@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"maps"
+	"strconv"
 	"strings"
 	"time"
 
@@ -27,10 +28,15 @@ func (d *Daemon) containerEvent(c *gcontainer.Container, action evtypes.Action, 
 	d.events.Publish(evtypes.Message{Type: evtypes.ContainerEventType, Action: action, Actor: evtypes.Actor{ID: c.ID, Attributes: attrs}})
 }
 
-// execEvent publishes exec_create and exec_start as dockerd writes them,
-// with the command after the action.
+// execEvent publishes exec_create and exec_start as dockerd writes them:
+// the action, then the program and its arguments after a space each
+// ("exec_create: true " for a command without arguments).
 func (d *Daemon) execEvent(c *gcontainer.Container, action evtypes.Action, execID string, cmd []string) {
-	d.containerEvent(c, evtypes.Action(string(action)+": "+strings.Join(cmd, " ")), map[string]string{"execID": execID})
+	var prog string
+	if len(cmd) > 0 {
+		prog, cmd = cmd[0], cmd[1:]
+	}
+	d.containerEvent(c, evtypes.Action(string(action)+": "+prog+" "+strings.Join(cmd, " ")), map[string]string{"execID": execID})
 }
 
 // imageEvent publishes an event of an image: id is what dockerd puts in
@@ -56,4 +62,11 @@ func (d *Daemon) volumeEvent(action evtypes.Action, name string, extra map[strin
 	attrs := map[string]string{"driver": "local"}
 	maps.Copy(attrs, extra)
 	d.events.Publish(evtypes.Message{Type: evtypes.VolumeEventType, Action: action, Actor: evtypes.Actor{ID: name, Attributes: attrs}})
+}
+
+// pruneEvent publishes the prune of a kind of object (container, image,
+// network, volume, builder) with the space reclaimed, as dockerd does at
+// the end of each prune.
+func (d *Daemon) pruneEvent(typ evtypes.Type, reclaimed uint64) {
+	d.events.Publish(evtypes.Message{Type: typ, Action: evtypes.ActionPrune, Actor: evtypes.Actor{Attributes: map[string]string{"reclaimed": strconv.FormatUint(reclaimed, 10)}}})
 }

@@ -186,7 +186,7 @@ func (d *Daemon) checkHostsOptions(mode container.NetworkMode, hc *container.Hos
 			return err
 		}
 		if _, err := d.containers.Get(name); err != nil {
-			return err
+			return fmt.Errorf("could not get container for %s: %w", name, err)
 		}
 	}
 	return nil

@@ -177,6 +177,7 @@ func (d *Daemon) PruneNetworks(ctx context.Context, filters api.Filters) (networ
 			return report, err
 		}
 	}
+	d.pruneEvent(evtypes.NetworkEventType, 0)
 	return report, nil
 }
 

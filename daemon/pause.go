@@ -6,6 +6,7 @@ import (
 	"syscall"
 
 	"github.com/containerd/errdefs"
+	evtypes "github.com/moby/moby/api/types/events"
 	"golang.org/x/sys/unix"
 
 	gcontainer "github.com/gantry/gantry/container"
@@ -34,6 +35,7 @@ func (d *Daemon) PauseContainer(ctx context.Context, name string) error {
 	}
 	c.SetPaused(true)
 	d.saveContainer(c)
+	d.containerEvent(c, evtypes.ActionPause, nil)
 	return nil
 }
 
@@ -54,6 +56,7 @@ func (d *Daemon) UnpauseContainer(ctx context.Context, name string) error {
 	}
 	c.SetPaused(false)
 	d.saveContainer(c)
+	d.containerEvent(c, evtypes.ActionUnPause, nil)
 	return nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/build"
 	"github.com/moby/moby/api/types/container"
+	evtypes "github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/image"
 	"github.com/opencontainers/go-digest"
 
@@ -117,6 +118,7 @@ func (d *Daemon) ContainersPrune(ctx context.Context, filters api.Filters) (*con
 		report.ContainersDeleted = append(report.ContainersDeleted, c.ID)
 		report.SpaceReclaimed += uint64(max(size, 0))
 	}
+	d.pruneEvent(evtypes.ContainerEventType, report.SpaceReclaimed)
 	return report, nil
 }
 
@@ -162,6 +164,7 @@ func (d *Daemon) ImagesPrune(ctx context.Context, filters api.Filters) (*image.P
 	}
 	report := &image.PruneReport{}
 	if len(candidates) == 0 {
+		d.pruneEvent(evtypes.ImageEventType, 0)
 		return report, nil
 	}
 	before := d.layerSizes(ctx)
@@ -190,6 +193,7 @@ func (d *Daemon) ImagesPrune(ctx context.Context, filters api.Filters) (*image.P
 	}
 	d.collectGarbage(context.WithoutCancel(ctx))
 	report.SpaceReclaimed = reclaimed(before, d.layerSizes(ctx))
+	d.pruneEvent(evtypes.ImageEventType, report.SpaceReclaimed)
 	return report, nil
 }
 
@@ -224,7 +228,11 @@ func reclaimed(before, after map[digest.Digest]int64) uint64 {
 // space back), then the images they kept that nothing else keeps go
 // through rmi, and garbage collection frees their layers.
 func (d *Daemon) BuildCachePrune(ctx context.Context, opts api.BuildCachePruneOptions) (*build.CachePruneReport, error) {
-	return d.buildCachePrune(ctx, opts, true)
+	report, err := d.buildCachePrune(ctx, opts, true)
+	if err == nil {
+		d.pruneEvent(evtypes.BuilderEventType, report.SpaceReclaimed)
+	}
+	return report, err
 }
 
 // buildCachePrune is BuildCachePrune, of BuildKit's cache too unless

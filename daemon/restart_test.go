@@ -2,11 +2,14 @@ package daemon
 
 import (
 	"context"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/moby/moby/api/types/container"
 
 	gcontainer "github.com/gantry/gantry/container"
+	"github.com/gantry/gantry/events"
 )
 
 // TestUpdateRestartPolicy: docker update --restart changes and saves the
@@ -17,7 +20,7 @@ func TestUpdateRestartPolicy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &Daemon{containers: store}
+	d := &Daemon{containers: store, events: events.New()}
 	c := &gcontainer.Container{Config: &container.Config{Image: "busybox"}, HostConfig: &container.HostConfig{}, State: gcontainer.State{Status: gcontainer.Created}}
 	if err := store.Add(c, "web"); err != nil {
 		t.Fatal(err)
@@ -44,5 +47,15 @@ func TestUpdateRestartPolicy(t *testing.T) {
 	}
 	if p := saved.HostConfig.RestartPolicy; p.Name != "on-failure" || p.MaximumRetryCount != 4 {
 		t.Errorf("saved policy %+v, want on-failure:4", p)
+	}
+	// One update event, for the update that was made, as dockerd's.
+	hist, sub := d.events.Subscribe(time.Unix(0, 1))
+	sub.Close()
+	var actions []string
+	for _, m := range hist {
+		actions = append(actions, string(m.Action))
+	}
+	if strings.Join(actions, " ") != "update" {
+		t.Errorf("events: %v, want one update", actions)
 	}
 }

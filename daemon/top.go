@@ -13,6 +13,7 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
+	evtypes "github.com/moby/moby/api/types/events"
 )
 
 // ContainerTop implements GET /containers/{name}/top?ps_args=, as dockerd
@@ -50,7 +51,11 @@ func (d *Daemon) ContainerTop(ctx context.Context, name, psArgs string) (*contai
 			return nil, fmt.Errorf("ps: %w", err)
 		}
 	}
-	return parsePSOutput(out, pids)
+	top, err := parsePSOutput(out, pids)
+	if err == nil {
+		d.containerEvent(c, evtypes.ActionTop, nil)
+	}
+	return top, err
 }
 
 // psPidsArg is ps's "-q1,2,3": only these processes.

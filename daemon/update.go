@@ -3,10 +3,15 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	goruntime "runtime"
+	"slices"
+	"strings"
 
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
+	evtypes "github.com/moby/moby/api/types/events"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	gcontainer "github.com/gantry/gantry/container"
@@ -54,6 +59,7 @@ func (d *Daemon) UpdateContainer(ctx context.Context, name string, cfg container
 	if err := d.containers.Save(c); err != nil {
 		return container.UpdateResponse{}, err
 	}
+	d.containerEvent(c, evtypes.ActionUpdate, nil)
 	return container.UpdateResponse{Warnings: []string{}}, nil
 }
 
@@ -91,8 +97,8 @@ func mergeResources(cur, upd container.Resources) (container.Resources, *specs.L
 	live := &specs.LinuxResources{}
 	out := cur
 	if upd.BlkioWeight != 0 {
-		if upd.BlkioWeight < 10 || upd.BlkioWeight > 1000 {
-			return cur, nil, invalid("Range of blkio weight is from 10 to 1000")
+		if err := checkBlkioWeight(upd.BlkioWeight); err != nil {
+			return cur, nil, err
 		}
 		out.BlkioWeight = upd.BlkioWeight
 		w := upd.BlkioWeight
@@ -199,14 +205,52 @@ func mergeResources(cur, upd container.Resources) (container.Resources, *specs.L
 
 // checkHostResources refuses, at create, what this host cannot give:
 // device requests (--gpus), as gantry has no GPU runtime, with dockerd's
-// words when none is configured; and --oom-kill-disable where runc uses
+// words when none is configured; a blkio weight the kernel has no weight
+// for (see checkBlkioWeight); and --oom-kill-disable where runc uses
 // cgroup v2, which has no such switch (dockerd warns and ignores it).
 func checkHostResources(r container.Resources) error {
 	for _, req := range r.DeviceRequests {
 		return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("could not select device driver %q with capabilities: %v\nhint: gantry has no GPU runtime; --gpus and --device-request are not supported", req.Driver, req.Capabilities))
 	}
+	if err := checkBlkioWeight(r.BlkioWeight); err != nil {
+		return err
+	}
 	if r.OomKillDisable != nil && *r.OomKillDisable && cgroupVersion() == "2" {
 		return errdefs.ErrInvalidArgument.WithMessage("--oom-kill-disable is not supported on cgroup v2: the memory controller has no switch to disable the OOM killer\nhint: dockerd warns and ignores it; gantry refuses what it cannot honour")
 	}
 	return nil
+}
+
+// checkBlkioWeight checks a --blkio-weight (0: none) as dockerd does: the
+// kernel must have a weight for runc to write (dockerd warns and discards
+// the weight where it has none; gantry refuses what it cannot honour), and
+// it must be from 10 to 1000.
+func checkBlkioWeight(w uint16) error {
+	if w == 0 {
+		return nil
+	}
+	if !blkioWeightSupported() {
+		return errdefs.ErrInvalidArgument.WithMessage("Your kernel does not support Block I/O weight or the cgroup is not mounted\nhint: dockerd warns and discards the weight; gantry refuses what it cannot honour (the kernel's I/O scheduler, BFQ, gives the weight)")
+	}
+	if w < 10 || w > 1000 {
+		return errdefs.ErrInvalidArgument.WithMessage("Range of blkio weight is from 10 to 1000")
+	}
+	return nil
+}
+
+// blkioWeightSupported reports whether the cgroup runc uses has a block
+// I/O weight, as dockerd's sysinfo finds it: blkio.weight or
+// blkio.bfq.weight at the blkio hierarchy's root (v1), the io controller
+// (v2).
+func blkioWeightSupported() bool {
+	if cgroupVersion() == "2" {
+		b, err := os.ReadFile("/sys/fs/cgroup/cgroup.controllers")
+		return err == nil && slices.Contains(strings.Fields(string(b)), "io")
+	}
+	for _, f := range []string{"blkio.weight", "blkio.bfq.weight"} {
+		if _, err := os.Stat(filepath.Join("/sys/fs/cgroup/blkio", f)); err == nil {
+			return true
+		}
+	}
+	return false
 }

@@ -273,6 +273,9 @@ func (d *Daemon) VolumesPrune(ctx context.Context, filters api.Filters) (*mvolum
 	for _, name := range names {
 		d.volumeEvent(evtypes.ActionDestroy, name, nil)
 	}
+	if err == nil {
+		d.pruneEvent(evtypes.VolumeEventType, space)
+	}
 	return &mvolume.PruneReport{VolumesDeleted: names, SpaceReclaimed: space}, err
 }
 

@@ -50,7 +50,7 @@ func (d *Daemon) volumesFrom(hc *container.HostConfig, volumes []gcontainer.Volu
 		switch mode {
 		case "", "ro", "rw":
 		default:
-			return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid mode for volumes-from: %s", mode))
+			return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid mode: %s", mode))
 		}
 		src, err := d.containers.Get(name)
 		if err != nil {

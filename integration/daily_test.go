@@ -1,13 +1,16 @@
 package integration
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -179,7 +182,7 @@ func TestUpdate(t *testing.T) {
 		want string
 	}{
 		{[]string{"--memory", "1m"}, "Minimum memory limit allowed is 6MB"},
-		{[]string{"--blkio-weight", "5"}, "Range of blkio weight is from 10 to 1000"},
+		{[]string{"--blkio-weight", "5"}, blkioWeightError("Range of blkio weight is from 10 to 1000")},
 		{[]string{"--memory", "256m"}, "Memory limit should be smaller than already set memoryswap limit, update the memoryswap at the same time"},
 		{[]string{"--restart", "always:3"}, "invalid restart policy: maximum retry count can only be used with 'on-failure'"},
 	} {
@@ -225,6 +228,54 @@ print("ok")
 	if r.Code != 0 || r.Stdout != "ok\n" {
 		t.Errorf("python SDK update:\n%s", r)
 	}
+}
+
+// blkioWeightError is the error of a --blkio-weight on this host: the
+// kernel's lack of a weight (no BFQ scheduler: dockerd discards the
+// weight with a warning, gantry refuses it), else want.
+func blkioWeightError(want string) string {
+	if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil {
+		if b, _ := os.ReadFile("/sys/fs/cgroup/cgroup.controllers"); strings.Contains(string(b), "io") {
+			return want
+		}
+	} else {
+		for _, f := range []string{"blkio.weight", "blkio.bfq.weight"} {
+			if _, err := os.Stat("/sys/fs/cgroup/blkio/" + f); err == nil {
+				return want
+			}
+		}
+	}
+	return "Your kernel does not support Block I/O weight or the cgroup is not mounted"
+}
+
+// TestBlkioWeight: --blkio-weight is written to the container's cgroup
+// where the kernel has a weight, and refused with dockerd's words where
+// it has none (runc's write of blkio.bfq.weight failed the start).
+func TestBlkioWeight(t *testing.T) {
+	e := newEnv(t)
+	unsupported := blkioWeightError("") != ""
+	ctr := name("blkio")
+	e.cleanupVolumes(t, []string{ctr}, nil)
+	r := e.docker(t, "run", "-d", "--name", ctr, "--blkio-weight", "300", "busybox", "sleep", "60")
+	if unsupported {
+		want := blkioWeightError("")
+		if r.Code == 0 || !strings.Contains(r.Stderr, want) || strings.Contains(r.Stderr, "runc") {
+			t.Errorf("--blkio-weight on a kernel without a weight:\n%s\nwant %q", r, want)
+		}
+		e.mustDocker(t, "run", "-d", "--name", ctr+"-u", "busybox", "sleep", "60")
+		e.cleanupVolumes(t, []string{ctr + "-u"}, nil)
+		if r := e.docker(t, "update", "--blkio-weight", "300", ctr+"-u"); r.Code == 0 || !strings.Contains(r.Stderr, want) {
+			t.Errorf("update --blkio-weight on a kernel without a weight:\n%s", r)
+		}
+		return
+	}
+	if r.Code != 0 {
+		t.Fatalf("--blkio-weight 300:\n%s", r)
+	}
+	if got := e.mustDocker(t, "inspect", "-f", "{{.HostConfig.BlkioWeight}}", ctr); got != "300" {
+		t.Errorf("BlkioWeight %s", got)
+	}
+	e.mustDocker(t, "update", "--blkio-weight", "200", ctr)
 }
 
 // TestPruneAndDiskUsage: system df reports real sizes (a container's
@@ -359,8 +410,8 @@ func TestBuilderPrune(t *testing.T) {
 }
 
 // TestPsFiltersAndInfo: ps filters network, volume, before, since,
-// publish, expose, is-task and health (only "none" matches until gantry
-// runs healthchecks); ps -s sizes; docker info counts running, paused and
+// publish, expose, is-task, isolation, exited (integers) and health; ps -s
+// sizes; docker info counts running, paused and
 // stopped containers and has no stale warning.
 func TestPsFiltersAndInfo(t *testing.T) {
 	e := newEnv(t)
@@ -391,8 +442,16 @@ func TestPsFiltersAndInfo(t *testing.T) {
 			t.Errorf("ps --filter %s: %q, want %q", tc.filter, got, tc.want)
 		}
 	}
-	if got := ps("health=none"); len(lines(got)) != 3 {
-		t.Errorf("ps --filter health=none: %q, want the three containers", got)
+	for _, f := range []string{"health=none", "isolation=default"} {
+		if got := ps(f); len(lines(got)) != 3 {
+			t.Errorf("ps --filter %s: %q, want the three containers", f, got)
+		}
+	}
+	if got := ps("isolation=hyperv"); got != "" {
+		t.Errorf("ps --filter isolation=hyperv: %q, want none", got)
+	}
+	if r := e.docker(t, "ps", "--filter", "exited=x"); r.Code == 0 || !strings.Contains(r.Stderr, `strconv.Atoi: parsing "x": invalid syntax`) {
+		t.Errorf("ps --filter exited=x:\n%s\nwant dockerd's error", r)
 	}
 	r := e.docker(t, "ps", "--filter", "before=gt-nope")
 	if r.Code == 0 || !strings.Contains(r.Stderr, "No such container: gt-nope") {
@@ -753,5 +812,336 @@ func TestComposeFileVolumeAndPause(t *testing.T) {
 	}
 	if r := dc("down", "-t", "1"); r.Code != 0 {
 		t.Errorf("docker-compose down:\n%s", r)
+	}
+}
+
+// TestCreateMissingReferences: a container, or a network, that run names
+// and that does not exist is dockerd's error (a bad request), not a not
+// found that the docker CLI takes for a missing image and tries to pull.
+func TestCreateMissingReferences(t *testing.T) {
+	e := newEnv(t)
+	src := name("mrsrc")
+	e.cleanupVolumes(t, []string{src}, nil)
+	e.mustDocker(t, "create", "--name", src, "-v", "/data", "busybox", "true")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--volumes-from", "gt-nope"}, "No such container: gt-nope"},
+		{[]string{"--volumes-from", src + ":xx"}, "invalid mode: xx"},
+		{[]string{"--link", "gt-nope:db"}, "could not get container for gt-nope: No such container: gt-nope"},
+		{[]string{"--network", "container:gt-nope"}, "No such container: gt-nope"},
+		{[]string{"--network", "gt-nonet"}, "network gt-nonet not found"},
+	} {
+		r := e.docker(t, append(append([]string{"run", "--rm"}, c.args...), "busybox", "true")...)
+		if r.Code == 0 || !strings.Contains(r.Stderr, c.want) || strings.Contains(r.Stderr, "Unable to find image") {
+			t.Errorf("run %v:\n%s\nwant %q and no pull", c.args, r, c.want)
+		}
+	}
+	status, _, body := e.api(t, "POST", "/containers/create", strings.NewReader(`{"Image":"busybox","Cmd":["true"],"HostConfig":{"VolumesFrom":["gt-nope"]}}`))
+	if status != 400 {
+		t.Errorf("create with --volumes-from of a missing container: %d %s, want 400 as dockerd", status, body)
+	}
+}
+
+// TestGantryEvents: gantry events (and gantry system events) replays
+// --since/--until with filters and prints each event as docker events
+// does, by default, with --format json and with a template (legacy
+// status, id and from included); an unknown filter is dockerd's error.
+func TestGantryEvents(t *testing.T) {
+	e := newEnv(t)
+	e.needGantry(t)
+	now := time.Now()
+	since := fmt.Sprintf("%d.%09d", now.Unix(), now.Nanosecond())
+	ctr := name("gev")
+	e.cleanupVolumes(t, []string{ctr}, nil)
+	if r := e.docker(t, "run", "--name", ctr, "--label", "tier=front", "busybox", "sh", "-c", "exit 3"); r.Code != 3 {
+		t.Fatalf("docker run:\n%s", r)
+	}
+	until := fmt.Sprint(time.Now().Unix() + 1)
+	for _, args := range [][]string{
+		{"--filter", "container=" + ctr},
+		{"--filter", "container=" + ctr, "--filter", "event=die", "--format", "json"},
+		{"--filter", "type=container", "--filter", "event=die", "--format", "{{.Status}} {{.ID}} {{.From}} {{.Actor.Attributes.exitCode}} {{.Actor.Attributes.tier}}"},
+	} {
+		args = append([]string{"events", "--since", since, "--until", until}, args...)
+		want := e.mustDocker(t, args...)
+		if want == "" {
+			t.Fatalf("docker %v printed nothing", args)
+		}
+		for _, verb := range [][]string{nil, {"system"}} {
+			r := e.gantry(t, append(verb, args...)...)
+			if got := strings.TrimSuffix(r.Stdout, "\n"); r.Code != 0 || got != want {
+				t.Errorf("gantry %v:\n%s\nwant (docker's):\n%s", append(verb, args...), r, want)
+			}
+		}
+	}
+	r := e.gantry(t, "events", "--filter", "colour=red", "--until", until)
+	if r.Code == 0 || !strings.Contains(r.Stderr, "invalid filter 'colour'") {
+		t.Errorf("gantry events with an unknown filter:\n%s", r)
+	}
+}
+
+// TestGantryPsFormat: gantry ps --format json and {{json .}} give each
+// container as docker ps does (every field docker's has, but Platform),
+// and .LocalVolumes counts the local volumes.
+func TestGantryPsFormat(t *testing.T) {
+	e := newEnv(t)
+	e.needGantry(t)
+	ctr, vol := name("gpsf"), name("gpsfvol")
+	e.cleanupVolumes(t, []string{ctr}, []string{vol})
+	e.mustDocker(t, "run", "-d", "--name", ctr, "--label", "a=b", "-p", "8080:80", "-v", vol+":/data", "busybox", "sleep", "300")
+	args := []string{"ps", "-s", "--filter", "name=" + ctr}
+	decode := func(out string) map[string]any {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(out), &m); err != nil {
+			t.Fatalf("%v: %q", err, out)
+		}
+		delete(m, "Platform")   // docker 28's, null for a local container
+		delete(m, "RunningFor") // may tick between the two
+		return m
+	}
+	want := decode(e.mustDocker(t, append(args, "--format", "json")...))
+	for _, format := range []string{"json", "{{json .}}"} {
+		r := e.gantry(t, append(args, "--format", format)...)
+		if r.Code != 0 {
+			t.Fatalf("gantry ps --format %s:\n%s", format, r)
+		}
+		if got := decode(strings.TrimSpace(r.Stdout)); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("gantry ps --format %s:\n%v\nwant (docker's):\n%v", format, got, want)
+		}
+	}
+	r := e.gantry(t, append(args, "--format", "{{.Names}} {{.LocalVolumes}}")...)
+	if got := strings.TrimSpace(r.Stdout); r.Code != 0 || got != ctr+" 1" {
+		t.Errorf("gantry ps --format {{.LocalVolumes}}:\n%s", r)
+	}
+}
+
+// TestGantryRunFlags: the rest of docker's run and create flags in the
+// gantry client (unknown flag on main): each reaches the container as with
+// docker run, or is refused by name, with docker's words where docker
+// refuses it; -a picks the attached streams; --sig-proxy sends the
+// client's signals to the container; --cidfile writes the ID, once; -q
+// keeps a pull silent.
+func TestGantryRunFlags(t *testing.T) {
+	e := newEnv(t)
+	e.needGantry(t)
+	must := func(args ...string) string {
+		t.Helper()
+		r := e.gantry(t, args...)
+		if r.Code != 0 {
+			t.Fatalf("gantry %s:\n%s", strings.Join(args, " "), r)
+		}
+		return strings.TrimSuffix(r.Stdout, "\n")
+	}
+	dir := t.TempDir()
+	labels, cid := filepath.Join(dir, "labels"), filepath.Join(dir, "cid")
+	if err := os.WriteFile(labels, []byte("from=file\nx=file\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctr, db, net := name("grf"), name("grfdb"), name("grfnet")
+	e.mustDocker(t, "network", "create", net)
+	t.Cleanup(func() { e.docker(t, "network", "rm", net) })
+	e.cleanupVolumes(t, []string{ctr, db}, nil)
+	e.mustDocker(t, "run", "-d", "--name", db, "--network", net, "busybox", "sleep", "300")
+	id := must("run", "-d", "--name", ctr, "--network", net, "--annotation", "an=1", "--cgroupns", "host", "--cidfile", cid,
+		"--cpu-period", "100000", "--cpu-quota", "50000", "--dns-option", "ndots:3", "--dns-search", "example.com",
+		"--domainname", "dom.example", "--ipc", "shareable", "--label-file", labels, "--label", "x=flag",
+		"--link", db+":database", "--log-driver", "json-file", "--log-opt", "max-size=1m", "--oom-score-adj", "200",
+		"--runtime", "runc", "--volume-driver", "local", "--isolation", "default", "--memory-swappiness", "-1",
+		"busybox", "sleep", "300")
+	if b, err := os.ReadFile(cid); err != nil || string(b) != id {
+		t.Errorf("--cidfile holds %q (%v), want %s", b, err, id)
+	}
+	got := e.mustDocker(t, "inspect", "-f", `{{json .HostConfig.Annotations}} {{.HostConfig.CgroupnsMode}} {{.HostConfig.CpuPeriod}} {{.HostConfig.CpuQuota}} {{.HostConfig.DnsOptions}} {{.HostConfig.DnsSearch}} {{.Config.Domainname}} {{.HostConfig.IpcMode}} {{json .Config.Labels}} {{.HostConfig.Links}} {{json .HostConfig.LogConfig}} {{.HostConfig.OomScoreAdj}} {{.HostConfig.Runtime}} {{.HostConfig.VolumeDriver}} {{.HostConfig.Isolation}}`, ctr)
+	want := `{"an":"1"} host 100000 50000 [ndots:3] [example.com] dom.example shareable {"from":"file","x":"flag"} [/` + db + `:/` + ctr + `/database] {"Config":{"max-size":"1m"},"Type":"json-file"} 200 runc local default`
+	if got != want {
+		t.Errorf("gantry run flags in inspect:\n%s\nwant:\n%s", got, want)
+	}
+	if got := e.mustDocker(t, "exec", ctr, "sh", "-c", "cat /proc/self/oom_score_adj; grep -E '^(search|options)' /etc/resolv.conf; cat /proc/sys/kernel/domainname"); got != "200\nsearch example.com\noptions ndots:3\ndom.example" {
+		t.Errorf("inside the container: %q", got)
+	}
+	// (Apart: the search domain would send the name to the host's
+	// servers first, which the test's network namespace cannot reach.)
+	if got := must("run", "--rm", "--network", net, "--link", db+":database", "busybox", "sh", "-c", "nslookup database >/dev/null && echo linked"); got != "linked" {
+		t.Errorf("--link on a user network: %q", got)
+	}
+	host, _ := os.Hostname()
+	if got := must("run", "--rm", "--uts", "host", "--pid", "host", "busybox", "sh", "-c", "hostname; test $(cat /proc/1/comm) != sh && echo hostpid"); got != host+"\nhostpid" {
+		t.Errorf("--uts host --pid host: %q", got)
+	}
+	if r := e.gantry(t, "run", "--rm", "--cidfile", cid, "busybox", "true"); r.Code == 0 || !strings.Contains(r.Stderr, "container ID file found, make sure the other container isn't running or delete "+cid) {
+		t.Errorf("--cidfile of an existing file:\n%s", r)
+	}
+
+	// -a: the streams named, on run and create.
+	if r := e.gantry(t, "run", "--rm", "-a", "stderr", "busybox", "sh", "-c", "echo out; echo err >&2"); r.Code != 0 || r.Stdout != "" || r.Stderr != "err\n" {
+		t.Errorf("run -a stderr:\n%s", r)
+	}
+	cr := name("grfa")
+	e.cleanupVolumes(t, []string{cr}, nil)
+	must("create", "--name", cr, "-a", "stdout", "busybox", "true")
+	if got := e.mustDocker(t, "inspect", "-f", "{{.Config.AttachStdin}} {{.Config.AttachStdout}} {{.Config.AttachStderr}}", cr); got != "false true false" {
+		t.Errorf("create -a stdout: %s", got)
+	}
+
+	// Refused: by the client with docker's words, or by gantryd by name.
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--cpu-count", "1"}, `"--cpu-count" is only supported on a Docker daemon running on windows, but the Docker daemon is running on linux`},
+		{[]string{"--io-maxbandwidth", "1m"}, `"--io-maxbandwidth" is only supported on a Docker daemon running on windows`},
+		{[]string{"--kernel-memory", "10m"}, "--kernel-memory is not supported by gantry"},
+		{[]string{"--disable-content-trust=false"}, "content trust is not supported by gantry"},
+		{[]string{"--use-api-socket"}, "--use-api-socket is not supported by gantry"},
+		{[]string{"-d", "-a", "stdout"}, "conflicting options: cannot specify both --attach and --detach"},
+		{[]string{"--ipc", "bogus"}, "--ipc: invalid IPC mode"},
+		{[]string{"--cgroup-parent", "/gt"}, "cgroup-parent is not supported by gantry"},
+		{[]string{"--memory-swappiness", "10"}, "memory-swappiness is not supported by gantry"},
+		{[]string{"--device-read-bps", "/dev/null:1mb"}, "device-read-bps/device-write-bps/device-read-iops/device-write-iops is not supported by gantry"},
+		{[]string{"--link-local-ip", "169.254.1.1"}, "link-local IPs of an endpoint on network default are not supported by gantry"},
+		{[]string{"--isolation", "hyperv"}, `Invalid isolation: "hyperv" - linux only supports 'default'`},
+	} {
+		r := e.gantry(t, append(append([]string{"run", "--rm"}, c.args...), "busybox", "true")...)
+		if r.Code == 0 || !strings.Contains(r.Stderr, c.want) {
+			t.Errorf("gantry run %v:\n%s\nwant %q", c.args, r, c.want)
+		}
+	}
+
+	// --sig-proxy (the default): a SIGTERM to the client is the
+	// container's; the client ends with the container's status.
+	cmd := exec.Command(filepath.Join(binDir, "gantry"), "-H", e.Host, "run", "--rm", "busybox", "sh", "-c", `trap "echo got TERM; exit 9" TERM; echo up; sleep 60 & wait`)
+	cmd.Env = e.clientEnv()
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, _ := bufio.NewReader(out).ReadString('\n')
+	if line != "up\n" {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("gantry run printed %q", line)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	rest, _ := io.ReadAll(out)
+	err = cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 9 || string(rest) != "got TERM\n" {
+		t.Errorf("gantry run with a SIGTERM: %v, output %q; want the container's trap and exit status 9", err, rest)
+	}
+
+	// -q: a pull that says nothing.
+	reg := startRegistry(t, e, false)
+	ref := reg.Host + "/" + name("grfq") + ":1"
+	e.mustDocker(t, "tag", "busybox", ref)
+	e.mustDocker(t, "push", ref)
+	e.mustDocker(t, "rmi", ref)
+	t.Cleanup(func() { e.docker(t, "rmi", ref) })
+	if r := e.gantry(t, "run", "--rm", "-q", ref, "echo", "quiet"); r.Code != 0 || r.Stdout != "quiet\n" || r.Stderr != "" {
+		t.Errorf("gantry run -q of an image to pull:\n%s", r)
+	}
+}
+
+// TestUTSHostNames: a hostname or a domainname with --uts host is refused
+// (dockerd's words for the hostname); gantryd dropped both.
+func TestUTSHostNames(t *testing.T) {
+	e := newEnv(t)
+	for _, c := range []struct{ flag, want string }{
+		{"--hostname", "conflicting options: hostname and the UTS mode"},
+		{"--domainname", "conflicting options: domainname and the UTS mode"},
+	} {
+		r := e.docker(t, "run", "--rm", "--uts", "host", c.flag, "gt.example", "busybox", "true")
+		if r.Code == 0 || !strings.Contains(r.Stderr, c.want) {
+			t.Errorf("--uts host %s:\n%s\nwant %q", c.flag, r, c.want)
+		}
+	}
+	host, _ := os.Hostname()
+	if got := e.mustDocker(t, "run", "--rm", "--uts", "host", "busybox", "hostname"); got != host {
+		t.Errorf("--uts host: hostname %q, want the host's %q", got, host)
+	}
+}
+
+// TestPythonSDKPrune: the Python SDK's prunes (containers, images,
+// networks, volumes, build cache) with filters, and their reports.
+func TestPythonSDKPrune(t *testing.T) {
+	e := newEnv(t)
+	label := name("pyprune")
+	r := e.python(t, `
+import sys, docker
+label = sys.argv[1]
+c = docker.from_env(timeout=60)
+ctr = c.containers.run("busybox", ["sh", "-c", "echo 12345 > /f"], detach=True, labels={label: "1"})
+ctr.wait()
+keep = c.containers.create("busybox", ["true"])
+net = c.networks.create(label, labels={label: "1"})
+vol = c.volumes.create(label, labels={label: "1"})
+r = c.containers.prune(filters={"label": label})
+assert r["ContainersDeleted"] == [ctr.id] and r["SpaceReclaimed"] == 6, r
+keep.reload()
+keep.remove()
+r = c.networks.prune(filters={"label": label})
+assert r["NetworksDeleted"] == [label], r
+r = c.volumes.prune(filters={"label": label, "all": "true"})
+assert r["VolumesDeleted"] == [label], r
+r = c.images.prune(filters={"dangling": True})
+assert r["SpaceReclaimed"] == 0 and "ImagesDeleted" in r, r
+r = c.api.prune_builds()
+assert r["SpaceReclaimed"] >= 0 and "CachesDeleted" in r, r
+try:
+    c.containers.prune(filters={"colour": "red"})
+    raise SystemExit("prune with an unknown filter did not fail")
+except docker.errors.APIError as err:
+    assert err.status_code == 400 and "invalid filter 'colour'" in str(err.explanation), err
+print("ok")
+`, label)
+	if r.Code != 0 || r.Stdout != "ok\n" {
+		t.Errorf("python SDK prunes:\n%s", r)
+	}
+}
+
+// TestGantryDfFormatAndRefusals: gantry system df --format (json, a
+// template, a table) prints what docker's does; the flags of docker's
+// update and builder prune that gantry had not (--cpu-rt-*,
+// --keep-storage) reach gantryd, which refuses them by name.
+func TestGantryDfFormatAndRefusals(t *testing.T) {
+	e := newEnv(t)
+	e.needGantry(t)
+	ctr := name("gdf")
+	e.cleanupVolumes(t, []string{ctr}, nil)
+	e.mustDocker(t, "run", "-d", "--name", ctr, "busybox", "sleep", "300")
+	for _, format := range []string{"json", "{{.Type}}: {{.TotalCount}} {{.Active}} {{.Size}} {{.Reclaimable}}", "table {{.Type}}\t{{.Size}}"} {
+		want := e.mustDocker(t, "system", "df", "--format", format)
+		if r := e.gantry(t, "system", "df", "--format", format); r.Code != 0 || strings.TrimSuffix(r.Stdout, "\n") != want {
+			t.Errorf("gantry system df --format %q:\n%s\nwant (docker's):\n%s", format, r, want)
+		}
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"update", "--cpu-rt-runtime", "100", ctr}, "update of cpu-rt-period/cpu-rt-runtime is not supported by gantry"},
+		{[]string{"builder", "prune", "-f", "--keep-storage", "1g"}, "is not supported by gantry"},
+		{[]string{"system", "df", "-v", "--format", "{{json .}}"}, "--format with --verbose is not supported by gantry"},
+	} {
+		if r := e.gantry(t, c.args...); r.Code == 0 || !strings.Contains(r.Stderr, c.want) {
+			t.Errorf("gantry %v:\n%s\nwant %q", c.args, r, c.want)
+		}
+	}
+}
+
+// TestInspectLinks: inspect lists legacy links as dockerd does,
+// "/<linked>:/<container>/<alias>", whatever name or ID --link gave.
+func TestInspectLinks(t *testing.T) {
+	e := newEnv(t)
+	db, web := name("ildb"), name("ilweb")
+	e.cleanupVolumes(t, []string{db, web}, nil)
+	e.mustDocker(t, "run", "-d", "--name", db, "busybox", "sleep", "300")
+	short := e.mustDocker(t, "inspect", "-f", "{{.Id}}", db)[:12]
+	e.mustDocker(t, "create", "--name", web, "--link", db+":database", "--link", short+":db2", "busybox", "true")
+	if got, want := e.mustDocker(t, "inspect", "-f", "{{.HostConfig.Links}}", web), "[/"+db+":/"+web+"/database /"+db+":/"+web+"/db2]"; got != want {
+		t.Errorf("HostConfig.Links: %s, want %s", got, want)
 	}
 }

@@ -182,3 +182,50 @@ func TestImageEvents(t *testing.T) {
 		t.Errorf("image events:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+// TestEventsOfDailyVerbs: pause, unpause, update, top, export, docker cp
+// both ways and exec are container events, and each prune is an event of
+// its kind with the space reclaimed, in dockerd's shape (exec_create: the
+// program and its arguments after a space each).
+func TestEventsOfDailyVerbs(t *testing.T) {
+	e := newEnv(t)
+	now := time.Now()
+	since := fmt.Sprintf("%d.%09d", now.Unix(), now.Nanosecond())
+	ctr := name("evd")
+	e.cleanupVolumes(t, []string{ctr}, nil)
+	e.mustDocker(t, "run", "-d", "--name", ctr, "busybox", "sleep", "300")
+	e.mustDocker(t, "pause", ctr)
+	e.mustDocker(t, "unpause", ctr)
+	e.mustDocker(t, "update", "--cpu-shares", "512", ctr)
+	e.mustDocker(t, "top", ctr)
+	e.mustDocker(t, "exec", ctr, "true")
+	local := filepath.Join(t.TempDir(), "passwd")
+	e.mustDocker(t, "cp", ctr+":/etc/passwd", local)
+	e.mustDocker(t, "cp", local, ctr+":/tmp/passwd")
+	if r := e.run(t, nil, "sh", "-c", "docker export "+ctr+" >/dev/null"); r.Code != 0 {
+		t.Fatalf("docker export:\n%s", r)
+	}
+	until := fmt.Sprint(time.Now().Unix() + 1)
+	got := e.mustDocker(t, "events", "--since", since, "--until", until, "--filter", "container="+ctr, "--format", "{{.Action}}")
+	want := []string{"create", "start", "pause", "unpause", "update", "top", "exec_create: true ", "exec_start: true ", "exec_die", "archive-path", "extract-to-dir", "export"}
+	if got != strings.Join(want, "\n") {
+		t.Errorf("container events:\n%s\nwant:\n%s", got, strings.Join(want, "\n"))
+	}
+
+	// Each prune, narrowed by a label or a time no object passes.
+	now = time.Now()
+	since = fmt.Sprintf("%d.%09d", now.Unix(), now.Nanosecond())
+	gone := name("evd-gone")
+	e.mustDocker(t, "run", "--name", gone, "--label", "evd="+gone, "busybox", "sh", "-c", "echo 12345 > /f")
+	e.mustDocker(t, "container", "prune", "-f", "--filter", "label=evd="+gone)
+	e.mustDocker(t, "image", "prune", "-f", "--filter", "label=evd="+gone)
+	e.mustDocker(t, "network", "prune", "-f", "--filter", "label=evd="+gone)
+	e.mustDocker(t, "volume", "prune", "-f", "--filter", "label=evd="+gone)
+	e.mustDocker(t, "builder", "prune", "-f", "--filter", "until=240h")
+	until = fmt.Sprint(time.Now().Unix() + 1)
+	got = e.mustDocker(t, "events", "--since", since, "--until", until, "--filter", "event=prune", "--format", "{{.Type}} {{.Action}} {{.Actor.Attributes.reclaimed}}")
+	want = []string{"container prune 6", "image prune 0", "network prune 0", "volume prune 0", "builder prune 0"}
+	if got != strings.Join(want, "\n") {
+		t.Errorf("prune events:\n%s\nwant:\n%s", got, strings.Join(want, "\n"))
+	}
+}
