@@ -277,15 +277,7 @@ func (d *Daemon) liveMonitors(ctx context.Context) (live map[string]*monitor.Cli
 // the exit its monitor recorded; one whose monitor is gone is killed if
 // it still runs, and marked exited with the reason in State.Error.
 func (d *Daemon) restore(ctx context.Context, live map[string]*monitor.Client, stale map[string]monitorFault) {
-	// The runtime state of containers that exited while gantryd was down
-	// or going down (their deletion runs in the background) is left over.
-	if states, err := d.runtime.List(ctx); err == nil {
-		for _, st := range states {
-			if st.Status == "stopped" {
-				d.runtime.Delete(ctx, st.ID, true)
-			}
-		}
-	}
+	d.deleteLeftoverStates(ctx, live, stale)
 	for _, c := range d.containers.List() {
 		c.Lock()
 		st := c.State
