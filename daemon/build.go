@@ -8,7 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
+	"time"
 
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
@@ -167,6 +169,20 @@ func (d *Daemon) build(ctx context.Context, dir string, sums *builder.ContextSum
 type buildRunner struct{ d *Daemon }
 
 func (r buildRunner) Run(ctx context.Context, p builder.Process, out io.Writer) (int, error) {
+	stop, ok := r.d.steps.add()
+	if !ok {
+		return 0, errdefs.ErrUnavailable.WithMessage("gantryd is shutting down")
+	}
+	defer r.d.steps.done()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-stop: // gantryd stops: the step is killed as if its client left
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	hc := &container.HostConfig{NetworkMode: container.NetworkMode(p.Network), ShmSize: p.ShmSize, Tmpfs: p.Tmpfs}
 	for _, b := range p.Binds {
 		mode := ":ro"
@@ -294,4 +310,56 @@ func withDefaults(env, defaults []string) []string {
 		}
 	}
 	return out
+}
+
+// buildSteps counts the running RUN steps of classic builds, so that
+// gantryd's shutdown kills them and waits for them: a step's process
+// would otherwise outlive gantryd (live restore keeps containers, never
+// builds). The zero value is ready.
+type buildSteps struct {
+	mu      sync.Mutex
+	stopped bool
+	stop    chan struct{} // closed by stopAll
+	running sync.WaitGroup
+}
+
+// add registers a step about to run and returns what tells it to stop;
+// false once stopAll has begun.
+func (s *buildSteps) add() (<-chan struct{}, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
+		return nil, false
+	}
+	if s.stop == nil {
+		s.stop = make(chan struct{})
+	}
+	s.running.Add(1)
+	return s.stop, true
+}
+
+// done unregisters a step that ended (its process reaped, its sandbox gone).
+func (s *buildSteps) done() { s.running.Done() }
+
+// stopAll tells every step to stop, refuses new ones, and waits up to
+// timeout for them to end.
+func (s *buildSteps) stopAll(timeout time.Duration) {
+	s.mu.Lock()
+	if !s.stopped {
+		s.stopped = true
+		if s.stop == nil {
+			s.stop = make(chan struct{})
+		}
+		close(s.stop)
+	}
+	s.mu.Unlock()
+	ended := make(chan struct{})
+	go func() {
+		s.running.Wait()
+		close(ended)
+	}()
+	select {
+	case <-ended:
+	case <-time.After(timeout):
+	}
 }

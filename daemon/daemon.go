@@ -119,6 +119,7 @@ type Daemon struct {
 	probes   map[string]chan struct{}   // running healthchecks (closed to stop), by container ID
 
 	shuttingDown atomic.Bool // Shutdown began: no restart policy starts anything
+	steps        buildSteps  // the running RUN steps of classic builds, which Shutdown stops
 }
 
 // New builds the daemon's components in order, on cfg.Root, and brings the
@@ -480,6 +481,7 @@ func (d *Daemon) Shutdown(ctx context.Context) {
 	if d.buildkit != nil {
 		d.buildkit.Close() // its builds cannot outlive gantryd
 	}
+	d.steps.stopAll(10 * time.Second) // nor can the classic builder's
 	if d.cfg.LiveRestore {
 		return
 	}
