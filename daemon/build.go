@@ -269,16 +269,16 @@ func (r buildRunner) Run(ctx context.Context, p builder.Process, out io.Writer) 
 // the outside through NAT as a container does. It returns the namespace
 // and the contents of the step's hosts and resolv.conf.
 func (r buildRunner) network(ctx context.Context, p builder.Process) (netns, hosts, resolv string, err error) {
-	hostResolv, resolved := gnetwork.HostResolvConf()
 	switch p.Network {
 	case "host":
 		if !p.IDMap.Empty() {
 			return "", "", "", errdefs.ErrInvalidArgument.WithMessage("cannot share the host's network namespace when user namespaces are enabled")
 		}
 		hostHosts, _ := os.ReadFile("/etc/hosts")
+		hostResolv, _ := gnetwork.HostResolvConf()
 		return "", string(hostHosts), string(hostResolv), nil
 	case "none":
-		return "", gnetwork.LocalhostEntries, string(gnetwork.ResolvConf(hostResolv, resolved, nil, nil, nil)), nil
+		return "", gnetwork.LocalhostEntries, string(resolvConf(nil, nil, nil, &r.d.cfg)), nil
 	}
 	var opts []gnetwork.SandboxOption
 	if !p.IDMap.Empty() {
@@ -292,7 +292,7 @@ func (r buildRunner) network(ctx context.Context, p builder.Process) (netns, hos
 		r.d.networks.DeleteSandbox(context.WithoutCancel(ctx), p.ID)
 		return "", "", "", fmt.Errorf("join network %s: %w", gnetwork.DefaultNetwork, err)
 	}
-	return sb.Path, gnetwork.LocalhostEntries, string(gnetwork.ResolvConf(hostResolv, resolved, nil, nil, nil)), nil
+	return sb.Path, gnetwork.LocalhostEntries, string(resolvConf(nil, nil, nil, &r.d.cfg)), nil
 }
 
 // withDefaults is env plus the entries of defaults whose names env lacks.

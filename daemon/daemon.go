@@ -78,6 +78,12 @@ type Config struct {
 	// json-file), merged as dockerd does (see defaultLogConfig).
 	LogDriver string
 	LogOpts   map[string]string
+	// DNS, DNSSearch and DNSOptions (--dns, --dns-search, --dns-opt) are
+	// the resolv.conf settings of containers and build steps that give
+	// none of their own, each on its own, as dockerd's.
+	DNS        []netip.Addr
+	DNSSearch  []string
+	DNSOptions []string
 }
 
 // Daemon owns every store and component; its methods implement api.Backend.
@@ -424,7 +430,7 @@ func (d *Daemon) adopt(ctx context.Context, c *container.Container, cli *monitor
 	}
 	if sandboxed(c.HostConfig.NetworkMode) {
 		if _, err := d.networks.Sandbox(c.ID); err == nil {
-			if err := d.networks.AdoptResolver(c.ID, dnsConfig(c)); err != nil {
+			if err := d.networks.AdoptResolver(c.ID, dnsConfig(c, &d.cfg)); err != nil {
 				d.log.Warn("restart the embedded DNS server", "container", c.ID, "error", err)
 			}
 		} else {

@@ -24,8 +24,8 @@ import (
 
 // dnsConfig is what c's embedded DNS server forwards to, should c join a
 // user-defined network, and the aliases of its links there.
-func dnsConfig(c *gcontainer.Container) gnetwork.DNSConfig {
-	_, cfg := embeddedResolvConf(plainResolvConf(c))
+func dnsConfig(c *gcontainer.Container, defaults *Config) gnetwork.DNSConfig {
+	_, cfg := embeddedResolvConf(plainResolvConf(c, defaults))
 	if onDefaultBridge(c.HostConfig.NetworkMode) {
 		return cfg // links there are hosts lines
 	}
@@ -47,14 +47,36 @@ func onDefaultBridge(mode container.NetworkMode) bool {
 }
 
 // plainResolvConf is the resolv.conf of a container in a namespace of its
-// own that uses no embedded DNS server.
-func plainResolvConf(c *gcontainer.Container) []byte {
+// own that uses no embedded DNS server: its --dns, --dns-search and
+// --dns-opt, each else the daemon's (defaults).
+func plainResolvConf(c *gcontainer.Container, defaults *Config) []byte {
+	return resolvConf(c.HostConfig.DNS, c.HostConfig.DNSSearch, c.HostConfig.DNSOptions, defaults)
+}
+
+// resolvConf is the resolv.conf of the given settings, each else the
+// daemon's (dockerd's order: a container's own list replaces the daemon's).
+func resolvConf(servers []netip.Addr, search, options []string, defaults *Config) []byte {
 	host, resolved := gnetwork.HostResolvConf()
-	var servers []string
-	for _, a := range c.HostConfig.DNS {
-		servers = append(servers, a.String())
+	if len(servers) == 0 {
+		servers = defaults.DNS
 	}
-	return gnetwork.ResolvConf(host, resolved, servers, c.HostConfig.DNSSearch, c.HostConfig.DNSOptions)
+	if len(search) == 0 {
+		search = defaults.DNSSearch
+	}
+	if len(options) == 0 {
+		options = defaults.DNSOptions
+	}
+	var names []string
+	for _, a := range servers {
+		names = append(names, a.String())
+	}
+	return gnetwork.ResolvConf(host, resolved, names, search, options)
+}
+
+// CheckDNSDefaults checks the daemon's --dns-search and --dns-opt as a
+// container's are checked (--dns values are addresses once parsed).
+func CheckDNSDefaults(search, options []string) error {
+	return gcontainer.CheckCreate(&container.Config{}, &container.HostConfig{DNSSearch: search, DNSOptions: options}, nil)
 }
 
 // embeddedResolvConf turns a container's resolv.conf into the one of a

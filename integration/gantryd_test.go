@@ -564,3 +564,60 @@ func TestValidate(t *testing.T) {
 		t.Error("--validate created the data root")
 	}
 }
+
+// TestDaemonDNSDefaults: gantryd's --dns, --dns-search and --dns-opt are
+// the resolv.conf of containers and build steps that give none of their
+// own, each setting on its own, as dockerd's; on a user-defined network
+// the file names the embedded server with the daemon's search and options.
+func TestDaemonDNSDefaults(t *testing.T) {
+	e := newEnv(t)
+	e.needGantryd(t)
+	e.stopDaemon(t)
+	e.d.args = []string{"--dns", "10.9.8.7", "--dns-search", "example.org", "--dns-opt", "ndots:3"}
+	e.startDaemon(t)
+	defer func() {
+		e.stopDaemon(t)
+		e.d.args = nil
+		e.startDaemon(t)
+	}()
+	resolv := func(args ...string) string {
+		return e.mustDocker(t, append(append([]string{"run", "--rm"}, args...), "busybox", "cat", "/etc/resolv.conf")...)
+	}
+	check := func(what, conf string, want, not []string) {
+		t.Helper()
+		for _, w := range want {
+			if !strings.Contains(conf+"\n", w+"\n") {
+				t.Errorf("%s: resolv.conf lacks %q:\n%s", what, w, conf)
+			}
+		}
+		for _, n := range not {
+			if strings.Contains(conf+"\n", n+"\n") {
+				t.Errorf("%s: resolv.conf has %q:\n%s", what, n, conf)
+			}
+		}
+	}
+	check("default", resolv(), []string{"nameserver 10.9.8.7", "search example.org", "options ndots:3"}, nil)
+	check("--dns", resolv("--dns", "10.1.1.1"), []string{"nameserver 10.1.1.1", "search example.org", "options ndots:3"}, []string{"nameserver 10.9.8.7"})
+	check("--dns-search --dns-opt", resolv("--dns-search", "other.example", "--dns-opt", "timeout:2"),
+		[]string{"nameserver 10.9.8.7", "search other.example", "options timeout:2"}, []string{"search example.org", "options ndots:3"})
+	net := name("dnsdef")
+	e.mustDocker(t, "network", "create", net)
+	defer e.docker(t, "network", "rm", net)
+	check("user network", resolv("--network", net), []string{"nameserver 127.0.0.11", "search example.org", "options ndots:3"}, []string{"nameserver 10.9.8.7"})
+
+	dir := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nRUN cat /etc/resolv.conf\n"})
+	out := e.mustDocker(t, "build", "--no-cache", dir)
+	check("build step", out, []string{"nameserver 10.9.8.7", "search example.org", "options ndots:3"}, nil)
+	e.withBuildx(t)
+	r := e.docker(t, "buildx", "build", "--progress", "plain", "--no-cache", dir)
+	if r.Code != 0 {
+		t.Fatalf("docker buildx build:\n%s", r)
+	}
+	var step []string
+	for _, l := range lines(r.Stderr) { // "#5 0.052 nameserver 10.9.8.7"
+		if f := strings.Fields(l); len(f) > 2 && strings.HasPrefix(f[0], "#") {
+			step = append(step, strings.Join(f[2:], " "))
+		}
+	}
+	check("BuildKit step", strings.Join(step, "\n"), []string{"nameserver 10.9.8.7", "search example.org", "options ndots:3"}, nil)
+}

@@ -270,6 +270,14 @@ func (c *config) check() error {
 			return fmt.Errorf("--default-bind-ip %q: %w", c.defaultBindIP, err)
 		}
 	}
+	for _, s := range c.dns {
+		if _, err := netip.ParseAddr(s); err != nil {
+			return fmt.Errorf("IP address is not correctly formatted: %s", s)
+		}
+	}
+	if err := daemon.CheckDNSDefaults(c.dnsSearch, c.dnsOpts); err != nil {
+		return err
+	}
 	for _, kv := range c.logOpts {
 		if !strings.Contains(kv, "=") {
 			return fmt.Errorf("invalid key value pair format in log-opt: %q", kv)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -82,8 +83,8 @@ func TestConfigFileRefusals(t *testing.T) {
 			"the following directives are specified both as a flag and in the configuration file: data-root: (from flag: /y, from file: /x), hosts: (from flag: [unix:///b.sock], from file: [unix:///a.sock])"},
 		{"both-shorthand", `{"log-level": "debug"}`, []string{"-l", "warn"},
 			"the following directives are specified both as a flag and in the configuration file: log-level: (from flag: warn, from file: debug)"},
-		{"not-implemented", `{"default-ulimits": {"nofile": {"Name": "nofile", "Hard": 64, "Soft": 64}}, "dns": ["1.1.1.1"]}`, nil,
-			"the following directives are dockerd's but gantryd does not implement them: default-ulimits, dns"},
+		{"not-implemented", `{"default-ulimits": {"nofile": {"Name": "nofile", "Hard": 64, "Soft": 64}}, "mtu": 1400}`, nil,
+			"the following directives are dockerd's but gantryd does not implement them: default-ulimits, mtu"},
 		{"fixed", `{"ipv6": true}`, nil,
 			`the following directives are dockerd's but gantryd does not implement them: ipv6 (gantryd always runs with "ipv6": false)`},
 		{"type", `{"debug": "yes"}`, nil, `invalid value for "debug": "yes": want true or false`},
@@ -121,7 +122,7 @@ func TestEveryFlagHasAKey(t *testing.T) {
 		if c.flagOf(key) != f {
 			t.Errorf("key %q of --%s names another flag", key, f.Name)
 		}
-		if _, repeatable := f.Value.(pflag.SliceValue); repeatable && key == f.Name {
+		if _, listed := fileKeys[f.Name]; !listed && isSlice(f) {
 			t.Errorf("--%s is repeatable: give it dockerd's plural key in fileKeys", f.Name)
 		}
 		if _, fixed := fixedKeys[key]; fixed {
@@ -188,6 +189,43 @@ func TestLogDefaults(t *testing.T) {
 		_, err := load(append(tc.args, "--config-file", writeConfig(t, tc.file)))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v %s: %v, want %q", tc.args, tc.file, err, tc.want)
+		}
+	}
+}
+
+func isSlice(f *pflag.Flag) bool {
+	_, repeatable := f.Value.(pflag.SliceValue)
+	return repeatable
+}
+
+// TestDNSDefaults: --dns, --dns-search and --dns-opt, daemon.json's "dns",
+// "dns-search" and "dns-opts", checked as a container's are.
+func TestDNSDefaults(t *testing.T) {
+	c, err := load([]string{"--config-file", writeConfig(t, `{"dns": ["10.0.0.2", "fd00::53"], "dns-search": ["example.org"], "dns-opts": ["ndots:2", "timeout:1"]}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := c.daemonConfig(nil)
+	got := fmt.Sprint(cfg.DNS, cfg.DNSSearch, cfg.DNSOptions)
+	if want := "[10.0.0.2 fd00::53] [example.org] [ndots:2 timeout:1]"; got != want {
+		t.Errorf("daemon.json: %s, want %s", got, want)
+	}
+	c, err = load([]string{"--config-file", writeConfig(t, ""), "--dns", "1.1.1.1", "--dns-search", "a.example", "--dns-opt", "rotate"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg = c.daemonConfig(nil)
+	if got, want := fmt.Sprint(cfg.DNS, cfg.DNSSearch, cfg.DNSOptions), "[1.1.1.1] [a.example] [rotate]"; got != want {
+		t.Errorf("flags: %s, want %s", got, want)
+	}
+	for _, tc := range []struct{ file, want string }{
+		{`{"dns": ["1.1.1"]}`, "IP address is not correctly formatted: 1.1.1"},
+		{`{"dns-search": ["a b"]}`, "a b is not a valid domain"},
+		{`{"dns-opts": ["ndots:1\nnameserver 6.6.6.6"]}`, `invalid DNS option "ndots:1\nnameserver 6.6.6.6"`},
+		{`{"dns": "1.1.1.1"}`, `want a list`},
+	} {
+		if _, err := load([]string{"--config-file", writeConfig(t, tc.file)}); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %q", tc.file, err, tc.want)
 		}
 	}
 }

@@ -29,6 +29,8 @@ type options struct {
 	tlsCACert, tlsCert string
 	tlsKey             string
 	bip, defaultBindIP string
+	dns, dnsSearch     []string
+	dnsOpts            []string
 	mirrors, insecure  []string
 	registryCertsDir   string
 	seccompProfile     string
@@ -81,6 +83,9 @@ func newFlags() (*pflag.FlagSet, *options) {
 
 	f.StringVar(&o.bip, "bip", "", "address and prefix of the default bridge (e.g. 172.18.0.1/16)")
 	f.StringVar(&o.defaultBindIP, "default-bind-ip", "", "default IP address of published ports (default all addresses)")
+	f.StringArrayVar(&o.dns, "dns", nil, "DNS server of containers and build steps that name none (repeatable)")
+	f.StringArrayVar(&o.dnsSearch, "dns-search", nil, "DNS search domain of containers and build steps that name none (repeatable)")
+	f.StringArrayVar(&o.dnsOpts, "dns-opt", nil, "DNS option of containers and build steps that name none (repeatable; daemon.json: dns-opts)")
 
 	f.StringArrayVar(&o.mirrors, "registry-mirror", nil, "preferred Docker Hub mirror (repeatable)")
 	f.StringArrayVar(&o.insecure, "insecure-registry", nil, "registry (host[:port] or CIDR) spoken to over plain HTTP (repeatable)")
@@ -116,6 +121,11 @@ func (o *options) daemonConfig(log *slog.Logger) daemon.Config {
 	if o.defaultBindIP != "" {
 		cfg.DefaultBindIP, _ = netip.ParseAddr(o.defaultBindIP)
 	}
+	for _, s := range o.dns {
+		a, _ := netip.ParseAddr(s)
+		cfg.DNS = append(cfg.DNS, a)
+	}
+	cfg.DNSSearch, cfg.DNSOptions = o.dnsSearch, o.dnsOpts
 	return cfg
 }
 
@@ -132,6 +142,9 @@ var fileKeys = map[string]string{
 	"default-bind-ip":   "ip",
 	"log-opt":           "log-opts",
 	"cni-bin-dir":       "cni-bin-dirs",
+	"dns":               "dns", // dockerd's keys, singular
+	"dns-search":        "dns-search",
+	"dns-opt":           "dns-opts",
 }
 
 // logOptMap is the map of --log-opt key=value options (checked by
