@@ -227,6 +227,7 @@ func (r buildRunner) Run(ctx context.Context, p builder.Process, out io.Writer) 
 		Confinement:    r.d.confine,
 		IDMap:          p.IDMap,
 		UserNSPath:     userns,
+		DefaultUlimits: r.d.cfg.DefaultUlimits,
 	})
 	if err != nil {
 		return 0, err

@@ -84,6 +84,9 @@ type Config struct {
 	DNS        []netip.Addr
 	DNSSearch  []string
 	DNSOptions []string
+	// DefaultUlimits (--default-ulimit) are the ulimits of containers and
+	// build steps but those they set themselves (HostConfig.Ulimits).
+	DefaultUlimits []*containertypes.Ulimit
 }
 
 // Daemon owns every store and component; its methods implement api.Backend.

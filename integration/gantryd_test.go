@@ -621,3 +621,45 @@ func TestDaemonDNSDefaults(t *testing.T) {
 	}
 	check("BuildKit step", strings.Join(step, "\n"), []string{"nameserver 10.9.8.7", "search example.org", "options ndots:3"}, nil)
 }
+
+// TestDaemonDefaultUlimits: gantryd's --default-ulimit values are the
+// limits of containers, their execs and build steps but where a container
+// sets its own of the same name (--ulimit), as dockerd merges them.
+func TestDaemonDefaultUlimits(t *testing.T) {
+	e := newEnv(t)
+	e.needGantryd(t)
+	e.stopDaemon(t)
+	e.d.args = []string{"--default-ulimit", "nofile=4321:8765", "--default-ulimit", "memlock=65536:131072"}
+	e.startDaemon(t)
+	defer func() {
+		e.stopDaemon(t)
+		e.d.args = nil
+		e.startDaemon(t)
+	}()
+	limits := func(out string) string {
+		var got []string
+		for _, l := range lines(out) {
+			if strings.HasPrefix(l, "Max open files") || strings.HasPrefix(l, "Max locked memory") {
+				got = append(got, strings.Join(strings.Fields(l)[3:5], ":"))
+			}
+		}
+		return strings.Join(got, " ")
+	}
+	const cat = "grep -E '^Max (open files|locked memory)' /proc/self/limits"
+	if got := limits(e.mustDocker(t, "run", "--rm", "busybox", "sh", "-c", cat)); got != "4321:8765 65536:131072" {
+		t.Errorf("a container's limits: %q, want the daemon's", got)
+	}
+	if got := limits(e.mustDocker(t, "run", "--rm", "--ulimit", "nofile=100:200", "busybox", "sh", "-c", cat)); got != "100:200 65536:131072" {
+		t.Errorf("a container's limits with --ulimit nofile=100:200: %q", got)
+	}
+	ctr := name("ulimits")
+	e.mustDocker(t, "run", "-d", "--name", ctr, "busybox", "sleep", "300")
+	defer e.docker(t, "rm", "-f", ctr)
+	if got := limits(e.mustDocker(t, "exec", ctr, "sh", "-c", cat)); got != "4321:8765 65536:131072" {
+		t.Errorf("an exec's limits: %q, want the daemon's", got)
+	}
+	dir := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nRUN " + cat + "\n"})
+	if got := limits(e.mustDocker(t, "build", "--no-cache", dir)); got != "4321:8765 65536:131072" {
+		t.Errorf("a build step's limits: %q, want the daemon's", got)
+	}
+}

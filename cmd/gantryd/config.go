@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/docker/go-units"
 	"github.com/spf13/pflag"
 
 	"github.com/gantry/gantry/daemon"
@@ -204,6 +205,14 @@ func setFromFile(flags *pflag.FlagSet, f *pflag.Flag, key string, v any) error {
 			return fmt.Errorf("invalid value for %q: %s: want a single value", key, jsonText(v))
 		}
 		for _, k := range slices.Sorted(maps.Keys(v)) {
+			if key == "default-ulimits" {
+				s, err := ulimitFromFile(k, v[k])
+				if err != nil {
+					return fmt.Errorf("invalid value for %q: %w", key, err)
+				}
+				items = append(items, s)
+				continue
+			}
 			s, ok := v[k].(string)
 			if !ok {
 				return fmt.Errorf("invalid value for %q: %s: want an object of strings", key, jsonText(v))
@@ -232,6 +241,22 @@ func setFromFile(flags *pflag.FlagSet, f *pflag.Flag, key string, v any) error {
 		}
 	}
 	return nil
+}
+
+// ulimitFromFile is the --default-ulimit value of an entry of dockerd's
+// "default-ulimits": "nofile": {"Name": "nofile", "Hard": 64000, "Soft": 64000}.
+func ulimitFromFile(name string, v any) (string, error) {
+	var u units.Ulimit
+	data, _ := json.Marshal(v)
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&u); err != nil {
+		return "", fmt.Errorf("%s: %s: want {\"Name\": %q, \"Hard\": n, \"Soft\": n}: %v", name, data, name, err)
+	}
+	if u.Name != "" && u.Name != name {
+		return "", fmt.Errorf("%s: %s: the Name is not the key", name, data)
+	}
+	return fmt.Sprintf("%s=%d:%d", name, u.Soft, u.Hard), nil
 }
 
 // check validates what the flags and the file say together, without
@@ -268,6 +293,11 @@ func (c *config) check() error {
 	if c.defaultBindIP != "" {
 		if _, err := netip.ParseAddr(c.defaultBindIP); err != nil {
 			return fmt.Errorf("--default-bind-ip %q: %w", c.defaultBindIP, err)
+		}
+	}
+	for _, s := range c.defaultUlimits {
+		if _, err := units.ParseUlimit(s); err != nil {
+			return fmt.Errorf("--default-ulimit %s: %w", s, err)
 		}
 	}
 	for _, s := range c.dns {

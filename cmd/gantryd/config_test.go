@@ -83,8 +83,8 @@ func TestConfigFileRefusals(t *testing.T) {
 			"the following directives are specified both as a flag and in the configuration file: data-root: (from flag: /y, from file: /x), hosts: (from flag: [unix:///b.sock], from file: [unix:///a.sock])"},
 		{"both-shorthand", `{"log-level": "debug"}`, []string{"-l", "warn"},
 			"the following directives are specified both as a flag and in the configuration file: log-level: (from flag: warn, from file: debug)"},
-		{"not-implemented", `{"default-ulimits": {"nofile": {"Name": "nofile", "Hard": 64, "Soft": 64}}, "mtu": 1400}`, nil,
-			"the following directives are dockerd's but gantryd does not implement them: default-ulimits, mtu"},
+		{"not-implemented", `{"shutdown-timeout": 30, "mtu": 1400}`, nil,
+			"the following directives are dockerd's but gantryd does not implement them: mtu, shutdown-timeout"},
 		{"fixed", `{"ipv6": true}`, nil,
 			`the following directives are dockerd's but gantryd does not implement them: ipv6 (gantryd always runs with "ipv6": false)`},
 		{"type", `{"debug": "yes"}`, nil, `invalid value for "debug": "yes": want true or false`},
@@ -226,6 +226,49 @@ func TestDNSDefaults(t *testing.T) {
 	} {
 		if _, err := load([]string{"--config-file", writeConfig(t, tc.file)}); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want %q", tc.file, err, tc.want)
+		}
+	}
+}
+
+// TestDefaultUlimits: --default-ulimit and daemon.json's "default-ulimits"
+// (dockerd's objects by name), with go-units' checks.
+func TestDefaultUlimits(t *testing.T) {
+	c, err := load([]string{"--config-file", writeConfig(t, `{"default-ulimits": {"nofile": {"Name": "nofile", "Hard": 64000, "Soft": 1024}, "nproc": {"Hard": -1, "Soft": -1}}}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, u := range c.daemonConfig(nil).DefaultUlimits {
+		got = append(got, u.String())
+	}
+	if want := "[nofile=1024:64000 nproc=-1:-1]"; fmt.Sprint(got) != want {
+		t.Errorf("daemon.json: %v, want %s", got, want)
+	}
+	c, err = load([]string{"--config-file", writeConfig(t, ""), "--default-ulimit", "core=0", "--default-ulimit", "nofile=10:20"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = nil
+	for _, u := range c.daemonConfig(nil).DefaultUlimits {
+		got = append(got, u.String())
+	}
+	if want := "[core=0:0 nofile=10:20]"; fmt.Sprint(got) != want {
+		t.Errorf("flags: %v, want %s", got, want)
+	}
+	for _, tc := range []struct {
+		args []string
+		file string
+		want string
+	}{
+		{nil, `{"default-ulimits": {"nofile": {"Name": "nofile", "Hard": 1, "Soft": 2}}}`, "--default-ulimit nofile=2:1: ulimit soft limit must be less than or equal to hard limit: 2 > 1"},
+		{nil, `{"default-ulimits": {"bogus": {"Hard": 1, "Soft": 1}}}`, "invalid ulimit type: bogus"},
+		{nil, `{"default-ulimits": {"nofile": {"Name": "nproc", "Hard": 1, "Soft": 1}}}`, "the Name is not the key"},
+		{nil, `{"default-ulimits": {"nofile": {"Hard": "x"}}}`, `invalid value for "default-ulimits": nofile:`},
+		{nil, `{"default-ulimits": {"nofile": 5}}`, `invalid value for "default-ulimits": nofile: 5`},
+		{[]string{"--default-ulimit", "nofile"}, "", "invalid ulimit argument: nofile"},
+	} {
+		if _, err := load(append(tc.args, "--config-file", writeConfig(t, tc.file))); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v %s: %v, want %q", tc.args, tc.file, err, tc.want)
 		}
 	}
 }

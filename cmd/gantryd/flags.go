@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/docker/go-units"
 	"github.com/spf13/pflag"
 
 	"github.com/gantry/gantry/daemon"
@@ -31,6 +32,7 @@ type options struct {
 	bip, defaultBindIP string
 	dns, dnsSearch     []string
 	dnsOpts            []string
+	defaultUlimits     []string // name=soft[:hard]
 	mirrors, insecure  []string
 	registryCertsDir   string
 	seccompProfile     string
@@ -96,6 +98,7 @@ func newFlags() (*pflag.FlagSet, *options) {
 	f.BoolVar(&o.init, "init", false, "run an init in every container (unless it says otherwise) to forward signals and reap processes")
 	f.StringVar(&o.initPath, "init-path", "", "path of the init binary (default docker-init, else tini-static, in $PATH)")
 	f.StringVar(&o.logDriver, "log-driver", "json-file", `default log driver of containers: "json-file", "local" or "none"`)
+	f.StringArrayVar(&o.defaultUlimits, "default-ulimit", nil, "default ulimit of containers and build steps, name=soft[:hard] (repeatable; daemon.json: default-ulimits, dockerd's objects)")
 	f.StringArrayVar(&o.logOpts, "log-opt", nil, "default log driver option of containers, key=value (repeatable; daemon.json: log-opts, an object)")
 	f.BoolVar(&o.cri, "cri", true, "serve the CRI v1 (Kubernetes' container runtime interface) on --cri-socket")
 	f.StringVar(&o.criSocket, "cri-socket", "", "unix socket of the CRI (default <exec-root>/cri.sock: /run/gantry/cri.sock)")
@@ -126,6 +129,11 @@ func (o *options) daemonConfig(log *slog.Logger) daemon.Config {
 		cfg.DNS = append(cfg.DNS, a)
 	}
 	cfg.DNSSearch, cfg.DNSOptions = o.dnsSearch, o.dnsOpts
+	for _, s := range o.defaultUlimits {
+		if u, err := units.ParseUlimit(s); err == nil { // checked by load
+			cfg.DefaultUlimits = append(cfg.DefaultUlimits, u)
+		}
+	}
 	return cfg
 }
 
@@ -145,6 +153,7 @@ var fileKeys = map[string]string{
 	"dns":               "dns", // dockerd's keys, singular
 	"dns-search":        "dns-search",
 	"dns-opt":           "dns-opts",
+	"default-ulimit":    "default-ulimits",
 }
 
 // logOptMap is the map of --log-opt key=value options (checked by
