@@ -87,7 +87,18 @@ type Config struct {
 	// DefaultUlimits (--default-ulimit) are the ulimits of containers and
 	// build steps but those they set themselves (HostConfig.Ulimits).
 	DefaultUlimits []*containertypes.Ulimit
+	// DefaultAddressPools (--default-address-pool) are where networks
+	// created without a subnet, and the default bridge first, take one;
+	// nil means Docker's pools.
+	DefaultAddressPools []AddressPool
 }
+
+// AddressPool is a default address pool: subnets of prefix length Size
+// cut from Base.
+type AddressPool = gnetwork.AddressPool
+
+// CheckAddressPool refuses a pool no bridge network can be cut from.
+func CheckAddressPool(p AddressPool) error { return gnetwork.CheckAddressPool(p) }
 
 // Daemon owns every store and component; its methods implement api.Backend.
 type Daemon struct {
@@ -211,7 +222,7 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 	}
 	if d.networks, err = gnetwork.New(ctx, gnetwork.Config{
 		Root: filepath.Join(root, "network"), RunDir: filepath.Join(cfg.ExecRoot, "netns"),
-		BridgeIP: cfg.BridgeIP, DefaultBindIP: cfg.DefaultBindIP, Log: d.log,
+		BridgeIP: cfg.BridgeIP, DefaultBindIP: cfg.DefaultBindIP, AddressPools: cfg.DefaultAddressPools, Log: d.log,
 		Keep: func(id string) bool { return live[id] != nil },
 	}); err != nil {
 		return nil, fmt.Errorf("set up networking: %w", err)

@@ -663,3 +663,32 @@ func TestDaemonDefaultUlimits(t *testing.T) {
 		t.Errorf("a build step's limits: %q, want the daemon's", got)
 	}
 }
+
+// TestDaemonAddressPools: with --default-address-pool, a network created
+// without a subnet takes the next free subnet of the pool's size, as
+// dockerd's; a subnet asked for is still given.
+func TestDaemonAddressPools(t *testing.T) {
+	e := newEnv(t)
+	e.needGantryd(t)
+	e.stopDaemon(t)
+	e.d.args = []string{"--default-address-pool", "base=10.123.0.0/16,size=24"}
+	e.startDaemon(t)
+	defer func() {
+		e.stopDaemon(t)
+		e.d.args = nil
+		e.startDaemon(t)
+	}()
+	n1, n2, n3 := name("pool1"), name("pool2"), name("pool3")
+	defer e.docker(t, "network", "rm", n1, n2, n3)
+	e.mustDocker(t, "network", "create", n1)
+	e.mustDocker(t, "network", "create", "--subnet", "10.123.1.0/24", n2)
+	e.mustDocker(t, "network", "create", n3)
+	for n, want := range map[string]string{n1: "10.123.0.0/24", n2: "10.123.1.0/24", n3: "10.123.2.0/24"} {
+		if got := e.mustDocker(t, "network", "inspect", "-f", "{{(index .IPAM.Config 0).Subnet}}", n); got != want {
+			t.Errorf("network %s: subnet %s, want %s", n, got, want)
+		}
+	}
+	if got := e.mustDocker(t, "run", "--rm", "--network", n3, "busybox", "sh", "-c", "ip -4 -o addr show eth0 | awk '{print $4}'"); got != "10.123.2.2/24" {
+		t.Errorf("a container on %s: %q, want 10.123.2.2/24", n3, got)
+	}
+}

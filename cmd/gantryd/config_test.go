@@ -272,3 +272,40 @@ func TestDefaultUlimits(t *testing.T) {
 		}
 	}
 }
+
+// TestDefaultAddressPools: --default-address-pool and daemon.json's
+// "default-address-pools" (dockerd's objects), checked before the start.
+func TestDefaultAddressPools(t *testing.T) {
+	c, err := load([]string{"--config-file", writeConfig(t, `{"default-address-pools": [{"base": "10.10.0.0/16", "size": 24}, {"base": "10.20.0.0/20", "size": 26}]}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := fmt.Sprint(c.daemonConfig(nil).DefaultAddressPools), "[{10.10.0.0/16 24} {10.20.0.0/20 26}]"; got != want {
+		t.Errorf("daemon.json: %s, want %s", got, want)
+	}
+	c, err = load([]string{"--config-file", writeConfig(t, ""), "--default-address-pool", "base=10.30.0.0/16,size=24"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := fmt.Sprint(c.daemonConfig(nil).DefaultAddressPools), "[{10.30.0.0/16 24}]"; got != want {
+		t.Errorf("flag: %s, want %s", got, want)
+	}
+	for _, tc := range []struct {
+		args []string
+		file string
+		want string
+	}{
+		{nil, `{"default-address-pools": [{"base": "10.10.0.0/16", "size": 8}]}`, "--default-address-pool base=10.10.0.0/16,size=8: network 10.10.0.0/16 has a smaller prefix (/16) than the target size of that pool (/8)"},
+		{nil, `{"default-address-pools": [{"base": "10.10.0.0/16"}]}`, `invalid value for "default-address-pools": {"base":"10.10.0.0/16"}: want {"base": "CIDR", "size": N}`},
+		{nil, `{"default-address-pools": [{"base": "10.10.0.0/16", "size": 24, "x": 1}]}`, `want {"base": "CIDR", "size": N}`},
+		{nil, `{"default-address-pools": {"base": "10.10.0.0/16", "size": 24}}`, "the following directives don't match any configuration option: base, size"}, // an object is flattened, as dockerd's
+		{[]string{"--default-address-pool", "base=10.1.0.0/16"}, "", `"base=10.1.0.0/16": want base=CIDR,size=N`},
+		{[]string{"--default-address-pool", "base=10.1.0.0/16,size=x"}, "", `invalid size value: "base=10.1.0.0/16,size=x" (must be integer)`},
+		{[]string{"--default-address-pool", "base=fd00::/48,size=64"}, "", "only IPv4 pools are supported"},
+		{[]string{"--default-address-pool", "base=10.1.0.0/16,size=24,mtu=9"}, "", "unexpected key 'mtu' in 'mtu=9'"},
+	} {
+		if _, err := load(append(tc.args, "--config-file", writeConfig(t, tc.file))); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v %s: %v, want %q", tc.args, tc.file, err, tc.want)
+		}
+	}
+}

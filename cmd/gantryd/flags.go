@@ -33,6 +33,7 @@ type options struct {
 	dns, dnsSearch     []string
 	dnsOpts            []string
 	defaultUlimits     []string // name=soft[:hard]
+	addressPools       []string // base=CIDR,size=N
 	mirrors, insecure  []string
 	registryCertsDir   string
 	seccompProfile     string
@@ -85,6 +86,7 @@ func newFlags() (*pflag.FlagSet, *options) {
 
 	f.StringVar(&o.bip, "bip", "", "address and prefix of the default bridge (e.g. 172.18.0.1/16)")
 	f.StringVar(&o.defaultBindIP, "default-bind-ip", "", "default IP address of published ports (default all addresses)")
+	f.StringArrayVar(&o.addressPools, "default-address-pool", nil, "where networks without a subnet take one: base=CIDR,size=N, subnets of prefix length N cut from base (repeatable; default Docker's pools)")
 	f.StringArrayVar(&o.dns, "dns", nil, "DNS server of containers and build steps that name none (repeatable)")
 	f.StringArrayVar(&o.dnsSearch, "dns-search", nil, "DNS search domain of containers and build steps that name none (repeatable)")
 	f.StringArrayVar(&o.dnsOpts, "dns-opt", nil, "DNS option of containers and build steps that name none (repeatable; daemon.json: dns-opts)")
@@ -129,6 +131,11 @@ func (o *options) daemonConfig(log *slog.Logger) daemon.Config {
 		cfg.DNS = append(cfg.DNS, a)
 	}
 	cfg.DNSSearch, cfg.DNSOptions = o.dnsSearch, o.dnsOpts
+	for _, s := range o.addressPools {
+		if p, err := parseAddressPool(s); err == nil { // checked by load
+			cfg.DefaultAddressPools = append(cfg.DefaultAddressPools, p)
+		}
+	}
 	for _, s := range o.defaultUlimits {
 		if u, err := units.ParseUlimit(s); err == nil { // checked by load
 			cfg.DefaultUlimits = append(cfg.DefaultUlimits, u)
@@ -142,18 +149,19 @@ func (o *options) daemonConfig(log *slog.Logger) daemon.Config {
 // key for a flag Gantry names differently. A flag that should have no key
 // maps to "".
 var fileKeys = map[string]string{
-	"config-file":       "",
-	"validate":          "",
-	"host":              "hosts",
-	"registry-mirror":   "registry-mirrors",
-	"insecure-registry": "insecure-registries",
-	"default-bind-ip":   "ip",
-	"log-opt":           "log-opts",
-	"cni-bin-dir":       "cni-bin-dirs",
-	"dns":               "dns", // dockerd's keys, singular
-	"dns-search":        "dns-search",
-	"dns-opt":           "dns-opts",
-	"default-ulimit":    "default-ulimits",
+	"config-file":          "",
+	"validate":             "",
+	"host":                 "hosts",
+	"registry-mirror":      "registry-mirrors",
+	"insecure-registry":    "insecure-registries",
+	"default-bind-ip":      "ip",
+	"log-opt":              "log-opts",
+	"cni-bin-dir":          "cni-bin-dirs",
+	"dns":                  "dns", // dockerd's keys, singular
+	"dns-search":           "dns-search",
+	"dns-opt":              "dns-opts",
+	"default-ulimit":       "default-ulimits",
+	"default-address-pool": "default-address-pools",
 }
 
 // logOptMap is the map of --log-opt key=value options (checked by
