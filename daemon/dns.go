@@ -25,7 +25,7 @@ import (
 // dnsConfig is what c's embedded DNS server forwards to, should c join a
 // user-defined network, and the aliases of its links there.
 func dnsConfig(c *gcontainer.Container, defaults *Config) gnetwork.DNSConfig {
-	_, cfg := embeddedResolvConf(plainResolvConf(c, defaults))
+	_, cfg := gnetwork.EmbeddedResolvConf(plainResolvConf(c, defaults))
 	if onDefaultBridge(c.HostConfig.NetworkMode) {
 		return cfg // links there are hosts lines
 	}
@@ -79,42 +79,6 @@ func CheckDNSDefaults(search, options []string) error {
 	return gcontainer.CheckCreate(&container.Config{}, &container.HostConfig{DNSSearch: search, DNSOptions: options}, nil)
 }
 
-// embeddedResolvConf turns a container's resolv.conf into the one of a
-// container using the embedded DNS server, as dockerd writes it (search,
-// nameserver, options; nothing else), and returns what the server
-// forwards to: the nameservers the file named.
-func embeddedResolvConf(conf []byte) ([]byte, gnetwork.DNSConfig) {
-	var cfg gnetwork.DNSConfig
-	var search, options []string
-	for line := range strings.Lines(string(conf)) {
-		f := strings.Fields(line)
-		if len(f) < 2 {
-			continue
-		}
-		switch f[0] {
-		case "nameserver":
-			if a, err := netip.ParseAddr(f[1]); err == nil {
-				cfg.Servers = append(cfg.Servers, a)
-			}
-		case "search":
-			search = f[1:] // the last one counts, as for the C library
-		case "options":
-			options = append(options, f[1:]...)
-		}
-	}
-	cfg.NdotsSet = slices.ContainsFunc(options, func(o string) bool { return strings.HasPrefix(o, "ndots:") })
-	if !cfg.NdotsSet {
-		options = append(options, "ndots:0")
-	}
-	var b strings.Builder
-	if len(search) > 0 && !slices.Equal(search, []string{"."}) {
-		b.WriteString("search " + strings.Join(search, " ") + "\n")
-	}
-	b.WriteString("nameserver " + dns.Address.String() + "\n")
-	b.WriteString("options " + strings.Join(options, " ") + "\n")
-	return []byte(b.String()), cfg
-}
-
 // onUserNetwork reports whether one of the endpoints is on a user-defined
 // network.
 func onUserNetwork(eps []gnetwork.Endpoint) bool {
@@ -131,7 +95,7 @@ func (d *Daemon) useEmbeddedDNS(c *gcontainer.Container) {
 	if err != nil || bytes.Contains(cur, []byte("nameserver "+dns.Address.String()+"\n")) {
 		return
 	}
-	conf, _ := embeddedResolvConf(cur)
+	conf, _ := gnetwork.EmbeddedResolvConf(cur)
 	// In place (O_TRUNC keeps the inode), since the file is bind-mounted.
 	if err := os.WriteFile(path, conf, etcFileMode); err != nil {
 		d.log.Warn("update resolv.conf", "container", c.ID, "error", err)

@@ -489,7 +489,7 @@ func writeEtcFiles(c *gcontainer.Container, eps []gnetwork.Endpoint, extra []str
 		hosts = gnetwork.HostsFile(hostname, extra, eps)
 		resolv = plainResolvConf(c, defaults)
 		if onUserNetwork(eps) {
-			resolv, _ = embeddedResolvConf(resolv)
+			resolv, _ = gnetwork.EmbeddedResolvConf(resolv)
 		}
 	}
 	for name, data := range map[string][]byte{
