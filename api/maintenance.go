@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -118,12 +117,12 @@ func (s *Server) containerChanges(w http.ResponseWriter, r *http.Request, name s
 // {"Warnings":[...]}; the body is a container.UpdateConfig.
 func (s *Server) updateContainer(w http.ResponseWriter, r *http.Request, name string) {
 	var cfg container.UpdateConfig
-	if err := json.NewDecoder(r.Body).Decode(&cfg); err != nil {
+	if err := readJSON(w, r, &cfg); err != nil {
 		if errors.Is(err, io.EOF) {
 			writeError(w, invalidf("invalid update request: empty body"))
 			return
 		}
-		writeError(w, invalidf("invalid update request: %v", err))
+		writeError(w, badJSON("invalid update request", err))
 		return
 	}
 	resp, err := s.b.UpdateContainer(r.Context(), name, cfg)

@@ -47,6 +47,25 @@ type Config struct {
 	// long (its memory goes back; its cache stays on disk); 0 means
 	// DefaultIdleTimeout.
 	IdleTimeout time.Duration
+	// DNS is the resolv.conf of RUN steps: gantryd's --dns, --dns-search
+	// and --dns-opt (none: the host's, as BuildKit makes it).
+	DNS DNSConfig
+}
+
+// DNSConfig is gantryd's DNS settings of build steps.
+type DNSConfig struct {
+	Servers, Search, Options []string
+}
+
+// args are gantry-buildkitd's flags that give it c.
+func (c DNSConfig) args() []string {
+	var args []string
+	for flag, values := range map[string][]string{"--dns": c.Servers, "--dns-search": c.Search, "--dns-opt": c.Options} {
+		for _, v := range values {
+			args = append(args, flag, v)
+		}
+	}
+	return args
 }
 
 // DefaultIdleTimeout is how long an unused helper runs on.
@@ -202,7 +221,7 @@ func (h *Helper) start() (*proc, error) {
 		return nil, err
 	}
 	defer logf.Close()
-	cmd := exec.Command(h.cfg.Binary, "--root", h.cfg.Root, "--listen", sock, "--gantryd", cbSock)
+	cmd := exec.Command(h.cfg.Binary, append([]string{"--root", h.cfg.Root, "--listen", sock, "--gantryd", cbSock}, h.cfg.DNS.args()...)...)
 	cmd.Stderr = logf
 	// The helper dies with gantryd: its builds cannot be recorded without
 	// it.

@@ -63,6 +63,10 @@ type SpecInput struct {
 	// bind-mounted read-only at /sbin/docker-init and run as PID 1 with the
 	// command after "--", as dockerd does for --init.
 	InitPath string
+	// DefaultUlimits are the daemon's (--default-ulimit): each applies
+	// unless HostConfig.Ulimits has one of the same name, as dockerd
+	// merges them.
+	DefaultUlimits []*container.Ulimit
 }
 
 // InitDestination is where an init binary is mounted in a container, as
@@ -179,7 +183,7 @@ func Spec(in SpecInput) (*specs.Spec, error) {
 		Cwd:      cwd,
 		// Like execve, a non-root user keeps only the bounding set.
 		Capabilities: &specs.LinuxCapabilities{Bounding: caps},
-		Rlimits:      specRlimits(hc.Ulimits),
+		Rlimits:      specRlimits(append(slices.Clone(in.DefaultUlimits), hc.Ulimits...)),
 		OOMScoreAdj:  &oomScoreAdj,
 	}
 	if usr.UID == 0 {
@@ -420,7 +424,8 @@ func specCapabilities(add, drop []string) ([]string, error) {
 // specRlimits is RLIMIT_NOFILE 1048576 for soft and hard (what Docker
 // containers get from containerd), lowered to this process's own hard limit
 // when that is lower, since raising it needs CAP_SYS_RESOURCE; then the
-// --ulimit values, which replace limits of the same name.
+// ulimits in order (the daemon's, then --ulimit), each replacing a limit
+// of the same name.
 func specRlimits(ulimits []*container.Ulimit) []specs.POSIXRlimit {
 	nofile := uint64(1048576)
 	var own syscall.Rlimit

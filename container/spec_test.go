@@ -813,3 +813,23 @@ func TestCapAddAllBoundingSet(t *testing.T) {
 		t.Errorf("capabilities of --cap-add ALL --cap-drop NET_ADMIN (-bounding set +got):\n%s", diff)
 	}
 }
+
+// TestSpecDefaultUlimits: the daemon's --default-ulimit values apply but
+// where the container sets a limit of the same name, as dockerd merges
+// them.
+func TestSpecDefaultUlimits(t *testing.T) {
+	in := specTestInput(specTestRootfs(t))
+	in.DefaultUlimits = []*container.Ulimit{{Name: "nofile", Soft: 100, Hard: 200}, {Name: "nproc", Soft: 50, Hard: 60}}
+	in.HostConfig.Ulimits = []*container.Ulimit{{Name: "nofile", Soft: 10, Hard: 20}}
+	s, err := Spec(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Soft: 10, Hard: 20}, {Type: "RLIMIT_NPROC", Soft: 50, Hard: 60}}
+	if diff := cmp.Diff(want, s.Process.Rlimits); diff != "" {
+		t.Errorf("rlimits (-want +got):\n%s", diff)
+	}
+	if len(in.DefaultUlimits) != 2 || in.DefaultUlimits[0].Soft != 100 {
+		t.Errorf("the daemon's defaults were changed: %+v", in.DefaultUlimits)
+	}
+}

@@ -8,7 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
+	"time"
 
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
@@ -167,6 +169,20 @@ func (d *Daemon) build(ctx context.Context, dir string, sums *builder.ContextSum
 type buildRunner struct{ d *Daemon }
 
 func (r buildRunner) Run(ctx context.Context, p builder.Process, out io.Writer) (int, error) {
+	stop, ok := r.d.steps.add()
+	if !ok {
+		return 0, errdefs.ErrUnavailable.WithMessage("gantryd is shutting down")
+	}
+	defer r.d.steps.done()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-stop: // gantryd stops: the step is killed as if its client left
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	hc := &container.HostConfig{NetworkMode: container.NetworkMode(p.Network), ShmSize: p.ShmSize, Tmpfs: p.Tmpfs}
 	for _, b := range p.Binds {
 		mode := ":ro"
@@ -211,6 +227,7 @@ func (r buildRunner) Run(ctx context.Context, p builder.Process, out io.Writer) 
 		Confinement:    r.d.confine,
 		IDMap:          p.IDMap,
 		UserNSPath:     userns,
+		DefaultUlimits: r.d.cfg.DefaultUlimits,
 	})
 	if err != nil {
 		return 0, err
@@ -253,16 +270,16 @@ func (r buildRunner) Run(ctx context.Context, p builder.Process, out io.Writer) 
 // the outside through NAT as a container does. It returns the namespace
 // and the contents of the step's hosts and resolv.conf.
 func (r buildRunner) network(ctx context.Context, p builder.Process) (netns, hosts, resolv string, err error) {
-	hostResolv, resolved := gnetwork.HostResolvConf()
 	switch p.Network {
 	case "host":
 		if !p.IDMap.Empty() {
 			return "", "", "", errdefs.ErrInvalidArgument.WithMessage("cannot share the host's network namespace when user namespaces are enabled")
 		}
 		hostHosts, _ := os.ReadFile("/etc/hosts")
+		hostResolv, _ := gnetwork.HostResolvConf()
 		return "", string(hostHosts), string(hostResolv), nil
 	case "none":
-		return "", gnetwork.LocalhostEntries, string(gnetwork.ResolvConf(hostResolv, resolved, nil, nil, nil)), nil
+		return "", gnetwork.LocalhostEntries, string(resolvConf(nil, nil, nil, &r.d.cfg)), nil
 	}
 	var opts []gnetwork.SandboxOption
 	if !p.IDMap.Empty() {
@@ -276,7 +293,7 @@ func (r buildRunner) network(ctx context.Context, p builder.Process) (netns, hos
 		r.d.networks.DeleteSandbox(context.WithoutCancel(ctx), p.ID)
 		return "", "", "", fmt.Errorf("join network %s: %w", gnetwork.DefaultNetwork, err)
 	}
-	return sb.Path, gnetwork.LocalhostEntries, string(gnetwork.ResolvConf(hostResolv, resolved, nil, nil, nil)), nil
+	return sb.Path, gnetwork.LocalhostEntries, string(resolvConf(nil, nil, nil, &r.d.cfg)), nil
 }
 
 // withDefaults is env plus the entries of defaults whose names env lacks.
@@ -294,4 +311,56 @@ func withDefaults(env, defaults []string) []string {
 		}
 	}
 	return out
+}
+
+// buildSteps counts the running RUN steps of classic builds, so that
+// gantryd's shutdown kills them and waits for them: a step's process
+// would otherwise outlive gantryd (live restore keeps containers, never
+// builds). The zero value is ready.
+type buildSteps struct {
+	mu      sync.Mutex
+	stopped bool
+	stop    chan struct{} // closed by stopAll
+	running sync.WaitGroup
+}
+
+// add registers a step about to run and returns what tells it to stop;
+// false once stopAll has begun.
+func (s *buildSteps) add() (<-chan struct{}, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
+		return nil, false
+	}
+	if s.stop == nil {
+		s.stop = make(chan struct{})
+	}
+	s.running.Add(1)
+	return s.stop, true
+}
+
+// done unregisters a step that ended (its process reaped, its sandbox gone).
+func (s *buildSteps) done() { s.running.Done() }
+
+// stopAll tells every step to stop, refuses new ones, and waits up to
+// timeout for them to end.
+func (s *buildSteps) stopAll(timeout time.Duration) {
+	s.mu.Lock()
+	if !s.stopped {
+		s.stopped = true
+		if s.stop == nil {
+			s.stop = make(chan struct{})
+		}
+		close(s.stop)
+	}
+	s.mu.Unlock()
+	ended := make(chan struct{})
+	go func() {
+		s.running.Wait()
+		close(ended)
+	}()
+	select {
+	case <-ended:
+	case <-time.After(timeout):
+	}
 }

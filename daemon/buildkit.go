@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -44,6 +45,7 @@ func (d *Daemon) newBuildKit() *buildkit.Helper {
 		RunDir: filepath.Join(d.cfg.ExecRoot, "buildkit"),
 		Host:   buildKitHost{d},
 		Log:    d.log,
+		DNS:    buildkit.DNSConfig{Servers: addrStrings(d.cfg.DNS), Search: d.cfg.DNSSearch, Options: d.cfg.DNSOptions},
 	})
 	h.Recover()
 	return h
@@ -451,4 +453,13 @@ func readJSONBlob(ctx context.Context, blobs buildkit.Blobs, desc ocispec.Descri
 		return err
 	}
 	return json.Unmarshal(data, v)
+}
+
+// addrStrings are the addresses as text.
+func addrStrings(addrs []netip.Addr) []string {
+	var out []string
+	for _, a := range addrs {
+		out = append(out, a.String())
+	}
+	return out
 }

@@ -78,7 +78,27 @@ type Config struct {
 	// json-file), merged as dockerd does (see defaultLogConfig).
 	LogDriver string
 	LogOpts   map[string]string
+	// DNS, DNSSearch and DNSOptions (--dns, --dns-search, --dns-opt) are
+	// the resolv.conf settings of containers and build steps that give
+	// none of their own, each on its own, as dockerd's.
+	DNS        []netip.Addr
+	DNSSearch  []string
+	DNSOptions []string
+	// DefaultUlimits (--default-ulimit) are the ulimits of containers and
+	// build steps but those they set themselves (HostConfig.Ulimits).
+	DefaultUlimits []*containertypes.Ulimit
+	// DefaultAddressPools (--default-address-pool) are where networks
+	// created without a subnet, and the default bridge first, take one;
+	// nil means Docker's pools.
+	DefaultAddressPools []AddressPool
 }
+
+// AddressPool is a default address pool: subnets of prefix length Size
+// cut from Base.
+type AddressPool = gnetwork.AddressPool
+
+// CheckAddressPool refuses a pool no bridge network can be cut from.
+func CheckAddressPool(p AddressPool) error { return gnetwork.CheckAddressPool(p) }
 
 // Daemon owns every store and component; its methods implement api.Backend.
 type Daemon struct {
@@ -119,6 +139,7 @@ type Daemon struct {
 	probes   map[string]chan struct{}   // running healthchecks (closed to stop), by container ID
 
 	shuttingDown atomic.Bool // Shutdown began: no restart policy starts anything
+	steps        buildSteps  // the running RUN steps of classic builds, which Shutdown stops
 }
 
 // New builds the daemon's components in order, on cfg.Root, and brings the
@@ -201,7 +222,7 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 	}
 	if d.networks, err = gnetwork.New(ctx, gnetwork.Config{
 		Root: filepath.Join(root, "network"), RunDir: filepath.Join(cfg.ExecRoot, "netns"),
-		BridgeIP: cfg.BridgeIP, DefaultBindIP: cfg.DefaultBindIP, Log: d.log,
+		BridgeIP: cfg.BridgeIP, DefaultBindIP: cfg.DefaultBindIP, AddressPools: cfg.DefaultAddressPools, Log: d.log,
 		Keep: func(id string) bool { return live[id] != nil },
 	}); err != nil {
 		return nil, fmt.Errorf("set up networking: %w", err)
@@ -277,15 +298,7 @@ func (d *Daemon) liveMonitors(ctx context.Context) (live map[string]*monitor.Cli
 // the exit its monitor recorded; one whose monitor is gone is killed if
 // it still runs, and marked exited with the reason in State.Error.
 func (d *Daemon) restore(ctx context.Context, live map[string]*monitor.Client, stale map[string]monitorFault) {
-	// The runtime state of containers that exited while gantryd was down
-	// or going down (their deletion runs in the background) is left over.
-	if states, err := d.runtime.List(ctx); err == nil {
-		for _, st := range states {
-			if st.Status == "stopped" {
-				d.runtime.Delete(ctx, st.ID, true)
-			}
-		}
-	}
+	d.deleteLeftoverStates(ctx, live, stale)
 	for _, c := range d.containers.List() {
 		c.Lock()
 		st := c.State
@@ -431,7 +444,7 @@ func (d *Daemon) adopt(ctx context.Context, c *container.Container, cli *monitor
 	}
 	if sandboxed(c.HostConfig.NetworkMode) {
 		if _, err := d.networks.Sandbox(c.ID); err == nil {
-			if err := d.networks.AdoptResolver(c.ID, dnsConfig(c)); err != nil {
+			if err := d.networks.AdoptResolver(c.ID, dnsConfig(c, &d.cfg)); err != nil {
 				d.log.Warn("restart the embedded DNS server", "container", c.ID, "error", err)
 			}
 		} else {
@@ -488,6 +501,7 @@ func (d *Daemon) Shutdown(ctx context.Context) {
 	if d.buildkit != nil {
 		d.buildkit.Close() // its builds cannot outlive gantryd
 	}
+	d.steps.stopAll(10 * time.Second) // nor can the classic builder's
 	if d.cfg.LiveRestore {
 		return
 	}

@@ -24,8 +24,8 @@ import (
 
 // dnsConfig is what c's embedded DNS server forwards to, should c join a
 // user-defined network, and the aliases of its links there.
-func dnsConfig(c *gcontainer.Container) gnetwork.DNSConfig {
-	_, cfg := embeddedResolvConf(plainResolvConf(c))
+func dnsConfig(c *gcontainer.Container, defaults *Config) gnetwork.DNSConfig {
+	_, cfg := gnetwork.EmbeddedResolvConf(plainResolvConf(c, defaults))
 	if onDefaultBridge(c.HostConfig.NetworkMode) {
 		return cfg // links there are hosts lines
 	}
@@ -47,50 +47,36 @@ func onDefaultBridge(mode container.NetworkMode) bool {
 }
 
 // plainResolvConf is the resolv.conf of a container in a namespace of its
-// own that uses no embedded DNS server.
-func plainResolvConf(c *gcontainer.Container) []byte {
-	host, resolved := gnetwork.HostResolvConf()
-	var servers []string
-	for _, a := range c.HostConfig.DNS {
-		servers = append(servers, a.String())
-	}
-	return gnetwork.ResolvConf(host, resolved, servers, c.HostConfig.DNSSearch, c.HostConfig.DNSOptions)
+// own that uses no embedded DNS server: its --dns, --dns-search and
+// --dns-opt, each else the daemon's (defaults).
+func plainResolvConf(c *gcontainer.Container, defaults *Config) []byte {
+	return resolvConf(c.HostConfig.DNS, c.HostConfig.DNSSearch, c.HostConfig.DNSOptions, defaults)
 }
 
-// embeddedResolvConf turns a container's resolv.conf into the one of a
-// container using the embedded DNS server, as dockerd writes it (search,
-// nameserver, options; nothing else), and returns what the server
-// forwards to: the nameservers the file named.
-func embeddedResolvConf(conf []byte) ([]byte, gnetwork.DNSConfig) {
-	var cfg gnetwork.DNSConfig
-	var search, options []string
-	for line := range strings.Lines(string(conf)) {
-		f := strings.Fields(line)
-		if len(f) < 2 {
-			continue
-		}
-		switch f[0] {
-		case "nameserver":
-			if a, err := netip.ParseAddr(f[1]); err == nil {
-				cfg.Servers = append(cfg.Servers, a)
-			}
-		case "search":
-			search = f[1:] // the last one counts, as for the C library
-		case "options":
-			options = append(options, f[1:]...)
-		}
+// resolvConf is the resolv.conf of the given settings, each else the
+// daemon's (dockerd's order: a container's own list replaces the daemon's).
+func resolvConf(servers []netip.Addr, search, options []string, defaults *Config) []byte {
+	host, resolved := gnetwork.HostResolvConf()
+	if len(servers) == 0 {
+		servers = defaults.DNS
 	}
-	cfg.NdotsSet = slices.ContainsFunc(options, func(o string) bool { return strings.HasPrefix(o, "ndots:") })
-	if !cfg.NdotsSet {
-		options = append(options, "ndots:0")
+	if len(search) == 0 {
+		search = defaults.DNSSearch
 	}
-	var b strings.Builder
-	if len(search) > 0 && !slices.Equal(search, []string{"."}) {
-		b.WriteString("search " + strings.Join(search, " ") + "\n")
+	if len(options) == 0 {
+		options = defaults.DNSOptions
 	}
-	b.WriteString("nameserver " + dns.Address.String() + "\n")
-	b.WriteString("options " + strings.Join(options, " ") + "\n")
-	return []byte(b.String()), cfg
+	var names []string
+	for _, a := range servers {
+		names = append(names, a.String())
+	}
+	return gnetwork.ResolvConf(host, resolved, names, search, options)
+}
+
+// CheckDNSDefaults checks the daemon's --dns-search and --dns-opt as a
+// container's are checked (--dns values are addresses once parsed).
+func CheckDNSDefaults(search, options []string) error {
+	return gcontainer.CheckCreate(&container.Config{}, &container.HostConfig{DNSSearch: search, DNSOptions: options}, nil)
 }
 
 // onUserNetwork reports whether one of the endpoints is on a user-defined
@@ -109,7 +95,7 @@ func (d *Daemon) useEmbeddedDNS(c *gcontainer.Container) {
 	if err != nil || bytes.Contains(cur, []byte("nameserver "+dns.Address.String()+"\n")) {
 		return
 	}
-	conf, _ := embeddedResolvConf(cur)
+	conf, _ := gnetwork.EmbeddedResolvConf(cur)
 	// In place (O_TRUNC keeps the inode), since the file is bind-mounted.
 	if err := os.WriteFile(path, conf, etcFileMode); err != nil {
 		d.log.Warn("update resolv.conf", "container", c.ID, "error", err)

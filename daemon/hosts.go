@@ -20,12 +20,6 @@ import (
 // embedded DNS server (see dns.go), not through this file. The default
 // bridge does not resolve names, as in Docker, but for links.
 
-// ownHostsLine is the hosts line of one of the container's own addresses
-// (see network.HostsFile).
-func ownHostsLine(ip netip.Addr, hostname string) string {
-	return fmt.Sprintf("%s\t%s\n", ip, hostname)
-}
-
 // updateOwnHosts adds (joined) or removes the own line of an address in a
 // running container's hosts file, after a network connect or disconnect.
 // The caller holds c.Lock.
@@ -35,15 +29,9 @@ func (d *Daemon) updateOwnHosts(c *gcontainer.Container, ip netip.Addr, joined b
 	if err != nil {
 		return
 	}
-	line := ownHostsLine(ip, c.Config.Hostname)
-	var next string
-	if joined {
-		next = string(cur) + line
-	} else {
-		next = strings.Replace(string(cur), line, "", 1)
-	}
+	next := gnetwork.WithOwnLine(cur, ip, c.Config.Hostname, joined)
 	// In place (O_TRUNC keeps the inode), since the file is bind-mounted.
-	if err := os.WriteFile(path, []byte(next), etcFileMode); err != nil {
+	if err := os.WriteFile(path, next, etcFileMode); err != nil {
 		d.log.Warn("update hosts file", "container", c.ID, "error", err)
 	}
 }
@@ -108,7 +96,7 @@ func (d *Daemon) extraHosts(c *gcontainer.Container) (lines, env []string, err e
 			}
 			addr = bridge.Gateway.String()
 		}
-		lines = append(lines, addr+"\t"+name)
+		lines = append(lines, strings.TrimSuffix(gnetwork.HostsLine(addr, name), "\n"))
 	}
 	if len(c.HostConfig.Links) == 0 || !onDefaultBridge(c.HostConfig.NetworkMode) {
 		return lines, nil, nil // on a user-defined network the DNS server answers links
@@ -137,11 +125,11 @@ func (d *Daemon) extraHosts(c *gcontainer.Container) (lines, env []string, err e
 			}
 			return nil, nil, errdefs.ErrConflict.WithMessage(fmt.Sprintf("Cannot link to a non running container: /%s AS /%s/%s", name, c.Name, alias))
 		}
-		names := alias + " " + child.Config.Hostname
+		names := []string{alias, child.Config.Hostname}
 		if alias != eps[i].Name {
-			names += " " + eps[i].Name
+			names = append(names, eps[i].Name)
 		}
-		lines = append(lines, eps[i].IP.String()+"\t"+names)
+		lines = append(lines, strings.TrimSuffix(gnetwork.HostsLine(eps[i].IP.String(), names...), "\n"))
 		if onBridge {
 			env = append(env, linkEnv("/"+c.Name+"/"+alias, eps[i].IP, child.Config.Env, slices.Collect(maps.Keys(child.Config.ExposedPorts)))...)
 		}

@@ -146,6 +146,7 @@ func (d *Daemon) start(ctx context.Context, c *gcontainer.Container) error {
 		IDMap:          d.idmapOf(c.HostConfig),
 		UserNSPath:     usernsPath,
 		InitPath:       initPath,
+		DefaultUlimits: d.cfg.DefaultUlimits,
 	})
 	if err != nil {
 		return err

@@ -313,7 +313,7 @@ func (d *Daemon) setupNetwork(ctx context.Context, c *gcontainer.Container) (net
 		return "", nil, nil, err
 	}
 	if !sandboxed(mode) {
-		return "", c, nil, writeEtcFiles(c, nil, extra)
+		return "", c, nil, writeEtcFiles(c, nil, extra, &d.cfg)
 	}
 	primary, err := d.networkName(mode)
 	if err != nil {
@@ -323,7 +323,7 @@ func (d *Daemon) setupNetwork(ctx context.Context, c *gcontainer.Container) (net
 	if err != nil {
 		return "", nil, nil, fmt.Errorf("create network namespace: %w", err)
 	}
-	if err := d.networks.SetDNS(c.ID, dnsConfig(c)); err != nil {
+	if err := d.networks.SetDNS(c.ID, dnsConfig(c, &d.cfg)); err != nil {
 		return "", nil, nil, err
 	}
 	c.Ports = network.PortMap{}
@@ -344,7 +344,7 @@ func (d *Daemon) setupNetwork(ctx context.Context, c *gcontainer.Container) (net
 		}
 		joined = append(joined, *ep)
 	}
-	if err := writeEtcFiles(c, joined, extra); err != nil {
+	if err := writeEtcFiles(c, joined, extra, &d.cfg); err != nil {
 		return "", nil, nil, err
 	}
 	return sb.Path, c, linkEnv, nil
@@ -472,8 +472,8 @@ const etcFileMode = 0o644
 // endpoints the container joined (none in host and none modes; on a
 // user-defined network, resolv.conf names the embedded DNS server); extra
 // are the lines of extraHosts, also added to the host's hosts file in
-// host mode.
-func writeEtcFiles(c *gcontainer.Container, eps []gnetwork.Endpoint, extra []string) error {
+// host mode. defaults has the daemon's DNS settings.
+func writeEtcFiles(c *gcontainer.Container, eps []gnetwork.Endpoint, extra []string, defaults *Config) error {
 	hostname := c.Config.Hostname
 	var hosts, resolv []byte
 	if c.HostConfig.NetworkMode.IsHost() {
@@ -487,9 +487,9 @@ func writeEtcFiles(c *gcontainer.Container, eps []gnetwork.Endpoint, extra []str
 		resolv, _ = gnetwork.HostResolvConf()
 	} else {
 		hosts = gnetwork.HostsFile(hostname, extra, eps)
-		resolv = plainResolvConf(c)
+		resolv = plainResolvConf(c, defaults)
 		if onUserNetwork(eps) {
-			resolv, _ = embeddedResolvConf(resolv)
+			resolv, _ = gnetwork.EmbeddedResolvConf(resolv)
 		}
 	}
 	for name, data := range map[string][]byte{

@@ -15,7 +15,7 @@ import (
 // TestDiskGivenBack runs a cycle of what fills a data root (builds, one of
 // them failing, a push and a pull through a local registry, loads of
 // images of 1, 5 and 200 layers, a run and a commit), then removes it all
-// (rmi, rm: there is no image prune endpoint yet) and restarts gantryd:
+// (rmi, then container, image and builder prunes) and restarts gantryd:
 // `du` of the data root must be back to its starting size within 1 MiB,
 // and no layer, blob or build-cache record of the cycle may be left.
 func TestDiskGivenBack(t *testing.T) {
@@ -23,6 +23,11 @@ func TestDiskGivenBack(t *testing.T) {
 	if e.External || e.d.isDockerd() {
 		t.Skip("measures gantryd's data root")
 	}
+	// busybox stays through the image prune, used by a container that is
+	// there from the start.
+	keeper := name("disk-keeper")
+	e.mustDocker(t, "create", "--name", keeper, "busybox", "true")
+	defer e.docker(t, "rm", keeper)
 	start := e.diskUsage(t)
 	startFiles := e.storedLayersAndBlobs(t)
 
@@ -62,13 +67,18 @@ func TestDiskGivenBack(t *testing.T) {
 
 	// A run and a commit of it.
 	ctr := name("disk-run")
-	e.mustDocker(t, "run", "--name", ctr, "busybox", "sh", "-c", "head -c 300000 /dev/urandom > /c")
+	e.mustDocker(t, "run", "--name", ctr, "--label", "disk-cycle=1", "busybox", "sh", "-c", "head -c 300000 /dev/urandom > /c")
 	committed := name("disk-committed") + ":1"
 	e.mustDocker(t, "commit", ctr, committed)
 
-	// Remove it all, then restart: the failed build's image goes at start.
-	e.mustDocker(t, "rm", ctr)
-	e.mustDocker(t, append([]string{"rmi", pushed, committed}, loaded...)...)
+	// Remove it all (untag, then the prunes), then restart.
+	e.mustDocker(t, "rmi", pushed, loaded[0])
+	e.mustDocker(t, "container", "prune", "-f", "--filter", "label=disk-cycle=1")
+	e.mustDocker(t, "image", "prune", "-a", "-f")
+	e.mustDocker(t, "builder", "prune", "-a", "-f")
+	if ps := e.mustDocker(t, "ps", "-a", "--format", "{{.Names}}"); ps != keeper {
+		t.Errorf("containers after the prune: %q, want %s only", ps, keeper)
+	}
 	e.stopDaemon(t)
 	e.startDaemon(t)
 

@@ -564,3 +564,131 @@ func TestValidate(t *testing.T) {
 		t.Error("--validate created the data root")
 	}
 }
+
+// TestDaemonDNSDefaults: gantryd's --dns, --dns-search and --dns-opt are
+// the resolv.conf of containers and build steps that give none of their
+// own, each setting on its own, as dockerd's; on a user-defined network
+// the file names the embedded server with the daemon's search and options.
+func TestDaemonDNSDefaults(t *testing.T) {
+	e := newEnv(t)
+	e.needGantryd(t)
+	e.stopDaemon(t)
+	e.d.args = []string{"--dns", "10.9.8.7", "--dns-search", "example.org", "--dns-opt", "ndots:3"}
+	e.startDaemon(t)
+	defer func() {
+		e.stopDaemon(t)
+		e.d.args = nil
+		e.startDaemon(t)
+	}()
+	resolv := func(args ...string) string {
+		return e.mustDocker(t, append(append([]string{"run", "--rm"}, args...), "busybox", "cat", "/etc/resolv.conf")...)
+	}
+	check := func(what, conf string, want, not []string) {
+		t.Helper()
+		for _, w := range want {
+			if !strings.Contains(conf+"\n", w+"\n") {
+				t.Errorf("%s: resolv.conf lacks %q:\n%s", what, w, conf)
+			}
+		}
+		for _, n := range not {
+			if strings.Contains(conf+"\n", n+"\n") {
+				t.Errorf("%s: resolv.conf has %q:\n%s", what, n, conf)
+			}
+		}
+	}
+	check("default", resolv(), []string{"nameserver 10.9.8.7", "search example.org", "options ndots:3"}, nil)
+	check("--dns", resolv("--dns", "10.1.1.1"), []string{"nameserver 10.1.1.1", "search example.org", "options ndots:3"}, []string{"nameserver 10.9.8.7"})
+	check("--dns-search --dns-opt", resolv("--dns-search", "other.example", "--dns-opt", "timeout:2"),
+		[]string{"nameserver 10.9.8.7", "search other.example", "options timeout:2"}, []string{"search example.org", "options ndots:3"})
+	net := name("dnsdef")
+	e.mustDocker(t, "network", "create", net)
+	defer e.docker(t, "network", "rm", net)
+	check("user network", resolv("--network", net), []string{"nameserver 127.0.0.11", "search example.org", "options ndots:3"}, []string{"nameserver 10.9.8.7"})
+
+	dir := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nRUN cat /etc/resolv.conf\n"})
+	out := e.mustDocker(t, "build", "--no-cache", dir)
+	check("build step", out, []string{"nameserver 10.9.8.7", "search example.org", "options ndots:3"}, nil)
+	e.withBuildx(t)
+	r := e.docker(t, "buildx", "build", "--progress", "plain", "--no-cache", dir)
+	if r.Code != 0 {
+		t.Fatalf("docker buildx build:\n%s", r)
+	}
+	var step []string
+	for _, l := range lines(r.Stderr) { // "#5 0.052 nameserver 10.9.8.7"
+		if f := strings.Fields(l); len(f) > 2 && strings.HasPrefix(f[0], "#") {
+			step = append(step, strings.Join(f[2:], " "))
+		}
+	}
+	check("BuildKit step", strings.Join(step, "\n"), []string{"nameserver 10.9.8.7", "search example.org", "options ndots:3"}, nil)
+}
+
+// TestDaemonDefaultUlimits: gantryd's --default-ulimit values are the
+// limits of containers, their execs and build steps but where a container
+// sets its own of the same name (--ulimit), as dockerd merges them.
+func TestDaemonDefaultUlimits(t *testing.T) {
+	e := newEnv(t)
+	e.needGantryd(t)
+	e.stopDaemon(t)
+	e.d.args = []string{"--default-ulimit", "nofile=4321:8765", "--default-ulimit", "memlock=65536:131072"}
+	e.startDaemon(t)
+	defer func() {
+		e.stopDaemon(t)
+		e.d.args = nil
+		e.startDaemon(t)
+	}()
+	limits := func(out string) string {
+		var got []string
+		for _, l := range lines(out) {
+			if strings.HasPrefix(l, "Max open files") || strings.HasPrefix(l, "Max locked memory") {
+				got = append(got, strings.Join(strings.Fields(l)[3:5], ":"))
+			}
+		}
+		return strings.Join(got, " ")
+	}
+	const cat = "grep -E '^Max (open files|locked memory)' /proc/self/limits"
+	if got := limits(e.mustDocker(t, "run", "--rm", "busybox", "sh", "-c", cat)); got != "4321:8765 65536:131072" {
+		t.Errorf("a container's limits: %q, want the daemon's", got)
+	}
+	if got := limits(e.mustDocker(t, "run", "--rm", "--ulimit", "nofile=100:200", "busybox", "sh", "-c", cat)); got != "100:200 65536:131072" {
+		t.Errorf("a container's limits with --ulimit nofile=100:200: %q", got)
+	}
+	ctr := name("ulimits")
+	e.mustDocker(t, "run", "-d", "--name", ctr, "busybox", "sleep", "300")
+	defer e.docker(t, "rm", "-f", ctr)
+	if got := limits(e.mustDocker(t, "exec", ctr, "sh", "-c", cat)); got != "4321:8765 65536:131072" {
+		t.Errorf("an exec's limits: %q, want the daemon's", got)
+	}
+	dir := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nRUN " + cat + "\n"})
+	if got := limits(e.mustDocker(t, "build", "--no-cache", dir)); got != "4321:8765 65536:131072" {
+		t.Errorf("a build step's limits: %q, want the daemon's", got)
+	}
+}
+
+// TestDaemonAddressPools: with --default-address-pool, a network created
+// without a subnet takes the next free subnet of the pool's size, as
+// dockerd's; a subnet asked for is still given.
+func TestDaemonAddressPools(t *testing.T) {
+	e := newEnv(t)
+	e.needGantryd(t)
+	e.stopDaemon(t)
+	e.d.args = []string{"--default-address-pool", "base=10.123.0.0/16,size=24"}
+	e.startDaemon(t)
+	defer func() {
+		e.stopDaemon(t)
+		e.d.args = nil
+		e.startDaemon(t)
+	}()
+	n1, n2, n3 := name("pool1"), name("pool2"), name("pool3")
+	defer e.docker(t, "network", "rm", n1, n2, n3)
+	e.mustDocker(t, "network", "create", n1)
+	e.mustDocker(t, "network", "create", "--subnet", "10.123.1.0/24", n2)
+	e.mustDocker(t, "network", "create", n3)
+	for n, want := range map[string]string{n1: "10.123.0.0/24", n2: "10.123.1.0/24", n3: "10.123.2.0/24"} {
+		if got := e.mustDocker(t, "network", "inspect", "-f", "{{(index .IPAM.Config 0).Subnet}}", n); got != want {
+			t.Errorf("network %s: subnet %s, want %s", n, got, want)
+		}
+	}
+	if got := e.mustDocker(t, "run", "--rm", "--network", n3, "busybox", "sh", "-c", "ip -4 -o addr show eth0 | awk '{print $4}'"); got != "10.123.2.2/24" {
+		t.Errorf("a container on %s: %q, want 10.123.2.2/24", n3, got)
+	}
+}

@@ -197,6 +197,16 @@ func TestBodyLimits(t *testing.T) {
 	if ps := e.mustDocker(t, "ps", "-aq"); ps != "" {
 		t.Errorf("containers after refused creates: %q", ps)
 	}
+	// The other JSON bodies have the same bound.
+	upd := name("bodylimit")
+	e.mustDocker(t, "create", "--name", upd, "busybox", "true")
+	for _, path := range []string{"/containers/" + upd + "/update", "/containers/" + upd + "/exec", "/networks/create", "/volumes/create", "/commit?container=" + upd, "/auth"} {
+		status, _, body := e.api(t, "POST", path, strings.NewReader(huge))
+		if status != 413 || apiMessage(t, body) != want {
+			t.Errorf("POST %s with a 100 MiB body: %d %.200s, want 413 %q", path, status, body, want)
+		}
+	}
+	e.mustDocker(t, "rm", upd)
 	r := e.python(t, `
 import docker
 c = docker.from_env()

@@ -2,10 +2,12 @@ package network
 
 import (
 	"bytes"
-	"fmt"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
+
+	"github.com/gantry/gantry/network/dns"
 )
 
 // A container's /etc/hosts and /etc/resolv.conf, rendered from its
@@ -26,9 +28,25 @@ func HostsFile(hostname string, extra []string, own []Endpoint) []byte {
 		b.WriteString(l + "\n")
 	}
 	for _, ep := range own {
-		fmt.Fprintf(&b, "%s\t%s\n", ep.IP, hostname)
+		b.WriteString(HostsLine(ep.IP.String(), hostname))
 	}
 	return b.Bytes()
+}
+
+// HostsLine is a line of a hosts file: the address, a tab, the names.
+func HostsLine(addr string, names ...string) string {
+	return addr + "\t" + strings.Join(names, " ") + "\n"
+}
+
+// WithOwnLine is the hosts file cur with the own line of an address added
+// (joined: a network connect) or removed (a disconnect), as dockerd 20.10
+// edits a running container's file.
+func WithOwnLine(cur []byte, ip netip.Addr, hostname string, joined bool) []byte {
+	line := HostsLine(ip.String(), hostname)
+	if joined {
+		return append(bytes.Clone(cur), line...)
+	}
+	return bytes.Replace(cur, []byte(line), nil, 1)
 }
 
 // Docker's fallback when the host has no nameserver a container can reach.
@@ -116,4 +134,40 @@ func nameservers(conf []byte) []string {
 		}
 	}
 	return out
+}
+
+// EmbeddedResolvConf turns a container's resolv.conf into the one of a
+// container using the embedded DNS server, as dockerd writes it (search,
+// nameserver, options; nothing else), and returns what the server
+// forwards to: the nameservers the file named.
+func EmbeddedResolvConf(conf []byte) ([]byte, DNSConfig) {
+	var cfg DNSConfig
+	var search, options []string
+	for line := range strings.Lines(string(conf)) {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		switch f[0] {
+		case "nameserver":
+			if a, err := netip.ParseAddr(f[1]); err == nil {
+				cfg.Servers = append(cfg.Servers, a)
+			}
+		case "search":
+			search = f[1:] // the last one counts, as for the C library
+		case "options":
+			options = append(options, f[1:]...)
+		}
+	}
+	cfg.NdotsSet = slices.ContainsFunc(options, func(o string) bool { return strings.HasPrefix(o, "ndots:") })
+	if !cfg.NdotsSet {
+		options = append(options, "ndots:0")
+	}
+	var b strings.Builder
+	if len(search) > 0 && !slices.Equal(search, []string{"."}) {
+		b.WriteString("search " + strings.Join(search, " ") + "\n")
+	}
+	b.WriteString("nameserver " + dns.Address.String() + "\n")
+	b.WriteString("options " + strings.Join(options, " ") + "\n")
+	return []byte(b.String()), cfg
 }

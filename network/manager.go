@@ -170,7 +170,7 @@ func (m *Manager) withPredefined(recs []*record) ([]*record, error) {
 		if err != nil {
 			return nil, fmt.Errorf("network: %w", err)
 		}
-		if bridge.Subnet, err = pickSubnet(append(taken, user...)); err != nil {
+		if bridge.Subnet, err = pickSubnet(m.cfg.AddressPools, append(taken, user...)); err != nil {
 			return nil, err
 		}
 		bridge.Gateway = bridge.Subnet.Addr().Next()
@@ -350,7 +350,7 @@ func (m *Manager) subnetFor(s string) (netip.Prefix, error) {
 	if err != nil {
 		return netip.Prefix{}, fmt.Errorf("network: %w", err)
 	}
-	return pickSubnet(append(taken, others...))
+	return pickSubnet(m.cfg.AddressPools, append(taken, others...))
 }
 
 // tearDown removes a bridge network's rules and bridge.

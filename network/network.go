@@ -26,7 +26,11 @@ type Config struct {
 	RunDir        string     // network namespaces are bind-mounted here (under --exec-root)
 	BridgeIP      string     // --bip: gateway address and prefix of the default bridge ("172.18.0.1/16"); "" picks a free private /16
 	DefaultBindIP netip.Addr // --default-bind-ip: host address of ports published without one; zero means all addresses
-	Log           *slog.Logger
+	// AddressPools (--default-address-pool) are where the subnets of
+	// networks created without one, and the default bridge's first one,
+	// are taken from; nil means Docker's default pools.
+	AddressPools []AddressPool
+	Log          *slog.Logger
 	// Keep names the containers a previous gantryd left running that are
 	// adopted: New keeps their namespaces, veths, addresses, ports and
 	// rules instead of removing them. Nil keeps none.

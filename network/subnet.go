@@ -1,31 +1,74 @@
 package network
 
 import (
+	"encoding/binary"
 	"fmt"
+	"iter"
 	"net/netip"
 
 	"github.com/containerd/errdefs"
 )
 
-// candidatePools are the subnets tried, in order, for a network created
-// without one: Docker's default address pools without 172.17.0.0/16, which
-// docker0 holds on hosts where dockerd ran (its address goes away when
-// dockerd stops, its containers' routes may not).
-func candidatePools() []netip.Prefix {
-	var pools []netip.Prefix
-	for b := 18; b <= 31; b++ {
-		pools = append(pools, netip.PrefixFrom(netip.AddrFrom4([4]byte{172, byte(b), 0, 0}), 16))
-	}
-	for c := 0; c < 256; c += 16 {
-		pools = append(pools, netip.PrefixFrom(netip.AddrFrom4([4]byte{192, 168, byte(c), 0}), 20))
-	}
-	return pools
+// AddressPool is a default address pool, dockerd's: subnets of prefix
+// length Size are cut from Base, in order.
+type AddressPool struct {
+	Base netip.Prefix
+	Size int
 }
 
-// pickSubnet returns the first candidate pool that overlaps none of taken
-// (other networks' subnets, the routes and addresses of the namespace).
-func pickSubnet(taken []netip.Prefix) (netip.Prefix, error) {
-	for _, p := range candidatePools() {
+// CheckAddressPool refuses a pool no bridge network can be cut from, with
+// dockerd's words where it has a check.
+func CheckAddressPool(p AddressPool) error {
+	switch {
+	case !p.Base.IsValid() || !p.Base.Addr().Is4():
+		return fmt.Errorf("invalid pool %s: only IPv4 pools are supported", p.Base)
+	case p.Base != p.Base.Masked():
+		return fmt.Errorf("network %s is not in canonical form", p.Base)
+	case p.Size < p.Base.Bits():
+		return fmt.Errorf("network %s has a smaller prefix (/%d) than the target size of that pool (/%d)", p.Base, p.Base.Bits(), p.Size)
+	case p.Size > 30:
+		return fmt.Errorf("invalid pool %s size %d: a bridge network needs at least a /30", p.Base, p.Size)
+	}
+	return nil
+}
+
+// dockerPools are the subnets tried, in order, for a network created
+// without one and no --default-address-pool: Docker's default address
+// pools without 172.17.0.0/16, which docker0 holds on hosts where dockerd
+// ran (its address goes away when dockerd stops, its containers' routes
+// may not).
+var dockerPools = []AddressPool{
+	{netip.MustParsePrefix("172.18.0.0/15"), 16}, {netip.MustParsePrefix("172.20.0.0/14"), 16},
+	{netip.MustParsePrefix("172.24.0.0/14"), 16}, {netip.MustParsePrefix("172.28.0.0/14"), 16},
+	{netip.MustParsePrefix("192.168.0.0/16"), 20},
+}
+
+// candidates yields the subnets of the pools, in order.
+func candidates(pools []AddressPool) iter.Seq[netip.Prefix] {
+	return func(yield func(netip.Prefix) bool) {
+		for _, p := range pools {
+			step := uint64(1) << (32 - p.Size)
+			base := p.Base.Masked().Addr().As4()
+			first := uint64(binary.BigEndian.Uint32(base[:]))
+			for i := uint64(0); i < uint64(1)<<(p.Size-p.Base.Bits()); i++ {
+				var a [4]byte
+				binary.BigEndian.PutUint32(a[:], uint32(first+i*step))
+				if !yield(netip.PrefixFrom(netip.AddrFrom4(a), p.Size)) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// pickSubnet returns the first subnet of the pools (nil: Docker's) that
+// overlaps none of taken (other networks' subnets, the routes and
+// addresses of the namespace).
+func pickSubnet(pools []AddressPool, taken []netip.Prefix) (netip.Prefix, error) {
+	if pools == nil {
+		pools = dockerPools
+	}
+	for p := range candidates(pools) {
 		if !overlapsAny(p, taken) {
 			return p, nil
 		}

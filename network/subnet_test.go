@@ -1,10 +1,12 @@
 package network
 
 import (
+	"fmt"
 	"net/netip"
 	"testing"
 
 	"github.com/containerd/errdefs"
+	"github.com/google/go-cmp/cmp"
 )
 
 func TestPickSubnet(t *testing.T) {
@@ -22,13 +24,13 @@ func TestPickSubnet(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := pickSubnet(tt.taken)
+			got, err := pickSubnet(nil, tt.taken)
 			if err != nil || got.String() != tt.want {
 				t.Errorf("pickSubnet = %v, %v; want %s", got, err, tt.want)
 			}
 		})
 	}
-	if _, err := pickSubnet([]netip.Prefix{p("0.0.0.0/1"), p("128.0.0.0/1")}); !errdefs.IsUnavailable(err) {
+	if _, err := pickSubnet(nil, []netip.Prefix{p("0.0.0.0/1"), p("128.0.0.0/1")}); !errdefs.IsUnavailable(err) {
 		t.Errorf("every pool taken: err = %v, want unavailable", err)
 	}
 }
@@ -108,5 +110,67 @@ func TestParseOptions(t *testing.T) {
 func TestMACOf(t *testing.T) {
 	if got := formatMAC(macOf(netip.MustParseAddr("172.17.0.2"))); got != "02:42:ac:11:00:02" {
 		t.Errorf("macOf(172.17.0.2) = %s, want 02:42:ac:11:00:02", got)
+	}
+}
+
+// TestAddressPools: Docker's pools cut as before (172.18-31 /16s, then
+// 192.168 /20s); a --default-address-pool is cut into subnets of its size,
+// in order; pools no bridge can use are refused.
+func TestAddressPools(t *testing.T) {
+	var want []string
+	for b := 18; b <= 31; b++ {
+		want = append(want, fmt.Sprintf("172.%d.0.0/16", b))
+	}
+	for c := 0; c < 256; c += 16 {
+		want = append(want, fmt.Sprintf("192.168.%d.0/20", c))
+	}
+	var got []string
+	for p := range candidates(dockerPools) {
+		got = append(got, p.String())
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("Docker's pools (-want +got):\n%s", d)
+	}
+
+	p := netip.MustParsePrefix
+	pools := []AddressPool{{p("10.10.0.0/16"), 24}, {p("10.20.0.0/23"), 24}}
+	for _, tc := range []struct {
+		taken []netip.Prefix
+		want  string
+	}{
+		{nil, "10.10.0.0/24"},
+		{[]netip.Prefix{p("10.10.0.0/24"), p("10.10.1.128/25")}, "10.10.2.0/24"},
+		{[]netip.Prefix{p("10.10.0.0/16")}, "10.20.0.0/24"},
+		{[]netip.Prefix{p("10.10.0.0/16"), p("10.20.0.0/24")}, "10.20.1.0/24"},
+	} {
+		if got, err := pickSubnet(pools, tc.taken); err != nil || got.String() != tc.want {
+			t.Errorf("pickSubnet(%v) = %v, %v; want %s", tc.taken, got, err, tc.want)
+		}
+	}
+	if _, err := pickSubnet(pools, []netip.Prefix{p("10.0.0.0/8")}); !errdefs.IsUnavailable(err) {
+		t.Errorf("every subnet of the pools taken: %v, want unavailable", err)
+	}
+	n := 0
+	for range candidates([]AddressPool{{p("10.0.0.0/8"), 30}}) {
+		n++
+	}
+	if n != 1<<22 {
+		t.Errorf("10.0.0.0/8 cut into /30s: %d subnets", n)
+	}
+
+	for _, tc := range []struct {
+		pool AddressPool
+		want string
+	}{
+		{AddressPool{p("10.10.0.0/16"), 24}, ""},
+		{AddressPool{p("10.10.1.0/16"), 24}, "network 10.10.1.0/16 is not in canonical form"},
+		{AddressPool{p("10.10.0.0/16"), 12}, "network 10.10.0.0/16 has a smaller prefix (/16) than the target size of that pool (/12)"},
+		{AddressPool{p("10.10.0.0/16"), 31}, "invalid pool 10.10.0.0/16 size 31: a bridge network needs at least a /30"},
+		{AddressPool{p("fd00::/48"), 64}, "invalid pool fd00::/48: only IPv4 pools are supported"},
+	} {
+		err := CheckAddressPool(tc.pool)
+		if (tc.want == "" && err != nil) || (tc.want != "" && (err == nil || err.Error() != tc.want)) {
+			t.Errorf("CheckAddressPool(%v) = %v, want %q", tc.pool, err, tc.want)
+		}
 	}
 }

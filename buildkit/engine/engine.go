@@ -87,7 +87,10 @@ type Config struct {
 	// beside BuildKit's, as dockerd's builder prune covers both; nil
 	// leaves it out.
 	Classic ClassicCache
-	Log     *slog.Logger
+	// DNS is the resolv.conf of RUN steps (gantryd's --dns, --dns-search,
+	// --dns-opt); nil derives it from the host's, as BuildKit does.
+	DNS *oci.DNSConfig
+	Log *slog.Logger
 }
 
 // Engine is the embedded BuildKit.
@@ -134,7 +137,7 @@ func (e *Engine) start() (*running, error) {
 		},
 	}
 	opt, err := runc.NewWorkerOpt(e.cfg.Root, snapshotter, false, oci.ProcessSandbox, nil, nil,
-		netproviders.Opt{Mode: "host"}, nil, "", "", false, nil, "", "", nil)
+		netproviders.Opt{Mode: "host"}, e.cfg.DNS, "", "", false, nil, "", "", nil)
 	if err != nil {
 		return nil, err
 	}

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/moby/buildkit/executor/oci"
+
 	"github.com/gantry/gantry/buildkit"
 )
 
@@ -27,8 +29,16 @@ func Main() int {
 	root := fs.String("root", "", "BuildKit's state directory")
 	listen := fs.String("listen", "", "unix socket for gantryd's /grpc and /session requests")
 	cb := fs.String("gantryd", "", "gantryd's callback socket")
+	var dns oci.DNSConfig
+	fs.Func("dns", "DNS server of RUN steps (repeatable)", appendTo(&dns.Nameservers))
+	fs.Func("dns-search", "DNS search domain of RUN steps (repeatable)", appendTo(&dns.SearchDomains))
+	fs.Func("dns-opt", "DNS option of RUN steps (repeatable)", appendTo(&dns.Options))
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		return 2
+	}
+	var dnsConfig *oci.DNSConfig
+	if len(dns.Nameservers)+len(dns.SearchDomains)+len(dns.Options) > 0 {
+		dnsConfig = &dns
 	}
 	if *root == "" || *listen == "" || *cb == "" {
 		fmt.Fprintln(os.Stderr, "gantry-buildkitd: --root, --listen and --gantryd are required; gantryd starts it")
@@ -36,7 +46,7 @@ func Main() int {
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	g := newGantryd(*cb)
-	e, err := Start(Config{Root: *root, Network: g, Images: g, Import: g.Import, Link: g.LinkLayer, Collect: g.Collect, Classic: classicCache{g}, Missing: g.MissingLayers, Log: log})
+	e, err := Start(Config{Root: *root, Network: g, Images: g, Import: g.Import, Link: g.LinkLayer, Collect: g.Collect, Classic: classicCache{g}, Missing: g.MissingLayers, DNS: dnsConfig, Log: log})
 	if err != nil {
 		log.Error("start", "error", err)
 		return 1
@@ -79,4 +89,12 @@ func Main() int {
 	}
 	e.Close()
 	return 0
+}
+
+// appendTo is a repeatable flag's setter: each value goes to the end of list.
+func appendTo(list *[]string) func(string) error {
+	return func(v string) error {
+		*list = append(*list, v)
+		return nil
+	}
 }

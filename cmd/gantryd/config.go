@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/docker/go-units"
 	"github.com/spf13/pflag"
 
 	"github.com/gantry/gantry/daemon"
@@ -190,6 +191,14 @@ func setFromFile(flags *pflag.FlagSet, f *pflag.Flag, key string, v any) error {
 			return fmt.Errorf("invalid value for %q: %s: want a single value", key, jsonText(v))
 		}
 		for _, e := range v {
+			if pool, isObject := e.(map[string]any); isObject && key == "default-address-pools" {
+				s, err := addressPoolFromFile(pool)
+				if err != nil {
+					return fmt.Errorf("invalid value for %q: %w", key, err)
+				}
+				items = append(items, s)
+				continue
+			}
 			s, ok := e.(string)
 			if !ok {
 				return fmt.Errorf("invalid value for %q: %s: want a list of strings", key, jsonText(v))
@@ -204,6 +213,14 @@ func setFromFile(flags *pflag.FlagSet, f *pflag.Flag, key string, v any) error {
 			return fmt.Errorf("invalid value for %q: %s: want a single value", key, jsonText(v))
 		}
 		for _, k := range slices.Sorted(maps.Keys(v)) {
+			if key == "default-ulimits" {
+				s, err := ulimitFromFile(k, v[k])
+				if err != nil {
+					return fmt.Errorf("invalid value for %q: %w", key, err)
+				}
+				items = append(items, s)
+				continue
+			}
 			s, ok := v[k].(string)
 			if !ok {
 				return fmt.Errorf("invalid value for %q: %s: want an object of strings", key, jsonText(v))
@@ -232,6 +249,71 @@ func setFromFile(flags *pflag.FlagSet, f *pflag.Flag, key string, v any) error {
 		}
 	}
 	return nil
+}
+
+// ulimitFromFile is the --default-ulimit value of an entry of dockerd's
+// "default-ulimits": "nofile": {"Name": "nofile", "Hard": 64000, "Soft": 64000}.
+func ulimitFromFile(name string, v any) (string, error) {
+	var u units.Ulimit
+	data, _ := json.Marshal(v)
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&u); err != nil {
+		return "", fmt.Errorf("%s: %s: want {\"Name\": %q, \"Hard\": n, \"Soft\": n}: %v", name, data, name, err)
+	}
+	if u.Name != "" && u.Name != name {
+		return "", fmt.Errorf("%s: %s: the Name is not the key", name, data)
+	}
+	return fmt.Sprintf("%s=%d:%d", name, u.Soft, u.Hard), nil
+}
+
+// addressPoolFromFile is the --default-address-pool value of an entry of
+// dockerd's "default-address-pools": {"base": "10.10.0.0/16", "size": 24}.
+func addressPoolFromFile(v map[string]any) (string, error) {
+	var p struct {
+		Base string
+		Size json.Number
+	}
+	data, _ := json.Marshal(v)
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&p); err != nil || p.Base == "" || p.Size == "" {
+		return "", fmt.Errorf(`%s: want {"base": "CIDR", "size": N}`, data)
+	}
+	return "base=" + p.Base + ",size=" + p.Size.String(), nil
+}
+
+// parseAddressPool reads a --default-address-pool value, dockerd's
+// "base=CIDR,size=N", and checks the pool.
+func parseAddressPool(s string) (daemon.AddressPool, error) {
+	var p daemon.AddressPool
+	var haveBase, haveSize bool
+	for _, field := range strings.Split(s, ",") {
+		k, v, ok := strings.Cut(field, "=")
+		if !ok {
+			return p, fmt.Errorf("invalid field '%s' must be a key=value pair", field)
+		}
+		switch strings.ToLower(k) {
+		case "base":
+			base, err := netip.ParsePrefix(v)
+			if err != nil {
+				return p, fmt.Errorf("invalid base prefix %q: %w", v, err)
+			}
+			p.Base, haveBase = base, true
+		case "size":
+			size, err := strconv.Atoi(v)
+			if err != nil {
+				return p, fmt.Errorf("invalid size value: %q (must be integer): %w", s, err)
+			}
+			p.Size, haveSize = size, true
+		default:
+			return p, fmt.Errorf("unexpected key '%s' in '%s'", k, field)
+		}
+	}
+	if !haveBase || !haveSize {
+		return p, fmt.Errorf("%q: want base=CIDR,size=N", s)
+	}
+	return p, daemon.CheckAddressPool(p)
 }
 
 // check validates what the flags and the file say together, without
@@ -269,6 +351,24 @@ func (c *config) check() error {
 		if _, err := netip.ParseAddr(c.defaultBindIP); err != nil {
 			return fmt.Errorf("--default-bind-ip %q: %w", c.defaultBindIP, err)
 		}
+	}
+	for _, s := range c.addressPools {
+		if _, err := parseAddressPool(s); err != nil {
+			return fmt.Errorf("--default-address-pool %s: %w", s, err)
+		}
+	}
+	for _, s := range c.defaultUlimits {
+		if _, err := units.ParseUlimit(s); err != nil {
+			return fmt.Errorf("--default-ulimit %s: %w", s, err)
+		}
+	}
+	for _, s := range c.dns {
+		if _, err := netip.ParseAddr(s); err != nil {
+			return fmt.Errorf("IP address is not correctly formatted: %s", s)
+		}
+	}
+	if err := daemon.CheckDNSDefaults(c.dnsSearch, c.dnsOpts); err != nil {
+		return err
 	}
 	for _, kv := range c.logOpts {
 		if !strings.Contains(kv, "=") {

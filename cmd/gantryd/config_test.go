@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -82,8 +83,8 @@ func TestConfigFileRefusals(t *testing.T) {
 			"the following directives are specified both as a flag and in the configuration file: data-root: (from flag: /y, from file: /x), hosts: (from flag: [unix:///b.sock], from file: [unix:///a.sock])"},
 		{"both-shorthand", `{"log-level": "debug"}`, []string{"-l", "warn"},
 			"the following directives are specified both as a flag and in the configuration file: log-level: (from flag: warn, from file: debug)"},
-		{"not-implemented", `{"default-ulimits": {"nofile": {"Name": "nofile", "Hard": 64, "Soft": 64}}, "dns": ["1.1.1.1"]}`, nil,
-			"the following directives are dockerd's but gantryd does not implement them: default-ulimits, dns"},
+		{"not-implemented", `{"shutdown-timeout": 30, "mtu": 1400}`, nil,
+			"the following directives are dockerd's but gantryd does not implement them: mtu, shutdown-timeout"},
 		{"fixed", `{"ipv6": true}`, nil,
 			`the following directives are dockerd's but gantryd does not implement them: ipv6 (gantryd always runs with "ipv6": false)`},
 		{"type", `{"debug": "yes"}`, nil, `invalid value for "debug": "yes": want true or false`},
@@ -121,7 +122,7 @@ func TestEveryFlagHasAKey(t *testing.T) {
 		if c.flagOf(key) != f {
 			t.Errorf("key %q of --%s names another flag", key, f.Name)
 		}
-		if _, repeatable := f.Value.(pflag.SliceValue); repeatable && key == f.Name {
+		if _, listed := fileKeys[f.Name]; !listed && isSlice(f) {
 			t.Errorf("--%s is repeatable: give it dockerd's plural key in fileKeys", f.Name)
 		}
 		if _, fixed := fixedKeys[key]; fixed {
@@ -187,6 +188,123 @@ func TestLogDefaults(t *testing.T) {
 	} {
 		_, err := load(append(tc.args, "--config-file", writeConfig(t, tc.file)))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v %s: %v, want %q", tc.args, tc.file, err, tc.want)
+		}
+	}
+}
+
+func isSlice(f *pflag.Flag) bool {
+	_, repeatable := f.Value.(pflag.SliceValue)
+	return repeatable
+}
+
+// TestDNSDefaults: --dns, --dns-search and --dns-opt, daemon.json's "dns",
+// "dns-search" and "dns-opts", checked as a container's are.
+func TestDNSDefaults(t *testing.T) {
+	c, err := load([]string{"--config-file", writeConfig(t, `{"dns": ["10.0.0.2", "fd00::53"], "dns-search": ["example.org"], "dns-opts": ["ndots:2", "timeout:1"]}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := c.daemonConfig(nil)
+	got := fmt.Sprint(cfg.DNS, cfg.DNSSearch, cfg.DNSOptions)
+	if want := "[10.0.0.2 fd00::53] [example.org] [ndots:2 timeout:1]"; got != want {
+		t.Errorf("daemon.json: %s, want %s", got, want)
+	}
+	c, err = load([]string{"--config-file", writeConfig(t, ""), "--dns", "1.1.1.1", "--dns-search", "a.example", "--dns-opt", "rotate"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg = c.daemonConfig(nil)
+	if got, want := fmt.Sprint(cfg.DNS, cfg.DNSSearch, cfg.DNSOptions), "[1.1.1.1] [a.example] [rotate]"; got != want {
+		t.Errorf("flags: %s, want %s", got, want)
+	}
+	for _, tc := range []struct{ file, want string }{
+		{`{"dns": ["1.1.1"]}`, "IP address is not correctly formatted: 1.1.1"},
+		{`{"dns-search": ["a b"]}`, "a b is not a valid domain"},
+		{`{"dns-opts": ["ndots:1\nnameserver 6.6.6.6"]}`, `invalid DNS option "ndots:1\nnameserver 6.6.6.6"`},
+		{`{"dns": "1.1.1.1"}`, `want a list`},
+	} {
+		if _, err := load([]string{"--config-file", writeConfig(t, tc.file)}); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %q", tc.file, err, tc.want)
+		}
+	}
+}
+
+// TestDefaultUlimits: --default-ulimit and daemon.json's "default-ulimits"
+// (dockerd's objects by name), with go-units' checks.
+func TestDefaultUlimits(t *testing.T) {
+	c, err := load([]string{"--config-file", writeConfig(t, `{"default-ulimits": {"nofile": {"Name": "nofile", "Hard": 64000, "Soft": 1024}, "nproc": {"Hard": -1, "Soft": -1}}}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, u := range c.daemonConfig(nil).DefaultUlimits {
+		got = append(got, u.String())
+	}
+	if want := "[nofile=1024:64000 nproc=-1:-1]"; fmt.Sprint(got) != want {
+		t.Errorf("daemon.json: %v, want %s", got, want)
+	}
+	c, err = load([]string{"--config-file", writeConfig(t, ""), "--default-ulimit", "core=0", "--default-ulimit", "nofile=10:20"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = nil
+	for _, u := range c.daemonConfig(nil).DefaultUlimits {
+		got = append(got, u.String())
+	}
+	if want := "[core=0:0 nofile=10:20]"; fmt.Sprint(got) != want {
+		t.Errorf("flags: %v, want %s", got, want)
+	}
+	for _, tc := range []struct {
+		args []string
+		file string
+		want string
+	}{
+		{nil, `{"default-ulimits": {"nofile": {"Name": "nofile", "Hard": 1, "Soft": 2}}}`, "--default-ulimit nofile=2:1: ulimit soft limit must be less than or equal to hard limit: 2 > 1"},
+		{nil, `{"default-ulimits": {"bogus": {"Hard": 1, "Soft": 1}}}`, "invalid ulimit type: bogus"},
+		{nil, `{"default-ulimits": {"nofile": {"Name": "nproc", "Hard": 1, "Soft": 1}}}`, "the Name is not the key"},
+		{nil, `{"default-ulimits": {"nofile": {"Hard": "x"}}}`, `invalid value for "default-ulimits": nofile:`},
+		{nil, `{"default-ulimits": {"nofile": 5}}`, `invalid value for "default-ulimits": nofile: 5`},
+		{[]string{"--default-ulimit", "nofile"}, "", "invalid ulimit argument: nofile"},
+	} {
+		if _, err := load(append(tc.args, "--config-file", writeConfig(t, tc.file))); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v %s: %v, want %q", tc.args, tc.file, err, tc.want)
+		}
+	}
+}
+
+// TestDefaultAddressPools: --default-address-pool and daemon.json's
+// "default-address-pools" (dockerd's objects), checked before the start.
+func TestDefaultAddressPools(t *testing.T) {
+	c, err := load([]string{"--config-file", writeConfig(t, `{"default-address-pools": [{"base": "10.10.0.0/16", "size": 24}, {"base": "10.20.0.0/20", "size": 26}]}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := fmt.Sprint(c.daemonConfig(nil).DefaultAddressPools), "[{10.10.0.0/16 24} {10.20.0.0/20 26}]"; got != want {
+		t.Errorf("daemon.json: %s, want %s", got, want)
+	}
+	c, err = load([]string{"--config-file", writeConfig(t, ""), "--default-address-pool", "base=10.30.0.0/16,size=24"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := fmt.Sprint(c.daemonConfig(nil).DefaultAddressPools), "[{10.30.0.0/16 24}]"; got != want {
+		t.Errorf("flag: %s, want %s", got, want)
+	}
+	for _, tc := range []struct {
+		args []string
+		file string
+		want string
+	}{
+		{nil, `{"default-address-pools": [{"base": "10.10.0.0/16", "size": 8}]}`, "--default-address-pool base=10.10.0.0/16,size=8: network 10.10.0.0/16 has a smaller prefix (/16) than the target size of that pool (/8)"},
+		{nil, `{"default-address-pools": [{"base": "10.10.0.0/16"}]}`, `invalid value for "default-address-pools": {"base":"10.10.0.0/16"}: want {"base": "CIDR", "size": N}`},
+		{nil, `{"default-address-pools": [{"base": "10.10.0.0/16", "size": 24, "x": 1}]}`, `want {"base": "CIDR", "size": N}`},
+		{nil, `{"default-address-pools": {"base": "10.10.0.0/16", "size": 24}}`, "the following directives don't match any configuration option: base, size"}, // an object is flattened, as dockerd's
+		{[]string{"--default-address-pool", "base=10.1.0.0/16"}, "", `"base=10.1.0.0/16": want base=CIDR,size=N`},
+		{[]string{"--default-address-pool", "base=10.1.0.0/16,size=x"}, "", `invalid size value: "base=10.1.0.0/16,size=x" (must be integer)`},
+		{[]string{"--default-address-pool", "base=fd00::/48,size=64"}, "", "only IPv4 pools are supported"},
+		{[]string{"--default-address-pool", "base=10.1.0.0/16,size=24,mtu=9"}, "", "unexpected key 'mtu' in 'mtu=9'"},
+	} {
+		if _, err := load(append(tc.args, "--config-file", writeConfig(t, tc.file))); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v %s: %v, want %q", tc.args, tc.file, err, tc.want)
 		}
 	}

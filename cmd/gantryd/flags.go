@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/docker/go-units"
 	"github.com/spf13/pflag"
 
 	"github.com/gantry/gantry/daemon"
@@ -29,6 +30,10 @@ type options struct {
 	tlsCACert, tlsCert string
 	tlsKey             string
 	bip, defaultBindIP string
+	dns, dnsSearch     []string
+	dnsOpts            []string
+	defaultUlimits     []string // name=soft[:hard]
+	addressPools       []string // base=CIDR,size=N
 	mirrors, insecure  []string
 	registryCertsDir   string
 	seccompProfile     string
@@ -81,6 +86,10 @@ func newFlags() (*pflag.FlagSet, *options) {
 
 	f.StringVar(&o.bip, "bip", "", "address and prefix of the default bridge (e.g. 172.18.0.1/16)")
 	f.StringVar(&o.defaultBindIP, "default-bind-ip", "", "default IP address of published ports (default all addresses)")
+	f.StringArrayVar(&o.addressPools, "default-address-pool", nil, "where networks without a subnet take one: base=CIDR,size=N, subnets of prefix length N cut from base (repeatable; default Docker's pools)")
+	f.StringArrayVar(&o.dns, "dns", nil, "DNS server of containers and build steps that name none (repeatable)")
+	f.StringArrayVar(&o.dnsSearch, "dns-search", nil, "DNS search domain of containers and build steps that name none (repeatable)")
+	f.StringArrayVar(&o.dnsOpts, "dns-opt", nil, "DNS option of containers and build steps that name none (repeatable; daemon.json: dns-opts)")
 
 	f.StringArrayVar(&o.mirrors, "registry-mirror", nil, "preferred Docker Hub mirror (repeatable)")
 	f.StringArrayVar(&o.insecure, "insecure-registry", nil, "registry (host[:port] or CIDR) spoken to over plain HTTP (repeatable)")
@@ -91,6 +100,7 @@ func newFlags() (*pflag.FlagSet, *options) {
 	f.BoolVar(&o.init, "init", false, "run an init in every container (unless it says otherwise) to forward signals and reap processes")
 	f.StringVar(&o.initPath, "init-path", "", "path of the init binary (default docker-init, else tini-static, in $PATH)")
 	f.StringVar(&o.logDriver, "log-driver", "json-file", `default log driver of containers: "json-file", "local" or "none"`)
+	f.StringArrayVar(&o.defaultUlimits, "default-ulimit", nil, "default ulimit of containers and build steps, name=soft[:hard] (repeatable; daemon.json: default-ulimits, dockerd's objects)")
 	f.StringArrayVar(&o.logOpts, "log-opt", nil, "default log driver option of containers, key=value (repeatable; daemon.json: log-opts, an object)")
 	f.BoolVar(&o.cri, "cri", true, "serve the CRI v1 (Kubernetes' container runtime interface) on --cri-socket")
 	f.StringVar(&o.criSocket, "cri-socket", "", "unix socket of the CRI (default <exec-root>/cri.sock: /run/gantry/cri.sock)")
@@ -116,6 +126,21 @@ func (o *options) daemonConfig(log *slog.Logger) daemon.Config {
 	if o.defaultBindIP != "" {
 		cfg.DefaultBindIP, _ = netip.ParseAddr(o.defaultBindIP)
 	}
+	for _, s := range o.dns {
+		a, _ := netip.ParseAddr(s)
+		cfg.DNS = append(cfg.DNS, a)
+	}
+	cfg.DNSSearch, cfg.DNSOptions = o.dnsSearch, o.dnsOpts
+	for _, s := range o.addressPools {
+		if p, err := parseAddressPool(s); err == nil { // checked by load
+			cfg.DefaultAddressPools = append(cfg.DefaultAddressPools, p)
+		}
+	}
+	for _, s := range o.defaultUlimits {
+		if u, err := units.ParseUlimit(s); err == nil { // checked by load
+			cfg.DefaultUlimits = append(cfg.DefaultUlimits, u)
+		}
+	}
 	return cfg
 }
 
@@ -124,14 +149,19 @@ func (o *options) daemonConfig(log *slog.Logger) daemon.Config {
 // key for a flag Gantry names differently. A flag that should have no key
 // maps to "".
 var fileKeys = map[string]string{
-	"config-file":       "",
-	"validate":          "",
-	"host":              "hosts",
-	"registry-mirror":   "registry-mirrors",
-	"insecure-registry": "insecure-registries",
-	"default-bind-ip":   "ip",
-	"log-opt":           "log-opts",
-	"cni-bin-dir":       "cni-bin-dirs",
+	"config-file":          "",
+	"validate":             "",
+	"host":                 "hosts",
+	"registry-mirror":      "registry-mirrors",
+	"insecure-registry":    "insecure-registries",
+	"default-bind-ip":      "ip",
+	"log-opt":              "log-opts",
+	"cni-bin-dir":          "cni-bin-dirs",
+	"dns":                  "dns", // dockerd's keys, singular
+	"dns-search":           "dns-search",
+	"dns-opt":              "dns-opts",
+	"default-ulimit":       "default-ulimits",
+	"default-address-pool": "default-address-pools",
 }
 
 // logOptMap is the map of --log-opt key=value options (checked by

@@ -4,10 +4,14 @@ package depcheck
 
 import (
 	"maps"
+	"os"
 	"os/exec"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 const module = "github.com/gantry/gantry/"
@@ -44,7 +48,6 @@ var allowed = map[string][]string{
 	"registry":             {"content"},
 	"volume":               nil,
 	"integration":          {"*"},
-	"bench":                {"*"},
 	"bench/cribench":       nil,
 
 	"distribution": {"content", "layer", "image", "registry"},
@@ -82,6 +85,49 @@ func TestImportRules(t *testing.T) {
 	}
 	for _, b := range slices.Sorted(maps.Keys(bad)) {
 		t.Errorf("forbidden import %s (see the package table in docs/ARCHITECTURE.md)", b)
+	}
+}
+
+// TestTableIsTheDoc: allowed is the package table of docs/ARCHITECTURE.md,
+// row for row, so that neither drifts from the other. In the table's
+// "may import" column, "nothing internal" is no internal import,
+// "everything" and "-" (integration, internal/...) any; what is not a
+// package of this module (wire types, errdefs) or is under internal/ is
+// not an internal import.
+func TestTableIsTheDoc(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/ARCHITECTURE.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := regexp.MustCompile("(?m)^\\| `([^`]+)` \\|.*\\| ([^|]*) \\|$")
+	table := map[string][]string{}
+	for _, m := range row.FindAllStringSubmatch(string(doc), -1) {
+		pkg, col := m[1], strings.TrimSpace(m[2])
+		if strings.HasPrefix(pkg, "internal/") {
+			continue
+		}
+		var deps []string
+		switch col {
+		case "nothing internal":
+		case "everything", "-":
+			deps = []string{"*"}
+		default:
+			for _, d := range strings.Split(col, ",") {
+				d = strings.TrimSpace(d)
+				if _, isPkg := allowed[d]; isPkg || (strings.Contains(d, "/") && !strings.HasPrefix(d, "internal/")) {
+					deps = append(deps, d)
+				}
+			}
+		}
+		table[pkg] = deps
+	}
+	if len(table) == 0 {
+		t.Fatal("no package table found in docs/ARCHITECTURE.md")
+	}
+	if d := cmp.Diff(table, allowed, cmp.Transformer("sorted", func(in []string) []string {
+		return slices.Sorted(slices.Values(in))
+	})); d != "" {
+		t.Errorf("the package table of docs/ARCHITECTURE.md (-) and allowed (+) differ:\n%s", d)
 	}
 }
 
