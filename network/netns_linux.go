@@ -30,9 +30,9 @@ type netNS struct {
 
 // createNetNS makes a network namespace with lo up, bind-mounts it at path
 // (an existing file is an error) and returns it open; the caller closes
-// it. The work happens on a locked thread
-// of its own: if that thread cannot return to the original namespace it is
-// left locked, and the Go runtime destroys it.
+// it. The work happens on a locked thread of its own: if that thread
+// cannot return to the original namespace it is left locked, and the Go
+// runtime destroys it.
 func createNetNS(path string) (*netNS, error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_RDONLY, 0o444)
 	if err != nil {
@@ -101,19 +101,29 @@ func unshareNetNS(path string) (ns *netNS, err error, restored bool) {
 }
 
 // openNetNS opens the namespace mounted at path; the caller closes it. Its
-// netlink socket is made on a thread that enters the namespace and
-// returns (netlink.NewHandleAt): a few microseconds.
+// netlink socket (route only) is made by the calling thread, locked, in
+// the namespace, which it then leaves (netlink.NewHandleAt): about 10 µs
+// in all.
 func openNetNS(path string) (*netNS, error) {
+	ns, err := openNetNSFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if ns.nl, err = netlink.NewHandleAt(ns.fd, unix.NETLINK_ROUTE); err != nil {
+		ns.close()
+		return nil, fmt.Errorf("open network namespace %s: %w", path, err)
+	}
+	return ns, nil
+}
+
+// openNetNSFile opens the namespace mounted at path without a netlink
+// socket, for do; the caller closes it.
+func openNetNSFile(path string) (*netNS, error) {
 	fd, err := netns.GetFromPath(path)
 	if err != nil {
 		return nil, fmt.Errorf("open network namespace %s: %w", path, err)
 	}
-	h, err := netlink.NewHandleAt(fd)
-	if err != nil {
-		fd.Close()
-		return nil, fmt.Errorf("open network namespace %s: %w", path, err)
-	}
-	return &netNS{fd: fd, nl: h}, nil
+	return &netNS{fd: fd}, nil
 }
 
 // isNetNS checks that path is a mounted namespace (of a sandbox a previous
@@ -356,9 +366,9 @@ func deleteLink(l link) error {
 // createUserNetNS makes a network namespace with lo up that belongs to a
 // new user namespace with the given mappings, bind-mounts them at path and
 // userPath (existing files are an error) and returns the network namespace
-// open; the caller closes it. A container in that
-// user namespace may then mount the sysfs of its network namespace, which
-// it could not for one the host's user namespace owns.
+// open; the caller closes it. A container in that user namespace may then
+// mount the sysfs of its network namespace, which it could not for one the
+// host's user namespace owns.
 func createUserNetNS(path, userPath string, uids, gids []syscall.SysProcIDMap) (ns *netNS, err error) {
 	for _, p := range []string{path, userPath} {
 		f, err := os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_RDONLY, 0o444)

@@ -72,7 +72,7 @@ func (m *Manager) AdoptResolver(containerID string, cfg DNSConfig) error {
 	if !slices.ContainsFunc(s.endpoints, func(ep *endpoint) bool { return ep.net.resolvesNames() }) {
 		return nil
 	}
-	ns, err := openNetNS(s.Path)
+	ns, err := openNetNSFile(s.Path)
 	if err != nil {
 		return fmt.Errorf("start the embedded DNS server: %w", err)
 	}
@@ -81,7 +81,7 @@ func (m *Manager) AdoptResolver(containerID string, cfg DNSConfig) error {
 }
 
 // startResolver starts the sandbox's DNS server if it has none yet; ns is
-// the sandbox's namespace, open for the call. An adopted sandbox's
+// the sandbox's namespace, open for the call (its netlink socket unused). An adopted sandbox's
 // namespace already jumps to the redirect chain; a new one does not, and
 // is spared the check on the start's path.
 func (m *Manager) startResolver(s *sandbox, ns *netNS, adopted bool) error {
@@ -172,11 +172,10 @@ func (ns *netNS) do(f func() error) error {
 // for the dial only.
 func dialIn(path string) dns.Dialer {
 	return func(ctx context.Context, network string, server netip.AddrPort) (net.Conn, error) {
-		fd, err := netns.GetFromPath(path)
+		ns, err := openNetNSFile(path)
 		if err != nil {
-			return nil, fmt.Errorf("open network namespace %s: %w", path, err)
+			return nil, err
 		}
-		ns := &netNS{fd: fd}
 		defer ns.close()
 		var conn net.Conn
 		err = ns.do(func() error {
