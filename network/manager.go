@@ -203,10 +203,10 @@ func (m *Manager) keptOnly(rec *record) map[string]bool {
 }
 
 // adoptEndpoints takes back the sandboxes and endpoints the records kept:
-// their namespaces are opened, their host ports held again, and the rules
-// of their ports returned for the chains. An endpoint that cannot be taken
-// back is dropped with a warning (its container keeps running unreachable
-// from published ports).
+// their namespaces are checked (and not kept open), their host ports held
+// again, and the rules of their ports returned for the chains. An endpoint
+// that cannot be taken back is dropped with a warning (its container keeps
+// running unreachable from published ports).
 func (m *Manager) adoptEndpoints() []rule {
 	var rules []rule
 	for _, n := range m.networks {
@@ -215,14 +215,14 @@ func (m *Manager) adoptEndpoints() []rule {
 			saved := n.rec.Endpoints[id]
 			s := m.sandboxes[id]
 			if s == nil {
-				ns, err := openNetNS(filepath.Join(m.cfg.RunDir, id))
-				if err != nil {
+				path := filepath.Join(m.cfg.RunDir, id)
+				if err := isNetNS(path); err != nil {
 					m.log.Warn("cannot adopt the network of a running container", "container", id, "error", err)
 					delete(n.rec.Allocations, id)
 					delete(n.rec.Endpoints, id)
 					continue
 				}
-				s = &sandbox{Sandbox: Sandbox{ContainerID: id, Path: filepath.Join(m.cfg.RunDir, id)}, ns: ns}
+				s = &sandbox{Sandbox: Sandbox{ContainerID: id, Path: path}, ready: true}
 				m.sandboxes[id] = s
 			}
 			ep := &endpoint{Endpoint: saved.Endpoint, net: n, defaultRoute: saved.DefaultRoute, link: link{hostName: saved.HostLink}}

@@ -23,10 +23,12 @@ import (
 // port 53 of 127.0.0.11 to them, so that port 53 stays the container's
 // own. The sockets stay in the namespace they were born in: gantryd's
 // thread that made them returns to its own namespace, and serving them
-// costs two goroutines and two descriptors per container. Forwarded
-// questions leave from the container's namespace too (a socket per
-// question, opened the same way), so that they go where the container's
-// own traffic would, and nowhere on an internal network.
+// costs two goroutines and two descriptors per container (the server
+// holds nothing else: not the namespace). Forwarded questions leave from
+// the container's namespace too (a socket per question, opened the same
+// way through the namespace opened from its path for that question only),
+// so that they go where the container's own traffic would, and nowhere on
+// an internal network.
 
 // chainDNS is the nat chain, in a container's namespace, of the redirect.
 const chainDNS = "GANTRY-DNS"
@@ -70,19 +72,25 @@ func (m *Manager) AdoptResolver(containerID string, cfg DNSConfig) error {
 	if !slices.ContainsFunc(s.endpoints, func(ep *endpoint) bool { return ep.net.resolvesNames() }) {
 		return nil
 	}
-	return m.startResolver(s, true)
+	ns, err := openNetNSFile(s.Path)
+	if err != nil {
+		return fmt.Errorf("start the embedded DNS server: %w", err)
+	}
+	defer ns.close()
+	return m.startResolver(s, ns, true)
 }
 
-// startResolver starts the sandbox's DNS server if it has none yet. An
-// adopted sandbox's namespace already jumps to the redirect chain; a new
-// one does not, and is spared the check on the start's path.
-func (m *Manager) startResolver(s *sandbox, adopted bool) error {
+// startResolver starts the sandbox's DNS server if it has none yet; ns is
+// the sandbox's namespace, open for the call (its netlink socket unused). An adopted sandbox's
+// namespace already jumps to the redirect chain; a new one does not, and
+// is spared the check on the start's path.
+func (m *Manager) startResolver(s *sandbox, ns *netNS, adopted bool) error {
 	if s.resolver != nil {
 		return nil
 	}
 	var udp *net.UDPConn
 	var tcp *net.TCPListener
-	err := s.ns.do(func() error {
+	err := ns.do(func() error {
 		var err error
 		if udp, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(dns.Address, 0))); err != nil {
 			return err
@@ -108,7 +116,7 @@ func (m *Manager) startResolver(s *sandbox, adopted bool) error {
 	for _, a := range cfg.Servers {
 		up.Upstreams = append(up.Upstreams, netip.AddrPortFrom(a, 53))
 	}
-	s.resolver = dns.Serve(udp, tcp, sandboxNames{m, s.ContainerID}, s.ns.dial, up, m.log.With("container", s.ContainerID))
+	s.resolver = dns.Serve(udp, tcp, sandboxNames{m, s.ContainerID}, dialIn(s.Path), up, m.log.With("container", s.ContainerID))
 	return nil
 }
 
@@ -159,16 +167,24 @@ func (ns *netNS) do(f func() error) error {
 	return <-done
 }
 
-// dial is the DNS server's Dialer: a connection opened inside the
-// namespace.
-func (ns *netNS) dial(ctx context.Context, network string, server netip.AddrPort) (net.Conn, error) {
-	var conn net.Conn
-	err := ns.do(func() error {
-		var err error
-		conn, err = (&net.Dialer{}).DialContext(ctx, network, server.String())
-		return err
-	})
-	return conn, err
+// dialIn is the DNS server's Dialer for the namespace mounted at path: a
+// connection opened inside it, through a descriptor of the namespace held
+// for the dial only.
+func dialIn(path string) dns.Dialer {
+	return func(ctx context.Context, network string, server netip.AddrPort) (net.Conn, error) {
+		ns, err := openNetNSFile(path)
+		if err != nil {
+			return nil, err
+		}
+		defer ns.close()
+		var conn net.Conn
+		err = ns.do(func() error {
+			var err error
+			conn, err = (&net.Dialer{}).DialContext(ctx, network, server.String())
+			return err
+		})
+		return conn, err
+	}
 }
 
 // sandboxNames is the registry of one container's DNS server: the

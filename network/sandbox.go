@@ -21,10 +21,17 @@ import (
 // network namespace's.
 const userNSSuffix = ".userns"
 
-// sandbox is a container's namespace as the Manager holds it.
+// sandbox is a container's namespace as the Manager holds it: by its
+// path only. The namespace is opened for the operations that need it and
+// closed after, so that an idle sandbox costs gantryd no descriptor; the
+// handle its creation made is kept for its first Join, the next step of a
+// container's start, which spares that join opening the namespace again
+// (a netlink socket is born in the namespace of the thread that makes it:
+// opening one in the sandbox means a setns there and back).
 type sandbox struct {
 	Sandbox
-	ns        *netNS
+	ready     bool          // the namespace is made and not being deleted; else the ID is only reserved
+	created   *netNS        // creation's handle until the first Join or DeleteSandbox takes it; guarded by Manager.mu
 	endpoints []*endpoint   // in the order joined
 	dnsConfig DNSConfig     // guarded by Manager.mu
 	resolver  *dns.Resolver // started at the first join of a user-defined network
@@ -69,7 +76,9 @@ func WithUserNS(m user.IdentityMapping) SandboxOption {
 }
 
 // NewSandbox creates the network namespace of a container, with lo up.
-// A sandbox for the container that already exists is a conflict.
+// A sandbox for the container that already exists is a conflict. The
+// sandbox keeps the namespace open until its first Join (or DeleteSandbox)
+// and holds no descriptor after.
 func (m *Manager) NewSandbox(ctx context.Context, containerID string, opts ...SandboxOption) (*Sandbox, error) {
 	var o sandboxOptions
 	for _, opt := range opts {
@@ -84,7 +93,7 @@ func (m *Manager) NewSandbox(ctx context.Context, containerID string, opts ...Sa
 		return nil, errdefs.ErrConflict.WithMessage("the network sandbox of container " + containerID + " already exists")
 	}
 	s := &sandbox{Sandbox: Sandbox{ContainerID: containerID, Path: filepath.Join(m.cfg.RunDir, containerID)}}
-	m.sandboxes[containerID] = s // reserved; s.ns is nil until created
+	m.sandboxes[containerID] = s // reserved; not ready until created
 	m.mu.Unlock()
 
 	var ns *netNS
@@ -101,7 +110,7 @@ func (m *Manager) NewSandbox(ctx context.Context, containerID string, opts ...Sa
 		delete(m.sandboxes, containerID)
 		return nil, err
 	}
-	s.ns = ns
+	s.ready, s.created = true, ns
 	out := s.Sandbox
 	return &out, nil
 }
@@ -121,7 +130,7 @@ func (m *Manager) Sandbox(containerID string) (*Sandbox, error) {
 // sandbox finds a ready sandbox; the caller holds m.mu.
 func (m *Manager) sandbox(containerID string) (*sandbox, error) {
 	s := m.sandboxes[containerID]
-	if s == nil || s.ns == nil {
+	if s == nil || !s.ready {
 		return nil, errdefs.ErrNotFound.WithMessage("no network sandbox for container " + containerID)
 	}
 	return s, nil
@@ -136,17 +145,23 @@ func (m *Manager) sandbox(containerID string) (*sandbox, error) {
 // SetDNS), which serves until DeleteSandbox. Calls concerning one sandbox
 // (Join, Leave, DeleteSandbox) must not overlap.
 func (m *Manager) Join(ctx context.Context, sb *Sandbox, network string, opts EndpointOptions) (*Endpoint, error) {
-	s, ep, err := m.reserve(sb.ContainerID, network, opts)
+	s, ep, ns, err := m.reserve(sb.ContainerID, network, opts)
 	if err != nil {
 		return nil, err
 	}
 	var l link
 	var rules []rule
-	if ep.net.resolvesNames() {
-		err = m.startResolver(s, false)
+	if ns == nil {
+		ns, err = openNetNS(s.Path)
 	}
 	if err == nil {
-		l, rules, err = m.connect(s, ep)
+		defer ns.close()
+		if ep.net.resolvesNames() {
+			err = m.startResolver(s, ns, false)
+		}
+	}
+	if err == nil {
+		l, rules, err = m.connect(ns, ep)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -169,27 +184,29 @@ func (m *Manager) Join(ctx context.Context, sb *Sandbox, network string, opts En
 }
 
 // reserve does the bookkeeping of a join: the address, the host ports, the
-// interface name, and the endpoint recorded on the network and sandbox.
-func (m *Manager) reserve(containerID, network string, opts EndpointOptions) (*sandbox, *endpoint, error) {
+// interface name, and the endpoint recorded on the network and sandbox. It
+// hands over the handle the sandbox's creation kept, if no join took it
+// yet: the caller closes it.
+func (m *Manager) reserve(containerID, network string, opts EndpointOptions) (*sandbox, *endpoint, *netNS, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	s, err := m.sandbox(containerID)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	n, err := m.lookup(network)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if n.rec.Driver != "bridge" {
-		return nil, nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("container cannot be connected to network %s: it is not a bridge network", n.rec.Name))
+		return nil, nil, nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("container cannot be connected to network %s: it is not a bridge network", n.rec.Name))
 	}
 	if _, ok := n.endpoints[containerID]; ok {
-		return nil, nil, errdefs.ErrConflict.WithMessage(fmt.Sprintf("endpoint with name %s already exists in network %s", opts.Name, n.rec.Name))
+		return nil, nil, nil, errdefs.ErrConflict.WithMessage(fmt.Sprintf("endpoint with name %s already exists in network %s", opts.Name, n.rec.Name))
 	}
 	ip, err := m.address(n, opts.IPv4)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	ep := &endpoint{Endpoint: Endpoint{
 		ID: randomHex(32), NetworkID: n.rec.ID, NetworkName: n.rec.Name, ContainerID: containerID,
@@ -205,7 +222,7 @@ func (m *Manager) reserve(containerID, network string, opts EndpointOptions) (*s
 	ep.defaultRoute = !n.rec.Internal && !slices.ContainsFunc(s.endpoints, func(e *endpoint) bool { return e.defaultRoute })
 	if !n.rec.Internal {
 		if ep.ports, err = m.holdPorts(ep, opts.Ports); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		for _, p := range ep.ports {
 			ep.Ports = append(ep.Ports, p.binding)
@@ -220,9 +237,11 @@ func (m *Manager) reserve(containerID, network string, opts EndpointOptions) (*s
 	if err := m.save(false); err != nil {
 		m.forget(s, ep)
 		closeAll(ep.ports)
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return s, ep, nil
+	ns := s.created
+	s.created = nil
+	return s, ep, ns, nil
 }
 
 // address picks the endpoint's address: the requested one if it is free,
@@ -258,9 +277,10 @@ func (s *sandbox) nextIfName() string {
 	}
 }
 
-// connect does the kernel side of a join: the veth, then the published
-// ports' rules. After an error nothing of it is left.
-func (m *Manager) connect(s *sandbox, ep *endpoint) (link, []rule, error) {
+// connect does the kernel side of a join in the sandbox's namespace ns:
+// the veth, then the published ports' rules. After an error nothing of it
+// is left.
+func (m *Manager) connect(ns *netNS, ep *endpoint) (link, []rule, error) {
 	cfg := linkConfig{bridgeIndex: ep.net.bridgeIndex, ifName: ep.IfName, ip: ep.IP, bits: ep.Prefix, mtu: ep.net.rec.mtu()}
 	if mac, err := net.ParseMAC(ep.MAC); err == nil {
 		cfg.mac = mac
@@ -268,7 +288,7 @@ func (m *Manager) connect(s *sandbox, ep *endpoint) (link, []rule, error) {
 	if ep.defaultRoute {
 		cfg.gateway = ep.Gateway
 	}
-	l, err := s.ns.addLink(cfg)
+	l, err := ns.addLink(cfg)
 	if err != nil {
 		return link{}, nil, fmt.Errorf("join network %s: %w", ep.NetworkName, err)
 	}
@@ -331,12 +351,13 @@ func (m *Manager) Leave(ctx context.Context, sb *Sandbox, network string) error 
 func (m *Manager) DeleteSandbox(ctx context.Context, containerID string) error {
 	m.mu.Lock()
 	s := m.sandboxes[containerID]
-	if s == nil || s.ns == nil {
+	if s == nil || !s.ready {
 		m.mu.Unlock()
 		return nil
 	}
-	ns := s.ns
-	s.ns = nil // being deleted: not found, and still reserved
+	s.ready = false // being deleted: not found, and still reserved
+	created := s.created
+	s.created = nil
 	eps := slices.Clone(s.endpoints)
 	m.mu.Unlock()
 
@@ -359,11 +380,11 @@ func (m *Manager) DeleteSandbox(ctx context.Context, containerID string) error {
 	}
 	m.mu.Unlock()
 
-	if s.resolver != nil { // before ns.close: it dials through ns
+	if s.resolver != nil { // before the namespace goes: it dials through it
 		errs = append(errs, s.resolver.Close())
 		s.resolver = nil
 	}
-	ns.close()
+	created.close()
 	errs = append(errs, removeNetNS(s.Path))
 	if s.UserNSPath != "" {
 		errs = append(errs, removeNetNS(s.UserNSPath))
