@@ -46,6 +46,7 @@ var allowed = map[string][]string{
 	"integration":          {"*"},
 	"bench":                {"*"},
 	"bench/cribench":       nil,
+	"bench/staticapi":      nil,
 
 	"distribution": {"content", "layer", "image", "registry"},
 }
