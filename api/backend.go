@@ -33,6 +33,9 @@ type SystemBackend interface {
 type ImageListOptions struct {
 	All     bool
 	Filters Filters // "reference" (glob on repo:tag), "dangling" ("true"/"false"), "label"
+	// SharedSize asks for each image's SharedSize: the size of its layers
+	// that other images use too (-1, not computed, without it).
+	SharedSize bool
 }
 
 // ImageInspect is the answer to GET /images/{name}/json: the API's fields

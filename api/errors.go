@@ -52,11 +52,13 @@ func writeError(w http.ResponseWriter, err error) {
 }
 
 // writeJSON answers with status and v encoded by encoding/json (one line, LF
-// terminated, as dockerd).
+// terminated, <, > and & as they are, not \u003c..., as dockerd).
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
 }
 
 // invalidf returns an invalid-argument error (400) with the formatted text.

@@ -109,7 +109,11 @@ func (b *fakeBackend) Images(_ context.Context, opts ImageListOptions) ([]image.
 		if opts.Filters["reference"] != nil && !opts.Filters["reference"][name] {
 			continue
 		}
-		out = append(out, image.Summary{ID: img.ID, RepoTags: []string{name}})
+		var tags []string // none for an untagged image, listed by its ID
+		if len(img.RepoTags) > 0 {
+			tags = []string{name}
+		}
+		out = append(out, image.Summary{ID: img.ID, RepoTags: tags, Size: img.Size})
 	}
 	return out, nil
 }

@@ -43,7 +43,15 @@ func (s *Server) createImage(w http.ResponseWriter, r *http.Request, _ string) {
 }
 
 // listImages answers GET /images/json (all, filters, and the pre-1.41
-// "filter" parameter, a reference pattern).
+// "filter" parameter, a reference pattern; shared-size from API 1.42 on).
+// manifests (1.47) asks for Manifests, which the API sets only for a
+// multi-platform image store: gantry's holds one platform per image, so its
+// answer has none, as dockerd's with its graph-driver store.
+//
+// The answer is shaped by the request's version as dockerd shapes it:
+// below 1.43 an untagged image lists RepoTags ["<none>:<none>"] and
+// RepoDigests ["<none>@<none>"] (empty lists from 1.43 on), below 1.44
+// every image has VirtualSize (equal to Size); from 1.44 on there is none.
 func (s *Server) listImages(w http.ResponseWriter, r *http.Request, _ string) {
 	filters, err := decodeFilters(r.URL.Query().Get("filters"))
 	if err != nil {
@@ -59,7 +67,13 @@ func (s *Server) listImages(w http.ResponseWriter, r *http.Request, _ string) {
 		}
 		filters["reference"][ref] = true
 	}
-	images, err := s.b.Images(r.Context(), ImageListOptions{All: boolValue(r, "all"), Filters: filters})
+	version := s.requestVersion(r)
+	opts := ImageListOptions{
+		All:        boolValue(r, "all"),
+		Filters:    filters,
+		SharedSize: compareVersions(version, "1.42") >= 0 && boolValue(r, "shared-size"),
+	}
+	images, err := s.b.Images(r.Context(), opts)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -67,7 +81,34 @@ func (s *Server) listImages(w http.ResponseWriter, r *http.Request, _ string) {
 	if images == nil {
 		images = []image.Summary{}
 	}
+	for i := range images {
+		switch {
+		case compareVersions(version, "1.43") < 0 && len(images[i].RepoTags) == 0 && len(images[i].RepoDigests) == 0:
+			images[i].RepoTags = []string{"<none>:<none>"}
+			images[i].RepoDigests = []string{"<none>@<none>"}
+		case images[i].RepoTags == nil:
+			images[i].RepoTags = []string{}
+		}
+		if images[i].RepoDigests == nil {
+			images[i].RepoDigests = []string{}
+		}
+	}
+	if compareVersions(version, "1.44") < 0 {
+		old := make([]imageSummaryV143, len(images))
+		for i := range images {
+			old[i] = imageSummaryV143{Summary: images[i], VirtualSize: images[i].Size}
+		}
+		writeJSON(w, http.StatusOK, old)
+		return
+	}
 	writeJSON(w, http.StatusOK, images)
+}
+
+// imageSummaryV143 is an image list entry below API 1.44, which still had
+// VirtualSize (required up to 1.43, the same as Size since Docker 1.10).
+type imageSummaryV143 struct {
+	image.Summary
+	VirtualSize int64
 }
 
 // inspectImage answers GET /images/{name}/json.

@@ -12,7 +12,15 @@
 #   inspect  `docker image inspect` of one of them
 #   cli      `docker version`: the CLI's start and one round trip, the floor
 #            under the two docker rows
+#   cli floor  `docker images` against bench/staticapi serving the engine's
+#            own answers (/_ping's Api-Version, /version, /images/json as
+#            recorded from it after the fill) from memory: what the CLI
+#            itself costs for that answer (decoding, formatting, printing);
+#            `images` less this is the engine's share
 #   (REPEAT rounds with the engines taking turns, medians)
+#
+# It also prints the request line the CLI sent for `docker images` and the
+# size of each engine's answer.
 #
 # Docker's column is a dockerd started for the run (its own data root,
 # exec root, socket and pidfile under the scratch directory, in a network
@@ -31,7 +39,8 @@ DOCKERD=${DOCKERD-dockerd}
 export DOCKER_CLI_HINTS=false
 
 . bench/lib.sh
-bench_init gantry-bench-images docker curl python3
+bench_init gantry-bench-images docker curl python3 go
+go build -o "$work/staticapi" ./bench/staticapi || die "go build ./bench/staticapi failed"
 export DOCKER_CONFIG=$work/docker-config
 mkdir -p "$DOCKER_CONFIG"
 netns=gantry-bench-images-$$
@@ -107,6 +116,22 @@ for n in "${engines[@]}"; do
 	[ "$got" -ge "$IMAGES" ] || die "$n lists $got images after the load, want $IMAGES"
 done
 
+# The stand-ins: each engine's answers recorded at the API version the CLI
+# negotiates with it (the client's API version `docker version` shows),
+# served by bench/staticapi on a socket of its own.
+for n in "${engines[@]}"; do
+	h=$(eval echo "\$H_$n")
+	sock=${h#unix://}
+	v=$(DOCKER_HOST=$h docker version -f '{{.Client.APIVersion}}') || die "$n: docker version failed"
+	curl -sf --unix-socket "$sock" "http://d/v$v/version" >"$work/$n.version.json" || die "$n: GET /version failed"
+	curl -sf --unix-socket "$sock" "http://d/v$v/images/json" >"$work/$n.images.json" || die "$n: GET /images/json failed"
+	"$work/staticapi" -sock "$work/$n.static.sock" -api-version "$v" -version "$work/$n.version.json" \
+		-images "$work/$n.images.json" -log "$work/$n.static.log" 2>"$work/$n.static.err" &
+	pids+=("$!")
+	wait_ping "$work/$n.static.sock" "$!" || { cat "$work/$n.static.err" >&2; die "staticapi did not start"; }
+	eval "S_$n=unix://$work/$n.static.sock"
+done
+
 # timed FILE CMD...: appends the milliseconds CMD took to FILE.
 timed() {
 	local f=$1 t
@@ -124,17 +149,26 @@ for _ in $(seq "$REPEAT"); do
 		timed "$work/$n.api" curl -sf --unix-socket "$sock" http://d/v1.41/images/json
 		DOCKER_HOST=$h timed "$work/$n.inspect" docker image inspect "gantry-bench/images:$((IMAGES / 2))"
 		DOCKER_HOST=$h timed "$work/$n.cli" docker version
+		DOCKER_HOST=$(eval echo "\$S_$n") timed "$work/$n.floor" docker images
 	done
 done
 
 printf '\n%d images, %d rounds, medians in ms (Docker: %s)\n\n' "$IMAGES" "$REPEAT" "$docker_note"
 printf '%-10s %10s %10s %10s\n' what gantry docker gantry/docker
-for what in images api inspect cli fill; do
+for what in images api inspect cli floor fill; do
+	label=$what
+	[ "$what" = floor ] && label="cli floor"
 	g=$(median "$work/gantry.$what")
 	if [ -f "$work/docker.$what" ]; then
 		d=$(median "$work/docker.$what")
-		printf '%-10s %10s %10s %10s\n' "$what" "$g" "$d" "$(awk -v g="$g" -v d="$d" 'BEGIN{ if (d > 0) printf "%.2f", g/d; else print "-" }')"
+		printf '%-10s %10s %10s %10s\n' "$label" "$g" "$d" "$(awk -v g="$g" -v d="$d" 'BEGIN{ if (d > 0) printf "%.2f", g/d; else print "-" }')"
 	else
-		printf '%-10s %10s %10s %10s\n' "$what" "$g" - -
+		printf '%-10s %10s %10s %10s\n' "$label" "$g" - -
 	fi
+done
+printf '\n'
+for n in "${engines[@]}"; do
+	printf '%s: `docker images` sent %s; the answer has %d bytes; the engine'"'"'s share (images - cli floor) %d ms\n' \
+		"$n" "$(grep -m1 ' /v[0-9.]*/images/json' "$work/$n.static.log" || echo '?')" "$(wc -c <"$work/$n.images.json")" \
+		"$(($(median "$work/$n.images") - $(median "$work/$n.floor")))"
 done

@@ -49,6 +49,7 @@ var allowed = map[string][]string{
 	"volume":               nil,
 	"integration":          {"*"},
 	"bench/cribench":       nil,
+	"bench/staticapi":      nil,
 
 	"distribution": {"content", "layer", "image", "registry"},
 }
