@@ -164,8 +164,9 @@ func reap(pid int) (exited <-chan struct{}, kill func()) {
 }
 
 // Connect returns a client of the monitor in dir, and its state; a monitor
-// that does not answer is an unavailable error, one of another protocol
-// version a *VersionError (with its state).
+// that does not answer is an unavailable error, one of a protocol version
+// this gantryd does not adopt (older than OldestAdoptedVersion, or newer
+// than its own) a *VersionError (with its state).
 func Connect(ctx context.Context, dir string) (*Client, State, error) {
 	c := &Client{dir: dir}
 	var r reply
@@ -175,7 +176,7 @@ func Connect(ctx context.Context, dir string) (*Client, State, error) {
 	if r.State == nil {
 		return nil, State{}, errdefs.ErrUnavailable.WithMessage("monitor in " + dir + " gave no state")
 	}
-	if r.State.Version != ProtocolVersion {
+	if r.State.Version < OldestAdoptedVersion || r.State.Version > ProtocolVersion {
 		// Its other requests may not mean what this gantryd means: only its
 		// state is trusted, to find what to kill.
 		return nil, *r.State, &VersionError{Dir: dir, Version: r.State.Version}

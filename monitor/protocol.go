@@ -60,6 +60,14 @@ type State struct {
 // an attach connection ends with the container's exit (a streamExit frame).
 const ProtocolVersion = 2
 
+// OldestAdoptedVersion is the oldest protocol version of a live monitor
+// that gantryd adopts at its start, so that an upgrade keeps the running
+// containers: version 1 monitors end an attachment at the exit without the
+// exit frame, and gantryd then asks them `wait`, as it does when a
+// connection ends without one. A monitor gantryd starts must speak
+// ProtocolVersion.
+const OldestAdoptedVersion = 1
+
 // VersionError is a monitor that speaks another protocol version than this
 // gantryd: one left running by an older (or newer) gantry, or a
 // gantry-monitor binary of another build than gantryd's.

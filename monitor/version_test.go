@@ -68,3 +68,38 @@ func TestConnectOtherVersion(t *testing.T) {
 		t.Errorf("error %q does not say which versions", msg)
 	}
 }
+
+// TestConnectAdoptsOlderVersions: monitors of the versions gantryd adopts
+// (an upgrade keeps the running containers) get a client, a newer one a
+// VersionError.
+func TestConnectAdoptsOlderVersions(t *testing.T) {
+	for v := OldestAdoptedVersion; v <= ProtocolVersion+1; v++ {
+		dir := t.TempDir()
+		l, err := net.Listen("unix", filepath.Join(dir, sockName))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		go func() {
+			for {
+				conn, err := l.Accept()
+				if err != nil {
+					return
+				}
+				bufio.NewReader(conn).ReadString('\n')
+				conn.Write([]byte(`{"state":{"pid":4242,"monitorPid":4241,"version":` + strconv.Itoa(v) + `}}` + "\n"))
+				conn.Close()
+			}
+		}()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		cli, st, err := Connect(ctx, dir)
+		cancel()
+		var verr *VersionError
+		switch {
+		case v <= ProtocolVersion && (err != nil || cli == nil || st.Version != v):
+			t.Errorf("Connect to a version %d monitor = %v, %+v, %v; want a client", v, cli, st, err)
+		case v > ProtocolVersion && (!errors.As(err, &verr) || verr.Version != v || cli != nil):
+			t.Errorf("Connect to a version %d monitor = %v, %v; want a VersionError", v, cli, err)
+		}
+	}
+}
