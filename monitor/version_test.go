@@ -37,23 +37,7 @@ func TestParseReady(t *testing.T) {
 // gantryd's protocol version (an older monitor's reply) is a VersionError
 // that says so, with the state it gave; no client is returned.
 func TestConnectOtherVersion(t *testing.T) {
-	dir := t.TempDir()
-	l, err := net.Listen("unix", filepath.Join(dir, sockName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	go func() {
-		for {
-			conn, err := l.Accept()
-			if err != nil {
-				return
-			}
-			bufio.NewReader(conn).ReadString('\n')
-			conn.Write([]byte(`{"state":{"pid":4242,"monitorPid":4241}}` + "\n"))
-			conn.Close()
-		}
-	}()
+	dir := fakeMonitor(t, `{"state":{"pid":4242,"monitorPid":4241}}`)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	cli, st, err := Connect(ctx, dir)
@@ -74,23 +58,7 @@ func TestConnectOtherVersion(t *testing.T) {
 // VersionError.
 func TestConnectAdoptsOlderVersions(t *testing.T) {
 	for v := OldestAdoptedVersion; v <= ProtocolVersion+1; v++ {
-		dir := t.TempDir()
-		l, err := net.Listen("unix", filepath.Join(dir, sockName))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		go func() {
-			for {
-				conn, err := l.Accept()
-				if err != nil {
-					return
-				}
-				bufio.NewReader(conn).ReadString('\n')
-				conn.Write([]byte(`{"state":{"pid":4242,"monitorPid":4241,"version":` + strconv.Itoa(v) + `}}` + "\n"))
-				conn.Close()
-			}
-		}()
+		dir := fakeMonitor(t, `{"state":{"pid":4242,"monitorPid":4241,"version":`+strconv.Itoa(v)+`}}`)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		cli, st, err := Connect(ctx, dir)
 		cancel()
@@ -102,4 +70,28 @@ func TestConnectAdoptsOlderVersions(t *testing.T) {
 			t.Errorf("Connect to a version %d monitor = %v, %v; want a VersionError", v, cli, err)
 		}
 	}
+}
+
+// fakeMonitor listens on a monitor's socket in a new directory and answers
+// every request with reply (a JSON line); it returns the directory.
+func fakeMonitor(t *testing.T, reply string) string {
+	t.Helper()
+	dir := t.TempDir()
+	l, err := net.Listen("unix", filepath.Join(dir, sockName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			conn, err := l.Accept()
+			if err != nil {
+				return
+			}
+			bufio.NewReader(conn).ReadString('\n')
+			conn.Write([]byte(reply + "\n"))
+			conn.Close()
+		}
+	}()
+	return dir
 }
