@@ -28,9 +28,17 @@ cleanup() {
 	for h in "${hosts[@]:-}"; do
 		[ -n "$h" ] || continue
 		# shellcheck disable=SC2046
-		DOCKER_HOST=$h docker ps -aq 2>/dev/null | xargs -r -n 50 sh -c 'DOCKER_HOST='"$h"' docker rm -f "$@" >/dev/null 2>&1' _ || true
+		# Bounded: dockerd 20.10 once stalled for good in rm -f with 1,000
+		# containers.
+		DOCKER_HOST=$h timeout 60 docker ps -aq 2>/dev/null | timeout 300 xargs -r -n 50 sh -c 'DOCKER_HOST='"$h"' docker rm -f "$@" >/dev/null 2>&1' _ || true
 	done
 	stop_daemons
+	# What a stalled dockerd left: its shims and their containers.
+	local shim
+	for shim in $(pgrep -f "containerd-shim-runc-v2 -namespace gsc$$ " || true); do
+		pkill -KILL -P "$shim" || true
+		kill -KILL "$shim" 2>/dev/null || true
+	done
 	for ns in "${netns[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
 }
 trap cleanup EXIT
