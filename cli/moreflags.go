@@ -133,15 +133,11 @@ func (f *moreFlags) apply(cfg *container.Config, hc *container.HostConfig, ep *n
 			}
 		}
 	}
-	for _, a := range f.annotations {
-		k, v, ok := strings.Cut(a, "=")
-		if !ok || k == "" {
-			return fmt.Errorf("invalid argument %q for \"--annotation\" flag: invalid key-value pair", a)
-		}
-		if hc.Annotations == nil {
-			hc.Annotations = map[string]string{}
-		}
-		hc.Annotations[k] = v
+	var err error
+	if hc.Annotations, err = strictKeyValues(f.annotations, func(a string) error {
+		return fmt.Errorf("invalid argument %q for \"--annotation\" flag: invalid key-value pair", a)
+	}); err != nil {
+		return err
 	}
 	cfg.Domainname = f.domainname
 
@@ -185,29 +181,17 @@ func (f *moreFlags) apply(cfg *container.Config, hc *container.HostConfig, ep *n
 
 	if f.logDriver != "" || len(f.logOpts) > 0 {
 		hc.LogConfig.Type = f.logDriver
-		for _, o := range f.logOpts {
-			k, v, ok := strings.Cut(o, "=")
-			if !ok {
-				return fmt.Errorf("invalid argument %q for \"--log-opt\" flag: invalid key-value pair", o)
-			}
-			if hc.LogConfig.Config == nil {
-				hc.LogConfig.Config = map[string]string{}
-			}
-			hc.LogConfig.Config[k] = v
+		if hc.LogConfig.Config, err = strictKeyValues(f.logOpts, func(o string) error {
+			return fmt.Errorf("invalid argument %q for \"--log-opt\" flag: invalid key-value pair", o)
+		}); err != nil {
+			return err
 		}
 		if f.logDriver == "none" && len(f.logOpts) > 0 {
 			return fmt.Errorf("invalid logging opts for driver %s", f.logDriver)
 		}
 	}
-	for _, o := range f.storageOpts {
-		k, v, ok := strings.Cut(o, "=")
-		if !ok {
-			return fmt.Errorf("invalid storage option")
-		}
-		if hc.StorageOpt == nil {
-			hc.StorageOpt = map[string]string{}
-		}
-		hc.StorageOpt[k] = v
+	if hc.StorageOpt, err = strictKeyValues(f.storageOpts, func(string) error { return fmt.Errorf("invalid storage option") }); err != nil {
+		return err
 	}
 
 	if f.ip6 != "" {
@@ -287,4 +271,21 @@ func (f *moreFlags) apply(cfg *container.Config, hc *container.HostConfig, ep *n
 		}
 	}
 	return nil
+}
+
+// strictKeyValues turns KEY=VALUE flags into a map, nil when there are
+// none; an entry without "=" or without a key is the error bad makes of it.
+func strictKeyValues(list []string, bad func(entry string) error) (map[string]string, error) {
+	var m map[string]string
+	for _, s := range list {
+		k, v, ok := strings.Cut(s, "=")
+		if !ok || k == "" {
+			return nil, bad(s)
+		}
+		if m == nil {
+			m = map[string]string{}
+		}
+		m[k] = v
+	}
+	return m, nil
 }
