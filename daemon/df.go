@@ -56,69 +56,96 @@ func (d *Daemon) DiskUsage(ctx context.Context, opts api.DiskUsageOptions) (*api
 // (those `docker images` lists) with Size, SharedSize (the part of Size in
 // layers other images also use) and Containers.
 func (d *Daemon) imagesUsage(ctx context.Context) (int64, []image.Summary, error) {
-	layers, err := d.layers.List(ctx)
-	if err != nil {
-		return 0, nil, err
-	}
-	sizes := make(map[digest.Digest]int64, len(layers))
-	var total int64
-	for _, l := range layers {
-		sizes[l.ChainID] = l.Size
-		total += l.Size
-	}
 	imgs, err := d.images.List(ctx)
 	if err != nil {
 		return 0, nil, err
+	}
+	il, err := d.imageLayers(ctx, imgs)
+	if err != nil {
+		return 0, nil, err
+	}
+	var total int64
+	for _, size := range il.sizes {
+		total += size
 	}
 	users := map[digest.Digest]int64{}
 	for _, c := range d.containers.List() {
 		users[c.ImageID]++
 	}
-	type listed struct {
-		img    *gimage.Image
-		chains []digest.Digest
-	}
-	var top []listed
-	refs := map[digest.Digest]int{}
+	out := []image.Summary{}
 	for _, img := range imgs {
 		if len(img.Refs) == 0 && len(img.Digests) == 0 && d.images.HasChildren(img.ID) {
 			continue // an intermediate image, as docker images leaves out
 		}
-		var chain digest.Digest
-		chains := make([]digest.Digest, len(img.Config.RootFS.DiffIDs))
-		for i, diffID := range img.Config.RootFS.DiffIDs {
-			chain = layer.ChainID(chain, diffID)
-			chains[i] = chain
-			refs[chain]++
-		}
-		top = append(top, listed{img, chains})
-	}
-	out := make([]image.Summary, 0, len(top))
-	for _, t := range top {
-		var size, shared int64
-		for _, ch := range t.chains {
-			size += sizes[ch]
-			if refs[ch] > 1 {
-				shared += sizes[ch]
-			}
-		}
+		size, shared := il.size(img.ID)
 		tags := []string{}
-		for _, ref := range t.img.Refs {
+		for _, ref := range img.Refs {
 			tags = append(tags, gimage.Familiar(ref))
 		}
 		out = append(out, image.Summary{
-			Containers:  users[t.img.ID],
-			Created:     t.img.Created().Unix(),
-			ID:          t.img.ID.String(),
-			Labels:      t.img.Config.Config.Labels,
-			ParentID:    string(t.img.Parent),
-			RepoDigests: repoDigests(t.img),
+			Containers:  users[img.ID],
+			Created:     img.Created().Unix(),
+			ID:          img.ID.String(),
+			Labels:      img.Config.Config.Labels,
+			ParentID:    string(img.Parent),
+			RepoDigests: repoDigests(img),
 			RepoTags:    tags,
 			SharedSize:  shared,
 			Size:        size,
 		})
 	}
 	return total, out, nil
+}
+
+// imageLayers is what the sizes of images are reckoned from: each layer's
+// own size, each image's layer chains (base first) and how many images
+// use each chain.
+type imageLayers struct {
+	sizes  map[digest.Digest]int64           // chain ID -> the layer's own size
+	chains map[digest.Digest][]digest.Digest // image ID -> its chain IDs
+	users  map[digest.Digest]int             // chain ID -> images using it
+}
+
+// imageLayers reads the store's layers once and the chains of imgs, which
+// are every image of the store: a layer is shared when any other image,
+// intermediate ones too, has it, as dockerd counts since API 1.42 (for
+// the image list's shared-size and system df alike).
+func (d *Daemon) imageLayers(ctx context.Context, imgs []*gimage.Image) (*imageLayers, error) {
+	layers, err := d.layers.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	il := &imageLayers{
+		sizes:  make(map[digest.Digest]int64, len(layers)),
+		chains: make(map[digest.Digest][]digest.Digest, len(imgs)),
+		users:  make(map[digest.Digest]int, len(layers)),
+	}
+	for _, l := range layers {
+		il.sizes[l.ChainID] = l.Size
+	}
+	for _, img := range imgs {
+		var chain digest.Digest
+		chains := make([]digest.Digest, len(img.Config.RootFS.DiffIDs))
+		for i, diffID := range img.Config.RootFS.DiffIDs {
+			chain = layer.ChainID(chain, diffID)
+			chains[i] = chain
+			il.users[chain]++
+		}
+		il.chains[img.ID] = chains
+	}
+	return il, nil
+}
+
+// size is the image's size (the sum of its layers') and its shared size
+// (that of its layers another image has too).
+func (il *imageLayers) size(id digest.Digest) (size, shared int64) {
+	for _, ch := range il.chains[id] {
+		size += il.sizes[ch]
+		if il.users[ch] > 1 {
+			shared += il.sizes[ch]
+		}
+	}
+	return size, shared
 }
 
 // buildCacheUsage lists the build cache records: the size of each is that

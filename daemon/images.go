@@ -117,9 +117,9 @@ func (d *Daemon) Images(ctx context.Context, opts api.ImageListOptions) ([]image
 	if err != nil {
 		return nil, err
 	}
-	var shared map[digest.Digest]int64
+	var il *imageLayers
 	if opts.SharedSize {
-		if shared, err = d.sharedSizes(ctx, imgs); err != nil {
+		if il, err = d.imageLayers(ctx, imgs); err != nil {
 			return nil, err
 		}
 	}
@@ -138,8 +138,8 @@ func (d *Daemon) Images(ctx context.Context, opts api.ImageListOptions) ([]image
 			return nil, err
 		}
 		sharedSize := int64(-1) // not computed
-		if shared != nil {
-			sharedSize = shared[img.ID]
+		if il != nil {
+			_, sharedSize = il.size(img.ID)
 		}
 		out = append(out, image.Summary{
 			Containers:  -1,
@@ -152,46 +152,6 @@ func (d *Daemon) Images(ctx context.Context, opts api.ImageListOptions) ([]image
 			SharedSize:  sharedSize,
 			Size:        size,
 		})
-	}
-	return out, nil
-}
-
-// sharedSizes maps each of imgs (every image in the store) to its shared
-// size, as dockerd's shared-size: the sizes of its layers that another
-// image has too, intermediate images counted.
-func (d *Daemon) sharedSizes(ctx context.Context, imgs []*gimage.Image) (map[digest.Digest]int64, error) {
-	layers, err := d.layers.List(ctx)
-	if err != nil {
-		return nil, err
-	}
-	sizes := make(map[digest.Digest]int64, len(layers))
-	for _, l := range layers {
-		sizes[l.ChainID] = l.Size
-	}
-	chains := make(map[digest.Digest][]digest.Digest, len(imgs))
-	users := map[digest.Digest]int{}
-	for _, img := range imgs {
-		var chain digest.Digest
-		for _, diffID := range img.Config.RootFS.DiffIDs {
-			chain = layer.ChainID(chain, diffID)
-			chains[img.ID] = append(chains[img.ID], chain)
-			users[chain]++
-		}
-	}
-	out := make(map[digest.Digest]int64, len(imgs))
-	for _, img := range imgs {
-		var shared int64
-		for _, chain := range chains[img.ID] {
-			if users[chain] < 2 {
-				continue
-			}
-			size, ok := sizes[chain]
-			if !ok {
-				return nil, fmt.Errorf("image %s: layer %s: %w", img.ID, chain, errdefs.ErrNotFound)
-			}
-			shared += size
-		}
-		out[img.ID] = shared
 	}
 	return out, nil
 }
