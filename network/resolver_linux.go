@@ -81,9 +81,9 @@ func (m *Manager) AdoptResolver(containerID string, cfg DNSConfig) error {
 }
 
 // startResolver starts the sandbox's DNS server if it has none yet; ns is
-// the sandbox's namespace, open for the call (its netlink socket unused). An adopted sandbox's
-// namespace already jumps to the redirect chain; a new one does not, and
-// is spared the check on the start's path.
+// the sandbox's namespace, open for the call (its netlink socket unused).
+// An adopted sandbox's namespace already jumps to the redirect chain; a
+// new one does not, and is spared the check on the start's path.
 func (m *Manager) startResolver(s *sandbox, ns *netNS, adopted bool) error {
 	if s.resolver != nil {
 		return nil
